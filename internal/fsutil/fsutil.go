@@ -1,0 +1,124 @@
+// Package fsutil holds the small file-system primitives every pcache package
+// shares: unique temp names, atomic whole-file writes, and directory fsync.
+package fsutil
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+var host = func() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "host"
+	}
+	// Keep the name safe as one path element on every filesystem.
+	h = strings.Map(func(r rune) rune {
+		if r == '-' || r == '_' || ('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') {
+			return r
+		}
+		return '_'
+	}, h)
+	if len(h) > 32 {
+		h = h[:32]
+	}
+	return h
+}()
+
+// Host returns this machine's host name, reduced to [A-Za-z0-9_-] and at most
+// 32 bytes, for use in file names.
+func Host() string { return host }
+
+// Unique returns "<host>.<pid>.<16 random hex>", a name no other writer on any
+// machine sharing the directory will pick.
+func Unique() string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("fsutil: crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
+	return fmt.Sprintf("%s.%d.%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+}
+
+// TempSuffix ends every temp file name pcache creates, so maintenance tools
+// can recognise stray ones.
+const TempSuffix = ".tmp"
+
+// CreateTemp creates a new file in dir named "<prefix><Unique()>.tmp", opened
+// for writing with mode perm.
+func CreateTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
+	name := filepath.Join(dir, prefix+Unique()+TempSuffix)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// SyncDir fsyncs a directory so a rename inside it is durable. Errors from
+// filesystems that cannot sync directories are ignored.
+func SyncDir(dir string) error {
+	if !canSyncDir {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !isSyncUnsupported(err) {
+		return fmt.Errorf("fsync dir %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic writes data to final through a temp file created in tmpDir
+// (which must be on the same filesystem), then renames it into place. With
+// durable, the temp file and final's directory are fsynced. On any error the
+// temp file is removed and final is untouched.
+func WriteFileAtomic(tmpDir, final string, data []byte, perm os.FileMode, durable bool) (err error) {
+	f, err := CreateTemp(tmpDir, "", perm)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", final, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", final, err)
+	}
+	return Commit(f, final, durable)
+}
+
+// Commit finishes a temp file written by the caller: optional fsync, close,
+// rename to final, optional fsync of final's directory. On error the temp file
+// is removed.
+func Commit(f *os.File, final string, durable bool) error {
+	tmp := f.Name()
+	if durable {
+		if err := f.Sync(); err != nil && !isSyncUnsupported(err) {
+			f.Close()
+			os.Remove(tmp)
+			return fmt.Errorf("fsync %s: %w", tmp, err)
+		}
+	}
+	if err := f.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rename %s to %s: %w", tmp, final, err)
+	}
+	if durable {
+		return SyncDir(filepath.Dir(final))
+	}
+	return nil
+}
