@@ -1,0 +1,184 @@
+package cas
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Get returns the whole content of object id after checking that it hashes
+// to id. An absent object is an error wrapping ErrNotFound; a mismatch, or an
+// object path that is not a regular file, is a *CorruptError (ErrCorrupt).
+// A successful Get refreshes the object's mtime if it is older than
+// TouchQuantum.
+func (s *Store) Get(id ID) ([]byte, error) { return s.get(id, -1) }
+
+// GetSize is Get for a caller that knows the object's size (from a manifest
+// record): a file of any other size is ErrCorrupt without being read.
+func (s *Store) GetSize(id ID, size int64) ([]byte, error) {
+	if size < 0 {
+		return nil, fmt.Errorf("cas: get %s: negative size %d", id, size)
+	}
+	return s.get(id, size)
+}
+
+// checkSize returns the error for an object of size got when want (if not
+// negative) was expected, and for one too large to hold in memory.
+func checkSize(id ID, path string, got, want int64) error {
+	if want >= 0 && got != want {
+		return corrupt(id, path, fmt.Sprintf("size %d, want %d", got, want))
+	}
+	if uint64(got) > math.MaxInt {
+		return fmt.Errorf("cas: get %s: object of %d bytes does not fit in memory on this platform; use Open to stream it", path, got)
+	}
+	return nil
+}
+
+// finishGet checks what get read: n bytes of the size fstat promised, hashing
+// to id. On success it refreshes the mtime.
+func (s *Store) finishGet(id ID, path string, b []byte, n int, got ID, mtime time.Time) ([]byte, error) {
+	if n != len(b) {
+		return nil, corrupt(id, path, fmt.Sprintf("truncated while reading: %d of %d bytes", n, len(b)))
+	}
+	if got != id {
+		return nil, corrupt(id, path, "hash mismatch: content hashes to "+got.String())
+	}
+	s.touchIfStale(path, mtime)
+	return b, nil
+}
+
+// Verify hashes object id in full. It returns nil, or an error wrapping
+// ErrNotFound or ErrCorrupt. Unlike Get it leaves the mtime alone, so a
+// fsck pass does not make every object look recently used.
+func (s *Store) Verify(id ID) error {
+	path := s.Path(id)
+	f, fi, err := s.openObject(id, path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	h := getHasher()
+	defer putHasher(h)
+	buf := getBuf()
+	defer putBuf(buf)
+	n, err := io.CopyBuffer(h, onlyReader{f}, *buf)
+	if err != nil {
+		return fmt.Errorf("cas: verify %s: %w", path, err)
+	}
+	if n != fi.Size() {
+		return corrupt(id, path, fmt.Sprintf("size changed while reading: %d bytes read, %d at open", n, fi.Size()))
+	}
+	if got := sum(h); got != id {
+		return corrupt(id, path, "hash mismatch: content hashes to "+got.String())
+	}
+	return nil
+}
+
+// onlyReader hides an *os.File's WriterTo so io.CopyBuffer uses the buffer it
+// is given instead of allocating its own.
+type onlyReader struct{ io.Reader }
+
+// Has reports whether object id exists as a regular file. It does not hash:
+// use Verify for that.
+func (s *Store) Has(id ID) (bool, error) {
+	fi, err := os.Lstat(s.Path(id))
+	switch {
+	case err == nil:
+		return fi.Mode().IsRegular(), nil
+	case isAbsent(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("cas: has %s: %w", id, err)
+	}
+}
+
+// Stat returns the file information of object id without following a
+// symbolic link: ErrNotFound if absent, ErrCorrupt if not a regular file.
+func (s *Store) Stat(id ID) (fs.FileInfo, error) {
+	path := s.Path(id)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if isAbsent(err) {
+			return nil, notFound(err)
+		}
+		return nil, fmt.Errorf("cas: stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, corrupt(id, path, modeReason(fi.Mode()))
+	}
+	return fi, nil
+}
+
+// openObject opens object id for reading and checks that it is a regular
+// file, never following a symbolic link.
+func (s *Store) openObject(id ID, path string) (*os.File, fs.FileInfo, error) {
+	f, err := openNoFollow(path)
+	if err != nil {
+		return nil, nil, openErr(id, path, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("cas: stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, corrupt(id, path, modeReason(fi.Mode()))
+	}
+	return f, fi, nil
+}
+
+// openErr classifies an error from opening object id: absent is ErrNotFound;
+// a symbolic link (refused by O_NOFOLLOW) is ErrCorrupt; anything else
+// (permissions, I/O) is returned wrapped, naming the path.
+func openErr(id ID, path string, err error) error {
+	if isAbsent(err) {
+		return notFound(err)
+	}
+	if fi, lerr := os.Lstat(path); lerr == nil && !fi.Mode().IsRegular() {
+		return corrupt(id, path, modeReason(fi.Mode()))
+	}
+	return fmt.Errorf("cas: open %s: %w", path, err)
+}
+
+// isAbsent reports whether err means the object is not there: the file is
+// missing, or a path component (objects/ab) is not a directory.
+func isAbsent(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}
+
+// modeReason describes a non-regular file where an object should be.
+func modeReason(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symbolic link, not a regular file"
+	case m.IsDir():
+		return "directory, not a regular file"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe, not a regular file"
+	case m&fs.ModeSocket != 0:
+		return "socket, not a regular file"
+	case m&fs.ModeDevice != 0:
+		return "device, not a regular file"
+	default:
+		return fmt.Sprintf("not a regular file (mode %v)", m)
+	}
+}
+
+// touchIfStale sets path's mtime to now if it is more than TouchQuantum away
+// from now (in either direction: an mtime in the future, say from another
+// machine's clock, would otherwise protect the object from eviction forever).
+// It is best effort: a hit from a read-only or another user's cache must
+// still succeed.
+func (s *Store) touchIfStale(path string, mtime time.Time) {
+	now := s.now()
+	if d := now.Sub(mtime); d < TouchQuantum && d > -TouchQuantum {
+		return
+	}
+	_ = setMtime(path, now)
+}

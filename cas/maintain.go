@@ -1,0 +1,92 @@
+package cas
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/pcache/pcache/internal/fsutil"
+)
+
+// Delete removes object id. An absent object is not an error. A read-only
+// object file is made writable first where the platform requires it. A
+// directory found at the object's path is not deleted (its contents are not
+// the store's to judge) but moved to lost+found, as Quarantine does.
+func (s *Store) Delete(id ID) error {
+	path := s.Path(id)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if isAbsent(err) {
+			return nil
+		}
+		return fmt.Errorf("cas: delete %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		_, err := s.Quarantine(id)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+	err = os.Remove(path)
+	if err != nil && !isAbsent(err) {
+		// Windows refuses to delete a read-only file.
+		_ = os.Chmod(path, 0o644)
+		err = os.Remove(path)
+	}
+	if err != nil && !isAbsent(err) {
+		return fmt.Errorf("cas: delete: %w", err)
+	}
+	return nil
+}
+
+// Quarantine moves object id, whatever kind of file it is, to
+// <root>/lost+found/<hex>.<host>.<pid>.<rand> and returns the new path. Use it
+// instead of Delete for an object found corrupt, so no data is ever silently
+// destroyed; a later Put of the same content re-creates a good object. An
+// absent object is an error wrapping ErrNotFound.
+func (s *Store) Quarantine(id ID) (string, error) {
+	path := s.Path(id)
+	if err := os.Mkdir(s.lostDir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("cas: quarantine %s: %w", path, err)
+	}
+	dst := filepath.Join(s.lostDir, id.String()+"."+fsutil.Unique())
+	if err := os.Rename(path, dst); err != nil {
+		if isAbsent(err) {
+			if _, lerr := os.Lstat(path); isAbsent(lerr) {
+				return "", notFound(err)
+			}
+		}
+		return "", fmt.Errorf("cas: quarantine: %w", err)
+	}
+	if s.durable {
+		if err := fsutil.SyncDir(s.lostDir); err != nil {
+			return dst, fmt.Errorf("cas: quarantine %s: %w", path, err)
+		}
+		if err := fsutil.SyncDir(filepath.Dir(path)); err != nil {
+			return dst, fmt.Errorf("cas: quarantine %s: %w", path, err)
+		}
+	}
+	return dst, nil
+}
+
+// Touch marks object id as used now: it sets the mtime to the store's clock
+// if the mtime is more than TouchQuantum away from it, and otherwise does
+// nothing. Absent is ErrNotFound; a non-regular file is ErrCorrupt.
+func (s *Store) Touch(id ID) error {
+	path := s.Path(id)
+	fi, err := s.Stat(id)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if d := now.Sub(fi.ModTime()); d < TouchQuantum && d > -TouchQuantum {
+		return nil
+	}
+	if err := setMtime(path, now); err != nil {
+		return fmt.Errorf("cas: touch: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,189 @@
+package cas
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/pcache/pcache/internal/fsutil"
+)
+
+// Seams for fault-injection tests.
+var (
+	createTemp = fsutil.CreateTemp
+	tempWrite  = (*os.File).Write
+)
+
+// objectPerm is the mode of every object file: objects are immutable.
+const objectPerm fs.FileMode = 0o444
+
+// Put stores b and returns its ID. If the object already exists as a regular
+// file of the right size, Put only refreshes its mtime (see TouchQuantum) and
+// returns: a cheap no-op that does not rehash the existing file. Otherwise it
+// writes a temp file in <root>/tmp (fsynced if Options.Durable) and renames it
+// into place, replacing whatever wrong-sized file was there; a directory in
+// the way is moved to lost+found first. Many goroutines and processes may put
+// the same object at once. On failure (for example ENOSPC, which the returned
+// error wraps) the temp file is removed and no object is left behind.
+func (s *Store) Put(b []byte) (ID, error) {
+	id := Sum(b)
+	path := s.Path(id)
+	if s.present(id, path, int64(len(b))) {
+		return id, nil
+	}
+	f, err := s.createTemp(path)
+	if err != nil {
+		return ID{}, err
+	}
+	if _, err := tempWrite(f, b); err != nil {
+		return ID{}, abort(f, path, err)
+	}
+	if err := s.commit(id, f, path, int64(len(b))); err != nil {
+		return ID{}, err
+	}
+	return id, nil
+}
+
+// PutReader stores everything read from r until io.EOF and returns its ID
+// and size. It hashes while copying to a temp file through a bounded buffer,
+// so memory use does not depend on the stream's length; then it renames the
+// temp file to the name it hashed to, or drops it if that object already
+// exists (refreshing the object's mtime instead).
+func (s *Store) PutReader(r io.Reader) (ID, int64, error) {
+	return s.putStream(r, "stream")
+}
+
+// PutFile stores the current contents of the file at path (following a
+// symbolic link there: the path is the caller's, not the store's) and returns
+// its ID and size. Every byte stored is hashed as it is copied, so a file
+// that changes during the copy yields a consistent object of whatever was
+// read, never an object that does not match its name.
+func (s *Store) PutFile(path string) (ID, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ID{}, 0, fmt.Errorf("cas: put file: %w", err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ID{}, 0, fmt.Errorf("cas: put file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return ID{}, 0, fmt.Errorf("cas: put file %s: not a regular file (mode %v)", path, fi.Mode())
+	}
+	return s.putStream(onlyReader{f}, "file "+path)
+}
+
+// putStream is PutReader; what names the source in errors.
+func (s *Store) putStream(r io.Reader, what string) (ID, int64, error) {
+	f, err := s.createTemp(what)
+	if err != nil {
+		return ID{}, 0, err
+	}
+	h := getHasher()
+	defer putHasher(h)
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := *bp
+	var n int64
+	for {
+		m, rerr := r.Read(buf)
+		if m > 0 {
+			h.Write(buf[:m])
+			if _, err := tempWrite(f, buf[:m]); err != nil {
+				return ID{}, n, abort(f, what, err)
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return ID{}, n, abort(f, what, fmt.Errorf("read: %w", rerr))
+		}
+	}
+	id := sum(h)
+	path := s.Path(id)
+	if s.present(id, path, n) {
+		f.Close()
+		os.Remove(f.Name())
+		return id, n, nil
+	}
+	if err := s.commit(id, f, path, n); err != nil {
+		return ID{}, n, err
+	}
+	return id, n, nil
+}
+
+// present reports whether object id exists at path as a regular file of the
+// given size, refreshing its mtime if so. It also clears the way for a write:
+// a directory at path is quarantined (a rename cannot replace it), and a
+// wrong-sized file is made writable (Windows cannot rename over a read-only
+// file).
+func (s *Store) present(id ID, path string, size int64) bool {
+	fi, err := os.Lstat(path)
+	switch {
+	case err != nil:
+		return false
+	case fi.Mode().IsRegular() && fi.Size() == size:
+		s.touchIfStale(path, fi.ModTime())
+		return true
+	case fi.IsDir():
+		_, _ = s.Quarantine(id) // if this fails, the rename reports why
+	case fi.Mode().IsRegular():
+		_ = os.Chmod(path, 0o644)
+	}
+	return false
+}
+
+// createTemp creates a temp file in <root>/tmp for an object; what names the
+// object or source in errors.
+func (s *Store) createTemp(what string) (*os.File, error) {
+	f, err := createTemp(s.tmpDir, "", objectPerm)
+	if err != nil {
+		return nil, fmt.Errorf("cas: put %s: create temp file in %s: %w", what, s.tmpDir, err)
+	}
+	return f, nil
+}
+
+// abort closes and removes a temp file after a failed write.
+func abort(f *os.File, what string, err error) error {
+	f.Close()
+	os.Remove(f.Name())
+	return fmt.Errorf("cas: put %s: %w", what, err)
+}
+
+// commit renames the finished temp file f to path (object id of size bytes),
+// creating the subdirectory if needed. With Durable, the file and the
+// directories gaining entries are fsynced. If the rename fails but a good
+// object of the right size is now in place (another writer won a race on a
+// platform that cannot rename over it), the put has succeeded.
+func (s *Store) commit(id ID, f *os.File, path string, size int64) error {
+	dir := filepath.Dir(path)
+	if err := os.Mkdir(dir, 0o777); err == nil || errors.Is(err, fs.ErrExist) {
+		if s.durable && (err == nil || !s.synced[id[0]].Load()) {
+			// A new subdirectory is durable only once objects/ is synced; do it
+			// once per subdirectory per Store in case another process made it.
+			if err := fsutil.SyncDir(s.objDir); err != nil {
+				f.Close()
+				os.Remove(f.Name())
+				return fmt.Errorf("cas: put %s: %w", path, err)
+			}
+			s.synced[id[0]].Store(true)
+		}
+	} // else the rename below fails and says why
+	err := fsutil.Commit(f, path, s.durable) // removes the temp file on error
+	if err == nil {
+		return nil
+	}
+	var le *os.LinkError
+	if errors.As(err, &le) {
+		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode().IsRegular() && fi.Size() == size {
+			return nil
+		}
+	}
+	return fmt.Errorf("cas: put %s: %w", path, err)
+}

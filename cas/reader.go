@@ -1,0 +1,191 @@
+package cas
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/zeebo/blake3"
+)
+
+// Reader streams one object and verifies it as it goes. It hashes every byte
+// it returns; when the last byte of the object (by the size at open) has been
+// read, it checks the hash, and if the bytes do not hash to the object's ID
+// that Read (and every later one) returns an error wrapping ErrCorrupt
+// instead of success or io.EOF. So a consumer that reads until io.EOF, or
+// exactly Size bytes, never finishes successfully on bad data; one that stops
+// earlier has not been told the data is good. A file that ends early or grows
+// is ErrCorrupt too.
+//
+// A Reader is not safe for concurrent use. Close it when done.
+type Reader struct {
+	s       *Store
+	f       *os.File
+	id      ID
+	path    string
+	size    int64 // at open
+	n       int64 // bytes returned so far
+	h       *blake3.Hasher
+	checked bool  // the hash of the first size bytes has been checked and matched
+	err     error // sticky: io.EOF or the corruption found
+}
+
+// Open opens object id for verified streaming. An absent object is an error
+// wrapping ErrNotFound; a path that is not a regular file is ErrCorrupt. Open
+// counts as a use: it refreshes the object's mtime (see TouchQuantum).
+func (s *Store) Open(id ID) (*Reader, error) {
+	path := s.Path(id)
+	f, fi, err := s.openObject(id, path)
+	if err != nil {
+		return nil, err
+	}
+	s.touchIfStale(path, fi.ModTime())
+	return &Reader{s: s, f: f, id: id, path: path, size: fi.Size(), h: getHasher()}, nil
+}
+
+// Size returns the object's size in bytes, as it was when opened.
+func (r *Reader) Size() int64 { return r.size }
+
+// ID returns the ID of the object being read.
+func (r *Reader) ID() ID { return r.id }
+
+// File returns the underlying open file, for callers that want its
+// descriptor. Bytes read through it directly are not verified and move the
+// Reader's position; to copy an object into a file with the fastest
+// available method and verification, use Store.CopyTo instead.
+func (r *Reader) File() *os.File { return r.f }
+
+// Read reads up to len(p) bytes of the object. See Reader for how it reports
+// corruption.
+func (r *Reader) Read(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
+	if r.f == nil {
+		return 0, fmt.Errorf("cas: read %s: %w", r.path, os.ErrClosed)
+	}
+	n, err := r.f.Read(p)
+	if n > 0 {
+		r.h.Write(p[:n])
+		r.n += int64(n)
+		if r.n > r.size {
+			r.err = corrupt(r.id, r.path, fmt.Sprintf("grew while reading: more than %d bytes", r.size))
+			return n, r.err
+		}
+		if r.n == r.size {
+			if r.err = r.check(); r.err != nil {
+				return n, r.err
+			}
+		}
+	}
+	switch {
+	case err == io.EOF:
+		if r.n < r.size {
+			r.err = corrupt(r.id, r.path, fmt.Sprintf("truncated while reading: %d of %d bytes", r.n, r.size))
+		} else if r.err = r.check(); r.err == nil {
+			r.err = io.EOF
+		}
+		return n, r.err
+	case err != nil:
+		return n, fmt.Errorf("cas: %w", err)
+	}
+	return n, nil
+}
+
+// check verifies the hash once all size bytes have been read.
+func (r *Reader) check() error {
+	if r.checked {
+		return nil
+	}
+	if got := sum(r.h); got != r.id {
+		return corrupt(r.id, r.path, "hash mismatch: content hashes to "+got.String())
+	}
+	r.checked = true
+	return nil
+}
+
+// WriteTo copies the rest of the object to w through a large buffer (so
+// io.Copy uses it), with the same verification as Read: it returns nil only
+// if the whole object was read and matched its ID.
+func (r *Reader) WriteTo(w io.Writer) (int64, error) {
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := *bp
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 && (err == nil || err == io.EOF) {
+			m, werr := w.Write(buf[:n])
+			total += int64(m)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// Close closes the file. It is safe to call more than once.
+func (r *Reader) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	err := r.f.Close()
+	r.f = nil
+	putHasher(r.h)
+	r.h = nil
+	if r.err == nil {
+		r.err = fmt.Errorf("cas: read %s: %w", r.path, os.ErrClosed)
+	}
+	return err
+}
+
+// CopyTo appends object id to dst at its current offset and returns the
+// number of bytes copied. Every byte is hashed as it is read from the object
+// and the same bytes are what reach dst; if they do not hash to id the error
+// wraps ErrCorrupt and dst holds unverified bytes, so callers copy into a
+// temp file and rename it into place only on success (this is how out-file
+// restore works). Absent is ErrNotFound. CopyTo counts as a use of the object.
+func (s *Store) CopyTo(id ID, dst *os.File) (int64, error) {
+	path := s.Path(id)
+	src, fi, err := s.openObject(id, path)
+	if err != nil {
+		return 0, err
+	}
+	defer src.Close()
+	h := getHasher()
+	defer putHasher(h)
+	bp := getBuf()
+	defer putBuf(bp)
+	buf := *bp
+	var n int64
+	for {
+		m, rerr := src.Read(buf)
+		if m > 0 {
+			h.Write(buf[:m])
+			if _, err := dst.Write(buf[:m]); err != nil {
+				return n, fmt.Errorf("cas: copy %s: %w", path, err)
+			}
+			n += int64(m)
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return n, fmt.Errorf("cas: copy: %w", rerr)
+		}
+	}
+	if n != fi.Size() {
+		return n, corrupt(id, path, fmt.Sprintf("size changed while reading: %d bytes read, %d at open", n, fi.Size()))
+	}
+	if got := sum(h); got != id {
+		return n, corrupt(id, path, "hash mismatch: content hashes to "+got.String())
+	}
+	s.touchIfStale(path, fi.ModTime())
+	return n, nil
+}

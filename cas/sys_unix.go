@@ -1,0 +1,58 @@
+//go:build unix
+
+package cas
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// openFlags open an object for reading without following a symbolic link at
+// its path (the open fails instead) and without blocking on a FIFO planted
+// there; regular files ignore O_NONBLOCK.
+const openFlags = os.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+
+// openNoFollow opens path for reading, failing if it is a symbolic link. The
+// caller must still check with Stat that the file is regular.
+func openNoFollow(path string) (*os.File, error) {
+	return os.OpenFile(path, openFlags, 0)
+}
+
+// sameFileSystem fails if a and b live on different devices, where a rename
+// from one to the other fails with EXDEV (or, through a union mount, is not
+// atomic).
+func sameFileSystem(a, b string) error {
+	fa, err := os.Stat(a)
+	if err != nil {
+		return err
+	}
+	fb, err := os.Stat(b)
+	if err != nil {
+		return err
+	}
+	sa, ok1 := fa.Sys().(*syscall.Stat_t)
+	sb, ok2 := fb.Sys().(*syscall.Stat_t)
+	if !ok1 || !ok2 {
+		return nil
+	}
+	if sa.Dev != sb.Dev {
+		return fmt.Errorf("%s (device %v) and %s (device %v) are on different file systems, so renaming a finished write into place would not be atomic: %w",
+			a, sa.Dev, b, sb.Dev, syscall.EXDEV)
+	}
+	return nil
+}
+
+// setMtime sets path's access and modification times to t without following
+// a symbolic link.
+func setMtime(path string, t time.Time) error {
+	ts := unix.NsecToTimespec(t.UnixNano())
+	err := unix.UtimesNanoAt(unix.AT_FDCWD, path, []unix.Timespec{ts, ts}, unix.AT_SYMLINK_NOFOLLOW)
+	if err != nil {
+		return &os.PathError{Op: "utimensat", Path: path, Err: err}
+	}
+	return nil
+}
