@@ -1,0 +1,26 @@
+package outfile
+
+import "github.com/pcache/pcache/cas"
+
+// Capture stores the out file of argument arg, written at the absolute path,
+// in st and returns its record: object, size, permission bits and the path
+// with the size and modification time it had. A missing or non-regular file
+// is an error wrapping ErrMissing that names arg and path. A symbolic link is
+// followed. If the file keeps changing while it is stored, Capture fails
+// rather than record a hash that does not match the recorded size and time.
+func Capture(st *cas.Store, arg, path string) (OutFile, error) {
+	return capture(st, arg, path)
+}
+
+// Restore makes the absolute path hold rec's contents and returns the
+// updated record (path added or refreshed, at most MaxPaths kept) and whether
+// it differs from rec, in which case the caller should store it. A path that
+// already holds the contents is left untouched. Otherwise the contents are
+// written through a temp file and a rename; missing parent directories are
+// created. If the object is missing or corrupt, a recorded path that still
+// holds the exact bytes is used and the object stored again; failing that the
+// error wraps ErrUnavailable. An existing path that is not a regular file is
+// never replaced (ErrNotRegular).
+func Restore(st *cas.Store, rec OutFile, path string) (OutFile, bool, error) {
+	return restore(st, rec, path)
+}
