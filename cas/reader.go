@@ -11,8 +11,8 @@ import (
 // Reader streams one object and verifies it as it goes. It hashes every byte
 // it returns; when the last byte of the object (by the size at open) has been
 // read, it checks the hash, and if the bytes do not hash to the object's ID
-// that Read (and every later one) returns an error wrapping ErrCorrupt
-// instead of success or io.EOF. So a consumer that reads until io.EOF, or
+// that Read returns no bytes and an error wrapping ErrCorrupt (as does every
+// later one) instead of success or io.EOF. So a consumer that reads until io.EOF, or
 // exactly Size bytes, never finishes successfully on bad data; one that stops
 // earlier has not been told the data is good. A file that ends early or grows
 // is ErrCorrupt too.
@@ -39,9 +39,17 @@ func (s *Store) Open(id ID) (*Reader, error) {
 	if err != nil {
 		return nil, err
 	}
+	if fi.Size() == 0 && id != emptyID {
+		// A consumer reading exactly Size() bytes would never call Read.
+		f.Close()
+		return nil, corrupt(id, path, "empty file")
+	}
 	s.touchIfStale(path, fi.ModTime())
 	return &Reader{s: s, f: f, id: id, path: path, size: fi.Size(), h: getHasher()}, nil
 }
+
+// emptyID is the ID of the empty object.
+var emptyID = Sum(nil)
 
 // Size returns the object's size in bytes, as it was when opened.
 func (r *Reader) Size() int64 { return r.size }
@@ -68,13 +76,16 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if n > 0 {
 		r.h.Write(p[:n])
 		r.n += int64(n)
+		// Bytes that complete a corrupt object are withheld (0, err): io.ReadFull
+		// and io.ReadAtLeast drop an error that comes with the last bytes they
+		// asked for.
 		if r.n > r.size {
 			r.err = corrupt(r.id, r.path, fmt.Sprintf("grew while reading: more than %d bytes", r.size))
-			return n, r.err
+			return 0, r.err
 		}
 		if r.n == r.size {
 			if r.err = r.check(); r.err != nil {
-				return n, r.err
+				return 0, r.err
 			}
 		}
 	}
@@ -82,9 +93,12 @@ func (r *Reader) Read(p []byte) (int, error) {
 	case err == io.EOF:
 		if r.n < r.size {
 			r.err = corrupt(r.id, r.path, fmt.Sprintf("truncated while reading: %d of %d bytes", r.n, r.size))
-		} else if r.err = r.check(); r.err == nil {
-			r.err = io.EOF
+			return 0, r.err
 		}
+		if r.err = r.check(); r.err != nil {
+			return 0, r.err
+		}
+		r.err = io.EOF
 		return n, r.err
 	case err != nil:
 		return n, fmt.Errorf("cas: %w", err)

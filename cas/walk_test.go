@@ -1,0 +1,132 @@
+package cas
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
+	s, _ := newStore(t)
+	var want []ID
+	for i := range 50 {
+		want = append(want, mustPut(t, s, content(uint64(i), i)))
+	}
+	slices.SortFunc(want, func(a, b ID) int { return strings.Compare(a.String(), b.String()) })
+	first := want[0].String()
+	strays := map[string]string{ // rel path → kind
+		"objects/README":                  "file",
+		"objects/zz":                      "dir",
+		"objects/AB":                      "dir",
+		"objects/abc":                     "dir",
+		"objects/" + first[:2] + "/xyz":   "file",
+		"objects/" + first[:2] + "/x.tmp": "file",
+		"objects/" + first[:2] + "/" + strings.ToUpper(first[2:]): "file",
+		"objects/" + first[:2] + "/" + first[2:] + "0":            "file",
+		"objects/ee":                      "file", // a file where a subdirectory belongs
+		"objects/ef":                      "symlink",
+	}
+	for rel, kind := range strays {
+		p := filepath.Join(s.Root(), filepath.FromSlash(rel))
+		switch kind {
+		case "file":
+			must(t, os.WriteFile(p, []byte("stray"), 0o644))
+		case "dir":
+			must(t, os.MkdirAll(filepath.Join(p, "inner"), 0o755))
+		case "symlink":
+			// A symlinked subdirectory must not be followed.
+			target := t.TempDir()
+			must(t, os.WriteFile(filepath.Join(target, strings.Repeat("0", 62)), nil, 0o644))
+			if err := os.Symlink(target, p); err != nil {
+				delete(strays, rel)
+			}
+		}
+	}
+	var got []ID
+	must(t, s.Walk(func(id ID, info fs.FileInfo) error {
+		if !info.Mode().IsRegular() || info.Name() != id.String()[2:] {
+			t.Errorf("Walk gave %s with info %v %v", id, info.Name(), info.Mode())
+		}
+		got = append(got, id)
+		return nil
+	}))
+	if !slices.Equal(got, want) {
+		t.Errorf("Walk saw %d objects, want %d in ID order", len(got), len(want))
+	}
+
+	gotStrays := map[string]bool{}
+	var objects []ID
+	must(t, s.WalkAll(WalkFuncs{
+		Object: func(id ID, _ fs.FileInfo) error { objects = append(objects, id); return nil },
+		Stray: func(rel string, info fs.FileInfo) error {
+			if gotStrays[rel] {
+				t.Errorf("stray %s reported twice", rel)
+			}
+			gotStrays[rel] = true
+			return nil
+		},
+	}))
+	if !slices.Equal(objects, want) {
+		t.Errorf("WalkAll saw %d objects, want %d", len(objects), len(want))
+	}
+	for rel := range strays {
+		if !gotStrays[rel] {
+			t.Errorf("stray %s not reported", rel)
+		}
+	}
+	for rel := range gotStrays {
+		if _, ok := strays[rel]; !ok {
+			t.Errorf("reported %s as stray", rel)
+		}
+	}
+}
+
+func TestWalkStopsAndSkips(t *testing.T) {
+	s, _ := newStore(t)
+	for i := range 300 { // several per subdirectory
+		mustPut(t, s, content(uint64(i), 8))
+	}
+	n := 0
+	must(t, s.Walk(func(ID, fs.FileInfo) error {
+		n++
+		if n == 5 {
+			return fs.SkipAll
+		}
+		return nil
+	}))
+	if n != 5 {
+		t.Errorf("SkipAll: %d calls, want 5", n)
+	}
+	perDir := map[byte]int{}
+	must(t, s.Walk(func(id ID, _ fs.FileInfo) error {
+		perDir[id[0]]++
+		return fs.SkipDir
+	}))
+	for d, c := range perDir {
+		if c != 1 {
+			t.Errorf("SkipDir: %d calls in subdirectory %02x", c, d)
+		}
+	}
+	boom := errors.New("boom")
+	if err := s.Walk(func(ID, fs.FileInfo) error { return boom }); err != boom {
+		t.Errorf("callback error: got %v", err)
+	}
+}
+
+// Callbacks may delete what they are given (gc does).
+func TestWalkWithDelete(t *testing.T) {
+	s, _ := newStore(t)
+	for i := range 100 {
+		mustPut(t, s, content(uint64(i), 8))
+	}
+	must(t, s.Walk(func(id ID, _ fs.FileInfo) error { return s.Delete(id) }))
+	n := 0
+	must(t, s.Walk(func(ID, fs.FileInfo) error { n++; return nil }))
+	if n != 0 {
+		t.Errorf("%d objects left", n)
+	}
+}
