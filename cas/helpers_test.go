@@ -113,4 +113,3 @@ func readFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
-

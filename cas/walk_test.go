@@ -27,8 +27,8 @@ func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
 		"objects/" + first[:2] + "/x.tmp": "file",
 		"objects/" + first[:2] + "/" + strings.ToUpper(first[2:]): "file",
 		"objects/" + first[:2] + "/" + first[2:] + "0":            "file",
-		"objects/ee":                      "file", // a file where a subdirectory belongs
-		"objects/ef":                      "symlink",
+		"objects/ee": "file", // a file where a subdirectory belongs
+		"objects/ef": "symlink",
 	}
 	for rel, kind := range strays {
 		p := filepath.Join(s.Root(), filepath.FromSlash(rel))
