@@ -1,0 +1,200 @@
+// Package keying turns Go values into canonical, platform-independent cache
+// keys: the same logical value gives the same bytes on every OS, CPU and pcache version.
+//
+// Marshal, Encode, Sum and StableHash encode any keyable value. Compile and
+// Plan.Key turn a wrapped function's argument value into the key of one call,
+// applying per-argument rules (pcache struct tags or Rules). Diagnose renders
+// key bytes for people.
+//
+// This comment is the specification of key format 1 (KeyFormat). It is meant
+// to be precise enough to re-implement in another language; the golden
+// vectors in testdata/golden.txt pin it. Any change to the bytes produced for
+// any value requires a new KeyFormat, never a silent change.
+//
+// # The canonical encoding
+//
+// The canonical encoding of a Go value is one CBOR data item (RFC 8949) in
+// core deterministic encoding (RFC 8949 §4.2.1): every head (major type and
+// argument) is in its shortest form, all lengths are definite, map entries are
+// sorted by the bytewise lexicographic order of their encoded keys, and no
+// map has two keys with the same encoding. keying builds it with its own walk
+// over reflect; it does not use a general CBOR encoder's struct or map rules.
+//
+// The item for a value v whose static type is T is given by the first of the rules
+// R1 … R16 below that applies to T.
+//
+// R1. Interface types. A nil interface is null (0xf6). Otherwise v's dynamic
+// value is encoded by these rules, starting over from its dynamic type.
+// The dynamic type itself is not encoded.
+//
+// R2. Pointer types. A nil pointer is null; otherwise the pointee is encoded.
+// A nil pointer is null even when the pointer type has a CacheKey or
+// MarshalText method: the method is never called on nil.
+//
+// R3. KeyHasher. When T declares a CacheKey method (with a value or a pointer
+// receiver; for a pointer receiver on a value that is not addressable, a
+// copy is used), v is the encoding of the value CacheKey returns. The
+// result is not marked in any way: a CacheKey returning "x" keys exactly
+// like the string "x".
+//
+// R4. time.Time: tag 1001 (RFC 9581 extended time) over a map
+// {1: s, -9: ns}, where s = t.Unix() is an integer (R8) and ns =
+// t.Nanosecond(); the -9 entry is left out when ns is 0. For example
+// time.Unix(5, 7) is d9 03e9 a2 01 05 28 07. The location and the
+// monotonic clock reading are not encoded: times that are Equal key alike.
+//
+// R5. math/big. A big.Int is an integer by R8 when it lies in
+// [-2^64, 2^64-1], and otherwise a bignum: tag 2 over the big-endian
+// bytes of x without leading zeros for x > 0, tag 3 over those of -1-x for
+// x < 0 (RFC 8949 §3.4.3). A big.Float is the float +Inf or -Inf (R9)
+// when infinite, 5([0, 0]) when zero (of either sign), and otherwise the
+// bigfloat 5([e, m]) (RFC 8949 §3.4.4) with value m·2^e and m odd; e is
+// an integer and m is encoded like a big.Int. The precision, accuracy and
+// rounding mode of a big.Float are not encoded. A big.Rat is 30([n, d])
+// with n/d in lowest terms and d ≥ 1, each encoded like a big.Int.
+//
+// R6. encoding.TextMarshaler. When T declares MarshalText (value or pointer
+// receiver, as in R3), v is the text it returns, encoded as a Go
+// string (R10). So a netip.Addr keys as "10.0.0.1".
+//
+// R7. bool: false is 0xf4, true is 0xf5.
+//
+// R8. Integers, every kind and width (int, int8 … int64, uint, uint8 …
+// uint64): by value, major type 0 for n ≥ 0 and major type 1 (-1-n) for
+// n < 0. int32(3), int64(3), uint8(3) and int(3) all encode as 0x03, on
+// 32-bit and 64-bit platforms alike.
+//
+// R9. Floats (float32, float64): by value, in the shortest of binary16
+// (0xf9), binary32 (0xfa) or binary64 (0xfb) that holds the value
+// exactly. Every NaN is f9 7e00; +0 and -0 are both f9 0000 (they are
+// == in Go); +Inf is f9 7c00 and -Inf f9 fc00. float32(1.5) and 1.5 both
+// encode as f9 3e00. A float never encodes like an integer: 1.0 is
+// f9 3c00, 1 is 0x01.
+//
+// R10. Strings: a text string (major type 3) when the string is valid UTF-8,
+// otherwise a byte string (major type 2) of the same bytes. No string is
+// refused or altered.
+//
+// R11. Byte sequences: a slice or array whose element kind is uint8 (and
+// whose element type matches none of R3 … R6) is a byte string. A nil
+// slice and an empty one both encode as 0x40.
+//
+// R12. Numeric sequences: a slice or array whose element kind is one of the
+// kinds below (and whose element type matches none of R3 … R6) is an
+// RFC 8746 typed array: the tag below over one byte string holding the
+// elements in order, each little-endian with the width below.
+//
+//	element kind    tag  bytes    element kind    tag  bytes
+//	int8             72    1      uint16           69    2
+//	int16            77    2      uint32           70    4
+//	int32            78    4      uint64, uint     71    8
+//	int64, int       79    8      float32          85    4
+//	                              float64          86    8
+//
+// int and uint are always widened to 64 bits. In float arrays every NaN
+// is replaced by the quiet NaN with zero payload (0x7ff8000000000000 for
+// float64, 0x7fc00000 for float32) and -0 by +0. A nil or empty slice is
+// the tag over an empty byte string. Unlike scalars, the element width is
+// part of a sequence's key: []int32{3}, []int64{3} and []any{3} are three
+// different keys. Typed arrays let keying hash large numeric slices
+// straight from their memory at BLAKE3 speed.
+//
+// R13. Other slices and arrays: a CBOR array of the elements in order. A nil
+// slice and an empty one are both 0x80.
+//
+// R14. Maps: a CBOR map of the encoded keys and values, its entries sorted by
+// the bytes of the encoded keys. When two keys of one map encode alike
+// (map[any]int{1: 1, uint(1): 2}, two NaN keys, two pointers to equal
+// values) the map cannot be keyed. A nil map and an empty one are both
+// 0xa0.
+//
+// R15. Structs: a CBOR map from field name (a string, R10) to field value,
+// sorted like any map: as the length is in the head, names sort by
+// length first and then bytewise ("B" < "aa" < "Zeta"), and the order of
+// declaration does not matter. The fields are:
+//
+//   - Every field takes part, exported or not, except blank (_) fields,
+//     fields tagged pcache:"-" and fields tagged pcache:",out". Unexported
+//     fields are read through reflect: they are never dropped silently.
+//   - A field's name is the name in its `pcache:"name"` tag, else its Go name.
+//   - An embedded field of type S or *S with no pcache tag, where S is a
+//     struct type keyed by R15, is promoted: S's fields appear in the outer
+//     map as if declared there, recursively. Fields promoted through a nil
+//     embedded pointer are absent. Other embedded fields are ordinary fields
+//     named by their type's name.
+//   - Two fields with the same name (including a promoted field and a
+//     shallower field of the same name) make the struct unkeyable; rename
+//     one with a tag or tag one "-".
+//   - pcache:",omitzero": the field is absent while its encoding equals the
+//     encoding of its type's zero value.
+//   - pcache:",hash": the field's value is the byte string of the 32-byte
+//     BLAKE3-256 of its canonical encoding (58 20 …).
+//   - pcache:",string": the field's value is fmt.Sprint(value), as a string.
+//   - pcache:",out": the field must be a string; it is never encoded.
+//   - A tag has at most one option; an unknown option is an error.
+//   - The struct type's name and package are not encoded: two struct types
+//     with the same field names and values key alike.
+//   - A struct that has a CacheKey or MarshalText method only because it is
+//     promoted from an embedded field is keyed field by field (R15), not by
+//     that method, since the method would silently drop the other fields
+//     (the struct{ time.Time; Name string } trap).
+//
+// R16. Everything else cannot be keyed: funcs, channels, unsafe.Pointer,
+// uintptr (usually an address) and complex numbers, wherever they occur
+// (nil or not), values that contain themselves through pointers, maps or
+// slices, and values nested more than 10000 levels deep. These give an
+// *Error (unwrapping to ErrUnkeyable) with the path and the type, such as
+// `keying: Args.Items[3].Fn (func()): funcs cannot be keyed` — never a
+// panic, never a fallback to fmt. A CacheKey or MarshalText method or a
+// rule function that returns an error or panics gives an *Error too.
+//
+// # Keys of calls
+//
+// StableHash(v) is the lowercase hex BLAKE3-256 of the canonical encoding of
+// v, and Sum(v) its 32 bytes.
+//
+// Plan.Key(version, a) is the canonical encoding of the three-element array
+// [KeyFormat, version, args] (0x83 0x01, then version as a string by
+// R10, then args) and its BLAKE3-256. When the argument type A is a struct
+// type keyed by R15, args is the map {argument name → value} built like
+// R15, with the Plan's Rules and the tags applied: each field is one
+// named argument, so every way of building the same struct gives the same
+// key. Without Rules, args is exactly Marshal(a). For any other A, args is
+// the canonical encoding of a, and Rules are not allowed.
+//
+// The rules, by argument name (tag form in brackets):
+//
+//   - RuleIgnore [pcache:"-"]: the argument is not part of the key and is
+//     never read, so it costs nothing.
+//   - RuleHash [,hash]: the argument's value is the 32-byte byte string
+//     Sum(value), which keeps Key.Bytes small.
+//   - RuleString [,string]: the value is fmt.Sprint(value). Beware of types
+//     whose String shows a pointer address.
+//   - RuleMap: the value is the encoding of Map(value).
+//   - RuleDropIfEqual: the argument is absent while its encoding equals that
+//     of Rule.Value; [,omitzero] is RuleDropIfEqual with the zero value. This
+//     is how a new field joins an argument struct without invalidating the
+//     entries stored before it existed.
+//   - RuleDropIf: the argument is absent while Pred(value) is true.
+//   - RuleOut [,out]: the argument is an out-file path: a string that is not
+//     part of the key, returned in Key.Outs.
+//
+// Unexported fields of A are not arguments: each must be tagged pcache:"-"
+// (Compile fails otherwise, so none is dropped silently).
+//
+// # Why these choices
+//
+// Numbers are keyed by value because CBOR has no widths and because widening
+// an argument from int32 to int64, or running on a 32-bit machine, should not
+// lose the cache. Type names are not keyed because renaming or moving a type
+// should not lose it either; the cache name already separates functions. The
+// cost is that, behind an interface, values of different types with the same
+// canonical form share a key (MyInt(3) and int(3)); a type for which that
+// matters can declare CacheKey. nil and empty slices and maps key alike
+// because Go code treats them alike. Unexported fields of nested values are
+// keyed because dropping them silently gives wrong answers
+// (mitchellh/hashstructure); keying private state can at worst cause extra
+// misses, never a false hit, and a type can declare CacheKey to key only what
+// matters. Methods come first (CacheKey, then the time and math/big types,
+// then MarshalText) because a type's author knows best what identifies it.
+package keying
