@@ -1,0 +1,5 @@
+//go:build !race
+
+package outfile
+
+const raceEnabled = false
