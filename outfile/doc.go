@@ -63,11 +63,15 @@
 // Linux and a buffered copy elsewhere. Files are never read into memory
 // whole: every copy and hash streams through a 1 MiB buffer.
 //
+// Restore needs write permission on the destination's directory, where it
+// creates its temp file; it never writes into an existing file in place.
+//
 // On Windows the package builds and follows the same steps, but a rename
-// cannot replace a file another process holds open (without
-// FILE_SHARE_DELETE) or a read-only file. Restore then returns the rename
-// error, removes its temp file and leaves the existing file as it was; the
-// caller may retry later or recompute. Non-blocking opens and O_NOFOLLOW do not
-// exist there; recorded paths are still checked to be regular files before and
-// after opening.
+// cannot replace a file that another process holds open (without
+// FILE_SHARE_DELETE). Restore then returns the rename error, removes its temp
+// file and leaves the existing file as it was; the caller may retry later or
+// recompute. A read-only file in the way is made writable first, as a rename
+// there cannot replace it otherwise. Non-blocking opens and O_NOFOLLOW do not
+// exist there; recorded paths are still checked to be regular files before
+// and after opening.
 package outfile

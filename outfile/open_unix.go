@@ -13,3 +13,7 @@ import (
 func openNoFollow(path string) (*os.File, error) {
 	return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 }
+
+// prepareReplace readies target to be replaced by a rename; unix needs
+// nothing.
+func prepareReplace(target string) {}

@@ -104,6 +104,7 @@ func restore(st store, rec record, path string) (record, bool, error) {
 	if err != nil {
 		return rec, false, fmt.Errorf("outfile: restore out file %s (%s): %w", rec.Arg, path, err)
 	}
+	prepareReplace(target)
 	committing = true // Commit removes the temp file itself on failure.
 	if err := fsutil.Commit(f, target, false); err != nil {
 		return rec, false, fmt.Errorf("outfile: restore out file %s: %w", rec.Arg, err)
