@@ -1,0 +1,274 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/zeebo/blake3"
+)
+
+// Check reads every file of one manifest completely and returns what is
+// wrong with them: torn or damaged records, bad headers, unknown versions,
+// damaged segment structure, segments whose content does not hash to their
+// name, records that are not in canonical form (each decoded record is
+// re-encoded and compared byte for byte), and stray files. The error is for
+// I/O failures only (and wraps fs.ErrNotExist when the manifest does not
+// exist).
+func Check(root, name string) ([]Problem, error) {
+	dir, err := manifestDir(root, name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("manifest: check %s: %w", name, err)
+	}
+	return check(dir)
+}
+
+func check(dir string) ([]Problem, error) {
+	l, err := listDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var ps []Problem
+	report := func(p Problem) { ps = append(ps, p) }
+	for _, n := range l.strays {
+		report(Problem{Path: filepath.Join(dir, n), Kind: KindStray, Detail: "not a manifest file"})
+	}
+	for _, n := range l.journals {
+		if err := checkJournal(filepath.Join(dir, n), report); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range l.segments {
+		if err := checkSegment(filepath.Join(dir, n), report); err != nil {
+			return nil, err
+		}
+	}
+	sortProblems(ps)
+	return ps, nil
+}
+
+// checkJournal checks one journal. A torn tail may be a write in progress,
+// so a journal found torn is read once more and judged by the second read.
+func checkJournal(path string, report func(Problem)) error {
+	var ps []Problem
+	for try := 0; try < 2; try++ {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil // compacted away meanwhile
+			}
+			return fmt.Errorf("manifest: check: %w", err)
+		}
+		ps = ps[:0]
+		add := func(p Problem) { ps = append(ps, p) }
+		_, hn, err := parseHeader(data, journalFormat)
+		if err != nil {
+			add(fileProblem(path, err))
+			break
+		}
+		scanRecords(path, data[hn:], int64(hn), true, true, add)
+		if len(ps) == 0 || ps[len(ps)-1].Kind != KindTornTail {
+			break
+		}
+	}
+	for _, p := range ps {
+		report(p)
+	}
+	return nil
+}
+
+// checkSegment checks one segment: content hash against the name, trailer,
+// index and header, then every record in file order (framing, checksum,
+// strict decoding, canonical form, strictly increasing keys) against the
+// index entry that must point at it.
+func checkSegment(path string, report func(Problem)) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("manifest: check: %w", err)
+	}
+	sum := blake3.Sum256(data)
+	if want := filepath.Base(path); segmentFileName(sum[:]) != want {
+		report(Problem{Path: path, Kind: KindHashMismatch, Detail: fmt.Sprintf("content hashes to %s", hex.EncodeToString(sum[:]))})
+	}
+	s := &segment{path: path, data: data}
+	if err := s.validate(int64(len(data))); err != nil {
+		report(fileProblem(path, err))
+		return nil
+	}
+	off := s.dataStart
+	var prev []byte
+	i := 0
+	for off < s.indexOff {
+		f, err := parseFrame(data[off:s.indexOff])
+		if err != nil {
+			report(Problem{Path: path, Kind: KindBadSegment, Offset: off, Detail: fmt.Sprintf("record framing: %v; records after this are not checked in file order", err)})
+			break
+		}
+		at := off
+		off += int64(f.n)
+		idx := i
+		i++
+		if idx >= s.count {
+			report(Problem{Path: path, Kind: KindBadSegment, Offset: at, Detail: "more records than index entries"})
+			break
+		}
+		key, ioff, _ := s.entry(idx)
+		if ioff != at {
+			report(Problem{Path: path, Kind: KindBadSegment, Offset: at, Detail: fmt.Sprintf("index entry %d points at offset %d", idx, ioff)})
+		}
+		if !f.crcOK {
+			report(Problem{Path: path, Kind: KindBadChecksum, Offset: at, Detail: "record checksum mismatch"})
+			continue
+		}
+		e, err := DecodeEntry(f.payload)
+		if err != nil {
+			report(Problem{Path: path, Kind: KindBadRecord, Offset: at, Detail: err.Error()})
+			continue
+		}
+		checkCanonical(path, at, &e, f, report)
+		if !bytes.Equal(key, e.KeyHash[:]) {
+			report(Problem{Path: path, Kind: KindBadSegment, Offset: at, Detail: fmt.Sprintf("index entry %d names key %x, record has %x", idx, key[:8], e.KeyHash[:8])})
+		}
+		if prev != nil && bytes.Compare(e.KeyHash[:], prev) <= 0 {
+			report(Problem{Path: path, Kind: KindBadSegment, Offset: at, Detail: "records not in strictly increasing key order"})
+		}
+		prev = e.KeyHash[:]
+	}
+	if off == s.indexOff && i != s.count {
+		report(Problem{Path: path, Kind: KindBadSegment, Offset: s.indexOff, Detail: fmt.Sprintf("%d records for %d index entries", i, s.count)})
+	}
+	return nil
+}
+
+// repairable reports whether Repair rewrites a file with this problem.
+// Unknown versions are left alone (a newer pcache can read them) and strays
+// are not ours.
+func repairable(kind string) bool {
+	return kind != KindUnknownVersion && kind != KindStray
+}
+
+// Repair rewrites the damaged files of one manifest: it gathers every good
+// record of every file Check finds a problem in (other than unknown-version
+// files, which a newer pcache can read, and stray files), writes the
+// resolved records in canonical form to a new segment, and only then deletes
+// the damaged files. A damaged journal that a live writer still holds is left
+// alone. It holds the manifest's compaction lock throughout.
+func Repair(root, name string) error {
+	dir, err := manifestDir(root, name)
+	if err != nil {
+		return err
+	}
+	lk, err := newLock(manifestLockPath(root, name))
+	if err != nil {
+		return err
+	}
+	if err := lk.Lock(); err != nil {
+		return fmt.Errorf("manifest: repair %s: lock: %w", name, err)
+	}
+	defer lk.Unlock()
+	ps, err := check(dir)
+	if err != nil {
+		return err
+	}
+	damaged := make(map[string]bool)
+	for _, p := range ps {
+		if repairable(p.Kind) {
+			damaged[p.Path] = true
+		}
+	}
+	if len(damaged) == 0 {
+		return nil
+	}
+	good := make(map[[32]byte]*rec)
+	ignore := func(Problem) {}
+	var remove []string
+	var locks []func()
+	defer func() {
+		for _, unlock := range locks {
+			unlock()
+		}
+	}()
+	for path := range damaged {
+		base := filepath.Base(path)
+		if isJournalName(base) {
+			jl, ok, err := tryLock(journalLockPath(root, base))
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue // a live writer's: leave it
+			}
+			locks = append(locks, func() { jl.Unlock() })
+			st := newJState(dir, base)
+			if _, _, err := st.readTail(ignore); err != nil && !errors.Is(err, errVanished) {
+				return err
+			}
+			for _, r := range st.recs {
+				mergeInto(good, []*rec{r})
+			}
+			remove = append(remove, path, journalLockPath(root, base))
+			continue
+		}
+		recs, err := salvageSegment(path)
+		if err != nil {
+			return err
+		}
+		mergeInto(good, recs)
+		remove = append(remove, path)
+	}
+	src := newSliceSource(good)
+	out := make([][]byte, len(src.recs))
+	for i, r := range src.recs {
+		if out[i], err = encodeEntry(&r.e); err != nil {
+			return err
+		}
+	}
+	if len(out) > 0 {
+		if _, err := writeSegment(filepath.Join(root, "tmp"), dir, name, len(out), func(i int) (*[32]byte, []byte, error) {
+			return &src.recs[i].e.KeyHash, out[i], nil
+		}, true); err != nil {
+			return fmt.Errorf("manifest: repair %s: %w", name, err)
+		}
+	}
+	for _, p := range remove {
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("manifest: repair %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// salvageSegment returns every good record of a possibly damaged segment:
+// those reachable in file order from the header, and those reachable
+// through the index if the segment's structure is intact.
+func salvageSegment(path string) ([]*rec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("manifest: repair: %w", err)
+	}
+	ignore := func(Problem) {}
+	var recs []*rec
+	if _, hn, err := parseHeader(data, segmentFormat); err == nil {
+		recs, _, _ = scanRecords(path, data[hn:], int64(hn), true, false, ignore)
+	}
+	s := &segment{path: path, data: data}
+	if s.validate(int64(len(data))) == nil {
+		src := &segSource{s: s, report: ignore}
+		for r, ok := src.next(); ok; r, ok = src.next() {
+			recs = append(recs, r)
+		}
+	}
+	return recs, nil
+}

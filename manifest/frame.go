@@ -1,0 +1,137 @@
+package manifest
+
+import (
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+)
+
+// Every record in a journal or segment is framed as the CBOR array
+//
+//	[payload: bstr (the encoded Entry), crc: uint (CRC-32C of payload)]
+//
+// with all lengths and integers in shortest form. The frame is parsed by hand
+// (it is fixed and tiny) so a reader can tell an incomplete record at the end
+// of a file from bytes that are not a record at all, and can bound a declared
+// length before allocating anything.
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func checksum(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+var (
+	// errShort: the bytes end before the item does (a torn tail, or a write
+	// still in progress).
+	errShort = errors.New("incomplete item")
+	// errFraming: the bytes are not the expected item.
+	errFraming = errors.New("bad framing")
+)
+
+// CBOR major types used here.
+const (
+	majorUint  = 0
+	majorBytes = 2
+	majorArray = 4
+)
+
+// appendHead appends a CBOR head (major type and argument) in shortest form.
+func appendHead(dst []byte, major byte, v uint64) []byte {
+	m := major << 5
+	switch {
+	case v < 24:
+		return append(dst, m|byte(v))
+	case v <= 0xff:
+		return append(dst, m|24, byte(v))
+	case v <= 0xffff:
+		return binary.BigEndian.AppendUint16(append(dst, m|25), uint16(v))
+	case v <= 0xffffffff:
+		return binary.BigEndian.AppendUint32(append(dst, m|26), uint32(v))
+	default:
+		return binary.BigEndian.AppendUint64(append(dst, m|27), v)
+	}
+}
+
+// readHead parses the CBOR head at the start of b. minimal reports whether
+// the argument is in shortest form. Indefinite lengths and reserved
+// additional-info values are errFraming.
+func readHead(b []byte) (major byte, v uint64, n int, minimal bool, err error) {
+	if len(b) == 0 {
+		return 0, 0, 0, false, errShort
+	}
+	major, ai := b[0]>>5, b[0]&0x1f
+	switch {
+	case ai < 24:
+		return major, uint64(ai), 1, true, nil
+	case ai > 27:
+		return 0, 0, 0, false, errFraming
+	}
+	size := 1 << (ai - 24) // 1, 2, 4 or 8 bytes
+	if len(b) < 1+size {
+		return 0, 0, 0, false, errShort
+	}
+	switch size {
+	case 1:
+		v = uint64(b[1])
+		minimal = v >= 24
+	case 2:
+		v = uint64(binary.BigEndian.Uint16(b[1:]))
+		minimal = v > 0xff
+	case 4:
+		v = uint64(binary.BigEndian.Uint32(b[1:]))
+		minimal = v > 0xffff
+	case 8:
+		v = binary.BigEndian.Uint64(b[1:])
+		minimal = v > 0xffffffff
+	}
+	return major, v, 1 + size, minimal, nil
+}
+
+// appendFrame appends payload framed as a record.
+func appendFrame(dst, payload []byte) []byte {
+	dst = append(dst, majorArray<<5|2)
+	dst = appendHead(dst, majorBytes, uint64(len(payload)))
+	dst = append(dst, payload...)
+	return appendHead(dst, majorUint, uint64(checksum(payload)))
+}
+
+// frame is one parsed record frame.
+type frame struct {
+	payload []byte // aliases the input
+	n       int    // bytes the frame occupies
+	crcOK   bool   // the checksum matches the payload
+	minimal bool   // every head is in shortest form
+}
+
+// parseFrame parses the record frame at the start of b. It returns errShort
+// when b ends inside the frame and errFraming when b does not start with a
+// frame (including a declared payload longer than maxRecord). A checksum
+// mismatch is not an error: the frame is intact and the caller skips it.
+func parseFrame(b []byte) (frame, error) {
+	if len(b) == 0 {
+		return frame{}, errShort
+	}
+	if b[0] != majorArray<<5|2 {
+		return frame{}, errFraming
+	}
+	major, l, hn, min1, err := readHead(b[1:])
+	if err != nil {
+		return frame{}, err
+	}
+	if major != majorBytes || l > maxRecord {
+		return frame{}, errFraming
+	}
+	start := 1 + hn
+	if uint64(len(b)-start) < l {
+		return frame{}, errShort
+	}
+	end := start + int(l)
+	major, sum, cn, min2, err := readHead(b[end:])
+	if err != nil {
+		return frame{}, err
+	}
+	if major != majorUint || sum > 0xffffffff {
+		return frame{}, errFraming
+	}
+	p := b[start:end:end]
+	return frame{payload: p, n: end + cn, crcOK: checksum(p) == uint32(sum), minimal: min1 && min2}, nil
+}

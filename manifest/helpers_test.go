@@ -1,0 +1,142 @@
+package manifest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/cas"
+)
+
+// kh returns the key hash of test key i.
+func kh(i int) [32]byte { return blake3.Sum256([]byte(fmt.Sprintf("key-%d", i))) }
+
+// ent returns a test entry for key i whose result is derived from v.
+func ent(i int, v string) Entry {
+	return Entry{
+		KeyHash: kh(i),
+		Key:     []byte(fmt.Sprintf("key-%d", i)),
+		Result:  cas.Sum([]byte(v)),
+		Size:    int64(len(v)),
+	}
+}
+
+// fakeClock returns a Now func that advances one second per call.
+func fakeClock() func() time.Time {
+	t := time.Unix(1_700_000_000, 0)
+	return func() time.Time { t = t.Add(time.Second); return t }
+}
+
+func mustOpen(t testing.TB, root, name string, opts Options) *Manifest {
+	t.Helper()
+	m, err := Open(root, name, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", name, err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func mustAppend(t testing.TB, m *Manifest, es ...Entry) {
+	t.Helper()
+	if err := m.Append(es...); err != nil {
+		t.Fatalf("Append: %v", err)
+	}
+}
+
+// lookup returns the entry for key i, failing the test on error.
+func lookup(t testing.TB, m *Manifest, i int) (Entry, bool) {
+	t.Helper()
+	e, ok, err := m.Lookup(kh(i))
+	if err != nil {
+		t.Fatalf("Lookup(%d): %v", i, err)
+	}
+	return e, ok
+}
+
+// wantResult checks that key i resolves to the result of v.
+func wantResult(t testing.TB, m *Manifest, i int, v string) {
+	t.Helper()
+	e, ok := lookup(t, m, i)
+	if !ok {
+		t.Fatalf("key %d: missing, want result of %q", i, v)
+	}
+	if e.Result != cas.Sum([]byte(v)) {
+		t.Fatalf("key %d: wrong result %s, want that of %q", i, e.Result, v)
+	}
+}
+
+func wantAbsent(t testing.TB, m *Manifest, i int) {
+	t.Helper()
+	if e, ok := lookup(t, m, i); ok {
+		t.Fatalf("key %d: present (%+v), want absent", i, e)
+	}
+}
+
+// files lists the manifest files of dir by kind.
+func files(t testing.TB, dir string) (journals, segments []string) {
+	t.Helper()
+	l, err := listDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.journals, l.segments
+}
+
+// copyTree copies every regular file under src/manifests into dst/manifests
+// that dst does not already have with the same content, like rsync -a
+// without --delete (files only; rsync also never copies our lock files since
+// they live outside manifests/).
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	base := filepath.Join(src, "manifests")
+	err := filepath.WalkDir(base, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		// rsync writes a temp file and renames it over the target.
+		tmp := target + ".rsync-tmp"
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, target)
+	})
+	if err != nil {
+		t.Fatalf("copy %s to %s: %v", src, dst, err)
+	}
+}
+
+// allEntries returns Iterate's entries keyed by hash, checking the order.
+func allEntries(t testing.TB, m *Manifest) map[[32]byte]Entry {
+	t.Helper()
+	out := make(map[[32]byte]Entry)
+	var keys [][32]byte
+	if err := m.Iterate(func(e Entry) error {
+		out[e.KeyHash] = e
+		keys = append(keys, e.KeyHash)
+		return nil
+	}); err != nil {
+		t.Fatalf("Iterate: %v", err)
+	}
+	if !sort.SliceIsSorted(keys, func(i, j int) bool { return string(keys[i][:]) < string(keys[j][:]) }) {
+		t.Fatal("Iterate not in key order")
+	}
+	if len(out) != len(keys) {
+		t.Fatal("Iterate returned a key twice")
+	}
+	return out
+}

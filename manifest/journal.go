@@ -1,0 +1,156 @@
+package manifest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// A journal file (j-<host>.<pid>.<random>.pcj) belongs to one writer, a
+// *Manifest, which holds a flock on <root>/locks/journals/<file name>.lock
+// for as long as it may append. It is the header item followed by framed
+// records in append order; the same key may appear more than once.
+
+// scanRecords parses the framed records in buf, which holds the file's bytes
+// from offset base on. It returns the records that are intact and valid, and
+// the file offset just past the last frame it consumed (a frame with a bad
+// checksum is consumed and skipped). An incomplete frame at the end of buf
+// stops the scan without consuming it; it is reported only when complete is
+// set (the file is not being appended to). Bytes that are not a frame stop
+// the scan for good: stop is set. With strict, records that are not in
+// canonical form are reported too.
+func scanRecords(path string, buf []byte, base int64, complete, strict bool, report func(Problem)) (recs []*rec, end int64, stop bool) {
+	i := 0
+	for i < len(buf) {
+		off := base + int64(i)
+		f, err := parseFrame(buf[i:])
+		if err == errShort {
+			if complete {
+				report(Problem{Path: path, Kind: KindTornTail, Offset: off, Detail: fmt.Sprintf("file ends inside a record (%d bytes ignored)", len(buf)-i)})
+			}
+			break
+		}
+		if err != nil {
+			report(Problem{Path: path, Kind: KindTornTail, Offset: off, Detail: fmt.Sprintf("not a record (%d bytes ignored)", len(buf)-i)})
+			return recs, off, true
+		}
+		i += f.n
+		if !f.crcOK {
+			report(Problem{Path: path, Kind: KindBadChecksum, Offset: off, Detail: "record checksum mismatch; record skipped"})
+			continue
+		}
+		e, err := DecodeEntry(f.payload)
+		if err != nil {
+			report(Problem{Path: path, Kind: KindBadRecord, Offset: off, Detail: err.Error()})
+			continue
+		}
+		if strict {
+			checkCanonical(path, off, &e, f, report)
+		}
+		recs = append(recs, &rec{e: e, raw: f.payload})
+	}
+	return recs, base + int64(i), false
+}
+
+// checkCanonical reports a record whose frame or payload is not the canonical
+// encoding of what it decodes to.
+func checkCanonical(path string, off int64, e *Entry, f frame, report func(Problem)) {
+	c, err := encodeEntry(e)
+	switch {
+	case err != nil:
+		report(Problem{Path: path, Kind: KindNonCanonical, Offset: off, Detail: err.Error()})
+	case !bytes.Equal(c, f.payload):
+		report(Problem{Path: path, Kind: KindNonCanonical, Offset: off, Detail: "record is not in canonical CBOR form"})
+	case !f.minimal:
+		report(Problem{Path: path, Kind: KindNonCanonical, Offset: off, Detail: "record frame is not in shortest form"})
+	}
+}
+
+// jstate is a reader's progress through one journal file.
+type jstate struct {
+	name, path string
+	fi         os.FileInfo       // identity of the file last read
+	size       int64             // its size when last read
+	off        int64             // file offset read up to (0: header not read yet)
+	stopped    bool              // bad header or framing: ignore the rest until the file is replaced
+	recs       map[[32]byte]*rec // this journal's records, resolved
+}
+
+func newJState(dir, name string) *jstate {
+	return &jstate{name: name, path: dir + string(os.PathSeparator) + name, recs: make(map[[32]byte]*rec)}
+}
+
+// errVanished says a file listed a moment ago is gone: a compaction or a
+// Remove deleted it. The caller lists the directory again.
+var errVanished = errors.New("file vanished")
+
+// readTail reads what was appended to the journal since the last call and
+// returns the new records. replaced reports that the file is not the one read
+// before (rsync replaced it); st was reset and read from the start, and the
+// caller must forget the records it had from it. A file that is gone returns
+// errVanished; an unknown format version returns an error wrapping
+// ErrUnknownVersion (and st ignores the file from then on). Damage is
+// reported, not returned.
+func (st *jstate) readTail(report func(Problem)) (recs []*rec, replaced bool, err error) {
+	fi, err := os.Stat(st.path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, false, errVanished
+		}
+		return nil, false, err
+	}
+	if st.fi != nil && os.SameFile(st.fi, fi) && (st.stopped || fi.Size() == st.size) {
+		return nil, false, nil // unchanged
+	}
+	f, err := os.Open(st.path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, false, errVanished
+		}
+		return nil, false, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, false, err
+	}
+	if st.fi != nil && !os.SameFile(st.fi, fi) {
+		replaced = true
+		st.off, st.stopped, st.recs = 0, false, make(map[[32]byte]*rec)
+	}
+	st.fi, st.size = fi, fi.Size()
+	if st.stopped || fi.Size() <= st.off {
+		return nil, replaced, nil
+	}
+	buf := make([]byte, fi.Size()-st.off)
+	n, err := f.ReadAt(buf, st.off)
+	if err != nil && err != io.EOF {
+		return nil, replaced, fmt.Errorf("manifest: read %s: %w", st.path, err)
+	}
+	buf = buf[:n]
+	if st.off == 0 {
+		_, hn, err := parseHeader(buf, journalFormat)
+		if err != nil {
+			st.stopped = true
+			kind := KindBadHeader
+			if errors.Is(err, ErrUnknownVersion) {
+				kind = KindUnknownVersion
+			}
+			report(Problem{Path: st.path, Kind: kind, Detail: err.Error()})
+			if kind == KindUnknownVersion {
+				return nil, replaced, fmt.Errorf("manifest: journal %s: %w", st.path, err)
+			}
+			return nil, replaced, nil
+		}
+		st.off = int64(hn)
+		buf = buf[hn:]
+	}
+	recs, st.off, st.stopped = scanRecords(st.path, buf, st.off, false, false, report)
+	for _, r := range recs {
+		if old := st.recs[r.e.KeyHash]; old == nil || newer(r, old) {
+			st.recs[r.e.KeyHash] = r
+		}
+	}
+	return recs, replaced, nil
+}

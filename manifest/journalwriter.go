@@ -1,0 +1,108 @@
+package manifest
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/gofrs/flock"
+
+	"github.com/pcache/pcache/internal/fsutil"
+)
+
+// journalWriter is a Manifest's own journal, open for appending.
+type journalWriter struct {
+	name, path string
+	f          *os.File // O_APPEND
+	lock       *flock.Flock
+	fi         os.FileInfo
+	size       int64 // bytes written so far
+	count      int   // records written so far
+}
+
+// createJournal starts a new journal holding the given framed records (n of
+// them). It takes the journal's writer lock first, then writes the header and
+// records to a temp file and renames it into dir, so no journal without a
+// complete header ever exists, and no compactor can take the journal for a
+// dead one.
+func createJournal(root, dir, tmpDir, name string, records []byte, n int, durable bool) (_ *journalWriter, err error) {
+	file := journalPrefix + fsutil.Unique() + journalExt
+	lk, ok, err := tryLock(journalLockPath(root, file))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("manifest: new journal %s: lock held by another writer", file)
+	}
+	defer func() {
+		if err != nil {
+			lk.Unlock()
+		}
+	}()
+	hdr, err := encodeHeader(journalFormat, name, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range []string{dir, tmpDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("manifest: new journal: %w", err)
+		}
+	}
+	tmp, err := fsutil.CreateTemp(tmpDir, "journal-", 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: new journal: %w", err)
+	}
+	if _, err := tmp.Write(append(hdr, records...)); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return nil, fmt.Errorf("manifest: new journal %s: %w", tmp.Name(), err)
+	}
+	path := filepath.Join(dir, file)
+	if err := fsutil.Commit(tmp, path, durable); err != nil {
+		return nil, fmt.Errorf("manifest: new journal: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: reopen journal: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("manifest: reopen journal: %w", err)
+	}
+	return &journalWriter{name: file, path: path, f: f, lock: lk, fi: fi, size: fi.Size(), count: n}, nil
+}
+
+// append writes framed records (n of them) with one write. After a failed
+// write the journal is cut back to its last complete record; the caller
+// retires the writer either way.
+func (w *journalWriter) append(records []byte, n int, durable bool) error {
+	k, err := w.f.Write(records)
+	if err != nil {
+		if k > 0 {
+			w.f.Truncate(w.size)
+		}
+		return fmt.Errorf("manifest: append to %s: %w", w.path, err)
+	}
+	w.size += int64(k)
+	w.count += n
+	if durable {
+		if err := w.f.Sync(); err != nil {
+			return fmt.Errorf("manifest: fsync %s: %w", w.path, err)
+		}
+	}
+	return nil
+}
+
+// close closes the journal and releases its writer lock: from then on the
+// journal is dead and compactions may take it.
+func (w *journalWriter) close() error {
+	err := w.f.Close()
+	if uerr := w.lock.Unlock(); err == nil && uerr != nil {
+		err = uerr
+	}
+	if err != nil {
+		return fmt.Errorf("manifest: close journal %s: %w", w.path, err)
+	}
+	return nil
+}

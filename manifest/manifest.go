@@ -1,0 +1,427 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure a Manifest.
+type Options struct {
+	// Durable fsyncs every append, and every compaction output before its
+	// inputs are deleted. Without it a crash can lose the last appends (never
+	// older ones, and never corrupt what remains).
+	Durable bool
+	// JournalLimit is the number of records after which a writer starts a new
+	// journal and compacts the old one into a segment. Default 1024.
+	JournalLimit int
+	// Now is the clock stamped on records; default time.Now.
+	Now func() time.Time
+	// ReadOnly makes Append, Delete and Compact fail with ErrReadOnly and
+	// turns off automatic compaction: the Manifest never writes.
+	ReadOnly bool
+	// Logf receives errors of background work (automatic compaction) that
+	// have no caller to return to. Default: discard.
+	Logf func(format string, args ...any)
+}
+
+// DefaultJournalLimit is the JournalLimit used when Options leaves it zero.
+const DefaultJournalLimit = 1024
+
+// autoCompactJournals: more readable journals than this (other than our
+// own) make a refresh start a compaction.
+const autoCompactJournals = 16
+
+var (
+	// ErrClosed is returned by methods of a closed Manifest.
+	ErrClosed = errors.New("manifest: closed")
+	// ErrReadOnly is returned by writing methods under Options.ReadOnly.
+	ErrReadOnly = errors.New("manifest: read-only")
+)
+
+// Manifest is one function's index: key hash → Entry. It is safe for
+// concurrent use by goroutines, and any number of Manifests, in any number of
+// processes on one machine, may use one directory at once (file locking on
+// network filesystems is unreliable, so there several machines must not share
+// a cache directory live; copying caches between machines is fine).
+//
+// A Manifest keeps an in-memory view of the directory: every journal's
+// records, resolved, and each segment's index, mapped. Lookup answers from
+// the view without touching the disk when it finds the key, and refreshes
+// the view (reading only what is new) when it does not.
+type Manifest struct {
+	root, name, dir, tmpDir string
+	opts                    Options
+
+	// mu serialises changes to the view (refresh, append, close) and guards
+	// the fields below it.
+	mu        sync.Mutex
+	journals  map[string]*jstate
+	segs      map[string]*segment
+	badSegs   map[string]bool // segment files found damaged (immutable, so skip them)
+	w         *journalWriter
+	autoCount int // journal count that last triggered automatic compaction
+
+	// rw guards what Lookup reads: mem and segList.
+	rw      sync.RWMutex
+	mem     map[[32]byte]*rec // every journal's records, resolved
+	segList []*segment
+
+	closed    atomic.Bool
+	refreshes atomic.Uint64 // refreshes started
+	lastTime  atomic.Int64  // last Time stamped by Append
+	problems  problemSet
+
+	compacting atomic.Bool
+	again      atomic.Bool
+	wg         sync.WaitGroup
+}
+
+// Open opens the manifest of function name (a clean, slash-separated
+// relative path) in the cache directory root, reading what is there. Nothing
+// is created until the first Append. A manifest file written by a newer
+// pcache (unknown format version) makes Open fail with an error wrapping
+// ErrUnknownVersion; damaged files are skipped and listed by Problems.
+func Open(root, name string, opts Options) (*Manifest, error) {
+	dir, err := manifestDir(root, name)
+	if err != nil {
+		return nil, err
+	}
+	if opts.JournalLimit <= 0 {
+		opts.JournalLimit = DefaultJournalLimit
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logf == nil {
+		opts.Logf = func(string, ...any) {}
+	}
+	m := &Manifest{
+		root: root, name: name, dir: dir, tmpDir: filepath.Join(root, "tmp"), opts: opts,
+		journals: make(map[string]*jstate),
+		segs:     make(map[string]*segment),
+		badSegs:  make(map[string]bool),
+		mem:      make(map[[32]byte]*rec),
+	}
+	m.mu.Lock()
+	err = m.refreshLocked(true)
+	m.mu.Unlock()
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// Name returns the function name the manifest belongs to.
+func (m *Manifest) Name() string { return m.name }
+
+// Problems returns the damage found so far while reading the manifest's
+// files (each damaged record or file is skipped). Check finds all of it.
+func (m *Manifest) Problems() []Problem { return m.problems.list() }
+
+// Lookup returns the entry for key hash h, resolved over every record of h
+// (see the package documentation). A key whose winning record is a
+// tombstone is absent. When the key is not in the in-memory view, Lookup
+// refreshes the view and looks again. Damaged files and records are skipped
+// (see Problems); the error is for I/O failures only.
+func (m *Manifest) Lookup(h [32]byte) (Entry, bool, error) {
+	if m.closed.Load() {
+		return Entry{}, false, ErrClosed
+	}
+	gen := m.refreshes.Load()
+	if r := m.lookupView(&h); r != nil && !r.e.Deleted {
+		return r.e, true, nil
+	}
+	if err := m.refreshAfter(gen); err != nil {
+		return Entry{}, false, err
+	}
+	if r := m.lookupView(&h); r != nil && !r.e.Deleted {
+		return r.e, true, nil
+	}
+	return Entry{}, false, nil
+}
+
+// lookupView resolves h over the in-memory view.
+func (m *Manifest) lookupView(h *[32]byte) *rec {
+	m.rw.RLock()
+	defer m.rw.RUnlock()
+	best := m.mem[*h]
+	for _, s := range m.segList {
+		r, err := s.lookup(h)
+		if err != nil {
+			m.problems.add(segProblem(s.path, 0, err))
+			continue
+		}
+		if r != nil && (best == nil || newer(r, best)) {
+			best = r
+		}
+	}
+	return best
+}
+
+// Refresh brings the in-memory view up to date with the directory: new
+// files, new records at the end of journals, and files that compactions
+// replaced.
+func (m *Manifest) Refresh() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	return m.refreshLocked(false)
+}
+
+// refreshAfter refreshes unless a refresh that started after generation gen
+// has already completed (concurrent misses share one refresh).
+func (m *Manifest) refreshAfter(gen uint64) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if m.refreshes.Load() > gen {
+		return nil // it ran under mu, which we now hold: it is complete
+	}
+	return m.refreshLocked(false)
+}
+
+// Append adds entries with one write to this Manifest's journal (created on
+// first use). An entry with a zero Time is stamped with the clock; stamps
+// from one Manifest strictly increase, so of two entries for one key in a
+// batch the later one wins. The objects entries refer to must already be
+// stored (durably, if the caller wants durability).
+func (m *Manifest) Append(entries ...Entry) error {
+	if m.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	if len(entries) == 0 {
+		return nil
+	}
+	recs := make([]*rec, len(entries))
+	var buf []byte
+	for i := range entries {
+		r := &rec{e: entries[i]}
+		if r.e.Time == 0 {
+			r.e.Time = m.stamp()
+		}
+		p, err := encodeEntry(&r.e)
+		if err != nil {
+			return err
+		}
+		r.raw = p
+		recs[i] = r
+		buf = appendFrame(buf, p)
+	}
+	rotated, err := m.write(buf, recs)
+	if rotated {
+		m.compactAsync()
+	}
+	return err
+}
+
+// stamp returns the clock in unix nanoseconds, made strictly increasing.
+func (m *Manifest) stamp() int64 {
+	now := m.opts.Now().UnixNano()
+	for {
+		last := m.lastTime.Load()
+		t := max(now, last+1)
+		if m.lastTime.CompareAndSwap(last, t) {
+			return t
+		}
+	}
+}
+
+// write appends framed records to the journal and adds them to the view.
+// rotated reports that the journal reached its limit and was closed.
+func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return false, ErrClosed
+	}
+	if m.w == nil {
+		if m.w, err = createJournal(m.root, m.dir, m.tmpDir, m.name, buf, len(recs), m.opts.Durable); err != nil {
+			return false, err
+		}
+	} else if err = m.w.append(buf, len(recs), m.opts.Durable); err != nil {
+		m.retireLocked()
+		return false, err
+	}
+	st := m.journals[m.w.name]
+	if st == nil {
+		st = newJState(m.dir, m.w.name)
+		st.fi = m.w.fi
+		m.journals[m.w.name] = st
+	}
+	st.off, st.size = m.w.size, m.w.size
+	for _, r := range recs {
+		if old := st.recs[r.e.KeyHash]; old == nil || newer(r, old) {
+			st.recs[r.e.KeyHash] = r
+		}
+	}
+	m.rw.Lock()
+	mergeInto(m.mem, recs)
+	m.rw.Unlock()
+	if m.w.count >= m.opts.JournalLimit {
+		return true, m.retireLocked()
+	}
+	return false, nil
+}
+
+// retireLocked closes this Manifest's journal; it becomes a dead journal.
+func (m *Manifest) retireLocked() error {
+	if m.w == nil {
+		return nil
+	}
+	err := m.w.close()
+	m.w = nil
+	return err
+}
+
+func mergeInto(mem map[[32]byte]*rec, recs []*rec) {
+	for _, r := range recs {
+		if old := mem[r.e.KeyHash]; old == nil || newer(r, old) {
+			mem[r.e.KeyHash] = r
+		}
+	}
+}
+
+// Delete appends tombstones for the given key hashes.
+func (m *Manifest) Delete(hs ...[32]byte) error {
+	es := make([]Entry, len(hs))
+	for i, h := range hs {
+		es[i] = Entry{KeyHash: h, Deleted: true}
+	}
+	return m.Append(es...)
+}
+
+// Iterate refreshes the view, then calls fn with every live entry (resolved;
+// tombstoned keys left out) in increasing KeyHash order. fn may call other
+// methods of m. An error from fn stops the iteration and is returned.
+func (m *Manifest) Iterate(fn func(Entry) error) error {
+	if err := m.Refresh(); err != nil {
+		return err
+	}
+	m.rw.RLock()
+	mem := newSliceSource(m.mem)
+	segs := append([]*segment(nil), m.segList...)
+	for _, s := range segs {
+		s.acquire()
+	}
+	m.rw.RUnlock()
+	defer func() {
+		for _, s := range segs {
+			s.release()
+		}
+	}()
+	srcs := []source{mem}
+	for _, s := range segs {
+		srcs = append(srcs, &segSource{s: s, report: m.problems.add})
+	}
+	return guardFaults(func() error {
+		return merge(srcs, func(r *rec) error {
+			if r.e.Deleted {
+				return nil
+			}
+			return fn(r.e)
+		})
+	})
+}
+
+// Compact merges the manifest's files now (see the package documentation),
+// waiting for a compaction another Manifest or process is running. With full,
+// every dead journal and every segment become one segment. Journals that
+// live writers (including this Manifest) still hold are left alone.
+func (m *Manifest) Compact(full bool) error {
+	if m.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if err := m.compaction().run(full, true); err != nil {
+		return err
+	}
+	return m.Refresh()
+}
+
+func (m *Manifest) compaction() *compaction {
+	m.mu.Lock()
+	skip := ""
+	if m.w != nil {
+		skip = m.w.name
+	}
+	m.mu.Unlock()
+	return &compaction{
+		root: m.root, name: m.name, dir: m.dir, tmpDir: m.tmpDir,
+		durable: m.opts.Durable, skip: skip, report: m.problems.add, logf: m.opts.Logf,
+	}
+}
+
+// compactAsync starts a background compaction, or asks the running one to
+// go again.
+func (m *Manifest) compactAsync() {
+	if m.opts.ReadOnly {
+		return
+	}
+	m.again.Store(true)
+	if !m.compacting.CompareAndSwap(false, true) {
+		return
+	}
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		m.compacting.Store(false)
+		return
+	}
+	m.wg.Add(1)
+	m.mu.Unlock()
+	go func() {
+		defer m.wg.Done()
+		for {
+			for m.again.Swap(false) && !m.closed.Load() {
+				if err := m.compaction().run(false, false); err != nil {
+					m.opts.Logf("manifest: background compaction of %s: %v", m.name, err)
+				}
+				if err := m.Refresh(); err != nil && !errors.Is(err, ErrClosed) {
+					m.opts.Logf("manifest: refresh %s after compaction: %v", m.name, err)
+				}
+			}
+			m.compacting.Store(false)
+			// A request that came after the last Swap and before the Store
+			// found compacting set and relies on us: take it.
+			if !m.again.Load() || m.closed.Load() || !m.compacting.CompareAndSwap(false, true) {
+				return
+			}
+		}
+	}()
+}
+
+// Close closes the journal (releasing its writer lock, so the journal can be
+// compacted), waits for background compaction, and unmaps the segments.
+func (m *Manifest) Close() error {
+	m.mu.Lock()
+	if m.closed.Swap(true) {
+		m.mu.Unlock()
+		return nil
+	}
+	err := m.retireLocked()
+	m.mu.Unlock()
+	m.wg.Wait()
+	m.rw.Lock()
+	segs := m.segList
+	m.segList, m.mem = nil, nil
+	m.rw.Unlock()
+	for _, s := range segs {
+		s.release()
+	}
+	m.segs = nil
+	if err != nil {
+		return fmt.Errorf("manifest: close %s: %w", m.name, err)
+	}
+	return nil
+}

@@ -1,0 +1,152 @@
+package manifest
+
+import (
+	"bytes"
+	"container/heap"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+)
+
+// source is a stream of records in strictly increasing KeyHash order.
+type source interface {
+	next() (*rec, bool)
+}
+
+// sliceSource streams records held in memory, sorted by key.
+type sliceSource struct {
+	recs []*rec
+}
+
+func newSliceSource(m map[[32]byte]*rec) *sliceSource {
+	recs := make([]*rec, 0, len(m))
+	for _, r := range m {
+		recs = append(recs, r)
+	}
+	slices.SortFunc(recs, func(a, b *rec) int { return bytes.Compare(a.e.KeyHash[:], b.e.KeyHash[:]) })
+	return &sliceSource{recs: recs}
+}
+
+func (s *sliceSource) next() (*rec, bool) {
+	if len(s.recs) == 0 {
+		return nil, false
+	}
+	r := s.recs[0]
+	s.recs = s.recs[1:]
+	return r, true
+}
+
+// segSource streams a segment's records through its index, skipping (and
+// reporting) damaged records and index entries out of order. A caller
+// reading a mapped segment runs under guardFaults.
+type segSource struct {
+	s      *segment
+	i      int
+	prev   []byte
+	report func(Problem)
+}
+
+func (c *segSource) next() (*rec, bool) {
+	for c.i < c.s.count {
+		i := c.i
+		c.i++
+		key, off, err := c.s.entry(i)
+		if err != nil {
+			c.report(segProblem(c.s.path, off, err))
+			return nil, false // the index itself is unreadable
+		}
+		if c.prev != nil && bytes.Compare(key, c.prev) <= 0 {
+			c.report(Problem{Path: c.s.path, Kind: KindBadSegment, Offset: c.s.indexStart + int64(i)*indexEntrySize, Detail: fmt.Sprintf("index entry %d is out of order; skipped", i)})
+			continue
+		}
+		r, err := c.s.recordAt(i, key)
+		if err != nil {
+			c.report(segProblem(c.s.path, off, err))
+			continue
+		}
+		c.prev = key
+		return r, true
+	}
+	return nil, false
+}
+
+// segProblem classifies damage found in a segment.
+func segProblem(path string, off int64, err error) Problem {
+	kind := KindBadSegment
+	switch {
+	case errors.Is(err, errBadChecksum):
+		kind = KindBadChecksum
+	case errors.Is(err, ErrBadRecord):
+		kind = KindBadRecord
+	}
+	return Problem{Path: path, Kind: kind, Offset: off, Detail: err.Error()}
+}
+
+// guardFaults runs fn, turning a memory fault on a mapped segment (a file
+// truncated in place under the mapping) into an error instead of a crash.
+func guardFaults(fn func() error) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			if _, ok := p.(interface{ Addr() uintptr }); ok {
+				err = fmt.Errorf("manifest: %w: memory fault reading a segment (file truncated while in use?): %v", errBadSegment, p)
+				return
+			}
+			panic(p)
+		}
+	}()
+	return fn()
+}
+
+// merge calls fn with the winning record of every key found in srcs, in
+// increasing key order. Tombstones are passed on too.
+func merge(srcs []source, fn func(*rec) error) error {
+	h := make(mergeHeap, 0, len(srcs))
+	for _, s := range srcs {
+		if r, ok := s.next(); ok {
+			h = append(h, mergeItem{r, s})
+		}
+	}
+	heap.Init(&h)
+	for len(h) > 0 {
+		best := h[0].r
+		key := best.e.KeyHash
+		for len(h) > 0 && h[0].r.e.KeyHash == key {
+			it := &h[0]
+			if it.r != best && newer(it.r, best) {
+				best = it.r
+			}
+			if r, ok := it.src.next(); ok {
+				it.r = r
+				heap.Fix(&h, 0)
+			} else {
+				heap.Pop(&h)
+			}
+		}
+		if err := fn(best); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type mergeItem struct {
+	r   *rec
+	src source
+}
+
+type mergeHeap []mergeItem
+
+func (h mergeHeap) Len() int { return len(h) }
+func (h mergeHeap) Less(i, j int) bool {
+	return bytes.Compare(h[i].r.e.KeyHash[:], h[j].r.e.KeyHash[:]) < 0
+}
+func (h mergeHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *mergeHeap) Push(x any)   { *h = append(*h, x.(mergeItem)) }
+func (h *mergeHeap) Pop() any {
+	old := *h
+	it := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return it
+}

@@ -1,0 +1,310 @@
+package manifest
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/bits"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// A segment file (s-<BLAKE3-256 of the file, hex>.pcs) is immutable:
+//
+//	header   CBOR map {format: "pcache-segment", version: 1, digest: "blake3-256", name, count}
+//	records  count framed records (see frame.go) sorted by KeyHash, one per key
+//	index    CBOR byte string of count×40 bytes: per record its KeyHash
+//	         (32 bytes) and the big-endian uint64 file offset of its frame
+//	trailer  9 bytes: 0x1b + big-endian uint64 offset of the index item
+//
+// The whole file is a CBOR sequence. The trailer is a CBOR uint written on
+// purpose in the 8-byte argument form (not shortest form) so it has a fixed
+// size and a reader finds the index from the end of the file.
+
+const (
+	indexEntrySize = 40
+	trailerSize    = 9
+	// smallSegment: segments up to this size are read into memory instead of
+	// mapped.
+	smallSegment = 64 << 10
+)
+
+// errBadSegment is wrapped by errors about a damaged segment structure.
+var errBadSegment = errors.New("bad segment")
+
+// useMmap can be cleared by tests to exercise the ReadAt path.
+var useMmap = canMmap
+
+type segment struct {
+	name, path string
+	fi         os.FileInfo
+	data       []byte       // the whole file (mapped or read), or nil: read through f
+	f          *os.File     // when data == nil
+	unmap      func() error // when data is mapped
+	count      int
+	dataStart  int64  // first record (end of the header)
+	indexOff   int64  // the index item (end of the records)
+	indexStart int64  // first index entry
+	index      []byte // the index entries when data != nil
+	refs       atomic.Int32
+}
+
+// openSegment opens and validates the frame of a segment: trailer, index
+// item and header. Records are checked as they are read. A missing file
+// returns errVanished.
+func openSegment(dir, name string) (*segment, error) {
+	path := dir + string(os.PathSeparator) + name
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, errVanished
+		}
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s := &segment{name: name, path: path, fi: fi}
+	s.refs.Store(1)
+	size := fi.Size()
+	switch {
+	case size <= smallSegment:
+		s.data = make([]byte, size)
+		if _, err := io.ReadFull(f, s.data); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("manifest: read %s: %w", path, err)
+		}
+		f.Close()
+	case useMmap && size <= math.MaxInt:
+		data, unmap, err := mmapFile(f, size)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("manifest: mmap %s: %w", path, err)
+		}
+		s.data, s.unmap = data, unmap
+	default:
+		s.f = f
+	}
+	if err := s.validate(size); err != nil {
+		s.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *segment) validate(size int64) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("manifest: segment %s: %w: %s", s.path, errBadSegment, fmt.Sprintf(format, args...))
+	}
+	if size < trailerSize+1 {
+		return bad("%d bytes is too short", size)
+	}
+	t, err := s.read(size-trailerSize, trailerSize)
+	if err != nil {
+		return err
+	}
+	if t[0] != majorUint<<5|27 {
+		return bad("no trailer")
+	}
+	idx := binary.BigEndian.Uint64(t[1:])
+	if idx >= uint64(size-trailerSize) {
+		return bad("index offset %d out of range", idx)
+	}
+	s.indexOff = int64(idx)
+	hb, err := s.read(s.indexOff, min(9, size-trailerSize-s.indexOff))
+	if err != nil {
+		return err
+	}
+	major, l, hn, _, err := readHead(hb)
+	if err != nil || major != majorBytes {
+		return bad("no index at offset %d", idx)
+	}
+	s.indexStart = s.indexOff + int64(hn)
+	if l != uint64(size-trailerSize-s.indexStart) || l%indexEntrySize != 0 {
+		return bad("index length %d does not fit the file", l)
+	}
+	s.count = int(l / indexEntrySize)
+	hdr, err := s.read(0, min(maxHeader, s.indexOff))
+	if err != nil {
+		return err
+	}
+	h, n, err := parseHeader(hdr, segmentFormat)
+	if err != nil {
+		return fmt.Errorf("manifest: segment %s: %w", s.path, err)
+	}
+	if h.Count == nil || *h.Count != uint64(s.count) {
+		return bad("header count does not match the index (%d entries)", s.count)
+	}
+	s.dataStart = int64(n)
+	if s.data != nil {
+		s.index = s.data[s.indexStart : s.indexStart+int64(l)]
+	}
+	return nil
+}
+
+// read returns n bytes at off; they alias the mapping when there is one.
+func (s *segment) read(off, n int64) ([]byte, error) {
+	if s.data != nil {
+		if off < 0 || n < 0 || off+n > int64(len(s.data)) {
+			return nil, fmt.Errorf("manifest: segment %s: %w: read past the end", s.path, errBadSegment)
+		}
+		return s.data[off : off+n : off+n], nil
+	}
+	b := make([]byte, n)
+	if _, err := s.f.ReadAt(b, off); err != nil {
+		if err == io.EOF {
+			err = fmt.Errorf("%w: read past the end", errBadSegment)
+		}
+		return nil, fmt.Errorf("manifest: segment %s: %w", s.path, err)
+	}
+	return b, nil
+}
+
+// entry returns index entry i: its key and record offset.
+func (s *segment) entry(i int) (key []byte, off int64, err error) {
+	var e []byte
+	if s.index != nil {
+		e = s.index[i*indexEntrySize : (i+1)*indexEntrySize]
+	} else if e, err = s.read(s.indexStart+int64(i)*indexEntrySize, indexEntrySize); err != nil {
+		return nil, 0, err
+	}
+	return e[:32], int64(binary.BigEndian.Uint64(e[32:])), nil
+}
+
+// search finds key h in the index. Keys are uniformly distributed hashes, so
+// it interpolates on their first 8 bytes for a few probes (about 3 for a
+// million keys, instead of 20 for bisection, and each probe of a cold index
+// is a page fault), then bisects, which bounds the work on a hostile index.
+func (s *segment) search(h *[32]byte) (int, bool, error) {
+	lo, hi := 0, s.count // the key, if present, is in [lo, hi)
+	klo, khi := uint64(0), uint64(math.MaxUint64)
+	target := binary.BigEndian.Uint64(h[:8])
+	for probe := 0; lo < hi; probe++ {
+		mid := lo + (hi-lo)/2
+		if probe < 4 && hi-lo > 16 && khi > klo && target >= klo && target <= khi {
+			// mid = lo + (target-klo)*(hi-lo)/(khi-klo), in 128 bits.
+			p1, p0 := bits.Mul64(target-klo, uint64(hi-lo))
+			if p1 < khi-klo {
+				q, _ := bits.Div64(p1, p0, khi-klo)
+				mid = lo + int(min(q, uint64(hi-lo-1)))
+			}
+		}
+		key, _, err := s.entry(mid)
+		if err != nil {
+			return 0, false, err
+		}
+		switch c := bytes.Compare(key, h[:]); {
+		case c == 0:
+			return mid, true, nil
+		case c < 0:
+			lo, klo = mid+1, binary.BigEndian.Uint64(key)
+		default:
+			hi, khi = mid, binary.BigEndian.Uint64(key)
+		}
+	}
+	return 0, false, nil
+}
+
+// recordAt reads, checks and decodes the record of index entry i, whose key
+// is want. Damage returns an error wrapping errBadSegment, ErrBadRecord or
+// errBadChecksum.
+func (s *segment) recordAt(i int, want []byte) (*rec, error) {
+	_, off, err := s.entry(i)
+	if err != nil {
+		return nil, err
+	}
+	if off < s.dataStart || off >= s.indexOff {
+		return nil, fmt.Errorf("%w: index entry %d points outside the records (offset %d)", errBadSegment, i, off)
+	}
+	var b []byte
+	limit := s.indexOff - off
+	if s.data != nil {
+		b, _ = s.read(off, limit)
+	} else {
+		// Read a small prefix, then exactly the frame if it is longer.
+		if b, err = s.read(off, min(limit, 4096)); err != nil {
+			return nil, err
+		}
+		if _, l, hn, _, err := readHead(b[min(1, len(b)):]); err == nil && uint64(1+hn)+l+9 > uint64(len(b)) && l <= maxRecord {
+			if b, err = s.read(off, min(limit, int64(1+hn)+int64(l)+9)); err != nil {
+				return nil, err
+			}
+		}
+	}
+	f, err := parseFrame(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: record at offset %d: %v", errBadSegment, off, err)
+	}
+	if !f.crcOK {
+		return nil, fmt.Errorf("%w at offset %d", errBadChecksum, off)
+	}
+	e, err := DecodeEntry(f.payload)
+	if err != nil {
+		return nil, fmt.Errorf("record at offset %d: %w", off, err)
+	}
+	if !bytes.Equal(e.KeyHash[:], want) {
+		return nil, fmt.Errorf("%w: record at offset %d has key %x, index says %x", errBadSegment, off, e.KeyHash[:8], want[:8])
+	}
+	return &rec{e: e, raw: f.payload}, nil
+}
+
+var errBadChecksum = errors.New("record checksum mismatch")
+
+// lookup returns the record for h, or nil. Damage is an error (the caller
+// reports it and treats it as a miss).
+func (s *segment) lookup(h *[32]byte) (r *rec, err error) {
+	if s.unmap != nil {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		defer s.guard(&err)
+	}
+	i, ok, err := s.search(h)
+	if !ok || err != nil {
+		return nil, err
+	}
+	return s.recordAt(i, h[:])
+}
+
+// guard turns a fault on the mapping into an error: if someone truncates a
+// mapped file in place (segments are never modified, but a user or a tool
+// might), touching the lost pages raises SIGBUS, which must not crash the
+// program. Every method that reads a mapping defers it after arming
+// debug.SetPanicOnFault.
+func (s *segment) guard(err *error) {
+	if p := recover(); p != nil {
+		if re, ok := p.(interface{ Addr() uintptr }); ok && s.unmap != nil {
+			*err = fmt.Errorf("manifest: segment %s: %w: memory fault (file truncated while in use?): %v", s.path, errBadSegment, re)
+			return
+		}
+		panic(p)
+	}
+}
+
+func (s *segment) acquire() { s.refs.Add(1) }
+
+// release drops a reference; the last one unmaps and closes.
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.close()
+	}
+}
+
+func (s *segment) close() error {
+	var err error
+	if s.unmap != nil {
+		err = s.unmap()
+		s.unmap = nil
+	}
+	if s.f != nil {
+		if cerr := s.f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	s.data, s.index, s.f = nil, nil, nil
+	return err
+}

@@ -1,0 +1,95 @@
+package manifest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/fsutil"
+)
+
+// segmentFileName returns the name of a segment whose content hashes to sum.
+func segmentFileName(sum []byte) string {
+	return segmentPrefix + hex.EncodeToString(sum) + segmentExt
+}
+
+// writeSegment writes a segment of the n records that at returns in strictly
+// increasing key order, through a temp file in tmpDir, renames it into dir
+// (created if needed) and returns its file name. With durable the file and
+// the directory are fsynced before it returns. A segment of the same content
+// that is already there is left as it is.
+func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []byte, error), durable bool) (_ string, err error) {
+	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+		return "", fmt.Errorf("manifest: write segment: %w", err)
+	}
+	f, err := fsutil.CreateTemp(tmpDir, "segment-", 0o644)
+	if err != nil {
+		return "", fmt.Errorf("manifest: write segment: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	hash := blake3.New()
+	w := bufio.NewWriterSize(io.MultiWriter(f, hash), 1<<20)
+	count := uint64(n)
+	hdr, err := encodeHeader(segmentFormat, name, &count)
+	if err != nil {
+		return "", err
+	}
+	w.Write(hdr)
+	off := int64(len(hdr))
+	index := make([]byte, 0, n*indexEntrySize)
+	var prev *[32]byte
+	var buf []byte
+	for i := 0; i < n; i++ {
+		h, payload, err := at(i)
+		if err != nil {
+			return "", err
+		}
+		if prev != nil && bytes.Compare(h[:], prev[:]) <= 0 {
+			return "", fmt.Errorf("manifest: write segment: keys out of order at record %d", i) // a bug, not damage
+		}
+		prev = h
+		index = append(index, h[:]...)
+		index = binary.BigEndian.AppendUint64(index, uint64(off))
+		buf = appendFrame(buf[:0], payload)
+		w.Write(buf)
+		off += int64(len(buf))
+	}
+	w.Write(appendHead(nil, majorBytes, uint64(len(index))))
+	w.Write(index)
+	var trailer [trailerSize]byte
+	trailer[0] = majorUint<<5 | 27
+	binary.BigEndian.PutUint64(trailer[1:], uint64(off))
+	w.Write(trailer[:])
+	if err := w.Flush(); err != nil {
+		return "", fmt.Errorf("manifest: write segment %s: %w", f.Name(), err)
+	}
+	file := segmentFileName(hash.Sum(nil))
+	final := filepath.Join(dir, file)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("manifest: write segment: %w", err)
+	}
+	if _, err := os.Stat(final); err == nil {
+		return file, nil // same content already present (deferred cleanup removes the temp file)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("manifest: write segment: %w", err)
+	}
+	committed = true // Commit removes the temp file itself on failure
+	if err := fsutil.Commit(f, final, durable); err != nil {
+		return "", fmt.Errorf("manifest: write segment: %w", err)
+	}
+	return file, nil
+}
