@@ -136,9 +136,10 @@ func renderKey(k reflect.Value) (s string) {
 	return s
 }
 
-// rootName is the first element of error paths for values of type t.
+// rootName is the first element of error paths for values of type t: its
+// name for a defined type, else "value".
 func rootName(t reflect.Type) string {
-	if t != nil && t.Name() != "" {
+	if t != nil && t.Name() != "" && t.PkgPath() != "" {
 		return t.Name()
 	}
 	return "value"
