@@ -1,6 +1,9 @@
 package outfile
 
-import "github.com/pcache/pcache/cas"
+import (
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/manifest"
+)
 
 // Capture stores the out file of argument arg, written at the absolute path,
 // in st and returns its record: object, size, permission bits and the path
@@ -8,7 +11,7 @@ import "github.com/pcache/pcache/cas"
 // is an error wrapping ErrMissing that names arg and path. A symbolic link is
 // followed. If the file keeps changing while it is stored, Capture fails
 // rather than record a hash that does not match the recorded size and time.
-func Capture(st *cas.Store, arg, path string) (OutFile, error) {
+func Capture(st *cas.Store, arg, path string) (manifest.OutFile, error) {
 	return capture(st, arg, path)
 }
 
@@ -21,6 +24,6 @@ func Capture(st *cas.Store, arg, path string) (OutFile, error) {
 // holds the exact bytes is used and the object stored again; failing that the
 // error wraps ErrUnavailable. An existing path that is not a regular file is
 // never replaced (ErrNotRegular).
-func Restore(st *cas.Store, rec OutFile, path string) (OutFile, bool, error) {
+func Restore(st *cas.Store, rec manifest.OutFile, path string) (manifest.OutFile, bool, error) {
 	return restore(st, rec, path)
 }

@@ -64,18 +64,18 @@ func TestBigFileMemory(t *testing.T) {
 
 	steps := []struct {
 		name string
-		run  func(rec OutFile) OutFile
+		run  func(rec record) record
 	}{
-		{"restore to a new path", func(rec OutFile) OutFile {
+		{"restore to a new path", func(rec record) record {
 			rec, _ = mustRestore(t, st, rec, filepath.Join(dir, "copy"))
 			return rec
 		}},
-		{"restore onto an identical unrecorded file (hash)", func(rec OutFile) OutFile {
+		{"restore onto an identical unrecorded file (hash)", func(rec record) record {
 			rec.Paths = rec.Paths[:1]
 			rec, _ = mustRestore(t, st, rec, filepath.Join(dir, "copy"))
 			return rec
 		}},
-		{"recover from a path after the object was lost", func(rec OutFile) OutFile {
+		{"recover from a path after the object was lost", func(rec record) record {
 			if err := st.Delete(rec.Object); err != nil {
 				t.Fatal(err)
 			}

@@ -21,8 +21,8 @@ func TestCaptureRecord(t *testing.T) {
 	writeOld(t, p, data, 0o640)
 	rec := mustCapture(t, st, "Out", p)
 	fi := mustStat(t, p)
-	want := OutFile{Arg: "Out", Object: cas.Sum(data), Size: int64(len(data)), Mode: 0o640,
-		Paths: []PathRecord{{Path: p, MtimeNs: fi.ModTime().UnixNano(), Size: int64(len(data))}}}
+	want := record{Arg: "Out", Object: cas.Sum(data), Size: int64(len(data)), Mode: 0o640,
+		Paths: []pathRecord{{Path: p, MtimeNs: fi.ModTime().UnixNano(), Size: int64(len(data))}}}
 	if rec.Arg != want.Arg || rec.Object != want.Object || rec.Size != want.Size || rec.Mode != want.Mode ||
 		len(rec.Paths) != 1 || rec.Paths[0] != want.Paths[0] {
 		t.Fatalf("Capture = %+v\nwant      %+v", rec, want)

@@ -59,9 +59,9 @@
 //
 // # Platforms
 //
-// Linux and macOS are supported; [cas.Store.CopyTo] uses copy_file_range on
-// Linux and a buffered copy elsewhere. Files are never read into memory
-// whole: every copy and hash streams through a 1 MiB buffer.
+// Linux and macOS are supported. Files are never read into memory whole:
+// every copy and hash, here and in [cas.Store.CopyTo] and
+// [cas.Store.PutReader], streams through a 1 MiB buffer.
 //
 // Restore needs write permission on the destination's directory, where it
 // creates its temp file; it never writes into an existing file in place.

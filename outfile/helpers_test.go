@@ -69,7 +69,7 @@ func wantContent(t testing.TB, path string, want []byte) {
 	}
 }
 
-func mustCapture(t testing.TB, st *cas.Store, arg, path string) OutFile {
+func mustCapture(t testing.TB, st *cas.Store, arg, path string) record {
 	t.Helper()
 	rec, err := Capture(st, arg, path)
 	if err != nil {
@@ -78,7 +78,7 @@ func mustCapture(t testing.TB, st *cas.Store, arg, path string) OutFile {
 	return rec
 }
 
-func mustRestore(t testing.TB, st *cas.Store, rec OutFile, path string) (OutFile, bool) {
+func mustRestore(t testing.TB, st *cas.Store, rec record, path string) (record, bool) {
 	t.Helper()
 	out, changed, err := Restore(st, rec, path)
 	if err != nil {

@@ -54,9 +54,9 @@ func TestRestoreHostilePaths(t *testing.T) {
 			}
 			before[p] = fi
 		}
-		rec := OutFile{Arg: "Out", Object: id, Size: int64(size), Mode: 0o644}
+		rec := record{Arg: "Out", Object: id, Size: int64(size), Mode: 0o644}
 		for _, p := range []string{passwd, fifo, linkToFifo, adir, devNull, "relative/passwd", "", passwd} {
-			rec.Paths = append(rec.Paths, PathRecord{Path: p, MtimeNs: 1, Size: int64(size)})
+			rec.Paths = append(rec.Paths, pathRecord{Path: p, MtimeNs: 1, Size: int64(size)})
 		}
 		dst := filepath.Join(dir, "dst")
 		var err error
@@ -83,8 +83,8 @@ func TestRestoreHostileReadOnly(t *testing.T) {
 	data := []byte("root:x:0:0:root:/root:/bin/sh\n")
 	writeOld(t, secret, data, 0o600)
 	before := mustStat(t, secret)
-	rec := OutFile{Arg: "Out", Object: cas.Sum(data), Size: int64(len(data)), Mode: 0o6777,
-		Paths: []PathRecord{{Path: secret, MtimeNs: before.ModTime().UnixNano(), Size: int64(len(data))}}}
+	rec := record{Arg: "Out", Object: cas.Sum(data), Size: int64(len(data)), Mode: 0o6777,
+		Paths: []pathRecord{{Path: secret, MtimeNs: before.ModTime().UnixNano(), Size: int64(len(data))}}}
 	dst := filepath.Join(dir, "dst")
 	mustRestore(t, st, rec, dst)
 	wantContent(t, dst, data)
@@ -106,12 +106,12 @@ func TestRestoreBadRecord(t *testing.T) {
 	good := mustCapture(t, st, "Out", src)
 	tests := []struct {
 		name string
-		mod  func(*OutFile)
+		mod  func(*record)
 	}{
-		{"negative size", func(r *OutFile) { r.Size = -1 }},
-		{"zero object", func(r *OutFile) { r.Object = cas.ID{} }},
-		{"size disagrees with object", func(r *OutFile) { r.Size = 5; r.Paths = nil }},
-		{"unknown object, no paths", func(r *OutFile) { r.Object = cas.Sum([]byte("other")); r.Paths = nil }},
+		{"negative size", func(r *record) { r.Size = -1 }},
+		{"zero object", func(r *record) { r.Object = cas.ID{} }},
+		{"size disagrees with object", func(r *record) { r.Size = 5; r.Paths = nil }},
+		{"unknown object, no paths", func(r *record) { r.Object = cas.Sum([]byte("other")); r.Paths = nil }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

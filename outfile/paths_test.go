@@ -8,9 +8,9 @@ import (
 
 func TestWithPath(t *testing.T) {
 	t.Parallel()
-	pr := func(p string, m int64) PathRecord { return PathRecord{Path: p, MtimeNs: m, Size: 1} }
-	many := func(n int) []PathRecord {
-		var out []PathRecord
+	pr := func(p string, m int64) pathRecord { return pathRecord{Path: p, MtimeNs: m, Size: 1} }
+	many := func(n int) []pathRecord {
+		var out []pathRecord
 		for i := range n {
 			out = append(out, pr(fmt.Sprint("/p", i), 1))
 		}
@@ -18,23 +18,23 @@ func TestWithPath(t *testing.T) {
 	}
 	tests := []struct {
 		name        string
-		paths       []PathRecord
-		add         PathRecord
-		want        []PathRecord
+		paths       []pathRecord
+		add         pathRecord
+		want        []pathRecord
 		wantChanged bool
 	}{
-		{"empty", nil, pr("/a", 1), []PathRecord{pr("/a", 1)}, true},
-		{"append", []PathRecord{pr("/a", 1)}, pr("/b", 2), []PathRecord{pr("/a", 1), pr("/b", 2)}, true},
-		{"same as last", []PathRecord{pr("/a", 1), pr("/b", 2)}, pr("/b", 2), []PathRecord{pr("/a", 1), pr("/b", 2)}, false},
-		{"refresh last", []PathRecord{pr("/a", 1), pr("/b", 2)}, pr("/b", 3), []PathRecord{pr("/a", 1), pr("/b", 3)}, true},
-		{"move to end", []PathRecord{pr("/a", 1), pr("/b", 2)}, pr("/a", 1), []PathRecord{pr("/b", 2), pr("/a", 1)}, true},
-		{"duplicates dropped", []PathRecord{pr("/a", 1), pr("/b", 2), pr("/a", 5)}, pr("/a", 6), []PathRecord{pr("/b", 2), pr("/a", 6)}, true},
+		{"empty", nil, pr("/a", 1), []pathRecord{pr("/a", 1)}, true},
+		{"append", []pathRecord{pr("/a", 1)}, pr("/b", 2), []pathRecord{pr("/a", 1), pr("/b", 2)}, true},
+		{"same as last", []pathRecord{pr("/a", 1), pr("/b", 2)}, pr("/b", 2), []pathRecord{pr("/a", 1), pr("/b", 2)}, false},
+		{"refresh last", []pathRecord{pr("/a", 1), pr("/b", 2)}, pr("/b", 3), []pathRecord{pr("/a", 1), pr("/b", 3)}, true},
+		{"move to end", []pathRecord{pr("/a", 1), pr("/b", 2)}, pr("/a", 1), []pathRecord{pr("/b", 2), pr("/a", 1)}, true},
+		{"duplicates dropped", []pathRecord{pr("/a", 1), pr("/b", 2), pr("/a", 5)}, pr("/a", 6), []pathRecord{pr("/b", 2), pr("/a", 6)}, true},
 		{"trim", many(MaxPaths), pr("/new", 1), append(many(MaxPaths)[1:], pr("/new", 1)), true},
 		{"trim overlong", many(3 * MaxPaths), pr("/p0", 1), append(many(3 * MaxPaths)[2*MaxPaths+1:], pr("/p0", 1)), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			in := OutFile{Paths: slices.Clone(tt.paths)}
+			in := record{Paths: slices.Clone(tt.paths)}
 			out, changed := withPath(in, tt.add)
 			if !slices.Equal(out.Paths, tt.want) || changed != tt.wantChanged {
 				t.Fatalf("withPath = %v, %v\nwant        %v, %v", out.Paths, changed, tt.want, tt.wantChanged)

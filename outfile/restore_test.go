@@ -103,7 +103,7 @@ func TestRestoreAlreadyThere(t *testing.T) {
 	// A racy record (MtimeNs 0) makes Restore hash the file: still untouched,
 	// and the record gains the trustworthy time.
 	racy := rec
-	racy.Paths = []PathRecord{{Path: p, MtimeNs: 0, Size: rec.Size}}
+	racy.Paths = []pathRecord{{Path: p, MtimeNs: 0, Size: rec.Size}}
 	out, changed = mustRestore(t, st, racy, p)
 	before.same(t, p)
 	if !changed || out.Paths[0] != rec.Paths[0] {
@@ -166,7 +166,7 @@ func TestRestoreFixesWrongContent(t *testing.T) {
 			rec := mustCapture(t, st, "Out", src)
 			p := filepath.Join(dir, "dst")
 			if tt.recPath {
-				rec.Paths = append(rec.Paths, PathRecord{Path: p, MtimeNs: 12345, Size: 8})
+				rec.Paths = append(rec.Paths, pathRecord{Path: p, MtimeNs: 12345, Size: 8})
 			}
 			writeOld(t, p, tt.current, 0o600)
 			out, changed := mustRestore(t, st, rec, p)
@@ -238,7 +238,7 @@ func TestRestoreRefusesNonRegular(t *testing.T) {
 func TestRestoreObjectMissing(t *testing.T) {
 	t.Parallel()
 	data := pattern(64<<10, 9)
-	setup := func(t *testing.T) (st *cas.Store, rec OutFile, dir string) {
+	setup := func(t *testing.T) (st *cas.Store, rec record, dir string) {
 		st = newStore(t)
 		dir = t.TempDir()
 		src := filepath.Join(dir, "src")
