@@ -2,6 +2,7 @@ package cas
 
 import (
 	"encoding/binary"
+	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -121,4 +122,19 @@ func readFile(t testing.TB, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// bytesReader is a minimal io.Reader over b (no WriterTo, like a network
+// stream).
+func bytesReader(b []byte) *sliceReader { return &sliceReader{b: b} }
+
+type sliceReader struct{ b []byte }
+
+func (r *sliceReader) Read(p []byte) (int, error) {
+	if len(r.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, r.b)
+	r.b = r.b[n:]
+	return n, nil
 }

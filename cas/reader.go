@@ -159,9 +159,11 @@ func (r *Reader) Close() error {
 	return err
 }
 
-// CopyTo appends object id to dst at its current offset and returns the
+// CopyTo writes object id to dst at dst's current offset and returns the
 // number of bytes copied. Every byte is hashed as it is read from the object
-// and the same bytes are what reach dst; if they do not hash to id the error
+// and the same bytes are what reach dst (on Linux through copy_file_range
+// where the file system supports it, which clones blocks on btrfs and XFS
+// instead of writing them); if they do not hash to id the error
 // wraps ErrCorrupt and dst holds unverified bytes, so callers copy into a
 // temp file and rename it into place only on success (this is how out-file
 // restore works). Absent is ErrNotFound. CopyTo counts as a use of the object.
@@ -177,12 +179,13 @@ func (s *Store) CopyTo(id ID, dst *os.File) (int64, error) {
 	bp := getBuf()
 	defer putBuf(bp)
 	buf := *bp
+	c := newCopier(src, dst)
 	var n int64
 	for {
 		m, rerr := src.Read(buf)
 		if m > 0 {
 			h.Write(buf[:m])
-			if _, err := dst.Write(buf[:m]); err != nil {
+			if err := c.write(buf[:m], n); err != nil {
 				return n, fmt.Errorf("cas: copy %s: %w", path, err)
 			}
 			n += int64(m)
