@@ -1,0 +1,169 @@
+package pcache_test
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/pcache/pcache"
+)
+
+type elem struct {
+	X int
+	S string
+}
+
+// batchDouble returns a batch function doubling X that records how many
+// elements it was given in total.
+func batchDouble(t *testing.T, s *pcache.Store, name string, opts ...pcache.Option) (*pcache.BatchFunc[elem, int], *atomic.Int64) {
+	t.Helper()
+	var n atomic.Int64
+	f, err := pcache.WrapBatch(s, name, func(_ context.Context, xs []elem) ([]int, error) {
+		n.Add(int64(len(xs)))
+		out := make([]int, len(xs))
+		for i, x := range xs {
+			out[i] = 2 * abs(x.X)
+		}
+		return out, nil
+	}, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, &n
+}
+
+func abs(x int) int { return max(x, -x) }
+
+func elems(xs ...int) []elem {
+	out := make([]elem, len(xs))
+	for i, x := range xs {
+		out[i] = elem{X: x}
+	}
+	return out
+}
+
+func TestBatchComputesOnlyMissing(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	absKey := pcache.MapArg("X", func(v any) (any, error) { return abs(v.(int)), nil })
+	f, n := batchDouble(t, s, "t/batch", absKey)
+	ctx := context.Background()
+	steps := []struct {
+		in    []int
+		total int64
+	}{
+		{[]int{1, 2, 3}, 3},
+		{[]int{1, 5, 3, 1, 5}, 4},
+		{[]int{-1, -5}, 4}, // same keys through MapArg
+		{[]int{10, 11, 12, 13, 14, 15, 16, 17, 18, 19}, 14},
+	}
+	for _, st := range steps {
+		got, err := f.Call(ctx, elems(st.in...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]int, len(st.in))
+		for i, x := range st.in {
+			want[i] = 2 * abs(x)
+		}
+		if !slices.Equal(got, want) || n.Load() != st.total {
+			t.Fatalf("Call(%v) = %v after %d computed elements, want %v after %d", st.in, got, n.Load(), want, st.total)
+		}
+	}
+}
+
+func TestBatchTwoVaryingFields(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	f, n := batchDouble(t, s, "t/batch2")
+	ctx := context.Background()
+	if _, err := f.Call(ctx, []elem{{1, "a"}, {2, "b"}, {3, "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Call(ctx, []elem{{1, "a"}, {5, "b"}, {3, "c"}, {1, "d"}, {5, "e"}}); err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 6 {
+		t.Fatalf("computed %d elements, want 3 + 3", n.Load())
+	}
+}
+
+func TestBatchFailuresCacheNothing(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	ctx := context.Background()
+	boom := errors.New("boom")
+	var mode atomic.Int32 // 0 ok, 1 wrong length, 2 error
+	var n atomic.Int64
+	f := pcache.MustWrapBatch(s, "t/batchfail", func(_ context.Context, xs []int) ([]int, error) {
+		n.Add(int64(len(xs)))
+		switch mode.Load() {
+		case 1:
+			return make([]int, len(xs)+1), nil
+		case 2:
+			return nil, boom
+		}
+		return xs, nil
+	})
+	if _, err := f.Call(ctx, []int{1}); err != nil {
+		t.Fatal(err)
+	}
+	mode.Store(1)
+	if _, err := f.Call(ctx, []int{1, 2, 3}); err == nil || !strings.Contains(err.Error(), "3 results for 2 inputs") && !strings.Contains(err.Error(), "returned 3 results for 2 inputs") {
+		t.Fatalf("wrong length: %v", err)
+	}
+	mode.Store(2)
+	if _, err := f.Call(ctx, []int{1, 2, 3}); !errors.Is(err, boom) {
+		t.Fatalf("error: %v", err)
+	}
+	if _, err := f.Call(pcache.ErrorOnMiss(ctx), []int{1, 2, 3}); !errors.Is(err, pcache.ErrCacheMiss) || !strings.Contains(err.Error(), "2 of 3") {
+		t.Fatalf("ErrorOnMiss after failures: %v (want 2 of 3 missing: nothing cached, element 1 kept)", err)
+	}
+	mode.Store(0)
+	before := n.Load()
+	got, err := f.Call(ctx, []int{3, 1, 2})
+	if err != nil || !slices.Equal(got, []int{3, 1, 2}) || n.Load() != before+2 {
+		t.Fatalf("got %v, %v after %d new elements", got, err, n.Load()-before)
+	}
+}
+
+func TestBatchSharesEntriesWithWrap(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	ctx := context.Background()
+	f, n := batchDouble(t, s, "t/shared")
+	if _, err := f.Call(ctx, elems(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	var single atomic.Int64
+	g := pcache.MustWrap(s, "t/shared", func(_ context.Context, e elem) (int, error) { single.Add(1); return -1, nil })
+	if got := mustCall(t, g, ctx, elem{X: 2}); got != 4 || single.Load() != 0 {
+		t.Fatalf("Wrap over a batch entry: %d after %d computations", got, single.Load())
+	}
+	mustCall(t, g, ctx, elem{X: 7})
+	if got, err := f.Call(ctx, elems(7, 1)); err != nil || !slices.Equal(got, []int{-1, 2}) || n.Load() != 2 {
+		t.Fatalf("batch over a Wrap entry: %v %v after %d", got, err, n.Load())
+	}
+}
+
+func TestBatchAllHitsDoesNotCall(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	f, n := batchDouble(t, s, "t/allhit")
+	ctx := context.Background()
+	in := elems(1, 2, 3, 2, 1)
+	if _, err := f.Call(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if n.Load() != 3 {
+		t.Fatalf("duplicates computed: %d", n.Load())
+	}
+	calls := f.Stats().Computes
+	if _, err := f.Call(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if f.Stats().Computes != calls {
+		t.Fatal("fn called although every element hit")
+	}
+	if got, err := f.Call(ctx, nil); err != nil || len(got) != 0 {
+		t.Fatalf("empty batch: %v %v", got, err)
+	}
+}

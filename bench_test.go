@@ -1,0 +1,259 @@
+package pcache_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/pcache/pcache"
+	"github.com/zeebo/blake3"
+)
+
+type benchArgs struct {
+	Name string
+	N    int
+	Rate float64
+}
+
+func benchFunc(b *testing.B, s *pcache.Store, name string) *pcache.Func[benchArgs, string] {
+	f, err := pcache.Wrap(s, name, func(_ context.Context, a benchArgs) (string, error) {
+		return "result for " + a.Name, nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return f
+}
+
+// fillEntries stores n entries under name quickly, through WrapBatch (one
+// manifest append per 10,000 elements; all results share one object).
+func fillEntries(b *testing.B, s *pcache.Store, name string, n int) {
+	f := pcache.MustWrapBatch(s, name, func(_ context.Context, as []benchArgs) ([]string, error) {
+		out := make([]string, len(as))
+		for i, a := range as {
+			out[i] = "result for " + a.Name
+		}
+		return out, nil
+	})
+	for lo := 0; lo < n; lo += 10000 {
+		batch := make([]benchArgs, 0, 10000)
+		for i := lo; i < min(n, lo+10000); i++ {
+			batch = append(batch, benchArgs{Name: "k", N: i, Rate: 0.5})
+		}
+		if _, err := f.Call(context.Background(), batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+var bigDirs sync.Map // entries → dir, built once per test binary run
+
+func filledDir(b *testing.B, entries int) string {
+	if d, ok := bigDirs.Load(entries); ok {
+		return d.(string)
+	}
+	dir, err := os.MkdirTemp("", "pcache-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := pcache.Open(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	fillEntries(b, s, "bench/hit", entries)
+	s.Close()
+	bigDirs.Store(entries, dir)
+	return dir
+}
+
+// BenchmarkHit measures a hit with a small result in a warm process, with
+// 1e3 and 1e6 entries in the function.
+func BenchmarkHit(b *testing.B) {
+	for _, entries := range []int{1e3, 1e6} {
+		b.Run(fmt.Sprintf("entries=%d", entries), func(b *testing.B) {
+			if entries > 1e3 && testing.Short() {
+				b.Skip("1e6 entries: skipped in -short")
+			}
+			s, err := pcache.Open(filledDir(b, entries))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			f := benchFunc(b, s, "bench/hit")
+			ctx := context.Background()
+			arg := benchArgs{Name: "k", N: entries / 2, Rate: 0.5}
+			if ok, _ := f.Contains(ctx, arg); !ok {
+				b.Fatal("bench entry missing")
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := f.Call(ctx, arg); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if st := f.Stats(); st.Computes != 0 {
+				b.Fatalf("%d computations in a hit benchmark", st.Computes)
+			}
+		})
+	}
+}
+
+// BenchmarkFirstHitFreshProcess opens the Store anew, wraps and calls once:
+// what a new process pays for its first hit on a function with 1e6 entries.
+func BenchmarkFirstHitFreshProcess(b *testing.B) {
+	if testing.Short() {
+		b.Skip("1e6 entries: skipped in -short")
+	}
+	dir := filledDir(b, 1e6)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		s, err := pcache.Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		f := benchFunc(b, s, "bench/hit")
+		i = (i + 7919) % 1e6
+		if _, err := f.Call(pcache.ErrorOnMiss(ctx), benchArgs{Name: "k", N: i, Rate: 0.5}); err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
+// BenchmarkMiss measures the bookkeeping of a miss: key, lock, compute
+// (instant), encode, store object, append manifest record.
+func BenchmarkMiss(b *testing.B) {
+	s, err := pcache.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	f := benchFunc(b, s, "bench/miss")
+	ctx := context.Background()
+	n := 0
+	for b.Loop() {
+		n++
+		if _, err := f.Call(ctx, benchArgs{Name: "k", N: n}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFloorSmallFileRead is the floor a small hit is compared with: one
+// open+read of a small file.
+func BenchmarkFloorSmallFileRead(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "small")
+	os.WriteFile(p, []byte("result for k, about the size of a small cached value"), 0o644)
+	for b.Loop() {
+		if _, err := os.ReadFile(p); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFloorSmallFileWrite is the floor a miss is compared with: one small
+// file write+rename.
+func BenchmarkFloorSmallFileWrite(b *testing.B) {
+	dir := b.TempDir()
+	data := []byte("result for k, about the size of a small cached value")
+	n := 0
+	for b.Loop() {
+		n++
+		tmp := filepath.Join(dir, "tmp")
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.Rename(tmp, filepath.Join(dir, fmt.Sprint(n))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+const big = 256 << 20
+
+func bigBytes() []byte {
+	data := make([]byte, big)
+	for i := range data {
+		data[i] = byte(i * 7919 >> 8)
+	}
+	return data
+}
+
+// BenchmarkStoreBig stores a new 256 MiB []byte result per iteration.
+func BenchmarkStoreBig(b *testing.B) {
+	s, err := pcache.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := bigBytes()
+	n := 0
+	f := pcache.MustWrap(s, "bench/big", func(_ context.Context, i int) ([]byte, error) {
+		data[0] = byte(i) // a new object each time
+		data[1] = byte(i >> 8)
+		return data, nil
+	})
+	b.SetBytes(big)
+	for b.Loop() {
+		n++
+		if _, err := f.Call(context.Background(), n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHitBig reads a 256 MiB []byte result back, verified.
+func BenchmarkHitBig(b *testing.B) {
+	s, err := pcache.Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	data := bigBytes()
+	f := pcache.MustWrap(s, "bench/big", func(_ context.Context, i int) ([]byte, error) { return data, nil })
+	ctx := context.Background()
+	if _, err := f.Call(ctx, 1); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(big)
+	for b.Loop() {
+		if _, err := f.Call(ctx, 1); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFloorWriteBig: raw BLAKE3 of 256 MiB plus a plain os.WriteFile.
+func BenchmarkFloorWriteBig(b *testing.B) {
+	dir := b.TempDir()
+	data := bigBytes()
+	b.SetBytes(big)
+	n := 0
+	for b.Loop() {
+		n++
+		blake3.Sum256(data)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprint(n%2)), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFloorReadBig: a plain os.ReadFile of 256 MiB plus raw BLAKE3.
+func BenchmarkFloorReadBig(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "big")
+	if err := os.WriteFile(p, bigBytes(), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(big)
+	for b.Loop() {
+		d, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		blake3.Sum256(d)
+	}
+}

@@ -1,0 +1,49 @@
+package pcache
+
+import "sync/atomic"
+
+// Stats counts what calls did. Store.Stats covers every function of a Store;
+// Func.Stats and BatchFunc.Stats one function.
+type Stats struct {
+	Hits     int64 // calls (or batch elements) served from the cache
+	Misses   int64 // calls (or batch elements) that found no usable entry
+	Computes int64 // calls of the wrapped function (a batch call counts once)
+	Stores   int64 // entries written
+	Waits    int64 // misses served by waiting for another goroutine or process computing the same key
+	Corrupt  int64 // entries whose object was missing or corrupt (then recomputed)
+	Errors   int64 // computations or stores that failed
+}
+
+type stat int
+
+const (
+	statHits stat = iota
+	statMisses
+	statComputes
+	statStores
+	statWaits
+	statCorrupt
+	statErrors
+	numStats
+)
+
+type counters [numStats]atomic.Int64
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		Hits: c[statHits].Load(), Misses: c[statMisses].Load(), Computes: c[statComputes].Load(),
+		Stores: c[statStores].Load(), Waits: c[statWaits].Load(), Corrupt: c[statCorrupt].Load(),
+		Errors: c[statErrors].Load(),
+	}
+}
+
+// Stats returns the counters of every call made through this Store.
+func (s *Store) Stats() Stats { return s.stats.snapshot() }
+
+// add counts n events of kind k for one function and its Store.
+func (c *core) add(k stat, n int64) {
+	c.stats[k].Add(n)
+	c.s.stats[k].Add(n)
+}
+
+func (c *core) count(k stat) { c.add(k, 1) }
