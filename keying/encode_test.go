@@ -37,7 +37,7 @@ type (
 		Name  string
 		Cache map[string]int
 	}
-	ptrKeyed struct{ N int }
+	ptrKeyed   struct{ N int }
 	failingKey struct{}
 	panicKey   struct{}
 	selfKey    struct{ N int }
@@ -470,7 +470,7 @@ func TestUnkeyable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-				_, err := Marshal(tt.v)
+			_, err := Marshal(tt.v)
 			if err == nil {
 				t.Fatalf("Marshal succeeded")
 			}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"reflect"
 	"sync"
+
+	"github.com/zeebo/blake3"
 )
 
 const (
@@ -27,7 +29,34 @@ type encoder struct {
 	depth   int
 	seen    map[seenKey]struct{} // containers on the current path, from depth cycleCheckFrom on
 	scratch []byte               // chunk buffer for converted typed arrays
+	lh      lazyHasher           // spill target of Sum and Plan.Key
 }
+
+// lazyHasher is a BLAKE3 hasher taken from a pool on first write, so that
+// small encodings, hashed in one go with blake3.Sum256, never touch it.
+type lazyHasher struct{ h *blake3.Hasher }
+
+func (l *lazyHasher) Write(p []byte) (int, error) {
+	if l.h == nil {
+		l.h = hasherPool.Get().(*blake3.Hasher)
+	}
+	return l.h.Write(p)
+}
+
+// sum hashes the encoder's output: buf alone when it never spilled,
+// otherwise what the hasher received plus the rest of buf.
+func (e *encoder) sum() (sum [32]byte, err error) {
+	if e.w == nil {
+		return blake3.Sum256(e.buf), nil
+	}
+	if err := e.flush(); err != nil {
+		return sum, err
+	}
+	e.lh.h.Sum(sum[:0])
+	return sum, nil
+}
+
+var hasherPool = sync.Pool{New: func() any { return blake3.New() }}
 
 // seenKey identifies a pointer, map or slice on the current path.
 type seenKey struct {
@@ -46,6 +75,11 @@ func putEncoder(e *encoder) {
 	}
 	e.buf = e.buf[:0]
 	e.w, e.spill, e.limit, e.depth, e.seen = nil, nil, 0, 0, nil
+	if e.lh.h != nil {
+		e.lh.h.Reset()
+		hasherPool.Put(e.lh.h)
+		e.lh.h = nil
+	}
 	encPool.Put(e)
 }
 
@@ -139,7 +173,10 @@ type errWriter struct{ err error }
 
 func (w errWriter) Write([]byte) (int, error) { return 0, w.err }
 
-var errMismatch = errors.New("keying: encodings differ")
+var (
+	errMismatch              = errors.New("keying: encodings differ")
+	mismatchWriter io.Writer = errWriter{errMismatch} // boxed once: no allocation per comparison
+)
 
 // encodesAs reports whether v (of info ti) encodes exactly as want. The work
 // is bounded by len(want): a longer encoding is abandoned as soon as it
@@ -151,7 +188,7 @@ func encodesAs(v reflect.Value, ti *typeInfo, want []byte, depth int) (bool, err
 	if c.limit == 0 {
 		c.limit = 1
 	}
-	c.spill = errWriter{errMismatch}
+	c.spill = mismatchWriter
 	c.depth = depth
 	err := c.value(v, ti)
 	if err == errMismatch {

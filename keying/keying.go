@@ -2,10 +2,8 @@ package keying
 
 import (
 	"encoding/hex"
-	"fmt"
 	"io"
 	"reflect"
-	"sync"
 
 	"github.com/zeebo/blake3"
 )
@@ -75,25 +73,14 @@ func (e *encoder) root(v any) error {
 	return finish(e.value(rv, infoOf(rv.Type())), rootName(rv.Type()))
 }
 
-var hasherPool = sync.Pool{New: func() any { return blake3.New() }}
-
 // sumValue hashes the encoding of v: in memory while it is small, streamed
 // into a pooled hasher once it passes flushSize.
 func sumValue(v reflect.Value, ti *typeInfo, depth int) (sum [32]byte, err error) {
 	e := getEncoder()
 	defer putEncoder(e)
-	h := hasherPool.Get().(*blake3.Hasher)
-	defer func() { h.Reset(); hasherPool.Put(h) }()
-	e.limit, e.spill, e.depth = flushSize, h, depth
+	e.limit, e.spill, e.depth = flushSize, &e.lh, depth
 	if err := e.value(v, ti); err != nil {
 		return sum, err
 	}
-	if e.w == nil {
-		return blake3.Sum256(e.buf), nil
-	}
-	if err := e.flush(); err != nil {
-		return sum, fmt.Errorf("keying: hash: %w", err)
-	}
-	h.Sum(sum[:0])
-	return sum, nil
+	return e.sum()
 }

@@ -5,8 +5,6 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-
-	"github.com/zeebo/blake3"
 )
 
 // KeyFormat is the version of the key format: the first element of every
@@ -249,9 +247,7 @@ func (p *Plan) Key(version string, v any) (Key, error) {
 	}
 	e := getEncoder()
 	defer putEncoder(e)
-	h := hasherPool.Get().(*blake3.Hasher)
-	defer func() { h.Reset(); hasherPool.Put(h) }()
-	e.limit, e.spill = MaxKeyBytes, h
+	e.limit, e.spill = MaxKeyBytes, &e.lh
 
 	e.buf = append(e.buf, majArray|3, KeyFormat)
 	e.buf = appendText(e.buf, version)
@@ -268,16 +264,11 @@ func (p *Plan) Key(version string, v any) (Key, error) {
 		return Key{}, err
 	}
 	var k Key
-	if e.w == nil {
-		k.Hash = blake3.Sum256(e.buf)
-		if len(e.buf) <= MaxKeyBytes {
-			k.Bytes = append([]byte(nil), e.buf...)
-		}
-	} else {
-		if err := e.flush(); err != nil {
-			return Key{}, fmt.Errorf("keying: hash: %w", err)
-		}
-		h.Sum(k.Hash[:0])
+	if e.w == nil && len(e.buf) <= MaxKeyBytes {
+		k.Bytes = append([]byte(nil), e.buf...)
+	}
+	if k.Hash, err = e.sum(); err != nil {
+		return Key{}, fmt.Errorf("keying: hash: %w", err) // cannot happen: hashers do not fail
 	}
 	if len(p.outs) > 0 {
 		k.Outs = make([]OutArg, len(p.outs))
