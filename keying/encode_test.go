@@ -11,6 +11,8 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"reflect"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,6 +250,7 @@ func TestMatchesCoreDeterministic(t *testing.T) {
 }
 
 func TestIntWidthsAndPlatforms(t *testing.T) {
+	t.Logf("GOARCH=%s, int is %d bits", runtime.GOARCH, strconv.IntSize)
 	for _, v := range []any{int8(-7), int16(-7), int32(-7), int64(-7), int(-7)} {
 		if got := hexOf(t, v); got != "26" {
 			t.Errorf("%T(-7) = %s, want 26", v, got)
@@ -506,6 +509,20 @@ func TestUnkeyable(t *testing.T) {
 	_, err := Marshal(withFunc{Items: []item{{}, {}, {}, {Fn: func() {}}}})
 	if err == nil || err.Error() != "keying: withFunc.Items[0].Fn (func()): funcs cannot be keyed" {
 		t.Errorf("message = %v", err)
+	}
+}
+
+func TestLongPathsAreShortened(t *testing.T) {
+	_, err := Marshal(selfKey{1})
+	if err == nil || len(err.Error()) > 1000 || !strings.Contains(err.Error(), "more)") {
+		t.Errorf("error for a runaway CacheKey: %.2000v", err)
+	}
+	cyc := &node{V: 1}
+	cyc.Next = cyc
+	_, err = Marshal(cyc)
+	var ke *Error
+	if !errors.As(err, &ke) || !strings.HasPrefix(ke.Path, "node.Next.Next") || !strings.HasSuffix(ke.Path, ".Next") || len(ke.Path) > 500 {
+		t.Errorf("cycle error path %q", ke.Path)
 	}
 }
 

@@ -60,6 +60,9 @@ func (e *Error) Is(target error) bool { return e.Err != nil && errors.Is(e.Err, 
 // As finds the first error in e.Err's chain that matches target.
 func (e *Error) As(target any) bool { return e.Err != nil && errors.As(e.Err, target) }
 
+// pathEnds is how many segments of a very long path are shown at each end.
+const pathEnds = 16
+
 // walkErr is the error a walk returns while it unwinds; each level appends its
 // path segment (in reverse), so a successful walk never builds paths.
 type walkErr struct {
@@ -75,6 +78,12 @@ func (w *walkErr) toError(root string) *Error {
 	var b strings.Builder
 	b.WriteString(root)
 	for i := len(w.segs) - 1; i >= 0; i-- {
+		if n := len(w.segs); n > 2*pathEnds && i == n-1-pathEnds {
+			// A path thousands of levels deep (a cycle, a runaway CacheKey)
+			// is shown by its two ends.
+			fmt.Fprintf(&b, "…(%d more)…", n-2*pathEnds)
+			i = pathEnds
+		}
 		b.WriteString(w.segs[i])
 	}
 	return &Error{Path: b.String(), Type: w.typ, Reason: w.reason, Err: w.err}
@@ -137,8 +146,11 @@ func renderKey(k reflect.Value) (s string) {
 }
 
 // rootName is the first element of error paths for values of type t: its
-// name for a defined type, else "value".
+// name for a defined type or a pointer to one, else "value".
 func rootName(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer && t.Name() == "" {
+		t = t.Elem()
+	}
 	if t != nil && t.Name() != "" && t.PkgPath() != "" {
 		return t.Name()
 	}
