@@ -232,6 +232,20 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 	return p, nil
 }
 
+// Type returns the argument type the plan was compiled for.
+func (p *Plan) Type() reflect.Type { return p.t }
+
+// Args returns the names of the arguments that can be part of a key (not
+// ignored, not out-file), sorted as they appear in keys; nil when the
+// argument type is keyed as a whole.
+func (p *Plan) Args() []string {
+	var names []string
+	for _, a := range p.args {
+		names = append(names, a.f.name)
+	}
+	return names
+}
+
 // OutArgs returns the names of the out-file arguments, in field order.
 func (p *Plan) OutArgs() []string { return slices.Clone(p.outNames) }
 

@@ -190,6 +190,12 @@ func TestPlanRules(t *testing.T) {
 	if got := p.OutArgs(); !reflect.DeepEqual(got, []string{"Out", "dest"}) {
 		t.Errorf("OutArgs = %v", got)
 	}
+	if got := p.Args(); !reflect.DeepEqual(got, []string{"Data", "Mode", "Name", "Client"}) {
+		t.Errorf("Args = %v", got)
+	}
+	if p.Type() != reflect.TypeFor[args]() {
+		t.Errorf("Type = %v", p.Type())
+	}
 	data := bytes.Repeat([]byte("x"), 1<<20)
 	v := args{Data: data, Name: &strings.Builder{}, Client: strings.NewReader("abc"), Mode: "default", Out: "/tmp/a", Dest: "/tmp/b"}
 	k := key(t, p, "", v)
@@ -370,4 +376,12 @@ func TestPlanConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+func TestDiagnoseRejectsGarbage(t *testing.T) {
+	for _, b := range [][]byte{nil, {0x83, 0x01}, {0xff}, {0x01, 0x02}} {
+		if _, err := Diagnose(b); err == nil {
+			t.Errorf("Diagnose(%x) succeeded", b)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"math/big"
 	"reflect"
 	"slices"
+	"strings"
 	"unicode/utf8"
 	"unsafe"
 )
@@ -278,7 +279,13 @@ func (e *encoder) sprint(v reflect.Value, ti *typeInfo) (err error) {
 			err = newWalkErr(ti.t, fmt.Sprintf("fmt.Sprint panicked: %v", r), nil)
 		}
 	}()
-	return e.str(fmt.Sprint(v.Interface()))
+	str := fmt.Sprint(v.Interface())
+	if i := strings.Index(str, "%!v(PANIC="); i >= 0 {
+		// fmt recovers a panicking String or Error method and prints the
+		// panic instead; keying on that text would hide the failure.
+		return newWalkErr(ti.t, "fmt.Sprint: "+str[i:], nil)
+	}
+	return e.str(str)
 }
 
 // hasher keys v by the value its CacheKey method returns.
