@@ -10,7 +10,9 @@ import (
 
 type badText struct{}
 
-func (badText) MarshalText() ([]byte, error) { return nil, &fs.PathError{Op: "marshal", Path: "p", Err: fs.ErrInvalid} }
+func (badText) MarshalText() ([]byte, error) {
+	return nil, &fs.PathError{Op: "marshal", Path: "p", Err: fs.ErrInvalid}
+}
 
 type panicString struct{}
 
