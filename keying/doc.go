@@ -1,5 +1,5 @@
 // Package keying turns Go values into canonical, platform-independent cache
-// keys: the same logical value gives the same bytes on every OS, CPU and pcache version.
+// keys: one logical value, the same bytes on every OS, CPU and pcache version.
 //
 // Marshal, Encode, Sum and StableHash encode any keyable value. Compile and
 // Plan.Key turn a wrapped function's argument value into the key of one call,
@@ -20,8 +20,8 @@
 // map has two keys with the same encoding. keying builds it with its own walk
 // over reflect; it does not use a general CBOR encoder's struct or map rules.
 //
-// The item for a value v whose static type is T is given by the first of the rules
-// R1 … R16 below that applies to T.
+// The item for a value v whose static type is T is given by the first of the
+// rules R1 … R16 below that applies to T.
 //
 // R1. Interface types. A nil interface is null (0xf6). Otherwise v's dynamic
 // value is encoded by these rules, starting over from its dynamic type.
@@ -171,6 +171,9 @@
 //   - RuleString [,string]: the value is fmt.Sprint(value). Beware of types
 //     whose String shows a pointer address.
 //   - RuleMap: the value is the encoding of Map(value).
+//
+// Map and Pred receive the field's value as an any. An error or a panic in
+// them is an *Error naming the argument, never a crash.
 //   - RuleDropIfEqual: the argument is absent while its encoding equals that
 //     of Rule.Value; [,omitzero] is RuleDropIfEqual with the zero value. This
 //     is how a new field joins an argument struct without invalidating the
