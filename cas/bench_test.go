@@ -294,3 +294,12 @@ func BenchmarkFloorCopy256M(b *testing.B) {
 		b.StartTimer()
 	}
 }
+
+// BenchmarkGet256MSequential is Get with the read/hash pipeline turned off,
+// to show what the pipeline is worth.
+func BenchmarkGet256MSequential(b *testing.B) {
+	old := pipelineMin
+	pipelineMin = 1 << 62
+	defer func() { pipelineMin = old }()
+	BenchmarkGet256M(b)
+}
