@@ -1,0 +1,194 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestCheckCleanCache(t *testing.T) {
+	c := newTestCache(t)
+	c.fill("a/f", 10, nil)
+	c.fill("b", 5, nil)
+	r := fsckCode(t, 0, "check", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "check: 2 functions, 15 entries, ") || !strings.Contains(r.stdout, "0 errors, 0 hints") {
+		t.Errorf("summary:\n%s", r.stdout)
+	}
+	// check is the default command.
+	fsckCode(t, 0, "-dir", c.dir)
+}
+
+func flipByte(t *testing.T, path string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x40
+	os.Chmod(path, 0o644)
+	if err := os.WriteFile(path, b, 0o444); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// truncateJournal cuts a few bytes off the smallest manifest journal of
+// name, tearing its last record. It reports false if the manifest has no
+// journal.
+func truncateJournal(t *testing.T, dir, name string) bool {
+	t.Helper()
+	js, _ := filepath.Glob(filepath.Join(dir, "manifests", filepath.FromSlash(name), "j-*.pcj"))
+	var p string
+	var st os.FileInfo
+	for _, j := range js {
+		if fi, err := os.Stat(j); err == nil && (st == nil || fi.Size() < st.Size()) {
+			p, st = j, fi
+		}
+	}
+	if p == "" {
+		return false
+	}
+	if err := os.Truncate(p, st.Size()-3); err != nil {
+		t.Fatal(err)
+	}
+	return true
+}
+
+func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
+	c := newTestCache(t)
+	es := c.fill("a/f", 20, nil)
+	c.fill("g", 3, nil)
+	// The last entry goes in a journal of its own (each Open writes its own),
+	// the smallest one, so the torn tail hits it only.
+	late := c.entry("late", []byte("appended last"))
+	c.add("a/f", late)
+
+	flipByte(t, c.store.Path(es[0].Result)) // hash mismatch
+	if err := os.Remove(c.store.Path(es[1].Result)); err != nil {
+		t.Fatal(err)
+	}
+	tmp := filepath.Join(c.dir, "tmp", "host.1.deadbeef.tmp")
+	if err := os.WriteFile(tmp, []byte("half a write"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(tmp, old, old)
+	torn := truncateJournal(t, c.dir, "a/f")
+
+	r := fsckCode(t, 1, "check", "-dir", c.dir)
+	t.Logf("check:\n%s", r.stdout)
+	for _, want := range []string{
+		"hash-mismatch " + objectRel(es[0].Result) + ": ",
+		"missing " + objectRel(es[1].Result) + ": referenced by a/f key " + shortHash(es[1].KeyHash),
+		"stale-temp tmp/host.1.deadbeef.tmp: ",
+		"next: pcache-fsck check -repair -dir " + c.dir,
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if torn && !strings.Contains(r.stdout, " manifests/a/f/") {
+		t.Errorf("check output does not report the torn journal:\n%s", r.stdout)
+	}
+	// Every finding line has the grep-able shape "<kind> <path>: <detail>".
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		if strings.HasPrefix(line, "check: ") || strings.HasPrefix(line, "next: ") {
+			continue
+		}
+		kind, rest, ok := strings.Cut(line, " ")
+		if !ok || strings.ContainsAny(kind, ":/") || !strings.Contains(rest, ": ") {
+			t.Errorf("malformed finding line %q", line)
+		}
+	}
+
+	r = fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
+	t.Logf("check -repair:\n%s", r.stdout)
+	if !strings.Contains(r.stdout, "quarantined "+objectRel(es[0].Result)+": moved to lost+found/") {
+		t.Errorf("repair did not quarantine the corrupt object:\n%s", r.stdout)
+	}
+	if !strings.Contains(r.stdout, "dropped manifests/a/f: entry "+shortHash(es[0].KeyHash)) ||
+		!strings.Contains(r.stdout, "dropped manifests/a/f: entry "+shortHash(es[1].KeyHash)) {
+		t.Errorf("repair did not drop the broken entries:\n%s", r.stdout)
+	}
+	lost, _ := os.ReadDir(filepath.Join(c.dir, "lost+found"))
+	if len(lost) != 1 {
+		t.Errorf("lost+found holds %d files, want the corrupt object", len(lost))
+	}
+
+	r = fsckCode(t, 0, "check", "-dir", c.dir)
+	if !strings.Contains(r.stdout, " 0 errors,") {
+		t.Errorf("check after repair:\n%s", r.stdout)
+	}
+	// The broken calls miss (and would recompute); every other one hits.
+	for i := range es {
+		key := fmt.Sprintf("k%d", i)
+		if got, want := c.hit("a/f", key), i > 1; got != want {
+			t.Errorf("a/f %s: hit=%v, want %v", key, got, want)
+		}
+	}
+	if got := c.hit("a/f", "late"); got == torn {
+		t.Errorf("entry in the torn record: hit=%v, want %v", got, !torn)
+	}
+	for i := 0; i < 3; i++ {
+		if !c.hit("g", fmt.Sprintf("k%d", i)) {
+			t.Errorf("g k%d misses after repair", i)
+		}
+	}
+	// gc then removes the stale temp file and the hints go away.
+	fsckCode(t, 0, "gc", "-dir", c.dir)
+	r = fsckCode(t, 0, "check", "-dir", c.dir)
+	if strings.Contains(r.stdout, "stale-temp") {
+		t.Errorf("stale temp survived gc:\n%s", r.stdout)
+	}
+}
+
+func TestCheckStrayAndSizeMismatch(t *testing.T) {
+	c := newTestCache(t)
+	es := c.fill("f", 4, nil)
+	stray := filepath.Join(c.dir, "objects", "zz-notes.txt")
+	if err := os.WriteFile(stray, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// An entry that records the wrong size for a good object.
+	bad := es[2]
+	bad.KeyHash = keyHash("wrong-size")
+	bad.Key = []byte("wrong-size")
+	bad.Size += 10
+	c.add("f", bad)
+
+	r := fsckCode(t, 1, "-dir", c.dir, "-json")
+	var rep checkReport
+	decodeJSON(t, r.stdout, &rep)
+	kinds := map[string]int{}
+	for _, f := range rep.Findings {
+		kinds[f.Kind]++
+	}
+	if kinds[kindStray] != 1 || kinds[kindSizeMismatch] != 1 || rep.Errors != 2 || rep.Clean {
+		t.Fatalf("findings %v, report %+v", kinds, rep)
+	}
+	fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
+	if _, err := os.Stat(stray); !os.IsNotExist(err) {
+		t.Errorf("stray file still in objects/: %v", err)
+	}
+	fsckCode(t, 0, "check", "-dir", c.dir)
+	if c.hit("f", "wrong-size") {
+		t.Error("entry with the wrong size still hits")
+	}
+	if !c.hit("f", "k2") {
+		t.Error("the good entry sharing the object was dropped")
+	}
+}
+
+func TestCheckDanglingIsAHint(t *testing.T) {
+	c := newTestCache(t)
+	c.fill("f", 2, nil)
+	if _, err := c.store.Put([]byte("nobody uses me")); err != nil {
+		t.Fatal(err)
+	}
+	r := fsckCode(t, 0, "check", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "dangling objects/") || !strings.Contains(r.stdout, "next: pcache-fsck gc -dir") {
+		t.Errorf("dangling object not hinted:\n%s", r.stdout)
+	}
+}

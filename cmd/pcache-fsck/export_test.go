@@ -1,0 +1,120 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestExportImportRoundTrip(t *testing.T) {
+	src := newTestCache(t)
+	src.fill("proj/f", 50, nil)
+	src.fill("other", 5, nil)
+	tarPath := filepath.Join(t.TempDir(), "f.tar")
+	r := fsckCode(t, 0, "export", "proj/f", tarPath, "-dir", src.dir)
+	if !strings.Contains(r.stdout, "export: wrote 50 entries and 50 objects") {
+		t.Errorf("export output:\n%s", r.stdout)
+	}
+
+	dst := filepath.Join(t.TempDir(), "fresh")
+	r = fsckCode(t, 0, "import", tarPath, "renamed/f", "-dir", dst, "-json")
+	var rep importReport
+	decodeJSON(t, r.stdout, &rep)
+	if rep.Name != "renamed/f" || rep.Entries != 50 || rep.Objects != 50 || rep.NewObjects != 50 {
+		t.Fatalf("import report %+v", rep)
+	}
+	c := &testCache{t: t, dir: dst, store: openTestStore(t, dst)}
+	for i := 0; i < 50; i++ {
+		if !c.hit("renamed/f", fmt.Sprintf("k%d", i)) {
+			t.Errorf("imported k%d misses", i)
+		}
+	}
+	fsckCode(t, 0, "check", "-dir", dst)
+
+	// Importing again under the original name shares the objects.
+	r = fsckCode(t, 0, "import", tarPath, "-dir", dst)
+	if !strings.Contains(r.stdout, "import: added 50 entries to proj/f; 50 objects verified (") || !strings.Contains(r.stdout, ", 0 new)") {
+		t.Errorf("second import:\n%s", r.stdout)
+	}
+}
+
+// archive builds a tar from name/content pairs, in order.
+func archive(t *testing.T, files ...[2]string) string {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, f := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: f[0], Mode: 0o644, Size: int64(len(f[1])), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(f[1]))
+	}
+	tw.Close()
+	p := filepath.Join(t.TempDir(), "x.tar")
+	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestImportRejectsBadArchives(t *testing.T) {
+	src := newTestCache(t)
+	es := src.fill("f", 2, nil)
+	good := filepath.Join(t.TempDir(), "good.tar")
+	fsckCode(t, 0, "export", "f", good, "-dir", src.dir)
+	// Take the good archive apart to build bad ones from its pieces.
+	f, _ := os.Open(good)
+	tr := tar.NewReader(f)
+	var parts [][2]string
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			break
+		}
+		var b bytes.Buffer
+		b.ReadFrom(tr)
+		parts = append(parts, [2]string{h.Name, b.String()})
+	}
+	f.Close()
+	if len(parts) != 4 {
+		t.Fatalf("archive has %d files, want header, entries and 2 objects", len(parts))
+	}
+	head, ents, obj0, obj1 := parts[0], parts[1], parts[2], parts[3]
+	hdr := func(v int, entries, objects int) [2]string {
+		b, _ := json.Marshal(archiveHeaderV1{Format: archiveFormat, Version: v, Name: "f", Entries: entries, Objects: objects})
+		return [2]string{archiveHeader, string(b)}
+	}
+	bigHeader := [2]string{archiveHeader, strings.Repeat(" ", maxHeaderBytes+1)}
+	cases := map[string]string{
+		"traversal":      archive(t, head, ents, obj0, obj1, [2]string{"objects/../../evil", "x"}),
+		"absolute":       archive(t, head, ents, obj0, [2]string{"/" + obj1[0], obj1[1]}),
+		"unknown file":   archive(t, head, ents, obj0, obj1, [2]string{"README", "hi"}),
+		"oversize":       archive(t, bigHeader, ents, obj0, obj1),
+		"missing object": archive(t, hdr(1, 2, 1), ents, obj0),
+		"bad hash":       archive(t, head, ents, obj0, [2]string{obj1[0], obj1[1] + "!"}),
+		"wrong name":     archive(t, head, ents, obj0, [2]string{obj1[0], obj0[1]}),
+		"version":        archive(t, hdr(99, 2, 2), ents, obj0, obj1),
+		"no header":      archive(t, ents, obj0, obj1),
+		"garbage cbor":   archive(t, head, [2]string{archiveEntries, "\xff\xff"}, obj0, obj1),
+		"empty":          archive(t),
+	}
+	for name, p := range cases {
+		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
+			dst := t.TempDir()
+			r := fsckCode(t, 1, "import", p, "-dir", dst)
+			if !strings.Contains(r.stderr, "not a valid pcache export") {
+				t.Errorf("stderr: %s", r.stderr)
+			}
+			names, _ := listFuncs(dst)
+			if len(names) != 0 {
+				t.Errorf("a rejected import added functions %v", names)
+			}
+		})
+	}
+	_ = es
+}

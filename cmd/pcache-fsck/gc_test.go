@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pcache/pcache/cas"
+)
+
+// TestGCAfterRm removes 300 of 1000 entries with rm and checks that gc takes
+// exactly the objects nothing else uses, and that the other 700 still hit.
+func TestGCAfterRm(t *testing.T) {
+	c := newTestCache(t)
+	// Entry i's result is value i%900: entries 900..999 share objects with
+	// entries 0..99, so removing 0..299 frees exactly objects 100..299.
+	es := c.fill("f", 1000, func(i int) []byte { return []byte(fmt.Sprintf("value %d", i%900)) })
+	if n := c.objectCount(); n != 900 {
+		t.Fatalf("%d objects, want 900", n)
+	}
+	args := []string{"rm", "f", "-dir", c.dir}
+	for i := 0; i < 300; i++ {
+		args = append(args, "-key", hex.EncodeToString(es[i].KeyHash[:]))
+	}
+	r := fsckCode(t, 0, args...)
+	if !strings.Contains(r.stdout, "rm: removed 300 entries of f") {
+		t.Errorf("rm output:\n%s", r.stdout)
+	}
+
+	r = fsckCode(t, 0, "gc", "-dry-run", "-grace", "0s", "-dir", c.dir, "-json")
+	var plan gcReport
+	decodeJSON(t, r.stdout, &plan)
+	if !plan.DryRun || plan.ObjectsRemoved != 200 || plan.EntriesKept != 700 || plan.ObjectsKept != 700 {
+		t.Fatalf("dry-run plan %+v", plan)
+	}
+	if n := c.objectCount(); n != 900 {
+		t.Fatalf("dry run removed objects: %d left", n)
+	}
+
+	r = fsckCode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "gc: removed 0 entries, 200 objects (") {
+		t.Errorf("gc summary:\n%s", r.stdout)
+	}
+	for i, e := range es {
+		_, err := c.store.Stat(e.Result)
+		gone := err != nil
+		if want := i >= 100 && i < 300; gone != want {
+			t.Errorf("object of entry %d: gone=%v, want %v", i, gone, want)
+		}
+		if hit := c.hit("f", fmt.Sprintf("k%d", i)); hit != (i >= 300) {
+			t.Errorf("entry %d: hit=%v", i, hit)
+		}
+	}
+	fsckCode(t, 0, "check", "-dir", c.dir)
+}
+
+func TestGCGraceKeepsYoungFiles(t *testing.T) {
+	c := newTestCache(t)
+	c.fill("f", 3, nil)
+	young, _ := c.store.Put([]byte("young and unreferenced"))
+	oldID, _ := c.store.Put([]byte("old and unreferenced"))
+	old := time.Now().Add(-2 * time.Hour)
+	os.Chtimes(c.store.Path(oldID), old, old)
+	tmpOld := filepath.Join(c.dir, "tmp", "a.tmp")
+	tmpNew := filepath.Join(c.dir, "tmp", "b.tmp")
+	os.WriteFile(tmpOld, []byte("x"), 0o644)
+	os.WriteFile(tmpNew, []byte("y"), 0o644)
+	os.Chtimes(tmpOld, old, old)
+	lockOld := filepath.Join(c.dir, "locks", "keys", "ab", "ab12.lock")
+	os.MkdirAll(filepath.Dir(lockOld), 0o755)
+	os.WriteFile(lockOld, nil, 0o644)
+	os.Chtimes(lockOld, old, old)
+
+	r := fsckCode(t, 0, "gc", "-dir", c.dir, "-v")
+	if !strings.Contains(r.stdout, "gc: removed 0 entries, 1 object (") ||
+		!strings.Contains(r.stdout, "1 temp file (") || !strings.Contains(r.stdout, "1 lock file;") {
+		t.Errorf("gc output:\n%s", r.stdout)
+	}
+	if _, err := c.store.Stat(young); err != nil {
+		t.Error("young unreferenced object removed inside the grace period")
+	}
+	if _, err := c.store.Stat(oldID); err == nil {
+		t.Error("old unreferenced object kept")
+	}
+	if _, err := os.Stat(tmpNew); err != nil {
+		t.Error("young temp file removed")
+	}
+	if _, err := os.Stat(tmpOld); err == nil {
+		t.Error("stale temp file kept")
+	}
+	if _, err := os.Stat(lockOld); err == nil {
+		t.Error("stale key lock kept")
+	}
+	if _, err := os.Stat(filepath.Join(c.dir, "locks", "gc.lock")); err != nil {
+		t.Errorf("gc.lock must never be removed: %v", err)
+	}
+}
+
+func setUsed(t *testing.T, c *testCache, id cas.ID, ago time.Duration) {
+	t.Helper()
+	at := time.Now().Add(-ago)
+	if err := os.Chtimes(c.store.Path(id), at, at); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGCOlderThan(t *testing.T) {
+	c := newTestCache(t)
+	es := c.fill("f", 4, nil)
+	setUsed(t, c, es[0].Result, 40*24*time.Hour)
+	setUsed(t, c, es[1].Result, 30*24*time.Hour+30*time.Minute) // within the touch slack: kept
+	setUsed(t, c, es[2].Result, 10*24*time.Hour)
+	r := fsckCode(t, 0, "gc", "-older-than", "30d", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "gc: removed 1 entry, 1 object (") {
+		t.Errorf("gc output:\n%s", r.stdout)
+	}
+	for i, want := range []bool{false, true, true, true} {
+		if got := c.hit("f", fmt.Sprintf("k%d", i)); got != want {
+			t.Errorf("entry %d: hit=%v, want %v", i, got, want)
+		}
+	}
+	fsckCode(t, 0, "check", "-dir", c.dir)
+}
+
+func TestGCMaxSizeEvictsLRU(t *testing.T) {
+	c := newTestCache(t)
+	// Ten 1000-byte results; entry i was last used i hours ago, so the
+	// highest i are least recently used. Entry 9 shares its object with
+	// entry 0 (recent), so evicting 9 frees nothing.
+	es := c.fill("f", 10, func(i int) []byte {
+		if i == 9 {
+			i = 0
+		}
+		return []byte(strings.Repeat(string(rune('a'+i)), 1000))
+	})
+	for i := 0; i < 9; i++ {
+		setUsed(t, c, es[i].Result, time.Duration(i+2)*time.Hour)
+	}
+	r := fsckCode(t, 0, "gc", "-max-size", "5.5kB", "-dir", c.dir, "-json")
+	var rep gcReport
+	decodeJSON(t, r.stdout, &rep)
+	// 9 objects = 9000 bytes; must drop 4 objects (8,7,6,5) to fit 5500.
+	if rep.ObjectsRemoved != 4 || rep.BytesKept != 5000 || rep.EvictedSize != 4 {
+		t.Fatalf("report %+v", rep)
+	}
+	for i := 0; i < 10; i++ {
+		if got, want := c.hit("f", fmt.Sprintf("k%d", i)), i < 5 || i == 9; got != want {
+			t.Errorf("entry %d: hit=%v, want %v", i, got, want)
+		}
+	}
+}
+
+func TestGCRefusesBadFlags(t *testing.T) {
+	c := newTestCache(t)
+	for _, args := range [][]string{
+		{"gc", "-grace", "soon"},
+		{"gc", "-grace", "-1h"},
+		{"gc", "-older-than", "30 days"},
+		{"gc", "-max-size", "10 GB of it"},
+		{"gc", "-max-size", "-5MB"},
+		{"gc", "extra"},
+	} {
+		fsckCode(t, 2, append(args, "-dir", c.dir)...)
+	}
+}

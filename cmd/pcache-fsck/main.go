@@ -1,0 +1,197 @@
+// Command pcache-fsck checks, repairs, garbage-collects, inspects and moves
+// pcache cache directories.
+//
+// Usage:
+//
+//	pcache-fsck [check] [-repair] [-dir DIR] [-json]   verify objects, manifests and references
+//	pcache-fsck gc [-grace 1h] [-older-than 30d] [-max-size 10GB] [-dry-run]
+//	pcache-fsck stats                                  entries, objects and bytes per function
+//	pcache-fsck ls NAME                                one line per cached call of NAME
+//	pcache-fsck rm NAME [-key HASH|PREFIX ...]         drop a function or some of its entries
+//	pcache-fsck export NAME FILE                       write NAME's entries and objects to a tar
+//	pcache-fsck import FILE [NEWNAME]                  verify and add an exported tar
+//
+// Every subcommand takes -dir (default: $PCACHE_DIR, else the user cache
+// directory's "pcache"), -json for machine-readable output, and -h.
+//
+// Exit status: 0 when the command succeeded and (for check) the cache is clean,
+// hints allowed; 1 when problems were found or the command failed; 2 on a
+// usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+)
+
+// Exit codes.
+const (
+	exitOK       = 0 // success; check found nothing worse than hints
+	exitProblems = 1 // check found problems, or the command failed
+	exitUsage    = 2 // bad flags or arguments
+)
+
+// usageError is a mistake on the command line; it exits with exitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// errProblems tells run that the command printed its findings and must exit
+// with exitProblems without printing anything more.
+var errProblems = errors.New("problems found")
+
+// env is what every subcommand gets from main: its output streams and the
+// common flags.
+type env struct {
+	ctx    context.Context
+	stdout io.Writer
+	stderr io.Writer
+	dir    string // resolved cache directory
+	json   bool
+}
+
+type command struct {
+	name    string
+	summary string
+	usage   string // synopsis and examples, printed by -h
+	run     func(e *env, fs *flag.FlagSet, args []string) error
+	flags   func(fs *flag.FlagSet) // subcommand flags (besides -dir and -json)
+}
+
+var commands []*command // filled by init functions in the subcommand files
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const topUsage = `pcache-fsck checks and maintains a pcache cache directory.
+
+Usage:
+  pcache-fsck [command] [flags] [args]
+
+Commands:
+%s
+With no command, pcache-fsck runs check. Every command takes -dir DIR
+(default: $PCACHE_DIR, else the "pcache" directory under the user cache
+directory), -json, and -h for its own help and examples.
+
+Exit status: 0 success (check: clean, hints allowed), 1 problems found or
+command failed, 2 usage error.
+`
+
+func printTopUsage(w io.Writer) {
+	var b strings.Builder
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, topUsage, b.String())
+}
+
+// run executes one pcache-fsck invocation and returns its exit code.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	name := "check"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		printTopUsage(stdout)
+		return exitOK
+	}
+	if name == "help" {
+		printTopUsage(stdout)
+		return exitOK
+	}
+	var cmd *command
+	for _, c := range commands {
+		if c.name == name {
+			cmd = c
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "pcache-fsck: unknown command %q\n\n", name)
+		printTopUsage(stderr)
+		return exitUsage
+	}
+
+	fs := flag.NewFlagSet("pcache-fsck "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	fs.StringVar(&e.dir, "dir", "", "cache `directory` (default $PCACHE_DIR, else <user cache dir>/pcache)")
+	fs.BoolVar(&e.json, "json", false, "print machine-readable JSON on stdout")
+	if cmd.flags != nil {
+		cmd.flags(fs)
+	}
+	// A flag error prints the error (flag does) and this pointer, not the
+	// whole help; -h prints the help on stdout.
+	fs.Usage = func() { fmt.Fprintf(stderr, "run 'pcache-fsck %s -h' for usage\n", cmd.name) }
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, cmd.usage)
+		fmt.Fprintln(stdout, "\nFlags:")
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return exitOK
+	}
+	if err != nil {
+		return exitUsage // flag already printed the error and usage
+	}
+	if e.dir == "" {
+		d, err := defaultDir()
+		if err != nil {
+			fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
+			return exitProblems
+		}
+		e.dir = d
+	}
+	err = cmd.run(e, fs, pos)
+	var ue *usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, errProblems):
+		return exitProblems
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "run 'pcache-fsck %s -h' for usage\n", cmd.name)
+		return exitUsage
+	default:
+		if e.json {
+			writeJSON(stdout, map[string]string{"error": err.Error()})
+		}
+		fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
+		return exitProblems
+	}
+}
+
+// parseInterleaved parses flags that may appear before, between or after
+// positional arguments ("rm NAME -key abc") and returns the positionals.
+// Everything after "--" is positional.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
