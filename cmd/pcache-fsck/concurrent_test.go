@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -12,8 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/internal/gclock"
-	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache"
 )
 
 // workerEnv, when set to a cache directory, makes the test binary a writer
@@ -72,22 +72,35 @@ func TestGCBesideWriters(t *testing.T) {
 	fsckCode(t, 0, "check", "-dir", c.dir)
 	fsckCode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
 	r := fsckCode(t, 0, "check", "-dir", c.dir)
+
+	// Every entry a writer committed reads back: a call under ErrorOnMiss hits.
+	s, err := pcache.Open(c.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	funcs := map[string]*pcache.Func[string, string]{}
+	ctx := pcache.ErrorOnMiss(context.Background())
 	total := 0
-	live := map[string]map[[32]byte]manifest.Entry{}
 	for _, w := range ws {
 		sc := bufio.NewScanner(&w.out)
 		for sc.Scan() {
-			name, key, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "WROTE "), " ")
-			if !ok || !strings.HasPrefix(sc.Text(), "WROTE ") {
+			line, ok := strings.CutPrefix(sc.Text(), "WROTE ")
+			if !ok {
 				continue
 			}
-			total++
-			if live[name] == nil {
-				live[name] = c.live(name)
+			name, key, _ := strings.Cut(line, " ")
+			f := funcs[name]
+			if f == nil {
+				f = pcache.MustWrap(s, name, func(context.Context, string) (string, error) {
+					return "", errors.New("recomputed")
+				})
+				funcs[name] = f
 			}
-			e, ok := live[name][keyHash(key)]
-			if !ok || !c.readsBack(e) {
-				t.Errorf("%s %s was committed but does not read back", name, key)
+			total++
+			got, err := f.Call(ctx, key)
+			if err != nil || got != workerValue(key) {
+				t.Errorf("%s %s was committed but reads back %q, %v", name, key, got, err)
 			}
 		}
 	}
@@ -97,10 +110,20 @@ func TestGCBesideWriters(t *testing.T) {
 	}
 }
 
+// workerValue is what the writers' function returns for key "w<id>-<n>":
+// even n share ten results across all writers, so dedup hits race with gc.
+func workerValue(key string) string {
+	_, ns, _ := strings.Cut(key, "-")
+	n, _ := strconv.Atoi(ns)
+	if n%2 == 0 {
+		return fmt.Sprintf("shared %d", n%20)
+	}
+	return "private " + key
+}
+
 // TestWorkerWrites is the writer process of TestGCBesideWriters: until the
-// deadline it commits entries the way the library does (objects written and
-// manifest record committed under the shared gc lock), half of them sharing
-// content with other workers so dedup hits race with gc too.
+// deadline it calls a cached function through the library on new keys, two
+// workers per function name, and prints each key once its call returned.
 func TestWorkerWrites(t *testing.T) {
 	dir := os.Getenv(workerEnv)
 	if dir == "" {
@@ -109,28 +132,20 @@ func TestWorkerWrites(t *testing.T) {
 	id := os.Getenv("PCACHE_FSCK_TEST_WORKER_ID")
 	ns, _ := strconv.ParseInt(os.Getenv("PCACHE_FSCK_TEST_DEADLINE"), 10, 64)
 	deadline := time.Unix(0, ns)
-	c := &testCache{t: t, dir: dir, store: openTestStore(t, dir)}
-	name := "w/" + strconv.Itoa(int(id[0]-'0')%2) // two workers per manifest
-	lk := gclock.NewShared(dir)
-	m, err := manifest.Open(dir, name, manifest.Options{})
+	s, err := pcache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer m.Close()
+	defer s.Close()
+	name := "w/" + strconv.Itoa(int(id[0]-'0')%2)
+	f := pcache.MustWrap(s, name, func(_ context.Context, key string) (string, error) {
+		return workerValue(key), nil
+	})
 	for n := 0; time.Now().Before(deadline); n++ {
-		if err := lk.Acquire(context.Background()); err != nil {
-			t.Fatal(err)
-		}
 		key := fmt.Sprintf("w%s-%d", id, n)
-		val := []byte(fmt.Sprintf("private %s", key))
-		if n%2 == 0 {
-			val = []byte(fmt.Sprintf("shared %d", n%20))
-		}
-		e := c.entry(key, val)
-		if err := m.Append(e); err != nil {
+		if _, err := f.Call(context.Background(), key); err != nil {
 			t.Fatal(err)
 		}
-		lk.Release()
 		fmt.Printf("WROTE %s %s\n", name, key)
 	}
 }
