@@ -267,7 +267,9 @@ func salvageSegment(path string) ([]*rec, error) {
 	if s.validate(int64(len(data))) == nil {
 		src := &segSource{s: s, report: ignore}
 		for r, ok := src.next(); ok; r, ok = src.next() {
-			recs = append(recs, r)
+			if r.load() {
+				recs = append(recs, r)
+			}
 		}
 	}
 	return recs, nil

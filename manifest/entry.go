@@ -2,8 +2,10 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 
@@ -142,17 +144,29 @@ var ErrRecordTooLarge = errors.New("manifest: record too large")
 // nesting and container sizes, hashes of exactly 32 bytes, and a KeyHash
 // present. It never panics, and allocates at most a small multiple of len(b).
 func DecodeEntry(b []byte) (Entry, error) {
+	var e Entry
+	err := decodeEntryInto(b, &e)
+	return e, err
+}
+
+// wirePool recycles decoding targets: the decoder needs a heap object, and
+// Lookup decodes one record per segment hit.
+var wirePool = sync.Pool{New: func() any { return new(wireEntry) }}
+
+func decodeEntryInto(b []byte, e *Entry) error {
 	if len(b) > maxRecord {
-		return Entry{}, fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrBadRecord, len(b), maxRecord)
+		return fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrBadRecord, len(b), maxRecord)
 	}
-	var w wireEntry
-	if err := decMode.Unmarshal(b, &w); err != nil {
-		return Entry{}, fmt.Errorf("%w: %v", ErrBadRecord, err)
+	w := wirePool.Get().(*wireEntry)
+	defer wirePool.Put(w)
+	*w = wireEntry{}
+	if err := decMode.Unmarshal(b, w); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadRecord, err)
 	}
 	if w.KeyHash.IsZero() {
-		return Entry{}, fmt.Errorf("%w: missing key hash", ErrBadRecord)
+		return fmt.Errorf("%w: missing key hash", ErrBadRecord)
 	}
-	e := Entry{
+	*e = Entry{
 		KeyHash: w.KeyHash,
 		Key:     w.Key,
 		Time:    w.Time,
@@ -167,7 +181,7 @@ func DecodeEntry(b []byte) (Entry, error) {
 			e.Outs[i] = OutFile{Arg: o.Arg, Object: cas.ID(o.Object), Size: o.Size, Mode: o.Mode, Paths: o.Paths}
 		}
 	}
-	return e, nil
+	return nil
 }
 
 // encodeEntry returns the canonical encoding of e.
@@ -189,18 +203,29 @@ func encodeEntry(e *Entry) ([]byte, error) {
 	}
 	b, err := encMode.Marshal(&w)
 	if err != nil {
-		return nil, fmt.Errorf("manifest: encode entry %x: %w", e.KeyHash[:8], err)
+		return nil, fmt.Errorf("manifest: encode entry %s: %w", shortKey(&e.KeyHash), err)
 	}
 	if len(b) > maxRecord {
-		return nil, fmt.Errorf("%w: entry %x encodes to %d bytes (limit %d)", ErrRecordTooLarge, e.KeyHash[:8], len(b), maxRecord)
+		return nil, fmt.Errorf("%w: entry %s encodes to %d bytes (limit %d)", ErrRecordTooLarge, shortKey(&e.KeyHash), len(b), maxRecord)
 	}
 	return b, nil
 }
 
-// rec is a decoded record with the payload bytes it came from.
+// rec is a decoded record with the payload bytes it came from, or a lazy
+// one: only e.KeyHash is set until load decodes raw.
 type rec struct {
-	e   Entry
-	raw []byte
+	e    Entry
+	raw  []byte
+	lazy *segSource // the source to decode and report through, while lazy
+	off  int64      // the record's offset in that source's file
+}
+
+// load decodes a lazy record; false (and reported) if it is damaged.
+func (r *rec) load() bool {
+	if r.lazy == nil {
+		return true
+	}
+	return r.lazy.load(r)
 }
 
 // newer reports whether a beats b under the resolution rule: the greater Time
@@ -219,3 +244,7 @@ func newer(a, b *rec) bool {
 	}
 	return bytes.Compare(ca, cb) > 0
 }
+
+// shortKey abbreviates a key hash for messages. (It copies, so that a
+// message does not make the hash's owner escape to the heap.)
+func shortKey(h *[32]byte) string { return hex.EncodeToString(h[:8]) }

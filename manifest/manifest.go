@@ -133,34 +133,40 @@ func (m *Manifest) Lookup(h [32]byte) (Entry, bool, error) {
 		return Entry{}, false, ErrClosed
 	}
 	gen := m.refreshes.Load()
-	if r := m.lookupView(&h); r != nil && !r.e.Deleted {
+	var r rec
+	if m.lookupView(&h, &r) && !r.e.Deleted {
 		return r.e, true, nil
 	}
 	if err := m.refreshAfter(gen); err != nil {
 		return Entry{}, false, err
 	}
-	if r := m.lookupView(&h); r != nil && !r.e.Deleted {
+	if m.lookupView(&h, &r) && !r.e.Deleted {
 		return r.e, true, nil
 	}
 	return Entry{}, false, nil
 }
 
-// lookupView resolves h over the in-memory view.
-func (m *Manifest) lookupView(h *[32]byte) *rec {
+// lookupView resolves h over the in-memory view into best.
+func (m *Manifest) lookupView(h *[32]byte, best *rec) (found bool) {
 	m.rw.RLock()
 	defer m.rw.RUnlock()
-	best := m.mem[*h]
+	if r := m.mem[*h]; r != nil {
+		*best, found = *r, true
+	}
+	var r rec
 	for _, s := range m.segList {
-		r, err := s.lookup(h)
+		ok, err := s.lookup(h, &r)
 		if err != nil {
 			m.problems.add(segProblem(s.path, 0, err))
 			continue
 		}
-		if r != nil && (best == nil || newer(r, best)) {
-			best = r
+		if ok && (!found || newer(&r, best)) {
+			*best, found = r, true
 		}
 	}
-	return best
+	// r.raw may alias a mapping that a refresh unmaps once we let go of rw.
+	best.raw = nil
+	return found
 }
 
 // Refresh brings the in-memory view up to date with the directory: new
@@ -324,7 +330,7 @@ func (m *Manifest) Iterate(fn func(Entry) error) error {
 	}
 	return guardFaults(func() error {
 		return merge(srcs, func(r *rec) error {
-			if r.e.Deleted {
+			if !r.load() || r.e.Deleted {
 				return nil
 			}
 			return fn(r.e)
@@ -365,25 +371,28 @@ func (m *Manifest) compaction() *compaction {
 // compactAsync starts a background compaction, or asks the running one to
 // go again.
 func (m *Manifest) compactAsync() {
-	if m.opts.ReadOnly {
+	m.mu.Lock()
+	m.compactAsyncLocked()
+	m.mu.Unlock()
+}
+
+// compactAsyncLocked is compactAsync with m.mu held (which orders it with
+// Close: once closed, nothing starts).
+func (m *Manifest) compactAsyncLocked() {
+	if m.opts.ReadOnly || m.closed.Load() {
 		return
 	}
 	m.again.Store(true)
 	if !m.compacting.CompareAndSwap(false, true) {
-		return
-	}
-	m.mu.Lock()
-	if m.closed.Load() {
-		m.mu.Unlock()
-		m.compacting.Store(false)
-		return
+		return // the running goroutine will see again
 	}
 	m.wg.Add(1)
-	m.mu.Unlock()
 	go func() {
 		defer m.wg.Done()
 		for {
-			for m.again.Swap(false) && !m.closed.Load() {
+			// Requests made before Close are honoured: Close waits for them
+			// (otherwise short-lived processes would never compact).
+			for m.again.Swap(false) {
 				if err := m.compaction().run(false, false); err != nil {
 					m.opts.Logf("manifest: background compaction of %s: %v", m.name, err)
 				}
@@ -394,7 +403,7 @@ func (m *Manifest) compactAsync() {
 			m.compacting.Store(false)
 			// A request that came after the last Swap and before the Store
 			// found compacting set and relies on us: take it.
-			if !m.again.Load() || m.closed.Load() || !m.compacting.CompareAndSwap(false, true) {
+			if !m.again.Load() || !m.compacting.CompareAndSwap(false, true) {
 				return
 			}
 		}
@@ -402,7 +411,8 @@ func (m *Manifest) compactAsync() {
 }
 
 // Close closes the journal (releasing its writer lock, so the journal can be
-// compacted), waits for background compaction, and unmaps the segments.
+// compacted), waits for the background compaction started before it, and
+// unmaps the segments.
 func (m *Manifest) Close() error {
 	m.mu.Lock()
 	if m.closed.Swap(true) {

@@ -38,8 +38,10 @@ func (s *sliceSource) next() (*rec, bool) {
 }
 
 // segSource streams a segment's records through its index, skipping (and
-// reporting) damaged records and index entries out of order. A caller
-// reading a mapped segment runs under guardFaults.
+// reporting) damaged records and index entries out of order. Records come
+// lazy: checked (framing, checksum) but not decoded, since a merge needs to
+// decode only keys found in more than one source. A caller reading a
+// mapped segment runs under guardFaults.
 type segSource struct {
 	s      *segment
 	i      int
@@ -51,24 +53,37 @@ func (c *segSource) next() (*rec, bool) {
 	for c.i < c.s.count {
 		i := c.i
 		c.i++
-		key, off, err := c.s.entry(i)
+		key, _, err := c.s.entry(i)
 		if err != nil {
-			c.report(segProblem(c.s.path, off, err))
+			c.report(segProblem(c.s.path, 0, err))
 			return nil, false // the index itself is unreadable
 		}
 		if c.prev != nil && bytes.Compare(key, c.prev) <= 0 {
 			c.report(Problem{Path: c.s.path, Kind: KindBadSegment, Offset: c.s.indexStart + int64(i)*indexEntrySize, Detail: fmt.Sprintf("index entry %d is out of order; skipped", i)})
 			continue
 		}
-		r, err := c.s.recordAt(i, key)
+		p, off, err := c.s.payloadAt(i)
 		if err != nil {
 			c.report(segProblem(c.s.path, off, err))
 			continue
 		}
 		c.prev = key
+		r := &rec{raw: p, lazy: c, off: off}
+		r.e.KeyHash = [32]byte(key)
 		return r, true
 	}
 	return nil, false
+}
+
+// load decodes a lazy record from this source; false (reported) if damaged.
+func (c *segSource) load(r *rec) bool {
+	var e Entry
+	if err := decodeChecked(r.raw, r.e.KeyHash[:], r.off, &e); err != nil {
+		c.report(segProblem(c.s.path, r.off, err))
+		return false
+	}
+	r.e, r.lazy = e, nil
+	return true
 }
 
 // segProblem classifies damage found in a segment.
@@ -100,7 +115,10 @@ func guardFaults(fn func() error) (err error) {
 }
 
 // merge calls fn with the winning record of every key found in srcs, in
-// increasing key order. Tombstones are passed on too.
+// increasing key order. Tombstones are passed on too. A key found in one
+// source only is passed on as it came (possibly lazy: see rec.load); the
+// records of a key found in several are decoded to resolve it, and those
+// that turn out damaged drop out.
 func merge(srcs []source, fn func(*rec) error) error {
 	h := make(mergeHeap, 0, len(srcs))
 	for _, s := range srcs {
@@ -109,20 +127,32 @@ func merge(srcs []source, fn func(*rec) error) error {
 		}
 	}
 	heap.Init(&h)
+	var group []*rec
 	for len(h) > 0 {
-		best := h[0].r
-		key := best.e.KeyHash
+		key := h[0].r.e.KeyHash
+		group = group[:0]
 		for len(h) > 0 && h[0].r.e.KeyHash == key {
 			it := &h[0]
-			if it.r != best && newer(it.r, best) {
-				best = it.r
-			}
+			group = append(group, it.r)
 			if r, ok := it.src.next(); ok {
 				it.r = r
 				heap.Fix(&h, 0)
 			} else {
 				heap.Pop(&h)
 			}
+		}
+		var best *rec
+		if len(group) == 1 {
+			best = group[0]
+		} else {
+			for _, r := range group {
+				if r.load() && (best == nil || newer(r, best)) {
+					best = r
+				}
+			}
+		}
+		if best == nil {
+			continue
 		}
 		if err := fn(best); err != nil {
 			return err

@@ -178,6 +178,6 @@ func (m *Manifest) maybeAutoCompactLocked(journals map[string]*jstate) {
 	}
 	if n > autoCompactJournals && n != m.autoCount && !m.closed.Load() {
 		m.autoCount = n
-		go m.compactAsync() // it takes m.mu, which our caller holds
+		m.compactAsyncLocked()
 	}
 }

@@ -211,16 +211,16 @@ func (s *segment) search(h *[32]byte) (int, bool, error) {
 	return 0, false, nil
 }
 
-// recordAt reads, checks and decodes the record of index entry i, whose key
-// is want. Damage returns an error wrapping errBadSegment, ErrBadRecord or
-// errBadChecksum.
-func (s *segment) recordAt(i int, want []byte) (*rec, error) {
-	_, off, err := s.entry(i)
+// payloadAt reads and checks (framing and checksum) the record of index
+// entry i, and returns its payload (aliasing a mapping) and offset. Damage
+// returns an error wrapping errBadSegment or errBadChecksum.
+func (s *segment) payloadAt(i int) (payload []byte, off int64, err error) {
+	_, off, err = s.entry(i)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if off < s.dataStart || off >= s.indexOff {
-		return nil, fmt.Errorf("%w: index entry %d points outside the records (offset %d)", errBadSegment, i, off)
+		return nil, off, fmt.Errorf("%w: index entry %d points outside the records (offset %d)", errBadSegment, i, off)
 	}
 	var b []byte
 	limit := s.indexOff - off
@@ -229,45 +229,58 @@ func (s *segment) recordAt(i int, want []byte) (*rec, error) {
 	} else {
 		// Read a small prefix, then exactly the frame if it is longer.
 		if b, err = s.read(off, min(limit, 4096)); err != nil {
-			return nil, err
+			return nil, off, err
 		}
 		if _, l, hn, _, err := readHead(b[min(1, len(b)):]); err == nil && uint64(1+hn)+l+9 > uint64(len(b)) && l <= maxRecord {
 			if b, err = s.read(off, min(limit, int64(1+hn)+int64(l)+9)); err != nil {
-				return nil, err
+				return nil, off, err
 			}
 		}
 	}
 	f, err := parseFrame(b)
 	if err != nil {
-		return nil, fmt.Errorf("%w: record at offset %d: %v", errBadSegment, off, err)
+		return nil, off, fmt.Errorf("%w: record at offset %d: %v", errBadSegment, off, err)
 	}
 	if !f.crcOK {
-		return nil, fmt.Errorf("%w at offset %d", errBadChecksum, off)
+		return nil, off, fmt.Errorf("%w at offset %d", errBadChecksum, off)
 	}
-	e, err := DecodeEntry(f.payload)
-	if err != nil {
-		return nil, fmt.Errorf("record at offset %d: %w", off, err)
+	return f.payload, off, nil
+}
+
+// decodeChecked decodes a segment record's payload into e and checks that it
+// is the record of key want.
+func decodeChecked(payload, want []byte, off int64, e *Entry) error {
+	if err := decodeEntryInto(payload, e); err != nil {
+		return fmt.Errorf("record at offset %d: %w", off, err)
 	}
 	if !bytes.Equal(e.KeyHash[:], want) {
-		return nil, fmt.Errorf("%w: record at offset %d has key %x, index says %x", errBadSegment, off, e.KeyHash[:8], want[:8])
+		return fmt.Errorf("%w: record at offset %d has key %s, not the one its index entry names", errBadSegment, off, shortKey(&e.KeyHash))
 	}
-	return &rec{e: e, raw: f.payload}, nil
+	return nil
 }
 
 var errBadChecksum = errors.New("record checksum mismatch")
 
-// lookup returns the record for h, or nil. Damage is an error (the caller
-// reports it and treats it as a miss).
-func (s *segment) lookup(h *[32]byte) (r *rec, err error) {
+// lookup finds the record for h and decodes it into r. Damage is an error
+// (the caller reports it and treats it as a miss). r.raw aliases the segment.
+func (s *segment) lookup(h *[32]byte, r *rec) (found bool, err error) {
 	if s.unmap != nil {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer s.guard(&err)
 	}
 	i, ok, err := s.search(h)
 	if !ok || err != nil {
-		return nil, err
+		return false, err
 	}
-	return s.recordAt(i, h[:])
+	p, off, err := s.payloadAt(i)
+	if err != nil {
+		return false, err
+	}
+	if err := decodeChecked(p, h[:], off, &r.e); err != nil {
+		return false, err
+	}
+	r.raw = p
+	return true, nil
 }
 
 // guard turns a fault on the mapping into an error: if someone truncates a

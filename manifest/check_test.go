@@ -1,0 +1,215 @@
+package manifest
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// futureJournal writes a journal whose header says format version 2.
+func futureJournal(t *testing.T, root, name string) string {
+	t.Helper()
+	dir, _ := manifestDir(root, name)
+	os.MkdirAll(dir, 0o755)
+	hdr, err := encMode.Marshal(&fileHeader{Format: journalFormat, Version: 2, Digest: digestName, Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := ent(1, "future")
+	e.Time = 1
+	p, _ := encodeEntry(&e)
+	path := filepath.Join(dir, "j-future.pcj")
+	if err := os.WriteFile(path, appendFrame(hdr, p), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestUnknownVersion(t *testing.T) {
+	root := t.TempDir()
+	writeJournal(t, root, "f", ent(2, "now"))
+	path := futureJournal(t, root, "f")
+
+	if _, err := Open(root, "f", Options{}); !errors.Is(err, ErrUnknownVersion) {
+		t.Fatalf("Open: %v, want ErrUnknownVersion", err)
+	}
+	ps, err := Check(root, "f")
+	if err != nil || len(ps) != 1 || ps[0].Kind != KindUnknownVersion || ps[0].Path != path {
+		t.Fatalf("Check: %v %v", ps, err)
+	}
+	// Neither compaction nor repair touches a file they cannot read.
+	c := &compaction{root: root, name: "f", dir: filepath.Dir(path), tmpDir: filepath.Join(root, "tmp"), report: func(Problem) {}, logf: t.Logf}
+	if err := c.run(true, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := Repair(root, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("future journal removed: %v", err)
+	}
+
+	// A segment with an unknown version is refused the same way.
+	root2 := t.TempDir()
+	name := writeSeg(t, root2, "f", ent(1, "x"))
+	segPath := filepath.Join(root2, "manifests", "f", name)
+	data, _ := os.ReadFile(segPath)
+	// Rewrite the header's version (0x01 after the text "version") to 2.
+	i := indexOf(data, []byte("version"))
+	if i < 0 || data[i+7] != 0x01 {
+		t.Fatal("cannot find the version in the header")
+	}
+	data[i+7] = 0x02
+	os.WriteFile(segPath, data, 0o644)
+	if _, err := Open(root2, "f", Options{}); !errors.Is(err, ErrUnknownVersion) {
+		t.Fatalf("Open with a future segment: %v", err)
+	}
+	ps, _ = Check(root2, "f")
+	if !hasKind(ps, KindUnknownVersion) || !hasKind(ps, KindHashMismatch) {
+		t.Fatalf("Check future segment: %v", ps)
+	}
+}
+
+func indexOf(b, sub []byte) int {
+	for i := 0; i+len(sub) <= len(b); i++ {
+		if string(b[i:i+len(sub)]) == string(sub) {
+			return i
+		}
+	}
+	return -1
+}
+
+func hasKind(ps []Problem, kind string) bool {
+	for _, p := range ps {
+		if p.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func TestCheckAndRepair(t *testing.T) {
+	root := t.TempDir()
+	// A good segment, a segment with a damaged record and a wrong name, a
+	// journal with a flipped byte and a torn tail, a non-canonical record,
+	// and a stray file.
+	writeSeg(t, root, "f", ent(0, "a"), ent(1, "b"))
+	bad := writeSeg(t, root, "f", ent(2, "c"), ent(3, "d"), ent(4, "e"))
+	dir := filepath.Join(root, "manifests", "f")
+	badPath := filepath.Join(dir, bad)
+	data, _ := os.ReadFile(badPath)
+	s := &segment{path: badPath, data: data}
+	if err := s.validate(int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	k, off, _ := s.entry(1)
+	damaged := 2
+	for kh(damaged) != [32]byte(k) {
+		damaged++
+	}
+	data[off+10] ^= 0xff // inside the payload of the second record (in key order)
+	os.WriteFile(badPath, data, 0o644)
+
+	path, offs := oneJournal(t, root, 3) // keys 0..2 → v-names: newer than the segments
+	jdata, _ := os.ReadFile(path)
+	jdata[offs[1]+8] ^= 0xff
+	jdata = jdata[:len(jdata)-2] // tear the last record
+	nc := ent(9, "nc")
+	nc.Time = 5
+	p, _ := encodeEntry(&nc)
+	// Non-canonical: the frame's byte-string length in a 2-byte form.
+	frame := append([]byte{0x82, 0x59, 0, byte(len(p))}, p...)
+	frame = appendHead(frame, majorUint, uint64(checksum(p)))
+	ncJournal := filepath.Join(dir, "j-noncanonical.pcj")
+	hdr, _ := encodeHeader(journalFormat, "f", nil)
+	os.WriteFile(ncJournal, append(hdr, frame...), 0o644)
+	os.WriteFile(path, jdata, 0o644)
+	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hi"), 0o644)
+	os.MkdirAll(filepath.Join(dir, "nested"), 0o755) // a sub-function's dir: not a problem
+
+	ps, err := Check(root, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, p := range ps {
+		kinds[p.Kind]++
+	}
+	want := map[string]int{KindHashMismatch: 1, KindBadChecksum: 2, KindTornTail: 1, KindNonCanonical: 1, KindStray: 1}
+	if !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("Check kinds %v, want %v\n%v", kinds, want, ps)
+	}
+
+	// What readers see before repair.
+	m := mustOpen(t, root, "f", Options{})
+	before := allEntries(t, m)
+	m.Close()
+
+	if err := Repair(root, "f"); err != nil {
+		t.Fatal(err)
+	}
+	ps, err = Check(root, "f")
+	if err != nil || len(ps) != 1 || ps[0].Kind != KindStray {
+		t.Fatalf("Check after Repair: %v %v", ps, err)
+	}
+	m = mustOpen(t, root, "f", Options{})
+	after := allEntries(t, m)
+	if !reflect.DeepEqual(before, after) {
+		t.Fatalf("Repair changed the entries:\nbefore %v\nafter  %v", before, after)
+	}
+	wantResult(t, m, 9, "nc")
+	wantResult(t, m, 0, vname(0)) // the journal's record is newer than the segment's
+	wantResult(t, m, 1, "b")      // the journal's record was damaged; the segment's remains
+	for i, v := range map[int]string{2: "c", 3: "d", 4: "e"} {
+		if i == damaged { // its only record was damaged (key 2's journal record was torn off)
+			wantAbsent(t, m, i)
+		} else {
+			wantResult(t, m, i, v)
+		}
+	}
+}
+
+func TestCheckMissing(t *testing.T) {
+	if _, err := Check(t.TempDir(), "nope"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Check of a missing manifest: %v", err)
+	}
+}
+
+func TestListAndRemove(t *testing.T) {
+	root := t.TempDir()
+	if names, err := List(root); err != nil || len(names) != 0 {
+		t.Fatalf("List of an empty root: %v %v", names, err)
+	}
+	for _, n := range []string{"a", "a/b", "a/b/c", "z/y"} {
+		writeJournal(t, root, n, ent(1, n))
+	}
+	writeSeg(t, root, "a/b", ent(2, "seg"))
+	os.MkdirAll(filepath.Join(root, "manifests", "empty", "dir"), 0o755)
+	os.MkdirAll(filepath.Join(root, "manifests", "x"), 0o755)
+	os.WriteFile(filepath.Join(root, "manifests", "x", "stray.txt"), nil, 0o644)
+	names, err := List(root)
+	if err != nil || !reflect.DeepEqual(names, []string{"a", "a/b", "a/b/c", "z/y"}) {
+		t.Fatalf("List = %v %v", names, err)
+	}
+	if err := Remove(root, "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Remove(root, "z/y"); err != nil {
+		t.Fatal(err)
+	}
+	names, _ = List(root)
+	if !reflect.DeepEqual(names, []string{"a", "a/b/c"}) {
+		t.Fatalf("List after Remove = %v", names)
+	}
+	if _, err := os.Stat(filepath.Join(root, "manifests", "z")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("empty dirs left after Remove: %v", err)
+	}
+	m := mustOpen(t, root, "a/b", Options{})
+	wantAbsent(t, m, 1)
+	wantAbsent(t, m, 2)
+	m2 := mustOpen(t, root, "a/b/c", Options{})
+	wantResult(t, m2, 1, "a/b/c")
+}

@@ -1,0 +1,177 @@
+package manifest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+)
+
+// Compaction writes its output before deleting its inputs: a failure in
+// between leaves both, and every entry still resolves; the next compaction
+// finishes the job.
+func TestCompactFailureBeforeDelete(t *testing.T) {
+	root := t.TempDir()
+	for j := 0; j < 3; j++ {
+		var es []Entry
+		for i := 0; i < 10; i++ {
+			es = append(es, ent(j*10+i, fmt.Sprint(j)))
+		}
+		writeJournal(t, root, "f", es...)
+	}
+	writeSeg(t, root, "f", ent(100, "seg"), ent(0, "older")) // key 0: the journal's record is newer
+	m := mustOpen(t, root, "f", Options{})
+	js0, ss0 := files(t, m.dir)
+
+	boom := errors.New("injected failure")
+	testHookBeforeDelete = func() error {
+		js, ss := files(t, m.dir)
+		if len(js) != len(js0) || len(ss) != len(ss0)+1 {
+			t.Errorf("at the hook: %d journals, %d segments; want all inputs plus the output", len(js), len(ss))
+		}
+		return boom
+	}
+	defer func() { testHookBeforeDelete = nil }()
+	if err := m.Compact(true); !errors.Is(err, boom) {
+		t.Fatalf("Compact: %v, want the injected error", err)
+	}
+	testHookBeforeDelete = nil
+
+	check := func() {
+		t.Helper()
+		r := mustOpen(t, root, "f", Options{ReadOnly: true})
+		defer r.Close()
+		for j := 0; j < 3; j++ {
+			for i := 0; i < 10; i++ {
+				wantResult(t, r, j*10+i, fmt.Sprint(j))
+			}
+		}
+		wantResult(t, r, 100, "seg")
+		if n := len(allEntries(t, r)); n != 31 {
+			t.Fatalf("%d entries, want 31", n)
+		}
+		if ps, err := Check(root, "f"); err != nil || len(ps) != 0 {
+			t.Fatalf("Check: %v %v", ps, err)
+		}
+	}
+	check()
+	if err := m.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	if js, ss := files(t, m.dir); len(js) != 0 || len(ss) != 1 {
+		t.Fatalf("after compaction: %v %v", js, ss)
+	}
+	check()
+	// No lock files are left for the compacted journals.
+	if ents, err := os.ReadDir(root + "/locks/journals"); err != nil || len(ents) != 0 {
+		t.Fatalf("journal locks left: %v %v", ents, err)
+	}
+}
+
+// A journal whose writer is alive (another Manifest, in this process: the
+// flocks of two instances conflict) is not compacted; once its writer
+// closes, it is.
+func TestCompactSkipsLiveJournal(t *testing.T) {
+	root := t.TempDir()
+	w := mustOpen(t, root, "f", Options{})
+	mustAppend(t, w, ent(1, "live"))
+	writeJournal(t, root, "f", ent(2, "dead"))
+	live := w.w.name
+
+	c := mustOpen(t, root, "f", Options{})
+	if err := c.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	js, ss := files(t, c.dir)
+	if len(js) != 1 || js[0] != live || len(ss) != 1 {
+		t.Fatalf("after compacting around a live writer: journals %v segments %v", js, ss)
+	}
+	// The writer keeps appending to its journal, and everyone sees it all.
+	mustAppend(t, w, ent(3, "live2"))
+	wantResult(t, c, 1, "live")
+	wantResult(t, c, 2, "dead")
+	wantResult(t, c, 3, "live2")
+
+	w.Close()
+	if err := c.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	if js, ss := files(t, c.dir); len(js) != 0 || len(ss) != 1 {
+		t.Fatalf("after the writer closed: journals %v segments %v", js, ss)
+	}
+	for i, v := range map[int]string{1: "live", 2: "dead", 3: "live2"} {
+		wantResult(t, c, i, v)
+	}
+}
+
+// Rotation after JournalLimit records compacts in the background, and the
+// size-tiered policy keeps the segment count logarithmic.
+func TestRotationAndTiers(t *testing.T) {
+	root := t.TempDir()
+	m := mustOpen(t, root, "f", Options{JournalLimit: 4})
+	const n = 200
+	for i := 0; i < n; i++ {
+		mustAppend(t, m, ent(i, vname(i)))
+	}
+	m.Close() // waits for background compaction
+	c := mustOpen(t, root, "f", Options{})
+	if err := c.Compact(false); err != nil {
+		t.Fatal(err)
+	}
+	js, ss := files(t, c.dir)
+	if len(js) != 0 {
+		t.Fatalf("journals left: %v", js)
+	}
+	// 200 records in size classes of 4^k: at most 3 segments per class.
+	classes := make(map[int]int)
+	for _, s := range c.segList {
+		classes[sizeClass(s.count)]++
+	}
+	for k, cnt := range classes {
+		if cnt > 3 {
+			t.Fatalf("%d segments in size class %d (segments %v)", cnt, k, ss)
+		}
+	}
+	for i := 0; i < n; i++ {
+		wantResult(t, c, i, vname(i))
+	}
+}
+
+// Many dead journals make Open start a compaction by itself.
+func TestAutoCompactOnOpen(t *testing.T) {
+	root := t.TempDir()
+	for j := 0; j < autoCompactJournals+2; j++ {
+		// Not writeJournal: its Open would compact as soon as there are enough.
+		rawJournal(t, root, "f", ent(j, vname(j)))
+	}
+	m := mustOpen(t, root, "f", Options{})
+	m.Close() // waits for the background compaction it started
+	js, ss := files(t, m.dir)
+	if len(js) != 0 || len(ss) != 1 {
+		t.Fatalf("after Open: journals %v segments %v", js, ss)
+	}
+}
+
+// rawJournal writes a dead journal without opening a Manifest.
+func rawJournal(t testing.TB, root, name string, es ...Entry) {
+	t.Helper()
+	dir, _ := manifestDir(root, name)
+	var buf []byte
+	for i := range es {
+		if es[i].Time == 0 {
+			es[i].Time = 1
+		}
+		p, err := encodeEntry(&es[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf = appendFrame(buf, p)
+	}
+	w, err := createJournal(root, dir, root+"/tmp", name, buf, len(es), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.close(); err != nil {
+		t.Fatal(err)
+	}
+}
