@@ -35,7 +35,8 @@ func createJournal(root, dir, tmpDir, name string, records []byte, n int, durabl
 		return nil, fmt.Errorf("manifest: new journal %s: lock held by another writer", file)
 	}
 	defer func() {
-		if err != nil {
+		if err != nil { // no journal was made: its lock file is nobody's
+			os.Remove(journalLockPath(root, file))
 			lk.Unlock()
 		}
 	}()

@@ -3,6 +3,7 @@ package manifest
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -61,7 +62,7 @@ type Manifest struct {
 	mu        sync.Mutex
 	journals  map[string]*jstate
 	segs      map[string]*segment
-	badSegs   map[string]bool // segment files found damaged (immutable, so skip them)
+	badSegs   map[string]os.FileInfo // segment files found damaged: skipped while unchanged
 	w         *journalWriter
 	autoCount int // journal count that last triggered automatic compaction
 
@@ -103,7 +104,7 @@ func Open(root, name string, opts Options) (*Manifest, error) {
 		root: root, name: name, dir: dir, tmpDir: filepath.Join(root, "tmp"), opts: opts,
 		journals: make(map[string]*jstate),
 		segs:     make(map[string]*segment),
-		badSegs:  make(map[string]bool),
+		badSegs:  make(map[string]os.FileInfo),
 		mem:      make(map[[32]byte]*rec),
 	}
 	m.mu.Lock()

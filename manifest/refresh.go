@@ -79,8 +79,14 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 				segs[n] = s
 				continue
 			}
-			if m.badSegs[n] {
-				continue
+			path := m.dir + string(os.PathSeparator) + n
+			if bad := m.badSegs[n]; bad != nil {
+				// Damaged before; look again only if the file was replaced
+				// (say, a partial copy completed by a later rsync).
+				if fi, err := os.Stat(path); err == nil && os.SameFile(fi, bad) && fi.Size() == bad.Size() && fi.ModTime().Equal(bad.ModTime()) {
+					continue
+				}
+				delete(m.badSegs, n)
 			}
 			s, err := openSegment(m.dir, n)
 			switch {
@@ -90,8 +96,10 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 			case errors.Is(err, errVanished):
 				vanished = true
 			case isDamage(err):
-				m.badSegs[n] = true
-				report(fileProblem(m.dir+string(os.PathSeparator)+n, err))
+				if fi, serr := os.Stat(path); serr == nil {
+					m.badSegs[n] = fi
+				}
+				report(fileProblem(path, err))
 				if errors.Is(err, ErrUnknownVersion) {
 					versionErr = err
 				}
