@@ -213,7 +213,7 @@ func Repair(root, name string) error {
 				return err
 			}
 			for _, r := range st.recs {
-				mergeInto(good, []*rec{r})
+				mergeInto(good, r)
 			}
 			remove = append(remove, path, journalLockPath(root, base))
 			continue
@@ -222,7 +222,7 @@ func Repair(root, name string) error {
 		if err != nil {
 			return err
 		}
-		mergeInto(good, recs)
+		mergeInto(good, recs...)
 		remove = append(remove, path)
 	}
 	src := newSliceSource(good)

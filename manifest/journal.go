@@ -147,10 +147,6 @@ func (st *jstate) readTail(report func(Problem)) (recs []*rec, replaced bool, er
 		buf = buf[hn:]
 	}
 	recs, st.off, st.stopped = scanRecords(st.path, buf, st.off, false, false, report)
-	for _, r := range recs {
-		if old := st.recs[r.e.KeyHash]; old == nil || newer(r, old) {
-			st.recs[r.e.KeyHash] = r
-		}
-	}
+	mergeInto(st.recs, recs...)
 	return recs, replaced, nil
 }

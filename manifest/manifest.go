@@ -19,7 +19,8 @@ type Options struct {
 	// JournalLimit is the number of records after which a writer starts a new
 	// journal and compacts the old one into a segment. Default 1024.
 	JournalLimit int
-	// Now is the clock stamped on records; default time.Now.
+	// Now is the clock stamped on records; default time.Now. It must be safe
+	// for concurrent use.
 	Now func() time.Time
 	// ReadOnly makes Append, Delete and Compact fail with ErrReadOnly and
 	// turns off automatic compaction: the Manifest never writes.
@@ -64,7 +65,8 @@ type Manifest struct {
 	segs      map[string]*segment
 	badSegs   map[string]os.FileInfo // segment files found damaged: skipped while unchanged
 	w         *journalWriter
-	autoCount int // journal count that last triggered automatic compaction
+	autoCount int  // journal count that last triggered automatic compaction
+	rebuild   bool // a failed refresh left mem to be rebuilt
 
 	// rw guards what Lookup reads: mem and segList.
 	rw      sync.RWMutex
@@ -265,13 +267,9 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 		m.journals[m.w.name] = st
 	}
 	st.off, st.size = m.w.size, m.w.size
-	for _, r := range recs {
-		if old := st.recs[r.e.KeyHash]; old == nil || newer(r, old) {
-			st.recs[r.e.KeyHash] = r
-		}
-	}
+	mergeInto(st.recs, recs...)
 	m.rw.Lock()
-	mergeInto(m.mem, recs)
+	mergeInto(m.mem, recs...)
 	m.rw.Unlock()
 	if m.w.count >= m.opts.JournalLimit {
 		return true, m.retireLocked()
@@ -289,7 +287,8 @@ func (m *Manifest) retireLocked() error {
 	return err
 }
 
-func mergeInto(mem map[[32]byte]*rec, recs []*rec) {
+// mergeInto adds records to a resolved map, keeping the winner per key.
+func mergeInto(mem map[[32]byte]*rec, recs ...*rec) {
 	for _, r := range recs {
 		if old := mem[r.e.KeyHash]; old == nil || newer(r, old) {
 			mem[r.e.KeyHash] = r

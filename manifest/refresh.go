@@ -25,11 +25,21 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 	var (
 		versionErr error
 		newRecs    []*rec
-		rebuild    bool // a journal vanished or was replaced: rebuild mem
+		rebuild    = m.rebuild // a journal vanished or was replaced: rebuild mem
 		journals   map[string]*jstate
 		segs       map[string]*segment
 		opened     = make(map[string]*segment) // opened by this refresh
 	)
+	// On failure, keep what was read: the journals' read offsets have moved
+	// past these records.
+	fail := func(err error) error {
+		m.releaseUnused(opened, nil)
+		m.rw.Lock()
+		mergeInto(m.mem, newRecs...)
+		m.rw.Unlock()
+		m.rebuild = rebuild
+		return err
+	}
 	prev := make(map[string]bool)
 	for n := range m.journals {
 		prev[n] = true
@@ -40,8 +50,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 	for attempt := 0; ; attempt++ {
 		l, err := listDir(m.dir)
 		if err != nil {
-			m.releaseUnused(opened, nil)
-			return err
+			return fail(err)
 		}
 		vanished := false
 		listed := make(map[string]bool, len(l.journals)+len(l.segments))
@@ -61,8 +70,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 			case errors.Is(err, ErrUnknownVersion):
 				versionErr = err
 			case err != nil:
-				m.releaseUnused(opened, nil)
-				return err
+				return fail(err)
 			}
 			rebuild = rebuild || replaced
 			newRecs = append(newRecs, recs...)
@@ -104,8 +112,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 					versionErr = err
 				}
 			default:
-				m.releaseUnused(opened, nil)
-				return err
+				return fail(err)
 			}
 		}
 		for n := range prev {
@@ -132,7 +139,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 		mem = make(map[[32]byte]*rec)
 		for _, st := range journals {
 			for _, r := range st.recs {
-				mergeInto(mem, []*rec{r})
+				mergeInto(mem, r)
 			}
 		}
 	}
@@ -146,10 +153,11 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 	if rebuild {
 		m.mem = mem
 	} else {
-		mergeInto(m.mem, newRecs)
+		mergeInto(m.mem, newRecs...)
 	}
 	m.segList = segList
 	m.rw.Unlock()
+	m.rebuild = false
 
 	// Segments no longer listed: unmap (Lookups that used them are done, as
 	// they hold rw; Iterate holds its own references).

@@ -20,7 +20,7 @@ func writeSeg(t testing.TB, root, name string, es ...Entry) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		mergeInto(mem, []*rec{{e: e, raw: raw}})
+		mergeInto(mem, &rec{e: e, raw: raw})
 	}
 	src := newSliceSource(mem)
 	n, err := writeSegment(filepath.Join(root, "tmp"), dir, name, len(src.recs), func(i int) (*[32]byte, []byte, error) {
