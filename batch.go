@@ -155,6 +155,9 @@ func (f *BatchFunc[A, R]) checkedCall(ctx context.Context, in []A) ([]R, error) 
 // bytes by element index (nil for a miss).
 func (c *core) getMany(ctx context.Context, calls []call, idx []int) ([][]byte, error) {
 	found := make([][]byte, len(calls))
+	if err := c.m.Refresh(); err != nil {
+		return nil, fmt.Errorf("pcache: %s: %w", c.name, err)
+	}
 	workers := min(runtime.GOMAXPROCS(0)*2, len(idx))
 	var (
 		wg       sync.WaitGroup
@@ -165,7 +168,7 @@ func (c *core) getMany(ctx context.Context, calls []call, idx []int) ([][]byte, 
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				data, ok, err := c.get(ctx, calls[i], true)
+				data, ok, err := c.getWith(ctx, calls[i], true, c.m.Peek)
 				if err != nil {
 					mu.Lock()
 					firstErr = cmpOr(firstErr, err)

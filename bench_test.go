@@ -257,3 +257,60 @@ func BenchmarkFloorReadBig(b *testing.B) {
 		blake3.Sum256(d)
 	}
 }
+
+// BenchmarkBatch measures one WrapBatch call of 10,000 elements, all hits or
+// all misses (with an instant fn); ns/elem is the figure to read.
+func BenchmarkBatch(b *testing.B) {
+	const n = 10000
+	mk := func(lo int) []benchArgs {
+		out := make([]benchArgs, n)
+		for i := range out {
+			out[i] = benchArgs{Name: "k", N: lo + i, Rate: 0.5}
+		}
+		return out
+	}
+	fn := func(_ context.Context, as []benchArgs) ([]string, error) {
+		out := make([]string, len(as))
+		for i, a := range as {
+			out[i] = fmt.Sprintf("result %d", a.N)
+		}
+		return out, nil
+	}
+	report := func(b *testing.B) {
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/elem")
+	}
+	b.Run("hits", func(b *testing.B) {
+		s, err := pcache.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		f := pcache.MustWrapBatch(s, "bench/batch", fn)
+		in := mk(0)
+		if _, err := f.Call(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			if _, err := f.Call(pcache.ErrorOnMiss(context.Background()), in); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+	b.Run("misses", func(b *testing.B) {
+		s, err := pcache.Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		f := pcache.MustWrapBatch(s, "bench/batch", fn)
+		lo := 0
+		for b.Loop() {
+			lo += n
+			if _, err := f.Call(context.Background(), mk(lo)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		report(b)
+	})
+}

@@ -88,7 +88,12 @@ func (c *core) newCall(args any) (call, error) {
 // A bad entry is counted in Stats.Corrupt only when countBad is set, so a
 // re-check under the key lock does not count the same entry twice.
 func (c *core) get(ctx context.Context, cl call, countBad bool) ([]byte, bool, error) {
-	e, ok, err := c.m.Lookup(cl.key.Hash)
+	return c.getWith(ctx, cl, countBad, c.m.Lookup)
+}
+
+// getWith is get with the manifest lookup to use (Lookup, or Peek for batches).
+func (c *core) getWith(ctx context.Context, cl call, countBad bool, lookup func([32]byte) (manifest.Entry, bool, error)) ([]byte, bool, error) {
+	e, ok, err := lookup(cl.key.Hash)
 	if err != nil {
 		return nil, false, fmt.Errorf("pcache: %s: lookup: %w", c.name, err)
 	}
