@@ -132,17 +132,25 @@ func (m *Manifest) Problems() []Problem { return m.problems.list() }
 // refreshes the view and looks again. Damaged files and records are skipped
 // (see Problems); the error is for I/O failures only.
 func (m *Manifest) Lookup(h [32]byte) (Entry, bool, error) {
-	if m.closed.Load() {
-		return Entry{}, false, ErrClosed
-	}
 	gen := m.refreshes.Load()
-	var r rec
-	if m.lookupView(&h, &r) && !r.e.Deleted {
-		return r.e, true, nil
+	if e, ok, err := m.Peek(h); ok || err != nil {
+		return e, ok, err
 	}
 	if err := m.refreshAfter(gen); err != nil {
 		return Entry{}, false, err
 	}
+	return m.Peek(h)
+}
+
+// Peek is Lookup without the refresh on a miss: it consults only the
+// in-memory view and never touches the disk. Callers that look up many keys
+// at once (batches) call Refresh once and then Peek each key, instead of one
+// refresh per miss.
+func (m *Manifest) Peek(h [32]byte) (Entry, bool, error) {
+	if m.closed.Load() {
+		return Entry{}, false, ErrClosed
+	}
+	var r rec
 	if m.lookupView(&h, &r) && !r.e.Deleted {
 		return r.e, true, nil
 	}

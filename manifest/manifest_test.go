@@ -47,9 +47,16 @@ func TestRoundTrip(t *testing.T) {
 	}
 	wantResult(t, m2, 2, "two")
 
-	// Appends by m after m2 opened are found by m2's refresh on a miss.
+	// Appends by m after m2 opened are found by m2's refresh on a miss;
+	// Peek does not refresh.
 	mustAppend(t, m, ent(3, "three"))
+	if _, ok, err := m2.Peek(kh(3)); ok || err != nil {
+		t.Fatalf("Peek found a record it has not read: %v %v", ok, err)
+	}
 	wantResult(t, m2, 3, "three")
+	if e, ok, err := m2.Peek(kh(3)); !ok || err != nil || e.Result != ent(3, "three").Result {
+		t.Fatalf("Peek after the refresh: %+v %v %v", e, ok, err)
+	}
 
 	// Delete hides the key everywhere.
 	if err := m2.Delete(kh(2)); err != nil {
