@@ -21,9 +21,12 @@
 //	s size · c codec · f out files [{a arg · o object · s size · m mode ·
 //	p paths [{p path · t mtime ns · s size}]}]
 //
-// and crc is the CRC-32C (Castagnoli) of the payload. A segment then has an
-// index (a byte string of count×40 bytes: key hash, big-endian uint64 record
-// offset) and a 9-byte trailer holding the index offset (see segment.go).
+// and crc is the CRC-32C (Castagnoli) of the payload. A segment holds one
+// record per key, sorted by key hash, then an index (a byte string of
+// count×40 bytes: key hash, big-endian uint64 file offset of the record) and
+// a 9-byte trailer: the index's offset as a CBOR uint deliberately written in
+// the 8-byte form (0x1b + big-endian uint64), not shortest form, so that it
+// has a fixed size and can be read from the end of the file.
 //
 // # Writing
 //
