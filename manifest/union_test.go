@@ -63,6 +63,25 @@ func TestRsyncUnion(t *testing.T) {
 	want[kh(600)] = ent(600, "b-late")
 	checkUnion(t, rootA, rootB, want)
 
+	// Holding the same records, both sides compact fully to the very same
+	// segment file, so another sync has nothing to transfer.
+	var segs [2][]string
+	for i, r := range []string{rootA, rootB} {
+		c := mustOpen(t, r, "fn/v1", Options{})
+		if err := c.Compact(true); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		var js []string
+		js, segs[i] = files(t, c.dir)
+		if len(js) != 0 || len(segs[i]) != 1 {
+			t.Fatalf("%s after full compaction: %v %v", r, js, segs[i])
+		}
+	}
+	if segs[0][0] != segs[1][0] {
+		t.Fatalf("the two sides compacted to different segments: %v", segs)
+	}
+
 	// A tombstone survives compaction: an older record for the key arriving
 	// later (here: written directly with an old time) does not revive it.
 	old := ent(502, "b-stale")
