@@ -66,7 +66,7 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	first := make(map[[32]byte]int, len(args)) // key → index of its first element
 	var distinct []int
 	for i, a := range args {
-		cl, err := c.newCall(a)
+		cl, err := c.newCall(a, true)
 		if err != nil {
 			return nil, fmt.Errorf("%w (element %d)", err, i)
 		}

@@ -66,10 +66,15 @@ type call struct {
 	outs []keying.OutArg // Path absolute
 }
 
-func (c *core) newCall(args any) (call, error) {
+// newCall keys args. With withOuts, out-file paths are resolved to absolute
+// paths (an empty one is an error); without, they are dropped.
+func (c *core) newCall(args any, withOuts bool) (call, error) {
 	k, err := c.plan.Key(c.version, args)
 	if err != nil {
 		return call{}, fmt.Errorf("pcache: %s: %w", c.name, err)
+	}
+	if !withOuts {
+		return call{key: k}, nil
 	}
 	for i, o := range k.Outs {
 		p, err := outfile.Abs(o.Path)

@@ -74,7 +74,7 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 		f.c.count(statComputes)
 		return f.fn(ctx, args)
 	}
-	cl, err := f.c.newCall(args)
+	cl, err := f.c.newCall(args, true)
 	if err != nil {
 		return zero, err
 	}
@@ -122,13 +122,13 @@ func decode[R any](c *core, data []byte) (R, error) {
 	return r, nil
 }
 
-// Contains reports whether a call with args would be served from the cache,
-// without computing anything.
+// Contains reports whether args have an entry whose result is present,
+// without computing anything. Out-file arguments are ignored.
 func (f *Func[A, R]) Contains(ctx context.Context, args A) (bool, error) {
 	if f.c.s.isClosed() {
 		return false, ErrClosed
 	}
-	cl, err := f.c.newCall(args)
+	cl, err := f.c.newCall(args, false)
 	if err != nil {
 		return false, err
 	}

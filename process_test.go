@@ -29,6 +29,8 @@ func TestMain(m *testing.M) {
 		os.Exit(sameKeysWorker())
 	case "hold":
 		os.Exit(holdWorker())
+	case "sync":
+		os.Exit(syncWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
 		os.Exit(2)

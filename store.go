@@ -162,11 +162,12 @@ const readmeText = `This directory is a pcache cache (a permanent cache of Go fu
   locks/       lock files; do not copy them between machines
 
 Inspect and maintain it with pcache-fsck (check, gc, stats, ls, rm, export,
-import). Share it between machines with:
+import). Merge it into another cache (the index first, then the objects):
 
-  rsync -a --exclude tmp/ --exclude locks/ SRC/ DST/
+  rsync -a --exclude /tmp/ --exclude /locks/ --exclude /objects/ SRC/ DST/
+  rsync -a --exclude /tmp/ --exclude /locks/ --exclude /manifests/ SRC/ DST/
 
-which merges: entries on both sides are kept.
+Entries on both sides are kept. rsync --delete makes a mirror, not a merge.
 `
 
 // writeReadme leaves a courtesy README in a cache directory, once. Failure is
