@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/internal/gclock"
 	"github.com/pcache/pcache/manifest"
 )
 
@@ -180,7 +179,7 @@ func checkAndRepair(ctx context.Context, dir string, opts checkOptions) (*checkR
 	// Check lists manifests and objects under the exclusive gc lock so that
 	// writers in flight do not show up as missing objects; it releases the
 	// lock before the long hashing phase. Repair keeps it to the end.
-	release, err := gclock.Exclusive(ctx, dir)
+	release, err := exclusiveLock(ctx, dir, "check", opts.stderr)
 	if err != nil {
 		if opts.repair {
 			return nil, fmt.Errorf("repair needs the gc lock: %w", err)

@@ -17,6 +17,9 @@ func TestCheckCleanCache(t *testing.T) {
 	if !strings.Contains(r.stdout, "check: 2 functions, 15 entries, ") || !strings.Contains(r.stdout, "0 errors, 0 hints") {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
+	if r.stderr != "" {
+		t.Errorf("stderr is not a terminal, so nothing (no progress bar) belongs there:\n%s", r.stderr)
+	}
 	// check is the default command.
 	fsckCode(t, 0, "-dir", c.dir)
 }

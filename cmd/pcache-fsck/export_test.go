@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pcache/pcache/cas"
 )
 
 func TestExportImportRoundTrip(t *testing.T) {
@@ -43,12 +45,19 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 }
 
-// archive builds a tar from name/content pairs, in order.
+// archive builds a tar from name/content pairs, in order. A name
+// "symlink:NAME" adds a symbolic link NAME pointing to the content.
 func archive(t *testing.T, files ...[2]string) string {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
 	for _, f := range files {
+		if link, ok := strings.CutPrefix(f[0], "symlink:"); ok {
+			if err := tw.WriteHeader(&tar.Header{Name: link, Linkname: f[1], Typeflag: tar.TypeSymlink}); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
 		if err := tw.WriteHeader(&tar.Header{Name: f[0], Mode: 0o644, Size: int64(len(f[1])), Typeflag: tar.TypeReg}); err != nil {
 			t.Fatal(err)
 		}
@@ -57,6 +66,43 @@ func archive(t *testing.T, files ...[2]string) string {
 	tw.Close()
 	p := filepath.Join(t.TempDir(), "x.tar")
 	if err := os.WriteFile(p, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sparseArchive is archive with the last file written as a GNU sparse file
+// (typeflag 'S'), which tar readers expand to its declared size.
+func sparseArchive(t *testing.T, files ...[2]string) string {
+	t.Helper()
+	p := archive(t, files...)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The last header block sits before the last file's data (padded to
+	// 512) and the two zero end blocks.
+	last := files[len(files)-1]
+	dataBlocks := (len(last[1]) + 511) / 512
+	h := len(b) - 1024 - dataBlocks*512
+	for h > 0 && string(b[h:h+len(last[0])]) != last[0] {
+		h -= 512
+	}
+	// GNU sparse: GNU magic, one data region holding the stored bytes, and a
+	// real size of 1 GiB that a reader fills with zeros.
+	b[h+156] = 'S'
+	copy(b[h+257:h+265], "ustar  \x00")
+	copy(b[h+386:h+398], fmt.Sprintf("%011o\x00", 0))
+	copy(b[h+398:h+410], fmt.Sprintf("%011o\x00", len(last[1])))
+	copy(b[h+483:h+495], fmt.Sprintf("%011o\x00", 1<<30))
+	// Recompute the header checksum (bytes 148..155, octal, spaces while summing).
+	copy(b[h+148:h+156], "        ")
+	sum := 0
+	for _, c := range b[h : h+512] {
+		sum += int(c)
+	}
+	copy(b[h+148:h+156], fmt.Sprintf("%06o\x00 ", sum))
+	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -96,18 +142,22 @@ func TestImportRejectsBadArchives(t *testing.T) {
 		"unknown file":   archive(t, head, ents, obj0, obj1, [2]string{"README", "hi"}),
 		"oversize":       archive(t, bigHeader, ents, obj0, obj1),
 		"missing object": archive(t, hdr(1, 2, 1), ents, obj0),
-		"bad hash":       archive(t, head, ents, obj0, [2]string{obj1[0], obj1[1] + "!"}),
+		"bad hash":       archive(t, head, ents, obj0, [2]string{obj1[0], obj1[1][:len(obj1[1])-1] + "!"}),
 		"wrong name":     archive(t, head, ents, obj0, [2]string{obj1[0], obj0[1]}),
 		"version":        archive(t, hdr(99, 2, 2), ents, obj0, obj1),
 		"no header":      archive(t, ents, obj0, obj1),
 		"garbage cbor":   archive(t, head, [2]string{archiveEntries, "\xff\xff"}, obj0, obj1),
 		"empty":          archive(t),
+		"unreferenced":   archive(t, hdr(1, 2, 3), ents, obj0, obj1, [2]string{objectRel(cas.Sum([]byte("extra"))), "extra"}),
+		"symlink":        archive(t, head, ents, obj0, [2]string{"symlink:" + obj1[0], "/etc/passwd"}),
+		"sparse":         sparseArchive(t, head, ents, obj0, obj1),
 	}
 	for name, p := range cases {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
 			dst := t.TempDir()
 			r := fsckCode(t, 1, "import", p, "-dir", dst)
-			if !strings.Contains(r.stderr, "not a valid pcache export") {
+			t.Log(strings.TrimSpace(r.stderr))
+			if !strings.Contains(r.stderr, "not a valid pcache export: ") || strings.Contains(r.stderr, "invalid tar header") {
 				t.Errorf("stderr: %s", r.stderr)
 			}
 			names, _ := listFuncs(dst)

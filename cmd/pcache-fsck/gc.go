@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/internal/gclock"
 	"github.com/pcache/pcache/internal/lockfile"
 	"github.com/pcache/pcache/manifest"
 )
@@ -134,7 +133,7 @@ func runGC(ctx context.Context, dir string, opts gcOptions, stderr io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
-	release, err := gclock.Exclusive(ctx, dir)
+	release, err := exclusiveLock(ctx, dir, "gc", stderr)
 	if err != nil {
 		return nil, fmt.Errorf("take the gc lock: %w", err)
 	}

@@ -106,7 +106,7 @@ func importArchive(e *env, file, newName string) (*importReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if hdr.Name != archiveHeader {
+	if hdr.Name != archiveHeader || hdr.Typeflag != tar.TypeReg {
 		return nil, badArchive("first file is %q, want %s", hdr.Name, archiveHeader)
 	}
 	if hdr.Size > maxHeaderBytes {
@@ -142,7 +142,7 @@ func importArchive(e *env, file, newName string) (*importReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	if hdr.Name != archiveEntries {
+	if hdr.Name != archiveEntries || hdr.Typeflag != tar.TypeReg {
 		return nil, badArchive("second file is %q, want %s", hdr.Name, archiveEntries)
 	}
 	if hdr.Size > maxEntriesBytes {
@@ -169,6 +169,17 @@ func importArchive(e *env, file, newName string) (*importReport, error) {
 		return nil, badArchive("%s holds %d entries, header says %d", archiveEntries, len(entries), head.Entries)
 	}
 
+	// What the entries need, by object.
+	sizes := map[cas.ID]int64{}
+	for _, en := range entries {
+		for id, ref := range objectsOf(name, en) {
+			if n, ok := sizes[id]; ok && n != ref.Size {
+				return nil, badArchive("entries record both %d and %d bytes for object %s", n, ref.Size, id)
+			}
+			sizes[id] = ref.Size
+		}
+	}
+
 	// 3. The objects, under the shared gc lock (held until the entries are
 	// committed) so a concurrent gc cannot take them while still unreferenced.
 	lk := gclock.NewShared(e.dir)
@@ -189,15 +200,25 @@ func importArchive(e *env, file, newName string) (*importReport, error) {
 		if err != nil {
 			return nil, err
 		}
-		if hdr.Typeflag == tar.TypeDir && (hdr.Name == "objects/" || len(hdr.Name) == 11 && isHex(strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "objects/"), "/"), 2)) {
-			continue // directories written by a hand-made tar
+		if hdr.Typeflag == tar.TypeDir {
+			if hdr.Name == "objects/" || len(hdr.Name) == 11 && isHex(strings.TrimSuffix(strings.TrimPrefix(hdr.Name, "objects/"), "/"), 2) {
+				continue // directories written by a hand-made tar
+			}
+			return nil, badArchive("unexpected directory %q", hdr.Name)
 		}
 		id, ok := objectFromArchiveName(hdr.Name)
 		if !ok {
 			return nil, badArchive("unexpected file %q (want objects/ab/<62 hex>)", hdr.Name)
 		}
-		if hdr.Typeflag != tar.TypeReg {
-			return nil, badArchive("%s is not a regular file", hdr.Name)
+		// Check everything the header promises before reading a byte, so a
+		// hostile archive cannot make import store more than the entries
+		// need.
+		want, needed := sizes[id]
+		switch {
+		case !needed:
+			return nil, badArchive("%s: no entry references this object", hdr.Name)
+		case hdr.Size != want:
+			return nil, badArchive("%s: %d bytes, but the entries record %d", hdr.Name, hdr.Size, want)
 		}
 		existed, _ := store.Has(id)
 		got, n, err := store.PutReader(io.LimitReader(tr, hdr.Size))
@@ -269,6 +290,17 @@ func nextFile(tr *tar.Reader) (*tar.Header, error) {
 	}
 	if hdr.Size < 0 {
 		return nil, badArchive("%s: negative size", hdr.Name)
+	}
+	// Only plain files (and directories, checked by the caller) belong in
+	// an export. Sparse files in particular would let a small archive
+	// expand to any size.
+	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeDir {
+		return nil, badArchive("%s: not a regular file (type %q)", hdr.Name, hdr.Typeflag)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return nil, badArchive("%s: sparse file", hdr.Name)
+		}
 	}
 	return hdr, nil
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,34 +19,45 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// fsckBin is the pcache-fsck binary built once by TestMain; the tests drive
-// it as a user would.
-var fsckBin string
+// fsckBin is the pcache-fsck binary, built on first use (so fuzzing, which
+// never runs it, does not build it); the tests drive it as a user would.
+var (
+	fsckBin   string
+	buildOnce sync.Once
+	buildErr  error
+	binDir    string
+)
 
 func TestMain(m *testing.M) {
-	if os.Getenv(workerEnv) != "" {
-		// Re-executed as a writer process by TestGCBesideWriters.
-		os.Exit(m.Run())
-	}
-	tmp, err := os.MkdirTemp("", "pcache-fsck-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	fsckBin = filepath.Join(tmp, "pcache-fsck")
-	if runtime.GOOS == "windows" {
-		fsckBin += ".exe"
-	}
-	build := exec.Command(goTool(), "build", "-o", fsckBin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building pcache-fsck:", err)
-		os.RemoveAll(tmp)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(tmp)
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
 	os.Exit(code)
+}
+
+// binary builds pcache-fsck into a temporary directory once per test
+// process and returns its path.
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "pcache-fsck-test")
+		if buildErr != nil {
+			return
+		}
+		fsckBin = filepath.Join(binDir, "pcache-fsck")
+		if runtime.GOOS == "windows" {
+			fsckBin += ".exe"
+		}
+		out, err := exec.Command(goTool(), "build", "-o", fsckBin, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return fsckBin
 }
 
 func goTool() string {
@@ -59,17 +71,21 @@ func goTool() string {
 type result struct {
 	stdout, stderr string
 	code           int
+	cpu            time.Duration // user + system CPU time of the process
 }
 
 // fsck runs the binary with args and returns what it printed and its exit code.
 func fsck(t testing.TB, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(fsckBin, args...)
+	cmd := exec.Command(binary(t), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	cmd.Env = append(os.Environ(), "PCACHE_DIR=") // never touch the user's cache
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String()}
+	if ps := cmd.ProcessState; ps != nil {
+		r.cpu = ps.UserTime() + ps.SystemTime()
+	}
 	var ee *exec.ExitError
 	switch {
 	case err == nil:

@@ -22,7 +22,9 @@ hashes or prefixes of at least 4 digits, as ls prints them; given with -key
 or as extra arguments), it drops those entries only. A prefix that matches
 more than one entry, or no entry, is an error and nothing is dropped.
 The next call of a dropped entry recomputes it. Objects are left in place
-for gc, which removes them once nothing uses them.
+for gc, which removes them once nothing uses them. Dropping a whole function
+is maintenance: stop the programs that write it first, or their next records
+land in a journal rm has already deleted.
 
 Examples:
   pcache-fsck rm my/project/embed                 # forget the whole function
