@@ -1,0 +1,173 @@
+package pcache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pcache/pcache"
+)
+
+// exampleStore opens a cache in a fresh temporary directory. Real programs
+// call pcache.Open("") for the default directory.
+func exampleStore() (*pcache.Store, func()) {
+	dir, err := os.MkdirTemp("", "pcache-example-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	s, err := pcache.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return s, func() { s.Close(); os.RemoveAll(dir) }
+}
+
+func ExampleWrap() {
+	store, done := exampleStore()
+	defer done()
+
+	type Args struct {
+		X, Y, Z int
+	}
+	calls := 0
+	f, err := pcache.Wrap(store, "example/sum", func(ctx context.Context, a Args) (int, error) {
+		calls++
+		return a.X + a.Y + a.Z, nil
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx := context.Background()
+	a, _ := f.Call(ctx, Args{X: 2, Y: 2, Z: 3})
+	b, _ := f.Call(ctx, Args{2, 2, 3}) // the same logical call: served from the cache
+	fmt.Println(a, b, "computed", calls, "time")
+	// Output: 7 7 computed 1 time
+}
+
+// A field added later with DropIfEqual (or the `pcache:",omitzero"` tag)
+// keeps every entry stored before it existed: calls with the default value
+// hit them. This is how a cached function's signature evolves.
+func ExampleDropIfEqual() {
+	store, done := exampleStore()
+	defer done()
+	ctx := context.Background()
+
+	type ArgsV1 struct{ Epochs int }
+	train := pcache.MustWrap(store, "example/train", func(ctx context.Context, a ArgsV1) (string, error) {
+		return fmt.Sprintf("model trained for %d epochs", a.Epochs), nil
+	})
+	train.Call(ctx, ArgsV1{Epochs: 10})
+
+	// Later the function gains a learning-rate-schedule argument, default 0.
+	type ArgsV2 struct {
+		Epochs   int
+		Schedule int
+	}
+	computed := false
+	trainV2 := pcache.MustWrap(store, "example/train", func(ctx context.Context, a ArgsV2) (string, error) {
+		computed = true
+		return fmt.Sprintf("model trained for %d epochs, schedule %d", a.Epochs, a.Schedule), nil
+	}, pcache.DropIfEqual("Schedule", 0))
+
+	m, _ := trainV2.Call(ctx, ArgsV2{Epochs: 10})
+	fmt.Println(m, "| recomputed:", computed)
+	// Output: model trained for 10 epochs | recomputed: false
+}
+
+// Ignore leaves an argument out of the key: calls that differ only in it
+// share an entry.
+func ExampleIgnore() {
+	store, done := exampleStore()
+	defer done()
+	type Args struct {
+		N       int
+		Verbose bool
+	}
+	calls := 0
+	f := pcache.MustWrap(store, "example/ignore", func(ctx context.Context, a Args) (int, error) {
+		calls++
+		return a.N * a.N, nil
+	}, pcache.Ignore("Verbose"))
+	f.Call(context.Background(), Args{N: 3})
+	f.Call(context.Background(), Args{N: 3, Verbose: true})
+	fmt.Println("computed", calls, "time")
+	// Output: computed 1 time
+}
+
+func ExampleWrapBatch() {
+	store, done := exampleStore()
+	defer done()
+	embed := pcache.MustWrapBatch(store, "example/embed", func(ctx context.Context, words []string) ([]int, error) {
+		fmt.Println("computing", words)
+		out := make([]int, len(words))
+		for i, w := range words {
+			out[i] = len(w)
+		}
+		return out, nil
+	})
+	ctx := context.Background()
+	embed.Call(ctx, []string{"a", "bb", "ccc"})
+	lens, _ := embed.Call(ctx, []string{"bb", "dddd", "a", "dddd"})
+	fmt.Println(lens)
+	// Output:
+	// computing [a bb ccc]
+	// computing [dddd]
+	// [2 4 1 4]
+}
+
+// Out files: the contents a function writes are cached with its result and
+// restored to whatever path a later call asks for.
+func ExampleOutFile() {
+	store, done := exampleStore()
+	defer done()
+	dir, _ := os.MkdirTemp("", "pcache-example-out-")
+	defer os.RemoveAll(dir)
+
+	type Args struct {
+		Text string
+		Out  string // a path the function writes
+	}
+	render := pcache.MustWrap(store, "example/render", func(ctx context.Context, a Args) (int, error) {
+		fmt.Println("rendering to", filepath.Base(a.Out))
+		s := strings.ToUpper(a.Text)
+		return len(s), os.WriteFile(a.Out, []byte(s), 0o644)
+	}, pcache.OutFile("Out"))
+
+	ctx := context.Background()
+	render.Call(ctx, Args{Text: "hello", Out: filepath.Join(dir, "first.txt")})
+	os.Remove(filepath.Join(dir, "first.txt"))
+	render.Call(ctx, Args{Text: "hello", Out: filepath.Join(dir, "second.txt")}) // restored, not recomputed
+	b, _ := os.ReadFile(filepath.Join(dir, "second.txt"))
+	fmt.Println(string(b))
+	// Output:
+	// rendering to first.txt
+	// HELLO
+}
+
+func ExampleErrorOnMiss() {
+	store, done := exampleStore()
+	defer done()
+	f := pcache.MustWrap(store, "example/strict", func(ctx context.Context, x int) (int, error) { return x * 2, nil })
+	ctx := context.Background()
+	_, err := f.Call(pcache.ErrorOnMiss(ctx), 21)
+	fmt.Println(errors.Is(err, pcache.ErrCacheMiss))
+	f.Call(ctx, 21)
+	v, err := f.Call(pcache.ErrorOnMiss(ctx), 21)
+	fmt.Println(v, err)
+	// Output:
+	// true
+	// 42 <nil>
+}
+
+func ExampleStableHash() {
+	h, err := pcache.StableHash(map[string]any{"lr": 0.01, "layers": []int{64, 64}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(h), "hex digits, the same on every machine")
+	// Output: 64 hex digits, the same on every machine
+}
