@@ -2,6 +2,7 @@ package cas
 
 import (
 	"encoding/binary"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -299,7 +300,7 @@ func BenchmarkFloorCopy256M(b *testing.B) {
 // to show what the pipeline is worth.
 func BenchmarkGet256MSequential(b *testing.B) {
 	old := pipelineMin
-	pipelineMin = 1 << 62
+	pipelineMin = math.MaxInt
 	defer func() { pipelineMin = old }()
 	BenchmarkGet256M(b)
 }
