@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pcache/pcache/manifest"
 )
 
 func TestCheckCleanCache(t *testing.T) {
@@ -193,5 +195,33 @@ func TestCheckDanglingIsAHint(t *testing.T) {
 	r := fsckCode(t, 0, "check", "-dir", c.dir)
 	if !strings.Contains(r.stdout, "dangling objects/") || !strings.Contains(r.stdout, "next: pcache-fsck gc -dir") {
 		t.Errorf("dangling object not hinted:\n%s", r.stdout)
+	}
+}
+
+func TestCheckOutFileObjects(t *testing.T) {
+	c := newTestCache(t)
+	e := c.entry("with-out", []byte("result"))
+	outID, err := c.store.Put([]byte("contents of out.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Outs = []manifest.OutFile{{Arg: "Path", Object: outID, Size: 19, Mode: 0o644,
+		Paths: []manifest.PathRecord{{Path: "/tmp/out.txt", Size: 19}}}}
+	c.add("f", e)
+	c.fill("f", 2, nil)
+	fsckCode(t, 0, "check", "-dir", c.dir)
+	if err := os.Remove(c.store.Path(outID)); err != nil {
+		t.Fatal(err)
+	}
+	r := fsckCode(t, 1, "check", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "missing "+objectRel(outID)+": referenced by f key "+shortHash(e.KeyHash)+" (out:Path, 19 bytes)") {
+		t.Errorf("check:\n%s", r.stdout)
+	}
+	r = fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "dropped manifests/f: entry "+shortHash(e.KeyHash)+": out:Path object") {
+		t.Errorf("repair:\n%s", r.stdout)
+	}
+	if c.hit("f", "with-out") || !c.hit("f", "k1") {
+		t.Error("repair dropped the wrong entries")
 	}
 }

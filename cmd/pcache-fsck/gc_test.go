@@ -167,3 +167,28 @@ func TestGCRefusesBadFlags(t *testing.T) {
 		fsckCode(t, 2, append(args, "-dir", c.dir)...)
 	}
 }
+
+func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
+	c := newTestCache(t)
+	c.fill("f", 5, nil)
+	c.add("f", c.entry("late", []byte("late value")))
+	if !truncateJournal(t, c.dir, "f") {
+		t.Skip("manifest keeps no journal")
+	}
+	before := c.objectCount()
+	for _, args := range [][]string{{"gc", "-grace", "0s"}, {"gc", "-dry-run"}} {
+		r := fsckCode(t, 1, append(args, "-dir", c.dir)...)
+		if !strings.Contains(r.stderr, "refusing to collect: manifest f has 1 problem") ||
+			!strings.Contains(r.stderr, "pcache-fsck check -repair -dir") {
+			t.Errorf("%v stderr:\n%s", args, r.stderr)
+		}
+	}
+	if n := c.objectCount(); n != before {
+		t.Fatalf("gc removed %d objects from a cache it could not read fully", before-n)
+	}
+	fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
+	r := fsckCode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "gc: removed 0 entries, 1 object (") {
+		t.Errorf("gc after repair:\n%s", r.stdout)
+	}
+}

@@ -188,6 +188,12 @@ func importArchive(e *env, file, newName string) (*importReport, error) {
 	}
 	defer lk.Release()
 	rep := &importReport{Dir: e.dir, File: file, Name: name, Entries: len(entries)}
+	var total int64
+	for _, n := range sizes {
+		total += n
+	}
+	bar := newCounter(e.stderr, "importing", total, true)
+	defer bar.Done()
 	have := map[cas.ID]int64{}
 	for {
 		if err := e.ctx.Err(); err != nil {
@@ -221,7 +227,7 @@ func importArchive(e *env, file, newName string) (*importReport, error) {
 			return nil, badArchive("%s: %d bytes, but the entries record %d", hdr.Name, hdr.Size, want)
 		}
 		existed, _ := store.Has(id)
-		got, n, err := store.PutReader(io.LimitReader(tr, hdr.Size))
+		got, n, err := store.PutReader(io.TeeReader(io.LimitReader(tr, hdr.Size), counterWriter{bar}))
 		if err != nil {
 			return nil, fmt.Errorf("import: store %s: %w", hdr.Name, err)
 		}
