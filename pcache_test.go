@@ -431,3 +431,26 @@ func TestStableHash(t *testing.T) {
 		t.Fatal("StableHash of a func succeeded")
 	}
 }
+
+func TestUnkeyableArgumentNamesTheField(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	type withFunc struct {
+		X  int
+		Fn func() int
+	}
+	_, err := pcache.Wrap(s, "t/func", func(_ context.Context, a withFunc) (int, error) { return a.X, nil })
+	if err == nil || !strings.Contains(err.Error(), "Fn") {
+		t.Fatalf("Wrap with a func field: %v, want an error naming Fn", err)
+	}
+	if _, err := pcache.Wrap(s, "t/func", func(_ context.Context, a withFunc) (int, error) { return a.X, nil }, pcache.Ignore("Fn")); err != nil {
+		t.Fatalf("Ignore(\"Fn\") should make it keyable: %v", err)
+	}
+	type nested struct {
+		Items []any
+	}
+	f := pcache.MustWrap(s, "t/nested", func(_ context.Context, a nested) (int, error) { return len(a.Items), nil })
+	_, err = f.Call(context.Background(), nested{Items: []any{1, "two", make(chan int)}})
+	if err == nil || !strings.Contains(err.Error(), "Items[2]") || !strings.Contains(err.Error(), "chan") {
+		t.Fatalf("a chan inside a slice: %v, want an error naming Items[2] and the type", err)
+	}
+}
