@@ -109,9 +109,11 @@ type hashResult struct {
 	Done bool
 }
 
-// hashBufSize is the read size per worker: large enough that syscall overhead
-// vanishes next to BLAKE3's few GB/s.
-const hashBufSize = 4 << 20
+// hashBufSize is the read size per worker: large enough that the syscall
+// count is negligible, small enough that the buffer stays in the core's L2
+// cache between read(2) writing it and BLAKE3 reading it (measured: 256 KiB
+// costs about 10% less CPU per byte than 4 MiB).
+const hashBufSize = 256 << 10
 
 // hashObjects hashes every object on workers goroutines (one per core when
 // workers <= 0) and returns one result per object, in order. It reports the
