@@ -61,14 +61,38 @@ type checkReport struct {
 	Next        []string      `json:"next,omitempty"` // commands that fix what was found
 	Repair      *repairReport `json:"repair,omitempty"`
 	Clean       bool          `json:"clean"` // no errors (hints allowed)
+
+	hintLines map[string]int // hints found per kind
 }
 
+// maxHintLines caps how many findings of one hint kind are listed; the rest
+// are summed up in one line (after an rm of a big function, gc's work would
+// otherwise print a line per object).
+const maxHintLines = 1000
+
 func (r *checkReport) add(sev, kind, path, detail string) {
-	r.Findings = append(r.Findings, Finding{Kind: kind, Severity: sev, Path: path, Detail: detail})
 	if sev == sevError {
 		r.Errors++
 	} else {
 		r.Hints++
+		if r.hintLines == nil {
+			r.hintLines = map[string]int{}
+		}
+		r.hintLines[kind]++
+		if r.hintLines[kind] > maxHintLines {
+			return
+		}
+	}
+	r.Findings = append(r.Findings, Finding{Kind: kind, Severity: sev, Path: path, Detail: detail})
+}
+
+// summarizeHints adds one line per hint kind whose findings were capped.
+func (r *checkReport) summarizeHints() {
+	for _, kind := range sortedKeys(r.hintLines) {
+		if n := r.hintLines[kind]; n > maxHintLines {
+			r.Findings = append(r.Findings, Finding{Kind: kind, Severity: sevHint, Path: "...",
+				Detail: fmt.Sprintf("%d more not listed", n-maxHintLines)})
+		}
 	}
 }
 
@@ -382,6 +406,7 @@ func check(ctx context.Context, dir string, opts checkOptions) (*checkReport, *c
 		rep.add(sevHint, kindQuarantined, "lost+found",
 			plural(len(lost), "file", "files")+" kept by an earlier repair; inspect them, then delete them by hand")
 	}
+	rep.summarizeHints()
 	rep.Seconds = time.Since(start).Seconds()
 
 	if rep.Errors > 0 {

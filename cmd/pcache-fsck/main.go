@@ -27,6 +27,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 )
 
@@ -154,6 +155,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return exitProblems
 		}
 		e.dir = d
+	}
+	if abs, err := filepath.Abs(e.dir); err == nil {
+		e.dir = abs // printed commands and paths then work from anywhere
 	}
 	err = cmd.run(e, fs, pos)
 	var ue *usageError
