@@ -57,15 +57,63 @@ type wireEntry struct {
 	Result  hash32    `cbor:"r,omitzero"`
 	Size    int64     `cbor:"s,omitempty"`
 	Codec   string    `cbor:"c,omitempty"`
-	Outs    []wireOut `cbor:"f,omitempty"`
+	Outs    outList   `cbor:"f,omitempty"`
 }
 
 type wireOut struct {
-	Arg    string       `cbor:"a"`
-	Object hash32       `cbor:"o"`
-	Size   int64        `cbor:"s,omitempty"`
-	Mode   uint32       `cbor:"m,omitempty"`
-	Paths  []PathRecord `cbor:"p,omitempty"`
+	Arg    string   `cbor:"a"`
+	Object hash32   `cbor:"o"`
+	Size   int64    `cbor:"s,omitempty"`
+	Mode   uint32   `cbor:"m,omitempty"`
+	Paths  pathList `cbor:"p,omitempty"`
+}
+
+// outList and pathList decode like plain slices once they have checked that
+// the array's declared length fits in its bytes at the smallest size an
+// element can have ("a" and "o" are always written, and an out file takes
+// at least 40 bytes; a path record at least 4). So an array of empty maps,
+// one byte each, cannot make the decoder allocate 100 bytes per input byte.
+type (
+	outList  []wireOut
+	pathList []PathRecord
+)
+
+const (
+	minOutFile    = 40 // a2 61 61 60 61 6f 58 20 <32 bytes>: {"a": "", "o": hash}
+	minPathRecord = 4  // a1 61 70 60: {"p": ""}
+)
+
+func (l *outList) UnmarshalCBOR(b []byte) error {
+	if err := checkArray(b, minOutFile); err != nil {
+		return err
+	}
+	var s []wireOut
+	err := decMode.Unmarshal(b, &s)
+	*l = s
+	return err
+}
+
+func (l *pathList) UnmarshalCBOR(b []byte) error {
+	if err := checkArray(b, minPathRecord); err != nil {
+		return err
+	}
+	var s []PathRecord
+	err := decMode.Unmarshal(b, &s)
+	*l = s
+	return err
+}
+
+// checkArray checks that b is an array whose elements, at least minElem
+// bytes each, fit in b.
+func checkArray(b []byte, minElem int) error {
+	major, n, _, _, err := readHead(b)
+	if err != nil || major != majorArray {
+		return errors.New("want an array")
+	}
+	if n > uint64(len(b)/minElem) {
+		return fmt.Errorf("array of %d elements in %d bytes", n, len(b))
+	}
+	return nil
 }
 
 // hash32 is a [32]byte that encodes as a 32-byte CBOR byte string and
@@ -140,9 +188,11 @@ var ErrBadRecord = errors.New("manifest: bad record")
 var ErrRecordTooLarge = errors.New("manifest: record too large")
 
 // DecodeEntry decodes one record payload (the CBOR map of an Entry) strictly:
-// no duplicate keys, unknown fields, tags or indefinite lengths, bounded
-// nesting and container sizes, hashes of exactly 32 bytes, and a KeyHash
-// present. It never panics, and allocates at most a small multiple of len(b).
+// no duplicate keys, unknown fields, tags or indefinite lengths, nesting at
+// most 16 deep, arrays of at most 1024 elements, hashes of exactly 32 bytes,
+// and a KeyHash present. It never panics, and allocates at most a small
+// multiple of len(b) (declared lengths are checked against the bytes there
+// before anything is allocated for them).
 func DecodeEntry(b []byte) (Entry, error) {
 	var e Entry
 	err := decodeEntryInto(b, &e)
@@ -178,7 +228,7 @@ func decodeEntryInto(b []byte, e *Entry) error {
 	if len(w.Outs) > 0 {
 		e.Outs = make([]OutFile, len(w.Outs))
 		for i, o := range w.Outs {
-			e.Outs[i] = OutFile{Arg: o.Arg, Object: cas.ID(o.Object), Size: o.Size, Mode: o.Mode, Paths: o.Paths}
+			e.Outs[i] = OutFile{Arg: o.Arg, Object: cas.ID(o.Object), Size: o.Size, Mode: o.Mode, Paths: []PathRecord(o.Paths)}
 		}
 	}
 	return nil
@@ -198,7 +248,7 @@ func encodeEntry(e *Entry) ([]byte, error) {
 	if len(e.Outs) > 0 {
 		w.Outs = make([]wireOut, len(e.Outs))
 		for i, o := range e.Outs {
-			w.Outs[i] = wireOut{Arg: o.Arg, Object: hash32(o.Object), Size: o.Size, Mode: o.Mode, Paths: o.Paths}
+			w.Outs[i] = wireOut{Arg: o.Arg, Object: hash32(o.Object), Size: o.Size, Mode: o.Mode, Paths: pathList(o.Paths)}
 		}
 	}
 	b, err := encMode.Marshal(&w)
