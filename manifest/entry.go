@@ -50,14 +50,14 @@ type PathRecord struct {
 // hashes decode strictly (exactly 32 bytes; cbor/v2 would silently pad or
 // truncate a byte string decoded into a Go array).
 type wireEntry struct {
-	KeyHash hash32    `cbor:"h"`
-	Key     []byte    `cbor:"k,omitempty"`
-	Time    int64     `cbor:"t"`
-	Deleted bool      `cbor:"d,omitempty"`
-	Result  hash32    `cbor:"r,omitzero"`
-	Size    int64     `cbor:"s,omitempty"`
-	Codec   string    `cbor:"c,omitempty"`
-	Outs    outList   `cbor:"f,omitempty"`
+	KeyHash hash32  `cbor:"h"`
+	Key     []byte  `cbor:"k,omitempty"`
+	Time    int64   `cbor:"t"`
+	Deleted bool    `cbor:"d,omitempty"`
+	Result  hash32  `cbor:"r,omitzero"`
+	Size    int64   `cbor:"s,omitempty"`
+	Codec   string  `cbor:"c,omitempty"`
+	Outs    outList `cbor:"f,omitempty"`
 }
 
 type wireOut struct {
