@@ -34,6 +34,8 @@ func TestExitCodesAndJSON(t *testing.T) {
 		{[]string{"export", "f"}, 2, false},
 		{[]string{"-h"}, 0, false},
 		{[]string{"help"}, 0, false},
+		{[]string{"help", "gc"}, 0, false},
+		{[]string{"help", "nosuch"}, 2, false},
 		{[]string{"gc", "-h"}, 0, false},
 		{[]string{"check", "-dir", c.dir + "/missing"}, 1, false},
 		{[]string{"ls", "nosuch", "-dir", c.dir}, 1, false},

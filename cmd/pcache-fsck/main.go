@@ -93,10 +93,17 @@ Exit status: 0 success (check: clean, hints allowed), 1 problems found or
 command failed, 2 usage error.
 `
 
+// commandOrder is the order commands are listed in the help.
+var commandOrder = []string{"check", "gc", "stats", "ls", "rm", "export", "import"}
+
 func printTopUsage(w io.Writer) {
 	var b strings.Builder
-	for _, c := range commands {
-		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+	for _, name := range commandOrder {
+		for _, c := range commands {
+			if c.name == name {
+				fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+			}
+		}
 	}
 	fmt.Fprintf(w, topUsage, b.String())
 }
@@ -111,6 +118,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if name == "help" {
+		if len(args) == 1 && !strings.HasPrefix(args[0], "-") {
+			return run(ctx, []string{args[0], "-h"}, stdout, stderr) // help CMD
+		}
 		printTopUsage(stdout)
 		return exitOK
 	}
