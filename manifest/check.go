@@ -167,12 +167,9 @@ func Repair(root, name string) error {
 	if err != nil {
 		return err
 	}
-	lk, err := newLock(manifestLockPath(root, name))
+	lk, err := lockManifest(root, name, "repair", true)
 	if err != nil {
 		return err
-	}
-	if err := lk.Lock(); err != nil {
-		return fmt.Errorf("manifest: repair %s: lock: %w", name, err)
 	}
 	defer lk.Unlock()
 	ps, err := check(dir)

@@ -51,20 +51,9 @@ type deadJournal struct {
 // run compacts. With wait it blocks for the manifest lock; otherwise it
 // returns at once (having done nothing) when another compaction holds it.
 func (c *compaction) run(full, wait bool) error {
-	lk, err := newLock(manifestLockPath(c.root, c.name))
-	if err != nil {
+	lk, err := lockManifest(c.root, c.name, "compact", wait)
+	if err != nil || lk == nil {
 		return err
-	}
-	if wait {
-		err = lk.Lock()
-	} else {
-		var ok bool
-		if ok, err = lk.TryLock(); err == nil && !ok {
-			return nil
-		}
-	}
-	if err != nil {
-		return fmt.Errorf("manifest: compact %s: lock: %w", c.name, err)
 	}
 	defer lk.Unlock()
 

@@ -56,3 +56,27 @@ func tryLock(path string) (*flock.Flock, bool, error) {
 	}
 	return l, true, nil
 }
+
+// lockManifest takes the exclusive maintenance lock of manifest name (held by
+// compaction, Repair and Remove). With wait it blocks until the lock is free;
+// without, it returns nil, nil when someone else holds it. op names the
+// operation in errors.
+func lockManifest(root, name, op string, wait bool) (*flock.Flock, error) {
+	lk, err := newLock(manifestLockPath(root, name))
+	if err != nil {
+		return nil, err
+	}
+	ok := true
+	if wait {
+		err = lk.Lock()
+	} else {
+		ok, err = lk.TryLock()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("manifest: %s %s: lock: %w", op, name, err)
+	}
+	if !ok {
+		return nil, nil
+	}
+	return lk, nil
+}

@@ -19,12 +19,9 @@ func Remove(root, name string) error {
 	if err != nil {
 		return err
 	}
-	lk, err := newLock(manifestLockPath(root, name))
+	lk, err := lockManifest(root, name, "remove", true)
 	if err != nil {
 		return err
-	}
-	if err := lk.Lock(); err != nil {
-		return fmt.Errorf("manifest: remove %s: lock: %w", name, err)
 	}
 	defer lk.Unlock()
 	l, err := listDir(dir)
