@@ -178,15 +178,18 @@ func runCheckCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return usagef("-workers must not be negative")
 	}
 	rep, err := checkAndRepair(e.ctx, e.dir, opts)
+	if rep != nil {
+		// Print what was found and done even if repair stopped early.
+		if e.json && err == nil {
+			if err := writeJSON(e.stdout, rep); err != nil {
+				return err
+			}
+		} else if !e.json {
+			printCheck(e.stdout, rep)
+		}
+	}
 	if err != nil {
 		return err
-	}
-	if e.json {
-		if err := writeJSON(e.stdout, rep); err != nil {
-			return err
-		}
-	} else {
-		printCheck(e.stdout, rep)
 	}
 	if !rep.Clean {
 		return errProblems
@@ -205,8 +208,8 @@ func checkAndRepair(ctx context.Context, dir string, opts checkOptions) (*checkR
 	// lock before the long hashing phase. Repair keeps it to the end.
 	release, err := exclusiveLock(ctx, dir, "check", opts.stderr)
 	if err != nil {
-		if opts.repair {
-			return nil, fmt.Errorf("repair needs the gc lock: %w", err)
+		if opts.repair || ctx.Err() != nil {
+			return nil, fmt.Errorf("take the gc lock: %w", err)
 		}
 		// A read-only cache cannot be locked; check it anyway.
 		fmt.Fprintf(opts.stderr, "pcache-fsck check: warning: checking without the gc lock: %v\n", err)
