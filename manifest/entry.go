@@ -40,9 +40,9 @@ type OutFile struct {
 // PathRecord is one place an out file was written, with the mtime and size it
 // had right after the write (so a hit can tell the file is untouched).
 type PathRecord struct {
-	Path    string `cbor:"p"`
-	MtimeNs int64  `cbor:"t,omitempty"`
-	Size    int64  `cbor:"s,omitempty"`
+	Path    string `cbor:"p"`           // absolute path written
+	MtimeNs int64  `cbor:"t,omitempty"` // its mtime (unix ns) after the write
+	Size    int64  `cbor:"s,omitempty"` // its size after the write
 }
 
 // The wire types fix the CBOR form of a record: a map with one-letter text

@@ -13,8 +13,10 @@ import (
 // Options configure a Manifest.
 type Options struct {
 	// Durable fsyncs every append, and every compaction output before its
-	// inputs are deleted. Without it a crash can lose the last appends (never
-	// older ones, and never corrupt what remains).
+	// inputs are deleted. Without it a process crash loses nothing that
+	// Append returned, but an operating-system crash or power failure can
+	// lose recent records; what survives is still read correctly (damaged
+	// records are detected and skipped).
 	Durable bool
 	// JournalLimit is the number of records after which a writer starts a new
 	// journal and compacts the old one into a segment. Default 1024.
@@ -143,7 +145,7 @@ func (m *Manifest) Lookup(h [32]byte) (Entry, bool, error) {
 }
 
 // Peek is Lookup without the refresh on a miss: it consults only the
-// in-memory view and never touches the disk. Callers that look up many keys
+// in-memory view, never looking for new files or records. Callers that look up many keys
 // at once (batches) call Refresh once and then Peek each key, instead of one
 // refresh per miss.
 func (m *Manifest) Peek(h [32]byte) (Entry, bool, error) {

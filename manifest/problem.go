@@ -29,6 +29,7 @@ const (
 	KindStray          = "stray"           // a file in a manifest directory that is not a manifest file
 )
 
+// String formats p as one line: path, kind, offset and detail.
 func (p Problem) String() string {
 	if p.Offset > 0 {
 		return fmt.Sprintf("%s: %s at offset %d: %s", p.Path, p.Kind, p.Offset, p.Detail)
