@@ -437,16 +437,16 @@ func printGC(w io.Writer, rep *gcReport, opts gcOptions) {
 	for _, it := range rep.Items {
 		fmt.Fprintln(w, it)
 	}
-	verb, prefix := "removed", "gc"
+	verb, prefix, compacted := "removed", "gc", "compacted"
 	if rep.DryRun {
-		verb, prefix = "would remove", "gc (dry run)"
+		verb, prefix, compacted = "would remove", "gc (dry run)", "would compact"
 	}
-	fmt.Fprintf(w, "%s: %s %s, %s (%s), %s (%s), %s; compacted %s\n", prefix, verb,
+	fmt.Fprintf(w, "%s: %s %s, %s (%s), %s (%s), %s; %s %s\n", prefix, verb,
 		plural(rep.EntriesEvicted, "entry", "entries"),
 		plural(rep.ObjectsRemoved, "object", "objects"), humanBytes(rep.BytesRemoved),
 		plural(rep.TempRemoved, "temp file", "temp files"), humanBytes(rep.TempBytes),
 		plural(rep.LocksRemoved, "lock file", "lock files"),
-		plural(rep.Compacted, "manifest", "manifests"))
+		compacted, plural(rep.Compacted, "manifest", "manifests"))
 	if rep.EntriesEvicted > 0 {
 		fmt.Fprintf(w, "%s: entries: %d not used for %s, %d over -max-size %s\n", prefix,
 			rep.EvictedOld, opts.olderThan, rep.EvictedSize, humanBytes(opts.maxSize))
