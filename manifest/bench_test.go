@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // benchRoots holds manifests built once per test binary run, by size.
@@ -84,6 +85,7 @@ func BenchmarkLookupHit(b *testing.B) {
 			m.Lookup(k)
 		}
 		b.ReportAllocs()
+		cpu := cpuTime()
 		i := 0
 		for b.Loop() {
 			if _, ok, err := m.Lookup(keys[i%len(keys)]); !ok || err != nil {
@@ -91,6 +93,7 @@ func BenchmarkLookupHit(b *testing.B) {
 			}
 			i++
 		}
+		reportCPU(b, cpu)
 	}
 	b.Run("segment/n=1000", func(b *testing.B) { run(b, 1e3, 1000) })
 	b.Run("segment/n=1000000/keys=65536", func(b *testing.B) { run(b, 1e6, 1<<16) })
@@ -103,6 +106,7 @@ func BenchmarkLookupHit(b *testing.B) {
 			keys = append(keys, kh(i))
 		}
 		b.ReportAllocs()
+		cpu := cpuTime()
 		i := 0
 		for b.Loop() {
 			if _, ok, err := m.Lookup(keys[i%len(keys)]); !ok || err != nil {
@@ -110,12 +114,14 @@ func BenchmarkLookupHit(b *testing.B) {
 			}
 			i++
 		}
+		reportCPU(b, cpu)
 	})
 }
 
 func BenchmarkAppend(b *testing.B) {
 	m := mustOpen(b, b.TempDir(), "bench", Options{})
 	b.ReportAllocs()
+	cpu := cpuTime()
 	i := 0
 	for b.Loop() {
 		if err := m.Append(ent(i, "v")); err != nil {
@@ -123,13 +129,19 @@ func BenchmarkAppend(b *testing.B) {
 		}
 		i++
 	}
-	b.StopTimer()
-	m.Close() // waits for background compactions (not timed)
+	m.Close() // waits for the background compactions the appends caused
+	reportCPU(b, cpu)
+}
+
+// reportCPU reports the process's CPU time since start per operation.
+func reportCPU(b *testing.B, start time.Duration) {
+	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkOpenFirstLookup1e6(b *testing.B) {
 	root, keys := benchManifest(b, 1e6)
 	b.ReportAllocs()
+	cpu := cpuTime()
 	i := 0
 	for b.Loop() {
 		m, err := Open(root, "bench", Options{ReadOnly: true})
@@ -142,6 +154,7 @@ func BenchmarkOpenFirstLookup1e6(b *testing.B) {
 		m.Close()
 		i++
 	}
+	reportCPU(b, cpu)
 }
 
 // BenchmarkCompact measures a full compaction of 16 dead journals of 1024
