@@ -31,6 +31,8 @@ func TestMain(m *testing.M) {
 		os.Exit(holdWorker())
 	case "sync":
 		os.Exit(syncWorker())
+	case "crash":
+		os.Exit(crashWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
 		os.Exit(2)
