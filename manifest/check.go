@@ -26,10 +26,10 @@ func Check(root, name string) ([]Problem, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("manifest: check %s: %w", name, err)
 	}
-	return check(dir)
+	return check(dir, name)
 }
 
-func check(dir string) ([]Problem, error) {
+func check(dir, name string) ([]Problem, error) {
 	l, err := listDir(dir)
 	if err != nil {
 		return nil, err
@@ -40,12 +40,12 @@ func check(dir string) ([]Problem, error) {
 		report(Problem{Path: filepath.Join(dir, n), Kind: KindStray, Detail: "not a manifest file"})
 	}
 	for _, n := range l.journals {
-		if err := checkJournal(filepath.Join(dir, n), report); err != nil {
+		if err := checkJournal(filepath.Join(dir, n), name, report); err != nil {
 			return nil, err
 		}
 	}
 	for _, n := range l.segments {
-		if err := checkSegment(filepath.Join(dir, n), report); err != nil {
+		if err := checkSegment(filepath.Join(dir, n), name, report); err != nil {
 			return nil, err
 		}
 	}
@@ -53,9 +53,13 @@ func check(dir string) ([]Problem, error) {
 	return ps, nil
 }
 
-// checkJournal checks one journal. A torn tail may be a write in progress,
-// so a journal found torn is read once more and judged by the second read.
-func checkJournal(path string, report func(Problem)) error {
+// checkJournal checks one journal of function name. A torn tail may be a
+// write in progress, so a journal found torn is read once more and judged by
+// the second read. A header naming another function is a bad header: the
+// header is the only part of a journal no checksum covers, so this is how a
+// damaged name is seen (and a journal moved into another function's
+// directory, whose keys would answer that function's calls).
+func checkJournal(path, name string, report func(Problem)) error {
 	var ps []Problem
 	for try := 0; try < 2; try++ {
 		data, err := os.ReadFile(path)
@@ -67,10 +71,13 @@ func checkJournal(path string, report func(Problem)) error {
 		}
 		ps = ps[:0]
 		add := func(p Problem) { ps = append(ps, p) }
-		_, hn, err := parseHeader(data, journalFormat)
+		h, hn, err := parseHeader(data, journalFormat)
 		if err != nil {
 			add(fileProblem(path, err))
 			break
+		}
+		if h.Name != name {
+			add(Problem{Path: path, Kind: KindBadHeader, Detail: fmt.Sprintf("header names function %q, but the journal is in the manifest of %q", h.Name, name)})
 		}
 		scanRecords(path, data[hn:], int64(hn), true, true, add)
 		if len(ps) == 0 || ps[len(ps)-1].Kind != KindTornTail {
@@ -87,7 +94,7 @@ func checkJournal(path string, report func(Problem)) error {
 // index and header, then every record in file order (framing, checksum,
 // strict decoding, canonical form, strictly increasing keys) against the
 // index entry that must point at it.
-func checkSegment(path string, report func(Problem)) error {
+func checkSegment(path, name string, report func(Problem)) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -103,6 +110,9 @@ func checkSegment(path string, report func(Problem)) error {
 	if err := s.validate(int64(len(data))); err != nil {
 		report(fileProblem(path, err))
 		return nil
+	}
+	if h, _, err := parseHeader(data, segmentFormat); err == nil && h.Name != name {
+		report(Problem{Path: path, Kind: KindBadHeader, Detail: fmt.Sprintf("header names function %q, but the segment is in the manifest of %q", h.Name, name)})
 	}
 	off := s.dataStart
 	var prev []byte
@@ -172,7 +182,7 @@ func Repair(root, name string) error {
 		return err
 	}
 	defer lk.Unlock()
-	ps, err := check(dir)
+	ps, err := check(dir, name)
 	if err != nil {
 		return err
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+
+	"github.com/zeebo/blake3"
 )
 
 // futureJournal writes a journal whose header says format version 2.
@@ -63,12 +65,30 @@ func TestUnknownVersion(t *testing.T) {
 		t.Fatal("cannot find the version in the header")
 	}
 	data[i+7] = 0x02
+	// Left under its old name, it is a damaged segment (its content no longer
+	// hashes to its name): skipped and reported, never a reason to refuse
+	// the whole manifest.
 	os.WriteFile(segPath, data, 0o644)
+	if m, err := Open(root2, "f", Options{}); err != nil {
+		t.Fatalf("Open with a segment whose version byte was damaged: %v", err)
+	} else {
+		m.Close()
+	}
+	ps, _ = Check(root2, "f")
+	if !hasKind(ps, KindBadSegment) || !hasKind(ps, KindHashMismatch) {
+		t.Fatalf("Check damaged segment: %v", ps)
+	}
+	// Under the name its content hashes to, it is a newer pcache's segment.
+	sum := blake3.Sum256(data)
+	future := filepath.Join(filepath.Dir(segPath), segmentFileName(sum[:]))
+	if err := os.Rename(segPath, future); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Open(root2, "f", Options{}); !errors.Is(err, ErrUnknownVersion) {
 		t.Fatalf("Open with a future segment: %v", err)
 	}
 	ps, _ = Check(root2, "f")
-	if !hasKind(ps, KindUnknownVersion) || !hasKind(ps, KindHashMismatch) {
+	if !hasKind(ps, KindUnknownVersion) || hasKind(ps, KindHashMismatch) {
 		t.Fatalf("Check future segment: %v", ps)
 	}
 }
@@ -212,4 +232,71 @@ func TestListAndRemove(t *testing.T) {
 	wantAbsent(t, m, 2)
 	m2 := mustOpen(t, root, "a/b/c", Options{})
 	wantResult(t, m2, 1, "a/b/c")
+}
+
+// TestDamagedHeaderFields: header fields no checksum covers. A version of 0
+// (no pcache wrote one) is a bad header, not a newer format, so the rest of
+// the manifest stays usable; a journal or segment whose header names another
+// function (damage, or a file moved between functions, whose keys would
+// answer the other function's calls) is reported by Check.
+func TestDamagedHeaderFields(t *testing.T) {
+	root := t.TempDir()
+	writeJournal(t, root, "f", ent(1, "one"))
+	writeSeg(t, root, "f", ent(2, "two"))
+	dir, _ := manifestDir(root, "f")
+	l, err := listDir(dir)
+	if err != nil || len(l.journals) != 1 || len(l.segments) != 1 {
+		t.Fatalf("listDir: %+v %v", l, err)
+	}
+	jPath, sPath := filepath.Join(dir, l.journals[0]), filepath.Join(dir, l.segments[0])
+
+	// Rename the function in both headers ("f" → "g", same length).
+	for _, p := range []string{jPath, sPath} {
+		data, _ := os.ReadFile(p)
+		i := indexOf(data, []byte("name\x61f"))
+		if i < 0 {
+			t.Fatalf("%s: cannot find the name in the header", p)
+		}
+		data[i+5] = 'g'
+		os.WriteFile(p, data, 0o644)
+	}
+	ps, err := Check(root, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, p := range ps {
+		if p.Kind == KindBadHeader {
+			named[p.Path] = true
+		}
+	}
+	if !named[jPath] {
+		t.Fatalf("Check does not report the journal naming another function: %v", ps)
+	}
+	if !hasKind(ps, KindHashMismatch) {
+		t.Fatalf("Check does not report the renamed segment: %v", ps)
+	}
+
+	// Version 0 in the journal: bad header; the segment still serves.
+	data, _ := os.ReadFile(jPath)
+	i := indexOf(data, []byte("version"))
+	if i < 0 || data[i+7] != 0x01 {
+		t.Fatal("cannot find the version in the header")
+	}
+	data[i+7] = 0x00
+	os.WriteFile(jPath, data, 0o644)
+	os.Remove(sPath)
+	writeSeg(t, root, "f", ent(2, "two"))
+	m, err := Open(root, "f", Options{ReadOnly: true})
+	if err != nil {
+		t.Fatalf("Open with a journal whose version is 0: %v", err)
+	}
+	defer m.Close()
+	if _, ok, err := m.Lookup(kh(2)); !ok || err != nil {
+		t.Fatalf("the good segment's entry: %v %v", ok, err)
+	}
+	ps, _ = Check(root, "f")
+	if !hasKind(ps, KindBadHeader) || hasKind(ps, KindUnknownVersion) {
+		t.Fatalf("Check with version 0: %v", ps)
+	}
 }

@@ -58,6 +58,9 @@ func parseHeader(b []byte, format string) (fileHeader, int, error) {
 	if h.Format != format {
 		return h, 0, fmt.Errorf("%w: format %q, want %q", errBadHeader, h.Format, format)
 	}
+	if h.Version == 0 { // no pcache ever wrote it: damage, not a newer writer
+		return h, 0, fmt.Errorf("%w: format version missing or 0", errBadHeader)
+	}
 	if h.Version != Version {
 		return h, 0, fmt.Errorf("%w %d (this pcache reads version %d; upgrade pcache)", ErrUnknownVersion, h.Version, Version)
 	}
