@@ -300,3 +300,23 @@ func TestDamagedHeaderFields(t *testing.T) {
 		t.Fatalf("Check with version 0: %v", ps)
 	}
 }
+
+// TestNegativeSizeIsABadRecord: a record (well framed, checksum right) whose
+// result or out-file size is negative is refused by the decoder, so a hostile
+// record cannot turn a lookup of its key into a permanent error.
+func TestNegativeSizeIsABadRecord(t *testing.T) {
+	for _, mut := range []func(*Entry){
+		func(e *Entry) { e.Size = -6 },
+		func(e *Entry) { e.Outs = []OutFile{{Arg: "Out", Object: e.Result, Size: -1}} },
+	} {
+		e := ent(1, "x")
+		mut(&e)
+		b, err := encodeEntry(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := DecodeEntry(b); !errors.Is(err, ErrBadRecord) {
+			t.Errorf("DecodeEntry of %+v: %v, want ErrBadRecord", e, err)
+		}
+	}
+}

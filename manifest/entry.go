@@ -190,7 +190,7 @@ var ErrRecordTooLarge = errors.New("manifest: record too large")
 // DecodeEntry decodes one record payload (the CBOR map of an Entry) strictly:
 // no duplicate keys, unknown fields, tags or indefinite lengths, nesting at
 // most 16 deep, arrays of at most 1024 elements, hashes of exactly 32 bytes,
-// and a KeyHash present. It never panics, and allocates at most a small
+// sizes not negative, and a KeyHash present. It never panics, and allocates at most a small
 // multiple of len(b) (declared lengths are checked against the bytes there
 // before anything is allocated for them).
 func DecodeEntry(b []byte) (Entry, error) {
@@ -215,6 +215,14 @@ func decodeEntryInto(b []byte, e *Entry) error {
 	}
 	if w.KeyHash.IsZero() {
 		return fmt.Errorf("%w: missing key hash", ErrBadRecord)
+	}
+	if w.Size < 0 {
+		return fmt.Errorf("%w: negative result size %d", ErrBadRecord, w.Size)
+	}
+	for _, o := range w.Outs {
+		if o.Size < 0 {
+			return fmt.Errorf("%w: out file %q: negative size %d", ErrBadRecord, o.Arg, o.Size)
+		}
 	}
 	*e = Entry{
 		KeyHash: w.KeyHash,
