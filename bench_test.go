@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/pcache/pcache"
@@ -69,34 +71,111 @@ func filledDir(b *testing.B, entries int) string {
 	return dir
 }
 
+// hitKeys returns 1000 keys spread evenly over a function's entries: the same
+// working set whatever the entries, so that a larger function differs only
+// in the size of its index.
+func hitKeys(entries int) []benchArgs {
+	keys := make([]benchArgs, min(1000, entries))
+	for j := range keys {
+		keys[j] = benchArgs{Name: "k", N: j * entries / len(keys), Rate: 0.5}
+	}
+	return keys
+}
+
+// openHit opens a Store on a directory filled with entries entries and wraps
+// its function, checking that the hit keys are there.
+func openHit(b *testing.B, entries int) (*pcache.Store, *pcache.Func[benchArgs, string], []benchArgs) {
+	if entries > 1e3 && testing.Short() {
+		b.Skip("large functions: skipped in -short")
+	}
+	s, err := pcache.Open(filledDir(b, entries))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := benchFunc(b, s, "bench/hit")
+	keys := hitKeys(entries)
+	for _, k := range keys {
+		if ok, _ := f.Contains(context.Background(), k); !ok {
+			b.Fatalf("bench entry %d missing", k.N)
+		}
+	}
+	return s, f, keys
+}
+
 // BenchmarkHit measures a hit with a small result in a warm process, with
-// 1e3 and 1e6 entries in the function.
+// 1e3, 1e5 and 1e6 entries in the function, cycling through 1000 keys.
 func BenchmarkHit(b *testing.B) {
-	for _, entries := range []int{1e3, 1e6} {
+	for _, entries := range []int{1e3, 1e5, 1e6} {
 		b.Run(fmt.Sprintf("entries=%d", entries), func(b *testing.B) {
-			if entries > 1e3 && testing.Short() {
-				b.Skip("1e6 entries: skipped in -short")
-			}
-			s, err := pcache.Open(filledDir(b, entries))
-			if err != nil {
-				b.Fatal(err)
-			}
+			s, f, keys := openHit(b, entries)
 			defer s.Close()
-			f := benchFunc(b, s, "bench/hit")
 			ctx := context.Background()
-			arg := benchArgs{Name: "k", N: entries / 2, Rate: 0.5}
-			if ok, _ := f.Contains(ctx, arg); !ok {
-				b.Fatal("bench entry missing")
-			}
-			b.ResetTimer()
+			i := 0
 			for b.Loop() {
-				if _, err := f.Call(ctx, arg); err != nil {
+				i++
+				if _, err := f.Call(ctx, keys[i%len(keys)]); err != nil {
 					b.Fatal(err)
 				}
 			}
 			if st := f.Stats(); st.Computes != 0 {
 				b.Fatalf("%d computations in a hit benchmark", st.Computes)
 			}
+		})
+	}
+}
+
+// parallelOps runs b.N calls of op spread over g goroutines, so ns/op is
+// wall time per op with all goroutines together (the inverse of throughput):
+// scaling shows as goroutines=8 ns/op below goroutines=1.
+func parallelOps(b *testing.B, g int, op func(w, i int) error) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	b.ResetTimer()
+	for w := 0; w < g; w++ {
+		wg.Go(func() {
+			for {
+				i := next.Add(1)
+				if i > int64(b.N) {
+					return
+				}
+				if err := op(w, int(i)); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// BenchmarkHitParallel measures hits with a small result (1e3 entries) from
+// 1 and from 8 goroutines: compare with BenchmarkFloorSmallFileReadParallel.
+func BenchmarkHitParallel(b *testing.B) {
+	for _, g := range []int{1, 8} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			s, f, keys := openHit(b, 1e3)
+			defer s.Close()
+			ctx := context.Background()
+			parallelOps(b, g, func(_, i int) error {
+				_, err := f.Call(ctx, keys[i%len(keys)])
+				return err
+			})
+		})
+	}
+}
+
+// BenchmarkFloorSmallFileReadParallel is the floor of BenchmarkHitParallel:
+// small-file open+read+close from 1 and from 8 goroutines.
+func BenchmarkFloorSmallFileReadParallel(b *testing.B) {
+	p := filepath.Join(b.TempDir(), "small")
+	os.WriteFile(p, smallPayload, 0o644)
+	for _, g := range []int{1, 8} {
+		b.Run(fmt.Sprintf("goroutines=%d", g), func(b *testing.B) {
+			bufs := make([][]byte, g)
+			for w := range bufs {
+				bufs[w] = make([]byte, 4096)
+			}
+			parallelOps(b, g, func(w, _ int) error { return readSmall(p, bufs[w]) })
 		})
 	}
 }
@@ -125,14 +204,20 @@ func BenchmarkFirstHitFreshProcess(b *testing.B) {
 }
 
 // BenchmarkMiss measures the bookkeeping of a miss: key, lock, compute
-// (instant), encode, store object, append manifest record.
+// (instant), encode, store object, append manifest record. Every key has its
+// own result, so every miss writes a new object.
 func BenchmarkMiss(b *testing.B) {
 	s, err := pcache.Open(b.TempDir())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer s.Close()
-	f := benchFunc(b, s, "bench/miss")
+	f, err := pcache.Wrap(s, "bench/miss", func(_ context.Context, a benchArgs) (string, error) {
+		return fmt.Sprintf("result %d", a.N), nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
 	ctx := context.Background()
 	n := 0
 	for b.Loop() {
@@ -143,31 +228,58 @@ func BenchmarkMiss(b *testing.B) {
 	}
 }
 
+// smallPayload is about the size of a small encoded result.
+var smallPayload = []byte("result for k, about the size of a small cached value")
+
+// readSmall is the small-file floor: open(2), one read(2), close(2), the
+// least any read of a file can do (os.ReadFile adds an fstat, a read that
+// finds EOF and a poller registration attempt). cmd/pcache-bench uses the
+// same floor.
+func readSmall(p string, buf []byte) error {
+	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	n, err := syscall.Read(fd, buf)
+	syscall.Close(fd)
+	if err != nil || n != len(smallPayload) {
+		return fmt.Errorf("read %s: %d bytes, %v", p, n, err)
+	}
+	return nil
+}
+
 // BenchmarkFloorSmallFileRead is the floor a small hit is compared with: one
-// open+read of a small file.
+// open+read+close of a small file.
 func BenchmarkFloorSmallFileRead(b *testing.B) {
 	p := filepath.Join(b.TempDir(), "small")
-	os.WriteFile(p, []byte("result for k, about the size of a small cached value"), 0o644)
+	os.WriteFile(p, smallPayload, 0o644)
+	buf := make([]byte, 4096)
 	for b.Loop() {
-		if _, err := os.ReadFile(p); err != nil {
+		if err := readSmall(p, buf); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
 
 // BenchmarkFloorSmallFileWrite is the floor a miss is compared with: one small
-// file write+rename.
+// file write+rename (open, write, close, rename; no fsync, as pcache's default).
 func BenchmarkFloorSmallFileWrite(b *testing.B) {
 	dir := b.TempDir()
-	data := []byte("result for k, about the size of a small cached value")
+	tmp := filepath.Join(dir, "tmp")
 	n := 0
 	for b.Loop() {
 		n++
-		tmp := filepath.Join(dir, "tmp")
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		fd, err := syscall.Open(tmp, syscall.O_WRONLY|syscall.O_CREAT|syscall.O_TRUNC|syscall.O_CLOEXEC, 0o644)
+		if err != nil {
 			b.Fatal(err)
 		}
-		if err := os.Rename(tmp, filepath.Join(dir, fmt.Sprint(n))); err != nil {
+		if _, err := syscall.Write(fd, smallPayload); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Close(fd); err != nil {
+			b.Fatal(err)
+		}
+		if err := syscall.Rename(tmp, filepath.Join(dir, fmt.Sprint(n))); err != nil {
 			b.Fatal(err)
 		}
 	}
