@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/pcache/pcache/cas"
@@ -297,6 +298,11 @@ func runGC(ctx context.Context, dir string, opts gcOptions, stderr io.Writer) (*
 	if err != nil {
 		return nil, err
 	}
+	journalLocks, err := staleJournalLocks(dir, opts.now, opts.grace)
+	if err != nil {
+		return nil, err
+	}
+	lockFiles = append(lockFiles, journalLocks...)
 
 	if opts.dryRun {
 		for _, o := range doomed {
@@ -413,6 +419,52 @@ func staleKeyLocks(dir string, now time.Time, grace time.Duration) ([]string, er
 			}
 			out = append(out, filepath.Join(root, sh.Name(), f.Name()))
 		}
+	}
+	return out, nil
+}
+
+// staleJournalLocks lists the writer lock files of journals that no longer
+// exist (<dir>/locks/journals/<journal>.lock, left by writers that crashed or
+// whose journals were compacted away) and are older than grace. Journal names
+// are unique, so no writer will ever want such a lock again; a writer that is
+// creating its journal right now holds its lock (removeIfUnlocked skips it)
+// and its lock file is younger than grace.
+func staleJournalLocks(dir string, now time.Time, grace time.Duration) ([]string, error) {
+	root := filepath.Join(dir, "locks", "journals")
+	files, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan journal locks: %w", err)
+	}
+	live := map[string]bool{}
+	err = filepath.WalkDir(filepath.Join(dir, "manifests"), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() && filepath.Ext(d.Name()) == ".pcj" {
+			live[d.Name()] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan journals: %w", err)
+	}
+	var out []string
+	for _, f := range files {
+		journal, ok := strings.CutSuffix(f.Name(), ".lock")
+		if !ok || !f.Type().IsRegular() || live[journal] {
+			continue
+		}
+		info, err := f.Info()
+		if err != nil || now.Sub(info.ModTime()) < grace {
+			continue
+		}
+		out = append(out, filepath.Join(root, f.Name()))
 	}
 	return out, nil
 }

@@ -192,3 +192,42 @@ func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
 		t.Errorf("gc after repair:\n%s", r.stdout)
 	}
 }
+
+// TestGCRemovesOrphanJournalLocks: the writer lock of a journal that no
+// longer exists (its writer crashed, or compaction folded it away) goes once
+// older than the grace period; a live journal's lock and young ones stay.
+func TestGCRemovesOrphanJournalLocks(t *testing.T) {
+	c := newTestCache(t)
+	c.fill("f", 3, nil)
+	locks := filepath.Join(c.dir, "locks", "journals")
+	os.MkdirAll(locks, 0o755)
+	old := time.Now().Add(-2 * time.Hour)
+	orphan := filepath.Join(locks, "j-deadhost.1.0123456789abcdef.pcj.lock")
+	young := filepath.Join(locks, "j-deadhost.2.0123456789abcdef.pcj.lock")
+	os.WriteFile(orphan, nil, 0o644)
+	os.Chtimes(orphan, old, old)
+	os.WriteFile(young, nil, 0o644)
+	var liveLocks []string
+	journals, _ := filepath.Glob(filepath.Join(c.dir, "manifests", "f", "j-*.pcj"))
+	for _, j := range journals {
+		l := filepath.Join(locks, filepath.Base(j)+".lock")
+		if _, err := os.Stat(l); err == nil {
+			os.Chtimes(l, old, old)
+			liveLocks = append(liveLocks, l)
+		}
+	}
+	fsckCode(t, 0, "gc", "-dir", c.dir)
+	if _, err := os.Stat(orphan); err == nil {
+		t.Error("orphan journal lock kept")
+	}
+	if _, err := os.Stat(young); err != nil {
+		t.Error("young journal lock removed inside the grace period")
+	}
+	for _, l := range liveLocks {
+		if j := filepath.Join(c.dir, "manifests", "f", strings.TrimSuffix(filepath.Base(l), ".lock")); fileExists(j) && !fileExists(l) {
+			t.Errorf("lock of existing journal %s removed", filepath.Base(j))
+		}
+	}
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
