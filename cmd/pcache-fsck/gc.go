@@ -37,7 +37,8 @@ executes:
      remaining entries use (each counted once) fit in SIZE.
   3. Compact every manifest.
   4. Delete objects no remaining entry uses, stale temp files in tmp/, and
-     per-key lock files nobody holds, all only when older than -grace (objects
+     per-key and journal lock files nobody holds or will take again, all only
+     when older than -grace (objects
      of entries dropped in steps 1-2 go at once).
 
 AGE and -grace take Go durations (90m, 12h) or days (30d). SIZE takes bytes
