@@ -126,7 +126,12 @@ func (c *core) getWith(ctx context.Context, cl call, countBad bool, lookup func(
 func (c *core) badObject(id cas.ID, err error, count bool) bool {
 	switch {
 	case errors.Is(err, cas.ErrCorrupt):
-		c.s.cas.Quarantine(id) // best effort: another caller may have moved it already
+		// The object may be fine and the entry's recorded size wrong (a
+		// damaged or forged record): only an object that fails its own hash
+		// is moved aside, so entries sharing a good object keep hitting.
+		if c.s.cas.Verify(id) != nil {
+			c.s.cas.Quarantine(id) // best effort: another caller may have moved it already
+		}
 	case errors.Is(err, cas.ErrNotFound):
 	default:
 		return false
@@ -297,8 +302,15 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 	}
 	defer c.s.gc.Release()
 	entries := make([]manifest.Entry, 0, len(ps))
+	now := c.s.opts.now().UnixNano()
 	for _, p := range ps {
 		e := manifest.Entry{KeyHash: p.call.key.Hash, Key: p.call.key.Bytes, Codec: c.codec.Name(), Size: int64(len(p.data))}
+		// The newest record of a key wins. A record we are replacing (it was
+		// unusable) may carry a time from a clock ahead of ours: stamp the
+		// replacement after it, or it would never win.
+		if old, ok, _ := c.m.Peek(e.KeyHash); ok && old.Time >= now {
+			e.Time = old.Time + 1
+		}
 		for _, o := range p.call.outs {
 			rec, err := outfile.Capture(c.s.cas, o.Arg, o.Path)
 			if err != nil {
