@@ -86,8 +86,12 @@ func (rep *Report) writeMarkdown(w io.Writer) error {
 	var b strings.Builder
 	m := rep.Machine
 	fmt.Fprintf(&b, "Command: `%s`\n\n", rep.Command)
-	fmt.Fprintf(&b, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s %s/%s, scratch dir on %s (%s), load average %s at start, %s at end; %.0f s.\n\n",
-		m.CPU, m.Cores, m.GOMAXPROCS, fmtBytes(float64(m.MemBytes)), m.GoVersion, m.GOOS, m.GOARCH, m.FSType, m.FSDevice, m.LoadStart, m.LoadEnd, rep.Seconds)
+	kernel := ""
+	if m.Kernel != "" {
+		kernel = ", kernel " + m.Kernel
+	}
+	fmt.Fprintf(&b, "Machine: %s, %d cores (GOMAXPROCS %d), %s RAM, %s %s/%s%s, scratch dir on %s (%s), load average %s at start, %s at end; %.0f s.\n\n",
+		m.CPU, m.Cores, m.GOMAXPROCS, fmtBytes(float64(m.MemBytes)), m.GoVersion, m.GOOS, m.GOARCH, kernel, m.FSType, m.FSDevice, m.LoadStart, m.LoadEnd, rep.Seconds)
 	b.WriteString("| scenario | result | floor (same run) | floor value | ratio | target | status |\n")
 	b.WriteString("|---|---:|---|---:|---:|---|---|\n")
 	for _, r := range rep.Rows {
