@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"reflect"
-	"runtime"
-	"sync"
 )
 
 // BatchFunc is a cached batch function made by WrapBatch. It is safe for
@@ -158,42 +156,14 @@ func (c *core) getMany(ctx context.Context, calls []call, idx []int) ([][]byte, 
 	if err := c.m.Refresh(); err != nil {
 		return nil, fmt.Errorf("pcache: %s: %w", c.name, err)
 	}
-	workers := min(runtime.GOMAXPROCS(0)*2, len(idx))
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-		next     = make(chan int)
-	)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				data, ok, err := c.getWith(ctx, calls[i], true, c.m.Peek)
-				if err != nil {
-					mu.Lock()
-					firstErr = cmpOr(firstErr, err)
-					mu.Unlock()
-					continue
-				}
-				if ok {
-					found[i] = data
-				}
-			}
-		})
-	}
-	for _, i := range idx {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return found, firstErr
-}
-
-func cmpOr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+	err := forEach(len(idx), func(j int) error {
+		data, ok, err := c.getWith(ctx, calls[idx[j]], true, c.m.Peek)
+		if ok {
+			found[idx[j]] = data
+		}
+		return err
+	})
+	return found, err
 }
 
 // MustWrapBatch is like WrapBatch but panics on error.

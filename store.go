@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pcache/pcache/cas"
@@ -39,7 +40,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	manifests map[string]*manifest.Manifest
-	closed    bool
+	closed    atomic.Bool // read on every call without taking mu
 
 	stats counters
 }
@@ -114,10 +115,10 @@ var ErrClosed = errors.New("pcache: store is closed")
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return nil
 	}
-	s.closed = true
+	s.closed.Store(true)
 	var errs []error
 	for _, m := range s.manifests {
 		if err := m.Close(); err != nil {
@@ -133,7 +134,7 @@ func (s *Store) Close() error {
 func (s *Store) manifest(name string) (*manifest.Manifest, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.closed.Load() {
 		return nil, ErrClosed
 	}
 	if m, ok := s.manifests[name]; ok {
@@ -147,11 +148,7 @@ func (s *Store) manifest(name string) (*manifest.Manifest, error) {
 	return m, nil
 }
 
-func (s *Store) isClosed() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.closed
-}
+func (s *Store) isClosed() bool { return s.closed.Load() }
 
 const readmeText = `This directory is a pcache cache (a permanent cache of Go function results).
 

@@ -27,12 +27,12 @@
 package cas
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -172,19 +172,10 @@ func (s *Store) LostFoundDir() string { return s.lostDir }
 
 // Path returns the file name of object id: <root>/objects/ab/cdef….
 func (s *Store) Path(id ID) string {
-	const hexdig = "0123456789abcdef"
-	var b strings.Builder
-	b.Grow(len(s.objDir) + 2 + 2*len(id))
-	b.WriteString(s.objDir)
-	b.WriteByte(os.PathSeparator)
-	for i, c := range id {
-		if i == 1 { // the first byte (two hex digits) names the subdirectory
-			b.WriteByte(os.PathSeparator)
-		}
-		b.WriteByte(hexdig[c>>4])
-		b.WriteByte(hexdig[c&15])
-	}
-	return b.String()
+	var h [2 * len(id)]byte
+	hex.Encode(h[:], id[:])
+	// The first byte (two hex digits) names the subdirectory.
+	return s.objDir + string(os.PathSeparator) + string(h[:2]) + string(os.PathSeparator) + string(h[2:])
 }
 
 // corrupt returns a *CorruptError for id at path.
