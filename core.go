@@ -4,16 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/internal/lockfile"
 	"github.com/pcache/pcache/keying"
 	"github.com/pcache/pcache/manifest"
 	"github.com/pcache/pcache/outfile"
-	"github.com/zeebo/blake3"
 )
 
 // core is what Func and BatchFunc share: one function name's key plan,
@@ -240,12 +236,12 @@ func isContextErr(err error) bool {
 // With force, the entry found is ignored (it could not be decoded) and
 // replaced by the new result.
 func (c *core) lead(ctx context.Context, cl call, compute func(context.Context) ([]byte, error), force bool) ([]byte, error) {
-	lockPath := c.keyLockPath(cl.key.Hash)
-	lk, err := lockfile.Lock(ctx, lockPath, false)
+	unlock, err := c.lockKey(ctx, cl.key.Hash)
 	if err != nil {
 		return nil, fmt.Errorf("pcache: %s: %w", c.name, err)
 	}
-	defer lk.Unlock()
+	committed := false
+	defer func() { unlock(committed) }()
 	if force {
 		// fall through to compute
 	} else if data, ok, err := c.get(ctx, cl, false); err != nil {
@@ -266,21 +262,8 @@ func (c *core) lead(ctx context.Context, cl call, compute func(context.Context) 
 		c.count(statErrors)
 		return nil, err
 	}
-	// Committed: anyone who takes this lock from now on finds the entry, so
-	// the lock file can go. (Never delete it before the commit.)
-	os.Remove(lockPath)
+	committed = true
 	return data, nil
-}
-
-// keyLockPath is the per-key lock file: <dir>/locks/keys/ab/<hash of name and key>.
-func (c *core) keyLockPath(h [32]byte) string {
-	hs := blake3.New()
-	hs.WriteString(c.name)
-	hs.Write([]byte{0})
-	hs.Write(h[:])
-	id := cas.ID(hs.Sum(nil))
-	x := id.String()
-	return filepath.Join(c.s.dir, "locks", "keys", x[:2], x[2:]+".lock")
 }
 
 // pending is a computed result waiting to be stored.

@@ -40,7 +40,8 @@
 //
 // A Store and every Func are safe for concurrent use by goroutines and by
 // processes. Concurrent callers of one missing key compute it once: goroutines
-// wait for the first, and so do other processes (a per-key flock). File
+// wait for the first, and so do other processes (a per-key file lock: an open-file-description
+// byte-range lock on Linux, a flock file elsewhere). File
 // locking is unreliable on network file systems (NFS, SMB): there pcache stays
 // correct — objects are immutable and every write is an atomic rename — but
 // concurrent processes may compute the same key twice.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package pcache_test
 
 import (
@@ -47,7 +49,7 @@ func freeBytes(t *testing.T, path string) int64 {
 	if err := syscall.Statfs(path, &st); err != nil {
 		t.Fatal(err)
 	}
-	return int64(st.Bavail) * st.Bsize
+	return int64(st.Bavail) * int64(st.Bsize) // Bsize is uint32 on darwin
 }
 
 // fill writes a ballast file until the file system is full, then gives back
