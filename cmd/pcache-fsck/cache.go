@@ -30,6 +30,18 @@ func requireCache(dir string) error {
 }
 
 // openStore opens the object store of an existing cache directory.
+// openFuncStore checks that dir is a cache holding function name and opens
+// its object store: the start of every command that works on one function.
+func openFuncStore(dir, name string) (*cas.Store, error) {
+	if err := requireCache(dir); err != nil {
+		return nil, err
+	}
+	if err := requireFunc(dir, name); err != nil {
+		return nil, err
+	}
+	return openStore(dir)
+}
+
 func openStore(dir string) (*cas.Store, error) {
 	if err := requireCache(dir); err != nil {
 		return nil, err

@@ -76,13 +76,7 @@ func runExportCmd(e *env, fs *flag.FlagSet, args []string) error {
 
 func exportFunc(e *env, name, file string) (*exportReport, error) {
 	dir := e.dir
-	if err := requireCache(dir); err != nil {
-		return nil, err
-	}
-	if err := requireFunc(dir, name); err != nil {
-		return nil, err
-	}
-	store, err := openStore(dir)
+	store, err := openFuncStore(dir, name)
 	if err != nil {
 		return nil, err
 	}

@@ -122,13 +122,7 @@ func matchesAny(h [32]byte, prefixes []string) bool {
 }
 
 func ls(dir, name string, prefixes []string) ([]lsEntry, error) {
-	if err := requireCache(dir); err != nil {
-		return nil, err
-	}
-	if err := requireFunc(dir, name); err != nil {
-		return nil, err
-	}
-	store, err := openStore(dir)
+	store, err := openFuncStore(dir, name)
 	if err != nil {
 		return nil, err
 	}

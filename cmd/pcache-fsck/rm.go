@@ -69,13 +69,7 @@ func runRmCmd(e *env, fs *flag.FlagSet, args []string) error {
 
 func rm(e *env, name string, keys []string, dryRun bool) (*rmReport, error) {
 	dir := e.dir
-	if err := requireCache(dir); err != nil {
-		return nil, err
-	}
-	if err := requireFunc(dir, name); err != nil {
-		return nil, err
-	}
-	store, err := openStore(dir)
+	store, err := openFuncStore(dir, name)
 	if err != nil {
 		return nil, err
 	}
