@@ -9,6 +9,8 @@ import (
 	"os"
 	"syscall"
 	"time"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // Get returns the whole content of object id after checking that it hashes
@@ -153,22 +155,7 @@ func isAbsent(err error) bool {
 }
 
 // modeReason describes a non-regular file where an object should be.
-func modeReason(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link, not a regular file"
-	case m.IsDir():
-		return "directory, not a regular file"
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe, not a regular file"
-	case m&fs.ModeSocket != 0:
-		return "socket, not a regular file"
-	case m&fs.ModeDevice != 0:
-		return "device, not a regular file"
-	default:
-		return fmt.Sprintf("not a regular file (mode %v)", m)
-	}
-}
+func modeReason(m fs.FileMode) string { return fsutil.Kind(m) + ", not a regular file" }
 
 // touchIfStale sets path's mtime to now if it is more than TouchQuantum away
 // from now (in either direction: an mtime in the future, say from another

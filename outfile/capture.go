@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // captureAttempts bounds how often Capture retries a file that changed while
@@ -26,7 +28,7 @@ func capture(st store, arg, path string) (record, error) {
 			return record{}, fmt.Errorf("outfile: capture out file %s: %w", arg, err)
 		}
 		if !fi.Mode().IsRegular() {
-			return record{}, fmt.Errorf("capture out file %s (%s) is a %s: %w: %w", arg, path, kind(fi.Mode()), ErrMissing, ErrNotRegular)
+			return record{}, fmt.Errorf("capture out file %s (%s) is a %s: %w: %w", arg, path, fsutil.Kind(fi.Mode()), ErrMissing, ErrNotRegular)
 		}
 		rec, ok, err := captureOnce(st, arg, path)
 		if err != nil || ok {
@@ -68,22 +70,4 @@ func captureOnce(st store, arg, path string) (record, bool, error) {
 		Mode:   uint32(after.Mode().Perm()),
 		Paths:  []pathRecord{{Path: path, MtimeNs: trustedMtime(after), Size: n}},
 	}, true, nil
-}
-
-// kind names a non-regular file type for error messages.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeSymlink != 0:
-		return "symbolic link"
-	case m&fs.ModeNamedPipe != 0:
-		return "fifo"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	default:
-		return "non-regular file (" + m.Type().String() + ")"
-	}
 }

@@ -43,7 +43,7 @@ func restore(st store, rec record, path string) (record, bool, error) {
 		out, changed := withPath(rec, pr)
 		return out, changed, nil
 	case notRegular:
-		return rec, false, fmt.Errorf("outfile: restore out file %s: %s is a %s, not replacing it: %w", rec.Arg, path, kind(fi.Mode()), ErrNotRegular)
+		return rec, false, fmt.Errorf("outfile: restore out file %s: %s is a %s, not replacing it: %w", rec.Arg, path, fsutil.Kind(fi.Mode()), ErrNotRegular)
 	}
 
 	// 2. Write it: temp file beside the target, filled from the store, renamed

@@ -122,3 +122,22 @@ func Commit(f *os.File, final string, durable bool) error {
 	}
 	return nil
 }
+
+// Kind names the type of a file that is not a regular file, for error
+// messages: "directory", "symbolic link", "named pipe", "socket", "device".
+func Kind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "directory"
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m&os.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&os.ModeSocket != 0:
+		return "socket"
+	case m&os.ModeDevice != 0:
+		return "device"
+	default:
+		return "non-regular file (" + m.Type().String() + ")"
+	}
+}
