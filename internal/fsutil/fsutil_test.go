@@ -1,0 +1,55 @@
+package fsutil
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := t.TempDir()
+	final := filepath.Join(dir, "out")
+	for _, durable := range []bool{false, true} {
+		if err := WriteFileAtomic(dir, final, []byte("content"), 0o600, durable); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(final)
+		if err != nil || string(b) != "content" {
+			t.Fatalf("read back %q, %v", b, err)
+		}
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, "missing"), final, []byte("x"), 0o600, false); err == nil {
+		t.Fatal("a missing temp dir succeeded")
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*"+TempSuffix))
+	if len(left) != 0 {
+		t.Fatalf("temp files left: %v", left)
+	}
+}
+
+func TestUniqueNames(t *testing.T) {
+	seen := map[string]bool{}
+	for range 1000 {
+		u := Unique()
+		if seen[u] || !strings.HasPrefix(u, Host()+".") {
+			t.Fatalf("name %q repeated or without host prefix", u)
+		}
+		seen[u] = true
+	}
+}
+
+func TestKind(t *testing.T) {
+	cases := map[os.FileMode]string{
+		os.ModeDir:       "directory",
+		os.ModeSymlink:   "symbolic link",
+		os.ModeNamedPipe: "named pipe",
+		os.ModeSocket:    "socket",
+		os.ModeDevice:    "device",
+	}
+	for m, want := range cases {
+		if got := Kind(m); got != want {
+			t.Errorf("Kind(%v) = %q, want %q", m, got, want)
+		}
+	}
+}
