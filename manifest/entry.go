@@ -203,7 +203,21 @@ func DecodeEntry(b []byte) (Entry, error) {
 // Lookup decodes one record per segment hit.
 var wirePool = sync.Pool{New: func() any { return new(wireEntry) }}
 
+// decodeEntryInto decodes b into e; e is untouched on error. The common
+// record (canonical, no out files) takes fastDecodeEntry, which avoids the
+// reflective decoder; everything else takes decodeEntryStrict.
 func decodeEntryInto(b []byte, e *Entry) error {
+	if len(b) > maxRecord {
+		return fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrBadRecord, len(b), maxRecord)
+	}
+	if fastDecodeEntry(b, e) {
+		return nil
+	}
+	return decodeEntryStrict(b, e)
+}
+
+// decodeEntryStrict is DecodeEntry's reference decoder, through cbor/v2.
+func decodeEntryStrict(b []byte, e *Entry) error {
 	if len(b) > maxRecord {
 		return fmt.Errorf("%w: %d bytes exceeds the %d-byte limit", ErrBadRecord, len(b), maxRecord)
 	}
