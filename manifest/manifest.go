@@ -83,6 +83,7 @@ type Manifest struct {
 	compacting atomic.Bool
 	again      atomic.Bool
 	wg         sync.WaitGroup
+	filters    sync.WaitGroup // segment filter builders (bloom.go)
 }
 
 // Open opens the manifest of function name (a clean, slash-separated
@@ -440,6 +441,9 @@ func (m *Manifest) Close() error {
 		s.release()
 	}
 	m.segs = nil
+	// Builders hold the only references left now, so they stop at their
+	// next chunk and unmap.
+	m.filters.Wait()
 	if err != nil {
 		return fmt.Errorf("manifest: close %s: %w", m.name, err)
 	}

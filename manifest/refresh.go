@@ -165,6 +165,11 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 	m.segs = segs
 	m.releaseUnused(old, segs)
 	m.releaseUnused(opened, segs)
+	for n, s := range opened {
+		if segs[n] == s {
+			s.startFilter(&m.filters)
+		}
+	}
 
 	m.maybeAutoCompactLocked(journals)
 	if strictVersion && versionErr != nil {

@@ -54,6 +54,8 @@ type segment struct {
 	indexStart int64  // first index entry
 	index      []byte // the index entries when data != nil
 	refs       atomic.Int32
+	filter     atomic.Pointer[bloom] // set once built (see bloom.go)
+	filterDone chan struct{}         // closed when the filter build ends; nil if none started
 }
 
 // openSegment opens and validates the frame of a segment: trailer, index
@@ -285,6 +287,9 @@ var errBadChecksum = errors.New("record checksum mismatch")
 // lookup finds the record for h and decodes it into r. Damage is an error
 // (the caller reports it and treats it as a miss). r.raw aliases the segment.
 func (s *segment) lookup(h *[32]byte, r *rec) (found bool, err error) {
+	if f := s.filter.Load(); f != nil && !f.mayContain(h) {
+		return false, nil
+	}
 	if s.unmap != nil {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer s.guard(&err)
