@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+
+	"github.com/pcache/pcache/keying"
 )
 
 // BatchFunc is a cached batch function made by WrapBatch. It is safe for
@@ -60,7 +62,7 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	if len(args) == 0 {
 		return []R{}, nil
 	}
-	calls := make([]call, len(args))
+	calls := make([]keying.Key, len(args))
 	first := make(map[[32]byte]int, len(args)) // key → index of its first element
 	var distinct []int
 	for i, a := range args {
@@ -69,8 +71,8 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 			return nil, fmt.Errorf("%w (element %d)", err, i)
 		}
 		calls[i] = cl
-		if _, ok := first[cl.key.Hash]; !ok {
-			first[cl.key.Hash] = i
+		if _, ok := first[cl.Hash]; !ok {
+			first[cl.Hash] = i
 			distinct = append(distinct, i)
 		}
 	}
@@ -107,7 +109,7 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 			if err != nil {
 				return nil, fmt.Errorf("pcache: %s: encode result %d (%T): %w (nothing was cached)", c.name, i, out[j], err)
 			}
-			ps[j] = pending{call: calls[i], data: b}
+			ps[j] = pending{key: calls[i], data: b}
 			computed[i] = out[j]
 		}
 		if err := c.commit(ctx, ps); err != nil {
@@ -117,7 +119,7 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	}
 	res := make([]R, len(args))
 	for i, cl := range calls {
-		j := first[cl.key.Hash]
+		j := first[cl.Hash]
 		if r, ok := computed[j]; ok && i == j {
 			res[i] = r
 			continue
@@ -151,7 +153,7 @@ func (f *BatchFunc[A, R]) checkedCall(ctx context.Context, in []A) ([]R, error) 
 
 // getMany looks up the elements at idx concurrently and returns their result
 // bytes by element index (nil for a miss).
-func (c *core) getMany(ctx context.Context, calls []call, idx []int) ([][]byte, error) {
+func (c *core) getMany(ctx context.Context, calls []keying.Key, idx []int) ([][]byte, error) {
 	found := make([][]byte, len(calls))
 	if err := c.m.Refresh(); err != nil {
 		return nil, fmt.Errorf("pcache: %s: %w", c.name, err)

@@ -55,31 +55,25 @@ func newCore(s *Store, name string, argType reflect.Type, codec Codec, opts []Op
 	return &core{s: s, name: name, plan: plan, version: o.version, codec: codec, m: m}, nil
 }
 
-// call is one lookup-or-compute of a key with its out files resolved to
-// absolute paths. compute runs the wrapped function and encodes its result.
-type call struct {
-	key  keying.Key
-	outs []keying.OutArg // Path absolute
-}
-
-// newCall keys args. With withOuts, out-file paths are resolved to absolute
-// paths (an empty one is an error); without, they are dropped.
-func (c *core) newCall(args any, withOuts bool) (call, error) {
+// newCall keys args. With withOuts, the key's out-file paths are resolved to
+// absolute paths (an empty one is an error); without, they are dropped.
+func (c *core) newCall(args any, withOuts bool) (keying.Key, error) {
 	k, err := c.plan.Key(c.version, args)
 	if err != nil {
-		return call{}, fmt.Errorf("pcache: %s: %w", c.name, err)
+		return keying.Key{}, fmt.Errorf("pcache: %s: %w", c.name, err)
 	}
 	if !withOuts {
-		return call{key: k}, nil
+		k.Outs = nil
+		return k, nil
 	}
 	for i, o := range k.Outs {
 		p, err := outfile.Abs(o.Path)
 		if err != nil {
-			return call{}, fmt.Errorf("pcache: %s: out file argument %q: %w", c.name, o.Arg, err)
+			return keying.Key{}, fmt.Errorf("pcache: %s: out file argument %q: %w", c.name, o.Arg, err)
 		}
 		k.Outs[i].Path = p
 	}
-	return call{key: k, outs: k.Outs}, nil
+	return k, nil
 }
 
 // get serves a call from the cache: the entry's result bytes, verified, with
@@ -88,13 +82,13 @@ func (c *core) newCall(args any, withOuts bool) (call, error) {
 //
 // A bad entry is counted in Stats.Corrupt only when countBad is set, so a
 // re-check under the key lock does not count the same entry twice.
-func (c *core) get(ctx context.Context, cl call, countBad bool) ([]byte, bool, error) {
+func (c *core) get(ctx context.Context, cl keying.Key, countBad bool) ([]byte, bool, error) {
 	return c.getWith(ctx, cl, countBad, c.m.Lookup)
 }
 
 // getWith is get with the manifest lookup to use (Lookup, or Peek for batches).
-func (c *core) getWith(ctx context.Context, cl call, countBad bool, lookup func([32]byte) (manifest.Entry, bool, error)) ([]byte, bool, error) {
-	e, ok, err := lookup(cl.key.Hash)
+func (c *core) getWith(ctx context.Context, cl keying.Key, countBad bool, lookup func([32]byte) (manifest.Entry, bool, error)) ([]byte, bool, error) {
+	e, ok, err := lookup(cl.Hash)
 	if err != nil {
 		return nil, false, fmt.Errorf("pcache: %s: lookup: %w", c.name, err)
 	}
@@ -108,8 +102,8 @@ func (c *core) getWith(ctx context.Context, cl call, countBad bool, lookup func(
 		}
 		return nil, false, fmt.Errorf("pcache: %s: read result: %w", c.name, err)
 	}
-	if len(cl.outs) > 0 {
-		ok, err := c.restoreOuts(ctx, e, cl.outs, countBad)
+	if len(cl.Outs) > 0 {
+		ok, err := c.restoreOuts(ctx, e, cl.Outs, countBad)
 		if err != nil || !ok {
 			return nil, false, err
 		}
@@ -184,7 +178,7 @@ func outIndex(recs []manifest.OutFile, arg string) int {
 
 // resolve serves cl from the cache or computes it once: goroutines of this
 // process wait for one leader, processes wait on a per-key file lock.
-func (c *core) resolve(ctx context.Context, cl call, compute func(context.Context) ([]byte, error)) ([]byte, error) {
+func (c *core) resolve(ctx context.Context, cl keying.Key, compute func(context.Context) ([]byte, error)) ([]byte, error) {
 	waited := false
 	for attempt := 0; ; attempt++ {
 		data, ok, err := c.get(ctx, cl, attempt == 0)
@@ -202,7 +196,7 @@ func (c *core) resolve(ctx context.Context, cl call, compute func(context.Contex
 			c.count(statMisses)
 			return nil, fmt.Errorf("pcache: %s: %w", c.name, ErrCacheMiss)
 		}
-		fl, leader := c.flights.join(cl.key.Hash)
+		fl, leader := c.flights.join(cl.Hash)
 		if !leader && attempt < 3 {
 			select {
 			case <-fl.done:
@@ -221,7 +215,7 @@ func (c *core) resolve(ctx context.Context, cl call, compute func(context.Contex
 			return c.lead(ctx, cl, compute, false)
 		}
 		data, err = c.lead(ctx, cl, compute, false)
-		c.flights.land(cl.key.Hash, fl, err)
+		c.flights.land(cl.Hash, fl, err)
 		return data, err
 	}
 }
@@ -235,8 +229,8 @@ func isContextErr(err error) bool {
 //
 // With force, the entry found is ignored (it could not be decoded) and
 // replaced by the new result.
-func (c *core) lead(ctx context.Context, cl call, compute func(context.Context) ([]byte, error), force bool) ([]byte, error) {
-	unlock, err := c.lockKey(ctx, cl.key.Hash)
+func (c *core) lead(ctx context.Context, cl keying.Key, compute func(context.Context) ([]byte, error), force bool) ([]byte, error) {
+	unlock, err := c.lockKey(ctx, cl.Hash)
 	if err != nil {
 		return nil, fmt.Errorf("pcache: %s: %w", c.name, err)
 	}
@@ -258,7 +252,7 @@ func (c *core) lead(ctx context.Context, cl call, compute func(context.Context) 
 		c.count(statErrors)
 		return nil, err
 	}
-	if err := c.commit(ctx, []pending{{call: cl, data: data}}); err != nil {
+	if err := c.commit(ctx, []pending{{key: cl, data: data}}); err != nil {
 		c.count(statErrors)
 		return nil, err
 	}
@@ -268,7 +262,7 @@ func (c *core) lead(ctx context.Context, cl call, compute func(context.Context) 
 
 // pending is a computed result waiting to be stored.
 type pending struct {
-	call call
+	key  keying.Key
 	data []byte
 }
 
@@ -287,14 +281,14 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 	entries := make([]manifest.Entry, 0, len(ps))
 	now := c.s.opts.now().UnixNano()
 	for _, p := range ps {
-		e := manifest.Entry{KeyHash: p.call.key.Hash, Key: p.call.key.Bytes, Codec: c.codec.Name(), Size: int64(len(p.data))}
+		e := manifest.Entry{KeyHash: p.key.Hash, Key: p.key.Bytes, Codec: c.codec.Name(), Size: int64(len(p.data))}
 		// The newest record of a key wins. A record we are replacing (it was
 		// unusable) may carry a time from a clock ahead of ours: stamp the
 		// replacement after it, or it would never win.
 		if old, ok, _ := c.m.Peek(e.KeyHash); ok && old.Time >= now {
 			e.Time = old.Time + 1
 		}
-		for _, o := range p.call.outs {
+		for _, o := range p.key.Outs {
 			rec, err := outfile.Capture(c.s.cas, o.Arg, o.Path)
 			if err != nil {
 				return fmt.Errorf("pcache: %s: out file %q: %w (nothing was cached)", c.name, o.Arg, err)
@@ -316,8 +310,8 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 }
 
 // contains reports whether cl has an entry whose result object is present.
-func (c *core) contains(cl call) (bool, error) {
-	e, ok, err := c.m.Lookup(cl.key.Hash)
+func (c *core) contains(cl keying.Key) (bool, error) {
+	e, ok, err := c.m.Lookup(cl.Hash)
 	if err != nil || !ok || e.Codec != c.codec.Name() {
 		return false, err
 	}
