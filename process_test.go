@@ -24,6 +24,9 @@ func TestMain(m *testing.M) {
 	case "":
 		code := m.Run()
 		bigDirs.Range(func(_, d any) bool { os.RemoveAll(d.(string)); return true })
+		if fsckPath != "" {
+			os.RemoveAll(filepath.Dir(fsckPath)) // the pcache-fsck built by the tests
+		}
 		os.Exit(code)
 	case "samekeys":
 		os.Exit(sameKeysWorker())
