@@ -2,10 +2,14 @@ package pcache
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"reflect"
 
-	"github.com/pcache/pcache/keying"
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // BatchFunc is a cached batch function made by WrapBatch. It is safe for
@@ -24,148 +28,22 @@ type BatchFunc[A, R any] struct {
 // An element stored by WrapBatch under a name is the same entry a Wrap[A, R]
 // with the same name and options reads, and the other way round.
 //
+// Out-file arguments work as in Wrap, for every element: when one call
+// repeats a key with different out paths, fn computes the key once and every
+// element's path ends up holding the contents.
+//
 // Concurrent batch calls deduplicate within each call, not across calls:
 // two processes that miss the same elements at the same moment may both
 // compute them (the results are stored once either way).
 func WrapBatch[A, R any](s *Store, name string, fn func(context.Context, []A) ([]R, error), opts ...Option) (*BatchFunc[A, R], error) {
 	if fn == nil {
-		return nil, fmt.Errorf("pcache: wrap batch %q: nil function", name)
+		return nil, errorf("wrap batch %q: nil function", name)
 	}
-	c, err := newCore(s, name, reflect.TypeFor[A](), defaultCodec[R](), opts)
+	c, err := newCore(s, name, reflect.TypeFor[A](), reflect.TypeFor[R](), defaultCodec[R](), opts)
 	if err != nil {
 		return nil, err
 	}
 	return &BatchFunc[A, R]{c: c, fn: fn}, nil
-}
-
-// Name returns the name the function is stored under.
-func (f *BatchFunc[A, R]) Name() string { return f.c.name }
-
-// Stats returns the counters of this BatchFunc's calls (per element, except
-// Computes, which counts calls of fn).
-func (f *BatchFunc[A, R]) Stats() Stats { return f.c.stats.snapshot() }
-
-// Call returns one result per element of args, in order. Only elements
-// without a usable entry are passed to fn, in one call, each distinct key
-// once. If fn fails or returns a slice of the wrong length, nothing from that
-// call is cached. Under ErrorOnMiss any miss fails the whole call with
-// ErrCacheMiss; under NoCache fn gets every element and nothing is stored.
-func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
-	c := f.c
-	if c.s.isClosed() {
-		return nil, ErrClosed
-	}
-	if modeOf(ctx) == modeNoCache {
-		c.count(statComputes)
-		return f.checkedCall(ctx, args)
-	}
-	if len(args) == 0 {
-		return []R{}, nil
-	}
-	calls := make([]keying.Key, len(args))
-	first := make(map[[32]byte]int, len(args)) // key → index of its first element
-	var distinct []int
-	for i, a := range args {
-		cl, err := c.newCall(a, true)
-		if err != nil {
-			return nil, fmt.Errorf("%w (element %d)", err, i)
-		}
-		calls[i] = cl
-		if _, ok := first[cl.Hash]; !ok {
-			first[cl.Hash] = i
-			distinct = append(distinct, i)
-		}
-	}
-	found, err := c.getMany(ctx, calls, distinct)
-	if err != nil {
-		return nil, err
-	}
-	var missing []int // indexes (first occurrences) of keys to compute
-	for _, i := range distinct {
-		if found[i] == nil {
-			missing = append(missing, i)
-		}
-	}
-	c.add(statHits, int64(len(distinct)-len(missing)))
-	c.add(statMisses, int64(len(missing)))
-	computed := map[int]R{}
-	if len(missing) > 0 {
-		if modeOf(ctx) == modeErrorOnMiss {
-			return nil, fmt.Errorf("pcache: %s: %d of %d distinct elements missing: %w", c.name, len(missing), len(distinct), ErrCacheMiss)
-		}
-		in := make([]A, len(missing))
-		for j, i := range missing {
-			in[j] = args[i]
-		}
-		c.count(statComputes)
-		out, err := f.checkedCall(ctx, in)
-		if err != nil {
-			c.count(statErrors)
-			return nil, err
-		}
-		ps := make([]pending, len(missing))
-		for j, i := range missing {
-			b, err := c.codec.Marshal(out[j])
-			if err != nil {
-				return nil, fmt.Errorf("pcache: %s: encode result %d (%T): %w (nothing was cached)", c.name, i, out[j], err)
-			}
-			ps[j] = pending{key: calls[i], data: b}
-			computed[i] = out[j]
-		}
-		if err := c.commit(ctx, ps); err != nil {
-			c.count(statErrors)
-			return nil, err
-		}
-	}
-	res := make([]R, len(args))
-	for i, cl := range calls {
-		j := first[cl.Hash]
-		if r, ok := computed[j]; ok && i == j {
-			res[i] = r
-			continue
-		}
-		var data []byte
-		if found[j] != nil {
-			data = found[j]
-		} else if data, err = c.codec.Marshal(computed[j]); err != nil { // a duplicate of a computed element: decode its own copy
-			return nil, fmt.Errorf("pcache: %s: encode result %d: %w", c.name, i, err)
-		}
-		r, err := decode[R](c, data)
-		if err != nil {
-			return nil, fmt.Errorf("%w (element %d)", err, i)
-		}
-		res[i] = r
-	}
-	return res, nil
-}
-
-// checkedCall calls fn and checks the length of what it returns.
-func (f *BatchFunc[A, R]) checkedCall(ctx context.Context, in []A) ([]R, error) {
-	out, err := f.fn(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	if len(out) != len(in) {
-		return nil, fmt.Errorf("pcache: %s: batch function returned %d results for %d inputs (nothing was cached)", f.c.name, len(out), len(in))
-	}
-	return out, nil
-}
-
-// getMany looks up the elements at idx concurrently and returns their result
-// bytes by element index (nil for a miss).
-func (c *core) getMany(ctx context.Context, calls []keying.Key, idx []int) ([][]byte, error) {
-	found := make([][]byte, len(calls))
-	if err := c.m.Refresh(); err != nil {
-		return nil, fmt.Errorf("pcache: %s: %w", c.name, err)
-	}
-	err := forEach(len(idx), func(j int) error {
-		data, ok, err := c.getWith(ctx, calls[idx[j]], true, c.m.Peek)
-		if ok {
-			found[idx[j]] = data
-		}
-		return err
-	})
-	return found, err
 }
 
 // MustWrapBatch is like WrapBatch but panics on error.
@@ -175,4 +53,216 @@ func MustWrapBatch[A, R any](s *Store, name string, fn func(context.Context, []A
 		panic(err)
 	}
 	return f
+}
+
+// Name returns the name the function is stored under.
+func (f *BatchFunc[A, R]) Name() string { return f.c.name }
+
+// Stats returns the counters of this BatchFunc's calls (per distinct
+// element, except Computes, which counts calls of fn).
+func (f *BatchFunc[A, R]) Stats() Stats { return f.c.stats.snapshot() }
+
+// Call returns one result per element of args, in order. Only elements
+// without a usable entry are passed to fn, in one call, each distinct key
+// once. If fn fails, panics or returns a slice of the wrong length, nothing
+// from that call is cached. Results that cannot be stored are returned all
+// the same (see ReturnStoreErrors). Under ErrorOnMiss any miss fails the
+// whole call with ErrCacheMiss; under NoCache fn gets every element and
+// nothing is stored.
+func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
+	c := f.c
+	if c.s.closed.Load() && c.s.opts.strictStore {
+		return nil, errorf("%s: %w", c.name, ErrClosed)
+	}
+	if c.s.closed.Load() || modeOf(ctx) == modeNoCache {
+		c.count(statComputes)
+		return f.checkedCall(ctx, args)
+	}
+	if len(args) == 0 {
+		return []R{}, nil
+	}
+	keys := make([]callKey, len(args))
+	first := make(map[[32]byte]int, len(args)) // key → index of its first element
+	var distinct []int
+	for i, a := range args {
+		k, err := c.key(a, true)
+		if err != nil {
+			return nil, fmt.Errorf("%w (element %d)", err, i)
+		}
+		keys[i] = k
+		if _, ok := first[k.hash]; !ok {
+			first[k.hash] = i
+			distinct = append(distinct, i)
+		}
+	}
+
+	// One refresh of the manifest view, then every distinct key from memory.
+	if err := c.m.Refresh(); err != nil {
+		c.warn("batch: manifest refresh failed; computing what is not found", nil, err)
+	}
+	res := make([]R, len(args))
+	hit := make([]bool, len(args))
+	prev := make([]int64, len(args))
+	forEach(len(distinct), func(j int) error {
+		i := distinct[j]
+		dst := &value[R]{codec: c.codec}
+		fd := c.lookupIn(ctx, &keys[i], dst, c.m.Peek)
+		res[i], hit[i], prev[i] = dst.v, fd.hit, fd.prev
+		if fd.bad {
+			c.count(statCorrupt)
+		}
+		return nil
+	})
+	var missing []int // first occurrences of keys to compute
+	for _, i := range distinct {
+		if !hit[i] {
+			missing = append(missing, i)
+		}
+	}
+	c.add(statHits, int64(len(distinct)-len(missing)))
+	c.add(statMisses, int64(len(missing)))
+	if len(missing) > 0 && modeOf(ctx) == modeErrorOnMiss {
+		return nil, errorf("%s: %d of %d distinct elements missing: %w", c.name, len(missing), len(distinct), ErrCacheMiss)
+	}
+
+	data := make([][]byte, len(args)) // encoded computed results, by first index
+	committed := false
+	if len(missing) > 0 {
+		var err error
+		committed, err = f.compute(ctx, args, keys, missing, prev, res, data)
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	// Repeated keys: each element gets its own decoded copy, and its own out
+	// paths restored.
+	for i := range args {
+		j := first[keys[i].hash]
+		if i == j {
+			continue
+		}
+		dst := &value[R]{codec: c.codec}
+		if (hit[j] || committed) && c.lookupIn(ctx, &keys[i], dst, c.m.Peek).hit {
+			res[i] = dst.v
+			continue
+		}
+		if data[j] == nil { // a hit whose entry vanished meanwhile: copy the first element's value
+			b, err := c.codec.Marshal(res[j])
+			if err != nil {
+				return nil, errorf("%s: element %d: encode result: %w", c.name, i, err)
+			}
+			data[j] = b
+		}
+		if err := dst.decode(data[j]); err != nil {
+			return nil, errorf("%s: element %d: %w", c.name, i, err)
+		}
+		if err := copyOuts(keys[j], keys[i]); err != nil {
+			return nil, errorf("%s: element %d: %w", c.name, i, err)
+		}
+		res[i] = dst.v
+	}
+	return res, nil
+}
+
+// compute calls fn on the missing elements, stores their results with one
+// commit and puts the decoded copies in res. It reports whether the commit
+// succeeded; a failure to store is not an error (see storeFailed).
+func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey, missing []int, prev []int64, res []R, data [][]byte) (bool, error) {
+	c := f.c
+	in := make([]A, len(missing))
+	for j, i := range missing {
+		in[j] = args[i]
+	}
+	c.count(statComputes)
+	out, err := f.checkedCall(ctx, in) // a panic goes on to the caller: no lock is held, nothing cached
+	if err != nil {
+		c.count(statErrors)
+		return false, err
+	}
+	ps := make([]pending, 0, len(missing))
+	var unstorable error
+	for j, i := range missing {
+		b, err := c.codec.Marshal(out[j])
+		if err == nil {
+			dst := &value[R]{codec: c.codec}
+			if err = dst.decode(b); err == nil {
+				res[i], data[i] = dst.v, b
+				ps = append(ps, pending{key: &keys[i], data: b, prev: prev[i]})
+				continue
+			}
+		}
+		res[i] = out[j] // returned as computed, not stored
+		unstorable = errors.Join(unstorable, fmt.Errorf("element %d (%T): %w", i, out[j], err))
+	}
+	if unstorable != nil {
+		if err := c.storeFailed(nil, unstorable); err != nil {
+			return false, err
+		}
+	}
+	if len(ps) == 0 {
+		return false, nil
+	}
+	if err := c.commit(ctx, ps); err != nil {
+		if errMissing(err) {
+			c.count(statErrors)
+			return false, errorf("%s: %w (nothing was cached)", c.name, err)
+		}
+		return false, c.storeFailed(nil, err)
+	}
+	return unstorable == nil, nil
+}
+
+// checkedCall calls fn and checks the length of what it returns.
+func (f *BatchFunc[A, R]) checkedCall(ctx context.Context, in []A) ([]R, error) {
+	out, err := f.fn(ctx, in)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) != len(in) {
+		return nil, errorf("%s: batch function returned %d results for %d inputs (nothing was cached)", f.c.name, len(out), len(in))
+	}
+	return out, nil
+}
+
+// copyOuts makes the out paths of dst hold what the function wrote to
+// those of src (the same key's first element), for a result that could not
+// be served from the cache.
+func copyOuts(src, dst callKey) error {
+	for i, o := range dst.outs {
+		from := src.outs[i].Path
+		if from == o.Path {
+			continue
+		}
+		if err := copyFile(from, o.Path); err != nil {
+			return fmt.Errorf("out file %q: %w", o.Arg, err)
+		}
+	}
+	return nil
+}
+
+// copyFile copies from to to atomically (temp file beside to, then rename).
+func copyFile(from, to string) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	fi, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(to), 0o777); err != nil {
+		return err
+	}
+	tmp, err := fsutil.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".", fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return err
+	}
+	return fsutil.Commit(tmp, to, false)
 }

@@ -10,8 +10,9 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/pcache/pcache"
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache"
 )
 
 type benchArgs struct {
@@ -233,7 +234,7 @@ var smallPayload = []byte("result for k, about the size of a small cached value"
 
 // readSmall is the small-file floor: open(2), one read(2), close(2), the
 // least any read of a file can do (os.ReadFile adds an fstat, a read that
-// finds EOF and a poller registration attempt). cmd/pcache-bench uses the
+// finds EOF and a poller registration attempt). internal/cmd/pcache-bench uses the
 // same floor.
 func readSmall(p string, buf []byte) error {
 	fd, err := syscall.Open(p, syscall.O_RDONLY|syscall.O_CLOEXEC, 0)

@@ -1,14 +1,17 @@
 package pcache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/keying"
 	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
 	"github.com/pcache/pcache/outfile"
 )
 
@@ -20,17 +23,18 @@ type core struct {
 	plan    *keying.Plan
 	version string
 	codec   Codec
+	fp      [32]byte // result-type fingerprint
 	m       *manifest.Manifest
 	stats   counters
 	flights flights
 }
 
-func newCore(s *Store, name string, argType reflect.Type, codec Codec, opts []Option) (*core, error) {
+func newCore(s *Store, name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*core, error) {
 	if s == nil {
-		return nil, fmt.Errorf("pcache: wrap %q: nil Store", name)
+		return nil, errorf("wrap %q: nil Store", name)
 	}
-	if err := checkName(name); err != nil {
-		return nil, err
+	if err := s.claimName(name); err != nil {
+		return nil, errorf("wrap: %w", err)
 	}
 	var o funcOptions
 	for _, opt := range opts {
@@ -38,136 +42,222 @@ func newCore(s *Store, name string, argType reflect.Type, codec Codec, opts []Op
 			continue
 		}
 		if err := opt(&o); err != nil {
-			return nil, fmt.Errorf("pcache: wrap %q: %w", name, err)
+			return nil, errorf("wrap %q: %w", name, err)
 		}
 	}
 	if o.codec != nil {
 		codec = o.codec
 	}
+	if tc, ok := codec.(TypeChecker); ok {
+		if err := tc.CheckType(resultType); err != nil {
+			return nil, errorf("wrap %q: result type %v: %w", name, resultType, err)
+		}
+	}
 	plan, err := keying.Compile(argType, o.rules)
 	if err != nil {
-		return nil, fmt.Errorf("pcache: wrap %q: %w", name, err)
+		return nil, errorf("wrap %q: %w", name, err)
 	}
 	m, err := s.manifest(name)
 	if err != nil {
 		return nil, err
 	}
-	return &core{s: s, name: name, plan: plan, version: o.version, codec: codec, m: m}, nil
+	return &core{s: s, name: name, plan: plan, version: o.version, codec: codec,
+		fp: keying.ResultFingerprint(resultType), m: m}, nil
 }
 
-// newCall keys args. With withOuts, the key's out-file paths are resolved to
-// absolute paths (an empty one is an error); without, they are dropped.
-func (c *core) newCall(args any, withOuts bool) (keying.Key, error) {
-	k, err := c.plan.Key(c.version, args)
+// found is what a lookup found.
+type found struct {
+	hit  bool
+	bad  bool  // an entry was found unusable (the caller counts Stats.Corrupt once per call)
+	prev int64 // Time of an unusable entry of the key (a replacement must be stamped after it)
+}
+
+// lookup finds k's entry (refreshing the manifest view if it may be stale)
+// and returns its result bytes, verified, with every out file restored to
+// its requested path. decode turns the bytes into the caller's value and
+// fails if they do not decode as the result type. Anything wrong with the
+// entry or its objects is a miss, never an error: storage trouble degrades
+// to computing.
+func (c *core) lookup(ctx context.Context, k *callKey, dst sink) found {
+	return c.lookupIn(ctx, k, dst, c.m.Lookup)
+}
+
+// lookupIn is lookup with the manifest lookup to use (Lookup, or Peek for a
+// batch that refreshed the view once for all its elements).
+func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func([32]byte) (record.Entry, bool, error)) found {
+	e, ok, err := get(k.hash)
 	if err != nil {
-		return keying.Key{}, fmt.Errorf("pcache: %s: %w", c.name, err)
+		c.warn("lookup failed; computing", k, err)
 	}
-	if !withOuts {
-		k.Outs = nil
-		return k, nil
-	}
-	for i, o := range k.Outs {
-		p, err := outfile.Abs(o.Path)
-		if err != nil {
-			return keying.Key{}, fmt.Errorf("pcache: %s: out file argument %q: %w", c.name, o.Arg, err)
+	if ok {
+		switch c.serve(ctx, k, &e, dst, false) {
+		case served:
+			return found{hit: true}
+		case unusable:
+			return found{bad: true, prev: e.Time}
 		}
-		k.Outs[i].Path = p
+		return found{prev: e.Time}
 	}
-	return k, nil
-}
-
-// get serves a call from the cache: the entry's result bytes, verified, with
-// every out file restored to its requested path. A missing or corrupt object
-// is a miss (counted in Stats.Corrupt), never an error.
-//
-// A bad entry is counted in Stats.Corrupt only when countBad is set, so a
-// re-check under the key lock does not count the same entry twice.
-func (c *core) get(ctx context.Context, cl keying.Key, countBad bool) ([]byte, bool, error) {
-	return c.getWith(ctx, cl, countBad, c.m.Lookup)
-}
-
-// getWith is get with the manifest lookup to use (Lookup, or Peek for batches).
-func (c *core) getWith(ctx context.Context, cl keying.Key, countBad bool, lookup func([32]byte) (manifest.Entry, bool, error)) ([]byte, bool, error) {
-	e, ok, err := lookup(cl.Hash)
-	if err != nil {
-		return nil, false, fmt.Errorf("pcache: %s: lookup: %w", c.name, err)
-	}
-	if !ok || e.Codec != c.codec.Name() {
-		return nil, false, nil
-	}
-	data, err := c.s.cas.GetSize(e.Result, e.Size)
-	if err != nil {
-		if c.badObject(e.Result, err, countBad) {
-			return nil, false, nil
-		}
-		return nil, false, fmt.Errorf("pcache: %s: read result: %w", c.name, err)
-	}
-	if len(cl.Outs) > 0 {
-		ok, err := c.restoreOuts(ctx, e, cl.Outs, countBad)
-		if err != nil || !ok {
-			return nil, false, err
+	// An entry written before entries recorded their result type is keyed
+	// by the arguments alone. Serve it only if its bytes are exactly the
+	// encoding of a value of the result type (decode, then encode again,
+	// gives the same bytes): then nothing was dropped, zero-filled or
+	// converted. Such an entry is re-recorded under the new key.
+	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name() {
+		if c.serve(ctx, k, &e, dst, true) == served {
+			return found{hit: true}
 		}
 	}
-	return data, true, nil
+	return found{}
 }
 
-// badObject reports whether err means the object is unusable (absent or
-// corrupt) and, if corrupt, moves it aside so a recompute can store it again.
-func (c *core) badObject(id cas.ID, err error, count bool) bool {
+// outcome is what serve made of an entry.
+type outcome int
+
+const (
+	served   outcome = iota
+	unusable         // its object is missing or corrupt, or it does not decode
+	passed           // not for this call (another codec, a legacy entry of another type, out files that cannot be restored)
+)
+
+// serve reads and decodes entry e for k and restores its out files. legacy
+// entries must also round-trip; served ones are re-recorded under k.hash.
+func (c *core) serve(ctx context.Context, k *callKey, e *record.Entry, dst sink, legacy bool) outcome {
+	if e.Codec != c.codec.Name() {
+		return passed
+	}
+	data, ok := c.read(k, e.Result, e.Size)
+	if !ok {
+		return unusable
+	}
+	if err := dst.decode(data); err != nil {
+		if legacy {
+			return passed // written for another result type
+		}
+		c.warn("stored result does not decode; recomputing", k, err)
+		return unusable
+	}
+	if legacy && !c.roundTrips(data, dst) {
+		return passed
+	}
+	if len(k.outs) > 0 {
+		switch c.restoreOuts(ctx, k, e) {
+		case unusable:
+			return unusable
+		case passed:
+			return passed
+		}
+	}
+	if legacy {
+		c.upgrade(k, e)
+	} else {
+		c.touch(e)
+	}
+	return served
+}
+
+// roundTrips reports whether the value dst decoded from data encodes back
+// to exactly data.
+func (c *core) roundTrips(data []byte, dst sink) bool {
+	b, err := dst.reencode()
+	return err == nil && bytes.Equal(b, data)
+}
+
+// sink decodes stored bytes into a value of a function's result type.
+type sink interface {
+	decode([]byte) error
+	reencode() ([]byte, error)
+}
+
+// value is the sink of a result type R.
+type value[R any] struct {
+	codec Codec
+	v     R
+}
+
+func (s *value[R]) decode(b []byte) error {
+	var r R
+	if err := s.codec.Unmarshal(b, &r); err != nil {
+		return fmt.Errorf("decode cached result as %T: %w", r, err)
+	}
+	s.v = r
+	return nil
+}
+
+func (s *value[R]) reencode() ([]byte, error) { return s.codec.Marshal(s.v) }
+
+// read returns the verified bytes of object id of the given size. An
+// object that is missing or corrupt is a miss (a corrupt one is moved aside
+// so a recompute can store it again).
+func (c *core) read(k *callKey, id [32]byte, size int64) ([]byte, bool) {
+	data, err := c.s.cas.Get(id, size)
+	if err == nil {
+		return data, true
+	}
 	switch {
 	case errors.Is(err, cas.ErrCorrupt):
 		// The object may be fine and the entry's recorded size wrong (a
 		// damaged or forged record): only an object that fails its own hash
 		// is moved aside, so entries sharing a good object keep hitting.
-		if c.s.cas.Verify(id) != nil {
+		if !c.s.readOnly && c.s.cas.Verify(id) != nil {
 			c.s.cas.Quarantine(id) // best effort: another caller may have moved it already
 		}
+		c.warn("stored object is corrupt; recomputing", k, err)
 	case errors.Is(err, cas.ErrNotFound):
 	default:
-		return false
+		c.warn("reading a stored result failed; computing", k, err)
 	}
-	if count {
-		c.count(statCorrupt)
-	}
-	return true
+	return nil, false
 }
 
 // restoreOuts makes every requested out path hold the entry's recorded
-// contents. It reports false when a recorded content is gone (recompute).
-func (c *core) restoreOuts(ctx context.Context, e manifest.Entry, outs []keying.OutArg, countBad bool) (bool, error) {
-	if err := c.s.gc.Acquire(ctx); err != nil {
-		return false, fmt.Errorf("pcache: %s: %w", c.name, err)
+// contents. When that cannot be done (the recorded content is gone: the
+// entry is unusable; the path cannot be written, or the entry predates the
+// out file: passed) the call is computed, as it would be without a cache.
+func (c *core) restoreOuts(ctx context.Context, k *callKey, e *record.Entry) outcome {
+	if c.s.gate != nil {
+		if _, err := c.s.gate.Enter(ctx); err != nil {
+			c.warn("restoring out files: waiting for gc; computing", k, err)
+			return passed
+		}
+		defer c.s.gate.Leave()
 	}
-	defer c.s.gc.Release()
+	recs := make([]outfile.File, len(e.Outs))
+	for i, o := range e.Outs {
+		recs[i] = toOutfile(o)
+	}
 	changed := false
-	recs := append([]manifest.OutFile(nil), e.Outs...)
-	for _, o := range outs {
+	for _, o := range k.outs {
 		i := outIndex(recs, o.Arg)
 		if i < 0 {
-			return false, nil // entry stored before this out file was declared
+			return passed // stored before this out file was declared
 		}
 		rec, ch, err := outfile.Restore(c.s.cas, recs[i], o.Path)
 		if err != nil {
 			if errors.Is(err, outfile.ErrUnavailable) {
-				if countBad {
-					c.count(statCorrupt)
-				}
-				return false, nil
+				return unusable
 			}
-			return false, fmt.Errorf("pcache: %s: restore out file %q to %s: %w", c.name, o.Arg, o.Path, err)
+			c.warn(fmt.Sprintf("restoring out file %q to %s failed; computing", o.Arg, o.Path), k, err)
+			return passed
 		}
 		recs[i], changed = rec, changed || ch
 	}
-	if changed {
+	if changed && !c.s.readOnly {
 		// Record the new paths so a later hit can leave them untouched or
-		// recover from them. Losing this record costs a re-hash, nothing else.
-		e.Outs, e.Time = recs, 0
-		c.m.Append(e)
+		// recover from them: the same entry (same Time), used now. Losing
+		// this record costs a re-hash, nothing else.
+		up := *e
+		up.Outs = make([]record.OutFile, len(recs))
+		for i, r := range recs {
+			up.Outs[i] = toRecord(r)
+		}
+		up.Used = c.s.opts.now().UnixNano()
+		c.m.Append(up)
 	}
-	return true, nil
+	return served
 }
 
-func outIndex(recs []manifest.OutFile, arg string) int {
+func outIndex(recs []outfile.File, arg string) int {
 	for i, r := range recs {
 		if r.Arg == arg {
 			return i
@@ -176,47 +266,182 @@ func outIndex(recs []manifest.OutFile, arg string) int {
 	return -1
 }
 
-// resolve serves cl from the cache or computes it once: goroutines of this
-// process wait for one leader, processes wait on a per-key file lock.
-func (c *core) resolve(ctx context.Context, cl keying.Key, compute func(context.Context) ([]byte, error)) ([]byte, error) {
-	waited := false
-	for attempt := 0; ; attempt++ {
-		data, ok, err := c.get(ctx, cl, attempt == 0)
+// touch records a use of e when its last recorded use is older than
+// cas.TouchQuantum, so gc's age and size limits see which entries are in
+// use (objects in packs have no mtime of their own).
+func (c *core) touch(e *record.Entry) {
+	if c.s.readOnly {
+		return
+	}
+	now := c.s.opts.now().UnixNano()
+	if now-e.LastUse() < int64(cas.TouchQuantum) {
+		return
+	}
+	t := *e
+	t.Used = now
+	c.m.Append(t) // best effort
+}
+
+// upgrade records a legacy entry that was served under the key it has now.
+func (c *core) upgrade(k *callKey, e *record.Entry) {
+	if c.s.readOnly || c.s.gate == nil {
+		return
+	}
+	if _, err := c.s.gate.Enter(context.Background()); err != nil {
+		return
+	}
+	defer c.s.gate.Leave()
+	up := *e
+	up.KeyHash, up.Type, up.Time, up.Used = k.hash, c.fp, 0, 0
+	if len(up.Key) == 0 {
+		up.Key = k.bytes
+	}
+	c.m.Append(up) // best effort: the legacy entry keeps serving
+}
+
+// pending is a computed result waiting to be stored.
+type pending struct {
+	key  *callKey
+	data []byte
+	prev int64 // Time of the unusable entry it replaces, if any
+}
+
+// errMissing reports whether a commit failed because the function did not
+// write a declared out file: an error of the call, not of the cache.
+func errMissing(err error) bool { return errors.Is(err, outfile.ErrMissing) }
+
+// commit stores results and out files in the object store and then appends
+// their entries to the manifest in one write, inside the gc turnstile so gc
+// never deletes an object between its write and its entry's commit. An out
+// file the function did not write fails the whole commit: nothing is cached.
+func (c *core) commit(ctx context.Context, ps []pending) error {
+	if c.s.readOnly {
+		return ErrReadOnly
+	}
+	if c.s.closed.Load() {
+		return ErrClosed
+	}
+	if _, err := c.s.gate.Enter(ctx); err != nil {
+		return err
+	}
+	defer c.s.gate.Leave()
+	entries := make([]record.Entry, 0, len(ps))
+	now := c.s.opts.now().UnixNano()
+	for _, p := range ps {
+		e := record.Entry{KeyHash: p.key.hash, Key: p.key.bytes, Codec: c.codec.Name(), Size: int64(len(p.data)), Type: c.fp}
+		// The newest record of a key wins. A record we are replacing (it was
+		// unusable) may carry a time from a clock ahead of ours: stamp the
+		// replacement after it, or it would never win.
+		if p.prev >= now {
+			e.Time = p.prev + 1
+		}
+		for _, o := range p.key.outs {
+			rec, err := outfile.Capture(c.s.cas, o.Arg, o.Path)
+			if err != nil {
+				return fmt.Errorf("out file %q: %w", o.Arg, err)
+			}
+			e.Outs = append(e.Outs, toRecord(rec))
+		}
+		id, err := c.s.cas.Put(p.data)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("store result: %w", err)
 		}
-		if ok {
-			if waited {
-				c.count(statWaits)
-			}
-			c.count(statHits)
-			return data, nil
+		e.Result = id
+		entries = append(entries, e)
+	}
+	if err := c.m.Append(entries...); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	c.add(statStores, int64(len(entries)))
+	return nil
+}
+
+// storeFailed handles a result that was computed but could not be stored:
+// counted, logged, and an error only under ReturnStoreErrors.
+func (c *core) storeFailed(k *callKey, err error) error {
+	if errors.Is(err, ErrReadOnly) {
+		return nil // a read-only cache computes misses without storing: not a failure
+	}
+	c.count(statStoreErrors)
+	c.warn("result computed but not stored", k, err)
+	if c.s.opts.strictStore {
+		return errorf("%s: result computed but not stored: %w", c.name, err)
+	}
+	return nil
+}
+
+// lockKey takes the cross-process lock of k (none in a read-only Store).
+func (c *core) lockKey(ctx context.Context, k *callKey) (func(committed bool), error) {
+	if c.s.keys == nil {
+		return func(bool) {}, nil
+	}
+	unlock, err := c.s.keys.Lock(ctx, c.keyLockID(k.hash))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, errorf("%s: waiting for another process computing key %x: %w", c.name, k.hash[:6], ctx.Err())
 		}
-		if modeOf(ctx) == modeErrorOnMiss {
-			c.count(statMisses)
-			return nil, fmt.Errorf("pcache: %s: %w", c.name, ErrCacheMiss)
-		}
-		fl, leader := c.flights.join(cl.Hash)
-		if !leader && attempt < 3 {
-			select {
-			case <-fl.done:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
-			if fl.err != nil && !isContextErr(fl.err) {
-				return nil, fl.err
-			}
-			waited = true
-			continue // the leader stored it (or gave up): look again
-		}
-		if !leader {
-			// The entry keeps vanishing after its leader stores it (objects
-			// deleted under us): compute without deduplication.
-			return c.lead(ctx, cl, compute, false)
-		}
-		data, err = c.lead(ctx, cl, compute, false)
-		c.flights.land(cl.Hash, fl, err)
-		return data, err
+		return nil, errorf("%s: key lock: %w", c.name, err)
+	}
+	return unlock, nil
+}
+
+// warn logs a problem of this function's cache that the call survives.
+func (c *core) warn(msg string, k *callKey, err error) {
+	args := []any{"function", c.name}
+	if k != nil {
+		args = append(args, "key", fmt.Sprintf("%x", k.hash[:6]))
+	}
+	c.s.log.Warn("pcache: "+msg, append(args, "err", err)...)
+}
+
+// flight is one in-process computation of a key: goroutines that miss the
+// same key while it runs wait for it instead of computing again.
+type flight struct {
+	done      chan struct{}
+	committed bool  // the leader's result (or another process's) is in the manifest
+	err       error // the function's error, shared with the waiters; nil otherwise
+}
+
+// flights deduplicates concurrent computations of one function's keys.
+type flights struct {
+	mu sync.Mutex
+	m  map[[32]byte]*flight
+}
+
+// join returns the running flight of key, or starts one and reports leader
+// == true; the leader must land it exactly once (a deferred land covers
+// panics).
+func (g *flights) join(key [32]byte) (f *flight, leader bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if f, ok := g.m[key]; ok {
+		return f, false
+	}
+	if g.m == nil {
+		g.m = map[[32]byte]*flight{}
+	}
+	f = &flight{done: make(chan struct{})}
+	g.m[key] = f
+	return f, true
+}
+
+// land ends the leader's flight and wakes its waiters.
+func (g *flights) land(key [32]byte, f *flight, committed bool, err error) {
+	g.mu.Lock()
+	delete(g.m, key)
+	g.mu.Unlock()
+	f.committed, f.err = committed, err
+	close(f.done)
+}
+
+// wait waits for a flight's leader. A waiter whose context ends stops
+// waiting at once.
+func (f *flight) wait(ctx context.Context) error {
+	select {
+	case <-f.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -224,96 +449,35 @@ func isContextErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// lead computes a key under its cross-process lock, unless another process
-// stored it while this one waited for the lock.
-//
-// With force, the entry found is ignored (it could not be decoded) and
-// replaced by the new result.
-func (c *core) lead(ctx context.Context, cl keying.Key, compute func(context.Context) ([]byte, error), force bool) ([]byte, error) {
-	unlock, err := c.lockKey(ctx, cl.Hash)
+// contains reports whether k has a usable entry, without computing,
+// restoring out files or counting.
+func (c *core) contains(k *callKey, dst sink) (bool, error) {
+	e, ok, err := c.m.Lookup(k.hash)
 	if err != nil {
-		return nil, fmt.Errorf("pcache: %s: %w", c.name, err)
+		return false, errorf("%s: lookup: %w", c.name, err)
 	}
-	committed := false
-	defer func() { unlock(committed) }()
-	if force {
-		// fall through to compute
-	} else if data, ok, err := c.get(ctx, cl, false); err != nil {
-		return nil, err
-	} else if ok {
-		c.count(statWaits)
-		c.count(statHits)
-		return data, nil
+	if ok && e.Codec == c.codec.Name() {
+		return c.s.cas.Has(e.Result)
 	}
-	c.count(statMisses)
-	c.count(statComputes)
-	data, err := compute(ctx)
-	if err != nil {
-		c.count(statErrors)
-		return nil, err
+	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name() {
+		data, err := c.s.cas.Get(e.Result, e.Size)
+		return err == nil && dst.decode(data) == nil && c.roundTrips(data, dst), nil
 	}
-	if err := c.commit(ctx, []pending{{key: cl, data: data}}); err != nil {
-		c.count(statErrors)
-		return nil, err
-	}
-	committed = true
-	return data, nil
+	return false, nil
 }
 
-// pending is a computed result waiting to be stored.
-type pending struct {
-	key  keying.Key
-	data []byte
+func toRecord(f outfile.File) record.OutFile {
+	r := record.OutFile{Arg: f.Arg, Object: f.Object, Size: f.Size, Mode: f.Mode}
+	for _, p := range f.Paths {
+		r.Paths = append(r.Paths, record.PathRecord{Path: p.Path, MtimeNs: p.MtimeNs, Size: p.Size})
+	}
+	return r
 }
 
-// commit stores results and out files in the CAS and then appends their
-// entries to the manifest in one write, holding the gc lock shared so gc
-// never deletes an object between its write and its entry's commit. An out
-// file the function did not write fails the whole commit: nothing is cached.
-func (c *core) commit(ctx context.Context, ps []pending) error {
-	if c.s.isClosed() {
-		return ErrClosed
+func toOutfile(r record.OutFile) outfile.File {
+	f := outfile.File{Arg: r.Arg, Object: r.Object, Size: r.Size, Mode: r.Mode}
+	for _, p := range r.Paths {
+		f.Paths = append(f.Paths, outfile.Path{Path: p.Path, MtimeNs: p.MtimeNs, Size: p.Size})
 	}
-	if err := c.s.gc.Acquire(ctx); err != nil {
-		return fmt.Errorf("pcache: %s: %w", c.name, err)
-	}
-	defer c.s.gc.Release()
-	entries := make([]manifest.Entry, 0, len(ps))
-	now := c.s.opts.now().UnixNano()
-	for _, p := range ps {
-		e := manifest.Entry{KeyHash: p.key.Hash, Key: p.key.Bytes, Codec: c.codec.Name(), Size: int64(len(p.data))}
-		// The newest record of a key wins. A record we are replacing (it was
-		// unusable) may carry a time from a clock ahead of ours: stamp the
-		// replacement after it, or it would never win.
-		if old, ok, _ := c.m.Peek(e.KeyHash); ok && old.Time >= now {
-			e.Time = old.Time + 1
-		}
-		for _, o := range p.key.Outs {
-			rec, err := outfile.Capture(c.s.cas, o.Arg, o.Path)
-			if err != nil {
-				return fmt.Errorf("pcache: %s: out file %q: %w (nothing was cached)", c.name, o.Arg, err)
-			}
-			e.Outs = append(e.Outs, rec)
-		}
-		id, err := c.s.cas.Put(p.data)
-		if err != nil {
-			return fmt.Errorf("pcache: %s: store result: %w", c.name, err)
-		}
-		e.Result = id
-		entries = append(entries, e)
-	}
-	if err := c.m.Append(entries...); err != nil {
-		return fmt.Errorf("pcache: %s: commit: %w", c.name, err)
-	}
-	c.add(statStores, int64(len(entries)))
-	return nil
-}
-
-// contains reports whether cl has an entry whose result object is present.
-func (c *core) contains(cl keying.Key) (bool, error) {
-	e, ok, err := c.m.Lookup(cl.Hash)
-	if err != nil || !ok || e.Codec != c.codec.Name() {
-		return false, err
-	}
-	return c.s.cas.Has(e.Result)
+	return f
 }

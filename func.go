@@ -2,7 +2,7 @@ package pcache
 
 import (
 	"context"
-	"fmt"
+	"encoding/hex"
 	"reflect"
 
 	"github.com/pcache/pcache/keying"
@@ -16,22 +16,30 @@ type Func[A, R any] struct {
 
 // Wrap returns a cached version of fn stored under name, a slash-separated
 // relative path such as "unique/path/for/this/function" that must stay the
-// same across runs and machines.
+// same across runs and machines. Name segments are ASCII letters, digits
+// and . _ - + = @ , (not "." or "..", not a Windows device name such as
+// "con"); a name that differs from another of the same cache only in
+// letter case is refused, so a cache copied to macOS or Windows stays
+// correct.
 //
-// When A is a struct, each exported field is one named argument (named by the
-// field, or by a `pcache:"name"` tag) and the options and tags choose how
-// each is keyed; otherwise the key is the canonical encoding of the value. A
-// key rule naming an argument that does not exist, two rules on one argument,
-// or an argument type that can never be keyed is an error naming it.
+// When A is a struct, or a pointer to one, each exported field is one named
+// argument (named by the field, or by a `pcache:"name"` tag) and the options
+// and tags choose how each is keyed; otherwise the key is the canonical
+// encoding of the value. A key rule naming an argument that does not exist,
+// two rules of one kind on one argument, an argument type that can never be
+// keyed, or a result type the codec cannot store and decode back (a chan,
+// func, complex or unsafe pointer inside it, an unexported field without a
+// marshaler) is an error naming it.
 //
 // Wrapping the same name more than once — in one process, in several, or
 // after the argument struct gained a field — is allowed: all of them read and
-// write the same entries.
+// write the same entries, as long as the result type is the same (entries
+// of another result type are kept apart and never served).
 func Wrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, error), opts ...Option) (*Func[A, R], error) {
 	if fn == nil {
-		return nil, fmt.Errorf("pcache: wrap %q: nil function", name)
+		return nil, errorf("wrap %q: nil function", name)
 	}
-	c, err := newCore(s, name, reflect.TypeFor[A](), defaultCodec[R](), opts)
+	c, err := newCore(s, name, reflect.TypeFor[A](), reflect.TypeFor[R](), defaultCodec[R](), opts)
 	if err != nil {
 		return nil, err
 	}
@@ -54,85 +62,170 @@ func (f *Func[A, R]) Name() string { return f.c.name }
 // Stats returns the counters of this Func's calls.
 func (f *Func[A, R]) Stats() Stats { return f.c.stats.snapshot() }
 
-// Call returns the cached result of fn(ctx, args), computing and storing it on
-// a miss. Errors returned by fn are returned and not cached. Every hit decodes
-// a fresh value, so mutating a result never changes what later calls get.
+// Call returns the cached result of fn(ctx, args), computing and storing it
+// on a miss. Errors returned by fn are returned and not cached; a panic in
+// fn reaches the caller unchanged and caches nothing. A miss returns the
+// decoded copy of what it stored, and every hit decodes a fresh value, so
+// mutating a result never changes what later calls get, and a miss and a
+// hit return equal values.
 //
 // Out files: on a miss, each out-file argument must name a file fn wrote; its
 // contents are stored with the result. On a hit, each requested out path is
 // made to hold the recorded contents (left untouched when it already does)
 // without calling fn.
 //
-// Under ErrorOnMiss(ctx) a miss returns ErrCacheMiss; under NoCache(ctx) fn
-// is always called and nothing is stored.
+// A result that cannot be stored is returned all the same (see
+// ReturnStoreErrors). Under ErrorOnMiss(ctx) a miss returns ErrCacheMiss;
+// under NoCache(ctx) fn is always called and nothing is stored.
 func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
-	var zero R
-	if f.c.s.isClosed() {
-		return zero, ErrClosed
+	c := f.c
+	if c.s.closed.Load() {
+		return f.uncached(ctx, args)
 	}
-	if modeOf(ctx) == modeNoCache {
-		f.c.count(statComputes)
+	md := modeOf(ctx)
+	if md == modeNoCache {
+		c.count(statComputes)
 		return f.fn(ctx, args)
 	}
-	cl, err := f.c.newCall(args, true)
+	var zero R
+	k, err := c.key(args, true)
 	if err != nil {
 		return zero, err
 	}
-	var fresh *R // the computed value, returned as is to the computing caller
-	compute := func(ctx context.Context) ([]byte, error) {
-		r, err := f.fn(ctx, args)
-		if err != nil {
-			return nil, err
+	dst := &value[R]{codec: c.codec}
+	waited := false
+	for {
+		fd := c.lookup(ctx, &k, dst)
+		if fd.bad && !waited {
+			c.count(statCorrupt)
 		}
-		b, err := f.c.codec.Marshal(r)
-		if err != nil {
-			return nil, fmt.Errorf("pcache: %s: encode result %T: %w", f.c.name, r, err)
+		if fd.hit {
+			if waited {
+				c.count(statWaits)
+			}
+			c.count(statHits)
+			return dst.v, nil
 		}
-		fresh = &r
-		return b, nil
+		if md == modeErrorOnMiss {
+			c.count(statMisses)
+			return zero, errorf("%s: %w", c.name, ErrCacheMiss)
+		}
+		fl, leader := c.flights.join(k.hash)
+		if leader {
+			return f.lead(ctx, &k, args, fl, fd.prev, dst)
+		}
+		if err := fl.wait(ctx); err != nil {
+			return zero, errorf("%s: waiting for another goroutine computing key %x: %w", c.name, k.hash[:6], err)
+		}
+		if fl.err != nil && !isContextErr(fl.err) {
+			return zero, fl.err
+		}
+		// The leader stored it (look again), or gave up (panicked, was
+		// cancelled, could not store): then this caller computes.
+		waited = true
 	}
-	data, err := f.c.resolve(ctx, cl, compute)
-	if err != nil {
-		return zero, err
-	}
-	if fresh != nil {
-		return *fresh, nil
-	}
-	r, err := decode[R](f.c, data)
-	if err == nil {
-		return r, nil
-	}
-	// The stored bytes no longer decode as R (the result type changed): a
-	// miss, recomputed and replaced, never a crash or a half-filled value.
-	f.c.count(statCorrupt)
-	if modeOf(ctx) == modeErrorOnMiss {
-		return zero, fmt.Errorf("%w (%w)", err, ErrCacheMiss)
-	}
-	if _, err := f.c.lead(ctx, cl, compute, true); err != nil {
-		return zero, err
-	}
-	return *fresh, nil
 }
 
-func decode[R any](c *core, data []byte) (R, error) {
-	var r R
-	if err := c.codec.Unmarshal(data, &r); err != nil {
-		return r, fmt.Errorf("pcache: %s: decode cached result as %T: %w", c.name, r, err)
+// lead computes k under its cross-process lock, unless another process
+// stored it while this one waited for the lock, and lands the flight fl.
+func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, prev int64, dst *value[R]) (_ R, err error) {
+	c := f.c
+	var zero R
+	landed := false
+	land := func(committed bool, err error) {
+		landed = true
+		c.flights.land(k.hash, fl, committed, err)
 	}
-	return r, nil
+	defer func() {
+		if !landed { // fn panicked: the panic goes on to our caller
+			land(false, nil)
+		}
+	}()
+	unlock, err := c.lockKey(ctx, k)
+	if err != nil {
+		land(false, err)
+		return zero, err
+	}
+	committed := false
+	defer func() { unlock(committed) }()
+	if fd := c.lookup(ctx, k, dst); fd.hit {
+		c.count(statWaits)
+		c.count(statHits)
+		land(true, nil)
+		return dst.v, nil
+	} else if fd.prev != 0 {
+		prev = fd.prev
+	}
+	c.count(statMisses)
+	c.count(statComputes)
+	r, err := f.fn(ctx, args)
+	if err != nil {
+		c.count(statErrors)
+		land(false, err)
+		return zero, err
+	}
+	out, committed, err := f.store(ctx, k, r, prev)
+	land(committed, nil)
+	return out, err
+}
+
+// store encodes a computed result, decodes it back (that copy is what the
+// call returns: what every later hit will return) and commits it. A result
+// that cannot be stored is returned anyway; see storeFailed.
+func (f *Func[A, R]) store(ctx context.Context, k *callKey, r R, prev int64) (R, bool, error) {
+	c := f.c
+	b, err := c.codec.Marshal(r)
+	if err != nil {
+		return r, false, c.storeFailed(k, errorf("encode result %T: %w", r, err))
+	}
+	dst := &value[R]{codec: c.codec}
+	if err := dst.decode(b); err != nil {
+		return r, false, c.storeFailed(k, errorf("result %T does not decode back: %w", r, err))
+	}
+	if err := c.commit(ctx, []pending{{key: k, data: b, prev: prev}}); err != nil {
+		if errMissing(err) {
+			c.count(statErrors)
+			var zero R
+			return zero, false, errorf("%s: %w (nothing was cached)", c.name, err)
+		}
+		return dst.v, false, c.storeFailed(k, err)
+	}
+	return dst.v, true, nil
+}
+
+// uncached computes a call on a closed Store.
+func (f *Func[A, R]) uncached(ctx context.Context, args A) (R, error) {
+	if f.c.s.opts.strictStore {
+		var zero R
+		return zero, errorf("%s: %w", f.c.name, ErrClosed)
+	}
+	f.c.count(statComputes)
+	return f.fn(ctx, args)
 }
 
 // Contains reports whether args have an entry whose result is present,
 // without computing anything. Out-file arguments are ignored.
 func (f *Func[A, R]) Contains(ctx context.Context, args A) (bool, error) {
-	if f.c.s.isClosed() {
+	if f.c.s.closed.Load() {
 		return false, ErrClosed
 	}
-	cl, err := f.c.newCall(args, false)
+	k, err := f.c.key(args, false)
 	if err != nil {
 		return false, err
 	}
-	return f.c.contains(cl)
+	return f.c.contains(&k, &value[R]{codec: f.c.codec})
+}
+
+// Key returns the key of the call with args, as 64 lowercase hex digits:
+// the hash pcache-fsck ls prints for its entry and pcache-fsck rm -key
+// takes. It covers the arguments (after the key rules), the Version, the
+// codec and the result type; out-file paths are not part of it.
+func (f *Func[A, R]) Key(args A) (string, error) {
+	k, err := f.c.key(args, false)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(k.hash[:]), nil
 }
 
 // StableHash returns the lowercase hex BLAKE3-256 of the canonical encoding

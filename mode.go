@@ -1,13 +1,6 @@
 package pcache
 
-import (
-	"context"
-	"errors"
-)
-
-// ErrCacheMiss is returned (wrapped; test with errors.Is) by a call that
-// misses under ErrorOnMiss.
-var ErrCacheMiss = errors.New("pcache: cache miss")
+import "context"
 
 type modeKey struct{}
 

@@ -2,9 +2,58 @@ package pcache
 
 import (
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/pcache/pcache/keying"
 )
+
+// StoreOption configures Open.
+type StoreOption func(*storeOptions)
+
+type storeOptions struct {
+	durable      bool
+	now          func() time.Time
+	readOnly     bool
+	logger       *slog.Logger
+	strictStore  bool
+	keyLockFiles bool // tests: per-key flock files even where byte-range locks work
+}
+
+func defaultStoreOptions() storeOptions {
+	return storeOptions{now: time.Now, logger: slog.Default()}
+}
+
+// Durable makes every write fsync the object, the manifest record and their
+// directories before a Call returns, so committed entries survive power loss,
+// not only a crash of the process. It costs a few milliseconds per miss on
+// most disks; without it a killed process still never leaves a torn entry.
+func Durable() StoreOption { return func(o *storeOptions) { o.durable = true } }
+
+// ReadOnly opens the cache without ever writing to it: hits are served (out
+// files restored to the paths asked for), misses are computed and not
+// stored, and no lock that needs write access is taken. Open chooses this by
+// itself for a directory this process cannot write (a team cache on a
+// read-only mount, another user's cache).
+func ReadOnly() StoreOption { return func(o *storeOptions) { o.readOnly = true } }
+
+// WithLogger sends the Store's log records to l: store failures and damaged
+// cache files at Warn, read-only mode at Info. The default is slog.Default();
+// WithLogger(nil) discards them.
+func WithLogger(l *slog.Logger) StoreOption {
+	return func(o *storeOptions) {
+		if l == nil {
+			l = slog.New(slog.DiscardHandler)
+		}
+		o.logger = l
+	}
+}
+
+// ReturnStoreErrors makes a failure to store a computed result an error of
+// the call (wrapping the cause, with the computed result returned beside
+// it). By default the result is returned with a nil error and the failure is
+// counted (Stats.StoreErrors) and logged: a cache never costs the result.
+func ReturnStoreErrors() StoreOption { return func(o *storeOptions) { o.strictStore = true } }
 
 // Option configures Wrap and WrapBatch: key rules for arguments, the
 // function's version and its result codec.
@@ -20,7 +69,7 @@ type funcOptions struct {
 func rule(r keying.Rule) Option {
 	return func(o *funcOptions) error {
 		if r.Arg == "" {
-			return fmt.Errorf("key rule with an empty argument name")
+			return fmt.Errorf("key rule %v with an empty argument name", r.Kind)
 		}
 		o.rules = append(o.rules, r)
 		return nil
@@ -38,15 +87,20 @@ func HashArg(arg string) Option { return rule(keying.Rule{Arg: arg, Kind: keying
 // StringArg keys the argument on fmt.Sprint(value).
 func StringArg(arg string) Option { return rule(keying.Rule{Arg: arg, Kind: keying.RuleString}) }
 
-// MapArg keys the argument on f(value). f must be deterministic.
+// MapArg keys the argument on f(value). f must be deterministic. It
+// composes with one drop rule (DropIfEqual, DropIf, omitzero) on the same
+// argument: the argument is left out while the drop rule holds for its raw
+// value, else keyed on f(value).
 func MapArg(arg string, f func(any) (any, error)) Option {
 	return rule(keying.Rule{Arg: arg, Kind: keying.RuleMap, Map: f})
 }
 
-// DropIfEqual omits the argument from the key while its value equals v (by
-// canonical encoding, so DropIfEqual("T", 0) matches an int64 field). Adding a
-// field with DropIfEqual(field, default) keeps every entry stored before the
-// field existed.
+// DropIfEqual omits the argument from the key while its value equals v.
+// Adding a field with DropIfEqual(field, default) keeps every entry stored
+// before the field existed. A v of another numeric type than the field is
+// converted when exactly representable (DropIfEqual("Threshold", 0) on a
+// float64 field drops 0.0); anything else that does not fit the field's
+// type is refused by Wrap, naming the field and both types.
 func DropIfEqual(arg string, v any) Option {
 	return rule(keying.Rule{Arg: arg, Kind: keying.RuleDropIfEqual, Value: v})
 }

@@ -3,15 +3,17 @@ package pcache
 import "sync/atomic"
 
 // Stats counts what calls did. Store.Stats covers every function of a Store;
-// Func.Stats and BatchFunc.Stats one function.
+// Func.Stats and BatchFunc.Stats one function. Each call (or batch element)
+// counts as exactly one of Hits and Misses.
 type Stats struct {
-	Hits     int64 // calls (or batch elements) served from the cache
-	Misses   int64 // calls (or batch elements) that found no usable entry
-	Computes int64 // calls of the wrapped function (a batch call counts once)
-	Stores   int64 // entries written
-	Waits    int64 // misses served by waiting for another goroutine or process computing the same key
-	Corrupt  int64 // entries whose object was missing or corrupt (then recomputed)
-	Errors   int64 // computations or stores that failed
+	Hits        int64 // calls (or batch elements) served from the cache
+	Misses      int64 // calls (or batch elements) that found no usable entry
+	Computes    int64 // calls of the wrapped function (a batch call counts once)
+	Stores      int64 // entries written
+	Waits       int64 // misses served by waiting for another goroutine or process computing the same key
+	Corrupt     int64 // entries found unusable (object missing or corrupt, result not decodable), then recomputed
+	Errors      int64 // calls of the wrapped function that failed (their results are not cached)
+	StoreErrors int64 // computed results that could not be stored (returned all the same)
 }
 
 type stat int
@@ -24,6 +26,7 @@ const (
 	statWaits
 	statCorrupt
 	statErrors
+	statStoreErrors
 	numStats
 )
 
@@ -33,7 +36,7 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		Hits: c[statHits].Load(), Misses: c[statMisses].Load(), Computes: c[statComputes].Load(),
 		Stores: c[statStores].Load(), Waits: c[statWaits].Load(), Corrupt: c[statCorrupt].Load(),
-		Errors: c[statErrors].Load(),
+		Errors: c[statErrors].Load(), StoreErrors: c[statStoreErrors].Load(),
 	}
 }
 

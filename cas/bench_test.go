@@ -28,7 +28,7 @@ func BenchmarkGetSmall(b *testing.B) {
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.Get(id); err != nil {
+		if _, err := s.Get(id, -1); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -40,7 +40,7 @@ func BenchmarkGetSizeSmall(b *testing.B) {
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.GetSize(id, smallSize); err != nil {
+		if _, err := s.Get(id, smallSize); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -220,7 +220,7 @@ func BenchmarkGet256M(b *testing.B) {
 	id := mustPut(b, s, big())
 	b.SetBytes(bigSize)
 	for b.Loop() {
-		if _, err := s.Get(id); err != nil {
+		if _, err := s.Get(id, -1); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // Many goroutines writing the same objects (and some different ones) at once
@@ -36,7 +38,7 @@ func TestConcurrentPutSameContent(t *testing.T) {
 				id, err = s.Put(content(uint64(100+g), 1000))
 			}
 			if err == nil {
-				_, err = s.Get(id) // what this goroutine wrote is readable at once
+				_, err = s.Get(id, -1) // what this goroutine wrote is readable at once
 			}
 			errs <- err
 		}()
@@ -51,7 +53,7 @@ func TestConcurrentPutSameContent(t *testing.T) {
 	}
 	must(t, s.Verify(Sum(shared)))
 	n := 0
-	must(t, s.Walk(func(id ID, _ os.FileInfo) error {
+	must(t, s.walkObjects(func(id ID, _ os.FileInfo) error {
 		n++
 		return s.Verify(id)
 	}))
@@ -93,7 +95,7 @@ func TestMultiProcessWorker(t *testing.T) {
 	if _, err := fmt.Sscan(arg, &root, &w); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(root, Options{Durable: w%2 == 0})
+	s, err := Open(layout.New(root), Options{Durable: w%2 == 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func TestMultiProcessPut(t *testing.T) {
 	var outs []*bytes.Buffer
 	for w := range workers {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcessWorker$", "-test.count=1")
-		cmd.Env = append(os.Environ(), casWorkerEnv+"="+s.Root()+" "+strconv.Itoa(w))
+		cmd.Env = append(os.Environ(), casWorkerEnv+"="+s.d.Root()+" "+strconv.Itoa(w))
 		out := new(bytes.Buffer)
 		cmd.Stdout, cmd.Stderr = out, out
 		in, err := cmd.StdinPipe()
@@ -157,9 +159,9 @@ func TestMultiProcessPut(t *testing.T) {
 		}
 	}
 	seen := 0
-	must(t, s.Walk(func(id ID, _ os.FileInfo) error {
+	must(t, s.walkObjects(func(id ID, _ os.FileInfo) error {
 		seen++
-		b, err := s.Get(id)
+		b, err := s.Get(id, -1)
 		if err != nil {
 			return err
 		}

@@ -79,8 +79,8 @@ var readers = []struct {
 	name string
 	read func(s *Store, id ID, size int64) error
 }{
-	{"Get", func(s *Store, id ID, size int64) error { _, err := s.Get(id); return err }},
-	{"GetSize", func(s *Store, id ID, size int64) error { _, err := s.GetSize(id, size); return err }},
+	{"Get", func(s *Store, id ID, size int64) error { _, err := s.Get(id, -1); return err }},
+	{"GetSize", func(s *Store, id ID, size int64) error { _, err := s.Get(id, size); return err }},
 	{"Verify", func(s *Store, id ID, size int64) error { return s.Verify(id) }},
 	{"Open+ReadAll", func(s *Store, id ID, size int64) error {
 		r, err := s.Open(id)
@@ -169,14 +169,11 @@ func TestNonRegularObjectMetadata(t *testing.T) {
 			if ok, err := s.Has(id); ok || err != nil {
 				t.Errorf("Has = %v, %v; want false, nil", ok, err)
 			}
-			if _, err := s.Stat(id); !errors.Is(err, ErrCorrupt) {
+			if _, err := s.statObject(id); !errors.Is(err, ErrCorrupt) {
 				t.Errorf("Stat = %v, want ErrCorrupt", err)
 			}
-			if err := s.Touch(id); !errors.Is(err, ErrCorrupt) {
-				t.Errorf("Touch = %v, want ErrCorrupt", err)
-			}
 			var seen []ID
-			must(t, s.Walk(func(id ID, _ os.FileInfo) error { seen = append(seen, id); return nil }))
+			must(t, s.walkObjects(func(id ID, _ os.FileInfo) error { seen = append(seen, id); return nil }))
 			if len(seen) != 1 || seen[0] != id {
 				t.Errorf("Walk saw %v, want [%s]", seen, id)
 			}
@@ -197,7 +194,7 @@ func TestQuarantineThenPutRepairs(t *testing.T) {
 			id := mustPut(t, s, good)
 			path := s.Path(id)
 			d.damage(t, s, path, good)
-			if _, err := s.Get(id); !errors.Is(err, ErrCorrupt) {
+			if _, err := s.Get(id, -1); !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("Get = %v, want ErrCorrupt", err)
 			}
 			damaged, err := os.Lstat(path)
@@ -206,19 +203,19 @@ func TestQuarantineThenPutRepairs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if filepath.Dir(lost) != s.LostFoundDir() || !strings.HasPrefix(filepath.Base(lost), id.String()+".") {
+			if filepath.Dir(lost) != s.lostDir || !strings.HasPrefix(filepath.Base(lost), id.String()+".") {
 				t.Errorf("quarantined to %s", lost)
 			}
 			if fi, err := os.Lstat(lost); err != nil || !os.SameFile(fi, damaged) {
 				t.Errorf("lost+found does not hold the damaged file: %v", err)
 			}
-			if _, err := s.Get(id); !errors.Is(err, ErrNotFound) {
+			if _, err := s.Get(id, -1); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Get after Quarantine = %v, want ErrNotFound", err)
 			}
 			if got := mustPut(t, s, good); got != id {
 				t.Fatalf("Put = %s, want %s", got, id)
 			}
-			if b, err := s.Get(id); err != nil || !bytes.Equal(b, good) {
+			if b, err := s.Get(id, -1); err != nil || !bytes.Equal(b, good) {
 				t.Fatalf("Get after repair: %v", err)
 			}
 		})

@@ -11,15 +11,20 @@ import (
 	"strings"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 )
+
+// exampleDir is the cache directory of the last exampleStore.
+var exampleDir string
 
 // exampleStore opens a store in a fresh temp directory.
 func exampleStore() (*cas.Store, func()) {
 	dir, err := os.MkdirTemp("", "cas-example-")
+	exampleDir = dir
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := cas.Open(dir, cas.Options{})
+	s, err := cas.Open(layout.New(dir), cas.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -36,7 +41,7 @@ func ExampleStore_Put() {
 	}
 	// The ID is what `b3sum` prints for the same bytes, and names the file.
 	fmt.Println(id)
-	rel, _ := filepath.Rel(s.Root(), s.Path(id))
+	rel, _ := filepath.Rel(exampleDir, s.Path(id))
 	fmt.Println(filepath.ToSlash(rel))
 	// Output:
 	// 623a5460d841b6d1c13d080e85500e0043fd4ba4a8ba9c1aa9b4f6e0d212276c
@@ -48,11 +53,11 @@ func ExampleStore_Get() {
 	defer cleanup()
 
 	id, _ := s.Put([]byte("result bytes"))
-	b, err := s.Get(id)
+	b, err := s.Get(id, -1)
 	fmt.Printf("%q %v\n", b, err)
 
 	// A missing or damaged object is an error the caller treats as a miss.
-	_, err = s.Get(cas.Sum([]byte("never stored")))
+	_, err = s.Get(cas.Sum([]byte("never stored")), -1)
 	fmt.Println(errors.Is(err, cas.ErrNotFound))
 	// Output:
 	// "result bytes" <nil>
@@ -70,13 +75,13 @@ func ExampleStore_Quarantine() {
 	os.Chmod(s.Path(id), 0o644)
 	os.WriteFile(s.Path(id), []byte("pre-ious"), 0o644) // bit rot
 
-	_, err := s.Get(id)
+	_, err := s.Get(id, -1)
 	fmt.Println(errors.Is(err, cas.ErrCorrupt))
 	if _, err := s.Quarantine(id); err != nil { // moved to lost+found, not deleted
 		log.Fatal(err)
 	}
 	s.Put(good)
-	b, err := s.Get(id)
+	b, err := s.Get(id, -1)
 	fmt.Printf("%s %v\n", b, err)
 	// Output:
 	// true
@@ -144,7 +149,7 @@ func ExampleStore_WalkAll() {
 
 	s.Put([]byte("one"))
 	s.Put([]byte("two"))
-	os.WriteFile(filepath.Join(s.Root(), "objects", "notes.txt"), nil, 0o644)
+	os.WriteFile(filepath.Join(exampleDir, "objects", "notes.txt"), nil, 0o644)
 
 	err := s.WalkAll(cas.WalkFuncs{
 		Object: func(id cas.ID, info fs.FileInfo) error {

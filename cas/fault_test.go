@@ -63,14 +63,14 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 			if !strings.Contains(err.Error(), tc.names) {
 				t.Errorf("error %q does not name %q", err, tc.names)
 			}
-			if errors.Is(err, syscall.ENOSPC) && !strings.Contains(err.Error(), s.TempDir()) {
+			if errors.Is(err, syscall.ENOSPC) && !strings.Contains(err.Error(), s.tmpDir) {
 				t.Errorf("error %q does not name the temp file", err)
 			}
 			if names := tempEntries(t, s); len(names) != 0 {
 				t.Errorf("temp files left: %v", names)
 			}
 			n := 0
-			must(t, s.Walk(func(ID, fs.FileInfo) error { n++; return nil }))
+			must(t, s.walkObjects(func(ID, fs.FileInfo) error { n++; return nil }))
 			if n != 0 {
 				t.Errorf("%d objects after a failed put", n)
 			}

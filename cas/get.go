@@ -14,16 +14,14 @@ import (
 )
 
 // Get returns the whole content of object id after checking that it hashes
-// to id. An absent object is an error wrapping ErrNotFound; a mismatch, or an
-// object path that is not a regular file, is a *CorruptError (ErrCorrupt).
-// A successful Get refreshes the object's mtime if it is older than
-// TouchQuantum.
-func (s *Store) Get(id ID) ([]byte, error) { return s.get(id, -1) }
-
-// GetSize is Get for a caller that knows the object's size (from a manifest
-// record): a file of any other size is ErrCorrupt without being read.
-func (s *Store) GetSize(id ID, size int64) ([]byte, error) {
-	if size < 0 {
+// to id. A caller that knows the object's size (from a manifest record)
+// passes it, and an object of any other size is ErrCorrupt without being
+// read; size -1 means unknown. An absent object is an error wrapping
+// ErrNotFound; a mismatch, or an object path that is not a regular file, is
+// a *CorruptError (ErrCorrupt). A successful Get refreshes the object's
+// mtime if it is older than TouchQuantum.
+func (s *Store) Get(id ID, size int64) ([]byte, error) {
+	if size < -1 {
 		return nil, fmt.Errorf("cas: get %s: negative size %d", id, size)
 	}
 	return s.get(id, size)
@@ -99,23 +97,6 @@ func (s *Store) Has(id ID) (bool, error) {
 	}
 }
 
-// Stat returns the file information of object id without following a
-// symbolic link: ErrNotFound if absent, ErrCorrupt if not a regular file.
-func (s *Store) Stat(id ID) (fs.FileInfo, error) {
-	path := s.Path(id)
-	fi, err := os.Lstat(path)
-	if err != nil {
-		if isAbsent(err) {
-			return nil, notFound(err)
-		}
-		return nil, fmt.Errorf("cas: stat %s: %w", path, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, corrupt(id, path, modeReason(fi.Mode()))
-	}
-	return fi, nil
-}
-
 // openObject opens object id for reading and checks that it is a regular
 // file, never following a symbolic link.
 func (s *Store) openObject(id ID, path string) (*os.File, fs.FileInfo, error) {
@@ -163,9 +144,30 @@ func modeReason(m fs.FileMode) string { return fsutil.Kind(m) + ", not a regular
 // It is best effort: a hit from a read-only or another user's cache must
 // still succeed.
 func (s *Store) touchIfStale(path string, mtime time.Time) {
+	if s.readOnly {
+		return
+	}
 	now := s.now()
 	if d := now.Sub(mtime); d < TouchQuantum && d > -TouchQuantum {
 		return
 	}
 	_ = setMtime(path, now)
+}
+
+// Size returns the size of object id without reading it: ErrNotFound if it
+// is absent, ErrCorrupt if its name holds something other than a regular
+// file.
+func (s *Store) Size(id ID) (int64, error) {
+	path := s.Path(id)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if isAbsent(err) {
+			return 0, notFound(err)
+		}
+		return 0, fmt.Errorf("cas: stat %s: %w", path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, corrupt(id, path, modeReason(fi.Mode()))
+	}
+	return fi.Size(), nil
 }

@@ -2,12 +2,16 @@ package cas
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // fakeClock is an injectable Options.Now.
@@ -33,7 +37,7 @@ func (c *fakeClock) Set(t time.Time) {
 func newStore(t testing.TB) (*Store, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{t: time.Now().Truncate(time.Second)}
-	s, err := Open(filepath.Join(t.TempDir(), "cache"), Options{Now: clk.Now})
+	s, err := Open(layout.New(filepath.Join(t.TempDir(), "cache")), Options{Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +80,7 @@ func content(seed uint64, n int) []byte {
 // tempEntries lists <root>/tmp.
 func tempEntries(t testing.TB, s *Store) []string {
 	t.Helper()
-	es, err := os.ReadDir(s.TempDir())
+	es, err := os.ReadDir(s.tmpDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,4 +141,43 @@ func (r *sliceReader) Read(p []byte) (int, error) {
 	n := copy(p, r.b)
 	r.b = r.b[n:]
 	return n, nil
+}
+
+// walkObjects calls fn for every loose object.
+func (s *Store) walkObjects(fn func(ID, fs.FileInfo) error) error {
+	return s.WalkAll(WalkFuncs{Object: fn})
+}
+
+// statObject is Lstat of a loose object's file, with the store's error
+// classification.
+func (s *Store) statObject(id ID) (fs.FileInfo, error) {
+	path := s.Path(id)
+	fi, err := os.Lstat(path)
+	if err != nil {
+		if isAbsent(err) {
+			return nil, notFound(err)
+		}
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, corrupt(id, path, modeReason(fi.Mode()))
+	}
+	return fi, nil
+}
+
+// putFile stores the file at path.
+func putFile(s *Store, path string) (ID, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ID{}, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return ID{}, 0, err
+	}
+	if !fi.Mode().IsRegular() {
+		return ID{}, 0, fmt.Errorf("put file %s: not a regular file", path)
+	}
+	return s.PutReader(f)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // genReader produces size bytes that depend only on their offset (so read
@@ -52,7 +54,7 @@ func TestPutReaderLargeStreamBoundedMemory(t *testing.T) {
 	}
 	s, _ := newStore(t)
 	size := int64(1 << 30)
-	if raceEnabled {
+	if testutil.Race {
 		size = 256 << 20
 	}
 	g := &genReader{size: size, h: blake3.New()}
@@ -73,7 +75,7 @@ func TestPutReaderLargeStreamBoundedMemory(t *testing.T) {
 	if id != want || n != size {
 		t.Fatalf("PutReader = %s, %d; want %s, %d", id, n, want, size)
 	}
-	fi, err := s.Stat(id)
+	fi, err := s.statObject(id)
 	if err != nil || fi.Size() != size {
 		t.Fatalf("Stat = %v, %v", fi, err)
 	}

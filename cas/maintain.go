@@ -15,6 +15,9 @@ import (
 // directory found at the object's path is not deleted (its contents are not
 // the store's to judge) but moved to lost+found, as Quarantine does.
 func (s *Store) Delete(id ID) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
 	path := s.Path(id)
 	fi, err := os.Lstat(path)
 	if err != nil {
@@ -48,6 +51,9 @@ func (s *Store) Delete(id ID) error {
 // destroyed; a later Put of the same content re-creates a good object. An
 // absent object is an error wrapping ErrNotFound.
 func (s *Store) Quarantine(id ID) (string, error) {
+	if s.readOnly {
+		return "", ErrReadOnly
+	}
 	path := s.Path(id)
 	if err := os.Mkdir(s.lostDir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("cas: quarantine %s: %w", path, err)
@@ -70,23 +76,4 @@ func (s *Store) Quarantine(id ID) (string, error) {
 		}
 	}
 	return dst, nil
-}
-
-// Touch marks object id as used now: it sets the mtime to the store's clock
-// if the mtime is more than TouchQuantum away from it, and otherwise does
-// nothing. Absent is ErrNotFound; a non-regular file is ErrCorrupt.
-func (s *Store) Touch(id ID) error {
-	path := s.Path(id)
-	fi, err := s.Stat(id)
-	if err != nil {
-		return err
-	}
-	now := s.now()
-	if d := now.Sub(fi.ModTime()); d < TouchQuantum && d > -TouchQuantum {
-		return nil
-	}
-	if err := setMtime(path, now); err != nil {
-		return fmt.Errorf("cas: touch: %w", err)
-	}
-	return nil
 }

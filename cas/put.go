@@ -29,6 +29,9 @@ const objectPerm fs.FileMode = 0o444
 // the same object at once. On failure (for example ENOSPC, which the returned
 // error wraps) the temp file is removed and no object is left behind.
 func (s *Store) Put(b []byte) (ID, error) {
+	if s.readOnly {
+		return ID{}, ErrReadOnly
+	}
 	id := Sum(b)
 	path := s.Path(id)
 	if s.present(id, path, int64(len(b))) {
@@ -56,29 +59,11 @@ func (s *Store) PutReader(r io.Reader) (ID, int64, error) {
 	return s.putStream(r, "stream")
 }
 
-// PutFile stores the current contents of the file at path (following a
-// symbolic link there: the path is the caller's, not the store's) and returns
-// its ID and size. Every byte stored is hashed as it is copied, so a file
-// that changes during the copy yields a consistent object of whatever was
-// read, never an object that does not match its name.
-func (s *Store) PutFile(path string) (ID, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return ID{}, 0, fmt.Errorf("cas: put file: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return ID{}, 0, fmt.Errorf("cas: put file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return ID{}, 0, fmt.Errorf("cas: put file %s: not a regular file (mode %v)", path, fi.Mode())
-	}
-	return s.putStream(onlyReader{f}, "file "+path)
-}
-
 // putStream is PutReader; what names the source in errors.
 func (s *Store) putStream(r io.Reader, what string) (ID, int64, error) {
+	if s.readOnly {
+		return ID{}, 0, ErrReadOnly
+	}
 	f, err := s.createTemp(what)
 	if err != nil {
 		return ID{}, 0, err

@@ -57,12 +57,6 @@ func (r *Reader) Size() int64 { return r.size }
 // ID returns the ID of the object being read.
 func (r *Reader) ID() ID { return r.id }
 
-// File returns the underlying open file, for callers that want its
-// descriptor. Bytes read through it directly are not verified and move the
-// Reader's position; to copy an object into a file with the fastest
-// available method and verification, use Store.CopyTo instead.
-func (r *Reader) File() *os.File { return r.f }
-
 // Read reads up to len(p) bytes of the object. See Reader for how it reports
 // corruption.
 func (r *Reader) Read(p []byte) (int, error) {

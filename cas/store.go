@@ -1,15 +1,13 @@
-// Package cas is pcache's content-addressed object store: immutable files named by the BLAKE3-256 of their bytes.
-// It writes objects atomically (temp file, rename), verifies every byte it hands out, and never trusts a file it did not check.
+// Package cas is pcache's content-addressed object store: immutable objects named by the BLAKE3-256 of their bytes.
+// It writes objects atomically, verifies every byte it hands out, and never trusts a file it did not check.
 //
-// # On-disk layout
+// # On disk
 //
-//	<root>/objects/ab/cdef…   one object: the file's bytes hash (BLAKE3-256) to "abcdef…",
-//	                          so `b3sum objects/ab/cdef…` verifies it by hand; mode 0444
-//	<root>/tmp/               in-progress writes, named <host>.<pid>.<rand>.tmp; a crash leaves
-//	                          at most such files, never a torn object
-//	<root>/lost+found/        objects moved aside by Quarantine, named <hex>.<host>.<pid>.<rand>
-//
-// Object subdirectories are created on first use. The store takes no lock:
+// A loose object is one file (layout.Dir.Object) whose bytes hash to its
+// name, so b3sum verifies it by hand; mode 0444. Writes go to a temp file in
+// the cache's tmp directory and are renamed into place, so a crash leaves at
+// most stray temp files, never a torn object. Quarantine moves a corrupt
+// object to lost+found. Object subdirectories are created on first use. The store takes no lock:
 // content addressing makes concurrent writers of one object idempotent (each
 // renames an identical file into place), so goroutines and processes may share
 // a store freely. The mtime of an object is its last use; reads and duplicate
@@ -32,9 +30,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync/atomic"
 	"time"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // ErrNotFound is wrapped by every error that reports an absent object.
@@ -73,53 +72,54 @@ type Options struct {
 	// Now is the clock used for mtime refreshes (tests inject one); nil means
 	// time.Now.
 	Now func() time.Time
+	// ReadOnly opens a store this process cannot write: Open creates
+	// nothing, reads never refresh mtimes, and Put fails.
+	ReadOnly bool
 }
 
 // Store is an object store rooted at one directory. It is safe for
 // concurrent use by goroutines and by processes sharing the directory. It is
 // not safe on network file systems whose rename is not atomic.
 type Store struct {
-	root    string // absolute
-	objDir  string // root/objects
-	tmpDir  string // root/tmp
-	lostDir string // root/lost+found
-	durable bool
-	now     func() time.Time
-	synced  [256]atomic.Bool // objects/ fsynced since subdirectory i was seen (Durable only)
+	d        layout.Dir
+	objDir   string
+	tmpDir   string
+	lostDir  string
+	durable  bool
+	readOnly bool
+	now      func() time.Time
+	synced   [256]atomic.Bool // objects/ fsynced since subdirectory i was seen (Durable only)
 }
 
-// Directory names inside the root.
-const (
-	objectsName   = "objects"
-	tmpName       = "tmp"
-	lostFoundName = "lost+found"
-)
+// ErrReadOnly is returned by writes to a store opened ReadOnly.
+var ErrReadOnly = errors.New("cas: read-only store")
 
-// Open opens the store rooted at root, creating root, root/objects and
-// root/tmp if they are missing. It fails if root (or either subdirectory)
-// exists but is not a directory, or if tmp and objects are on different file
-// systems (renames from one to the other would not be atomic).
-func Open(root string, opts Options) (*Store, error) {
-	if root == "" {
+// Open opens the object store of the cache directory d, creating the
+// directory, its objects and its tmp directories if they are missing (unless
+// ReadOnly). It fails if one of them exists but is not a directory, or if tmp
+// and objects are on different file systems (renames from one to the other
+// would not be atomic).
+func Open(d layout.Dir, opts Options) (*Store, error) {
+	if d.Root() == "" {
 		return nil, errors.New("cas: open: empty root directory")
 	}
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		return nil, fmt.Errorf("cas: open %s: %w", root, err)
-	}
-	if err := ensureDir(abs, true); err != nil {
-		return nil, err
-	}
 	s := &Store{
-		root:    abs,
-		objDir:  filepath.Join(abs, objectsName),
-		tmpDir:  filepath.Join(abs, tmpName),
-		lostDir: filepath.Join(abs, lostFoundName),
-		durable: opts.Durable,
-		now:     opts.Now,
+		d:        d,
+		objDir:   d.Objects(),
+		tmpDir:   d.Tmp(),
+		lostDir:  d.LostFound(),
+		durable:  opts.Durable,
+		readOnly: opts.ReadOnly,
+		now:      opts.Now,
 	}
 	if s.now == nil {
 		s.now = time.Now
+	}
+	if s.readOnly {
+		return s, nil
+	}
+	if err := ensureDir(d.Root(), true); err != nil {
+		return nil, err
 	}
 	for _, d := range []string{s.objDir, s.tmpDir} {
 		if err := ensureDir(d, false); err != nil {
@@ -127,7 +127,7 @@ func Open(root string, opts Options) (*Store, error) {
 		}
 	}
 	if err := sameFileSystem(s.tmpDir, s.objDir); err != nil {
-		return nil, fmt.Errorf("cas: open %s: %w", abs, err)
+		return nil, fmt.Errorf("cas: open %s: %w", d.Root(), err)
 	}
 	return s, nil
 }
@@ -159,18 +159,8 @@ func ensureDir(dir string, all bool) error {
 	return nil
 }
 
-// Root returns the store's root directory as an absolute path.
-func (s *Store) Root() string { return s.root }
-
-// TempDir returns the directory holding in-progress writes (<root>/tmp).
-// Files there older than any running write may be deleted.
-func (s *Store) TempDir() string { return s.tmpDir }
-
-// LostFoundDir returns the directory Quarantine moves objects to
-// (<root>/lost+found). It exists only after the first Quarantine.
-func (s *Store) LostFoundDir() string { return s.lostDir }
-
-// Path returns the file name of object id: <root>/objects/ab/cdef….
+// Path returns the file name of loose object id (layout.Dir.Object's form,
+// built without allocating more than the result).
 func (s *Store) Path(id ID) string {
 	var h [2 * len(id)]byte
 	hex.Encode(h[:], id[:])

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // tmp/ on another file system than objects/ must be refused: renames would
@@ -25,7 +27,7 @@ func TestOpenRejectsTmpOnOtherFileSystem(t *testing.T) {
 	if err := os.Symlink(shm, filepath.Join(root, "tmp")); err != nil {
 		t.Fatal(err)
 	}
-	_, err = Open(root, Options{})
+	_, err = Open(layout.New(root), Options{})
 	if !errors.Is(err, syscall.EXDEV) || !strings.Contains(err.Error(), "different file systems") {
 		t.Fatalf("Open with tmp on another file system: %v, want EXDEV error", err)
 	}

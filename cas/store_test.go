@@ -10,16 +10,18 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 func TestOpenCreatesLayout(t *testing.T) {
 	root := filepath.Join(t.TempDir(), "a", "b")
-	s, err := Open(root, Options{})
+	s, err := Open(layout.New(root), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.Root() != root {
-		t.Errorf("Root() = %q, want %q", s.Root(), root)
+	if s.d.Root() != root {
+		t.Errorf("Root() = %q, want %q", s.d.Root(), root)
 	}
 	for _, d := range []string{"objects", "tmp"} {
 		fi, err := os.Stat(filepath.Join(root, d))
@@ -27,23 +29,12 @@ func TestOpenCreatesLayout(t *testing.T) {
 			t.Errorf("%s: not a directory after Open: %v", d, err)
 		}
 	}
-	if s.TempDir() != filepath.Join(root, "tmp") {
-		t.Errorf("TempDir() = %q", s.TempDir())
+	if s.tmpDir != filepath.Join(root, "tmp") {
+		t.Errorf("TempDir() = %q", s.tmpDir)
 	}
 	// Reopening an existing store works.
-	if _, err := Open(root, Options{}); err != nil {
+	if _, err := Open(layout.New(root), Options{}); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func TestOpenRelativeRootIsMadeAbsolute(t *testing.T) {
-	t.Chdir(t.TempDir())
-	s, err := Open("rel", Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !filepath.IsAbs(s.Root()) {
-		t.Errorf("Root() = %q, want absolute", s.Root())
 	}
 }
 
@@ -66,7 +57,7 @@ func TestOpenRejectsNonDirectories(t *testing.T) {
 		{"objects is a file", badObjects, "not a directory"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Open(tc.root, Options{})
+			_, err := Open(layout.New(tc.root), Options{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("Open(%q) = %v, want error containing %q", tc.root, err, tc.want)
 			}
@@ -83,7 +74,7 @@ func TestPathLayoutMatchesB3sum(t *testing.T) {
 	if id != ID(want) {
 		t.Fatalf("Put returned %s, want %s", id, hexs)
 	}
-	wantPath := filepath.Join(s.Root(), "objects", hexs[:2], hexs[2:])
+	wantPath := filepath.Join(s.d.Root(), "objects", hexs[:2], hexs[2:])
 	if got := s.Path(id); got != wantPath {
 		t.Fatalf("Path = %q, want %q", got, wantPath)
 	}
@@ -129,7 +120,7 @@ func TestRoundTrip(t *testing.T) {
 		if err := os.WriteFile(src, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		id3, n3, err := s.PutFile(src)
+		id3, n3, err := putFile(s, src)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -137,11 +128,11 @@ func TestRoundTrip(t *testing.T) {
 			t.Fatalf("size %d: ids %s %s %s sizes %d %d, want %s", n, id1, id2, id3, n2, n3, want)
 		}
 		// ...and each way out the same bytes.
-		got, err := s.Get(want)
+		got, err := s.Get(want, -1)
 		if err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("size %d: Get: %v (equal=%v)", n, err, bytes.Equal(got, b))
 		}
-		if got, err = s.GetSize(want, int64(n)); err != nil || !bytes.Equal(got, b) {
+		if got, err = s.Get(want, int64(n)); err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("size %d: GetSize: %v", n, err)
 		}
 		r, err := s.Open(want)
@@ -187,7 +178,7 @@ func TestRoundTrip(t *testing.T) {
 		if ok, err := s.Has(want); !ok || err != nil {
 			t.Fatalf("Has = %v, %v", ok, err)
 		}
-		if fi, err := s.Stat(want); err != nil || fi.Size() != int64(n) {
+		if fi, err := s.statObject(want); err != nil || fi.Size() != int64(n) {
 			t.Fatalf("Stat = %v, %v", fi, err)
 		}
 	}
@@ -210,11 +201,11 @@ func (h halfReader) Read(p []byte) (int, error) {
 
 func TestPutFileRejectsNonRegular(t *testing.T) {
 	s, _ := newStore(t)
-	if _, _, err := s.PutFile(t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, _, err := putFile(s, t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("PutFile(dir) = %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "missing")
-	if _, _, err := s.PutFile(missing); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+	if _, _, err := putFile(s, missing); !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("PutFile(missing) = %v", err)
 	}
 }
@@ -228,7 +219,7 @@ func TestPutFileFollowsCallerSymlink(t *testing.T) {
 	if err := os.Symlink("real", filepath.Join(dir, "link")); err != nil {
 		t.Skip("symlinks unsupported:", err)
 	}
-	id, n, err := s.PutFile(filepath.Join(dir, "link"))
+	id, n, err := putFile(s, filepath.Join(dir, "link"))
 	if err != nil || n != 4 || id != Sum([]byte("data")) {
 		t.Fatalf("PutFile(link) = %s, %d, %v", id, n, err)
 	}
@@ -244,13 +235,12 @@ func TestMissingIsErrNotFound(t *testing.T) {
 	}
 	defer dst.Close()
 	ops := map[string]func() error{
-		"Get":        func() error { _, err := s.Get(id); return err },
-		"GetSize":    func() error { _, err := s.GetSize(id, 3); return err },
+		"Get":        func() error { _, err := s.Get(id, -1); return err },
+		"GetSize":    func() error { _, err := s.Get(id, 3); return err },
 		"Open":       func() error { _, err := s.Open(id); return err },
 		"CopyTo":     func() error { _, err := s.CopyTo(id, dst); return err },
 		"Verify":     func() error { return s.Verify(id) },
-		"Stat":       func() error { _, err := s.Stat(id); return err },
-		"Touch":      func() error { return s.Touch(id) },
+		"Stat":       func() error { _, err := s.statObject(id); return err },
 		"Quarantine": func() error { _, err := s.Quarantine(id); return err },
 	}
 	for name, op := range ops {
@@ -291,7 +281,7 @@ func TestDelete(t *testing.T) {
 	if _, err := os.Lstat(s.Path(id)); !os.IsNotExist(err) {
 		t.Fatalf("directory still at object path: %v", err)
 	}
-	found, _ := filepath.Glob(filepath.Join(s.LostFoundDir(), id.String()+".*", "user-data"))
+	found, _ := filepath.Glob(filepath.Join(s.lostDir, id.String()+".*", "user-data"))
 	if len(found) != 1 {
 		t.Fatalf("directory not in lost+found: %v", found)
 	}
@@ -300,12 +290,12 @@ func TestDelete(t *testing.T) {
 func TestGetSizeMismatchDoesNotRead(t *testing.T) {
 	s, _ := newStore(t)
 	id := mustPut(t, s, []byte("12345"))
-	_, err := s.GetSize(id, 4)
+	_, err := s.Get(id, 4)
 	var ce *CorruptError
 	if !errors.As(err, &ce) || ce.ID != id || ce.Path != s.Path(id) || !strings.Contains(ce.Reason, "size 5, want 4") {
 		t.Fatalf("GetSize with wrong size: %v", err)
 	}
-	if _, err := s.GetSize(id, -1); err == nil {
+	if _, err := s.Get(id, -2); err == nil {
 		t.Fatal("negative size accepted")
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // WalkFuncs are the callbacks of WalkAll. A nil callback skips its kind of
@@ -25,13 +27,6 @@ type WalkFuncs struct {
 	Stray func(rel string, info fs.FileInfo) error
 }
 
-// Walk calls fn for every object in ID order (see WalkFuncs.Object), skipping
-// entries that are not valid object names. Objects added or removed during
-// the walk may or may not be seen.
-func (s *Store) Walk(fn func(id ID, info fs.FileInfo) error) error {
-	return s.WalkAll(WalkFuncs{Object: fn})
-}
-
 // WalkAll walks objects/ in sorted order, calling w.Object for objects and
 // w.Stray for everything else there, so fsck can report "stray file
 // objects/ab/xyz". Each directory is read in full before any callback for
@@ -48,7 +43,7 @@ func (s *Store) WalkAll(w WalkFuncs) error {
 		if e.IsDir() && isLowerHex(name, 2) {
 			err = s.walkSubdir(w, name)
 		} else {
-			err = stray(w, objectsName+"/"+name, e)
+			err = stray(w, layout.ObjectsDir+"/"+name, e)
 			if err == fs.SkipDir {
 				err = nil
 			}
@@ -76,7 +71,7 @@ func (s *Store) walkSubdir(w WalkFuncs, prefix string) error {
 	for _, e := range entries {
 		name := e.Name()
 		if !isLowerHex(name, 2*len(ID{})-2) {
-			err = stray(w, objectsName+"/"+prefix+"/"+name, e)
+			err = stray(w, layout.ObjectsDir+"/"+prefix+"/"+name, e)
 		} else if w.Object != nil {
 			id, perr := ParseID(prefix + name)
 			if perr != nil { // cannot happen: both parts are lowercase hex

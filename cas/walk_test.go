@@ -39,7 +39,7 @@ func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
 		"objects/" + free[1]: "symlink",
 	}
 	for rel, kind := range strays {
-		p := filepath.Join(s.Root(), filepath.FromSlash(rel))
+		p := filepath.Join(s.d.Root(), filepath.FromSlash(rel))
 		switch kind {
 		case "file":
 			must(t, os.WriteFile(p, []byte("stray"), 0o644))
@@ -55,7 +55,7 @@ func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
 		}
 	}
 	var got []ID
-	must(t, s.Walk(func(id ID, info fs.FileInfo) error {
+	must(t, s.walkObjects(func(id ID, info fs.FileInfo) error {
 		if !info.Mode().IsRegular() || info.Name() != id.String()[2:] {
 			t.Errorf("Walk gave %s with info %v %v", id, info.Name(), info.Mode())
 		}
@@ -99,7 +99,7 @@ func TestWalkStopsAndSkips(t *testing.T) {
 		mustPut(t, s, content(uint64(i), 8))
 	}
 	n := 0
-	must(t, s.Walk(func(ID, fs.FileInfo) error {
+	must(t, s.walkObjects(func(ID, fs.FileInfo) error {
 		n++
 		if n == 5 {
 			return fs.SkipAll
@@ -110,7 +110,7 @@ func TestWalkStopsAndSkips(t *testing.T) {
 		t.Errorf("SkipAll: %d calls, want 5", n)
 	}
 	perDir := map[byte]int{}
-	must(t, s.Walk(func(id ID, _ fs.FileInfo) error {
+	must(t, s.walkObjects(func(id ID, _ fs.FileInfo) error {
 		perDir[id[0]]++
 		return fs.SkipDir
 	}))
@@ -120,7 +120,7 @@ func TestWalkStopsAndSkips(t *testing.T) {
 		}
 	}
 	boom := errors.New("boom")
-	if err := s.Walk(func(ID, fs.FileInfo) error { return boom }); err != boom {
+	if err := s.walkObjects(func(ID, fs.FileInfo) error { return boom }); err != boom {
 		t.Errorf("callback error: got %v", err)
 	}
 }
@@ -131,9 +131,9 @@ func TestWalkWithDelete(t *testing.T) {
 	for i := range 100 {
 		mustPut(t, s, content(uint64(i), 8))
 	}
-	must(t, s.Walk(func(id ID, _ fs.FileInfo) error { return s.Delete(id) }))
+	must(t, s.walkObjects(func(id ID, _ fs.FileInfo) error { return s.Delete(id) }))
 	n := 0
-	must(t, s.Walk(func(ID, fs.FileInfo) error { n++; return nil }))
+	must(t, s.walkObjects(func(ID, fs.FileInfo) error { n++; return nil }))
 	if n != 0 {
 		t.Errorf("%d objects left", n)
 	}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // BenchmarkStableHashFloat64s hashes a []float64 of 32 Mi elements (256 MiB);
@@ -17,7 +19,7 @@ func BenchmarkStableHashFloat64s(b *testing.B) {
 	}
 	b.SetBytes(int64(len(s) * 8))
 	b.ReportAllocs()
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	for b.Loop() {
 		if _, err := StableHash(s); err != nil {
 			b.Fatal(err)
@@ -30,7 +32,7 @@ func BenchmarkStableHashFloat64s(b *testing.B) {
 // CPU time used, which on a machine shared with other work says what the
 // wall-clock MB/s would be when the process has a core to itself.
 func reportCPUThroughput(b *testing.B, cpu0 time.Duration, bytesPerOp int) {
-	if d := cpuTime() - cpu0; d > 0 && cpu0 > 0 {
+	if d := testutil.CPUTime() - cpu0; d > 0 && cpu0 > 0 {
 		b.ReportMetric(float64(b.N)*float64(bytesPerOp)/d.Seconds()/1e6, "cpu-MB/s")
 	}
 }
@@ -39,7 +41,7 @@ func reportCPUThroughput(b *testing.B, cpu0 time.Duration, bytesPerOp int) {
 func BenchmarkStableHashBytes(b *testing.B) {
 	s := make([]byte, 256<<20)
 	b.SetBytes(int64(len(s)))
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	defer func() { reportCPUThroughput(b, cpu0, len(s)) }()
 	for b.Loop() {
 		if _, err := StableHash(s); err != nil {
@@ -89,7 +91,7 @@ func BenchmarkMarshalSmallMap(b *testing.B) {
 func BenchmarkBlake3Baseline(b *testing.B) {
 	s := make([]byte, 256<<20)
 	b.SetBytes(int64(len(s)))
-	cpu0 := cpuTime()
+	cpu0 := testutil.CPUTime()
 	defer func() { reportCPUThroughput(b, cpu0, len(s)) }()
 	for b.Loop() {
 		h := blake3.New()

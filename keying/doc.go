@@ -4,12 +4,15 @@
 // Marshal, Encode, Sum and StableHash encode any keyable value. Compile and
 // Plan.Key turn a wrapped function's argument value into the key of one call,
 // applying per-argument rules (pcache struct tags or Rules). Diagnose renders
-// key bytes for people.
+// key bytes for people. ResultShape and ResultFingerprint describe a result
+// type, so that a cache never decodes an entry into a type of another shape.
 //
-// This comment is the specification of key format 1 (KeyFormat). It is meant
-// to be precise enough to re-implement in another language; the golden
-// vectors in testdata/golden.txt pin it. Any change to the bytes produced for
-// any value requires a new KeyFormat, never a silent change.
+// This comment is the specification of key format 1 (KeyFormat) and of
+// result-shape format 1 (ResultShapeFormat). It is meant to be precise
+// enough to re-implement in another language; the golden vectors in
+// testdata/golden.txt and testdata/fingerprints.txt pin it. Any change to
+// the bytes produced for any value requires a new KeyFormat, and any change
+// to a shape a new ResultShapeFormat, never a silent change.
 //
 // # The canonical encoding
 //
@@ -131,7 +134,12 @@
 //     BLAKE3-256 of its canonical encoding (58 20 …).
 //   - pcache:",string": the field's value is fmt.Sprint(value), as a string.
 //   - pcache:",out": the field must be a string; it is never encoded.
-//   - A tag has at most one option; an unknown option is an error.
+//   - Options follow the name, comma-separated, in any order. A tag has at
+//     most one of hash, string and out, and may add omitzero to hash or
+//     string (`pcache:",hash,omitzero"`, `pcache:"name,omitzero,string"`):
+//     the field is absent while its raw value encodes like its type's zero
+//     value, and is otherwise hashed or stringified. out takes no other
+//     option. An unknown option, or an option given twice, is an error.
 //   - The struct type's name and package are not encoded: two struct types
 //     with the same field names and values key alike.
 //   - A struct that has a CacheKey or MarshalText method only because it is
@@ -162,6 +170,31 @@
 // key. Without Rules, args is exactly Marshal(a). For any other A, args is
 // the canonical encoding of a, and Rules are not allowed.
 //
+// Pointer arguments. When A is *S, a pointer type whose element S is a
+// struct type keyed by R15 (so neither S nor *S has a CacheKey or
+// MarshalText method of its own, and S is not time.Time or a math/big
+// type), the plan is S's plan: the arguments are S's fields, and every tag
+// and every Rule applies exactly as for S. Plan.Key(version, p) with a
+// non-nil p is Plan.Key(version, *p) of S's plan, byte for byte (Hash, Bytes
+// and Outs); a nil p has no arguments and is an error unwrapping to
+// ErrNilArgument ("keying: argument is a nil *pkg.S"), never the key of null.
+// Only one level of pointer is followed: **S, like any other type, is keyed
+// as a whole (R2) and takes no Rules. Plan.Type is still *S. Without Rules, a
+// non-nil *S keys as it did when such pointers were keyed as a whole (args
+// is Marshal(*p)); unlike then, unexported fields of S must be tagged
+// pcache:"-", as for S, and a nil *S is an error instead of the key of null.
+//
+// Each argument takes at most one drop rule (RuleDropIfEqual, RuleDropIf,
+// [,omitzero]) and at most one key rule (RuleHash, RuleString, RuleMap,
+// [,hash], [,string]); RuleIgnore [-] and RuleOut [,out] take no other rule.
+// A tag and a Rule on one argument count as two rules. When an argument has
+// both a drop rule and a key rule, the drop rule is evaluated on the raw
+// field value: while it holds, the argument is absent from args; otherwise
+// its value is the key rule's (Sum, fmt.Sprint or the encoding of Map) of the
+// raw value. An argument with only a drop rule is keyed as it is when not
+// dropped; one with only a key rule is always present. So an argument with a
+// single rule keys as it always has.
+//
 // The rules, by argument name (tag form in brackets):
 //
 //   - RuleIgnore [pcache:"-"]: the argument is not part of the key and is
@@ -171,19 +204,139 @@
 //   - RuleString [,string]: the value is fmt.Sprint(value). Beware of types
 //     whose String shows a pointer address.
 //   - RuleMap: the value is the encoding of Map(value).
-//
-// Map and Pred receive the field's value as an any. An error or a panic in
-// them is an *Error naming the argument, never a crash.
 //   - RuleDropIfEqual: the argument is absent while its encoding equals that
-//     of Rule.Value; [,omitzero] is RuleDropIfEqual with the zero value. This
-//     is how a new field joins an argument struct without invalidating the
-//     entries stored before it existed.
+//     of Rule.Value converted to the argument's type (below); [,omitzero] is
+//     RuleDropIfEqual with the zero value. This is how a new field joins an
+//     argument struct without invalidating the entries stored before it
+//     existed.
 //   - RuleDropIf: the argument is absent while Pred(value) is true.
 //   - RuleOut [,out]: the argument is an out-file path: a string that is not
 //     part of the key, returned in Key.Outs.
 //
+// Map and Pred receive the field's raw value as an any. An error or a panic
+// in them is an *Error naming the argument, never a crash.
+//
+// DropIfEqual values. Compile converts a RuleDropIfEqual's Value v to the
+// argument's type T, so that DropIfEqual("Threshold", 0) on a float64 field
+// compares with 0.0 (f9 0000), which a float64 can encode as, and not with
+// the integer 0 (0x00), which it never does. The comparison is then with the
+// canonical encoding of the converted value, by T's own rules (a T with a
+// CacheKey or MarshalText method is keyed by it). The first case that
+// applies:
+//
+//   - v's dynamic type is T: v is used as it is.
+//   - v is nil: allowed when T is a pointer, interface, slice or map type,
+//     and then the value is T's nil (null for a pointer or interface, 0x40
+//     for a nil []byte, 0x80 or a typed array for other slices, 0xa0 for a
+//     map: what a nil argument encodes as).
+//   - T is an interface type: v is used as it is, if v's type implements T.
+//   - T is a pointer type *E: v is converted to E by these rules (a non-nil
+//     pointer keys as its pointee).
+//   - T and v are both of integer or float kinds (not uintptr, not
+//     complex): v is converted when T holds exactly v's value. An integer
+//     converts to an integer kind whose range holds it (so never a negative
+//     value to an unsigned kind) and to a float kind whose nearest value
+//     converts back to it exactly; a float converts to an integer kind when
+//     it is integral (not NaN or ±Inf) and in range (-0 converts to 0), to
+//     float64 always, and to float32 when float32 holds it exactly (NaN and
+//     ±Inf do; all NaNs key alike).
+//   - T and v are both of bool kind, or both of string kind: v is converted
+//     (so "fast" converts to a type Mode string).
+//   - Otherwise (a string for an int argument, a struct of another type, a
+//     []int for a []int64 argument, nil for an int), Compile fails with an
+//     error unwrapping to ErrInvalidRule that names the argument and both
+//     types: `keying: pkg.T: DropIfEqual("Threshold", 1.5): float64 1.5 is
+//     not exactly representable as the argument's type int`. A v that cannot
+//     be keyed at all is an error unwrapping to ErrUnkeyable.
+//
 // Unexported fields of A are not arguments: each must be tagged pcache:"-"
 // (Compile fails otherwise, so none is dropped silently).
+//
+// # Result-type fingerprints
+//
+// A cache stores results encoded by its result codec (fxamacker/cbor v2, core
+// deterministic) and decodes them into the result type of the build that
+// reads them. Had that type changed between builds (a field renamed, added
+// or removed, an int become a float64), decoding would silently fill the new
+// type from the old bytes. So the cache records ResultFingerprint(R) of the
+// result type R with every entry, and an entry whose fingerprint differs is a
+// miss. The fingerprint covers the type's shape: everything that the codec's
+// encoding of values of R depends on, and nothing that depends on the build,
+// the OS, the architecture or the names of ordinary types.
+//
+// F1. ResultShape(t) is the canonical encoding of the three-element array
+// ["pcache-result-shape", 1, shape(t)], where 1 is ResultShapeFormat, by
+// the conventions of keys: text strings by R10, unsigned integers by R8,
+// shortest heads, definite lengths. A shape holds only arrays, text strings
+// and unsigned integers (no maps, floats or tags), so this is its core
+// deterministic encoding. ResultFingerprint(t) is the BLAKE3-256 of
+// ResultShape(t). A nil reflect.Type has the shape "nil". Neither function
+// fails or panics. shape(t) is given by the first of F2 … F11 that applies.
+//
+// F2. Recursion. When t is met again while it is being described (it is
+// one of the types whose shape encloses this position), its shape is
+// ["ref", n], where n ≥ 1 counts the enclosing levels up to the one where t
+// was entered; 1 is the immediately enclosing type. Every type described by
+// F5 … F10 is one level. So type Node struct{ Kids []*Node } is
+// ["struct", [["Kids", "", "", 0, ["slice", ["ptr", ["ref", 3]]]]]], the
+// same for every recursive type of that shape, whatever its name.
+//
+// F3. Opaque types. When t is not a pointer or interface type and the
+// method set of *t (so t's methods too, declared or promoted from an
+// embedded field) has MarshalCBOR, MarshalBinary, MarshalText or
+// MarshalJSON with the signature func() ([]byte, error), or t is time.Time,
+// big.Int, big.Float, big.Rat or cbor.Tag (which the codec encodes
+// specially), the codec's encoding is the type's own and its fields do not
+// matter: the shape is ["named", N], where N is PkgPath + "." + Name for a
+// defined type ("time.Time", "math/big.Int", "net/netip.Addr",
+// "github.com/fxamacker/cbor/v2.Tag") and reflect's String for an unnamed
+// one (a struct type with promoted methods: "struct { time.Time; N int }").
+// These are the only shapes that hold a type name.
+//
+// F4. Scalars and kinds the codec cannot round-trip: bool, int, int8 …
+// int64, uint, uint8 … uint64, uintptr, float32, float64, complex64,
+// complex128, string, unsafe.Pointer, chan and func: the reflect.Kind name
+// as a text string ("bool", "int", "int64", "uint8", "float64", "string",
+// "unsafe.Pointer", "chan", "func", ...). A defined type shapes like its
+// kind (type Celsius float64 is "float64", time.Duration is "int64"). int
+// and uint are "int" and "uint" on every platform, 386 included: the kind,
+// not the width. The element types of chans and funcs are not described.
+//
+// F5. Pointers: ["ptr", shape(elem)].
+//
+// F6. Slices: ["slice", shape(elem)]; []byte is ["slice", "uint8"].
+//
+// F7. Arrays: ["array", len, shape(elem)], len an unsigned integer.
+//
+// F8. Maps: ["map", shape(key), shape(elem)].
+//
+// F9. Interfaces: ["interface", names], names being the array of the
+// interface's method names (exported and unexported), sorted bytewise.
+// any is ["interface", []], error is ["interface", ["Error"]]. The dynamic
+// values an interface holds are not part of the shape.
+//
+// F10. Structs: ["struct", fields], fields holding one entry
+// [name, cborTag, jsonTag, flags, shape(field type)] for every field of t,
+// exported or not, embedded or not, blank (_) fields included. name is the
+// Go field name; cborTag and jsonTag are the raw values of the field's
+// `cbor:"..."` and `json:"..."` tags (reflect.StructTag.Get, "" when
+// absent); flags is an unsigned integer, the sum of 1 when the field is
+// embedded and 2 when it is unexported. The entries are sorted by name,
+// bytewise, and entries of the same name (blank fields) by their encoded
+// bytes. So the order of declaration and the struct type's name and package
+// do not change the shape, while renaming, adding or removing a field or
+// changing its type or its cbor or json tag does.
+//
+// F11. Array structs. When the first field of t named _ has a cbor tag with
+// the option toarray or toindefarray (a comma-separated part after the first),
+// the codec encodes t as an array of its fields in declaration order, so
+// the entries of F10 are in declaration order instead of sorted; so are
+// those of a struct type that is the type, or the pointee of the type, of
+// an embedded field of such a struct (the codec flattens its fields into
+// the array).
+//
+// The golden vectors in testdata/fingerprints.txt pin these rules; see
+// fingerprint_test.go for the types behind them.
 //
 // # Why these choices
 //
@@ -193,7 +346,9 @@
 // should not lose it either; the cache name already separates functions. The
 // cost is that, behind an interface, values of different types with the same
 // canonical form share a key (MyInt(3) and int(3)); a type for which that
-// matters can declare CacheKey. nil and empty slices and maps key alike
+// matters can declare CacheKey. The same reasons keep type names out of
+// result shapes, with one exception: a type that encodes itself (F3) can
+// only be told apart by its name. nil and empty slices and maps key alike
 // because Go code treats them alike. Unexported fields of nested values are
 // keyed because dropping them silently gives wrong answers
 // (mitchellh/hashstructure); keying private state can at worst cause extra

@@ -16,9 +16,17 @@ var ErrUnkeyable = errors.New("keying: value cannot be keyed")
 
 // ErrInvalidRule is the sentinel every Compile error about the rules
 // themselves unwraps to: a rule that names no argument, two rules on one
-// argument, a rule on an unexported field, a bad pcache tag, RuleOut on a
-// field that is not a string.
+// argument (two key rules, two drop rules, or Ignore or OutFile with any
+// other rule), a rule on an unexported field, a bad pcache tag, RuleOut on a
+// field that is not a string, a DropIfEqual value that cannot be converted
+// exactly to its argument's type.
 var ErrInvalidRule = errors.New("keying: invalid key rule")
+
+// ErrNilArgument is the sentinel the error of Plan.Key unwraps to when the
+// plan's argument type is a pointer to an argument struct (*S) and the
+// argument is a nil *S: there are no arguments to key. The error names the
+// type, e.g. "keying: argument is a nil *pkg.S: keying: nil argument".
+var ErrNilArgument = errors.New("keying: nil argument")
 
 // Error reports a value that cannot be keyed. Path names where the value sits
 // inside the keyed value, starting with the keyed type's name ("Args") or

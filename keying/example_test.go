@@ -62,3 +62,24 @@ func ExampleCompile() {
 	// [1, "1", {"Limit": 10, "Query": "cats"}]
 	// keying: keying_test.SearchV2: rule Ignore("Verbos"): no argument named "Verbos" (arguments: Query, Limit, Verbose): keying: invalid key rule
 }
+
+// Result types of one cached function in three builds.
+type MetricsV1 struct{ Acc float64 }
+
+type MetricsV2 struct{ Accuracy, F1 float64 }
+
+type Score struct{ Acc float64 } // MetricsV1 renamed
+
+func ExampleResultFingerprint() {
+	v1 := keying.ResultFingerprint(reflect.TypeFor[MetricsV1]())
+	v2 := keying.ResultFingerprint(reflect.TypeFor[MetricsV2]())
+	renamed := keying.ResultFingerprint(reflect.TypeFor[Score]())
+	fmt.Println(v1 == v2)      // fields changed: entries of v1 are misses for v2
+	fmt.Println(v1 == renamed) // only the type's name changed: entries still hit
+	d, _ := keying.Diagnose(keying.ResultShape(reflect.TypeFor[MetricsV2]()))
+	fmt.Println(d)
+	// Output:
+	// false
+	// true
+	// ["pcache-result-shape", 1, ["struct", [["Accuracy", "", "", 0, "float64"], ["F1", "", "", 0, "float64"]]]]
+}

@@ -3,6 +3,7 @@ package keying
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"math"
 	"math/big"
@@ -46,6 +47,28 @@ type fuzzStruct struct {
 	C []any  `pcache:",omitzero"`
 	d float64
 	E *fuzzStruct
+}
+
+// fuzzArgs is the argument struct FuzzKey keys through a Plan, both as a
+// struct and through a pointer, with composed tags.
+type fuzzArgs struct {
+	V    any
+	H    []any  `pcache:",hash,omitzero"`
+	Name string `pcache:"name,omitzero,string"`
+	Out  string `pcache:",out"`
+}
+
+var (
+	fuzzPlan    = mustCompile(reflect.TypeFor[fuzzArgs]())
+	fuzzPtrPlan = mustCompile(reflect.TypeFor[*fuzzArgs]())
+)
+
+func mustCompile(t reflect.Type) *Plan {
+	p, err := Compile(t, nil)
+	if err != nil {
+		panic(err)
+	}
+	return p
 }
 
 // build makes a value from the input. reverse inserts map entries in the
@@ -197,14 +220,17 @@ var strictDec = func() cbor.DecMode {
 
 // FuzzKey checks that every value built from the input encodes
 // deterministically (twice the same, and the same for maps built in another
-// insertion order), that Encode and Sum agree with Marshal, and that the
+// insertion order), that Encode and Sum agree with Marshal, that the
 // canonical bytes are strict, well-formed CBOR that fxamacker/cbor decodes
-// without panicking. Seeds are in testdata/fuzz/FuzzKey.
+// without panicking, and that a Plan keys an argument struct and a pointer
+// to it alike. Seeds are in testdata/fuzz/FuzzKey.
 func FuzzKey(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{12, 3, 1, 'a', 2, 1, 'b', 4, 0, 0, 0, 0, 0, 0, 0xf8, 0x7f, 1, 'c', 0})
 	f.Add([]byte{13, 4, 0, 1, 2, 1, 1, 2, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 'x', 'y', 6})
 	f.Add([]byte{11, 3, 14, 1, 2, 3, 4, 5, 6, 7, 8, 'a', 'b', 'c', 9, 1, 0, 1, 1, 15, 1, 2, 3, 4, 5, 6, 7, 8, 9, 16, 5, 1, 2, 3, 4, 5, 1})
+	// A *fuzzStruct (op 14, last choice 0) holding a nested *fuzzStruct.
+	f.Add([]byte{14, 9, 0, 0, 0, 0, 0, 0, 0, 'p', 't', 'r', 3, 1, 6, 2, 'h', 'i', 1, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v1 := (&fuzzSrc{data}).build(0, false)
 		v2 := (&fuzzSrc{data}).build(0, true)
@@ -252,5 +278,26 @@ func FuzzKey(f *testing.F) {
 		_ = strictDec.Unmarshal(append(b1[:len(b1):len(b1)], data...), &out)
 		_, _ = Diagnose(data)
 		_ = io.Discard
+
+		// Through a Plan: the pointer plan keys *a exactly as the struct
+		// plan keys a, and refuses a nil pointer.
+		a := fuzzArgs{V: v1, Name: string(data[:min(len(data), 3)]), Out: "/o"}
+		if len(data)%2 == 1 {
+			a.H = []any{v2}
+		}
+		ks, errS := fuzzPlan.Key("f", a)
+		kp, errP := fuzzPtrPlan.Key("f", &a)
+		if errS != nil || errP != nil {
+			t.Fatalf("Plan.Key of a keyable value: %v / %v", errS, errP)
+		}
+		if ks.Hash != kp.Hash || !bytes.Equal(ks.Bytes, kp.Bytes) || len(kp.Outs) != 1 || kp.Outs[0] != ks.Outs[0] {
+			t.Fatalf("pointer key differs:\n%x %v\n%x %v", kp.Bytes, kp.Outs, ks.Bytes, ks.Outs)
+		}
+		if ks.Bytes != nil && ks.Hash != blake3.Sum256(ks.Bytes) {
+			t.Fatal("Key.Hash != blake3(Key.Bytes)")
+		}
+		if _, err := fuzzPtrPlan.Key("f", (*fuzzArgs)(nil)); !errors.Is(err, ErrNilArgument) {
+			t.Fatalf("nil pointer: %v", err)
+		}
 	})
 }

@@ -59,6 +59,21 @@ type goldenEmbed struct {
 	C *int
 }
 
+// goldenComposed combines drop and key options in tags.
+type goldenComposed struct {
+	Blob  []byte  `pcache:",hash,omitzero"`
+	Name  string  `pcache:"name,omitzero,string"`
+	Level float64 `pcache:",omitzero"`
+}
+
+// goldenThreshold has a float argument dropped by an integer DropIfEqual
+// value, which Compile converts to float64.
+type goldenThreshold struct {
+	Query     string
+	Threshold float64
+	Mode      string
+}
+
 type goldenHasher struct{ id string }
 
 func (g goldenHasher) CacheKey() (any, error) { return []any{"goldenHasher", g.id}, nil }
@@ -189,6 +204,22 @@ func goldenKeys(t testing.TB) []struct {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pp, err := Compile(reflect.TypeFor[*goldenArgs](), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := Compile(reflect.TypeFor[goldenComposed](), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pt, err := Compile(reflect.TypeFor[*goldenThreshold](), []Rule{
+		{Arg: "Threshold", Kind: RuleDropIfEqual, Value: 0},
+		{Arg: "Mode", Kind: RuleDropIfEqual, Value: "default"},
+		{Arg: "Mode", Kind: RuleMap, Map: func(x any) (any, error) { return strings.ToUpper(x.(string)), nil }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	mk := func(p *Plan, version string, v any) Key {
 		k, err := p.Key(version, v)
 		if err != nil {
@@ -205,6 +236,11 @@ func goldenKeys(t testing.TB) []struct {
 		{"key/drop-if-equal", mk(pd, "2", NewArgs{"a", 1, 0})},
 		{"key/drop-if-equal-kept", mk(pd, "2", NewArgs{"a", 1, 9})},
 		{"key/string-arg", mk(ps, "v", "hello")},
+		{"key/pointer-args", mk(pp, "v1", &goldenArgs{Input: []float64{1, 2}, Name: "n", Blob: []byte{1}, Out: "/o"})},
+		{"key/composed-tags-dropped", mk(pc, "", goldenComposed{})},
+		{"key/composed-tags-kept", mk(pc, "", goldenComposed{Blob: []byte{1}, Name: "n", Level: 0.5})},
+		{"key/drop-if-equal-converted", mk(pt, "", &goldenThreshold{Query: "q", Threshold: 0, Mode: "default"})},
+		{"key/drop-if-equal-converted-kept", mk(pt, "", &goldenThreshold{Query: "q", Threshold: 0.25, Mode: "fast"})},
 	}
 }
 

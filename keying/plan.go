@@ -26,8 +26,8 @@ const (
 	RuleHash                            // key on the 32-byte Sum of the value (tag ,hash)
 	RuleString                          // key on fmt.Sprint(value) (tag ,string)
 	RuleMap                             // key on Map(value)
-	RuleDropIfEqual                     // drop while the value's canonical encoding equals Value's (tag ,omitzero for the zero value)
-	RuleDropIf                          // drop while Pred(value) is true
+	RuleDropIfEqual                     // drop while the value's canonical encoding equals that of Value converted to the argument's type (tag ,omitzero for the zero value)
+	RuleDropIf                          // drop while Pred(value) is true; a drop rule combines with one of RuleHash, RuleString, RuleMap
 	RuleOut                             // out-file path: a string argument that is not part of the key (tag ,out)
 )
 
@@ -48,7 +48,7 @@ type Rule struct {
 	Arg   string                 // argument name (field name, or the name from a `pcache:"name"` tag)
 	Kind  RuleKind               //
 	Map   func(any) (any, error) // RuleMap: the value keyed instead of the argument
-	Value any                    // RuleDropIfEqual: drop the argument while its canonical encoding equals Value's
+	Value any                    // RuleDropIfEqual: drop the argument while its canonical encoding equals Value's, Value converted exactly to the argument's type (see the package doc)
 	Pred  func(any) bool         // RuleDropIf: drop the argument while Pred returns true
 }
 
@@ -59,21 +59,57 @@ func (r Rule) String() string { return fmt.Sprintf("%s(%q)", r.Kind, r.Arg) }
 type Plan struct {
 	t        reflect.Type
 	root     string
-	ti       *typeInfo
+	ti       *typeInfo  // the keyed type's info: t's, or S's when ptr
+	ptr      bool       // t is *S for an argument struct S: Key dereferences one pointer
 	args     []*argPlan // keyed arguments, sorted by encoded name (struct types only)
 	outs     []*argPlan // out-file arguments, in field order
 	outNames []string
 	needAddr bool
 }
 
-// argPlan is one keyed or out-file argument of a struct plan.
+// argPlan is one keyed or out-file argument of a struct plan. An argument
+// has at most one key rule (kind) and at most one drop rule (drop); Ignore
+// and OutFile (also in kind) exclude every other rule.
 type argPlan struct {
 	f    *fieldInfo
-	kind RuleKind // 0: keyed as it is
+	kind RuleKind // 0: keyed as it is; RuleHash, RuleString, RuleMap; or RuleIgnore, RuleOut
+	from string   // where kind came from, for messages
 	mapf func(any) (any, error)
-	drop []byte // RuleDropIfEqual (also ,omitzero): the encoding that drops the argument
-	pred func(any) bool
-	from string // where the rule came from, for messages
+
+	drop     RuleKind // 0, RuleDropIfEqual (also ,omitzero) or RuleDropIf
+	dropFrom string   // where drop came from, for messages
+	dropEnc  []byte   // RuleDropIfEqual: the encoding of the raw value that drops the argument
+	pred     func(any) bool
+}
+
+// isDropRule reports whether k is a drop rule: one that decides whether the
+// argument is part of the key, on its raw value.
+func isDropRule(k RuleKind) bool { return k == RuleDropIfEqual || k == RuleDropIf }
+
+// isExclusiveRule reports whether k takes no other rule on its argument.
+func isExclusiveRule(k RuleKind) bool { return k == RuleIgnore || k == RuleOut }
+
+// addRule records rule kind k (described by from) on a, refusing a second
+// key rule, a second drop rule, and any rule next to Ignore or OutFile.
+func (a *argPlan) addRule(t reflect.Type, k RuleKind, from string) error {
+	if isDropRule(k) {
+		switch {
+		case a.drop != 0:
+			return fmt.Errorf("keying: %v: argument %q has two drop rules, %s and %s; an argument takes at most one of DropIfEqual, DropIf and ,omitzero: %w", t, a.f.name, a.dropFrom, from, ErrInvalidRule)
+		case isExclusiveRule(a.kind):
+			return fmt.Errorf("keying: %v: argument %q has the rules %s and %s, but %v takes no other rule: %w", t, a.f.name, a.from, from, a.kind, ErrInvalidRule)
+		}
+		a.drop, a.dropFrom = k, from
+		return nil
+	}
+	switch {
+	case a.kind != 0:
+		return fmt.Errorf("keying: %v: argument %q has two key rules, %s and %s: %w", t, a.f.name, a.from, from, ErrInvalidRule)
+	case isExclusiveRule(k) && a.drop != 0:
+		return fmt.Errorf("keying: %v: argument %q has the rules %s and %s, but %v takes no other rule: %w", t, a.f.name, a.dropFrom, from, k, ErrInvalidRule)
+	}
+	a.kind, a.from = k, from
+	return nil
 }
 
 // Key is the key of one call.
@@ -93,23 +129,41 @@ type OutArg struct {
 // struct type (keyed as a plain struct: no CacheKey or MarshalText method,
 // not time.Time or a math/big type), each exported field, including fields
 // promoted from embedded structs, is one argument; rules and pcache tags
-// apply to arguments by name. Any other type is keyed as a whole and takes no
+// apply to arguments by name. When t is a pointer *S to such a struct type,
+// the plan is S's: every tag and rule works as for S, Key takes a *S, keys a
+// non-nil one exactly as S's plan keys the struct it points to, and refuses
+// a nil one (ErrNilArgument). Any other type is keyed as a whole and takes no
 // rules.
 //
+// An argument takes at most one key rule (HashArg, StringArg, MapArg, tags
+// ,hash and ,string) and at most one drop rule (DropIfEqual, DropIf, tag
+// ,omitzero); with both, the drop rule is evaluated on the raw value and the
+// key rule keys the value when it is not dropped. Ignore and OutFile (tags
+// "-" and ,out) take no other rule.
+//
 // Compile fails, naming the argument and the type, when a rule names no
-// argument, when one argument has two rules (a tag and a Rule count as two),
-// when a rule names an unexported field, when RuleOut is given to a field
-// that is not a string, when a Rule lacks its Map, Pred or keyable Value, when
-// an unexported field of t is not tagged pcache:"-" (unexported fields are
-// not arguments and are never dropped silently), and when an argument's type
-// can never be keyed (a func, chan, unsafe.Pointer, uintptr or complex
-// inside it, not behind an interface) and has no Ignore, MapArg or OutFile
-// rule. Rule errors unwrap to ErrInvalidRule, type errors to ErrUnkeyable.
+// argument, when one argument has two key rules or two drop rules (a tag and
+// a Rule count as two) or Ignore or OutFile next to another rule, when a rule
+// names an unexported field, when RuleOut is given to a field that is not a
+// string, when a Rule lacks its Map, Pred or keyable Value, when a
+// DropIfEqual value cannot be converted exactly to its argument's type (see
+// the package doc), when an unexported field of t is not tagged pcache:"-"
+// (unexported fields are not arguments and are never dropped silently), and
+// when an argument's type can never be keyed (a func, chan, unsafe.Pointer,
+// uintptr or complex inside it, not behind an interface) and has no Ignore,
+// MapArg or OutFile rule. Rule errors unwrap to ErrInvalidRule, type errors
+// to ErrUnkeyable.
 func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 	if t == nil {
 		return nil, fmt.Errorf("keying: Compile: nil type: %w", ErrInvalidRule)
 	}
-	p := &Plan{t: t, root: rootName(t), ti: infoOf(t)}
+	p := &Plan{t: t, root: rootName(t)}
+	if t.Kind() == reflect.Pointer && t.Elem().Kind() == reflect.Struct && infoOf(t.Elem()).kind == kStruct {
+		// A pointer to an argument struct: the plan is the struct's.
+		p.ptr, p.ti = true, infoOf(t.Elem())
+	} else {
+		p.ti = infoOf(t)
+	}
 	if p.ti.kind != kStruct {
 		if len(rules) > 0 {
 			return nil, fmt.Errorf("keying: %v: rule %v needs a struct argument type; %v is keyed as a whole: %w", t, rules[0], t, ErrInvalidRule)
@@ -136,26 +190,25 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 	for _, f := range st.all {
 		a := &argPlan{f: f}
 		plans[f] = a
-		switch {
-		case f.ignored:
+		if f.ignored {
 			a.kind, a.from = RuleIgnore, `tag pcache:"-"`
-		case f.opt != optNone:
-			a.from = fmt.Sprintf("tag pcache:%q", f.tag)
-			switch f.opt {
-			case optHash:
-				a.kind = RuleHash
-			case optString:
-				a.kind = RuleString
-			case optOut:
-				a.kind = RuleOut
-			case optOmitZero:
-				a.kind = RuleDropIfEqual
-				z, err := f.zero()
-				if err != nil {
-					return nil, fmt.Errorf("keying: %v: argument %q: tag pcache:%q: zero value: %w", t, f.name, f.tag, err)
-				}
-				a.drop = z
+			continue
+		}
+		from := fmt.Sprintf("tag pcache:%q", f.tag)
+		switch f.opt {
+		case optHash:
+			a.kind, a.from = RuleHash, from
+		case optString:
+			a.kind, a.from = RuleString, from
+		case optOut:
+			a.kind, a.from = RuleOut, from
+		}
+		if f.omitzero {
+			z, err := f.zero()
+			if err != nil {
+				return nil, fmt.Errorf("keying: %v: argument %q: tag pcache:%q: zero value: %w", t, f.name, f.tag, err)
 			}
+			a.drop, a.dropFrom, a.dropEnc = RuleDropIfEqual, from, z
 		}
 	}
 	for _, r := range rules {
@@ -166,13 +219,14 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 		if !f.exported {
 			return nil, fmt.Errorf("keying: %v: rule %v: field %s is unexported, so it is not an argument: %w", t, r, f.goPath, ErrInvalidRule)
 		}
-		a := plans[f]
-		if a.kind != 0 {
-			return nil, fmt.Errorf("keying: %v: argument %q has two key rules, %s and %v: %w", t, r.Arg, a.from, r, ErrInvalidRule)
+		if r.Kind < RuleIgnore || r.Kind > RuleOut {
+			return nil, fmt.Errorf("keying: %v: rule %v: unknown rule kind %d: %w", t, r, int(r.Kind), ErrInvalidRule)
 		}
-		a.kind, a.from = r.Kind, r.String()
+		a := plans[f]
+		if err := a.addRule(t, r.Kind, r.String()); err != nil {
+			return nil, err
+		}
 		switch r.Kind {
-		case RuleIgnore, RuleHash, RuleString:
 		case RuleMap:
 			if r.Map == nil {
 				return nil, fmt.Errorf("keying: %v: rule %v has a nil Map function: %w", t, r, ErrInvalidRule)
@@ -184,17 +238,22 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 			}
 			a.pred = r.Pred
 		case RuleDropIfEqual:
-			b, err := Marshal(r.Value)
-			if err != nil {
+			if _, err := Marshal(r.Value); err != nil {
 				return nil, fmt.Errorf("keying: %v: rule %v: its value cannot be keyed: %w", t, r, err)
 			}
-			a.drop = b
+			x, problem := dropValue(r.Value, f.typ)
+			if problem != "" {
+				return nil, fmt.Errorf("keying: %v: %s: %s: %w", t, describeDropIfEqual(r), problem, ErrInvalidRule)
+			}
+			b, err := Marshal(x)
+			if err != nil {
+				return nil, fmt.Errorf("keying: %v: %s: the value converted to the argument's type %v cannot be keyed: %w", t, describeDropIfEqual(r), f.typ, err)
+			}
+			a.dropEnc = b
 		case RuleOut:
 			if f.typ.Kind() != reflect.String {
 				return nil, fmt.Errorf("keying: %v: rule %v: an out-file argument must be a string, not %v: %w", t, r, f.typ, ErrInvalidRule)
 			}
-		default:
-			return nil, fmt.Errorf("keying: %v: rule %v: unknown rule kind %d: %w", t, r, int(r.Kind), ErrInvalidRule)
 		}
 	}
 
@@ -213,16 +272,21 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 			p.outs = append(p.outs, a)
 			p.outNames = append(p.outNames, f.name)
 			continue
-		case RuleMap:
-			// The function's result is checked when it exists.
-		case RuleString:
-			if f.ti.kind == kBad {
-				return nil, &Error{Path: p.root + "." + f.goPath, Type: f.typ, Reason: f.ti.bad + "; fmt.Sprint would print an address, so " + a.from + " cannot key it either"}
-			}
-		default:
+		}
+		// The raw value is encoded when it is keyed as it is, hashed, or
+		// compared by DropIfEqual; a MapArg result is checked when it
+		// exists, and StringArg only needs fmt.Sprint to be meaningful.
+		if a.kind == RuleString && f.ti.kind == kBad {
+			return nil, &Error{Path: p.root + "." + f.goPath, Type: f.typ, Reason: f.ti.bad + "; fmt.Sprint would print an address, so " + a.from + " cannot key it either"}
+		}
+		if a.kind != RuleMap && a.kind != RuleString || a.drop == RuleDropIfEqual {
 			if err := staticCheck(f.ti, map[*typeInfo]bool{}); err != nil {
 				err := finish(atField(err, f.goPath), p.root).(*Error)
-				err.Reason += fmt.Sprintf(" (argument %q needs an Ignore, MapArg or OutFile rule, or a pcache:\"-\" tag)", f.name)
+				if a.drop == RuleDropIfEqual && (a.kind == RuleMap || a.kind == RuleString) {
+					err.Reason += fmt.Sprintf(" (%s compares the encoding of argument %q itself; use DropIf instead)", a.dropFrom, f.name)
+				} else {
+					err.Reason += fmt.Sprintf(" (argument %q needs an Ignore, MapArg or OutFile rule, or a pcache:\"-\" tag)", f.name)
+				}
 				return nil, err
 			}
 		}
@@ -253,11 +317,20 @@ func (p *Plan) OutArgs() []string { return slices.Clone(p.outNames) }
 // the plan's type. The key is the canonical encoding of the array
 // [KeyFormat, version, args], where args is the canonical encoding of v with
 // the plan's rules applied: for a struct type the map {argument name →
-// value} of the arguments that are not ignored, out-file or dropped.
+// value} of the arguments that are not ignored, out-file or dropped. For a
+// plan of a pointer to an argument struct, v is a *S: a nil one is an error
+// unwrapping to ErrNilArgument, a non-nil one has the key (Hash, Bytes and
+// Outs) that the plan of S gives the struct it points to.
 func (p *Plan) Key(version string, v any) (Key, error) {
 	rv := reflect.ValueOf(v)
 	if p.t.Kind() != reflect.Interface && (!rv.IsValid() || rv.Type() != p.t) {
 		return Key{}, fmt.Errorf("keying: plan for %v: Key got a value of type %T", p.t, v)
+	}
+	if p.ptr {
+		if rv.IsNil() {
+			return Key{}, fmt.Errorf("keying: argument is a nil %v: %w", p.t, ErrNilArgument)
+		}
+		rv = rv.Elem()
 	}
 	e := getEncoder()
 	defer putEncoder(e)
@@ -319,9 +392,10 @@ func (p *Plan) encodeArgs(e *encoder, v reflect.Value) error {
 		if !ok {
 			continue
 		}
-		switch a.kind {
+		// A drop rule looks at the raw value, before any key rule.
+		switch a.drop {
 		case RuleDropIfEqual:
-			eq, err := encodesAs(fv, a.f.ti, a.drop, 0)
+			eq, err := encodesAs(fv, a.f.ti, a.dropEnc, 0)
 			if err != nil {
 				return atField(err, a.f.goPath)
 			}
@@ -331,7 +405,7 @@ func (p *Plan) encodeArgs(e *encoder, v reflect.Value) error {
 		case RuleDropIf:
 			drop, err := callPred(a.pred, fv.Interface())
 			if err != nil {
-				return atField(newWalkErr(a.f.typ, fmt.Sprintf("%s: %v", a.from, err), err), a.f.goPath)
+				return atField(newWalkErr(a.f.typ, fmt.Sprintf("%s: %v", a.dropFrom, err), err), a.f.goPath)
 			}
 			if drop {
 				continue

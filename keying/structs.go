@@ -9,14 +9,16 @@ import (
 	"sync"
 )
 
-// tagOpt is the option of a `pcache:"name,option"` struct tag.
+// tagOpt is the key option of a `pcache:"name,option"` struct tag: how a
+// present field's value is keyed. The drop option ,omitzero is kept apart
+// (fieldInfo.omitzero), since it combines with ,hash and ,string.
 type tagOpt uint8
 
 const (
 	optNone     tagOpt = iota
 	optHash            // ,hash: key on the 32-byte Sum of the value
 	optString          // ,string: key on fmt.Sprint(value)
-	optOmitZero        // ,omitzero: drop while the value encodes like the zero value
+	optOmitZero        // ,omitzero: drop while the value encodes like the zero value (only in parseTag; see fieldInfo.omitzero)
 	optOut             // ,out: an out-file path, never part of a key
 )
 
@@ -34,8 +36,9 @@ type fieldInfo struct {
 	ti       *typeInfo    // typeInfo of typ (nil for ignored fields)
 	exported bool         // the field itself is exported
 	ignored  bool         // tagged pcache:"-"
-	opt      tagOpt
-	tag      string // the raw pcache tag, for messages
+	opt      tagOpt       // optNone, optHash, optString or optOut
+	omitzero bool         // tagged ,omitzero: absent while it encodes like its type's zero value
+	tag      string       // the raw pcache tag, for messages
 
 	zeroOnce sync.Once
 	zeroEnc  []byte
@@ -113,7 +116,7 @@ func collectFields(t reflect.Type, index []int, unexp []bool, prefix string, cha
 				}
 			}
 		}
-		name, opt, err := parseTag(tag)
+		name, opt, omitzero, err := parseTag(tag)
 		if err != "" {
 			st.err = fmt.Sprintf("field %s: %s", goPath, err)
 			return
@@ -127,29 +130,43 @@ func collectFields(t reflect.Type, index []int, unexp []bool, prefix string, cha
 		}
 		st.all = append(st.all, &fieldInfo{
 			name: name, goPath: goPath, head: appendText(nil, name), index: idx, unexp: un,
-			typ: sf.Type, ti: buildInfo(sf.Type, pending), exported: sf.IsExported(), opt: opt, tag: tag,
+			typ: sf.Type, ti: buildInfo(sf.Type, pending), exported: sf.IsExported(), opt: opt, omitzero: omitzero, tag: tag,
 		})
 	}
 }
 
-// parseTag splits a pcache tag into its name and its one option.
-func parseTag(tag string) (name string, opt tagOpt, problem string) {
+// parseTag splits a pcache tag into its name, its key option (hash, string
+// or out) and its drop option (omitzero). Options may come in any order; a
+// tag has at most one key option and at most one omitzero, and out takes no
+// other option.
+func parseTag(tag string) (name string, opt tagOpt, omitzero bool, problem string) {
 	parts := strings.Split(tag, ",")
 	name = parts[0]
+	var keyOpt string
 	for _, o := range parts[1:] {
 		if o == "" {
 			continue
 		}
 		v, ok := tagOptNames[o]
 		if !ok {
-			return "", 0, fmt.Sprintf("unknown option %q in tag pcache:%q (want hash, string, omitzero or out)", o, tag)
+			return "", 0, false, fmt.Sprintf("unknown option %q in tag pcache:%q (want hash, string, omitzero or out)", o, tag)
+		}
+		if v == optOmitZero {
+			if omitzero {
+				return "", 0, false, fmt.Sprintf("tag pcache:%q has two drop rules (omitzero twice); a field takes at most one", tag)
+			}
+			omitzero = true
+			continue
 		}
 		if opt != optNone {
-			return "", 0, fmt.Sprintf("tag pcache:%q has two key rules; a field takes at most one", tag)
+			return "", 0, false, fmt.Sprintf("tag pcache:%q has two key rules, %s and %s; a field takes at most one", tag, keyOpt, o)
 		}
-		opt = v
+		opt, keyOpt = v, o
 	}
-	return name, opt, ""
+	if opt == optOut && omitzero {
+		return "", 0, false, fmt.Sprintf("tag pcache:%q combines out with omitzero; an out-file field takes no other option", tag)
+	}
+	return name, opt, omitzero, ""
 }
 
 // get returns the field's value in the struct value v, and false when an

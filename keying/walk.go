@@ -213,7 +213,7 @@ func (e *encoder) structv(v reflect.Value, ti *typeInfo) error {
 		if !ok {
 			continue // promoted through a nil embedded pointer: absent
 		}
-		if f.opt == optOmitZero {
+		if f.omitzero {
 			z, err := f.zero()
 			if err != nil {
 				return atField(err, f.goPath)

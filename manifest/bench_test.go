@@ -9,6 +9,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // benchRoots holds manifests built once per test binary run, by size.
@@ -50,12 +54,12 @@ func benchManifest(b *testing.B, n int) (string, [][32]byte) {
 		idx[i] = int32(i)
 	}
 	slices.SortFunc(idx, func(x, y int32) int { return bytes.Compare(keys[x][:], keys[y][:]) })
-	dir, _ := manifestDir(root, "bench")
+	dir, _ := manifestDir(layout.New(root), "bench")
 	_, err = writeSegment(filepath.Join(root, "tmp"), dir, "bench", n, func(i int) (*[32]byte, []byte, error) {
 		k := int(idx[i])
 		e := ent(k, "v")
 		e.Time = 1_700_000_000_000_000_000 + int64(k)
-		p, err := encodeEntry(&e)
+		p, err := record.Encode(&e)
 		return &keys[k], p, err
 	}, false)
 	if err != nil {
@@ -85,7 +89,7 @@ func BenchmarkLookupHit(b *testing.B) {
 			m.Lookup(k)
 		}
 		b.ReportAllocs()
-		cpu := cpuTime()
+		cpu := testutil.CPUTime()
 		i := 0
 		for b.Loop() {
 			if _, ok, err := m.Lookup(keys[i%len(keys)]); !ok || err != nil {
@@ -106,7 +110,7 @@ func BenchmarkLookupHit(b *testing.B) {
 			keys = append(keys, kh(i))
 		}
 		b.ReportAllocs()
-		cpu := cpuTime()
+		cpu := testutil.CPUTime()
 		i := 0
 		for b.Loop() {
 			if _, ok, err := m.Lookup(keys[i%len(keys)]); !ok || err != nil {
@@ -121,7 +125,7 @@ func BenchmarkLookupHit(b *testing.B) {
 func BenchmarkAppend(b *testing.B) {
 	m := mustOpen(b, b.TempDir(), "bench", Options{})
 	b.ReportAllocs()
-	cpu := cpuTime()
+	cpu := testutil.CPUTime()
 	i := 0
 	for b.Loop() {
 		if err := m.Append(ent(i, "v")); err != nil {
@@ -135,16 +139,16 @@ func BenchmarkAppend(b *testing.B) {
 
 // reportCPU reports the process's CPU time since start per operation.
 func reportCPU(b *testing.B, start time.Duration) {
-	b.ReportMetric(float64(cpuTime()-start)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(testutil.CPUTime()-start)/float64(b.N), "cpu-ns/op")
 }
 
 func BenchmarkOpenFirstLookup1e6(b *testing.B) {
 	root, keys := benchManifest(b, 1e6)
 	b.ReportAllocs()
-	cpu := cpuTime()
+	cpu := testutil.CPUTime()
 	i := 0
 	for b.Loop() {
-		m, err := Open(root, "bench", Options{ReadOnly: true})
+		m, err := Open(layout.New(root), "bench", Options{ReadOnly: true})
 		if err != nil {
 			b.Fatal(err)
 		}

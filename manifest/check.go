@@ -9,6 +9,10 @@ import (
 	"path/filepath"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Check reads every file of one manifest completely and returns what is
@@ -18,8 +22,8 @@ import (
 // re-encoded and compared byte for byte), and stray files. The error is for
 // I/O failures only (and wraps fs.ErrNotExist when the manifest does not
 // exist).
-func Check(root, name string) ([]Problem, error) {
-	dir, err := manifestDir(root, name)
+func Check(d layout.Dir, name string) ([]Problem, error) {
+	dir, err := manifestDir(d, name)
 	if err != nil {
 		return nil, err
 	}
@@ -71,7 +75,7 @@ func checkJournal(path, name string, report func(Problem)) error {
 		}
 		ps = ps[:0]
 		add := func(p Problem) { ps = append(ps, p) }
-		h, hn, err := parseHeader(data, journalFormat)
+		h, hn, err := record.ParseHeader(data, record.JournalFormat)
 		if err != nil {
 			add(fileProblem(path, err))
 			break
@@ -103,7 +107,7 @@ func checkSegment(path, name string, report func(Problem)) error {
 		return fmt.Errorf("manifest: check: %w", err)
 	}
 	sum := blake3.Sum256(data)
-	if want := filepath.Base(path); segmentFileName(sum[:]) != want {
+	if want := filepath.Base(path); layout.SegmentName(sum[:]) != want {
 		report(Problem{Path: path, Kind: KindHashMismatch, Detail: fmt.Sprintf("content hashes to %s", hex.EncodeToString(sum[:]))})
 	}
 	s := &segment{path: path, data: data}
@@ -111,20 +115,20 @@ func checkSegment(path, name string, report func(Problem)) error {
 		report(fileProblem(path, err))
 		return nil
 	}
-	if h, _, err := parseHeader(data, segmentFormat); err == nil && h.Name != name {
+	if h, _, err := record.ParseHeader(data, record.SegmentFormat); err == nil && h.Name != name {
 		report(Problem{Path: path, Kind: KindBadHeader, Detail: fmt.Sprintf("header names function %q, but the segment is in the manifest of %q", h.Name, name)})
 	}
 	off := s.dataStart
 	var prev []byte
 	i := 0
 	for off < s.indexOff {
-		f, err := parseFrame(data[off:s.indexOff])
+		f, err := record.ParseFrame(data[off:s.indexOff])
 		if err != nil {
 			report(Problem{Path: path, Kind: KindBadSegment, Offset: off, Detail: fmt.Sprintf("record framing: %v; records after this are not checked in file order", err)})
 			break
 		}
 		at := off
-		off += int64(f.n)
+		off += int64(f.N)
 		idx := i
 		i++
 		if idx >= s.count {
@@ -135,12 +139,12 @@ func checkSegment(path, name string, report func(Problem)) error {
 		if ioff != at {
 			report(Problem{Path: path, Kind: KindBadSegment, Offset: at, Detail: fmt.Sprintf("index entry %d points at offset %d", idx, ioff)})
 		}
-		if !f.crcOK {
+		if !f.CRCOK {
 			report(Problem{Path: path, Kind: KindBadChecksum, Offset: at, Detail: "record checksum mismatch"})
 			continue
 		}
-		e, err := DecodeEntry(f.payload)
-		if err != nil {
+		var e record.Entry
+		if err := record.Decode(f.Payload, &e); err != nil {
 			report(Problem{Path: path, Kind: KindBadRecord, Offset: at, Detail: err.Error()})
 			continue
 		}
@@ -172,16 +176,16 @@ func repairable(kind string) bool {
 // resolved records in canonical form to a new segment, and only then deletes
 // the damaged files. A damaged journal that a live writer still holds is left
 // alone. It holds the manifest's compaction lock throughout.
-func Repair(root, name string) error {
-	dir, err := manifestDir(root, name)
+func Repair(d layout.Dir, name string) error {
+	dir, err := manifestDir(d, name)
 	if err != nil {
 		return err
 	}
-	lk, err := lockManifest(root, name, "repair", true)
+	lk, err := lockManifest(d, name, "repair", true)
 	if err != nil {
 		return err
 	}
-	defer lk.Unlock()
+	defer lk.Release()
 	ps, err := check(dir, name)
 	if err != nil {
 		return err
@@ -206,15 +210,15 @@ func Repair(root, name string) error {
 	}()
 	for path := range damaged {
 		base := filepath.Base(path)
-		if isJournalName(base) {
-			jl, ok, err := tryLock(journalLockPath(root, base))
+		if layout.IsJournalName(base) {
+			jl, ok, err := lock.Try(d.JournalLock(base), lock.Exclusive)
 			if err != nil {
 				return err
 			}
 			if !ok {
 				continue // a live writer's: leave it
 			}
-			locks = append(locks, func() { jl.Unlock() })
+			locks = append(locks, jl.Release)
 			st := newJState(dir, base)
 			if _, _, err := st.readTail(ignore); err != nil && !errors.Is(err, errVanished) {
 				return err
@@ -222,7 +226,7 @@ func Repair(root, name string) error {
 			for _, r := range st.recs {
 				mergeInto(good, r)
 			}
-			remove = append(remove, path, journalLockPath(root, base))
+			remove = append(remove, path, d.JournalLock(base))
 			continue
 		}
 		recs, err := salvageSegment(path)
@@ -235,12 +239,12 @@ func Repair(root, name string) error {
 	src := newSliceSource(good)
 	out := make([][]byte, len(src.recs))
 	for i, r := range src.recs {
-		if out[i], err = encodeEntry(&r.e); err != nil {
+		if out[i], err = record.Encode(&r.e); err != nil {
 			return err
 		}
 	}
 	if len(out) > 0 {
-		if _, err := writeSegment(filepath.Join(root, "tmp"), dir, name, len(out), func(i int) (*[32]byte, []byte, error) {
+		if _, err := writeSegment(d.Tmp(), dir, name, len(out), func(i int) (*[32]byte, []byte, error) {
 			return &src.recs[i].e.KeyHash, out[i], nil
 		}, true); err != nil {
 			return fmt.Errorf("manifest: repair %s: %w", name, err)
@@ -267,7 +271,7 @@ func salvageSegment(path string) ([]*rec, error) {
 	}
 	ignore := func(Problem) {}
 	var recs []*rec
-	if _, hn, err := parseHeader(data, segmentFormat); err == nil {
+	if _, hn, err := record.ParseHeader(data, record.SegmentFormat); err == nil {
 		recs, _, _ = scanRecords(path, data[hn:], int64(hn), true, false, ignore)
 	}
 	s := &segment{path: path, data: data}

@@ -9,22 +9,25 @@ import (
 	"testing"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // futureJournal writes a journal whose header says format version 2.
 func futureJournal(t *testing.T, root, name string) string {
 	t.Helper()
-	dir, _ := manifestDir(root, name)
+	dir, _ := manifestDir(layout.New(root), name)
 	os.MkdirAll(dir, 0o755)
-	hdr, err := encMode.Marshal(&fileHeader{Format: journalFormat, Version: 2, Digest: digestName, Name: name})
+	hdr, err := futureHeader(record.JournalFormat, name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	e := ent(1, "future")
 	e.Time = 1
-	p, _ := encodeEntry(&e)
+	p, _ := record.Encode(&e)
 	path := filepath.Join(dir, "j-future.pcj")
-	if err := os.WriteFile(path, appendFrame(hdr, p), 0o644); err != nil {
+	if err := os.WriteFile(path, record.AppendFrame(hdr, p), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -35,19 +38,19 @@ func TestUnknownVersion(t *testing.T) {
 	writeJournal(t, root, "f", ent(2, "now"))
 	path := futureJournal(t, root, "f")
 
-	if _, err := Open(root, "f", Options{}); !errors.Is(err, ErrUnknownVersion) {
-		t.Fatalf("Open: %v, want ErrUnknownVersion", err)
+	if _, err := Open(layout.New(root), "f", Options{}); !errors.Is(err, record.ErrUnknownVersion) {
+		t.Fatalf("Open: %v, want record.ErrUnknownVersion", err)
 	}
-	ps, err := Check(root, "f")
+	ps, err := Check(layout.New(root), "f")
 	if err != nil || len(ps) != 1 || ps[0].Kind != KindUnknownVersion || ps[0].Path != path {
 		t.Fatalf("Check: %v %v", ps, err)
 	}
 	// Neither compaction nor repair touches a file they cannot read.
-	c := &compaction{root: root, name: "f", dir: filepath.Dir(path), tmpDir: filepath.Join(root, "tmp"), report: func(Problem) {}, logf: t.Logf}
+	c := &compaction{d: layout.New(root), name: "f", dir: filepath.Dir(path), report: func(Problem) {}, logf: t.Logf}
 	if err := c.run(true, true); err != nil {
 		t.Fatal(err)
 	}
-	if err := Repair(root, "f"); err != nil {
+	if err := Repair(layout.New(root), "f"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); err != nil {
@@ -59,35 +62,35 @@ func TestUnknownVersion(t *testing.T) {
 	name := writeSeg(t, root2, "f", ent(1, "x"))
 	segPath := filepath.Join(root2, "manifests", "f", name)
 	data, _ := os.ReadFile(segPath)
-	// Rewrite the header's version (0x01 after the text "version") to 2.
+	// Rewrite the header's version (after the text "version") to the next.
 	i := indexOf(data, []byte("version"))
-	if i < 0 || data[i+7] != 0x01 {
+	if i < 0 || data[i+7] != record.Version {
 		t.Fatal("cannot find the version in the header")
 	}
-	data[i+7] = 0x02
+	data[i+7] = record.Version + 1
 	// Left under its old name, it is a damaged segment (its content no longer
 	// hashes to its name): skipped and reported, never a reason to refuse
 	// the whole manifest.
 	os.WriteFile(segPath, data, 0o644)
-	if m, err := Open(root2, "f", Options{}); err != nil {
+	if m, err := Open(layout.New(root2), "f", Options{}); err != nil {
 		t.Fatalf("Open with a segment whose version byte was damaged: %v", err)
 	} else {
 		m.Close()
 	}
-	ps, _ = Check(root2, "f")
+	ps, _ = Check(layout.New(root2), "f")
 	if !hasKind(ps, KindBadSegment) || !hasKind(ps, KindHashMismatch) {
 		t.Fatalf("Check damaged segment: %v", ps)
 	}
 	// Under the name its content hashes to, it is a newer pcache's segment.
 	sum := blake3.Sum256(data)
-	future := filepath.Join(filepath.Dir(segPath), segmentFileName(sum[:]))
+	future := filepath.Join(filepath.Dir(segPath), layout.SegmentName(sum[:]))
 	if err := os.Rename(segPath, future); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(root2, "f", Options{}); !errors.Is(err, ErrUnknownVersion) {
+	if _, err := Open(layout.New(root2), "f", Options{}); !errors.Is(err, record.ErrUnknownVersion) {
 		t.Fatalf("Open with a future segment: %v", err)
 	}
-	ps, _ = Check(root2, "f")
+	ps, _ = Check(layout.New(root2), "f")
 	if !hasKind(ps, KindUnknownVersion) || hasKind(ps, KindHashMismatch) {
 		t.Fatalf("Check future segment: %v", ps)
 	}
@@ -139,18 +142,18 @@ func TestCheckAndRepair(t *testing.T) {
 	jdata = jdata[:len(jdata)-2] // tear the last record
 	nc := ent(9, "nc")
 	nc.Time = 5
-	p, _ := encodeEntry(&nc)
+	p, _ := record.Encode(&nc)
 	// Non-canonical: the frame's byte-string length in a 2-byte form.
 	frame := append([]byte{0x82, 0x59, 0, byte(len(p))}, p...)
-	frame = appendHead(frame, majorUint, uint64(checksum(p)))
+	frame = record.AppendHead(frame, record.MajorUint, uint64(crc32c(p)))
 	ncJournal := filepath.Join(dir, "j-noncanonical.pcj")
-	hdr, _ := encodeHeader(journalFormat, "f", nil)
+	hdr, _ := record.EncodeHeader(record.JournalFormat, "f", nil)
 	os.WriteFile(ncJournal, append(hdr, frame...), 0o644)
 	os.WriteFile(path, jdata, 0o644)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hi"), 0o644)
 	os.MkdirAll(filepath.Join(dir, "nested"), 0o755) // a sub-function's dir: not a problem
 
-	ps, err := Check(root, "f")
+	ps, err := Check(layout.New(root), "f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,10 +171,10 @@ func TestCheckAndRepair(t *testing.T) {
 	before := allEntries(t, m)
 	m.Close()
 
-	if err := Repair(root, "f"); err != nil {
+	if err := Repair(layout.New(root), "f"); err != nil {
 		t.Fatal(err)
 	}
-	ps, err = Check(root, "f")
+	ps, err = Check(layout.New(root), "f")
 	if err != nil || len(ps) != 1 || ps[0].Kind != KindStray {
 		t.Fatalf("Check after Repair: %v %v", ps, err)
 	}
@@ -193,14 +196,14 @@ func TestCheckAndRepair(t *testing.T) {
 }
 
 func TestCheckMissing(t *testing.T) {
-	if _, err := Check(t.TempDir(), "nope"); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Check(layout.New(t.TempDir()), "nope"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Check of a missing manifest: %v", err)
 	}
 }
 
-func TestListAndRemove(t *testing.T) {
+func TestListAndForgetAll(t *testing.T) {
 	root := t.TempDir()
-	if names, err := List(root); err != nil || len(names) != 0 {
+	if names, err := List(layout.New(root)); err != nil || len(names) != 0 {
 		t.Fatalf("List of an empty root: %v %v", names, err)
 	}
 	for _, n := range []string{"a", "a/b", "a/b/c", "z/y"} {
@@ -210,28 +213,34 @@ func TestListAndRemove(t *testing.T) {
 	os.MkdirAll(filepath.Join(root, "manifests", "empty", "dir"), 0o755)
 	os.MkdirAll(filepath.Join(root, "manifests", "x"), 0o755)
 	os.WriteFile(filepath.Join(root, "manifests", "x", "stray.txt"), nil, 0o644)
-	names, err := List(root)
+	names, err := List(layout.New(root))
 	if err != nil || !reflect.DeepEqual(names, []string{"a", "a/b", "a/b/c", "z/y"}) {
 		t.Fatalf("List = %v %v", names, err)
 	}
-	if err := Remove(root, "a/b"); err != nil {
+	w := mustOpen(t, root, "a/b", Options{})
+	if err := w.ForgetAll(); err != nil {
 		t.Fatal(err)
 	}
-	if err := Remove(root, "z/y"); err != nil {
-		t.Fatal(err)
-	}
-	names, _ = List(root)
-	if !reflect.DeepEqual(names, []string{"a", "a/b/c"}) {
-		t.Fatalf("List after Remove = %v", names)
-	}
-	if _, err := os.Stat(filepath.Join(root, "manifests", "z")); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("empty dirs left after Remove: %v", err)
-	}
+	wantAbsent(t, w, 1)
+	wantAbsent(t, w, 2)
+	// Another reader, and one after compaction, see the same; a record
+	// written after the forget lives.
 	m := mustOpen(t, root, "a/b", Options{})
 	wantAbsent(t, m, 1)
 	wantAbsent(t, m, 2)
-	m2 := mustOpen(t, root, "a/b/c", Options{})
-	wantResult(t, m2, 1, "a/b/c")
+	mustAppend(t, w, ent(3, "after"))
+	if err := w.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	m2 := mustOpen(t, root, "a/b", Options{})
+	wantAbsent(t, m2, 1)
+	wantResult(t, m2, 3, "after")
+	n := 0
+	if err := m2.Iterate(func(Entry) error { n++; return nil }); err != nil || n != 1 {
+		t.Fatalf("Iterate after ForgetAll: %d entries, %v; want 1", n, err)
+	}
+	m3 := mustOpen(t, root, "a/b/c", Options{})
+	wantResult(t, m3, 1, "a/b/c")
 }
 
 // TestDamagedHeaderFields: header fields no checksum covers. A version of 0
@@ -243,7 +252,7 @@ func TestDamagedHeaderFields(t *testing.T) {
 	root := t.TempDir()
 	writeJournal(t, root, "f", ent(1, "one"))
 	writeSeg(t, root, "f", ent(2, "two"))
-	dir, _ := manifestDir(root, "f")
+	dir, _ := manifestDir(layout.New(root), "f")
 	l, err := listDir(dir)
 	if err != nil || len(l.journals) != 1 || len(l.segments) != 1 {
 		t.Fatalf("listDir: %+v %v", l, err)
@@ -260,7 +269,7 @@ func TestDamagedHeaderFields(t *testing.T) {
 		data[i+5] = 'g'
 		os.WriteFile(p, data, 0o644)
 	}
-	ps, err := Check(root, "f")
+	ps, err := Check(layout.New(root), "f")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,14 +289,14 @@ func TestDamagedHeaderFields(t *testing.T) {
 	// Version 0 in the journal: bad header; the segment still serves.
 	data, _ := os.ReadFile(jPath)
 	i := indexOf(data, []byte("version"))
-	if i < 0 || data[i+7] != 0x01 {
+	if i < 0 || data[i+7] != record.Version {
 		t.Fatal("cannot find the version in the header")
 	}
 	data[i+7] = 0x00
 	os.WriteFile(jPath, data, 0o644)
 	os.Remove(sPath)
 	writeSeg(t, root, "f", ent(2, "two"))
-	m, err := Open(root, "f", Options{ReadOnly: true})
+	m, err := Open(layout.New(root), "f", Options{ReadOnly: true})
 	if err != nil {
 		t.Fatalf("Open with a journal whose version is 0: %v", err)
 	}
@@ -295,7 +304,7 @@ func TestDamagedHeaderFields(t *testing.T) {
 	if _, ok, err := m.Lookup(kh(2)); !ok || err != nil {
 		t.Fatalf("the good segment's entry: %v %v", ok, err)
 	}
-	ps, _ = Check(root, "f")
+	ps, _ = Check(layout.New(root), "f")
 	if !hasKind(ps, KindBadHeader) || hasKind(ps, KindUnknownVersion) {
 		t.Fatalf("Check with version 0: %v", ps)
 	}
@@ -311,12 +320,12 @@ func TestNegativeSizeIsABadRecord(t *testing.T) {
 	} {
 		e := ent(1, "x")
 		mut(&e)
-		b, err := encodeEntry(&e)
+		b, err := record.Encode(&e)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := DecodeEntry(b); !errors.Is(err, ErrBadRecord) {
-			t.Errorf("DecodeEntry of %+v: %v, want ErrBadRecord", e, err)
+		if _, err := decodeEntry(b); !errors.Is(err, record.ErrBad) {
+			t.Errorf("DecodeEntry of %+v: %v, want record.ErrBad", e, err)
 		}
 	}
 }

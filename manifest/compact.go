@@ -7,7 +7,9 @@ import (
 	"os"
 	"slices"
 
-	"github.com/gofrs/flock"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Compaction keeps lookups fast and the file count small. It runs under the
@@ -35,27 +37,28 @@ var testHookBeforeDelete func() error
 
 // compaction merges the files of one manifest.
 type compaction struct {
-	root, name, dir, tmpDir string
-	durable                 bool
-	skip                    string // the caller's own live journal (its lock would not stop us within one *Flock)
-	report                  func(Problem)
-	logf                    func(format string, args ...any)
+	d         layout.Dir
+	name, dir string
+	durable   bool
+	skip      string // the caller's own live journal (its lock would not stop us within one *Flock)
+	report    func(Problem)
+	logf      func(format string, args ...any)
 }
 
 // deadJournal is an input journal with its writer lock, held by us.
 type deadJournal struct {
 	st   *jstate
-	lock *flock.Flock
+	lock *lock.Held
 }
 
 // run compacts. With wait it blocks for the manifest lock; otherwise it
 // returns at once (having done nothing) when another compaction holds it.
 func (c *compaction) run(full, wait bool) error {
-	lk, err := lockManifest(c.root, c.name, "compact", wait)
+	lk, err := lockManifest(c.d, c.name, "compact", wait)
 	if err != nil || lk == nil {
 		return err
 	}
-	defer lk.Unlock()
+	defer lk.Release()
 
 	l, err := listDir(c.dir)
 	if err != nil {
@@ -64,9 +67,7 @@ func (c *compaction) run(full, wait bool) error {
 	dead, err := c.deadJournals(l.journals)
 	defer func() {
 		for _, d := range dead {
-			if d.lock != nil {
-				d.lock.Unlock()
-			}
+			d.lock.Release()
 		}
 	}()
 	if err != nil {
@@ -139,7 +140,7 @@ func (c *compaction) deadJournals(names []string) ([]*deadJournal, error) {
 		if n == c.skip {
 			continue
 		}
-		lk, ok, err := tryLock(journalLockPath(c.root, n))
+		lk, ok, err := lock.Try(c.d.JournalLock(n), lock.Exclusive)
 		if err != nil {
 			return dead, err
 		}
@@ -149,8 +150,8 @@ func (c *compaction) deadJournals(names []string) ([]*deadJournal, error) {
 		st := newJState(c.dir, n)
 		_, _, err = st.readTail(c.report)
 		if err != nil || st.off == 0 { // vanished, unknown version, bad header, or I/O error
-			lk.Unlock()
-			if err != nil && !errors.Is(err, errVanished) && !errors.Is(err, ErrUnknownVersion) {
+			lk.Release()
+			if err != nil && !errors.Is(err, errVanished) && !errors.Is(err, record.ErrUnknownVersion) {
 				return dead, err
 			}
 			continue
@@ -208,7 +209,7 @@ func (c *compaction) merge(journals []*deadJournal, segs []*segment) (*segment, 
 	var name string
 	if len(out) > 0 {
 		var err error
-		name, err = writeSegment(c.tmpDir, c.dir, c.name, len(out), func(i int) (*[32]byte, []byte, error) {
+		name, err = writeSegment(c.d.Tmp(), c.dir, c.name, len(out), func(i int) (*[32]byte, []byte, error) {
 			return &out[i].h, out[i].raw, nil
 		}, c.durable)
 		if err != nil {
@@ -230,9 +231,9 @@ func (c *compaction) merge(journals []*deadJournal, segs []*segment) (*segment, 
 		if c.remove(d.st.path) {
 			// Nobody can want this lock again: its journal is gone. Delete the
 			// lock file while holding the lock, then let go.
-			c.remove(journalLockPath(c.root, d.st.name))
+			c.remove(c.d.JournalLock(d.st.name))
 		}
-		d.lock.Unlock()
+		d.lock.Release()
 		d.lock = nil
 	}
 	if name == "" {

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"os"
 	"testing"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Compaction writes its output before deleting its inputs: a failure in
@@ -50,7 +53,7 @@ func TestCompactFailureBeforeDelete(t *testing.T) {
 		if n := len(allEntries(t, r)); n != 31 {
 			t.Fatalf("%d entries, want 31", n)
 		}
-		if ps, err := Check(root, "f"); err != nil || len(ps) != 0 {
+		if ps, err := Check(layout.New(root), "f"); err != nil || len(ps) != 0 {
 			t.Fatalf("Check: %v %v", ps, err)
 		}
 	}
@@ -155,19 +158,19 @@ func TestAutoCompactOnOpen(t *testing.T) {
 // rawJournal writes a dead journal without opening a Manifest.
 func rawJournal(t testing.TB, root, name string, es ...Entry) {
 	t.Helper()
-	dir, _ := manifestDir(root, name)
+	dir, _ := manifestDir(layout.New(root), name)
 	var buf []byte
 	for i := range es {
 		if es[i].Time == 0 {
 			es[i].Time = 1
 		}
-		p, err := encodeEntry(&es[i])
+		p, err := record.Encode(&es[i])
 		if err != nil {
 			t.Fatal(err)
 		}
-		buf = appendFrame(buf, p)
+		buf = record.AppendFrame(buf, p)
 	}
-	w, err := createJournal(root, dir, root+"/tmp", name, buf, len(es), false)
+	w, err := createJournal(layout.New(root), dir, name, buf, len(es), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
 // Package manifest stores each cached function's index: a map from key hash
-// to Entry (result object, size, out files), in CBOR files under <root>/manifests/<name>/.
+// to record.Entry (result object, size, out files), in CBOR files under <root>/manifests/<name>/.
 //
 // # Files
 //
@@ -13,8 +13,8 @@
 // with a header map {"format": "pcache-journal" | "pcache-segment",
 // "version": 1, "digest": "blake3-256", "name": <function name>} (segments
 // add "count"); a file with another version is refused with
-// ErrUnknownVersion. Records follow, each the array [payload, crc]: payload
-// is a byte string holding the Entry encoded as a deterministic CBOR map
+// record.ErrUnknownVersion. Records follow, each the array [payload, crc]: payload
+// is a byte string holding the record.Entry encoded as a deterministic CBOR map
 // (RFC 8949 §4.2.1) with one-letter keys
 //
 //	h key hash · k key · t time (unix ns) · d tombstone · r result ID ·

@@ -8,6 +8,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest"
 )
 
@@ -18,7 +19,7 @@ func ExampleManifest() {
 	}
 	defer os.RemoveAll(root)
 
-	m, err := manifest.Open(root, "example/square/v1", manifest.Options{})
+	m, err := manifest.Open(layout.New(root), "example/square/v1", manifest.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -40,7 +41,7 @@ func ExampleManifest() {
 
 	// Any Manifest on the same directory, in this process or another,
 	// finds it.
-	other, err := manifest.Open(root, "example/square/v1", manifest.Options{})
+	other, err := manifest.Open(layout.New(root), "example/square/v1", manifest.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func ExampleManifest() {
 	}
 	fmt.Println(ok, string(e.Key), e.Result == cas.Sum(result), e.Size)
 
-	names, _ := manifest.List(root)
+	names, _ := manifest.List(layout.New(root))
 	fmt.Println(names)
 	// Output:
 	// true {"x":12} true 3

@@ -1,18 +1,19 @@
 package manifest
 
 import (
-	"bytes"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 	"runtime"
 	"strconv"
 	"testing"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Seeds for the fuzz targets live in testdata/fuzz/<target>/ (written by
@@ -28,10 +29,10 @@ func seedEntries() []Entry {
 }
 
 func seedJournal() []byte {
-	hdr, _ := encodeHeader(journalFormat, "f", nil)
+	hdr, _ := record.EncodeHeader(record.JournalFormat, "f", nil)
 	for _, e := range seedEntries() {
-		p, _ := encodeEntry(&e)
-		hdr = appendFrame(hdr, p)
+		p, _ := record.Encode(&e)
+		hdr = record.AppendFrame(hdr, p)
 	}
 	return hdr
 }
@@ -44,48 +45,6 @@ func seedSegment(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func FuzzDecodeEntry(f *testing.F) {
-	for _, e := range seedEntries() {
-		p, _ := encodeEntry(&e)
-		f.Add(p)
-	}
-	f.Add([]byte{0xa0})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		e, err := DecodeEntry(b)
-		if err != nil {
-			if !errors.Is(err, ErrBadRecord) {
-				t.Fatalf("error does not wrap ErrBadRecord: %v", err)
-			}
-			return
-		}
-		// What decodes re-encodes, and the re-encoding decodes to the same.
-		c, err := encodeEntry(&e)
-		if err != nil {
-			t.Fatalf("re-encode: %v", err)
-		}
-		e2, err := DecodeEntry(c)
-		if err != nil || !reflect.DeepEqual(normal(e), normal(e2)) {
-			t.Fatalf("round trip: %v\n%+v\n%+v", err, e, e2)
-		}
-	})
-}
-
-// normal maps empty slices to nil (the encoding omits both alike).
-func normal(e Entry) Entry {
-	if len(e.Key) == 0 {
-		e.Key = nil
-	}
-	if len(e.Outs) == 0 {
-		e.Outs = nil
-	}
-	for i := range e.Outs {
-		if len(e.Outs[i].Paths) == 0 {
-			e.Outs[i].Paths = nil
-		}
-	}
-	return e
 }
 
 func FuzzJournal(f *testing.F) {
@@ -103,7 +62,7 @@ func FuzzSegment(f *testing.F) {
 	f.Add(s[:len(s)-1])
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sum := blake3.Sum256(data)
-		fuzzFile(t, segmentFileName(sum[:]), data)
+		fuzzFile(t, layout.SegmentName(sum[:]), data)
 	})
 }
 
@@ -117,7 +76,7 @@ func fuzzFile(t *testing.T, name string, data []byte) {
 	if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(root, "f", Options{ReadOnly: true})
+	m, err := Open(layout.New(root), "f", Options{ReadOnly: true})
 	if err == nil {
 		for i := 0; i < 4; i++ {
 			e, ok, err := m.Lookup(kh(i))
@@ -132,16 +91,16 @@ func fuzzFile(t *testing.T, name string, data []byte) {
 			t.Fatal(err)
 		}
 		m.Close()
-	} else if !errors.Is(err, ErrUnknownVersion) {
+	} else if !errors.Is(err, record.ErrUnknownVersion) {
 		t.Fatalf("Open: %v", err)
 	}
-	if _, err := Check(root, "f"); err != nil {
+	if _, err := Check(layout.New(root), "f"); err != nil {
 		t.Fatal(err)
 	}
-	if err := Repair(root, "f"); err != nil {
+	if err := Repair(layout.New(root), "f"); err != nil {
 		t.Fatal(err)
 	}
-	if ps, err := Check(root, "f"); err != nil || (len(ps) > 0 && !hasOnly(ps, KindUnknownVersion)) {
+	if ps, err := Check(layout.New(root), "f"); err != nil || (len(ps) > 0 && !hasOnly(ps, KindUnknownVersion)) {
 		t.Fatalf("Check after Repair: %v %v", ps, err)
 	}
 }
@@ -155,37 +114,9 @@ func hasOnly(ps []Problem, kind string) bool {
 	return true
 }
 
-// Declared lengths and counts in hostile files are checked against what is
-// there before anything is allocated.
+// A hostile segment (a huge count, a trailer pointing anywhere) costs no more
+// than a bounded allocation. (Hostile records: package record's tests.)
 func TestHostileAllocation(t *testing.T) {
-	huge := []struct {
-		name string
-		b    []byte
-	}{
-		{"byte string of 2^62", []byte{0xa1, 0x61, 'k', 0x5b, 0x40, 0, 0, 0, 0, 0, 0, 0}},
-		{"array of 2^31", []byte{0xa1, 0x61, 'f', 0x9a, 0x80, 0, 0, 0}},
-		{"map of 2^31", []byte{0xba, 0x80, 0, 0, 0}},
-		{"deep nesting", bytes.Repeat([]byte{0x81}, 10000)},
-		{"100000 empty out files", append([]byte{0xa1, 0x61, 'f', 0x9a, 0, 1, 0x86, 0xa0}, bytes.Repeat([]byte{0xa0}, 100000)...)},
-		{"1000 out files of 1000 empty paths", append(
-			[]byte{0xa1, 0x61, 'f', 0x99, 0x03, 0xe8},
-			bytes.Repeat(append([]byte{0xa1, 0x61, 'p', 0x99, 0x03, 0xe8}, bytes.Repeat([]byte{0xa0}, 1000)...), 1000)...)},
-	}
-	for _, tc := range huge {
-		grew := allocated(func() { DecodeEntry(tc.b) })
-		if grew > 16*uint64(len(tc.b))+64<<10 {
-			t.Errorf("%s: decoding %d bytes allocated %d", tc.name, len(tc.b), grew)
-		}
-	}
-	frames := [][]byte{
-		{0x82, 0x5b, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-		{0x82, 0x5a, 0xff, 0xff, 0xff, 0xff},
-	}
-	for _, b := range frames {
-		if _, err := parseFrame(b); !errors.Is(err, errFraming) {
-			t.Errorf("parseFrame(%x) = %v, want errFraming", b, err)
-		}
-	}
 	// A segment whose header claims a huge count, and one whose trailer
 	// points anywhere.
 	seg := seedSegment(t)
@@ -224,7 +155,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		}
 	}
 	for i, e := range seedEntries() {
-		p, _ := encodeEntry(&e)
+		p, _ := record.Encode(&e)
 		write("FuzzDecodeEntry", fmt.Sprintf("entry-%d", i), p)
 	}
 	j := seedJournal()

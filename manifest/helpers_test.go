@@ -2,15 +2,26 @@ package manifest
 
 import (
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// Short names for the record types in tests.
+type (
+	Entry      = record.Entry
+	OutFile    = record.OutFile
+	PathRecord = record.PathRecord
 )
 
 // kh returns the key hash of test key i.
@@ -21,7 +32,7 @@ func ent(i int, v string) Entry {
 	return Entry{
 		KeyHash: kh(i),
 		Key:     []byte(fmt.Sprintf("key-%d", i)),
-		Result:  cas.Sum([]byte(v)),
+		Result:  blake3.Sum256([]byte(v)),
 		Size:    int64(len(v)),
 	}
 }
@@ -34,7 +45,7 @@ func fakeClock() func() time.Time {
 
 func mustOpen(t testing.TB, root, name string, opts Options) *Manifest {
 	t.Helper()
-	m, err := Open(root, name, opts)
+	m, err := Open(layout.New(root), name, opts)
 	if err != nil {
 		t.Fatalf("Open(%s): %v", name, err)
 	}
@@ -139,4 +150,24 @@ func allEntries(t testing.TB, m *Manifest) map[[32]byte]Entry {
 		t.Fatal("Iterate returned a key twice")
 	}
 	return out
+}
+
+// futureHeader encodes a file header of the given format whose version is
+// one past what this package reads.
+func futureHeader(format, name string, count *uint64) ([]byte, error) {
+	em, err := cbor.CoreDetEncOptions().EncMode()
+	if err != nil {
+		return nil, err
+	}
+	return em.Marshal(&record.Header{Format: format, Version: record.Version + 1, Digest: "blake3-256", Name: name, Count: count})
+}
+
+// crc32c is the frame checksum, for tests that forge frames.
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
+
+// decodeEntry decodes a record payload.
+func decodeEntry(b []byte) (Entry, error) {
+	var e Entry
+	err := record.Decode(b, &e)
+	return e, err
 }

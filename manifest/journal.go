@@ -1,16 +1,17 @@
 package manifest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // A journal file (j-<host>.<pid>.<random>.pcj) belongs to one writer, a
-// *Manifest, which holds a flock on <root>/locks/journals/<file name>.lock
-// for as long as it may append. It is the header item followed by framed
+// *Manifest, which holds its writer lock (layout.Dir.JournalLock) for as
+// long as it may append. It is the header item followed by framed
 // records in append order; the same key may appear more than once.
 
 // scanRecords parses the framed records in buf, which holds the file's bytes
@@ -25,8 +26,8 @@ func scanRecords(path string, buf []byte, base int64, complete, strict bool, rep
 	i := 0
 	for i < len(buf) {
 		off := base + int64(i)
-		f, err := parseFrame(buf[i:])
-		if err == errShort {
+		f, err := record.ParseFrame(buf[i:])
+		if err == record.ErrShort {
 			if complete {
 				report(Problem{Path: path, Kind: KindTornTail, Offset: off, Detail: fmt.Sprintf("file ends inside a record (%d bytes ignored)", len(buf)-i)})
 			}
@@ -36,34 +37,30 @@ func scanRecords(path string, buf []byte, base int64, complete, strict bool, rep
 			report(Problem{Path: path, Kind: KindTornTail, Offset: off, Detail: fmt.Sprintf("not a record (%d bytes ignored)", len(buf)-i)})
 			return recs, off, true
 		}
-		i += f.n
-		if !f.crcOK {
+		i += f.N
+		if !f.CRCOK {
 			report(Problem{Path: path, Kind: KindBadChecksum, Offset: off, Detail: "record checksum mismatch; record skipped"})
 			continue
 		}
-		e, err := DecodeEntry(f.payload)
-		if err != nil {
+		var e record.Entry
+		if err := record.Decode(f.Payload, &e); err != nil {
 			report(Problem{Path: path, Kind: KindBadRecord, Offset: off, Detail: err.Error()})
 			continue
 		}
 		if strict {
 			checkCanonical(path, off, &e, f, report)
 		}
-		recs = append(recs, &rec{e: e, raw: f.payload})
+		recs = append(recs, &rec{e: e, raw: f.Payload})
 	}
 	return recs, base + int64(i), false
 }
 
 // checkCanonical reports a record whose frame or payload is not the canonical
 // encoding of what it decodes to.
-func checkCanonical(path string, off int64, e *Entry, f frame, report func(Problem)) {
-	c, err := encodeEntry(e)
-	switch {
-	case err != nil:
+func checkCanonical(path string, off int64, e *record.Entry, f record.Frame, report func(Problem)) {
+	if err := record.Canonical(f.Payload, e); err != nil {
 		report(Problem{Path: path, Kind: KindNonCanonical, Offset: off, Detail: err.Error()})
-	case !bytes.Equal(c, f.payload):
-		report(Problem{Path: path, Kind: KindNonCanonical, Offset: off, Detail: "record is not in canonical CBOR form"})
-	case !f.minimal:
+	} else if !f.Minimal {
 		report(Problem{Path: path, Kind: KindNonCanonical, Offset: off, Detail: "record frame is not in shortest form"})
 	}
 }
@@ -91,7 +88,7 @@ var errVanished = errors.New("file vanished")
 // before (rsync replaced it); st was reset and read from the start, and the
 // caller must forget the records it had from it. A file that is gone returns
 // errVanished; an unknown format version returns an error wrapping
-// ErrUnknownVersion (and st ignores the file from then on). Damage is
+// record.ErrUnknownVersion (and st ignores the file from then on). Damage is
 // reported, not returned.
 func (st *jstate) readTail(report func(Problem)) (recs []*rec, replaced bool, err error) {
 	fi, err := os.Stat(st.path)
@@ -130,11 +127,11 @@ func (st *jstate) readTail(report func(Problem)) (recs []*rec, replaced bool, er
 	}
 	buf = buf[:n]
 	if st.off == 0 {
-		_, hn, err := parseHeader(buf, journalFormat)
+		_, hn, err := record.ParseHeader(buf, record.JournalFormat)
 		if err != nil {
 			st.stopped = true
 			kind := KindBadHeader
-			if errors.Is(err, ErrUnknownVersion) {
+			if errors.Is(err, record.ErrUnknownVersion) {
 				kind = KindUnknownVersion
 			}
 			report(Problem{Path: st.path, Kind: kind, Detail: err.Error()})

@@ -4,6 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // oneJournal writes n entries (key i → "v<i>") into one journal of "f" and
@@ -25,18 +28,18 @@ func oneJournal(t *testing.T, root string, n int) (string, []int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, off, err := parseHeader(data, journalFormat)
+	_, off, err := record.ParseHeader(data, record.JournalFormat)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var offs []int64
 	for off < len(data) {
 		offs = append(offs, int64(off))
-		f, err := parseFrame(data[off:])
+		f, err := record.ParseFrame(data[off:])
 		if err != nil {
 			t.Fatal(err)
 		}
-		off += f.n
+		off += f.N
 	}
 	return path, append(offs, int64(len(data)))
 }
@@ -76,7 +79,7 @@ func TestTornTail(t *testing.T) {
 		}
 		m := readAll(t, root, n, func(i int) bool { return i < n-1 })
 		m.Close()
-		ps, err := Check(root, "f")
+		ps, err := Check(layout.New(root), "f")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,9 +100,9 @@ func TestFlippedByte(t *testing.T) {
 	const victim = 2
 	// The frame is [payload, crc]: array head, byte-string head, payload,
 	// then the crc's uint head and value.
-	f, _ := parseFrame(data[offs[victim]:])
-	headLen := int64(1 + len(appendHead(nil, majorBytes, uint64(len(f.payload)))))
-	crcHead := offs[victim] + headLen + int64(len(f.payload))
+	f, _ := record.ParseFrame(data[offs[victim]:])
+	headLen := int64(1 + len(record.AppendHead(nil, record.MajorBytes, uint64(len(f.Payload)))))
+	crcHead := offs[victim] + headLen + int64(len(f.Payload))
 	for pos := offs[victim]; pos < offs[victim+1]; pos++ {
 		root := t.TempDir()
 		dir := filepath.Join(root, "manifests", "f")
@@ -131,11 +134,11 @@ func TestFlippedByte(t *testing.T) {
 		if !framing && lost != 1 {
 			t.Fatalf("flip at %d (payload or checksum): lost %d records, want 1", pos, lost)
 		}
-		if len(m.Problems()) == 0 {
+		if len(m.problems.list()) == 0 {
 			t.Fatalf("flip at %d: no problem reported", pos)
 		}
 		m.Close()
-		ps, err := Check(root, "f")
+		ps, err := Check(layout.New(root), "f")
 		if err != nil || len(ps) == 0 {
 			t.Fatalf("flip at %d: Check = %v, %v", pos, ps, err)
 		}
@@ -155,8 +158,8 @@ func TestTailReadAfterPartialWrite(t *testing.T) {
 	wantResult(t, r, 0, vname(0))
 
 	// Append one record by hand in two halves.
-	p, _ := encodeEntry(ptr(ent(1, vname(1))))
-	frame := appendFrame(nil, p)
+	p, _ := record.Encode(ptr(ent(1, vname(1))))
+	frame := record.AppendFrame(nil, p)
 	f, err := os.OpenFile(w.w.path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -166,7 +169,7 @@ func TestTailReadAfterPartialWrite(t *testing.T) {
 	wantAbsent(t, r, 1)
 	f.Write(frame[len(frame)/2:])
 	wantResult(t, r, 1, vname(1))
-	if ps := r.Problems(); len(ps) != 0 {
+	if ps := r.problems.list(); len(ps) != 0 {
 		t.Fatalf("problems: %v", ps)
 	}
 }

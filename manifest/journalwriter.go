@@ -5,16 +5,17 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/gofrs/flock"
-
 	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // journalWriter is a Manifest's own journal, open for appending.
 type journalWriter struct {
 	name, path string
 	f          *os.File // O_APPEND
-	lock       *flock.Flock
+	lock       *lock.Held
 	fi         os.FileInfo
 	size       int64 // bytes written so far
 	count      int   // records written so far
@@ -25,9 +26,9 @@ type journalWriter struct {
 // records to a temp file and renames it into dir, so no journal without a
 // complete header ever exists, and no compactor can take the journal for a
 // dead one.
-func createJournal(root, dir, tmpDir, name string, records []byte, n int, durable bool) (_ *journalWriter, err error) {
-	file := journalPrefix + fsutil.Unique() + journalExt
-	lk, ok, err := tryLock(journalLockPath(root, file))
+func createJournal(d layout.Dir, dir, name string, records []byte, n int, durable bool) (_ *journalWriter, err error) {
+	file := layout.JournalName(fsutil.Unique())
+	lk, ok, err := lock.Try(d.JournalLock(file), lock.Exclusive)
 	if err != nil {
 		return nil, err
 	}
@@ -36,20 +37,20 @@ func createJournal(root, dir, tmpDir, name string, records []byte, n int, durabl
 	}
 	defer func() {
 		if err != nil { // no journal was made: its lock file is nobody's
-			os.Remove(journalLockPath(root, file))
-			lk.Unlock()
+			os.Remove(d.JournalLock(file))
+			lk.Release()
 		}
 	}()
-	hdr, err := encodeHeader(journalFormat, name, nil)
+	hdr, err := record.EncodeHeader(record.JournalFormat, name, nil)
 	if err != nil {
 		return nil, err
 	}
-	for _, d := range []string{dir, tmpDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	for _, p := range []string{dir, d.Tmp()} {
+		if err := os.MkdirAll(p, 0o777); err != nil {
 			return nil, fmt.Errorf("manifest: new journal: %w", err)
 		}
 	}
-	tmp, err := fsutil.CreateTemp(tmpDir, "journal-", 0o644)
+	tmp, err := fsutil.CreateTemp(d.Tmp(), "journal-", 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("manifest: new journal: %w", err)
 	}
@@ -99,9 +100,7 @@ func (w *journalWriter) append(records []byte, n int, durable bool) error {
 // journal is dead and compactions may take it.
 func (w *journalWriter) close() error {
 	err := w.f.Close()
-	if uerr := w.lock.Unlock(); err == nil && uerr != nil {
-		err = uerr
-	}
+	w.lock.Release()
 	if err != nil {
 		return fmt.Errorf("manifest: close journal %s: %w", w.path, err)
 	}

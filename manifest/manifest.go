@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pcache/pcache/internal/board"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Options configure a Manifest.
@@ -30,10 +33,22 @@ type Options struct {
 	// Logf receives errors of background work (automatic compaction) that
 	// have no caller to return to. Default: discard.
 	Logf func(format string, args ...any)
+	// Board, if set, is the cache's change board: appends bump this
+	// function's counter, and a lookup that misses refreshes the view only
+	// when the counter moved (or FullRefresh has passed). Without a board
+	// every miss refreshes.
+	Board *board.Board
+	// FullRefresh is how long a view is trusted when the board shows no
+	// change: changes that bump no counter (files copied in by rsync,
+	// writers on other machines) are seen within it. Default 1s.
+	FullRefresh time.Duration
 }
 
 // DefaultJournalLimit is the JournalLimit used when Options leaves it zero.
 const DefaultJournalLimit = 1024
+
+// defaultFullRefresh is the FullRefresh used when Options leaves it zero.
+const defaultFullRefresh = time.Second
 
 // autoCompactJournals: more readable journals than this (other than our
 // own) make a refresh start a compaction.
@@ -46,7 +61,7 @@ var (
 	ErrReadOnly = errors.New("manifest: read-only")
 )
 
-// Manifest is one function's index: key hash → Entry. It is safe for
+// Manifest is one function's index: key hash → record.Entry. It is safe for
 // concurrent use by goroutines, and any number of Manifests, in any number of
 // processes on one machine, may use one directory at once (file locking on
 // network filesystems is unreliable, so there several machines must not share
@@ -57,8 +72,10 @@ var (
 // the view without touching the disk when it finds the key, and refreshes
 // the view (reading only what is new) when it does not.
 type Manifest struct {
-	root, name, dir, tmpDir string
-	opts                    Options
+	d         layout.Dir
+	name, dir string
+	opts      Options
+	topic     board.Topic
 
 	// mu serialises changes to the view (refresh, append, close) and guards
 	// the fields below it.
@@ -79,6 +96,10 @@ type Manifest struct {
 	refreshes atomic.Uint64 // refreshes started
 	lastTime  atomic.Int64  // last Time stamped by Append
 	problems  problemSet
+	seen      atomic.Uint64 // the board counter the view is current with
+	seenOK    atomic.Bool   // seen is valid
+	fullAt    atomic.Int64  // when the view was last refreshed (unix ns)
+	forgetT   atomic.Int64  // records with a Time up to this are forgotten (record.ForgetAll); 0: none
 
 	compacting atomic.Bool
 	again      atomic.Bool
@@ -86,15 +107,18 @@ type Manifest struct {
 	filters    sync.WaitGroup // segment filter builders (bloom.go)
 }
 
-// Open opens the manifest of function name (a clean, slash-separated
-// relative path) in the cache directory root, reading what is there. Nothing
-// is created until the first Append. A manifest file written by a newer
-// pcache (unknown format version) makes Open fail with an error wrapping
-// ErrUnknownVersion; damaged files are skipped and listed by Problems.
-func Open(root, name string, opts Options) (*Manifest, error) {
-	dir, err := manifestDir(root, name)
+// Open opens the manifest of function name (checked with layout.CheckName)
+// in the cache directory d, reading what is there. Nothing is created until
+// the first Append. A manifest file written by a newer pcache (unknown format
+// version) makes Open fail with an error wrapping record.ErrUnknownVersion;
+// damaged files are skipped (and logged through Options.Logf).
+func Open(d layout.Dir, name string, opts Options) (*Manifest, error) {
+	dir, err := manifestDir(d, name)
 	if err != nil {
 		return nil, err
+	}
+	if opts.FullRefresh <= 0 {
+		opts.FullRefresh = defaultFullRefresh
 	}
 	if opts.JournalLimit <= 0 {
 		opts.JournalLimit = DefaultJournalLimit
@@ -106,7 +130,7 @@ func Open(root, name string, opts Options) (*Manifest, error) {
 		opts.Logf = func(string, ...any) {}
 	}
 	m := &Manifest{
-		root: root, name: name, dir: dir, tmpDir: filepath.Join(root, "tmp"), opts: opts,
+		d: d, name: name, dir: dir, opts: opts, topic: board.TopicOf("manifest:" + name),
 		journals: make(map[string]*jstate),
 		segs:     make(map[string]*segment),
 		badSegs:  make(map[string]os.FileInfo),
@@ -125,39 +149,76 @@ func Open(root, name string, opts Options) (*Manifest, error) {
 // Name returns the function name the manifest belongs to.
 func (m *Manifest) Name() string { return m.name }
 
-// Problems returns the damage found so far while reading the manifest's
-// files (each damaged record or file is skipped). Check finds all of it.
-func (m *Manifest) Problems() []Problem { return m.problems.list() }
-
 // Lookup returns the entry for key hash h, resolved over every record of h
-// (see the package documentation). A key whose winning record is a
-// tombstone is absent. When the key is not in the in-memory view, Lookup
-// refreshes the view and looks again. Damaged files and records are skipped
-// (see Problems); the error is for I/O failures only.
-func (m *Manifest) Lookup(h [32]byte) (Entry, bool, error) {
+// (see package record). A key whose winning record is a tombstone, or
+// older than a function-wide tombstone, is absent. When the key is not in
+// the in-memory view, Lookup brings the view up to date (Refresh) and looks
+// again. Damaged files and records are skipped; the error is for I/O
+// failures only.
+func (m *Manifest) Lookup(h [32]byte) (record.Entry, bool, error) {
 	gen := m.refreshes.Load()
 	if e, ok, err := m.Peek(h); ok || err != nil {
 		return e, ok, err
 	}
+	if !m.stale() {
+		return record.Entry{}, false, nil
+	}
 	if err := m.refreshAfter(gen); err != nil {
-		return Entry{}, false, err
+		return record.Entry{}, false, err
 	}
 	return m.Peek(h)
 }
 
 // Peek is Lookup without the refresh on a miss: it consults only the
-// in-memory view, never looking for new files or records. Callers that look up many keys
-// at once (batches) call Refresh once and then Peek each key, instead of one
-// refresh per miss.
-func (m *Manifest) Peek(h [32]byte) (Entry, bool, error) {
+// in-memory view, never looking for new files or records. Callers that look
+// up many keys at once (batches) call Refresh once and then Peek each key.
+func (m *Manifest) Peek(h [32]byte) (record.Entry, bool, error) {
 	if m.closed.Load() {
-		return Entry{}, false, ErrClosed
+		return record.Entry{}, false, ErrClosed
 	}
 	var r rec
-	if m.lookupView(&h, &r) && !r.e.Deleted {
+	if m.lookupView(&h, &r) && m.live(&r.e) {
 		return r.e, true, nil
 	}
-	return Entry{}, false, nil
+	return record.Entry{}, false, nil
+}
+
+// report logs damage found while reading, once per file, kind and offset.
+func (m *Manifest) report(p Problem) {
+	if m.problems.add(p) {
+		m.opts.Logf("manifest %s: damage skipped: %s", m.name, p)
+	}
+}
+
+// live reports whether a resolved record is a live entry.
+func (m *Manifest) live(e *record.Entry) bool {
+	if e.Deleted || e.KeyHash == record.ForgetAll {
+		return false
+	}
+	f := m.forgetT.Load()
+	return f == 0 || e.Time > f
+}
+
+// stale reports whether the view may lack records written since it was last
+// refreshed: the board moved, or FullRefresh has passed, or there is no
+// board.
+func (m *Manifest) stale() bool {
+	if time.Now().UnixNano()-m.fullAt.Load() >= int64(m.opts.FullRefresh) || !m.seenOK.Load() {
+		return true
+	}
+	v, ok := m.opts.Board.Load(m.topic)
+	return !ok || v != m.seen.Load()
+}
+
+// updateForget recomputes the function-wide tombstone's cutoff after the
+// view changed.
+func (m *Manifest) updateForget() {
+	var r rec
+	if m.lookupView(&record.ForgetAll, &r) && r.e.Deleted {
+		m.forgetT.Store(r.e.Time)
+	} else {
+		m.forgetT.Store(0)
+	}
 }
 
 // lookupView resolves h over the in-memory view into best.
@@ -171,10 +232,10 @@ func (m *Manifest) lookupView(h *[32]byte, best *rec) (found bool) {
 	for _, s := range m.segList {
 		ok, err := s.lookup(h, &r)
 		if err != nil {
-			m.problems.add(segProblem(s.path, 0, err))
+			m.report(segProblem(s.path, 0, err))
 			continue
 		}
-		if ok && (!found || newer(&r, best)) {
+		if ok && (!found || record.Newer(&r.e, &best.e)) {
 			*best, found = r, true
 		}
 	}
@@ -183,10 +244,19 @@ func (m *Manifest) lookupView(h *[32]byte, best *rec) (found bool) {
 	return found
 }
 
-// Refresh brings the in-memory view up to date with the directory: new
+// Refresh brings the in-memory view up to date with the directory (new
 // files, new records at the end of journals, and files that compactions
-// replaced.
+// replaced) if it may be stale: see Options.Board.
 func (m *Manifest) Refresh() error {
+	if !m.stale() {
+		return nil
+	}
+	return m.Reload()
+}
+
+// Reload is Refresh without the staleness check: it always reads the
+// directory.
+func (m *Manifest) Reload() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
@@ -213,8 +283,10 @@ func (m *Manifest) refreshAfter(gen uint64) error {
 // first use). An entry with a zero Time is stamped with the clock; stamps
 // from one Manifest strictly increase, so of two entries for one key in a
 // batch the later one wins. The objects entries refer to must already be
-// stored (durably, if the caller wants durability).
-func (m *Manifest) Append(entries ...Entry) error {
+// stored (durably, if the caller wants durability). To record a use of an
+// entry, append it unchanged but for a later Used: the record resolves as
+// the same entry, last used later.
+func (m *Manifest) Append(entries ...record.Entry) error {
 	if m.opts.ReadOnly {
 		return ErrReadOnly
 	}
@@ -228,13 +300,13 @@ func (m *Manifest) Append(entries ...Entry) error {
 		if r.e.Time == 0 {
 			r.e.Time = m.stamp()
 		}
-		p, err := encodeEntry(&r.e)
+		p, err := record.Encode(&r.e)
 		if err != nil {
 			return err
 		}
 		r.raw = p
 		recs[i] = r
-		buf = appendFrame(buf, p)
+		buf = record.AppendFrame(buf, p)
 	}
 	rotated, err := m.write(buf, recs)
 	if rotated {
@@ -264,7 +336,7 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 		return false, ErrClosed
 	}
 	if m.w == nil {
-		if m.w, err = createJournal(m.root, m.dir, m.tmpDir, m.name, buf, len(recs), m.opts.Durable); err != nil {
+		if m.w, err = createJournal(m.d, m.dir, m.name, buf, len(recs), m.opts.Durable); err != nil {
 			return false, err
 		}
 	} else if err = m.w.append(buf, len(recs), m.opts.Durable); err != nil {
@@ -282,10 +354,23 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 	m.rw.Lock()
 	mergeInto(m.mem, recs...)
 	m.rw.Unlock()
+	m.updateForget()
+	m.announce()
 	if m.w.count >= m.opts.JournalLimit {
 		return true, m.retireLocked()
 	}
 	return false, nil
+}
+
+// announce bumps the function's board counter after a change this Manifest
+// made; if nobody else changed anything since the view was current, the view
+// stays current (it holds the change).
+func (m *Manifest) announce() {
+	before, ok := m.opts.Board.Load(m.topic)
+	m.opts.Board.Bump(m.topic)
+	if ok && m.seenOK.Load() && before == m.seen.Load() {
+		m.seen.CompareAndSwap(before, before+1)
+	}
 }
 
 // retireLocked closes this Manifest's journal; it becomes a dead journal.
@@ -301,7 +386,7 @@ func (m *Manifest) retireLocked() error {
 // mergeInto adds records to a resolved map, keeping the winner per key.
 func mergeInto(mem map[[32]byte]*rec, recs ...*rec) {
 	for _, r := range recs {
-		if old := mem[r.e.KeyHash]; old == nil || newer(r, old) {
+		if old := mem[r.e.KeyHash]; old == nil || record.Newer(&r.e, &old.e) {
 			mem[r.e.KeyHash] = r
 		}
 	}
@@ -309,17 +394,24 @@ func mergeInto(mem map[[32]byte]*rec, recs ...*rec) {
 
 // Delete appends tombstones for the given key hashes.
 func (m *Manifest) Delete(hs ...[32]byte) error {
-	es := make([]Entry, len(hs))
+	es := make([]record.Entry, len(hs))
 	for i, h := range hs {
-		es[i] = Entry{KeyHash: h, Deleted: true}
+		es[i] = record.Entry{KeyHash: h, Deleted: true}
 	}
 	return m.Append(es...)
+}
+
+// ForgetAll appends a function-wide tombstone: every entry recorded until
+// now is forgotten, wherever its records are (copies from other machines
+// included, if they were written before it), and no file is rewritten.
+func (m *Manifest) ForgetAll() error {
+	return m.Append(record.Entry{KeyHash: record.ForgetAll, Deleted: true})
 }
 
 // Iterate refreshes the view, then calls fn with every live entry (resolved;
 // tombstoned keys left out) in increasing KeyHash order. fn may call other
 // methods of m. An error from fn stops the iteration and is returned.
-func (m *Manifest) Iterate(fn func(Entry) error) error {
+func (m *Manifest) Iterate(fn func(record.Entry) error) error {
 	if err := m.Refresh(); err != nil {
 		return err
 	}
@@ -337,11 +429,11 @@ func (m *Manifest) Iterate(fn func(Entry) error) error {
 	}()
 	srcs := []source{mem}
 	for _, s := range segs {
-		srcs = append(srcs, &segSource{s: s, report: m.problems.add})
+		srcs = append(srcs, &segSource{s: s, report: m.report})
 	}
 	return guardFaults(func() error {
 		return merge(srcs, func(r *rec) error {
-			if !r.load() || r.e.Deleted {
+			if !r.load() || !m.live(&r.e) {
 				return nil
 			}
 			return fn(r.e)
@@ -374,8 +466,8 @@ func (m *Manifest) compaction() *compaction {
 	}
 	m.mu.Unlock()
 	return &compaction{
-		root: m.root, name: m.name, dir: m.dir, tmpDir: m.tmpDir,
-		durable: m.opts.Durable, skip: skip, report: m.problems.add, logf: m.opts.Logf,
+		d: m.d, name: m.name, dir: m.dir,
+		durable: m.opts.Durable, skip: skip, report: m.report, logf: m.opts.Logf,
 	}
 }
 

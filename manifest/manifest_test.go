@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 )
 
 func TestRoundTrip(t *testing.T) {
@@ -89,7 +90,7 @@ func TestRoundTrip(t *testing.T) {
 	}
 	wantAbsent(t, m3, 2)
 	wantResult(t, m3, 3, "three")
-	if ps, err := Check(root, "ml/train/v2"); err != nil || len(ps) != 0 {
+	if ps, err := Check(layout.New(root), "ml/train/v2"); err != nil || len(ps) != 0 {
 		t.Fatalf("Check: %v %v", ps, err)
 	}
 }
@@ -121,7 +122,7 @@ func TestReadOnly(t *testing.T) {
 
 func TestBadName(t *testing.T) {
 	for _, n := range []string{"", "/abs", "a/../b", "..", "../x", "a//b", "a/", "./a", `a\b`} {
-		if _, err := Open(t.TempDir(), n, Options{}); !errors.Is(err, ErrBadName) {
+		if _, err := Open(layout.New(t.TempDir()), n, Options{}); !errors.Is(err, layout.ErrBadName) {
 			t.Errorf("Open(%q): %v, want ErrBadName", n, err)
 		}
 	}

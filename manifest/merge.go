@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"runtime/debug"
 	"slices"
+
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // source is a stream of records in strictly increasing KeyHash order.
@@ -77,7 +79,7 @@ func (c *segSource) next() (*rec, bool) {
 
 // load decodes a lazy record from this source; false (reported) if damaged.
 func (c *segSource) load(r *rec) bool {
-	var e Entry
+	var e record.Entry
 	if err := decodeChecked(r.raw, r.e.KeyHash[:], r.off, &e); err != nil {
 		c.report(segProblem(c.s.path, r.off, err))
 		return false
@@ -92,7 +94,7 @@ func segProblem(path string, off int64, err error) Problem {
 	switch {
 	case errors.Is(err, errBadChecksum):
 		kind = KindBadChecksum
-	case errors.Is(err, ErrBadRecord):
+	case errors.Is(err, record.ErrBad):
 		kind = KindBadRecord
 	}
 	return Problem{Path: path, Kind: kind, Offset: off, Detail: err.Error()}
@@ -146,7 +148,7 @@ func merge(srcs []source, fn func(*rec) error) error {
 			best = group[0]
 		} else {
 			for _, r := range group {
-				if r.load() && (best == nil || newer(r, best)) {
+				if r.load() && (best == nil || record.Newer(&r.e, &best.e)) {
 					best = r
 				}
 			}

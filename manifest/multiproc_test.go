@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 const (
@@ -53,7 +55,7 @@ func TestMultiProcess(t *testing.T) {
 	if n := len(allEntries(t, m)); n != workerProcs*workerKeys {
 		t.Fatalf("Iterate: %d entries, want %d", n, workerProcs*workerKeys)
 	}
-	if ps, err := Check(root, "multi"); err != nil || len(ps) != 0 {
+	if ps, err := Check(layout.New(root), "multi"); err != nil || len(ps) != 0 {
 		t.Fatalf("Check: %v %v", ps, err)
 	}
 	js, ss := files(t, m.dir)
@@ -66,7 +68,7 @@ func runWorker(t *testing.T, spec string) {
 	if _, err := fmt.Sscanf(spec, "%s %d", &root, &id); err != nil {
 		t.Fatalf("bad %s %q: %v", workerEnv, spec, err)
 	}
-	m, err := Open(root, "multi", Options{JournalLimit: 64, Logf: t.Logf})
+	m, err := Open(layout.New(root), "multi", Options{JournalLimit: 64, Logf: t.Logf})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +101,7 @@ func TestConcurrentGoroutines(t *testing.T) {
 			defer wg.Done()
 			m := shared
 			if w%2 == 1 {
-				own, err := Open(root, "g", Options{JournalLimit: 16})
+				own, err := Open(layout.New(root), "g", Options{JournalLimit: 16})
 				if err != nil {
 					t.Error(err)
 					return

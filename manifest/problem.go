@@ -5,10 +5,13 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Problem is one defect found in a manifest file. Readers skip what is
-// damaged and report it here; Check lists every problem of a manifest.
+// damaged and log it once (Options.Logf); Check lists every problem of a
+// manifest.
 type Problem struct {
 	Path   string // the file
 	Kind   string // one of the Kind* constants
@@ -20,7 +23,7 @@ type Problem struct {
 const (
 	KindTornTail       = "torn-tail"       // the file ends inside a record, or stops being records: the rest is ignored
 	KindBadChecksum    = "bad-checksum"    // a record's CRC does not match: the record is skipped
-	KindBadRecord      = "bad-record"      // a record's checksum matches but it is not a valid Entry: skipped
+	KindBadRecord      = "bad-record"      // a record's checksum matches but it is not a valid record.Entry: skipped
 	KindNonCanonical   = "non-canonical"   // a record decodes but is not in canonical form (still used)
 	KindBadHeader      = "bad-header"      // the file's header is missing or malformed: the file is ignored
 	KindUnknownVersion = "unknown-version" // the header names a format version this pcache cannot read
@@ -51,17 +54,22 @@ type problemKey struct {
 
 const maxProblems = 1000
 
-func (s *problemSet) add(p Problem) {
+// add records p and reports whether it is new.
+func (s *problemSet) add(p Problem) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.m == nil {
 		s.m = make(map[problemKey]Problem)
 	}
-	if len(s.m) < maxProblems {
-		s.m[problemKey{p.Path, p.Kind, p.Offset}] = p
+	k := problemKey{p.Path, p.Kind, p.Offset}
+	if _, ok := s.m[k]; ok || len(s.m) >= maxProblems {
+		return false
 	}
+	s.m[k] = p
+	return true
 }
 
+// list returns the problems recorded so far, sorted.
 func (s *problemSet) list() []Problem {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -88,16 +96,16 @@ func sortProblems(ps []Problem) {
 // isDamage reports whether an error from opening a file is about its content
 // (reported as a Problem) rather than an I/O failure (returned).
 func isDamage(err error) bool {
-	return errors.Is(err, errBadSegment) || errors.Is(err, errBadHeader) || errors.Is(err, ErrUnknownVersion)
+	return errors.Is(err, errBadSegment) || errors.Is(err, record.ErrBadHeader) || errors.Is(err, record.ErrUnknownVersion)
 }
 
 // fileProblem describes a file that could not be opened because of damage.
 func fileProblem(path string, err error) Problem {
 	kind := KindBadSegment
 	switch {
-	case errors.Is(err, ErrUnknownVersion):
+	case errors.Is(err, record.ErrUnknownVersion):
 		kind = KindUnknownVersion
-	case errors.Is(err, errBadHeader):
+	case errors.Is(err, record.ErrBadHeader):
 		kind = KindBadHeader
 	}
 	return Problem{Path: path, Kind: kind, Detail: err.Error()}

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"os"
 	"sort"
+	"time"
+
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // maxRelist bounds how often one refresh lists the directory again after
@@ -21,7 +24,9 @@ const maxRelist = 8
 // (for Open); otherwise it is only a Problem.
 func (m *Manifest) refreshLocked(strictVersion bool) error {
 	m.refreshes.Add(1)
-	report := m.problems.add
+	boardV, boardOK := m.opts.Board.Load(m.topic) // before reading: a change during the read makes the view stale
+	started := time.Now().UnixNano()
+	report := m.report
 	var (
 		versionErr error
 		newRecs    []*rec
@@ -67,7 +72,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 			case errors.Is(err, errVanished):
 				vanished = true
 				continue
-			case errors.Is(err, ErrUnknownVersion):
+			case errors.Is(err, record.ErrUnknownVersion):
 				versionErr = err
 			case err != nil:
 				return fail(err)
@@ -108,7 +113,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 					m.badSegs[n] = fi
 				}
 				report(fileProblem(path, err))
-				if errors.Is(err, ErrUnknownVersion) {
+				if errors.Is(err, record.ErrUnknownVersion) {
 					versionErr = err
 				}
 			default:
@@ -158,6 +163,10 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 	m.segList = segList
 	m.rw.Unlock()
 	m.rebuild = false
+	m.updateForget()
+	m.seen.Store(boardV)
+	m.seenOK.Store(boardOK)
+	m.fullAt.Store(started)
 
 	// Segments no longer listed: unmap (Lookups that used them are done, as
 	// they hold rw; Iterate holds its own references).

@@ -5,18 +5,21 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // writeSeg writes the given entries (resolved per key) as a segment of name.
 func writeSeg(t testing.TB, root, name string, es ...Entry) string {
 	t.Helper()
-	dir, err := manifestDir(root, name)
+	dir, err := manifestDir(layout.New(root), name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mem := make(map[[32]byte]*rec)
 	for _, e := range es {
-		raw, err := encodeEntry(&e)
+		raw, err := record.Encode(&e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +39,7 @@ func writeSeg(t testing.TB, root, name string, es ...Entry) string {
 // then closes).
 func writeJournal(t testing.TB, root, name string, es ...Entry) {
 	t.Helper()
-	m, err := Open(root, name, Options{})
+	m, err := Open(layout.New(root), name, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,8 +57,8 @@ func TestResolution(t *testing.T) {
 	// For equal times the canonical encoding decides; compute which is
 	// greater so the table states the rule, not an accident of the values.
 	greater := func(a, b Entry) Entry {
-		ea, _ := encodeEntry(&a)
-		eb, _ := encodeEntry(&b)
+		ea, _ := record.Encode(&a)
+		eb, _ := record.Encode(&b)
 		if bytes.Compare(ea, eb) > 0 {
 			return a
 		}

@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // A segment file (s-<BLAKE3-256 of the file, hex>.pcs) is immutable:
@@ -114,7 +117,7 @@ func (s *segment) validate(size int64) error {
 	if err != nil {
 		return err
 	}
-	if t[0] != majorUint<<5|27 {
+	if t[0] != record.MajorUint<<5|27 {
 		return bad("no trailer")
 	}
 	idx := binary.BigEndian.Uint64(t[1:])
@@ -126,8 +129,8 @@ func (s *segment) validate(size int64) error {
 	if err != nil {
 		return err
 	}
-	major, l, hn, _, err := readHead(hb)
-	if err != nil || major != majorBytes {
+	major, l, hn, _, err := record.ReadHead(hb)
+	if err != nil || major != record.MajorBytes {
 		return bad("no index at offset %d", idx)
 	}
 	s.indexStart = s.indexOff + int64(hn)
@@ -135,12 +138,12 @@ func (s *segment) validate(size int64) error {
 		return bad("index length %d does not fit the file", l)
 	}
 	s.count = int(l / indexEntrySize)
-	hdr, err := s.read(0, min(maxHeader, s.indexOff))
+	hdr, err := s.read(0, min(record.MaxHeader, s.indexOff))
 	if err != nil {
 		return err
 	}
-	h, n, err := parseHeader(hdr, segmentFormat)
-	if errors.Is(err, ErrUnknownVersion) && !s.hashesToName(size) {
+	h, n, err := record.ParseHeader(hdr, record.SegmentFormat)
+	if errors.Is(err, record.ErrUnknownVersion) && !s.hashesToName(size) {
 		// A newer pcache's segment still hashes to its name; this one was
 		// damaged (a flipped version byte must not stop every reader).
 		return bad("damaged header (%v), and the content does not hash to the file's name", err)
@@ -168,7 +171,7 @@ func (s *segment) hashesToName(size int64) bool {
 	} else if _, err := io.Copy(h, io.NewSectionReader(s.f, 0, size)); err != nil {
 		return false
 	}
-	return segmentFileName(h.Sum(nil)) == filepath.Base(s.path)
+	return layout.SegmentName(h.Sum(nil)) == filepath.Base(s.path)
 }
 
 // read returns n bytes at off; they alias the mapping when there is one.
@@ -254,30 +257,30 @@ func (s *segment) payloadAt(i int) (payload []byte, off int64, err error) {
 		if b, err = s.read(off, min(limit, 4096)); err != nil {
 			return nil, off, err
 		}
-		if _, l, hn, _, err := readHead(b[min(1, len(b)):]); err == nil && uint64(1+hn)+l+9 > uint64(len(b)) && l <= maxRecord {
+		if _, l, hn, _, err := record.ReadHead(b[min(1, len(b)):]); err == nil && uint64(1+hn)+l+9 > uint64(len(b)) && l <= record.MaxRecord {
 			if b, err = s.read(off, min(limit, int64(1+hn)+int64(l)+9)); err != nil {
 				return nil, off, err
 			}
 		}
 	}
-	f, err := parseFrame(b)
+	f, err := record.ParseFrame(b)
 	if err != nil {
 		return nil, off, fmt.Errorf("%w: record at offset %d: %v", errBadSegment, off, err)
 	}
-	if !f.crcOK {
+	if !f.CRCOK {
 		return nil, off, fmt.Errorf("%w at offset %d", errBadChecksum, off)
 	}
-	return f.payload, off, nil
+	return f.Payload, off, nil
 }
 
 // decodeChecked decodes a segment record's payload into e and checks that it
 // is the record of key want.
-func decodeChecked(payload, want []byte, off int64, e *Entry) error {
-	if err := decodeEntryInto(payload, e); err != nil {
+func decodeChecked(payload, want []byte, off int64, e *record.Entry) error {
+	if err := record.Decode(payload, e); err != nil {
 		return fmt.Errorf("record at offset %d: %w", off, err)
 	}
 	if !bytes.Equal(e.KeyHash[:], want) {
-		return fmt.Errorf("%w: record at offset %d has key %s, not the one its index entry names", errBadSegment, off, shortKey(&e.KeyHash))
+		return fmt.Errorf("%w: record at offset %d has key %s, not the one its index entry names", errBadSegment, off, record.Short(&e.KeyHash))
 	}
 	return nil
 }

@@ -71,7 +71,7 @@ func TestSegmentTruncatedUnderMapping(t *testing.T) {
 			t.Fatalf("wrong entry: %v", err)
 		}
 	}
-	if len(m.Problems()) == 0 {
+	if len(m.problems.list()) == 0 {
 		t.Fatal("no problem reported")
 	}
 	if err := m.Iterate(func(Entry) error { return nil }); err == nil {
@@ -92,7 +92,7 @@ func TestPartialSegmentCompleted(t *testing.T) {
 	os.WriteFile(path, data[:len(data)/2], 0o644)
 	m := mustOpen(t, root, "f", Options{})
 	wantAbsent(t, m, 1)
-	if ps := m.Problems(); len(ps) != 1 || ps[0].Kind != KindBadSegment {
+	if ps := m.problems.list(); len(ps) != 1 || ps[0].Kind != KindBadSegment {
 		t.Fatalf("problems: %v", ps)
 	}
 	os.WriteFile(path+".tmp", data, 0o644)

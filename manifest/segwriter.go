@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,12 +13,9 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
-
-// segmentFileName returns the name of a segment whose content hashes to sum.
-func segmentFileName(sum []byte) string {
-	return segmentPrefix + hex.EncodeToString(sum) + segmentExt
-}
 
 // writeSegment writes a segment of the n records that at returns in strictly
 // increasing key order, through a temp file in tmpDir, renames it into dir
@@ -27,7 +23,7 @@ func segmentFileName(sum []byte) string {
 // the directory are fsynced before it returns. A segment of the same content
 // that is already there is left as it is.
 func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []byte, error), durable bool) (_ string, err error) {
-	if err := os.MkdirAll(tmpDir, 0o755); err != nil {
+	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
 		return "", fmt.Errorf("manifest: write segment: %w", err)
 	}
 	f, err := fsutil.CreateTemp(tmpDir, "segment-", 0o644)
@@ -44,7 +40,7 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 	hash := blake3.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, hash), 1<<20)
 	count := uint64(n)
-	hdr, err := encodeHeader(segmentFormat, name, &count)
+	hdr, err := record.EncodeHeader(record.SegmentFormat, name, &count)
 	if err != nil {
 		return "", err
 	}
@@ -64,22 +60,22 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 		prev = h
 		index = append(index, h[:]...)
 		index = binary.BigEndian.AppendUint64(index, uint64(off))
-		buf = appendFrame(buf[:0], payload)
+		buf = record.AppendFrame(buf[:0], payload)
 		w.Write(buf)
 		off += int64(len(buf))
 	}
-	w.Write(appendHead(nil, majorBytes, uint64(len(index))))
+	w.Write(record.AppendHead(nil, record.MajorBytes, uint64(len(index))))
 	w.Write(index)
 	var trailer [trailerSize]byte
-	trailer[0] = majorUint<<5 | 27
+	trailer[0] = record.MajorUint<<5 | 27
 	binary.BigEndian.PutUint64(trailer[1:], uint64(off))
 	w.Write(trailer[:])
 	if err := w.Flush(); err != nil {
 		return "", fmt.Errorf("manifest: write segment %s: %w", f.Name(), err)
 	}
-	file := segmentFileName(hash.Sum(nil))
+	file := layout.SegmentName(hash.Sum(nil))
 	final := filepath.Join(dir, file)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return "", fmt.Errorf("manifest: write segment: %w", err)
 	}
 	if _, err := os.Stat(final); err == nil {

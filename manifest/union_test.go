@@ -3,6 +3,8 @@ package manifest
 import (
 	"reflect"
 	"testing"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // Two caches written independently and copied into each other both ways
@@ -129,7 +131,7 @@ func checkUnion(t *testing.T, rootA, rootB string, want map[[32]byte]Entry) map[
 		t.Fatalf("%d entries, want %d", len(ea), len(want))
 	}
 	for _, r := range []string{rootA, rootB} {
-		if ps, err := Check(r, "fn/v1"); err != nil || len(ps) != 0 {
+		if ps, err := Check(layout.New(r), "fn/v1"); err != nil || len(ps) != 0 {
 			t.Fatalf("Check %s: %v %v", r, ps, err)
 		}
 	}

@@ -2,7 +2,6 @@ package outfile
 
 import (
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/manifest"
 )
 
 // Capture stores the out file of argument arg, written at the absolute path,
@@ -11,7 +10,7 @@ import (
 // is an error wrapping ErrMissing that names arg and path. A symbolic link is
 // followed. If the file keeps changing while it is stored, Capture fails
 // rather than record a hash that does not match the recorded size and time.
-func Capture(st *cas.Store, arg, path string) (manifest.OutFile, error) {
+func Capture(st *cas.Store, arg, path string) (File, error) {
 	return capture(st, arg, path)
 }
 
@@ -24,6 +23,6 @@ func Capture(st *cas.Store, arg, path string) (manifest.OutFile, error) {
 // holds the exact bytes is used and the object stored again; failing that the
 // error wraps ErrUnavailable. An existing path that is not a regular file is
 // never replaced (ErrNotRegular).
-func Restore(st *cas.Store, rec manifest.OutFile, path string) (manifest.OutFile, bool, error) {
+func Restore(st *cas.Store, rec File, path string) (File, bool, error) {
 	return restore(st, rec, path)
 }

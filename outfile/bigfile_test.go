@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // writeBig writes size bytes (distinct in every MiB) to path, streaming.
@@ -53,7 +54,7 @@ func TestBigFileMemory(t *testing.T) {
 		t.Skip("writes 512 MiB several times; skipped with -short")
 	}
 	var size int64 = 512 << 20
-	if raceEnabled {
+	if testutil.Race {
 		size = 160 << 20
 	}
 	const limit = 128 << 20

@@ -27,7 +27,7 @@ func TestCaptureRecord(t *testing.T) {
 		len(rec.Paths) != 1 || rec.Paths[0] != want.Paths[0] {
 		t.Fatalf("Capture = %+v\nwant      %+v", rec, want)
 	}
-	if b, err := st.Get(rec.Object); err != nil || string(b) != string(data) {
+	if b, err := st.Get(rec.Object, -1); err != nil || string(b) != string(data) {
 		t.Fatalf("object not stored: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/outfile"
 )
 
@@ -20,7 +21,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	st, err := cas.Open(filepath.Join(dir, "cache"), cas.Options{})
+	st, err := cas.Open(layout.New(filepath.Join(dir, "cache")), cas.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

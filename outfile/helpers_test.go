@@ -5,19 +5,32 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 )
+
+// storeDirs maps each test store to its cache directory.
+var storeDirs sync.Map
 
 func newStore(t testing.TB) *cas.Store {
 	t.Helper()
-	st, err := cas.Open(filepath.Join(t.TempDir(), "cache"), cas.Options{})
+	d := layout.New(filepath.Join(t.TempDir(), "cache"))
+	st, err := cas.Open(d, cas.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	storeDirs.Store(st, d)
 	return st
+}
+
+// lostFound returns the directory a test store quarantines to.
+func lostFound(st *cas.Store) string {
+	d, _ := storeDirs.Load(st)
+	return d.(layout.Dir).LostFound()
 }
 
 // writeOld writes data to path with mode and backdates it an hour, so its

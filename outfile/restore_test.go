@@ -318,7 +318,7 @@ func TestRestoreObjectCorrupt(t *testing.T) {
 			}
 			dst := filepath.Join(dir, "dst")
 			_, _, err := Restore(st, rec, dst)
-			lost, _ := os.ReadDir(st.LostFoundDir())
+			lost, _ := os.ReadDir(lostFound(st))
 			if len(lost) != 1 {
 				t.Errorf("corrupt object not quarantined: lost+found holds %v", lost)
 			}

@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/pcache/pcache/fsck"
 )
 
 // BenchmarkCheck measures check end to end (process start, manifests,
@@ -21,13 +23,13 @@ func BenchmarkCheck(b *testing.B) {
 		rng.Read(buf)
 		c.add("bench/f", c.entry(fmt.Sprintf("k%d", i), buf))
 	}
-	fsckCode(b, 0, "check", "-dir", c.dir) // warm the page cache
+	runCLICode(b, 0, "check", "-dir", c.dir) // warm the page cache
 	b.SetBytes(objects * size)
 	b.ResetTimer()
-	var rep checkReport
+	var rep fsck.CheckReport
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
-		r := fsckCode(b, 0, "check", "-dir", c.dir, "-json")
+		r := runCLICode(b, 0, "check", "-dir", c.dir, "-json")
 		decodeJSON(b, r.stdout, &rep)
 		cpu += r.cpu
 	}

@@ -8,14 +8,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 func TestCheckCleanCache(t *testing.T) {
 	c := newTestCache(t)
 	c.fill("a/f", 10, nil)
 	c.fill("b", 5, nil)
-	r := fsckCode(t, 0, "check", "-dir", c.dir)
+	r := runCLICode(t, 0, "check", "-dir", c.dir)
 	if !strings.Contains(r.stdout, "check: 2 functions, 15 entries, ") || !strings.Contains(r.stdout, "0 errors, 0 hints") {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
@@ -23,7 +25,7 @@ func TestCheckCleanCache(t *testing.T) {
 		t.Errorf("stderr is not a terminal, so nothing (no progress bar) belongs there:\n%s", r.stderr)
 	}
 	// check is the default command.
-	fsckCode(t, 0, "-dir", c.dir)
+	runCLICode(t, 0, "-dir", c.dir)
 }
 
 func flipByte(t *testing.T, path string) {
@@ -82,11 +84,11 @@ func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
 	os.Chtimes(tmp, old, old)
 	torn := truncateJournal(t, c.dir, "a/f")
 
-	r := fsckCode(t, 1, "check", "-dir", c.dir)
+	r := runCLICode(t, 1, "check", "-dir", c.dir)
 	t.Logf("check:\n%s", r.stdout)
 	for _, want := range []string{
-		"hash-mismatch " + objectRel(es[0].Result) + ": ",
-		"missing " + objectRel(es[1].Result) + ": referenced by a/f key " + shortHash(es[1].KeyHash),
+		"hash-mismatch " + layout.ObjectRel(es[0].Result) + ": ",
+		"missing " + layout.ObjectRel(es[1].Result) + ": referenced by a/f key " + fsck.ShortHash(es[1].KeyHash),
 		"stale-temp tmp/host.1.deadbeef.tmp: ",
 		"next: pcache-fsck check -repair -dir " + c.dir,
 	} {
@@ -108,13 +110,13 @@ func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
 		}
 	}
 
-	r = fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
+	r = runCLICode(t, 0, "check", "-repair", "-dir", c.dir)
 	t.Logf("check -repair:\n%s", r.stdout)
-	if !strings.Contains(r.stdout, "quarantined "+objectRel(es[0].Result)+": moved to lost+found/") {
+	if !strings.Contains(r.stdout, "quarantined "+layout.ObjectRel(es[0].Result)+": moved to lost+found/") {
 		t.Errorf("repair did not quarantine the corrupt object:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stdout, "dropped manifests/a/f: entry "+shortHash(es[0].KeyHash)) ||
-		!strings.Contains(r.stdout, "dropped manifests/a/f: entry "+shortHash(es[1].KeyHash)) {
+	if !strings.Contains(r.stdout, "dropped manifests/a/f: entry "+fsck.ShortHash(es[0].KeyHash)) ||
+		!strings.Contains(r.stdout, "dropped manifests/a/f: entry "+fsck.ShortHash(es[1].KeyHash)) {
 		t.Errorf("repair did not drop the broken entries:\n%s", r.stdout)
 	}
 	lost, _ := os.ReadDir(filepath.Join(c.dir, "lost+found"))
@@ -122,7 +124,7 @@ func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
 		t.Errorf("lost+found holds %d files, want the corrupt object", len(lost))
 	}
 
-	r = fsckCode(t, 0, "check", "-dir", c.dir)
+	r = runCLICode(t, 0, "check", "-dir", c.dir)
 	if !strings.Contains(r.stdout, " 0 errors,") {
 		t.Errorf("check after repair:\n%s", r.stdout)
 	}
@@ -142,8 +144,8 @@ func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
 		}
 	}
 	// gc then removes the stale temp file and the hints go away.
-	fsckCode(t, 0, "gc", "-dir", c.dir)
-	r = fsckCode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "gc", "-dir", c.dir)
+	r = runCLICode(t, 0, "check", "-dir", c.dir)
 	if strings.Contains(r.stdout, "stale-temp") {
 		t.Errorf("stale temp survived gc:\n%s", r.stdout)
 	}
@@ -163,21 +165,21 @@ func TestCheckStrayAndSizeMismatch(t *testing.T) {
 	bad.Size += 10
 	c.add("f", bad)
 
-	r := fsckCode(t, 1, "-dir", c.dir, "-json")
-	var rep checkReport
+	r := runCLICode(t, 1, "-dir", c.dir, "-json")
+	var rep fsck.CheckReport
 	decodeJSON(t, r.stdout, &rep)
 	kinds := map[string]int{}
 	for _, f := range rep.Findings {
 		kinds[f.Kind]++
 	}
-	if kinds[kindStray] != 1 || kinds[kindSizeMismatch] != 1 || rep.Errors != 2 || rep.Clean {
+	if kinds[fsck.KindStray] != 1 || kinds[fsck.KindSizeMismatch] != 1 || rep.Errors != 2 || rep.Clean {
 		t.Fatalf("findings %v, report %+v", kinds, rep)
 	}
-	fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-repair", "-dir", c.dir)
 	if _, err := os.Stat(stray); !os.IsNotExist(err) {
 		t.Errorf("stray file still in objects/: %v", err)
 	}
-	fsckCode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.dir)
 	if c.hit("f", "wrong-size") {
 		t.Error("entry with the wrong size still hits")
 	}
@@ -192,7 +194,7 @@ func TestCheckDanglingIsAHint(t *testing.T) {
 	if _, err := c.store.Put([]byte("nobody uses me")); err != nil {
 		t.Fatal(err)
 	}
-	r := fsckCode(t, 0, "check", "-dir", c.dir)
+	r := runCLICode(t, 0, "check", "-dir", c.dir)
 	if !strings.Contains(r.stdout, "dangling objects/") || !strings.Contains(r.stdout, "next: pcache-fsck gc -dir") {
 		t.Errorf("dangling object not hinted:\n%s", r.stdout)
 	}
@@ -205,20 +207,20 @@ func TestCheckOutFileObjects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.Outs = []manifest.OutFile{{Arg: "Path", Object: outID, Size: 19, Mode: 0o644,
-		Paths: []manifest.PathRecord{{Path: "/tmp/out.txt", Size: 19}}}}
+	e.Outs = []record.OutFile{{Arg: "Path", Object: outID, Size: 19, Mode: 0o644,
+		Paths: []record.PathRecord{{Path: "/tmp/out.txt", Size: 19}}}}
 	c.add("f", e)
 	c.fill("f", 2, nil)
-	fsckCode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.dir)
 	if err := os.Remove(c.store.Path(outID)); err != nil {
 		t.Fatal(err)
 	}
-	r := fsckCode(t, 1, "check", "-dir", c.dir)
-	if !strings.Contains(r.stdout, "missing "+objectRel(outID)+": referenced by f key "+shortHash(e.KeyHash)+" (out:Path, 19 bytes)") {
+	r := runCLICode(t, 1, "check", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "missing "+layout.ObjectRel(outID)+": referenced by f key "+fsck.ShortHash(e.KeyHash)+" (out:Path, 19 bytes)") {
 		t.Errorf("check:\n%s", r.stdout)
 	}
-	r = fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
-	if !strings.Contains(r.stdout, "dropped manifests/f: entry "+shortHash(e.KeyHash)+": out:Path object") {
+	r = runCLICode(t, 0, "check", "-repair", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "dropped manifests/f: entry "+fsck.ShortHash(e.KeyHash)+": out:Path object") {
 		t.Errorf("repair:\n%s", r.stdout)
 	}
 	if c.hit("f", "with-out") || !c.hit("f", "k1") {

@@ -2,16 +2,19 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/layout"
 )
 
 func openTestStore(t *testing.T, dir string) *cas.Store {
 	t.Helper()
-	s, err := cas.Open(dir, cas.Options{})
+	s, err := cas.Open(layout.New(dir), cas.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,16 +40,16 @@ func TestExitCodesAndJSON(t *testing.T) {
 		{[]string{"help", "gc"}, 0, false},
 		{[]string{"help", "nosuch"}, 2, false},
 		{[]string{"gc", "-h"}, 0, false},
-		{[]string{"check", "-dir", c.dir + "/missing"}, 1, false},
+		{[]string{"check", "-dir", c.dir + "/missing"}, 2, false},
 		{[]string{"ls", "nosuch", "-dir", c.dir}, 1, false},
 		{[]string{"check", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"gc", "-dry-run", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"stats", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"ls", "f", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"rm", "f", "-dry-run", "-dir", c.dir, "-json"}, 0, true},
-		{[]string{"check", "-dir", c.dir + "/missing", "-json"}, 1, true},
+		{[]string{"check", "-dir", c.dir + "/missing", "-json"}, 2, true},
 	} {
-		r := fsckCode(t, tc.code, tc.args...)
+		r := runCLICode(t, tc.code, tc.args...)
 		if tc.json {
 			var v any
 			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
@@ -61,8 +64,8 @@ func TestStatsAndLs(t *testing.T) {
 	c := newTestCache(t)
 	c.fill("a", 4, func(i int) []byte { return []byte("same") }) // 4 entries, 1 object
 	es := c.fill("b", 2, nil)
-	r := fsckCode(t, 0, "stats", "-dir", c.dir, "-json")
-	var st statsReport
+	r := runCLICode(t, 0, "stats", "-dir", c.dir, "-json")
+	var st fsck.StatsReport
 	decodeJSON(t, r.stdout, &st)
 	if len(st.Functions) != 2 || st.Functions[0].Entries != 4 || st.Functions[0].Objects != 1 ||
 		st.Functions[0].Bytes != 4 || st.Functions[0].Apparent != 16 || st.Total.Entries != 6 || st.Total.Objects != 3 {
@@ -71,20 +74,20 @@ func TestStatsAndLs(t *testing.T) {
 	if st.Functions[0].Oldest == nil || time.Since(*st.Functions[0].Oldest) > time.Hour {
 		t.Errorf("oldest %v", st.Functions[0].Oldest)
 	}
-	r = fsckCode(t, 0, "stats", "-dir", c.dir)
+	r = runCLICode(t, 0, "stats", "-dir", c.dir)
 	if !strings.Contains(r.stdout, "TOTAL") {
 		t.Errorf("stats text:\n%s", r.stdout)
 	}
 
-	r = fsckCode(t, 0, "ls", "b", "-dir", c.dir)
+	r = runCLICode(t, 0, "ls", "b", "-dir", c.dir)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[1], shortHash(es[0].KeyHash)) && !strings.HasPrefix(lines[2], shortHash(es[0].KeyHash)) {
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], fsck.ShortHash(es[0].KeyHash)) && !strings.HasPrefix(lines[2], fsck.ShortHash(es[0].KeyHash)) {
 		t.Errorf("ls:\n%s", r.stdout)
 	}
-	r = fsckCode(t, 0, "ls", "b", "-key", shortHash(es[1].KeyHash), "-dir", c.dir, "-json")
-	var list []lsEntry
+	r = runCLICode(t, 0, "ls", "b", "-key", fsck.ShortHash(es[1].KeyHash), "-dir", c.dir, "-json")
+	var list []fsck.EntryInfo
 	decodeJSON(t, r.stdout, &list)
-	if len(list) != 1 || list[0].Result != es[1].Result.String() || list[0].LastUsed == nil || list[0].Created == nil {
+	if len(list) != 1 || list[0].Result != cas.ID(es[1].Result).String() || list[0].LastUsed == nil || list[0].Created == nil {
 		t.Errorf("ls -key: %+v", list)
 	}
 }
@@ -95,21 +98,25 @@ func TestRm(t *testing.T) {
 	c.fill("g", 2, nil)
 	// An ambiguous prefix drops nothing: with 40 entries some 1-hex-digit
 	// prefix is shared, but -key needs 4 digits, so use a digit pair check.
-	r := fsckCode(t, 0, "rm", "f", shortHash(es[3].KeyHash), "-dir", c.dir)
-	if !strings.Contains(r.stdout, "removed entry f "+shortHash(es[3].KeyHash)) {
+	r := runCLICode(t, 0, "rm", "f", fsck.ShortHash(es[3].KeyHash), "-dir", c.dir)
+	if !strings.Contains(r.stdout, "removed entry f "+fsck.ShortHash(es[3].KeyHash)) {
 		t.Errorf("rm output:\n%s", r.stdout)
 	}
 	if c.hit("f", "k3") || !c.hit("f", "k4") {
 		t.Error("rm -key dropped the wrong entries")
 	}
-	fsckCode(t, 1, "rm", "f", "-key", "0000000000000000", "-dir", c.dir) // no match
-	r = fsckCode(t, 0, "rm", "f", "-dir", c.dir)
-	if !strings.Contains(r.stdout, "rm: removed function f (39 entries)") {
+	runCLICode(t, 1, "rm", "f", "-key", "0000000000000000", "-dir", c.dir) // no match
+	r = runCLICode(t, 0, "rm", "f", "-dir", c.dir)
+	if !strings.Contains(r.stdout, "rm: removed every entry of f (39 entries)") {
 		t.Errorf("rm output:\n%s", r.stdout)
 	}
-	names, _ := listFuncs(c.dir)
-	if len(names) != 1 || names[0] != "g" {
-		t.Errorf("functions after rm: %v", names)
+	for i := range es {
+		if c.hit("f", fmt.Sprintf("k%d", i)) {
+			t.Errorf("k%d of f survived rm f", i)
+		}
+	}
+	if len(c.live("f")) != 0 {
+		t.Errorf("entries of f after rm: %d", len(c.live("f")))
 	}
 	if !c.hit("g", "k0") {
 		t.Error("rm of f touched g")

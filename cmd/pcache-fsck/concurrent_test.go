@@ -66,12 +66,12 @@ func TestGCBesideWriters(t *testing.T) {
 			continue
 		default:
 		}
-		fsckCode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+		runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
 		gcs++
 	}
-	fsckCode(t, 0, "check", "-dir", c.dir)
-	fsckCode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
-	r := fsckCode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+	r := runCLICode(t, 0, "check", "-dir", c.dir)
 
 	// Every entry a writer committed reads back: a call under ErrorOnMiss hits.
 	s, err := pcache.Open(c.dir)

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest"
 )
 
 func TestExportImportRoundTrip(t *testing.T) {
@@ -18,14 +21,19 @@ func TestExportImportRoundTrip(t *testing.T) {
 	src.fill("proj/f", 50, nil)
 	src.fill("other", 5, nil)
 	tarPath := filepath.Join(t.TempDir(), "f.tar")
-	r := fsckCode(t, 0, "export", "proj/f", tarPath, "-dir", src.dir)
+	r := runCLICode(t, 0, "export", "proj/f", tarPath, "-dir", src.dir)
 	if !strings.Contains(r.stdout, "export: wrote 50 entries and 50 objects") {
 		t.Errorf("export output:\n%s", r.stdout)
 	}
 
 	dst := filepath.Join(t.TempDir(), "fresh")
-	r = fsckCode(t, 0, "import", tarPath, "renamed/f", "-dir", dst, "-json")
-	var rep importReport
+	r = runCLICode(t, 2, "import", tarPath, "renamed/f", "-dir", dst) // not a cache (yet)
+	if !strings.Contains(r.stderr, "not a pcache cache directory") || fileExists(dst) {
+		t.Fatalf("import into a missing directory: %s (created: %v)", r.stderr, fileExists(dst))
+	}
+	runCLICode(t, 0, "init", "-dir", dst)
+	r = runCLICode(t, 0, "import", tarPath, "renamed/f", "-dir", dst, "-json")
+	var rep fsck.ImportReport
 	decodeJSON(t, r.stdout, &rep)
 	if rep.Name != "renamed/f" || rep.Entries != 50 || rep.Objects != 50 || rep.NewObjects != 50 {
 		t.Fatalf("import report %+v", rep)
@@ -36,10 +44,10 @@ func TestExportImportRoundTrip(t *testing.T) {
 			t.Errorf("imported k%d misses", i)
 		}
 	}
-	fsckCode(t, 0, "check", "-dir", dst)
+	runCLICode(t, 0, "check", "-dir", dst)
 
 	// Importing again under the original name shares the objects.
-	r = fsckCode(t, 0, "import", tarPath, "-dir", dst)
+	r = runCLICode(t, 0, "import", tarPath, "-dir", dst)
 	if !strings.Contains(r.stdout, "import: added 50 entries to proj/f; 50 objects verified (") || !strings.Contains(r.stdout, ", 0 new)") {
 		t.Errorf("second import:\n%s", r.stdout)
 	}
@@ -112,7 +120,7 @@ func TestImportRejectsBadArchives(t *testing.T) {
 	src := newTestCache(t)
 	es := src.fill("f", 2, nil)
 	good := filepath.Join(t.TempDir(), "good.tar")
-	fsckCode(t, 0, "export", "f", good, "-dir", src.dir)
+	runCLICode(t, 0, "export", "f", good, "-dir", src.dir)
 	// Take the good archive apart to build bad ones from its pieces.
 	f, _ := os.Open(good)
 	tr := tar.NewReader(f)
@@ -131,8 +139,10 @@ func TestImportRejectsBadArchives(t *testing.T) {
 		t.Fatalf("archive has %d files, want header, entries and 2 objects", len(parts))
 	}
 	head, ents, obj0, obj1 := parts[0], parts[1], parts[2], parts[3]
+	// The archive format, as its readers see it.
+	const archiveHeader, archiveEntries, maxHeaderBytes = "pcache-export.json", "entries.cbor", 64 << 10
 	hdr := func(v int, entries, objects int) [2]string {
-		b, _ := json.Marshal(archiveHeaderV1{Format: archiveFormat, Version: v, Name: "f", Entries: entries, Objects: objects})
+		b, _ := json.Marshal(map[string]any{"format": "pcache-export", "version": v, "name": "f", "entries": entries, "objects": objects})
 		return [2]string{archiveHeader, string(b)}
 	}
 	bigHeader := [2]string{archiveHeader, strings.Repeat(" ", maxHeaderBytes+1)}
@@ -148,19 +158,20 @@ func TestImportRejectsBadArchives(t *testing.T) {
 		"no header":      archive(t, ents, obj0, obj1),
 		"garbage cbor":   archive(t, head, [2]string{archiveEntries, "\xff\xff"}, obj0, obj1),
 		"empty":          archive(t),
-		"unreferenced":   archive(t, hdr(1, 2, 3), ents, obj0, obj1, [2]string{objectRel(cas.Sum([]byte("extra"))), "extra"}),
+		"unreferenced":   archive(t, hdr(1, 2, 3), ents, obj0, obj1, [2]string{layout.ObjectRel(cas.Sum([]byte("extra"))), "extra"}),
 		"symlink":        archive(t, head, ents, obj0, [2]string{"symlink:" + obj1[0], "/etc/passwd"}),
 		"sparse":         sparseArchive(t, head, ents, obj0, obj1),
 	}
 	for name, p := range cases {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
 			dst := t.TempDir()
-			r := fsckCode(t, 1, "import", p, "-dir", dst)
+			runCLICode(t, 0, "init", "-dir", dst)
+			r := runCLICode(t, 1, "import", p, "-dir", dst)
 			t.Log(strings.TrimSpace(r.stderr))
 			if !strings.Contains(r.stderr, "not a valid pcache export: ") || strings.Contains(r.stderr, "invalid tar header") {
 				t.Errorf("stderr: %s", r.stderr)
 			}
-			names, _ := listFuncs(dst)
+			names, _ := manifest.List(layout.New(dst))
 			if len(names) != 0 {
 				t.Errorf("a rejected import added functions %v", names)
 			}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // TestGCAfterRm removes 300 of 1000 entries with rm and checks that gc takes
@@ -26,13 +28,13 @@ func TestGCAfterRm(t *testing.T) {
 	for i := 0; i < 300; i++ {
 		args = append(args, "-key", hex.EncodeToString(es[i].KeyHash[:]))
 	}
-	r := fsckCode(t, 0, args...)
+	r := runCLICode(t, 0, args...)
 	if !strings.Contains(r.stdout, "rm: removed 300 entries of f") {
 		t.Errorf("rm output:\n%s", r.stdout)
 	}
 
-	r = fsckCode(t, 0, "gc", "-dry-run", "-grace", "0s", "-dir", c.dir, "-json")
-	var plan gcReport
+	r = runCLICode(t, 0, "gc", "-dry-run", "-grace", "0s", "-dir", c.dir, "-json")
+	var plan fsck.GCReport
 	decodeJSON(t, r.stdout, &plan)
 	if !plan.DryRun || plan.ObjectsRemoved != 200 || plan.EntriesKept != 700 || plan.ObjectsKept != 700 {
 		t.Fatalf("dry-run plan %+v", plan)
@@ -41,12 +43,12 @@ func TestGCAfterRm(t *testing.T) {
 		t.Fatalf("dry run removed objects: %d left", n)
 	}
 
-	r = fsckCode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+	r = runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
 	if !strings.Contains(r.stdout, "gc: removed 0 entries, 200 objects (") {
 		t.Errorf("gc summary:\n%s", r.stdout)
 	}
 	for i, e := range es {
-		_, err := c.store.Stat(e.Result)
+		_, err := c.store.Size(e.Result)
 		gone := err != nil
 		if want := i >= 100 && i < 300; gone != want {
 			t.Errorf("object of entry %d: gone=%v, want %v", i, gone, want)
@@ -55,7 +57,7 @@ func TestGCAfterRm(t *testing.T) {
 			t.Errorf("entry %d: hit=%v", i, hit)
 		}
 	}
-	fsckCode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.dir)
 }
 
 func TestGCGraceKeepsYoungFiles(t *testing.T) {
@@ -70,20 +72,20 @@ func TestGCGraceKeepsYoungFiles(t *testing.T) {
 	os.WriteFile(tmpOld, []byte("x"), 0o644)
 	os.WriteFile(tmpNew, []byte("y"), 0o644)
 	os.Chtimes(tmpOld, old, old)
-	lockOld := filepath.Join(c.dir, "locks", "keys", "ab", "ab12.lock")
+	lockOld := layout.New(c.dir).KeyLock([32]byte{0xab, 0x12})
 	os.MkdirAll(filepath.Dir(lockOld), 0o755)
 	os.WriteFile(lockOld, nil, 0o644)
 	os.Chtimes(lockOld, old, old)
 
-	r := fsckCode(t, 0, "gc", "-dir", c.dir, "-v")
+	r := runCLICode(t, 0, "gc", "-dir", c.dir, "-v")
 	if !strings.Contains(r.stdout, "gc: removed 0 entries, 1 object (") ||
 		!strings.Contains(r.stdout, "1 temp file (") || !strings.Contains(r.stdout, "1 lock file;") {
 		t.Errorf("gc output:\n%s", r.stdout)
 	}
-	if _, err := c.store.Stat(young); err != nil {
+	if _, err := c.store.Size(young); err != nil {
 		t.Error("young unreferenced object removed inside the grace period")
 	}
-	if _, err := c.store.Stat(oldID); err == nil {
+	if _, err := c.store.Size(oldID); err == nil {
 		t.Error("old unreferenced object kept")
 	}
 	if _, err := os.Stat(tmpNew); err != nil {
@@ -100,6 +102,8 @@ func TestGCGraceKeepsYoungFiles(t *testing.T) {
 	}
 }
 
+// setUsed makes an object look last used ago (its mtime: how loose objects
+// record hits).
 func setUsed(t *testing.T, c *testCache, id cas.ID, ago time.Duration) {
 	t.Helper()
 	at := time.Now().Add(-ago)
@@ -110,11 +114,12 @@ func setUsed(t *testing.T, c *testCache, id cas.ID, ago time.Duration) {
 
 func TestGCOlderThan(t *testing.T) {
 	c := newTestCache(t)
-	es := c.fill("f", 4, nil)
-	setUsed(t, c, es[0].Result, 40*24*time.Hour)
-	setUsed(t, c, es[1].Result, 30*24*time.Hour+30*time.Minute) // within the touch slack: kept
-	setUsed(t, c, es[2].Result, 10*24*time.Hour)
-	r := fsckCode(t, 0, "gc", "-older-than", "30d", "-dir", c.dir)
+	ages := []time.Duration{40 * 24 * time.Hour, 30*24*time.Hour + 30*time.Minute, 10 * 24 * time.Hour, 0}
+	es := c.fillAged("f", 4, nil, func(i int) time.Duration { return ages[i] })
+	for i, e := range es {
+		setUsed(t, c, e.Result, ages[i]) // entry 1 is within the touch slack: kept
+	}
+	r := runCLICode(t, 0, "gc", "-older-than", "30d", "-dir", c.dir)
 	if !strings.Contains(r.stdout, "gc: removed 1 entry, 1 object (") {
 		t.Errorf("gc output:\n%s", r.stdout)
 	}
@@ -123,7 +128,7 @@ func TestGCOlderThan(t *testing.T) {
 			t.Errorf("entry %d: hit=%v, want %v", i, got, want)
 		}
 	}
-	fsckCode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.dir)
 }
 
 func TestGCMaxSizeEvictsLRU(t *testing.T) {
@@ -131,17 +136,23 @@ func TestGCMaxSizeEvictsLRU(t *testing.T) {
 	// Ten 1000-byte results; entry i was last used i hours ago, so the
 	// highest i are least recently used. Entry 9 shares its object with
 	// entry 0 (recent), so evicting 9 frees nothing.
-	es := c.fill("f", 10, func(i int) []byte {
+	age := func(i int) time.Duration {
+		if i == 9 {
+			i = 0
+		}
+		return time.Duration(i+2) * time.Hour
+	}
+	es := c.fillAged("f", 10, func(i int) []byte {
 		if i == 9 {
 			i = 0
 		}
 		return []byte(strings.Repeat(string(rune('a'+i)), 1000))
-	})
+	}, age)
 	for i := 0; i < 9; i++ {
-		setUsed(t, c, es[i].Result, time.Duration(i+2)*time.Hour)
+		setUsed(t, c, es[i].Result, age(i))
 	}
-	r := fsckCode(t, 0, "gc", "-max-size", "5.5kB", "-dir", c.dir, "-json")
-	var rep gcReport
+	r := runCLICode(t, 0, "gc", "-max-size", "5.5kB", "-dir", c.dir, "-json")
+	var rep fsck.GCReport
 	decodeJSON(t, r.stdout, &rep)
 	// 9 objects = 9000 bytes; must drop 4 objects (8,7,6,5) to fit 5500.
 	if rep.ObjectsRemoved != 4 || rep.BytesKept != 5000 || rep.EvictedSize != 4 {
@@ -164,7 +175,7 @@ func TestGCRefusesBadFlags(t *testing.T) {
 		{"gc", "-max-size", "-5MB"},
 		{"gc", "extra"},
 	} {
-		fsckCode(t, 2, append(args, "-dir", c.dir)...)
+		runCLICode(t, 2, append(args, "-dir", c.dir)...)
 	}
 }
 
@@ -177,7 +188,7 @@ func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
 	}
 	before := c.objectCount()
 	for _, args := range [][]string{{"gc", "-grace", "0s"}, {"gc", "-dry-run"}} {
-		r := fsckCode(t, 1, append(args, "-dir", c.dir)...)
+		r := runCLICode(t, 1, append(args, "-dir", c.dir)...)
 		if !strings.Contains(r.stderr, "refusing to collect: manifest f has 1 problem") ||
 			!strings.Contains(r.stderr, "pcache-fsck check -repair -dir") {
 			t.Errorf("%v stderr:\n%s", args, r.stderr)
@@ -186,8 +197,8 @@ func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
 	if n := c.objectCount(); n != before {
 		t.Fatalf("gc removed %d objects from a cache it could not read fully", before-n)
 	}
-	fsckCode(t, 0, "check", "-repair", "-dir", c.dir)
-	r := fsckCode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-repair", "-dir", c.dir)
+	r := runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
 	if !strings.Contains(r.stdout, "gc: removed 0 entries, 1 object (") {
 		t.Errorf("gc after repair:\n%s", r.stdout)
 	}
@@ -216,7 +227,7 @@ func TestGCRemovesOrphanJournalLocks(t *testing.T) {
 			liveLocks = append(liveLocks, l)
 		}
 	}
-	fsckCode(t, 0, "gc", "-dir", c.dir)
+	runCLICode(t, 0, "gc", "-dir", c.dir)
 	if _, err := os.Stat(orphan); err == nil {
 		t.Error("orphan journal lock kept")
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // These tests build caches through the public library API, damage or
@@ -82,12 +84,12 @@ func callAll(t *testing.T, dir, name string, n int, sq *squares) {
 // entriesByKey lists a function's entries with ls -json, keyed by the
 // argument as ls renders it: the key is the array [format, version, argument],
 // so an int argument x shows as `[1, "", x]` and maps to "x".
-func entriesByKey(t *testing.T, dir, name string) map[string]lsEntry {
+func entriesByKey(t *testing.T, dir, name string) map[string]fsck.EntryInfo {
 	t.Helper()
-	r := fsckCode(t, 0, "ls", name, "-dir", dir, "-json")
-	var list []lsEntry
+	r := runCLICode(t, 0, "ls", name, "-dir", dir, "-json")
+	var list []fsck.EntryInfo
 	decodeJSON(t, r.stdout, &list)
-	out := map[string]lsEntry{}
+	out := map[string]fsck.EntryInfo{}
 	for _, e := range list {
 		k := e.Key
 		if i := strings.LastIndex(k, ", "); i >= 0 && strings.HasSuffix(k, "]") {
@@ -104,7 +106,7 @@ func objPath(t *testing.T, dir, hexID string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return filepath.Join(dir, filepath.FromSlash(objectRel(id)))
+	return filepath.Join(dir, filepath.FromSlash(layout.ObjectRel(id)))
 }
 
 func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
@@ -129,14 +131,14 @@ func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
 		t.Fatal("lib/sq has no journal to tear")
 	}
 
-	r := fsckCode(t, 1, "check", "-dir", dir)
+	r := runCLICode(t, 1, "check", "-dir", dir)
 	for _, kind := range []string{"hash-mismatch objects/", "missing objects/", "stale-temp tmp/crashed.1.cafe.tmp: ", "torn-tail manifests/lib/sq/"} {
 		if !strings.Contains(r.stdout, "\n"+kind) && !strings.HasPrefix(r.stdout, kind) {
 			t.Errorf("check does not report %q:\n%s", kind, r.stdout)
 		}
 	}
-	fsckCode(t, 0, "check", "-repair", "-dir", dir)
-	fsckCode(t, 0, "check", "-dir", dir)
+	runCLICode(t, 0, "check", "-repair", "-dir", dir)
+	runCLICode(t, 0, "check", "-dir", dir)
 
 	// The two damaged objects and the torn last record recompute; the rest hit.
 	sq := &squares{}
@@ -151,7 +153,7 @@ func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
 	if got := other.recomputed(); fmt.Sprint(got) != "[0 1]" {
 		t.Errorf("lib/other recomputed %v, want [0 1] (the shared objects)", got)
 	}
-	fsckCode(t, 0, "check", "-dir", dir)
+	runCLICode(t, 0, "check", "-dir", dir)
 }
 
 func TestLibraryGCAfterRm(t *testing.T) {
@@ -166,12 +168,12 @@ func TestLibraryGCAfterRm(t *testing.T) {
 		args = append(args, "-key", ents[k].KeyHash)
 		removed[ents[k].Result] = true
 	}
-	r := fsckCode(t, 0, args...)
+	r := runCLICode(t, 0, args...)
 	if !strings.Contains(r.stdout, "rm: removed 300 entries of lib/sq") {
 		t.Fatalf("rm:\n%s", r.stdout)
 	}
-	r = fsckCode(t, 0, "gc", "-grace", "0s", "-dir", dir, "-json")
-	var rep gcReport
+	r = runCLICode(t, 0, "gc", "-grace", "0s", "-dir", dir, "-json")
+	var rep fsck.GCReport
 	decodeJSON(t, r.stdout, &rep)
 	if rep.ObjectsRemoved != 300 || rep.EntriesKept != 700 {
 		t.Errorf("gc %+v", rep)
@@ -197,26 +199,27 @@ func TestLibraryGCAfterRm(t *testing.T) {
 			t.Fatalf("Call(%d): err=%v, want miss=%v", x, err, want)
 		}
 	}
-	fsckCode(t, 0, "check", "-dir", dir)
+	runCLICode(t, 0, "check", "-dir", dir)
 }
 
 func TestLibraryExportImport(t *testing.T) {
 	src := t.TempDir()
 	callAll(t, src, "lib/sq", 30, &squares{})
 	tarPath := filepath.Join(t.TempDir(), "sq.tar")
-	fsckCode(t, 0, "export", "lib/sq", tarPath, "-dir", src)
+	runCLICode(t, 0, "export", "lib/sq", tarPath, "-dir", src)
 	dst := filepath.Join(t.TempDir(), "new-cache")
-	fsckCode(t, 0, "import", tarPath, "lib/renamed", "-dir", dst)
+	runCLICode(t, 0, "init", "-dir", dst)
+	runCLICode(t, 0, "import", tarPath, "lib/renamed", "-dir", dst)
 
 	sq := &squares{}
 	callAll(t, dst, "lib/renamed", 30, sq)
 	if got := sq.recomputed(); len(got) != 0 {
 		t.Errorf("imported function recomputed %v", got)
 	}
-	r := fsckCode(t, 0, "stats", "-dir", dst, "-json")
-	var st statsReport
+	r := runCLICode(t, 0, "stats", "-dir", dst, "-json")
+	var st fsck.StatsReport
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Functions) != 1 || st.Functions[0].Entries != 30 {
 		t.Errorf("stats after import: %+v %v", st, err)
 	}
-	fsckCode(t, 0, "check", "-dir", dst)
+	runCLICode(t, 0, "check", "-dir", dst)
 }

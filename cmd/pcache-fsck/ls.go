@@ -1,19 +1,13 @@
 package main
 
 import (
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"sort"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/fsck"
 )
 
 // multiFlag collects a repeated string flag.
@@ -25,16 +19,19 @@ func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 func init() {
 	commands = append(commands, &command{
 		name:    "ls",
-		summary: "list the cached calls of one function",
-		usage: `Usage: pcache-fsck ls NAME [-key HASH|PREFIX ...] [-dir DIR] [-json]
+		summary: "list the functions, or the cached calls of one function",
+		usage: `Usage: pcache-fsck ls [NAME] [-key HASH|PREFIX ...] [-dir DIR] [-json]
 
-Ls prints one line per live entry of function NAME: the first 12 hex digits
-of its key hash (what rm -key takes), the result size, when it was created,
-when it was last used (the result object's mtime, refreshed at most hourly),
-and the key's arguments rendered readably (or the full key hash when the key
-bytes were not kept).
+Without NAME, ls lists the functions of the cache with their entry counts
+and sizes. With NAME, it prints one line per live entry of that function:
+the first 12 hex digits of its key hash (what rm -key takes; Func.Key returns
+the whole hash), the result size (and out files'), when it was created and
+last used (RFC 3339, local time; hits record a use at most hourly), and the
+call's arguments by name. With -json every field is printed in full,
+out-file paths included.
 
 Examples:
+  pcache-fsck ls
   pcache-fsck ls my/project/embed
   pcache-fsck ls my/project/embed -key 3fa2
   pcache-fsck ls my/project/embed -json | jq -r '.[].key_hash'
@@ -46,34 +43,33 @@ Examples:
 	})
 }
 
-// lsEntry is one line of ls.
-type lsEntry struct {
-	KeyHash  string     `json:"key_hash"`
-	Key      string     `json:"key"`
-	Result   string     `json:"result,omitempty"`
-	Size     int64      `json:"size"`
-	Codec    string     `json:"codec,omitempty"`
-	OutFiles []lsOut    `json:"out_files,omitempty"`
-	Created  *time.Time `json:"created,omitempty"`
-	LastUsed *time.Time `json:"last_used,omitempty"`
-}
-
-type lsOut struct {
-	Arg    string   `json:"arg"`
-	Object string   `json:"object"`
-	Size   int64    `json:"size"`
-	Paths  []string `json:"paths,omitempty"`
-}
-
 func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
-	if len(args) != 1 {
-		return usagef("ls takes one function NAME")
-	}
 	keys := *fs.Lookup("key").Value.(*multiFlag)
 	if err := validPrefixes(keys); err != nil {
 		return err
 	}
-	list, err := ls(e.dir, args[0], keys)
+	if len(args) > 1 {
+		return usagef("ls takes at most one function NAME")
+	}
+	c, err := e.open()
+	if err != nil {
+		return err
+	}
+	if len(args) == 0 {
+		if len(keys) > 0 {
+			return usagef("-key needs a function NAME")
+		}
+		rep, err := c.Stats()
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return writeJSON(e.stdout, rep.Functions)
+		}
+		printFunctions(e.stdout, rep.Functions)
+		return nil
+	}
+	list, err := c.List(args[0], keys)
 	if err != nil {
 		return err
 	}
@@ -84,110 +80,26 @@ func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// validPrefixes checks -key values: 4 to 64 lowercase hex digits.
+// validPrefixes checks -key values.
 func validPrefixes(keys []string) error {
 	for _, k := range keys {
-		if len(k) < 4 || len(k) > 64 || !isHex(k, len(k)) {
-			return usagef("-key %q: want 4 to 64 lowercase hex digits of a key hash (see pcache-fsck ls NAME)", k)
+		if err := fsck.ValidPrefix(k); err != nil {
+			return usagef("-key: %v", err)
 		}
 	}
 	return nil
 }
 
-// requireFunc fails unless name is a stored function.
-func requireFunc(dir, name string) error {
-	names, err := listFuncs(dir)
-	if err != nil {
-		return err
+func printFunctions(w io.Writer, fns []fsck.FuncStats) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FUNCTION\tENTRIES\tBYTES\tNEWEST")
+	for _, f := range fns {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", f.Name, f.Entries, humanBytes(f.Bytes), optTime(f.Newest))
 	}
-	for _, n := range names {
-		if n == name {
-			return nil
-		}
-	}
-	return fmt.Errorf("no function named %q in %s (pcache-fsck stats lists them)", name, dir)
+	tw.Flush()
 }
 
-func matchesAny(h [32]byte, prefixes []string) bool {
-	if len(prefixes) == 0 {
-		return true
-	}
-	s := hex.EncodeToString(h[:])
-	for _, p := range prefixes {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func ls(dir, name string, prefixes []string) ([]lsEntry, error) {
-	store, err := openFuncStore(dir, name)
-	if err != nil {
-		return nil, err
-	}
-	es, err := loadFunc(dir, name)
-	if err != nil {
-		return nil, err
-	}
-	out := []lsEntry{}
-	for _, e := range es {
-		if !matchesAny(e.KeyHash, prefixes) {
-			continue
-		}
-		out = append(out, describeEntry(store, e))
-	}
-	sort.SliceStable(out, func(i, j int) bool {
-		a, b := out[i].Created, out[j].Created
-		if a == nil || b == nil {
-			return b != nil
-		}
-		return a.Before(*b)
-	})
-	return out, nil
-}
-
-// renderKey renders an entry's canonical key bytes on one line, or its full
-// key hash when the key was not kept or cannot be decoded.
-func renderKey(e manifest.Entry) string {
-	if len(e.Key) == 0 {
-		return hex.EncodeToString(e.KeyHash[:])
-	}
-	s, err := keying.Diagnose(e.Key)
-	if err != nil {
-		return hex.EncodeToString(e.KeyHash[:]) + " (undecodable key: " + err.Error() + ")"
-	}
-	return strings.Join(strings.Fields(s), " ")
-}
-
-func describeEntry(store *cas.Store, e manifest.Entry) lsEntry {
-	le := lsEntry{
-		KeyHash: hex.EncodeToString(e.KeyHash[:]),
-		Key:     renderKey(e),
-		Size:    e.Size,
-		Codec:   e.Codec,
-	}
-	if !e.Result.IsZero() {
-		le.Result = e.Result.String()
-		if info, err := os.Stat(store.Path(e.Result)); err == nil {
-			t := info.ModTime()
-			le.LastUsed = &t
-		}
-	}
-	if t := entryTime(e.Time); !t.IsZero() {
-		le.Created = &t
-	}
-	for _, o := range e.Outs {
-		lo := lsOut{Arg: o.Arg, Object: o.Object.String(), Size: o.Size}
-		for _, p := range o.Paths {
-			lo.Paths = append(lo.Paths, p.Path)
-		}
-		le.OutFiles = append(le.OutFiles, lo)
-	}
-	return le
-}
-
-func printLs(w io.Writer, list []lsEntry) {
+func printLs(w io.Writer, list []fsck.EntryInfo) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tSIZE\tCREATED\tLAST USED\tARGUMENTS")
 	for _, e := range list {
@@ -196,6 +108,11 @@ func printLs(w io.Writer, list []lsEntry) {
 			size += fmt.Sprintf(" +%s %s", o.Arg, humanBytes(o.Size))
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.KeyHash[:12], size, optTime(e.Created), optTime(e.LastUsed), e.Key)
+		for _, o := range e.OutFiles {
+			if n := len(o.Paths); n > 0 {
+				fmt.Fprintf(tw, "\t\t\t\t%s -> %s\n", o.Arg, o.Paths[n-1])
+			}
+		}
 	}
 	tw.Flush()
 }

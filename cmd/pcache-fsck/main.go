@@ -1,26 +1,29 @@
 // Command pcache-fsck checks, repairs, garbage-collects, inspects and moves
-// pcache cache directories.
+// pcache cache directories. It parses flags, calls package fsck and prints.
 //
 // Usage:
 //
 //	pcache-fsck [check] [-repair] [-dir DIR] [-json]   verify objects, manifests and references
 //	pcache-fsck gc [-grace 1h] [-older-than 30d] [-max-size 10GB] [-dry-run]
-//	pcache-fsck stats                                  entries, objects and bytes per function
-//	pcache-fsck ls NAME                                one line per cached call of NAME
+//	pcache-fsck stats [NAME]                           entries, objects and bytes per function
+//	pcache-fsck ls [NAME]                              the functions, or one line per cached call of NAME
 //	pcache-fsck rm NAME [-key HASH|PREFIX ...]         drop a function or some of its entries
 //	pcache-fsck export NAME FILE                       write NAME's entries and objects to a tar
 //	pcache-fsck import FILE [NEWNAME]                  verify and add an exported tar
+//	pcache-fsck init                                   make a new, empty cache
 //
 // Every subcommand takes -dir (default: $PCACHE_DIR, else the user cache
-// directory's "pcache"), -json for machine-readable output, and -h.
+// directory's "pcache"), -json for machine-readable output, and -h. Every
+// subcommand but init refuses a directory that is not a pcache cache.
 //
 // Exit status: 0 when the command succeeded and (for check) the cache is clean,
 // hints allowed; 1 when problems were found or the command failed; 2 on a
-// usage error.
+// usage error, or a directory that is not a cache.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +32,10 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+
+	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // Exit codes.
@@ -50,6 +57,9 @@ func usagef(format string, args ...any) error {
 // errProblems tells run that the command printed its findings and must exit
 // with exitProblems without printing anything more.
 var errProblems = errors.New("problems found")
+
+// version is the release this binary belongs to.
+const version = "pcache-fsck (pcache) 0.2.0"
 
 // env is what every subcommand gets from main: its output streams and the
 // common flags.
@@ -94,7 +104,7 @@ command failed, 2 usage error.
 `
 
 // commandOrder is the order commands are listed in the help.
-var commandOrder = []string{"check", "gc", "stats", "ls", "rm", "export", "import"}
+var commandOrder = []string{"check", "gc", "stats", "ls", "rm", "export", "import", "init"}
 
 func printTopUsage(w io.Writer) {
 	var b strings.Builder
@@ -115,6 +125,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		name, args = args[0], args[1:]
 	} else if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
 		printTopUsage(stdout)
+		return exitOK
+	} else if len(args) > 0 && (args[0] == "--version" || args[0] == "-version") {
+		fmt.Fprintln(stdout, version)
 		return exitOK
 	}
 	if name == "help" {
@@ -159,7 +172,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage // flag already printed the error and usage
 	}
 	if e.dir == "" {
-		d, err := defaultDir()
+		d, err := pcache.DefaultDir()
 		if err != nil {
 			fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
 			return exitProblems
@@ -180,12 +193,39 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
 		fmt.Fprintf(stderr, "run 'pcache-fsck %s -h' for usage\n", cmd.name)
 		return exitUsage
+	case errors.Is(err, fsck.ErrNotCache):
+		fmt.Fprintf(stderr, "pcache-fsck %s: %s is not a pcache cache directory (it has no %s); point -dir or $%s at a cache, or make one with pcache-fsck init -dir DIR\n",
+			cmd.name, e.dir, layout.MarkerFile, pcache.EnvDir)
+		if e.json {
+			writeJSON(stdout, map[string]string{"error": err.Error()})
+		}
+		return exitUsage
 	default:
 		if e.json {
 			writeJSON(stdout, map[string]string{"error": err.Error()})
 		}
 		fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
 		return exitProblems
+	}
+}
+
+// open opens the cache -dir names for maintenance.
+func (e *env) open() (*fsck.Cache, error) { return fsck.Open(e.dir) }
+
+// writeJSON prints v as indented JSON followed by a newline.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// progress draws bars on stderr for long work when stderr is a terminal.
+func (e *env) progress() fsck.Progress { return barProgress{e.stderr} }
+
+// waiting tells the user what a command waits for.
+func (e *env) waiting(cmd string) func() {
+	return func() {
+		fmt.Fprintf(e.stderr, "pcache-fsck %s: waiting for writers to finish (the gc lock in %s)...\n", cmd, layout.New(e.dir).Locks())
 	}
 }
 

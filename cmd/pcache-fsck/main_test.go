@@ -7,64 +7,31 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/manifest"
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
 )
 
-// fsckBin is the pcache-fsck binary, built on first use (so fuzzing, which
-// never runs it, does not build it); the tests drive it as a user would.
-var (
-	fsckBin   string
-	buildOnce sync.Once
-	buildErr  error
-	binDir    string
-)
-
+// The tests drive the pcache-fsck binary as a user would; it is built on
+// first use (so fuzzing, which never runs it, does not build it).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	testutil.Cleanup()
 	os.Exit(code)
 }
 
-// binary builds pcache-fsck into a temporary directory once per test
-// process and returns its path.
+// binary builds pcache-fsck once per test process and returns its path.
 func binary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		binDir, buildErr = os.MkdirTemp("", "pcache-fsck-test")
-		if buildErr != nil {
-			return
-		}
-		fsckBin = filepath.Join(binDir, "pcache-fsck")
-		if runtime.GOOS == "windows" {
-			fsckBin += ".exe"
-		}
-		out, err := exec.Command(goTool(), "build", "-o", fsckBin, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return fsckBin
-}
-
-func goTool() string {
-	if p, err := exec.LookPath("go"); err == nil {
-		return p
-	}
-	return filepath.Join(runtime.GOROOT(), "bin", "go")
+	return testutil.Tool(t, "cmd/pcache-fsck")
 }
 
 // result is one run of the binary.
@@ -75,7 +42,7 @@ type result struct {
 }
 
 // fsck runs the binary with args and returns what it printed and its exit code.
-func fsck(t testing.TB, args ...string) result {
+func runCLI(t testing.TB, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	var out, errb bytes.Buffer
@@ -98,9 +65,9 @@ func fsck(t testing.TB, args ...string) result {
 }
 
 // fsckOK runs the binary and fails the test unless it exits with want.
-func fsckCode(t testing.TB, want int, args ...string) result {
+func runCLICode(t testing.TB, want int, args ...string) result {
 	t.Helper()
-	r := fsck(t, args...)
+	r := runCLI(t, args...)
 	if r.code != want {
 		t.Fatalf("pcache-fsck %s: exit %d, want %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, want, r.stdout, r.stderr)
 	}
@@ -125,7 +92,10 @@ type testCache struct {
 func newTestCache(t testing.TB) *testCache {
 	t.Helper()
 	dir := t.TempDir()
-	s, err := cas.Open(dir, cas.Options{})
+	if err := layout.New(dir).WriteMarker(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := cas.Open(layout.New(dir), cas.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,20 +105,20 @@ func newTestCache(t testing.TB) *testCache {
 func keyHash(key string) [32]byte { return blake3.Sum256([]byte(key)) }
 
 // entry stores val as an object and returns an entry for key pointing to it.
-func (c *testCache) entry(key string, val []byte) manifest.Entry {
+func (c *testCache) entry(key string, val []byte) record.Entry {
 	c.t.Helper()
 	id, err := c.store.Put(val)
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	return manifest.Entry{KeyHash: keyHash(key), Key: []byte(key), Time: time.Now().UnixNano(),
+	return record.Entry{KeyHash: keyHash(key), Key: []byte(key), Time: time.Now().UnixNano(),
 		Result: id, Size: int64(len(val)), Codec: "raw"}
 }
 
 // add appends entries to function name.
-func (c *testCache) add(name string, es ...manifest.Entry) {
+func (c *testCache) add(name string, es ...record.Entry) {
 	c.t.Helper()
-	m, err := manifest.Open(c.dir, name, manifest.Options{})
+	m, err := manifest.Open(layout.New(c.dir), name, manifest.Options{})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -159,14 +129,21 @@ func (c *testCache) add(name string, es ...manifest.Entry) {
 }
 
 // fill adds n entries "k<i>" → "value <i>" to name and returns them.
-func (c *testCache) fill(name string, n int, val func(i int) []byte) []manifest.Entry {
+func (c *testCache) fill(name string, n int, val func(i int) []byte) []record.Entry {
+	c.t.Helper()
+	return c.fillAged(name, n, val, func(int) time.Duration { return 0 })
+}
+
+// fillAged is fill with entry i written (and last used) ago(i) ago.
+func (c *testCache) fillAged(name string, n int, val func(i int) []byte, ago func(i int) time.Duration) []record.Entry {
 	c.t.Helper()
 	if val == nil {
 		val = func(i int) []byte { return []byte(fmt.Sprintf("value %d of %s", i, name)) }
 	}
-	es := make([]manifest.Entry, n)
+	es := make([]record.Entry, n)
 	for i := range es {
 		es[i] = c.entry(fmt.Sprintf("k%d", i), val(i))
+		es[i].Time = time.Now().Add(-ago(i)).UnixNano()
 	}
 	c.add(name, es...)
 	return es
@@ -176,7 +153,7 @@ func (c *testCache) fill(name string, n int, val func(i int) []byte) []manifest.
 // its result object reads back verified.
 func (c *testCache) hit(name, key string) bool {
 	c.t.Helper()
-	m, err := manifest.Open(c.dir, name, manifest.Options{})
+	m, err := manifest.Open(layout.New(c.dir), name, manifest.Options{})
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -185,20 +162,20 @@ func (c *testCache) hit(name, key string) bool {
 	if err != nil || !ok {
 		return false
 	}
-	b, err := c.store.Get(e.Result)
+	b, err := c.store.Get(e.Result, -1)
 	return err == nil && int64(len(b)) == e.Size
 }
 
 // live returns the live entries of name by key hash, read in one pass.
-func (c *testCache) live(name string) map[[32]byte]manifest.Entry {
+func (c *testCache) live(name string) map[[32]byte]record.Entry {
 	c.t.Helper()
-	m, err := manifest.Open(c.dir, name, manifest.Options{})
+	m, err := manifest.Open(layout.New(c.dir), name, manifest.Options{})
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	defer m.Close()
-	out := map[[32]byte]manifest.Entry{}
-	err = m.Iterate(func(e manifest.Entry) error {
+	out := map[[32]byte]record.Entry{}
+	err = m.Iterate(func(e record.Entry) error {
 		if !e.Deleted {
 			out[e.KeyHash] = e
 		}
@@ -211,15 +188,15 @@ func (c *testCache) live(name string) map[[32]byte]manifest.Entry {
 }
 
 // readsBack reports whether entry e's result object reads back verified.
-func (c *testCache) readsBack(e manifest.Entry) bool {
-	b, err := c.store.Get(e.Result)
+func (c *testCache) readsBack(e record.Entry) bool {
+	b, err := c.store.Get(e.Result, -1)
 	return err == nil && int64(len(b)) == e.Size
 }
 
 func (c *testCache) objectCount() int {
 	c.t.Helper()
 	n := 0
-	if err := c.store.Walk(func(cas.ID, os.FileInfo) error { n++; return nil }); err != nil {
+	if err := c.store.WalkAll(cas.WalkFuncs{Object: func(cas.ID, os.FileInfo) error { n++; return nil }}); err != nil {
 		c.t.Fatal(err)
 	}
 	return n

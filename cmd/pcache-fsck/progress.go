@@ -7,19 +7,21 @@ import (
 
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
-)
 
-// counter is how long-running work reports progress. The work only adds;
-// rendering (or not) is the counter's business.
-type counter interface {
-	Add(n int64)
-	Done()
-}
+	"github.com/pcache/pcache/fsck"
+)
 
 type noopCounter struct{}
 
 func (noopCounter) Add(int64) {}
 func (noopCounter) Done()     {}
+
+// barProgress is the fsck.Progress of the command line.
+type barProgress struct{ stderr io.Writer }
+
+func (b barProgress) Start(what string, total int64, bytes bool) fsck.Counter {
+	return newCounter(b.stderr, what, total, bytes)
+}
 
 // Work smaller than these never gets a bar: it finishes before one helps.
 const (
@@ -37,7 +39,7 @@ func isTerminal(w io.Writer) bool {
 // the work (total bytes, or items when bytes is false) is long enough to
 // deserve one; otherwise a counter that draws nothing. Nothing is ever drawn
 // on stdout, so output stays grep-able and -json stays parseable.
-func newCounter(stderr io.Writer, desc string, total int64, bytes bool) counter {
+func newCounter(stderr io.Writer, desc string, total int64, bytes bool) fsck.Counter {
 	if !isTerminal(stderr) {
 		return noopCounter{}
 	}

@@ -52,6 +52,7 @@ func parseSize(s string) (int64, error) {
 	}{
 		{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
 		{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
+		{"k", 1e3}, {"m", 1e6}, {"g", 1e9}, {"t", 1e12},
 		{"b", 1},
 	}
 	mult := 1.0
@@ -64,7 +65,7 @@ func parseSize(s string) (int64, error) {
 	}
 	f, err := strconv.ParseFloat(lower, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || lower == "" {
-		return 0, fmt.Errorf("invalid size %q: want e.g. 500MB, 10GB or 2GiB", s)
+		return 0, fmt.Errorf("invalid size %q: want e.g. 500M, 10G or 2GiB", s)
 	}
 	if f < 0 {
 		return 0, fmt.Errorf("invalid size %q: negative", s)
@@ -76,10 +77,12 @@ func parseSize(s string) (int64, error) {
 	return int64(v), nil
 }
 
-// ageFlag is a flag.Value holding a duration parsed by parseAge.
+// ageFlag is a flag.Value holding a duration parsed by parseAge; with
+// positive, 0 is refused (an age limit of nothing is a mistake, not "off").
 type ageFlag struct {
-	d   time.Duration
-	set bool
+	d        time.Duration
+	set      bool
+	positive bool
 }
 
 func (a *ageFlag) String() string {
@@ -93,6 +96,9 @@ func (a *ageFlag) Set(s string) error {
 	d, err := parseAge(s)
 	if err != nil {
 		return err
+	}
+	if a.positive && d == 0 {
+		return fmt.Errorf("invalid duration %q: must be positive (leave the flag out for no limit)", s)
 	}
 	a.d, a.set = d, true
 	return nil

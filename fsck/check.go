@@ -1,0 +1,406 @@
+package fsck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// Severities of a finding. Errors make a cache unclean; hints never do.
+const (
+	SevError = "error"
+	SevHint  = "hint"
+)
+
+// Finding kinds, in git fsck's vocabulary where it has a word. Manifest
+// findings use the kind manifest.Check reports.
+const (
+	KindMissing      = "missing"       // an entry references an object that is not there
+	KindSizeMismatch = "size-mismatch" // the object's size differs from the entry's record
+	KindHashMismatch = "hash-mismatch" // the object's bytes do not hash to its name
+	KindUnreadable   = "unreadable"    // a manifest or object could not be read at all
+	KindStray        = "stray"         // a file among the objects that is not an object
+	KindCorrupt      = "corrupt"       // an object's name holds a link, directory or device, not a file
+	KindDangling     = "dangling"      // an object no live entry references (hint: gc removes it)
+	KindStaleTemp    = "stale-temp"    // a temp file older than the grace period (hint: gc removes it)
+	KindQuarantined  = "quarantined"   // files kept in lost+found by an earlier repair (hint)
+)
+
+// Finding is one problem (or hint) found by Check, printed as
+// "<kind> <path>: <detail>".
+type Finding struct {
+	Kind     string `json:"kind"`
+	Severity string `json:"severity"`
+	Path     string `json:"path"` // relative to the cache directory when inside it
+	Detail   string `json:"detail"`
+}
+
+func (f Finding) String() string { return f.Kind + " " + f.Path + ": " + f.Detail }
+
+// CheckReport is everything Check found (and, with Repair, did).
+type CheckReport struct {
+	Dir         string        `json:"dir"`
+	Functions   int           `json:"functions"`
+	Entries     int           `json:"entries"`
+	Objects     int           `json:"objects"`
+	ObjectBytes int64         `json:"object_bytes"`
+	HashedBytes int64         `json:"hashed_bytes"`
+	Seconds     float64       `json:"seconds"`
+	Errors      int           `json:"errors"`
+	Hints       int           `json:"hints"`
+	Findings    []Finding     `json:"findings"`
+	Next        []string      `json:"next,omitempty"` // commands that fix what was found
+	Repair      *RepairReport `json:"repair,omitempty"`
+	Warnings    []string      `json:"warnings,omitempty"`
+	Clean       bool          `json:"clean"` // no errors (hints allowed)
+
+	hintLines map[string]int // hints found per kind
+}
+
+// maxHintLines caps how many findings of one hint kind are listed; the rest
+// are summed up in one line (after an rm of a big function, gc's work would
+// otherwise print a line per object).
+const maxHintLines = 1000
+
+func (r *CheckReport) add(sev, kind, path, detail string) {
+	if sev == SevError {
+		r.Errors++
+	} else {
+		r.Hints++
+		if r.hintLines == nil {
+			r.hintLines = map[string]int{}
+		}
+		r.hintLines[kind]++
+		if r.hintLines[kind] > maxHintLines {
+			return
+		}
+	}
+	r.Findings = append(r.Findings, Finding{Kind: kind, Severity: sev, Path: path, Detail: detail})
+}
+
+// summarizeHints adds one line per hint kind whose findings were capped.
+func (r *CheckReport) summarizeHints() {
+	for _, kind := range sortedKeys(r.hintLines) {
+		if n := r.hintLines[kind]; n > maxHintLines {
+			r.Findings = append(r.Findings, Finding{Kind: kind, Severity: SevHint, Path: "...",
+				Detail: fmt.Sprintf("%d more not listed", n-maxHintLines)})
+		}
+	}
+}
+
+// checkState is what repair needs from a check besides the report.
+type checkState struct {
+	names    []string
+	damaged  []string    // functions whose manifest files have problems
+	corrupt  []cas.ID    // objects whose bytes do not match their name
+	strays   []looseFile // files in objects/ or a manifest directory that do not belong there
+	newer    []string    // manifest files written by a newer pcache: left alone
+	dangling int64       // bytes of dangling objects
+	objects  map[cas.ID]objFile
+}
+
+// CheckOptions configure Check.
+type CheckOptions struct {
+	Repair   bool          // fix what is found (under the exclusive gc lock)
+	Grace    time.Duration // temp files younger than this are in-flight writes, not findings
+	Workers  int           // hash workers; 0: one per core
+	Now      time.Time     // the clock for ages; zero: time.Now()
+	Progress Progress      // nil: no progress
+	// Phase, if set, is told the name of each phase as it starts.
+	Phase func(name string)
+	// Waiting, if set, is called when writers make Check wait for the gc lock.
+	Waiting func()
+
+	afterListing func() // runs once everything is listed, before hashing
+}
+
+// Check verifies every object hash, every manifest record and every
+// reference, in phases (manifests, references, objects), and with Repair
+// fixes what it can: it rewrites damaged manifest files from their good
+// records, moves corrupt objects and stray files to lost+found, and drops the
+// entries whose objects are missing or corrupt, so their next call
+// recomputes. Nothing is silently deleted. The report's Clean says whether
+// the cache is clean (hints allowed) afterwards; Warnings lists what Check
+// could not do (such as taking the gc lock of a read-only cache).
+func (c *Cache) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	// Check lists manifests and objects under the exclusive gc lock so that
+	// writers in flight do not show up as missing objects; it releases the
+	// lock before the long hashing phase. Repair keeps it to the end.
+	release, err := c.lockGC(ctx, opts.Waiting)
+	var warnings []string
+	if err != nil {
+		if opts.Repair || ctx.Err() != nil {
+			return nil, fmt.Errorf("take the gc lock: %w", err)
+		}
+		// A read-only cache cannot be locked; check it anyway.
+		warnings = append(warnings, fmt.Sprintf("checking without the gc lock: %v", err))
+		release = func() {}
+	}
+	defer func() { release() }()
+	if !opts.Repair {
+		unlocked := false
+		opts.afterListing = func() {
+			if !unlocked {
+				release()
+				release = func() {}
+				unlocked = true
+			}
+		}
+	}
+	rep, st, err := c.check(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	rep.Warnings = warnings
+	rep.Clean = rep.Errors == 0
+	if opts.Repair && rep.Errors > 0 {
+		rr, err := c.repair(ctx, st)
+		rep.Repair = rr
+		if err != nil {
+			return rep, err
+		}
+		rep.Clean = rr.Failed == 0
+		rep.Next = []string{"pcache-fsck check -dir " + ShellQuote(c.d.Root())}
+	}
+	return rep, nil
+}
+
+// check runs the phases and returns the findings. opts.afterListing, if set,
+// runs once everything is listed and before objects are hashed.
+func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *checkState, error) {
+	began := time.Now()
+	dir := c.d.Root()
+	rep := &CheckReport{Dir: dir, Findings: []Finding{}}
+	st := &checkState{}
+	phase := func(s string) {
+		if opts.Phase != nil {
+			opts.Phase(s)
+		}
+	}
+
+	// Phase 1: manifests.
+	phase("checking manifests")
+	names, err := c.Functions()
+	if err != nil {
+		return nil, nil, err
+	}
+	st.names = names
+	rep.Functions = len(names)
+	damaged := map[string]bool{}
+	for _, name := range names {
+		probs, err := manifest.Check(c.d, name)
+		if err != nil {
+			rep.add(SevError, KindUnreadable, c.manifestPath(name, ""), err.Error())
+			damaged[name] = true
+			continue
+		}
+		for _, p := range probs {
+			rep.add(SevError, manifestKind(p.Kind), c.manifestPath(name, p.Path), manifestDetail(p))
+			switch p.Kind {
+			case manifest.KindStray:
+				st.strays = append(st.strays, looseFile{Path: p.Path})
+			case manifest.KindUnknownVersion:
+				st.newer = append(st.newer, p.Path)
+			default:
+				damaged[name] = true
+			}
+		}
+	}
+	st.damaged = sortedKeys(damaged)
+
+	// Phase 2: references. Entries of a manifest that cannot be read at all
+	// are skipped (already reported); their objects will look dangling.
+	phase("checking references")
+	entries := make(map[string][]record.Entry, len(names))
+	for _, name := range names {
+		es, err := c.Entries(name)
+		if err != nil {
+			if !damaged[name] {
+				rep.add(SevError, KindUnreadable, c.manifestPath(name, ""), err.Error())
+				st.damaged = append(st.damaged, name)
+				damaged[name] = true
+			}
+			continue
+		}
+		entries[name] = es
+		rep.Entries += len(es)
+	}
+	refs := buildRefs(entries)
+	objs, strays, err := c.scanObjects()
+	if err != nil {
+		return nil, nil, err
+	}
+	temps, err := scanFlat(c.d.Tmp())
+	if err != nil {
+		return nil, nil, err
+	}
+	lost, err := scanFlat(c.d.LostFound())
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.afterListing != nil {
+		opts.afterListing()
+	}
+	st.objects = make(map[cas.ID]objFile, len(objs))
+	for _, o := range objs {
+		st.objects[o.ID] = o
+		rep.ObjectBytes += o.Size
+	}
+	rep.Objects = len(objs)
+	for _, id := range sortedIDs(refs) {
+		users := refs[id]
+		o, ok := st.objects[id]
+		if !ok {
+			rep.add(SevError, KindMissing, layout.ObjectRel(id), "referenced by "+describeUsers(users))
+			continue
+		}
+		for _, u := range users {
+			if u.Size != o.Size {
+				rep.add(SevError, KindSizeMismatch, layout.ObjectRel(id),
+					fmt.Sprintf("object is %d bytes but %s records %d", o.Size, u.Name+" key "+ShortHash(u.KeyHash), u.Size))
+				break
+			}
+		}
+	}
+
+	// Phase 3: objects.
+	phase(fmt.Sprintf("hashing %d objects (%d bytes)", len(objs), rep.ObjectBytes))
+	bar := start(opts.Progress, "hashing objects", rep.ObjectBytes, true)
+	results := hashObjects(ctx, objs, opts.Workers, bar)
+	bar.Done()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("check interrupted: %w", err)
+	}
+	buf := make([]byte, hashBufSize)
+	for i, o := range objs {
+		r := results[i]
+		rep.HashedBytes += r.N
+		if !o.Mode.IsRegular() {
+			rep.add(SevError, KindCorrupt, layout.ObjectRel(o.ID), "not a regular file ("+o.Mode.Type().String()+")")
+			st.corrupt = append(st.corrupt, o.ID)
+			continue
+		}
+		if errors.Is(r.Err, fs.ErrNotExist) {
+			continue // deleted by gc after the listing; not a finding
+		}
+		if r.Err != nil {
+			rep.add(SevError, KindUnreadable, layout.ObjectRel(o.ID), r.Err.Error())
+			st.corrupt = append(st.corrupt, o.ID)
+			continue
+		}
+		if r.Got != o.ID {
+			// Read it once more to tell a transient read fault from
+			// corruption (restic does the same).
+			got2, _, err2 := hashFile(o.Path, buf, noCounter{})
+			if errors.Is(err2, fs.ErrNotExist) || (err2 == nil && got2 == o.ID) {
+				continue
+			}
+			detail := fmt.Sprintf("content hashes to %s", r.Got)
+			if users := refs[o.ID]; len(users) > 0 {
+				detail += "; used by " + describeUsers(users)
+			}
+			rep.add(SevError, KindHashMismatch, layout.ObjectRel(o.ID), detail)
+			st.corrupt = append(st.corrupt, o.ID)
+			continue
+		}
+		if len(refs[o.ID]) == 0 {
+			rep.add(SevHint, KindDangling, layout.ObjectRel(o.ID), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
+			st.dangling += o.Size
+		}
+	}
+	for _, s := range strays {
+		what := "file"
+		if s.IsDir {
+			what = "directory"
+		}
+		rep.add(SevError, KindStray, c.d.Rel(s.Path), "a "+what+" among the objects that is not an object")
+		st.strays = append(st.strays, s)
+	}
+	for _, t := range temps {
+		age := opts.Now.Sub(t.ModTime)
+		if age < opts.Grace {
+			continue // a write in flight
+		}
+		rep.add(SevHint, KindStaleTemp, c.d.Rel(t.Path),
+			fmt.Sprintf("left by an interrupted write %s ago (%s)", roundAge(age), HumanBytes(t.Size)))
+	}
+	if len(lost) > 0 {
+		rep.add(SevHint, KindQuarantined, c.d.Rel(c.d.LostFound()),
+			Plural(len(lost), "file", "files")+" kept by an earlier repair; inspect them, then delete them by hand")
+	}
+	rep.summarizeHints()
+	rep.Seconds = time.Since(began).Seconds()
+
+	if rep.Errors > 0 {
+		rep.Next = append(rep.Next, "pcache-fsck check -repair -dir "+ShellQuote(dir))
+	} else if st.dangling > 0 || hasKind(rep, KindStaleTemp) {
+		rep.Next = append(rep.Next, "pcache-fsck gc -dir "+ShellQuote(dir))
+	}
+	return rep, st, nil
+}
+
+func hasKind(rep *CheckReport, kind string) bool {
+	for _, f := range rep.Findings {
+		if f.Kind == kind {
+			return true
+		}
+	}
+	return false
+}
+
+// manifestKind makes a manifest problem kind one grep-able word.
+func manifestKind(k string) string {
+	k = strings.Join(strings.Fields(k), "-")
+	if k == "" {
+		return "manifest"
+	}
+	return k
+}
+
+func (c *Cache) manifestPath(name, p string) string {
+	if p == "" {
+		return c.d.Rel(c.d.Manifest(name))
+	}
+	return c.d.Rel(p)
+}
+
+func manifestDetail(p manifest.Problem) string {
+	d := strings.Join(strings.Fields(p.Detail), " ")
+	if p.Offset > 0 {
+		d += fmt.Sprintf(" (at byte %d)", p.Offset)
+	}
+	if d == "" {
+		d = p.Kind
+	}
+	return d
+}
+
+// describeUsers names the first entry using an object and how many others do.
+func describeUsers(users []objRef) string {
+	if len(users) == 0 {
+		return "no entry"
+	}
+	s := users[0].String()
+	if len(users) > 1 {
+		s += fmt.Sprintf(" and %d more", len(users)-1)
+	}
+	return s
+}
+
+func roundAge(d time.Duration) time.Duration {
+	if d > time.Hour {
+		return d.Round(time.Minute)
+	}
+	return d.Round(time.Second)
+}

@@ -1,0 +1,256 @@
+// Package fsck checks, repairs, garbage-collects, inspects, exports and
+// imports pcache cache directories: the library behind pcache-fsck and Store.Check and Store.GC.
+//
+// Every function works on a Cache, opened with Open, which refuses a
+// directory that is not a pcache cache (it has no marker): nothing here
+// creates or deletes a file in a directory that is not a cache, or outside
+// the cache's own subdirectories. Long work reports progress through
+// Progress; reports are plain structs (with JSON tags) for the caller to
+// print.
+package fsck
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// ErrNotCache is wrapped by Open's error for a directory that is not a
+// pcache cache (or does not exist).
+var ErrNotCache = errors.New("not a pcache cache directory")
+
+// Cache is an existing cache directory opened for maintenance.
+type Cache struct {
+	d     layout.Dir
+	store *cas.Store
+}
+
+// Open opens the cache directory dir for maintenance. It fails, wrapping
+// ErrNotCache, when dir does not exist or holds no pcache marker (nor, for
+// caches written before markers, the README every release left), so a
+// mistyped path is never treated as an empty cache. It creates nothing.
+func Open(dir string) (*Cache, error) {
+	d := layout.New(dir)
+	if _, err := d.CheckMarker(); err != nil {
+		if errors.Is(err, layout.ErrNewerCache) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNotCache, err)
+	}
+	st, err := cas.Open(d, cas.Options{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	return &Cache{d: d, store: st}, nil
+}
+
+// Init makes dir a new, empty cache (creating it if needed) and opens it. A
+// directory that already holds files but no marker is refused.
+func Init(dir string) (*Cache, error) {
+	d := layout.New(dir)
+	if _, err := d.CheckMarker(); err == nil {
+		return Open(dir)
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, fmt.Errorf("init %s: %w", dir, err)
+	}
+	if ents, err := os.ReadDir(dir); err != nil {
+		return nil, fmt.Errorf("init %s: %w", dir, err)
+	} else if len(ents) > 0 {
+		return nil, fmt.Errorf("init %s: the directory holds files and is not a pcache cache: %w", dir, ErrNotCache)
+	}
+	if err := d.WriteMarker(); err != nil {
+		return nil, fmt.Errorf("init: %w", err)
+	}
+	return Open(dir)
+}
+
+// Dir returns the cache directory.
+func (c *Cache) Dir() string { return c.d.Root() }
+
+// writable returns the object store opened for writing (repair, gc,
+// import), adding the marker to a cache written before markers existed.
+func (c *Cache) writable() (*cas.Store, error) {
+	if err := c.d.WriteMarker(); err != nil {
+		return nil, err
+	}
+	return cas.Open(c.d, cas.Options{})
+}
+
+// Functions returns the names of the functions stored in the cache, sorted.
+func (c *Cache) Functions() ([]string, error) {
+	names, err := manifest.List(c.d)
+	if err != nil {
+		return nil, fmt.Errorf("list manifests: %w", err)
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// HasFunction fails unless name is a stored function.
+func (c *Cache) HasFunction(name string) error {
+	if err := layout.CheckName(name); err != nil {
+		return err
+	}
+	names, err := c.Functions()
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if n == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("no function named %q in %s (pcache-fsck ls lists them)", name, c.d.Root())
+}
+
+// Entries returns the live entries of one function, in key order. It fails
+// on a manifest that cannot be read: callers that delete anything must fail
+// closed.
+func (c *Cache) Entries(name string) ([]record.Entry, error) {
+	m, err := manifest.Open(c.d, name, manifest.Options{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", name, err)
+	}
+	defer m.Close()
+	var es []record.Entry
+	err = m.Iterate(func(e record.Entry) error {
+		es = append(es, e)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read manifest %s: %w", name, err)
+	}
+	return es, nil
+}
+
+// entriesOf reads the live entries of every named function.
+func (c *Cache) entriesOf(names []string) (map[string][]record.Entry, error) {
+	out := make(map[string][]record.Entry, len(names))
+	for _, name := range names {
+		es, err := c.Entries(name)
+		if err != nil {
+			return nil, err
+		}
+		out[name] = es
+	}
+	return out, nil
+}
+
+// objRef is one use of an object by a manifest entry.
+type objRef struct {
+	Name    string   // function name
+	KeyHash [32]byte // entry key hash
+	Role    string   // "result" or "out:<arg>"
+	Size    int64    // size the entry records
+}
+
+func (r objRef) String() string {
+	return fmt.Sprintf("%s key %s (%s, %d bytes)", r.Name, ShortHash(r.KeyHash), r.Role, r.Size)
+}
+
+// objectsOf returns the objects an entry references with their recorded sizes.
+func objectsOf(name string, e record.Entry) map[cas.ID]objRef {
+	refs := make(map[cas.ID]objRef, 1+len(e.Outs))
+	if e.Result != ([32]byte{}) {
+		refs[e.Result] = objRef{Name: name, KeyHash: e.KeyHash, Role: "result", Size: e.Size}
+	}
+	for _, o := range e.Outs {
+		if o.Object == ([32]byte{}) {
+			continue
+		}
+		if _, ok := refs[o.Object]; !ok {
+			refs[o.Object] = objRef{Name: name, KeyHash: e.KeyHash, Role: "out:" + o.Arg, Size: o.Size}
+		}
+	}
+	return refs
+}
+
+// refIndex maps every referenced object to the entries that use it.
+type refIndex map[cas.ID][]objRef
+
+func buildRefs(entries map[string][]record.Entry) refIndex {
+	idx := make(refIndex)
+	for _, name := range sortedKeys(entries) {
+		for _, e := range entries[name] {
+			for id, r := range objectsOf(name, e) {
+				idx[id] = append(idx[id], r)
+			}
+		}
+	}
+	return idx
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+func sortedIDs[V any](m map[cas.ID]V) []cas.ID {
+	ids := make([]cas.ID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return string(ids[i][:]) < string(ids[j][:]) })
+	return ids
+}
+
+// ShortHash is the first 12 hex digits of a key hash: enough to name an
+// entry for rm -key.
+func ShortHash(h [32]byte) string { return fmt.Sprintf("%x", h[:6]) }
+
+// entryTime converts an entry's Unix nanoseconds to a time.
+func entryTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// deleteEntries tombstones entries of one function.
+func (c *Cache) deleteEntries(name string, hs [][32]byte) error {
+	m, err := manifest.Open(c.d, name, manifest.Options{})
+	if err != nil {
+		return err
+	}
+	if err := m.Delete(hs...); err != nil {
+		m.Close()
+		return err
+	}
+	return m.Close()
+}
+
+// Progress is how long work reports what it has done; nil draws nothing.
+// Start begins one phase of total units (bytes if bytes is set, else items).
+type Progress interface {
+	Start(what string, total int64, bytes bool) Counter
+}
+
+// Counter counts the units a phase has done.
+type Counter interface {
+	Add(n int64)
+	Done()
+}
+
+type noCounter struct{}
+
+func (noCounter) Add(int64) {}
+func (noCounter) Done()     {}
+
+func start(p Progress, what string, total int64, bytes bool) Counter {
+	if p == nil {
+		return noCounter{}
+	}
+	return p.Start(what, total, bytes)
+}

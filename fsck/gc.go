@@ -1,0 +1,462 @@
+package fsck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// GCOptions configure PlanGC.
+type GCOptions struct {
+	// Grace spares unreferenced objects and temp files younger than this
+	// (in-flight writes; 0 is safe too: gc holds the gc lock).
+	Grace time.Duration
+	// OlderThan, when positive, drops entries whose last use is older.
+	// Last use is recorded by hits at most once per cas.TouchQuantum, so the
+	// cutoff allows that much slack.
+	OlderThan time.Duration
+	// MaxSize, when positive, drops least-recently-used entries until the
+	// objects the remaining entries use (each counted once) fit.
+	MaxSize int64
+	// Now is the clock for ages; zero: time.Now().
+	Now time.Time
+	// Verbose lists every removal in the report's Items.
+	Verbose bool
+	// Progress reports the deletion of objects; nil: none.
+	Progress Progress
+	// Waiting, if set, is called when writers make PlanGC wait for the gc lock.
+	Waiting func()
+}
+
+// GCReport is a plan and, once executed, what was done.
+type GCReport struct {
+	Dir               string   `json:"dir"`
+	DryRun            bool     `json:"dry_run"`
+	EntriesEvicted    int      `json:"entries_removed"`
+	EvictedOld        int      `json:"entries_older_than"`
+	EvictedSize       int      `json:"entries_over_max_size"`
+	ObjectsRemoved    int      `json:"objects_removed"`
+	BytesRemoved      int64    `json:"bytes_removed"`
+	TempRemoved       int      `json:"temp_files_removed"`
+	TempBytes         int64    `json:"temp_bytes_removed"`
+	LocksRemoved      int      `json:"lock_files_removed"`
+	Compacted         int      `json:"manifests_compacted"`
+	EntriesKept       int      `json:"entries_kept"`
+	ObjectsKept       int      `json:"objects_kept"`
+	BytesKept         int64    `json:"bytes_kept"`
+	YoungUnreferenced int      `json:"young_unreferenced_kept"`
+	YoungBytes        int64    `json:"young_unreferenced_bytes"`
+	MissingRefs       int      `json:"entries_with_missing_objects"`
+	Evicted           []string `json:"evicted,omitempty"` // the entries dropped by -older-than and -max-size, one line each
+	Items             []string `json:"items,omitempty"`   // with Verbose: one line per removal
+	Errors            []string `json:"errors,omitempty"`
+}
+
+// GCPlan is what a collection will do. It holds the cache's gc lock from
+// PlanGC until Execute or Close, so what it saw stays true.
+type GCPlan struct {
+	c        *Cache
+	opts     GCOptions
+	release  func()
+	store    *cas.Store
+	names    []string
+	evict    map[string][][32]byte
+	doomed   []objFile
+	temps    []looseFile
+	locks    []string
+	Report   GCReport // the plan's numbers; Execute fills in what was done
+	executed bool
+}
+
+// PlanGC takes the cache's gc lock exclusively (writers in flight finish
+// first and new ones wait), reads every manifest, and plans a collection:
+//
+//  1. OlderThan: drop entries not used for that long;
+//  2. MaxSize: drop least-recently-used entries until the cache fits;
+//  3. compact every manifest;
+//  4. delete objects no remaining entry uses, stale temp files, and lock
+//     files nobody holds or will take again, all only when older than Grace
+//     (objects of entries dropped in steps 1-2 go at once).
+//
+// It fails closed: if any manifest cannot be read or has problems, it
+// refuses (run Check with Repair first). The plan's Report says what would
+// go; Execute does it, Close just lets the lock go (a dry run).
+func (c *Cache) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	if opts.OlderThan < 0 || opts.MaxSize < 0 || opts.Grace < 0 {
+		return nil, errors.New("gc: negative OlderThan, MaxSize or Grace")
+	}
+	store, err := c.writable()
+	if err != nil {
+		return nil, err
+	}
+	release, err := c.lockGC(ctx, opts.Waiting)
+	if err != nil {
+		return nil, fmt.Errorf("take the gc lock: %w", err)
+	}
+	p := &GCPlan{c: c, opts: opts, release: release, store: store, evict: map[string][][32]byte{}}
+	if err := p.plan(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *GCPlan) item(format string, args ...any) {
+	if p.opts.Verbose {
+		p.Report.Items = append(p.Report.Items, fmt.Sprintf(format, args...))
+	}
+}
+
+// live is one entry gc considers keeping.
+type live struct {
+	name    string
+	e       record.Entry
+	lastUse time.Time
+	objs    []cas.ID
+}
+
+func (p *GCPlan) plan() error {
+	c, opts, rep := p.c, p.opts, &p.Report
+	dir := c.d.Root()
+	rep.Dir = dir
+	names, err := c.Functions()
+	if err != nil {
+		return err
+	}
+	p.names = names
+	for _, name := range names {
+		probs, err := manifest.Check(c.d, name)
+		if err != nil {
+			return fmt.Errorf("refusing to collect: manifest %s cannot be read (run pcache-fsck check -repair -dir %s): %w", name, ShellQuote(dir), err)
+		}
+		if len(probs) > 0 {
+			return fmt.Errorf("refusing to collect: manifest %s has %s, first %s %s: %s (run pcache-fsck check -repair -dir %s)",
+				name, Plural(len(probs), "problem", "problems"), probs[0].Kind, c.d.Rel(probs[0].Path), probs[0].Detail, ShellQuote(dir))
+		}
+	}
+	entries, err := c.entriesOf(names)
+	if err != nil {
+		return fmt.Errorf("refusing to collect: %w", err)
+	}
+	objs, _, err := c.scanObjects()
+	if err != nil {
+		return fmt.Errorf("refusing to collect: %w", err)
+	}
+	onDisk := make(map[cas.ID]objFile, len(objs))
+	for _, o := range objs {
+		onDisk[o.ID] = o
+	}
+
+	var all []*live
+	for _, name := range names {
+		for _, e := range entries[name] {
+			l := &live{name: name, e: e, lastUse: entryTime(e.LastUse())}
+			for id := range objectsOf(name, e) {
+				l.objs = append(l.objs, id)
+			}
+			// A loose result object's mtime is a use too (hits refresh it).
+			if o, ok := onDisk[e.Result]; ok && o.ModTime.After(l.lastUse) {
+				l.lastUse = o.ModTime
+			}
+			for _, id := range l.objs {
+				if _, ok := onDisk[id]; !ok {
+					rep.MissingRefs++
+					break
+				}
+			}
+			all = append(all, l)
+		}
+	}
+	evicted := map[*live]bool{}
+	evictOne := func(l *live, why string) {
+		evicted[l] = true
+		p.evict[l.name] = append(p.evict[l.name], l.e.KeyHash)
+		rep.Evicted = append(rep.Evicted, fmt.Sprintf("%s %s: %s", l.name, ShortHash(l.e.KeyHash), why))
+	}
+	if opts.OlderThan > 0 {
+		cutoff := opts.Now.Add(-opts.OlderThan - cas.TouchQuantum)
+		for _, l := range all {
+			if l.lastUse.Before(cutoff) {
+				evictOne(l, "last used "+FormatTime(l.lastUse))
+				rep.EvictedOld++
+			}
+		}
+	}
+	refcount := map[cas.ID]int{}
+	for _, l := range all {
+		if !evicted[l] {
+			for _, id := range l.objs {
+				refcount[id]++
+			}
+		}
+	}
+	if opts.MaxSize > 0 {
+		var total int64
+		for id := range refcount {
+			total += onDisk[id].Size
+		}
+		lru := make([]*live, 0, len(all))
+		for _, l := range all {
+			if !evicted[l] {
+				lru = append(lru, l)
+			}
+		}
+		sort.SliceStable(lru, func(i, j int) bool {
+			if !lru[i].lastUse.Equal(lru[j].lastUse) {
+				return lru[i].lastUse.Before(lru[j].lastUse)
+			}
+			return lru[i].e.Time < lru[j].e.Time
+		})
+		for _, l := range lru {
+			if total <= opts.MaxSize {
+				break
+			}
+			evictOne(l, fmt.Sprintf("least recently used (%s) over the size limit", FormatTime(l.lastUse)))
+			rep.EvictedSize++
+			for _, id := range l.objs {
+				refcount[id]--
+				if refcount[id] == 0 {
+					delete(refcount, id)
+					total -= onDisk[id].Size
+				}
+			}
+		}
+	}
+	rep.EntriesEvicted = len(evicted)
+	rep.EntriesKept = len(all) - len(evicted)
+	evictedObj := map[cas.ID]bool{}
+	for l := range evicted {
+		for _, id := range l.objs {
+			evictedObj[id] = true
+		}
+	}
+	for _, o := range objs {
+		if refcount[o.ID] > 0 {
+			rep.ObjectsKept++
+			rep.BytesKept += o.Size
+			continue
+		}
+		if opts.Now.Sub(o.ModTime) < opts.Grace && !evictedObj[o.ID] {
+			rep.YoungUnreferenced++
+			rep.YoungBytes += o.Size
+			continue
+		}
+		p.doomed = append(p.doomed, o)
+		rep.ObjectsRemoved++
+		rep.BytesRemoved += o.Size
+	}
+	temps, err := scanFlat(c.d.Tmp())
+	if err != nil {
+		return err
+	}
+	for _, t := range temps {
+		if !t.IsDir && opts.Now.Sub(t.ModTime) >= opts.Grace {
+			p.temps = append(p.temps, t)
+			rep.TempRemoved++
+			rep.TempBytes += t.Size
+		}
+	}
+	if p.locks, err = c.staleKeyLocks(opts.Now, opts.Grace); err != nil {
+		return err
+	}
+	journalLocks, err := c.staleJournalLocks(opts.Now, opts.Grace)
+	if err != nil {
+		return err
+	}
+	p.locks = append(p.locks, journalLocks...)
+	rep.LocksRemoved = len(p.locks)
+	rep.Compacted = len(names)
+	rep.DryRun = true
+	for _, o := range p.doomed {
+		p.item("remove object %s: %s", layout.ObjectRel(o.ID), HumanBytes(o.Size))
+	}
+	for _, t := range p.temps {
+		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
+	}
+	return nil
+}
+
+// Close lets go of the gc lock without doing anything (after Execute it
+// does nothing). The Report then describes a dry run.
+func (p *GCPlan) Close() {
+	if p.release != nil {
+		p.release()
+		p.release = nil
+	}
+}
+
+// Execute carries out the plan, in the order that never loses what a reader
+// could use: drop entries (tombstones) first, then compact, then delete
+// what nothing references any more. It returns the report and lets the lock
+// go. A plan executes once.
+func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
+	defer p.Close()
+	if p.executed || p.release == nil {
+		return nil, errors.New("gc: plan already executed or closed")
+	}
+	p.executed = true
+	c, rep := p.c, &p.Report
+	rep.DryRun = false
+	rep.Items = nil
+	rep.ObjectsRemoved, rep.BytesRemoved, rep.TempRemoved, rep.TempBytes, rep.LocksRemoved, rep.Compacted = 0, 0, 0, 0, 0, 0
+	for _, name := range sortedKeys(p.evict) {
+		if err := c.deleteEntries(name, p.evict[name]); err != nil {
+			// Without the tombstones the objects are still needed.
+			return rep, fmt.Errorf("drop entries of %s: %w", name, err)
+		}
+	}
+	for _, name := range p.names {
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+		if err := c.compact(name); err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("compact %s: %v", c.manifestPath(name, ""), err))
+			continue
+		}
+		rep.Compacted++
+	}
+	bar := start(p.opts.Progress, "removing objects", int64(len(p.doomed)), false)
+	for _, o := range p.doomed {
+		if err := ctx.Err(); err != nil {
+			bar.Done()
+			return rep, err
+		}
+		bar.Add(1)
+		if err := p.store.Delete(o.ID); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, cas.ErrNotFound) {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", layout.ObjectRel(o.ID), err))
+			continue
+		}
+		rep.ObjectsRemoved++
+		rep.BytesRemoved += o.Size
+		p.item("remove object %s: %s", layout.ObjectRel(o.ID), HumanBytes(o.Size))
+	}
+	bar.Done()
+	for _, t := range p.temps {
+		if err := os.Remove(t.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", c.d.Rel(t.Path), err))
+			continue
+		}
+		rep.TempRemoved++
+		rep.TempBytes += t.Size
+		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
+	}
+	for _, path := range p.locks {
+		removed, err := lock.RemoveIfFree(path)
+		if err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", c.d.Rel(path), err))
+			continue
+		}
+		if removed {
+			rep.LocksRemoved++
+			p.item("remove lock %s", c.d.Rel(path))
+		}
+	}
+	return rep, nil
+}
+
+func (c *Cache) compact(name string) error {
+	m, err := manifest.Open(c.d, name, manifest.Options{})
+	if err != nil {
+		return err
+	}
+	if err := m.Compact(true); err != nil {
+		m.Close()
+		return err
+	}
+	return m.Close()
+}
+
+// staleKeyLocks lists per-key lock files older than grace. Only these and
+// the locks of journals that are gone are ever removed: gc.lock, gc.intent
+// and keys.ofd are permanent.
+func (c *Cache) staleKeyLocks(now time.Time, grace time.Duration) ([]string, error) {
+	root := c.d.KeyLocks()
+	shards, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan key locks: %w", err)
+	}
+	var out []string
+	for _, sh := range shards {
+		if !sh.IsDir() || !layout.IsLowerHex(sh.Name(), 2) {
+			continue
+		}
+		files, err := os.ReadDir(filepath.Join(root, sh.Name()))
+		if err != nil {
+			continue
+		}
+		for _, f := range files {
+			if !f.Type().IsRegular() || !strings.HasSuffix(f.Name(), layout.LockExt) || !layout.IsLowerHex(strings.TrimSuffix(f.Name(), layout.LockExt), 62) {
+				continue
+			}
+			info, err := f.Info()
+			if err != nil || now.Sub(info.ModTime()) < grace {
+				continue
+			}
+			out = append(out, filepath.Join(root, sh.Name(), f.Name()))
+		}
+	}
+	return out, nil
+}
+
+// staleJournalLocks lists the writer lock files of journals that no longer
+// exist (left by writers that crashed or whose journals were compacted away)
+// and are older than grace. Journal names are unique, so no writer will ever
+// want such a lock again; a writer creating its journal right now holds its
+// lock (RemoveIfFree skips it) and its lock file is younger than grace.
+func (c *Cache) staleJournalLocks(now time.Time, grace time.Duration) ([]string, error) {
+	root := c.d.JournalLocks()
+	files, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan journal locks: %w", err)
+	}
+	live := map[string]bool{}
+	err = filepath.WalkDir(c.d.Manifests(), func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if d.Type().IsRegular() && layout.IsJournalName(d.Name()) {
+			live[d.Name()] = true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan journals: %w", err)
+	}
+	var out []string
+	for _, f := range files {
+		journal, ok := strings.CutSuffix(f.Name(), layout.LockExt)
+		if !ok || !f.Type().IsRegular() || !layout.IsJournalName(journal) || live[journal] {
+			continue
+		}
+		info, err := f.Info()
+		if err != nil || now.Sub(info.ModTime()) < grace {
+			continue
+		}
+		out = append(out, filepath.Join(root, f.Name()))
+	}
+	return out, nil
+}

@@ -1,0 +1,273 @@
+package fsck
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// ImportReport is what Import added.
+type ImportReport struct {
+	Dir        string `json:"dir"`
+	File       string `json:"file"`
+	Name       string `json:"name"`
+	Entries    int    `json:"entries"`
+	Objects    int    `json:"objects"`
+	NewObjects int    `json:"new_objects"`
+	Bytes      int64  `json:"bytes"`
+}
+
+// ErrBadArchive wraps every reason an archive is refused.
+var ErrBadArchive = errors.New("not a valid pcache export")
+
+func badArchive(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadArchive, fmt.Sprintf(format, args...))
+}
+
+// Import reads a tar written by Export and adds its entries under the
+// exported name, or newName. Every object is hashed while it is stored and
+// must match its name; every entry must reference only objects the archive
+// holds. Anything else in the archive (a path with "..", an absolute path, a
+// link, an unknown file, an oversize header or entries file) rejects the
+// whole import, and no entry is added. Entries are stamped with the time of
+// the import (so they win over older records of the same keys). Objects
+// already in the store are shared, not copied.
+func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progress) (*ImportReport, error) {
+	if newName != "" {
+		if err := layout.CheckName(newName); err != nil {
+			return nil, err
+		}
+	}
+	store, err := c.writable()
+	if err != nil {
+		return nil, fmt.Errorf("import: open object store: %w", err)
+	}
+	tr := tar.NewReader(r)
+
+	// 1. The header.
+	hdr, err := nextFile(tr)
+	if err == io.EOF {
+		return nil, badArchive("empty archive")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if hdr.Name != archiveHeader || hdr.Typeflag != tar.TypeReg {
+		return nil, badArchive("first file is %q, want %s", hdr.Name, archiveHeader)
+	}
+	if hdr.Size > maxHeaderBytes {
+		return nil, badArchive("%s is %d bytes (limit %d)", archiveHeader, hdr.Size, maxHeaderBytes)
+	}
+	var head archiveHeaderV1
+	hb, err := io.ReadAll(io.LimitReader(tr, maxHeaderBytes))
+	if err != nil {
+		return nil, fmt.Errorf("import: read %s: %w", archiveHeader, err)
+	}
+	if err := json.Unmarshal(hb, &head); err != nil {
+		return nil, badArchive("%s: %v", archiveHeader, err)
+	}
+	if head.Format != archiveFormat {
+		return nil, badArchive("format %q, want %q", head.Format, archiveFormat)
+	}
+	if head.Version != archiveVersion {
+		return nil, badArchive("version %d; this pcache-fsck reads version %d", head.Version, archiveVersion)
+	}
+	name := head.Name
+	if newName != "" {
+		name = newName
+	}
+	if name == "" {
+		return nil, badArchive("header names no function; give NEWNAME")
+	}
+	if err := layout.CheckName(name); err != nil {
+		return nil, badArchive("header names function %q: %v; give NEWNAME", name, err)
+	}
+	if err := c.d.CheckCollision(name); err != nil {
+		return nil, err
+	}
+
+	// 2. The entries.
+	hdr, err = nextFile(tr)
+	if err == io.EOF {
+		return nil, badArchive("archive ends after the header")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if hdr.Name != archiveEntries || hdr.Typeflag != tar.TypeReg {
+		return nil, badArchive("second file is %q, want %s", hdr.Name, archiveEntries)
+	}
+	if hdr.Size > maxEntriesBytes {
+		return nil, badArchive("%s is %d bytes (limit %d)", archiveEntries, hdr.Size, maxEntriesBytes)
+	}
+	var entries []record.Entry
+	dec := archiveDecMode.NewDecoder(io.LimitReader(tr, hdr.Size))
+	for {
+		var a archiveEntry
+		err := dec.Decode(&a)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, badArchive("%s: entry %d: %v", archiveEntries, len(entries)+1, err)
+		}
+		en, err := fromArchive(a)
+		if err != nil {
+			return nil, badArchive("%s: %v", archiveEntries, err)
+		}
+		entries = append(entries, en)
+	}
+	if len(entries) != head.Entries {
+		return nil, badArchive("%s holds %d entries, header says %d", archiveEntries, len(entries), head.Entries)
+	}
+
+	// What the entries need, by object.
+	sizes := map[cas.ID]int64{}
+	for _, en := range entries {
+		for id, ref := range objectsOf(name, en) {
+			if n, ok := sizes[id]; ok && n != ref.Size {
+				return nil, badArchive("entries record both %d and %d bytes for object %s", n, ref.Size, id)
+			}
+			sizes[id] = ref.Size
+		}
+	}
+
+	// 3. The objects, inside the gc turnstile (until the entries are
+	// committed) so a concurrent gc cannot take them while still unreferenced.
+	leave, err := c.enter(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	defer leave()
+	rep := &ImportReport{Dir: c.d.Root(), Name: name, Entries: len(entries)}
+	var total int64
+	for _, n := range sizes {
+		total += n
+	}
+	bar := start(p, "importing", total, true)
+	defer bar.Done()
+	have := map[cas.ID]int64{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hdr, err := nextFile(tr)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if hdr.Typeflag == tar.TypeDir {
+			if hdr.Name == layout.ObjectsDir+"/" || len(hdr.Name) == 11 && layout.IsLowerHex(strings.TrimSuffix(strings.TrimPrefix(hdr.Name, layout.ObjectsDir+"/"), "/"), 2) {
+				continue // directories written by a hand-made tar
+			}
+			return nil, badArchive("unexpected directory %q", hdr.Name)
+		}
+		id, ok := objectFromArchiveName(hdr.Name)
+		if !ok {
+			return nil, badArchive("unexpected file %q (want objects/ab/<62 hex>)", hdr.Name)
+		}
+		// Check everything the header promises before reading a byte, so a
+		// hostile archive cannot make import store more than the entries
+		// need.
+		want, needed := sizes[id]
+		switch {
+		case !needed:
+			return nil, badArchive("%s: no entry references this object", hdr.Name)
+		case hdr.Size != want:
+			return nil, badArchive("%s: %d bytes, but the entries record %d", hdr.Name, hdr.Size, want)
+		}
+		existed, _ := store.Has(id)
+		got, n, err := store.PutReader(io.TeeReader(io.LimitReader(tr, hdr.Size), counterWriter{bar}))
+		if err != nil {
+			return nil, fmt.Errorf("import: store %s: %w", hdr.Name, err)
+		}
+		if got != id || n != hdr.Size {
+			// The stored object is a valid object under its own name, just
+			// not the one promised; gc removes it.
+			return nil, badArchive("%s: content hashes to %s (%d bytes): archive is corrupt", hdr.Name, got, n)
+		}
+		if _, dup := have[id]; !dup {
+			rep.Objects++
+			rep.Bytes += n
+			if !existed {
+				rep.NewObjects++
+			}
+		}
+		have[id] = n
+	}
+	if rep.Objects != head.Objects {
+		return nil, badArchive("holds %d objects, header says %d", rep.Objects, head.Objects)
+	}
+	for _, en := range entries {
+		for id, ref := range objectsOf(name, en) {
+			n, ok := have[id]
+			if !ok {
+				return nil, badArchive("entry %s references object %s, which the archive lacks", ShortHash(en.KeyHash), id)
+			}
+			if n != ref.Size {
+				return nil, badArchive("entry %s records %d bytes for object %s, which has %d", ShortHash(en.KeyHash), ref.Size, id, n)
+			}
+		}
+	}
+
+	// 4. The entries, stamped now: an imported entry must win over an
+	// older record (a tombstone from rm, say) of the same key.
+	for i := range entries {
+		entries[i].Time = 0
+	}
+	m, err := manifest.Open(c.d, name, manifest.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	for i := 0; i < len(entries); i += 1000 {
+		if err := m.Append(entries[i:min(i+1000, len(entries))]...); err != nil {
+			m.Close()
+			return nil, fmt.Errorf("import: add entries to %s: %w", name, err)
+		}
+	}
+	if err := m.Close(); err != nil {
+		return nil, fmt.Errorf("import: %w", err)
+	}
+	return rep, nil
+}
+
+// nextFile returns the next tar header, mapping tar's errors to
+// errBadArchive. io.EOF is returned as is at the end.
+func nextFile(tr *tar.Reader) (*tar.Header, error) {
+	hdr, err := tr.Next()
+	if err == io.EOF {
+		return nil, io.EOF
+	}
+	if err != nil {
+		return nil, badArchive("%v", err)
+	}
+	if strings.Contains(hdr.Name, "..") || strings.HasPrefix(hdr.Name, "/") || strings.Contains(hdr.Name, `\`) {
+		return nil, badArchive("unsafe path %q", hdr.Name)
+	}
+	if hdr.Size < 0 {
+		return nil, badArchive("%s: negative size", hdr.Name)
+	}
+	// Only plain files (and directories, checked by the caller) belong in
+	// an export. Sparse files in particular would let a small archive
+	// expand to any size.
+	if hdr.Typeflag != tar.TypeReg && hdr.Typeflag != tar.TypeDir {
+		return nil, badArchive("%s: not a regular file (type %q)", hdr.Name, hdr.Typeflag)
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return nil, badArchive("%s: sparse file", hdr.Name)
+		}
+	}
+	return hdr, nil
+}

@@ -1,0 +1,151 @@
+package fsck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// RepairAction is one thing a repair did (or failed to do), printed as
+// "<action> <path>: <detail>".
+type RepairAction struct {
+	Action string `json:"action"` // rewrote, quarantined, dropped, failed
+	Path   string `json:"path"`
+	Detail string `json:"detail"`
+}
+
+func (a RepairAction) String() string { return a.Action + " " + a.Path + ": " + a.Detail }
+
+// RepairReport sums up a repair.
+type RepairReport struct {
+	Actions     []RepairAction `json:"actions"`
+	Manifests   int            `json:"manifests_rewritten"`
+	Quarantined int            `json:"quarantined"`
+	Dropped     int            `json:"entries_dropped"`
+	Failed      int            `json:"failed"`
+}
+
+func (r *RepairReport) do(action, path, detail string) {
+	r.Actions = append(r.Actions, RepairAction{Action: action, Path: path, Detail: detail})
+}
+
+func (r *RepairReport) fail(path string, err error) {
+	r.Failed++
+	r.do("failed", path, err.Error())
+}
+
+// repair fixes what check found, in the order that never loses data a
+// reader could still use: rewrite manifests from their good records, move
+// corrupt objects and strays aside, then drop the entries whose objects are
+// gone. The caller holds the gc lock exclusively.
+func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, error) {
+	rr := &RepairReport{Actions: []RepairAction{}}
+	store, err := c.writable()
+	if err != nil {
+		return rr, err
+	}
+	for _, name := range st.damaged {
+		if err := manifest.Repair(c.d, name); err != nil {
+			rr.fail(c.manifestPath(name, ""), err)
+			continue
+		}
+		rr.Manifests++
+		rr.do("rewrote", c.manifestPath(name, ""), "kept every good record")
+	}
+	for _, id := range st.corrupt {
+		dst, err := store.Quarantine(id)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, cas.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			rr.fail(layout.ObjectRel(id), err)
+			continue
+		}
+		rr.Quarantined++
+		rr.do("quarantined", layout.ObjectRel(id), "moved to "+c.d.Rel(dst))
+	}
+	for _, s := range st.strays {
+		dst, err := c.quarantineFile(s.Path)
+		if err != nil {
+			rr.fail(c.d.Rel(s.Path), err)
+			continue
+		}
+		rr.Quarantined++
+		rr.do("quarantined", c.d.Rel(s.Path), "moved to "+c.d.Rel(dst))
+	}
+	for _, p := range st.newer {
+		// Not damage: a newer pcache wrote it. Leave it, but the check is
+		// not clean until pcache-fsck is upgraded.
+		rr.Failed++
+		rr.do("kept", c.d.Rel(p), "written by a newer pcache; upgrade pcache-fsck to check it")
+	}
+	if err := ctx.Err(); err != nil {
+		return rr, err
+	}
+
+	// Re-read the (repaired) manifests and drop every entry whose objects
+	// are not all present with the recorded size.
+	for _, name := range st.names {
+		es, err := c.Entries(name)
+		if err != nil {
+			rr.fail(c.manifestPath(name, ""), err)
+			continue
+		}
+		var drop [][32]byte
+		for _, e := range es {
+			if why := c.brokenEntry(name, e); why != "" {
+				drop = append(drop, e.KeyHash)
+				rr.do("dropped", c.manifestPath(name, ""), "entry "+ShortHash(e.KeyHash)+": "+why)
+			}
+		}
+		if len(drop) == 0 {
+			continue
+		}
+		if err := c.deleteEntries(name, drop); err != nil {
+			rr.fail(c.manifestPath(name, ""), err)
+			continue
+		}
+		rr.Dropped += len(drop)
+	}
+	return rr, nil
+}
+
+// brokenEntry says why an entry cannot be served ("" when it can): an
+// object it needs is missing or has the wrong size.
+func (c *Cache) brokenEntry(name string, e record.Entry) string {
+	for id, r := range objectsOf(name, e) {
+		size, err := c.store.Size(id)
+		if err != nil {
+			return fmt.Sprintf("%s object %s missing", r.Role, id)
+		}
+		if size != r.Size {
+			return fmt.Sprintf("%s object %s is %d bytes, entry records %d", r.Role, id, size, r.Size)
+		}
+	}
+	return ""
+}
+
+// quarantineFile moves a file or directory that does not belong among the
+// objects into lost+found under a name no other file there has.
+func (c *Cache) quarantineFile(path string) (string, error) {
+	lf := c.d.LostFound()
+	if err := os.MkdirAll(lf, 0o777); err != nil {
+		return "", err
+	}
+	base := strings.ReplaceAll(c.d.Rel(path), "/", "_")
+	dst := filepath.Join(lf, base+"."+fsutil.Unique())
+	if err := os.Rename(path, dst); err != nil {
+		return "", err
+	}
+	return dst, nil
+}

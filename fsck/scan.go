@@ -1,0 +1,179 @@
+package fsck
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/cas"
+)
+
+// objFile is one object file found on disk.
+type objFile struct {
+	ID      cas.ID
+	Path    string // absolute
+	Size    int64
+	ModTime time.Time
+	Mode    fs.FileMode // from Lstat: anything but a regular file is corrupt
+}
+
+// looseFile is a file that is not an object: a stray in objects/, a temp
+// file in tmp/, or a quarantined file in lost+found/.
+type looseFile struct {
+	Path    string // absolute
+	Size    int64
+	ModTime time.Time
+	IsDir   bool
+}
+
+// scanObjects lists the loose objects through the store's walk: every entry
+// with an object's name and, separately, everything else found there. A
+// missing objects directory is empty.
+func (c *Cache) scanObjects() (objs []objFile, strays []looseFile, err error) {
+	if _, err := os.Stat(c.d.Objects()); errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, nil
+	}
+	store := c.store
+	err = store.WalkAll(cas.WalkFuncs{
+		Object: func(id cas.ID, info fs.FileInfo) error {
+			objs = append(objs, objFile{ID: id, Path: store.Path(id), Size: info.Size(),
+				ModTime: info.ModTime(), Mode: info.Mode()})
+			return nil
+		},
+		Stray: func(rel string, info fs.FileInfo) error {
+			strays = append(strays, looseFile{Path: filepath.Join(c.d.Root(), filepath.FromSlash(rel)),
+				Size: info.Size(), ModTime: info.ModTime(), IsDir: info.IsDir()})
+			return nil
+		},
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan objects: %w", err)
+	}
+	return objs, strays, nil
+}
+
+func looseOf(p string, d fs.DirEntry) looseFile {
+	lf := looseFile{Path: p, IsDir: d.IsDir()}
+	if info, err := d.Info(); err == nil {
+		lf.Size, lf.ModTime = info.Size(), info.ModTime()
+	}
+	return lf
+}
+
+// scanFlat lists the entries of one directory of the cache (tmp or
+// lost+found), sorted by name. A missing directory is empty.
+func scanFlat(root string) ([]looseFile, error) {
+	des, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan %s: %w", root, err)
+	}
+	out := make([]looseFile, 0, len(des))
+	for _, d := range des {
+		out = append(out, looseOf(filepath.Join(root, d.Name()), d))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out, nil
+}
+
+// hashResult is what hashing one object found.
+type hashResult struct {
+	Got  cas.ID
+	N    int64
+	Err  error // read error; fs.ErrNotExist when the object vanished meanwhile
+	Done bool
+}
+
+// hashBufSize is the read size per worker: large enough that the syscall
+// count is negligible, small enough that the buffer stays in the core's L2
+// cache between read(2) writing it and BLAKE3 reading it (measured: 256 KiB
+// costs about 10% less CPU per byte than 4 MiB).
+const hashBufSize = 256 << 10
+
+// hashObjects hashes every object on workers goroutines (one per core when
+// workers <= 0) and returns one result per object, in order. It reports the
+// bytes read to c.
+func hashObjects(ctx context.Context, objs []objFile, workers int, c Counter) []hashResult {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	res := make([]hashResult, len(objs))
+	jobs := make(chan int)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, hashBufSize)
+			for i := range jobs {
+				if !objs[i].Mode.IsRegular() {
+					continue // never follow a link or read a device; check reports it
+				}
+				got, n, err := hashFile(objs[i].Path, buf, c)
+				res[i] = hashResult{Got: got, N: n, Err: err, Done: true}
+			}
+		}()
+	}
+	// Biggest first, so one huge object does not start last and run alone.
+	order := make([]int, len(objs))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return objs[order[a]].Size > objs[order[b]].Size })
+feed:
+	for _, i := range order {
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	return res
+}
+
+// hashFile returns the BLAKE3-256 of the file at path and its length.
+func hashFile(path string, buf []byte, c Counter) (cas.ID, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return cas.ID{}, 0, err
+	}
+	defer f.Close()
+	if info, err := f.Stat(); err != nil {
+		return cas.ID{}, 0, err
+	} else if !info.Mode().IsRegular() {
+		return cas.ID{}, 0, fmt.Errorf("%s: not a regular file", path)
+	}
+	h := blake3.New()
+	var n int64
+	for {
+		k, err := f.Read(buf)
+		if k > 0 {
+			h.Write(buf[:k])
+			n += int64(k)
+			c.Add(int64(k))
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return cas.ID{}, n, err
+		}
+	}
+	var id cas.ID
+	copy(id[:], h.Sum(nil))
+	return id, n, nil
+}

@@ -1,0 +1,236 @@
+// Package layout names every file and directory of a pcache cache directory:
+// nothing else in pcache spells them, so the on-disk format has one owner.
+//
+// # A cache directory
+//
+//	<root>/
+//	  pcache.json                  marker: {"format":"pcache-cache","version":1,"digest":"blake3-256"}
+//	  README                       a courtesy note for people who find the directory
+//	  objects/ab/cdef…             loose objects: the file's bytes hash (BLAKE3-256) to ab+cdef…
+//	  objects/pack/<writer>.pcp    packs of small objects, appended by one writer each
+//	  objects/pack/<writer>.pci    the sorted index of a sealed pack
+//	  manifests/<name>/j-<writer>.pcj   journals: one writer's append-only records
+//	  manifests/<name>/s-<hash>.pcs     segments: immutable, sorted, named by their content hash
+//	  tmp/                         in-progress writes, named <prefix><host>.<pid>.<random>.tmp
+//	  lost+found/                  files moved aside by repair or quarantine
+//	  remote/                      the remote tier's local state (see package remote)
+//	  locks/                       lock files and the change board; machine-local, never copied
+//	    gc.lock, gc.intent         the gc turnstile (writers shared, gc exclusive)
+//	    keys.ofd                   per-key byte-range locks (Linux)
+//	    keys/ab/<hex>.lock         per-key lock files (elsewhere)
+//	    journals/<journal>.lock    held by a journal's writer
+//	    packs/<pack>.lock          held by a pack's writer
+//	    manifests/<hash>.lock      held while a manifest is compacted, repaired or removed
+//	    board                      shared change counters (package board)
+//	    trim.stamp                 time of the last automatic trim
+//
+// <writer> is <host>.<pid>.<random> (fsutil.Unique): no two writers on any
+// machines sharing a cache pick the same, so copying caches into each other
+// (rsync without --delete) never overwrites one writer's file with another's.
+package layout
+
+import (
+	"encoding/hex"
+	"path/filepath"
+	"strings"
+
+	"github.com/zeebo/blake3"
+)
+
+// Directory and file names directly under the root.
+const (
+	ObjectsDir   = "objects"
+	PackDir      = "pack" // under objects/
+	ManifestsDir = "manifests"
+	TmpDir       = "tmp"
+	LostFoundDir = "lost+found"
+	LocksDir     = "locks"
+	RemoteDir    = "remote"
+	MarkerFile   = "pcache.json"
+	ReadmeFile   = "README"
+)
+
+// File name shapes inside manifests/<name>/ and objects/pack/.
+const (
+	JournalPrefix = "j-"
+	JournalExt    = ".pcj"
+	SegmentPrefix = "s-"
+	SegmentExt    = ".pcs"
+	PackExt       = ".pcp"
+	PackIndexExt  = ".pci"
+	LockExt       = ".lock"
+)
+
+// Dir is the layout of one cache directory.
+type Dir struct{ root string }
+
+// New returns the layout of the cache directory root (made absolute by the
+// caller).
+func New(root string) Dir { return Dir{root: root} }
+
+// Root returns the cache directory.
+func (d Dir) Root() string { return d.root }
+
+func (d Dir) join(elem ...string) string {
+	return filepath.Join(append([]string{d.root}, elem...)...)
+}
+
+// Marker returns the path of the cache marker file.
+func (d Dir) Marker() string { return d.join(MarkerFile) }
+
+// Readme returns the path of the courtesy README.
+func (d Dir) Readme() string { return d.join(ReadmeFile) }
+
+// Objects returns the loose-object directory.
+func (d Dir) Objects() string { return d.join(ObjectsDir) }
+
+// Packs returns the pack directory.
+func (d Dir) Packs() string { return d.join(ObjectsDir, PackDir) }
+
+// Pack returns the path of the pack named name (a PackName).
+func (d Dir) Pack(name string) string { return d.join(ObjectsDir, PackDir, name) }
+
+// Manifests returns the directory holding every function's manifest.
+func (d Dir) Manifests() string { return d.join(ManifestsDir) }
+
+// Manifest returns the manifest directory of function name (checked with
+// CheckName by the caller).
+func (d Dir) Manifest(name string) string {
+	return d.join(ManifestsDir, filepath.FromSlash(name))
+}
+
+// Tmp returns the directory of in-progress writes.
+func (d Dir) Tmp() string { return d.join(TmpDir) }
+
+// LostFound returns the directory quarantined files are moved to.
+func (d Dir) LostFound() string { return d.join(LostFoundDir) }
+
+// Remote returns the directory of the remote tier's local state.
+func (d Dir) Remote() string { return d.join(RemoteDir) }
+
+// Locks returns the lock directory.
+func (d Dir) Locks() string { return d.join(LocksDir) }
+
+// GCLock and GCIntent return the two files of the gc turnstile.
+func (d Dir) GCLock() string   { return d.join(LocksDir, "gc.lock") }
+func (d Dir) GCIntent() string { return d.join(LocksDir, "gc.intent") }
+
+// KeyRangeLock returns the file whose bytes are per-key locks on Linux.
+func (d Dir) KeyRangeLock() string { return d.join(LocksDir, "keys.ofd") }
+
+// KeyLocks returns the directory of per-key lock files (other platforms).
+func (d Dir) KeyLocks() string { return d.join(LocksDir, "keys") }
+
+// KeyLock returns the lock file of the key lock id (other platforms).
+func (d Dir) KeyLock(id [32]byte) string {
+	x := hex.EncodeToString(id[:])
+	return d.join(LocksDir, "keys", x[:2], x[2:]+LockExt)
+}
+
+// JournalLocks returns the directory of journal writer locks.
+func (d Dir) JournalLocks() string { return d.join(LocksDir, "journals") }
+
+// JournalLock returns the writer lock of the journal file named journal.
+func (d Dir) JournalLock(journal string) string {
+	return d.join(LocksDir, "journals", journal+LockExt)
+}
+
+// PackLocks returns the directory of pack writer locks.
+func (d Dir) PackLocks() string { return d.join(LocksDir, "packs") }
+
+// PackLock returns the writer lock of the pack named pack.
+func (d Dir) PackLock(pack string) string { return d.join(LocksDir, "packs", pack+LockExt) }
+
+// ManifestLock returns the maintenance lock of function name's manifest.
+func (d Dir) ManifestLock(name string) string {
+	sum := blake3.Sum256([]byte(name))
+	return d.join(LocksDir, "manifests", hex.EncodeToString(sum[:16])+LockExt)
+}
+
+// Board returns the shared change-counter file.
+func (d Dir) Board() string { return d.join(LocksDir, "board") }
+
+// TrimStamp returns the file whose content is the time of the last
+// automatic trim.
+func (d Dir) TrimStamp() string { return d.join(LocksDir, "trim.stamp") }
+
+// ObjectRel returns the slash path of loose object id relative to the root,
+// for reports: "objects/ab/cdef…".
+func ObjectRel(id [32]byte) string {
+	x := hex.EncodeToString(id[:])
+	return ObjectsDir + "/" + x[:2] + "/" + x[2:]
+}
+
+// Rel returns p relative to the root in slash form when it lies inside it,
+// else p unchanged: how reports name files.
+func (d Dir) Rel(p string) string {
+	if p == "" || !filepath.IsAbs(p) {
+		return filepath.ToSlash(p)
+	}
+	r, err := filepath.Rel(d.root, p)
+	if err != nil || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) {
+		return p
+	}
+	return filepath.ToSlash(r)
+}
+
+// JournalName returns the journal file name of a writer (fsutil.Unique).
+func JournalName(writer string) string { return JournalPrefix + writer + JournalExt }
+
+// IsJournalName reports whether n is shaped like a journal file name.
+func IsJournalName(n string) bool {
+	return len(n) > len(JournalPrefix)+len(JournalExt) && strings.HasPrefix(n, JournalPrefix) &&
+		strings.HasSuffix(n, JournalExt)
+}
+
+// SegmentName returns the file name of a segment whose content hashes to sum.
+func SegmentName(sum []byte) string { return SegmentPrefix + hex.EncodeToString(sum) + SegmentExt }
+
+// IsSegmentName reports whether n is shaped like a segment file name.
+func IsSegmentName(n string) bool {
+	if len(n) != len(SegmentPrefix)+64+len(SegmentExt) || !strings.HasPrefix(n, SegmentPrefix) || !strings.HasSuffix(n, SegmentExt) {
+		return false
+	}
+	return IsLowerHex(n[len(SegmentPrefix):len(SegmentPrefix)+64], 64)
+}
+
+// PackName returns the pack file name of a writer (fsutil.Unique).
+func PackName(writer string) string { return writer + PackExt }
+
+// IsPackName reports whether n is shaped like a pack file name.
+func IsPackName(n string) bool {
+	return len(n) > len(PackExt) && strings.HasSuffix(n, PackExt) && !strings.HasPrefix(n, ".")
+}
+
+// PackIndexName returns the index file name of the pack named pack.
+func PackIndexName(pack string) string { return strings.TrimSuffix(pack, PackExt) + PackIndexExt }
+
+// IsPackIndexName reports whether n is shaped like a pack index name.
+func IsPackIndexName(n string) bool {
+	return len(n) > len(PackIndexExt) && strings.HasSuffix(n, PackIndexExt) && !strings.HasPrefix(n, ".")
+}
+
+// IsLowerHex reports whether s is exactly n lowercase hex digits.
+func IsLowerHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// ParseObjectName reports whether the entry name of objects/<shard>/<name>
+// names a loose object, and returns its ID.
+func ParseObjectName(shard, name string) ([32]byte, bool) {
+	var id [32]byte
+	if !IsLowerHex(shard, 2) || !IsLowerHex(name, 62) {
+		return id, false
+	}
+	hex.Decode(id[:1], []byte(shard))
+	hex.Decode(id[1:], []byte(name))
+	return id, true
+}

@@ -1,0 +1,117 @@
+// Package testutil holds what pcache's tests share: the test knobs read from
+// the environment, the tool binaries they build and run, CPU time.
+// Only tests import it.
+package testutil
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Soak reports whether PCACHE_SOAK asks for the long versions of the
+// torture tests: set to anything but "", "0" or "false".
+func Soak() bool {
+	v := os.Getenv("PCACHE_SOAK")
+	return v != "" && v != "0" && v != "false"
+}
+
+// Seed returns $PCACHE_TORTURE_SEED (to replay a failure) or a fresh seed,
+// and logs it.
+func Seed(t testing.TB) uint64 {
+	t.Helper()
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("PCACHE_TORTURE_SEED"); s != "" {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("PCACHE_TORTURE_SEED=%q: %v", s, err)
+		}
+		seed = v
+	}
+	t.Logf("seed %d (replay with PCACHE_TORTURE_SEED=%d)", seed, seed)
+	return seed
+}
+
+var (
+	toolsMu  sync.Mutex
+	tools    = map[string]string{}
+	toolsDir string
+)
+
+// Tool builds the command at pkg (a path relative to the module root, such
+// as "cmd/pcache-fsck") once per test process and returns the binary's path.
+// Call Cleanup from TestMain to remove the binaries.
+func Tool(t testing.TB, pkg string) string {
+	t.Helper()
+	toolsMu.Lock()
+	defer toolsMu.Unlock()
+	if p, ok := tools[pkg]; ok {
+		return p
+	}
+	if toolsDir == "" {
+		d, err := os.MkdirTemp("", "pcache-tools-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		toolsDir = d
+	}
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(toolsDir, filepath.Base(pkg))
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	cmd := exec.Command(goTool(), "build", "-o", bin, "./"+pkg)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	}
+	tools[pkg] = bin
+	return bin
+}
+
+// Cleanup removes the binaries Tool built.
+func Cleanup() {
+	toolsMu.Lock()
+	defer toolsMu.Unlock()
+	if toolsDir != "" {
+		os.RemoveAll(toolsDir)
+		toolsDir, tools = "", map[string]string{}
+	}
+}
+
+// moduleRoot finds the directory of go.mod above the working directory.
+func moduleRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+		parent := filepath.Dir(d)
+		if parent == d {
+			return "", fmt.Errorf("testutil: no go.mod above the working directory")
+		}
+		d = parent
+	}
+}
+
+// goTool is the go command of the toolchain running the tests.
+func goTool() string {
+	if p := filepath.Join(runtime.GOROOT(), "bin", "go"); fileExists(p) {
+		return p
+	}
+	return "go"
+}
+
+func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }

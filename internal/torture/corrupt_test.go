@@ -1,0 +1,374 @@
+package torture_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/fxamacker/cbor/v2"
+
+	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// corruptKeys is the number of entries of the base cache the corruption
+// trials damage copies of.
+const corruptKeys = 10
+
+type corruptArgs struct {
+	K   int
+	Out string `pcache:",out"`
+}
+
+func corruptWant(k int) (string, []byte) {
+	v := strings.Repeat(fmt.Sprintf("result %d;", k), 10+k*37%150)
+	return v, crashData(k, 3, 64+k*211%3000)
+}
+
+func corruptFunc(s *pcache.Store, computed *atomic.Int64) *pcache.Func[corruptArgs, string] {
+	f, err := corruptWrap(s, computed)
+	if err != nil {
+		panic(err)
+	}
+	return f
+}
+
+func corruptWrap(s *pcache.Store, computed *atomic.Int64) (*pcache.Func[corruptArgs, string], error) {
+	return pcache.Wrap(s, "torture/corrupt", func(_ context.Context, a corruptArgs) (string, error) {
+		if computed != nil {
+			computed.Add(1)
+		}
+		v, out := corruptWant(a.K)
+		if err := os.WriteFile(a.Out, out, 0o644); err != nil {
+			return "", err
+		}
+		return v, nil
+	})
+}
+
+// buildCorruptBase writes a small cache with every kind of file: a segment
+// (keys compacted by gc), a journal (later keys, and out-file restores to new
+// paths), result objects and out-file objects.
+func buildCorruptBase(t *testing.T) string {
+	t.Helper()
+	dir, outs := fastTempDir(t), t.TempDir()
+	ctx := context.Background()
+	call := func(f *pcache.Func[corruptArgs, string], k int, out string) {
+		if _, err := f.Call(ctx, corruptArgs{K: k, Out: filepath.Join(outs, out)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := pcache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := corruptFunc(s, nil)
+	for k := range corruptKeys / 2 {
+		call(f, k, strconv.Itoa(k))
+	}
+	s.Close()
+	if code, out := fsck(t, "gc", "-grace", "0s", "-dir", dir); code != 0 {
+		t.Fatalf("gc: %d\n%s", code, out)
+	}
+	s, err = pcache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = corruptFunc(s, nil)
+	for k := corruptKeys / 2; k < corruptKeys; k++ {
+		call(f, k, strconv.Itoa(k))
+	}
+	for k := range 3 {
+		call(f, k, "again-"+strconv.Itoa(k))
+	}
+	s.Close()
+	if code, rep := fsckCheck(t, dir, "-grace", "0s"); code != 0 || len(rep.Findings) > 0 {
+		t.Fatalf("base cache is not clean: %d\n%s", code, rep)
+	}
+	return dir
+}
+
+// damageTarget is one file of the base cache the trials may damage.
+type damageTarget struct {
+	rel        string       // path relative to the cache directory
+	journal    bool         // a journal: truncation at a record boundary is undetectable
+	boundaries map[int]bool // for journals: offsets where a header or record ends
+}
+
+func listTargets(t *testing.T, dir string) (objects, manifests []damageTarget) {
+	t.Helper()
+	for _, sub := range []string{"objects", "manifests"} {
+		err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			tg := damageTarget{rel: filepath.ToSlash(rel)}
+			if sub == "objects" {
+				objects = append(objects, tg)
+				return nil
+			}
+			if strings.HasSuffix(p, ".pcj") {
+				tg.journal = true
+				tg.boundaries = itemBoundaries(t, p)
+			}
+			manifests = append(manifests, tg)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return objects, manifests
+}
+
+// itemBoundaries returns the offsets at which the CBOR items of a journal
+// (its header, then one array per record) end.
+func itemBoundaries(t *testing.T, path string) map[int]bool {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := map[int]bool{}
+	for rest := b; len(rest) > 0; {
+		var raw cbor.RawMessage
+		r, err := cbor.UnmarshalFirst(rest, &raw)
+		if err != nil {
+			t.Fatalf("%s: item at %d: %v", path, len(b)-len(rest), err)
+		}
+		rest = r
+		ends[len(b)-len(rest)] = true
+	}
+	return ends
+}
+
+// copyTree copies the cache files of src (not locks/ or tmp/) to dst,
+// keeping permission bits.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() && (rel == "locks" || rel == "tmp") {
+			return filepath.SkipDir
+		}
+		target := filepath.Join(dst, rel)
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, info.Mode().Perm())
+	})
+}
+
+// damage applies one random kind of damage to the file and describes it.
+func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	n := len(b)
+	var what string
+	switch rng.IntN(3) {
+	case 0:
+		i := rng.IntN(n)
+		x := byte(1 + rng.IntN(255))
+		b[i] ^= x
+		what = fmt.Sprintf("flip byte %d of %d (xor %#02x)", i, n, x)
+	case 1:
+		cut := rng.IntN(n)
+		for tg.journal && tg.boundaries[cut] { // indistinguishable from a writer that stopped there
+			cut = rng.IntN(n)
+		}
+		b = b[:cut]
+		what = fmt.Sprintf("truncate to %d of %d bytes", cut, n)
+	case 2:
+		for {
+			i := rng.IntN(n)
+			j := i + 1 + rng.IntN(min(64, n-i))
+			if slices.ContainsFunc(b[i:j], func(c byte) bool { return c != 0 }) {
+				clear(b[i:j])
+				what = fmt.Sprintf("zero bytes [%d, %d) of %d", i, j, n)
+				break
+			}
+		}
+	}
+	os.Chmod(path, 0o644)
+	return what, os.WriteFile(path, b, 0o444)
+}
+
+// TestCorruptionIsDetectedAndNeverServed runs 1,000 trials (5,000 with
+// PCACHE_SOAK=1). Each copies a small base cache, damages one random object
+// or manifest file (flip a byte, truncate, or zero a range), then requires
+// that pcache-fsck check exits 1 naming that file, and that every call on the
+// damaged copy returns the right value and restores the right out file
+// (recomputing where the damage took the entry away).
+func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
+	trials := 1000
+	if soak() {
+		trials = 5000
+	}
+	if testing.Short() {
+		trials = 100
+	}
+	seed := tortureSeed(t)
+	base := buildCorruptBase(t)
+	objects, manifests := listTargets(t, base)
+	if len(manifests) < 2 || len(objects) < 2*corruptKeys {
+		t.Fatalf("base cache has %d manifest files and %d objects; want a segment, a journal and %d objects", len(manifests), len(objects), 2*corruptKeys)
+	}
+	bin := fsckBinary(t)
+	work := fastTempDir(t)
+
+	var (
+		detected, refused, wrong, callErrors, recomputed atomic.Int64
+		onManifests, failures, next                      atomic.Int64
+		wg                                               sync.WaitGroup
+	)
+	start := time.Now()
+	for range max(4, runtime.GOMAXPROCS(0)*2) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= trials {
+					return
+				}
+				rng := rand.New(rand.NewPCG(seed, uint64(i)))
+				tg := objects[rng.IntN(len(objects))]
+				if rng.IntN(2) == 0 { // half the trials hit the few manifest files
+					tg = manifests[rng.IntN(len(manifests))]
+					onManifests.Add(1)
+				}
+				res, err := corruptTrial(rng, bin, base, filepath.Join(work, strconv.Itoa(i)), tg)
+				if err != nil && failures.Add(1) <= 10 {
+					t.Errorf("trial %d (%s): %v", i, tg.rel, err)
+				}
+				if res.detected {
+					detected.Add(1)
+				}
+				if res.refused {
+					refused.Add(1)
+				}
+				wrong.Add(int64(res.wrong))
+				callErrors.Add(int64(res.errors))
+				recomputed.Add(int64(res.recomputed))
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("%d trials (%d on manifest files, %d on objects) in %v: %d detected by pcache-fsck check (exit 1, damaged file named), %d wrong values, %d failed calls, %d recomputations, %d functions refused (journal header claiming a newer format)",
+		trials, onManifests.Load(), int64(trials)-onManifests.Load(), time.Since(start).Round(time.Millisecond),
+		detected.Load(), wrong.Load(), callErrors.Load(), recomputed.Load(), refused.Load())
+	if detected.Load() != int64(trials) || wrong.Load() != 0 || callErrors.Load() != 0 {
+		t.Fatalf("%d of %d trials detected, %d wrong values, %d failed calls", detected.Load(), trials, wrong.Load(), callErrors.Load())
+	}
+}
+
+// trialResult is what one corruption trial found.
+type trialResult struct {
+	detected   bool // check exited 1 with an error naming the damaged file
+	refused    bool // Wrap refused the function: a journal header now claims a newer format version
+	wrong      int  // calls that returned a wrong value or out file without an error
+	errors     int  // calls that failed
+	recomputed int
+}
+
+// corruptTrial damages a copy of base, runs check on it, then calls every
+// key on it.
+func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget) (res trialResult, err error) {
+	defer os.RemoveAll(dir)
+	if err := copyTree(base, dir); err != nil {
+		return res, err
+	}
+	what, err := damage(rng, filepath.Join(dir, filepath.FromSlash(tg.rel)), tg)
+	if err != nil {
+		return res, err
+	}
+	code, rep, err := runFsckCheck(bin, dir)
+	if err != nil {
+		return res, err
+	}
+	named := slices.ContainsFunc(rep.Findings, func(f fsckFinding) bool { return f.Severity == "error" && f.Path == tg.rel })
+	res.detected = code == 1 && named
+	if !res.detected {
+		err = fmt.Errorf("%s: check exited %d without an error naming the file:\n%s", what, code, rep)
+	}
+
+	s, oerr := pcache.Open(dir)
+	if oerr != nil {
+		res.errors++
+		return res, errors.Join(err, fmt.Errorf("%s: Open: %w", what, oerr))
+	}
+	defer s.Close()
+	var n atomic.Int64
+	f, werr := corruptWrap(s, &n)
+	if werr != nil {
+		// A journal header has no checksum: a damaged version number
+		// that reads as a newer format is refused (fail closed), and check
+		// has named the file. Anything else is a failure.
+		if tg.journal && errors.Is(werr, record.ErrUnknownVersion) {
+			res.refused = true
+			return res, err
+		}
+		res.errors++
+		return res, errors.Join(err, fmt.Errorf("%s: Wrap: %w", what, werr))
+	}
+	outs := filepath.Join(dir, "restored")
+	if err := os.Mkdir(outs, 0o755); err != nil {
+		return res, err
+	}
+	for k := range corruptKeys {
+		p := filepath.Join(outs, strconv.Itoa(k))
+		v, cerr := f.Call(context.Background(), corruptArgs{K: k, Out: p})
+		if cerr != nil {
+			res.errors++
+			err = errors.Join(err, fmt.Errorf("%s: key %d: %w", what, k, cerr))
+			continue
+		}
+		want, wantOut := corruptWant(k)
+		got, rerr := os.ReadFile(p)
+		if v != want || rerr != nil || !bytes.Equal(got, wantOut) {
+			res.wrong++
+			err = errors.Join(err, fmt.Errorf("%s: key %d: WRONG: got %d bytes (want %d), out file %d bytes (want %d) %v",
+				what, k, len(v), len(want), len(got), len(wantOut), rerr))
+		}
+	}
+	res.recomputed = int(n.Load())
+	return res, err
+}
+
+// fastTempDir is t.TempDir on a memory file system (/dev/shm) when there is
+// one: the trials copy and delete thousands of small files, which costs far
+// more on a busy disk than the checks themselves.
+func fastTempDir(t *testing.T) string {
+	t.Helper()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		if d, err := os.MkdirTemp("/dev/shm", "pcache-torture-"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir()
+}

@@ -1,0 +1,140 @@
+package torture_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/fixture"
+)
+
+// TestFrozenCaches opens a copy of every frozen cache under testdata/ (each
+// written by an earlier release, see internal/cmd/mkfixture) and requires
+// every stored entry to be served without computing, with the value the
+// release that wrote it computed; the entry dropped with pcache-fsck rm
+// must miss.
+func TestFrozenCaches(t *testing.T) {
+	for _, name := range []string{"cache-v1"} {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "cache")
+			if err := copyTree(filepath.Join("..", "..", "testdata", name), dir); err != nil {
+				t.Fatal(err)
+			}
+			checkFrozen(t, dir)
+		})
+	}
+}
+
+func checkFrozen(t *testing.T, dir string) {
+	s, err := pcache.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	computed := 0
+	never := func(what string) { computed++; t.Errorf("%s was computed; the frozen cache holds it", what) }
+
+	square := pcache.MustWrap(s, fixture.Square, func(_ context.Context, a fixture.SquareArgs) (int, error) {
+		if a.X != fixture.Tombstoned {
+			never(fmt.Sprintf("square(%d)", a.X))
+		}
+		return fixture.SquareOf(a), nil
+	})
+	for x := 0; x < fixture.SquareN; x++ {
+		got, err := square.Call(ctx, fixture.SquareArgs{X: x})
+		if err != nil || got != x*x {
+			t.Errorf("square(%d) = %d, %v; want %d", x, got, err, x*x)
+		}
+	}
+	if st := square.Stats(); st.Computes != 1 {
+		t.Errorf("square: %d computations, want 1 (the tombstoned entry)", st.Computes)
+	}
+
+	record := pcache.MustWrap(s, fixture.Record, func(_ context.Context, a fixture.RecordArgs) (fixture.Result, error) {
+		never("record " + a.Name)
+		return fixture.RecordOf(a), nil
+	}, pcache.Version(fixture.Version))
+	for i := 0; i < fixture.RecordN; i++ {
+		a := fixture.RecordArgsOf(i)
+		a.Verbose = i%2 == 0 // ignored argument
+		got, err := record.Call(ctx, a)
+		if want := fixture.RecordOf(a); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("record(%d) = %+v, %v; want %+v", i, got, err, want)
+		}
+	}
+
+	bytesFn := pcache.MustWrap(s, fixture.Bytes, func(_ context.Context, a string) ([]byte, error) {
+		never("bytes " + a)
+		return fixture.BytesOf(a), nil
+	})
+	for i := 0; i < fixture.BytesN; i++ {
+		got, err := bytesFn.Call(ctx, fixture.BytesArg(i))
+		if want := fixture.BytesOf(fixture.BytesArg(i)); err != nil || string(got) != string(want) {
+			t.Errorf("bytes(%d) = %q, %v; want %q", i, got, err, want)
+		}
+	}
+
+	outDir := t.TempDir()
+	out := pcache.MustWrap(s, fixture.Out, func(_ context.Context, a fixture.OutArgs) (string, error) {
+		never(fmt.Sprintf("outfile(%d)", a.Seed))
+		return "", nil
+	})
+	for i := 0; i < fixture.OutN; i++ {
+		p := filepath.Join(outDir, fmt.Sprintf("restored-%d.txt", i))
+		got, err := out.Call(ctx, fixture.OutArgs{Seed: i, Path: p})
+		if err != nil || got != fixture.OutResult(i) {
+			t.Errorf("outfile(%d) = %q, %v; want %q", i, got, err, fixture.OutResult(i))
+			continue
+		}
+		if b, err := os.ReadFile(p); err != nil || string(b) != fixture.OutContent(i) {
+			t.Errorf("outfile(%d) restored %q, %v; want %q", i, b, err, fixture.OutContent(i))
+		}
+	}
+
+	batch := pcache.MustWrapBatch(s, fixture.Batch, func(_ context.Context, xs []int) ([]string, error) {
+		never(fmt.Sprintf("batch%v", xs))
+		return make([]string, len(xs)), nil
+	})
+	xs := make([]int, fixture.BatchN)
+	for i := range xs {
+		xs[i] = fixture.BatchN - 1 - i
+	}
+	got, err := batch.Call(ctx, xs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, x := range xs {
+		if got[i] != fixture.BatchOf(x) {
+			t.Errorf("batch element %d = %q, want %q", x, got[i], fixture.BatchOf(x))
+		}
+	}
+
+	many := pcache.MustWrap(s, fixture.Many, func(_ context.Context, x int) (int, error) {
+		never(fmt.Sprintf("many(%d)", x))
+		return fixture.ManyOf(x), nil
+	})
+	for x := 0; x < fixture.ManyN; x++ {
+		if got, err := many.Call(ctx, x); err != nil || got != fixture.ManyOf(x) {
+			t.Errorf("many(%d) = %d, %v; want %d", x, got, err, fixture.ManyOf(x))
+		}
+	}
+
+	mapFn := pcache.MustWrap(s, fixture.Map, func(_ context.Context, a string) (map[string]int, error) {
+		never("map " + a)
+		return fixture.MapOf(a), nil
+	})
+	for i := 0; i < fixture.MapN; i++ {
+		got, err := mapFn.Call(ctx, fixture.MapArg(i))
+		if want := fixture.MapOf(fixture.MapArg(i)); err != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("map(%d) = %v, %v; want %v", i, got, err, want)
+		}
+	}
+	if computed > 0 {
+		t.Errorf("%d stored entries were recomputed", computed)
+	}
+}

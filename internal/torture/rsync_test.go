@@ -1,0 +1,255 @@
+package torture_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pcache/pcache"
+)
+
+// syncArgs is the argument of the function the rsync tests share: the
+// result and the out file both derive from X.
+type syncArgs struct {
+	X   int
+	Out string `pcache:",out"`
+}
+
+func syncWant(x int) string { return fmt.Sprintf("square %d = %d", x, x*x) }
+
+// syncFunc wraps the shared function; tag is appended to results when the
+// test wants two machines to compute different (equally valid) bytes.
+func syncFunc(s *pcache.Store, tag string, count func()) *pcache.Func[syncArgs, string] {
+	return pcache.MustWrap(s, "sync/square", func(_ context.Context, a syncArgs) (string, error) {
+		if count != nil {
+			count()
+		}
+		if err := os.WriteFile(a.Out, []byte(syncWant(a.X)), 0o644); err != nil {
+			return "", err
+		}
+		return syncWant(a.X) + tag, nil
+	})
+}
+
+// syncWorker is one "machine": it computes keys [lo, hi) in PCACHE_TEST_DIR,
+// writing out files under PCACHE_TEST_OUT, results tagged PCACHE_TEST_TAG.
+func syncWorker() int {
+	lo, _ := strconv.Atoi(os.Getenv("PCACHE_TEST_LO"))
+	hi, _ := strconv.Atoi(os.Getenv("PCACHE_TEST_HI"))
+	s, err := pcache.Open(os.Getenv("PCACHE_TEST_DIR"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer s.Close()
+	f := syncFunc(s, os.Getenv("PCACHE_TEST_TAG"), nil)
+	out := os.Getenv("PCACHE_TEST_OUT")
+	for x := lo; x < hi; x++ {
+		if _, err := f.Call(context.Background(), syncArgs{X: x, Out: filepath.Join(out, strconv.Itoa(x))}); err != nil {
+			fmt.Fprintln(os.Stderr, "sync worker:", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func needRsync(t *testing.T) {
+	t.Helper()
+	if _, err := exec.LookPath("rsync"); err != nil {
+		t.Skip("rsync is not installed (.ci/run installs it with apt-get); skipping the real-rsync tests")
+	}
+}
+
+// rsync runs the two merge commands the README documents: the manifests
+// first, then the objects (which a writer stores before the records that
+// reference them), so a copy taken during writes never references an object
+// it lacks.
+func rsync(t *testing.T, args ...string) {
+	t.Helper()
+	common := []string{"-a", "--exclude", "/tmp/", "--exclude", "/locks/", "--exclude", "/lost+found/"}
+	for _, skip := range []string{"/objects/", "/manifests/"} {
+		cmd := exec.Command("rsync", append(append(common, "--exclude", skip), args...)...)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("rsync %v: %v\n%s", args, err, out)
+		}
+	}
+}
+
+func runSyncWorker(t *testing.T, dir, out, tag string, lo, hi int) {
+	t.Helper()
+	cmd := worker(t, "sync", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+out, "PCACHE_TEST_TAG="+tag,
+		"PCACHE_TEST_LO="+strconv.Itoa(lo), "PCACHE_TEST_HI="+strconv.Itoa(hi))
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("sync worker on %s: %v", dir, err)
+	}
+}
+
+// fsck runs the real pcache-fsck binary (built once per test run) and returns
+// its exit code and output.
+func fsck(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	out, err := exec.Command(fsckBinary(t), args...).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), string(out)
+	} else if err != nil {
+		t.Fatalf("pcache-fsck %v: %v", args, err)
+	}
+	return 0, string(out)
+}
+
+func checkClean(t *testing.T, dir string) {
+	t.Helper()
+	if code, out := fsck(t, "check", "-dir", dir); code != 0 {
+		t.Fatalf("pcache-fsck check %s exited %d:\n%s", dir, code, out)
+	}
+}
+
+// serveAll asserts that every key in [lo, hi) hits in dir (no computation)
+// and restores its out file to a path of this side.
+func serveAll(t *testing.T, dir string, lo, hi int) map[int]string {
+	t.Helper()
+	s := openStore(t, dir)
+	f := syncFunc(s, "-recomputed", func() { t.Errorf("recomputed in %s", dir) })
+	out := t.TempDir()
+	got := map[int]string{}
+	for x := lo; x < hi; x++ {
+		p := filepath.Join(out, strconv.Itoa(x))
+		v, err := f.Call(pcache.ErrorOnMiss(context.Background()), syncArgs{X: x, Out: p})
+		if err != nil {
+			t.Fatalf("%s: key %d: %v", dir, x, err)
+		}
+		if !strings.HasPrefix(v, syncWant(x)) {
+			t.Fatalf("%s: key %d: got %q", dir, x, v)
+		}
+		if b, err := os.ReadFile(p); err != nil || string(b) != syncWant(x) {
+			t.Fatalf("%s: key %d: out file holds %q (%v)", dir, x, b, err)
+		}
+		got[x] = v
+	}
+	return got
+}
+
+func TestRsyncMergesBothWays(t *testing.T) {
+	needRsync(t)
+	a, b := t.TempDir(), t.TempDir()
+	outA, outB := t.TempDir(), t.TempDir() // paths that exist on one "machine" only
+	// Over 1,024 entries per writer, so journals rotate and compact.
+	runSyncWorker(t, a, outA, "", 0, 1500)
+	runSyncWorker(t, b, outB, "", 1000, 2000)
+	rsync(t, a+"/", b+"/")
+	rsync(t, b+"/", a+"/")
+	serveAll(t, a, 0, 2000)
+	serveAll(t, b, 0, 2000)
+	checkClean(t, a)
+	checkClean(t, b)
+
+	// Compaction on A (gc compacts manifests) and new entries on both sides,
+	// then the same two rsyncs: still the union, superseded files harmless.
+	runSyncWorker(t, a, outA, "", 2000, 2100)
+	if code, out := fsck(t, "gc", "-dir", a); code != 0 {
+		t.Fatalf("gc on A: %d\n%s", code, out)
+	}
+	runSyncWorker(t, b, outB, "", 2100, 2200)
+	rsync(t, a+"/", b+"/")
+	rsync(t, b+"/", a+"/")
+	serveAll(t, a, 0, 2200)
+	serveAll(t, b, 0, 2200)
+	checkClean(t, a)
+	checkClean(t, b)
+	if code, out := fsck(t, "gc", "-dir", b); code != 0 {
+		t.Fatalf("gc on B: %d\n%s", code, out)
+	}
+	serveAll(t, b, 0, 2200)
+	checkClean(t, b)
+}
+
+func TestRsyncConflictResolvesAlike(t *testing.T) {
+	needRsync(t)
+	a, b := t.TempDir(), t.TempDir()
+	runSyncWorker(t, a, t.TempDir(), " (computed on A)", 0, 20)
+	runSyncWorker(t, b, t.TempDir(), " (computed on B)", 0, 20)
+	rsync(t, a+"/", b+"/")
+	rsync(t, b+"/", a+"/")
+	onA, onB := serveAll(t, a, 0, 20), serveAll(t, b, 0, 20)
+	for x := range 20 {
+		if onA[x] != onB[x] {
+			t.Fatalf("key %d resolves to %q on A and %q on B", x, onA[x], onB[x])
+		}
+	}
+	checkClean(t, a)
+	checkClean(t, b)
+}
+
+func TestRsyncDuringWrites(t *testing.T) {
+	needRsync(t)
+	const keys = 1500
+	a, c := t.TempDir(), t.TempDir()
+	cmd := worker(t, "sync", "PCACHE_TEST_DIR="+a, "PCACHE_TEST_OUT="+t.TempDir(),
+		"PCACHE_TEST_LO=0", "PCACHE_TEST_HI="+strconv.Itoa(keys))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	copies := 0
+	for running := true; running; copies++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("writer: %v", err)
+			}
+			running = false
+		default:
+		}
+		rsync(t, a+"/", c+"/")
+		// Whatever the copy holds is right: hits return the right value, the
+		// rest are misses, never errors.
+		s, err := pcache.Open(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := syncFunc(s, "", nil)
+		for x := 0; x < keys; x += 7 {
+			v, err := f.Call(pcache.ErrorOnMiss(context.Background()), syncArgs{X: x, Out: filepath.Join(t.TempDir(), "o")})
+			if err != nil && !errors.Is(err, pcache.ErrCacheMiss) {
+				t.Fatalf("copy %d: key %d: %v", copies, x, err)
+			}
+			if err == nil && v != syncWant(x) {
+				t.Fatalf("copy %d: key %d: wrong value %q", copies, x, v)
+			}
+		}
+		s.Close()
+		if code, out := fsck(t, "check", "-dir", c); code != 0 {
+			t.Fatalf("check on copy %d exited %d:\n%s", copies, code, out)
+		}
+	}
+	rsync(t, a+"/", c+"/") // the next rsync completes the copy
+	serveAll(t, c, 0, keys)
+	t.Logf("%d copies taken while the writer ran", copies)
+}
+
+func TestRsyncDeleteIsAMirror(t *testing.T) {
+	needRsync(t)
+	a, b := t.TempDir(), t.TempDir()
+	runSyncWorker(t, a, t.TempDir(), "", 0, 10)
+	runSyncWorker(t, b, t.TempDir(), "", 5, 10)
+	rsync(t, "--delete", b+"/", a+"/") // not a merge: A becomes a copy of B
+	s := openStore(t, a)
+	f := syncFunc(s, "", nil)
+	for x := range 10 {
+		ok, err := f.Contains(context.Background(), syncArgs{X: x})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != (x >= 5) {
+			t.Fatalf("after rsync --delete, key %d present=%v: want only B's keys", x, ok)
+		}
+	}
+}

@@ -1,0 +1,77 @@
+package pcache
+
+import (
+	"reflect"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/keying"
+	"github.com/pcache/pcache/outfile"
+)
+
+// callKey is the key of one call of one function.
+type callKey struct {
+	hash   [32]byte // the entry's key: the arguments' key and the result type (entryHash)
+	legacy [32]byte // the arguments' key alone: how entries were keyed before result types were
+	bytes  []byte   // the arguments' canonical key (nil when over keying.MaxKeyBytes)
+	outs   []keying.OutArg
+}
+
+// entryDomain separates entry keys from every other BLAKE3 use.
+const entryDomain = "pcache entry key v2\x00"
+
+// entryHash is the key of an entry: BLAKE3-256 of
+//
+//	"pcache entry key v2" 0x00 ‖ argument key hash (32 bytes) ‖ codec name ‖ 0x00 ‖ result-type fingerprint (32 bytes)
+//
+// so two functions under one name whose result types (or codecs) differ
+// keep separate entries, and an entry is never decoded into another type.
+// The argument key hash is keying's (Plan.Key); the fingerprint is
+// keying.ResultFingerprint of the result type.
+func entryHash(args [32]byte, codec string, fp [32]byte) [32]byte {
+	h := blake3.New()
+	h.WriteString(entryDomain)
+	h.Write(args[:])
+	h.WriteString(codec)
+	h.Write([]byte{0})
+	h.Write(fp[:])
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// key keys args. With withOuts, out-file paths are made absolute (an empty
+// one is an error); without, they are dropped.
+func (c *core) key(args any, withOuts bool) (callKey, error) {
+	k, err := c.plan.Key(c.version, args)
+	if err != nil {
+		return callKey{}, errorf("%s: %w", c.name, err)
+	}
+	ck := callKey{hash: entryHash(k.Hash, c.codec.Name(), c.fp), legacy: k.Hash, bytes: k.Bytes}
+	if !withOuts {
+		return ck, nil
+	}
+	for i, o := range k.Outs {
+		p, err := outfile.Abs(o.Path)
+		if err != nil {
+			return callKey{}, errorf("%s: out file argument %q: %w", c.name, o.Arg, err)
+		}
+		k.Outs[i].Path = p
+	}
+	ck.outs = k.Outs
+	return ck, nil
+}
+
+// keyLockID names the cross-process lock of one key of one function.
+func (c *core) keyLockID(h [32]byte) [32]byte {
+	hs := blake3.New()
+	hs.WriteString(c.name)
+	hs.Write([]byte{0})
+	hs.Write(h[:])
+	var id [32]byte
+	hs.Sum(id[:0])
+	return id
+}
+
+// resultFingerprint is the fingerprint of R's shape.
+func resultFingerprint[R any]() [32]byte { return keying.ResultFingerprint(reflect.TypeFor[R]()) }

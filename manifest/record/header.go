@@ -1,0 +1,76 @@
+package record
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Version is the manifest file format version this package writes: 2 added
+// the record fields u and y. It reads every version from MinVersion on.
+const (
+	Version    = 2
+	MinVersion = 1
+)
+
+// Header values naming the two file kinds and the digest used for key hashes
+// and object IDs.
+const (
+	JournalFormat = "pcache-journal"
+	SegmentFormat = "pcache-segment"
+	digestName    = "blake3-256"
+)
+
+// MaxHeader bounds the header item of a file.
+const MaxHeader = 64 << 10
+
+// ErrUnknownVersion is wrapped by errors about a manifest file whose header
+// names a format version this package does not know (written by a newer
+// pcache): upgrade pcache to read it.
+var ErrUnknownVersion = errors.New("manifest: unknown format version")
+
+// ErrBadHeader is wrapped by header errors other than an unknown version.
+var ErrBadHeader = errors.New("bad header")
+
+// Header is the first item of every journal and segment file.
+type Header struct {
+	Format  string  `cbor:"format"`
+	Version uint64  `cbor:"version"`
+	Digest  string  `cbor:"digest"`
+	Name    string  `cbor:"name"`
+	Count   *uint64 `cbor:"count,omitempty"` // segments only: number of records
+}
+
+// EncodeHeader encodes the header of a new file of the given format.
+func EncodeHeader(format, name string, count *uint64) ([]byte, error) {
+	b, err := encMode.Marshal(&Header{Format: format, Version: Version, Digest: digestName, Name: name, Count: count})
+	if err != nil {
+		return nil, fmt.Errorf("manifest: encode header: %w", err)
+	}
+	return b, nil
+}
+
+// ParseHeader decodes the header item at the start of b, checks that it is a
+// header of a known version of the wanted format, and returns it with its length.
+func ParseHeader(b []byte, format string) (Header, int, error) {
+	var h Header
+	if len(b) > MaxHeader {
+		b = b[:MaxHeader]
+	}
+	rest, err := headerDecMode.UnmarshalFirst(b, &h)
+	if err != nil {
+		return h, 0, fmt.Errorf("%w: %v", ErrBadHeader, err)
+	}
+	if h.Format != format {
+		return h, 0, fmt.Errorf("%w: format %q, want %q", ErrBadHeader, h.Format, format)
+	}
+	if h.Version == 0 { // no pcache ever wrote it: damage, not a newer writer
+		return h, 0, fmt.Errorf("%w: format version missing or 0", ErrBadHeader)
+	}
+	if h.Version > Version {
+		return h, 0, fmt.Errorf("%w %d (this pcache reads versions %d to %d; upgrade pcache)", ErrUnknownVersion, h.Version, MinVersion, Version)
+	}
+	if h.Digest != digestName {
+		return h, 0, fmt.Errorf("%w: digest %q, want %q", ErrBadHeader, h.Digest, digestName)
+	}
+	return h, len(b) - len(rest), nil
+}

@@ -1,5 +1,0 @@
-//go:build !race
-
-package outfile
-
-const raceEnabled = false

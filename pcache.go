@@ -1,0 +1,313 @@
+// Package pcache gives any Go function a permanent, disk-backed cache: every
+// later call with the same logical arguments returns the stored result, in
+// this process, in the next one, and on other machines that share the cache.
+//
+// # Quick start
+//
+//	store, err := pcache.Open("") // $PCACHE_DIR, else <user cache dir>/pcache
+//	if err != nil { ... }
+//	defer store.Close()
+//
+//	type Args struct{ X, Y int }
+//	slowAdd := pcache.MustWrap(store, "example/slowAdd",
+//		func(ctx context.Context, a Args) (int, error) {
+//			time.Sleep(time.Second)
+//			return a.X + a.Y, nil
+//		})
+//	sum, err := slowAdd.Call(ctx, Args{X: 1, Y: 2}) // computes once, ever
+//
+// # Keys
+//
+// When the argument type A is a struct (or a pointer to one), each exported
+// field is one named argument and the key is the canonical encoding of the
+// map {name → value} (package keying specifies the encoding). Struct tags
+// and options choose how each argument is keyed: `pcache:"-"` / [Ignore],
+// `pcache:",hash"` / [HashArg], `pcache:",string"` / [StringArg],
+// `pcache:",omitzero"` / [DropIfEqual] with the zero value, [MapArg],
+// [DropIf], and `pcache:",out"` / [OutFile] for paths the function writes.
+// [Version] is part of every key: bump it when the function's meaning
+// changes.
+//
+// # A cache is invisible
+//
+// A call served from the cache returns exactly what the call that computed
+// it returned: a miss returns the decoded copy of what it stored, so code
+// tested on a cold cache behaves alike on a warm one. Each entry records a
+// fingerprint of the result type's shape; an entry stored under another
+// result type is a miss, never a decode into the new type. Wrap refuses
+// result types the codec cannot round-trip. A panic in the function reaches
+// its caller and releases the key. A result that cannot be stored (full
+// disk, read-only cache, closed Store) is still returned; the failure is
+// counted in [Stats] and logged (see [WithLogger]), or returned as an error
+// under [ReturnStoreErrors].
+//
+// # On disk
+//
+// A cache directory holds a marker (pcache.json), immutable objects named
+// by the BLAKE3-256 of their bytes, per-function CBOR manifests, in-progress
+// writes and lock files; ARCHITECTURE.md and package internal/layout give
+// the layout. Writes are atomic; a corrupt or missing object is a miss,
+// never wrong data. Two caches rsynced into each other hold the union of
+// their entries. The pcache-fsck command checks, repairs, garbage-collects,
+// lists, exports and imports caches; [Store.Check] and [Store.GC] do the
+// same from Go.
+//
+// # Concurrency
+//
+// A Store and every Func are safe for concurrent use by goroutines and by
+// processes. Concurrent callers of one missing key compute it once:
+// goroutines wait for the first, and so do other processes (a per-key lock
+// the OS releases when its holder dies). File locking is unreliable on
+// network file systems (NFS, SMB): there pcache stays correct — objects are
+// immutable and every write is an atomic rename — but concurrent processes
+// may compute the same key twice.
+package pcache
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/board"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/manifest"
+)
+
+// EnvDir is the environment variable that overrides the default cache directory.
+const EnvDir = "PCACHE_DIR"
+
+var (
+	// ErrCacheMiss is returned (wrapped; test with errors.Is) by a call that
+	// misses under ErrorOnMiss.
+	ErrCacheMiss = errors.New("pcache: cache miss")
+	// ErrClosed is returned by cache operations on a closed Store (and by
+	// calls on one, under ReturnStoreErrors; otherwise they compute).
+	ErrClosed = errors.New("pcache: store is closed")
+	// ErrNotCache is returned (wrapped) by Open for a directory that holds
+	// files but is not a pcache cache, so a mistyped path never turns a
+	// home directory into a cache.
+	ErrNotCache = errors.New("pcache: not a cache directory")
+	// ErrReadOnly is returned (wrapped) under ReturnStoreErrors when a
+	// result is not stored because the Store is read-only.
+	ErrReadOnly = errors.New("pcache: cache is read-only")
+	// ErrBadName is returned (wrapped) by Wrap for a function name that
+	// breaks the name rule (see Wrap).
+	ErrBadName = layout.ErrBadName
+)
+
+// DefaultDir returns the cache directory Open uses for dir == "": $PCACHE_DIR
+// if set, else filepath.Join(os.UserCacheDir(), "pcache").
+func DefaultDir() (string, error) {
+	if d := os.Getenv(EnvDir); d != "" {
+		return d, nil
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("pcache: no default cache directory (set $%s): %w", EnvDir, err)
+	}
+	return filepath.Join(base, "pcache"), nil
+}
+
+// Store is an open cache directory. It is safe for concurrent use; open one
+// Store per directory per process and share it.
+type Store struct {
+	d        layout.Dir
+	opts     storeOptions
+	log      *slog.Logger
+	cas      *cas.Store
+	board    *board.Board
+	gate     *lock.Turnstile // nil when read-only
+	keys     *lock.Keys      // nil when read-only
+	readOnly bool
+
+	mu        sync.Mutex
+	manifests map[string]*manifest.Manifest
+	names     map[string]string // lower-cased name → name wrapped in this Store
+	closed    atomic.Bool       // read on every call without taking mu
+
+	stats counters
+}
+
+// Open opens (creating if needed) a cache directory. dir == "" means the
+// default: $PCACHE_DIR if set, else filepath.Join(os.UserCacheDir(), "pcache").
+//
+// Open keeps a small marker file (pcache.json) at the cache's root and adds
+// it to caches written before markers existed. It refuses a directory that
+// holds other files but is not a cache (ErrNotCache), and one written by a
+// newer pcache. A directory this process cannot write is opened read-only
+// (see ReadOnly): hits are served, misses computed and not stored.
+//
+// Keep the directory on a local file system: file locks are unreliable on
+// NFS and SMB, where pcache stays correct but may compute a key more than
+// once.
+func Open(dir string, opts ...StoreOption) (*Store, error) {
+	if dir == "" {
+		d, err := DefaultDir()
+		if err != nil {
+			return nil, err
+		}
+		dir = d
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pcache: open %q: %w", dir, err)
+	}
+	o := defaultStoreOptions()
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	s := &Store{d: layout.New(abs), opts: o, log: o.logger, manifests: map[string]*manifest.Manifest{}, names: map[string]string{}}
+	if err := s.prepare(); err != nil {
+		return nil, err
+	}
+	s.cas, err = cas.Open(s.d, cas.Options{Durable: o.durable, Now: o.now, ReadOnly: s.readOnly})
+	if err != nil {
+		return nil, fmt.Errorf("pcache: open %s: %w", abs, err)
+	}
+	s.board = board.Open(s.d.Board(), !s.readOnly)
+	if !s.readOnly {
+		s.gate = lock.NewTurnstile(s.d)
+		s.keys = lock.NewKeys(s.d, o.keyLockFiles)
+	}
+	return s, nil
+}
+
+// prepare checks (creating if needed) the cache directory and decides
+// whether the Store writes.
+func (s *Store) prepare() error {
+	root := s.d.Root()
+	fi, err := os.Stat(root)
+	switch {
+	case errors.Is(err, os.ErrNotExist) && !s.opts.readOnly:
+		if err := os.MkdirAll(root, 0o777); err != nil {
+			return fmt.Errorf("pcache: open %s: %w", root, err)
+		}
+	case err != nil:
+		return fmt.Errorf("pcache: open %s: %w", root, err)
+	case !fi.IsDir():
+		return fmt.Errorf("pcache: open %s: not a directory", root)
+	}
+	if _, err := s.d.CheckMarker(); err != nil {
+		if errors.Is(err, layout.ErrNewerCache) {
+			return fmt.Errorf("pcache: open: %w", err)
+		}
+		if !looksLikeCache(s.d) {
+			return fmt.Errorf("pcache: open %s: %w: it holds other files and no %s (point Open at an empty or new directory, or at a cache)", root, ErrNotCache, layout.MarkerFile)
+		}
+	}
+	s.readOnly = s.opts.readOnly || !writable(s.d)
+	if s.readOnly {
+		s.log.Info("pcache: cache is read-only: hits are served, misses are computed and not stored", "dir", root)
+		return nil
+	}
+	if err := s.d.WriteMarker(); err != nil {
+		return fmt.Errorf("pcache: open: %w", err)
+	}
+	return nil
+}
+
+// looksLikeCache reports whether a directory without a valid marker may
+// still be made a cache: it is empty, or holds what an earlier release
+// wrote (objects/ or manifests/).
+func looksLikeCache(d layout.Dir) bool {
+	ents, err := os.ReadDir(d.Root())
+	if err != nil {
+		return false
+	}
+	if len(ents) == 0 {
+		return true
+	}
+	for _, p := range []string{d.Objects(), d.Manifests()} {
+		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
+			return true
+		}
+	}
+	return false
+}
+
+// Dir returns the absolute path of the cache directory.
+func (s *Store) Dir() string { return s.d.Root() }
+
+// ReadOnly reports whether the Store serves hits without storing anything.
+func (s *Store) ReadOnly() bool { return s.readOnly }
+
+// Close closes the manifests the Store opened and releases its locks. Calls
+// made after Close compute without the cache (or fail with ErrClosed under
+// ReturnStoreErrors); nothing committed is lost by closing, or by exiting
+// without closing.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Swap(true) {
+		return nil
+	}
+	var errs []error
+	for _, m := range s.manifests {
+		if err := m.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.manifests = nil
+	if s.gate != nil {
+		s.gate.Close()
+	}
+	if s.keys != nil {
+		s.keys.Close()
+	}
+	s.board.Close()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("pcache: close %s: %w", s.d.Root(), err)
+	}
+	return nil
+}
+
+// manifest returns the shared Manifest of one function name, opening it on
+// first use. Every Func wrapping the same name in this Store shares it.
+func (s *Store) manifest(name string) (*manifest.Manifest, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if m, ok := s.manifests[name]; ok {
+		return m, nil
+	}
+	m, err := manifest.Open(s.d, name, manifest.Options{
+		Durable:  s.opts.durable,
+		Now:      s.opts.now,
+		ReadOnly: s.readOnly,
+		Board:    s.board,
+		Logf:     func(format string, args ...any) { s.log.Warn(fmt.Sprintf(format, args...)) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("pcache: open manifest of %q: %w", name, err)
+	}
+	s.manifests[name] = m
+	return m, nil
+}
+
+// claimName registers name with the Store, refusing one that differs from
+// another name of this cache only in letter case.
+func (s *Store) claimName(name string) error {
+	if err := layout.CheckName(name); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	other, ok := s.names[lower(name)]
+	if !ok {
+		s.names[lower(name)] = name
+	}
+	s.mu.Unlock()
+	if ok && other != name {
+		return fmt.Errorf("%w %q: %q is wrapped in this Store and differs only in case; on macOS and Windows they would be one directory", ErrBadName, name, other)
+	}
+	return s.d.CheckCollision(name)
+}
