@@ -1,6 +1,7 @@
 package pcache_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/fsck"
 )
 
 // exampleStore opens a cache in a fresh temporary directory. Real programs
@@ -170,4 +172,39 @@ func ExampleStableHash() {
 	}
 	fmt.Println(len(h), "hex digits, the same on every machine")
 	// Output: 64 hex digits, the same on every machine
+}
+
+// Check verifies a cache from Go, as pcache-fsck check does.
+func ExampleStore_Check() {
+	store, done := exampleStore()
+	defer done()
+	square := pcache.MustWrap(store, "example/square", func(_ context.Context, x int) (int, error) { return x * x, nil })
+	square.Call(context.Background(), 12)
+
+	rep, err := store.Check(context.Background(), fsck.CheckOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("clean:", rep.Clean, "entries:", rep.Entries, "errors:", rep.Errors)
+	// Output: clean: true entries: 1 errors: 0
+}
+
+// GC removes what no entry uses and, with a size or age limit, evicts the
+// least recently used entries; it is safe beside running writers.
+func ExampleStore_GC() {
+	store, done := exampleStore()
+	defer done()
+	ctx := context.Background()
+	blob := pcache.MustWrap(store, "example/blob", func(_ context.Context, n int) ([]byte, error) {
+		return bytes.Repeat([]byte{byte(n)}, 1000), nil
+	})
+	for n := 0; n < 5; n++ {
+		blob.Call(ctx, n)
+	}
+	rep, err := store.GC(ctx, fsck.GCOptions{MaxSize: 2500})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("evicted:", rep.EntriesEvicted, "kept:", rep.EntriesKept)
+	// Output: evicted: 3 kept: 2
 }

@@ -64,7 +64,7 @@ func Init(dir string) (*Cache, error) {
 	if ents, err := os.ReadDir(dir); err != nil {
 		return nil, fmt.Errorf("init %s: %w", dir, err)
 	} else if len(ents) > 0 {
-		return nil, fmt.Errorf("init %s: the directory holds files and is not a pcache cache: %w", dir, ErrNotCache)
+		return nil, fmt.Errorf("init %s: the directory already holds files (and no cache): refusing to make it a cache", dir)
 	}
 	if err := d.WriteMarker(); err != nil {
 		return nil, fmt.Errorf("init: %w", err)

@@ -80,7 +80,7 @@ func BenchmarkMarshalSmallMap(b *testing.B) {
 	v := map[string]any{"a": 1, "b": "two", "c": []int{3}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Marshal(v); err != nil {
+		if _, err := marshal(v); err != nil {
 			b.Fatal(err)
 		}
 	}

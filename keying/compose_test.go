@@ -29,7 +29,7 @@ func TestComposedRules(t *testing.T) {
 	mapCalls := 0
 	lenOf := func(x any) (any, error) { mapCalls++; return len(x.([]byte)), nil }
 	sum := func(v any) []byte {
-		s, err := Sum(v)
+		s, err := sumOf(v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestComposedTags(t *testing.T) {
 		}
 	}
 	k := key(t, pt, "", composeTagged{Blob: []byte("b"), Name: "n"})
-	sb, _ := Sum([]byte("b"))
+	sb, _ := sumOf([]byte("b"))
 	if want := mustMarshal(t, []any{1, "", map[string]any{"Blob": sb[:], "name": "n", "N": 0}}); !bytes.Equal(k.Bytes, want) {
 		t.Errorf("key %x, want %x", k.Bytes, want)
 	}
@@ -214,8 +214,8 @@ func TestComposedRuleErrors(t *testing.T) {
 	}
 	// Marshal refuses the bad tags in nested values too.
 	for _, v := range []any{tagOutOmit{}, tagTwoKeys{}, tagTwoDrops{}} {
-		if _, err := Marshal(v); !errors.Is(err, ErrUnkeyable) {
-			t.Errorf("Marshal(%T) = %v", v, err)
+		if _, err := marshal(v); !errors.Is(err, ErrUnkeyable) {
+			t.Errorf("marshal(%T) = %v", v, err)
 		}
 	}
 }
@@ -227,7 +227,7 @@ func TestSingleRuleKeysUnchanged(t *testing.T) {
 		B string
 	}
 	v := args{A: []byte("x"), B: "b"}
-	sa, _ := Sum(v.A)
+	sa, _ := sumOf(v.A)
 	tests := []struct {
 		rule Rule
 		want map[string]any

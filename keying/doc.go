@@ -1,7 +1,7 @@
 // Package keying turns Go values into canonical, platform-independent cache
 // keys: one logical value, the same bytes on every OS, CPU and pcache version.
 //
-// Marshal, Encode, Sum and StableHash encode any keyable value. Compile and
+// StableHash hashes the canonical encoding of any keyable value. Compile and
 // Plan.Key turn a wrapped function's argument value into the key of one call,
 // applying per-argument rules (pcache struct tags or Rules). Diagnose renders
 // key bytes for people. ResultShape and ResultFingerprint describe a result
@@ -159,7 +159,7 @@
 // # Keys of calls
 //
 // StableHash(v) is the lowercase hex BLAKE3-256 of the canonical encoding of
-// v, and Sum(v) its 32 bytes.
+// v, and the hash of v its 32 bytes.
 //
 // Plan.Key(version, a) is the canonical encoding of the three-element array
 // [KeyFormat, version, args] (0x83 0x01, then version as a string by
@@ -167,7 +167,7 @@
 // type keyed by R15, args is the map {argument name → value} built like
 // R15, with the Plan's Rules and the tags applied: each field is one
 // named argument, so every way of building the same struct gives the same
-// key. Without Rules, args is exactly Marshal(a). For any other A, args is
+// key. Without Rules, args is exactly the canonical encoding of a. For any other A, args is
 // the canonical encoding of a, and Rules are not allowed.
 //
 // Pointer arguments. When A is *S, a pointer type whose element S is a
@@ -181,7 +181,7 @@
 // Only one level of pointer is followed: **S, like any other type, is keyed
 // as a whole (R2) and takes no Rules. Plan.Type is still *S. Without Rules, a
 // non-nil *S keys as it did when such pointers were keyed as a whole (args
-// is Marshal(*p)); unlike then, unexported fields of S must be tagged
+// is the canonical encoding of *p); unlike then, unexported fields of S must be tagged
 // pcache:"-", as for S, and a nil *S is an error instead of the key of null.
 //
 // Each argument takes at most one drop rule (RuleDropIfEqual, RuleDropIf,
@@ -200,7 +200,7 @@
 //   - RuleIgnore [pcache:"-"]: the argument is not part of the key and is
 //     never read, so it costs nothing.
 //   - RuleHash [,hash]: the argument's value is the 32-byte byte string
-//     Sum(value), which keeps Key.Bytes small.
+//     the BLAKE3-256 of the value's encoding, which keeps Key.Bytes small.
 //   - RuleString [,string]: the value is fmt.Sprint(value). Beware of types
 //     whose String shows a pointer address.
 //   - RuleMap: the value is the encoding of Map(value).

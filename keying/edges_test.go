@@ -29,7 +29,7 @@ type viaUnexported struct {
 }
 
 func TestErrorAsAndIs(t *testing.T) {
-	_, err := Marshal([]any{badText{}})
+	_, err := marshal([]any{badText{}})
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || pe.Op != "marshal" {
 		t.Errorf("errors.As did not reach the MarshalText error: %v", err)
@@ -47,7 +47,7 @@ func TestStringTagPanicsAreErrors(t *testing.T) {
 	type s struct {
 		P panicString `pcache:",string"`
 	}
-	_, err := Marshal(s{})
+	_, err := marshal(s{})
 	if err == nil || !strings.Contains(err.Error(), "no string") || !strings.Contains(err.Error(), "s.P") {
 		t.Errorf("panicking String: %v", err)
 	}

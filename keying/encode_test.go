@@ -24,9 +24,9 @@ import (
 
 func mustMarshal(t testing.TB, v any) []byte {
 	t.Helper()
-	b, err := Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
-		t.Fatalf("Marshal(%#v): %v", v, err)
+		t.Fatalf("marshal(%#v): %v", v, err)
 	}
 	return b
 }
@@ -193,7 +193,7 @@ func TestEncodingVectors(t *testing.T) {
 		{"tags", tagged{A: 1, B: 2, D: []byte("d"), E: io.EOF, F: "out"}, "a361440" + "" + "0"},
 	}
 	// Fix up the two vectors that are easier to build than to write.
-	dsum, _ := Sum([]byte("d"))
+	dsum, _ := sumOf([]byte("d"))
 	for i := range tests {
 		if tests[i].name == "tags" {
 			tests[i].want = "a3" + "6144" + "5820" + hex.EncodeToString(dsum[:]) + "6145" + "63454f46" + "65616c706861" + "01"
@@ -203,7 +203,7 @@ func TestEncodingVectors(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if got := hexOf(t, tt.v); got != tt.want {
 				d, _ := Diagnose(mustMarshal(t, tt.v))
-				t.Errorf("Marshal(%#v)\n got %s (%s)\nwant %s", tt.v, got, d, tt.want)
+				t.Errorf("marshal(%#v)\n got %s (%s)\nwant %s", tt.v, got, d, tt.want)
 			}
 		})
 	}
@@ -244,7 +244,7 @@ func TestMatchesCoreDeterministic(t *testing.T) {
 			t.Fatal(err)
 		}
 		if got := mustMarshal(t, v); !bytes.Equal(got, want) {
-			t.Fatalf("Marshal(%v) = %x, core deterministic = %x", v, got, want)
+			t.Fatalf("marshal(%v) = %x, core deterministic = %x", v, got, want)
 		}
 	}
 }
@@ -384,7 +384,7 @@ func TestStreamingMatchesMarshal(t *testing.T) {
 		want := mustMarshal(t, v)
 		var buf bytes.Buffer
 		cw := &countingWriter{w: &buf}
-		if err := Encode(cw, v); err != nil {
+		if err := encodeTo(cw, v); err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(buf.Bytes(), want) {
@@ -393,7 +393,7 @@ func TestStreamingMatchesMarshal(t *testing.T) {
 		if i == 6 && cw.maxWrite > flushSize+largeWrite {
 			t.Errorf("value %d: Encode wrote %d of %d bytes in one call; want batches of about %d", i, cw.maxWrite, len(want), flushSize)
 		}
-		sum, err := Sum(v)
+		sum, err := sumOf(v)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -427,7 +427,7 @@ func (f *failWriter) Write(p []byte) (int, error) {
 }
 
 func TestEncodeWriterError(t *testing.T) {
-	err := Encode(&failWriter{after: 100}, make([]float64, 1<<16))
+	err := encodeTo(&failWriter{after: 100}, make([]float64, 1<<16))
 	if !errors.Is(err, io.ErrShortWrite) {
 		t.Fatalf("Encode to a failing writer: %v", err)
 	}
@@ -473,7 +473,7 @@ func TestUnkeyable(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Marshal(tt.v)
+			_, err := marshal(tt.v)
 			if err == nil {
 				t.Fatalf("Marshal succeeded")
 			}
@@ -497,29 +497,29 @@ func TestUnkeyable(t *testing.T) {
 				t.Errorf("message %q", err)
 			}
 			// Sum and Encode fail the same way.
-			if _, err := Sum(tt.v); !errors.Is(err, ErrUnkeyable) {
+			if _, err := sumOf(tt.v); !errors.Is(err, ErrUnkeyable) {
 				t.Errorf("Sum: %v", err)
 			}
-			if err := Encode(io.Discard, tt.v); !errors.Is(err, ErrUnkeyable) {
+			if err := encodeTo(io.Discard, tt.v); !errors.Is(err, ErrUnkeyable) {
 				t.Errorf("Encode: %v", err)
 			}
 		})
 	}
 	// The example message.
-	_, err := Marshal(withFunc{Items: []item{{}, {}, {}, {Fn: func() {}}}})
+	_, err := marshal(withFunc{Items: []item{{}, {}, {}, {Fn: func() {}}}})
 	if err == nil || err.Error() != "keying: withFunc.Items[0].Fn (func()): funcs cannot be keyed" {
 		t.Errorf("message = %v", err)
 	}
 }
 
 func TestLongPathsAreShortened(t *testing.T) {
-	_, err := Marshal(selfKey{1})
+	_, err := marshal(selfKey{1})
 	if err == nil || len(err.Error()) > 1000 || !strings.Contains(err.Error(), "more)") {
 		t.Errorf("error for a runaway CacheKey: %.2000v", err)
 	}
 	cyc := &node{V: 1}
 	cyc.Next = cyc
-	_, err = Marshal(cyc)
+	_, err = marshal(cyc)
 	var ke *Error
 	if !errors.As(err, &ke) || !strings.HasPrefix(ke.Path, "node.Next.Next") || !strings.HasSuffix(ke.Path, ".Next") || len(ke.Path) > 500 {
 		t.Errorf("cycle error path %q", ke.Path)
@@ -530,14 +530,14 @@ func TestDeepButFiniteIsKeyable(t *testing.T) {
 	// A shared (non-cyclic) pointer reached twice is fine, and so is a list
 	// deeper than the cycle-check depth.
 	shared := &node{V: 1}
-	if _, err := Marshal([]*node{shared, shared}); err != nil {
+	if _, err := marshal([]*node{shared, shared}); err != nil {
 		t.Error(err)
 	}
 	deep := &node{}
 	for i := 0; i < 3000; i++ {
 		deep = &node{V: i, Next: deep}
 	}
-	if _, err := Marshal(deep); err != nil {
+	if _, err := marshal(deep); err != nil {
 		t.Error(err)
 	}
 }
@@ -582,7 +582,7 @@ func TestConcurrentUse(t *testing.T) {
 		go func() {
 			var got string
 			for j := 0; j < 100; j++ {
-				b, err := Marshal(v)
+				b, err := marshal(v)
 				if err != nil {
 					got = err.Error()
 					break

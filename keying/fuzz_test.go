@@ -234,14 +234,14 @@ func FuzzKey(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v1 := (&fuzzSrc{data}).build(0, false)
 		v2 := (&fuzzSrc{data}).build(0, true)
-		b1, err1 := Marshal(v1)
-		b1again, _ := Marshal(v1)
-		b2, err2 := Marshal(v2)
+		b1, err1 := marshal(v1)
+		b1again, _ := marshal(v1)
+		b2, err2 := marshal(v2)
 		if (err1 == nil) != (err2 == nil) {
 			t.Fatalf("insertion order changed keyability: %v vs %v", err1, err2)
 		}
 		if err1 != nil {
-			if _, err := Sum(v1); err == nil {
+			if _, err := sumOf(v1); err == nil {
 				t.Fatal("Marshal failed but Sum did not")
 			}
 			return
@@ -253,10 +253,10 @@ func FuzzKey(f *testing.F) {
 			t.Fatalf("insertion order changed the encoding:\n%x\n%x", b1, b2)
 		}
 		var w bytes.Buffer
-		if err := Encode(&w, v1); err != nil || !bytes.Equal(w.Bytes(), b1) {
+		if err := encodeTo(&w, v1); err != nil || !bytes.Equal(w.Bytes(), b1) {
 			t.Fatalf("Encode = %x, %v; Marshal = %x", w.Bytes(), err, b1)
 		}
-		if sum, err := Sum(v1); err != nil || sum != blake3.Sum256(b1) {
+		if sum, err := sumOf(v1); err != nil || sum != blake3.Sum256(b1) {
 			t.Fatalf("Sum != blake3(Marshal): %v", err)
 		}
 		if err := strictDec.Wellformed(b1); err != nil {

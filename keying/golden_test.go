@@ -249,7 +249,7 @@ type goldenLine struct{ name, hex, hash string }
 func currentGolden(t testing.TB) []goldenLine {
 	var out []goldenLine
 	for _, g := range goldenVectors() {
-		b, err := Marshal(g.v)
+		b, err := marshal(g.v)
 		if err != nil {
 			t.Fatalf("%s: %v", g.name, err)
 		}

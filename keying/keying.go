@@ -18,8 +18,8 @@ type KeyHasher interface {
 	CacheKey() (any, error)
 }
 
-// Marshal returns the canonical encoding of v (see the package doc).
-func Marshal(v any) ([]byte, error) {
+// marshal returns the canonical encoding of v (see the package doc).
+func marshal(v any) ([]byte, error) {
 	e := getEncoder()
 	defer putEncoder(e)
 	if err := e.root(v); err != nil {
@@ -28,11 +28,11 @@ func Marshal(v any) ([]byte, error) {
 	return append([]byte(nil), e.buf...), nil
 }
 
-// Encode writes the canonical encoding of v to w, the same bytes Marshal
+// encodeTo writes the canonical encoding of v to w, the same bytes Marshal
 // returns. Small items are batched; large strings, byte slices and numeric
 // slices are written straight from the value's memory, so the encoding is
 // never held whole. On error, w may have received a prefix of the encoding.
-func Encode(w io.Writer, v any) error {
+func encodeTo(w io.Writer, v any) error {
 	e := getEncoder()
 	defer putEncoder(e)
 	e.w = w
@@ -42,9 +42,9 @@ func Encode(w io.Writer, v any) error {
 	return e.flush()
 }
 
-// Sum returns the BLAKE3-256 digest of the canonical encoding of v. The
+// sumOf returns the BLAKE3-256 digest of the canonical encoding of v. The
 // encoding is streamed into the hasher: large values are never copied whole.
-func Sum(v any) ([32]byte, error) {
+func sumOf(v any) ([32]byte, error) {
 	rv := reflect.ValueOf(v)
 	if !rv.IsValid() {
 		return blake3.Sum256([]byte{cborNull}), nil
@@ -53,10 +53,10 @@ func Sum(v any) ([32]byte, error) {
 	return sum, finish(err, rootName(rv.Type()))
 }
 
-// StableHash returns Sum(v) as 64 lowercase hex characters. It is the same on
+// StableHash returns sumOf(v) as 64 lowercase hex characters. It is the same on
 // every OS and architecture and in every pcache version with this KeyFormat.
 func StableHash(v any) (string, error) {
-	sum, err := Sum(v)
+	sum, err := sumOf(v)
 	if err != nil {
 		return "", err
 	}

@@ -238,14 +238,14 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 			}
 			a.pred = r.Pred
 		case RuleDropIfEqual:
-			if _, err := Marshal(r.Value); err != nil {
+			if _, err := marshal(r.Value); err != nil {
 				return nil, fmt.Errorf("keying: %v: rule %v: its value cannot be keyed: %w", t, r, err)
 			}
 			x, problem := dropValue(r.Value, f.typ)
 			if problem != "" {
 				return nil, fmt.Errorf("keying: %v: %s: %s: %w", t, describeDropIfEqual(r), problem, ErrInvalidRule)
 			}
-			b, err := Marshal(x)
+			b, err := marshal(x)
 			if err != nil {
 				return nil, fmt.Errorf("keying: %v: %s: the value converted to the argument's type %v cannot be keyed: %w", t, describeDropIfEqual(r), f.typ, err)
 			}

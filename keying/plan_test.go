@@ -114,7 +114,7 @@ func TestPlanKeyLayout(t *testing.T) {
 	p := compile[OldArgs](t)
 	v := OldArgs{"a", 2}
 	k := key(t, p, "v1", v)
-	// Without rules the key is the canonical [KeyFormat, version, args] and args is Marshal(v).
+	// Without rules the key is the canonical [KeyFormat, version, args] and args is marshal(v).
 	want := mustMarshal(t, []any{KeyFormat, "v1", v})
 	if !bytes.Equal(k.Bytes, want) {
 		t.Fatalf("Key.Bytes = %x, want %x", k.Bytes, want)
@@ -199,7 +199,7 @@ func TestPlanRules(t *testing.T) {
 	data := bytes.Repeat([]byte("x"), 1<<20)
 	v := args{Data: data, Name: &strings.Builder{}, Client: strings.NewReader("abc"), Mode: "default", Out: "/tmp/a", Dest: "/tmp/b"}
 	k := key(t, p, "", v)
-	sum, _ := Sum(data)
+	sum, _ := sumOf(data)
 	want := mustMarshal(t, []any{1, "", map[string]any{"Data": sum[:], "Name": "", "Client": 3}})
 	if !bytes.Equal(k.Bytes, want) {
 		a, _ := Diagnose(k.Bytes)

@@ -91,7 +91,7 @@ func TestPlanPointerToStruct(t *testing.T) {
 
 // TestPlanPointerKeysUnchanged pins that a pointer argument without rules
 // keys exactly as it did when pointers were keyed as a whole: args is
-// Marshal(*p).
+// marshal(*p).
 func TestPlanPointerKeysUnchanged(t *testing.T) {
 	p := compile[*goldenArgs](t)
 	for _, v := range []*goldenArgs{

@@ -191,7 +191,7 @@ func (f *fieldInfo) get(v reflect.Value) (reflect.Value, bool) {
 // zero returns the canonical encoding of the field type's zero value.
 func (f *fieldInfo) zero() ([]byte, error) {
 	f.zeroOnce.Do(func() {
-		f.zeroEnc, f.zeroErr = Marshal(reflect.Zero(f.typ).Interface())
+		f.zeroEnc, f.zeroErr = marshal(reflect.Zero(f.typ).Interface())
 	})
 	return f.zeroEnc, f.zeroErr
 }

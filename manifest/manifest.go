@@ -22,7 +22,7 @@ type Options struct {
 	// records are detected and skipped).
 	Durable bool
 	// JournalLimit is the number of records after which a writer starts a new
-	// journal and compacts the old one into a segment. Default 1024.
+	// journal and compacts the old one into a segment. Default 1024 (defaultJournalLimit).
 	JournalLimit int
 	// Now is the clock stamped on records; default time.Now. It must be safe
 	// for concurrent use.
@@ -44,8 +44,8 @@ type Options struct {
 	FullRefresh time.Duration
 }
 
-// DefaultJournalLimit is the JournalLimit used when Options leaves it zero.
-const DefaultJournalLimit = 1024
+// defaultJournalLimit is the JournalLimit used when Options leaves it zero.
+const defaultJournalLimit = 1024
 
 // defaultFullRefresh is the FullRefresh used when Options leaves it zero.
 const defaultFullRefresh = time.Second
@@ -121,7 +121,7 @@ func Open(d layout.Dir, name string, opts Options) (*Manifest, error) {
 		opts.FullRefresh = defaultFullRefresh
 	}
 	if opts.JournalLimit <= 0 {
-		opts.JournalLimit = DefaultJournalLimit
+		opts.JournalLimit = defaultJournalLimit
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -251,12 +251,6 @@ func (m *Manifest) Refresh() error {
 	if !m.stale() {
 		return nil
 	}
-	return m.Reload()
-}
-
-// Reload is Refresh without the staleness check: it always reads the
-// directory.
-func (m *Manifest) Reload() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {

@@ -137,4 +137,18 @@ func checkFrozen(t *testing.T, dir string) {
 	if computed > 0 {
 		t.Errorf("%d stored entries were recomputed", computed)
 	}
+
+	// The same name under another result type is a miss, never a decode of
+	// the stored ints as floats; and the int entries keep serving.
+	asFloat := 0
+	f := pcache.MustWrap(s, fixture.Square, func(_ context.Context, a fixture.SquareArgs) (float64, error) {
+		asFloat++
+		return float64(a.X*a.X) + 0.5, nil
+	})
+	if got, err := f.Call(ctx, fixture.SquareArgs{X: 3}); err != nil || got != 9.5 || asFloat != 1 {
+		t.Errorf("square as float64 = %v, %v after %d computations; want 9.5 computed", got, err, asFloat)
+	}
+	if got, err := square.Call(ctx, fixture.SquareArgs{X: 3}); err != nil || got != 9 {
+		t.Errorf("square as int after the float64 one = %v, %v", got, err)
+	}
 }

@@ -34,6 +34,8 @@ func TestMain(m *testing.M) {
 		os.Exit(syncWorker())
 	case "crash":
 		os.Exit(crashWorker())
+	case "readonly":
+		os.Exit(readOnlyWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
 		os.Exit(2)
