@@ -321,13 +321,21 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 	if c.s.closed.Load() {
 		return ErrClosed
 	}
-	if _, err := c.s.gate.Enter(ctx); err != nil {
+	gen, err := c.s.gate.Enter(ctx)
+	if err != nil {
 		return err
 	}
 	defer c.s.gate.Leave()
+	if c.s.gcGen.Swap(gen) != gen {
+		// A new hold of the gc lock: gc may have repacked since this
+		// process last wrote, so it must not take an object of a pack that
+		// is gone for stored.
+		c.s.cas.RefreshPacks()
+	}
 	entries := make([]record.Entry, 0, len(ps))
+	results := make([][]byte, len(ps))
 	now := c.s.opts.now().UnixNano()
-	for _, p := range ps {
+	for i, p := range ps {
 		e := record.Entry{KeyHash: p.key.hash, Key: p.key.bytes, Codec: c.codec.Name(), Size: int64(len(p.data)), Type: c.fp}
 		// The newest record of a key wins. A record we are replacing (it was
 		// unusable) may carry a time from a clock ahead of ours: stamp the
@@ -342,12 +350,17 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 			}
 			e.Outs = append(e.Outs, toRecord(rec))
 		}
-		id, err := c.s.cas.Put(p.data)
-		if err != nil {
-			return fmt.Errorf("store result: %w", err)
-		}
-		e.Result = id
+		results[i] = p.data
 		entries = append(entries, e)
+	}
+	// Every result with one append to this process's pack (large ones as
+	// files), then every entry with one append to the journal.
+	ids, err := c.s.cas.PutBatch(results)
+	if err != nil {
+		return fmt.Errorf("store result: %w", err)
+	}
+	for i := range entries {
+		entries[i].Result = ids[i]
 	}
 	if err := c.m.Append(entries...); err != nil {
 		return fmt.Errorf("commit: %w", err)

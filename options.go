@@ -12,6 +12,7 @@ import (
 type StoreOption func(*storeOptions)
 
 type storeOptions struct {
+	packLimit    int // 0: cas.DefaultPackLimit; negative: every object loose
 	durable      bool
 	now          func() time.Time
 	readOnly     bool
@@ -29,6 +30,21 @@ func defaultStoreOptions() storeOptions {
 // not only a crash of the process. It costs a few milliseconds per miss on
 // most disks; without it a killed process still never leaves a torn entry.
 func Durable() StoreOption { return func(o *storeOptions) { o.durable = true } }
+
+// PackLimit sets the size below which results and out-file contents are
+// appended to this process's pack file instead of written as files of their
+// own (the default is cas.DefaultPackLimit, 64 KiB): packs make small misses
+// and hits several times cheaper. PackLimit(0) stores every object as its
+// own file, which b3sum can check by hand. Either way every object is read
+// back verified, and caches hold both kinds.
+func PackLimit(bytes int) StoreOption {
+	return func(o *storeOptions) {
+		if bytes <= 0 {
+			bytes = -1
+		}
+		o.packLimit = bytes
+	}
+}
 
 // ReadOnly opens the cache without ever writing to it: hits are served (out
 // files restored to the paths asked for), misses are computed and not

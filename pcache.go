@@ -130,6 +130,7 @@ type Store struct {
 	manifests map[string]*manifest.Manifest
 	names     map[string]string // lower-cased name → name wrapped in this Store
 	closed    atomic.Bool       // read on every call without taking mu
+	gcGen     atomic.Uint64     // the gc turnstile hold this process last wrote in
 
 	stats counters
 }
@@ -168,7 +169,7 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	s.cas, err = cas.Open(s.d, cas.Options{Durable: o.durable, Now: o.now, ReadOnly: s.readOnly})
+	s.cas, err = cas.Open(s.d, cas.Options{Durable: o.durable, Now: o.now, ReadOnly: s.readOnly, PackLimit: o.packLimit})
 	if err != nil {
 		return nil, fmt.Errorf("pcache: open %s: %w", abs, err)
 	}
@@ -176,6 +177,7 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 	if !s.readOnly {
 		s.gate = lock.NewTurnstile(s.d)
 		s.keys = lock.NewKeys(s.d, o.keyLockFiles)
+		s.cas.MergeInBackground() // packs left by earlier processes, merged while this one works
 	}
 	return s, nil
 }
@@ -256,6 +258,9 @@ func (s *Store) Close() error {
 		}
 	}
 	s.manifests = nil
+	if err := s.cas.Close(); err != nil { // seals this process's pack
+		errs = append(errs, err)
+	}
 	if s.gate != nil {
 		s.gate.Close()
 	}

@@ -207,7 +207,7 @@ func objectFiles(t *testing.T, dir string) []string {
 
 func TestIdenticalResultsShareOneObject(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	s := openStore(t, dir, pcache.PackLimit(0)) // objects as files, to count them
 	f := pcache.MustWrap(s, "t/dedupe", func(_ context.Context, x int) (string, error) {
 		return strings.Repeat("same result ", 10), nil
 	})
@@ -239,7 +239,7 @@ func TestDamagedObjectIsRecomputed(t *testing.T) {
 	for name, hurt := range damage {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			s := openStore(t, dir)
+			s := openStore(t, dir, pcache.PackLimit(0)) // objects as files, to damage them (packs: internal/torture)
 			f, n := counted(t, s, "t/damage")
 			ctx := context.Background()
 			mustCall(t, f, ctx, xyz{4, 5, 6})
@@ -381,7 +381,7 @@ func TestResultsAreFreshCopies(t *testing.T) {
 
 func TestRawBytesResult(t *testing.T) {
 	dir := t.TempDir()
-	s := openStore(t, dir)
+	s := openStore(t, dir, pcache.PackLimit(0)) // a file of its own, as b3sum reads it
 	f := pcache.MustWrap(s, "t/raw", func(_ context.Context, x int) ([]byte, error) { return []byte("raw bytes"), nil })
 	mustCall(t, f, context.Background(), 1)
 	objs := objectFiles(t, dir)

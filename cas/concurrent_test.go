@@ -95,7 +95,7 @@ func TestMultiProcessWorker(t *testing.T) {
 	if _, err := fmt.Sscan(arg, &root, &w); err != nil {
 		t.Fatal(err)
 	}
-	s, err := Open(layout.New(root), Options{Durable: w%2 == 0})
+	s, err := Open(layout.New(root), Options{Durable: w%2 == 0, PackLimit: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ func exampleStore() (*cas.Store, func()) {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := cas.Open(layout.New(dir), cas.Options{})
+	s, err := cas.Open(layout.New(dir), cas.Options{PackLimit: -1}) // loose files, shown by path
 	if err != nil {
 		log.Fatal(err)
 	}

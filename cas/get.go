@@ -21,10 +21,38 @@ import (
 // a *CorruptError (ErrCorrupt). A successful Get refreshes the object's
 // mtime if it is older than TouchQuantum.
 func (s *Store) Get(id ID, size int64) ([]byte, error) {
+	var out []byte
+	err := s.View(id, size, func(b []byte) error {
+		out = append(make([]byte, 0, len(b)), b...)
+		return nil
+	})
+	return out, err
+}
+
+// View is Get without the copy: it calls fn with the object's bytes,
+// verified, and returns what fn returns. fn must not keep the slice (for a
+// packed object it is the mapped pack itself), and must not write to it.
+// A hit on a packed object costs no system call.
+func (s *Store) View(id ID, size int64, fn func([]byte) error) error {
 	if size < -1 {
-		return nil, fmt.Errorf("cas: get %s: negative size %d", id, size)
+		return fmt.Errorf("cas: get %s: negative size %d", id, size)
 	}
-	return s.get(id, size)
+	packedFirst := size < 0 || size < int64(max(s.limit, DefaultPackLimit))
+	if packedFirst {
+		if ok, err := s.packs.get(id, size, fn); ok {
+			return err
+		}
+	}
+	b, err := s.get(id, size)
+	if err == nil {
+		return fn(b)
+	}
+	if !packedFirst && errors.Is(err, ErrNotFound) {
+		if ok, perr := s.packs.get(id, size, fn); ok {
+			return perr
+		}
+	}
+	return err
 }
 
 // checkSize returns the error for an object of size got when want (if not
@@ -56,6 +84,9 @@ func (s *Store) finishGet(id ID, path string, b []byte, n int, got ID, mtime tim
 // ErrNotFound or ErrCorrupt. Unlike Get it leaves the mtime alone, so a
 // fsck pass does not make every object look recently used.
 func (s *Store) Verify(id ID) error {
+	if ok, err := s.packs.get(id, -1, func([]byte) error { return nil }); ok {
+		return err
+	}
 	path := s.Path(id)
 	f, fi, err := s.openObject(id, path)
 	if err != nil {
@@ -83,9 +114,12 @@ func (s *Store) Verify(id ID) error {
 // is given instead of allocating its own.
 type onlyReader struct{ io.Reader }
 
-// Has reports whether object id exists as a regular file. It does not hash:
-// use Verify for that.
+// Has reports whether object id exists, packed or as a regular file. It does
+// not hash: use Verify for that.
 func (s *Store) Has(id ID) (bool, error) {
+	if _, ok := s.packed(id); ok {
+		return true, nil
+	}
 	fi, err := os.Lstat(s.Path(id))
 	switch {
 	case err == nil:
@@ -158,6 +192,9 @@ func (s *Store) touchIfStale(path string, mtime time.Time) {
 // is absent, ErrCorrupt if its name holds something other than a regular
 // file.
 func (s *Store) Size(id ID) (int64, error) {
+	if size, ok := s.packed(id); ok {
+		return size, nil
+	}
 	path := s.Path(id)
 	fi, err := os.Lstat(path)
 	if err != nil {
@@ -171,3 +208,23 @@ func (s *Store) Size(id ID) (int64, error) {
 	}
 	return fi.Size(), nil
 }
+
+// packed returns the size of object id if a pack holds it (looking for new
+// packs once when none this process has seen does).
+func (s *Store) packed(id ID) (int64, bool) {
+	for try := 0; try < 2; try++ {
+		if l, ok := s.packs.find(id); ok {
+			l.p.release()
+			return int64(l.size), true
+		}
+		if try == 0 && !s.packs.refresh() {
+			break
+		}
+	}
+	return 0, false
+}
+
+// RefreshPacks forgets packs that are gone and reads new ones: a writer
+// calls it when gc may have run since its last write, so that it never
+// takes an object of a repacked-away pack for stored.
+func (s *Store) RefreshPacks() { s.packs.refresh() }

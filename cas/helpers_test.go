@@ -37,7 +37,7 @@ func (c *fakeClock) Set(t time.Time) {
 func newStore(t testing.TB) (*Store, *fakeClock) {
 	t.Helper()
 	clk := &fakeClock{t: time.Now().Truncate(time.Second)}
-	s, err := Open(layout.New(filepath.Join(t.TempDir(), "cache")), Options{Now: clk.Now})
+	s, err := Open(layout.New(filepath.Join(t.TempDir(), "cache")), Options{Now: clk.Now, PackLimit: -1}) // loose objects; pack_test.go tests packs
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -20,18 +21,66 @@ var (
 // objectPerm is the mode of every object file: objects are immutable.
 const objectPerm fs.FileMode = 0o444
 
-// Put stores b and returns its ID. If the object already exists as a regular
-// file of the right size, Put only refreshes its mtime (see TouchQuantum) and
-// returns: a cheap no-op that does not rehash the existing file. Otherwise it
-// writes a temp file in <root>/tmp (fsynced if Options.Durable) and renames it
+// Put stores b and returns its ID. An object below the pack limit goes into
+// this process's pack with one append (unless a pack this process has seen,
+// or a loose file, holds it already: a packed copy is re-hashed before it is
+// trusted). A larger one is a loose file: if it already exists as a regular
+// file of the right size, Put only refreshes its mtime (see TouchQuantum);
+// otherwise it writes a temp file (fsynced if Options.Durable) and renames it
 // into place, replacing whatever wrong-sized file was there; a directory in
 // the way is moved to lost+found first. Many goroutines and processes may put
 // the same object at once. On failure (for example ENOSPC, which the returned
-// error wraps) the temp file is removed and no object is left behind.
+// error wraps) no partial object is left behind.
 func (s *Store) Put(b []byte) (ID, error) {
 	if s.readOnly {
 		return ID{}, ErrReadOnly
 	}
+	if len(b) < s.limit {
+		ids, err := s.packs.put([][]byte{b})
+		if err != nil {
+			return ID{}, err
+		}
+		return ids[0], nil
+	}
+	return s.putLoose(b)
+}
+
+// PutBatch stores every object of bs and returns their IDs: the small ones
+// (below the pack limit) with one append to this process's pack, the others
+// as loose files. On failure nothing it returns an ID for was lost, but some
+// objects may be stored.
+func (s *Store) PutBatch(bs [][]byte) ([]ID, error) {
+	if s.readOnly {
+		return nil, ErrReadOnly
+	}
+	ids := make([]ID, len(bs))
+	var small [][]byte
+	var at []int
+	for i, b := range bs {
+		if len(b) < s.limit {
+			small, at = append(small, b), append(at, i)
+			continue
+		}
+		id, err := s.putLoose(b)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = id
+	}
+	if len(small) > 0 {
+		got, err := s.packs.put(small)
+		if err != nil {
+			return nil, err
+		}
+		for j, i := range at {
+			ids[i] = got[j]
+		}
+	}
+	return ids, nil
+}
+
+// putLoose stores b as a loose file.
+func (s *Store) putLoose(b []byte) (ID, error) {
 	id := Sum(b)
 	path := s.Path(id)
 	if s.present(id, path, int64(len(b))) {
@@ -51,11 +100,27 @@ func (s *Store) Put(b []byte) (ID, error) {
 }
 
 // PutReader stores everything read from r until io.EOF and returns its ID
-// and size. It hashes while copying to a temp file through a bounded buffer,
-// so memory use does not depend on the stream's length; then it renames the
-// temp file to the name it hashed to, or drops it if that object already
-// exists (refreshing the object's mtime instead).
+// and size. A stream shorter than the pack limit is stored as Put stores it;
+// a longer one is hashed while it is copied to a temp file through a bounded
+// buffer, so memory use does not depend on the stream's length, and the
+// temp file is renamed to the name it hashed to, or dropped if that object
+// already exists (refreshing the object's mtime instead).
 func (s *Store) PutReader(r io.Reader) (ID, int64, error) {
+	if s.readOnly {
+		return ID{}, 0, ErrReadOnly
+	}
+	if s.limit > 0 {
+		head := make([]byte, s.limit)
+		n, err := io.ReadFull(r, head)
+		switch {
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
+			id, err := s.Put(head[:n])
+			return id, int64(n), err
+		case err != nil:
+			return ID{}, 0, fmt.Errorf("cas: put stream: read: %w", err)
+		}
+		r = io.MultiReader(bytes.NewReader(head), r)
+	}
 	return s.putStream(r, "stream")
 }
 

@@ -75,6 +75,10 @@ type Options struct {
 	// ReadOnly opens a store this process cannot write: Open creates
 	// nothing, reads never refresh mtimes, and Put fails.
 	ReadOnly bool
+	// PackLimit is the size below which Put appends objects to this
+	// process's pack instead of writing a loose file: 0 means
+	// DefaultPackLimit, a negative value keeps every object loose.
+	PackLimit int
 }
 
 // Store is an object store rooted at one directory. It is safe for
@@ -89,6 +93,8 @@ type Store struct {
 	readOnly bool
 	now      func() time.Time
 	synced   [256]atomic.Bool // objects/ fsynced since subdirectory i was seen (Durable only)
+	limit    int              // pack objects smaller than this; 0: no packs
+	packs    *packSet
 }
 
 // ErrReadOnly is returned by writes to a store opened ReadOnly.
@@ -115,6 +121,14 @@ func Open(d layout.Dir, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	switch {
+	case opts.PackLimit == 0:
+		s.limit = DefaultPackLimit
+	case opts.PackLimit > 0:
+		s.limit = opts.PackLimit
+	}
+	s.packs = newPackSet(s)
+	s.packs.loose = hasLooseShards(s.objDir)
 	if s.readOnly {
 		return s, nil
 	}
@@ -157,6 +171,28 @@ func ensureDir(dir string, all bool) error {
 		return fmt.Errorf("cas: open: %s is not a directory (mode %v)", dir, fi.Mode())
 	}
 	return nil
+}
+
+// Close seals this process's pack (writing its index) and unmaps every
+// pack. The Store must not be used afterwards.
+func (s *Store) Close() error {
+	return s.packs.close()
+}
+
+// hasLooseShards reports whether the objects directory holds any loose-object
+// subdirectory: a cache written before packs, whose small objects must be
+// found (and not stored twice) as loose files.
+func hasLooseShards(dir string) bool {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if e.IsDir() && layout.IsLowerHex(e.Name(), 2) {
+			return true
+		}
+	}
+	return false
 }
 
 // Path returns the file name of loose object id (layout.Dir.Object's form,

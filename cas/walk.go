@@ -27,7 +27,8 @@ type WalkFuncs struct {
 	Stray func(rel string, info fs.FileInfo) error
 }
 
-// WalkAll walks objects/ in sorted order, calling w.Object for objects and
+// WalkAll walks the loose objects in sorted order (packs are ListPacks'),
+// calling w.Object for objects and
 // w.Stray for everything else there, so fsck can report "stray file
 // objects/ab/xyz". Each directory is read in full before any callback for
 // its entries runs, so callbacks may delete or quarantine what they are
@@ -40,6 +41,9 @@ func (s *Store) WalkAll(w WalkFuncs) error {
 	}
 	for _, e := range top {
 		name := e.Name()
+		if e.IsDir() && name == layout.PackDir {
+			continue // packs: ListPacks
+		}
 		if e.IsDir() && isLowerHex(name, 2) {
 			err = s.walkSubdir(w, name)
 		} else {

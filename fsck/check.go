@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ const (
 	KindDangling     = "dangling"      // an object no live entry references (hint: gc removes it)
 	KindStaleTemp    = "stale-temp"    // a temp file older than the grace period (hint: gc removes it)
 	KindQuarantined  = "quarantined"   // files kept in lost+found by an earlier repair (hint)
+	KindBadPack      = "bad-pack"      // a pack's header or index is damaged, or does not match its records
+	KindTornPack     = "torn-pack"     // a pack whose writer is gone ends inside a record (hint: an interrupted append; gc repacks it)
+	KindDuplicate    = "duplicate"     // an object stored more than once (hint: gc keeps one)
 )
 
 // Finding is one problem (or hint) found by Check, printed as
@@ -105,6 +109,7 @@ type checkState struct {
 	newer    []string    // manifest files written by a newer pcache: left alone
 	dangling int64       // bytes of dangling objects
 	objects  map[cas.ID]objFile
+	packs    []string // damaged packs: salvaged by repair
 }
 
 // CheckOptions configure Check.
@@ -237,7 +242,7 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 		rep.Entries += len(es)
 	}
 	refs := buildRefs(entries)
-	objs, strays, err := c.scanObjects()
+	objs, packs, strays, dups, err := c.objects()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -267,7 +272,7 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 		}
 		for _, u := range users {
 			if u.Size != o.Size {
-				rep.add(SevError, KindSizeMismatch, layout.ObjectRel(id),
+				rep.add(SevError, KindSizeMismatch, o.rel(c.d),
 					fmt.Sprintf("object is %d bytes but %s records %d", o.Size, u.Name+" key "+ShortHash(u.KeyHash), u.Size))
 				break
 			}
@@ -278,14 +283,31 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 	phase(fmt.Sprintf("hashing %d objects (%d bytes)", len(objs), rep.ObjectBytes))
 	bar := start(opts.Progress, "hashing objects", rep.ObjectBytes, true)
 	results := hashObjects(ctx, objs, opts.Workers, bar)
+	badPacked := c.checkPacks(ctx, packs, rep, st, bar)
 	bar.Done()
 	if err := ctx.Err(); err != nil {
 		return nil, nil, fmt.Errorf("check interrupted: %w", err)
+	}
+	if dups > 0 {
+		rep.add(SevHint, KindDuplicate, c.d.Rel(c.d.Packs()), Plural(dups, "object is", "objects are")+" stored more than once (gc keeps one)")
 	}
 	buf := make([]byte, hashBufSize)
 	for i, o := range objs {
 		r := results[i]
 		rep.HashedBytes += r.N
+		if o.Pack != "" {
+			if badPacked[o.ID] {
+				detail := "a packed copy's bytes do not hash to its name"
+				if users := refs[o.ID]; len(users) > 0 {
+					detail += "; used by " + describeUsers(users)
+				}
+				rep.add(SevError, KindHashMismatch, o.rel(c.d), detail)
+			} else if len(refs[o.ID]) == 0 {
+				rep.add(SevHint, KindDangling, o.rel(c.d), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
+				st.dangling += o.Size
+			}
+			continue
+		}
 		if !o.Mode.IsRegular() {
 			rep.add(SevError, KindCorrupt, layout.ObjectRel(o.ID), "not a regular file ("+o.Mode.Type().String()+")")
 			st.corrupt = append(st.corrupt, o.ID)
@@ -348,6 +370,48 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 		rep.Next = append(rep.Next, "pcache-fsck gc -dir "+ShellQuote(dir))
 	}
 	return rep, st, nil
+}
+
+// checkPacks reports damaged packs and hashes every packed object, returning
+// the IDs whose records (every copy of them) do not hash to their names.
+func (c *Cache) checkPacks(ctx context.Context, packs []cas.PackInfo, rep *CheckReport, st *checkState, bar Counter) map[cas.ID]bool {
+	bad := map[cas.ID]bool{}
+	good := map[cas.ID]bool{}
+	for _, pi := range packs {
+		if ctx.Err() != nil {
+			break
+		}
+		rel := c.d.Rel(pi.Path)
+		damaged := false
+		if pi.Problem != "" {
+			rep.add(SevError, KindBadPack, c.d.Rel(pi.Damaged), pi.Problem)
+			damaged = true
+		}
+		if pi.Valid < pi.Size && !pi.Live {
+			rep.add(SevHint, KindTornPack, rel, fmt.Sprintf("ends inside a record: %d bytes after the last complete one (an interrupted append; gc repacks it)", pi.Size-pi.Valid))
+		}
+		objs, err := c.store.VerifyPack(pi, func(n int64) { bar.Add(n); rep.HashedBytes += n })
+		if err != nil {
+			rep.add(SevError, KindUnreadable, rel, err.Error())
+			continue
+		}
+		for _, o := range objs {
+			bad[o.ID] = true
+			damaged = true
+		}
+		for _, o := range pi.Objects {
+			if !slices.ContainsFunc(objs, func(b cas.PackedObject) bool { return b.Offset == o.Offset }) {
+				good[o.ID] = true
+			}
+		}
+		if damaged && !pi.Live {
+			st.packs = append(st.packs, pi.Name)
+		}
+	}
+	for id := range good {
+		delete(bad, id) // another copy is good: readers find it
+	}
+	return bad
 }
 
 func hasKind(rep *CheckReport, kind string) bool {

@@ -73,7 +73,9 @@ type GCPlan struct {
 	store    *cas.Store
 	names    []string
 	evict    map[string][][32]byte
-	doomed   []objFile
+	doomed   []objFile // loose objects to delete, packed ones to repack away
+	keep     func(cas.ID) bool
+	live     map[string]bool // packs whose writers run
 	temps    []looseFile
 	locks    []string
 	Report   GCReport // the plan's numbers; Execute fills in what was done
@@ -153,7 +155,7 @@ func (p *GCPlan) plan() error {
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
-	objs, _, err := c.scanObjects()
+	objs, _, _, _, err := c.objects()
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
@@ -256,10 +258,16 @@ func (p *GCPlan) plan() error {
 			rep.YoungBytes += o.Size
 			continue
 		}
+		if o.Pack != "" && p.livePack(o.Pack) {
+			rep.ObjectsKept++ // a running writer's pack is never rewritten
+			rep.BytesKept += o.Size
+			continue
+		}
 		p.doomed = append(p.doomed, o)
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += o.Size
 	}
+	p.keep = func(id cas.ID) bool { return refcount[id] > 0 }
 	temps, err := scanFlat(c.d.Tmp())
 	if err != nil {
 		return err
@@ -283,7 +291,7 @@ func (p *GCPlan) plan() error {
 	rep.Compacted = len(names)
 	rep.DryRun = true
 	for _, o := range p.doomed {
-		p.item("remove object %s: %s", layout.ObjectRel(o.ID), HumanBytes(o.Size))
+		p.item("remove object %s: %s", o.rel(c.d), HumanBytes(o.Size))
 	}
 	for _, t := range p.temps {
 		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
@@ -330,11 +338,33 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		}
 		rep.Compacted++
 	}
-	bar := start(p.opts.Progress, "removing objects", int64(len(p.doomed)), false)
+	// Packed objects: rewrite the dead packs without what nothing uses.
+	packed := 0
+	var packedBytes int64
+	for _, o := range p.doomed {
+		if o.Pack != "" {
+			packed++
+			packedBytes += o.Size
+		}
+	}
+	if packed > 0 {
+		rr, err := p.store.Repack(cas.RepackOptions{Keep: p.keep, Grace: p.opts.Grace, Now: p.opts.Now})
+		if err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("repack: %v", err))
+		} else {
+			rep.ObjectsRemoved += rr.ObjectsDropped
+			rep.BytesRemoved += rr.BytesDropped
+			p.item("repack: %d packs into %d, %d objects dropped (%s)", rr.PacksIn, rr.PacksOut, rr.ObjectsDropped, HumanBytes(rr.BytesDropped))
+		}
+	}
+	bar := start(p.opts.Progress, "removing objects", int64(len(p.doomed)-packed), false)
 	for _, o := range p.doomed {
 		if err := ctx.Err(); err != nil {
 			bar.Done()
 			return rep, err
+		}
+		if o.Pack != "" {
+			continue
 		}
 		bar.Add(1)
 		if err := p.store.Delete(o.ID); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, cas.ErrNotFound) {
@@ -367,6 +397,18 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// livePack reports whether a pack's writer is running.
+func (p *GCPlan) livePack(name string) bool {
+	if p.live == nil {
+		p.live = map[string]bool{}
+		infos, _ := p.store.ListPacks(nil)
+		for _, pi := range infos {
+			p.live[pi.Name] = pi.Live
+		}
+	}
+	return p.live[name]
 }
 
 func (c *Cache) compact(name string) error {

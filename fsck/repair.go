@@ -62,6 +62,15 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		rr.Manifests++
 		rr.do("rewrote", c.manifestPath(name, ""), "kept every good record")
 	}
+	for _, name := range st.packs {
+		dst, err := store.SalvagePack(name)
+		if err != nil {
+			rr.fail(c.d.Rel(c.d.Pack(name)), err)
+			continue
+		}
+		rr.Quarantined++
+		rr.do("quarantined", c.d.Rel(c.d.Pack(name)), "good objects copied to a new pack; the pack moved to "+c.d.Rel(dst))
+	}
 	for _, id := range st.corrupt {
 		dst, err := store.Quarantine(id)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, cas.ErrNotFound) {

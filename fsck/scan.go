@@ -16,15 +16,56 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 )
 
-// objFile is one object file found on disk.
+// objFile is one object found on disk: a loose file, or a record in a pack.
 type objFile struct {
 	ID      cas.ID
-	Path    string // absolute
+	Path    string // absolute (of the pack, for a packed object)
 	Size    int64
-	ModTime time.Time
+	ModTime time.Time   // of the file (the pack's, for a packed object)
 	Mode    fs.FileMode // from Lstat: anything but a regular file is corrupt
+	Pack    string      // the pack's name, or "" for a loose object
+}
+
+// rel names the object for reports.
+func (o objFile) rel(d layout.Dir) string {
+	if o.Pack != "" {
+		return d.Rel(o.Path) + " (object " + o.ID.String()[:16] + ")"
+	}
+	return layout.ObjectRel(o.ID)
+}
+
+// objects lists every object: the loose ones, then those of every pack
+// (one entry per ID: duplicates are counted, not listed), with the packs and
+// what is in the object directories that is not an object.
+func (c *Cache) objects() (objs []objFile, packs []cas.PackInfo, strays []looseFile, dups int, err error) {
+	objs, strays, err = c.scanObjects()
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	packs, err = c.store.ListPacks(func(rel string, info fs.FileInfo) {
+		strays = append(strays, looseFile{Path: filepath.Join(c.d.Root(), filepath.FromSlash(rel)), Size: info.Size(), ModTime: info.ModTime(), IsDir: info.IsDir()})
+	})
+	if err != nil {
+		return nil, nil, nil, 0, fmt.Errorf("scan packs: %w", err)
+	}
+	seen := make(map[cas.ID]bool, len(objs))
+	for _, o := range objs {
+		seen[o.ID] = true
+	}
+	for _, pi := range packs {
+		for _, po := range pi.Objects {
+			if seen[po.ID] {
+				dups++
+				continue
+			}
+			seen[po.ID] = true
+			objs = append(objs, objFile{ID: po.ID, Path: pi.Path, Size: po.Size, ModTime: pi.ModTime, Mode: 0o444, Pack: pi.Name})
+		}
+	}
+	return objs, packs, strays, dups, nil
 }
 
 // looseFile is a file that is not an object: a stray in objects/, a temp
@@ -118,7 +159,7 @@ func hashObjects(ctx context.Context, objs []objFile, workers int, c Counter) []
 			defer wg.Done()
 			buf := make([]byte, hashBufSize)
 			for i := range jobs {
-				if !objs[i].Mode.IsRegular() {
+				if !objs[i].Mode.IsRegular() || objs[i].Pack != "" {
 					continue // never follow a link or read a device; check reports it
 				}
 				got, n, err := hashFile(objs[i].Path, buf, c)

@@ -81,7 +81,7 @@ func (c *Cache) Stats(only ...string) (*StatsReport, error) {
 	for _, n := range all {
 		rep.Total.Bytes += n
 	}
-	objs, _, err := c.scanObjects()
+	objs, _, _, _, err := c.objects()
 	if err != nil {
 		return nil, err
 	}

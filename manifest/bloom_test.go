@@ -3,6 +3,8 @@ package manifest
 import (
 	"sync"
 	"testing"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // waitFilters waits for every filter build started so far.
@@ -53,7 +55,7 @@ func TestSegmentFilters(t *testing.T) {
 	}
 	writeSeg(t, root, "f", small...)
 	for _, mmap := range []bool{true, false} {
-		if mmap && !canMmap {
+		if mmap && !fsutil.CanMap {
 			continue
 		}
 		useMmap = mmap
@@ -92,7 +94,7 @@ func TestSegmentFilters(t *testing.T) {
 		}
 		m.Close()
 	}
-	useMmap = canMmap
+	useMmap = fsutil.CanMap
 }
 
 // TestFilterRefreshRace replaces filtered segments by a compaction while

@@ -15,6 +15,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest/record"
 )
@@ -43,7 +44,7 @@ const (
 var errBadSegment = errors.New("bad segment")
 
 // useMmap can be cleared by tests to exercise the ReadAt path.
-var useMmap = canMmap
+var useMmap = fsutil.CanMap
 
 type segment struct {
 	name, path string
@@ -90,7 +91,7 @@ func openSegment(dir, name string) (*segment, error) {
 		}
 		f.Close()
 	case useMmap && size <= math.MaxInt:
-		data, unmap, err := mmapFile(f, size)
+		data, unmap, err := fsutil.Map(f, size)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("manifest: mmap %s: %w", path, err)

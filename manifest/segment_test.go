@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // bigSegment writes a segment of n entries (large enough to be mapped
@@ -29,7 +31,7 @@ func TestSegmentReadPaths(t *testing.T) {
 	root := t.TempDir()
 	bigSegment(t, root, n)
 	for _, mmap := range []bool{true, false} {
-		if mmap && !canMmap {
+		if mmap && !fsutil.CanMap {
 			continue
 		}
 		useMmap = mmap
@@ -46,14 +48,14 @@ func TestSegmentReadPaths(t *testing.T) {
 		}
 		m.Close()
 	}
-	useMmap = canMmap
+	useMmap = fsutil.CanMap
 }
 
 // A mapped segment truncated in place under a reader (segments are never
 // modified, but a user or a tool might) gives misses and errors, not a
 // crash.
 func TestSegmentTruncatedUnderMapping(t *testing.T) {
-	if !canMmap {
+	if !fsutil.CanMap {
 		t.Skip("no mmap")
 	}
 	root := t.TempDir()

@@ -59,9 +59,9 @@ func sortInts(a []int) {
 }
 
 // callAll opens dir, wraps name around sq and calls it for 0..n-1.
-func callAll(t *testing.T, dir, name string, n int, sq *squares) {
+func callAll(t *testing.T, dir, name string, n int, sq *squares, opts ...pcache.StoreOption) {
 	t.Helper()
-	s, err := pcache.Open(dir)
+	s, err := pcache.Open(dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,11 +109,84 @@ func objPath(t *testing.T, dir, hexID string) string {
 	return filepath.Join(dir, filepath.FromSlash(layout.ObjectRel(id)))
 }
 
-func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
+// objectExists reports whether the cache at dir holds object hexID, loose
+// or packed.
+func objectExists(t *testing.T, dir, hexID string) bool {
+	t.Helper()
+	id, err := cas.ParseID(hexID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cas.Open(layout.New(dir), cas.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ok, err := st.Has(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ok
+}
+
+// flipPacked flips a byte of packed object hexID's bytes in its pack.
+func flipPacked(t *testing.T, dir, hexID string) {
+	t.Helper()
+	st, err := cas.Open(layout.New(dir), cas.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	packs, err := st.ListPacks(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pi := range packs {
+		for _, o := range pi.Objects {
+			if o.ID.String() == hexID {
+				b, _ := os.ReadFile(pi.Path)
+				b[o.Offset+37] ^= 0x20 // the first byte after the record header
+				os.Chmod(pi.Path, 0o644)
+				if err := os.WriteFile(pi.Path, b, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+		}
+	}
+	t.Fatalf("object %s is in no pack", hexID)
+}
+
+// The packed variant of the damage test: a flipped byte inside a pack.
+func TestLibraryCheckRepairPacked(t *testing.T) {
 	dir := t.TempDir()
 	const n = 20
 	callAll(t, dir, "lib/sq", n, &squares{})
-	callAll(t, dir, "lib/other", 3, &squares{})
+	ents := entriesByKey(t, dir, "lib/sq")
+	flipPacked(t, dir, ents["0"].Result)
+	r := runCLICode(t, 1, "check", "-dir", dir)
+	if !strings.Contains(r.stdout, "hash-mismatch objects/pack/") {
+		t.Errorf("check does not report the damaged packed object:\n%s", r.stdout)
+	}
+	r = runCLICode(t, 0, "check", "-repair", "-dir", dir)
+	if !strings.Contains(r.stdout, "quarantined objects/pack/") {
+		t.Errorf("repair does not salvage the pack:\n%s", r.stdout)
+	}
+	runCLICode(t, 0, "check", "-dir", dir)
+	sq := &squares{}
+	callAll(t, dir, "lib/sq", n, sq)
+	if got := sq.recomputed(); fmt.Sprint(got) != "[0]" {
+		t.Errorf("recomputed %v, want [0]", got)
+	}
+	runCLICode(t, 0, "check", "-dir", dir)
+}
+
+func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
+	dir := t.TempDir()
+	const n = 20
+	loose := pcache.PackLimit(0) // damaged by hand, one file per object
+	callAll(t, dir, "lib/sq", n, &squares{}, loose)
+	callAll(t, dir, "lib/other", 3, &squares{}, loose)
 	ents := entriesByKey(t, dir, "lib/sq")
 	if len(ents) != n {
 		t.Fatalf("ls shows %d entries, want %d: %v", len(ents), n, ents)
@@ -179,8 +252,7 @@ func TestLibraryGCAfterRm(t *testing.T) {
 		t.Errorf("gc %+v", rep)
 	}
 	for _, e := range ents {
-		_, err := os.Stat(objPath(t, dir, e.Result))
-		if gone := err != nil; gone != removed[e.Result] {
+		if gone := !objectExists(t, dir, e.Result); gone != removed[e.Result] {
 			t.Errorf("object of key %s: gone=%v", e.Key, gone)
 		}
 	}

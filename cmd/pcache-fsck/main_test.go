@@ -95,7 +95,7 @@ func newTestCache(t testing.TB) *testCache {
 	if err := layout.New(dir).WriteMarker(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := cas.Open(layout.New(dir), cas.Options{})
+	s, err := cas.Open(layout.New(dir), cas.Options{PackLimit: -1}) // one file per object: tests damage them by hand
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@
 //	    keys/ab/<hex>.lock         per-key lock files (elsewhere)
 //	    journals/<journal>.lock    held by a journal's writer
 //	    packs/<pack>.lock          held by a pack's writer
+//	    repack.lock                held while packs are merged or pruned
 //	    manifests/<hash>.lock      held while a manifest is compacted, repaired or removed
 //	    board                      shared change counters (package board)
 //	    trim.stamp                 time of the last automatic trim
@@ -140,6 +141,9 @@ func (d Dir) PackLocks() string { return d.join(LocksDir, "packs") }
 
 // PackLock returns the writer lock of the pack named pack.
 func (d Dir) PackLock(pack string) string { return d.join(LocksDir, "packs", pack+LockExt) }
+
+// RepackLock returns the lock held while packs are merged or pruned.
+func (d Dir) RepackLock() string { return d.join(LocksDir, "repack.lock") }
 
 // ManifestLock returns the maintenance lock of function name's manifest.
 func (d Dir) ManifestLock(name string) string {

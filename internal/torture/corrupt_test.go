@@ -61,8 +61,9 @@ func corruptWrap(s *pcache.Store, computed *atomic.Int64) (*pcache.Func[corruptA
 
 // buildCorruptBase writes a small cache with every kind of file: a segment
 // (keys compacted by gc), a journal (later keys, and out-file restores to new
-// paths), result objects and out-file objects.
-func buildCorruptBase(t *testing.T) string {
+// paths), result objects and out-file objects (loose files, or packs and
+// their indexes, as opts choose).
+func buildCorruptBase(t *testing.T, opts ...pcache.StoreOption) string {
 	t.Helper()
 	dir, outs := fastTempDir(t), t.TempDir()
 	ctx := context.Background()
@@ -71,7 +72,7 @@ func buildCorruptBase(t *testing.T) string {
 			t.Fatal(err)
 		}
 	}
-	s, err := pcache.Open(dir)
+	s, err := pcache.Open(dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func buildCorruptBase(t *testing.T) string {
 	if code, out := fsck(t, "gc", "-grace", "0s", "-dir", dir); code != 0 {
 		t.Fatalf("gc: %d\n%s", code, out)
 	}
-	s, err = pcache.Open(dir)
+	s, err = pcache.Open(dir, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,8 +102,9 @@ func buildCorruptBase(t *testing.T) string {
 	return dir
 }
 
-// damageTarget is one file of the base cache the trials may damage.
+// damageTarget is one file of a base cache the trials may damage.
 type damageTarget struct {
+	base       string       // the base cache it belongs to
 	rel        string       // path relative to the cache directory
 	journal    bool         // a journal: truncation at a record boundary is undetectable
 	boundaries map[int]bool // for journals: offsets where a header or record ends
@@ -116,7 +118,7 @@ func listTargets(t *testing.T, dir string) (objects, manifests []damageTarget) {
 				return err
 			}
 			rel, _ := filepath.Rel(dir, p)
-			tg := damageTarget{rel: filepath.ToSlash(rel)}
+			tg := damageTarget{base: dir, rel: filepath.ToSlash(rel)}
 			if sub == "objects" {
 				objects = append(objects, tg)
 				return nil
@@ -234,17 +236,22 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 		trials = 100
 	}
 	seed := tortureSeed(t)
-	base := buildCorruptBase(t)
-	objects, manifests := listTargets(t, base)
+	// Two bases: one object per file, and the default, small objects in packs.
+	objects, manifests := listTargets(t, buildCorruptBase(t, pcache.PackLimit(0)))
 	if len(manifests) < 2 || len(objects) < 2*corruptKeys {
 		t.Fatalf("base cache has %d manifest files and %d objects; want a segment, a journal and %d objects", len(manifests), len(objects), 2*corruptKeys)
 	}
+	packs, packManifests := listTargets(t, buildCorruptBase(t))
+	if len(packs) < 2 || !slices.ContainsFunc(packs, func(d damageTarget) bool { return strings.HasSuffix(d.rel, ".pci") }) {
+		t.Fatalf("packed base cache has %v; want packs and their indexes", packs)
+	}
+	manifests = append(manifests, packManifests...)
 	bin := fsckBinary(t)
 	work := fastTempDir(t)
 
 	var (
 		detected, refused, wrong, callErrors, recomputed atomic.Int64
-		onManifests, failures, next                      atomic.Int64
+		onManifests, onPacks, failures, next             atomic.Int64
 		wg                                               sync.WaitGroup
 	)
 	start := time.Now()
@@ -256,12 +263,18 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 					return
 				}
 				rng := rand.New(rand.NewPCG(seed, uint64(i)))
-				tg := objects[rng.IntN(len(objects))]
-				if rng.IntN(2) == 0 { // half the trials hit the few manifest files
+				var tg damageTarget
+				switch rng.IntN(4) {
+				case 0, 1: // half the trials hit the few manifest files
 					tg = manifests[rng.IntN(len(manifests))]
 					onManifests.Add(1)
+				case 2:
+					tg = objects[rng.IntN(len(objects))]
+				case 3:
+					tg = packs[rng.IntN(len(packs))]
+					onPacks.Add(1)
 				}
-				res, err := corruptTrial(rng, bin, base, filepath.Join(work, strconv.Itoa(i)), tg)
+				res, err := corruptTrial(rng, bin, tg.base, filepath.Join(work, strconv.Itoa(i)), tg)
 				if err != nil && failures.Add(1) <= 10 {
 					t.Errorf("trial %d (%s): %v", i, tg.rel, err)
 				}
@@ -278,8 +291,8 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	t.Logf("%d trials (%d on manifest files, %d on objects) in %v: %d detected by pcache-fsck check (exit 1, damaged file named), %d wrong values, %d failed calls, %d recomputations, %d functions refused (journal header claiming a newer format)",
-		trials, onManifests.Load(), int64(trials)-onManifests.Load(), time.Since(start).Round(time.Millisecond),
+	t.Logf("%d trials (%d on manifest files, %d on packs and their indexes, %d on loose objects) in %v: %d detected by pcache-fsck check (exit 1, damaged file named), %d wrong values, %d failed calls, %d recomputations, %d functions refused (journal header claiming a newer format)",
+		trials, onManifests.Load(), onPacks.Load(), int64(trials)-onManifests.Load()-onPacks.Load(), time.Since(start).Round(time.Millisecond),
 		detected.Load(), wrong.Load(), callErrors.Load(), recomputed.Load(), refused.Load())
 	if detected.Load() != int64(trials) || wrong.Load() != 0 || callErrors.Load() != 0 {
 		t.Fatalf("%d of %d trials detected, %d wrong values, %d failed calls", detected.Load(), trials, wrong.Load(), callErrors.Load())
@@ -310,7 +323,9 @@ func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget) (res t
 	if err != nil {
 		return res, err
 	}
-	named := slices.ContainsFunc(rep.Findings, func(f fsckFinding) bool { return f.Severity == "error" && f.Path == tg.rel })
+	named := slices.ContainsFunc(rep.Findings, func(f fsckFinding) bool {
+		return f.Severity == "error" && (f.Path == tg.rel || strings.HasPrefix(f.Path, tg.rel+" ")) // "objects/pack/x.pcp (object …)"
+	})
 	res.detected = code == 1 && named
 	if !res.detected {
 		err = fmt.Errorf("%s: check exited %d without an error naming the file:\n%s", what, code, rep)

@@ -84,7 +84,7 @@ func buildHostileBase(t *testing.T) (string, hostileEnv) {
 	dir, outs := t.TempDir(), t.TempDir()
 	ctx := context.Background()
 	for i, keys := range [][]int{hostileKeys[:2], hostileKeys[2:]} {
-		s := openStore(t, dir)
+		s := openStore(t, dir, pcache.PackLimit(0)) // objects as files: the cases plant things at their paths
 		f := pcache.MustWrap(s, hostileName, hostileFn)
 		for _, x := range keys {
 			if _, err := f.Call(ctx, hostileArgs{X: x, Out: filepath.Join(outs, strconv.Itoa(x))}); err != nil {

@@ -1,0 +1,232 @@
+package cas
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync/atomic"
+)
+
+// A pack holds small objects back to back, appended by one writer:
+//
+//	header   16 bytes: "pcache-pack" 0x00 0x00 0x00 0x00, then the format version (1)
+//	records  one per object: tag 0xa5, the object's ID (32 bytes), its size
+//	         (uint32, little-endian), its bytes
+//
+// A writer only appends, and references an object from a manifest only after
+// its record is written, so a crash leaves at most a torn last record, which
+// readers ignore. Nothing in a record is trusted: a reader hashes the bytes
+// against the ID every time it hands them out, so damage anywhere in a pack
+// is a miss, never a wrong value; damage to a size field cuts the scan of an
+// unsealed pack short (the objects after it are then misses).
+//
+// When its writer is done (at Close, or when the pack reaches maxPack), the
+// pack is sealed: an index file beside it lists every object sorted by ID:
+//
+//	header   16 bytes: "pcache-pidx" 0x00 0x00 0x00 0x00, then the format version (1)
+//	         the pack's size covered (uint64), the BLAKE3-256 of those bytes
+//	         (32), the entry count (uint64)
+//	entries  count × 44 bytes: ID (32), record offset (uint64), size (uint32)
+//	trailer  the BLAKE3-256 of everything before it (32)
+//
+// so a reader maps it and searches it in place instead of scanning the
+// pack. Index files are written to a temp file and renamed into place; a
+// sealed pack is never written again. Names are the writer's unique name
+// (layout.PackName), so copying caches into each other keeps every pack.
+
+const (
+	packVersion   = 1
+	headerSize    = 16
+	recHeaderSize = 1 + 32 + 4
+	recTag        = 0xa5
+	idxEntrySize  = 44
+	idxFixed      = headerSize + 8 + 32 + 8
+	idxTrailer    = 32
+)
+
+var (
+	packMagic = [headerSize]byte{'p', 'c', 'a', 'c', 'h', 'e', '-', 'p', 'a', 'c', 'k', 0, 0, 0, 0, packVersion}
+	idxMagic  = [headerSize]byte{'p', 'c', 'a', 'c', 'h', 'e', '-', 'p', 'i', 'd', 'x', 0, 0, 0, 0, packVersion}
+)
+
+// errBadPack is wrapped by errors about damaged pack structure.
+var errBadPack = errors.New("bad pack")
+
+// pack is one pack file as this process sees it: a read-only mapping of it
+// and, once sealed, of its index.
+type pack struct {
+	name, path string
+	fi         os.FileInfo // identity when opened
+	data       []byte      // mapping; its length may exceed size (the writer's own pack)
+	unmap      func() error
+	size       atomic.Int64 // bytes known to hold complete records
+	idx        []byte       // index entries when sealed (aliases idxData)
+	idxData    []byte
+	idxUnmap   func() error
+	refs       atomic.Int32
+}
+
+// sealed reports whether the pack has an index.
+func (p *pack) sealed() bool { return p.idx != nil }
+
+func (p *pack) acquire() { p.refs.Add(1) }
+
+// release drops a reference; the last one unmaps.
+func (p *pack) release() {
+	if p.refs.Add(-1) == 0 {
+		if p.unmap != nil {
+			p.unmap()
+		}
+		if p.idxUnmap != nil {
+			p.idxUnmap()
+		}
+		p.data, p.idx, p.idxData = nil, nil, nil
+	}
+}
+
+// loc is where an object is in a pack.
+type loc struct {
+	p    *pack
+	off  int64 // the record's offset
+	size uint32
+}
+
+// guard turns a memory fault on a mapping (a pack truncated or replaced in
+// place under the mapping) into an error; every read of a mapping defers it
+// after debug.SetPanicOnFault(true).
+func guard(err *error) {
+	if r := recover(); r != nil {
+		if _, ok := r.(interface{ Addr() uintptr }); ok {
+			*err = fmt.Errorf("%w: memory fault reading a pack (file truncated while in use?): %v", errBadPack, r)
+			return
+		}
+		panic(r)
+	}
+}
+
+// view calls fn with the bytes of the object at l after checking, against
+// what the pack's file held when it was last looked at, that the record is
+// inside it, names id, has the size, and hashes to id. fn must not keep the
+// slice: it aliases the mapping.
+func (l loc) view(id ID, fn func([]byte) error) (err error) {
+	p := l.p
+	end := l.off + recHeaderSize + int64(l.size)
+	if l.off < headerSize || end > p.size.Load() || end > int64(len(p.data)) {
+		return corrupt(id, p.path, fmt.Sprintf("record at offset %d is past the end of the pack (%d bytes)", l.off, p.size.Load()))
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	rec := p.data[l.off:end:end]
+	if rec[0] != recTag || !bytes.Equal(rec[1:33], id[:]) || binary.LittleEndian.Uint32(rec[33:37]) != l.size {
+		return corrupt(id, p.path, fmt.Sprintf("no record of this object at offset %d", l.off))
+	}
+	b := rec[recHeaderSize:]
+	if got := Sum(b); got != id {
+		return corrupt(id, p.path, fmt.Sprintf("hash mismatch at offset %d: content hashes to %s", l.off, got))
+	}
+	return fn(b)
+}
+
+// scanRecords reads the records of data[from:to] (a pack's bytes) and calls
+// add for each complete one. It returns the offset after the last complete
+// record; a record that does not start with the tag, or whose size runs past
+// to, ends the scan there.
+func scanRecords(data []byte, from, to int64, add func(id ID, off int64, size uint32)) (end int64, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	off := from
+	for off+recHeaderSize <= to {
+		if data[off] != recTag {
+			break
+		}
+		size := binary.LittleEndian.Uint32(data[off+33 : off+37])
+		next := off + recHeaderSize + int64(size)
+		if next > to || next < off {
+			break
+		}
+		add(ID(data[off+1:off+33]), off, size)
+		off = next
+	}
+	return off, nil
+}
+
+// appendRecord appends the record of object id with bytes b to buf.
+func appendRecord(buf []byte, id ID, b []byte) []byte {
+	buf = append(buf, recTag)
+	buf = append(buf, id[:]...)
+	buf = binary.LittleEndian.AppendUint32(buf, uint32(len(b)))
+	return append(buf, b...)
+}
+
+// idxEntry is one entry of a pack index.
+type idxEntry struct {
+	id   ID
+	off  int64
+	size uint32
+}
+
+// encodeIndex builds the index file of a pack of size bytes hashing to sum.
+// entries must be sorted by ID.
+func encodeIndex(size int64, sum ID, entries []idxEntry) []byte {
+	b := make([]byte, 0, idxFixed+len(entries)*idxEntrySize+idxTrailer)
+	b = append(b, idxMagic[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(size))
+	b = append(b, sum[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(len(entries)))
+	for _, e := range entries {
+		b = append(b, e.id[:]...)
+		b = binary.BigEndian.AppendUint64(b, uint64(e.off))
+		b = binary.BigEndian.AppendUint32(b, e.size)
+	}
+	t := Sum(b)
+	return append(b, t[:]...)
+}
+
+// parseIndex checks an index file's frame and returns what it covers and its
+// entries (aliasing b).
+func parseIndex(b []byte) (size int64, sum ID, entries []byte, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	bad := func(why string) error { return fmt.Errorf("%w: index %s", errBadPack, why) }
+	if len(b) < idxFixed+idxTrailer {
+		return 0, ID{}, nil, bad("too short")
+	}
+	if !bytes.Equal(b[:headerSize], idxMagic[:]) {
+		if bytes.Equal(b[:headerSize-1], idxMagic[:headerSize-1]) {
+			return 0, ID{}, nil, bad(fmt.Sprintf("of format version %d (this pcache reads %d; upgrade pcache)", b[headerSize-1], packVersion))
+		}
+		return 0, ID{}, nil, bad("has no header")
+	}
+	size = int64(binary.BigEndian.Uint64(b[16:24]))
+	copy(sum[:], b[24:56])
+	n := binary.BigEndian.Uint64(b[56:64])
+	body := len(b) - idxFixed - idxTrailer
+	if size < headerSize || n != uint64(body/idxEntrySize) || body%idxEntrySize != 0 {
+		return 0, ID{}, nil, bad("entry count does not fit the file")
+	}
+	if Sum(b[:len(b)-idxTrailer]) != ID(b[len(b)-idxTrailer:]) {
+		return 0, ID{}, nil, bad("checksum mismatch")
+	}
+	return size, sum, b[idxFixed : len(b)-idxTrailer], nil
+}
+
+// search finds id in sorted index entries.
+func searchIndex(idx []byte, id *ID) (off int64, size uint32, ok bool) {
+	lo, hi := 0, len(idx)/idxEntrySize
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		e := idx[mid*idxEntrySize : (mid+1)*idxEntrySize]
+		switch c := bytes.Compare(e[:32], id[:]); {
+		case c == 0:
+			return int64(binary.BigEndian.Uint64(e[32:40])), binary.BigEndian.Uint32(e[40:44]), true
+		case c < 0:
+			lo = mid + 1
+		default:
+			hi = mid
+		}
+	}
+	return 0, 0, false
+}

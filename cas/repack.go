@@ -1,0 +1,478 @@
+package cas
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/lock"
+)
+
+// PackInfo describes one pack as its file holds it (not as any process's
+// view has it).
+type PackInfo struct {
+	Name    string         // file name (layout.PackName)
+	Path    string         // absolute path
+	Size    int64          // file size
+	Valid   int64          // bytes holding complete records (less than Size: a torn tail)
+	Sealed  bool           // it has a valid index
+	Live    bool           // its writer is still running (on this machine)
+	ModTime time.Time      // the pack file's mtime
+	Objects []PackedObject // its records, in file order
+	Problem string         // damage found in the pack or its index ("" if none)
+	Damaged string         // the file Problem is about: Path, or the index's path
+}
+
+// PackedObject is one object record in a pack.
+type PackedObject struct {
+	ID     ID
+	Offset int64 // of the record
+	Size   int64 // of the object
+}
+
+// ListPacks reads every pack of the store afresh and describes it; stray
+// files in the pack directory are reported through stray (relative slash
+// paths, as WalkAll reports them).
+func (s *Store) ListPacks(stray func(rel string, info fs.FileInfo)) ([]PackInfo, error) {
+	ents, err := os.ReadDir(s.d.Packs())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cas: list packs: %w", err)
+	}
+	have := map[string]bool{}
+	for _, e := range ents {
+		have[e.Name()] = true
+	}
+	var out []PackInfo
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case e.Type().IsRegular() && layout.IsPackName(n):
+			out = append(out, s.describePack(n, have[layout.PackIndexName(n)]))
+		case e.Type().IsRegular() && layout.IsPackIndexName(n) && have[strings.TrimSuffix(n, layout.PackIndexExt)+layout.PackExt]:
+		default:
+			if stray != nil {
+				if info, err := e.Info(); err == nil {
+					stray(layout.ObjectsDir+"/"+layout.PackDir+"/"+n, info)
+				}
+			}
+		}
+	}
+	return out, nil
+}
+
+// describePack reads one pack (and its index) without trusting either.
+func (s *Store) describePack(name string, withIndex bool) PackInfo {
+	pi := PackInfo{Name: name, Path: s.d.Pack(name)}
+	if h, ok, _ := lock.Try(s.d.PackLock(name), lock.Shared); ok {
+		h.Release()
+	} else {
+		pi.Live = true
+	}
+	p, err := s.openPack(name, false)
+	if err != nil {
+		pi.Problem, pi.Damaged = err.Error(), pi.Path
+		if fi, serr := os.Lstat(pi.Path); serr == nil {
+			pi.Size, pi.ModTime = fi.Size(), fi.ModTime()
+		}
+		return pi
+	}
+	defer p.release()
+	pi.Size, pi.ModTime = p.fi.Size(), p.fi.ModTime()
+	pi.Valid, _ = scanRecords(p.data, headerSize, pi.Size, func(id ID, off int64, size uint32) {
+		pi.Objects = append(pi.Objects, PackedObject{ID: id, Offset: off, Size: int64(size)})
+	})
+	if !withIndex {
+		return pi
+	}
+	idx := s.d.Pack(layout.PackIndexName(name))
+	if err := p.openIndex(idx, pi.Size); err != nil {
+		pi.Problem, pi.Damaged = err.Error(), idx
+		if errors.Is(err, errPackShort) {
+			pi.Damaged = pi.Path // the pack lost records: it is what changed
+		}
+		return pi
+	}
+	pi.Sealed = true
+	if msg := indexMatches(p, pi); msg != "" {
+		pi.Problem, pi.Damaged = msg, pi.Path
+	}
+	return pi
+}
+
+// indexMatches checks a sealed pack's index against its records: every
+// entry names a record of that object and size, every record has an entry,
+// and the pack's bytes hash to what the index recorded.
+func indexMatches(p *pack, pi PackInfo) string {
+	size, sum, entries, err := parseIndex(p.idxData)
+	if err != nil {
+		return err.Error()
+	}
+	if size != pi.Valid {
+		return fmt.Sprintf("index covers %d bytes, the pack holds %d bytes of records", size, pi.Valid)
+	}
+	if got := ID(blake3.Sum256(p.data[:size])); got != sum {
+		return "index records another content for the pack (hash mismatch)"
+	}
+	byOff := map[int64]PackedObject{}
+	for _, o := range pi.Objects {
+		byOff[o.Offset] = o
+	}
+	seen := map[ID]bool{}
+	for i := 0; i+idxEntrySize <= len(entries); i += idxEntrySize {
+		e := entries[i : i+idxEntrySize]
+		id := ID(e[:32])
+		o, ok := byOff[int64(binary.BigEndian.Uint64(e[32:40]))]
+		if !ok || o.ID != id || o.Size != int64(binary.BigEndian.Uint32(e[40:44])) {
+			return fmt.Sprintf("index entry for %s does not point at its record", id)
+		}
+		if i > 0 && string(entries[i-idxEntrySize:i-idxEntrySize+32]) >= string(e[:32]) {
+			return "index entries out of order"
+		}
+		seen[id] = true
+	}
+	for _, o := range pi.Objects {
+		if !seen[o.ID] {
+			return fmt.Sprintf("record of %s at offset %d has no index entry", o.ID, o.Offset)
+		}
+	}
+	return ""
+}
+
+// VerifyPacked hashes the record of object id at offset off of pack name:
+// nil, or an error wrapping ErrCorrupt.
+func (s *Store) VerifyPacked(name string, o PackedObject) error {
+	p, err := s.openPack(name, false)
+	if err != nil {
+		return err
+	}
+	defer p.release()
+	return loc{p: p, off: o.Offset, size: uint32(o.Size)}.view(o.ID, func([]byte) error { return nil })
+}
+
+// RepackOptions configure Repack.
+type RepackOptions struct {
+	// Keep, if set, says which objects are still referenced: the others
+	// are dropped from the packs Repack rewrites (gc). Without it Repack
+	// only merges packs and keeps every object.
+	Keep func(ID) bool
+	// Grace spares packs written more recently than this from Keep: their
+	// unreferenced objects may belong to writes in flight elsewhere.
+	Grace time.Duration
+	// Now is the clock for Grace; zero: time.Now().
+	Now time.Time
+}
+
+// RepackReport says what Repack did.
+type RepackReport struct {
+	PacksIn, PacksOut int
+	ObjectsKept       int
+	ObjectsDropped    int
+	BytesDropped      int64
+	Duplicates        int  // copies of an object beyond the first, dropped
+	Corrupt           []ID // records whose bytes do not hash to their ID, dropped
+}
+
+// mergeMin is how many small dead packs make a merge worth it; small is
+// below maxPack/4.
+const mergeMin = 4
+
+// Repack rewrites dead packs (whose writers are gone) into new ones: with
+// Keep, every dead pack that holds an object Keep refuses, a duplicate or a
+// corrupt record, dropping those; without, the small dead packs when there
+// are mergeMin of them or any lacks an index. Each output is in place,
+// sealed, before its inputs are deleted, so a reader never misses an object
+// that is kept, and objects are stored once afterwards. Packs written by
+// running writers are left alone. Only one Repack runs at a time per cache;
+// another returns at once.
+func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
+	var rep RepackReport
+	if s.readOnly {
+		return rep, ErrReadOnly
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	lk, ok, err := lock.Try(s.d.RepackLock(), lock.Exclusive)
+	if err != nil || !ok {
+		return rep, err
+	}
+	defer lk.Release()
+	infos, err := s.ListPacks(nil)
+	if err != nil {
+		return rep, err
+	}
+	own := s.packs.ownName()
+	var inputs []PackInfo
+	var locks []*lock.Held
+	defer func() {
+		for _, h := range locks {
+			h.Release()
+		}
+	}()
+	small := 0
+	unsealed := false
+	for _, pi := range infos {
+		if pi.Live || pi.Name == own || pi.Problem != "" && !strings.Contains(pi.Problem, "index") {
+			continue
+		}
+		h, ok, err := lock.Try(s.d.PackLock(pi.Name), lock.Exclusive)
+		if err != nil || !ok {
+			continue // a writer started since the listing
+		}
+		locks = append(locks, h)
+		prune := opts.Keep != nil && opts.Now.Sub(pi.ModTime) >= opts.Grace && s.needsPrune(pi, opts.Keep)
+		if pi.Size < maxPack/4 {
+			small++
+		}
+		if !pi.Sealed {
+			unsealed = true
+		}
+		if prune || !pi.Sealed || pi.Size < maxPack/4 {
+			inputs = append(inputs, pi)
+		}
+	}
+	if opts.Keep == nil && small < mergeMin && !unsealed {
+		return rep, nil
+	}
+	if len(inputs) == 0 {
+		return rep, nil
+	}
+	return s.rewrite(inputs, opts, rep)
+}
+
+// needsPrune reports whether a pack holds an object keep refuses or the
+// same object twice.
+func (s *Store) needsPrune(pi PackInfo, keep func(ID) bool) bool {
+	seen := map[ID]bool{}
+	for _, o := range pi.Objects {
+		if !keep(o.ID) || seen[o.ID] {
+			return true
+		}
+		seen[o.ID] = true
+	}
+	return pi.Valid < pi.Size
+}
+
+// rewrite copies the objects of inputs into new packs and then deletes the
+// inputs.
+func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport) (RepackReport, error) {
+	rep.PacksIn = len(inputs)
+	drop := func(pi PackInfo, o PackedObject) bool {
+		return opts.Keep != nil && opts.Now.Sub(pi.ModTime) >= opts.Grace && !opts.Keep(o.ID)
+	}
+	if err := s.copyObjects(inputs, drop, &rep); err != nil {
+		return rep, err
+	}
+	// Every kept object is in place in a sealed output: the inputs may go.
+	for _, pi := range inputs {
+		os.Remove(s.d.Pack(layout.PackIndexName(pi.Name)))
+		os.Remove(pi.Path)
+		os.Remove(s.d.PackLock(pi.Name))
+	}
+	s.packs.refresh()
+	return rep, nil
+}
+
+// copyObjects copies the objects of inputs that drop (if set) does not
+// refuse, verified and each once, into new sealed packs of at most maxPack
+// bytes. Corrupt records are counted and skipped. The inputs are untouched.
+func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject) bool, rep *RepackReport) error {
+	seen := map[ID]bool{}
+	var out *packOut
+	finish := func() error {
+		if out == nil {
+			return nil
+		}
+		err := out.seal(s)
+		out = nil
+		if err == nil {
+			rep.PacksOut++
+		}
+		return err
+	}
+	for _, pi := range inputs {
+		p, err := s.openPack(pi.Name, false)
+		if err != nil {
+			continue
+		}
+		for _, o := range pi.Objects {
+			if seen[o.ID] {
+				rep.Duplicates++
+				continue
+			}
+			if drop != nil && drop(pi, o) {
+				rep.ObjectsDropped++
+				rep.BytesDropped += o.Size
+				continue
+			}
+			var werr error
+			verr := loc{p: p, off: o.Offset, size: uint32(o.Size)}.view(o.ID, func(b []byte) error {
+				if out == nil || out.size+recHeaderSize+int64(len(b)) > maxPack {
+					if werr = finish(); werr != nil {
+						return nil
+					}
+					if out, werr = s.newPackOut(); werr != nil {
+						return nil
+					}
+				}
+				werr = out.add(o.ID, b)
+				return nil
+			})
+			if werr != nil {
+				p.release()
+				return werr
+			}
+			if verr != nil {
+				rep.Corrupt = append(rep.Corrupt, o.ID)
+				continue
+			}
+			seen[o.ID] = true
+			rep.ObjectsKept++
+		}
+		p.release()
+	}
+	return finish()
+}
+
+// packOut is a pack being written by Repack.
+type packOut struct {
+	f       *os.File
+	name    string
+	hash    *blake3.Hasher
+	size    int64
+	entries []idxEntry
+	buf     []byte
+}
+
+func (s *Store) newPackOut() (*packOut, error) {
+	f, err := s.createTemp("repacked pack")
+	if err != nil {
+		return nil, err
+	}
+	o := &packOut{f: f, name: layout.PackName(fsutil.Unique()), hash: blake3.New(), size: headerSize}
+	o.buf = append(o.buf, packMagic[:]...)
+	return o, nil
+}
+
+func (o *packOut) add(id ID, b []byte) error {
+	o.entries = append(o.entries, idxEntry{id: id, off: o.size, size: uint32(len(b))})
+	o.buf = appendRecord(o.buf, id, b)
+	o.size += recHeaderSize + int64(len(b))
+	if len(o.buf) >= 1<<20 {
+		return o.flush()
+	}
+	return nil
+}
+
+func (o *packOut) flush() error {
+	o.hash.Write(o.buf)
+	_, err := o.f.Write(o.buf)
+	o.buf = o.buf[:0]
+	return err
+}
+
+// seal renames the finished pack into place and writes its index.
+func (o *packOut) seal(s *Store) error {
+	if err := o.flush(); err != nil {
+		return abort(o.f, "repacked pack", err)
+	}
+	if err := fsutil.Commit(o.f, s.d.Pack(o.name), s.durable); err != nil {
+		return fmt.Errorf("cas: repack: %w", err)
+	}
+	slices.SortFunc(o.entries, func(a, b idxEntry) int { return strings.Compare(string(a.id[:]), string(b.id[:])) })
+	var sum ID
+	o.hash.Sum(sum[:0])
+	return s.writeIndex(o.name, encodeIndex(o.size, sum, o.entries))
+}
+
+// ownName is the name of this process's pack, or "".
+func (ps *packSet) ownName() string {
+	ps.wmu.Lock()
+	defer ps.wmu.Unlock()
+	if ps.w == nil {
+		return ""
+	}
+	return ps.w.p.name
+}
+
+// MergeInBackground starts a Repack without Keep (a merge of small dead
+// packs) on its own goroutine; Close waits for it. Errors are dropped: a
+// merge that does not happen costs lookups, never data.
+func (s *Store) MergeInBackground() {
+	if s.readOnly || s.limit == 0 {
+		return
+	}
+	s.packs.merging.Add(1)
+	go func() {
+		defer s.packs.merging.Done()
+		s.Repack(RepackOptions{})
+	}()
+}
+
+// VerifyPack hashes every record of pack name and returns the objects whose
+// bytes do not match their IDs.
+func (s *Store) VerifyPack(pi PackInfo, progress func(n int64)) (bad []PackedObject, err error) {
+	p, err := s.openPack(pi.Name, false)
+	if err != nil {
+		return nil, err
+	}
+	defer p.release()
+	for _, o := range pi.Objects {
+		if err := (loc{p: p, off: o.Offset, size: uint32(o.Size)}).view(o.ID, func([]byte) error { return nil }); err != nil {
+			bad = append(bad, o)
+		}
+		if progress != nil {
+			progress(recHeaderSize + o.Size)
+		}
+	}
+	return bad, nil
+}
+
+// SalvagePack copies the good objects of a damaged dead pack (corrupt
+// records, an index that does not match) into a new sealed pack and then
+// moves the damaged pack and its index to lost+found, so nothing is silently
+// deleted. It returns where the pack went.
+func (s *Store) SalvagePack(name string) (string, error) {
+	if s.readOnly {
+		return "", ErrReadOnly
+	}
+	lk, ok, err := lock.Try(s.d.PackLock(name), lock.Exclusive)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("cas: salvage pack %s: its writer is running", name)
+	}
+	defer lk.Release()
+	pi := s.describePack(name, false)
+	var rep RepackReport
+	if err := s.copyObjects([]PackInfo{pi}, nil, &rep); err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(s.lostDir, 0o777); err != nil {
+		return "", fmt.Errorf("cas: salvage pack: %w", err)
+	}
+	dst := s.lostDir + string(os.PathSeparator) + name + "." + fsutil.Unique()
+	if err := os.Rename(pi.Path, dst); err != nil {
+		return "", fmt.Errorf("cas: salvage pack: %w", err)
+	}
+	idx := s.d.Pack(layout.PackIndexName(name))
+	if _, err := os.Stat(idx); err == nil {
+		os.Rename(idx, dst+layout.PackIndexExt)
+	}
+	os.Remove(s.d.PackLock(name))
+	s.packs.refresh()
+	return dst, nil
+}

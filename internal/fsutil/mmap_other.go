@@ -1,0 +1,17 @@
+//go:build !unix
+
+package fsutil
+
+import (
+	"errors"
+	"os"
+)
+
+// CanMap reports whether Map works on this platform (here it does not:
+// callers read with ReadAt).
+const CanMap = false
+
+// Map is unsupported here.
+func Map(f *os.File, length int64) ([]byte, func() error, error) {
+	return nil, nil, errors.ErrUnsupported
+}
