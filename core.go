@@ -24,6 +24,7 @@ type core struct {
 	version string
 	codec   Codec
 	fp      [32]byte // result-type fingerprint
+	rkey    [32]byte // resultKey of the codec and fingerprint
 	m       *manifest.Manifest
 	stats   counters
 	flights flights
@@ -61,8 +62,9 @@ func newCore(s *Store, name string, argType, resultType reflect.Type, codec Code
 	if err != nil {
 		return nil, err
 	}
+	fp := keying.ResultFingerprint(resultType)
 	return &core{s: s, name: name, plan: plan, version: o.version, codec: codec,
-		fp: keying.ResultFingerprint(resultType), m: m}, nil
+		fp: fp, rkey: resultKey(codec.Name(), fp), m: m}, nil
 }
 
 // found is what a lookup found.

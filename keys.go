@@ -20,24 +20,34 @@ type callKey struct {
 // entryDomain separates entry keys from every other BLAKE3 use.
 const entryDomain = "pcache entry key v2\x00"
 
-// entryHash is the key of an entry: BLAKE3-256 of
+// resultKey is the part of every entry key of a function that comes from
+// its result: BLAKE3-256 of
 //
-//	"pcache entry key v2" 0x00 ‖ argument key hash (32 bytes) ‖ codec name ‖ 0x00 ‖ result-type fingerprint (32 bytes)
+//	"pcache entry key v2" 0x00 ‖ codec name ‖ 0x00 ‖ result-type fingerprint (32 bytes)
 //
-// so two functions under one name whose result types (or codecs) differ
-// keep separate entries, and an entry is never decoded into another type.
-// The argument key hash is keying's (Plan.Key); the fingerprint is
-// keying.ResultFingerprint of the result type.
-func entryHash(args [32]byte, codec string, fp [32]byte) [32]byte {
+// computed once per Wrap. The fingerprint is keying.ResultFingerprint of the
+// result type.
+func resultKey(codec string, fp [32]byte) [32]byte {
 	h := blake3.New()
 	h.WriteString(entryDomain)
-	h.Write(args[:])
 	h.WriteString(codec)
 	h.Write([]byte{0})
 	h.Write(fp[:])
 	var out [32]byte
 	h.Sum(out[:0])
 	return out
+}
+
+// entryHash is the key of an entry: the argument key hash (keying's
+// Plan.Key) XOR the function's resultKey. Two functions under one name whose
+// result types (or codecs) differ keep separate entries, and an entry is
+// never decoded into another type. (The XOR of a hash output with a fixed
+// value is as collision-resistant as the hash, and costs nothing per call.)
+func entryHash(args, result [32]byte) [32]byte {
+	for i := range args {
+		args[i] ^= result[i]
+	}
+	return args
 }
 
 // key keys args. With withOuts, out-file paths are made absolute (an empty
@@ -47,7 +57,7 @@ func (c *core) key(args any, withOuts bool) (callKey, error) {
 	if err != nil {
 		return callKey{}, errorf("%s: %w", c.name, err)
 	}
-	ck := callKey{hash: entryHash(k.Hash, c.codec.Name(), c.fp), legacy: k.Hash, bytes: k.Bytes}
+	ck := callKey{hash: entryHash(k.Hash, c.rkey), legacy: k.Hash, bytes: k.Bytes}
 	if !withOuts {
 		return ck, nil
 	}

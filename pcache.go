@@ -217,22 +217,20 @@ func (s *Store) prepare() error {
 }
 
 // looksLikeCache reports whether a directory without a valid marker may
-// still be made a cache: it is empty, or holds what an earlier release
-// wrote (objects/ or manifests/).
+// still be made a cache: it holds nothing but what pcache writes (it is
+// empty, another process is creating the cache right now, or an earlier
+// release wrote it).
 func looksLikeCache(d layout.Dir) bool {
 	ents, err := os.ReadDir(d.Root())
 	if err != nil {
 		return false
 	}
-	if len(ents) == 0 {
-		return true
-	}
-	for _, p := range []string{d.Objects(), d.Manifests()} {
-		if fi, err := os.Stat(p); err == nil && fi.IsDir() {
-			return true
+	for _, e := range ents {
+		if !layout.IsCacheEntry(e.Name()) {
+			return false
 		}
 	}
-	return false
+	return true
 }
 
 // Dir returns the absolute path of the cache directory.

@@ -75,6 +75,20 @@ func (d Dir) CheckMarker() (legacy bool, err error) {
 	return false, nil
 }
 
+// IsCacheEntry reports whether name, found directly in a cache directory,
+// is one pcache writes there (a directory or file of the layout, or the
+// marker's temp file while it is being written).
+func IsCacheEntry(name string) bool {
+	switch name {
+	case MarkerFile, ReadmeFile, ObjectsDir, ManifestsDir, TmpDir, LostFoundDir, LocksDir, RemoteDir:
+		return true
+	}
+	return strings.HasPrefix(name, markerTemp)
+}
+
+// markerTemp prefixes the temp file the marker is written to.
+const markerTemp = ".pcache.json."
+
 // WriteMarker writes the marker and the README into a cache directory that
 // lacks them (an existing marker is left alone). The marker is written to a
 // temp file in the root and renamed into place, so a reader never sees half
@@ -85,7 +99,7 @@ func (d Dir) WriteMarker() error {
 	}
 	b, _ := json.Marshal(marker{Format: MarkerFormat, Version: MarkerVersion, Digest: Digest})
 	b = append(b, '\n')
-	tmp, err := os.CreateTemp(d.root, ".pcache.json.*")
+	tmp, err := os.CreateTemp(d.root, markerTemp+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", d.Marker(), err)
 	}
