@@ -119,6 +119,24 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 			missing = append(missing, i)
 		}
 	}
+	if len(missing) > 0 && c.s.remote != nil {
+		// The remote, for what the local cache lacks (its requests overlap).
+		forEach(len(missing), func(j int) error {
+			i := missing[j]
+			dst := &value[R]{codec: c.codec}
+			if prev[i] == 0 && c.fromRemote(ctx, &keys[i], dst) {
+				res[i], hit[i] = dst.v, true
+			}
+			return nil
+		})
+		still := missing[:0]
+		for _, i := range missing {
+			if !hit[i] {
+				still = append(still, i)
+			}
+		}
+		missing = still
+	}
 	c.add(statHits, int64(len(distinct)-len(missing)))
 	c.add(statMisses, int64(len(missing)))
 	if len(missing) > 0 && modeOf(ctx) == modeErrorOnMiss {

@@ -279,9 +279,11 @@ func (c *core) touch(e *record.Entry) {
 	if now-e.LastUse() < int64(cas.TouchQuantum) {
 		return
 	}
-	t := *e
-	t.Used = now
-	c.m.Append(t) // best effort
+	t := []record.Entry{*e}
+	t[0].Used = now
+	if c.m.Append(t...) == nil { // best effort
+		c.publish(t) // the remote's gc evicts by last use too
+	}
 }
 
 // upgrade records a legacy entry that was served under the key it has now.
@@ -293,12 +295,14 @@ func (c *core) upgrade(k *callKey, e *record.Entry) {
 		return
 	}
 	defer c.s.gate.Leave()
-	up := *e
-	up.KeyHash, up.Type, up.Time, up.Used = k.hash, c.fp, 0, 0
-	if len(up.Key) == 0 {
-		up.Key = k.bytes
+	up := []record.Entry{*e}
+	up[0].KeyHash, up[0].Type, up[0].Time, up[0].Used = k.hash, c.fp, 0, 0
+	if len(up[0].Key) == 0 {
+		up[0].Key = k.bytes
 	}
-	c.m.Append(up) // best effort: the legacy entry keeps serving
+	if c.m.Append(up...) == nil { // best effort: the legacy entry keeps serving
+		c.publish(up)
+	}
 }
 
 // pending is a computed result waiting to be stored.
@@ -364,10 +368,11 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 	for i := range entries {
 		entries[i].Result = ids[i]
 	}
-	if err := c.m.Append(entries...); err != nil {
+	if err := c.m.Append(entries...); err != nil { // stamps entries' Time
 		return fmt.Errorf("commit: %w", err)
 	}
 	c.add(statStores, int64(len(entries)))
+	c.publish(entries)
 	return nil
 }
 

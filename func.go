@@ -107,6 +107,10 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 			return dst.v, nil
 		}
 		if md == modeErrorOnMiss {
+			if c.fromRemote(ctx, &k, dst) {
+				c.count(statHits)
+				return dst.v, nil
+			}
 			c.count(statMisses)
 			return zero, errorf("%s: %w", c.name, ErrCacheMiss)
 		}
@@ -155,6 +159,10 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 		return dst.v, nil
 	} else if fd.prev != 0 {
 		prev = fd.prev
+	} else if c.fromRemote(ctx, k, dst) {
+		c.count(statHits)
+		land(true, nil)
+		return dst.v, nil
 	}
 	c.count(statMisses)
 	c.count(statComputes)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/keying"
+	"github.com/pcache/pcache/remote"
 )
 
 // StoreOption configures Open.
@@ -19,6 +20,12 @@ type storeOptions struct {
 	logger       *slog.Logger
 	strictStore  bool
 	keyLockFiles bool // tests: per-key flock files even where byte-range locks work
+
+	remoteURL     string
+	remoteSet     bool // Remote or RemoteBackend was given: $PCACHE_REMOTE is not read
+	remoteBackend remote.Backend
+	remoteRO      bool
+	remoteTimes   remoteTimeouts
 }
 
 func defaultStoreOptions() storeOptions {

@@ -77,6 +77,7 @@ import (
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
 	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/remote"
 )
 
 // EnvDir is the environment variable that overrides the default cache directory.
@@ -124,6 +125,7 @@ type Store struct {
 	board    *board.Board
 	gate     *lock.Turnstile // nil when read-only
 	keys     *lock.Keys      // nil when read-only
+	remote   *remote.Tier    // nil without a remote
 	readOnly bool
 
 	mu        sync.Mutex
@@ -178,6 +180,10 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 		s.gate = lock.NewTurnstile(s.d)
 		s.keys = lock.NewKeys(s.d, o.keyLockFiles)
 		s.cas.MergeInBackground() // packs left by earlier processes, merged while this one works
+	}
+	if err := s.openRemote(); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s, nil
 }
@@ -242,7 +248,9 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 // Close closes the manifests the Store opened and releases its locks. Calls
 // made after Close compute without the cache (or fail with ErrClosed under
 // ReturnStoreErrors); nothing committed is lost by closing, or by exiting
-// without closing.
+// without closing. With a remote, Close first publishes what is queued,
+// waiting at most the flush timeout (see RemoteTimeouts); what is left is
+// published by the next Open of this cache.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -250,6 +258,13 @@ func (s *Store) Close() error {
 		return nil
 	}
 	var errs []error
+	if s.remote != nil {
+		// First: publishing reads objects from the local store. A flush
+		// that runs out of time is not an error (the outbox keeps the rest).
+		if err := s.remote.Close(); err != nil {
+			s.log.Warn("pcache: "+err.Error(), "dir", s.d.Root())
+		}
+	}
 	for _, m := range s.manifests {
 		if err := m.Close(); err != nil {
 			errs = append(errs, err)

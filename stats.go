@@ -14,6 +14,13 @@ type Stats struct {
 	Corrupt     int64 // entries found unusable (object missing or corrupt, result not decodable), then recomputed
 	Errors      int64 // calls of the wrapped function that failed (their results are not cached)
 	StoreErrors int64 // computed results that could not be stored (returned all the same)
+
+	// The remote tier (see Remote). RemoteHits are counted in Hits too. The
+	// other three are the Store's alone: a Func's Stats leaves them zero.
+	RemoteHits     int64 // local misses served from the remote
+	RemoteErrors   int64 // remote requests that failed or were held back (the calls went on locally)
+	Uploads        int64 // entries published to the remote
+	UploadsDropped int64 // entries not published because their objects were gone locally
 }
 
 type stat int
@@ -27,6 +34,7 @@ const (
 	statCorrupt
 	statErrors
 	statStoreErrors
+	statRemoteHits
 	numStats
 )
 
@@ -36,12 +44,19 @@ func (c *counters) snapshot() Stats {
 	return Stats{
 		Hits: c[statHits].Load(), Misses: c[statMisses].Load(), Computes: c[statComputes].Load(),
 		Stores: c[statStores].Load(), Waits: c[statWaits].Load(), Corrupt: c[statCorrupt].Load(),
-		Errors: c[statErrors].Load(), StoreErrors: c[statStoreErrors].Load(),
+		Errors: c[statErrors].Load(), StoreErrors: c[statStoreErrors].Load(), RemoteHits: c[statRemoteHits].Load(),
 	}
 }
 
 // Stats returns the counters of every call made through this Store.
-func (s *Store) Stats() Stats { return s.stats.snapshot() }
+func (s *Store) Stats() Stats {
+	st := s.stats.snapshot()
+	if s.remote != nil {
+		r := s.remote.Stats()
+		st.RemoteErrors, st.Uploads, st.UploadsDropped = r.Errors+r.Skipped+r.Corrupt, r.Uploads, r.UploadsDropped
+	}
+	return st
+}
 
 // add counts n events of kind k for one function and its Store.
 func (c *core) add(k stat, n int64) {

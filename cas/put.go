@@ -121,11 +121,46 @@ func (s *Store) PutReader(r io.Reader) (ID, int64, error) {
 		}
 		r = io.MultiReader(bytes.NewReader(head), r)
 	}
-	return s.putStream(r, "stream")
+	return s.putStream(r, "stream", nil)
 }
 
-// putStream is PutReader; what names the source in errors.
-func (s *Store) putStream(r io.Reader, what string) (ID, int64, error) {
+// PutExpect stores object want of size bytes read from r (a download),
+// only if what r yields is exactly that: a shorter, longer or different
+// stream stores nothing and fails with an error wrapping ErrCorrupt. An
+// object already present is not read again.
+func (s *Store) PutExpect(r io.Reader, want ID, size int64) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if ok, _ := s.Has(want); ok {
+		return nil
+	}
+	lr := io.LimitReader(r, size+1)
+	if size < int64(s.limit) {
+		b, err := io.ReadAll(lr)
+		if err != nil {
+			return fmt.Errorf("cas: put %x: read: %w", want[:8], err)
+		}
+		if int64(len(b)) != size || Sum(b) != want {
+			return fmt.Errorf("cas: put %x: %w: got %d bytes hashing to %.16s, want %d", want[:8], ErrCorrupt, len(b), Sum(b).String(), size)
+		}
+		_, err = s.Put(b)
+		return err
+	}
+	exp := expect{id: want, size: size}
+	_, _, err := s.putStream(lr, fmt.Sprintf("%x", want[:8]), &exp)
+	return err
+}
+
+// expect is what a verified stream must be.
+type expect struct {
+	id   ID
+	size int64
+}
+
+// putStream is PutReader; what names the source in errors. With want, a
+// stream that is not that object is dropped before it is committed.
+func (s *Store) putStream(r io.Reader, what string, want *expect) (ID, int64, error) {
 	if s.readOnly {
 		return ID{}, 0, ErrReadOnly
 	}
@@ -156,6 +191,9 @@ func (s *Store) putStream(r io.Reader, what string) (ID, int64, error) {
 		}
 	}
 	id := sum(h)
+	if want != nil && (id != want.id || n != want.size) {
+		return ID{}, n, abort(f, what, fmt.Errorf("%w: got %d bytes hashing to %.16s, want %d", ErrCorrupt, n, id.String(), want.size))
+	}
 	path := s.Path(id)
 	if s.present(id, path, n) {
 		f.Close()

@@ -46,7 +46,7 @@ func TestUnknownVersion(t *testing.T) {
 		t.Fatalf("Check: %v %v", ps, err)
 	}
 	// Neither compaction nor repair touches a file they cannot read.
-	c := &compaction{d: layout.New(root), name: "f", dir: filepath.Dir(path), report: func(Problem) {}, logf: t.Logf}
+	c := &compaction{d: layout.New(root), name: "f", lockName: "f", dir: filepath.Dir(path), report: func(Problem) {}, logf: t.Logf}
 	if err := c.run(true, true); err != nil {
 		t.Fatal(err)
 	}

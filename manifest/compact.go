@@ -39,6 +39,7 @@ var testHookBeforeDelete func() error
 type compaction struct {
 	d         layout.Dir
 	name, dir string
+	lockName  string
 	durable   bool
 	skip      string // the caller's own live journal (its lock would not stop us within one *Flock)
 	report    func(Problem)
@@ -54,7 +55,7 @@ type deadJournal struct {
 // run compacts. With wait it blocks for the manifest lock; otherwise it
 // returns at once (having done nothing) when another compaction holds it.
 func (c *compaction) run(full, wait bool) error {
-	lk, err := lockManifest(c.d, c.name, "compact", wait)
+	lk, err := lockManifest(c.d, c.lockName, "compact", wait)
 	if err != nil || lk == nil {
 		return err
 	}

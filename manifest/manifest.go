@@ -8,7 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/zeebo/blake3"
+
 	"github.com/pcache/pcache/internal/board"
+	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest/record"
 )
@@ -42,6 +45,9 @@ type Options struct {
 	// change: changes that bump no counter (files copied in by rsync,
 	// writers on other machines) are seen within it. Default 1s.
 	FullRefresh time.Duration
+	// Dir, if set, is the directory of the manifest's files instead of the
+	// function's directory in the cache (a mirror of a remote index).
+	Dir string
 }
 
 // defaultJournalLimit is the JournalLimit used when Options leaves it zero.
@@ -74,6 +80,7 @@ var (
 type Manifest struct {
 	d         layout.Dir
 	name, dir string
+	lockName  string // names the maintenance lock (the function's, or its Options.Dir's)
 	opts      Options
 	topic     board.Topic
 
@@ -117,6 +124,12 @@ func Open(d layout.Dir, name string, opts Options) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
+	lockName, topic := name, "manifest:"+name
+	if opts.Dir != "" {
+		// Another directory of the same function's records (a mirror) is
+		// maintained on its own: its own lock and change counter.
+		dir, lockName, topic = opts.Dir, "dir:"+opts.Dir, "manifest-dir:"+opts.Dir
+	}
 	if opts.FullRefresh <= 0 {
 		opts.FullRefresh = defaultFullRefresh
 	}
@@ -130,7 +143,7 @@ func Open(d layout.Dir, name string, opts Options) (*Manifest, error) {
 		opts.Logf = func(string, ...any) {}
 	}
 	m := &Manifest{
-		d: d, name: name, dir: dir, opts: opts, topic: board.TopicOf("manifest:" + name),
+		d: d, name: name, dir: dir, lockName: lockName, opts: opts, topic: board.TopicOf(topic),
 		journals: make(map[string]*jstate),
 		segs:     make(map[string]*segment),
 		badSegs:  make(map[string]os.FileInfo),
@@ -274,7 +287,8 @@ func (m *Manifest) refreshAfter(gen uint64) error {
 }
 
 // Append adds entries with one write to this Manifest's journal (created on
-// first use). An entry with a zero Time is stamped with the clock; stamps
+// first use). An entry with a zero Time is stamped with the clock (in
+// entries too, so the caller holds what was recorded); stamps
 // from one Manifest strictly increase, so of two entries for one key in a
 // batch the later one wins. The objects entries refer to must already be
 // stored (durably, if the caller wants durability). To record a use of an
@@ -293,6 +307,7 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 		r := &rec{e: entries[i]}
 		if r.e.Time == 0 {
 			r.e.Time = m.stamp()
+			entries[i].Time = r.e.Time
 		}
 		p, err := record.Encode(&r.e)
 		if err != nil {
@@ -460,7 +475,7 @@ func (m *Manifest) compaction() *compaction {
 	}
 	m.mu.Unlock()
 	return &compaction{
-		d: m.d, name: m.name, dir: m.dir,
+		d: m.d, name: m.name, dir: m.dir, lockName: m.lockName,
 		durable: m.opts.Durable, skip: skip, report: m.report, logf: m.opts.Logf,
 	}
 }
@@ -505,6 +520,29 @@ func (m *Manifest) compactAsyncLocked() {
 			}
 		}
 	}()
+}
+
+// AddSegment puts a segment file, named by its content (as EncodeSegment
+// names it) and read from elsewhere, into the manifest's directory; the next
+// refresh reads it. A segment whose bytes do not hash to its name is refused.
+func (m *Manifest) AddSegment(file string, data []byte) error {
+	sum := blake3.Sum256(data)
+	if layout.SegmentName(sum[:]) != file || !layout.IsSegmentName(file) {
+		return fmt.Errorf("manifest: add segment %s: content hashes to %x", file, sum[:8])
+	}
+	if err := os.MkdirAll(m.dir, 0o777); err != nil {
+		return fmt.Errorf("manifest: add segment: %w", err)
+	}
+	final := m.dir + string(os.PathSeparator) + file
+	if _, err := os.Stat(final); err == nil {
+		return nil
+	}
+	if err := fsutil.WriteFileAtomic(m.d.Tmp(), final, data, 0o644, m.opts.Durable); err != nil {
+		return fmt.Errorf("manifest: add segment: %w", err)
+	}
+	m.announce()
+	m.fullAt.Store(0) // the next lookup that misses reads it
+	return nil
 }
 
 // Close closes the journal (releasing its writer lock, so the journal can be

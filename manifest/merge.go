@@ -182,3 +182,35 @@ func (h *mergeHeap) Pop() any {
 	*h = old[:len(old)-1]
 	return it
 }
+
+// Resolve returns the live entries among records of one function gathered
+// from anywhere (the winner per key by the resolution rule; tombstoned keys
+// and what a function-wide tombstone forgets left out), in increasing
+// KeyHash order: what a compaction that replaces all of them keeps. The
+// function-wide tombstone itself is kept, so that a record of what it
+// forgot that arrives later (from a slow writer) stays forgotten.
+func Resolve(entries []record.Entry) []record.Entry {
+	best := map[[32]byte]*rec{}
+	for i := range entries {
+		mergeInto(best, &rec{e: entries[i]})
+	}
+	var forget int64
+	if r := best[record.ForgetAll]; r != nil && r.e.Deleted {
+		forget = r.e.Time
+	}
+	src := newSliceSource(best)
+	out := make([]record.Entry, 0, len(src.recs))
+	for _, r := range src.recs {
+		if r.e.KeyHash == record.ForgetAll {
+			if forget != 0 {
+				out = append(out, r.e)
+			}
+			continue
+		}
+		if r.e.Deleted || (forget != 0 && r.e.Time <= forget) {
+			continue
+		}
+		out = append(out, r.e)
+	}
+	return out
+}

@@ -39,37 +39,9 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 	}()
 	hash := blake3.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, hash), 1<<20)
-	count := uint64(n)
-	hdr, err := record.EncodeHeader(record.SegmentFormat, name, &count)
-	if err != nil {
+	if err := encodeSegment(w, name, n, at); err != nil {
 		return "", err
 	}
-	w.Write(hdr)
-	off := int64(len(hdr))
-	index := make([]byte, 0, n*indexEntrySize)
-	var prev *[32]byte
-	var buf []byte
-	for i := 0; i < n; i++ {
-		h, payload, err := at(i)
-		if err != nil {
-			return "", err
-		}
-		if prev != nil && bytes.Compare(h[:], prev[:]) <= 0 {
-			return "", fmt.Errorf("manifest: write segment: keys out of order at record %d", i) // a bug, not damage
-		}
-		prev = h
-		index = append(index, h[:]...)
-		index = binary.BigEndian.AppendUint64(index, uint64(off))
-		buf = record.AppendFrame(buf[:0], payload)
-		w.Write(buf)
-		off += int64(len(buf))
-	}
-	w.Write(record.AppendHead(nil, record.MajorBytes, uint64(len(index))))
-	w.Write(index)
-	var trailer [trailerSize]byte
-	trailer[0] = record.MajorUint<<5 | 27
-	binary.BigEndian.PutUint64(trailer[1:], uint64(off))
-	w.Write(trailer[:])
 	if err := w.Flush(); err != nil {
 		return "", fmt.Errorf("manifest: write segment %s: %w", f.Name(), err)
 	}
@@ -88,4 +60,92 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 		return "", fmt.Errorf("manifest: write segment: %w", err)
 	}
 	return file, nil
+}
+
+// encodeSegment writes the segment of the n records at returns (in strictly
+// increasing key order) of function name to w.
+func encodeSegment(w io.Writer, name string, n int, at func(i int) (*[32]byte, []byte, error)) error {
+	count := uint64(n)
+	hdr, err := record.EncodeHeader(record.SegmentFormat, name, &count)
+	if err != nil {
+		return err
+	}
+	w.Write(hdr)
+	off := int64(len(hdr))
+	index := make([]byte, 0, n*indexEntrySize)
+	var prev *[32]byte
+	var buf []byte
+	for i := 0; i < n; i++ {
+		h, payload, err := at(i)
+		if err != nil {
+			return err
+		}
+		if prev != nil && bytes.Compare(h[:], prev[:]) <= 0 {
+			return fmt.Errorf("manifest: write segment: keys out of order at record %d", i) // a bug, not damage
+		}
+		prev = h
+		index = append(index, h[:]...)
+		index = binary.BigEndian.AppendUint64(index, uint64(off))
+		buf = record.AppendFrame(buf[:0], payload)
+		w.Write(buf)
+		off += int64(len(buf))
+	}
+	w.Write(record.AppendHead(nil, record.MajorBytes, uint64(len(index))))
+	w.Write(index)
+	var trailer [trailerSize]byte
+	trailer[0] = record.MajorUint<<5 | 27
+	binary.BigEndian.PutUint64(trailer[1:], uint64(off))
+	_, err = w.Write(trailer[:])
+	return err
+}
+
+// EncodeSegment returns a segment holding entries (the winner per key by
+// the resolution rule, tombstones kept) of function name, and its file name
+// (content-named): how a segment travels to a remote.
+func EncodeSegment(name string, entries []record.Entry) (file string, data []byte, err error) {
+	best := map[[32]byte]*rec{}
+	for i := range entries {
+		r := &rec{e: entries[i]}
+		mergeInto(best, r)
+	}
+	src := newSliceSource(best)
+	payloads := make([][]byte, len(src.recs))
+	for i, r := range src.recs {
+		if payloads[i], err = record.Encode(&r.e); err != nil {
+			return "", nil, err
+		}
+	}
+	var b bytes.Buffer
+	if err := encodeSegment(&b, name, len(payloads), func(i int) (*[32]byte, []byte, error) {
+		return &src.recs[i].e.KeyHash, payloads[i], nil
+	}); err != nil {
+		return "", nil, err
+	}
+	sum := blake3.Sum256(b.Bytes())
+	return layout.SegmentName(sum[:]), b.Bytes(), nil
+}
+
+// DecodeSegment returns the records of a segment's bytes (damaged records
+// skipped), checking that the segment belongs to function name.
+func DecodeSegment(name string, data []byte) ([]record.Entry, error) {
+	s := &segment{path: "segment", data: data}
+	if err := s.validate(int64(len(data))); err != nil {
+		return nil, err
+	}
+	if h, _, err := record.ParseHeader(data, record.SegmentFormat); err != nil {
+		return nil, err
+	} else if h.Name != name {
+		return nil, fmt.Errorf("manifest: segment of function %q, want %q", h.Name, name)
+	}
+	var out []record.Entry
+	src := &segSource{s: s, report: func(Problem) {}}
+	err := guardFaults(func() error {
+		for r, ok := src.next(); ok; r, ok = src.next() {
+			if r.load() {
+				out = append(out, r.e)
+			}
+		}
+		return nil
+	})
+	return out, err
 }

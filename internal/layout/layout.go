@@ -13,13 +13,17 @@
 //	  manifests/<name>/s-<hash>.pcs     segments: immutable, sorted, named by their content hash
 //	  tmp/                         in-progress writes, named <prefix><host>.<pid>.<random>.tmp
 //	  lost+found/                  files moved aside by repair or quarantine
-//	  remote/                      the remote tier's local state (see package remote)
+//	  remote/<id>/                 the remote tier's local state, per remote (see package remote):
+//	    index/<hash>/s-<hash>.pcs  the function's remote index, mirrored
+//	    outbox/<writer>.pco        records waiting to be published
+//	    state.json                 what this cache learned about the remote
 //	  locks/                       lock files and the change board; machine-local, never copied
 //	    gc.lock, gc.intent         the gc turnstile (writers shared, gc exclusive)
 //	    keys.ofd                   per-key byte-range locks (Linux)
 //	    keys/ab/<hex>.lock         per-key lock files (elsewhere)
 //	    journals/<journal>.lock    held by a journal's writer
 //	    packs/<pack>.lock          held by a pack's writer
+//	    outbox/<outbox>.lock       held by an outbox's writer
 //	    repack.lock                held while packs are merged or pruned
 //	    manifests/<hash>.lock      held while a manifest is compacted, repaired or removed
 //	    board                      shared change counters (package board)
@@ -108,6 +112,24 @@ func (d Dir) LostFound() string { return d.join(LostFoundDir) }
 
 // Remote returns the directory of the remote tier's local state.
 func (d Dir) Remote() string { return d.join(RemoteDir) }
+
+// RemoteIndex returns the directory mirroring the remote index of function
+// name of the remote identified by remote (a hash of its URL).
+func (d Dir) RemoteIndex(remote, name string) string {
+	sum := blake3.Sum256([]byte(name))
+	return d.join(RemoteDir, remote, "index", hex.EncodeToString(sum[:16]))
+}
+
+// RemoteOutbox returns the directory of records waiting to be published to
+// the remote identified by remote.
+func (d Dir) RemoteOutbox(remote string) string { return d.join(RemoteDir, remote, "outbox") }
+
+// RemoteState returns the file of what this cache knows about the remote
+// identified by remote (whether it honours create-only writes).
+func (d Dir) RemoteState(remote string) string { return d.join(RemoteDir, remote, "state.json") }
+
+// OutboxLock returns the writer lock of the outbox file named outbox.
+func (d Dir) OutboxLock(outbox string) string { return d.join(LocksDir, "outbox", outbox+LockExt) }
 
 // Locks returns the lock directory.
 func (d Dir) Locks() string { return d.join(LocksDir) }

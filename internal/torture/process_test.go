@@ -36,6 +36,10 @@ func TestMain(m *testing.M) {
 		os.Exit(crashWorker())
 	case "readonly":
 		os.Exit(readOnlyWorker())
+	case "remotewriter":
+		os.Exit(remoteWriterWorker())
+	case "remotecrash":
+		os.Exit(remoteCrashWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
 		os.Exit(2)

@@ -1,0 +1,174 @@
+package pcache
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/remote"
+)
+
+// The environment variables of the remote tier.
+const (
+	// EnvRemote names a shared remote every Open uses: s3://BUCKET/PREFIX
+	// (endpoint and credentials from the standard AWS variables) or
+	// file:///PATH (a shared directory). Empty or "off": none.
+	EnvRemote = "PCACHE_REMOTE"
+	// EnvRemoteMode is "ro" to read the remote without publishing to it, or
+	// "rw" (the default).
+	EnvRemoteMode = "PCACHE_REMOTE_MODE"
+)
+
+// Remote makes the Store share its entries through the remote at url, as
+// $PCACHE_REMOTE does (the option wins over the variable; Remote("") turns
+// the remote off). The local cache stays the first level: local hits never
+// touch the network. A local miss looks the key up in the remote's index
+// and, on a remote hit, streams its objects (out files included) into the
+// local cache, verified by hash. New entries are published in the
+// background, objects first; Close flushes what is queued, waiting at most
+// a few seconds (the rest is published by the next Open). A remote that is
+// down, slow or damaged never fails or delays a call beyond its request
+// timeouts: calls go on locally and Stats counts the failures.
+//
+// A url that is not s3://BUCKET[/PREFIX] or file:///PATH makes Open fail.
+func Remote(url string) StoreOption {
+	return func(o *storeOptions) { o.remoteURL, o.remoteSet = url, true }
+}
+
+// RemoteBackend is Remote with a backend made by the caller (a custom
+// transport, or a test's).
+func RemoteBackend(b remote.Backend) StoreOption {
+	return func(o *storeOptions) { o.remoteBackend, o.remoteSet = b, true }
+}
+
+// RemoteReadOnly reads the remote without publishing to it, as
+// PCACHE_REMOTE_MODE=ro does.
+func RemoteReadOnly() StoreOption { return func(o *storeOptions) { o.remoteRO = true } }
+
+// RemoteTimeouts bounds each remote request made on a call's path (index
+// reads, object fetches; default 5s, growing with an object's size) and the
+// flush Close waits for (default 10s).
+func RemoteTimeouts(request, flush time.Duration) StoreOption {
+	return func(o *storeOptions) { o.remoteTimes.request, o.remoteTimes.flush = request, flush }
+}
+
+// RemoteRefresh sets how often one function's remote index is read again,
+// at most (default 2s): the delay before a process sees what another
+// machine published.
+func RemoteRefresh(every time.Duration) StoreOption {
+	return func(o *storeOptions) { o.remoteTimes.refresh = every }
+}
+
+type remoteTimeouts struct {
+	refresh, request, flush time.Duration
+}
+
+// openRemote opens the remote tier the options or environment name.
+func (s *Store) openRemote() error {
+	o := &s.opts
+	url := strings.TrimSpace(os.Getenv(EnvRemote))
+	if o.remoteSet {
+		url = o.remoteURL
+	}
+	if url == "off" {
+		url = ""
+	}
+	b := o.remoteBackend
+	if b == nil && url == "" {
+		return nil
+	}
+	ro := o.remoteRO
+	switch mode := strings.TrimSpace(os.Getenv(EnvRemoteMode)); mode {
+	case "", "rw":
+	case "ro":
+		ro = true
+	default:
+		return fmt.Errorf("pcache: open: $%s=%q: want ro or rw", EnvRemoteMode, mode)
+	}
+	if s.readOnly {
+		s.log.Info("pcache: the local cache is read-only, so the remote is not used (its hits are stored locally)", "dir", s.d.Root())
+		return nil
+	}
+	ctx := context.Background()
+	if b == nil {
+		var err error
+		if b, err = remote.OpenBackend(ctx, url); err != nil {
+			return fmt.Errorf("pcache: open: $%s or Remote: %w", EnvRemote, err)
+		}
+	}
+	t, err := remote.Open(ctx, b, s.d, s.cas, remote.Options{
+		ReadOnly: ro, Logger: s.log, Now: s.opts.now,
+		Refresh: o.remoteTimes.refresh, Timeout: o.remoteTimes.request, FlushTimeout: o.remoteTimes.flush,
+	})
+	if err != nil {
+		return fmt.Errorf("pcache: open: %w", err)
+	}
+	s.remote = t
+	return nil
+}
+
+// fromRemote serves k from the remote: the entry found in the remote index
+// has its objects fetched into the local cache and is recorded locally,
+// then served like any local entry. Anything wrong is a miss.
+func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
+	t := c.s.remote
+	if t == nil || c.s.readOnly {
+		return false
+	}
+	e, ok := t.Lookup(ctx, c.name, k.hash)
+	if !ok || e.Codec != c.codec.Name() || e.Type != c.fp {
+		return false
+	}
+	if err := t.Fetch(ctx, &e); err != nil {
+		c.s.log.Debug("pcache: remote entry unavailable; computing", "function", c.name, "key", record.Short(&k.hash), "err", err)
+		return false
+	}
+	if !c.recordFetched(ctx, &e) { // sets e.Used: the use is recorded
+		return false
+	}
+	if c.serve(ctx, k, &e, dst, false) != served {
+		return false
+	}
+	c.count(statRemoteHits)
+	return true
+}
+
+// recordFetched appends a fetched entry to the local manifest inside the
+// gc turnstile, once its objects are known to be there (a gc that ran
+// between the fetch and now may have taken them for garbage).
+func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
+	gen, err := c.s.gate.Enter(ctx)
+	if err != nil {
+		return false
+	}
+	defer c.s.gate.Leave()
+	if c.s.gcGen.Swap(gen) != gen {
+		c.s.cas.RefreshPacks()
+	}
+	ids := []cas.ID{cas.ID(e.Result)}
+	for _, o := range e.Outs {
+		ids = append(ids, cas.ID(o.Object))
+	}
+	for _, id := range ids {
+		if ok, _ := c.s.cas.Has(id); !ok {
+			return false
+		}
+	}
+	e.Used = c.s.opts.now().UnixNano()
+	if err := c.m.Append(*e); err != nil {
+		c.warn("recording a remote hit failed", nil, err)
+		return false
+	}
+	return true
+}
+
+// publish hands entries just recorded locally to the remote tier.
+func (c *core) publish(entries []record.Entry) {
+	if c.s.remote != nil {
+		c.s.remote.Publish(c.name, entries...)
+	}
+}

@@ -1,0 +1,91 @@
+package remote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// ErrUnavailable is wrapped by Fetch's error when an entry's objects could
+// not be had from the remote: missing, damaged or the remote failing. The
+// caller computes instead.
+var ErrUnavailable = errors.New("remote: objects unavailable")
+
+// Fetch streams the objects entry e needs (its result and out files) from
+// the remote into the local object store, each verified against its hash
+// and size; objects the local store has already are not fetched. A missing
+// or damaged remote object is counted and reported as ErrUnavailable, and
+// nothing unverified is ever stored.
+func (t *Tier) Fetch(ctx context.Context, e *record.Entry) error {
+	ids := []cas.ID{cas.ID(e.Result)}
+	sizes := []int64{e.Size}
+	for _, o := range e.Outs {
+		ids, sizes = append(ids, cas.ID(o.Object)), append(sizes, o.Size)
+	}
+	for i, id := range ids {
+		if ok, _ := t.store.Has(id); ok {
+			continue
+		}
+		if err := t.fetchObject(ctx, id, sizes[i]); err != nil {
+			t.stats.misses.Add(1)
+			return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		}
+	}
+	t.stats.hits.Add(1)
+	return nil
+}
+
+func (t *Tier) fetchObject(ctx context.Context, id cas.ID, size int64) error {
+	var damaged error
+	err := t.requestFor(ctx, "fetch an object", size, func(ctx context.Context) error {
+		r, err := t.b.Get(ctx, objectKey(id))
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		body := &readErr{r: r}
+		err = t.store.PutExpect(body, id, size)
+		if body.err != nil && body.err != io.EOF {
+			return err // the transfer broke
+		}
+		if errors.Is(err, cas.ErrCorrupt) {
+			damaged = err
+			return err
+		}
+		if err != nil && ctx.Err() == nil {
+			// A local failure to store (a full disk): not the remote's.
+			return localError{err}
+		}
+		return err
+	})
+	if damaged != nil {
+		t.stats.corrupt.Add(1)
+	}
+	if errors.Is(err, ErrNotExist) {
+		t.stats.missing.Add(1)
+	}
+	return err
+}
+
+// Publish queues entries of function name (just recorded locally) for the
+// remote: they are written to this cache's outbox at once and published in
+// the background, objects first. A read-only tier ignores them.
+func (t *Tier) Publish(name string, entries ...record.Entry) {
+	if t.pub == nil || t.ro.Load() || len(entries) == 0 {
+		return
+	}
+	t.pub.enqueue(name, entries)
+}
+
+// Flush waits until everything Publish was given has been published, or
+// ctx ends.
+func (t *Tier) Flush(ctx context.Context) error {
+	if t.pub == nil {
+		return nil
+	}
+	return t.pub.flush(ctx)
+}

@@ -1,0 +1,95 @@
+package remote
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strconv"
+
+	"github.com/fxamacker/cbor/v2"
+	"github.com/zeebo/blake3"
+)
+
+// The remote's own files: small CBOR maps (core deterministic encoding), so
+// any CBOR tool reads them.
+const (
+	formatVersion    = 1
+	markerKey        = "pcache-remote.json"
+	logFormat        = "pcache-remote-log"
+	checkpointFormat = "pcache-remote-checkpoint"
+	maxSmall         = 1 << 20 // a log entry, checkpoint or head is far smaller
+)
+
+// logEntry is the content of fn/<h>/log/<n>: the segments published n-th.
+type logEntry struct {
+	Format   string   `cbor:"format"`
+	Version  int      `cbor:"version"`
+	Name     string   `cbor:"name"`
+	Segments []string `cbor:"segments"`
+	Writer   string   `cbor:"writer,omitempty"`
+	Time     int64    `cbor:"time,omitempty"`
+}
+
+// checkpoint is the content of fn/<h>/checkpoint/<n>: segments that hold
+// every record of log entries 1..n.
+type checkpoint struct {
+	Format   string   `cbor:"format"`
+	Version  int      `cbor:"version"`
+	Name     string   `cbor:"name"`
+	Seq      uint64   `cbor:"seq"`
+	Segments []string `cbor:"segments"`
+}
+
+// head is the content of fn/<h>/head: the newest checkpoint (a hint; a
+// reader that finds it stale reads the log further).
+type head struct {
+	Seq uint64 `cbor:"seq"`
+}
+
+var (
+	encMode = func() cbor.EncMode {
+		m, err := cbor.CoreDetEncOptions().EncMode()
+		if err != nil {
+			panic(err)
+		}
+		return m
+	}()
+	decMode = func() cbor.DecMode {
+		m, err := cbor.DecOptions{MaxNestedLevels: 8, MaxArrayElements: 1 << 16, MaxMapPairs: 32,
+			IndefLength: cbor.IndefLengthForbidden, TagsMd: cbor.TagsForbidden, DupMapKey: cbor.DupMapKeyEnforcedAPF}.DecMode()
+		if err != nil {
+			panic(err)
+		}
+		return m
+	}()
+)
+
+func encode(v any) []byte {
+	b, err := encMode.Marshal(v)
+	if err != nil {
+		panic(err) // only our own fixed types
+	}
+	return b
+}
+
+// fnDir is the key prefix of function name's index.
+func fnDir(name string) string {
+	sum := blake3.Sum256([]byte(name))
+	return "fn/" + hex.EncodeToString(sum[:16]) + "/"
+}
+
+func logKey(name string, seq uint64) string { return fmt.Sprintf("%slog/%020d", fnDir(name), seq) }
+func checkpointKey(name string, seq uint64) string {
+	return fmt.Sprintf("%scheckpoint/%020d", fnDir(name), seq)
+}
+func headKey(name string) string          { return fnDir(name) + "head" }
+func segmentKey(name, file string) string { return fnDir(name) + "segments/" + file }
+func objectKey(id [32]byte) string        { return "objects/" + hex.EncodeToString(id[:]) }
+func decodeSmall(b []byte, v any) error   { return decMode.Unmarshal(b, v) }
+
+// parseSeq parses the 20 digits of a log or checkpoint key.
+func parseSeq(s string) (uint64, error) {
+	if len(s) != 20 {
+		return 0, fmt.Errorf("remote: %q is not a log number", s)
+	}
+	return strconv.ParseUint(s, 10, 64)
+}

@@ -1,0 +1,339 @@
+package remote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// fnIndex is this cache's mirror of one function's remote index: the
+// segments the remote log names, kept in a local directory and read by the
+// manifest engine like any manifest (mapped, searched in place), and the
+// log number it is current with. The processes sharing the local cache
+// share the mirror; one of them brings it up to date at a time.
+type fnIndex struct {
+	t    *Tier
+	name string
+	dir  string
+	lock string // held while the mirror is brought up to date
+	m    *manifest.Manifest
+
+	mu        sync.Mutex // one refresh at a time in this process; guards the fields below
+	st        mirrorState
+	refreshed time.Time
+	fresh     bool // brought up to date once by this process
+}
+
+// mirrorState is what a mirror knows of the remote log (its file is
+// mirrorFile in the mirror's directory).
+type mirrorState struct {
+	Cursor uint64              `json:"cursor"` // log entries 1..Cursor are in the mirror
+	Base   uint64              `json:"base"`   // the checkpoint the mirror was last reset to
+	Log    map[uint64][]string `json:"log"`    // segments of the log entries after Base
+	HeadAt time.Time           `json:"head_read"`
+}
+
+const mirrorFile = "mirror.json"
+
+const (
+	headEvery         = time.Hour // a mirror reads the head at least this often
+	maxMirrorSegments = 4 * compactEvery
+	segmentTries      = 3 // downloads of a segment whose bytes do not match its name
+)
+
+// index returns the mirror of function name, opening it on first use.
+func (t *Tier) index(name string) (*fnIndex, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if fi := t.fns[name]; fi != nil {
+		return fi, nil
+	}
+	dir := t.d.RemoteIndex(t.id, name)
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, fmt.Errorf("remote: mirror of %s: %w", name, err)
+	}
+	m, err := manifest.Open(t.d, name, manifest.Options{Dir: dir, ReadOnly: true, FullRefresh: 365 * 24 * time.Hour})
+	if err != nil {
+		return nil, fmt.Errorf("remote: mirror of %s: %w", name, err)
+	}
+	fi := &fnIndex{t: t, name: name, dir: dir, lock: t.d.ManifestLock("dir:" + dir), m: m}
+	fi.load()
+	t.fns[name] = fi
+	return fi, nil
+}
+
+func (fi *fnIndex) close() { fi.m.Close() }
+
+// load reads the mirror's state file (another process may have advanced it).
+func (fi *fnIndex) load() {
+	var st mirrorState
+	if b, err := os.ReadFile(filepath.Join(fi.dir, mirrorFile)); err == nil && json.Unmarshal(b, &st) == nil {
+		fi.st = st
+	}
+	if fi.st.Log == nil {
+		fi.st.Log = map[uint64][]string{}
+	}
+}
+
+func (fi *fnIndex) save() {
+	if b, err := json.Marshal(fi.st); err == nil {
+		fsutil.WriteFileAtomic(fi.t.d.Tmp(), filepath.Join(fi.dir, mirrorFile), b, 0o644, false)
+	}
+}
+
+// Lookup returns function name's remote entry for key, bringing the mirror
+// up to date first if that was last done more than Options.Refresh ago. A
+// remote that fails is a miss.
+func (t *Tier) Lookup(ctx context.Context, name string, key [32]byte) (record.Entry, bool) {
+	fi, err := t.index(name)
+	if err != nil {
+		t.opts.Logger.Warn("pcache: remote mirror unusable", "function", name, "err", err)
+		return record.Entry{}, false
+	}
+	fi.refresh(ctx, false)
+	e, ok, err := fi.m.Peek(key)
+	if err != nil || !ok {
+		t.stats.misses.Add(1)
+		return record.Entry{}, false
+	}
+	return e, true
+}
+
+// refresh reads what the remote log gained since the cursor (one GET when
+// nothing did), unless the mirror was refreshed within Options.Refresh. A
+// new mirror starts from the newest checkpoint the head names; so does one
+// that has gathered many segments, or has not read the head for an hour (a
+// remote gc may have removed old log entries since).
+func (fi *fnIndex) refresh(ctx context.Context, force bool) {
+	t := fi.t
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	now := t.opts.Now()
+	if !force && fi.fresh && now.Sub(fi.refreshed) < t.opts.Refresh {
+		return
+	}
+	if !t.br.allow() {
+		t.stats.skipped.Add(1)
+		return
+	}
+	t.br.release()
+	held, err := lock.Acquire(ctx, fi.lock, lock.Exclusive)
+	if err != nil {
+		return
+	}
+	defer held.Release()
+	seen, seenBase := fi.st.Cursor, fi.st.Base
+	fi.load() // another process may have brought the mirror further
+	before := fi.st.Cursor
+	changed := fi.st.Cursor != seen || fi.st.Base != seenBase
+	complete := false
+	badTries := 0
+	if fi.st.Cursor == 0 || now.Sub(fi.st.HeadAt) >= headEvery || fi.segments() > maxMirrorSegments {
+		changed = fi.fromCheckpoint(ctx, false)
+	}
+	for {
+		n := fi.st.Cursor + 1
+		var entry logEntry
+		var bad error
+		err := t.request(ctx, "read the log", func(ctx context.Context) error {
+			b, err := getAll(ctx, t.b, logKey(fi.name, n), maxSmall)
+			if err != nil {
+				return err
+			}
+			if err := decodeSmall(b, &entry); err != nil || entry.Format != logFormat || entry.Name != fi.name {
+				bad = fmt.Errorf("log entry %d of %s is not one of its entries", n, fi.name)
+			}
+			return nil
+		})
+		if errors.Is(err, ErrNotExist) {
+			complete = true
+			break
+		}
+		if err != nil {
+			break // tried again at the next lookup (the breaker spaces the tries)
+		}
+		if bad != nil {
+			t.failed("read the log", bad)
+			if badTries++; badTries < segmentTries {
+				continue // a torn transfer, perhaps: read it again
+			}
+			fi.st.Cursor = n // a damaged entry must not stop the function's log
+			badTries = 0
+			continue
+		}
+		badTries = 0
+		err = fi.fetchSegments(ctx, entry.Segments)
+		if errors.Is(err, ErrNotExist) && fi.fromCheckpoint(ctx, true) {
+			// Its segment was removed by a remote gc, which compacted it
+			// into a checkpoint first.
+			changed = true
+			continue
+		}
+		if errors.Is(err, ErrNotExist) {
+			t.failed("read the log", fmt.Errorf("log entry %d of %s names a segment the remote does not have", n, fi.name))
+		} else if err != nil {
+			break
+		}
+		fi.st.Cursor = n
+		fi.st.Log[n] = entry.Segments
+	}
+	if complete {
+		fi.refreshed, fi.fresh = now, true
+	}
+	if fi.st.Cursor != before || changed {
+		fi.save()
+		fi.m.Refresh()
+	}
+}
+
+// segments counts the segment files of the mirror.
+func (fi *fnIndex) segments() int {
+	n := 0
+	ents, _ := os.ReadDir(fi.dir)
+	for _, e := range ents {
+		if layout.IsSegmentName(e.Name()) {
+			n++
+		}
+	}
+	return n
+}
+
+// fromCheckpoint reads the head and, if it names a checkpoint newer than
+// the one the mirror was last reset to (or any, with any), resets the
+// mirror to that checkpoint plus the log entries after it that the mirror
+// has read already. It reports whether the mirror changed.
+func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool) bool {
+	t := fi.t
+	var h head
+	err := t.request(ctx, "read the head", func(ctx context.Context) error {
+		b, err := getAll(ctx, t.b, headKey(fi.name), maxSmall)
+		if err != nil {
+			return err
+		}
+		return decodeSmall(b, &h)
+	})
+	if err != nil && !errors.Is(err, ErrNotExist) {
+		return false
+	}
+	fi.st.HeadAt = t.opts.Now()
+	if h.Seq == 0 || (h.Seq <= fi.st.Base && !any) {
+		return false
+	}
+	var cp checkpoint
+	err = t.request(ctx, "read a checkpoint", func(ctx context.Context) error {
+		b, err := getAll(ctx, t.b, checkpointKey(fi.name, h.Seq), maxSmall)
+		if err != nil {
+			return err
+		}
+		return decodeSmall(b, &cp)
+	})
+	if err != nil || cp.Format != checkpointFormat || cp.Name != fi.name || cp.Seq != h.Seq {
+		return false
+	}
+	if fi.fetchSegments(ctx, cp.Segments) != nil {
+		return false
+	}
+	keep := map[string]bool{}
+	for _, f := range cp.Segments {
+		keep[f] = true
+	}
+	if fi.st.Cursor > cp.Seq {
+		// Log entries read after the checkpoint stay if their segments are
+		// known; otherwise they are read again.
+		for n := cp.Seq + 1; n <= fi.st.Cursor; n++ {
+			segs, ok := fi.st.Log[n]
+			if !ok {
+				fi.st.Cursor = n - 1
+				break
+			}
+			for _, f := range segs {
+				keep[f] = true
+			}
+		}
+	} else {
+		fi.st.Cursor = cp.Seq
+	}
+	for n := range fi.st.Log {
+		if n <= cp.Seq || n > fi.st.Cursor {
+			delete(fi.st.Log, n)
+		}
+	}
+	if ents, err := os.ReadDir(fi.dir); err == nil {
+		for _, e := range ents {
+			if !keep[e.Name()] && layout.IsSegmentName(e.Name()) {
+				os.Remove(filepath.Join(fi.dir, e.Name()))
+			}
+		}
+	}
+	fi.st.Base = cp.Seq
+	return true
+}
+
+// fetchSegments downloads the named segments the mirror lacks, each
+// verified against its content name. A segment that stays damaged is
+// skipped (its records are misses); ErrNotExist means one is gone.
+func (fi *fnIndex) fetchSegments(ctx context.Context, files []string) error {
+	t := fi.t
+	for _, file := range files {
+		if !layout.IsSegmentName(file) {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(fi.dir, file)); err == nil {
+			continue
+		}
+		for try := 1; ; try++ {
+			var data []byte
+			err := t.request(ctx, "fetch a segment", func(ctx context.Context) error {
+				var err error
+				data, err = getAll(ctx, t.b, segmentKey(fi.name, file), maxSegment)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			_, derr := manifest.DecodeSegment(fi.name, data)
+			if derr == nil {
+				derr = fi.m.AddSegment(file, data) // checks the content hash
+			}
+			if derr == nil {
+				break
+			}
+			t.failed("fetch a segment", fmt.Errorf("segment %s of %s: %w", file, fi.name, derr))
+			if try == segmentTries {
+				break
+			}
+		}
+	}
+	return nil
+}
+
+// position returns the log number the mirror is current with.
+func (fi *fnIndex) position() uint64 {
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	return fi.st.Cursor
+}
+
+// segmentSource reads segments from the mirror when it has them, else
+// from next.
+func (fi *fnIndex) segmentSource(next segmentSource) segmentSource {
+	return func(ctx context.Context, name, file string) ([]byte, error) {
+		if layout.IsSegmentName(file) {
+			if b, err := os.ReadFile(filepath.Join(fi.dir, file)); err == nil {
+				return b, nil
+			}
+		}
+		return next(ctx, name, file)
+	}
+}

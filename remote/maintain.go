@@ -1,0 +1,627 @@
+package remote
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// Problem is something wrong with a remote, found by Inspect.
+type Problem struct {
+	Kind     string `json:"kind"`
+	Key      string `json:"key"`
+	Function string `json:"function,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+func (p Problem) String() string {
+	s := p.Kind + " " + p.Key
+	if p.Function != "" {
+		s += " (" + p.Function + ")"
+	}
+	return s + ": " + p.Detail
+}
+
+// The kinds of Problem.
+const (
+	KindNoMarker       = "no-marker"       // no pcache-remote.json, or another format's
+	KindBadLog         = "bad-log-entry"   // a log entry that does not decode (readers skip it)
+	KindLogGap         = "log-gap"         // numbers missing inside a log (readers stop at the gap)
+	KindBadCheckpoint  = "bad-checkpoint"  // a checkpoint that does not decode or lacks segments
+	KindBadSegment     = "bad-segment"     // a segment whose bytes are not its name's, or do not decode
+	KindMissingSegment = "missing-segment" // a segment the index names that is not there
+	KindMissingObject  = "missing-object"  // a live entry's object is not there (a dead record: a miss)
+	KindBadObject      = "bad-object"      // an object of the wrong size, or (Verify) content
+)
+
+// FunctionInfo describes one function's remote index.
+type FunctionInfo struct {
+	Name       string    `json:"name"`
+	Entries    int       `json:"entries"`
+	Bytes      int64     `json:"bytes"`      // of the objects its live entries name
+	Log        uint64    `json:"log"`        // the last log number
+	Checkpoint uint64    `json:"checkpoint"` // the newest checkpoint's number
+	Segments   int       `json:"segments"`   // read to resolve it (a reader's work)
+	LastUse    time.Time `json:"last_use"`
+}
+
+// Report is what Inspect found.
+type Report struct {
+	Remote            string         `json:"remote"`
+	Functions         []FunctionInfo `json:"functions"`
+	Objects           int64          `json:"objects"`
+	ObjectBytes       int64          `json:"object_bytes"`
+	Unreferenced      int64          `json:"unreferenced_objects"`
+	UnreferencedBytes int64          `json:"unreferenced_bytes"`
+	Problems          []Problem      `json:"problems"`
+}
+
+// InspectOptions configure Inspect.
+type InspectOptions struct {
+	// Verify downloads every referenced object and checks its hash.
+	Verify bool
+	// Progress, if set, is called as objects are verified.
+	Progress func(done, total int64)
+}
+
+// listing is one pass over a remote's keys.
+type listing struct {
+	objects map[[32]byte]listed
+	fns     map[string]*fnKeys // by fnDir
+	probes  []string
+	marker  bool
+}
+
+type listed struct {
+	size     int64
+	modified time.Time
+	key      string
+}
+
+type fnKeys struct {
+	dir         string
+	logs        map[uint64]listed
+	checkpoints map[uint64]listed
+	segments    map[string]listed
+	head        bool
+}
+
+func list(ctx context.Context, b Backend) (*listing, error) {
+	l := &listing{objects: map[[32]byte]listed{}, fns: map[string]*fnKeys{}}
+	err := b.List(ctx, "", func(key string, size int64, mod time.Time) error {
+		it := listed{size: size, modified: mod, key: key}
+		switch {
+		case key == markerKey:
+			l.marker = true
+		case strings.HasPrefix(key, "objects/"):
+			var id [32]byte
+			if h, err := hex.DecodeString(strings.TrimPrefix(key, "objects/")); err == nil && len(h) == 32 {
+				copy(id[:], h)
+				l.objects[id] = it
+			}
+		case strings.HasPrefix(key, "probe/"):
+			l.probes = append(l.probes, key)
+		case strings.HasPrefix(key, "fn/"):
+			parts := strings.SplitN(key, "/", 4)
+			if len(parts) < 3 {
+				return nil
+			}
+			dir := parts[0] + "/" + parts[1] + "/"
+			f := l.fns[dir]
+			if f == nil {
+				f = &fnKeys{dir: dir, logs: map[uint64]listed{}, checkpoints: map[uint64]listed{}, segments: map[string]listed{}}
+				l.fns[dir] = f
+			}
+			switch {
+			case parts[2] == "head":
+				f.head = true
+			case len(parts) == 4 && parts[2] == "log":
+				if n, err := parseSeq(parts[3]); err == nil {
+					f.logs[n] = it
+				}
+			case len(parts) == 4 && parts[2] == "checkpoint":
+				if n, err := parseSeq(parts[3]); err == nil {
+					f.checkpoints[n] = it
+				}
+			case len(parts) == 4 && parts[2] == "segments":
+				f.segments[parts[3]] = it
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("remote: list %s: %w", b, err)
+	}
+	return l, nil
+}
+
+// name finds the function a directory of the index belongs to: its
+// newest checkpoint or first log entry says.
+func (f *fnKeys) name(ctx context.Context, b Backend) (string, error) {
+	var keys []string
+	for _, n := range sortedSeqs(f.checkpoints, true) {
+		keys = append(keys, f.checkpoints[n].key)
+	}
+	for _, n := range sortedSeqs(f.logs, false) {
+		keys = append(keys, f.logs[n].key)
+	}
+	for _, k := range keys {
+		data, err := getAll(ctx, b, k, maxSmall)
+		if errors.Is(err, ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		var v struct {
+			Name string `cbor:"name"`
+		}
+		if decodeSmall(data, &v) == nil && v.Name != "" && fnDir(v.Name) == f.dir {
+			return v.Name, nil
+		}
+	}
+	return "", nil
+}
+
+func sortedSeqs(m map[uint64]listed, desc bool) []uint64 {
+	out := make([]uint64, 0, len(m))
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return (out[i] < out[j]) != desc })
+	return out
+}
+
+// inspected is one function's state as maintenance sees it.
+type inspected struct {
+	keys *fnKeys
+	st   *fnState
+	live []record.Entry
+}
+
+// inspect lists the remote and reads every function's index.
+func inspect(ctx context.Context, b Backend) (*listing, []*inspected, []Problem, error) {
+	l, err := list(ctx, b)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var fns []*inspected
+	var problems []Problem
+	if !l.marker && (len(l.objects) > 0 || len(l.fns) > 0) {
+		problems = append(problems, Problem{Kind: KindNoMarker, Key: markerKey, Detail: "the remote has pcache's keys but no marker"})
+	}
+	dirs := make([]string, 0, len(l.fns))
+	for d := range l.fns {
+		dirs = append(dirs, d)
+	}
+	sort.Strings(dirs)
+	for _, d := range dirs {
+		f := l.fns[d]
+		name, err := f.name(ctx, b)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		if name == "" {
+			problems = append(problems, Problem{Kind: KindBadLog, Key: d, Detail: "no readable checkpoint or log entry names this function"})
+			continue
+		}
+		st, err := loadState(ctx, b, name, loadOptions{listed: true})
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		problems = append(problems, st.problems...)
+		fns = append(fns, &inspected{keys: f, st: st, live: live(st.entries)})
+	}
+	return l, fns, problems, nil
+}
+
+// live is manifest.Resolve without the function-wide tombstone.
+func live(entries []record.Entry) []record.Entry {
+	out := manifest.Resolve(entries)
+	kept := out[:0]
+	for _, e := range out {
+		if e.KeyHash != record.ForgetAll {
+			kept = append(kept, e)
+		}
+	}
+	return kept
+}
+
+func objectsOf(e *record.Entry) ([][32]byte, []int64) {
+	ids := [][32]byte{e.Result}
+	sizes := []int64{e.Size}
+	for _, o := range e.Outs {
+		ids, sizes = append(ids, o.Object), append(sizes, o.Size)
+	}
+	return ids, sizes
+}
+
+// Inspect reads a whole remote: every function's index, every object's
+// size (and, with Verify, content). It changes nothing.
+func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, error) {
+	l, fns, problems, err := inspect(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{Remote: b.String(), Problems: problems}
+	referenced := map[[32]byte]int64{}
+	for _, fn := range fns {
+		info := FunctionInfo{Name: fn.st.name, Entries: len(fn.live), Checkpoint: fn.st.checkpoint, Log: fn.st.seq, Segments: len(fn.st.segments)}
+		seen := map[[32]byte]bool{}
+		for i := range fn.live {
+			e := &fn.live[i]
+			if t := time.Unix(0, e.LastUse()); t.After(info.LastUse) {
+				info.LastUse = t
+			}
+			ids, sizes := objectsOf(e)
+			for j, id := range ids {
+				if !seen[id] {
+					seen[id] = true
+					info.Bytes += sizes[j]
+				}
+				referenced[id] = sizes[j]
+				o, ok := l.objects[id]
+				switch {
+				case !ok:
+					rep.Problems = append(rep.Problems, Problem{Kind: KindMissingObject, Key: objectKey(id), Function: fn.st.name,
+						Detail: fmt.Sprintf("entry %s names it; calls that need it are computed", record.Short(&e.KeyHash))})
+				case o.size != sizes[j]:
+					rep.Problems = append(rep.Problems, Problem{Kind: KindBadObject, Key: objectKey(id), Function: fn.st.name,
+						Detail: fmt.Sprintf("%d bytes, the entry says %d", o.size, sizes[j])})
+				}
+			}
+		}
+		rep.Functions = append(rep.Functions, info)
+	}
+	for id, o := range l.objects {
+		rep.Objects++
+		rep.ObjectBytes += o.size
+		if _, ok := referenced[id]; !ok {
+			rep.Unreferenced++
+			rep.UnreferencedBytes += o.size
+		}
+	}
+	if opts.Verify {
+		var total, done int64
+		for id := range referenced {
+			if _, ok := l.objects[id]; ok {
+				total++
+			}
+		}
+		for id := range referenced {
+			if _, ok := l.objects[id]; !ok {
+				continue
+			}
+			if err := verifyObject(ctx, b, id); err != nil {
+				if errors.Is(err, errBadContent) {
+					rep.Problems = append(rep.Problems, Problem{Kind: KindBadObject, Key: objectKey(id), Detail: err.Error()})
+				} else {
+					return nil, err
+				}
+			}
+			done++
+			if opts.Progress != nil {
+				opts.Progress(done, total)
+			}
+		}
+	}
+	sort.Slice(rep.Problems, func(i, j int) bool { return rep.Problems[i].Key < rep.Problems[j].Key })
+	return rep, nil
+}
+
+var errBadContent = errors.New("content does not hash to the object's name")
+
+func verifyObject(ctx context.Context, b Backend, id [32]byte) error {
+	r, err := b.Get(ctx, objectKey(id))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := blake3.New()
+	if _, err := io.Copy(h, r); err != nil {
+		return fmt.Errorf("remote: get %s: %w", objectKey(id), err)
+	}
+	var got [32]byte
+	copy(got[:], h.Sum(nil))
+	if got != id {
+		return errBadContent
+	}
+	return nil
+}
+
+// GCOptions configure GC.
+type GCOptions struct {
+	// OlderThan evicts entries last used longer ago than this (0: none).
+	OlderThan time.Duration
+	// MaxSize evicts the least recently used entries until the objects the
+	// rest name fit in this many bytes (0: no limit).
+	MaxSize int64
+	// Grace spares what was written more recently than this: objects and
+	// segments an in-flight publisher may be about to name, log entries and
+	// checkpoints a reader may be reading. Default 24h.
+	Grace time.Duration
+	// DryRun reports what would be done and changes nothing.
+	DryRun bool
+	// Now is the clock; default time.Now.
+	Now time.Time
+}
+
+// GCReport is what GC did (or, with DryRun, would do).
+type GCReport struct {
+	Evicted          int      `json:"evicted_entries"`
+	EvictedBytes     int64    `json:"evicted_bytes"`
+	DeadRecords      int      `json:"dead_records"` // entries whose objects were gone, dropped
+	Compacted        []string `json:"compacted_functions"`
+	DeletedObjects   int      `json:"deleted_objects"`
+	DeletedBytes     int64    `json:"deleted_bytes"`
+	DeletedSegments  int      `json:"deleted_segments"`
+	DeletedLog       int      `json:"deleted_log_entries"`
+	DeletedOther     int      `json:"deleted_other"` // old checkpoints and probes
+	YoungKept        int      `json:"young_unreferenced_kept"`
+	EvictedFunctions []string `json:"evicted_from,omitempty"`
+}
+
+// GC compacts every function's log into a checkpoint, evicts entries by
+// age and size (least recently used first, by the last use the index
+// records), drops dead records (entries whose objects are gone, older than
+// Grace) and then deletes what nothing names any more: objects, segments,
+// log entries covered by a checkpoint older than Grace, older checkpoints.
+// Evictions are published as tombstones through the log like any writer's
+// records, so concurrent writers and readers stay consistent. An index
+// record is never dropped while its objects are there, except by eviction,
+// which removes both.
+func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
+	if opts.OlderThan < 0 || opts.MaxSize < 0 || opts.Grace < 0 {
+		return nil, errors.New("remote: gc: negative OlderThan, MaxSize or Grace")
+	}
+	if opts.Grace == 0 {
+		opts.Grace = 24 * time.Hour
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	l, fns, _, err := inspect(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	rep := &GCReport{}
+	evict := chooseEvictions(l, fns, opts, rep)
+	for _, fn := range fns {
+		name := fn.st.name
+		if tomb := evict[name]; len(tomb) > 0 {
+			rep.EvictedFunctions = append(rep.EvictedFunctions, name)
+			if opts.DryRun {
+				continue
+			}
+			if _, _, _, err := publish(ctx, b, name, tomb, fn.st.seq, "pcache-fsck gc", opts.Now); err != nil {
+				return rep, err
+			}
+			st, err := loadState(ctx, b, name, loadOptions{listed: true})
+			if err != nil {
+				return rep, err
+			}
+			fn.st, fn.live = st, live(st.entries)
+		}
+		if fn.st.seq > fn.st.checkpoint {
+			rep.Compacted = append(rep.Compacted, name)
+			if !opts.DryRun {
+				if _, err := compact(ctx, b, fn.st); err != nil {
+					return rep, err
+				}
+			}
+		}
+	}
+	if opts.DryRun {
+		return rep, nil
+	}
+	// What is still named, listed again: the compactions added checkpoints
+	// and segments.
+	if l, err = list(ctx, b); err != nil {
+		return rep, err
+	}
+	referenced := map[[32]byte]bool{}
+	for _, fn := range fns {
+		for i := range fn.live {
+			ids, _ := objectsOf(&fn.live[i])
+			for _, id := range ids {
+				referenced[id] = true
+			}
+		}
+		if err := gcFunction(ctx, b, l.fns[fn.keys.dir], fn.st.name, opts, rep); err != nil {
+			return rep, err
+		}
+	}
+	for id, o := range l.objects {
+		if referenced[id] {
+			continue
+		}
+		if opts.Now.Sub(o.modified) < opts.Grace {
+			rep.YoungKept++
+			continue
+		}
+		if err := b.Delete(ctx, o.key); err != nil {
+			return rep, err
+		}
+		rep.DeletedObjects++
+		rep.DeletedBytes += o.size
+	}
+	for _, p := range l.probes {
+		if err := b.Delete(ctx, p); err != nil {
+			return rep, err
+		}
+		rep.DeletedOther++
+	}
+	return rep, nil
+}
+
+// chooseEvictions picks the entries to evict (by age, then size, least
+// recently used first) and the dead records, and returns the tombstones
+// that evict them, per function.
+func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport) map[string][]record.Entry {
+	type cand struct {
+		fn string
+		e  *record.Entry
+	}
+	var all []cand
+	refs := map[[32]byte]int{}
+	var total int64
+	out := map[string][]record.Entry{}
+	tomb := func(c cand) {
+		t := record.Entry{KeyHash: c.e.KeyHash, Deleted: true, Time: max(opts.Now.UnixNano(), c.e.Time+1)}
+		out[c.fn] = append(out[c.fn], t)
+	}
+	for _, fn := range fns {
+		for i := range fn.live {
+			e := &fn.live[i]
+			ids, sizes := objectsOf(e)
+			dead := false
+			for _, id := range ids {
+				if _, ok := l.objects[id]; !ok {
+					dead = true
+				}
+			}
+			if dead && opts.Now.Sub(time.Unix(0, e.Time)) >= opts.Grace {
+				rep.DeadRecords++
+				tomb(cand{fn.st.name, e})
+				continue
+			}
+			all = append(all, cand{fn.st.name, e})
+			for j, id := range ids {
+				if refs[id] == 0 {
+					total += sizes[j]
+				}
+				refs[id]++
+			}
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].e.LastUse() < all[j].e.LastUse() })
+	cutoff := int64(0)
+	if opts.OlderThan > 0 {
+		cutoff = opts.Now.Add(-opts.OlderThan).UnixNano()
+	}
+	for _, c := range all {
+		old := cutoff != 0 && c.e.LastUse() < cutoff
+		big := opts.MaxSize > 0 && total > opts.MaxSize
+		if !old && !big {
+			break
+		}
+		ids, sizes := objectsOf(c.e)
+		var freed int64
+		for j, id := range ids {
+			if refs[id]--; refs[id] == 0 {
+				total -= sizes[j]
+				freed += sizes[j]
+			}
+		}
+		rep.Evicted++
+		rep.EvictedBytes += freed
+		tomb(c)
+	}
+	return out
+}
+
+// gcFunction deletes the index files of one function that nothing needs:
+// log entries covered by a checkpoint older than Grace, checkpoints older
+// than that one, and segments that neither it nor a later checkpoint or
+// log entry names (and older than Grace).
+func gcFunction(ctx context.Context, b Backend, f *fnKeys, name string, opts GCOptions, rep *GCReport) error {
+	if f == nil {
+		return nil
+	}
+	var settled uint64 // the newest checkpoint older than Grace
+	for _, n := range sortedSeqs(f.checkpoints, true) {
+		if opts.Now.Sub(f.checkpoints[n].modified) >= opts.Grace {
+			settled = n
+			break
+		}
+	}
+	if settled == 0 {
+		return nil
+	}
+	// New readers start at the head: it must not name a checkpoint this
+	// removes.
+	var h head
+	if data, err := getAll(ctx, b, headKey(name), maxSmall); err != nil || decodeSmall(data, &h) != nil || h.Seq < settled {
+		if errors.Is(err, ErrNotExist) || err == nil {
+			newest := sortedSeqs(f.checkpoints, true)[0]
+			if err := putBytes(ctx, b, headKey(name), encode(head{Seq: newest}), false); err != nil {
+				return err
+			}
+		} else {
+			return err
+		}
+	}
+	needed := map[string]bool{}
+	named := func(key string) error {
+		data, err := getAll(ctx, b, key, maxSmall)
+		if errors.Is(err, ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var v struct {
+			Segments []string `cbor:"segments"`
+		}
+		if decodeSmall(data, &v) != nil {
+			return nil
+		}
+		for _, s := range v.Segments {
+			needed[s] = true
+		}
+		return nil
+	}
+	for n, it := range f.checkpoints {
+		if n >= settled {
+			if err := named(it.key); err != nil {
+				return err
+			}
+		}
+	}
+	for n, it := range f.logs {
+		if n > settled {
+			if err := named(it.key); err != nil {
+				return err
+			}
+		}
+	}
+	del := func(key string, counter *int) error {
+		if err := b.Delete(ctx, key); err != nil {
+			return err
+		}
+		*counter++
+		return nil
+	}
+	for n, it := range f.logs {
+		if n <= settled {
+			if err := del(it.key, &rep.DeletedLog); err != nil {
+				return err
+			}
+		}
+	}
+	for n, it := range f.checkpoints {
+		if n < settled {
+			if err := del(it.key, &rep.DeletedOther); err != nil {
+				return err
+			}
+		}
+	}
+	for file, it := range f.segments {
+		if !needed[file] && opts.Now.Sub(it.modified) >= opts.Grace {
+			if err := del(it.key, &rep.DeletedSegments); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

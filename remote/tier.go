@@ -1,0 +1,361 @@
+package remote
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
+)
+
+// Options configure a Tier.
+type Options struct {
+	// ReadOnly serves remote hits and publishes nothing.
+	ReadOnly bool
+	// Refresh bounds how often one function's remote index is read again
+	// (one GET when nothing changed). Default 2s.
+	Refresh time.Duration
+	// Timeout bounds each request on a caller's path (index reads, object
+	// fetches run with it per request, scaled up for large objects).
+	// Default 5s.
+	Timeout time.Duration
+	// FlushTimeout bounds how long Close waits for the publishing of
+	// entries still queued; what is left is published at the next Open.
+	// Default 10s.
+	FlushTimeout time.Duration
+	// Logger receives remote failures (at warn) and state changes (at info).
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Stats counts what the tier did.
+type Stats struct {
+	Hits           int64 // local misses served from the remote
+	Misses         int64 // local misses the remote did not have either
+	Errors         int64 // requests that failed (the calls went on without the remote)
+	Uploads        int64 // entries published
+	UploadsDropped int64 // entries given up on (their objects were gone locally)
+	Skipped        int64 // requests not made while the breaker was open
+	Corrupt        int64 // remote objects that failed verification (not stored; computed instead)
+	Missing        int64 // remote objects an entry named that the remote did not have
+}
+
+// Tier is the shared second tier of one local cache. Its methods are safe
+// for concurrent use; none of them makes a caller fail because of the
+// remote: every failure is counted, logged and answered as a miss.
+type Tier struct {
+	b     Backend
+	d     layout.Dir
+	store *cas.Store
+	opts  Options
+	id    string // names this remote's local state
+	ro    atomic.Bool
+
+	mu  sync.Mutex
+	fns map[string]*fnIndex
+
+	br    breaker
+	stats struct {
+		hits, misses, errors, uploads, dropped, skipped, corrupt, missing atomic.Int64
+	}
+
+	pub     *publisher
+	closing atomic.Bool
+}
+
+// Open returns the tier of backend b for the local cache d (whose objects
+// are in store). It makes no request: before it publishes anything, the
+// tier writes the remote's marker if there is none and checks (the answer
+// is remembered locally for a day) that the backend refuses a second
+// create-only put of one key. A server that ignores such conditions could
+// let two writers overwrite each other's log entries, so the tier then only
+// reads (and logs why). A remote that cannot be reached makes a tier that
+// serves locally until it comes back.
+func Open(ctx context.Context, b Backend, d layout.Dir, store *cas.Store, opts Options) (*Tier, error) {
+	if opts.Refresh <= 0 {
+		opts.Refresh = 2 * time.Second
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = 5 * time.Second
+	}
+	if opts.FlushTimeout <= 0 {
+		opts.FlushTimeout = 10 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	sum := blake3.Sum256([]byte(b.String()))
+	t := &Tier{b: b, d: d, store: store, opts: opts, id: hex.EncodeToString(sum[:8]), fns: map[string]*fnIndex{}}
+	t.br.init(opts.Now)
+	t.ro.Store(opts.ReadOnly)
+	if err := os.MkdirAll(filepath.Dir(d.RemoteState(t.id)), 0o777); err != nil {
+		return nil, fmt.Errorf("remote: %s: local state: %w", b, err)
+	}
+	if !t.ro.Load() {
+		t.pub = newPublisher(t)
+		t.pub.start()
+	}
+	return t, nil
+}
+
+// state is what a cache remembers about a remote.
+type state struct {
+	ConditionalOK bool      `json:"conditional_writes"`
+	Checked       time.Time `json:"checked"`
+}
+
+// checkBackend writes the marker and probes create-only puts (or reads the
+// remembered answer); it reports whether it got an answer.
+func (t *Tier) checkBackend(ctx context.Context) bool {
+	var st state
+	if b, err := os.ReadFile(t.d.RemoteState(t.id)); err == nil && json.Unmarshal(b, &st) == nil &&
+		t.opts.Now().Sub(st.Checked) < 24*time.Hour && st.ConditionalOK {
+		return true
+	}
+	put := func(key string, b []byte) error {
+		return t.request(ctx, "probe create-only writes", func(ctx context.Context) error {
+			return putBytes(ctx, t.b, key, b, true)
+		})
+	}
+	marker := encode(map[string]any{"format": "pcache-remote", "version": formatVersion})
+	if err := put(markerKey, marker); err != nil && !errors.Is(err, ErrExists) {
+		return false
+	}
+	probe := "probe/" + fsutil.Unique()
+	first := put(probe, []byte("1"))
+	second := put(probe, []byte("2"))
+	t.request(ctx, "remove a probe", func(ctx context.Context) error { return t.b.Delete(ctx, probe) })
+	switch {
+	case first != nil:
+		return false
+	case second == nil:
+		t.ro.Store(true)
+		t.opts.Logger.Warn("pcache: remote ignores create-only writes (If-None-Match: *): serving its entries, publishing none", "remote", t.b.String())
+		st.ConditionalOK = false
+	case errors.Is(second, ErrExists):
+		st.ConditionalOK = true
+	default:
+		return false
+	}
+	st.Checked = t.opts.Now()
+	if b, err := json.Marshal(st); err == nil {
+		fsutil.WriteFileAtomic(t.d.Tmp(), t.d.RemoteState(t.id), b, 0o644, false)
+	}
+	return true
+}
+
+// ReadOnly reports whether the tier publishes nothing.
+func (t *Tier) ReadOnly() bool { return t.ro.Load() }
+
+// String names the remote.
+func (t *Tier) String() string { return t.b.String() }
+
+// Stats returns the tier's counters.
+func (t *Tier) Stats() Stats {
+	return Stats{Hits: t.stats.hits.Load(), Misses: t.stats.misses.Load(), Errors: t.stats.errors.Load(),
+		Uploads: t.stats.uploads.Load(), UploadsDropped: t.stats.dropped.Load(), Skipped: t.stats.skipped.Load(),
+		Corrupt: t.stats.corrupt.Load(), Missing: t.stats.missing.Load()}
+}
+
+// failed counts and logs a failed request and tells the breaker.
+func (t *Tier) failed(what string, err error) {
+	if errors.Is(err, context.Canceled) && t.closing.Load() {
+		return
+	}
+	t.stats.errors.Add(1)
+	if t.br.fail() {
+		t.opts.Logger.Warn("pcache: remote unreachable; working locally until it answers again", "remote", t.b.String(), "op", what, "err", err)
+		return
+	}
+	t.opts.Logger.Warn("pcache: remote request failed", "remote", t.b.String(), "op", what, "err", err)
+}
+
+// ok tells the breaker a request succeeded.
+func (t *Tier) ok() {
+	if t.br.succeed() {
+		t.opts.Logger.Info("pcache: remote answers again", "remote", t.b.String())
+	}
+}
+
+// request runs fn with the per-request timeout unless the breaker is open.
+func (t *Tier) request(ctx context.Context, what string, fn func(ctx context.Context) error) error {
+	return t.requestFor(ctx, what, 0, fn)
+}
+
+// requestFor is request for a transfer of size bytes: its timeout grows
+// with the size (at minRate), so a large object is not cut off.
+func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(ctx context.Context) error) error {
+	if !t.br.allow() {
+		t.stats.skipped.Add(1)
+		return errBreakerOpen
+	}
+	ctx, cancel := context.WithTimeout(ctx, t.opts.Timeout+time.Duration(size/minRate)*time.Second)
+	defer cancel()
+	var err error
+	for try := 1; try <= tries; try++ {
+		err = fn(ctx)
+		if err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists) || errors.As(err, new(localError)) || ctx.Err() != nil {
+			break
+		}
+		// One failure may be the remote's hiccup (a 503, a reset
+		// connection): the request is tried again at once.
+	}
+	switch {
+	case err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists):
+		t.ok()
+	case errors.As(err, new(localError)):
+		t.ok() // the remote did nothing wrong
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+		t.br.release() // the caller gave up: not the remote's fault
+	default:
+		t.failed(what, err)
+	}
+	return err
+}
+
+// tries is how often a request is made before it counts as failed.
+const tries = 2
+
+// minRate is the slowest transfer (bytes a second) a request's timeout
+// allows for.
+const minRate = 8 << 20
+
+// localError marks a failure on this side of a request (a local object
+// found damaged while it was uploaded).
+type localError struct{ err error }
+
+func (e localError) Error() string { return e.err.Error() }
+func (e localError) Unwrap() error { return e.err }
+
+var errBreakerOpen = errors.New("remote: not asked (the remote failed recently)")
+
+// Close publishes what is queued, waiting at most FlushTimeout (the rest
+// stays in the outbox for the next Open), and lets the mirrors go.
+func (t *Tier) Close() error {
+	var err error
+	if t.pub != nil {
+		err = t.pub.close(t.opts.FlushTimeout)
+	}
+	t.closing.Store(true)
+	t.mu.Lock()
+	for _, fi := range t.fns {
+		fi.close()
+	}
+	t.fns = map[string]*fnIndex{}
+	t.mu.Unlock()
+	return err
+}
+
+// breaker stops asking a remote that keeps failing: after failLimit
+// failures in a row it stays open for a backoff that doubles up to
+// maxBackoff, then lets one request through to see whether the remote is
+// back.
+type breaker struct {
+	mu      sync.Mutex
+	now     func() time.Time
+	fails   int
+	until   time.Time
+	backoff time.Duration
+	probing bool
+}
+
+const (
+	failLimit  = 3
+	minBackoff = time.Second
+	maxBackoff = time.Minute
+)
+
+func (b *breaker) init(now func() time.Time) { b.now = now }
+
+// allow reports whether a request may go out.
+func (b *breaker) allow() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.fails < failLimit {
+		return true
+	}
+	if b.now().Before(b.until) || b.probing {
+		return false
+	}
+	b.probing = true // one request finds out
+	return true
+}
+
+// fail records a failure and reports whether the breaker just opened.
+func (b *breaker) fail() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.fails++
+	b.probing = false
+	if b.fails < failLimit {
+		return false
+	}
+	opened := b.fails == failLimit
+	if b.backoff == 0 {
+		b.backoff = minBackoff
+	} else if !opened {
+		b.backoff = min(2*b.backoff, maxBackoff)
+	}
+	b.until = b.now().Add(b.backoff)
+	return opened
+}
+
+// succeed records a success and reports whether the breaker just closed.
+func (b *breaker) succeed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	was := b.fails >= failLimit
+	b.fails, b.backoff, b.probing = 0, 0, false
+	return was
+}
+
+// release gives up a probe that ended without an answer (its caller gave
+// up), so the next request may probe.
+func (b *breaker) release() {
+	b.mu.Lock()
+	b.probing = false
+	b.mu.Unlock()
+}
+
+// probeNow ends the breaker's wait: the next request finds out whether
+// the remote is back (Close does this: it is the last chance to publish).
+func (b *breaker) probeNow() {
+	b.mu.Lock()
+	b.until = b.now()
+	b.mu.Unlock()
+}
+
+// retryIn returns how long until the breaker lets a request through
+// (at least a short pause, so a failing loop does not spin).
+func (b *breaker) retryIn() time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d := b.until.Sub(b.now())
+	if b.fails < failLimit || d < 100*time.Millisecond {
+		d = 100 * time.Millisecond
+	}
+	return d
+}
+
+// open reports whether requests are being held back.
+func (b *breaker) open() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.fails >= failLimit && b.now().Before(b.until)
+}

@@ -1,0 +1,440 @@
+package pcache_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/remote"
+)
+
+// remoteKinds are the remotes every sharing test runs against: a shared
+// directory, and a real S3-compatible server (skipped without one).
+var remoteKinds = []string{"file", "s3"}
+
+// remoteURL returns a fresh remote of the kind, set up only as a user
+// would: a URL, and for S3 the standard AWS variables.
+func remoteURL(t *testing.T, kind string) string {
+	t.Helper()
+	switch kind {
+	case "file":
+		return "file://" + t.TempDir()
+	case "s3":
+		srv := remotetest.Shared(t)
+		srv.Env(t)
+		return "s3://" + srv.Bucket(t) + "/team/cache"
+	}
+	t.Fatalf("unknown remote kind %q", kind)
+	return ""
+}
+
+type shareArgs struct {
+	N   int
+	Out string `pcache:",out"`
+}
+
+type shareResult struct {
+	Name   string
+	Square int
+	Blob   []byte
+}
+
+// shareFuncs wraps the functions the sharing tests use, counting
+// computations: a plain one (small and large results), one with an out
+// file, and a batch one.
+type shareFuncs struct {
+	plain    *pcache.Func[int, shareResult]
+	outs     *pcache.Func[shareArgs, int]
+	batch    *pcache.BatchFunc[int, string]
+	computes atomic.Int64
+}
+
+func wrapShare(t *testing.T, s *pcache.Store) *shareFuncs {
+	f := &shareFuncs{}
+	f.plain = pcache.MustWrap(s, "share/plain", func(_ context.Context, n int) (shareResult, error) {
+		f.computes.Add(1)
+		size := 10
+		if n%5 == 0 {
+			size = 300 << 10 // a loose object, above the pack limit
+		}
+		return shareResult{Name: fmt.Sprint("n", n), Square: n * n, Blob: bytes.Repeat([]byte{byte(n)}, size)}, nil
+	})
+	f.outs = pcache.MustWrap(s, "share/outs", func(_ context.Context, a shareArgs) (int, error) {
+		f.computes.Add(1)
+		return a.N, os.WriteFile(a.Out, []byte(fmt.Sprintf("out file of %d\n", a.N)), 0o644)
+	})
+	f.batch = pcache.MustWrapBatch(s, "share/batch", func(_ context.Context, ns []int) ([]string, error) {
+		f.computes.Add(1)
+		out := make([]string, len(ns))
+		for i, n := range ns {
+			out[i] = strings.Repeat("b", n)
+		}
+		return out, nil
+	})
+	return f
+}
+
+// run makes every call of the sharing tests and checks every value.
+func (f *shareFuncs) run(t *testing.T, ctx context.Context, outDir string) {
+	t.Helper()
+	for n := range 30 {
+		r, err := f.plain.Call(ctx, n)
+		if err != nil || r.Square != n*n || r.Name != fmt.Sprint("n", n) || (len(r.Blob) > 0 && r.Blob[0] != byte(n)) {
+			t.Fatalf("plain(%d) = %v, %v", n, r.Name, err)
+		}
+	}
+	for n := range 5 {
+		out := filepath.Join(outDir, fmt.Sprintf("out-%d.txt", n))
+		if got, err := f.outs.Call(ctx, shareArgs{N: n, Out: out}); err != nil || got != n {
+			t.Fatalf("outs(%d) = %d, %v", n, got, err)
+		}
+		if b, err := os.ReadFile(out); err != nil || string(b) != fmt.Sprintf("out file of %d\n", n) {
+			t.Fatalf("out file %s = %q, %v", out, b, err)
+		}
+	}
+	got, err := f.batch.Call(ctx, []int{1, 2, 3, 2, 7})
+	if err != nil || strings.Join(got, ",") != "b,bb,bbb,bb,bbbbbbb" {
+		t.Fatalf("batch = %q, %v", got, err)
+	}
+}
+
+func TestRemoteSharesEveryEntry(t *testing.T) {
+	for _, kind := range remoteKinds {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			url := remoteURL(t, kind)
+			a, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fa := wrapShare(t, a)
+			fa.run(t, ctx, t.TempDir())
+			if err := a.Close(); err != nil {
+				t.Fatal(err)
+			}
+			st := a.Stats()
+			if st.Uploads != st.Stores || st.UploadsDropped != 0 || st.RemoteErrors != 0 {
+				t.Fatalf("first machine: %+v: want every stored entry uploaded", st)
+			}
+
+			// A second machine: its own local cache, the same remote.
+			b := openStore(t, t.TempDir(), pcache.Remote(url))
+			fb := wrapShare(t, b)
+			fb.run(t, ctx, t.TempDir()) // out files restored to new paths
+			if n := fb.computes.Load(); n != 0 {
+				t.Fatalf("second machine computed %d times; want everything from the remote (stats %+v)", n, b.Stats())
+			}
+			if st := b.Stats(); st.RemoteHits == 0 || st.Misses != 0 {
+				t.Fatalf("second machine: %+v", st)
+			}
+			// Served again, now from its local cache: no remote request.
+			fb.run(t, ctx, t.TempDir())
+			if n := fb.computes.Load(); n != 0 {
+				t.Fatalf("computed %d on local hits", n)
+			}
+		})
+	}
+}
+
+// TestRemoteLocalHitsStayLocal: a local hit makes no request at all.
+func TestRemoteLocalHitsStayLocal(t *testing.T) {
+	ctx := context.Background()
+	fb, err := remote.NewFileBackend(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty := remotetest.NewFaulty(fb)
+	s := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty))
+	f := pcache.MustWrap(s, "local/hits", func(_ context.Context, n int) (int, error) { return n + 1, nil })
+	for n := range 50 {
+		mustCall(t, f, ctx, n)
+	}
+	before := faulty.Total()
+	for range 3 {
+		for n := range 50 {
+			if got := mustCall(t, f, ctx, n); got != n+1 {
+				t.Fatalf("f(%d) = %d", n, got)
+			}
+		}
+	}
+	if after := faulty.Total(); after != before {
+		t.Fatalf("150 local hits made %d remote requests; want none", after-before)
+	}
+}
+
+// TestRemoteFaults: whatever the remote does, calls return the right
+// values, promptly, and Close does not hang.
+func TestRemoteFaults(t *testing.T) {
+	cases := []struct {
+		name  string
+		setup func(f *remotetest.Faulty)
+		// served: a second machine is served from the remote despite the fault
+		served bool
+	}{
+		{"down", func(f *remotetest.Faulty) { f.Down.Store(true) }, false},
+		{"hangs", func(f *remotetest.Faulty) { f.Hang.Store(true) }, false},
+		{"slow", func(f *remotetest.Faulty) { f.Latency.Store(int64(2 * time.Millisecond)) }, true},
+		{"5xx every third request", func(f *remotetest.Faulty) { f.FailEvery.Store(3) }, true},
+		{"torn bodies", func(f *remotetest.Faulty) { f.TornGets.Store(true) }, false},
+		{"flipped bits", func(f *remotetest.Faulty) { f.FlipGets.Store(true) }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			dir := t.TempDir()
+			fileB, err := remote.NewFileBackend(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fast := pcache.RemoteTimeouts(200*time.Millisecond, 2*time.Second)
+			// The first machine publishes through a faulty remote too.
+			faultyA := remotetest.NewFaulty(fileB)
+			tc.setup(faultyA)
+			a, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(faultyA), fast, pcache.WithLogger(quiet()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fa := wrapShare(t, a)
+			fa.run(t, ctx, t.TempDir())
+			closeWithin(t, a, 20*time.Second)
+			t.Logf("first machine: %+v", a.Stats())
+
+			// A second machine reads a faulty remote; the first machine's
+			// entries were published if the fault let them through.
+			faultyB := remotetest.NewFaulty(fileB)
+			tc.setup(faultyB)
+			b := openStore(t, t.TempDir(), pcache.RemoteBackend(faultyB), fast, pcache.WithLogger(quiet()))
+			fb := wrapShare(t, b)
+			fb.run(t, ctx, t.TempDir())
+			st := b.Stats()
+			if tc.served && fb.computes.Load() != 0 {
+				t.Fatalf("computed %d times under %s; want the remote to serve (stats %+v)", fb.computes.Load(), tc.name, st)
+			}
+			if !tc.served && st.RemoteErrors == 0 && st.RemoteHits == 0 {
+				t.Fatalf("under %s the second machine counted no remote errors: %+v", tc.name, st)
+			}
+			closeWithin(t, b, 20*time.Second)
+			// Nothing unverified reached the local cache.
+			if rep, err := b.Check(ctx, fsck.CheckOptions{}); err != nil || !rep.Clean || rep.Hints != 0 {
+				t.Fatalf("local cache after %s: %+v %v", tc.name, rep, err)
+			}
+		})
+	}
+}
+
+// closeWithin closes s, failing the test if that takes longer than limit
+// (a hang, not a speed: the flush timeout is far shorter).
+func closeWithin(t *testing.T, s *pcache.Store, limit time.Duration) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(limit):
+		t.Fatalf("Close did not return within %v", limit)
+	}
+}
+
+func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+// TestRemoteIgnoringConditionsIsReadOnly: a server that lets a second
+// create-only put overwrite is detected, and then only read.
+func TestRemoteIgnoringConditionsIsReadOnly(t *testing.T) {
+	ctx := context.Background()
+	fileB, err := remote.NewFileBackend(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A proper writer publishes first.
+	a, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(fileB))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := wrapShare(t, a)
+	fa.run(t, ctx, t.TempDir())
+	closeWithin(t, a, 20*time.Second)
+
+	bad := remotetest.NewFaulty(fileB)
+	bad.IgnoreConditions.Store(true)
+	var logs syncBuffer
+	b := openStore(t, t.TempDir(), pcache.RemoteBackend(bad), pcache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	fb := wrapShare(t, b)
+	fb.run(t, ctx, t.TempDir())
+	if fb.computes.Load() != 0 {
+		t.Fatalf("a read-only remote still serves: computed %d", fb.computes.Load())
+	}
+	g := pcache.MustWrap(b, "share/new", func(_ context.Context, n int) (int, error) { return n, nil })
+	for n := range 10 {
+		mustCall(t, g, ctx, n)
+	}
+	closeWithin(t, b, 20*time.Second)
+	if st := b.Stats(); st.Uploads != 0 {
+		t.Fatalf("published %d entries to a remote that ignores create-only puts", st.Uploads)
+	}
+	if !strings.Contains(logs.String(), "ignores create-only writes") {
+		t.Fatalf("no warning about the remote; log:\n%s", logs.String())
+	}
+}
+
+// TestRemoteMissingObjectIsRecomputed: an entry whose remote object is
+// gone is a miss; the recomputed result is published again.
+func TestRemoteMissingObjectIsRecomputed(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	url := "file://" + dir
+	a, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := wrapShare(t, a)
+	fa.run(t, ctx, t.TempDir())
+	closeWithin(t, a, 20*time.Second)
+	if err := os.RemoveAll(filepath.Join(dir, "objects")); err != nil {
+		t.Fatal(err)
+	}
+	b, err := pcache.Open(t.TempDir(), pcache.Remote(url), pcache.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := wrapShare(t, b)
+	fb.run(t, ctx, t.TempDir())
+	if fb.computes.Load() == 0 {
+		t.Fatal("nothing computed although every remote object was gone")
+	}
+	closeWithin(t, b, 20*time.Second)
+	c := openStore(t, t.TempDir(), pcache.Remote(url))
+	fc := wrapShare(t, c)
+	fc.run(t, ctx, t.TempDir())
+	if n := fc.computes.Load(); n != 0 {
+		t.Fatalf("after the recompute was published, a third machine computed %d times", n)
+	}
+}
+
+// TestRemoteReadOnlyMode: PCACHE_REMOTE_MODE=ro serves and publishes nothing.
+func TestRemoteReadOnlyMode(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t.Setenv(pcache.EnvRemote, "file://"+dir)
+	a, err := pcache.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := wrapShare(t, a)
+	fa.run(t, ctx, t.TempDir())
+	closeWithin(t, a, 20*time.Second)
+
+	t.Setenv(pcache.EnvRemoteMode, "ro")
+	b := openStore(t, t.TempDir())
+	fb := wrapShare(t, b)
+	fb.run(t, ctx, t.TempDir())
+	if fb.computes.Load() != 0 {
+		t.Fatalf("read-only remote: computed %d", fb.computes.Load())
+	}
+	g := pcache.MustWrap(b, "ro/new", func(_ context.Context, n int) (int, error) { return n, nil })
+	mustCall(t, g, ctx, 1)
+	closeWithin(t, b, 20*time.Second)
+	if st := b.Stats(); st.Uploads != 0 {
+		t.Fatalf("PCACHE_REMOTE_MODE=ro published %d entries", st.Uploads)
+	}
+
+	t.Setenv(pcache.EnvRemoteMode, "sometimes")
+	if _, err := pcache.Open(t.TempDir()); err == nil || !strings.Contains(err.Error(), pcache.EnvRemoteMode) {
+		t.Fatalf("a bad PCACHE_REMOTE_MODE: %v", err)
+	}
+}
+
+func TestRemoteBadURL(t *testing.T) {
+	for _, url := range []string{"bucket/prefix", "http://example.com/x", "s3:///nobucket", "file://host/path"} {
+		if _, err := pcache.Open(t.TempDir(), pcache.Remote(url)); err == nil || !strings.HasPrefix(err.Error(), "pcache: ") || strings.Count(err.Error(), "pcache:") != 1 {
+			t.Errorf("Remote(%q): %v; want one clear error", url, err)
+		}
+	}
+}
+
+// TestRemoteErrorOnMiss: a remote hit is a hit under ErrorOnMiss.
+func TestRemoteErrorOnMiss(t *testing.T) {
+	ctx := context.Background()
+	url := "file://" + t.TempDir()
+	a, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fa := wrapShare(t, a)
+	fa.run(t, ctx, t.TempDir())
+	closeWithin(t, a, 20*time.Second)
+	b := openStore(t, t.TempDir(), pcache.Remote(url))
+	fb := wrapShare(t, b)
+	fb.run(t, pcache.ErrorOnMiss(ctx), t.TempDir())
+	if _, err := fb.plain.Call(pcache.ErrorOnMiss(ctx), 1000); err == nil {
+		t.Fatal("a key nobody computed was not a miss")
+	}
+}
+
+// TestRemoteConcurrentWriters: goroutines of several stores publish
+// overlapping keys at once; a fresh store sees the union.
+func TestRemoteConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	url := "file://" + t.TempDir()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			f := pcache.MustWrap(s, "writers/sq", func(_ context.Context, n int) (int, error) { return n * n, nil })
+			for n := w * 50; n < w*50+100; n++ {
+				if _, err := f.Call(ctx, n); err != nil {
+					t.Error(err)
+				}
+			}
+			if err := s.Close(); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	s := openStore(t, t.TempDir(), pcache.Remote(url))
+	f := pcache.MustWrap(s, "writers/sq", func(_ context.Context, n int) (int, error) { return -1, nil })
+	for n := range 250 {
+		got, err := f.Call(pcache.ErrorOnMiss(ctx), n)
+		if err != nil || got != n*n {
+			t.Fatalf("key %d: %d, %v (stats %+v)", n, got, err, s.Stats())
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
