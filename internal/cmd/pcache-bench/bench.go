@@ -30,6 +30,15 @@ type config struct {
 	children   int           // fresh processes for the first-hit scenario
 	checkRuns  int           // timed pcache-fsck check runs
 	fillBatch  int           // elements per WrapBatch call when filling entries
+
+	treeFiles    int // small files of the file-tree floors, over 256 directories
+	syscallOps   int // misses (then as many hits) of a child counted under strace
+	peerKeys     int // distinct keys of a peer's misses (its hits cycle over them)
+	peerHits     int // hits per peer run
+	peerSlowKeys int // the same for the slower peers (joblib, permacache)
+	peerSlowHits int
+	sharedKeys   int // keys the processes of the multi-process scenario share
+	sharedProcs  int // processes there
 }
 
 func fullConfig() config {
@@ -39,6 +48,9 @@ func fullConfig() config {
 		checkObjs: 64, checkSize: 16 << 20,
 		probe: 300 * time.Millisecond, rounds: 5, bigRounds: 3, children: 7, checkRuns: 3,
 		fillBatch: 10000,
+		treeFiles: 1e5, syscallOps: 5000,
+		peerKeys: 2000, peerHits: 10000, peerSlowKeys: 500, peerSlowHits: 2500,
+		sharedKeys: 2000, sharedProcs: 4,
 	}
 }
 
@@ -49,6 +61,9 @@ func quickConfig() config {
 		checkObjs: 8, checkSize: 1 << 20,
 		probe: 5 * time.Millisecond, rounds: 1, bigRounds: 1, children: 1, checkRuns: 1,
 		fillBatch: 10000,
+		treeFiles: 2000, syscallOps: 200,
+		peerKeys: 50, peerHits: 100, peerSlowKeys: 20, peerSlowHits: 40,
+		sharedKeys: 200, sharedProcs: 4,
 	}
 }
 
@@ -58,7 +73,9 @@ type bench struct {
 	log  io.Writer
 	rows []Row
 
-	idleRSS int64 // peak RSS of a child that does nothing; measured once
+	idleRSS int64     // peak RSS of a child that does nothing; measured once
+	tree    *fileTree // the small-file tree of the floors; built once
+	py      *python   // the python3 that runs the peers; probed once
 }
 
 // group is a set of scenarios sharing a setup.
@@ -70,13 +87,17 @@ type group struct {
 
 var groups = []group{
 	{"hit", []string{"hit-small", "hit-small-abs", "hit-small-mid", "hit-small-large", "hit-8g", "hit-scaling", "first-hit-fresh", "rss-load-entries"}, (*bench).hits},
-	{"miss", []string{"miss", "miss-abs"}, (*bench).misses},
+	{"hitdistinct", []string{"hit-distinct-small", "hit-distinct-mid", "hit-distinct-large"}, (*bench).distinctHits},
+	{"miss", []string{"miss-tree", "miss", "miss-abs"}, (*bench).misses},
+	{"syscalls", []string{"syscalls-miss", "syscalls-hit"}, (*bench).syscalls},
 	{"batch", []string{"batch-hits", "batch-misses"}, (*bench).batches},
 	{"big", []string{"store-big", "hit-big"}, (*bench).bigResults},
 	{"stablehash", []string{"stablehash"}, (*bench).stableHash},
 	{"outfile", []string{"outfile-capture", "outfile-restore"}, (*bench).outFiles},
 	{"check", []string{"check"}, (*bench).check},
 	{"memory", []string{"rss-store", "rss-load"}, (*bench).memory},
+	{"peers", []string{"peers-miss", "peers-hit", "peers-joblib-miss", "peers-joblib-hit", "peers-permacache-miss", "peers-permacache-hit"}, (*bench).peers},
+	{"multiproc", []string{"multiproc-computes", "multiproc-diskcache-computes", "multiproc-wall"}, (*bench).multiProc},
 }
 
 func groupNames() []string {

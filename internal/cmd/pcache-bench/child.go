@@ -22,17 +22,25 @@ const childEnv = "PCACHE_BENCH_CHILD"
 
 // childJob is what one child process does.
 type childJob struct {
-	Mode string `json:"mode"` // "idle", "firsthit", "store" or "load"
-	Dir  string `json:"dir"`
-	Name string `json:"name,omitempty"`
-	N    int    `json:"n,omitempty"`    // firsthit: the key's N
-	Size int    `json:"size,omitempty"` // store, load: result size in bytes
+	Mode   string `json:"mode"` // "idle", "firsthit", "store", "load", "syscalls" or "shared"
+	Dir    string `json:"dir"`
+	Name   string `json:"name,omitempty"`
+	N      int    `json:"n,omitempty"`      // firsthit: the key's N
+	Size   int    `json:"size,omitempty"`   // store, load: result size in bytes
+	Misses int    `json:"misses,omitempty"` // syscalls: peers' f on new keys 0..Misses-1
+	Hits   int    `json:"hits,omitempty"`   // syscalls: then as many hits, cycling over those keys
+	Keys   int    `json:"keys,omitempty"`   // shared: peers' f on keys 0..Keys-1,
+	Mult   int    `json:"mult,omitempty"`   // in the order (j*Mult + Offset) % Keys
+	Offset int    `json:"offset,omitempty"`
 }
 
 // childResult is what a child prints on stdout.
 type childResult struct {
-	Ns  float64 `json:"ns"`            // time of the measured part, inside the child
-	HWM int64   `json:"hwm,omitempty"` // the child's own peak RSS in bytes (VmHWM), where known
+	Ns       float64 `json:"ns"`                 // time of the measured part, inside the child
+	HWM      int64   `json:"hwm,omitempty"`      // the child's own peak RSS in bytes (VmHWM), where known
+	Computes int64   `json:"computes,omitempty"` // shared: the function's computations in this process
+	Hits     int64   `json:"hits,omitempty"`     // shared: its hits
+	Waits    int64   `json:"waits,omitempty"`    // shared: misses served by waiting for another process
 }
 
 // childOutcome is a child's result with what the parent saw of it.
@@ -117,22 +125,39 @@ func runChildJob(ctx context.Context, job childJob) (childResult, error) {
 			return childResult{}, fmt.Errorf("got %d bytes, want %d", len(b), job.Size)
 		}
 		return childResult{Ns: float64(time.Since(start).Nanoseconds())}, nil
+	case "syscalls":
+		return syscallsChild(ctx, job)
+	case "shared":
+		return sharedChild(ctx, job)
 	}
 	return childResult{}, fmt.Errorf("unknown mode %q", job.Mode)
 }
 
-// runChild re-executes this program with job and returns what it reported.
-func runChild(ctx context.Context, job childJob) (childOutcome, error) {
+// childCmd is the command that re-executes this program with job, run by
+// the command in wrap (strace and its flags) if any.
+func childCmd(ctx context.Context, job childJob, wrap ...string) (*exec.Cmd, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return childOutcome{}, fmt.Errorf("child %s: %w", job.Mode, err)
+		return nil, fmt.Errorf("child %s: %w", job.Mode, err)
 	}
 	spec, err := json.Marshal(job)
 	if err != nil {
-		return childOutcome{}, err
+		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe)
+	if len(wrap) > 0 {
+		cmd = exec.CommandContext(ctx, wrap[0], append(wrap[1:], exe)...)
+	}
 	cmd.Env = append(os.Environ(), childEnv+"="+string(spec))
+	return cmd, nil
+}
+
+// runChild re-executes this program with job and returns what it reported.
+func runChild(ctx context.Context, job childJob, wrap ...string) (childOutcome, error) {
+	cmd, err := childCmd(ctx, job, wrap...)
+	if err != nil {
+		return childOutcome{}, err
+	}
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	start := time.Now()

@@ -21,20 +21,24 @@ type benchArgs struct {
 
 func smallArgs(n int) benchArgs { return benchArgs{Name: "k", N: n, Rate: 0.5} }
 
-// smallResult is the wrapped function of the hit scenarios. Every entry
-// gets the same result, so all entries share one object, as many real
-// functions' entries do not; the manifest is what grows.
+// smallResult is the wrapped function of the shared-object hit scenarios.
+// Every entry gets the same result, so all entries share one object, as many
+// real functions' entries do not; the manifest is what grows. The
+// hitdistinct scenarios use distinctResult instead.
 func smallResult(_ context.Context, a benchArgs) (string, error) { return "result for " + a.Name, nil }
 
 func hitName(entries int) string { return fmt.Sprintf("bench/hit/%d", entries) }
 
-// fillEntries stores n entries under name through WrapBatch, fillBatch
-// elements per call (one manifest append each).
-func (b *bench) fillEntries(ctx context.Context, s *pcache.Store, name string, n int) error {
+// sharedNote labels the rows whose entries all share one result object.
+const sharedNote = " (all entries share one object)"
+
+// fillEntries stores n entries of result under name through WrapBatch,
+// fillBatch elements per call (one manifest append each).
+func (b *bench) fillEntries(ctx context.Context, s *pcache.Store, name string, n int, result func(context.Context, benchArgs) (string, error)) error {
 	f, err := pcache.WrapBatch(s, name, func(_ context.Context, as []benchArgs) ([]string, error) {
 		out := make([]string, len(as))
 		for i, a := range as {
-			out[i], _ = smallResult(ctx, a)
+			out[i], _ = result(ctx, a)
 		}
 		return out, nil
 	})
@@ -85,7 +89,7 @@ func (b *bench) hits(ctx context.Context) error {
 	var fillNs float64
 	for _, n := range b.cfg.entries {
 		t0 := time.Now()
-		if err := b.fillEntries(ctx, s, hitName(n), n); err != nil {
+		if err := b.fillEntries(ctx, s, hitName(n), n, smallResult); err != nil {
 			s.Close()
 			return fmt.Errorf("fill %d entries: %w", n, err)
 		}
@@ -142,13 +146,13 @@ func (b *bench) hits(ctx context.Context) error {
 		}
 	}
 	e0, e1, e2 := countName(b.cfg.entries[0]), countName(b.cfg.entries[1]), countName(b.cfg.entries[2])
-	b.add(Row{ID: "hit-small", Scenario: "hit, small result, " + e0 + " entries", Unit: unitNs, Result: h0,
+	b.add(Row{ID: "hit-small", Scenario: "hit, small result, " + e0 + " entries" + sharedNote, Unit: unitNs, Result: h0,
 		Floor: "small-file open+read", FloorValue: fl, Target: &Target{"ratio", "<=", 2, "issue 9"}})
-	b.add(Row{ID: "hit-small-abs", Scenario: "hit, small result, " + e0 + " entries, absolute", Unit: unitNs, Result: h0,
+	b.add(Row{ID: "hit-small-abs", Scenario: "hit, small result, " + e0 + " entries, absolute" + sharedNote, Unit: unitNs, Result: h0,
 		Target: &Target{"value", "<=", 10e3, "issue 2/5"}})
-	b.add(Row{ID: "hit-small-mid", Scenario: "hit, small result, " + e1 + " entries", Unit: unitNs, Result: h1,
+	b.add(Row{ID: "hit-small-mid", Scenario: "hit, small result, " + e1 + " entries" + sharedNote, Unit: unitNs, Result: h1,
 		Floor: "the same hit with " + e0 + " entries", FloorValue: h0, Target: &Target{"ratio", "<=", 1.5, "ours, as for " + e2}})
-	b.add(Row{ID: "hit-small-large", Scenario: "hit, small result, " + e2 + " entries", Unit: unitNs, Result: h2,
+	b.add(Row{ID: "hit-small-large", Scenario: "hit, small result, " + e2 + " entries" + sharedNote, Unit: unitNs, Result: h2,
 		Floor: "the same hit with " + e0 + " entries", FloorValue: h0, Target: &Target{"ratio", "<=", 1.5, "issue 9"}})
 
 	if err := b.concurrentHits(ctx, dir, funcs[0], keys[0]); err != nil {
@@ -183,7 +187,7 @@ func (b *bench) concurrentHits(ctx context.Context, dir string, f *pcache.Func[b
 		return err
 	}
 	fl1, h1, flG, hG := best[0], best[1], best[2], best[3]
-	b.add(Row{ID: "hit-8g", Scenario: fmt.Sprintf("hit, small result, %s entries, %d goroutines (wall time per hit, all together)", countName(b.cfg.entries[0]), g),
+	b.add(Row{ID: "hit-8g", Scenario: fmt.Sprintf("hit, small result, %s entries, %d goroutines (wall time per hit, all together)%s", countName(b.cfg.entries[0]), g, sharedNote),
 		Unit: unitNs, Result: hG, Floor: fmt.Sprintf("small-file open+read, %d goroutines", g), FloorValue: flG,
 		Target: &Target{"ratio", "<=", 2, "ours: the hit target under concurrency"}})
 	b.add(Row{ID: "hit-scaling", Scenario: fmt.Sprintf("hit throughput, %d goroutines vs 1", g), Unit: unitX, Result: h1 / hG,
@@ -213,7 +217,7 @@ func (b *bench) freshFirstHit(ctx context.Context, cache string) error {
 		rss = append(rss, float64(out.peakRSS()))
 	}
 	e := countName(n)
-	b.add(Row{ID: "first-hit-fresh", Scenario: "fresh process: Open + Wrap + first hit, " + e + " entries (median of " + fmt.Sprint(len(times)) + ")",
+	b.add(Row{ID: "first-hit-fresh", Scenario: "fresh process: Open + Wrap + first hit, " + e + " entries (median of " + fmt.Sprint(len(times)) + ")" + sharedNote,
 		Unit: unitNs, Result: median(times), Target: &Target{"value", "<=", 5e6, "issue 9"},
 		Note: "process start to exit: " + fmtDuration(median(walls))})
 	r := Row{ID: "rss-load-entries", Scenario: "peak RSS of a process whose first hit loads a function of " + e + " entries",

@@ -3,16 +3,20 @@
 //
 // Usage:
 //
-//	pcache-bench [-dir DIR] [-quick] [-json] [-run REGEXP] [-fsck PATH]
+//	pcache-bench [-dir DIR] [-quick] [-json] [-run REGEXP] [-fsck PATH] [-cpuprofile FILE]
 //
-// Each scenario (cache hits with 1e3, 1e5 and 1e6 entries, hits from 8
-// goroutines, a fresh process's first hit, miss bookkeeping, batches of
-// 10,000, 256 MiB results, StableHash of 32 Mi float64s, out-file capture and
-// restore, pcache-fsck check throughput, and the peak memory of storing and
-// loading a 1 GiB result) is compared with what the same work costs without
-// pcache on this machine — a small-file open+read, a small-file write+rename,
-// raw BLAKE3, a plain file write or read of the same bytes — measured in the
-// same run, interleaved with the scenario so that both see the same load. The
+// Each scenario (cache hits with 1e3, 1e5 and 1e6 entries, both where all
+// entries share one result object and where each has its own, hits from 8
+// goroutines, a fresh process's first hit, misses, the system calls of a
+// small miss and hit, batches of 10,000, 256 MiB results, StableHash of 32 Mi
+// float64s, out-file capture and restore, pcache-fsck check throughput, the
+// peak memory of storing and loading a 1 GiB result, the python caches
+// diskcache, joblib and permacache on the same function, and 4 processes
+// sharing 2,000 keys) is compared with what the same work costs without
+// pcache on this machine — a small-file open+read, one os.ReadFile of a tree
+// of 1e5 small files, a small-file write+rename, raw BLAKE3, a plain file
+// write or read of the same bytes, the python peer — measured in the same
+// run, interleaved with the scenario so that both see the same load. The
 // ratio is checked against the project's target; every missed target says
 // MISS.
 //
@@ -24,6 +28,14 @@
 // Check throughput runs the real pcache-fsck binary: -fsck names it; by
 // default pcache-bench uses a pcache-fsck beside its own executable, else
 // builds one with `go build` (inside the module), else takes one from $PATH.
+//
+// The system-call rows run children under `strace -f -c`; without strace on
+// $PATH they are errors that say so (the run still exits 0). The python
+// peers run embedded peers.py under $PCACHE_BENCH_PYTHON, else the first of
+// python3 on $PATH and /usr/bin/python3 that imports diskcache; permacache
+// is imported from the source tree $PERMACACHE_SRC. Rows of a peer that is
+// not installed are "skipped", not failures. peers.sh beside this file runs
+// just the peer comparisons.
 package main
 
 import (
