@@ -21,12 +21,33 @@ import (
 // a *CorruptError (ErrCorrupt). A successful Get refreshes the object's
 // mtime if it is older than TouchQuantum.
 func (s *Store) Get(id ID, size int64) ([]byte, error) {
+	if size < -1 {
+		return nil, fmt.Errorf("cas: get %s: negative size %d", id, size)
+	}
+	// A packed object is copied out of the mapping; a loose one is read
+	// into a buffer of its own, which is returned as it is (a second copy
+	// would double the memory a large result needs).
 	var out []byte
-	err := s.View(id, size, func(b []byte) error {
+	copyOut := func(b []byte) error {
 		out = append(make([]byte, 0, len(b)), b...)
 		return nil
-	})
-	return out, err
+	}
+	packedFirst := size < 0 || size < int64(max(s.limit, DefaultPackLimit))
+	if packedFirst {
+		if ok, err := s.packs.get(id, size, copyOut); ok {
+			return out, err
+		}
+	}
+	b, err := s.get(id, size)
+	if err == nil {
+		return b, nil
+	}
+	if !packedFirst && errors.Is(err, ErrNotFound) {
+		if ok, perr := s.packs.get(id, size, copyOut); ok {
+			return out, perr
+		}
+	}
+	return nil, err
 }
 
 // View is Get without the copy: it calls fn with the object's bytes,

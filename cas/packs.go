@@ -381,13 +381,20 @@ func (s *Store) newWriter() (*packWriter, error) {
 func (ps *packSet) put(bs [][]byte) ([]ID, error) {
 	ids := make([]ID, len(bs))
 	var todo []int
+	var seen map[ID]struct{} // objects of this batch already in todo (a batch may repeat one)
 	for i, b := range bs {
 		ids[i] = Sum(b)
 		if ps.has(ids[i]) {
 			continue
 		}
-		if slices.ContainsFunc(todo, func(j int) bool { return ids[j] == ids[i] }) {
-			continue
+		if len(bs) > 1 {
+			if seen == nil {
+				seen = make(map[ID]struct{}, len(bs))
+			}
+			if _, dup := seen[ids[i]]; dup {
+				continue
+			}
+			seen[ids[i]] = struct{}{}
 		}
 		todo = append(todo, i)
 	}
