@@ -163,6 +163,7 @@ func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
 		c.warn("recording a remote hit failed", nil, err)
 		return false
 	}
+	c.s.remote.PublishUse(c.name, *e) // the remote's gc evicts by last use
 	return true
 }
 

@@ -78,7 +78,17 @@ func (t *Tier) Publish(name string, entries ...record.Entry) {
 	if t.pub == nil || t.ro.Load() || len(entries) == 0 {
 		return
 	}
-	t.pub.enqueue(name, entries)
+	t.pub.enqueue(name, entries, false)
+}
+
+// PublishUse queues records of uses of entries fetched from the remote
+// (so its gc, which evicts the least recently used, sees them); their
+// objects are not checked again.
+func (t *Tier) PublishUse(name string, entries ...record.Entry) {
+	if t.pub == nil || t.ro.Load() || len(entries) == 0 {
+		return
+	}
+	t.pub.enqueue(name, entries, true)
 }
 
 // Flush waits until everything Publish was given has been published, or

@@ -232,12 +232,12 @@ func TestDamagedIndexFiles(t *testing.T) {
 }
 
 func TestOutboxFraming(t *testing.T) {
-	items := []item{{"a", entry(1)}, {"b/c", entry(2)}, {"a", entry(3)}}
+	items := []item{{name: "a", e: entry(1)}, {name: "b/c", e: entry(2), uploaded: true}, {name: "a", e: entry(3)}}
 	b, err := encodeItems(items)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := decodeItems(b); len(got) != 3 || got[1].name != "b/c" || got[2].e.KeyHash != items[2].e.KeyHash {
+	if got := decodeItems(b); len(got) != 3 || got[1].name != "b/c" || !got[1].uploaded || got[0].uploaded || got[2].e.KeyHash != items[2].e.KeyHash {
 		t.Fatalf("decoded %d items", len(got))
 	}
 	for cut := range len(b) {
@@ -256,7 +256,7 @@ func TestOutboxFraming(t *testing.T) {
 }
 
 func FuzzDecodeItems(f *testing.F) {
-	b, _ := encodeItems([]item{{"a", entry(1)}, {"b", entry(2)}})
+	b, _ := encodeItems([]item{{name: "a", e: entry(1)}, {name: "b", e: entry(2)}})
 	f.Add(b)
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -316,6 +316,7 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 		}
 	}
 	sort.Slice(rep.Problems, func(i, j int) bool { return rep.Problems[i].Key < rep.Problems[j].Key })
+	sort.Slice(rep.Functions, func(i, j int) bool { return rep.Functions[i].Name < rep.Functions[j].Name })
 	return rep, nil
 }
 
@@ -387,8 +388,10 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 	if opts.Grace == 0 {
 		opts.Grace = 24 * time.Hour
 	}
+	clock := func() time.Time { return opts.Now }
 	if opts.Now.IsZero() {
-		opts.Now = time.Now()
+		clock = time.Now
+		opts.Now = clock()
 	}
 	l, fns, _, err := inspect(ctx, b)
 	if err != nil {
@@ -424,6 +427,7 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 	if opts.DryRun {
 		return rep, nil
 	}
+	opts.Now = clock() // ages below are of files, some just written
 	// What is still named, listed again: the compactions added checkpoints
 	// and segments.
 	if l, err = list(ctx, b); err != nil {

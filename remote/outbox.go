@@ -15,7 +15,8 @@ import (
 // An outbox file holds records waiting to be published, so that a crash
 // (or a Close whose flush ran out of time) loses none: every record is
 // framed like a journal record (package record) and its payload is the
-// CBOR map {"n": function name, "r": the record's canonical encoding}.
+// CBOR map {"n": function name, "r": the record's canonical encoding, "u":
+// true if its objects are known to be on the remote}.
 // A file is written by one process, which holds its lock
 // (locks/outbox/<file>.lock) while it writes or publishes it; a file whose
 // lock is free belongs to nobody and is published by the next Open.
@@ -23,13 +24,15 @@ const outboxExt = ".pco"
 
 // item is one record to publish.
 type item struct {
-	name string
-	e    record.Entry
+	name     string
+	e        record.Entry
+	uploaded bool // its objects are on the remote (a use of an entry fetched from it)
 }
 
 type outboxPayload struct {
-	Name   string `cbor:"n"`
-	Record []byte `cbor:"r"`
+	Name     string `cbor:"n"`
+	Record   []byte `cbor:"r"`
+	Uploaded bool   `cbor:"u,omitempty"`
 }
 
 // outboxFile is an open outbox file and its lock.
@@ -64,7 +67,7 @@ func encodeItems(items []item) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		buf = record.AppendFrame(buf, encode(outboxPayload{Name: items[i].name, Record: rec}))
+		buf = record.AppendFrame(buf, encode(outboxPayload{Name: items[i].name, Record: rec, Uploaded: items[i].uploaded}))
 	}
 	return buf, nil
 }
@@ -87,7 +90,7 @@ func decodeItems(b []byte) []item {
 		if decodeSmall(fr.Payload, &p) != nil || record.Decode(p.Record, &e) != nil {
 			continue
 		}
-		out = append(out, item{name: p.Name, e: e})
+		out = append(out, item{name: p.Name, e: e, uploaded: p.Uploaded})
 	}
 	return out
 }

@@ -70,10 +70,10 @@ func (p *publisher) start() {
 }
 
 // enqueue records entries of function name for publishing.
-func (p *publisher) enqueue(name string, entries []record.Entry) {
+func (p *publisher) enqueue(name string, entries []record.Entry, uploaded bool) {
 	items := make([]item, len(entries))
 	for i := range entries {
-		items[i] = item{name: name, e: entries[i]}
+		items[i] = item{name: name, e: entries[i], uploaded: uploaded}
 	}
 	p.mu.Lock()
 	if p.stopped {
@@ -301,7 +301,7 @@ func (p *publisher) publishFunc(name string, items []item) error {
 	entries := make([]record.Entry, 0, len(items))
 	for i := range items {
 		e := &items[i].e
-		if !e.Deleted {
+		if !e.Deleted && !items[i].uploaded {
 			ok, err := p.uploadObjects(e)
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@
 //	pcache-fsck export NAME FILE                       write NAME's entries and objects to a tar
 //	pcache-fsck import FILE [NEWNAME]                  verify and add an exported tar
 //	pcache-fsck init                                   make a new, empty cache
+//	pcache-fsck remote check|gc|stats [-remote URL]     the shared remote ($PCACHE_REMOTE)
 //
 // Every subcommand takes -dir (default: $PCACHE_DIR, else the user cache
 // directory's "pcache"), -json for machine-readable output, and -h. Every
@@ -104,7 +105,7 @@ command failed, 2 usage error.
 `
 
 // commandOrder is the order commands are listed in the help.
-var commandOrder = []string{"check", "gc", "stats", "ls", "rm", "export", "import", "init"}
+var commandOrder = []string{"check", "gc", "stats", "ls", "rm", "export", "import", "init", "remote"}
 
 func printTopUsage(w io.Writer) {
 	var b strings.Builder

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/remote"
+)
+
+// fillRemote publishes n entries of function name (each result i KiB) to
+// the file remote at dir, through the library, one at a time so they have
+// distinct last uses; it returns the remote's URL.
+func fillRemote(t *testing.T, dir, name string, n int) string {
+	t.Helper()
+	url := "file://" + dir
+	s, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := pcache.MustWrap(s, name, func(_ context.Context, i int) ([]byte, error) {
+		return []byte(strings.Repeat(fmt.Sprint(i%10), (i+1)<<10)), nil
+	})
+	for i := range n {
+		if _, err := f.Call(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.Uploads != int64(n) {
+		t.Fatalf("published %d of %d", st.Uploads, n)
+	}
+	return url
+}
+
+// served counts the keys 0..n-1 a fresh cache is served from the remote.
+func served(t *testing.T, url, name string, n int) int {
+	t.Helper()
+	s, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	f := pcache.MustWrap(s, name, func(_ context.Context, i int) ([]byte, error) { return nil, fmt.Errorf("computed") })
+	got := 0
+	for i := range n {
+		if _, err := f.Call(pcache.ErrorOnMiss(context.Background()), i); err == nil {
+			got++
+		}
+	}
+	return got
+}
+
+func TestRemoteStatsAndCheck(t *testing.T) {
+	dir := t.TempDir()
+	url := fillRemote(t, dir, "remote/a", 12)
+	fillRemote(t, dir, "remote/b", 3)
+
+	var rep remote.Report
+	decodeJSON(t, runCLICode(t, exitOK, "remote", "stats", "-remote", url, "-json").stdout, &rep)
+	if len(rep.Functions) != 2 || rep.Functions[0].Name != "remote/a" || rep.Functions[0].Entries != 12 || rep.Functions[1].Entries != 3 {
+		t.Fatalf("stats: %+v", rep.Functions)
+	}
+	out := runCLICode(t, exitOK, "remote", "stats", "-remote", url).stdout
+	if !strings.Contains(out, "remote/a") || !strings.Contains(out, "2 functions, 15 entries") {
+		t.Fatalf("stats:\n%s", out)
+	}
+	// $PCACHE_REMOTE is the default.
+	cmd := runWithEnv(t, []string{"PCACHE_REMOTE=" + url}, "remote", "check", "-verify")
+	if cmd.code != exitOK || !strings.Contains(cmd.stdout, "clean") {
+		t.Fatalf("check of a good remote: %d\n%s%s", cmd.code, cmd.stdout, cmd.stderr)
+	}
+
+	// Damage: one object gone, one flipped, one segment garbled.
+	objs, _ := filepath.Glob(filepath.Join(dir, "objects", "*"))
+	if len(objs) < 3 {
+		t.Fatalf("%d objects", len(objs))
+	}
+	os.Remove(objs[0])
+	b, _ := os.ReadFile(objs[1])
+	b[0] ^= 1
+	os.WriteFile(objs[1], b, 0o644)
+	segs, _ := filepath.Glob(filepath.Join(dir, "fn", "*", "segments", "*"))
+	os.WriteFile(segs[0], []byte("garbled"), 0o644)
+
+	r := runCLICode(t, exitProblems, "remote", "check", "-remote", url, "-verify")
+	for _, kind := range []string{remote.KindMissingObject, remote.KindBadObject, remote.KindBadSegment} {
+		if !strings.Contains(r.stdout, kind) {
+			t.Errorf("check does not report %s:\n%s", kind, r.stdout)
+		}
+	}
+}
+
+func runWithEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		t.Setenv(k, v)
+	}
+	return runCLI(t, args...)
+}
+
+func TestRemoteGC(t *testing.T) {
+	dir := t.TempDir()
+	const n = 10 // results of 1..10 KiB: 55 KiB in all
+	url := fillRemote(t, dir, "remote/gc", n)
+	// Make entries 0..4 the most recently used: a second machine hits them.
+	s, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := pcache.MustWrap(s, "remote/gc", func(_ context.Context, i int) ([]byte, error) { return nil, fmt.Errorf("computed") })
+	for i := range 5 {
+		if _, err := f.Call(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+
+	dry := runCLICode(t, exitOK, "remote", "gc", "-remote", url, "-max-size", "20KiB", "-grace", "0s", "-dry-run")
+	var before remote.Report
+	decodeJSON(t, runCLICode(t, exitOK, "remote", "stats", "-remote", url, "-json").stdout, &before)
+	if !strings.Contains(dry.stdout, "dry run") || !strings.Contains(dry.stdout, "evicted 5 entries") || before.Functions[0].Entries != n || before.Functions[0].Log != 2 {
+		t.Fatalf("dry run: %+v\n%s", before.Functions, dry.stdout)
+	}
+	var rep remote.GCReport
+	decodeJSON(t, runCLICode(t, exitOK, "remote", "gc", "-remote", url, "-max-size", "20KiB", "-grace", "0s", "-json").stdout, &rep)
+	if rep.Evicted != 5 || rep.DeletedObjects != 5 || rep.DeletedLog == 0 {
+		t.Fatalf("gc -max-size 20KiB: %+v; want the 5 least recently used entries (6..10 KiB each) evicted with their objects, the log compacted", rep)
+	}
+	if got := served(t, url, "remote/gc", 5); got != 5 {
+		t.Fatalf("the 5 recently used entries: %d served after gc", got)
+	}
+	if got := served(t, url, "remote/gc", n); got != 5 {
+		t.Fatalf("%d of %d served after evicting 5", got, n)
+	}
+	var st remote.Report
+	decodeJSON(t, runCLICode(t, exitOK, "remote", "stats", "-remote", url, "-json").stdout, &st)
+	if fn := st.Functions[0]; fn.Entries != 5 || fn.Checkpoint == 0 || st.Unreferenced != 0 {
+		t.Fatalf("after gc: %+v, %d unreferenced", fn, st.Unreferenced)
+	}
+	runCLICode(t, exitOK, "remote", "check", "-remote", url, "-verify")
+
+	// Age: everything was last used just now, so -older-than 1h keeps it.
+	decodeJSON(t, runCLICode(t, exitOK, "remote", "gc", "-remote", url, "-older-than", "1h", "-json").stdout, &rep)
+	if rep.Evicted != 0 || rep.DeletedObjects != 0 {
+		t.Fatalf("gc -older-than 1h evicted fresh entries: %+v", rep)
+	}
+}
+
+func TestRemoteUsage(t *testing.T) {
+	t.Setenv("PCACHE_REMOTE", "")
+	for _, args := range [][]string{
+		{"remote"},
+		{"remote", "stats"},
+		{"remote", "frobnicate", "-remote", "file:///tmp/x"},
+		{"remote", "stats", "-remote", "ftp://x/y"},
+		{"remote", "gc", "-remote", "file://" + t.TempDir(), "-max-size", "0"},
+	} {
+		if r := runCLI(t, args...); r.code != exitUsage || !strings.Contains(r.stderr, "pcache-fsck remote") {
+			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
+		}
+	}
+}
