@@ -1,6 +1,7 @@
 package pcache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"time"
 
 	"github.com/pcache/pcache/internal/fsutil"
 )
@@ -74,7 +76,8 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	if c.s.closed.Load() && c.s.opts.strictStore {
 		return nil, errorf("%s: %w", c.name, ErrClosed)
 	}
-	if c.s.closed.Load() || modeOf(ctx) == modeNoCache {
+	md := c.s.modeOf(ctx)
+	if c.s.closed.Load() || md == ModeOff {
 		c.count(statComputes)
 		return f.checkedCall(ctx, args)
 	}
@@ -89,6 +92,7 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (element %d)", err, i)
 		}
+		k.noWrite = md == ModeReadOnly
 		keys[i] = k
 		if _, ok := first[k.hash]; !ok {
 			first[k.hash] = i
@@ -103,13 +107,23 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	res := make([]R, len(args))
 	hit := make([]bool, len(args))
 	prev := make([]int64, len(args))
+	stored := make([][]byte, len(args)) // under ModeVerify: the hits' stored bytes
 	forEach(len(distinct), func(j int) error {
 		i := distinct[j]
+		if md == ModeRefresh {
+			if e, ok, _ := c.m.Peek(keys[i].hash); ok {
+				prev[i] = e.Time // the new result must win over it
+			}
+			return nil
+		}
 		dst := &value[R]{codec: c.codec}
 		fd := c.lookupIn(ctx, &keys[i], dst, c.m.Peek)
-		res[i], hit[i], prev[i] = dst.v, fd.hit, fd.prev
+		res[i], hit[i], prev[i], stored[i] = dst.v, fd.hit, fd.prev, dst.raw
 		if fd.bad {
 			c.count(statCorrupt)
+		}
+		if fd.hit {
+			c.observe(ctx, CallInfo{Hit: true, Source: SourceLocal, Key: keys[i].hash, Bytes: int64(len(dst.raw))})
 		}
 		return nil
 	})
@@ -119,13 +133,14 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 			missing = append(missing, i)
 		}
 	}
-	if len(missing) > 0 && c.s.remote != nil {
+	if len(missing) > 0 && c.s.remote != nil && md != ModeRefresh {
 		// The remote, for what the local cache lacks (its requests overlap).
 		forEach(len(missing), func(j int) error {
 			i := missing[j]
 			dst := &value[R]{codec: c.codec}
 			if prev[i] == 0 && c.fromRemote(ctx, &keys[i], dst) {
-				res[i], hit[i] = dst.v, true
+				res[i], hit[i], stored[i] = dst.v, true, dst.raw
+				c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: keys[i].hash, Bytes: int64(len(dst.raw))})
 			}
 			return nil
 		})
@@ -139,8 +154,13 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	}
 	c.add(statHits, int64(len(distinct)-len(missing)))
 	c.add(statMisses, int64(len(missing)))
-	if len(missing) > 0 && modeOf(ctx) == modeErrorOnMiss {
+	if len(missing) > 0 && md == ModeErrorOnMiss {
 		return nil, errorf("%s: %d of %d distinct elements missing: %w", c.name, len(missing), len(distinct), ErrCacheMiss)
+	}
+	if md == ModeVerify && len(missing) < len(distinct) {
+		if err := f.verify(ctx, args, keys, distinct, hit, stored); err != nil {
+			return nil, err
+		}
 	}
 
 	data := make([][]byte, len(args)) // encoded computed results, by first index
@@ -193,7 +213,9 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 		in[j] = args[i]
 	}
 	c.count(statComputes)
+	start := time.Now()
 	out, err := f.checkedCall(ctx, in) // a panic goes on to the caller: no lock is held, nothing cached
+	took := time.Since(start)
 	if err != nil {
 		c.count(statErrors)
 		return false, err
@@ -218,7 +240,13 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 			return false, err
 		}
 	}
-	if len(ps) == 0 {
+	report := func(stored bool) {
+		for _, p := range ps {
+			c.observe(ctx, CallInfo{Key: p.key.hash, Source: SourceComputed, ComputeTime: took, Bytes: int64(len(p.data)), Stored: stored})
+		}
+	}
+	if len(ps) == 0 || keys[missing[0]].noWrite {
+		report(false)
 		return false, nil
 	}
 	if err := c.commit(ctx, ps); err != nil {
@@ -226,9 +254,42 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 			c.count(statErrors)
 			return false, errorf("%s: %w (nothing was cached)", c.name, err)
 		}
+		report(false)
 		return false, c.storeFailed(nil, err)
 	}
+	report(true)
 	return unstorable == nil, nil
+}
+
+// verify recomputes a batch's hits (ModeVerify) in one call of the function
+// and compares each result's encoding with the stored bytes. (Out files of
+// batch elements are compared by Func's verify only.)
+func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []callKey, distinct []int, hit []bool, stored [][]byte) error {
+	c := f.c
+	var in []A
+	var at []int
+	for _, i := range distinct {
+		if hit[i] {
+			in, at = append(in, args[i]), append(at, i)
+		}
+	}
+	c.count(statComputes)
+	out, err := f.checkedCall(ctx, in)
+	if err != nil {
+		c.count(statErrors)
+		return err
+	}
+	for j, i := range at {
+		b, err := c.codec.Marshal(out[j])
+		if err != nil {
+			return errorf("%s: verify element %d: encode result: %w", c.name, i, err)
+		}
+		if !bytes.Equal(b, stored[i]) {
+			return errorf("%s: element %d (key %x): the result (stored: %d bytes, recomputed: %d bytes) differs: %w",
+				c.name, i, keys[i].hash[:6], len(stored[i]), len(b), ErrVerifyMismatch)
+		}
+	}
+	return nil
 }
 
 // checkedCall calls fn and checks the length of what it returns.
@@ -283,4 +344,31 @@ func copyFile(from, to string) error {
 		return err
 	}
 	return fsutil.Commit(tmp, to, false)
+}
+
+// Contains reports, for each element of args, whether it has an entry whose
+// result is present, without computing anything (out-file arguments are
+// ignored).
+func (f *BatchFunc[A, R]) Contains(ctx context.Context, args []A) ([]bool, error) {
+	c := f.c
+	if c.s.closed.Load() {
+		return nil, ErrClosed
+	}
+	if err := c.m.Refresh(); err != nil {
+		return nil, errorf("%s: contains: %w", c.name, err)
+	}
+	out := make([]bool, len(args))
+	for i, a := range args {
+		if err := ctx.Err(); err != nil {
+			return nil, errorf("%s: contains: %w", c.name, err)
+		}
+		k, err := c.key(a, false)
+		if err != nil {
+			return nil, fmt.Errorf("%w (element %d)", err, i)
+		}
+		if out[i], err = c.contains(&k, &value[R]{codec: c.codec}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sync"
 
 	"github.com/pcache/pcache/cas"
@@ -69,6 +70,7 @@ func newCore(s *Store, name string, argType, resultType reflect.Type, codec Code
 
 // found is what a lookup found.
 type found struct {
+	e    record.Entry // the entry served (on a hit)
 	hit  bool
 	bad  bool  // an entry was found unusable (the caller counts Stats.Corrupt once per call)
 	prev int64 // Time of an unusable entry of the key (a replacement must be stamped after it)
@@ -94,7 +96,7 @@ func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func([32]
 	if ok {
 		switch c.serve(ctx, k, &e, dst, false) {
 		case served:
-			return found{hit: true}
+			return found{hit: true, e: e}
 		case unusable:
 			return found{bad: true, prev: e.Time}
 		}
@@ -107,7 +109,7 @@ func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func([32]
 	// converted. Such an entry is re-recorded under the new key.
 	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name() {
 		if c.serve(ctx, k, &e, dst, true) == served {
-			return found{hit: true}
+			return found{hit: true, e: e}
 		}
 	}
 	return found{}
@@ -150,9 +152,11 @@ func (c *core) serve(ctx context.Context, k *callKey, e *record.Entry, dst sink,
 			return passed
 		}
 	}
-	if legacy {
+	switch {
+	case k.noWrite:
+	case legacy:
 		c.upgrade(k, e)
-	} else {
+	default:
 		c.touch(e)
 	}
 	return served
@@ -175,6 +179,7 @@ type sink interface {
 type value[R any] struct {
 	codec Codec
 	v     R
+	raw   []byte // the bytes v was decoded from
 }
 
 func (s *value[R]) decode(b []byte) error {
@@ -182,7 +187,7 @@ func (s *value[R]) decode(b []byte) error {
 	if err := s.codec.Unmarshal(b, &r); err != nil {
 		return fmt.Errorf("decode cached result as %T: %w", r, err)
 	}
-	s.v = r
+	s.v, s.raw = r, b
 	return nil
 }
 
@@ -244,7 +249,7 @@ func (c *core) restoreOuts(ctx context.Context, k *callKey, e *record.Entry) out
 		}
 		recs[i], changed = rec, changed || ch
 	}
-	if changed && !c.s.readOnly {
+	if changed && !c.s.readOnly && !k.noWrite {
 		// Record the new paths so a later hit can leave them untouched or
 		// recover from them: the same entry (same Time), used now. Losing
 		// this record costs a re-hash, nothing else.
@@ -486,6 +491,25 @@ func (c *core) contains(k *callKey, dst sink) (bool, error) {
 	return false, nil
 }
 
+// outsDiffer names the first out file of k whose contents (as the
+// function just wrote them) differ from what entry e recorded, or "".
+func (c *core) outsDiffer(k *callKey, e *record.Entry) string {
+	for _, o := range k.outs {
+		i := slices.IndexFunc(e.Outs, func(r record.OutFile) bool { return r.Arg == o.Arg })
+		if i < 0 {
+			continue
+		}
+		id, size, err := outfile.Hash(o.Path)
+		if err != nil {
+			return fmt.Sprintf("out file %q (%v)", o.Arg, err)
+		}
+		if [32]byte(id) != e.Outs[i].Object || size != e.Outs[i].Size {
+			return fmt.Sprintf("out file %q (stored: %d bytes, recomputed: %d bytes)", o.Arg, e.Outs[i].Size, size)
+		}
+	}
+	return ""
+}
+
 func toRecord(f outfile.File) record.OutFile {
 	r := record.OutFile{Arg: f.Arg, Object: f.Object, Size: f.Size, Mode: f.Mode}
 	for _, p := range f.Paths {
@@ -500,4 +524,50 @@ func toOutfile(r record.OutFile) outfile.File {
 		f.Paths = append(f.Paths, outfile.Path{Path: p.Path, MtimeNs: p.MtimeNs, Size: p.Size})
 	}
 	return f
+}
+
+// forget records a tombstone of k (and of its legacy key, if an entry
+// written before result types were keyed is there).
+func (c *core) forget(ctx context.Context, k *callKey) error {
+	if c.s.readOnly {
+		return errorf("%s: forget: %w", c.name, ErrReadOnly)
+	}
+	if c.s.closed.Load() {
+		return errorf("%s: forget: %w", c.name, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return errorf("%s: forget: %w", c.name, err)
+	}
+	hs := [][32]byte{k.hash}
+	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) {
+		hs = append(hs, k.legacy)
+	}
+	tombs := make([]record.Entry, len(hs))
+	for i, h := range hs {
+		tombs[i] = record.Entry{KeyHash: h, Deleted: true}
+	}
+	if err := c.m.Append(tombs...); err != nil {
+		return errorf("%s: forget: %w", c.name, err)
+	}
+	c.publish(tombs)
+	return nil
+}
+
+// forgetAll records a function-wide tombstone.
+func (c *core) forgetAll(ctx context.Context) error {
+	if c.s.readOnly {
+		return errorf("%s: forget all: %w", c.name, ErrReadOnly)
+	}
+	if c.s.closed.Load() {
+		return errorf("%s: forget all: %w", c.name, ErrClosed)
+	}
+	if err := ctx.Err(); err != nil {
+		return errorf("%s: forget all: %w", c.name, err)
+	}
+	tomb := []record.Entry{{KeyHash: record.ForgetAll, Deleted: true}}
+	if err := c.m.Append(tomb...); err != nil {
+		return errorf("%s: forget all: %w", c.name, err)
+	}
+	c.publish(tomb)
+	return nil
 }

@@ -1,9 +1,12 @@
 package pcache
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"reflect"
+	"time"
 
 	"github.com/pcache/pcache/keying"
 )
@@ -75,27 +78,33 @@ func (f *Func[A, R]) Stats() Stats { return f.c.stats.snapshot() }
 // without calling fn.
 //
 // A result that cannot be stored is returned all the same (see
-// ReturnStoreErrors). Under ErrorOnMiss(ctx) a miss returns ErrCacheMiss;
-// under NoCache(ctx) fn is always called and nothing is stored.
+// ReturnStoreErrors). The call's Mode (see WithMode and PCACHE_MODE) can turn
+// off the cache, make it read-only, make a miss an error, recompute every
+// call, or recompute and compare every hit.
 func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 	c := f.c
 	if c.s.closed.Load() {
 		return f.uncached(ctx, args)
 	}
-	md := modeOf(ctx)
-	if md == modeNoCache {
+	md := c.s.modeOf(ctx)
+	var zero R
+	if md == ModeOff {
 		c.count(statComputes)
+		c.observe(ctx, CallInfo{Source: SourceOff})
 		return f.fn(ctx, args)
 	}
-	var zero R
 	k, err := c.key(args, true)
 	if err != nil {
 		return zero, err
 	}
+	k.noWrite = md == ModeReadOnly
 	dst := &value[R]{codec: c.codec}
 	waited := false
 	for {
-		fd := c.lookup(ctx, &k, dst)
+		fd := found{}
+		if md != ModeRefresh {
+			fd = c.lookup(ctx, &k, dst)
+		}
 		if fd.bad && !waited {
 			c.count(statCorrupt)
 		}
@@ -104,19 +113,25 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 				c.count(statWaits)
 			}
 			c.count(statHits)
+			if md == ModeVerify {
+				return f.verify(ctx, &k, args, dst, &fd)
+			}
+			c.observe(ctx, CallInfo{Hit: true, Source: SourceLocal, Key: k.hash, Bytes: int64(len(dst.raw))})
 			return dst.v, nil
 		}
-		if md == modeErrorOnMiss {
+		if md == ModeErrorOnMiss {
 			if c.fromRemote(ctx, &k, dst) {
 				c.count(statHits)
+				c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
 				return dst.v, nil
 			}
 			c.count(statMisses)
+			c.observe(ctx, CallInfo{Key: k.hash, Source: SourceMiss})
 			return zero, errorf("%s: %w", c.name, ErrCacheMiss)
 		}
 		fl, leader := c.flights.join(k.hash)
 		if leader {
-			return f.lead(ctx, &k, args, fl, fd.prev, dst)
+			return f.lead(ctx, &k, args, fl, fd.prev, dst, md)
 		}
 		if err := fl.wait(ctx); err != nil {
 			return zero, errorf("%s: waiting for another goroutine computing key %x: %w", c.name, k.hash[:6], err)
@@ -125,14 +140,18 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 			return zero, fl.err
 		}
 		// The leader stored it (look again), or gave up (panicked, was
-		// cancelled, could not store): then this caller computes.
+		// cancelled, could not store): then this caller computes. Under
+		// ModeRefresh the leader's fresh result is what we want.
 		waited = true
+		if md == ModeRefresh {
+			md = ModeDefault
+		}
 	}
 }
 
 // lead computes k under its cross-process lock, unless another process
 // stored it while this one waited for the lock, and lands the flight fl.
-func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, prev int64, dst *value[R]) (_ R, err error) {
+func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, prev int64, dst *value[R], md Mode) (_ R, err error) {
 	c := f.c
 	var zero R
 	landed := false
@@ -145,60 +164,112 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 			land(false, nil)
 		}
 	}()
-	unlock, err := c.lockKey(ctx, k)
-	if err != nil {
-		land(false, err)
-		return zero, err
+	var unlock func(bool)
+	if !k.noWrite {
+		if unlock, err = c.lockKey(ctx, k); err != nil {
+			land(false, err)
+			return zero, err
+		}
+	} else {
+		unlock = func(bool) {} // a read-only call stores nothing: no other process waits for it
 	}
 	committed := false
 	defer func() { unlock(committed) }()
-	if fd := c.lookup(ctx, k, dst); fd.hit {
+	if md == ModeRefresh {
+		if e, ok, _ := c.m.Lookup(k.hash); ok {
+			prev = e.Time // the new result must win over it
+		}
+	} else if fd := c.lookup(ctx, k, dst); fd.hit {
 		c.count(statWaits)
 		c.count(statHits)
 		land(true, nil)
+		if md == ModeVerify {
+			return f.verify(ctx, k, args, dst, &fd)
+		}
+		c.observe(ctx, CallInfo{Hit: true, Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
 		return dst.v, nil
 	} else if fd.prev != 0 {
 		prev = fd.prev
 	} else if c.fromRemote(ctx, k, dst) {
 		c.count(statHits)
 		land(true, nil)
+		c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
 		return dst.v, nil
 	}
 	c.count(statMisses)
 	c.count(statComputes)
+	start := time.Now()
 	r, err := f.fn(ctx, args)
+	took := time.Since(start)
 	if err != nil {
 		c.count(statErrors)
 		land(false, err)
+		c.observe(ctx, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Err: err})
 		return zero, err
 	}
-	out, committed, err := f.store(ctx, k, r, prev)
+	out, n, committed, err := f.store(ctx, k, r, prev)
 	land(committed, nil)
+	c.observe(ctx, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Bytes: n, Stored: committed, Err: err})
 	return out, err
 }
 
+// verify recomputes a hit (ModeVerify) and compares: the result's encoding
+// with the stored bytes, each out file's new contents with the recorded
+// ones. A difference is an error wrapping ErrVerifyMismatch.
+func (f *Func[A, R]) verify(ctx context.Context, k *callKey, args A, dst *value[R], fd *found) (R, error) {
+	c := f.c
+	var zero R
+	c.count(statComputes)
+	start := time.Now()
+	r, err := f.fn(ctx, args)
+	took := time.Since(start)
+	if err != nil {
+		c.count(statErrors)
+		return zero, err
+	}
+	b, err := c.codec.Marshal(r)
+	if err != nil {
+		return zero, errorf("%s: verify key %x: encode result %T: %w", c.name, k.hash[:6], r, err)
+	}
+	mismatch := ""
+	if !bytes.Equal(b, dst.raw) {
+		mismatch = fmt.Sprintf("the result (stored: %d bytes, recomputed: %d bytes)", len(dst.raw), len(b))
+	} else if what := c.outsDiffer(k, &fd.e); what != "" {
+		mismatch = what
+	}
+	c.observe(ctx, CallInfo{Hit: true, Source: SourceVerified, Key: k.hash, ComputeTime: took, Bytes: int64(len(b))})
+	if mismatch != "" {
+		return zero, errorf("%s: key %x: %s differs: %w", c.name, k.hash[:6], mismatch, ErrVerifyMismatch)
+	}
+	return dst.v, nil
+}
+
 // store encodes a computed result, decodes it back (that copy is what the
-// call returns: what every later hit will return) and commits it. A result
-// that cannot be stored is returned anyway; see storeFailed.
-func (f *Func[A, R]) store(ctx context.Context, k *callKey, r R, prev int64) (R, bool, error) {
+// call returns: what every later hit will return) and commits it, unless
+// the call is read-only. A result that cannot be stored is returned anyway;
+// see storeFailed. It returns the encoded size.
+func (f *Func[A, R]) store(ctx context.Context, k *callKey, r R, prev int64) (R, int64, bool, error) {
 	c := f.c
 	b, err := c.codec.Marshal(r)
 	if err != nil {
-		return r, false, c.storeFailed(k, errorf("encode result %T: %w", r, err))
+		return r, 0, false, c.storeFailed(k, errorf("encode result %T: %w", r, err))
 	}
 	dst := &value[R]{codec: c.codec}
 	if err := dst.decode(b); err != nil {
-		return r, false, c.storeFailed(k, errorf("result %T does not decode back: %w", r, err))
+		return r, 0, false, c.storeFailed(k, errorf("result %T does not decode back: %w", r, err))
+	}
+	if k.noWrite {
+		return dst.v, int64(len(b)), false, nil
 	}
 	if err := c.commit(ctx, []pending{{key: k, data: b, prev: prev}}); err != nil {
 		if errMissing(err) {
 			c.count(statErrors)
 			var zero R
-			return zero, false, errorf("%s: %w (nothing was cached)", c.name, err)
+			return zero, 0, false, errorf("%s: %w (nothing was cached)", c.name, err)
 		}
-		return dst.v, false, c.storeFailed(k, err)
+		return dst.v, int64(len(b)), false, c.storeFailed(k, err)
 	}
-	return dst.v, true, nil
+	return dst.v, int64(len(b)), true, nil
 }
 
 // uncached computes a call on a closed Store.
@@ -243,3 +314,22 @@ func StableHash(v any) (string, error) { return keying.StableHash(v) }
 // KeyHasher is implemented by types that say how they are keyed: the key of
 // such a value is the canonical encoding of what CacheKey returns.
 type KeyHasher = keying.KeyHasher
+
+// Forget drops the entry of the call with args, so that the next such call
+// computes again. It records a tombstone (in this cache, and on the remote
+// when there is one): no file is rewritten, and copies of the cache made
+// with rsync forget the entry too once the tombstone reaches them. The
+// result's object stays until gc. Forgetting a call that has no entry is
+// not an error.
+func (f *Func[A, R]) Forget(ctx context.Context, args A) error {
+	k, err := f.c.key(args, false)
+	if err != nil {
+		return err
+	}
+	return f.c.forget(ctx, &k)
+}
+
+// ForgetAll drops every entry of the function written until now (in every
+// cache the tombstone reaches: rsync copies, the remote), with one
+// function-wide tombstone.
+func (f *Func[A, R]) ForgetAll(ctx context.Context) error { return f.c.forgetAll(ctx) }

@@ -15,6 +15,8 @@ type callKey struct {
 	legacy [32]byte // the arguments' key alone: how entries were keyed before result types were
 	bytes  []byte   // the arguments' canonical key (nil when over keying.MaxKeyBytes)
 	outs   []keying.OutArg
+
+	noWrite bool // a read-only call (ModeReadOnly): record nothing, not even a use
 }
 
 // entryDomain separates entry keys from every other BLAKE3 use.

@@ -1,31 +1,107 @@
 package pcache
 
-import "context"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+)
+
+// Mode says how calls use the cache. The default (the empty Mode) serves
+// hits and computes and stores misses.
+type Mode string
+
+// The modes. PCACHE_MODE takes the same words.
+const (
+	ModeDefault Mode = ""
+	// ModeOff computes every call and stores nothing.
+	ModeOff Mode = "off"
+	// ModeReadOnly serves hits (local, or from the remote) and computes
+	// misses without storing them; no use is recorded.
+	ModeReadOnly Mode = "readonly"
+	// ModeErrorOnMiss makes a miss return an error wrapping ErrCacheMiss:
+	// for CI jobs that must be served entirely from the cache.
+	ModeErrorOnMiss Mode = "error-on-miss"
+	// ModeRefresh computes every call and stores its result over the old
+	// one.
+	ModeRefresh Mode = "refresh"
+	// ModeVerify recomputes every hit and compares the result with the
+	// stored one (as Go's GODEBUG=gocacheverify=1 does): a difference is an
+	// error wrapping ErrVerifyMismatch. It finds nondeterministic functions
+	// and entries made stale by a code change. Misses are computed and
+	// stored as usual.
+	ModeVerify Mode = "verify"
+)
+
+// EnvMode is the environment variable Open reads the Store's mode from.
+const EnvMode = "PCACHE_MODE"
+
+// ErrVerifyMismatch is wrapped by the error of a call whose recomputed
+// result differs from the stored one under ModeVerify.
+var ErrVerifyMismatch = errors.New("pcache: recomputed result differs from the stored one")
+
+// ParseMode parses a mode's name (what PCACHE_MODE holds); "" and "on"
+// are the default.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(strings.TrimSpace(strings.ToLower(s))); m {
+	case "", "on", "default":
+		return ModeDefault, nil
+	case ModeOff, ModeReadOnly, ModeErrorOnMiss, ModeRefresh, ModeVerify:
+		return m, nil
+	}
+	return "", fmt.Errorf("pcache: mode %q: want off, readonly, error-on-miss, refresh or verify", s)
+}
+
+// DefaultMode sets the mode of every call made through the Store (unless a
+// call's context says otherwise), overriding $PCACHE_MODE.
+func DefaultMode(m Mode) StoreOption {
+	return func(o *storeOptions) { o.mode, o.modeSet = m, true }
+}
 
 type modeKey struct{}
 
-type mode int
-
-const (
-	modeNormal mode = iota
-	modeErrorOnMiss
-	modeNoCache
-)
-
-// ErrorOnMiss returns a context under which calls that miss fail with
-// ErrCacheMiss instead of computing: for CI runs that must be served entirely
-// from the cache, and for asking "is this cached?" of a batch.
-func ErrorOnMiss(ctx context.Context) context.Context {
-	return context.WithValue(ctx, modeKey{}, modeErrorOnMiss)
+// WithMode returns a context under which calls use mode m.
+//
+// Precedence: a call's mode is the one its context was given last
+// (WithMode, ErrorOnMiss and NoCache shadow each other like any context
+// value, so NoCache(ErrorOnMiss(ctx)) is off and ErrorOnMiss(NoCache(ctx))
+// is error-on-miss); a context with no mode uses the Store's, which is
+// DefaultMode if given, else $PCACHE_MODE, else the default. WithMode(ctx,
+// ModeDefault) restores the default whatever the Store says.
+func WithMode(ctx context.Context, m Mode) context.Context {
+	return context.WithValue(ctx, modeKey{}, m)
 }
 
-// NoCache returns a context under which calls bypass the cache entirely: they
-// always compute and store nothing.
-func NoCache(ctx context.Context) context.Context {
-	return context.WithValue(ctx, modeKey{}, modeNoCache)
+// ErrorOnMiss is WithMode(ctx, ModeErrorOnMiss): a miss fails with
+// ErrCacheMiss instead of computing.
+func ErrorOnMiss(ctx context.Context) context.Context { return WithMode(ctx, ModeErrorOnMiss) }
+
+// NoCache is WithMode(ctx, ModeOff): calls always compute and store
+// nothing.
+func NoCache(ctx context.Context) context.Context { return WithMode(ctx, ModeOff) }
+
+// modeOf returns the mode of a call under ctx in Store s.
+func (s *Store) modeOf(ctx context.Context) Mode {
+	if m, ok := ctx.Value(modeKey{}).(Mode); ok {
+		return m
+	}
+	return s.opts.mode
 }
 
-func modeOf(ctx context.Context) mode {
-	m, _ := ctx.Value(modeKey{}).(mode)
-	return m
+// resolveMode sets the Store's mode from $PCACHE_MODE unless an option
+// gave one.
+func (o *storeOptions) resolveMode() error {
+	if o.modeSet {
+		m, err := ParseMode(string(o.mode))
+		o.mode = m
+		return err
+	}
+	v := os.Getenv(EnvMode)
+	m, err := ParseMode(v)
+	if err != nil {
+		return fmt.Errorf("pcache: $%s=%q: want off, readonly, error-on-miss, refresh or verify", EnvMode, v)
+	}
+	o.mode = m
+	return nil
 }

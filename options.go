@@ -21,6 +21,12 @@ type storeOptions struct {
 	strictStore  bool
 	keyLockFiles bool // tests: per-key flock files even where byte-range locks work
 
+	maxSize int64         // MaxSize: 0 none
+	maxAge  time.Duration // MaxAge: 0 none
+
+	mode    Mode
+	modeSet bool // DefaultMode was given: $PCACHE_MODE is not read
+
 	remoteURL     string
 	remoteSet     bool // Remote or RemoteBackend was given: $PCACHE_REMOTE is not read
 	remoteBackend remote.Backend

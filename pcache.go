@@ -132,6 +132,7 @@ type Store struct {
 	manifests map[string]*manifest.Manifest
 	names     map[string]string // lower-cased name → name wrapped in this Store
 	closed    atomic.Bool       // read on every call without taking mu
+	trimDone  chan struct{}     // closed when the automatic trim ends (nil: none started)
 	gcGen     atomic.Uint64     // the gc turnstile hold this process last wrote in
 
 	stats counters
@@ -167,6 +168,9 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 			opt(&o)
 		}
 	}
+	if err := o.resolveMode(); err != nil {
+		return nil, err
+	}
 	s := &Store{d: layout.New(abs), opts: o, log: o.logger, manifests: map[string]*manifest.Manifest{}, names: map[string]string{}}
 	if err := s.prepare(); err != nil {
 		return nil, err
@@ -185,6 +189,7 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.startTrim()
 	return s, nil
 }
 
@@ -258,6 +263,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	var errs []error
+	s.waitTrim()
 	if s.remote != nil {
 		// First: publishing reads objects from the local store. A flush
 		// that runs out of time is not an error (the outbox keeps the rest).

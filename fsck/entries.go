@@ -69,7 +69,7 @@ func (c *Cache) List(name string, prefixes []string) ([]EntryInfo, error) {
 	out := []EntryInfo{}
 	for _, e := range es {
 		if matchesAny(e.KeyHash, prefixes) {
-			out = append(out, c.describe(e))
+			out = append(out, describeEntry(e))
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool {
@@ -82,20 +82,20 @@ func (c *Cache) List(name string, prefixes []string) ([]EntryInfo, error) {
 	return out, nil
 }
 
-// renderKey renders an entry's canonical key bytes on one line, or its full
-// key hash when the key was not kept or cannot be decoded.
+// renderKey renders an entry's arguments by name on one line
+// (Dataset="cifar" Epochs=10), or says why it cannot.
 func renderKey(e record.Entry) string {
 	if len(e.Key) == 0 {
-		return hex.EncodeToString(e.KeyHash[:])
+		return "(key not kept: its arguments encode to more than 64 KiB)"
 	}
-	s, err := keying.Diagnose(e.Key)
+	d, err := keying.Describe(e.Key)
 	if err != nil {
-		return hex.EncodeToString(e.KeyHash[:]) + " (undecodable key: " + err.Error() + ")"
+		return "(undecodable key: " + err.Error() + ")"
 	}
-	return strings.Join(strings.Fields(s), " ")
+	return d.String()
 }
 
-func (c *Cache) describe(e record.Entry) EntryInfo {
+func describeEntry(e record.Entry) EntryInfo {
 	le := EntryInfo{
 		KeyHash: hex.EncodeToString(e.KeyHash[:]),
 		Key:     renderKey(e),
@@ -166,7 +166,7 @@ func (c *Cache) Remove(ctx context.Context, name string, keys []string, dryRun b
 	if len(keys) == 0 {
 		rep.Function = true
 		for _, en := range es {
-			rep.Removed = append(rep.Removed, c.describe(en))
+			rep.Removed = append(rep.Removed, describeEntry(en))
 		}
 		if !dryRun {
 			m, err := manifest.Open(c.d, name, manifest.Options{})
@@ -210,7 +210,7 @@ func (c *Cache) Remove(ctx context.Context, name string, keys []string, dryRun b
 		if !picked[m.KeyHash] {
 			picked[m.KeyHash] = true
 			drop = append(drop, m.KeyHash)
-			rep.Removed = append(rep.Removed, c.describe(m))
+			rep.Removed = append(rep.Removed, describeEntry(m))
 		}
 	}
 	if !dryRun {

@@ -196,6 +196,33 @@ func (m *Manifest) Peek(h [32]byte) (record.Entry, bool, error) {
 	return record.Entry{}, false, nil
 }
 
+// Newest returns the winning record of h in the in-memory view, a
+// tombstone or an entry a function-wide tombstone forgets included (Peek
+// leaves those out): what explains a miss.
+func (m *Manifest) Newest(h [32]byte) (record.Entry, bool) {
+	var r rec
+	if m.lookupView(&h, &r) {
+		return r.e, true
+	}
+	return record.Entry{}, false
+}
+
+// ForgottenAt returns the time of the function-wide tombstone in the view:
+// every entry recorded at or before it is forgotten. 0: none.
+func (m *Manifest) ForgottenAt() int64 { return m.forgetT.Load() }
+
+// Shadows reports whether the view holds something that beats e, a record
+// from elsewhere (a remote) of one of this function's keys: a newer record
+// of its key (a tombstone, say), or a function-wide tombstone that forgets
+// it. Like Peek it consults only the in-memory view.
+func (m *Manifest) Shadows(e *record.Entry) bool {
+	if f := m.forgetT.Load(); f != 0 && e.Time <= f {
+		return true
+	}
+	var r rec
+	return m.lookupView(&e.KeyHash, &r) && record.Newer(&r.e, e)
+}
+
 // report logs damage found while reading, once per file, kind and offset.
 func (m *Manifest) report(p Problem) {
 	if m.problems.add(p) {

@@ -1,6 +1,8 @@
 package outfile
 
 import (
+	"io"
+
 	"github.com/pcache/pcache/cas"
 )
 
@@ -25,4 +27,17 @@ func Capture(st *cas.Store, arg, path string) (File, error) {
 // never replaced (ErrNotRegular).
 func Restore(st *cas.Store, rec File, path string) (File, bool, error) {
 	return restore(st, rec, path)
+}
+
+// Hash returns the object ID and size the file at path would be stored
+// under (a missing or non-regular file is an error),
+// storing nothing: how verify mode compares a recomputed out file with the
+// recorded one.
+func Hash(path string) (cas.ID, int64, error) {
+	f, _, err := openRegular(path)
+	if err != nil {
+		return cas.ID{}, 0, err
+	}
+	defer f.Close()
+	return hashCopy(f, io.Discard)
 }

@@ -20,7 +20,7 @@ func init() {
 	commands = append(commands, &command{
 		name:    "ls",
 		summary: "list the functions, or the cached calls of one function",
-		usage: `Usage: pcache-fsck ls [NAME] [-key HASH|PREFIX ...] [-dir DIR] [-json]
+		usage: `Usage: pcache-fsck ls [NAME] [-key HASH|PREFIX ...] [-diff HASH|PREFIX] [-dir DIR] [-json]
 
 Without NAME, ls lists the functions of the cache with their entry counts
 and sizes. With NAME, it prints one line per live entry of that function:
@@ -30,14 +30,21 @@ last used (RFC 3339, local time; hits record a use at most hourly), and the
 call's arguments by name. With -json every field is printed in full,
 out-file paths included.
 
+-diff PREFIX shows how the entry it names differs from the other entries
+of NAME, nearest first: the arguments whose values differ, with both
+values (Epochs: 12 (stored: 10)). From code, Func.Explain does the same
+for a call that missed.
+
 Examples:
   pcache-fsck ls
   pcache-fsck ls my/project/embed
   pcache-fsck ls my/project/embed -key 3fa2
   pcache-fsck ls my/project/embed -json | jq -r '.[].key_hash'
+  pcache-fsck ls my/project/embed -diff 3fa2
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.Var(new(multiFlag), "key", "only entries whose key hash starts with this hex `prefix` (repeatable)")
+			fs.String("diff", "", "show how the entry with this key hash `prefix` differs from the others, nearest first")
 		},
 		run: runLsCmd,
 	})
@@ -67,6 +74,20 @@ func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 			return writeJSON(e.stdout, rep.Functions)
 		}
 		printFunctions(e.stdout, rep.Functions)
+		return nil
+	}
+	if p := fs.Lookup("diff").Value.String(); p != "" {
+		if err := validPrefixes([]string{p}); err != nil {
+			return err
+		}
+		entry, near, err := c.Diff(args[0], p, 10)
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return writeJSON(e.stdout, map[string]any{"entry": entry, "nearest": near})
+		}
+		printDiff(e.stdout, entry, near)
 		return nil
 	}
 	list, err := c.List(args[0], keys)
@@ -115,4 +136,18 @@ func printLs(w io.Writer, list []fsck.EntryInfo) {
 		}
 	}
 	tw.Flush()
+}
+
+func printDiff(w io.Writer, entry fsck.EntryInfo, near []fsck.Near) {
+	fmt.Fprintf(w, "%s  %s\n", entry.KeyHash[:12], entry.Key)
+	if len(near) == 0 {
+		fmt.Fprintln(w, "  no other entry of this function to compare with")
+		return
+	}
+	for _, n := range near {
+		fmt.Fprintf(w, "%s  %s, created %s\n", n.Entry.KeyHash[:12], plural(len(n.Differences), "difference", "differences"), optTime(n.Entry.Created))
+		for _, d := range n.Differences {
+			fmt.Fprintf(w, "    %s\n", strings.Replace(d.String(), "(stored: ", "(there: ", 1))
+		}
+	}
 }

@@ -25,6 +25,7 @@
 //	    packs/<pack>.lock          held by a pack's writer
 //	    outbox/<outbox>.lock       held by an outbox's writer
 //	    repack.lock                held while packs are merged or pruned
+//	    trim.stamp, trim.lock      when the automatic trim last ran; held while it runs
 //	    manifests/<hash>.lock      held while a manifest is compacted, repaired or removed
 //	    board                      shared change counters (package board)
 //	    trim.stamp                 time of the last automatic trim
@@ -179,6 +180,9 @@ func (d Dir) Board() string { return d.join(LocksDir, "board") }
 // TrimStamp returns the file whose content is the time of the last
 // automatic trim.
 func (d Dir) TrimStamp() string { return d.join(LocksDir, "trim.stamp") }
+
+// TrimLock returns the lock held by the process running the automatic trim.
+func (d Dir) TrimLock() string { return d.join(LocksDir, "trim.lock") }
 
 // ObjectRel returns the slash path of loose object id relative to the root,
 // for reports: "objects/ab/cdef…".

@@ -1,0 +1,168 @@
+package pcache
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/keying"
+	"github.com/pcache/pcache/manifest/record"
+)
+
+// Explanation says whether a call would hit and, if not, why.
+type Explanation struct {
+	Function string
+	Key      string // the call's key hash (Func.Key)
+	Args     string // the call's arguments, rendered (Dataset="cifar" Epochs=10)
+	Hit      bool
+	Source   Source // where a hit would come from: SourceLocal or SourceRemote
+	// Reason is one sentence: why it hits, or why it misses.
+	Reason string
+	// Nearest are the stored calls of the function most like this one (on
+	// a miss), with how this call differs from each.
+	Nearest []fsck.Near
+}
+
+// String renders the explanation for people, over several lines.
+func (x Explanation) String() string {
+	var b strings.Builder
+	verdict := "miss"
+	if x.Hit {
+		verdict = "hit"
+	}
+	fmt.Fprintf(&b, "%s %s: %s: %s", x.Function, x.Args, verdict, x.Reason)
+	for _, n := range x.Nearest {
+		fmt.Fprintf(&b, "\n  stored call %s (%s) differs in:", n.Entry.KeyHash[:12], n.Entry.Key)
+		for _, d := range n.Differences {
+			fmt.Fprintf(&b, "\n    %s", d)
+		}
+	}
+	return b.String()
+}
+
+// nearestShown is how many nearest stored calls an explanation lists.
+const nearestShown = 3
+
+// Explain says whether Call(ctx, args) would be served from the cache
+// (without computing, restoring out files or counting anything) and, when
+// not, why: no entry with these arguments (and the stored calls nearest to
+// them, each with the arguments that differ and both values), an entry of
+// another result type or version, an entry that was forgotten, or an entry
+// whose stored object is missing or corrupt. It reads every entry of the
+// function to find the nearest ones, so it is for diagnosis, not for every
+// call.
+func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
+	c := f.c
+	if c.s.closed.Load() {
+		return Explanation{}, ErrClosed
+	}
+	k, err := c.key(args, false)
+	if err != nil {
+		return Explanation{}, err
+	}
+	x := Explanation{Function: c.name, Key: hex.EncodeToString(k.hash[:]), Args: "(arguments not kept: they encode to more than 64 KiB)"}
+	if k.bytes != nil {
+		if d, err := keying.Describe(k.bytes); err == nil {
+			x.Args = d.String()
+		}
+	}
+	if err := c.m.Refresh(); err != nil {
+		return x, errorf("%s: explain: %w", c.name, err)
+	}
+	dst := &value[R]{codec: c.codec}
+	if e, ok, _ := c.m.Peek(k.hash); ok {
+		if why := c.unusable(&e, dst); why != "" {
+			x.Reason = why
+			return x, nil
+		}
+		x.Hit, x.Source = true, SourceLocal
+		x.Reason = "stored " + time.Unix(0, e.Time).Local().Format(time.RFC3339)
+		return x, nil
+	}
+	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name() {
+		if data, err := c.s.cas.Get(e.Result, e.Size); err == nil && dst.decode(data) == nil && c.roundTrips(data, dst) {
+			x.Hit, x.Source = true, SourceLocal
+			x.Reason = "stored by an earlier pcache release (before entries recorded their result type); it decodes exactly as this result type"
+			return x, nil
+		}
+	}
+	if c.s.remote != nil {
+		if e, ok := c.s.remote.Lookup(ctx, c.name, k.hash); ok && !c.m.Shadows(&e) {
+			x.Hit, x.Source = true, SourceRemote
+			x.Reason = "not in the local cache; the remote " + c.s.remote.String() + " has it (a call fetches it)"
+			return x, nil
+		}
+	}
+	var all []record.Entry
+	if err := c.m.Iterate(func(e record.Entry) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		all = append(all, e)
+		return nil
+	}); err != nil {
+		return x, errorf("%s: explain: %w", c.name, err)
+	}
+	x.Reason = c.whyMissing(&k, all)
+	if k.bytes != nil {
+		if x.Nearest, err = fsck.NearestEntries(k.bytes, all, nearestShown); err != nil {
+			return x, errorf("%s: explain: %w", c.name, err)
+		}
+	}
+	return x, nil
+}
+
+// unusable says why entry e would not be served, or "" if it would.
+func (c *core) unusable(e *record.Entry, dst sink) string {
+	if e.Codec != c.codec.Name() {
+		return fmt.Sprintf("an entry exists, written with codec %q; this function uses %q", e.Codec, c.codec.Name())
+	}
+	data, err := c.s.cas.Get(e.Result, e.Size)
+	switch {
+	case errors.Is(err, cas.ErrNotFound):
+		return "an entry exists but its result object is missing (gc, or a partial copy); a call recomputes it"
+	case errors.Is(err, cas.ErrCorrupt):
+		return "an entry exists but its result object is corrupt; a call recomputes it"
+	case err != nil:
+		return "an entry exists but its result cannot be read: " + err.Error()
+	}
+	if err := dst.decode(data); err != nil {
+		return "an entry exists but its result does not decode as this result type: " + err.Error()
+	}
+	for _, o := range e.Outs {
+		if ok, _ := c.s.cas.Has(o.Object); !ok {
+			return fmt.Sprintf("an entry exists but the contents of its out file %q are missing (a call restores them from a recorded path if one still holds them, else recomputes)", o.Arg)
+		}
+	}
+	return ""
+}
+
+// whyMissing says why no entry of these arguments serves k.
+func (c *core) whyMissing(k *callKey, all []record.Entry) string {
+	if newest, ok := c.m.Newest(k.hash); ok {
+		if newest.Deleted {
+			return "forgotten " + time.Unix(0, newest.Time).Local().Format(time.RFC3339) + " (Forget, or pcache-fsck rm -key)"
+		}
+		if at := c.m.ForgottenAt(); at != 0 && newest.Time <= at {
+			return "forgotten with every entry of the function " + time.Unix(0, at).Local().Format(time.RFC3339) + " (ForgetAll, or pcache-fsck rm NAME)"
+		}
+	}
+	if k.bytes == nil {
+		return "no entry with this key; the arguments encode to more than 64 KiB, so only their hash is kept and stored calls cannot be compared with this one"
+	}
+	for _, e := range all {
+		if bytes.Equal(e.Key, k.bytes) {
+			return "an entry with exactly these arguments exists for another result type or codec: the function's result type changed since it was stored (entries of another type are never decoded into this one)"
+		}
+	}
+	if len(all) == 0 {
+		return "the function has no entries yet"
+	}
+	return fmt.Sprintf("no entry with these arguments (the function has %d)", len(all))
+}

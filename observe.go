@@ -1,0 +1,78 @@
+package pcache
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"time"
+)
+
+// Source says where a call's result came from.
+type Source string
+
+// The sources of a call's result.
+const (
+	SourceLocal    Source = "local"         // a hit in the local cache
+	SourceRemote   Source = "remote"        // a local miss served from the remote
+	SourceWaited   Source = "waited"        // computed by another goroutine or process while this call waited
+	SourceComputed Source = "computed"      // a miss: the function ran
+	SourceVerified Source = "verified"      // a hit recomputed and compared (ModeVerify)
+	SourceOff      Source = "off"           // the cache was off: the function ran, nothing was looked up
+	SourceMiss     Source = "error-on-miss" // a miss that was an error (ModeErrorOnMiss)
+)
+
+// CallInfo describes one call (or one batch element) after it ran.
+type CallInfo struct {
+	Function    string
+	Key         [32]byte // the entry's key hash (Func.Key's), zero under ModeOff
+	Hit         bool
+	Source      Source
+	ComputeTime time.Duration // how long the function ran, on a miss or under ModeVerify
+	Bytes       int64         // the encoded result's size
+	Stored      bool          // a computed result was stored
+	Err         error         // the function's error, or the call's
+}
+
+// KeyHex returns Key as 64 hex digits.
+func (i CallInfo) KeyHex() string { return hex.EncodeToString(i.Key[:]) }
+
+type observeKey struct{}
+
+// OnCall returns a context under which every call (every batch element)
+// reports a CallInfo to fn when it is done: whether it hit, where its
+// result came from, how long the function ran, how large the result is.
+// fn runs on the caller's goroutine (a batch's elements: possibly several
+// at once) and must be quick.
+func OnCall(ctx context.Context, fn func(CallInfo)) context.Context {
+	return context.WithValue(ctx, observeKey{}, fn)
+}
+
+// observe reports info to the context's hook and logs it at debug level.
+func (c *core) observe(ctx context.Context, info CallInfo) {
+	fn, _ := ctx.Value(observeKey{}).(func(CallInfo))
+	debug := c.s.log.Enabled(ctx, slog.LevelDebug)
+	if fn == nil && !debug {
+		return
+	}
+	info.Function = c.name
+	if fn != nil {
+		fn(info)
+	}
+	if debug {
+		msg := "pcache: miss"
+		if info.Hit {
+			msg = "pcache: hit"
+		}
+		args := []any{"function", c.name, "source", string(info.Source), "bytes", info.Bytes}
+		if info.Key != ([32]byte{}) {
+			args = append(args, "key", info.KeyHex()[:12])
+		}
+		if info.ComputeTime > 0 {
+			args = append(args, "compute", info.ComputeTime)
+		}
+		if info.Err != nil {
+			args = append(args, "err", info.Err)
+		}
+		c.s.log.DebugContext(ctx, msg, args...)
+	}
+}
