@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/keying"
 	"github.com/pcache/pcache/manifest"
 	"github.com/pcache/pcache/manifest/record"
@@ -31,11 +32,20 @@ type core struct {
 	flights flights
 }
 
-func newCore(s *Store, name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*core, error) {
-	if s == nil {
-		return nil, errorf("wrap %q: nil Store", name)
-	}
-	if err := s.claimName(name); err != nil {
+// spec is what a wrap of one function compiles before it needs a Store:
+// its name checked, options applied, result type checked against the codec,
+// key plan compiled. Memoizers compile it when they are built (so mistakes
+// fail at start-up) and bind it to the default Store on first use.
+type spec struct {
+	name    string
+	plan    *keying.Plan
+	version string
+	codec   Codec
+	fp      [32]byte
+}
+
+func compileSpec(name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*spec, error) {
+	if err := layout.CheckName(name); err != nil {
 		return nil, errorf("wrap: %w", err)
 	}
 	var o funcOptions
@@ -46,6 +56,9 @@ func newCore(s *Store, name string, argType, resultType reflect.Type, codec Code
 		if err := opt(&o); err != nil {
 			return nil, errorf("wrap %q: %w", name, err)
 		}
+	}
+	if o.params != nil {
+		return nil, errorf("wrap %q: Params names the parameters of Memo2 and Memo3; a wrapped function's argument struct names its own fields", name)
 	}
 	if o.codec != nil {
 		codec = o.codec
@@ -59,13 +72,31 @@ func newCore(s *Store, name string, argType, resultType reflect.Type, codec Code
 	if err != nil {
 		return nil, errorf("wrap %q: %w", name, err)
 	}
-	m, err := s.manifest(name)
+	return &spec{name: name, plan: plan, version: o.version, codec: codec, fp: keying.ResultFingerprint(resultType)}, nil
+}
+
+func newCore(s *Store, name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*core, error) {
+	if s == nil {
+		return nil, errorf("wrap %q: nil Store", name)
+	}
+	sp, err := compileSpec(name, argType, resultType, codec, opts)
 	if err != nil {
 		return nil, err
 	}
-	fp := keying.ResultFingerprint(resultType)
-	return &core{s: s, name: name, plan: plan, version: o.version, codec: codec,
-		fp: fp, rkey: resultKey(codec.Name(), fp), m: m}, nil
+	return bindCore(s, sp)
+}
+
+// bindCore makes the core of a compiled spec in Store s.
+func bindCore(s *Store, sp *spec) (*core, error) {
+	if err := s.claimName(sp.name); err != nil {
+		return nil, errorf("wrap: %w", err)
+	}
+	m, err := s.manifest(sp.name)
+	if err != nil {
+		return nil, err
+	}
+	return &core{s: s, name: sp.name, plan: sp.plan, version: sp.version, codec: sp.codec,
+		fp: sp.fp, rkey: resultKey(sp.codec.Name(), sp.fp), m: m}, nil
 }
 
 // found is what a lookup found.

@@ -93,6 +93,7 @@ type funcOptions struct {
 	version    string
 	versionSet bool
 	codec      Codec
+	params     []string // Params (memoizers only)
 }
 
 func rule(r keying.Rule) Option {

@@ -40,6 +40,8 @@ func TestMain(m *testing.M) {
 		os.Exit(remoteWriterWorker())
 	case "remotecrash":
 		os.Exit(remoteCrashWorker())
+	case "memoprogram":
+		os.Exit(memoProgramWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
 		os.Exit(2)
