@@ -91,6 +91,9 @@ func TestMarker(t *testing.T) {
 	if _, err := os.Stat(d.Readme()); err != nil {
 		t.Fatalf("no README: %v", err)
 	}
+	if fi, err := os.Stat(d.Marker()); err != nil || fi.Mode().Perm()&0o044 != 0o044 {
+		t.Fatalf("marker mode %v, %v: others sharing the cache must be able to read it", fi.Mode(), err)
+	}
 	// A cache written before markers: its README is the proof.
 	old := New(t.TempDir())
 	os.WriteFile(old.Readme(), []byte(legacyReadme+" (a permanent cache of Go function results).\n"), 0o644)

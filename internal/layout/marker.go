@@ -104,6 +104,9 @@ func (d Dir) WriteMarker() error {
 		return fmt.Errorf("write %s: %w", d.Marker(), err)
 	}
 	_, werr := tmp.Write(b)
+	if werr == nil {
+		werr = tmp.Chmod(0o644) // CreateTemp makes it 0600: others sharing the cache must read it
+	}
 	cerr := tmp.Close()
 	if werr == nil {
 		werr = cerr

@@ -18,7 +18,7 @@ import (
 // release that wrote it computed; the entry dropped with pcache-fsck rm
 // must miss.
 func TestFrozenCaches(t *testing.T) {
-	for _, name := range []string{"cache-v1"} {
+	for _, name := range []string{"cache-v1", "cache-v2"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cache")
 			if err := copyTree(filepath.Join("..", "..", "testdata", name), dir); err != nil {
@@ -150,5 +150,90 @@ func checkFrozen(t *testing.T, dir string) {
 	}
 	if got, err := square.Call(ctx, fixture.SquareArgs{X: 3}); err != nil || got != 9 {
 		t.Errorf("square as int after the float64 one = %v, %v", got, err)
+	}
+}
+
+// TestFrozenCacheDamaged damages copies of the frozen cache of this
+// release in the ways disks and copies do (a flipped bit in the pack, a
+// journal cut mid-record, a garbled segment, a lost pack index) and
+// requires every call to return the value the function computes: served
+// when the damage spared its entry, computed again when not, never wrong.
+func TestFrozenCacheDamaged(t *testing.T) {
+	damage := map[string]func(t *testing.T, dir string){
+		"flipped bit in the pack": func(t *testing.T, dir string) {
+			for _, p := range glob(t, dir, "objects/pack/*.pcp") {
+				flipByte(t, p, 0.5)
+			}
+		},
+		"journals cut mid-record": func(t *testing.T, dir string) {
+			for _, p := range glob(t, dir, "manifests/*/*/j-*.pcj") {
+				fi, _ := os.Stat(p)
+				os.Truncate(p, fi.Size()*2/3)
+			}
+		},
+		"garbled segment": func(t *testing.T, dir string) {
+			for _, p := range glob(t, dir, "manifests/*/*/s-*.pcs") {
+				flipByte(t, p, 0.3)
+			}
+		},
+		"pack index lost": func(t *testing.T, dir string) {
+			for _, p := range glob(t, dir, "objects/pack/*.pci") {
+				os.Remove(p)
+			}
+		},
+	}
+	for name, fn := range damage {
+		t.Run(name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "cache")
+			if err := copyTree(filepath.Join("..", "..", "testdata", "cache-v2"), dir); err != nil {
+				t.Fatal(err)
+			}
+			fn(t, dir)
+			s := openStore(t, dir, pcache.WithLogger(quietLogger()))
+			ctx := context.Background()
+			square := pcache.MustWrap(s, fixture.Square, func(_ context.Context, a fixture.SquareArgs) (int, error) { return fixture.SquareOf(a), nil })
+			for x := 0; x < fixture.SquareN; x++ {
+				if got, err := square.Call(ctx, fixture.SquareArgs{X: x}); err != nil || got != x*x {
+					t.Fatalf("square(%d) = %d, %v", x, got, err)
+				}
+			}
+			record := pcache.MustWrap(s, fixture.Record, func(_ context.Context, a fixture.RecordArgs) (fixture.Result, error) {
+				return fixture.RecordOf(a), nil
+			}, pcache.Version(fixture.Version))
+			for i := 0; i < fixture.RecordN; i++ {
+				a := fixture.RecordArgsOf(i)
+				if got, err := record.Call(ctx, a); err != nil || !reflect.DeepEqual(got, fixture.RecordOf(a)) {
+					t.Fatalf("record(%d) = %+v, %v", i, got, err)
+				}
+			}
+			many := pcache.MustWrap(s, fixture.Many, func(_ context.Context, x int) (int, error) { return fixture.ManyOf(x), nil })
+			for x := 0; x < fixture.ManyN; x++ {
+				if got, err := many.Call(ctx, x); err != nil || got != fixture.ManyOf(x) {
+					t.Fatalf("many(%d) = %d, %v", x, got, err)
+				}
+			}
+			t.Logf("%s: square %+v; record %+v; many %+v", name, square.Stats(), record.Stats(), many.Stats())
+		})
+	}
+}
+
+func glob(t *testing.T, dir, pattern string) []string {
+	t.Helper()
+	ps, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(pattern)))
+	if err != nil || len(ps) == 0 {
+		t.Fatalf("no %s in the frozen cache (%v): the damage would prove nothing", pattern, err)
+	}
+	return ps
+}
+
+func flipByte(t *testing.T, path string, at float64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[int(float64(len(b))*at)] ^= 0x40
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -6,10 +6,11 @@
 //
 //	go run ./internal/cmd/mkfixture -dir testdata/cache-vN
 //
-// The program uses only the API every release has had (Open, Wrap,
-// WrapBatch, OutFile tags, Call, Close), so an older release can build it
-// too: that is how testdata/cache-v1 was made, by the release before the
-// format gained result-type fingerprints and packs.
+// testdata/cache-v1 was written by the release before the format gained
+// result-type fingerprints and packs (with this program as it was then);
+// testdata/cache-v2 by the release that added packs, the remote tier and
+// memoizers. Each release adds its own directory and never rewrites an
+// earlier one.
 package main
 
 import (

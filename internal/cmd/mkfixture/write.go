@@ -2,15 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
-	"reflect"
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/fixture"
-	"github.com/pcache/pcache/keying"
 )
 
 const tombstoned = fixture.Tombstoned
@@ -94,15 +91,20 @@ func write(dir, work string) error {
 }
 
 // squareKey is the key hash of fixture.Square's call with X = x, as
-// pcache-fsck rm -key takes it.
+// pcache-fsck rm -key takes it: Func.Key. (The release that wrote
+// cache-v1 keyed entries by the arguments alone; its mkfixture took the
+// hash from keying.Plan.Key.)
 func squareKey(dir string, x int) (string, error) {
-	p, err := keying.Compile(reflect.TypeFor[fixture.SquareArgs](), nil)
+	s, err := pcache.Open(dir)
 	if err != nil {
 		return "", err
 	}
-	k, err := p.Key("", fixture.SquareArgs{X: x})
+	defer s.Close()
+	square, err := pcache.Wrap(s, fixture.Square, func(_ context.Context, a fixture.SquareArgs) (int, error) {
+		return fixture.SquareOf(a), nil
+	})
 	if err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(k.Hash[:]), nil
+	return square.Key(fixture.SquareArgs{X: x})
 }
