@@ -1,5 +1,6 @@
-// Command quickstart wraps a deliberately slow function with pcache, calls it
-// twice and prints how long each call took and where the cache lives.
+// Command quickstart caches a deliberately slow function with one line of
+// pcache, calls it twice and prints how long each call took and where the
+// cache lives.
 //
 //	go run ./examples/quickstart
 //
@@ -8,7 +9,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"log"
 	"time"
@@ -16,45 +16,28 @@ import (
 	"github.com/pcache/pcache"
 )
 
-// Args are the arguments of the slow function; every exported field is part
-// of the cache key, except those tagged `pcache:"-"`.
-type Args struct {
-	N       int
-	Verbose bool `pcache:"-"` // does not change the result: not part of the key
+// slowSquare stands for any expensive, repeatable computation.
+func slowSquare(n int) int {
+	time.Sleep(2 * time.Second)
+	return n * n
 }
 
-// slowSquare stands for any expensive, repeatable computation.
-func slowSquare(ctx context.Context, a Args) (int, error) {
-	select {
-	case <-time.After(2 * time.Second):
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-	return a.N * a.N, nil
-}
+// square is slowSquare, cached: same type, same results, computed once ever
+// per argument. The name is where its entries live; keep it stable.
+var square = pcache.Memo("examples/quickstart/slowSquare", slowSquare)
 
 func main() {
-	store, err := pcache.Open("") // the default cache directory
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer store.Close()
+	defer pcache.Close() // optional; flushes the remote tier if you use one
 
-	square, err := pcache.Wrap(store, "examples/quickstart/slowSquare", slowSquare, pcache.Version("1"))
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	ctx := context.Background()
-	for i, args := range []Args{{N: 12}, {N: 12, Verbose: true}} {
+	for i := range 2 {
 		start := time.Now()
-		v, err := square.Call(ctx, args)
-		if err != nil {
-			log.Fatal(err)
-		}
-		fmt.Printf("call %d: square(%d) = %d in %v\n", i+1, args.N, v, time.Since(start).Round(time.Microsecond))
+		v := square(12)
+		fmt.Printf("call %d: square(12) = %d in %v\n", i+1, v, time.Since(start).Round(time.Microsecond))
 	}
-	st := square.Stats()
-	fmt.Printf("hits: %d, computed: %d\n", st.Hits, st.Computes)
+	store, err := pcache.Default()
+	if err != nil {
+		log.Fatal(err)
+	}
 	fmt.Printf("cache directory: %s\n", store.Dir())
+	fmt.Println("run me again: both calls are served from the cache")
 }
