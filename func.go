@@ -197,12 +197,8 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 		return dst.v, nil
 	}
 	c.count(statMisses)
-	c.count(statComputes)
-	start := time.Now()
-	r, err := f.fn(ctx, args)
-	took := time.Since(start)
+	r, took, err := f.compute(ctx, args)
 	if err != nil {
-		c.count(statErrors)
 		land(false, err)
 		c.observe(ctx, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Err: err})
 		return zero, err
@@ -213,18 +209,27 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 	return out, err
 }
 
+// compute calls the function, counting the computation (and its failure)
+// and timing it.
+func (f *Func[A, R]) compute(ctx context.Context, args A) (R, time.Duration, error) {
+	f.c.count(statComputes)
+	start := time.Now()
+	r, err := f.fn(ctx, args)
+	took := time.Since(start)
+	if err != nil {
+		f.c.count(statErrors)
+	}
+	return r, took, err
+}
+
 // verify recomputes a hit (ModeVerify) and compares: the result's encoding
 // with the stored bytes, each out file's new contents with the recorded
 // ones. A difference is an error wrapping ErrVerifyMismatch.
 func (f *Func[A, R]) verify(ctx context.Context, k *callKey, args A, dst *value[R], fd *found) (R, error) {
 	c := f.c
 	var zero R
-	c.count(statComputes)
-	start := time.Now()
-	r, err := f.fn(ctx, args)
-	took := time.Since(start)
+	r, took, err := f.compute(ctx, args)
 	if err != nil {
-		c.count(statErrors)
 		return zero, err
 	}
 	b, err := c.codec.Marshal(r)
