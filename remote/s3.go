@@ -1,3 +1,5 @@
+//go:build !pcache_nos3
+
 package remote
 
 import (
