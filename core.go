@@ -315,10 +315,14 @@ func (c *core) touch(e *record.Entry) {
 	if now-e.LastUse() < int64(cas.TouchQuantum) {
 		return
 	}
-	t := []record.Entry{*e}
-	t[0].Used = now
-	if c.m.Append(t...) == nil { // best effort
-		c.publish(t) // the remote's gc evicts by last use too
+	t := *e
+	t.Used = now
+	if c.m.Append(t) == nil && c.s.remote != nil { // best effort
+		// The remote's gc evicts by last use too. A use record does not
+		// check the remote for its objects (that would cost a request per
+		// object per hour): if they never got there, the record is a miss
+		// on other machines, which compute and publish them.
+		c.s.remote.PublishUse(c.name, t)
 	}
 }
 

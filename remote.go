@@ -167,6 +167,20 @@ func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
 	return true
 }
 
+// Flush waits until every entry stored so far has been published to the
+// remote (or ctx ends); without a remote it returns at once. Close
+// flushes too, with a deadline. Entries are committed locally when their
+// calls return; Flush is about the remote only.
+func (s *Store) Flush(ctx context.Context) error {
+	if s.remote == nil {
+		return nil
+	}
+	if err := s.remote.Flush(ctx); err != nil {
+		return errorf("flush to %s: %w", s.remote, err)
+	}
+	return nil
+}
+
 // publish hands entries just recorded locally to the remote tier.
 func (c *core) publish(entries []record.Entry) {
 	if c.s.remote != nil {

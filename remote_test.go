@@ -160,6 +160,9 @@ func TestRemoteLocalHitsStayLocal(t *testing.T) {
 	for n := range 50 {
 		mustCall(t, f, ctx, n)
 	}
+	if err := s.Flush(ctx); err != nil { // the misses' publishing is done
+		t.Fatal(err)
+	}
 	before := faulty.Total()
 	for range 3 {
 		for n := range 50 {

@@ -81,9 +81,10 @@ func (t *Tier) Publish(name string, entries ...record.Entry) {
 	t.pub.enqueue(name, entries, false)
 }
 
-// PublishUse queues records of uses of entries fetched from the remote
-// (so its gc, which evicts the least recently used, sees them); their
-// objects are not checked again.
+// PublishUse queues records of uses of entries (so the remote's gc, which
+// evicts the least recently used, sees them); their objects are not
+// uploaded or checked: a use record of an entry whose objects never
+// reached the remote is a miss elsewhere, computed and published again.
 func (t *Tier) PublishUse(name string, entries ...record.Entry) {
 	if t.pub == nil || t.ro.Load() || len(entries) == 0 {
 		return

@@ -354,7 +354,7 @@ func (p *publisher) uploadObjects(e *record.Entry) (bool, error) {
 		if p.uploaded[id] {
 			continue
 		}
-		ok, err := p.upload(id, sizes[i], e.Used != 0)
+		ok, err := p.upload(id, sizes[i])
 		if err != nil || !ok {
 			return ok, err
 		}
@@ -370,13 +370,13 @@ func (p *publisher) uploadObjects(e *record.Entry) (bool, error) {
 // there before sending it.
 const headFirst = 256 << 10
 
-// upload puts object id on the remote unless it is there. With probe
-// (a use record, whose objects were most likely published with the entry)
-// it asks first whatever the size.
-func (p *publisher) upload(id cas.ID, size int64, probe bool) (bool, error) {
+// upload puts object id on the remote unless it is there (a large one is
+// asked about first; a small one is sent, and an already-exists answer
+// counts as done).
+func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 	t := p.t
 	key := objectKey(id)
-	if size >= headFirst || probe {
+	if size >= headFirst {
 		var have int64
 		err := t.request(p.ctx, "check an object", func(ctx context.Context) error {
 			var err error
