@@ -36,15 +36,13 @@ type fnIndex struct {
 }
 
 // mirrorState is what a mirror knows of the remote log (its file is
-// mirrorFile in the mirror's directory).
+// layout.MirrorState in the mirror's directory).
 type mirrorState struct {
 	Cursor uint64              `json:"cursor"` // log entries 1..Cursor are in the mirror
 	Base   uint64              `json:"base"`   // the checkpoint the mirror was last reset to
 	Log    map[uint64][]string `json:"log"`    // segments of the log entries after Base
 	HeadAt time.Time           `json:"head_read"`
 }
-
-const mirrorFile = "mirror.json"
 
 const (
 	headEvery         = time.Hour // a mirror reads the head at least this often
@@ -78,7 +76,7 @@ func (fi *fnIndex) close() { fi.m.Close() }
 // load reads the mirror's state file (another process may have advanced it).
 func (fi *fnIndex) load() {
 	var st mirrorState
-	if b, err := os.ReadFile(filepath.Join(fi.dir, mirrorFile)); err == nil && json.Unmarshal(b, &st) == nil {
+	if b, err := os.ReadFile(filepath.Join(fi.dir, layout.MirrorState)); err == nil && json.Unmarshal(b, &st) == nil {
 		fi.st = st
 	}
 	if fi.st.Log == nil {
@@ -88,7 +86,7 @@ func (fi *fnIndex) load() {
 
 func (fi *fnIndex) save() {
 	if b, err := json.Marshal(fi.st); err == nil {
-		fsutil.WriteFileAtomic(fi.t.d.Tmp(), filepath.Join(fi.dir, mirrorFile), b, 0o644, false)
+		fsutil.WriteFileAtomic(fi.t.d.Tmp(), filepath.Join(fi.dir, layout.MirrorState), b, 0o644, false)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
 	"github.com/pcache/pcache/manifest/record"
 )
@@ -17,11 +18,9 @@ import (
 // framed like a journal record (package record) and its payload is the
 // CBOR map {"n": function name, "r": the record's canonical encoding, "u":
 // true if its objects are known to be on the remote}.
-// A file is written by one process, which holds its lock
+// Its name ends in layout.OutboxExt. A file is written by one process, which holds its lock
 // (locks/outbox/<file>.lock) while it writes or publishes it; a file whose
 // lock is free belongs to nobody and is published by the next Open.
-const outboxExt = ".pco"
-
 // item is one record to publish.
 type item struct {
 	name     string
@@ -45,7 +44,7 @@ type outboxFile struct {
 
 // createOutbox starts a new outbox file in dir.
 func (t *Tier) createOutbox(dir string) (*outboxFile, error) {
-	name := fsutil.Unique() + outboxExt
+	name := fsutil.Unique() + layout.OutboxExt
 	lk := t.d.OutboxLock(name)
 	held, ok, err := lock.Try(lk, lock.Exclusive)
 	if err != nil || !ok {
@@ -151,7 +150,7 @@ func (t *Tier) claimDead(dir string) ([]*outboxFile, []item) {
 		if len(files) >= maxReplay {
 			break
 		}
-		if !strings.HasSuffix(ent.Name(), outboxExt) || !ent.Type().IsRegular() {
+		if !strings.HasSuffix(ent.Name(), layout.OutboxExt) || !ent.Type().IsRegular() {
 			continue
 		}
 		lk := t.d.OutboxLock(ent.Name())

@@ -14,7 +14,7 @@
 //	  tmp/                         in-progress writes, named <prefix><host>.<pid>.<random>.tmp
 //	  lost+found/                  files moved aside by repair or quarantine
 //	  remote/<id>/                 the remote tier's local state, per remote (see package remote):
-//	    index/<hash>/s-<hash>.pcs  the function's remote index, mirrored
+//	    index/<hash>/s-<hash>.pcs  the function's remote index, mirrored (and mirror.json: how far)
 //	    outbox/<writer>.pco        records waiting to be published
 //	    state.json                 what this cache learned about the remote
 //	  locks/                       lock files and the change board; machine-local, never copied
@@ -124,6 +124,13 @@ func (d Dir) RemoteIndex(remote, name string) string {
 // RemoteOutbox returns the directory of records waiting to be published to
 // the remote identified by remote.
 func (d Dir) RemoteOutbox(remote string) string { return d.join(RemoteDir, remote, "outbox") }
+
+// OutboxExt ends the name of an outbox file: <writer>.<random>.pco.
+const OutboxExt = ".pco"
+
+// MirrorState is the name of the file, in a remote index mirror's
+// directory, that says how far the mirror has read the remote's log.
+const MirrorState = "mirror.json"
 
 // RemoteState returns the file of what this cache knows about the remote
 // identified by remote (whether it honours create-only writes).
