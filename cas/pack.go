@@ -8,6 +8,8 @@ import (
 	"os"
 	"runtime/debug"
 	"sync/atomic"
+
+	"github.com/pcache/pcache/internal/hashsearch"
 )
 
 // A pack holds small objects back to back, appended by one writer:
@@ -213,20 +215,14 @@ func parseIndex(b []byte) (size int64, sum ID, entries []byte, err error) {
 	return size, sum, b[idxFixed : len(b)-idxTrailer], nil
 }
 
-// search finds id in sorted index entries.
+// searchIndex finds id in sorted index entries (see package hashsearch).
 func searchIndex(idx []byte, id *ID) (off int64, size uint32, ok bool) {
-	lo, hi := 0, len(idx)/idxEntrySize
-	for lo < hi {
-		mid := int(uint(lo+hi) >> 1)
-		e := idx[mid*idxEntrySize : (mid+1)*idxEntrySize]
-		switch c := bytes.Compare(e[:32], id[:]); {
-		case c == 0:
-			return int64(binary.BigEndian.Uint64(e[32:40])), binary.BigEndian.Uint32(e[40:44]), true
-		case c < 0:
-			lo = mid + 1
-		default:
-			hi = mid
-		}
+	i, found, _ := hashsearch.Search(len(idx)/idxEntrySize, id[:], func(i int) ([]byte, error) {
+		return idx[i*idxEntrySize : i*idxEntrySize+32], nil
+	})
+	if !found {
+		return 0, 0, false
 	}
-	return 0, 0, false
+	e := idx[i*idxEntrySize : (i+1)*idxEntrySize]
+	return int64(binary.BigEndian.Uint64(e[32:40])), binary.BigEndian.Uint32(e[40:44]), true
 }

@@ -53,37 +53,39 @@ func newPackSet(s *Store) *packSet {
 }
 
 // find returns where object id is, acquiring its pack (release it when
-// done). It looks only at what this process has seen of the packs.
-func (ps *packSet) find(id ID) (loc, bool) {
+// done). It looks only at what this process has seen of the packs. A
+// sealed pack's index is mapped: a fault reading it (the file truncated
+// under us) is a miss, never a crash.
+func (ps *packSet) find(id ID) (l loc, ok bool) {
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
-	if l, ok := ps.mem[id]; ok && !ps.bad[l] {
+	if l, ok := ps.mem[id]; ok && !ps.isBad(l) {
 		l.p.acquire()
 		return l, true
 	}
+	if len(ps.sealed) == 0 {
+		return loc{}, false
+	}
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if recover() != nil {
+			l, ok = loc{}, false
+		}
+	}()
 	for _, p := range ps.sealed {
-		if l, ok := p.lookup(&id); ok && !ps.bad[l] {
-			p.acquire()
-			return l, true
+		if off, size, found := searchIndex(p.idx, &id); found {
+			l := loc{p: p, off: off, size: size}
+			if !ps.isBad(l) {
+				p.acquire()
+				return l, true
+			}
 		}
 	}
 	return loc{}, false
 }
 
-// lookup searches a sealed pack's index.
-func (p *pack) lookup(id *ID) (l loc, ok bool) {
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	off, size, found := searchIndex(p.idx, id)
-	if !found {
-		return loc{}, false
-	}
-	return loc{p: p, off: off, size: size}, true
-}
+// isBad reports whether the record at l was found corrupt (ps.mu held).
+func (ps *packSet) isBad(l loc) bool { return len(ps.bad) > 0 && ps.bad[l] }
 
 // markBad records that the record at l does not hold its object.
 func (ps *packSet) markBad(l loc) {

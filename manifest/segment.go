@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -16,6 +15,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/hashsearch"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest/record"
 )
@@ -204,38 +204,12 @@ func (s *segment) entry(i int) (key []byte, off int64, err error) {
 	return e[:32], int64(binary.BigEndian.Uint64(e[32:])), nil
 }
 
-// search finds key h in the index. Keys are uniformly distributed hashes, so
-// it interpolates on their first 8 bytes for a few probes (about 3 for a
-// million keys, instead of 20 for bisection, and each probe of a cold index
-// is a page fault), then bisects, which bounds the work on a hostile index.
+// search finds key h in the index (see package hashsearch).
 func (s *segment) search(h *[32]byte) (int, bool, error) {
-	lo, hi := 0, s.count // the key, if present, is in [lo, hi)
-	klo, khi := uint64(0), uint64(math.MaxUint64)
-	target := binary.BigEndian.Uint64(h[:8])
-	for probe := 0; lo < hi; probe++ {
-		mid := lo + (hi-lo)/2
-		if probe < 4 && hi-lo > 16 && khi > klo && target >= klo && target <= khi {
-			// mid = lo + (target-klo)*(hi-lo)/(khi-klo), in 128 bits.
-			p1, p0 := bits.Mul64(target-klo, uint64(hi-lo))
-			if p1 < khi-klo {
-				q, _ := bits.Div64(p1, p0, khi-klo)
-				mid = lo + int(min(q, uint64(hi-lo-1)))
-			}
-		}
-		key, _, err := s.entry(mid)
-		if err != nil {
-			return 0, false, err
-		}
-		switch c := bytes.Compare(key, h[:]); {
-		case c == 0:
-			return mid, true, nil
-		case c < 0:
-			lo, klo = mid+1, binary.BigEndian.Uint64(key)
-		default:
-			hi, khi = mid, binary.BigEndian.Uint64(key)
-		}
-	}
-	return 0, false, nil
+	return hashsearch.Search(s.count, h[:], func(i int) ([]byte, error) {
+		key, _, err := s.entry(i)
+		return key, err
+	})
 }
 
 // payloadAt reads and checks (framing and checksum) the record of index
