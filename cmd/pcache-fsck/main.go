@@ -10,6 +10,7 @@
 //	pcache-fsck rm NAME [-key HASH|PREFIX ...]         drop a function or some of its entries
 //	pcache-fsck export NAME FILE                       write NAME's entries and objects to a tar
 //	pcache-fsck import FILE [NEWNAME]                  verify and add an exported tar
+//	pcache-fsck cat-object ID                          one object's bytes, verified (for b3sum)
 //	pcache-fsck init                                   make a new, empty cache
 //	pcache-fsck remote check|gc|stats [-remote URL]     the shared remote ($PCACHE_REMOTE)
 //
@@ -105,14 +106,14 @@ command failed, 2 usage error.
 `
 
 // commandOrder is the order commands are listed in the help.
-var commandOrder = []string{"check", "gc", "stats", "ls", "rm", "export", "import", "init", "remote"}
+var commandOrder = []string{"check", "gc", "stats", "ls", "rm", "cat-object", "export", "import", "init", "remote"}
 
 func printTopUsage(w io.Writer) {
 	var b strings.Builder
 	for _, name := range commandOrder {
 		for _, c := range commands {
 			if c.name == name {
-				fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+				fmt.Fprintf(&b, "  %-10s %s\n", c.name, c.summary)
 			}
 		}
 	}
