@@ -47,7 +47,8 @@ func runCLI(t testing.TB, args ...string) result {
 	cmd := exec.Command(binary(t), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.Env = append(os.Environ(), "PCACHE_DIR=") // never touch the user's cache
+	// Never touch the user's cache: the default directory is an empty one.
+	cmd.Env = append(os.Environ(), "PCACHE_DIR=", "XDG_CACHE_HOME="+t.TempDir(), "HOME="+t.TempDir())
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String()}
 	if ps := cmd.ProcessState; ps != nil {
