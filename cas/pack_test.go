@@ -279,3 +279,49 @@ func TestLooseSmallObjectsStillServe(t *testing.T) {
 		t.Fatalf("a loose object was stored again in a pack: %v", packs)
 	}
 }
+
+// TestReadsDuringMerge: objects of packs that another store merges away
+// between a reader's listing of the pack directory and its opening of what
+// it listed are still found (the reader lists the directory again).
+func TestReadsDuringMerge(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "cache")
+	var ids []ID
+	for w := range 8 { // dead writers' small packs
+		s, err := Open(layout.New(dir), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 20 {
+			ids = append(ids, mustPut(t, s, small(w*1000+i)))
+		}
+		s.Close()
+	}
+	merger, err := Open(layout.New(dir), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer merger.Close()
+	reader, err := Open(layout.New(dir), Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+	merged := false
+	afterList = func() {
+		if !merged {
+			merged = true
+			if rep, err := merger.Repack(RepackOptions{}); err != nil || rep.PacksIn == 0 {
+				t.Errorf("merge: %+v, %v", rep, err)
+			}
+		}
+	}
+	defer func() { afterList = nil }()
+	for _, id := range ids {
+		if _, err := reader.Get(id, -1); err != nil {
+			t.Fatalf("object %s merged away under the reader: %v", id.String()[:12], err)
+		}
+	}
+	if !merged {
+		t.Fatal("the reader never listed the packs: the test proves nothing")
+	}
+}

@@ -44,7 +44,7 @@ type packSet struct {
 	listed  bool             // the pack directory has been read
 	loose   bool             // loose objects below the limit may exist (caches written before packs)
 	wmu     sync.Mutex       // serialises appends
-	w       *packWriter      // this process's pack, created on first append
+	w       *packWriter      // this process's pack, created on first append (set holding wmu and mu; read holding either)
 	merging sync.WaitGroup
 }
 
@@ -124,11 +124,32 @@ func (ps *packSet) get(id ID, want int64, fn func([]byte) error) (ok bool, err e
 }
 
 // refresh reads the pack directory again: new packs, packs that grew, packs
-// that are gone. It reports whether anything changed.
+// that are gone. It reports whether anything changed. A pack listed but
+// gone when it is opened was merged away meanwhile (its objects are in a
+// pack the listing may predate): the directory is read again.
 func (ps *packSet) refresh() bool {
+	changed := false
+	for try := 0; try < 3; try++ {
+		ch, vanished := ps.refreshOnce()
+		changed = changed || ch
+		if !vanished {
+			break
+		}
+	}
+	return changed
+}
+
+// afterList, set by tests, runs between refresh's listing and its opening
+// of what it listed.
+var afterList func()
+
+func (ps *packSet) refreshOnce() (changed, vanished bool) {
 	ents, err := os.ReadDir(ps.s.d.Packs())
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return false
+		return false, false
+	}
+	if afterList != nil {
+		afterList()
 	}
 	names := map[string]bool{}
 	idxs := map[string]bool{}
@@ -143,7 +164,6 @@ func (ps *packSet) refresh() bool {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	ps.listed = true
-	changed := false
 	own := ""
 	if ps.w != nil {
 		own = ps.w.p.name
@@ -169,8 +189,12 @@ func (ps *packSet) refresh() bool {
 			continue
 		}
 		np, err := ps.s.openPack(n, idxs[layout.PackIndexName(n)])
+		if errors.Is(err, fs.ErrNotExist) {
+			vanished = true
+			continue
+		}
 		if err != nil {
-			continue // damaged or vanished: fsck reports it; its objects are misses
+			continue // damaged: fsck reports it; its objects are misses
 		}
 		if p != nil {
 			ps.dropLocked(p)
@@ -178,7 +202,7 @@ func (ps *packSet) refresh() bool {
 		ps.addLocked(np)
 		changed = true
 	}
-	return changed
+	return changed, vanished
 }
 
 // addLocked adds an opened pack to the set.
@@ -460,8 +484,8 @@ func (ps *packSet) flushLocked(buf []byte, ids []ID, todo []int) error {
 		if err != nil {
 			return err
 		}
+		ps.mu.Lock() // refresh reads ps.w under mu alone
 		ps.w = w
-		ps.mu.Lock()
 		ps.packs[w.p.name] = w.p
 		ps.mu.Unlock()
 	}
@@ -499,7 +523,9 @@ func (ps *packSet) sealLocked() error {
 	if w == nil {
 		return nil
 	}
+	ps.mu.Lock()
 	ps.w = nil
+	ps.mu.Unlock()
 	defer func() {
 		w.f.Close()
 		w.lock.Release()

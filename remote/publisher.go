@@ -1,6 +1,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -366,6 +367,10 @@ func (p *publisher) uploadObjects(e *record.Entry) (bool, error) {
 	return true, nil
 }
 
+// inMemoryUpload is the largest object uploaded from memory (seekable, so
+// the SDK can sign its payload and retry it); larger ones are streamed.
+const inMemoryUpload = 16 << 20
+
 // headFirst is the size from which an upload asks whether the object is
 // there before sending it.
 const headFirst = 256 << 10
@@ -393,7 +398,22 @@ func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 	if ok, _ := t.store.Has(id); !ok {
 		return false, nil // gone here: its record cannot be published
 	}
+	var small []byte // an object read whole (verified) can be resent by a retry
+	if size <= inMemoryUpload {
+		b, err := t.store.Get(id, size)
+		if errors.Is(err, cas.ErrNotFound) {
+			t.store.RefreshPacks() // merged into another pack just now, perhaps
+			b, err = t.store.Get(id, size)
+		}
+		if err != nil {
+			return false, nil // gone or damaged here: its record cannot be published
+		}
+		small = b
+	}
 	err := t.requestFor(p.ctx, "upload an object", size, func(ctx context.Context) error {
+		if small != nil {
+			return t.b.Put(ctx, key, bytes.NewReader(small), size, true)
+		}
 		r, err := t.store.Open(id)
 		if err != nil {
 			return localError{err}

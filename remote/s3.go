@@ -104,10 +104,12 @@ func (b *s3Backend) Put(ctx context.Context, key string, r io.Reader, size int64
 	}
 	var opts []func(*s3.Options)
 	if _, ok := r.(io.Seeker); !ok {
-		// A stream (an object read from the local cache) cannot be hashed
-		// for the signature before it is sent; its integrity is checked by
-		// its BLAKE3 name whenever it is read back.
-		opts = append(opts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+		// A stream (a large object read from the local cache) cannot be
+		// hashed for the signature before it is sent, nor rewound for the
+		// SDK's retry (the tier tries again itself); its integrity is
+		// checked by its BLAKE3 name whenever it is read back.
+		opts = append(opts, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware),
+			func(o *s3.Options) { o.RetryMaxAttempts = 1 })
 	}
 	if _, err := b.client.PutObject(ctx, in, opts...); err != nil {
 		return b.classify("put", key, err)

@@ -229,8 +229,9 @@ func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(
 	return err
 }
 
-// tries is how often a request is made before it counts as failed.
-const tries = 2
+// tries is how often a request is made before it counts as failed (a
+// server that restarted leaves dead keep-alive connections behind).
+const tries = 3
 
 // minRate is the slowest transfer (bytes a second) a request's timeout
 // allows for.
