@@ -411,7 +411,7 @@ func (h *remoteHits) countRequests() (string, error) {
 		return "", err
 	}
 	err = h.callAll()
-	callGets := objGets.Load() + idxGets.Load()
+	callIdx := idxGets.Load()
 	n := int64(h.keys())
 	if err == nil {
 		if st := h.f.Stats(); st.RemoteHits != n || st.Computes != 0 {
@@ -425,13 +425,13 @@ func (h *remoteHits) countRequests() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if total := int64(fb.Total()); total != callGets+puts.Load()+heads.Load()+deletes.Load()+lists.Load() {
+	if total := int64(fb.Total()); total != objGets.Load()+idxGets.Load()+puts.Load()+heads.Load()+deletes.Load()+lists.Load() {
 		return "", fmt.Errorf("request counts disagree: %d in all, %v", total, fb.Requests())
 	}
 	per := func(v int64) string { return fmt.Sprintf("%.3f (%d)", float64(v)/float64(n), v) }
-	desc := fmt.Sprintf("per remote hit of %d, Store Open to Close: GET of the object %s, GET of the index %s (head, log entries, segment: the mirror), "+
-		"PUT %s (in the background: the create-only probe at the first publish, then the use records, a segment and a log entry a batch)",
-		n, per(objGets.Load()), per(idxGets.Load()), per(puts.Load()))
+	desc := fmt.Sprintf("per remote hit of %d, Store Open to Close: GET of the object %s, GET of the index %s (%d during the calls: the mirror's first read and its refreshes; %d after them: the publisher's compaction), "+
+		"PUT %s (in the background: the create-only probe at the first publish, the use records, a segment and a log entry a batch, and any compaction)",
+		n, per(objGets.Load()), per(idxGets.Load()), callIdx, idxGets.Load()-callIdx, per(puts.Load()))
 	for _, o := range []struct {
 		op string
 		n  int64
