@@ -301,11 +301,11 @@ func (h *remoteHits) open(opts ...pcache.StoreOption) error {
 }
 
 // callAll calls every key once, checking each result.
-func (h *remoteHits) callAll() error {
+func (h *remoteHits) callAll(ctx context.Context) error {
 	for i := range h.keys() {
 		a := smallArgs(i)
-		got, err := h.f.Call(h.ctx, a)
-		if want, _ := distinctResult(h.ctx, a); err != nil || got != want {
+		got, err := h.f.Call(ctx, a)
+		if want, _ := distinctResult(ctx, a); err != nil || got != want {
 			return fmt.Errorf("%s remote: key %d: %q, %v (want %q)", h.kind, i, got, err, want)
 		}
 	}
@@ -318,7 +318,7 @@ func (h *remoteHits) remoteHit() (float64, error) {
 	if err := h.open(); err != nil {
 		return 0, err
 	}
-	ns, err := timed(h.callAll)
+	ns, err := timed(func() error { return h.callAll(h.ctx) })
 	if err != nil {
 		h.closeStore()
 		return 0, err
@@ -358,7 +358,7 @@ func (h *remoteHits) waitUploads(n int64) error {
 func (h *remoteHits) localHit() (float64, error) {
 	defer h.closeStore()
 	before := h.f.Stats()
-	ns, err := timed(h.callAll)
+	ns, err := timed(func() error { return h.callAll(h.ctx) })
 	if err != nil {
 		return 0, err
 	}
@@ -379,7 +379,8 @@ func (h *remoteHits) closeStore() {
 
 // countRequests repeats a round (untimed) with the measuring Store's
 // backend wrapped to count requests, from Open to Close, and describes
-// them per remote hit.
+// them per remote hit: those made on the calls' path (their context is the
+// calls') apart from the background's (the publisher's).
 func (h *remoteHits) countRequests() (string, error) {
 	if err := h.fill(); err != nil {
 		return "", err
@@ -389,29 +390,43 @@ func (h *remoteHits) countRequests() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var objGets, idxGets, puts, heads, deletes, lists atomic.Int64
+	// Request counts by kind, on the calls' path [0] and in the background [1].
+	const (
+		getObject = iota
+		getIndex
+		put
+		head
+		del
+		list
+		kinds
+	)
+	var counts [2][kinds]atomic.Int64
 	fb := remotetest.NewFaulty(be)
-	fb.OnRequest = func(op, key string) {
+	tb := &taggedBackend{Backend: fb}
+	tb.onRequest = func(onCall bool, op, key string) {
+		k := list
 		switch {
 		case op == "get" && strings.HasPrefix(key, "objects/"):
-			objGets.Add(1)
+			k = getObject
 		case op == "get":
-			idxGets.Add(1)
+			k = getIndex
 		case op == "put":
-			puts.Add(1)
+			k = put
 		case op == "head":
-			heads.Add(1)
+			k = head
 		case op == "delete":
-			deletes.Add(1)
-		default:
-			lists.Add(1)
+			k = del
 		}
+		i := 1
+		if onCall {
+			i = 0
+		}
+		counts[i][k].Add(1)
 	}
-	if err := h.open(pcache.RemoteBackend(fb)); err != nil {
+	if err := h.open(pcache.RemoteBackend(tb)); err != nil {
 		return "", err
 	}
-	err = h.callAll()
-	callIdx := idxGets.Load()
+	err = h.callAll(context.WithValue(h.ctx, onCallKey{}, true))
 	n := int64(h.keys())
 	if err == nil {
 		if st := h.f.Stats(); st.RemoteHits != n || st.Computes != 0 {
@@ -425,22 +440,68 @@ func (h *remoteHits) countRequests() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if total := int64(fb.Total()); total != objGets.Load()+idxGets.Load()+puts.Load()+heads.Load()+deletes.Load()+lists.Load() {
+	var sum int64
+	for i := range counts {
+		for k := range counts[i] {
+			sum += counts[i][k].Load()
+		}
+	}
+	if total := int64(fb.Total()); total != sum {
 		return "", fmt.Errorf("request counts disagree: %d in all, %v", total, fb.Requests())
 	}
 	per := func(v int64) string { return fmt.Sprintf("%.3f (%d)", float64(v)/float64(n), v) }
-	desc := fmt.Sprintf("per remote hit of %d, Store Open to Close: GET of the object %s, GET of the index %s (%d during the calls: the mirror's first read and its refreshes; %d after them: the publisher's compaction), "+
-		"PUT %s (in the background: the create-only probe at the first publish, the use records, a segment and a log entry a batch, and any compaction)",
-		n, per(objGets.Load()), per(idxGets.Load()), callIdx, idxGets.Load()-callIdx, per(puts.Load()))
-	for _, o := range []struct {
-		op string
-		n  int64
-	}{{"HEAD", heads.Load()}, {"DELETE", deletes.Load()}, {"LIST", lists.Load()}} {
-		if o.n > 0 {
-			desc += fmt.Sprintf(", %s %s", o.op, per(o.n))
+	desc := func(i int, what []string) string {
+		var parts []string
+		for k, name := range what {
+			if v := counts[i][k].Load(); v > 0 || i == 0 && k <= getIndex {
+				parts = append(parts, name+" "+per(v))
+			}
 		}
+		return strings.Join(parts, ", ")
 	}
-	return desc, nil
+	names := []string{"GET of the object", "GET of the index", "PUT", "HEAD", "DELETE", "LIST"}
+	return fmt.Sprintf("per remote hit of %d, Store Open to Close: on the calls' path %s (the index: the mirror's first read and its refreshes); "+
+		"in the background %s (the create-only probe at the first publish; the use records, a segment and a log entry a batch; the compaction of the log every 64 entries, which reads it back)",
+		n, desc(0, names), desc(1, names)), nil
+}
+
+// onCallKey tags the context of the calls whose requests countRequests
+// counts as made on their path.
+type onCallKey struct{}
+
+// taggedBackend reports every request and whether its context is a call's.
+type taggedBackend struct {
+	remote.Backend
+	onRequest func(onCall bool, op, key string)
+}
+
+func (t *taggedBackend) on(ctx context.Context, op, key string) {
+	t.onRequest(ctx.Value(onCallKey{}) != nil, op, key)
+}
+
+func (t *taggedBackend) Get(ctx context.Context, key string) (io.ReadCloser, error) {
+	t.on(ctx, "get", key)
+	return t.Backend.Get(ctx, key)
+}
+
+func (t *taggedBackend) Put(ctx context.Context, key string, r io.Reader, size int64, createOnly bool) error {
+	t.on(ctx, "put", key)
+	return t.Backend.Put(ctx, key, r, size, createOnly)
+}
+
+func (t *taggedBackend) Head(ctx context.Context, key string) (int64, time.Time, error) {
+	t.on(ctx, "head", key)
+	return t.Backend.Head(ctx, key)
+}
+
+func (t *taggedBackend) List(ctx context.Context, prefix string, fn func(string, int64, time.Time) error) error {
+	t.on(ctx, "list", prefix)
+	return t.Backend.List(ctx, prefix, fn)
+}
+
+func (t *taggedBackend) Delete(ctx context.Context, key string) error {
+	t.on(ctx, "delete", key)
+	return t.Backend.Delete(ctx, key)
 }
 
 // remoteUpload is the upload scenario: one big result published through a
