@@ -50,6 +50,7 @@ func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
 type Server struct {
 	Bin, Dir, Addr string
 	Access, Secret string
+	KeepAlive      bool // started with --keep-alive
 	cmd            *exec.Cmd
 	exited         chan struct{}
 }
@@ -59,29 +60,56 @@ type Server struct {
 // PCACHE_TEST_S3=required).
 func Start(t testing.TB) *Server {
 	t.Helper()
-	bin := Binary()
-	if bin == "" {
+	if Binary() == "" {
 		if os.Getenv(EnvRequired) == "required" {
 			t.Fatalf("no versitygw binary ($%s, $PATH, $GOPATH/bin) and $%s=required", EnvBinary, EnvRequired)
 		}
 		t.Skipf("no versitygw binary: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 (or set $%s)", EnvBinary)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	s, err := Launch(t.TempDir(), false)
 	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	s := &Server{Bin: bin, Dir: t.TempDir(), Addr: addr, Access: "pcachetest", Secret: "pcachetestsecret"}
-	if err := s.start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Stop)
 	return s
 }
 
+// ErrNoBinary is Launch's error when there is no versitygw binary.
+var ErrNoBinary = fmt.Errorf("remotetest: no versitygw binary ($%s, $PATH, $GOBIN or $GOPATH/bin)", EnvBinary)
+
+// Launch starts a server on a free port of 127.0.0.1 serving dir (created
+// if needed), for a caller that is not a test (the benchmark harness); the
+// caller stops it with Stop. Without a versitygw binary it returns
+// ErrNoBinary. With keepAlive the server keeps connections open between
+// requests, as S3 does; by default versitygw closes each connection after
+// its response, so every request of a client connects anew.
+func Launch(dir string, keepAlive bool) (*Server, error) {
+	bin := Binary()
+	if bin == "" {
+		return nil, ErrNoBinary
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("remotetest: %w", err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("remotetest: pick a port: %w", err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	s := &Server{Bin: bin, Dir: dir, Addr: addr, Access: "pcachetest", Secret: "pcachetestsecret", KeepAlive: keepAlive}
+	if err := s.start(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 func (s *Server) start() error {
-	cmd := exec.Command(s.Bin, "--port", s.Addr, "posix", s.Dir)
+	args := []string{"--port", s.Addr}
+	if s.KeepAlive {
+		args = append(args, "--keep-alive")
+	}
+	cmd := exec.Command(s.Bin, append(args, "posix", s.Dir)...)
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+s.Access, "ROOT_SECRET_KEY="+s.Secret)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -162,17 +190,26 @@ func (s *Server) Endpoint() string { return "http://" + s.Addr }
 // Bucket creates a bucket and returns its name.
 func (s *Server) Bucket(t testing.TB) string {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	name, err := s.CreateBucket(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// CreateBucket is Bucket for a caller that is not a test.
+func (s *Server) CreateBucket(ctx context.Context) (string, error) {
 	name := fmt.Sprintf("pcache-%d", time.Now().UnixNano())
 	c := s3.New(s3.Options{
 		BaseEndpoint: aws.String(s.Endpoint()), Region: "us-east-1", UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(s.Access, s.Secret, ""),
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		t.Fatalf("remotetest: create bucket: %v", err)
+		return "", fmt.Errorf("remotetest: create bucket: %w", err)
 	}
-	return name
+	return name, nil
 }
 
 // Env sets the standard AWS variables for the test (not parallel tests):

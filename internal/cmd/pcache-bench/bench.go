@@ -39,6 +39,8 @@ type config struct {
 	peerSlowHits int
 	sharedKeys   int // keys the processes of the multi-process scenario share
 	sharedProcs  int // processes there
+	remoteKeys   int // entries a remote-hit round publishes and then hits once each
+	remoteBig    int // bytes of the result of the remote upload scenario
 }
 
 func fullConfig() config {
@@ -51,6 +53,7 @@ func fullConfig() config {
 		treeFiles: 1e5, syscallOps: 5000,
 		peerKeys: 2000, peerHits: 10000, peerSlowKeys: 500, peerSlowHits: 2500,
 		sharedKeys: 2000, sharedProcs: 4,
+		remoteKeys: 2000, remoteBig: 100 << 20,
 	}
 }
 
@@ -64,6 +67,7 @@ func quickConfig() config {
 		treeFiles: 2000, syscallOps: 200,
 		peerKeys: 50, peerHits: 100, peerSlowKeys: 20, peerSlowHits: 40,
 		sharedKeys: 200, sharedProcs: 4,
+		remoteKeys: 200, remoteBig: 8 << 20,
 	}
 }
 
@@ -98,6 +102,7 @@ var groups = []group{
 	{"memory", []string{"rss-store", "rss-load"}, (*bench).memory},
 	{"peers", []string{"peers-miss", "peers-hit", "peers-joblib-miss", "peers-joblib-hit", "peers-permacache-miss", "peers-permacache-hit"}, (*bench).peers},
 	{"multiproc", []string{"multiproc-computes", "multiproc-diskcache-computes", "multiproc-wall"}, (*bench).multiProc},
+	{"remote", []string{"remote-hit", "remote-hit-local", "remote-hit-noka", "remote-upload-100MiB", "remote-hit-file"}, (*bench).remoteTier},
 }
 
 func groupNames() []string {

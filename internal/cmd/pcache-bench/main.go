@@ -11,14 +11,16 @@
 // small miss and hit, batches of 10,000, 256 MiB results, StableHash of 32 Mi
 // float64s, out-file capture and restore, pcache-fsck check throughput, the
 // peak memory of storing and loading a 1 GiB result, the python caches
-// diskcache, joblib and permacache on the same function, and 4 processes
-// sharing 2,000 keys) is compared with what the same work costs without
-// pcache on this machine — a small-file open+read, one os.ReadFile of a tree
-// of 1e5 small files, a small-file write+rename, raw BLAKE3, a plain file
-// write or read of the same bytes, the python peer — measured in the same
-// run, interleaved with the scenario so that both see the same load. The
-// ratio is checked against the project's target; every missed target says
-// MISS.
+// diskcache, joblib and permacache on the same function, 4 processes
+// sharing 2,000 keys, and the remote tier: hits a fresh local cache gets from
+// an S3 server or a file:// remote, and the upload of a 100 MiB result) is
+// compared with what the same work costs without pcache on this machine — a
+// small-file open+read, one os.ReadFile of a tree of 1e5 small files, a
+// small-file write+rename, raw BLAKE3, a plain file write or read of the
+// same bytes, the python peer, one GET or PUT through the remote's own
+// backend — measured in the same run, interleaved with the scenario so that
+// both see the same load. The ratio is checked against the project's
+// target; every missed target says MISS.
 //
 // Scratch data lives in a new directory inside -dir (default: the system temp
 // directory), removed at the end, also after an interrupt. A full run needs
@@ -35,7 +37,11 @@
 // python3 on $PATH and /usr/bin/python3 that imports diskcache; permacache
 // is imported from the source tree $PERMACACHE_SRC. Rows of a peer that is
 // not installed are "skipped", not failures. peers.sh beside this file runs
-// just the peer comparisons.
+// just the peer comparisons. The remote rows start versitygw (found as
+// internal/remotetest finds it: $PCACHE_TEST_VERSITYGW, $PATH, $GOBIN,
+// $GOPATH/bin) on loopback with its data in the scratch directory, and stop
+// it at the end of the group; without it the S3 rows are "skipped" and the
+// file:// row is measured alone.
 package main
 
 import (

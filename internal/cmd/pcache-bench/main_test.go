@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/pcache/pcache/internal/remotetest"
 )
 
 func TestMain(m *testing.M) {
@@ -36,13 +38,18 @@ func TestQuick(t *testing.T) {
 	}
 	// Rows that need a tool this machine may lack: the python peers are
 	// skipped without python3 and diskcache (or joblib, or $PERMACACHE_SRC),
-	// the system-call rows are errors without strace.
+	// the S3 rows of the remote tier without versitygw, the system-call
+	// rows are errors without strace.
 	mayLack := map[string]string{}
 	for _, g := range groups {
 		for _, id := range g.ids {
 			switch {
 			case g.name == "peers" || g.name == "multiproc" && id != "multiproc-computes":
 				mayLack[id] = "skipped"
+			case g.name == "remote" && id != "remote-hit-file":
+				if remotetest.Binary() == "" {
+					mayLack[id] = "skipped"
+				}
 			case g.name == "syscalls":
 				if _, err := exec.LookPath("strace"); err != nil {
 					mayLack[id] = "error"

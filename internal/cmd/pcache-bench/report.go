@@ -12,6 +12,7 @@ import (
 const (
 	unitNs    = "ns"    // time per operation
 	unitBps   = "B/s"   // throughput
+	unitMBps  = "MB/s"  // throughput in 1e6 bytes a second
 	unitBytes = "B"     // memory
 	unitX     = "x"     // a dimensionless factor (speedup)
 	unitNsEl  = "ns/el" // time per batch element
@@ -172,6 +173,8 @@ func fmtValue(v float64, unit string) string {
 		return fmtDuration(v) + "/elem"
 	case unitBps:
 		return fmt.Sprintf("%.2f GB/s", v/1e9)
+	case unitMBps:
+		return fmt.Sprintf("%.0f MB/s", v)
 	case unitBytes:
 		return fmtBytes(v)
 	case unitX:
