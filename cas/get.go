@@ -152,6 +152,17 @@ func (s *Store) Has(id ID) (bool, error) {
 	}
 }
 
+// Known is Has without looking for new packs: what this process has
+// seen of them, and the loose file.
+func (s *Store) Known(id ID) bool {
+	if l, ok := s.packs.find(id); ok {
+		l.p.release()
+		return true
+	}
+	fi, err := os.Lstat(s.Path(id))
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // openObject opens object id for reading and checks that it is a regular
 // file, never following a symbolic link.
 func (s *Store) openObject(id ID, path string) (*os.File, fs.FileInfo, error) {

@@ -127,12 +127,14 @@ func (s *Store) PutReader(r io.Reader) (ID, int64, error) {
 // PutExpect stores object want of size bytes read from r (a download),
 // only if what r yields is exactly that: a shorter, longer or different
 // stream stores nothing and fails with an error wrapping ErrCorrupt. An
-// object already present is not read again.
+// object this process knows to be present (in a pack it has seen, or
+// loose) is not read again; it does not list the pack directory to find
+// out (a download is cheaper to repeat than a listing per object).
 func (s *Store) PutExpect(r io.Reader, want ID, size int64) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	if ok, _ := s.Has(want); ok {
+	if s.Known(want) {
 		return nil
 	}
 	lr := io.LimitReader(r, size+1)

@@ -27,8 +27,8 @@ func (t *Tier) Fetch(ctx context.Context, e *record.Entry) error {
 		ids, sizes = append(ids, cas.ID(o.Object)), append(sizes, o.Size)
 	}
 	for i, id := range ids {
-		if ok, _ := t.store.Has(id); ok {
-			continue
+		if t.store.Known(id) {
+			continue // no listing of the pack directory to find out: a download is cheaper
 		}
 		if err := t.fetchObject(ctx, id, sizes[i]); err != nil {
 			t.stats.misses.Add(1)

@@ -316,6 +316,30 @@ func (fi *fnIndex) fetchSegments(ctx context.Context, files []string) error {
 	return nil
 }
 
+// published adds this process's own log entry seq (one segment) to the
+// mirror, and moves the mirror's cursor over it when it is the next one, so
+// the next refresh does not read it back.
+func (fi *fnIndex) published(seq uint64, file string, data []byte) {
+	if fi.m.AddSegment(file, data) != nil {
+		return
+	}
+	fi.mu.Lock()
+	defer fi.mu.Unlock()
+	held, ok, err := lock.Try(fi.lock, lock.Exclusive)
+	if err != nil || !ok {
+		return // another process is bringing the mirror up to date: it reads it
+	}
+	defer held.Release()
+	fi.load()
+	if fi.st.Cursor+1 != seq {
+		return
+	}
+	fi.st.Cursor = seq
+	fi.st.Log[seq] = []string{file}
+	fi.save()
+	fi.m.Refresh()
+}
+
 // position returns the log number the mirror is current with.
 func (fi *fnIndex) position() uint64 {
 	fi.mu.Lock()

@@ -40,6 +40,7 @@ type outboxFile struct {
 	lock string   // its lock file
 	f    *os.File // nil for a replayed file (read whole, never appended)
 	held *lock.Held
+	size int64 // bytes appended
 }
 
 // createOutbox starts a new outbox file in dir.
@@ -100,9 +101,22 @@ func (o *outboxFile) append(items []item) error {
 	if err != nil {
 		return err
 	}
-	if _, err := o.f.Write(buf); err != nil {
+	n, err := o.f.Write(buf)
+	o.size += int64(n)
+	if err != nil {
 		return fmt.Errorf("remote: outbox %s: %w", o.path, err)
 	}
+	return nil
+}
+
+// empty drops what the file holds (all of it published), keeping it open
+// for the records to come: one ftruncate instead of a new file and lock
+// per batch. (Appends are O_APPEND: they go to the new end.)
+func (o *outboxFile) empty() error {
+	if err := o.f.Truncate(0); err != nil {
+		return err
+	}
+	o.size = 0
 	return nil
 }
 

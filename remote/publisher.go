@@ -33,6 +33,7 @@ type publisher struct {
 	mu       sync.Mutex
 	queue    []item
 	cur      *outboxFile // receiving appends; nil until the first record
+	taken    int64       // cur's size when the backlog was last taken
 	overflow bool        // records of cur's file that the queue dropped
 	waiters  []chan struct{}
 	stopped  bool
@@ -212,28 +213,25 @@ func (p *publisher) hasWaiters() bool {
 	return len(p.waiters) > 0 && len(p.queue) > 0
 }
 
-// take moves the queue into the backlog. A fresh batch seals the current
-// outbox file (its records are all in the backlog now); while a failed
-// backlog is being retried the file stays open, so an outage does not
-// leave a trail of files.
+// take moves the queue into the backlog; what the current outbox file holds
+// up to now is then all in the backlog (unless the queue overflowed).
 func (p *publisher) take() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	fresh := len(p.backlog) == 0
 	p.backlog = append(p.backlog, p.queue...)
 	p.queue = nil
-	if fresh && p.cur != nil {
-		p.cur.close()
-		p.files = append(p.files, p.cur)
-		if p.overflow {
-			p.keepFile[p.cur] = true
-		}
-		p.cur, p.overflow = nil, false
+	if p.cur != nil {
+		p.taken = p.cur.size
 	}
 }
 
-// settle removes the outbox files whose records are all published and
-// wakes flushers; it reports whether nothing is left to publish.
+// maxOutbox is the size at which a busy outbox file (one never idle long
+// enough to be emptied) is set aside and a new one begun.
+const maxOutbox = 4 << 20
+
+// settle, once everything taken is published, removes the outbox files
+// whose records are all published, empties the current one if nothing
+// came since, and wakes flushers; it reports whether nothing is left.
 func (p *publisher) settle() bool {
 	for _, f := range p.files {
 		if p.keepFile[f] {
@@ -246,12 +244,32 @@ func (p *publisher) settle() bool {
 	p.files = nil
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	idle := len(p.queue) == 0
-	if idle {
-		if p.cur != nil && !p.overflow {
-			p.cur.done() // every record it holds was taken and is published
+	if cur := p.cur; cur != nil {
+		switch {
+		case p.overflow:
+			// Records the queue dropped are only in the file: leave it to
+			// the next Open, start another.
+			cur.close()
+			p.files = append(p.files, cur)
+			p.keepFile[cur] = true
+			p.cur, p.overflow = nil, false
+		case cur.size == p.taken:
+			if err := cur.empty(); err != nil {
+				cur.close()
+				p.files = append(p.files, cur) // removed at the next settle
+				p.cur = nil
+			}
+		case cur.size > maxOutbox:
+			// Busy: its new records are queued; once they are published
+			// the file goes.
+			cur.close()
+			p.files = append(p.files, cur)
 			p.cur = nil
 		}
+		p.taken = 0
+	}
+	idle := len(p.queue) == 0
+	if idle {
 		for _, ch := range p.waiters {
 			close(ch)
 		}
@@ -335,7 +353,7 @@ func (p *publisher) publishFunc(name string, items []item) error {
 	t.stats.uploads.Add(int64(len(entries)))
 	p.seq[name] = seq
 	if fi, err := t.index(name); err == nil {
-		fi.m.AddSegment(file, data) // our own records need no download
+		fi.published(seq, file, data) // our own records need no download
 	}
 	if seq >= p.cp[name]+compactEvery {
 		p.compact(name)
