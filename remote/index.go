@@ -152,6 +152,11 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 			if err := decodeSmall(b, &entry); err != nil || entry.Format != logFormat || entry.Name != fi.name {
 				bad = fmt.Errorf("log entry %d of %s is not one of its entries", n, fi.name)
 			}
+			for _, f := range entry.Segments {
+				if !layout.IsSegmentName(f) {
+					bad = fmt.Errorf("log entry %d of %s names %q, not a segment", n, fi.name, f)
+				}
+			}
 			return nil
 		})
 		if errors.Is(err, ErrNotExist) {
