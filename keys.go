@@ -1,8 +1,6 @@
 package pcache
 
 import (
-	"reflect"
-
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/keying"
@@ -84,6 +82,3 @@ func (c *core) keyLockID(h [32]byte) [32]byte {
 	hs.Sum(id[:0])
 	return id
 }
-
-// resultFingerprint is the fingerprint of R's shape.
-func resultFingerprint[R any]() [32]byte { return keying.ResultFingerprint(reflect.TypeFor[R]()) }

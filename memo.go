@@ -83,7 +83,6 @@ type memo[X, R any] struct {
 
 	mu       sync.Mutex
 	f        *Func[X, R]
-	bindErr  error
 	reported bool
 }
 

@@ -127,10 +127,3 @@ func (s *segment) buildFilter() (f *bloom, err error) {
 	return f, nil
 }
 
-// waitFilter waits until the segment's filter build (if any) has finished.
-// For tests.
-func (s *segment) waitFilter() {
-	if s.filterDone != nil {
-		<-s.filterDone
-	}
-}

@@ -121,11 +121,10 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 	if !force && fi.fresh && now.Sub(fi.refreshed) < t.opts.Refresh {
 		return
 	}
-	if !t.br.allow() {
+	if t.br.open() {
 		t.stats.skipped.Add(1)
 		return
 	}
-	t.br.release()
 	held, err := lock.Acquire(ctx, fi.lock, lock.Exclusive)
 	if err != nil {
 		return

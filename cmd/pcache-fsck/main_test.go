@@ -188,12 +188,6 @@ func (c *testCache) live(name string) map[[32]byte]record.Entry {
 	return out
 }
 
-// readsBack reports whether entry e's result object reads back verified.
-func (c *testCache) readsBack(e record.Entry) bool {
-	b, err := c.store.Get(e.Result, -1)
-	return err == nil && int64(len(b)) == e.Size
-}
-
 func (c *testCache) objectCount() int {
 	c.t.Helper()
 	n := 0
