@@ -352,6 +352,22 @@ type pending struct {
 	prev int64 // Time of the unusable entry it replaces, if any
 }
 
+// enterToWrite enters the gc turnstile to store objects and record the
+// entries that name them (gc cannot run until leave). After a new hold of
+// the gc lock, gc may have repacked since this process last wrote, so the
+// pack set is refreshed: an object of a pack that is gone must not be taken
+// for stored.
+func (c *core) enterToWrite(ctx context.Context) (leave func(), err error) {
+	gen, err := c.s.gate.Enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.s.gcGen.Swap(gen) != gen {
+		c.s.cas.RefreshPacks()
+	}
+	return c.s.gate.Leave, nil
+}
+
 // errMissing reports whether a commit failed because the function did not
 // write a declared out file: an error of the call, not of the cache.
 func errMissing(err error) bool { return errors.Is(err, outfile.ErrMissing) }
@@ -367,17 +383,11 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 	if c.s.closed.Load() {
 		return ErrClosed
 	}
-	gen, err := c.s.gate.Enter(ctx)
+	leave, err := c.enterToWrite(ctx)
 	if err != nil {
 		return err
 	}
-	defer c.s.gate.Leave()
-	if c.s.gcGen.Swap(gen) != gen {
-		// A new hold of the gc lock: gc may have repacked since this
-		// process last wrote, so it must not take an object of a pack that
-		// is gone for stored.
-		c.s.cas.RefreshPacks()
-	}
+	defer leave()
 	entries := make([]record.Entry, 0, len(ps))
 	results := make([][]byte, len(ps))
 	now := c.s.opts.now().UnixNano()

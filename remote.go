@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/manifest/record"
 	"github.com/pcache/pcache/remote"
 )
@@ -141,20 +140,13 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
 // gc turnstile, once its objects are known to be there (a gc that ran
 // between the fetch and now may have taken them for garbage).
 func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
-	gen, err := c.s.gate.Enter(ctx)
+	leave, err := c.enterToWrite(ctx)
 	if err != nil {
 		return false
 	}
-	defer c.s.gate.Leave()
-	if c.s.gcGen.Swap(gen) != gen {
-		c.s.cas.RefreshPacks()
-	}
-	ids := []cas.ID{cas.ID(e.Result)}
-	for _, o := range e.Outs {
-		ids = append(ids, cas.ID(o.Object))
-	}
-	for _, id := range ids {
-		if ok, _ := c.s.cas.Has(id); !ok {
+	defer leave()
+	for _, o := range e.Objects() {
+		if ok, _ := c.s.cas.Has(o.ID); !ok {
 			return false
 		}
 	}

@@ -21,16 +21,11 @@ var ErrUnavailable = errors.New("remote: objects unavailable")
 // or damaged remote object is counted and reported as ErrUnavailable, and
 // nothing unverified is ever stored.
 func (t *Tier) Fetch(ctx context.Context, e *record.Entry) error {
-	ids := []cas.ID{cas.ID(e.Result)}
-	sizes := []int64{e.Size}
-	for _, o := range e.Outs {
-		ids, sizes = append(ids, cas.ID(o.Object)), append(sizes, o.Size)
-	}
-	for i, id := range ids {
-		if t.store.Known(id) {
+	for _, o := range e.Objects() {
+		if t.store.Known(o.ID) {
 			continue // no listing of the pack directory to find out: a download is cheaper
 		}
-		if err := t.fetchObject(ctx, id, sizes[i]); err != nil {
+		if err := t.fetchObject(ctx, o.ID, o.Size); err != nil {
 			t.stats.misses.Add(1)
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}

@@ -237,15 +237,6 @@ func live(entries []record.Entry) []record.Entry {
 	return kept
 }
 
-func objectsOf(e *record.Entry) ([][32]byte, []int64) {
-	ids := [][32]byte{e.Result}
-	sizes := []int64{e.Size}
-	for _, o := range e.Outs {
-		ids, sizes = append(ids, o.Object), append(sizes, o.Size)
-	}
-	return ids, sizes
-}
-
 // Inspect reads a whole remote: every function's index, every object's
 // size (and, with Verify, content). It changes nothing.
 func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, error) {
@@ -263,21 +254,21 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 			if t := time.Unix(0, e.LastUse()); t.After(info.LastUse) {
 				info.LastUse = t
 			}
-			ids, sizes := objectsOf(e)
-			for j, id := range ids {
+			for _, obj := range e.Objects() {
+				id := obj.ID
 				if !seen[id] {
 					seen[id] = true
-					info.Bytes += sizes[j]
+					info.Bytes += obj.Size
 				}
-				referenced[id] = sizes[j]
+				referenced[id] = obj.Size
 				o, ok := l.objects[id]
 				switch {
 				case !ok:
 					rep.Problems = append(rep.Problems, Problem{Kind: KindMissingObject, Key: objectKey(id), Function: fn.st.name,
 						Detail: fmt.Sprintf("entry %s names it; calls that need it are computed", record.Short(&e.KeyHash))})
-				case o.size != sizes[j]:
+				case o.size != obj.Size:
 					rep.Problems = append(rep.Problems, Problem{Kind: KindBadObject, Key: objectKey(id), Function: fn.st.name,
-						Detail: fmt.Sprintf("%d bytes, the entry says %d", o.size, sizes[j])})
+						Detail: fmt.Sprintf("%d bytes, the entry says %d", o.size, obj.Size)})
 				}
 			}
 		}
@@ -436,9 +427,8 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 	referenced := map[[32]byte]bool{}
 	for _, fn := range fns {
 		for i := range fn.live {
-			ids, _ := objectsOf(&fn.live[i])
-			for _, id := range ids {
-				referenced[id] = true
+			for _, o := range fn.live[i].Objects() {
+				referenced[o.ID] = true
 			}
 		}
 		if err := gcFunction(ctx, b, l.fns[fn.keys.dir], fn.st.name, opts, rep); err != nil {
@@ -487,10 +477,10 @@ func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport
 	for _, fn := range fns {
 		for i := range fn.live {
 			e := &fn.live[i]
-			ids, sizes := objectsOf(e)
+			objs := e.Objects()
 			dead := false
-			for _, id := range ids {
-				if _, ok := l.objects[id]; !ok {
+			for _, o := range objs {
+				if _, ok := l.objects[o.ID]; !ok {
 					dead = true
 				}
 			}
@@ -500,11 +490,11 @@ func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport
 				continue
 			}
 			all = append(all, cand{fn.st.name, e})
-			for j, id := range ids {
-				if refs[id] == 0 {
-					total += sizes[j]
+			for _, o := range objs {
+				if refs[o.ID] == 0 {
+					total += o.Size
 				}
-				refs[id]++
+				refs[o.ID]++
 			}
 		}
 	}
@@ -519,12 +509,11 @@ func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport
 		if !old && !big {
 			break
 		}
-		ids, sizes := objectsOf(c.e)
 		var freed int64
-		for j, id := range ids {
-			if refs[id]--; refs[id] == 0 {
-				total -= sizes[j]
-				freed += sizes[j]
+		for _, o := range c.e.Objects() {
+			if refs[o.ID]--; refs[o.ID] == 0 {
+				total -= o.Size
+				freed += o.Size
 			}
 		}
 		rep.Evicted++

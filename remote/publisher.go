@@ -364,16 +364,12 @@ func (p *publisher) publishFunc(name string, items []item) error {
 // uploadObjects puts e's objects on the remote, reporting false if one of
 // them is gone from the local cache (the record cannot be published).
 func (p *publisher) uploadObjects(e *record.Entry) (bool, error) {
-	ids := []cas.ID{cas.ID(e.Result)}
-	sizes := []int64{e.Size}
-	for _, o := range e.Outs {
-		ids, sizes = append(ids, cas.ID(o.Object)), append(sizes, o.Size)
-	}
-	for i, id := range ids {
+	for _, o := range e.Objects() {
+		id := cas.ID(o.ID)
 		if p.uploaded[id] {
 			continue
 		}
-		ok, err := p.upload(id, sizes[i])
+		ok, err := p.upload(id, o.Size)
 		if err != nil || !ok {
 			return ok, err
 		}

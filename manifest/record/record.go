@@ -76,6 +76,24 @@ type PathRecord struct {
 	Size    int64  `cbor:"s,omitempty"` // its size after the write
 }
 
+// Object is one object an entry names: its result, or an out file's
+// contents.
+type Object struct {
+	ID   [32]byte
+	Size int64
+}
+
+// Objects returns the objects e names: its result first, then each out
+// file's contents, in order.
+func (e *Entry) Objects() []Object {
+	out := make([]Object, 0, 1+len(e.Outs))
+	out = append(out, Object{ID: e.Result, Size: e.Size})
+	for _, o := range e.Outs {
+		out = append(out, Object{ID: o.Object, Size: o.Size})
+	}
+	return out
+}
+
 // LastUse returns the last use the entry records: Used, else Time.
 func (e *Entry) LastUse() int64 { return max(e.Used, e.Time) }
 
