@@ -1,12 +1,16 @@
 package remote
 
 import (
+	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/layout"
 )
 
 // The remote's own files: small CBOR maps (core deterministic encoding), so
@@ -85,6 +89,64 @@ func headKey(name string) string          { return fnDir(name) + "head" }
 func segmentKey(name, file string) string { return fnDir(name) + "segments/" + file }
 func objectKey(id [32]byte) string        { return "objects/" + hex.EncodeToString(id[:]) }
 func decodeSmall(b []byte, v any) error   { return decMode.Unmarshal(b, v) }
+
+// readHead returns the checkpoint number function name's head names: 0
+// when there is no head, or it does not decode (it is only a hint).
+func readHead(ctx context.Context, b Backend, name string) (uint64, error) {
+	data, err := getAll(ctx, b, headKey(name), maxSmall)
+	if errors.Is(err, ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var h head
+	if decodeSmall(data, &h) != nil {
+		return 0, nil
+	}
+	return h.Seq, nil
+}
+
+// readCheckpoint returns checkpoint seq of function name (an error
+// wrapping ErrNotExist when it is absent, errDamaged when it is not a
+// checkpoint of that function at that number).
+func readCheckpoint(ctx context.Context, b Backend, name string, seq uint64) (checkpoint, error) {
+	data, err := getAll(ctx, b, checkpointKey(name, seq), maxSmall)
+	if err != nil {
+		return checkpoint{}, err
+	}
+	var cp checkpoint
+	if err := decodeSmall(data, &cp); err != nil || cp.Format != checkpointFormat || cp.Name != name || cp.Seq != seq {
+		return checkpoint{}, fmt.Errorf("%w: checkpoint %d of %s is not one of its checkpoints", errDamaged, seq, name)
+	}
+	return cp, nil
+}
+
+// readLogEntry returns log entry n of function name (an error wrapping
+// ErrNotExist past the log's end). A damaged entry — not an entry of that
+// function, or naming something other than segments — is errDamaged:
+// readers skip it, and check reports it.
+func readLogEntry(ctx context.Context, b Backend, name string, n uint64) (logEntry, error) {
+	data, err := getAll(ctx, b, logKey(name, n), maxSmall)
+	if err != nil {
+		return logEntry{}, err
+	}
+	var le logEntry
+	if err := decodeSmall(data, &le); err != nil || le.Format != logFormat || le.Name != name {
+		return logEntry{}, fmt.Errorf("%w: log entry %d of %s is not one of its entries", errDamaged, n, name)
+	}
+	for _, f := range le.Segments {
+		if !layout.IsSegmentName(f) {
+			return logEntry{}, fmt.Errorf("%w: log entry %d of %s names %q, not a segment", errDamaged, n, name, f)
+		}
+	}
+	return le, nil
+}
+
+// errDamaged is wrapped by the errors of index files that the remote
+// returned but that are not what their key says: the remote answered, so
+// they are not its failure.
+var errDamaged = errors.New("remote: damaged index file")
 
 // parseSeq parses the 20 digits of a log or checkpoint key.
 func parseSeq(s string) (uint64, error) {

@@ -144,19 +144,11 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 		var entry logEntry
 		var bad error
 		err := t.request(ctx, "read the log", func(ctx context.Context) error {
-			b, err := getAll(ctx, t.b, logKey(fi.name, n), maxSmall)
-			if err != nil {
-				return err
+			var err error
+			if entry, err = readLogEntry(ctx, t.b, fi.name, n); errors.Is(err, errDamaged) {
+				bad, err = err, nil // the remote answered: counted below, not as its failure
 			}
-			if err := decodeSmall(b, &entry); err != nil || entry.Format != logFormat || entry.Name != fi.name {
-				bad = fmt.Errorf("log entry %d of %s is not one of its entries", n, fi.name)
-			}
-			for _, f := range entry.Segments {
-				if !layout.IsSegmentName(f) {
-					bad = fmt.Errorf("log entry %d of %s names %q, not a segment", n, fi.name, f)
-				}
-			}
-			return nil
+			return err
 		})
 		if errors.Is(err, ErrNotExist) {
 			complete = true
@@ -217,30 +209,29 @@ func (fi *fnIndex) segments() int {
 // has read already. It reports whether the mirror changed.
 func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool) bool {
 	t := fi.t
-	var h head
+	var seq uint64
 	err := t.request(ctx, "read the head", func(ctx context.Context) error {
-		b, err := getAll(ctx, t.b, headKey(fi.name), maxSmall)
-		if err != nil {
-			return err
-		}
-		return decodeSmall(b, &h)
+		var err error
+		seq, err = readHead(ctx, t.b, fi.name)
+		return err
 	})
-	if err != nil && !errors.Is(err, ErrNotExist) {
+	if err != nil {
 		return false
 	}
 	fi.st.HeadAt = t.opts.Now()
-	if h.Seq == 0 || (h.Seq <= fi.st.Base && !any) {
+	if seq == 0 || (seq <= fi.st.Base && !any) {
 		return false
 	}
 	var cp checkpoint
+	damaged := false
 	err = t.request(ctx, "read a checkpoint", func(ctx context.Context) error {
-		b, err := getAll(ctx, t.b, checkpointKey(fi.name, h.Seq), maxSmall)
-		if err != nil {
-			return err
+		var err error
+		if cp, err = readCheckpoint(ctx, t.b, fi.name, seq); errors.Is(err, errDamaged) {
+			damaged, err = true, nil
 		}
-		return decodeSmall(b, &cp)
+		return err
 	})
-	if err != nil || cp.Format != checkpointFormat || cp.Name != fi.name || cp.Seq != h.Seq {
+	if err != nil || damaged {
 		return false
 	}
 	if fi.fetchSegments(ctx, cp.Segments) != nil {

@@ -543,14 +543,11 @@ func gcFunction(ctx context.Context, b Backend, f *fnKeys, name string, opts GCO
 	}
 	// New readers start at the head: it must not name a checkpoint this
 	// removes.
-	var h head
-	if data, err := getAll(ctx, b, headKey(name), maxSmall); err != nil || decodeSmall(data, &h) != nil || h.Seq < settled {
-		if errors.Is(err, ErrNotExist) || err == nil {
-			newest := sortedSeqs(f.checkpoints, true)[0]
-			if err := putBytes(ctx, b, headKey(name), encode(head{Seq: newest}), false); err != nil {
-				return err
-			}
-		} else {
+	if seq, err := readHead(ctx, b, name); err != nil {
+		return err
+	} else if seq < settled {
+		newest := sortedSeqs(f.checkpoints, true)[0]
+		if err := putBytes(ctx, b, headKey(name), encode(head{Seq: newest}), false); err != nil {
 			return err
 		}
 	}

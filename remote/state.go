@@ -74,16 +74,12 @@ func loadState(ctx context.Context, b Backend, name string, opts loadOptions) (*
 			}
 		}
 	} else {
-		var h head
-		if data, err := getAll(ctx, b, headKey(name), maxSmall); err == nil {
-			if decodeSmall(data, &h) != nil {
-				h = head{}
-			}
-		} else if !errors.Is(err, ErrNotExist) {
+		seq, err := readHead(ctx, b, name)
+		if err != nil {
 			return nil, err
 		}
-		if h.Seq > 0 {
-			if _, err := st.readCheckpoint(ctx, b, h.Seq, opts.segments); err != nil {
+		if seq > 0 {
+			if _, err := st.readCheckpoint(ctx, b, seq, opts.segments); err != nil {
 				return nil, err
 			}
 		}
@@ -103,19 +99,19 @@ func loadState(ctx context.Context, b Backend, name string, opts loadOptions) (*
 				break
 			}
 		}
-		data, err := getAll(ctx, b, logKey(name, n), maxSmall)
+		le, err := readLogEntry(ctx, b, name, n)
 		if errors.Is(err, ErrNotExist) {
 			break
+		}
+		if errors.Is(err, errDamaged) {
+			st.seq = n
+			st.problem(KindBadLog, logKey(name, n), "not a log entry of this function, or names something other than segments (readers skip it)")
+			continue
 		}
 		if err != nil {
 			return nil, err
 		}
 		st.seq = n
-		var le logEntry
-		if err := decodeSmall(data, &le); err != nil || le.Format != logFormat || le.Name != name {
-			st.problem(KindBadLog, logKey(name, n), "not a log entry of this function (readers skip it)")
-			continue
-		}
 		if err := st.readSegments(ctx, le.Segments, opts.segments); err != nil {
 			return nil, err
 		}
@@ -126,17 +122,15 @@ func loadState(ctx context.Context, b Backend, name string, opts loadOptions) (*
 // readCheckpoint reads checkpoint seq and its segments, reporting whether
 // it was usable.
 func (st *fnState) readCheckpoint(ctx context.Context, b Backend, seq uint64, src segmentSource) (bool, error) {
-	data, err := getAll(ctx, b, checkpointKey(st.name, seq), maxSmall)
-	if errors.Is(err, ErrNotExist) {
+	cp, err := readCheckpoint(ctx, b, st.name, seq)
+	switch {
+	case errors.Is(err, ErrNotExist):
 		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var cp checkpoint
-	if err := decodeSmall(data, &cp); err != nil || cp.Format != checkpointFormat || cp.Name != st.name || cp.Seq != seq {
+	case errors.Is(err, errDamaged):
 		st.problem(KindBadCheckpoint, checkpointKey(st.name, seq), "not a checkpoint of this function")
 		return false, nil
+	case err != nil:
+		return false, err
 	}
 	before := len(st.problems)
 	if err := st.readSegments(ctx, cp.Segments, src); err != nil {
@@ -212,8 +206,7 @@ func compact(ctx context.Context, b Backend, st *fnState) (string, error) {
 	}
 	// The head only moves forward: a compactor that raced ahead of us must
 	// not be undone (readers would read more log, nothing worse).
-	var h head
-	if data, err := getAll(ctx, b, headKey(st.name), maxSmall); err == nil && decodeSmall(data, &h) == nil && h.Seq >= st.seq {
+	if seq, err := readHead(ctx, b, st.name); err == nil && seq >= st.seq {
 		return file, nil
 	}
 	return file, putBytes(ctx, b, headKey(st.name), encode(head{Seq: st.seq}), false)
