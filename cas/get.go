@@ -136,27 +136,29 @@ func (s *Store) Verify(id ID) error {
 type onlyReader struct{ io.Reader }
 
 // Has reports whether object id exists, packed or as a regular file. It does
-// not hash: use Verify for that.
+// not hash: use Verify for that. The pack directory is listed again only
+// when neither the packs this process has seen nor a loose file hold it.
 func (s *Store) Has(id ID) (bool, error) {
-	if _, ok := s.packed(id); ok {
+	if _, ok := s.packedSeen(id); ok {
 		return true, nil
 	}
 	fi, err := os.Lstat(s.Path(id))
-	switch {
-	case err == nil:
-		return fi.Mode().IsRegular(), nil
-	case isAbsent(err):
-		return false, nil
-	default:
+	if err == nil && fi.Mode().IsRegular() {
+		return true, nil
+	}
+	if _, ok := s.packedNew(id); ok {
+		return true, nil
+	}
+	if err != nil && !isAbsent(err) {
 		return false, fmt.Errorf("cas: has %s: %w", id, err)
 	}
+	return false, nil
 }
 
 // Known is Has without looking for new packs: what this process has
 // seen of them, and the loose file.
 func (s *Store) Known(id ID) bool {
-	if l, ok := s.packs.find(id); ok {
-		l.p.release()
+	if _, ok := s.packedSeen(id); ok {
 		return true
 	}
 	fi, err := os.Lstat(s.Path(id))
@@ -224,36 +226,43 @@ func (s *Store) touchIfStale(path string, mtime time.Time) {
 // is absent, ErrCorrupt if its name holds something other than a regular
 // file.
 func (s *Store) Size(id ID) (int64, error) {
-	if size, ok := s.packed(id); ok {
+	if size, ok := s.packedSeen(id); ok {
 		return size, nil
 	}
 	path := s.Path(id)
 	fi, err := os.Lstat(path)
-	if err != nil {
-		if isAbsent(err) {
-			return 0, notFound(err)
-		}
+	if err == nil && fi.Mode().IsRegular() {
+		return fi.Size(), nil
+	}
+	if size, ok := s.packedNew(id); ok {
+		return size, nil
+	}
+	switch {
+	case err != nil && isAbsent(err):
+		return 0, notFound(err)
+	case err != nil:
 		return 0, fmt.Errorf("cas: stat %s: %w", path, err)
 	}
-	if !fi.Mode().IsRegular() {
-		return 0, corrupt(id, path, modeReason(fi.Mode()))
-	}
-	return fi.Size(), nil
+	return 0, corrupt(id, path, modeReason(fi.Mode()))
 }
 
-// packed returns the size of object id if a pack holds it (looking for new
-// packs once when none this process has seen does).
-func (s *Store) packed(id ID) (int64, bool) {
-	for try := 0; try < 2; try++ {
-		if l, ok := s.packs.find(id); ok {
-			l.p.release()
-			return int64(l.size), true
-		}
-		if try == 0 && !s.packs.refresh() {
-			break
-		}
+// packedSeen returns the size of object id if a pack this process has seen
+// holds it.
+func (s *Store) packedSeen(id ID) (int64, bool) {
+	if l, ok := s.packs.find(id); ok {
+		l.p.release()
+		return int64(l.size), true
 	}
 	return 0, false
+}
+
+// packedNew looks for object id in packs this process has not seen yet
+// (listing the pack directory again).
+func (s *Store) packedNew(id ID) (int64, bool) {
+	if !s.packs.refresh() {
+		return 0, false
+	}
+	return s.packedSeen(id)
 }
 
 // RefreshPacks forgets packs that are gone and reads new ones: a writer
