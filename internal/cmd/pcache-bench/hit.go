@@ -73,6 +73,57 @@ func (b *bench) hitKeys(entries int) []benchArgs {
 	return keys
 }
 
+// filledStore fills one function per entry count of cfg.entries (named by
+// name, computing result) in the cache at dir, closes the Store (which
+// waits for background compaction) and opens it again, as a later process
+// would; it returns the new Store, each function wrapped on it with its hit
+// keys, and the fill time per entry of the largest function. what names
+// the entries in the log.
+func (b *bench) filledStore(ctx context.Context, cache string, name func(int) string, result func(context.Context, benchArgs) (string, error), what string) (*pcache.Store, []*pcache.Func[benchArgs, string], [][]benchArgs, float64, error) {
+	s, err := pcache.Open(cache)
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	var fillNs float64
+	for _, n := range b.cfg.entries {
+		t0 := time.Now()
+		if err := b.fillEntries(ctx, s, name(n), n, result); err != nil {
+			s.Close()
+			return nil, nil, nil, 0, fmt.Errorf("fill %d %s: %w", n, what, err)
+		}
+		if n == b.cfg.entries[2] {
+			fillNs = float64(time.Since(t0).Nanoseconds()) / float64(n)
+		}
+		b.logf("%d %s stored in %.1fs", n, what, time.Since(t0).Seconds())
+	}
+	if err := s.Close(); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	if s, err = pcache.Open(cache); err != nil {
+		return nil, nil, nil, 0, err
+	}
+	funcs := make([]*pcache.Func[benchArgs, string], len(b.cfg.entries))
+	keys := make([][]benchArgs, len(b.cfg.entries))
+	for i, n := range b.cfg.entries {
+		if funcs[i], err = pcache.Wrap(s, name(n), result); err != nil {
+			s.Close()
+			return nil, nil, nil, 0, err
+		}
+		keys[i] = b.hitKeys(n)
+	}
+	return s, funcs, keys, fillNs, nil
+}
+
+// hitProbe is a probe of hits of f, cycling through keys.
+func (b *bench) hitProbe(ctx context.Context, f *pcache.Func[benchArgs, string], keys []benchArgs) probe {
+	return func() (float64, error) {
+		return perOp(ctx, b.cfg.probe, func(j int) error {
+			_, err := f.Call(ctx, keys[j%len(keys)])
+			return err
+		})
+	}
+}
+
 // hits measures small-result hits at three manifest sizes, hits from many
 // goroutines, a fresh process's first hit and its peak RSS.
 func (b *bench) hits(ctx context.Context) error {
@@ -82,55 +133,20 @@ func (b *bench) hits(ctx context.Context) error {
 	}
 	defer removeAll(dir)
 	cache := filepath.Join(dir, "cache")
-	s, err := pcache.Open(cache)
-	if err != nil {
-		return err
-	}
-	var fillNs float64
-	for _, n := range b.cfg.entries {
-		t0 := time.Now()
-		if err := b.fillEntries(ctx, s, hitName(n), n, smallResult); err != nil {
-			s.Close()
-			return fmt.Errorf("fill %d entries: %w", n, err)
-		}
-		if n == b.cfg.entries[2] {
-			fillNs = float64(time.Since(t0).Nanoseconds()) / float64(n)
-		}
-		b.logf("%d entries stored in %.1fs", n, time.Since(t0).Seconds())
-	}
-	if err := s.Close(); err != nil { // waits for background compaction
-		return err
-	}
-	b.logf("filled at %s/entry for %d entries", fmtDuration(fillNs), b.cfg.entries[2])
-
-	// A new Store, as a later process would open it.
-	s, err = pcache.Open(cache)
+	s, funcs, keys, fillNs, err := b.filledStore(ctx, cache, hitName, smallResult, "entries")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	funcs := make([]*pcache.Func[benchArgs, string], 3)
-	keys := make([][]benchArgs, 3)
+	b.logf("filled at %s/entry for %d entries", fmtDuration(fillNs), b.cfg.entries[2])
 	for i, n := range b.cfg.entries {
-		if funcs[i], err = pcache.Wrap(s, hitName(n), smallResult); err != nil {
-			return err
-		}
-		keys[i] = b.hitKeys(n)
 		for _, k := range keys[i] {
 			if ok, err := funcs[i].Contains(ctx, k); err != nil || !ok {
 				return fmt.Errorf("%s: entry %d missing after fill (err %v)", hitName(n), k.N, err)
 			}
 		}
 	}
-	hitProbe := func(i int) probe {
-		f, ks := funcs[i], keys[i]
-		return func() (float64, error) {
-			return perOp(ctx, b.cfg.probe, func(j int) error {
-				_, err := f.Call(ctx, ks[j%len(ks)])
-				return err
-			})
-		}
-	}
+	hitProbe := func(i int) probe { return b.hitProbe(ctx, funcs[i], keys[i]) }
 	floor, err := b.floorSmallRead(ctx, dir)
 	if err != nil {
 		return err

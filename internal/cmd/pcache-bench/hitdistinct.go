@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"time"
 
 	"github.com/pcache/pcache"
 )
@@ -25,35 +24,12 @@ func (b *bench) distinctHits(ctx context.Context) error {
 	}
 	defer removeAll(dir)
 	cache := filepath.Join(dir, "cache")
-	s, err := pcache.Open(cache)
-	if err != nil {
-		return err
-	}
-	for _, n := range b.cfg.entries {
-		t0 := time.Now()
-		if err := b.fillEntries(ctx, s, distinctName(n), n, distinctResult); err != nil {
-			s.Close()
-			return fmt.Errorf("fill %d distinct entries: %w", n, err)
-		}
-		b.logf("%d distinct entries stored in %.1fs", n, time.Since(t0).Seconds())
-	}
-	if err := s.Close(); err != nil {
-		return err
-	}
-
-	// A new Store, as a later process would open it.
-	s, err = pcache.Open(cache)
+	s, funcs, keys, _, err := b.filledStore(ctx, cache, distinctName, distinctResult, "distinct entries")
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	funcs := make([]*pcache.Func[benchArgs, string], 3)
-	keys := make([][]benchArgs, 3)
 	for i, n := range b.cfg.entries {
-		if funcs[i], err = pcache.Wrap(s, distinctName(n), distinctResult); err != nil {
-			return err
-		}
-		keys[i] = b.hitKeys(n)
 		for _, k := range keys[i] {
 			got, err := funcs[i].Call(pcache.ErrorOnMiss(ctx), k)
 			want, _ := distinctResult(ctx, k)
@@ -62,15 +38,7 @@ func (b *bench) distinctHits(ctx context.Context) error {
 			}
 		}
 	}
-	hitProbe := func(i int) probe {
-		f, ks := funcs[i], keys[i]
-		return func() (float64, error) {
-			return perOp(ctx, b.cfg.probe, func(j int) error {
-				_, err := f.Call(ctx, ks[j%len(ks)])
-				return err
-			})
-		}
-	}
+	hitProbe := func(i int) probe { return b.hitProbe(ctx, funcs[i], keys[i]) }
 	best, err := interleave(ctx, b.cfg.rounds, tree.readProbe(ctx, b.cfg.probe), hitProbe(0), hitProbe(1), hitProbe(2))
 	if err != nil {
 		return err
