@@ -133,17 +133,31 @@ func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func([32]
 		}
 		return found{prev: e.Time}
 	}
-	// An entry written before entries recorded their result type is keyed
-	// by the arguments alone. Serve it only if its bytes are exactly the
-	// encoding of a value of the result type (decode, then encode again,
-	// gives the same bytes): then nothing was dropped, zero-filled or
-	// converted. Such an entry is re-recorded under the new key.
-	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name() {
+	// An entry written before entries recorded their result type is served
+	// only if its bytes are exactly the encoding of a value of the result
+	// type; it is then re-recorded under the new key.
+	if e, ok := c.legacyEntry(k); ok {
 		if c.serve(ctx, k, &e, dst, true) == served {
 			return found{hit: true, e: e}
 		}
 	}
 	return found{}
+}
+
+// legacyEntry returns the entry of k's arguments written before entries
+// recorded their result type (keyed by the arguments alone), with this
+// function's codec.
+func (c *core) legacyEntry(k *callKey) (record.Entry, bool) {
+	e, ok, _ := c.m.Peek(k.legacy)
+	return e, ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name()
+}
+
+// legacyFits reports whether legacy entry e's bytes are exactly the
+// encoding of a value of the result type (decode, then encode again, gives
+// the same bytes): then nothing was dropped, zero-filled or converted.
+func (c *core) legacyFits(e *record.Entry, dst sink) bool {
+	data, err := c.s.cas.Get(e.Result, e.Size)
+	return err == nil && dst.decode(data) == nil && c.roundTrips(data, dst)
 }
 
 // outcome is what serve made of an entry.
@@ -529,9 +543,8 @@ func (c *core) contains(k *callKey, dst sink) (bool, error) {
 	if ok && e.Codec == c.codec.Name() {
 		return c.s.cas.Has(e.Result)
 	}
-	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name() {
-		data, err := c.s.cas.Get(e.Result, e.Size)
-		return err == nil && dst.decode(data) == nil && c.roundTrips(data, dst), nil
+	if e, ok := c.legacyEntry(k); ok {
+		return c.legacyFits(&e, dst), nil
 	}
 	return false, nil
 }

@@ -85,8 +85,8 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 		x.Reason = "stored " + time.Unix(0, e.Time).Local().Format(time.RFC3339)
 		return x, nil
 	}
-	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) && e.Codec == c.codec.Name() {
-		if data, err := c.s.cas.Get(e.Result, e.Size); err == nil && dst.decode(data) == nil && c.roundTrips(data, dst) {
+	if e, ok := c.legacyEntry(&k); ok {
+		if c.legacyFits(&e, dst) {
 			x.Hit, x.Source = true, SourceLocal
 			x.Reason = "stored by an earlier pcache release (before entries recorded their result type); it decodes exactly as this result type"
 			return x, nil
