@@ -59,14 +59,10 @@ func runGCCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected argument %q", args[0])
 	}
-	size := fs.Lookup("max-size").Value.(*sizeFlag)
-	if size.set && size.n == 0 {
-		return usagef("-max-size 0 would empty the cache; give a positive size, or leave it out")
-	}
 	opts := fsck.GCOptions{
 		Grace:     fs.Lookup("grace").Value.(*ageFlag).d,
 		OlderThan: fs.Lookup("older-than").Value.(*ageFlag).d,
-		MaxSize:   size.n,
+		MaxSize:   fs.Lookup("max-size").Value.(*sizeFlag).n,
 		Verbose:   boolFlag(fs, "v"),
 		Progress:  e.progress(),
 		Waiting:   e.waiting("gc"),

@@ -97,14 +97,10 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 		}
 		return nil
 	case "gc":
-		size := fs.Lookup("max-size").Value.(*sizeFlag)
-		if size.set && size.n == 0 {
-			return usagef("-max-size 0 would empty the remote; give a positive size, or leave it out")
-		}
 		opts := remote.GCOptions{
 			Grace:     fs.Lookup("grace").Value.(*ageFlag).d,
 			OlderThan: fs.Lookup("older-than").Value.(*ageFlag).d,
-			MaxSize:   size.n,
+			MaxSize:   fs.Lookup("max-size").Value.(*sizeFlag).n,
 			DryRun:    boolFlag(fs, "dry-run"),
 		}
 		if opts.Grace == 0 {

@@ -104,7 +104,9 @@ func (a *ageFlag) Set(s string) error {
 	return nil
 }
 
-// sizeFlag is a flag.Value holding a byte count parsed by parseSize.
+// sizeFlag is a flag.Value holding a byte count parsed by parseSize; 0 is
+// refused (a size limit of nothing would empty what it limits: leave the
+// flag out for no limit).
 type sizeFlag struct {
 	n   int64
 	set bool
@@ -121,6 +123,9 @@ func (z *sizeFlag) Set(s string) error {
 	n, err := parseSize(s)
 	if err != nil {
 		return err
+	}
+	if n == 0 {
+		return fmt.Errorf("invalid size %q: 0 would evict everything; give a positive size, or leave the flag out for no limit", s)
 	}
 	z.n, z.set = n, true
 	return nil
