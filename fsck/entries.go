@@ -43,6 +43,32 @@ func ValidPrefix(k string) error {
 	return nil
 }
 
+// matchOne returns the one entry of es (of function name) whose key hash
+// starts with prefix; none, or more than one, is an error naming them.
+func matchOne(name string, es []record.Entry, prefix string) (record.Entry, error) {
+	var matches []record.Entry
+	for _, en := range es {
+		if strings.HasPrefix(hex.EncodeToString(en.KeyHash[:]), prefix) {
+			matches = append(matches, en)
+		}
+	}
+	switch {
+	case len(matches) == 0:
+		return record.Entry{}, fmt.Errorf("no entry of %s has a key hash starting with %s", name, prefix)
+	case len(matches) > 1:
+		var hs []string
+		for _, m := range matches {
+			hs = append(hs, ShortHash(m.KeyHash))
+		}
+		if len(hs) > 5 {
+			hs = append(hs[:5], "...")
+		}
+		return record.Entry{}, fmt.Errorf("key prefix %s is ambiguous: %d entries of %s match (%s)",
+			prefix, len(matches), name, strings.Join(hs, ", "))
+	}
+	return matches[0], nil
+}
+
 func matchesAny(h [32]byte, prefixes []string) bool {
 	if len(prefixes) == 0 {
 		return true
@@ -186,27 +212,10 @@ func (c *Cache) Remove(ctx context.Context, name string, keys []string, dryRun b
 	var drop [][32]byte
 	picked := map[[32]byte]bool{}
 	for _, k := range keys {
-		var matches []record.Entry
-		for _, en := range es {
-			if strings.HasPrefix(hex.EncodeToString(en.KeyHash[:]), k) {
-				matches = append(matches, en)
-			}
+		m, err := matchOne(name, es, k)
+		if err != nil {
+			return nil, fmt.Errorf("%w; nothing dropped", err)
 		}
-		switch {
-		case len(matches) == 0:
-			return nil, fmt.Errorf("no entry of %s has a key hash starting with %s (nothing dropped)", name, k)
-		case len(matches) > 1:
-			var hs []string
-			for _, m := range matches {
-				hs = append(hs, ShortHash(m.KeyHash))
-			}
-			if len(hs) > 5 {
-				hs = append(hs[:5], "...")
-			}
-			return nil, fmt.Errorf("key prefix %s is ambiguous: %d entries of %s match (%s); nothing dropped",
-				k, len(matches), name, strings.Join(hs, ", "))
-		}
-		m := matches[0]
 		if !picked[m.KeyHash] {
 			picked[m.KeyHash] = true
 			drop = append(drop, m.KeyHash)

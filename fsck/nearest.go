@@ -69,20 +69,13 @@ func (c *Cache) Diff(name, prefix string, n int) (EntryInfo, []Near, error) {
 	if err != nil {
 		return EntryInfo{}, nil, err
 	}
-	var match []record.Entry
-	for _, e := range es {
-		if matchesAny(e.KeyHash, []string{prefix}) {
-			match = append(match, e)
-		}
+	e, err := matchOne(name, es, prefix)
+	if err != nil {
+		return EntryInfo{}, nil, fmt.Errorf("diff: %w", err)
 	}
-	switch {
-	case len(match) == 0:
-		return EntryInfo{}, nil, fmt.Errorf("diff %s: no entry's key hash starts with %s", name, prefix)
-	case len(match) > 1:
-		return EntryInfo{}, nil, fmt.Errorf("diff %s: %d entries' key hashes start with %s; give more digits", name, len(match), prefix)
-	case len(match[0].Key) == 0:
+	if len(e.Key) == 0 {
 		return EntryInfo{}, nil, fmt.Errorf("diff %s: the entry's key was not kept (its arguments encode to more than 64 KiB)", name)
 	}
-	near, err := NearestEntries(match[0].Key, es, n)
-	return describeEntry(match[0]), near, err
+	near, err := NearestEntries(e.Key, es, n)
+	return describeEntry(e), near, err
 }
