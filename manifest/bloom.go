@@ -126,4 +126,3 @@ func (s *segment) buildFilter() (f *bloom, err error) {
 	}
 	return f, nil
 }
-
