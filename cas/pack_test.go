@@ -325,3 +325,40 @@ func TestReadsDuringMerge(t *testing.T) {
 		t.Fatal("the reader never listed the packs: the test proves nothing")
 	}
 }
+
+// TestPackModes: a growing pack is its owner's to write through the
+// descriptor that created it (so any user can store, not only root), one
+// pack serves many puts, and a sealed pack is read-only like every object.
+func TestPackModes(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(layout.New(dir), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if _, err := s.Put(small(i)); err != nil {
+			t.Fatalf("put %d: %v", i, err)
+		}
+	}
+	packs, _ := packFiles(t, dir)
+	if len(packs) != 1 {
+		t.Fatalf("20 puts left %d packs, want 1", len(packs))
+	}
+	fi, err := os.Stat(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o200 == 0 {
+		t.Fatalf("growing pack has mode %v: its owner cannot write it", fi.Mode())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err = os.Stat(packs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm()&0o222 != 0 {
+		t.Fatalf("sealed pack has mode %v, want read-only", fi.Mode())
+	}
+}

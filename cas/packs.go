@@ -362,33 +362,28 @@ func (s *Store) newWriter() (*packWriter, error) {
 	if err := os.MkdirAll(s.d.Packs(), 0o777); err != nil {
 		return fail(fmt.Errorf("cas: new pack: %w", err))
 	}
-	tmp, err := s.createTemp("pack")
+	// The pack is written through the descriptor that created it (writable
+	// by its owner while it grows) and made read-only when it is sealed:
+	// reopening it by path after the rename needs write permission that
+	// only root has on a 0444 file, and follows whatever is there by then.
+	tmp, err := createTemp(s.tmpDir, "", packWritePerm)
 	if err != nil {
-		return fail(err)
+		return fail(fmt.Errorf("cas: new pack: create temp file in %s: %w", s.tmpDir, err))
 	}
 	if _, err := tmp.Write(packMagic[:]); err != nil {
 		return fail(abort(tmp, "pack", err))
 	}
 	path := s.d.Pack(name)
-	if err := fsutil.Commit(tmp, path, s.durable); err != nil {
+	if err := fsutil.Install(tmp, path, s.durable); err != nil {
 		return fail(fmt.Errorf("cas: new pack: %w", err))
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return fail(fmt.Errorf("cas: new pack: %w", err))
-	}
+	f := tmp
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return fail(fmt.Errorf("cas: new pack: %w", err))
 	}
-	rf, err := os.Open(path)
-	if err != nil {
-		f.Close()
-		return fail(fmt.Errorf("cas: new pack: %w", err))
-	}
-	data, unmap, err := fsutil.Map(rf, maxPack)
-	rf.Close()
+	data, unmap, err := fsutil.Map(f, maxPack)
 	if err != nil {
 		f.Close()
 		return fail(fmt.Errorf("cas: map new pack: %w", err))
@@ -527,6 +522,7 @@ func (ps *packSet) sealLocked() error {
 	ps.w = nil
 	ps.mu.Unlock()
 	defer func() {
+		w.f.Chmod(objectPerm) // sealed: immutable, like every object (best effort)
 		w.f.Close()
 		w.lock.Release()
 	}()

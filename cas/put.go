@@ -21,6 +21,11 @@ var (
 // objectPerm is the mode of every object file: objects are immutable.
 const objectPerm fs.FileMode = 0o444
 
+// packWritePerm is the mode of this process's pack while it grows: its
+// owner writes it through the descriptor that created it; sealing makes it
+// objectPerm.
+const packWritePerm fs.FileMode = 0o644
+
 // Put stores b and returns its ID. An object below the pack limit goes into
 // this process's pack with one append (unless a pack this process has seen,
 // or a loose file, holds it already: a packed copy is re-hashed before it is

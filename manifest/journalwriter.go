@@ -60,17 +60,16 @@ func createJournal(d layout.Dir, dir, name string, records []byte, n int, durabl
 		return nil, fmt.Errorf("manifest: new journal %s: %w", tmp.Name(), err)
 	}
 	path := filepath.Join(dir, file)
-	if err := fsutil.Commit(tmp, path, durable); err != nil {
+	// Go on appending through the descriptor that created the journal:
+	// reopening it by path would follow whatever is there by then.
+	if err := fsutil.Install(tmp, path, durable); err != nil {
 		return nil, fmt.Errorf("manifest: new journal: %w", err)
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: reopen journal: %w", err)
-	}
+	f := tmp
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("manifest: reopen journal: %w", err)
+		return nil, fmt.Errorf("manifest: new journal: %w", err)
 	}
 	return &journalWriter{name: file, path: path, f: f, lock: lk, fi: fi, size: fi.Size(), count: n}, nil
 }

@@ -123,6 +123,36 @@ func Commit(f *os.File, final string, durable bool) error {
 	return nil
 }
 
+// Install renames the temp file f, written by the caller, to final and keeps
+// f open, so the caller goes on writing through the descriptor it created
+// (never reopening final by path: that needs write permission on the file's
+// mode and follows whatever is at final by then). With durable, f is fsynced
+// before and final's directory after the rename. On error f is closed and
+// removed.
+func Install(f *os.File, final string, durable bool) error {
+	tmp := f.Name()
+	fail := func(err error) error {
+		f.Close()
+		os.Remove(tmp)
+		return err
+	}
+	if durable {
+		if err := f.Sync(); err != nil && !isSyncUnsupported(err) {
+			return fail(fmt.Errorf("fsync %s: %w", tmp, err))
+		}
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return fail(fmt.Errorf("rename %s to %s: %w", tmp, final, err))
+	}
+	if durable {
+		if err := SyncDir(filepath.Dir(final)); err != nil {
+			f.Close()
+			return err
+		}
+	}
+	return nil
+}
+
 // Kind names the type of a file that is not a regular file, for error
 // messages: "directory", "symbolic link", "named pipe", "socket", "device".
 func Kind(m os.FileMode) string {

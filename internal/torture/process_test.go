@@ -36,6 +36,8 @@ func TestMain(m *testing.M) {
 		os.Exit(crashWorker())
 	case "readonly":
 		os.Exit(readOnlyWorker())
+	case "team":
+		os.Exit(teamWorker())
 	case "remotewriter":
 		os.Exit(remoteWriterWorker())
 	case "remotecrash":
