@@ -195,7 +195,7 @@ func (c *Cache) Remove(ctx context.Context, name string, keys []string, dryRun b
 			rep.Removed = append(rep.Removed, describeEntry(en))
 		}
 		if !dryRun {
-			m, err := manifest.Open(c.d, name, manifest.Options{})
+			m, err := manifest.Open(c.d, name, c.writeOptions())
 			if err != nil {
 				return nil, err
 			}

@@ -30,6 +30,7 @@ var ErrNotCache = errors.New("not a pcache cache directory")
 type Cache struct {
 	d     layout.Dir
 	store *cas.Store
+	board changeBoard
 }
 
 // Open opens the cache directory dir for maintenance. It fails, wrapping
@@ -220,7 +221,7 @@ func entryTime(ns int64) time.Time {
 
 // deleteEntries tombstones entries of one function.
 func (c *Cache) deleteEntries(name string, hs [][32]byte) error {
-	m, err := manifest.Open(c.d, name, manifest.Options{})
+	m, err := manifest.Open(c.d, name, c.writeOptions())
 	if err != nil {
 		return err
 	}

@@ -412,7 +412,7 @@ func (p *GCPlan) livePack(name string) bool {
 }
 
 func (c *Cache) compact(name string) error {
-	m, err := manifest.Open(c.d, name, manifest.Options{})
+	m, err := manifest.Open(c.d, name, c.writeOptions())
 	if err != nil {
 		return err
 	}

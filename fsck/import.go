@@ -226,7 +226,7 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	for i := range entries {
 		entries[i].Time = 0
 	}
-	m, err := manifest.Open(c.d, name, manifest.Options{})
+	m, err := manifest.Open(c.d, name, c.writeOptions())
 	if err != nil {
 		return nil, fmt.Errorf("import: %w", err)
 	}

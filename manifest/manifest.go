@@ -39,11 +39,16 @@ type Options struct {
 	// Board, if set, is the cache's change board: appends bump this
 	// function's counter, and a lookup that misses refreshes the view only
 	// when the counter moved (or FullRefresh has passed). Without a board
-	// every miss refreshes.
+	// every miss refreshes. Appends that take an entry away (a tombstone, a
+	// function-wide tombstone, a new result over a live one) also bump the
+	// function's removal counter, which a lookup that hits reads: a removal
+	// by any process on this machine is seen by every other's next lookup.
 	Board *board.Board
 	// FullRefresh is how long a view is trusted when the board shows no
 	// change: changes that bump no counter (files copied in by rsync,
-	// writers on other machines) are seen within it. Default 1s.
+	// writers on other machines, and every change when there is no board)
+	// are seen within it, by lookups that hit as well as by those that
+	// miss. Default 1s.
 	FullRefresh time.Duration
 	// Dir, if set, is the directory of the manifest's files instead of the
 	// function's directory in the cache (a mirror of a remote index).
@@ -83,6 +88,7 @@ type Manifest struct {
 	lockName  string // names the maintenance lock (the function's, or its Options.Dir's)
 	opts      Options
 	topic     board.Topic
+	rmTopic   board.Topic // the removal counter (Options.Board)
 
 	// mu serialises changes to the view (refresh, append, close) and guards
 	// the fields below it.
@@ -105,6 +111,8 @@ type Manifest struct {
 	problems  problemSet
 	seen      atomic.Uint64 // the board counter the view is current with
 	seenOK    atomic.Bool   // seen is valid
+	rmSeen    atomic.Uint64 // the removal counter the view is current with
+	rmSeenOK  atomic.Bool   // rmSeen is valid
 	fullAt    atomic.Int64  // when the view was last refreshed (unix ns)
 	forgetT   atomic.Int64  // records with a Time up to this are forgotten (record.ForgetAll); 0: none
 
@@ -143,7 +151,8 @@ func Open(d layout.Dir, name string, opts Options) (*Manifest, error) {
 		opts.Logf = func(string, ...any) {}
 	}
 	m := &Manifest{
-		d: d, name: name, dir: dir, lockName: lockName, opts: opts, topic: board.TopicOf(topic),
+		d: d, name: name, dir: dir, lockName: lockName, opts: opts,
+		topic: board.TopicOf(topic), rmTopic: board.TopicOf("removal:" + topic),
 		journals: make(map[string]*jstate),
 		segs:     make(map[string]*segment),
 		badSegs:  make(map[string]os.FileInfo),
@@ -166,12 +175,21 @@ func (m *Manifest) Name() string { return m.name }
 // (see package record). A key whose winning record is a tombstone, or
 // older than a function-wide tombstone, is absent. When the key is not in
 // the in-memory view, Lookup brings the view up to date (Refresh) and looks
-// again. Damaged files and records are skipped; the error is for I/O
-// failures only.
+// again. A hit is checked against removals first: when another process
+// on this machine removed or replaced an entry of the function since the
+// view was read (the board's removal counter moved), or FullRefresh has
+// passed, the view is brought up to date before answering. Damaged files
+// and records are skipped; the error is for I/O failures only.
 func (m *Manifest) Lookup(h [32]byte) (record.Entry, bool, error) {
 	gen := m.refreshes.Load()
 	if e, ok, err := m.Peek(h); ok || err != nil {
-		return e, ok, err
+		if !ok || !m.removedSince() {
+			return e, ok, err
+		}
+		if err := m.refreshAfter(gen); err != nil {
+			return record.Entry{}, false, err
+		}
+		return m.Peek(h)
 	}
 	if !m.stale() {
 		return record.Entry{}, false, nil
@@ -248,6 +266,17 @@ func (m *Manifest) stale() bool {
 	}
 	v, ok := m.opts.Board.Load(m.topic)
 	return !ok || v != m.seen.Load()
+}
+
+// removedSince reports whether an entry the view holds may have been
+// removed or replaced since the view was read: the board's removal counter
+// moved, or (for changes no counter tells of) FullRefresh has passed. It is
+// the check on the hit path: one load of a mapped counter and a clock read.
+func (m *Manifest) removedSince() bool {
+	if v, ok := m.opts.Board.Load(m.rmTopic); ok && m.rmSeenOK.Load() && v != m.rmSeen.Load() {
+		return true
+	}
+	return time.Now().UnixNano()-m.fullAt.Load() >= int64(m.opts.FullRefresh)
 }
 
 // updateForget recomputes the function-wide tombstone's cutoff after the
@@ -386,12 +415,16 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 		m.journals[m.w.name] = st
 	}
 	st.off, st.size = m.w.size, m.w.size
+	removal := m.removes(recs)
 	mergeInto(st.recs, recs...)
 	m.rw.Lock()
 	mergeInto(m.mem, recs...)
 	m.rw.Unlock()
 	m.updateForget()
 	m.announce()
+	if removal {
+		m.announceRemoval()
+	}
 	if m.w.count >= m.opts.JournalLimit {
 		return true, m.retireLocked()
 	}
@@ -406,6 +439,34 @@ func (m *Manifest) announce() {
 	m.opts.Board.Bump(m.topic)
 	if ok && m.seenOK.Load() && before == m.seen.Load() {
 		m.seen.CompareAndSwap(before, before+1)
+	}
+}
+
+// removes reports whether appending recs takes an entry away from readers
+// whose view predates them: a tombstone, a function-wide tombstone, or a
+// new result for a key the view holds with another (a refresh). A use
+// record (the same entry with a later Used) takes nothing away.
+func (m *Manifest) removes(recs []*rec) bool {
+	var old rec
+	for _, r := range recs {
+		if r.e.Deleted || r.e.KeyHash == record.ForgetAll {
+			return true
+		}
+		if m.lookupView(&r.e.KeyHash, &old) && old.e.Time != r.e.Time && !old.e.Deleted {
+			return true
+		}
+	}
+	return false
+}
+
+// announceRemoval bumps the function's removal counter, keeping this
+// Manifest's view current with it if nobody else moved it meanwhile (the
+// view holds the change).
+func (m *Manifest) announceRemoval() {
+	before, ok := m.opts.Board.Load(m.rmTopic)
+	m.opts.Board.Bump(m.rmTopic)
+	if ok && m.rmSeenOK.Load() && before == m.rmSeen.Load() {
+		m.rmSeen.CompareAndSwap(before, before+1)
 	}
 }
 

@@ -25,6 +25,7 @@ const maxRelist = 8
 func (m *Manifest) refreshLocked(strictVersion bool) error {
 	m.refreshes.Add(1)
 	boardV, boardOK := m.opts.Board.Load(m.topic) // before reading: a change during the read makes the view stale
+	rmV, rmOK := m.opts.Board.Load(m.rmTopic)
 	started := time.Now().UnixNano()
 	report := m.report
 	var (
@@ -166,6 +167,8 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 	m.updateForget()
 	m.seen.Store(boardV)
 	m.seenOK.Store(boardOK)
+	m.rmSeen.Store(rmV)
+	m.rmSeenOK.Store(rmOK)
 	m.fullAt.Store(started)
 
 	// Segments no longer listed: unmap (Lookups that used them are done, as

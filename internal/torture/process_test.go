@@ -38,6 +38,8 @@ func TestMain(m *testing.M) {
 		os.Exit(readOnlyWorker())
 	case "team":
 		os.Exit(teamWorker())
+	case "serve":
+		os.Exit(serveWorker())
 	case "remotewriter":
 		os.Exit(remoteWriterWorker())
 	case "remotecrash":

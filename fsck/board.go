@@ -1,0 +1,30 @@
+package fsck
+
+import (
+	"runtime"
+	"sync"
+
+	"github.com/pcache/pcache/internal/board"
+	"github.com/pcache/pcache/manifest"
+)
+
+// changeBoard is the cache's change board, mapped on the first write and
+// unmapped when the Cache is collected.
+type changeBoard struct {
+	once sync.Once
+	b    *board.Board
+}
+
+// writeOptions are the manifest options of every write maintenance makes:
+// with the cache's change board, so a process that has the function open
+// sees a removal (rm, gc, repair) on its next call instead of serving what
+// was removed from its in-memory view.
+func (c *Cache) writeOptions() manifest.Options {
+	c.board.once.Do(func() {
+		c.board.b = board.Open(c.d.Board(), true)
+		if c.board.b != nil {
+			runtime.AddCleanup(c, func(b *board.Board) { b.Close() }, c.board.b)
+		}
+	})
+	return manifest.Options{Board: c.board.b}
+}
