@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/layout"
@@ -484,6 +485,7 @@ type flight struct {
 	done      chan struct{}
 	committed bool  // the leader's result (or another process's) is in the manifest
 	err       error // the function's error, shared with the waiters; nil otherwise
+	waiters   atomic.Int32
 }
 
 // flights deduplicates concurrent computations of one function's keys.
@@ -499,6 +501,7 @@ func (g *flights) join(key [32]byte) (f *flight, leader bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if f, ok := g.m[key]; ok {
+		f.waiters.Add(1)
 		return f, false
 	}
 	if g.m == nil {

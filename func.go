@@ -109,14 +109,20 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 			c.count(statCorrupt)
 		}
 		if fd.hit {
+			src := SourceLocal
 			if waited {
+				// Another goroutine computed it while this call waited: a
+				// miss served by waiting, not a hit.
+				src = SourceWaited
 				c.count(statWaits)
+				c.count(statMisses)
+			} else {
+				c.count(statHits)
 			}
-			c.count(statHits)
 			if md == ModeVerify {
 				return f.verify(ctx, &k, args, dst, &fd)
 			}
-			c.observe(ctx, CallInfo{Hit: true, Source: SourceLocal, Key: k.hash, Bytes: int64(len(dst.raw))})
+			c.observe(ctx, CallInfo{Hit: src != SourceWaited, Source: src, Key: k.hash, Bytes: int64(len(dst.raw))})
 			return dst.v, nil
 		}
 		if md == ModeErrorOnMiss {
@@ -180,13 +186,15 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 			prev = e.Time // the new result must win over it
 		}
 	} else if fd := c.lookup(ctx, k, dst); fd.hit {
+		// Another process stored it while this one waited for the key's
+		// lock: a miss served by waiting.
 		c.count(statWaits)
-		c.count(statHits)
+		c.count(statMisses)
 		land(true, nil)
 		if md == ModeVerify {
 			return f.verify(ctx, k, args, dst, &fd)
 		}
-		c.observe(ctx, CallInfo{Hit: true, Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
+		c.observe(ctx, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
 		return dst.v, nil
 	} else if fd.prev != 0 {
 		prev = fd.prev
