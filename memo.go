@@ -98,20 +98,25 @@ func mustMemo[X, R any](kind, name string, argType reflect.Type, fn func(context
 
 // get returns the Func on the default Store, (re)binding it when there is
 // none or its Store was closed; nil when the default Store cannot be
-// opened (the call then computes without the cache).
-func (m *memo[X, R]) get() *Func[X, R] {
+// opened (the call then computes without the cache), with the error when
+// that is a configuration mistake (ErrConfig), which must not be computed
+// around.
+func (m *memo[X, R]) get() (*Func[X, R], error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.f != nil && !m.f.c.s.closed.Load() {
-		return m.f
+		return m.f, nil
 	}
 	s, err := Default()
+	if errors.Is(err, ErrConfig) {
+		return nil, err
+	}
 	if err == nil {
 		var c *core
 		if c, err = bindCore(s, m.sp); err == nil {
 			m.f = &Func[X, R]{c: c, fn: m.fn}
 			m.reported = false
-			return m.f
+			return m.f, nil
 		}
 	}
 	if !m.reported { // once per failure, not once per call
@@ -119,7 +124,7 @@ func (m *memo[X, R]) get() *Func[X, R] {
 		slog.Default().Warn("pcache: memoized function runs without the cache", "function", m.sp.name, "err", err)
 	}
 	m.f = nil
-	return nil
+	return nil, nil
 }
 
 // ranKey marks a memoized call's context with the slot its function
@@ -137,7 +142,16 @@ type ran[R any] struct {
 // ErrVerifyMismatch are returned; otherwise they are logged and the value
 // computed.
 func (m *memo[X, R]) call(x X, strict bool) (R, error) {
-	f := m.get()
+	f, err := m.get()
+	if err != nil {
+		// A mistyped PCACHE_MODE: computing anyway would hide it (a CI job
+		// meant to fail on any miss would pass).
+		if strict {
+			var zero R
+			return zero, errorf("%s: %w", m.sp.name, err)
+		}
+		panic(fmt.Sprintf("pcache: memoized function %s: %v", m.sp.name, strings.TrimPrefix(err.Error(), "pcache: ")))
+	}
 	if f == nil {
 		return m.fn(context.Background(), x)
 	}
@@ -190,7 +204,12 @@ func report[X, R any](fn func(context.Context, X) (R, error)) func(context.Conte
 // function is computed, and the problem logged. Equal arguments in
 // concurrent calls compute once, across processes too. Under ModeErrorOnMiss
 // or ModeVerify (PCACHE_MODE) a miss or a mismatch is logged, and the value
-// computed: Memo has no error to return.
+// computed: Memo has no error to return. One thing is not computed around:
+// an unknown $PCACHE_MODE (say error_on_miss for error-on-miss) panics on
+// the first call, naming the variable, so a job that meant to fail on any
+// miss cannot pass with the cache quietly off (MemoErr and its relatives
+// return an error wrapping ErrConfig instead). A bad $PCACHE_REMOTE or
+// $PCACHE_REMOTE_MODE turns off only the remote, logged at error level.
 //
 // Methods and closures: only the argument is the key. A method value
 // (obj.Method) or a closure over variables computes with state the key
@@ -209,8 +228,9 @@ func Memo[A, R any](name string, fn func(A) R, opts ...Option) func(A) R {
 
 // MemoErr is Memo for a function that can fail: its errors are returned
 // and not cached. ErrCacheMiss (ModeErrorOnMiss) and ErrVerifyMismatch
-// (ModeVerify) are returned too; any other cache problem is logged and the
-// function computed.
+// (ModeVerify) are returned too, and so is an unknown $PCACHE_MODE
+// (ErrConfig, without computing); any other cache problem is logged and
+// the function computed.
 func MemoErr[A, R any](name string, fn func(A) (R, error), opts ...Option) func(A) (R, error) {
 	if fn == nil {
 		panic(fmt.Sprintf("pcache.MemoErr %q: nil function", name))

@@ -100,7 +100,7 @@ func (o *storeOptions) resolveMode() error {
 	v := os.Getenv(EnvMode)
 	m, err := ParseMode(v)
 	if err != nil {
-		return fmt.Errorf("pcache: $%s=%q: want off, readonly, error-on-miss, refresh or verify", EnvMode, v)
+		return fmt.Errorf("%w: $%s=%q: want off, readonly, error-on-miss, refresh or verify (or unset)", ErrConfig, EnvMode, v)
 	}
 	o.mode = m
 	return nil

@@ -97,6 +97,12 @@ var (
 	// ErrReadOnly is returned (wrapped) under ReturnStoreErrors when a
 	// result is not stored because the Store is read-only.
 	ErrReadOnly = errors.New("pcache: cache is read-only")
+	// ErrConfig is returned (wrapped) by Open, Default and the
+	// memoizers that return errors when the environment asks for something
+	// pcache does not know: an unknown $PCACHE_MODE. A mistyped mode must
+	// not quietly turn into another (a CI job meant to fail on any miss
+	// would pass), so nothing is cached or computed until it is fixed.
+	ErrConfig = errors.New("pcache: configuration error")
 	// ErrBadName is returned (wrapped) by Wrap for a function name that
 	// breaks the name rule (see Wrap).
 	ErrBadName = layout.ErrBadName
@@ -186,8 +192,13 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 		s.cas.MergeInBackground() // packs left by earlier processes, merged while this one works
 	}
 	if err := s.openRemote(); err != nil {
-		s.Close()
-		return nil, err
+		if s.opts.remoteSet && !errors.Is(err, errRemoteEnv) {
+			s.Close()
+			return nil, err // the program's own Remote option: its mistake to see
+		}
+		// A bad $PCACHE_REMOTE or $PCACHE_REMOTE_MODE costs the remote,
+		// never the local cache: said loudly, once per Open.
+		s.log.Error("pcache: the remote is off; the local cache works without it", "dir", s.d.Root(), "err", err)
 	}
 	s.startTrim()
 	return s, nil

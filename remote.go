@@ -2,6 +2,7 @@ package pcache
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -66,6 +67,10 @@ type remoteTimeouts struct {
 	refresh, request, flush time.Duration
 }
 
+// errRemoteEnv marks a remote setting from the environment that is wrong:
+// Open goes on without the remote.
+var errRemoteEnv = errors.New("bad remote setting")
+
 // openRemote opens the remote tier the options or environment name.
 func (s *Store) openRemote() error {
 	o := &s.opts
@@ -86,7 +91,7 @@ func (s *Store) openRemote() error {
 	case "ro":
 		ro = true
 	default:
-		return fmt.Errorf("pcache: open: $%s=%q: want ro or rw", EnvRemoteMode, mode)
+		return fmt.Errorf("pcache: open: %w: $%s=%q: want ro or rw", errRemoteEnv, EnvRemoteMode, mode)
 	}
 	if s.readOnly {
 		s.log.Info("pcache: the local cache is read-only, so the remote is not used (its hits are stored locally)", "dir", s.d.Root())
@@ -96,7 +101,10 @@ func (s *Store) openRemote() error {
 	if b == nil {
 		var err error
 		if b, err = remote.OpenBackend(ctx, url); err != nil {
-			return fmt.Errorf("pcache: open: $%s or Remote: %w", EnvRemote, err)
+			if !o.remoteSet {
+				return fmt.Errorf("pcache: open: %w: $%s: %w", errRemoteEnv, EnvRemote, err)
+			}
+			return fmt.Errorf("pcache: open: Remote: %w", err)
 		}
 	}
 	t, err := remote.Open(ctx, b, s.d, s.cas, remote.Options{

@@ -354,9 +354,17 @@ func TestRemoteReadOnlyMode(t *testing.T) {
 		t.Fatalf("PCACHE_REMOTE_MODE=ro published %d entries", st.Uploads)
 	}
 
+	// A bad PCACHE_REMOTE_MODE costs the remote, never the local cache
+	// (TestConfigMistakesAreLoud checks the local cache serves).
 	t.Setenv(pcache.EnvRemoteMode, "sometimes")
-	if _, err := pcache.Open(t.TempDir()); err == nil || !strings.Contains(err.Error(), pcache.EnvRemoteMode) {
-		t.Fatalf("a bad PCACHE_REMOTE_MODE: %v", err)
+	var logs strings.Builder
+	c, err := pcache.Open(t.TempDir(), pcache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatalf("a bad PCACHE_REMOTE_MODE failed Open: %v", err)
+	}
+	c.Close()
+	if !strings.Contains(logs.String(), pcache.EnvRemoteMode) || !strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("a bad PCACHE_REMOTE_MODE was not logged at error level:\n%s", logs.String())
 	}
 }
 
