@@ -68,7 +68,10 @@ func ReadOnly() StoreOption { return func(o *storeOptions) { o.readOnly = true }
 
 // WithLogger sends the Store's log records to l: store failures and damaged
 // cache files at Warn, read-only mode at Info. The default is slog.Default();
-// WithLogger(nil) discards them.
+// WithLogger(nil) discards them. Each distinct warning (its message and the
+// function it names) is logged once, then at most once a minute with a
+// "repeated" count of the times it recurred meanwhile: a damaged file met
+// at every refresh, or a full disk met by every call, is said once.
 func WithLogger(l *slog.Logger) StoreOption {
 	return func(o *storeOptions) {
 		if l == nil {

@@ -177,7 +177,7 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 	if err := o.resolveMode(); err != nil {
 		return nil, err
 	}
-	s := &Store{d: layout.New(abs), opts: o, log: o.logger, manifests: map[string]*manifest.Manifest{}, names: map[string]string{}}
+	s := &Store{d: layout.New(abs), opts: o, log: onceLogger(o.logger), manifests: map[string]*manifest.Manifest{}, names: map[string]string{}}
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
