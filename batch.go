@@ -1,7 +1,6 @@
 package pcache
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -284,7 +283,8 @@ func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []callKey, 
 		if err != nil {
 			return errorf("%s: verify element %d: encode result: %w", c.name, i, err)
 		}
-		if !bytes.Equal(b, stored[i]) {
+		if !c.sameResult(b, stored[i]) {
+			c.count(statMismatches)
 			return errorf("%s: element %d (key %x): the result (stored: %d bytes, recomputed: %d bytes) differs: %w",
 				c.name, i, keys[i].hash[:6], len(stored[i]), len(b), ErrVerifyMismatch)
 		}

@@ -3,7 +3,11 @@ package pcache
 import (
 	"encoding"
 	"fmt"
+	"math/big"
 	"reflect"
+	"runtime/debug"
+	"strings"
+	"sync"
 
 	"github.com/fxamacker/cbor/v2"
 )
@@ -28,20 +32,26 @@ type TypeChecker interface {
 // on every hit.
 //
 // It stores exported struct fields (named by their cbor or json tags),
-// slices, arrays, maps, pointers, strings, bools, integers, floats,
+// slices, arrays, maps, pointers, strings (any bytes: a string that is not
+// valid UTF-8 comes back byte for byte), bools, integers, floats,
 // time.Time (as RFC 3339 text with nanoseconds and the zone offset; the
-// zone's name is not kept), math/big numbers, and types with
-// MarshalCBOR/UnmarshalCBOR or MarshalBinary/UnmarshalBinary methods. Wrap
-// refuses result types holding a chan, func, complex number, uintptr or
-// unsafe pointer, an interface other than any, or an unexported struct
-// field, naming the field.
+// zone's name is not kept), big.Int and *big.Int (as a CBOR integer, or a
+// bignum when it does not fit in 64 bits), and types with
+// MarshalCBOR/UnmarshalCBOR or MarshalBinary/UnmarshalBinary methods. A nil
+// slice or map comes back nil and an empty one empty. Wrap refuses result
+// types holding a chan, func, complex number, uintptr or unsafe pointer, an
+// interface other than any, big.Float or big.Rat (store their text, or use
+// another codec), or an unexported struct field, naming the field.
 //
 // Inside a value of type any, what comes back is CBOR's generic form:
-// unsigned integers as uint64, negative ones as int64, floats as float64,
-// text as string, byte strings as []byte, arrays as []any, maps as
-// map[any]any, and times as their RFC 3339 text. A miss returns the same,
-// since it returns the decoded copy of what it stored; give fields concrete
-// types to get concrete values back.
+// unsigned integers as uint64, negative ones as int64 (big.Int beyond 64
+// bits), floats as float64, text as string, byte strings as []byte, arrays
+// as []any, maps whose keys are all text as map[string]any and other maps
+// as map[any]any, and times as their RFC 3339 text. So a JSON document
+// decoded into any (or map[string]any) comes back as encoding/json made it
+// and encodes to the same JSON. A miss returns the same, since it returns
+// the decoded copy of what it stored; give fields concrete types to get
+// concrete values back.
 var CBOR Codec = cborCodec{}
 
 type cborCodec struct{}
@@ -67,6 +77,11 @@ var (
 			DupMapKey:        cbor.DupMapKeyEnforcedAPF,
 			IndefLength:      cbor.IndefLengthForbidden,
 			TimeTag:          cbor.DecTagOptional,
+			// A Go string holds any bytes, and the encoder writes them as
+			// they are: decode them as they are. (No entry with such text
+			// was ever stored before: it did not decode back, so it was
+			// refused. Valid text decodes as it always did.)
+			UTF8: cbor.UTF8DecodeInvalid,
 		}.DecMode()
 		if err != nil {
 			panic(err) // static options
@@ -75,9 +90,18 @@ var (
 	}()
 )
 
-func (cborCodec) Name() string                       { return "cbor" }
-func (cborCodec) Marshal(v any) ([]byte, error)      { return resultEnc.Marshal(v) }
-func (cborCodec) Unmarshal(data []byte, v any) error { return resultDec.Unmarshal(data, v) }
+func (cborCodec) Name() string                  { return "cbor" }
+func (cborCodec) Marshal(v any) ([]byte, error) { return resultEnc.Marshal(v) }
+
+func (cborCodec) Unmarshal(data []byte, v any) error {
+	if err := resultDec.Unmarshal(data, v); err != nil {
+		return err
+	}
+	if p := reflect.ValueOf(v); p.Kind() == reflect.Pointer && !p.IsNil() {
+		textMaps(p.Elem(), anyHolders(p.Elem().Type()))
+	}
+	return nil
+}
 
 // CheckType refuses result types the CBOR codec cannot round-trip.
 func (cborCodec) CheckType(t reflect.Type) error {
@@ -104,11 +128,23 @@ func opaque(t reflect.Type) (is, ok bool) {
 	return false, false
 }
 
+var (
+	bigIntType   = reflect.TypeFor[big.Int]()
+	bigFloatType = reflect.TypeFor[big.Float]()
+	bigRatType   = reflect.TypeFor[big.Rat]()
+)
+
 func checkCBORType(t reflect.Type, path string, seen map[reflect.Type]bool) error {
 	if seen[t] {
 		return nil
 	}
 	seen[t] = true
+	switch t {
+	case bigIntType:
+		return nil // the codec's own: CBOR integers and bignums (tags 2 and 3)
+	case bigFloatType, bigRatType:
+		return fmt.Errorf("%s (%v) cannot be stored by the CBOR codec; store its text (the String or Text method) and parse it back, or choose another codec with WithCodec", path, t)
+	}
 	if is, ok := opaque(t); is {
 		if !ok {
 			return fmt.Errorf("%s (%v) has a marshal method but no matching unmarshal method, so it cannot be decoded back", path, t)
@@ -148,6 +184,10 @@ func checkCBORType(t reflect.Type, path string, seen map[reflect.Type]bool) erro
 				if f.Name == "_" {
 					continue
 				}
+				if standard(t.PkgPath()) {
+					// Not the user's type: no method can be added to it.
+					return fmt.Errorf("%s (%v, from the standard library) cannot be stored: its field %s is unexported, so a hit could not return it; store what you need of it in a type of your own, tag the field holding it cbor:\"-\", or choose another codec with WithCodec", path, t, f.Name)
+				}
 				return fmt.Errorf("%s: unexported field %s (%v) would be lost: a hit could not return it; export it, tag it cbor:\"-\", or give %v MarshalCBOR/UnmarshalCBOR methods", path, f.Name, f.Type, t)
 			}
 			if err := checkCBORType(f.Type, fp, seen); err != nil {
@@ -158,6 +198,38 @@ func checkCBORType(t reflect.Type, path string, seen map[reflect.Type]bool) erro
 	return nil
 }
 
+// standard reports whether pkg (a type's PkgPath) is a package of the
+// standard library: its first element has no dot, and no module of the
+// build provides it.
+func standard(pkg string) bool {
+	first, _, _ := strings.Cut(pkg, "/")
+	if pkg == "" || pkg == "main" || strings.Contains(first, ".") {
+		return false
+	}
+	for _, m := range buildModules() {
+		if pkg == m || strings.HasPrefix(pkg, m+"/") {
+			return false
+		}
+	}
+	return true
+}
+
+// buildModules lists the paths of the modules linked into this program.
+var buildModules = sync.OnceValue(func() []string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return nil
+	}
+	var ms []string
+	if bi.Main.Path != "" {
+		ms = append(ms, bi.Main.Path)
+	}
+	for _, d := range bi.Deps {
+		ms = append(ms, d.Path)
+	}
+	return ms
+})
+
 func indirectStruct(t reflect.Type) bool {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
@@ -165,9 +237,142 @@ func indirectStruct(t reflect.Type) bool {
 	return t.Kind() == reflect.Struct
 }
 
+// anyHolders returns the types reachable from t (through pointers, slices,
+// arrays, map values and struct fields; not into types the codec encodes by
+// their own methods) from which a value of type any is reachable: the
+// parts of a decoded t that textMaps must look into. Computed once per
+// type.
+func anyHolders(t reflect.Type) map[reflect.Type]bool {
+	if h, ok := holdersCache.Load(t); ok {
+		return h.(map[reflect.Type]bool)
+	}
+	edges := map[reflect.Type][]reflect.Type{}
+	var visit func(reflect.Type)
+	visit = func(t reflect.Type) {
+		if _, ok := edges[t]; ok {
+			return
+		}
+		var next []reflect.Type
+		switch t.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Array, reflect.Map:
+			next = []reflect.Type{t.Elem()}
+		case reflect.Struct:
+			for i := 0; i < t.NumField(); i++ {
+				next = append(next, t.Field(i).Type)
+			}
+		}
+		if is, _ := opaque(t); is || t == bigIntType {
+			next = nil // decoded by its own method, or as a number: left as it is
+		}
+		edges[t] = next
+		for _, n := range next {
+			visit(n)
+		}
+	}
+	visit(t)
+	holds := map[reflect.Type]bool{}
+	for u := range edges {
+		if u.Kind() == reflect.Interface && u.NumMethod() == 0 {
+			holds[u] = true
+		}
+	}
+	for changed := true; changed; {
+		changed = false
+		for u, next := range edges {
+			if holds[u] {
+				continue
+			}
+			for _, n := range next {
+				if holds[n] {
+					holds[u], changed = true, true
+					break
+				}
+			}
+		}
+	}
+	h, _ := holdersCache.LoadOrStore(t, holds)
+	return h.(map[reflect.Type]bool)
+}
+
+var holdersCache sync.Map // reflect.Type → map[reflect.Type]bool
+
+// textMaps replaces, in every value of type any inside the decoded value v,
+// each map[any]any whose keys are all strings with the equal
+// map[string]any: how a CBOR map with text keys comes back inside any (see
+// CBOR). holders is anyHolders of v's type.
+func textMaps(v reflect.Value, holders map[reflect.Type]bool) {
+	if !holders[v.Type()] {
+		return
+	}
+	switch v.Kind() {
+	case reflect.Interface:
+		if !v.IsNil() && v.CanSet() {
+			v.Set(reflect.ValueOf(genericTextMaps(v.Interface())))
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			textMaps(v.Elem(), holders)
+		}
+	case reflect.Slice, reflect.Array:
+		for i := 0; i < v.Len(); i++ {
+			textMaps(v.Index(i), holders)
+		}
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			textMaps(v.Field(i), holders)
+		}
+	case reflect.Map:
+		if v.Len() == 0 || !v.CanSet() {
+			return
+		}
+		e := reflect.New(v.Type().Elem()).Elem()
+		for it := v.MapRange(); it.Next(); {
+			e.Set(it.Value())
+			textMaps(e, holders)
+			v.SetMapIndex(it.Key(), e) // an existing key: the iteration is not disturbed
+		}
+	}
+}
+
+// genericTextMaps is textMaps for a value in CBOR's generic form.
+func genericTextMaps(x any) any {
+	switch x := x.(type) {
+	case []any:
+		for i, e := range x {
+			x[i] = genericTextMaps(e)
+		}
+	case map[any]any:
+		text := true
+		for k, e := range x {
+			x[k] = genericTextMaps(e)
+			_, ok := k.(string)
+			text = text && ok
+		}
+		if !text {
+			return x
+		}
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[k.(string)] = e
+		}
+		return m
+	case cbor.Tag:
+		x.Content = genericTextMaps(x.Content)
+		return x
+	}
+	return x
+}
+
 // rawCodec stores a []byte result as the object's bytes, so a hit is one
-// verified read.
+// verified read. A nil result is stored as the empty object under the
+// entry codec name rawNil (see entryCodec), so that it comes back nil while
+// an empty one comes back empty.
 type rawCodec struct{}
+
+// rawNil is the codec name recorded with an entry whose result is a nil
+// []byte stored by rawCodec. Entries recorded as "raw" decode to a non-nil
+// slice, as they always did.
+const rawNil = "raw-nil"
 
 func (rawCodec) Name() string { return "raw" }
 func (rawCodec) Marshal(v any) ([]byte, error) {
@@ -182,7 +387,7 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 	if !ok {
 		return fmt.Errorf("raw codec: %T is not *[]byte", v)
 	}
-	*p = data
+	*p = data // nil stays nil (entryData gives the bytes of an entry)
 	return nil
 }
 

@@ -158,6 +158,9 @@ func (c *core) legacyEntry(k *callKey) (record.Entry, bool) {
 // the same bytes): then nothing was dropped, zero-filled or converted.
 func (c *core) legacyFits(e *record.Entry, dst sink) bool {
 	data, err := c.s.cas.Get(e.Result, e.Size)
+	if err == nil {
+		data, err = c.entryData(e, data)
+	}
 	return err == nil && dst.decode(data) == nil && c.roundTrips(data, dst)
 }
 
@@ -173,14 +176,18 @@ const (
 // serve reads and decodes entry e for k and restores its out files. legacy
 // entries must also round-trip; served ones are re-recorded under k.hash.
 func (c *core) serve(ctx context.Context, k *callKey, e *record.Entry, dst sink, legacy bool) outcome {
-	if e.Codec != c.codec.Name() {
+	if !c.readsCodec(e.Codec) {
 		return passed
 	}
 	data, ok := c.read(k, e.Result, e.Size)
 	if !ok {
 		return unusable
 	}
-	if err := dst.decode(data); err != nil {
+	data, err := c.entryData(e, data)
+	if err == nil {
+		err = dst.decode(data)
+	}
+	if err != nil {
 		if legacy {
 			return passed // written for another result type
 		}
@@ -212,7 +219,55 @@ func (c *core) serve(ctx context.Context, k *callKey, e *record.Entry, dst sink,
 // to exactly data.
 func (c *core) roundTrips(data []byte, dst sink) bool {
 	b, err := dst.reencode()
-	return err == nil && bytes.Equal(b, data)
+	return err == nil && c.sameResult(b, data)
+}
+
+// sameResult reports whether two encodings of results are of the same
+// value: equal bytes, and for the raw codec also both nil or both not (a
+// nil []byte and an empty one are different results).
+func (c *core) sameResult(a, b []byte) bool {
+	if _, raw := c.codec.(rawCodec); raw && (a == nil) != (b == nil) {
+		return false
+	}
+	return bytes.Equal(a, b)
+}
+
+// entryCodec is the codec name recorded with an entry whose encoded result
+// is data: the codec's, or rawNil for a nil []byte result of the raw codec.
+func (c *core) entryCodec(data []byte) string {
+	if _, raw := c.codec.(rawCodec); raw && data == nil {
+		return rawNil
+	}
+	return c.codec.Name()
+}
+
+// readsCodec reports whether an entry recorded with codec name is this
+// function's codec's to decode.
+func (c *core) readsCodec(name string) bool {
+	if name == c.codec.Name() {
+		return true
+	}
+	_, raw := c.codec.(rawCodec)
+	return raw && name == rawNil
+}
+
+// entryData returns the bytes to decode for entry e, whose result object
+// holds data: for the raw codec, nil for an entry recorded as a nil result
+// (whose object must be empty) and never nil otherwise.
+func (c *core) entryData(e *record.Entry, data []byte) ([]byte, error) {
+	if _, raw := c.codec.(rawCodec); !raw {
+		return data, nil
+	}
+	if e.Codec == rawNil {
+		if len(data) != 0 {
+			return nil, fmt.Errorf("an entry of a nil result names an object of %d bytes", len(data))
+		}
+		return nil, nil
+	}
+	if data == nil {
+		return []byte{}, nil
+	}
+	return data, nil
 }
 
 // sink decodes stored bytes into a value of a function's result type.
@@ -407,7 +462,7 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 	results := make([][]byte, len(ps))
 	now := c.s.opts.now().UnixNano()
 	for i, p := range ps {
-		e := record.Entry{KeyHash: p.key.hash, Key: p.key.bytes, Codec: c.codec.Name(), Size: int64(len(p.data)), Type: c.fp}
+		e := record.Entry{KeyHash: p.key.hash, Key: p.key.bytes, Codec: c.entryCodec(p.data), Size: int64(len(p.data)), Type: c.fp}
 		// The newest record of a key wins. A record we are replacing (it was
 		// unusable) may carry a time from a clock ahead of ours: stamp the
 		// replacement after it, or it would never win.
@@ -543,7 +598,7 @@ func (c *core) contains(k *callKey, dst sink) (bool, error) {
 	if err != nil {
 		return false, errorf("%s: lookup: %w", c.name, err)
 	}
-	if ok && e.Codec == c.codec.Name() {
+	if ok && c.readsCodec(e.Codec) {
 		return c.s.cas.Has(e.Result)
 	}
 	if e, ok := c.legacyEntry(k); ok {

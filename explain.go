@@ -120,7 +120,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 
 // unusable says why entry e would not be served, or "" if it would.
 func (c *core) unusable(e *record.Entry, dst sink) string {
-	if e.Codec != c.codec.Name() {
+	if !c.readsCodec(e.Codec) {
 		return fmt.Sprintf("an entry exists, written with codec %q; this function uses %q", e.Codec, c.codec.Name())
 	}
 	data, err := c.s.cas.Get(e.Result, e.Size)
@@ -132,7 +132,10 @@ func (c *core) unusable(e *record.Entry, dst sink) string {
 	case err != nil:
 		return "an entry exists but its result cannot be read: " + err.Error()
 	}
-	if err := dst.decode(data); err != nil {
+	if data, err = c.entryData(e, data); err == nil {
+		err = dst.decode(data)
+	}
+	if err != nil {
 		return "an entry exists but its result does not decode as this result type: " + err.Error()
 	}
 	for _, o := range e.Outs {

@@ -1,7 +1,6 @@
 package pcache
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"fmt"
@@ -245,13 +244,14 @@ func (f *Func[A, R]) verify(ctx context.Context, k *callKey, args A, dst *value[
 		return zero, errorf("%s: verify key %x: encode result %T: %w", c.name, k.hash[:6], r, err)
 	}
 	mismatch := ""
-	if !bytes.Equal(b, dst.raw) {
+	if !c.sameResult(b, dst.raw) {
 		mismatch = fmt.Sprintf("the result (stored: %d bytes, recomputed: %d bytes)", len(dst.raw), len(b))
 	} else if what := c.outsDiffer(k, &fd.e); what != "" {
 		mismatch = what
 	}
 	c.observe(ctx, CallInfo{Hit: true, Source: SourceVerified, Key: k.hash, ComputeTime: took, Bytes: int64(len(b))})
 	if mismatch != "" {
+		c.count(statMismatches)
 		return zero, errorf("%s: key %x: %s differs: %w", c.name, k.hash[:6], mismatch, ErrVerifyMismatch)
 	}
 	return dst.v, nil

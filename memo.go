@@ -160,6 +160,19 @@ func (m *memo[X, R]) call(x X, strict bool) (R, error) {
 	if err == nil {
 		return r, nil
 	}
+	if errors.Is(err, ErrVerifyMismatch) && slot.done {
+		// Verify recomputed a hit and the function's new result differs
+		// from the stored one (counted in Stats.Mismatches). The error is
+		// the caller's, not the function's: checked before slot.done, which
+		// would return the new result as if nothing had happened.
+		if strict {
+			return r, err
+		}
+		// No error to return: the mismatch is logged at error level, and
+		// the new result, computed already, is the truth.
+		f.c.s.log.Error("pcache: "+strings.TrimPrefix(err.Error(), "pcache: "), "function", m.sp.name)
+		return slot.r, nil
+	}
 	if slot.done {
 		return slot.r, slot.err // the function ran: its own result, and its own error
 	}
@@ -167,15 +180,10 @@ func (m *memo[X, R]) call(x X, strict bool) (R, error) {
 	if !errors.As(err, &pe) {
 		return r, err // another goroutine's computation of this key failed with the function's error
 	}
-	if strict && (errors.Is(err, ErrCacheMiss) || errors.Is(err, ErrVerifyMismatch)) {
+	if strict && errors.Is(err, ErrCacheMiss) {
 		return r, err
 	}
-	if errors.Is(err, ErrVerifyMismatch) {
-		// Computed already, and it differs: the new value is the truth.
-		f.c.s.log.Error("pcache: "+strings.TrimPrefix(err.Error(), "pcache: "), "function", m.sp.name)
-	} else {
-		f.c.s.log.Warn("pcache: memoized call computed without the cache", "function", m.sp.name, "err", err)
-	}
+	f.c.s.log.Warn("pcache: memoized call computed without the cache", "function", m.sp.name, "err", err)
 	return m.fn(context.Background(), x)
 }
 
@@ -202,14 +210,19 @@ func report[X, R any](fn func(context.Context, X) (R, error)) func(context.Conte
 // the cache and never loses its result to it: with the cache unusable
 // (a directory that cannot be written, a key that cannot be encoded) the
 // function is computed, and the problem logged. Equal arguments in
-// concurrent calls compute once, across processes too. Under ModeErrorOnMiss
-// or ModeVerify (PCACHE_MODE) a miss or a mismatch is logged, and the value
-// computed: Memo has no error to return. One thing is not computed around:
-// an unknown $PCACHE_MODE (say error_on_miss for error-on-miss) panics on
-// the first call, naming the variable, so a job that meant to fail on any
-// miss cannot pass with the cache quietly off (MemoErr and its relatives
-// return an error wrapping ErrConfig instead). A bad $PCACHE_REMOTE or
-// $PCACHE_REMOTE_MODE turns off only the remote, logged at error level.
+// concurrent calls compute once, across processes too. Memo has no error
+// to return: under ModeErrorOnMiss (PCACHE_MODE) a miss is logged (warn)
+// and the value computed; under ModeVerify a hit whose recomputed result
+// differs from the stored one is logged at error level through the Store's
+// logger (the message wraps ErrVerifyMismatch's and names the function and
+// key) and counted in Stats.Mismatches of the default Store, and the
+// recomputed value is returned. Use MemoErr to get ErrVerifyMismatch as an
+// error. One thing is not computed around: an unknown $PCACHE_MODE (say
+// error_on_miss for error-on-miss) panics on the first call, naming the
+// variable, so a job that meant to fail on any miss cannot pass with the
+// cache quietly off (MemoErr and its relatives return an error wrapping
+// ErrConfig instead). A bad $PCACHE_REMOTE or $PCACHE_REMOTE_MODE turns
+// off only the remote, logged at error level.
 //
 // Methods and closures: only the argument is the key. A method value
 // (obj.Method) or a closure over variables computes with state the key
@@ -228,9 +241,11 @@ func Memo[A, R any](name string, fn func(A) R, opts ...Option) func(A) R {
 
 // MemoErr is Memo for a function that can fail: its errors are returned
 // and not cached. ErrCacheMiss (ModeErrorOnMiss) and ErrVerifyMismatch
-// (ModeVerify) are returned too, and so is an unknown $PCACHE_MODE
-// (ErrConfig, without computing); any other cache problem is logged and
-// the function computed.
+// (ModeVerify: a hit recomputed to a different result, also counted in
+// Stats.Mismatches) are returned too, wrapped, with R's zero value, as
+// Func.Call returns them, and so is an unknown $PCACHE_MODE (ErrConfig,
+// without computing); any other cache problem is logged and the function
+// computed.
 func MemoErr[A, R any](name string, fn func(A) (R, error), opts ...Option) func(A) (R, error) {
 	if fn == nil {
 		panic(fmt.Sprintf("pcache.MemoErr %q: nil function", name))
@@ -240,7 +255,8 @@ func MemoErr[A, R any](name string, fn func(A) (R, error), opts ...Option) func(
 }
 
 // Memo2 is Memo for a function of two parameters, keyed by position under
-// the names Params gives (arg1 and arg2 without it).
+// the names Params gives (arg1 and arg2 without it). Modes work as for Memo:
+// a verify mismatch is logged at error level and counted.
 func Memo2[A, B, R any](name string, fn func(A, B) R, opts ...Option) func(A, B) R {
 	if fn == nil {
 		panic(fmt.Sprintf("pcache.Memo2 %q: nil function", name))
@@ -256,7 +272,8 @@ func Memo2[A, B, R any](name string, fn func(A, B) R, opts ...Option) func(A, B)
 	}
 }
 
-// MemoErr2 is Memo2 for a function that can fail (see MemoErr).
+// MemoErr2 is Memo2 for a function that can fail (see MemoErr: a verify
+// mismatch is returned as an error wrapping ErrVerifyMismatch).
 func MemoErr2[A, B, R any](name string, fn func(A, B) (R, error), opts ...Option) func(A, B) (R, error) {
 	if fn == nil {
 		panic(fmt.Sprintf("pcache.MemoErr2 %q: nil function", name))
@@ -269,7 +286,8 @@ func MemoErr2[A, B, R any](name string, fn func(A, B) (R, error), opts ...Option
 	return func(a A, b B) (R, error) { return m.call(p.pack(a, b), true) }
 }
 
-// Memo3 is Memo for a function of three parameters (see Memo2).
+// Memo3 is Memo for a function of three parameters (see Memo2; a verify
+// mismatch is logged at error level and counted, as by Memo).
 func Memo3[A, B, C, R any](name string, fn func(A, B, C) R, opts ...Option) func(A, B, C) R {
 	if fn == nil {
 		panic(fmt.Sprintf("pcache.Memo3 %q: nil function", name))
@@ -285,7 +303,8 @@ func Memo3[A, B, C, R any](name string, fn func(A, B, C) R, opts ...Option) func
 	}
 }
 
-// MemoErr3 is Memo3 for a function that can fail (see MemoErr).
+// MemoErr3 is Memo3 for a function that can fail (see MemoErr: a verify
+// mismatch is returned as an error wrapping ErrVerifyMismatch).
 func MemoErr3[A, B, C, R any](name string, fn func(A, B, C) (R, error), opts ...Option) func(A, B, C) (R, error) {
 	if fn == nil {
 		panic(fmt.Sprintf("pcache.MemoErr3 %q: nil function", name))

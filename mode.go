@@ -28,9 +28,11 @@ const (
 	ModeRefresh Mode = "refresh"
 	// ModeVerify recomputes every hit and compares the result with the
 	// stored one (as Go's GODEBUG=gocacheverify=1 does): a difference is an
-	// error wrapping ErrVerifyMismatch. It finds nondeterministic functions
-	// and entries made stale by a code change. Misses are computed and
-	// stored as usual.
+	// error wrapping ErrVerifyMismatch (MemoErr and its relatives return it
+	// too; Memo, Memo2 and Memo3, which have no error to return, log it at
+	// error level and return the recomputed value), counted in
+	// Stats.Mismatches. It finds nondeterministic functions and entries made
+	// stale by a code change. Misses are computed and stored as usual.
 	ModeVerify Mode = "verify"
 )
 

@@ -127,7 +127,7 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
 		return false
 	}
 	e, ok := t.Lookup(ctx, c.name, k.hash)
-	if !ok || e.Codec != c.codec.Name() || e.Type != c.fp || c.m.Shadows(&e) {
+	if !ok || !c.readsCodec(e.Codec) || e.Type != c.fp || c.m.Shadows(&e) {
 		return false // another kind of entry, or one forgotten here and not yet on the remote
 	}
 	if err := t.Fetch(ctx, &e); err != nil {

@@ -14,6 +14,7 @@ type Stats struct {
 	Corrupt     int64 // entries found unusable (object missing or corrupt, result not decodable), then recomputed
 	Errors      int64 // calls of the wrapped function that failed (their results are not cached)
 	StoreErrors int64 // computed results that could not be stored (returned all the same)
+	Mismatches  int64 // hits that ModeVerify recomputed to a different result (ErrVerifyMismatch; Memo logs them)
 
 	// The remote tier (see Remote). RemoteHits are counted in Hits too. The
 	// other three are the Store's alone: a Func's Stats leaves them zero.
@@ -35,6 +36,7 @@ const (
 	statErrors
 	statStoreErrors
 	statRemoteHits
+	statMismatches
 	numStats
 )
 
@@ -45,6 +47,7 @@ func (c *counters) snapshot() Stats {
 		Hits: c[statHits].Load(), Misses: c[statMisses].Load(), Computes: c[statComputes].Load(),
 		Stores: c[statStores].Load(), Waits: c[statWaits].Load(), Corrupt: c[statCorrupt].Load(),
 		Errors: c[statErrors].Load(), StoreErrors: c[statStoreErrors].Load(), RemoteHits: c[statRemoteHits].Load(),
+		Mismatches: c[statMismatches].Load(),
 	}
 }
 
