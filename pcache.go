@@ -211,7 +211,14 @@ func (s *Store) prepare() error {
 	fi, err := os.Stat(root)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && !s.opts.readOnly:
-		if err := os.MkdirAll(root, 0o777); err != nil {
+		// A new cache is private (0700, as restic makes its repositories):
+		// arguments sit in it in plain text. A team cache is a directory
+		// made beforehand with the group's access (README: "A team cache"),
+		// and keeps the mode it was given.
+		if err := os.MkdirAll(filepath.Dir(root), 0o777); err != nil {
+			return fmt.Errorf("pcache: open %s: %w", root, err)
+		}
+		if err := os.Mkdir(root, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("pcache: open %s: %w", root, err)
 		}
 	case err != nil:

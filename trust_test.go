@@ -475,3 +475,27 @@ func TestOpenMarker(t *testing.T) {
 		t.Fatalf("marker not added to an old cache: %v", err)
 	}
 }
+
+// TestNewCacheIsPrivate: a cache directory Open creates is its owner's
+// alone (arguments sit there in plain text); a directory made beforehand
+// with a group's access keeps its mode.
+func TestNewCacheIsPrivate(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "a", "cache")
+	s := openStore(t, dir)
+	s.Close()
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
+		t.Fatalf("new cache directory: %v, %v; want mode 0700", fi.Mode(), err)
+	}
+	team := filepath.Join(base, "team")
+	if err := os.Mkdir(team, 0o770); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(team, 0o2770|os.ModeSetgid)
+	before, _ := os.Stat(team)
+	s = openStore(t, team)
+	s.Close()
+	if fi, err := os.Stat(team); err != nil || fi.Mode() != before.Mode() {
+		t.Fatalf("team cache directory: %v, %v; want its mode %v kept", fi.Mode(), err, before.Mode())
+	}
+}

@@ -95,11 +95,9 @@ func restore(st store, rec record, path string) (record, bool, error) {
 		return rec, false, fmt.Errorf("outfile: restore out file %s (%s): %w", rec.Arg, path, err)
 	}
 
-	// The temp file was created with mode under the umask; the record's bits
-	// are what the function's file had.
-	if err := f.Chmod(mode); err != nil {
-		return rec, false, fmt.Errorf("outfile: restore out file %s (%s): %w", rec.Arg, path, err)
-	}
+	// The temp file was created with the record's bits under the caller's
+	// umask, and keeps them: a record (which any writer of the cache can
+	// forge) never makes a file more open than the caller's umask allows.
 	fi, err = f.Stat()
 	if err != nil {
 		return rec, false, fmt.Errorf("outfile: restore out file %s (%s): %w", rec.Arg, path, err)

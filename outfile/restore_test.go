@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -27,6 +29,8 @@ func TestRestoreNewPath(t *testing.T) {
 		{"read-only", 100, 0o444, 0o444, "ro"},
 		{"missing parents", 10, 0o640, 0o640, "a/b/c/out"},
 		{"long name", 10, 0o644, 0o644, longName()},
+		{"world-writable record", 10, 0o777, 0o777 &^ umask(), "open"},
+		{"group-writable record", 10, 0o666, 0o666 &^ umask(), "shared"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -415,4 +419,20 @@ func TestRestoreConcurrentSamePath(t *testing.T) {
 	if entries, _ := os.ReadDir(dir); len(entries) != 2 {
 		t.Fatalf("temp files left behind: %v", entries)
 	}
+}
+
+// umask returns this process's umask (from /proc on Linux; 022 elsewhere),
+// without setting it: tests run in parallel.
+func umask() os.FileMode {
+	b, err := os.ReadFile("/proc/self/status")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+				if m, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+					return os.FileMode(m)
+				}
+			}
+		}
+	}
+	return 0o022
 }

@@ -93,6 +93,7 @@ func TestReadOnlyCache(t *testing.T) {
 			}
 			return nil
 		})
+		before := listing(t, dir) // a new cache is private: opened to others above
 		out := filepath.Join(base, "nobody")
 		os.Mkdir(out, 0o755)
 		os.Chown(out, nobody, nobody)
