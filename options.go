@@ -143,6 +143,12 @@ func DropIf(arg string, pred func(any) bool) Option {
 	return rule(keying.Rule{Arg: arg, Kind: keying.RuleDropIf, Pred: pred})
 }
 
+// InstantArg keys every time.Time in the argument by its instant alone:
+// times that are Equal share an entry whatever their zone (tag ,instant).
+// By default a time that does not show UTC keys its zone too, since the
+// function can tell two zones apart (t.Format, t.Hour).
+func InstantArg(arg string) Option { return rule(keying.Rule{Arg: arg, Kind: keying.RuleInstant}) }
+
 // OutFile marks a string argument as a path the function writes. It is not
 // part of the key; the file's contents are cached and restored to the path a
 // later call asks for (see Func.Call).

@@ -30,6 +30,8 @@ const (
 	tagNegBignum   = 3
 	tagBigfloat    = 5
 	tagRational    = 30
+	tagTypedValue  = 27       // [Go type name, value]: a value behind an interface whose type is not the plain one for its encoding
+	tagNonNilEmpty = 0x706345 // ("pcE") an empty slice or map that is not nil; a nil one keeps the plain encoding
 	tagExtTime     = 1001
 	tagUint16LE    = 69
 	tagUint32LE    = 70
@@ -42,8 +44,6 @@ const (
 	tagFloat64LE   = 86
 	canonNaN64     = 0x7ff8000000000000
 	canonNaN32     = 0x7fc00000
-	float64SignBit = 1 << 63
-	float32SignBit = 1 << 31
 )
 
 // appendHead appends the shortest head for major type maj and argument n
@@ -84,11 +84,14 @@ func appendText(b []byte, s string) []byte {
 }
 
 // appendFloat appends f in the shortest of half, single or double precision
-// that represents it exactly. Every NaN becomes f97e00, and -0 becomes +0.
+// that represents it exactly. Every NaN becomes f97e00; -0 is f98000 and +0
+// f90000 (1/x tells them apart).
 func appendFloat(b []byte, f float64) []byte {
 	switch {
 	case f != f:
 		return append(b, majSimple|25, 0x7e, 0x00)
+	case f == 0 && math.Signbit(f):
+		return append(b, majSimple|25, 0x80, 0x00)
 	case f == 0:
 		return append(b, majSimple|25, 0x00, 0x00)
 	case math.IsInf(f, 1):

@@ -258,10 +258,17 @@ func renderTag(t cbor.Tag, depth int) string {
 		}
 	}
 	switch t.Number {
-	case 1001: // a time: {1: seconds, -9: nanoseconds}
+	case 1001: // a time: {1: seconds, -9: nanoseconds, "zone": [offset, abbreviation, location]}
 		if m, ok := t.Content.(map[any]any); ok {
 			s, ns := asInt(m[uint64(1)]), asInt(m[int64(-9)])
-			return time.Unix(s, ns).UTC().Format(time.RFC3339Nano)
+			tm := time.Unix(s, ns).UTC()
+			z, ok := m["zone"].([]any)
+			if !ok || len(z) != 3 {
+				return tm.Format(time.RFC3339Nano)
+			}
+			abbr, _ := z[1].(string)
+			loc, _ := z[2].(string)
+			return fmt.Sprintf("%s %s[%s]", tm.In(time.FixedZone(abbr, int(asInt(z[0])))).Format(time.RFC3339Nano), abbr, loc)
 		}
 	case 2, 3: // bignums
 		if b, ok := t.Content.([]byte); ok {

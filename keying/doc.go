@@ -7,12 +7,14 @@
 // key bytes for people. ResultShape and ResultFingerprint describe a result
 // type, so that a cache never decodes an entry into a type of another shape.
 //
-// This comment is the specification of key format 1 (KeyFormat) and of
-// result-shape format 1 (ResultShapeFormat). It is meant to be precise
-// enough to re-implement in another language; the golden vectors in
+// This comment is the specification of key format 1 (KeyFormat), revision
+// 2, and of result-shape format 1 (ResultShapeFormat). It is meant to be
+// precise enough to re-implement in another language; the golden vectors in
 // testdata/golden.txt and testdata/fingerprints.txt pin it. Any change to
-// the bytes produced for any value requires a new KeyFormat, and any change
-// to a shape a new ResultShapeFormat, never a silent change.
+// the bytes produced for any value requires a new KeyFormat, or a documented
+// revision (see Revisions) when it only splits keys that merged values a
+// function can tell apart; any change to a shape requires a new
+// ResultShapeFormat. Never a silent change.
 //
 // # The canonical encoding
 //
@@ -27,8 +29,31 @@
 // rules R1 … R16 below that applies to T.
 //
 // R1. Interface types. A nil interface is null (0xf6). Otherwise v's dynamic
-// value is encoded by these rules, starting over from its dynamic type.
-// The dynamic type itself is not encoded.
+// value x is encoded by these rules, starting over from its dynamic type D,
+// and D is encoded too unless it is the plain type of x's encoding, so
+// that values of two dynamic types never key alike (a function tells them
+// apart with a type switch or %T). The plain types are bool, int, float64,
+// string (when the value is valid UTF-8), []byte, []any,
+// map[string]any, time.Time, the numeric slices []int8, []int16, []int32,
+// []int, []uint16, []uint32, []uint64, []float32 and []float64, and types
+// that declare CacheKey (R3): each is the one such type whose values can
+// have its encodings. A value of any other type (int64, uint8, float32,
+// time.Duration, a named string, a pointer, a struct, []string,
+// map[string]int, [2]int, a TextMarshaler, an invalid UTF-8 string, ...)
+// is tag 27 over [name, x], with name the text string naming D: PkgPath +
+// "." + Name for a defined type ("time.Duration",
+// "github.com/x/y.Mode"), the bare name of a predeclared type ("int64"),
+// "*", "[]", "[N]" or "map[K]" followed by the names of the element (and
+// key) type for unnamed pointer, slice, array and map types
+// ("*int", "[]string", "map[string]int"), and reflect's String for other
+// unnamed types. So any(int64(1)) is d81b 82 65 696e743634 01, any(1) is
+// 01. A type with CacheKey is keyed by what CacheKey returns, unmarked: its
+// author decides what tells its values from others. The value of
+// StableHash, of a CacheKey method and of a MapArg function is encoded by
+// its own dynamic type, not as held in an interface: StableHash(int32(3))
+// is 03. When the argument type of a Plan is an interface type, the
+// argument is held in that interface: Plan.Key(v, int64(1)) has args
+// d81b8265696e74363401.
 //
 // R2. Pointer types. A nil pointer is null; otherwise the pointee is encoded.
 // A nil pointer is null even when the pointer type has a CacheKey or
@@ -41,10 +66,19 @@
 // like the string "x".
 //
 // R4. time.Time: tag 1001 (RFC 9581 extended time) over a map
-// {1: s, -9: ns}, where s = t.Unix() is an integer (R8) and ns =
-// t.Nanosecond(); the -9 entry is left out when ns is 0. For example
-// time.Unix(5, 7) is d9 03e9 a2 01 05 28 07. The location and the
-// monotonic clock reading are not encoded: times that are Equal key alike.
+// {1: s, -9: ns, "zone": [offset, abbreviation, location]}, where s =
+// t.Unix() is an integer (R8) and ns = t.Nanosecond(); the -9 entry is left
+// out when ns is 0. The "zone" entry is left out when the time shows UTC
+// (t.Zone() returns "UTC" and 0: time.UTC, a Local zone that is UTC,
+// FixedZone("UTC", 0)) and when the time is keyed by its instant
+// (RuleInstant, [,instant]); otherwise it holds the offset in seconds east
+// of UTC (R8) and the abbreviation (R10) that t.Zone() returns, and the
+// name of t.Location() (R10), so a time keys apart from the same instant in
+// another zone (t.Format and t.Hour tell them apart). For example
+// time.Unix(5, 7).UTC() is d9 03e9 a2 01 05 28 07, and time.Unix(-1,
+// 0).In(time.FixedZone("X", 3600)) is d9 03e9 a2 01 20 64 "zone" 83 19 0e10
+// 61 "X" 61 "X". The monotonic clock reading is not encoded. A Local time
+// keys by the machine's zone: "Local" names the location, as Go does.
 //
 // R5. math/big. A big.Int is an integer by R8 when it lies in
 // [-2^64, 2^64-1], and otherwise a bignum: tag 2 over the big-endian
@@ -69,8 +103,9 @@
 //
 // R9. Floats (float32, float64): by value, in the shortest of binary16
 // (0xf9), binary32 (0xfa) or binary64 (0xfb) that holds the value
-// exactly. Every NaN is f9 7e00; +0 and -0 are both f9 0000 (they are
-// == in Go); +Inf is f9 7c00 and -Inf f9 fc00. float32(1.5) and 1.5 both
+// exactly. Every NaN is f9 7e00; +0 is f9 0000 and -0 is f9 8000 (they
+// are == in Go, but 1/x tells them apart); +Inf is f9 7c00 and -Inf
+// f9 fc00. float32(1.5) and 1.5 both
 // encode as f9 3e00. A float never encodes like an integer: 1.0 is
 // f9 3c00, 1 is 0x01.
 //
@@ -80,7 +115,7 @@
 //
 // R11. Byte sequences: a slice or array whose element kind is uint8 (and
 // whose element type matches none of R3 … R6) is a byte string. A nil
-// slice and an empty one both encode as 0x40.
+// slice is 0x40.
 //
 // R12. Numeric sequences: a slice or array whose element kind is one of the
 // kinds below (and whose element type matches none of R3 … R6) is an
@@ -96,20 +131,26 @@
 //
 // int and uint are always widened to 64 bits. In float arrays every NaN
 // is replaced by the quiet NaN with zero payload (0x7ff8000000000000 for
-// float64, 0x7fc00000 for float32) and -0 by +0. A nil or empty slice is
+// float64, 0x7fc00000 for float32); -0 keeps its sign bit. A nil slice is
 // the tag over an empty byte string. Unlike scalars, the element width is
 // part of a sequence's key: []int32{3}, []int64{3} and []any{3} are three
 // different keys. Typed arrays let keying hash large numeric slices
 // straight from their memory at BLAKE3 speed.
 //
 // R13. Other slices and arrays: a CBOR array of the elements in order. A nil
-// slice and an empty one are both 0x80.
+// slice is 0x80.
 //
 // R14. Maps: a CBOR map of the encoded keys and values, its entries sorted by
 // the bytes of the encoded keys. When two keys of one map encode alike
-// (map[any]int{1: 1, uint(1): 2}, two NaN keys, two pointers to equal
-// values) the map cannot be keyed. A nil map and an empty one are both
-// 0xa0.
+// (two NaN keys, two pointers to equal values, two types whose CacheKey
+// returns the same value) the map cannot be keyed. A nil map is 0xa0.
+//
+// Nil and empty (R11 … R14). An empty slice or map that is not nil is tag
+// 7365445 (0x706345, "pcE") over the encoding a nil one has: []string{} is
+// da00706345 80, []byte{} da00706345 40, []int{} da00706345 d84f 40,
+// map[string]int{} da00706345 a0. A function tells them apart (s == nil,
+// encoding/json writes null and []). Arrays are never nil: [0]int{} is
+// d84f 40.
 //
 // R15. Structs: a CBOR map from field name (a string, R10) to field value,
 // sorted like any map: as the length is in the head, names sort by
@@ -133,12 +174,17 @@
 //   - pcache:",hash": the field's value is the byte string of the 32-byte
 //     BLAKE3-256 of its canonical encoding (58 20 …).
 //   - pcache:",string": the field's value is fmt.Sprint(value), as a string.
+//   - pcache:",instant": every time.Time in the field's value is keyed by
+//     its instant alone, without its zone (R4). The field's type must be
+//     able to hold a time.Time (time.Time, an interface, a type with
+//     CacheKey, or a pointer, slice, array, map or struct of such types).
 //   - pcache:",out": the field must be a string; it is never encoded.
 //   - Options follow the name, comma-separated, in any order. A tag has at
-//     most one of hash, string and out, and may add omitzero to hash or
-//     string (`pcache:",hash,omitzero"`, `pcache:"name,omitzero,string"`):
+//     most one of hash, string, instant and out, and may add omitzero to
+//     hash, string or instant (`pcache:",hash,omitzero"`,
+//     `pcache:"name,omitzero,string"`):
 //     the field is absent while its raw value encodes like its type's zero
-//     value, and is otherwise hashed or stringified. out takes no other
+//     value, and is otherwise hashed, stringified or keyed by instant. out takes no other
 //     option. An unknown option, or an option given twice, is an error.
 //   - The struct type's name and package are not encoded: two struct types
 //     with the same field names and values key alike.
@@ -186,7 +232,8 @@
 //
 // Each argument takes at most one drop rule (RuleDropIfEqual, RuleDropIf,
 // [,omitzero]) and at most one key rule (RuleHash, RuleString, RuleMap,
-// [,hash], [,string]); RuleIgnore [-] and RuleOut [,out] take no other rule.
+// RuleInstant, [,hash], [,string], [,instant]); RuleIgnore [-] and RuleOut
+// [,out] take no other rule.
 // A tag and a Rule on one argument count as two rules. When an argument has
 // both a drop rule and a key rule, the drop rule is evaluated on the raw
 // field value: while it holds, the argument is absent from args; otherwise
@@ -204,6 +251,10 @@
 //   - RuleString [,string]: the value is fmt.Sprint(value). Beware of types
 //     whose String shows a pointer address.
 //   - RuleMap: the value is the encoding of Map(value).
+//   - RuleInstant [,instant]: every time.Time in the value is keyed by its
+//     instant alone (R4 without "zone"), so times that are Equal share an
+//     entry whatever their zone. Compile refuses it for an argument whose
+//     type cannot hold a time.Time.
 //   - RuleDropIfEqual: the argument is absent while its encoding equals that
 //     of Rule.Value converted to the argument's type (below); [,omitzero] is
 //     RuleDropIfEqual with the zero value. This is how a new field joins an
@@ -221,15 +272,17 @@
 // compares with 0.0 (f9 0000), which a float64 can encode as, and not with
 // the integer 0 (0x00), which it never does. The comparison is then with the
 // canonical encoding of the converted value, by T's own rules (a T with a
-// CacheKey or MarshalText method is keyed by it). The first case that
-// applies:
+// CacheKey or MarshalText method is keyed by it; a value of an interface
+// type as held in the interface, R1). The first case that applies:
 //
 //   - v's dynamic type is T: v is used as it is.
 //   - v is nil: allowed when T is a pointer, interface, slice or map type,
 //     and then the value is T's nil (null for a pointer or interface, 0x40
 //     for a nil []byte, 0x80 or a typed array for other slices, 0xa0 for a
-//     map: what a nil argument encodes as).
-//   - T is an interface type: v is used as it is, if v's type implements T.
+//     map: what a nil argument encodes as). An empty slice or map that is
+//     not nil is not dropped: it keys apart from nil.
+//   - T is an interface type: v is used as it is, if v's type implements T;
+//     only a value of v's dynamic type is dropped (R1).
 //   - T is a pointer type *E: v is converted to E by these rules (a non-nil
 //     pointer keys as its pointee).
 //   - T and v are both of integer or float kinds (not uintptr, not
@@ -340,19 +393,42 @@
 //
 // # Why these choices
 //
-// Numbers are keyed by value because CBOR has no widths and because widening
-// an argument from int32 to int64, or running on a 32-bit machine, should not
-// lose the cache. Type names are not keyed because renaming or moving a type
-// should not lose it either; the cache name already separates functions. The
-// cost is that, behind an interface, values of different types with the same
-// canonical form share a key (MyInt(3) and int(3)); a type for which that
-// matters can declare CacheKey. The same reasons keep type names out of
-// result shapes, with one exception: a type that encodes itself (F3) can
-// only be told apart by its name. nil and empty slices and maps key alike
-// because Go code treats them alike. Unexported fields of nested values are
+// Keys never merge values a function can tell apart, unless the user asks
+// (RuleInstant, RuleString, RuleMap, CacheKey): a shared entry would hand
+// one call another's result. Where the static type fixes the type, numbers
+// are keyed by value because CBOR has no widths and because widening an
+// argument from int32 to int64, or running on a 32-bit machine, should not
+// lose the cache; type names are not keyed because renaming or moving a type
+// should not lose it either (the cache name already separates functions).
+// Behind an interface the function can see the type, so there it is keyed
+// (R1), except for the plain types, which keep the encoding they always had.
+// The same reasons keep type names out of result shapes, with one
+// exception: a type that encodes itself (F3) can only be told apart by its
+// name. Every NaN still keys alike: NaNs differ only in bits that Go
+// arithmetic does not preserve. Unexported fields of nested values are
 // keyed because dropping them silently gives wrong answers
 // (mitchellh/hashstructure); keying private state can at worst cause extra
 // misses, never a false hit, and a type can declare CacheKey to key only what
 // matters. Methods come first (CacheKey, then the time and math/big types,
 // then MarshalText) because a type's author knows best what identifies it.
+//
+// # Revisions
+//
+// Revision 2 of key format 1 (issue 20) keys apart values that revision 1
+// merged although a function can tell them apart: a time's zone (R4), -0
+// and +0 (R9, R12), nil and empty slices and maps (R11 … R14), and the
+// dynamic type behind an interface (R1). It keeps KeyFormat 1 because every
+// other value keeps its bytes: in each merged pair, the value revision 2
+// encodes as before is the common one (a time in UTC, +0, a nil slice or
+// map, a value of the plain type of its encoding), and only the other one
+// gains a tag, a sign or a "zone" entry, an encoding that revision 1 never
+// produced. So entries stored by revision 1 keep hitting, entries of the
+// newly split values miss (and are computed again), and no key of either
+// revision can be read as a key of another value. One caveat: an entry that
+// revision 1 stored for the newly split value (a New York time, -0, an
+// empty slice, an int64 in an any) was stored under the key its partner
+// keeps, and is served to that partner until it is removed (pcache-fsck rm,
+// Func.Forget); revision 1 served it so already. testdata/golden.txt keeps
+// the revision-1 lines of the vectors revision 2 changed, and pins their
+// new bytes as name@2.
 package keying

@@ -58,7 +58,7 @@ func TestDropIfEqualConvertsValues(t *testing.T) {
 		drop  []any // argument values that must be dropped
 		keep  []any // argument values that must stay in the key
 	}{
-		{"F", 0, []any{0.0, math.Copysign(0, -1)}, []any{1.0, math.SmallestNonzeroFloat64}},
+		{"F", 0, []any{0.0}, []any{math.Copysign(0, -1), 1.0, math.SmallestNonzeroFloat64}}, // -0 keys apart from 0
 		{"F", int64(3), []any{3.0}, []any{3.5}},
 		{"F", uint64(1 << 63), []any{float64(1 << 63)}, []any{0.0}},
 		{"F", float32(0.5), []any{0.5}, []any{0.25}},
@@ -93,15 +93,17 @@ func TestDropIfEqualConvertsValues(t *testing.T) {
 		{"PF", 0, []any{&zero}, []any{(*float64)(nil)}},
 		{"PM", "fast", []any{&fast}, []any{(*dvMode)(nil)}},
 		{"Any", nil, []any{nil}, []any{0, ""}},
-		{"Any", 0, []any{0, int64(0), uint8(0)}, []any{0.0, nil}}, // used as it is: the int 0 is not the float 0
-		{"Any", 0.0, []any{0.0, float32(0)}, []any{0}},
+		{"Any", 0, []any{0}, []any{int64(0), uint8(0), 0.0, nil}}, // used as it is: the int 0 is not the float 0 or an int64 0
+		{"Any", 0.0, []any{0.0}, []any{0, float32(0)}},
+		{"Any", int64(0), []any{int64(0)}, []any{0, uint8(0)}},
 		{"Str", nil, []any{nil}, []any{time.Second}},
 		{"Str", time.Second, []any{time.Second}, []any{time.Minute}},
-		{"Sl", nil, []any{[]byte(nil), []byte{}}, []any{[]byte{0}}},
-		{"Ss", nil, []any{[]string(nil), []string{}}, []any{[]string{""}}},
-		{"Fs", nil, []any{[]float64(nil), []float64{}}, []any{[]float64{0}}},
+		{"Sl", nil, []any{[]byte(nil)}, []any{[]byte{}, []byte{0}}}, // nil is not empty
+		{"Sl", []byte{}, []any{[]byte{}}, []any{[]byte(nil), []byte{0}}},
+		{"Ss", nil, []any{[]string(nil)}, []any{[]string{}, []string{""}}},
+		{"Fs", nil, []any{[]float64(nil)}, []any{[]float64{}, []float64{0}}},
 		{"Fs", []float64{1}, []any{[]float64{1}}, []any{[]float64{}}},
-		{"Mp", nil, []any{map[string]int(nil), map[string]int{}}, []any{map[string]int{"a": 1}}},
+		{"Mp", nil, []any{map[string]int(nil)}, []any{map[string]int{}, map[string]int{"a": 1}}},
 		{"T", time.Unix(0, 0), []any{time.Unix(0, 0).UTC()}, []any{time.Time{}}},
 		{"Pt", dvPoint{1, 2}, []any{dvPoint{1, 2}}, []any{dvPoint{}}},
 	}

@@ -140,7 +140,7 @@ func TestEncodingVectors(t *testing.T) {
 		{"int64 min", int64(math.MinInt64), "3b7fffffffffffffff"},
 		{"float 1.0 is not int", 1.0, "f93c00"},
 		{"float32 1.5 = float64 1.5", float32(1.5), "f93e00"},
-		{"float -0 is 0", neg0, "f90000"},
+		{"float -0 is not 0", neg0, "f98000"},
 		{"NaN", math.NaN(), "f97e00"},
 		{"NaN payload", math.Float64frombits(0x7ff0000000000001), "f97e00"},
 		{"-Inf", math.Inf(-1), "f9fc00"},
@@ -155,10 +155,11 @@ func TestEncodingVectors(t *testing.T) {
 		{"byte array", [2]byte{1, 2}, "420102"},
 		{"ints typed", []int{1, -1}, "d84f5001000000000000000ffffffffffffffff"[:0] + "d84f500100000000000000ffffffffffffffff"},
 		{"int8 typed", []int8{-1}, "d8484101"[:6] + "ff"},
-		{"float64 typed NaN -0", []float64{neg0, math.NaN()}, "d8565000000000000000000000000000000f87f"[:0] + "d85650" + "0000000000000000" + "000000000000f87f"},
+		{"float64 typed NaN -0", []float64{neg0, math.NaN()}, "d85650" + "0000000000000080" + "000000000000f87f"},
 		{"float32 typed", []float32{1}, "d855440000803f"},
 		{"named float slice", []Meters{1}, "d85648000000000000f03f"},
-		{"empty typed", []float64{}, "d85640"},
+		{"empty typed", []float64{}, "da00706345d85640"},
+		{"nil typed", []float64(nil), "d85640"},
 		{"nil slice = empty", []string(nil), "80"},
 		{"strings", []string{"b", "a"}, "8261626161"},
 		{"map sorted", map[string]int{"bb": 1, "a": 2, "c": 3}, "a3616102616303626262" + "01"},
@@ -169,7 +170,8 @@ func TestEncodingVectors(t *testing.T) {
 		{"nil pointer", (*int)(nil), "f6"},
 		{"interface", []any{nil, 1, "x"}, "83f6016178"},
 		{"time", time.Unix(5, 7), "d903e9a201052807"},
-		{"time whole second", time.Unix(-1, 0).In(time.FixedZone("X", 3600)), "d903e9a10120"},
+		{"time whole second", time.Unix(-1, 0).UTC(), "d903e9a10120"},
+		{"time in a zone", time.Unix(-1, 0).In(time.FixedZone("X", 3600)), "d903e9a20120647a6f6e6583190e1061586158"},
 		{"big.Int small", big.NewInt(-5), "24"},
 		{"big.Int 2^64", new(big.Int).Lsh(big.NewInt(1), 64), "c249010000000000000000"},
 		{"big.Int -2^64", new(big.Int).Neg(new(big.Int).Lsh(big.NewInt(1), 64)), "3bffffffffffffffff"},
@@ -211,7 +213,8 @@ func TestEncodingVectors(t *testing.T) {
 
 // TestMatchesCoreDeterministic cross-checks the encoder against
 // fxamacker/cbor's RFC 8949 core deterministic mode on the values where the
-// two specs agree (no -0, no typed arrays, no structs).
+// two specs agree (no typed arrays, no structs, only plain types behind
+// interfaces).
 func TestMatchesCoreDeterministic(t *testing.T) {
 	em, err := cbor.CoreDetEncOptions().EncMode()
 	if err != nil {
@@ -236,7 +239,8 @@ func TestMatchesCoreDeterministic(t *testing.T) {
 		}
 		vals = append(vals, f, int64(r.Uint64()), r.Uint64()>>r.IntN(64), -int64(r.Uint64()>>r.IntN(64)))
 	}
-	vals = append(vals, map[string]any{"a": 1, "bb": []any{"x", 2.5, true, nil}, "B": map[int]any{-3: "y", 7: "z"}},
+	vals = append(vals, map[string]any{"a": 1, "bb": []any{"x", 2.5, true, nil}, "B": map[string]any{"-3": "y", "7": "z"}},
+		map[int]any{-3: "y", 7: "z"}, math.Copysign(0, -1), 0.0,
 		big.NewInt(12345), new(big.Int).Lsh(big.NewInt(3), 100), new(big.Int).Neg(new(big.Int).Lsh(big.NewInt(3), 100)))
 	for _, v := range vals {
 		want, err := em.Marshal(v)
@@ -294,11 +298,14 @@ func TestTypedArrayPaths(t *testing.T) {
 			t.Errorf("%T: direct and converted typed arrays differ", v)
 		}
 	}
-	// NaN and -0 canonicalised in arrays too.
+	// NaN canonicalised in arrays too; -0 keeps its sign (1/x tells).
 	a := mustMarshal(t, []float64{1, math.NaN(), neg0})
-	b := mustMarshal(t, []float64{1, math.Float64frombits(0x7ff0000000000bad), 0})
+	b := mustMarshal(t, []float64{1, math.Float64frombits(0x7ff0000000000bad), neg0})
 	if !bytes.Equal(a, b) {
-		t.Errorf("NaN/-0 not canonical: %x vs %x", a, b)
+		t.Errorf("NaN not canonical: %x vs %x", a, b)
+	}
+	if c := mustMarshal(t, []float64{1, math.NaN(), 0}); bytes.Equal(a, c) {
+		t.Errorf("-0 and +0 in a typed array key alike: %x", c)
 	}
 	// The input slice is never modified.
 	if !math.IsNaN(f64[7]) || !math.Signbit(f64[n-1]) || math.Float64bits(f64[chunkBytes/8]) != 0xfff0000000000123 {
@@ -306,18 +313,30 @@ func TestTypedArrayPaths(t *testing.T) {
 	}
 }
 
+// TestNilAndEmpty: a nil slice or map keeps its encoding; an empty one that
+// is not nil is that encoding under tag 0x706345 (da00706345).
 func TestNilAndEmpty(t *testing.T) {
-	pairs := [][2]any{
-		{[]int(nil), []int{}},
-		{[]byte(nil), []byte{}},
-		{[]string(nil), []string{}},
-		{map[string]int(nil), map[string]int{}},
-		{struct{ S []int }{}, struct{ S []int }{S: []int{}}},
+	pairs := []struct {
+		nilV, empty      any
+		nilHex, emptyHex string
+	}{
+		{[]int(nil), []int{}, "d84f40", "da00706345d84f40"},
+		{[]byte(nil), []byte{}, "40", "da0070634540"},
+		{[]string(nil), []string{}, "80", "da0070634580"},
+		{map[string]int(nil), map[string]int{}, "a0", "da00706345a0"},
+		{struct{ S []int }{}, struct{ S []int }{S: []int{}}, "a16153d84f40", "a16153da00706345d84f40"},
 	}
 	for _, p := range pairs {
-		if a, b := hexOf(t, p[0]), hexOf(t, p[1]); a != b {
-			t.Errorf("%#v = %s but %#v = %s", p[0], a, p[1], b)
+		if got := hexOf(t, p.nilV); got != p.nilHex {
+			t.Errorf("%#v = %s, want %s", p.nilV, got, p.nilHex)
 		}
+		if got := hexOf(t, p.empty); got != p.emptyHex {
+			t.Errorf("%#v = %s, want %s", p.empty, got, p.emptyHex)
+		}
+	}
+	// Arrays are never nil: [0]T keeps its encoding.
+	if got := hexOf(t, [0]string{}); got != "80" {
+		t.Errorf("[0]string{} = %s, want 80", got)
 	}
 }
 
@@ -458,7 +477,7 @@ func TestUnkeyable(t *testing.T) {
 		{"uintptr", uintptr(1), "value", "uintptr", "uintptrs", nil},
 		{"complex", []complex128{1}, "value[0]", "complex128", "complex numbers cannot be keyed", nil},
 		{"complex elem", []any{1i}, "value[0]", "complex128", "complex numbers", nil},
-		{"duplicate map keys", map[any]int{1: 1, uint(1): 2}, "value", "map[interface {}]int", "same canonical encoding", nil},
+		{"duplicate map keys", map[*int]int{new(int): 1, new(int): 2}, "value", "map[*int]int", "same canonical encoding", nil},
 		{"NaN map keys", map[float64]int{math.NaN(): 1, math.NaN(): 2}, "value", "map[float64]int", "same canonical encoding", nil},
 		{"pointer cycle", cyc, "", "", "cycle", nil},
 		{"slice cycle", selfSlice, "", "", "cycle", nil},
@@ -559,12 +578,14 @@ func TestStructShapesShareKeys(t *testing.T) {
 	}
 }
 
-func TestTimeIgnoresZoneAndMonotonic(t *testing.T) {
-	now := time.Now() // has a monotonic reading
+func TestTimeKeysZoneIgnoresMonotonic(t *testing.T) {
+	now := time.Now().UTC() // has a monotonic reading
 	a := hexOf(t, now)
-	b := hexOf(t, now.Round(0).In(time.FixedZone("Elsewhere", -7*3600)))
-	if a != b {
-		t.Errorf("same instant keyed differently: %s vs %s", a, b)
+	if b := hexOf(t, now.Round(0)); a != b {
+		t.Errorf("the monotonic reading is keyed: %s vs %s", a, b)
+	}
+	if b := hexOf(t, now.In(time.FixedZone("Elsewhere", -7*3600))); a == b {
+		t.Errorf("the same instant in two zones keys alike: %s", a)
 	}
 	if hexOf(t, now) == hexOf(t, now.Add(time.Nanosecond)) {
 		t.Error("nanoseconds are lost")
@@ -597,4 +618,13 @@ func TestConcurrentUse(t *testing.T) {
 			t.Errorf("concurrent Marshal = %s", got)
 		}
 	}
+}
+
+// keyBytes is the canonical key [KeyFormat, version, args] of a plan that
+// keys args as a whole: the array's head, the format, the version and
+// marshal(args). (A []any{KeyFormat, version, args} would key args as held
+// in an interface, tagged with its type unless that is a plain one.)
+func keyBytes(t testing.TB, version string, args any) []byte {
+	t.Helper()
+	return append(appendText([]byte{majArray | 3, KeyFormat}, version), mustMarshal(t, args)...)
 }

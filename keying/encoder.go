@@ -27,6 +27,7 @@ type encoder struct {
 	limit int
 
 	depth   int
+	instant bool                 // key every time.Time by its instant alone (InstantArg)
 	seen    map[seenKey]struct{} // containers on the current path, from depth cycleCheckFrom on
 	scratch []byte               // chunk buffer for converted typed arrays
 	lh      lazyHasher           // spill target of Sum and Plan.Key
@@ -74,7 +75,7 @@ func putEncoder(e *encoder) {
 		e.buf = nil
 	}
 	e.buf = e.buf[:0]
-	e.w, e.spill, e.limit, e.depth, e.seen = nil, nil, 0, 0, nil
+	e.w, e.spill, e.limit, e.depth, e.seen, e.instant = nil, nil, 0, 0, nil, false
 	if e.lh.h != nil {
 		e.lh.h.Reset()
 		hasherPool.Put(e.lh.h)
@@ -181,7 +182,7 @@ var (
 // encodesAs reports whether v (of info ti) encodes exactly as want. The work
 // is bounded by len(want): a longer encoding is abandoned as soon as it
 // passes that length.
-func encodesAs(v reflect.Value, ti *typeInfo, want []byte, depth int) (bool, error) {
+func encodesAs(v reflect.Value, ti *typeInfo, want []byte, depth int, instant bool) (bool, error) {
 	c := getEncoder()
 	defer putEncoder(c)
 	c.limit = len(want)
@@ -189,7 +190,7 @@ func encodesAs(v reflect.Value, ti *typeInfo, want []byte, depth int) (bool, err
 		c.limit = 1
 	}
 	c.spill = mismatchWriter
-	c.depth = depth
+	c.depth, c.instant = depth, instant
 	err := c.value(v, ti)
 	if err == errMismatch {
 		return false, nil

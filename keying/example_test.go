@@ -8,18 +8,25 @@ import (
 )
 
 func ExampleStableHash() {
-	// Map insertion order, integer widths and nil-vs-empty do not matter.
-	a, _ := keying.StableHash(map[string]any{"n": int32(3), "tags": []string{}})
-	b, _ := keying.StableHash(map[string]any{"tags": []string(nil), "n": int64(3)})
+	// Map insertion order and integer widths do not matter.
+	a, _ := keying.StableHash(map[string]int32{"n": 3, "m": 4})
+	b, _ := keying.StableHash(map[string]int64{"m": 4, "n": 3})
 	fmt.Println(a == b)
 	fmt.Println(a)
+
+	// What the function can tell apart does: the dynamic type behind an
+	// interface, nil and empty, -0 and +0, a time's zone.
+	c, _ := keying.StableHash([]any{int32(3), []string(nil)})
+	d, _ := keying.StableHash([]any{int64(3), []string{}})
+	fmt.Println(c == d)
 
 	// Values that cannot be keyed are errors naming the path and type.
 	_, err := keying.StableHash(map[string]any{"callback": func() {}})
 	fmt.Println(err)
 	// Output:
 	// true
-	// 023f2d55f4b6f4af3a58c9ac86ee622167adfd4872be4b0b89bb6f8bfa35c0cf
+	// 7de6e40765b7420edc3f72d518536f9fa7d56c0d603db27fa1b5c3743d63103b
+	// false
 	// keying: value["callback"] (func()): funcs cannot be keyed
 }
 

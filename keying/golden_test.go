@@ -184,8 +184,58 @@ func goldenVectors() []struct {
 		{"keyhasher/in-any", []any{goldenHasher{"y"}}},
 		{"textmarshaler/addr", netip.MustParseAddr("2001:db8::1")},
 		{"interface/nil-in-slice", []fmt.Stringer{nil}},
+		// Revision 2 (issue 20): what a function can tell apart keys apart.
+		{"float/-0-in-any", []any{neg0, 0.0}},
+		{"float32/-0", float32(neg0)},
+		{"typed/float64-neg0", []float64{neg0, 0}},
+		{"time/utc-fixed-zone", time.Unix(1, 0).In(time.FixedZone("UTC", 0))},
+		{"time/zone-est", time.Date(2024, 1, 15, 9, 30, 0, 0, time.FixedZone("EST", -5*3600))},
+		{"time/zone-gmt", time.Unix(1, 5).In(time.FixedZone("GMT", 0))},
+		{"time/zone-unnamed", time.Unix(1, 0).In(time.FixedZone("", 3600))},
+		{"bytes/empty-vs-nil", [][]byte{nil, {}}},
+		{"array/empty-vs-nil", [][]string{nil, {}}},
+		{"typed/empty-vs-nil", [][]int{nil, {}}},
+		{"map/empty-vs-nil", []map[string]int{nil, {}}},
+		{"any/plain", []any{1, -1, 1.5, "s", true, []byte{1}, []any{}, map[string]any{"a": nil}, time.Unix(1, 0).UTC(), []int{1}, []uint64{1}, []float64{1}, goldenHasher{"z"}, nil}},
+		{"any/int-widths", []any{int64(1), int32(1), uint8(1), uint(1)}},
+		{"any/float32", []any{float32(1.5)}},
+		{"any/named", []any{time.Duration(1), goldenMode("fast")}},
+		{"any/invalid-utf8", []any{"a\xffb"}},
+		{"any/pointers", []any{&seven, (*int)(nil)}},
+		{"any/struct", []any{OldArgs{"a", 2}}},
+		{"any/containers", []any{[]string{"a"}, map[string]int{"a": 1}, map[any]any{}, [2]int{1, 2}, []uint{1}, []any(nil)}},
+		{"any/textmarshaler", []any{netip.MustParseAddr("10.0.0.1")}},
+		{"any/map-keys", map[any]int{1: 1, int64(1): 2, uint8(1): 3}},
 	}
 }
+
+// goldenMode is a named string type, for the any/named vector.
+type goldenMode string
+
+// goldenWhen is the argument struct of the key/instant vectors.
+type goldenWhen struct {
+	At    time.Time
+	Until time.Time `pcache:",instant"`
+}
+
+// revisedVectors are the vectors whose values revision 2 of key format 1
+// (issue 20: keys never merge arguments a function can tell apart) keys
+// differently. Their revision-1 lines stay in the golden file as they were
+// (the keys old caches hold; TestGolden checks that the current encoding
+// differs from them, so such entries miss); the current encoding is pinned
+// under name@2. Every other vector keeps its bytes.
+var revisedVectors = map[string]string{
+	"float/-0":        "R9: -0 keys apart from +0",
+	"typed/float32":   "R12: -0 keeps its sign in a typed array",
+	"typed/float64":   "R12: -0 keeps its sign in a typed array",
+	"time/nanos-zone": "R4: a time that does not show UTC keys its zone",
+	"bytes/empty":     "R11: an empty slice that is not nil keys apart from nil",
+	"array/nested":    "R13: an empty slice that is not nil keys apart from nil",
+	"map/empty":       "R14: an empty map that is not nil keys apart from nil",
+}
+
+// revisionSuffix marks the revision-2 line of a revised vector.
+const revisionSuffix = "@2"
 
 // goldenKeys are the Plan.Key vectors.
 func goldenKeys(t testing.TB) []struct {
@@ -220,6 +270,15 @@ func goldenKeys(t testing.TB) []struct {
 	if err != nil {
 		t.Fatal(err)
 	}
+	pa, err := Compile(reflect.TypeFor[any](), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw, err := Compile(reflect.TypeFor[goldenWhen](), []Rule{{Arg: "At", Kind: RuleInstant}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	est := time.Date(2024, 1, 15, 9, 30, 0, 0, time.FixedZone("EST", -5*3600))
 	mk := func(p *Plan, version string, v any) Key {
 		k, err := p.Key(version, v)
 		if err != nil {
@@ -241,8 +300,21 @@ func goldenKeys(t testing.TB) []struct {
 		{"key/composed-tags-kept", mk(pc, "", goldenComposed{Blob: []byte{1}, Name: "n", Level: 0.5})},
 		{"key/drop-if-equal-converted", mk(pt, "", &goldenThreshold{Query: "q", Threshold: 0, Mode: "default"})},
 		{"key/drop-if-equal-converted-kept", mk(pt, "", &goldenThreshold{Query: "q", Threshold: 0.25, Mode: "fast"})},
+		{"key/any-arg-int", mk(pa, "", 1)},
+		{"key/any-arg-int64", mk(pa, "", int64(1))},
+		{"key/instant", mk(pw, "", goldenWhen{At: est, Until: est})},
+		{"key/instant-utc", mk(pw, "", goldenWhen{At: est.UTC(), Until: est.UTC()})},
 	}
 }
+
+// revisionHeader opens the block of name@2 vectors at the end of the file.
+const revisionHeader = `
+# Revision 2 of key format 1 (issue 20): keys never merge arguments a
+# function can tell apart (a time's zone, -0 and +0, nil and empty slices
+# and maps, the dynamic type behind an interface). The vectors above whose
+# values it keys differently keep their revision-1 lines (the keys old
+# caches hold, which now miss); their current encoding is NAME@2 below.
+`
 
 type goldenLine struct{ name, hex, hash string }
 
@@ -257,7 +329,11 @@ func currentGolden(t testing.TB) []goldenLine {
 		if err != nil {
 			t.Fatalf("%s: %v", g.name, err)
 		}
-		out = append(out, goldenLine{g.name, hex.EncodeToString(b), h})
+		name := g.name
+		if revisedVectors[name] != "" {
+			name += revisionSuffix
+		}
+		out = append(out, goldenLine{name, hex.EncodeToString(b), h})
 	}
 	for _, g := range goldenKeys(t) {
 		out = append(out, goldenLine{g.name, hex.EncodeToString(g.k.Bytes), hex.EncodeToString(g.k.Hash[:])})
@@ -297,11 +373,28 @@ func TestGolden(t *testing.T) {
 		if os.Getenv("CI") != "" {
 			t.Fatal("-update is refused under CI: the golden file is the contract")
 		}
-		var b bytes.Buffer
+		old := map[string]goldenLine{}
+		for _, g := range readGolden(t) {
+			old[g.name] = g
+		}
+		var b, rev bytes.Buffer
 		b.WriteString(goldenHeader)
 		for _, g := range cur {
+			if base, ok := strings.CutSuffix(g.name, revisionSuffix); ok {
+				// The revision-1 line stays where it was; the current
+				// encoding goes to the revision block at the end.
+				o, ok := old[base]
+				if !ok {
+					t.Fatalf("revised vector %s has no revision-1 line to keep", base)
+				}
+				fmt.Fprintf(&b, "%s %s %s\n", o.name, o.hex, o.hash)
+				fmt.Fprintf(&rev, "%s %s %s\n", g.name, g.hex, g.hash)
+				continue
+			}
 			fmt.Fprintf(&b, "%s %s %s\n", g.name, g.hex, g.hash)
 		}
+		b.WriteString(revisionHeader)
+		b.Write(rev.Bytes())
 		if err := os.MkdirAll(filepath.Dir(goldenPath), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -348,7 +441,25 @@ func TestGolden(t *testing.T) {
 		}
 		delete(byName, g.name)
 	}
+	for base, why := range revisedVectors {
+		old, ok := byName[base]
+		if !ok {
+			t.Errorf("revised vector %s: its revision-1 line is missing from %s", base, goldenPath)
+			continue
+		}
+		if now, ok := byName[base+revisionSuffix]; ok && now.hex == old.hex {
+			t.Errorf("revised vector %s (%s) encodes as in revision 1", base, why)
+		}
+		delete(byName, base)
+	}
 	for name := range byName {
 		t.Errorf("vector %s in %s has no value in golden_test.go", name, goldenPath)
 	}
+}
+
+// TestMain runs the tests in UTC: keys of local times depend on the
+// machine's zone (R4), and the golden vectors hold a few.
+func TestMain(m *testing.M) {
+	time.Local = time.UTC
+	os.Exit(m.Run())
 }

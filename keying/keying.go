@@ -28,6 +28,26 @@ func marshal(v any) ([]byte, error) {
 	return append([]byte(nil), e.buf...), nil
 }
 
+// marshalAs returns the canonical encoding of x as a value of type t, which
+// x has or, behind pointers, t points to (a DropIfEqual value converted to its
+// argument's type): like marshal, except that a value of an interface type
+// is keyed as held in that interface (R1).
+func marshalAs(x any, t reflect.Type) ([]byte, error) {
+	for x != nil && t.Kind() == reflect.Pointer && reflect.TypeOf(x) != t {
+		t = t.Elem()
+	}
+	if x == nil || t.Kind() != reflect.Interface {
+		return marshal(x)
+	}
+	e := getEncoder()
+	defer putEncoder(e)
+	rv := reflect.ValueOf(x)
+	if err := finish(e.dynamic(rv), rootName(rv.Type())); err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), e.buf...), nil
+}
+
 // encodeTo writes the canonical encoding of v to w, the same bytes Marshal
 // returns. Small items are batched; large strings, byte slices and numeric
 // slices are written straight from the value's memory, so the encoding is
@@ -49,7 +69,7 @@ func sumOf(v any) ([32]byte, error) {
 	if !rv.IsValid() {
 		return blake3.Sum256([]byte{cborNull}), nil
 	}
-	sum, err := sumValue(rv, infoOf(rv.Type()), 0)
+	sum, err := sumValue(rv, infoOf(rv.Type()), 0, false)
 	return sum, finish(err, rootName(rv.Type()))
 }
 
@@ -75,10 +95,10 @@ func (e *encoder) root(v any) error {
 
 // sumValue hashes the encoding of v: in memory while it is small, streamed
 // into a pooled hasher once it passes flushSize.
-func sumValue(v reflect.Value, ti *typeInfo, depth int) (sum [32]byte, err error) {
+func sumValue(v reflect.Value, ti *typeInfo, depth int, instant bool) (sum [32]byte, err error) {
 	e := getEncoder()
 	defer putEncoder(e)
-	e.limit, e.spill, e.depth = flushSize, &e.lh, depth
+	e.limit, e.spill, e.depth, e.instant = flushSize, &e.lh, depth, instant
 	if err := e.value(v, ti); err != nil {
 		return sum, err
 	}

@@ -29,9 +29,10 @@ const (
 	RuleDropIfEqual                     // drop while the value's canonical encoding equals that of Value converted to the argument's type (tag ,omitzero for the zero value)
 	RuleDropIf                          // drop while Pred(value) is true; a drop rule combines with one of RuleHash, RuleString, RuleMap
 	RuleOut                             // out-file path: a string argument that is not part of the key (tag ,out)
+	RuleInstant                         // key every time.Time in the value by its instant alone, not its zone (tag ,instant)
 )
 
-var ruleNames = [...]string{"", "Ignore", "HashArg", "StringArg", "MapArg", "DropIfEqual", "DropIf", "OutFile"}
+var ruleNames = [...]string{"", "Ignore", "HashArg", "StringArg", "MapArg", "DropIfEqual", "DropIf", "OutFile", "InstantArg"}
 
 // String returns the name of the pcache option that makes the rule, e.g.
 // "HashArg".
@@ -72,7 +73,7 @@ type Plan struct {
 // and OutFile (also in kind) exclude every other rule.
 type argPlan struct {
 	f    *fieldInfo
-	kind RuleKind // 0: keyed as it is; RuleHash, RuleString, RuleMap; or RuleIgnore, RuleOut
+	kind RuleKind // 0: keyed as it is; RuleHash, RuleString, RuleMap, RuleInstant; or RuleIgnore, RuleOut
 	from string   // where kind came from, for messages
 	mapf func(any) (any, error)
 
@@ -135,8 +136,8 @@ type OutArg struct {
 // a nil one (ErrNilArgument). Any other type is keyed as a whole and takes no
 // rules.
 //
-// An argument takes at most one key rule (HashArg, StringArg, MapArg, tags
-// ,hash and ,string) and at most one drop rule (DropIfEqual, DropIf, tag
+// An argument takes at most one key rule (HashArg, StringArg, MapArg,
+// InstantArg, tags ,hash, ,string and ,instant) and at most one drop rule (DropIfEqual, DropIf, tag
 // ,omitzero); with both, the drop rule is evaluated on the raw value and the
 // key rule keys the value when it is not dropped. Ignore and OutFile (tags
 // "-" and ,out) take no other rule.
@@ -145,7 +146,7 @@ type OutArg struct {
 // argument, when one argument has two key rules or two drop rules (a tag and
 // a Rule count as two) or Ignore or OutFile next to another rule, when a rule
 // names an unexported field, when RuleOut is given to a field that is not a
-// string, when a Rule lacks its Map, Pred or keyable Value, when a
+// string, when RuleInstant is given to one that cannot hold a time.Time, when a Rule lacks its Map, Pred or keyable Value, when a
 // DropIfEqual value cannot be converted exactly to its argument's type (see
 // the package doc), when an unexported field of t is not tagged pcache:"-"
 // (unexported fields are not arguments and are never dropped silently), and
@@ -202,6 +203,8 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 			a.kind, a.from = RuleString, from
 		case optOut:
 			a.kind, a.from = RuleOut, from
+		case optInstant:
+			a.kind, a.from = RuleInstant, from
 		}
 		if f.omitzero {
 			z, err := f.zero()
@@ -219,7 +222,7 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 		if !f.exported {
 			return nil, fmt.Errorf("keying: %v: rule %v: field %s is unexported, so it is not an argument: %w", t, r, f.goPath, ErrInvalidRule)
 		}
-		if r.Kind < RuleIgnore || r.Kind > RuleOut {
+		if r.Kind < RuleIgnore || r.Kind > RuleInstant {
 			return nil, fmt.Errorf("keying: %v: rule %v: unknown rule kind %d: %w", t, r, int(r.Kind), ErrInvalidRule)
 		}
 		a := plans[f]
@@ -245,7 +248,7 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 			if problem != "" {
 				return nil, fmt.Errorf("keying: %v: %s: %s: %w", t, describeDropIfEqual(r), problem, ErrInvalidRule)
 			}
-			b, err := marshal(x)
+			b, err := marshalAs(x, f.typ)
 			if err != nil {
 				return nil, fmt.Errorf("keying: %v: %s: the value converted to the argument's type %v cannot be keyed: %w", t, describeDropIfEqual(r), f.typ, err)
 			}
@@ -253,6 +256,10 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 		case RuleOut:
 			if f.typ.Kind() != reflect.String {
 				return nil, fmt.Errorf("keying: %v: rule %v: an out-file argument must be a string, not %v: %w", t, r, f.typ, ErrInvalidRule)
+			}
+		case RuleInstant:
+			if !holdsTime(f.typ, map[reflect.Type]bool{}) {
+				return nil, fmt.Errorf("keying: %v: rule %v: values of the argument's type %v never hold a time.Time: %w", t, r, f.typ, ErrInvalidRule)
 			}
 		}
 	}
@@ -344,6 +351,8 @@ func (p *Plan) Key(version string, v any) (Key, error) {
 		e.buf = append(e.buf, cborNull)
 	case p.ti.kind == kStruct:
 		err = p.encodeArgs(e, rv)
+	case p.t.Kind() == reflect.Interface:
+		err = e.dynamic(rv) // the argument is held in an interface: R1
 	default:
 		err = e.value(rv, infoOf(rv.Type()))
 	}
@@ -395,7 +404,7 @@ func (p *Plan) encodeArgs(e *encoder, v reflect.Value) error {
 		// A drop rule looks at the raw value, before any key rule.
 		switch a.drop {
 		case RuleDropIfEqual:
-			eq, err := encodesAs(fv, a.f.ti, a.dropEnc, 0)
+			eq, err := encodesAs(fv, a.f.ti, a.dropEnc, 0, false)
 			if err != nil {
 				return atField(err, a.f.goPath)
 			}
@@ -423,6 +432,8 @@ func (p *Plan) encodeArgs(e *encoder, v reflect.Value) error {
 			err = e.hashOf(pa.v, a.f.ti)
 		case RuleString:
 			err = e.sprint(pa.v, a.f.ti)
+		case RuleInstant:
+			err = e.instantValue(pa.v, a.f.ti)
 		case RuleMap:
 			var x any
 			if x, err = callMap(a.mapf, pa.v.Interface()); err != nil {

@@ -105,7 +105,7 @@ func TestPlanIgnore(t *testing.T) {
 	if calls != 0 {
 		t.Error("CacheKey of an ignored argument was called")
 	}
-	if want := mustMarshal(t, []any{1, "", map[string]int{"X": 1}}); !bytes.Equal(k.Bytes, want) {
+	if want := keyBytes(t, "", map[string]int{"X": 1}); !bytes.Equal(k.Bytes, want) {
 		t.Errorf("key bytes %x, want %x", k.Bytes, want)
 	}
 }
@@ -115,7 +115,7 @@ func TestPlanKeyLayout(t *testing.T) {
 	v := OldArgs{"a", 2}
 	k := key(t, p, "v1", v)
 	// Without rules the key is the canonical [KeyFormat, version, args] and args is marshal(v).
-	want := mustMarshal(t, []any{KeyFormat, "v1", v})
+	want := keyBytes(t, "v1", v)
 	if !bytes.Equal(k.Bytes, want) {
 		t.Fatalf("Key.Bytes = %x, want %x", k.Bytes, want)
 	}
@@ -131,7 +131,7 @@ func TestPlanKeyLayout(t *testing.T) {
 	}
 	// Non-struct argument types are keyed as a whole.
 	ps := compile[[]string](t)
-	if k := key(t, ps, "", []string{"x"}); !bytes.Equal(k.Bytes, mustMarshal(t, []any{1, "", []string{"x"}})) {
+	if k := key(t, ps, "", []string{"x"}); !bytes.Equal(k.Bytes, keyBytes(t, "", []string{"x"})) {
 		t.Errorf("non-struct key %x", k.Bytes)
 	}
 	pa := compile[any](t)
@@ -151,7 +151,7 @@ func TestPlanLargeKeyKeepsOnlyHash(t *testing.T) {
 	if k.Bytes != nil {
 		t.Errorf("Bytes kept for a %d-byte key", len(mustMarshal(t, v)))
 	}
-	if k.Hash != blake3.Sum256(mustMarshal(t, []any{1, "v", v})) {
+	if k.Hash != blake3.Sum256(keyBytes(t, "v", v)) {
 		t.Error("streamed hash differs from the hash of the encoding")
 	}
 	small := args{make([]float64, MaxKeyBytes/8-3)}
@@ -200,7 +200,7 @@ func TestPlanRules(t *testing.T) {
 	v := args{Data: data, Name: &strings.Builder{}, Client: strings.NewReader("abc"), Mode: "default", Out: "/tmp/a", Dest: "/tmp/b"}
 	k := key(t, p, "", v)
 	sum, _ := sumOf(data)
-	want := mustMarshal(t, []any{1, "", map[string]any{"Data": sum[:], "Name": "", "Client": 3}})
+	want := keyBytes(t, "", map[string]any{"Data": sum[:], "Name": "", "Client": 3})
 	if !bytes.Equal(k.Bytes, want) {
 		a, _ := Diagnose(k.Bytes)
 		b, _ := Diagnose(want)
@@ -275,7 +275,7 @@ func TestPlanPromotedArguments(t *testing.T) {
 	}
 	// Through a nil embedded pointer, the promoted arguments are absent.
 	pp := compile[withPtrBase](t)
-	if k := key(t, pp, "", withPtrBase{nil, 2}); !bytes.Equal(k.Bytes, mustMarshal(t, []any{1, "", map[string]int{"X": 2}})) {
+	if k := key(t, pp, "", withPtrBase{nil, 2}); !bytes.Equal(k.Bytes, keyBytes(t, "", map[string]int{"X": 2})) {
 		t.Errorf("nil embedded pointer: %x", k.Bytes)
 	}
 }

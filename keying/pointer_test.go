@@ -99,7 +99,7 @@ func TestPlanPointerKeysUnchanged(t *testing.T) {
 		{Input: []float64{1, 2}, Name: "n", Blob: []byte{1}, Out: "/o", Limit: 4},
 	} {
 		k := key(t, p, "v1", v)
-		if want := mustMarshal(t, []any{KeyFormat, "v1", v}); !bytes.Equal(k.Bytes, want) {
+		if want := keyBytes(t, "v1", v); !bytes.Equal(k.Bytes, want) {
 			t.Errorf("key %x, want %x", k.Bytes, want)
 		}
 		if !reflect.DeepEqual(k.Outs, []OutArg{{"Out", v.Out}}) {
@@ -161,7 +161,7 @@ func TestPlanOtherPointersKeyedWhole(t *testing.T) {
 	}
 	for _, tt := range tests {
 		k := key(t, tt.p, "", tt.v)
-		if want := mustMarshal(t, []any{KeyFormat, "", tt.v}); !bytes.Equal(k.Bytes, want) {
+		if want := keyBytes(t, "", tt.v); !bytes.Equal(k.Bytes, want) {
 			t.Errorf("%s: key %x, want %x", tt.name, k.Bytes, want)
 		}
 	}

@@ -13,21 +13,36 @@ func bigPtr[T any](v reflect.Value) *T {
 }
 
 // time appends a time.Time as RFC 9581 extended time, tag 1001 over the map
-// {1: Unix seconds, -9: nanoseconds}; the -9 entry is left out when the
-// nanoseconds are zero. Location and monotonic reading are not keyed.
+// {1: Unix seconds, -9: nanoseconds, "zone": [offset, abbreviation, location]};
+// the -9 entry is left out when the nanoseconds are zero, and the "zone"
+// entry when the time shows UTC (t.Zone() is "UTC", 0) or the encoder keys
+// times by their instant (InstantArg). The monotonic reading is not keyed.
 func (e *encoder) time(v reflect.Value) error {
 	t, _ := reflect.TypeAssert[time.Time](v)
 	sec, ns := t.Unix(), t.Nanosecond()
-	e.buf = appendHead(e.buf, majTag, tagExtTime)
-	if ns == 0 {
-		e.buf = append(e.buf, majMap|1, 0x01)
-		e.buf = appendInt(e.buf, sec)
-		return nil
+	abbr, off := t.Zone()
+	zone := !e.instant && (abbr != "UTC" || off != 0)
+	n := byte(1)
+	if ns != 0 {
+		n++
 	}
-	e.buf = append(e.buf, majMap|2, 0x01)
+	if zone {
+		n++
+	}
+	e.buf = appendHead(e.buf, majTag, tagExtTime)
+	e.buf = append(e.buf, majMap|n, 0x01)
 	e.buf = appendInt(e.buf, sec)
-	e.buf = append(e.buf, majNegint|8) // -9
-	e.buf = appendInt(e.buf, int64(ns))
+	if ns != 0 {
+		e.buf = append(e.buf, majNegint|8) // -9
+		e.buf = appendInt(e.buf, int64(ns))
+	}
+	if zone {
+		e.buf = appendText(e.buf, "zone")
+		e.buf = append(e.buf, majArray|3)
+		e.buf = appendInt(e.buf, int64(off))
+		e.buf = appendText(e.buf, abbr)
+		e.buf = appendText(e.buf, t.Location().String())
+	}
 	return nil
 }
 

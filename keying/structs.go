@@ -20,9 +20,10 @@ const (
 	optString          // ,string: key on fmt.Sprint(value)
 	optOmitZero        // ,omitzero: drop while the value encodes like the zero value (only in parseTag; see fieldInfo.omitzero)
 	optOut             // ,out: an out-file path, never part of a key
+	optInstant         // ,instant: every time.Time in the value keyed by its instant alone
 )
 
-var tagOptNames = map[string]tagOpt{"hash": optHash, "string": optString, "omitzero": optOmitZero, "out": optOut}
+var tagOptNames = map[string]tagOpt{"hash": optHash, "string": optString, "omitzero": optOmitZero, "out": optOut, "instant": optInstant}
 
 // fieldInfo is one field of a struct as keying sees it: a direct field or
 // one promoted from an embedded struct.
@@ -36,7 +37,7 @@ type fieldInfo struct {
 	ti       *typeInfo    // typeInfo of typ (nil for ignored fields)
 	exported bool         // the field itself is exported
 	ignored  bool         // tagged pcache:"-"
-	opt      tagOpt       // optNone, optHash, optString or optOut
+	opt      tagOpt       // optNone, optHash, optString, optInstant or optOut
 	omitzero bool         // tagged ,omitzero: absent while it encodes like its type's zero value
 	tag      string       // the raw pcache tag, for messages
 
@@ -128,6 +129,10 @@ func collectFields(t reflect.Type, index []int, unexp []bool, prefix string, cha
 			st.err = fmt.Sprintf("field %s: pcache:%q needs a string field, not %s", goPath, tag, sf.Type)
 			return
 		}
+		if opt == optInstant && !holdsTime(sf.Type, map[reflect.Type]bool{}) {
+			st.err = fmt.Sprintf("field %s: pcache:%q: values of type %s never hold a time.Time", goPath, tag, sf.Type)
+			return
+		}
 		st.all = append(st.all, &fieldInfo{
 			name: name, goPath: goPath, head: appendText(nil, name), index: idx, unexp: un,
 			typ: sf.Type, ti: buildInfo(sf.Type, pending), exported: sf.IsExported(), opt: opt, omitzero: omitzero, tag: tag,
@@ -149,7 +154,7 @@ func parseTag(tag string) (name string, opt tagOpt, omitzero bool, problem strin
 		}
 		v, ok := tagOptNames[o]
 		if !ok {
-			return "", 0, false, fmt.Sprintf("unknown option %q in tag pcache:%q (want hash, string, omitzero or out)", o, tag)
+			return "", 0, false, fmt.Sprintf("unknown option %q in tag pcache:%q (want hash, string, instant, omitzero or out)", o, tag)
 		}
 		if v == optOmitZero {
 			if omitzero {
@@ -167,6 +172,32 @@ func parseTag(tag string) (name string, opt tagOpt, omitzero bool, problem strin
 		return "", 0, false, fmt.Sprintf("tag pcache:%q combines out with omitzero; an out-file field takes no other option", tag)
 	}
 	return name, opt, omitzero, ""
+}
+
+// holdsTime reports whether a value of type t can hold a time.Time that
+// keying encodes (so that InstantArg or ,instant can change its key): t is
+// time.Time, an interface, a type with its own CacheKey method, or is made of
+// such types.
+func holdsTime(t reflect.Type, seen map[reflect.Type]bool) bool {
+	if seen[t] {
+		return false
+	}
+	seen[t] = true
+	switch k, _ := classify(t); k {
+	case kTime, kIface, kHasher, kHasherPtr:
+		return true
+	case kPtr, kSeq:
+		return holdsTime(t.Elem(), seen)
+	case kMap:
+		return holdsTime(t.Key(), seen) || holdsTime(t.Elem(), seen)
+	case kStruct:
+		for i := 0; i < t.NumField(); i++ {
+			if f := t.Field(i); f.Tag.Get("pcache") != "-" && holdsTime(f.Type, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // get returns the field's value in the struct value v, and false when an

@@ -19,7 +19,8 @@ var forceConvert = false
 
 // typed appends a numeric slice or array as an RFC 8746 typed array: a tag
 // over a byte string holding the elements little-endian, int and uint widened
-// to 64 bits, every float NaN replaced by the canonical quiet NaN and -0 by +0.
+// to 64 bits, every float NaN replaced by the canonical quiet NaN (-0 keeps
+// its sign bit: 1/x tells it from +0).
 func (e *encoder) typed(v reflect.Value, ti *typeInfo) error {
 	ta := ti.ta
 	n := v.Len()
@@ -87,12 +88,12 @@ func (e *encoder) floatsDirect(src []byte, width int, needsFix func([]byte) bool
 	return nil
 }
 
-// needsFix64 reports whether the native float64s in b include a NaN or -0.
-// (The canonical NaN counts too; fixing it is a no-op.)
+// needsFix64 reports whether the native float64s in b include a NaN. (The
+// canonical NaN counts too; fixing it is a no-op.)
 func needsFix64(b []byte) bool {
 	s := unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/8)
 	for _, u := range s {
-		if u<<1 > 0xffe0000000000000 || u == float64SignBit {
+		if u<<1 > 0xffe0000000000000 {
 			return true
 		}
 	}
@@ -109,7 +110,7 @@ func fix64(b []byte) {
 func needsFix32(b []byte) bool {
 	s := unsafe.Slice((*uint32)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/4)
 	for _, u := range s {
-		if u<<1 > 0xff000000 || u == float32SignBit {
+		if u<<1 > 0xff000000 {
 			return true
 		}
 	}
@@ -124,13 +125,10 @@ func fix32(b []byte) {
 }
 
 // norm64 and norm32 canonicalise one float's bits: any NaN → quiet NaN with
-// zero payload, -0 → +0.
+// zero payload. Every other value, -0 included, keeps its bits.
 func norm64(u uint64) uint64 {
 	if u<<1 > 0xffe0000000000000 {
 		return canonNaN64
-	}
-	if u == float64SignBit {
-		return 0
 	}
 	return u
 }
@@ -138,9 +136,6 @@ func norm64(u uint64) uint64 {
 func norm32(u uint32) uint32 {
 	if u<<1 > 0xff000000 {
 		return canonNaN32
-	}
-	if u == float32SignBit {
-		return 0
 	}
 	return u
 }

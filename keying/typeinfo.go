@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"reflect"
 	"runtime"
+	"strconv"
 	"sync"
 	"time"
 	"unsafe"
@@ -49,6 +50,8 @@ type typeInfo struct {
 	key     *typeInfo   // kMap: the key type
 	ta      typedArray  // kTyped
 	st      *structInfo // kStruct
+	plain   bool        // behind an interface, values of t are encoded as they are (R1)
+	dynHead []byte      // behind an interface, the head 27([name, … that goes before a value of t that is not plain
 }
 
 // typedArray describes how a numeric slice or array becomes an RFC 8746 typed
@@ -99,6 +102,8 @@ func buildInfo(t reflect.Type, pending map[reflect.Type]*typeInfo) *typeInfo {
 	ti := &typeInfo{t: t}
 	pending[t] = ti
 	ti.kind, ti.bad = classify(t)
+	ti.plain = plainTypes[t] || ti.kind == kHasher || ti.kind == kHasherPtr
+	ti.dynHead = appendText(append(appendHead(nil, majTag, tagTypedValue), majArray|2), goTypeName(t))
 	switch ti.kind {
 	case kTyped:
 		ti.isArray = t.Kind() == reflect.Array
@@ -117,6 +122,49 @@ func buildInfo(t reflect.Type, pending map[reflect.Type]*typeInfo) *typeInfo {
 		ti.st = buildStruct(t, pending)
 	}
 	return ti
+}
+
+// plainTypes are the types that a value behind an interface may have and
+// still be encoded as it is (R1): the one type each plain encoding stands
+// for. A value of any other type is tagged with its type's name.
+var plainTypes = func() map[reflect.Type]bool {
+	m := map[reflect.Type]bool{}
+	for _, t := range []reflect.Type{
+		reflect.TypeFor[bool](), reflect.TypeFor[int](), reflect.TypeFor[float64](),
+		reflect.TypeFor[string](), reflect.TypeFor[[]byte](), reflect.TypeFor[[]any](),
+		reflect.TypeFor[map[string]any](), timeType,
+		reflect.TypeFor[[]int8](), reflect.TypeFor[[]int16](), reflect.TypeFor[[]int32](),
+		reflect.TypeFor[[]int](), reflect.TypeFor[[]uint16](), reflect.TypeFor[[]uint32](),
+		reflect.TypeFor[[]uint64](), reflect.TypeFor[[]float32](), reflect.TypeFor[[]float64](),
+	} {
+		m[t] = true
+	}
+	return m
+}()
+
+// goTypeName names t in a 27([name, value]) item: PkgPath.Name for a defined
+// type ("time.Duration", "github.com/x/y.Mode"), the bare name for a
+// predeclared one ("int64"), and for other types their composition ("[]int64",
+// "*github.com/x/y.T", "map[string]int", "[4]uint8"), or reflect's String
+// (unnamed struct, interface and func types).
+func goTypeName(t reflect.Type) string {
+	if name := t.Name(); name != "" {
+		if t.PkgPath() == "" {
+			return name
+		}
+		return t.PkgPath() + "." + name
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return "*" + goTypeName(t.Elem())
+	case reflect.Slice:
+		return "[]" + goTypeName(t.Elem())
+	case reflect.Array:
+		return "[" + strconv.Itoa(t.Len()) + "]" + goTypeName(t.Elem())
+	case reflect.Map:
+		return "map[" + goTypeName(t.Key()) + "]" + goTypeName(t.Elem())
+	}
+	return t.String()
 }
 
 // classify decides a type's kind. The order is the spec's precedence:

@@ -34,15 +34,24 @@ func (e *encoder) value(v reflect.Value, ti *typeInfo) error {
 	case kBytes:
 		if ti.isArray {
 			v = addressable(v)
+		} else {
+			e.nonNilEmpty(v)
 		}
 		b := v.Bytes()
 		e.buf = appendHead(e.buf, majBytes, uint64(len(b)))
 		return e.writeLarge(b)
 	case kTyped:
+		if !ti.isArray {
+			e.nonNilEmpty(v)
+		}
 		return e.typed(v, ti)
 	case kSeq:
+		if !ti.isArray {
+			e.nonNilEmpty(v)
+		}
 		return e.seq(v, ti)
 	case kMap:
+		e.nonNilEmpty(v)
 		return e.mapv(v, ti)
 	case kStruct:
 		return e.structv(v, ti)
@@ -64,8 +73,7 @@ func (e *encoder) value(v reflect.Value, ti *typeInfo) error {
 			e.buf = append(e.buf, cborNull)
 			return nil
 		}
-		v = v.Elem()
-		return e.value(v, infoOf(v.Type()))
+		return e.dynamic(v.Elem())
 	case kHasher, kHasherPtr:
 		return e.hasher(v, ti)
 	case kText, kTextPtr:
@@ -84,6 +92,25 @@ func (e *encoder) value(v reflect.Value, ti *typeInfo) error {
 		return newWalkErr(ti.t, "internal error: unclassified type", nil)
 	}
 	return nil
+}
+
+// nonNilEmpty marks an empty slice or map that is not nil (v is a slice or
+// a map): tagNonNilEmpty goes before the encoding that a nil one has alone.
+func (e *encoder) nonNilEmpty(v reflect.Value) {
+	if v.Len() == 0 && !v.IsNil() {
+		e.buf = appendHead(e.buf, majTag, tagNonNilEmpty)
+	}
+}
+
+// dynamic appends v, the non-nil value held in an interface (R1): as it is
+// when v's type is the plain type of its encoding, and otherwise as
+// 27([type name, value]), so values of two types never key alike.
+func (e *encoder) dynamic(v reflect.Value) error {
+	ti := infoOf(v.Type())
+	if !ti.plain || ti.kind == kString && !utf8.ValidString(v.String()) {
+		e.buf = append(e.buf, ti.dynHead...)
+	}
+	return e.value(v, ti)
 }
 
 // any appends the encoding of x, a value returned by a CacheKey method or a
@@ -159,7 +186,7 @@ func (e *encoder) mapv(v reflect.Value, ti *typeInfo) error {
 
 	ke := getEncoder()
 	defer putEncoder(ke)
-	ke.depth = e.depth
+	ke.depth, ke.instant = e.depth, e.instant
 	entries := make([]mapEntry, 0, n)
 	it := v.MapRange()
 	for it.Next() {
@@ -218,7 +245,7 @@ func (e *encoder) structv(v reflect.Value, ti *typeInfo) error {
 			if err != nil {
 				return atField(err, f.goPath)
 			}
-			eq, err := encodesAs(fv, f.ti, z, e.depth)
+			eq, err := encodesAs(fv, f.ti, z, e.depth, e.instant)
 			if err != nil {
 				return atField(err, f.goPath)
 			}
@@ -254,13 +281,25 @@ func (e *encoder) field(v reflect.Value, ti *typeInfo, opt tagOpt) error {
 		return e.hashOf(v, ti)
 	case optString:
 		return e.sprint(v, ti)
+	case optInstant:
+		return e.instantValue(v, ti)
 	}
 	return e.value(v, ti)
 }
 
+// instantValue encodes v with every time.Time in it keyed by its instant
+// alone (InstantArg, tag ,instant).
+func (e *encoder) instantValue(v reflect.Value, ti *typeInfo) error {
+	was := e.instant
+	e.instant = true
+	err := e.value(v, ti)
+	e.instant = was
+	return err
+}
+
 // hashOf appends the 32-byte Sum of v as a byte string.
 func (e *encoder) hashOf(v reflect.Value, ti *typeInfo) error {
-	sum, err := sumValue(v, ti, e.depth)
+	sum, err := sumValue(v, ti, e.depth, e.instant)
 	if err != nil {
 		return err
 	}
