@@ -276,10 +276,10 @@ func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport)
 		return rep, err
 	}
 	// Every kept object is in place in a sealed output: the inputs may go.
-	for _, pi := range inputs {
-		os.Remove(s.d.Pack(layout.PackIndexName(pi.Name)))
-		os.Remove(pi.Path)
-		os.Remove(s.d.PackLock(pi.Name))
+	for _, pi := range inputs { // rooted: no link planted in the cache leads these out of it
+		s.d.Remove(s.d.Pack(layout.PackIndexName(pi.Name)))
+		s.d.Remove(pi.Path)
+		s.d.Remove(s.d.PackLock(pi.Name))
 	}
 	s.packs.refresh()
 	return rep, nil
@@ -465,14 +465,14 @@ func (s *Store) SalvagePack(name string) (string, error) {
 		return "", fmt.Errorf("cas: salvage pack: %w", err)
 	}
 	dst := s.lostDir + string(os.PathSeparator) + name + "." + fsutil.Unique()
-	if err := os.Rename(pi.Path, dst); err != nil {
+	if err := s.d.Rename(pi.Path, dst); err != nil { // rooted: lost+found may be a planted link
 		return "", fmt.Errorf("cas: salvage pack: %w", err)
 	}
 	idx := s.d.Pack(layout.PackIndexName(name))
-	if _, err := os.Stat(idx); err == nil {
-		os.Rename(idx, dst+layout.PackIndexExt)
+	if _, err := os.Lstat(idx); err == nil {
+		s.d.Rename(idx, dst+layout.PackIndexExt)
 	}
-	os.Remove(s.d.PackLock(name))
+	s.d.Remove(s.d.PackLock(name))
 	s.packs.refresh()
 	return dst, nil
 }

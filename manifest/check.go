@@ -251,7 +251,7 @@ func Repair(d layout.Dir, name string) error {
 		}
 	}
 	for _, p := range remove {
-		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := d.Remove(p); err != nil { // follows no link out of the cache
 			return fmt.Errorf("manifest: repair %s: %w", name, err)
 		}
 	}

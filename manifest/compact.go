@@ -250,7 +250,7 @@ func (c *compaction) merge(journals []*deadJournal, segs []*segment) (*segment, 
 // remove deletes a file, logging a failure (the file then stays; its records
 // are also in the output, so keeping it is harmless).
 func (c *compaction) remove(path string) bool {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := c.d.Remove(path); err != nil { // follows no link out of the cache
 		c.logf("manifest: compact %s: %v", c.name, err)
 		return false
 	}

@@ -1,0 +1,159 @@
+package layout
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrOutside is returned (wrapped) by the rooted operations for a path that
+// does not lie inside the cache directory, or that leads out of it through
+// a symbolic link.
+var ErrOutside = errors.New("outside the cache directory")
+
+// ErrNotOwnDir is returned (wrapped) by CheckOwnDirs for a directory of the
+// cache's own that is a symbolic link or not a directory: pcache never
+// makes either, so someone planted it, and maintenance follows nothing
+// there.
+var ErrNotOwnDir = errors.New("not a directory of the cache's own")
+
+// rel returns p relative to the root, failing for a path outside it.
+func (d Dir) rel(p string) (string, error) {
+	r, err := filepath.Rel(d.root, p)
+	if err != nil || r == "." || r == ".." || strings.HasPrefix(r, ".."+string(filepath.Separator)) || filepath.IsAbs(r) {
+		return "", fmt.Errorf("%s: %w", p, ErrOutside)
+	}
+	return r, nil
+}
+
+// rooted runs fn with the cache directory opened as an os.Root: every path
+// is resolved beneath it, and a symbolic link (planted anywhere on the way)
+// that leads out of it is refused instead of followed.
+func (d Dir) rooted(fn func(r *os.Root) error) error {
+	r, err := os.OpenRoot(d.root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fn(r)
+}
+
+// Remove removes the file (or empty directory) at p, a path inside the
+// cache, without following a symbolic link out of the cache on the way:
+// maintenance run by any user (root included) deletes nothing elsewhere,
+// whatever was planted in the cache. A missing file is not an error.
+func (d Dir) Remove(p string) error {
+	rp, err := d.rel(p)
+	if err != nil {
+		return err
+	}
+	err = d.rooted(func(r *os.Root) error { return r.Remove(rp) })
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// Rename moves the file at oldpath to newpath, both inside the cache,
+// following no symbolic link out of it: a quarantine or a repack never
+// moves a file in from, or out to, a place someone else chose.
+func (d Dir) Rename(oldpath, newpath string) error {
+	ro, err := d.rel(oldpath)
+	if err != nil {
+		return err
+	}
+	rn, err := d.rel(newpath)
+	if err != nil {
+		return err
+	}
+	if err := d.rooted(func(r *os.Root) error { return r.Rename(ro, rn) }); err != nil {
+		return fmt.Errorf("rename %s to %s: %w", oldpath, newpath, err)
+	}
+	return nil
+}
+
+// ownDirs are the directories directly under the root that pcache makes,
+// and those below them whose every entry is pcache's own directory.
+var ownDirs = []string{ObjectsDir, ManifestsDir, TmpDir, LostFoundDir, LocksDir, RemoteDir}
+
+// CheckOwnDirs returns, for each of the cache's own directories that exists
+// but is not a real directory (a symbolic link, a file, a FIFO), an error
+// wrapping ErrNotOwnDir that names it and what it is. It looks at the
+// top-level directories, objects/pack, the 256 object fan-out directories,
+// the lock subdirectories and every function's manifest directory. With
+// deep unset only the top level is looked at (what a call's Open can
+// afford).
+func (d Dir) CheckOwnDirs(deep bool) []error {
+	var bad []error
+	check := func(p string) bool {
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return false // absent (or unreadable: the operation itself says so)
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			to, _ := os.Readlink(p)
+			bad = append(bad, fmt.Errorf("%s is a symbolic link to %s: %w", d.Rel(p), to, ErrNotOwnDir))
+			return false
+		}
+		if !fi.IsDir() {
+			bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), kind(fi.Mode()), ErrNotOwnDir))
+			return false
+		}
+		return true
+	}
+	ok := map[string]bool{}
+	for _, n := range ownDirs {
+		ok[n] = check(d.join(n))
+	}
+	if !deep {
+		return bad
+	}
+	if ok[ObjectsDir] {
+		check(d.Packs())
+		for i := range 256 {
+			check(d.join(ObjectsDir, fmt.Sprintf("%02x", i)))
+		}
+	}
+	if ok[LocksDir] {
+		for _, p := range []string{d.KeyLocks(), d.JournalLocks(), d.PackLocks(), d.join(LocksDir, "outbox"), d.join(LocksDir, "manifests")} {
+			check(p)
+		}
+	}
+	if ok[ManifestsDir] {
+		filepath.WalkDir(d.Manifests(), func(p string, e fs.DirEntry, err error) error {
+			if err != nil || p == d.Manifests() {
+				return nil
+			}
+			if e.Type()&fs.ModeSymlink != 0 {
+				check(p)
+			}
+			return nil // WalkDir does not follow links
+		})
+	}
+	if ok[RemoteDir] {
+		filepath.WalkDir(d.Remote(), func(p string, e fs.DirEntry, err error) error {
+			if err == nil && p != d.Remote() && e.Type()&fs.ModeSymlink != 0 {
+				check(p)
+			}
+			return nil
+		})
+	}
+	return bad
+}
+
+// kind names a file type for messages.
+func kind(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	default:
+		return "file"
+	}
+}
