@@ -235,6 +235,15 @@ func (s *Store) prepare() error {
 		}
 	}
 	s.readOnly = s.opts.readOnly || !writable(s.d)
+	if bad := s.d.CheckOwnDirs(false); len(bad) > 0 && !s.readOnly {
+		// A link or a file where the cache keeps a directory: pcache never
+		// makes one, so someone planted it to have this process write
+		// elsewhere. Serve hits (every object is verified) and write nothing.
+		s.readOnly = true
+		s.log.Error("pcache: the cache directory holds something pcache never makes where its own directory belongs; using it read-only (pcache-fsck check names it; remove it to store again)",
+			"dir", root, "err", errors.Join(bad...))
+		return nil
+	}
 	if s.readOnly {
 		s.log.Info("pcache: cache is read-only: hits are served, misses are computed and not stored", "dir", root)
 		return nil

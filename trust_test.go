@@ -499,3 +499,43 @@ func TestNewCacheIsPrivate(t *testing.T) {
 		t.Fatalf("team cache directory: %v, %v; want its mode %v kept", fi.Mode(), err, before.Mode())
 	}
 }
+
+// TestPlantedDirectoryLinkMakesReadOnly: a cache whose tmp/ (or objects/,
+// locks/, ...) is a link to a directory elsewhere is used read-only: calls
+// compute, nothing is written through the link, and the problem is
+// logged at error level.
+func TestPlantedDirectoryLinkMakesReadOnly(t *testing.T) {
+	for _, sub := range []string{"tmp", "objects", "locks", "manifests"} {
+		t.Run(sub, func(t *testing.T) {
+			base := t.TempDir()
+			dir := filepath.Join(base, "cache")
+			s := openStore(t, dir)
+			f := pcache.MustWrap(s, "planted/f", func(_ context.Context, x int) (int, error) { return x + 1, nil })
+			if _, err := f.Call(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			outside := filepath.Join(base, "victim")
+			os.Mkdir(outside, 0o700)
+			os.RemoveAll(filepath.Join(dir, sub))
+			if err := os.Symlink(outside, filepath.Join(dir, sub)); err != nil {
+				t.Fatal(err)
+			}
+			var logs strings.Builder
+			s = openStore(t, dir, pcache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+			f = pcache.MustWrap(s, "planted/f", func(_ context.Context, x int) (int, error) { return x + 1, nil })
+			for x := range 5 {
+				if v, err := f.Call(context.Background(), x); err != nil || v != x+1 {
+					t.Fatalf("call %d: %d, %v", x, v, err)
+				}
+			}
+			s.Close()
+			if es, _ := os.ReadDir(outside); len(es) != 0 {
+				t.Fatalf("%d files were made in the directory the planted %s/ points at", len(es), sub)
+			}
+			if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), sub+" is a symbolic link") {
+				t.Fatalf("not logged at error level, naming %s:\n%s", sub, logs.String())
+			}
+		})
+	}
+}
