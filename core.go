@@ -340,7 +340,8 @@ func (c *core) restoreOuts(ctx context.Context, k *callKey, e *record.Entry) out
 		if i < 0 {
 			return passed // stored before this out file was declared
 		}
-		rec, ch, err := outfile.Restore(c.s.cas, recs[i], o.Path)
+		c.s.outPaths.add(o.Path)
+		rec, ch, err := outfile.Restore(c.s.cas, recs[i], o.Path, c.s.outPaths.has)
 		if err != nil {
 			if errors.Is(err, outfile.ErrUnavailable) {
 				return unusable
@@ -470,6 +471,7 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 			e.Time = p.prev + 1
 		}
 		for _, o := range p.key.outs {
+			c.s.outPaths.add(o.Path)
 			rec, err := outfile.Capture(c.s.cas, o.Arg, o.Path)
 			if err != nil {
 				return fmt.Errorf("out file %q: %w", o.Arg, err)

@@ -140,6 +140,7 @@ type Store struct {
 	closed    atomic.Bool       // read on every call without taking mu
 	trimDone  chan struct{}     // closed when the automatic trim ends (nil: none started)
 	gcGen     atomic.Uint64     // the gc turnstile hold this process last wrote in
+	outPaths  outPaths          // out-file paths callers passed: where lost contents may be recovered from
 
 	stats counters
 }

@@ -539,3 +539,46 @@ func TestPlantedDirectoryLinkMakesReadOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestOutFileRecoveryReadsOnlyPassedPaths: when an out file's object is
+// lost, its contents are recovered only from a path a caller of this Store
+// passed, never from a path a record merely names (a forged record could
+// otherwise make the cache read, and so reveal, any file of the caller's).
+func TestOutFileRecoveryReadsOnlyPassedPaths(t *testing.T) {
+	type args struct {
+		X   int
+		Out string `pcache:",out"`
+	}
+	base := t.TempDir()
+	dir := filepath.Join(base, "cache")
+	body := strings.Repeat("big out file ", 10000) // a loose object
+	var computed int
+	fn := func(_ context.Context, a args) (int, error) {
+		computed++
+		return a.X, os.WriteFile(a.Out, []byte(body), 0o644)
+	}
+	s := openStore(t, dir)
+	f := pcache.MustWrap(s, "trust/outs", fn)
+	first := filepath.Join(base, "first")
+	if _, err := f.Call(context.Background(), args{X: 1, Out: first}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	loose, _ := filepath.Glob(filepath.Join(dir, "objects", "[0-9a-f][0-9a-f]", "*"))
+	if len(loose) == 0 {
+		t.Fatal("no loose object to lose")
+	}
+	for _, p := range loose {
+		os.Remove(p)
+	}
+
+	s = openStore(t, dir)
+	f = pcache.MustWrap(s, "trust/outs", fn)
+	if _, err := f.Call(context.Background(), args{X: 1, Out: filepath.Join(base, "second")}); err != nil {
+		t.Fatal(err)
+	}
+	if computed != 2 {
+		t.Fatalf("computed %d times: the lost contents were recovered from a path this process never passed", computed)
+	}
+	s.Close()
+}

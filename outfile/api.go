@@ -22,11 +22,15 @@ func Capture(st *cas.Store, arg, path string) (File, error) {
 // already holds the contents is left untouched. Otherwise the contents are
 // written through a temp file and a rename; missing parent directories are
 // created. If the object is missing or corrupt, a recorded path that still
-// holds the exact bytes is used and the object stored again; failing that the
-// error wraps ErrUnavailable. An existing path that is not a regular file is
-// never replaced (ErrNotRegular).
-func Restore(st *cas.Store, rec File, path string) (File, bool, error) {
-	return restore(st, rec, path)
+// holds the exact bytes is used and the object stored again, if trusted
+// (nil: none) accepts it: a path the caller itself passed, never one a
+// record merely names (any writer of the cache can forge a record, and
+// reading the paths it names would let him learn which files with which
+// contents exist elsewhere). Failing that the error wraps ErrUnavailable.
+// An existing path that is not a regular file is never replaced
+// (ErrNotRegular).
+func Restore(st *cas.Store, rec File, path string, trusted func(path string) bool) (File, bool, error) {
+	return restore(st, rec, path, trusted)
 }
 
 // Hash returns the object ID and size the file at path would be stored

@@ -37,11 +37,14 @@ func Example() {
 	fmt.Printf("captured %s: %d bytes\n", rec.Arg, rec.Size)
 
 	// A hit asks for the same file elsewhere: it is written from the store.
+	// (Were the object lost, its contents could be recovered only from a
+	// path this program passed: first is one.)
 	second, err := outfile.Abs(filepath.Join(dir, "run2", "report.txt"))
 	if err != nil {
 		log.Fatal(err)
 	}
-	rec, changed, err := outfile.Restore(st, rec, second)
+	passed := func(p string) bool { return p == first }
+	rec, changed, err := outfile.Restore(st, rec, second, passed)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func TestRestoreHostilePaths(t *testing.T) {
 		}
 		dst := filepath.Join(dir, "dst")
 		var err error
-		within(t, func() { _, _, err = Restore(st, rec, dst) })
+		within(t, func() { _, _, err = Restore(st, rec, dst, trustAll) })
 		if !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("size %d: Restore = %v, want ErrUnavailable", size, err)
 		}
@@ -119,7 +119,7 @@ func TestRestoreBadRecord(t *testing.T) {
 			rec := good
 			tt.mod(&rec)
 			dst := filepath.Join(t.TempDir(), "dst")
-			if _, _, err := Restore(st, rec, dst); !errors.Is(err, ErrUnavailable) {
+			if _, _, err := Restore(st, rec, dst, trustAll); !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Restore = %v, want ErrUnavailable", err)
 			}
 			if _, err := os.Lstat(dst); !errors.Is(err, os.ErrNotExist) {

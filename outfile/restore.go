@@ -23,7 +23,7 @@ const (
 	notRegular              // a directory, device, fifo…: never replaced
 )
 
-func restore(st store, rec record, path string) (record, bool, error) {
+func restore(st store, rec record, path string, trusted func(string) bool) (record, bool, error) {
 	path, err := absPath("restore "+rec.Arg, path)
 	if err != nil {
 		return rec, false, err
@@ -84,7 +84,7 @@ func restore(st store, rec record, path string) (record, bool, error) {
 				cause = fmt.Errorf("%w (quarantine failed: %v)", err, qerr)
 			}
 		}
-		ok, err := recoverInto(st, rec, path, f)
+		ok, err := recoverInto(st, rec, path, f, trusted)
 		if err != nil {
 			return rec, false, fmt.Errorf("outfile: restore out file %s (%s): %w", rec.Arg, path, err)
 		}
@@ -171,7 +171,7 @@ func ensureStored(st store, rec record, path string) {
 // recoverInto fills f (truncating what it held) from the most recent recorded
 // path, other than skip, that still holds exactly rec's bytes, and stores
 // them again. It reports whether one did; err is only a failure to write f.
-func recoverInto(st store, rec record, skip string, f *os.File) (bool, error) {
+func recoverInto(st store, rec record, skip string, f *os.File, trusted func(string) bool) (bool, error) {
 	seen := map[string]bool{skip: true}
 	for i := len(rec.Paths) - 1; i >= 0; i-- {
 		p := rec.Paths[i].Path
@@ -179,8 +179,8 @@ func recoverInto(st store, rec record, skip string, f *os.File) (bool, error) {
 			continue // hostile or damaged: never resolve against our working directory
 		}
 		p = filepath.Clean(p)
-		if seen[p] {
-			continue
+		if seen[p] || trusted == nil || !trusted(p) {
+			continue // only paths the caller passed: a record's word is nobody's
 		}
 		seen[p] = true
 		ok, err := copyIfHolds(p, rec, f)

@@ -226,7 +226,7 @@ func TestRestoreRefusesNonRegular(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := Restore(st, rec, p); !errors.Is(err, ErrNotRegular) {
+		if _, _, err := Restore(st, rec, p, trustAll); !errors.Is(err, ErrNotRegular) {
 			t.Errorf("Restore onto %s = %v, want ErrNotRegular", p, err)
 		}
 		after, err := os.Lstat(p)
@@ -234,7 +234,7 @@ func TestRestoreRefusesNonRegular(t *testing.T) {
 			t.Errorf("%s was replaced", p)
 		}
 	}
-	if _, _, err := Restore(st, rec, "relative/out"); err == nil {
+	if _, _, err := Restore(st, rec, "relative/out", trustAll); err == nil {
 		t.Error("Restore to a relative path succeeded")
 	}
 }
@@ -273,6 +273,20 @@ func TestRestoreObjectMissing(t *testing.T) {
 			t.Fatalf("changed=%v paths=%+v", changed, out.Paths)
 		}
 	})
+	t.Run("a recorded path the caller did not pass is never read", func(t *testing.T) {
+		t.Parallel()
+		st, rec, dir := setup(t)
+		deleteObject(t, st, rec.Object)
+		writeOld(t, filepath.Join(dir, "copy"), pattern(len(data), 10), 0o644)
+		dst := filepath.Join(dir, "new")
+		onlyDst := func(p string) bool { return p == dst }
+		if _, _, err := Restore(st, rec, dst, onlyDst); !errors.Is(err, ErrUnavailable) {
+			t.Fatalf("Restore from untrusted recorded paths: %v, want ErrUnavailable", err)
+		}
+		if has, _ := st.Has(rec.Object); has {
+			t.Fatal("a file at a path the caller never passed was read into the cache")
+		}
+	})
 	t.Run("requested path still right", func(t *testing.T) {
 		t.Parallel()
 		st, rec, dir := setup(t)
@@ -292,7 +306,7 @@ func TestRestoreObjectMissing(t *testing.T) {
 		os.Remove(filepath.Join(dir, "src"))
 		writeOld(t, filepath.Join(dir, "copy"), pattern(len(data), 11), 0o644)
 		dst := filepath.Join(dir, "new")
-		_, _, err := Restore(st, rec, dst)
+		_, _, err := Restore(st, rec, dst, trustAll)
 		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, cas.ErrNotFound) {
 			t.Fatalf("Restore = %v, want ErrUnavailable and cas.ErrNotFound", err)
 		}
@@ -321,7 +335,7 @@ func TestRestoreObjectCorrupt(t *testing.T) {
 				writeOld(t, src, pattern(len(data), 13), 0o644)
 			}
 			dst := filepath.Join(dir, "dst")
-			_, _, err := Restore(st, rec, dst)
+			_, _, err := Restore(st, rec, dst, trustAll)
 			lost, _ := os.ReadDir(lostFound(st))
 			if len(lost) != 1 {
 				t.Errorf("corrupt object not quarantined: lost+found holds %v", lost)
@@ -357,7 +371,7 @@ func TestRestoreCopyError(t *testing.T) {
 	boom := errors.New("disk full")
 	st := &faultStore{Store: real, copyTo: func(cas.ID, *os.File) (int64, error) { return 0, boom }}
 	dst := filepath.Join(t.TempDir(), "dst")
-	if _, _, err := restore(st, rec, dst); !errors.Is(err, boom) || errors.Is(err, ErrUnavailable) {
+	if _, _, err := restore(st, rec, dst, trustAll); !errors.Is(err, boom) || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("restore = %v, want the copy error", err)
 	}
 	if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) != 0 {
@@ -405,7 +419,7 @@ func TestRestoreConcurrentSamePath(t *testing.T) {
 	errs := make(chan error, 8)
 	for range 8 {
 		wg.Go(func() {
-			if _, _, err := Restore(st, rec, dst); err != nil {
+			if _, _, err := Restore(st, rec, dst, trustAll); err != nil {
 				errs <- err
 			}
 		})

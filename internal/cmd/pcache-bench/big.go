@@ -162,7 +162,7 @@ func (b *bench) outFiles(ctx context.Context) error {
 	restore := func() (float64, error) {
 		os.Remove(dst)
 		ns, err := timed(func() error {
-			_, _, err := outfile.Restore(st, rec, dst)
+			_, _, err := outfile.Restore(st, rec, dst, nil)
 			return err
 		})
 		os.Remove(dst)
