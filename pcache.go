@@ -227,12 +227,17 @@ func (s *Store) prepare() error {
 	case !fi.IsDir():
 		return fmt.Errorf("pcache: open %s: not a directory", root)
 	}
+	// layout.CheckMarker is the one judge of "is this a cache", shared with
+	// pcache-fsck: a damaged marker in a cache is used (and reported), a
+	// directory of only pcache's names becomes a cache, others are refused.
 	if _, err := s.d.CheckMarker(); err != nil {
-		if errors.Is(err, layout.ErrNewerCache) {
+		switch {
+		case errors.Is(err, layout.ErrDamagedMarker):
+			s.log.Warn("pcache: "+err.Error()+"; pcache-fsck check -repair rewrites it", "dir", root)
+		case errors.Is(err, layout.ErrNewerCache), errors.Is(err, os.ErrPermission):
 			return fmt.Errorf("pcache: open: %w", err)
-		}
-		if !looksLikeCache(s.d) {
-			return fmt.Errorf("pcache: open %s: %w: it holds other files and no %s (point Open at an empty or new directory, or at a cache)", root, ErrNotCache, layout.MarkerFile)
+		case !s.d.OnlyCacheEntries():
+			return fmt.Errorf("%w: %s holds other files and no %s (point Open at an empty or new directory, or at a cache)", ErrNotCache, root, layout.MarkerFile)
 		}
 	}
 	s.readOnly = s.opts.readOnly || !writable(s.d)
@@ -253,23 +258,6 @@ func (s *Store) prepare() error {
 		return fmt.Errorf("pcache: open: %w", err)
 	}
 	return nil
-}
-
-// looksLikeCache reports whether a directory without a valid marker may
-// still be made a cache: it holds nothing but what pcache writes (it is
-// empty, another process is creating the cache right now, or an earlier
-// release wrote it).
-func looksLikeCache(d layout.Dir) bool {
-	ents, err := os.ReadDir(d.Root())
-	if err != nil {
-		return false
-	}
-	for _, e := range ents {
-		if !layout.IsCacheEntry(e.Name()) {
-			return false
-		}
-	}
-	return true
 }
 
 // Dir returns the absolute path of the cache directory.

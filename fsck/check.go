@@ -36,6 +36,7 @@ const (
 	KindBadPack      = "bad-pack"      // a pack's header or index is damaged, or does not match its records
 	KindTornPack     = "torn-pack"     // a pack whose writer is gone ends inside a record (hint: an interrupted append; gc repacks it)
 	KindDuplicate    = "duplicate"     // an object stored more than once (hint: gc keeps one)
+	KindBadMarker    = "bad-marker"    // pcache.json is damaged or missing in a directory that is otherwise a cache
 )
 
 // Finding is one problem (or hint) found by Check, printed as
@@ -192,6 +193,10 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 		if opts.Phase != nil {
 			opts.Phase(s)
 		}
+	}
+
+	if c.marker != nil {
+		rep.add(SevError, KindBadMarker, layout.MarkerFile, strings.TrimPrefix(c.marker.Error(), dir+": "))
 	}
 
 	// Phase 1: manifests.

@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -32,9 +34,15 @@ type ExportReport struct {
 // ExportFile is Export to a file, written atomically (temp file beside it,
 // then rename).
 func (c *Cache) ExportFile(ctx context.Context, name, file string, p Progress) (*ExportReport, error) {
-	tmp, err := fsutil.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".", 0o644)
+	dir := filepath.Dir(file)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("write %s: directory %s does not exist", file, dir)
+	} else if err == nil && !fi.IsDir() {
+		return nil, fmt.Errorf("write %s: %s is not a directory", file, dir)
+	}
+	tmp, err := fsutil.CreateTemp(dir, "."+filepath.Base(file)+".", 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
 	rep, err := c.Export(ctx, name, tmp, p)
 	if err != nil {
@@ -43,7 +51,7 @@ func (c *Cache) ExportFile(ctx context.Context, name, file string, p Progress) (
 		return nil, err
 	}
 	if err := fsutil.Commit(tmp, file, true); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
 	rep.File = file
 	return rep, nil
@@ -94,7 +102,7 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 	enc := archiveEncMode.NewEncoder(&eb)
 	for _, en := range keep {
 		if err := enc.Encode(toArchive(en)); err != nil {
-			return nil, fmt.Errorf("export: encode entry %s: %w", ShortHash(en.KeyHash), err)
+			return nil, fmt.Errorf("encode entry %s: %w", ShortHash(en.KeyHash), err)
 		}
 	}
 	if err := writeTarFile(tw, archiveEntries, eb.Bytes(), now); err != nil {
@@ -108,14 +116,14 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 		}
 		n, err := c.copyObject(tw, id, objs[id], now, bar)
 		if err != nil {
-			return nil, fmt.Errorf("export: %w (run pcache-fsck check -repair -dir %s)", err, ShellQuote(c.d.Root()))
+			return nil, fmt.Errorf("%w (run pcache-fsck check -repair -dir %s)", err, ShellQuote(c.d.Root()))
 		}
 		rep.Objects++
 		rep.Bytes += n
 	}
 	rep.Entries = len(keep)
 	if err := tw.Close(); err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("write archive: %w", err)
 	}
 	sort.Strings(rep.Skipped)
 	return rep, nil
@@ -123,10 +131,10 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 
 func writeTarFile(tw *tar.Writer, name string, b []byte, mtime time.Time) error {
 	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(b)), ModTime: mtime, Typeflag: tar.TypeReg}); err != nil {
-		return fmt.Errorf("export: %w", err)
+		return fmt.Errorf("write archive: %w", err)
 	}
 	if _, err := tw.Write(b); err != nil {
-		return fmt.Errorf("export: %w", err)
+		return fmt.Errorf("write archive: %w", err)
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ package fsck
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sort"
 	"time"
@@ -23,52 +24,71 @@ import (
 )
 
 // ErrNotCache is wrapped by Open's error for a directory that is not a
-// pcache cache (or does not exist).
-var ErrNotCache = errors.New("not a pcache cache directory")
+// pcache cache (or does not exist). It is layout's: the library's Open and
+// maintenance judge a directory alike.
+var ErrNotCache = layout.ErrNotCache
+
+// ErrDamagedMarker is wrapped by MarkerProblem's error: the cache's marker
+// (pcache.json) is damaged or missing though the directory is a cache.
+var ErrDamagedMarker = layout.ErrDamagedMarker
 
 // Cache is an existing cache directory opened for maintenance.
 type Cache struct {
-	d     layout.Dir
-	store *cas.Store
-	board changeBoard
+	d      layout.Dir
+	store  *cas.Store
+	marker error // why the marker is damaged or missing; nil when sound
+	board  changeBoard
 }
 
 // Open opens the cache directory dir for maintenance. It fails, wrapping
-// ErrNotCache, when dir does not exist or holds no pcache marker (nor, for
-// caches written before markers, the README every release left), so a
-// mistyped path is never treated as an empty cache. It creates nothing.
+// ErrNotCache, when dir does not exist or is not a cache (layout.CheckMarker
+// decides, as it does for pcache.Open), so a mistyped path is never treated
+// as an empty cache; a directory it may not read fails with a permission
+// error. A cache whose marker is damaged is opened (the library uses it
+// too): MarkerProblem says so, Check reports it, and Check with Repair
+// rewrites it. Open creates nothing.
 func Open(dir string) (*Cache, error) {
 	d := layout.New(dir)
-	if _, err := d.CheckMarker(); err != nil {
-		if errors.Is(err, layout.ErrNewerCache) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", ErrNotCache, err)
+	var damaged error
+	if _, err := d.CheckMarker(); errors.Is(err, layout.ErrDamagedMarker) {
+		damaged = err
+	} else if err != nil {
+		return nil, err
 	}
 	st, err := cas.Open(d, cas.Options{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{d: d, store: st}, nil
+	return &Cache{d: d, store: st, marker: damaged}, nil
 }
+
+// MarkerProblem returns an error wrapping ErrDamagedMarker when the cache's
+// marker is damaged or missing (Check with Repair rewrites it), else nil.
+func (c *Cache) MarkerProblem() error { return c.marker }
 
 // Init makes dir a new, empty cache (creating it if needed) and opens it. A
 // directory that already holds files but no marker is refused.
 func Init(dir string) (*Cache, error) {
 	d := layout.New(dir)
-	if _, err := d.CheckMarker(); err == nil {
+	_, err := d.CheckMarker()
+	switch {
+	case err == nil:
 		return Open(dir)
+	case errors.Is(err, layout.ErrDamagedMarker):
+		return nil, fmt.Errorf("%w; it is a cache already: run pcache-fsck check -repair -dir %s", err, ShellQuote(dir))
+	case errors.Is(err, layout.ErrNewerCache), errors.Is(err, fs.ErrPermission):
+		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return nil, fmt.Errorf("init %s: %w", dir, err)
+	if err := os.MkdirAll(dir, 0o700); err != nil { // private, as Open makes a new cache
+		return nil, fmt.Errorf("create %s: %w", dir, err)
 	}
 	if ents, err := os.ReadDir(dir); err != nil {
-		return nil, fmt.Errorf("init %s: %w", dir, err)
+		return nil, fmt.Errorf("read %s: %w", dir, err)
 	} else if len(ents) > 0 {
-		return nil, fmt.Errorf("init %s: the directory already holds files (and no cache): refusing to make it a cache", dir)
+		return nil, fmt.Errorf("%s already holds files and is not a cache: refusing to make it one", dir)
 	}
 	if err := d.WriteMarker(); err != nil {
-		return nil, fmt.Errorf("init: %w", err)
+		return nil, err
 	}
 	return Open(dir)
 }

@@ -38,6 +38,11 @@ type GCOptions struct {
 	Progress Progress
 	// Waiting, if set, is called when writers make PlanGC wait for the gc lock.
 	Waiting func()
+	// DryRun plans without the means to execute: it needs only read access.
+	// It takes the gc lock if it can; when it cannot (a cache this user may
+	// not write), it plans without it and says so in the report's Warnings,
+	// since writers and a gc running meanwhile may change what is there.
+	DryRun bool
 }
 
 // GCReport is a plan and, once executed, what was done.
@@ -62,6 +67,7 @@ type GCReport struct {
 	Evicted           []string `json:"evicted,omitempty"` // the entries dropped by -older-than and -max-size, one line each
 	Items             []string `json:"items,omitempty"`   // with Verbose: one line per removal
 	Errors            []string `json:"errors,omitempty"`
+	Warnings          []string `json:"warnings,omitempty"` // what the plan could not be sure of (a dry run without the gc lock)
 }
 
 // GCPlan is what a collection will do. It holds the cache's gc lock from
@@ -102,19 +108,30 @@ func (c *Cache) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	if opts.OlderThan < 0 || opts.MaxSize < 0 || opts.Grace < 0 {
 		return nil, errors.New("gc: negative OlderThan, MaxSize or Grace")
 	}
-	store, err := c.writable()
-	if err != nil {
-		return nil, err
+	store := c.store // read-only: enough for a dry run
+	if !opts.DryRun {
+		var err error
+		if store, err = c.writable(); err != nil {
+			return nil, err
+		}
 	}
+	var warnings []string
 	release, err := c.lockGC(ctx, opts.Waiting)
 	if err != nil {
-		return nil, fmt.Errorf("take the gc lock: %w", err)
+		if !opts.DryRun || ctx.Err() != nil {
+			return nil, fmt.Errorf("take the gc lock: %w", err)
+		}
+		// A user who may not write the cache cannot lock it; a plan is
+		// still worth seeing.
+		warnings = append(warnings, fmt.Sprintf("planned without the gc lock (%v): writers or a gc running now may change what is there", err))
+		release = func() {}
 	}
 	p := &GCPlan{c: c, opts: opts, release: release, store: store, evict: map[string][][32]byte{}}
 	if err := p.plan(); err != nil {
 		p.Close()
 		return nil, err
 	}
+	p.Report.Warnings = warnings
 	return p, nil
 }
 
@@ -316,6 +333,9 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 	defer p.Close()
 	if p.executed || p.release == nil {
 		return nil, errors.New("gc: plan already executed or closed")
+	}
+	if p.opts.DryRun {
+		return nil, errors.New("gc: a dry-run plan cannot be executed")
 	}
 	p.executed = true
 	c, rep := p.c, &p.Report

@@ -49,7 +49,7 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	}
 	store, err := c.writable()
 	if err != nil {
-		return nil, fmt.Errorf("import: open object store: %w", err)
+		return nil, fmt.Errorf("open the object store for writing: %w", err)
 	}
 	tr := tar.NewReader(r)
 
@@ -70,7 +70,7 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	var head archiveHeaderV1
 	hb, err := io.ReadAll(io.LimitReader(tr, maxHeaderBytes))
 	if err != nil {
-		return nil, fmt.Errorf("import: read %s: %w", archiveHeader, err)
+		return nil, fmt.Errorf("read %s: %w", archiveHeader, err)
 	}
 	if err := json.Unmarshal(hb, &head); err != nil {
 		return nil, badArchive("%s: %v", archiveHeader, err)
@@ -145,7 +145,7 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	// committed) so a concurrent gc cannot take them while still unreferenced.
 	leave, err := c.enter(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, fmt.Errorf("enter the gc turnstile: %w", err)
 	}
 	defer leave()
 	rep := &ImportReport{Dir: c.d.Root(), Name: name, Entries: len(entries)}
@@ -190,7 +190,7 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 		existed, _ := store.Has(id)
 		got, n, err := store.PutReader(io.TeeReader(io.LimitReader(tr, hdr.Size), counterWriter{bar}))
 		if err != nil {
-			return nil, fmt.Errorf("import: store %s: %w", hdr.Name, err)
+			return nil, fmt.Errorf("store %s: %w", hdr.Name, err)
 		}
 		if got != id || n != hdr.Size {
 			// The stored object is a valid object under its own name, just
@@ -228,16 +228,16 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	}
 	m, err := manifest.Open(c.d, name, c.writeOptions())
 	if err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, fmt.Errorf("open manifest %s: %w", name, err)
 	}
 	for i := 0; i < len(entries); i += 1000 {
 		if err := m.Append(entries[i:min(i+1000, len(entries))]...); err != nil {
 			m.Close()
-			return nil, fmt.Errorf("import: add entries to %s: %w", name, err)
+			return nil, fmt.Errorf("add entries to %s: %w", name, err)
 		}
 	}
 	if err := m.Close(); err != nil {
-		return nil, fmt.Errorf("import: %w", err)
+		return nil, fmt.Errorf("close manifest %s: %w", name, err)
 	}
 	return rep, nil
 }

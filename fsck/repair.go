@@ -50,6 +50,15 @@ func (r *RepairReport) fail(path string, err error) {
 // gone. The caller holds the gc lock exclusively.
 func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, error) {
 	rr := &RepairReport{Actions: []RepairAction{}}
+	if c.marker != nil {
+		// First: writable adds a missing marker, and what follows writes.
+		if err := c.d.RepairMarker(); err != nil {
+			rr.fail(layout.MarkerFile, err)
+			return rr, nil
+		}
+		rr.do("rewrote", layout.MarkerFile, "a sound marker in place of the damaged or missing one")
+		c.marker = nil
+	}
 	store, err := c.writable()
 	if err != nil {
 		return rr, err

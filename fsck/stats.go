@@ -37,7 +37,8 @@ type DiskStats struct {
 }
 
 // Stats counts entries, objects and bytes per function (only the named
-// ones, if any are given) and in total, and what is on disk.
+// ones, if any are given; else those with live entries) and in total, and
+// what is on disk.
 func (c *Cache) Stats(only ...string) (*StatsReport, error) {
 	names, err := c.Functions()
 	if err != nil {
@@ -57,6 +58,12 @@ func (c *Cache) Stats(only ...string) (*StatsReport, error) {
 		es, err := c.Entries(name)
 		if err != nil {
 			return nil, err
+		}
+		if len(es) == 0 && len(only) == 0 {
+			// Every entry dropped (rm, Forget): the manifest stays for its
+			// tombstones (a later rsync must not bring the entries back),
+			// but the function is gone.
+			continue
 		}
 		fsx := FuncStats{Name: name, Entries: len(es)}
 		seen := map[cas.ID]int64{}

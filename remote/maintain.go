@@ -244,7 +244,8 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Remote: b.String(), Problems: problems}
+	// Lists are empty, never null, in JSON.
+	rep := &Report{Remote: b.String(), Functions: []FunctionInfo{}, Problems: append([]Problem{}, problems...)}
 	referenced := map[[32]byte]int64{}
 	for _, fn := range fns {
 		info := FunctionInfo{Name: fn.st.name, Entries: len(fn.live), Checkpoint: fn.st.checkpoint, Log: fn.st.seq, Segments: len(fn.st.segments)}
@@ -388,7 +389,7 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &GCReport{}
+	rep := &GCReport{Compacted: []string{}} // empty, never null, in JSON
 	evict := chooseEvictions(l, fns, opts, rep)
 	for _, fn := range fns {
 		name := fn.st.name

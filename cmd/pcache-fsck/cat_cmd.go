@@ -12,6 +12,8 @@ func init() {
 		summary: "print one object's bytes (packed or loose), verified",
 		usage: `Usage: pcache-fsck cat-object ID [-dir DIR]
 
+(-json is refused: the output is the object's bytes.)
+
 Cat-object writes the bytes of the object with this ID (64 hex digits; ls
 NAME -json prints each entry's result and out-file objects) to standard
 output, wherever it is stored: in a pack or as a loose file. The bytes are
@@ -27,6 +29,10 @@ Examples:
 }
 
 func runCatCmd(e *env, fs *flag.FlagSet, args []string) error {
+	if e.json {
+		// The output is the object's bytes; there is nothing to put in JSON.
+		return usagef("-json is not supported: cat-object writes the object's bytes (pcache-fsck ls NAME -json describes entries and their objects)")
+	}
 	if len(args) != 1 || len(args[0]) != 64 || !layout.IsLowerHex(args[0], 64) {
 		return usagef("cat-object takes one object ID: 64 lowercase hex digits")
 	}

@@ -112,7 +112,7 @@ func printCheck(w io.Writer, rep *fsck.CheckReport) {
 	if rep.Seconds > 0 && rep.HashedBytes >= 64<<20 {
 		rate = fmt.Sprintf(", %.2f GB/s", float64(rep.HashedBytes)/rep.Seconds/1e9)
 	}
-	fmt.Fprintf(w, "check: %s, %s, %s (%s) in %.2fs%s: %s, %s\n",
+	fmt.Fprintf(w, "check: %s: %s, %s, %s (%s) in %.2fs%s: %s, %s\n", rep.Dir,
 		plural(rep.Functions, "function", "functions"), plural(rep.Entries, "entry", "entries"),
 		plural(rep.Objects, "object", "objects"), humanBytes(rep.ObjectBytes), rep.Seconds, rate,
 		plural(rep.Errors, "error", "errors"), plural(rep.Hints, "hint", "hints"))

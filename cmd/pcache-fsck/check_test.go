@@ -18,7 +18,7 @@ func TestCheckCleanCache(t *testing.T) {
 	c.fill("a/f", 10, nil)
 	c.fill("b", 5, nil)
 	r := runCLICode(t, 0, "check", "-dir", c.dir)
-	if !strings.Contains(r.stdout, "check: 2 functions, 15 entries, ") || !strings.Contains(r.stdout, "0 errors, 0 hints") {
+	if !strings.Contains(r.stdout, "check: "+c.dir+": 2 functions, 15 entries, ") || !strings.Contains(r.stdout, "0 errors, 0 hints") {
 		t.Errorf("summary:\n%s", r.stdout)
 	}
 	if r.stderr != "" {

@@ -32,7 +32,7 @@ func TestExitCodesAndJSON(t *testing.T) {
 		{[]string{"nosuch"}, 2, false},
 		{[]string{"check", "-bogus"}, 2, false},
 		{[]string{"check", "extra-arg"}, 2, false},
-		{[]string{"ls"}, 2, false},
+		{[]string{"ls"}, 1, false}, // the default directory is no cache: not a usage error
 		{[]string{"rm", "f", "-key", "xyz"}, 2, false},
 		{[]string{"export", "f"}, 2, false},
 		{[]string{"-h"}, 0, false},
@@ -40,14 +40,14 @@ func TestExitCodesAndJSON(t *testing.T) {
 		{[]string{"help", "gc"}, 0, false},
 		{[]string{"help", "nosuch"}, 2, false},
 		{[]string{"gc", "-h"}, 0, false},
-		{[]string{"check", "-dir", c.dir + "/missing"}, 2, false},
+		{[]string{"check", "-dir", c.dir + "/missing"}, 1, false},
 		{[]string{"ls", "nosuch", "-dir", c.dir}, 1, false},
 		{[]string{"check", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"gc", "-dry-run", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"stats", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"ls", "f", "-dir", c.dir, "-json"}, 0, true},
 		{[]string{"rm", "f", "-dry-run", "-dir", c.dir, "-json"}, 0, true},
-		{[]string{"check", "-dir", c.dir + "/missing", "-json"}, 2, true},
+		{[]string{"check", "-dir", c.dir + "/missing", "-json"}, 1, true},
 	} {
 		r := runCLICode(t, tc.code, tc.args...)
 		if tc.json {

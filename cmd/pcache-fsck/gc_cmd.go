@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/pcache/pcache/fsck"
@@ -16,7 +17,9 @@ func init() {
 		usage: `Usage: pcache-fsck gc [-grace 1h] [-older-than AGE] [-max-size SIZE] [-dry-run] [-v] [-dir DIR] [-json]
 
 Gc holds the store's gc lock exclusively (writers in flight finish first and
-new ones wait), reads every manifest, and refuses to run if any of them cannot
+new ones wait; -dry-run needs only read access, and when it cannot take the
+lock it plans without it and warns that the plan may be racy), reads every
+manifest, and refuses to run if any of them cannot
 be read or has problems (run check -repair first): deleting on a partial view
 could lose objects a live entry needs. Then it plans, and unless -dry-run,
 executes (-dry-run prints the plan):
@@ -66,6 +69,7 @@ func runGCCmd(e *env, fs *flag.FlagSet, args []string) error {
 		Verbose:   boolFlag(fs, "v"),
 		Progress:  e.progress(),
 		Waiting:   e.waiting("gc"),
+		DryRun:    boolFlag(fs, "dry-run"),
 	}
 	c, err := e.open()
 	if err != nil {
@@ -76,7 +80,7 @@ func runGCCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	rep := &plan.Report
-	if boolFlag(fs, "dry-run") {
+	if opts.DryRun {
 		plan.Close()
 	} else if rep, err = plan.Execute(e.ctx); err != nil {
 		return err
@@ -111,9 +115,16 @@ func printGC(w io.Writer, rep *fsck.GCReport, opts fsck.GCOptions) {
 		plural(rep.TempRemoved, "temp file", "temp files"), humanBytes(rep.TempBytes),
 		plural(rep.LocksRemoved, "lock file", "lock files"),
 		compacted, plural(rep.Compacted, "manifest", "manifests"))
-	if rep.EntriesEvicted > 0 {
-		fmt.Fprintf(w, "%s: entries: %d not used for %s, %d over -max-size %s\n", prefix,
-			rep.EvictedOld, opts.OlderThan, rep.EvictedSize, humanBytes(opts.MaxSize))
+	// Only the limits that were given: "0 not used for 0s" says nothing.
+	var why []string
+	if opts.OlderThan > 0 {
+		why = append(why, fmt.Sprintf("%d not used for %s", rep.EvictedOld, opts.OlderThan))
+	}
+	if opts.MaxSize > 0 {
+		why = append(why, fmt.Sprintf("%d over -max-size %s", rep.EvictedSize, humanBytes(opts.MaxSize)))
+	}
+	if len(why) > 0 {
+		fmt.Fprintf(w, "%s: entries: %s\n", prefix, strings.Join(why, ", "))
 	}
 	fmt.Fprintf(w, "%s: kept %s, %s (%s)", prefix, plural(rep.EntriesKept, "entry", "entries"),
 		plural(rep.ObjectsKept, "object", "objects"), humanBytes(rep.BytesKept))
@@ -128,5 +139,8 @@ func printGC(w io.Writer, rep *fsck.GCReport, opts fsck.GCOptions) {
 	}
 	for _, e := range rep.Errors {
 		fmt.Fprintf(w, "error: %s\n", e)
+	}
+	for _, warn := range rep.Warnings {
+		fmt.Fprintf(w, "%s: warning: %s\n", prefix, warn)
 	}
 }

@@ -52,8 +52,14 @@ Examples:
 
 func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 	keys := *fs.Lookup("key").Value.(*multiFlag)
-	if err := validPrefixes(keys); err != nil {
+	if err := validPrefixes("-key", keys); err != nil {
 		return err
+	}
+	diff := fs.Lookup("diff").Value.String()
+	if diff != "" {
+		if err := validPrefixes("-diff", []string{diff}); err != nil {
+			return err
+		}
 	}
 	if len(args) > 1 {
 		return usagef("ls takes at most one function NAME")
@@ -63,8 +69,8 @@ func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if len(args) == 0 {
-		if len(keys) > 0 {
-			return usagef("-key needs a function NAME")
+		if len(keys) > 0 || diff != "" {
+			return usagef("-key and -diff need a function NAME")
 		}
 		rep, err := c.Stats()
 		if err != nil {
@@ -76,11 +82,8 @@ func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 		printFunctions(e.stdout, rep.Functions)
 		return nil
 	}
-	if p := fs.Lookup("diff").Value.String(); p != "" {
-		if err := validPrefixes([]string{p}); err != nil {
-			return err
-		}
-		entry, near, err := c.Diff(args[0], p, 10)
+	if diff != "" {
+		entry, near, err := c.Diff(args[0], diff, 10)
 		if err != nil {
 			return err
 		}
@@ -101,11 +104,12 @@ func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-// validPrefixes checks -key values.
-func validPrefixes(keys []string) error {
+// validPrefixes checks key hash prefixes given as what (-key, -diff, or a
+// KEY argument), naming it in the error.
+func validPrefixes(what string, keys []string) error {
 	for _, k := range keys {
 		if err := fsck.ValidPrefix(k); err != nil {
-			return usagef("-key: %v", err)
+			return usagef("%s: %v", what, err)
 		}
 	}
 	return nil

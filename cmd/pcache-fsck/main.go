@@ -19,8 +19,9 @@
 // subcommand but init refuses a directory that is not a pcache cache.
 //
 // Exit status: 0 when the command succeeded and (for check) the cache is clean,
-// hints allowed; 1 when problems were found or the command failed; 2 on a
-// usage error, or a directory that is not a cache.
+// hints allowed; 1 when problems were found or the command failed (a
+// directory that is not a cache, or cannot be read, included); 2 on a usage
+// error (bad flags or arguments; -h is not one).
 package main
 
 import (
@@ -44,7 +45,7 @@ import (
 const (
 	exitOK       = 0 // success; check found nothing worse than hints
 	exitProblems = 1 // check found problems, or the command failed
-	exitUsage    = 2 // bad flags or arguments
+	exitUsage    = 2 // bad flags or arguments (never -h, never a bad directory)
 )
 
 // usageError is a mistake on the command line; it exits with exitUsage.
@@ -66,6 +67,7 @@ const version = "pcache-fsck (pcache) 0.2.0"
 // env is what every subcommand gets from main: its output streams and the
 // common flags.
 type env struct {
+	cmd    string // the subcommand's name
 	ctx    context.Context
 	stdout io.Writer
 	stderr io.Writer
@@ -102,7 +104,7 @@ With no command, pcache-fsck runs check. Every command takes -dir DIR
 directory), -json, and -h for its own help and examples.
 
 Exit status: 0 success (check: clean, hints allowed), 1 problems found or
-command failed, 2 usage error.
+command failed (a directory that is not a cache included), 2 usage error.
 `
 
 // commandOrder is the order commands are listed in the help.
@@ -153,15 +155,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	fs := flag.NewFlagSet("pcache-fsck "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	e := &env{cmd: cmd.name, ctx: ctx, stdout: stdout, stderr: stderr}
 	fs.StringVar(&e.dir, "dir", "", "cache `directory` (default $PCACHE_DIR, else <user cache dir>/pcache)")
 	fs.BoolVar(&e.json, "json", false, "print machine-readable JSON on stdout")
 	if cmd.flags != nil {
 		cmd.flags(fs)
 	}
-	// A flag error prints the error (flag does) and this pointer, not the
-	// whole help; -h prints the help on stdout.
-	fs.Usage = func() { fmt.Fprintf(stderr, "run 'pcache-fsck %s -h' for usage\n", cmd.name) }
+	// A flag error prints the error (flag does) and a pointer to the help,
+	// not the whole help; -h prints the help on stdout and nothing else.
+	// (flag calls Usage for both, so the pointer is printed here.)
+	fs.Usage = func() {}
 	pos, err := parseInterleaved(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		fmt.Fprint(stdout, cmd.usage)
@@ -171,7 +174,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if err != nil {
-		return exitUsage // flag already printed the error and usage
+		fmt.Fprintf(stderr, "run 'pcache-fsck %s -h' for usage\n", cmd.name)
+		return exitUsage // flag already printed the error
 	}
 	if e.dir == "" {
 		d, err := pcache.DefaultDir()
@@ -196,12 +200,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "run 'pcache-fsck %s -h' for usage\n", cmd.name)
 		return exitUsage
 	case errors.Is(err, fsck.ErrNotCache):
-		fmt.Fprintf(stderr, "pcache-fsck %s: %s is not a pcache cache directory (it has no %s); point -dir or $%s at a cache, or make one with pcache-fsck init -dir DIR\n",
-			cmd.name, e.dir, layout.MarkerFile, pcache.EnvDir)
+		// Not a usage error: the command line was fine, the directory is not.
+		fmt.Fprintf(stderr, "pcache-fsck %s: %v; point -dir or $%s at a cache, or make one with pcache-fsck init -dir DIR\n",
+			cmd.name, err, pcache.EnvDir)
 		if e.json {
 			writeJSON(stdout, map[string]string{"error": err.Error()})
 		}
-		return exitUsage
+		return exitProblems
 	default:
 		if e.json {
 			writeJSON(stdout, map[string]string{"error": err.Error()})
@@ -211,8 +216,20 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 }
 
-// open opens the cache -dir names for maintenance.
-func (e *env) open() (*fsck.Cache, error) { return fsck.Open(e.dir) }
+// open opens the cache -dir names for maintenance. A cache whose marker is
+// damaged is opened only by check, which reports it and, with -repair,
+// rewrites it: every other command refuses, naming the fix, rather than
+// work (and print success) while the problem remains.
+func (e *env) open() (*fsck.Cache, error) {
+	c, err := fsck.Open(e.dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.MarkerProblem(); err != nil && e.cmd != "check" {
+		return nil, fmt.Errorf("%w; pcache-fsck check -repair -dir %s rewrites it", err, shellQuote(e.dir))
+	}
+	return c, nil
+}
 
 // writeJSON prints v as indented JSON followed by a newline.
 func writeJSON(w io.Writer, v any) error {

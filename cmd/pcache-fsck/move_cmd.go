@@ -114,7 +114,7 @@ func runImportCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if args[0] != "-" {
 		f, err := os.Open(args[0])
 		if err != nil {
-			return fmt.Errorf("import: %w", err)
+			return err // "open FILE: ..." names it
 		}
 		defer f.Close()
 		in = f

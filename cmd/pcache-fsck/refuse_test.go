@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// Every command refuses a directory that is not a cache: exit 2, naming the
+// Every command refuses a directory that is not a cache: exit 1 (the command
+// line was fine; the help's convention keeps 2 for usage errors), naming the
 // directory and how to point at a cache, and nothing is created, moved or
 // deleted there.
 func TestCommandsRefuseANonCache(t *testing.T) {
@@ -25,7 +26,7 @@ func TestCommandsRefuseANonCache(t *testing.T) {
 		{"check"}, {"check", "-repair"}, {"gc"}, {"gc", "-grace", "0s"}, {"stats"}, {"ls"}, {"ls", "x"},
 		{"rm", "x"}, {"export", "x", filepath.Join(t.TempDir(), "x.tar")}, {"import", filepath.Join(t.TempDir(), "none.tar")},
 	} {
-		r := runCLICode(t, 2, append(args, "-dir", home)...)
+		r := runCLICode(t, 1, append(args, "-dir", home)...)
 		if !strings.Contains(r.stderr, home) || !strings.Contains(r.stderr, "not a pcache cache") || !strings.Contains(r.stderr, "-dir") {
 			t.Errorf("%v: stderr %q", args, r.stderr)
 		}
@@ -34,7 +35,10 @@ func TestCommandsRefuseANonCache(t *testing.T) {
 		}
 	}
 	missing := filepath.Join(t.TempDir(), "nope")
-	runCLICode(t, 2, "gc", "-dir", missing)
+	r := runCLICode(t, 1, "gc", "-dir", missing)
+	if !strings.Contains(r.stderr, "does not exist") || strings.Count(r.stderr, "pcache-fsck") != 2 {
+		t.Errorf("gc of a missing -dir: %q", r.stderr) // one prefix, and the init hint
+	}
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Fatal("gc of a missing -dir created it")
 	}

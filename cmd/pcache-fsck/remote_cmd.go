@@ -1,9 +1,12 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
+	neturl "net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -71,6 +74,9 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if url == "" || url == "off" {
 		return usagef("no remote: set $%s or give -remote URL", pcache.EnvRemote)
 	}
+	if err := fileRemoteExists(url); err != nil {
+		return err // before OpenBackend, which would create the directory
+	}
 	b, err := remote.OpenBackend(e.ctx, url)
 	if err != nil {
 		return usagef("%v", err)
@@ -117,6 +123,27 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return nil
 	}
 	return usagef("unknown remote command %q: want check, gc or stats", args[0])
+}
+
+// fileRemoteExists fails for a file:// remote whose directory is missing:
+// the backend would list it as an empty remote ("0 functions"), hiding a
+// mistyped path. (An S3 prefix has no such thing as existing.)
+func fileRemoteExists(rawURL string) error {
+	u, err := neturl.Parse(rawURL)
+	if err != nil || u.Scheme != "file" {
+		return nil
+	}
+	fi, err := os.Stat(u.Path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remote %s: directory %s does not exist", rawURL, u.Path)
+	}
+	if err != nil {
+		return fmt.Errorf("remote %s: %w", rawURL, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("remote %s: %s is not a directory", rawURL, u.Path)
+	}
+	return nil
 }
 
 func printRemoteStats(w io.Writer, rep *remote.Report) {

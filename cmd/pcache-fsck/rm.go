@@ -42,10 +42,14 @@ func runRmCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) < 1 {
 		return usagef("rm takes a function NAME and optional keys")
 	}
-	keys := append(*fs.Lookup("key").Value.(*multiFlag), args[1:]...)
-	if err := validPrefixes(keys); err != nil {
+	flagKeys := *fs.Lookup("key").Value.(*multiFlag)
+	if err := validPrefixes("-key", flagKeys); err != nil {
 		return err
 	}
+	if err := validPrefixes("KEY argument", args[1:]); err != nil {
+		return err
+	}
+	keys := append(append([]string(nil), flagKeys...), args[1:]...)
 	c, err := e.open()
 	if err != nil {
 		return err

@@ -4,7 +4,7 @@
 // # A cache directory
 //
 //	<root>/
-//	  pcache.json                  marker: {"format":"pcache-cache","version":1,"digest":"blake3-256"}
+//	  pcache.json                  marker: {"format":"pcache-cache","version":1,"digest":"blake3-256","sum":"…"}
 //	  README                       a courtesy note for people who find the directory
 //	  objects/ab/cdef…             loose objects: the file's bytes hash (BLAKE3-256) to ab+cdef…
 //	  objects/pack/<writer>.pcp    packs of small objects, appended by one writer each

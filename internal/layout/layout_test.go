@@ -2,6 +2,7 @@ package layout
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -100,11 +101,15 @@ func TestMarker(t *testing.T) {
 	if legacy, err := old.CheckMarker(); err != nil || !legacy {
 		t.Fatalf("legacy cache: legacy=%v %v", legacy, err)
 	}
-	// A newer layout is refused; a foreign pcache.json is not a marker.
+	// A newer layout is refused only when its marker is sound (its
+	// checksum matches); a foreign pcache.json is not a marker; damage in a
+	// directory that is not otherwise a cache makes it no cache.
+	newer := fmt.Sprintf(`{"format":"pcache-cache","version":2,"digest":"blake3-256","sum":%q}`, markerSum(MarkerFormat, 2, Digest))
 	for content, want := range map[string]error{
-		`{"format":"pcache-cache","version":99,"digest":"blake3-256"}`: ErrNewerCache,
-		`{"name":"some other tool"}`:                                   ErrNotCache,
-		`not json`:                                                     ErrNotCache,
+		newer:                        ErrNewerCache,
+		`{"name":"some other tool"}`: ErrNotCache,
+		`not json`:                   ErrNotCache,
+		`{"format":"pcache-cache","version":99,"digest":"blake3-256"}`: ErrNotCache,
 	} {
 		x := New(t.TempDir())
 		os.WriteFile(x.Marker(), []byte(content), 0o644)
@@ -112,8 +117,120 @@ func TestMarker(t *testing.T) {
 			t.Errorf("marker %s: %v, want %v", content, err, want)
 		}
 	}
-	if _, err := New(filepath.Join(t.TempDir(), "missing")).CheckMarker(); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := New(filepath.Join(t.TempDir(), "missing")).CheckMarker(); !errors.Is(err, fs.ErrNotExist) || !errors.Is(err, ErrNotCache) {
 		t.Errorf("missing dir: %v", err)
+	}
+}
+
+// A damaged marker in a directory that is otherwise a cache is damage, never
+// "not a cache" and never "newer": truncated, garbled, a flipped version
+// digit (with or without the checksum), a lost file. RepairMarker rewrites
+// it and leaves a sound or newer marker alone.
+func TestDamagedMarker(t *testing.T) {
+	d := New(t.TempDir())
+	if err := d.WriteMarker(); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(d.Objects(), 0o755)
+	os.MkdirAll(d.Manifest("f"), 0o755)
+	good, err := os.ReadFile(d.Marker())
+	if err != nil {
+		t.Fatal(err)
+	}
+	flip := strings.Replace(string(good), `"version":1`, `"version":3`, 1)
+	if flip == string(good) {
+		t.Fatalf("marker %s has no version 1", good)
+	}
+	for name, content := range map[string]string{
+		"truncated":       string(good[:len(good)/2]),
+		"empty":           "",
+		"garbled":         "\x00\x01{{",
+		"flipped digit":   flip,
+		"flipped, no sum": `{"format":"pcache-cache","version":3,"digest":"blake3-256"}`,
+		"version 0":       `{"format":"pcache-cache","version":0,"digest":"blake3-256"}`,
+		"wrong digest":    `{"format":"pcache-cache","version":1,"digest":"sha1"}`,
+		"missing":         "",
+	} {
+		if name == "missing" {
+			os.Remove(d.Marker())
+			os.Remove(d.Readme()) // else it is a cache from before markers
+		} else {
+			os.WriteFile(d.Marker(), []byte(content), 0o644)
+		}
+		_, err := d.CheckMarker()
+		if !errors.Is(err, ErrDamagedMarker) || errors.Is(err, ErrNewerCache) || errors.Is(err, ErrNotCache) {
+			t.Errorf("%s marker: %v, want ErrDamagedMarker only", name, err)
+			continue
+		}
+		if name != "missing" && !strings.Contains(err.Error(), "damaged") {
+			t.Errorf("%s marker: %q does not say damaged", name, err)
+		}
+		if err := d.RepairMarker(); err != nil {
+			t.Fatalf("%s: repair: %v", name, err)
+		}
+		if legacy, err := d.CheckMarker(); err != nil || legacy {
+			t.Fatalf("%s: after RepairMarker: %v", name, err)
+		}
+	}
+	// A stray file besides the damage: not recognisably a cache.
+	os.WriteFile(d.Marker(), good[:5], 0o644)
+	os.WriteFile(filepath.Join(d.Root(), "notes.txt"), nil, 0o644)
+	if _, err := d.CheckMarker(); !errors.Is(err, ErrNotCache) {
+		t.Errorf("damaged marker beside a stray file: %v, want ErrNotCache", err)
+	}
+	if err := d.RepairMarker(); err == nil {
+		t.Error("RepairMarker rewrote the marker of a directory that is not a cache")
+	}
+	// A newer marker is not touched.
+	n := New(t.TempDir())
+	os.MkdirAll(n.Objects(), 0o755)
+	newer := fmt.Sprintf(`{"format":"pcache-cache","version":2,"digest":"blake3-256","sum":%q}`, markerSum(MarkerFormat, 2, Digest))
+	os.WriteFile(n.Marker(), []byte(newer), 0o644)
+	if err := n.RepairMarker(); !errors.Is(err, ErrNewerCache) {
+		t.Errorf("RepairMarker of a newer marker: %v", err)
+	}
+}
+
+// A directory this process may not read is a permission error, not "not a
+// cache" (root reads everything: the test needs another user).
+func TestMarkerPermission(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads every directory")
+	}
+	d := New(t.TempDir())
+	if err := d.WriteMarker(); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(d.Root(), 0)
+	defer os.Chmod(d.Root(), 0o755)
+	_, err := d.CheckMarker()
+	if !errors.Is(err, fs.ErrPermission) || errors.Is(err, ErrNotCache) {
+		t.Fatalf("unreadable dir: %v, want a permission error", err)
+	}
+}
+
+// The README left in every cache lists pcache-fsck's commands and the
+// rsync lines of README.md, word for word.
+func TestReadmeMatchesDocs(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(readmeText, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "X=") || strings.HasPrefix(line, "rsync ") {
+			n++
+			if !strings.Contains(string(doc), "\n"+line+"\n") {
+				t.Errorf("README line %q is not in README.md", line)
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("README has %d rsync lines, want README.md's 3", n)
+	}
+	if strings.Contains(readmeText, "explain") {
+		t.Error("README names a pcache-fsck explain command, which does not exist")
 	}
 }
 

@@ -2,12 +2,15 @@ package layout
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"strings"
+
+	"github.com/zeebo/blake3"
 )
 
 // MarkerFormat and MarkerVersion are the marker's format name and the cache
@@ -18,38 +21,70 @@ const (
 	Digest        = "blake3-256"
 )
 
-// marker is the content of pcache.json.
+// marker is the content of pcache.json. Sum, written since it was added,
+// is a checksum of the other three fields: it tells a marker damaged on disk
+// (a flipped digit of the version, say) from one a newer pcache wrote. A
+// marker without it is one written before it existed: version 1.
 type marker struct {
 	Format  string `json:"format"`
 	Version int    `json:"version"`
 	Digest  string `json:"digest"`
+	Sum     string `json:"sum,omitempty"`
+}
+
+// markerSum is the checksum a marker carries: the first 8 hex digits of the
+// BLAKE3 of "format version digest".
+func markerSum(format string, version int, digest string) string {
+	s := blake3.Sum256([]byte(fmt.Sprintf("%s %d %s", format, version, digest)))
+	return hex.EncodeToString(s[:4])
 }
 
 var (
-	// ErrNotCache is wrapped by Check's error for a directory that is not a
-	// pcache cache.
+	// ErrNotCache is wrapped by CheckMarker's error for a directory that is
+	// not a pcache cache (or does not exist).
 	ErrNotCache = errors.New("not a pcache cache directory")
-	// ErrNewerCache is wrapped by Check's error for a cache whose marker
-	// names a layout version newer than this pcache reads.
+	// ErrNewerCache is wrapped by CheckMarker's error for a cache whose
+	// marker names a layout version newer than this pcache reads.
 	ErrNewerCache = errors.New("cache written by a newer pcache")
+	// ErrDamagedMarker is wrapped by CheckMarker's error for a directory
+	// that is a cache (it holds nothing but a cache's files, and its
+	// objects/ or manifests/) whose marker is damaged or missing:
+	// RepairMarker rewrites it.
+	ErrDamagedMarker = errors.New("bad cache marker")
 )
 
 // legacyReadme is the first line of the README every release before the
 // marker wrote into each cache: such a directory is a cache of layout 1.
 const legacyReadme = "This directory is a pcache cache"
 
-// CheckMarker reports whether the directory is a pcache cache: it holds a
-// marker of a version this pcache reads (or, written before markers existed,
-// the README every earlier release left in each cache; legacy is then true).
-// A missing directory is an error wrapping fs.ErrNotExist; a directory that
-// is not a cache, ErrNotCache.
+// CheckMarker is the one answer to "is this directory a pcache cache?", for
+// the library and for maintenance alike. It returns nil when the directory
+// holds a marker of a version this pcache reads (or, written before markers
+// existed, the README every earlier release left in each cache; legacy is
+// then true). Otherwise its error wraps:
+//
+//   - ErrDamagedMarker: pcache.json is damaged (not JSON, truncated, its
+//     checksum or version wrong) or missing, but the directory is otherwise
+//     recognisably a cache (IsCacheDir). The cache can be used; RepairMarker
+//     rewrites the marker.
+//   - ErrNewerCache: a sound marker of a layout version newer than
+//     MarkerVersion. A garbled marker is never read as a newer version: a
+//     newer pcache writes the checksum, and a version above MarkerVersion
+//     without a matching one is damage.
+//   - ErrNotCache: anything else that is not a cache, including a missing
+//     directory (then also fs.ErrNotExist).
+//   - fs.ErrPermission (and other I/O errors), as they are: a directory this
+//     process may not read is not called "not a cache".
 func (d Dir) CheckMarker() (legacy bool, err error) {
 	fi, err := os.Stat(d.root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, missingDir(d.root)
+	}
 	if err != nil {
 		return false, fmt.Errorf("cache directory %s: %w", d.root, err)
 	}
 	if !fi.IsDir() {
-		return false, fmt.Errorf("cache directory %s: not a directory: %w", d.root, ErrNotCache)
+		return false, fmt.Errorf("%s: %w: not a directory", d.root, ErrNotCache)
 	}
 	b, err := os.ReadFile(d.Marker())
 	if errors.Is(err, fs.ErrNotExist) {
@@ -57,22 +92,101 @@ func (d Dir) CheckMarker() (legacy bool, err error) {
 		if rerr == nil && bytes.HasPrefix(r, []byte(legacyReadme)) {
 			return true, nil
 		}
-		return false, fmt.Errorf("%s: %w (it has no %s)", d.root, ErrNotCache, MarkerFile)
+		if rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+			return false, fmt.Errorf("cache directory %s: %w", d.root, rerr)
+		}
+		return false, d.damaged("missing")
 	}
 	if err != nil {
 		return false, fmt.Errorf("cache directory %s: %w", d.root, err)
 	}
 	var m marker
-	if err := json.Unmarshal(b, &m); err != nil || m.Format != MarkerFormat || m.Version < 1 {
-		return false, fmt.Errorf("%s: %w (%s is not a pcache marker)", d.root, ErrNotCache, MarkerFile)
+	if err := json.Unmarshal(b, &m); err != nil {
+		return false, d.damaged(fmt.Sprintf("damaged: not a JSON object (%d bytes; truncated or garbled)", len(b)))
 	}
-	if m.Version > MarkerVersion {
+	switch {
+	case m.Sum != "" && m.Sum != markerSum(m.Format, m.Version, m.Digest):
+		return false, d.damaged("damaged: its checksum does not match its fields")
+	case m.Format != MarkerFormat:
+		// Valid JSON of another shape and no checksum: some other tool's file.
+		return false, fmt.Errorf("%s: %w: %s is not a pcache marker (format %q)", d.root, ErrNotCache, MarkerFile, m.Format)
+	case m.Version < 1:
+		return false, d.damaged(fmt.Sprintf("damaged: layout version %d is not one any pcache wrote", m.Version))
+	case m.Version > MarkerVersion && m.Sum == "":
+		return false, d.damaged(fmt.Sprintf("damaged: layout version %d without the checksum every newer pcache writes (a garbled version, not a newer cache)", m.Version))
+	case m.Version > MarkerVersion:
 		return false, fmt.Errorf("%s: %w (layout version %d; this pcache reads version %d: upgrade pcache)", d.root, ErrNewerCache, m.Version, MarkerVersion)
-	}
-	if m.Digest != Digest {
-		return false, fmt.Errorf("%s: %w (digest %q, want %q)", d.root, ErrNotCache, m.Digest, Digest)
+	case m.Digest != Digest:
+		return false, d.damaged(fmt.Sprintf("damaged: digest %q, want %q", m.Digest, Digest))
 	}
 	return false, nil
+}
+
+// missingDir is CheckMarker's error for a directory that does not exist: it
+// wraps ErrNotCache and fs.ErrNotExist.
+type missingDir string
+
+func (e missingDir) Error() string {
+	return string(e) + ": " + ErrNotCache.Error() + ": it does not exist"
+}
+func (e missingDir) Unwrap() []error { return []error{ErrNotCache, fs.ErrNotExist} }
+
+// damaged is CheckMarker's error for a marker that is missing or damaged:
+// ErrDamagedMarker when the directory is otherwise a cache, else
+// ErrNotCache.
+func (d Dir) damaged(how string) error {
+	why := d.notCacheDir()
+	if why == "" {
+		return fmt.Errorf("%s: %w: %s is %s, in a directory that is otherwise a cache", d.root, ErrDamagedMarker, MarkerFile, how)
+	}
+	if how == "missing" {
+		return fmt.Errorf("%s: %w: it has no %s", d.root, ErrNotCache, MarkerFile)
+	}
+	return fmt.Errorf("%s: %w: %s is %s, and %s", d.root, ErrNotCache, MarkerFile, how, why)
+}
+
+// IsCacheDir reports whether the directory, whatever its marker, is
+// recognisably a cache: it holds only names pcache writes (OnlyCacheEntries)
+// and at least one of objects/ and manifests/.
+func (d Dir) IsCacheDir() bool { return d.notCacheDir() == "" }
+
+// notCacheDir says why the directory is not recognisably a cache ("" if it
+// is).
+func (d Dir) notCacheDir() string {
+	ents, err := os.ReadDir(d.root)
+	if err != nil {
+		return "the directory cannot be listed: " + err.Error()
+	}
+	sub := false
+	for _, e := range ents {
+		if !IsCacheEntry(e.Name()) {
+			return fmt.Sprintf("the directory holds %q, which no cache has", e.Name())
+		}
+		if e.IsDir() && (e.Name() == ObjectsDir || e.Name() == ManifestsDir) {
+			sub = true
+		}
+	}
+	if !sub {
+		return fmt.Sprintf("the directory holds neither %s/ nor %s/", ObjectsDir, ManifestsDir)
+	}
+	return ""
+}
+
+// OnlyCacheEntries reports whether the directory holds nothing but names
+// pcache writes: it is empty, another process is creating a cache in it
+// right now, or it is a cache (whatever its marker says). pcache.Open makes
+// such a directory a cache; it refuses any other without a sound marker.
+func (d Dir) OnlyCacheEntries() bool {
+	ents, err := os.ReadDir(d.root)
+	if err != nil {
+		return false
+	}
+	for _, e := range ents {
+		if !IsCacheEntry(e.Name()) {
+			return false
+		}
+	}
+	return true
 }
 
 // IsCacheEntry reports whether name, found directly in a cache directory,
@@ -97,7 +211,36 @@ func (d Dir) WriteMarker() error {
 	if _, err := os.Stat(d.Marker()); err == nil {
 		return nil
 	}
-	b, _ := json.Marshal(marker{Format: MarkerFormat, Version: MarkerVersion, Digest: Digest})
+	if err := d.writeMarker(); err != nil {
+		return err
+	}
+	d.writeReadme()
+	return nil
+}
+
+// RepairMarker replaces a damaged or missing marker with a sound one (and
+// leaves the README if there is none). It refuses unless CheckMarker says
+// the marker is damaged: a sound marker, a newer one and a directory that is
+// not a cache are left alone.
+func (d Dir) RepairMarker() error {
+	_, err := d.CheckMarker()
+	if !errors.Is(err, ErrDamagedMarker) {
+		if err == nil {
+			return nil
+		}
+		return fmt.Errorf("repair %s: %w", d.Marker(), err)
+	}
+	if err := d.writeMarker(); err != nil {
+		return err
+	}
+	d.writeReadme()
+	return nil
+}
+
+// writeMarker writes (or replaces) the marker atomically.
+func (d Dir) writeMarker() error {
+	b, _ := json.Marshal(marker{Format: MarkerFormat, Version: MarkerVersion, Digest: Digest,
+		Sum: markerSum(MarkerFormat, MarkerVersion, Digest)})
 	b = append(b, '\n')
 	tmp, err := os.CreateTemp(d.root, markerTemp+"*")
 	if err != nil {
@@ -118,7 +261,6 @@ func (d Dir) WriteMarker() error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("write %s: %w", d.Marker(), werr)
 	}
-	d.writeReadme()
 	return nil
 }
 
@@ -135,6 +277,9 @@ func (d Dir) writeReadme() {
 	f.Close()
 }
 
+// readmeText is the courtesy README. Its command list is pcache-fsck's, and
+// its rsync lines are the ones in the README.md section "rsync", word for
+// word (TestReadmeMatchesDocs holds both to that).
 const readmeText = `
 This directory is a pcache cache (a permanent cache of Go function results).
 
@@ -143,15 +288,20 @@ This directory is a pcache cache (a permanent cache of Go function results).
                of their bytes: loose files (b3sum verifies any of them) and
                packs of small objects under objects/pack/
   manifests/   per-function CBOR indexes: argument key -> object
+  remote/      what this cache knows of its remote (mirrored index, outbox)
   tmp/         in-progress writes; safe to delete when no process runs
   locks/       lock files; do not copy them between machines
+  lost+found/  files set aside by pcache-fsck check -repair
 
-Inspect and maintain it with pcache-fsck (check, gc, stats, ls, rm, explain,
-cat-object, export, import). Merge it into another cache (the index first,
-then the objects):
+Inspect and maintain it with pcache-fsck (check, gc, stats, ls, rm,
+cat-object, export, import, init, remote; pcache-fsck help CMD describes
+each). Merge it into another cache, the index first, then the objects, and
+never with --delete (that makes a mirror, not a merge):
 
-  rsync -a --exclude /tmp/ --exclude /locks/ --exclude /objects/ SRC/ DST/
-  rsync -a --exclude /tmp/ --exclude /locks/ --exclude /manifests/ SRC/ DST/
+  X='--exclude /tmp/ --exclude /locks/ --exclude /lost+found/ --exclude /remote/'
+  rsync -a $X --exclude /objects/   SRC/ DST/   # 1. manifests (the index)
+  rsync -a $X --exclude /manifests/ SRC/ DST/   # 2. the objects they reference
 
-Entries on both sides are kept. rsync --delete makes a mirror, not a merge.
+Entries on both sides are kept. The "rsync" section of pcache's README.md
+says why.
 `
