@@ -353,6 +353,9 @@ func hostileS3(t *testing.T, answer func(key string, w http.ResponseWriter, r *h
 	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
 	b, err := OpenBackend(context.Background(), "s3://bucket/prefix")
+	if err != nil && strings.Contains(err.Error(), "pcache_nos3") {
+		t.Skip(err)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
