@@ -24,7 +24,38 @@ type ImportReport struct {
 	Objects    int    `json:"objects"`
 	NewObjects int    `json:"new_objects"`
 	Bytes      int64  `json:"bytes"`
+	// Replaced counts the imported entries whose key had a live entry in
+	// the function with another result or other out files: the import
+	// overrode it. ReplacedKeys names them (ShortHash; at most
+	// maxListedReplaced, always present in JSON, [] when none).
+	Replaced     int      `json:"replaced"`
+	ReplacedKeys []string `json:"replaced_keys"`
+	// Unchanged counts the imported entries the function held already,
+	// with the same result and out files.
+	Unchanged int `json:"unchanged"`
 }
+
+// maxListedReplaced bounds ImportReport.ReplacedKeys.
+const maxListedReplaced = 1000
+
+// Overrides says, for people, which existing entries the import replaced
+// ("" when none): "replaced 2 existing entries of NAME: 0a1b2c3d4e5f,
+// 0f0e0d0c0b0a".
+func (r *ImportReport) Overrides() string {
+	if r.Replaced == 0 {
+		return ""
+	}
+	s := fmt.Sprintf("replaced %d existing %s of %s: %s", r.Replaced, map[bool]string{true: "entry", false: "entries"}[r.Replaced == 1],
+		r.Name, strings.Join(r.ReplacedKeys, ", "))
+	if r.Replaced > len(r.ReplacedKeys) {
+		s += fmt.Sprintf(" and %d more", r.Replaced-len(r.ReplacedKeys))
+	}
+	return s
+}
+
+// maxArchiveObject bounds the size an entry may record for an object (a
+// TiB): larger sizes are refused before anything is read or summed.
+const maxArchiveObject = 1 << 40
 
 // ErrBadArchive wraps every reason an archive is refused.
 var ErrBadArchive = errors.New("not a valid pcache export")
@@ -78,6 +109,9 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	if head.Format != archiveFormat {
 		return nil, badArchive("format %q, want %q", head.Format, archiveFormat)
 	}
+	if head.Entries < 0 || head.Objects < 0 {
+		return nil, badArchive("header says %d entries and %d objects", head.Entries, head.Objects)
+	}
 	if head.Version != archiveVersion {
 		return nil, badArchive("version %d; this pcache-fsck reads version %d", head.Version, archiveVersion)
 	}
@@ -124,6 +158,11 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 		if err != nil {
 			return nil, badArchive("%s: %v", archiveEntries, err)
 		}
+		// The header's count bounds what is held in memory: an entries
+		// file with more is refused at the first entry too many.
+		if len(entries) >= head.Entries {
+			return nil, badArchive("%s holds more than the %d entries the header says", archiveEntries, head.Entries)
+		}
 		entries = append(entries, en)
 	}
 	if len(entries) != head.Entries {
@@ -134,6 +173,9 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	sizes := map[cas.ID]int64{}
 	for _, en := range entries {
 		for id, ref := range objectsOf(name, en) {
+			if ref.Size > maxArchiveObject {
+				return nil, badArchive("entry %s records %d bytes for object %s (limit %d)", ShortHash(en.KeyHash), ref.Size, id, int64(maxArchiveObject))
+			}
 			if n, ok := sizes[id]; ok && n != ref.Size {
 				return nil, badArchive("entries record both %d and %d bytes for object %s", n, ref.Size, id)
 			}
@@ -148,7 +190,7 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 		return nil, fmt.Errorf("enter the gc turnstile: %w", err)
 	}
 	defer leave()
-	rep := &ImportReport{Dir: c.d.Root(), Name: name, Entries: len(entries)}
+	rep := &ImportReport{Dir: c.d.Root(), Name: name, Entries: len(entries), ReplacedKeys: []string{}}
 	var total int64
 	for _, n := range sizes {
 		total += n
@@ -230,6 +272,10 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	if err != nil {
 		return nil, fmt.Errorf("open manifest %s: %w", name, err)
 	}
+	if err := overrides(m, entries, rep); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("import: read %s: %w", name, err)
+	}
 	for i := 0; i < len(entries); i += 1000 {
 		if err := m.Append(entries[i:min(i+1000, len(entries))]...); err != nil {
 			m.Close()
@@ -270,4 +316,51 @@ func nextFile(tr *tar.Reader) (*tar.Header, error) {
 		}
 	}
 	return hdr, nil
+}
+
+// overrides fills rep's Replaced and Unchanged: which of entries find a
+// live entry of the function under their key (the import overrides it),
+// with another result or other out files, or the same.
+func overrides(m *manifest.Manifest, entries []record.Entry, rep *ImportReport) error {
+	if err := m.Refresh(); err != nil {
+		return err
+	}
+	seen := make(map[[32]byte]bool, len(entries))
+	for i := range entries {
+		en := &entries[i]
+		if seen[en.KeyHash] {
+			continue // an archive's duplicate key: counted once
+		}
+		seen[en.KeyHash] = true
+		old, ok, err := m.Peek(en.KeyHash)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			continue
+		}
+		if sameContent(&old, en) {
+			rep.Unchanged++
+			continue
+		}
+		rep.Replaced++
+		if len(rep.ReplacedKeys) < maxListedReplaced {
+			rep.ReplacedKeys = append(rep.ReplacedKeys, ShortHash(en.KeyHash))
+		}
+	}
+	return nil
+}
+
+// sameContent reports whether two entries of one key give the same call
+// the same answer: result, codec, type and out-file contents.
+func sameContent(a, b *record.Entry) bool {
+	if a.Result != b.Result || a.Size != b.Size || a.Codec != b.Codec || a.Type != b.Type || len(a.Outs) != len(b.Outs) {
+		return false
+	}
+	for i := range a.Outs {
+		if a.Outs[i].Arg != b.Outs[i].Arg || a.Outs[i].Object != b.Outs[i].Object || a.Outs[i].Size != b.Outs[i].Size || a.Outs[i].Mode != b.Outs[i].Mode {
+			return false
+		}
+	}
+	return true
 }

@@ -28,6 +28,7 @@
 package remote
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -67,50 +68,147 @@ type Backend interface {
 
 // OpenBackend returns the backend a URL names: s3://BUCKET[/PREFIX] or
 // file:///PATH (a directory, such as an NFS mount, shared by the machines).
+// Credentials never go in the URL (they come from the standard AWS
+// variables): a URL with a user or password is refused, and no error
+// repeats it.
 func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
+	shown := RedactURL(rawURL)
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("remote: %q: %w", rawURL, err)
+		return nil, fmt.Errorf("remote: %q: not a URL", shown)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("remote: %q: credentials do not go in the URL (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)", shown)
 	}
 	switch u.Scheme {
 	case "s3":
 		if u.Host == "" {
-			return nil, fmt.Errorf("remote: %q: no bucket (want s3://BUCKET/PREFIX)", rawURL)
+			return nil, fmt.Errorf("remote: %q: no bucket (want s3://BUCKET/PREFIX)", shown)
 		}
 		return newS3(ctx, u.Host, strings.Trim(u.Path, "/"))
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("remote: %q: a file URL names a local path (file:///PATH)", rawURL)
+			return nil, fmt.Errorf("remote: %q: a file URL names a local path (file:///PATH)", shown)
 		}
 		if u.Path == "" {
-			return nil, fmt.Errorf("remote: %q: no path", rawURL)
+			return nil, fmt.Errorf("remote: %q: no path", shown)
 		}
 		return NewFileBackend(u.Path)
 	case "":
-		return nil, fmt.Errorf("remote: %q: want s3://BUCKET/PREFIX or file:///PATH", rawURL)
+		return nil, fmt.Errorf("remote: %q: want s3://BUCKET/PREFIX or file:///PATH", shown)
 	default:
-		return nil, fmt.Errorf("remote: %q: unsupported scheme %q (want s3 or file)", rawURL, u.Scheme)
+		return nil, fmt.Errorf("remote: %q: unsupported scheme %q (want s3 or file)", shown, u.Scheme)
 	}
 }
 
-// getAll reads the whole blob at key, refusing one larger than limit.
+// RedactURL returns rawURL with whatever stands between "//" and the last
+// "@" of its authority (a user, a password, an access key and its secret)
+// replaced by "REDACTED", for messages; it works on text that does not
+// parse as a URL too.
+func RedactURL(rawURL string) string {
+	_, rest, ok := strings.Cut(rawURL, "//")
+	if !ok {
+		// No authority; but a "user:secret@" may still hide in it.
+		if i := strings.LastIndex(rawURL, "@"); i >= 0 {
+			return "REDACTED" + rawURL[i:]
+		}
+		return rawURL
+	}
+	head := rawURL[:len(rawURL)-len(rest)]
+	auth, path := rest, ""
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth, path = rest[:i], rest[i:]
+	}
+	if i := strings.LastIndex(auth, "@"); i >= 0 {
+		auth = "REDACTED" + auth[i:]
+	}
+	return head + auth + path
+}
+
+// maxListKeys bounds the keys one listing returns: a server that answers
+// every page with "there is more" (or a directory with no end of names)
+// would otherwise keep maintenance listing, and holding names, for ever.
+// 16 Mi keys is a bucket of some millions of entries.
+const maxListKeys = 16 << 20
+
+var errTooManyKeys = fmt.Errorf("remote: more than %d keys in one listing; refusing to go on", maxListKeys)
+
+// sized is what a body whose length the backend knows before reading it
+// offers (a file's size, an HTTP Content-Length): getAll refuses a blob
+// larger than its limit before allocating anything for it.
+type sized interface{ Size() int64 }
+
+// getAll reads the whole blob at key, refusing one larger than limit: a
+// body that says it is larger is refused before a byte is read, and one
+// that does not say is read through a limit.
 func getAll(ctx context.Context, b Backend, key string, limit int64) ([]byte, error) {
 	r, err := b.Get(ctx, key)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	hint := int64(-1)
+	if s, ok := r.(sized); ok {
+		if hint = s.Size(); hint > limit {
+			return nil, fmt.Errorf("remote: get %s: %d bytes, larger than the %d such a file may have", key, hint, limit)
+		}
+	}
+	data, err := readLimited(r, limit, hint)
 	if err != nil {
 		return nil, fmt.Errorf("remote: get %s: %w", key, err)
 	}
 	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("remote: get %s: larger than %d bytes", key, limit)
+		return nil, fmt.Errorf("remote: get %s: larger than the %d bytes such a file may have", key, limit)
 	}
 	return data, nil
 }
 
+// readLimited reads r to its end, but at most limit+1 bytes (a result
+// longer than limit says r holds more), into a buffer of hint+1 bytes when
+// the size is known (hint >= 0), grown as io.ReadAll does when it is not
+// or was wrong (doubling, so at most twice limit is allocated in all).
+func readLimited(r io.Reader, limit, hint int64) ([]byte, error) {
+	c := int64(512)
+	if hint >= 0 {
+		c = min(hint, limit) + 1
+	}
+	buf := make([]byte, 0, c)
+	lr := io.LimitReader(r, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			// Double, up to limit+1: at most twice the bound is ever
+			// allocated (append's 1.25x steps would add up to five times).
+			nb := make([]byte, len(buf), min(2*int64(cap(buf)), limit+1))
+			copy(nb, buf)
+			buf = nb
+		}
+		n, err := lr.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// readRegular reads a file of this cache's remote state (see openRegular):
+// a regular file, not a link, of at most limit bytes.
+func readRegular(path string, limit int64) ([]byte, error) {
+	f, fi, err := openRegular(path, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := readLimited(f, limit, fi.Size())
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("%s: grew past %d bytes", path, limit)
+	}
+	return data, err
+}
+
 // putBytes stores b at key.
 func putBytes(ctx context.Context, be Backend, key string, b []byte, createOnly bool) error {
-	return be.Put(ctx, key, strings.NewReader(string(b)), int64(len(b)), createOnly)
+	return be.Put(ctx, key, bytes.NewReader(b), int64(len(b)), createOnly)
 }

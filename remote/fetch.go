@@ -22,6 +22,13 @@ var ErrUnavailable = errors.New("remote: objects unavailable")
 // nothing unverified is ever stored.
 func (t *Tier) Fetch(ctx context.Context, e *record.Entry) error {
 	for _, o := range e.Objects() {
+		if o.Size > t.opts.MaxObject {
+			t.stats.tooLarge.Add(1)
+			t.stats.misses.Add(1)
+			return fmt.Errorf("%w: object %x declares %d bytes, more than the %d fetched from a remote", ErrUnavailable, o.ID[:8], o.Size, t.opts.MaxObject)
+		}
+	}
+	for _, o := range e.Objects() {
 		if t.store.Known(o.ID) {
 			continue // no listing of the pack directory to find out: a download is cheaper
 		}
@@ -36,13 +43,18 @@ func (t *Tier) Fetch(ctx context.Context, e *record.Entry) error {
 
 func (t *Tier) fetchObject(ctx context.Context, id cas.ID, size int64) error {
 	var damaged error
-	err := t.requestFor(ctx, "fetch an object", size, func(ctx context.Context) error {
+	// The deadline follows the transfer's progress, not the size the
+	// record declares; PutExpect reads at most size+1 bytes and fails on
+	// more, so a fast server that sends for ever is stopped there.
+	ctx, wd := newWatchdog(ctx, t.opts.Timeout)
+	defer wd.stop()
+	err := t.requestFor(ctx, "fetch an object", -1, func(ctx context.Context) error {
 		r, err := t.b.Get(ctx, objectKey(id))
 		if err != nil {
 			return err
 		}
 		defer r.Close()
-		body := &readErr{r: r}
+		body := &readErr{r: wd.reader(r)}
 		err = t.store.PutExpect(body, id, size)
 		if body.err != nil && body.err != io.EOF {
 			return err // the transfer broke

@@ -46,8 +46,33 @@ func (f *fileBackend) path(key string) (string, error) {
 			return "", fmt.Errorf("remote: bad key %q", key)
 		}
 	}
+	// No directory on the way may be a symbolic link: a shared directory
+	// is writable by others, and a link there (fn/ -> /home/victim) would
+	// make puts and gc's deletes reach outside it. (Checked, then used: a
+	// writer racing to swap a directory for a link between the two is
+	// not covered.)
+	dir := f.root
+	segs := strings.Split(key, "/")
+	for _, seg := range segs[:len(segs)-1] {
+		dir = filepath.Join(dir, seg)
+		fi, err := os.Lstat(dir)
+		if err != nil {
+			break // created by a put; absent for a get
+		}
+		if !fi.IsDir() {
+			return "", fmt.Errorf("remote: key %q: %s is a %s, not a directory of the remote", key, dir, fsutil.Kind(fi.Mode()))
+		}
+	}
 	return filepath.Join(f.root, filepath.FromSlash(key)), nil
 }
+
+// fileBody is an open blob, whose size getAll can check before reading.
+type fileBody struct {
+	*os.File
+	size int64
+}
+
+func (b fileBody) Size() int64 { return b.size }
 
 func notExist(key string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) {
@@ -61,11 +86,13 @@ func (f *fileBackend) Get(ctx context.Context, key string) (io.ReadCloser, error
 	if err != nil {
 		return nil, err
 	}
-	r, err := os.Open(p)
+	// Not a link (to /dev/zero, or out of the remote), not a fifo that
+	// never answers: a regular file, checked on the descriptor.
+	r, fi, err := openRegular(p, 1<<62)
 	if err != nil {
 		return nil, notExist(key, err)
 	}
-	return r, nil
+	return fileBody{r, fi.Size()}, nil
 }
 
 func (f *fileBackend) Put(ctx context.Context, key string, r io.Reader, size int64, createOnly bool) error {
@@ -112,9 +139,12 @@ func (f *fileBackend) Head(ctx context.Context, key string) (int64, time.Time, e
 	if err != nil {
 		return 0, time.Time{}, err
 	}
-	fi, err := os.Stat(p)
+	fi, err := os.Lstat(p)
 	if err != nil {
 		return 0, time.Time{}, notExist(key, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return 0, time.Time{}, fmt.Errorf("remote: %s: a %s, not a blob", key, fsutil.Kind(fi.Mode()))
 	}
 	return fi.Size(), fi.ModTime(), nil
 }
@@ -130,8 +160,11 @@ func (f *fileBackend) List(ctx context.Context, prefix string, fn func(string, i
 			}
 			return err
 		}
-		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") {
-			return nil
+		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") || !d.Type().IsRegular() {
+			return nil // links, fifos and the like are not blobs
+		}
+		if len(keys) >= maxListKeys {
+			return errTooManyKeys
 		}
 		rel, _ := filepath.Rel(base, p)
 		key := filepath.ToSlash(rel)

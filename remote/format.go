@@ -20,7 +20,21 @@ const (
 	markerKey        = "pcache-remote.json"
 	logFormat        = "pcache-remote-log"
 	checkpointFormat = "pcache-remote-checkpoint"
-	maxSmall         = 1 << 20 // a log entry, checkpoint or head is far smaller
+)
+
+// How large each file read from a remote may be. A bucket is written by
+// whoever holds its credentials, so every size read from it is bounded
+// before anything is allocated for it; a larger file is refused like a
+// damaged one.
+const (
+	maxHead       = 4 << 10   // {"seq": n}: a dozen bytes
+	maxLogEntry   = 256 << 10 // names a few segments (pcache writes one)
+	maxCheckpoint = 1 << 20   // names at most maxCheckpointSegments segments
+	maxSmall      = maxCheckpoint
+	// maxLogSegments and maxCheckpointSegments bound the segments one log
+	// entry or checkpoint may name (each is a download).
+	maxLogSegments        = 64
+	maxCheckpointSegments = 4096
 )
 
 // logEntry is the content of fn/<h>/log/<n>: the segments published n-th.
@@ -93,7 +107,7 @@ func decodeSmall(b []byte, v any) error   { return decMode.Unmarshal(b, v) }
 // readHead returns the checkpoint number function name's head names: 0
 // when there is no head, or it does not decode (it is only a hint).
 func readHead(ctx context.Context, b Backend, name string) (uint64, error) {
-	data, err := getAll(ctx, b, headKey(name), maxSmall)
+	data, err := getAll(ctx, b, headKey(name), maxHead)
 	if errors.Is(err, ErrNotExist) {
 		return 0, nil
 	}
@@ -111,12 +125,12 @@ func readHead(ctx context.Context, b Backend, name string) (uint64, error) {
 // wrapping ErrNotExist when it is absent, errDamaged when it is not a
 // checkpoint of that function at that number).
 func readCheckpoint(ctx context.Context, b Backend, name string, seq uint64) (checkpoint, error) {
-	data, err := getAll(ctx, b, checkpointKey(name, seq), maxSmall)
+	data, err := getAll(ctx, b, checkpointKey(name, seq), maxCheckpoint)
 	if err != nil {
 		return checkpoint{}, err
 	}
 	var cp checkpoint
-	if err := decodeSmall(data, &cp); err != nil || cp.Format != checkpointFormat || cp.Name != name || cp.Seq != seq {
+	if err := decodeSmall(data, &cp); err != nil || cp.Format != checkpointFormat || cp.Name != name || cp.Seq != seq || len(cp.Segments) > maxCheckpointSegments {
 		return checkpoint{}, fmt.Errorf("%w: checkpoint %d of %s is not one of its checkpoints", errDamaged, seq, name)
 	}
 	return cp, nil
@@ -127,12 +141,12 @@ func readCheckpoint(ctx context.Context, b Backend, name string, seq uint64) (ch
 // function, or naming something other than segments — is errDamaged:
 // readers skip it, and check reports it.
 func readLogEntry(ctx context.Context, b Backend, name string, n uint64) (logEntry, error) {
-	data, err := getAll(ctx, b, logKey(name, n), maxSmall)
+	data, err := getAll(ctx, b, logKey(name, n), maxLogEntry)
 	if err != nil {
 		return logEntry{}, err
 	}
 	var le logEntry
-	if err := decodeSmall(data, &le); err != nil || le.Format != logFormat || le.Name != name {
+	if err := decodeSmall(data, &le); err != nil || le.Format != logFormat || le.Name != name || len(le.Segments) > maxLogSegments {
 		return logEntry{}, fmt.Errorf("%w: log entry %d of %s is not one of its entries", errDamaged, n, name)
 	}
 	for _, f := range le.Segments {

@@ -48,6 +48,16 @@ const (
 	headEvery         = time.Hour // a mirror reads the head at least this often
 	maxMirrorSegments = 4 * compactEvery
 	segmentTries      = 3 // downloads of a segment whose bytes do not match its name
+	// maxRefreshSteps bounds the log entries (damaged ones and retries
+	// included) one refresh reads, and Options.Timeout the time it spends
+	// starting requests: a remote that answers every GET would otherwise
+	// keep a call reading its "log" for ever. The rest is read by the
+	// next refresh, Options.Refresh later.
+	maxRefreshSteps = 1024
+	// maxDamagedPerRefresh bounds the damaged log entries (reads of them
+	// included) one refresh goes through: writers make whole entries, so
+	// a run of damaged ones is a remote answering what it has not got.
+	maxDamagedPerRefresh = 16
 )
 
 // index returns the mirror of function name, opening it on first use.
@@ -76,7 +86,7 @@ func (fi *fnIndex) close() { fi.m.Close() }
 // load reads the mirror's state file (another process may have advanced it).
 func (fi *fnIndex) load() {
 	var st mirrorState
-	if b, err := os.ReadFile(filepath.Join(fi.dir, layout.MirrorState)); err == nil && json.Unmarshal(b, &st) == nil {
+	if b, err := readRegular(filepath.Join(fi.dir, layout.MirrorState), maxStateFile); err == nil && json.Unmarshal(b, &st) == nil {
 		fi.st = st
 	}
 	if fi.st.Log == nil {
@@ -134,12 +144,17 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 	fi.load() // another process may have brought the mirror further
 	before := fi.st.Cursor
 	changed := fi.st.Cursor != seen || fi.st.Base != seenBase
-	complete := false
-	badTries := 0
+	complete, limited := false, false
+	badTries, damaged := 0, 0
+	deadline := time.Now().Add(t.opts.Timeout)
 	if fi.st.Cursor == 0 || now.Sub(fi.st.HeadAt) >= headEvery || fi.segments() > maxMirrorSegments {
-		changed = fi.fromCheckpoint(ctx, false)
+		changed = fi.fromCheckpoint(ctx, false, deadline)
 	}
-	for {
+	for step := 0; ; step++ {
+		if step >= maxRefreshSteps || time.Now().After(deadline) {
+			limited = true
+			break
+		}
 		n := fi.st.Cursor + 1
 		var entry logEntry
 		var bad error
@@ -158,6 +173,10 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 			break // tried again at the next lookup (the breaker spaces the tries)
 		}
 		if bad != nil {
+			if damaged++; damaged > maxDamagedPerRefresh {
+				limited = true // not a log a writer made: the next refresh, later
+				break
+			}
 			t.failed("read the log", bad)
 			if badTries++; badTries < segmentTries {
 				continue // a torn transfer, perhaps: read it again
@@ -167,8 +186,8 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 			continue
 		}
 		badTries = 0
-		err = fi.fetchSegments(ctx, entry.Segments)
-		if errors.Is(err, ErrNotExist) && fi.fromCheckpoint(ctx, true) {
+		err = fi.fetchSegments(ctx, entry.Segments, deadline)
+		if errors.Is(err, ErrNotExist) && fi.fromCheckpoint(ctx, true, deadline) {
 			// Its segment was removed by a remote gc, which compacted it
 			// into a checkpoint first.
 			changed = true
@@ -182,8 +201,12 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 		fi.st.Cursor = n
 		fi.st.Log[n] = entry.Segments
 	}
-	if complete {
+	if complete || limited {
+		// Limited: the rest waits for the next refresh, not the next call.
 		fi.refreshed, fi.fresh = now, true
+	}
+	if limited {
+		t.opts.Logger.Debug("pcache: remote log read in part; the rest at the next refresh", "function", fi.name, "cursor", fi.st.Cursor)
 	}
 	if fi.st.Cursor != before || changed {
 		fi.save()
@@ -207,7 +230,7 @@ func (fi *fnIndex) segments() int {
 // the one the mirror was last reset to (or any, with any), resets the
 // mirror to that checkpoint plus the log entries after it that the mirror
 // has read already. It reports whether the mirror changed.
-func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool) bool {
+func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool, deadline time.Time) bool {
 	t := fi.t
 	var seq uint64
 	err := t.request(ctx, "read the head", func(ctx context.Context) error {
@@ -234,8 +257,8 @@ func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool) bool {
 	if err != nil || damaged {
 		return false
 	}
-	if fi.fetchSegments(ctx, cp.Segments) != nil {
-		return false
+	if fi.fetchSegments(ctx, cp.Segments, deadline) != nil {
+		return false // the segments fetched so far stay: the next refresh goes on
 	}
 	keep := map[string]bool{}
 	for _, f := range cp.Segments {
@@ -275,17 +298,21 @@ func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool) bool {
 
 // fetchSegments downloads the named segments the mirror lacks, each
 // verified against its content name. A segment that stays damaged is
-// skipped (its records are misses); ErrNotExist means one is gone.
-func (fi *fnIndex) fetchSegments(ctx context.Context, files []string) error {
+// skipped (its records are misses); ErrNotExist means one is gone;
+// errBudget that the refresh ran out of time first.
+func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline time.Time) error {
 	t := fi.t
 	for _, file := range files {
 		if !layout.IsSegmentName(file) {
 			continue
 		}
-		if _, err := os.Stat(filepath.Join(fi.dir, file)); err == nil {
+		if _, err := os.Lstat(filepath.Join(fi.dir, file)); err == nil {
 			continue
 		}
 		for try := 1; ; try++ {
+			if time.Now().After(deadline) {
+				return errBudget
+			}
 			var data []byte
 			err := t.request(ctx, "fetch a segment", func(ctx context.Context) error {
 				var err error
@@ -310,6 +337,9 @@ func (fi *fnIndex) fetchSegments(ctx context.Context, files []string) error {
 	}
 	return nil
 }
+
+// errBudget stops a refresh that used its time: the rest is read later.
+var errBudget = errors.New("remote: refresh out of time; going on at the next one")
 
 // published adds this process's own log entry seq (one segment) to the
 // mirror, and moves the mirror's cursor over it when it is the next one, so
@@ -347,7 +377,7 @@ func (fi *fnIndex) position() uint64 {
 func (fi *fnIndex) segmentSource(next segmentSource) segmentSource {
 	return func(ctx context.Context, name, file string) ([]byte, error) {
 		if layout.IsSegmentName(file) {
-			if b, err := os.ReadFile(filepath.Join(fi.dir, file)); err == nil {
+			if b, err := readRegular(filepath.Join(fi.dir, file), maxSegment); err == nil {
 				return b, nil
 			}
 		}

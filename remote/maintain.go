@@ -294,7 +294,7 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 			if _, ok := l.objects[id]; !ok {
 				continue
 			}
-			if err := verifyObject(ctx, b, id); err != nil {
+			if err := verifyObject(ctx, b, id, l.objects[id].size); err != nil {
 				if errors.Is(err, errBadContent) {
 					rep.Problems = append(rep.Problems, Problem{Kind: KindBadObject, Key: objectKey(id), Detail: err.Error()})
 				} else {
@@ -314,15 +314,21 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 
 var errBadContent = errors.New("content does not hash to the object's name")
 
-func verifyObject(ctx context.Context, b Backend, id [32]byte) error {
+func verifyObject(ctx context.Context, b Backend, id [32]byte, size int64) error {
 	r, err := b.Get(ctx, objectKey(id))
 	if err != nil {
 		return err
 	}
 	defer r.Close()
+	// The listing said how large it is: a body that goes on past that is
+	// not the object (and an endless one must not keep check reading).
 	h := blake3.New()
-	if _, err := io.Copy(h, r); err != nil {
+	n, err := io.Copy(h, io.LimitReader(r, size+1))
+	if err != nil {
 		return fmt.Errorf("remote: get %s: %w", objectKey(id), err)
+	}
+	if n != size {
+		return fmt.Errorf("%w: %d bytes or more, listed as %d", errBadContent, n, size)
 	}
 	var got [32]byte
 	copy(got[:], h.Sum(nil))
@@ -398,8 +404,15 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 			if opts.DryRun {
 				continue
 			}
-			if _, _, _, err := publish(ctx, b, name, tomb, fn.st.seq, "pcache-fsck gc", opts.Now); err != nil {
+			segs, err := encodeSegments(name, tomb)
+			if err != nil {
 				return rep, err
+			}
+			from := fn.st.seq
+			for _, sg := range segs {
+				if from, _, _, err = publish(ctx, b, name, sg.entries, from, "pcache-fsck gc", opts.Now); err != nil {
+					return rep, err
+				}
 			}
 			st, err := loadState(ctx, b, name, loadOptions{listed: true})
 			if err != nil {

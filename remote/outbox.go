@@ -144,43 +144,102 @@ func (o *outboxFile) close() {
 	}
 }
 
-// maxReplay bounds the dead outbox files one process takes over at Open.
-const maxReplay = 64
+// Bounds of what one Open takes over from dead outbox files.
+const (
+	maxReplay      = 64        // files
+	maxReplayScan  = 4096      // names looked at in the outbox directory
+	maxOutboxFile  = 256 << 20 // bytes of one file; a larger one is left alone (logged)
+	maxReplayBytes = 256 << 20 // bytes of all the files taken together
+)
 
 // claimDead takes over outbox files in dir that nobody holds (left by a
 // process that crashed or ran out of time closing) and returns them with
 // their records.
+//
+// Only this user's files are taken. The outbox is in the cache directory,
+// which a team may share: a file another user put there is not something
+// this user's process may publish with its credentials (a user without
+// access to the bucket could otherwise have every other machine served a
+// value of their choosing). Each file is opened like every cache file
+// (O_NOFOLLOW, O_NONBLOCK: a link or a fifo is refused), and checked on
+// the descriptor (fstat): a regular file, owned by this process's uid, of
+// at most maxOutboxFile bytes. Other files are left alone (their writer's
+// next Open publishes them), counted in Stats.ForeignOutbox and logged
+// once.
 func (t *Tier) claimDead(dir string) ([]*outboxFile, []item) {
-	ents, err := os.ReadDir(dir)
+	d, err := os.Open(dir)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			t.opts.Logger.Warn("pcache: remote outbox unreadable", "dir", dir, "err", err)
 		}
 		return nil, nil
 	}
-	var files []*outboxFile
-	var items []item
-	for _, ent := range ents {
-		if len(files) >= maxReplay {
+	var ents []os.DirEntry
+	for len(ents) < maxReplayScan {
+		batch, err := d.ReadDir(256)
+		ents = append(ents, batch...)
+		if err != nil {
 			break
 		}
-		if !strings.HasSuffix(ent.Name(), layout.OutboxExt) || !ent.Type().IsRegular() {
+	}
+	d.Close()
+	var files []*outboxFile
+	var items []item
+	var bytes int64
+	var foreign, refused int
+	var foreignEx, refusedEx string
+	for _, ent := range ents {
+		if len(files) >= maxReplay || bytes >= maxReplayBytes {
+			break
+		}
+		if !strings.HasSuffix(ent.Name(), layout.OutboxExt) {
+			continue
+		}
+		path := filepath.Join(dir, ent.Name())
+		if !ent.Type().IsRegular() {
+			refused++
+			refusedEx = path
+			continue
+		}
+		f, fi, err := openRegular(path, maxOutboxFile)
+		if err != nil {
+			if !errors.Is(err, os.ErrNotExist) { // published by its writer just now
+				refused++
+				refusedEx = path
+			}
+			continue
+		}
+		if !ownedByMe(fi) {
+			f.Close()
+			foreign++
+			foreignEx = fmt.Sprintf("%s (uid %d)", path, fileOwner(fi))
 			continue
 		}
 		lk := t.d.OutboxLock(ent.Name())
 		held, ok, err := lock.Try(lk, lock.Exclusive)
 		if err != nil || !ok {
+			f.Close()
 			continue // its writer is alive
 		}
-		path := filepath.Join(dir, ent.Name())
-		b, err := os.ReadFile(path)
-		if err != nil {
-			held.Release() // removed by whoever published it, or unreadable
+		// Read through the descriptor checked above, now that the file is
+		// ours (its writer appended through its own, now closed).
+		b, err := readLimited(f, maxOutboxFile, fi.Size())
+		f.Close()
+		if err != nil || int64(len(b)) > maxOutboxFile {
+			held.Release()
 			lock.RemoveIfFree(lk)
 			continue
 		}
+		bytes += int64(len(b))
 		files = append(files, &outboxFile{path: path, lock: lk, held: held})
 		items = append(items, decodeItems(b)...)
+	}
+	if foreign > 0 {
+		t.stats.foreign.Add(int64(foreign))
+		t.opts.Logger.Warn("pcache: remote outbox files written by another user left alone: only their writer publishes them", "count", foreign, "example", foreignEx, "uid", currentUID())
+	}
+	if refused > 0 {
+		t.opts.Logger.Warn("pcache: remote outbox entries that are not regular files of at most 256 MiB left alone", "count", refused, "example", refusedEx)
 	}
 	return files, items
 }

@@ -335,6 +335,23 @@ func (p *publisher) publishFunc(name string, items []item) error {
 	if len(entries) == 0 {
 		return nil
 	}
+	segs, err := encodeSegments(name, entries)
+	if err != nil {
+		t.stats.dropped.Add(int64(len(entries)))
+		t.opts.Logger.Warn("pcache: remote: records cannot be published", "function", name, "err", err)
+		return nil
+	}
+	for _, sg := range segs {
+		if err := p.publishSegment(name, sg.entries); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishSegment publishes entries that fit one segment as one log entry.
+func (p *publisher) publishSegment(name string, entries []record.Entry) error {
+	t := p.t
 	from := p.seq[name]
 	if fi, err := t.index(name); err == nil {
 		from = max(from, fi.position())
@@ -472,7 +489,7 @@ func (p *publisher) compact(name string) {
 		src = fi.segmentSource(src)
 	}
 	err := t.requestFor(p.ctx, "compact an index", 64<<20, func(ctx context.Context) error {
-		st, err := loadState(ctx, t.b, name, loadOptions{segments: src})
+		st, err := loadState(ctx, t.b, name, loadOptions{segments: src, maxLog: maxLogWalk})
 		if err != nil {
 			return err
 		}

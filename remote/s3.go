@@ -94,8 +94,21 @@ func (b *s3Backend) Get(ctx context.Context, key string) (io.ReadCloser, error) 
 	if err != nil {
 		return nil, b.classify("get", key, err)
 	}
-	return out.Body, nil
+	size := int64(-1)
+	if out.ContentLength != nil {
+		size = *out.ContentLength
+	}
+	return s3Body{out.Body, size}, nil
 }
+
+// s3Body is a GET's body and the length its response declared (-1: none),
+// which getAll checks before it allocates anything.
+type s3Body struct {
+	io.ReadCloser
+	size int64
+}
+
+func (b s3Body) Size() int64 { return b.size }
 
 func (b *s3Backend) Put(ctx context.Context, key string, r io.Reader, size int64, createOnly bool) error {
 	in := &s3.PutObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key)), Body: r, ContentLength: aws.Int64(size)}
@@ -126,13 +139,18 @@ func (b *s3Backend) Head(ctx context.Context, key string) (int64, time.Time, err
 }
 
 func (b *s3Backend) List(ctx context.Context, prefix string, fn func(string, int64, time.Time) error) error {
-	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.key(prefix))})
+	p := s3.NewListObjectsV2Paginator(b.client, &s3.ListObjectsV2Input{Bucket: &b.bucket, Prefix: aws.String(b.key(prefix))},
+		func(o *s3.ListObjectsV2PaginatorOptions) { o.StopOnDuplicateToken = true })
+	n := 0
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return b.classify("list", prefix, err)
 		}
 		for _, o := range page.Contents {
+			if n++; n > maxListKeys {
+				return errTooManyKeys
+			}
 			k := aws.ToString(o.Key)
 			if b.prefix != "" {
 				k = strings.TrimPrefix(k, b.prefix+"/")

@@ -36,8 +36,21 @@ func remoteSegments(b Backend) segmentSource {
 	}
 }
 
-// maxSegment bounds a segment read into memory.
-const maxSegment = 1 << 30
+// maxSegment bounds a segment read into memory (refused larger, before it
+// is allocated: a hostile bucket's 1 GiB segment would cost every machine
+// that refreshes the function twice that); segmentTarget is the size of
+// the segments pcache writes (compact and publish split larger ones), so a
+// legitimate segment is far below the bound.
+const maxSegment = 64 << 20
+
+var segmentTarget = 16 << 20 // a variable for tests
+
+// maxLogWalk bounds the log entries a reader that follows the log until a
+// number is missing (a publisher's compaction) reads in one go: a remote
+// that answers every GET would otherwise keep it reading for ever. What
+// was read is still a correct prefix of the log: a checkpoint of it is
+// valid, and the next compaction goes on from there.
+const maxLogWalk = 4096
 
 // loadOptions says how a function's state is read.
 type loadOptions struct {
@@ -46,6 +59,9 @@ type loadOptions struct {
 	// until a number is missing (publishers).
 	listed   bool
 	segments segmentSource
+	// maxLog, if not 0, stops an unlisted read after that many log
+	// entries past the checkpoint (see maxLogWalk).
+	maxLog int
 }
 
 // loadState reads function name's index. Every request failure is an
@@ -85,7 +101,13 @@ func loadState(ctx context.Context, b Backend, name string, opts loadOptions) (*
 		}
 	}
 	st.seq = st.checkpoint
-	for i := 0; ; i++ {
+	for i, read := 0, 0; ; i, read = i+1, read+1 {
+		if !opts.listed && opts.maxLog > 0 && read >= opts.maxLog {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		n := st.seq + 1
 		if opts.listed {
 			for i < len(logs) && logs[i] <= st.checkpoint {
@@ -192,41 +214,90 @@ func listSeqs(ctx context.Context, b Backend, prefix string) ([]uint64, error) {
 // compact writes a checkpoint of st's live records at st.seq and points the
 // head at it. Another process's checkpoint at the same number counts as
 // done (it holds the same records). It returns the checkpoint's segment.
-func compact(ctx context.Context, b Backend, st *fnState) (string, error) {
-	file, data, err := manifest.EncodeSegment(st.name, manifest.Resolve(st.entries))
+func compact(ctx context.Context, b Backend, st *fnState) ([]string, error) {
+	segs, err := encodeSegments(st.name, manifest.Resolve(st.entries))
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if err := putBytes(ctx, b, segmentKey(st.name, file), data, true); err != nil && !errors.Is(err, ErrExists) {
-		return "", err
+	if len(segs) > maxCheckpointSegments {
+		return nil, fmt.Errorf("remote: %s: a checkpoint of %d segments is more than readers accept (%d)", st.name, len(segs), maxCheckpointSegments)
 	}
-	cp := encode(checkpoint{Format: checkpointFormat, Version: formatVersion, Name: st.name, Seq: st.seq, Segments: []string{file}})
+	files := make([]string, len(segs))
+	for i, sg := range segs {
+		if err := putBytes(ctx, b, segmentKey(st.name, sg.file), sg.data, true); err != nil && !errors.Is(err, ErrExists) {
+			return nil, err
+		}
+		files[i] = sg.file
+	}
+	cp := encode(checkpoint{Format: checkpointFormat, Version: formatVersion, Name: st.name, Seq: st.seq, Segments: files})
 	if err := putBytes(ctx, b, checkpointKey(st.name, st.seq), cp, true); err != nil && !errors.Is(err, ErrExists) {
-		return "", err
+		return nil, err
 	}
 	// The head only moves forward: a compactor that raced ahead of us must
 	// not be undone (readers would read more log, nothing worse).
 	if seq, err := readHead(ctx, b, st.name); err == nil && seq >= st.seq {
-		return file, nil
+		return files, nil
 	}
-	return file, putBytes(ctx, b, headKey(st.name), encode(head{Seq: st.seq}), false)
+	return files, putBytes(ctx, b, headKey(st.name), encode(head{Seq: st.seq}), false)
+}
+
+// encoded is a segment ready to put.
+type encoded struct {
+	file    string
+	data    []byte
+	entries []record.Entry
+}
+
+// encodeSegments encodes entries as segments of at most segmentTarget
+// bytes each (halving a batch that comes out larger), so every segment
+// pcache writes is well within what readers accept (maxSegment).
+func encodeSegments(name string, entries []record.Entry) ([]encoded, error) {
+	file, data, err := manifest.EncodeSegment(name, entries)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) <= segmentTarget || len(entries) <= 1 {
+		if len(data) > maxSegment {
+			return nil, fmt.Errorf("remote: %s: a record of %d bytes is more than a segment may hold", name, len(data))
+		}
+		return []encoded{{file: file, data: data, entries: entries}}, nil
+	}
+	half := len(entries) / 2
+	a, err := encodeSegments(name, entries[:half])
+	if err != nil {
+		return nil, err
+	}
+	c, err := encodeSegments(name, entries[half:])
+	if err != nil {
+		return nil, err
+	}
+	return append(a, c...), nil
 }
 
 // publish puts entries of function name as a segment and appends a log
 // entry naming it, at the first free number after from (the Delta Lake
 // commit protocol: a create-only put of log/<n>, moving on when n is
-// taken). It returns the number used and the segment.
+// taken). It returns the number used and the segment. The entries must fit
+// one segment (encodeSegments splits them). A remote that answers "taken"
+// to every number is given up on after maxPublishTries searches for the
+// log's end.
 func publish(ctx context.Context, b Backend, name string, entries []record.Entry, from uint64, writer string, now time.Time) (uint64, string, []byte, error) {
 	file, data, err := manifest.EncodeSegment(name, entries)
 	if err != nil {
 		return 0, "", nil, err
+	}
+	if len(data) > maxSegment {
+		return 0, "", nil, fmt.Errorf("remote: %s: a segment of %d bytes is more than readers accept", name, len(data))
 	}
 	if err := putBytes(ctx, b, segmentKey(name, file), data, true); err != nil && !errors.Is(err, ErrExists) {
 		return 0, "", nil, err
 	}
 	le := encode(logEntry{Format: logFormat, Version: formatVersion, Name: name, Segments: []string{file}, Writer: writer, Time: now.UnixNano()})
 	n := from + 1
-	for {
+	for try := 1; ; try++ {
+		if try > maxPublishTries {
+			return 0, "", nil, fmt.Errorf("remote: %s: every log number tried (%d times, the last %d) was taken; the remote answers create-only puts wrongly", name, maxPublishTries, n)
+		}
 		err := putBytes(ctx, b, logKey(name, n), le, true)
 		if err == nil {
 			return n, file, data, nil
@@ -240,6 +311,12 @@ func publish(ctx context.Context, b Backend, name string, entries []record.Entry
 		n++
 	}
 }
+
+// maxPublishTries bounds the log numbers one publish tries: a writer that
+// loses the race for a number finds the log's end and takes the next one,
+// so only a remote that lies about create-only puts (or many writers
+// publishing the same function at the very same moment) loses 32 times.
+const maxPublishTries = 32
 
 // logEnd returns the last number of function name's log, knowing that
 // entry known exists: it gallops forward with heads and then bisects, so a
@@ -255,6 +332,10 @@ func logEnd(ctx context.Context, b Backend, name string, known uint64) (uint64, 
 	lo, step := known, uint64(1)
 	hi := lo + step
 	for {
+		if hi < lo {
+			// Past 2^64: a remote that says every number exists.
+			return 0, fmt.Errorf("remote: %s: the remote says log entries past %d exist", name, lo)
+		}
 		ok, err := exists(hi)
 		if err != nil {
 			return 0, err

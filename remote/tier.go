@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -31,6 +32,11 @@ type Options struct {
 	// fetches run with it per request, scaled up for large objects).
 	// Default 5s.
 	Timeout time.Duration
+	// MaxObject is the largest object fetched from the remote: an entry
+	// that names a larger one is a miss (computed here). A bucket is
+	// written by whoever holds its credentials; this bounds what one
+	// record can make every machine download. Default 4 GiB.
+	MaxObject int64
 	// FlushTimeout bounds how long Close waits for the publishing of
 	// entries still queued; what is left is published at the next Open.
 	// Default 10s.
@@ -51,6 +57,8 @@ type Stats struct {
 	Skipped        int64 // requests not made while the breaker was open
 	Corrupt        int64 // remote objects that failed verification (not stored; computed instead)
 	Missing        int64 // remote objects an entry named that the remote did not have
+	TooLarge       int64 // remote entries not fetched: an object larger than Options.MaxObject
+	ForeignOutbox  int64 // outbox files another user wrote, left alone (never published with this user's credentials)
 }
 
 // Tier is the shared second tier of one local cache. Its methods are safe
@@ -69,7 +77,7 @@ type Tier struct {
 
 	br    breaker
 	stats struct {
-		hits, misses, errors, uploads, dropped, skipped, corrupt, missing atomic.Int64
+		hits, misses, errors, uploads, dropped, skipped, corrupt, missing, tooLarge, foreign atomic.Int64
 	}
 
 	pub     *publisher
@@ -90,6 +98,9 @@ func Open(ctx context.Context, b Backend, d layout.Dir, store *cas.Store, opts O
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
+	}
+	if opts.MaxObject <= 0 {
+		opts.MaxObject = defaultMaxObject
 	}
 	if opts.FlushTimeout <= 0 {
 		opts.FlushTimeout = 10 * time.Second
@@ -114,6 +125,10 @@ func Open(ctx context.Context, b Backend, d layout.Dir, store *cas.Store, opts O
 	return t, nil
 }
 
+// maxStateFile bounds the local state files read (state.json, a mirror's
+// mirror.json): a few hundred bytes to some kilobytes.
+const maxStateFile = 4 << 20
+
 // state is what a cache remembers about a remote.
 type state struct {
 	ConditionalOK bool      `json:"conditional_writes"`
@@ -124,7 +139,7 @@ type state struct {
 // remembered answer); it reports whether it got an answer.
 func (t *Tier) checkBackend(ctx context.Context) bool {
 	var st state
-	if b, err := os.ReadFile(t.d.RemoteState(t.id)); err == nil && json.Unmarshal(b, &st) == nil &&
+	if b, err := readRegular(t.d.RemoteState(t.id), maxStateFile); err == nil && json.Unmarshal(b, &st) == nil &&
 		t.opts.Now().Sub(st.Checked) < 24*time.Hour && st.ConditionalOK {
 		return true
 	}
@@ -170,7 +185,8 @@ func (t *Tier) String() string { return t.b.String() }
 func (t *Tier) Stats() Stats {
 	return Stats{Hits: t.stats.hits.Load(), Misses: t.stats.misses.Load(), Errors: t.stats.errors.Load(),
 		Uploads: t.stats.uploads.Load(), UploadsDropped: t.stats.dropped.Load(), Skipped: t.stats.skipped.Load(),
-		Corrupt: t.stats.corrupt.Load(), Missing: t.stats.missing.Load()}
+		Corrupt: t.stats.corrupt.Load(), Missing: t.stats.missing.Load(), TooLarge: t.stats.tooLarge.Load(),
+		ForeignOutbox: t.stats.foreign.Load()}
 }
 
 // failed counts and logs a failed request and tells the breaker.
@@ -198,15 +214,21 @@ func (t *Tier) request(ctx context.Context, what string, fn func(ctx context.Con
 	return t.requestFor(ctx, what, 0, fn)
 }
 
-// requestFor is request for a transfer of size bytes: its timeout grows
-// with the size (at minRate), so a large object is not cut off.
+// requestFor is request for a transfer of size bytes this process knows
+// to be true (an upload of its own object): its timeout grows with the
+// size (at minRate), capped at what Options.MaxObject needs. A size of -1
+// sets no timeout: the caller bounds the request with a watchdog (a
+// download, whose size only the remote's records declare).
 func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(ctx context.Context) error) error {
 	if !t.br.allow() {
 		t.stats.skipped.Add(1)
 		return errBreakerOpen
 	}
-	ctx, cancel := context.WithTimeout(ctx, t.opts.Timeout+time.Duration(size/minRate)*time.Second)
-	defer cancel()
+	if size >= 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.opts.Timeout+time.Duration(min(size, t.opts.MaxObject)/minRate)*time.Second)
+		defer cancel()
+	}
 	var err error
 	for try := 1; try <= tries; try++ {
 		err = fn(ctx)
@@ -216,17 +238,81 @@ func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(
 		// One failure may be the remote's hiccup (a 503, a reset
 		// connection): the request is tried again at once.
 	}
+	stalled := errors.Is(context.Cause(ctx), errStalled)
+	if stalled {
+		err = fmt.Errorf("%w: %w", errStalled, err)
+	}
 	switch {
 	case err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists):
 		t.ok()
 	case errors.As(err, new(localError)):
 		t.ok() // the remote did nothing wrong
-	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) && !stalled:
 		t.br.release() // the caller gave up: not the remote's fault
 	default:
 		t.failed(what, err)
 	}
 	return err
+}
+
+// defaultMaxObject is Options.MaxObject's default.
+const defaultMaxObject = 4 << 30
+
+// errStalled is the cause of a download the watchdog stopped.
+var errStalled = errors.New("remote: transfer stalled (no progress within the request timeout, or slower than 8 MiB/s overall)")
+
+// watchdog bounds a download by its progress, not by the size the remote
+// declares (a record declaring 2^50 bytes would otherwise buy a deadline
+// years away): the context ends when no byte came for idle, or when the
+// transfer falls behind minRate counted from its start plus idle. So a
+// stalled or trickling server is cut off, and a fast one is stopped by the
+// size limit the reader enforces.
+type watchdog struct {
+	mu     sync.Mutex
+	start  time.Time
+	idle   time.Duration
+	got    int64
+	timer  *time.Timer
+	cancel context.CancelCauseFunc
+}
+
+func newWatchdog(ctx context.Context, idle time.Duration) (context.Context, *watchdog) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	w := &watchdog{start: time.Now(), idle: idle, cancel: cancel}
+	w.timer = time.AfterFunc(idle, func() { cancel(errStalled) })
+	return ctx, w
+}
+
+// progress moves the deadline for n more bytes.
+func (w *watchdog) progress(n int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.got += int64(n)
+	now := time.Now()
+	rate := w.start.Add(w.idle + time.Duration(float64(w.got)/minRate*float64(time.Second)))
+	w.timer.Reset(min(w.idle, rate.Sub(now)))
+}
+
+// stop ends the watchdog (and its context).
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel(context.Canceled)
+}
+
+// reader counts what r delivers as progress.
+func (w *watchdog) reader(r io.Reader) io.Reader { return watched{r, w} }
+
+type watched struct {
+	r io.Reader
+	w *watchdog
+}
+
+func (r watched) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if n > 0 {
+		r.w.progress(n)
+	}
+	return n, err
 }
 
 // tries is how often a request is made before it counts as failed (a
