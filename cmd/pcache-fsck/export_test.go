@@ -51,6 +51,11 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if !strings.Contains(r.stdout, "import: added 50 entries to proj/f; 50 objects verified (") || !strings.Contains(r.stdout, ", 0 new)") {
 		t.Errorf("second import:\n%s", r.stdout)
 	}
+	// Into the function that now holds them: the import says what it overrides.
+	r = runCLICode(t, 0, "import", tarPath, "renamed/f", "-dir", dst)
+	if !strings.Contains(r.stdout, "import: renamed/f already held 50 of these entries (unchanged)") {
+		t.Errorf("import over existing entries does not say what it overrides:\n%s", r.stdout)
+	}
 }
 
 // archive builds a tar from name/content pairs, in order. A name

@@ -129,6 +129,12 @@ func runImportCmd(e *env, fs *flag.FlagSet, args []string) error {
 	fmt.Fprintf(e.stdout, "import: added %s to %s; %s verified (%s, %d new)\n",
 		plural(rep.Entries, "entry", "entries"), rep.Name, plural(rep.Objects, "object", "objects"),
 		humanBytes(rep.Bytes), rep.NewObjects)
+	if s := rep.Overrides(); s != "" {
+		fmt.Fprintln(e.stdout, "import: "+s)
+	}
+	if rep.Unchanged > 0 {
+		fmt.Fprintf(e.stdout, "import: %s already held %s (unchanged)\n", rep.Name, plural(rep.Unchanged, "of these entries", "of these entries"))
+	}
 	return nil
 }
 
