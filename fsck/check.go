@@ -37,6 +37,7 @@ const (
 	KindTornPack     = "torn-pack"     // a pack whose writer is gone ends inside a record (hint: an interrupted append; gc repacks it)
 	KindDuplicate    = "duplicate"     // an object stored more than once (hint: gc keeps one)
 	KindBadMarker    = "bad-marker"    // pcache.json is damaged or missing in a directory that is otherwise a cache
+	KindPlanted      = "planted"       // a link or special file where the cache keeps a directory: nothing is followed there
 )
 
 // Finding is one problem (or hint) found by Check, printed as
@@ -143,7 +144,25 @@ func (c *Cache) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 	// Check lists manifests and objects under the exclusive gc lock so that
 	// writers in flight do not show up as missing objects; it releases the
 	// lock before the long hashing phase. Repair keeps it to the end.
-	release, err := c.lockGC(ctx, opts.Waiting)
+	// Links planted where the cache keeps its own directories go first:
+	// nothing (not even the gc lock) is opened through them.
+	var planted *RepairReport
+	if opts.Repair && len(c.unsafe) > 0 {
+		planted = &RepairReport{Actions: []RepairAction{}}
+		removed, err := c.removePlanted()
+		for _, r := range removed {
+			planted.do("removed", r, "a planted link or file where the cache keeps a directory (what it pointed at is untouched)")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("remove what was planted: %w", err)
+		}
+		c.unsafe = c.d.CheckOwnDirs(true)
+	}
+	lock := c.lockGC
+	if len(c.unsafe) > 0 {
+		lock = func(context.Context, func()) (func(), error) { return nil, ErrUnsafe } // report them, open nothing
+	}
+	release, err := lock(ctx, opts.Waiting)
 	var warnings []string
 	if err != nil {
 		if opts.Repair || ctx.Err() != nil {
@@ -168,6 +187,16 @@ func (c *Cache) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if planted == nil {
+			return
+		}
+		if rep.Repair == nil {
+			rep.Repair = planted
+		} else {
+			rep.Repair.Actions = append(planted.Actions, rep.Repair.Actions...)
+		}
+	}()
 	rep.Warnings = warnings
 	rep.Clean = rep.Errors == 0
 	if opts.Repair && rep.Errors > 0 {
@@ -197,6 +226,13 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 
 	if c.marker != nil {
 		rep.add(SevError, KindBadMarker, layout.MarkerFile, strings.TrimPrefix(c.marker.Error(), dir+": "))
+	}
+	if len(c.unsafe) > 0 {
+		// Walking on would list (and a repair would move) whatever the
+		// planted links point at: report them alone.
+		c.checkUnsafe(rep)
+		rep.Seconds = time.Since(began).Seconds()
+		return rep, st, nil
 	}
 
 	// Phase 1: manifests.

@@ -38,6 +38,7 @@ type Cache struct {
 	store  *cas.Store
 	marker error // why the marker is damaged or missing; nil when sound
 	board  changeBoard
+	unsafe []error // planted links and files where the cache's own directories belong
 }
 
 // Open opens the cache directory dir for maintenance. It fails, wrapping
@@ -59,7 +60,7 @@ func Open(dir string) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Cache{d: d, store: st, marker: damaged}, nil
+	return &Cache{d: d, store: st, marker: damaged, unsafe: d.CheckOwnDirs(true)}, nil
 }
 
 // MarkerProblem returns an error wrapping ErrDamagedMarker when the cache's

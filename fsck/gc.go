@@ -108,6 +108,11 @@ func (c *Cache) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	if opts.OlderThan < 0 || opts.MaxSize < 0 || opts.Grace < 0 {
 		return nil, errors.New("gc: negative OlderThan, MaxSize or Grace")
 	}
+	if len(c.unsafe) > 0 {
+		// Deleting while links lead elsewhere is how a gc run by root
+		// empties /etc: fail closed until they are gone.
+		return nil, fmt.Errorf("gc: %w: %w; pcache-fsck check names them and check -repair removes them", ErrUnsafe, errors.Join(c.unsafe...))
+	}
 	store := c.store // read-only: enough for a dry run
 	if !opts.DryRun {
 		var err error
@@ -397,7 +402,7 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 	}
 	bar.Done()
 	for _, t := range p.temps {
-		if err := os.Remove(t.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := c.d.Remove(t.Path); err != nil { // rooted: a planted tmp/ link leads nowhere
 			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", c.d.Rel(t.Path), err))
 			continue
 		}

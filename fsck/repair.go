@@ -162,7 +162,7 @@ func (c *Cache) quarantineFile(path string) (string, error) {
 	}
 	base := strings.ReplaceAll(c.d.Rel(path), "/", "_")
 	dst := filepath.Join(lf, base+"."+fsutil.Unique())
-	if err := os.Rename(path, dst); err != nil {
+	if err := c.d.Rename(path, dst); err != nil { // rooted: follows no planted link
 		return "", err
 	}
 	return dst, nil

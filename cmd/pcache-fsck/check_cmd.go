@@ -68,7 +68,11 @@ func runCheckCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if boolFlag(fs, "v") {
 		opts.Phase = func(s string) { fmt.Fprintf(e.stderr, "pcache-fsck: %s\n", s) }
 	}
-	c, err := e.open()
+	open := e.open
+	if opts.Repair {
+		open = e.openToChange
+	}
+	c, err := open()
 	if err != nil {
 		return err
 	}

@@ -71,7 +71,11 @@ func runGCCmd(e *env, fs *flag.FlagSet, args []string) error {
 		Waiting:   e.waiting("gc"),
 		DryRun:    boolFlag(fs, "dry-run"),
 	}
-	c, err := e.open()
+	open := e.openToChange
+	if opts.DryRun {
+		open = e.open
+	}
+	c, err := open()
 	if err != nil {
 		return err
 	}

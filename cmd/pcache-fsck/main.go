@@ -231,6 +231,21 @@ func (e *env) open() (*fsck.Cache, error) {
 	return c, nil
 }
 
+// openToChange opens the cache for a command that changes it: only a cache
+// of this user's own, or one $PCACHE_SAFE_DIRECTORY names (git's
+// safe.directory), so root's gc never runs on someone else's cache by
+// accident.
+func (e *env) openToChange() (*fsck.Cache, error) {
+	c, err := e.open()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.CheckOwner(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
 // writeJSON prints v as indented JSON followed by a newline.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

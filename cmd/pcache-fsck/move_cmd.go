@@ -106,7 +106,7 @@ func runImportCmd(e *env, fs *flag.FlagSet, args []string) error {
 			return usagef("NEWNAME must not be empty")
 		}
 	}
-	c, err := e.open()
+	c, err := e.openToChange()
 	if err != nil {
 		return err
 	}

@@ -50,7 +50,11 @@ func runRmCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	keys := append(append([]string(nil), flagKeys...), args[1:]...)
-	c, err := e.open()
+	open := e.openToChange
+	if boolFlag(fs, "dry-run") {
+		open = e.open
+	}
+	c, err := open()
 	if err != nil {
 		return err
 	}
