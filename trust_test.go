@@ -582,3 +582,30 @@ func TestOutFileRecoveryReadsOnlyPassedPaths(t *testing.T) {
 	}
 	s.Close()
 }
+
+// TestPlantedMarkerNeverHangsOpen: a FIFO or a giant sparse file at
+// pcache.json neither hangs nor exhausts Open; calls work.
+func TestPlantedMarkerNeverHangsOpen(t *testing.T) {
+	for _, kind := range []string{"fifo", "giant"} {
+		t.Run(kind, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "cache")
+			openStore(t, dir).Close()
+			marker := filepath.Join(dir, "pcache.json")
+			os.Remove(marker)
+			if kind == "fifo" {
+				if err := mkfifo(marker); err != nil {
+					t.Skip("no FIFOs here:", err)
+				}
+			} else {
+				f, _ := os.Create(marker)
+				f.Truncate(1 << 40)
+				f.Close()
+			}
+			s := openStore(t, dir, pcache.WithLogger(nil))
+			f := pcache.MustWrap(s, "planted/marker", func(_ context.Context, x int) (int, error) { return x * 3, nil })
+			if v, err := f.Call(context.Background(), 5); err != nil || v != 15 {
+				t.Fatalf("call: %d, %v", v, err)
+			}
+		})
+	}
+}

@@ -128,3 +128,44 @@ func TestChangingAnotherUsersCacheNeedsSafeDirectory(t *testing.T) {
 	t.Setenv("PCACHE_SAFE_DIRECTORY", c.dir)
 	runCLICode(t, exitOK, "gc", "-dir", c.dir)
 }
+
+// TestPlantedMarker: a FIFO, a link or a giant file at pcache.json is a
+// damaged marker: no command hangs or follows it, check names it, check
+// -repair replaces it, and the file a link pointed at is untouched.
+func TestPlantedMarker(t *testing.T) {
+	cases := []struct {
+		name  string
+		plant func(t *testing.T, p string)
+	}{
+		{"fifo", func(t *testing.T, p string) {
+			if err := syscallMkfifo(p); err != nil {
+				t.Skip("no FIFOs here:", err)
+			}
+		}},
+		{"link", func(t *testing.T, p string) {
+			outside, _ := outsideDir(t, "victim")
+			os.Symlink(filepath.Join(outside, "passwd"), p)
+		}},
+		{"giant sparse file", func(t *testing.T, p string) {
+			f, _ := os.Create(p)
+			f.Truncate(1 << 40)
+			f.Close()
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestCache(t)
+			c.fill("f", 3, nil)
+			marker := filepath.Join(c.dir, "pcache.json")
+			os.Remove(marker)
+			tc.plant(t, marker)
+			r := runCLICode(t, exitProblems, "check", "-dir", c.dir)
+			if !strings.Contains(r.stdout, "bad-marker") {
+				t.Fatalf("check does not report the marker:\n%s", r.stdout)
+			}
+			runCLICode(t, exitProblems, "ls", "-dir", c.dir)
+			runCLI(t, "check", "-repair", "-dir", c.dir)
+			runCLICode(t, exitOK, "check", "-dir", c.dir)
+		})
+	}
+}

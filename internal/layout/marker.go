@@ -86,9 +86,9 @@ func (d Dir) CheckMarker() (legacy bool, err error) {
 	if !fi.IsDir() {
 		return false, fmt.Errorf("%s: %w: not a directory", d.root, ErrNotCache)
 	}
-	b, err := os.ReadFile(d.Marker())
+	b, err := readSmall(d.Marker()) // a FIFO, link or giant file planted there is damage
 	if errors.Is(err, fs.ErrNotExist) {
-		r, rerr := os.ReadFile(d.Readme())
+		r, rerr := readSmall(d.Readme())
 		if rerr == nil && bytes.HasPrefix(r, []byte(legacyReadme)) {
 			return true, nil
 		}
@@ -96,6 +96,9 @@ func (d Dir) CheckMarker() (legacy bool, err error) {
 			return false, fmt.Errorf("cache directory %s: %w", d.root, rerr)
 		}
 		return false, d.damaged("missing")
+	}
+	if errors.Is(err, errPlanted) {
+		return false, d.damaged(fmt.Sprintf("damaged: %v", errors.Unwrap(err)))
 	}
 	if err != nil {
 		return false, fmt.Errorf("cache directory %s: %w", d.root, err)
