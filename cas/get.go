@@ -88,6 +88,14 @@ func checkSize(id ID, path string, got, want int64) error {
 	return nil
 }
 
+// hollow is the error for an object file of size bytes occupying only
+// blocks 512-byte blocks (a sparse file): it is refused before its size is
+// allocated, so a planted 1 TiB file of holes costs a miss, not the
+// process.
+func hollow(id ID, path string, size, blocks int64) error {
+	return corrupt(id, path, fmt.Sprintf("a sparse file: %d bytes in %d allocated", size, blocks*512))
+}
+
 // finishGet checks what get read: n bytes of the size fstat promised, hashing
 // to id. On success it refreshes the mtime.
 func (s *Store) finishGet(id ID, path string, b []byte, n int, got ID, mtime time.Time) ([]byte, error) {
