@@ -19,7 +19,7 @@ type storeOptions struct {
 	readOnly     bool
 	logger       *slog.Logger
 	strictStore  bool
-	keyLockFiles bool // tests: per-key flock files even where byte-range locks work
+	keyLockFiles bool          // tests: per-key flock files even where byte-range locks work
 	lockWait     time.Duration // LockWait: 0 the defaults (lock.KeyWait, lock.GCWait)
 
 	maxSize int64         // MaxSize: 0 none

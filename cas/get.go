@@ -189,6 +189,11 @@ func (s *Store) openObject(id ID, path string) (*os.File, fs.FileInfo, error) {
 		f.Close()
 		return nil, nil, corrupt(id, path, modeReason(fi.Mode()))
 	}
+	if fsutil.Hollow(fi) {
+		// Reading (hashing) 1 TiB of holes would take hours.
+		f.Close()
+		return nil, nil, corrupt(id, path, fmt.Sprintf("a sparse file: %d bytes, few of them allocated", fi.Size()))
+	}
 	return f, fi, nil
 }
 

@@ -110,12 +110,12 @@ func ReadRegular(path string, max int64) ([]byte, error) {
 // CheckSize returns an error wrapping ErrHollow if the opened file fi
 // (found at path) is larger than max bytes or hollow.
 func CheckSize(path string, fi fs.FileInfo, max int64) error {
-	if fi.Size() > max {
-		return &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%d bytes, over the %d-byte limit for this file: %w", fi.Size(), max, ErrHollow)}
-	}
 	if Hollow(fi) {
 		blocks, _ := allocated(fi)
 		return &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%d bytes in %d allocated (a sparse file): %w", fi.Size(), blocks*512, ErrHollow)}
+	}
+	if fi.Size() > max {
+		return &os.PathError{Op: "read", Path: path, Err: fmt.Errorf("%d bytes, over the %d-byte limit for this file: %w", fi.Size(), max, ErrHollow)}
 	}
 	return nil
 }
