@@ -513,6 +513,10 @@ func (c *core) storeFailed(k *callKey, err error) error {
 }
 
 // lockKey takes the cross-process lock of k (none in a read-only Store).
+// Only the caller's context ending is an error. The lock only saves other
+// processes computing the same key at once, so when it cannot be had (held
+// past the wait limit, or its file is not usable: a directory or a link
+// planted at locks/keys.ofd) the call goes on without it, logged.
 func (c *core) lockKey(ctx context.Context, k *callKey) (func(committed bool), error) {
 	if c.s.keys == nil {
 		return func(bool) {}, nil
@@ -522,7 +526,8 @@ func (c *core) lockKey(ctx context.Context, k *callKey) (func(committed bool), e
 		if ctx.Err() != nil {
 			return nil, errorf("%s: waiting for another process computing key %x: %w", c.name, k.hash[:6], ctx.Err())
 		}
-		return nil, errorf("%s: key lock: %w", c.name, err)
+		c.warn("key lock unavailable; computing without it", k, err)
+		return func(bool) {}, nil
 	}
 	return unlock, nil
 }

@@ -2,7 +2,6 @@ package pcache
 
 import (
 	"context"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -70,7 +69,7 @@ func (s *Store) startTrim() {
 
 // lastTrim reads the stamp of the last trim.
 func (s *Store) lastTrim() (time.Time, bool) {
-	b, err := os.ReadFile(s.d.TrimStamp())
+	b, err := fsutil.ReadRegular(s.d.TrimStamp(), 64) // never a FIFO, a link, or a giant file
 	if err != nil {
 		return time.Time{}, false
 	}

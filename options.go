@@ -19,7 +19,8 @@ type storeOptions struct {
 	readOnly     bool
 	logger       *slog.Logger
 	strictStore  bool
-	keyLockFiles bool // tests: per-key flock files even where byte-range locks work
+	keyLockFiles bool          // tests: per-key flock files even where byte-range locks work
+	lockWait     time.Duration // LockWait: 0 the defaults (lock.KeyWait, lock.GCWait)
 
 	maxSize int64         // MaxSize: 0 none
 	maxAge  time.Duration // MaxAge: 0 none
@@ -37,6 +38,17 @@ type storeOptions struct {
 func defaultStoreOptions() storeOptions {
 	return storeOptions{now: time.Now, logger: slog.Default()}
 }
+
+// LockWait bounds how long a call waits for a lock another process holds,
+// in place of the defaults: 3 minutes for the lock of a key another
+// process is computing (then the call computes the key itself, and stores
+// it), 1 minute at the gc turnstile while gc runs (then the computed result
+// is returned without being stored, and the failure logged). The warning
+// names the process holding the lock when the system says. A lock held
+// forever (a hung or hostile process sharing the cache) costs one call that
+// long: for the next such period, calls only try the lock and go on at once.
+// d <= 0 keeps the defaults. The caller's context still ends any wait.
+func LockWait(d time.Duration) StoreOption { return func(o *storeOptions) { o.lockWait = d } }
 
 // Durable makes every write fsync the object, the manifest record and their
 // directories before a Call returns, so committed entries survive power loss,

@@ -190,6 +190,10 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 	if !s.readOnly {
 		s.gate = lock.NewTurnstile(s.d)
 		s.keys = lock.NewKeys(s.d, o.keyLockFiles)
+		if o.lockWait > 0 {
+			s.gate.SetWait(o.lockWait)
+			s.keys.SetWait(o.lockWait)
+		}
 		s.cas.MergeInBackground() // packs left by earlier processes, merged while this one works
 	}
 	if err := s.openRemote(); err != nil {

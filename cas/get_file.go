@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // get reads and verifies object id; want >= 0 is the size the caller expects.
@@ -19,6 +21,9 @@ func (s *Store) get(id ID, want int64) ([]byte, error) {
 	defer f.Close()
 	if err := checkSize(id, path, fi.Size(), want); err != nil {
 		return nil, err
+	}
+	if fsutil.Hollow(fi) {
+		return nil, corrupt(id, path, "a sparse file: its size is far beyond the space it occupies")
 	}
 	b := make([]byte, fi.Size())
 	n, got, err := readHash(func(p []byte) (int, error) {

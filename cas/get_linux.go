@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // get reads and verifies object id; want >= 0 is the size the caller expects.
@@ -41,6 +43,9 @@ func (s *Store) get(id ID, want int64) ([]byte, error) {
 	}
 	if err := checkSize(id, path, st.Size, want); err != nil {
 		return nil, err
+	}
+	if fsutil.HollowSize(st.Size, st.Blocks) {
+		return nil, hollow(id, path, st.Size, st.Blocks)
 	}
 	b := make([]byte, st.Size)
 	n, got, err := readHash(func(p []byte) (int, error) {

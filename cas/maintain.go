@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/pcache/pcache/internal/fsutil"
 )
@@ -34,9 +35,9 @@ func (s *Store) Delete(id ID) error {
 		return err
 	}
 	err = os.Remove(path)
-	if err != nil && !isAbsent(err) {
+	if err != nil && !isAbsent(err) && fi.Mode().IsRegular() && runtime.GOOS == "windows" {
 		// Windows refuses to delete a read-only file.
-		_ = os.Chmod(path, 0o644)
+		makeReplaceable(path, fi)
 		err = os.Remove(path)
 	}
 	if err != nil && !isAbsent(err) {

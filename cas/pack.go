@@ -133,10 +133,11 @@ func (l loc) view(id ID, fn func([]byte) error) (err error) {
 }
 
 // scanRecords reads the records of data[from:to] (a pack's bytes) and calls
-// add for each complete one. It returns the offset after the last complete
-// record; a record that does not start with the tag, or whose size runs past
-// to, ends the scan there.
-func scanRecords(data []byte, from, to int64, add func(id ID, off int64, size uint32)) (end int64, err error) {
+// add for each complete one. It returns the offset after the last record
+// read; a record that does not start with the tag, or whose size runs past
+// to, ends the scan there, and so does add returning false (after that
+// record: bounded scans).
+func scanRecords(data []byte, from, to int64, add func(id ID, off int64, size uint32) bool) (end int64, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	off := from
@@ -149,8 +150,11 @@ func scanRecords(data []byte, from, to int64, add func(id ID, off int64, size ui
 		if next > to || next < off {
 			break
 		}
-		add(ID(data[off+1:off+33]), off, size)
+		more := add(ID(data[off+1:off+33]), off, size)
 		off = next
+		if !more {
+			break
+		}
 	}
 	return off, nil
 }
@@ -213,6 +217,17 @@ func parseIndex(b []byte) (size int64, sum ID, entries []byte, err error) {
 		return 0, ID{}, nil, bad("checksum mismatch")
 	}
 	return size, sum, b[idxFixed : len(b)-idxTrailer], nil
+}
+
+// indexCovers returns the pack size an index's header claims to cover,
+// without checking the index.
+func indexCovers(b []byte) (size int64, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	if len(b) < idxFixed {
+		return 0, fmt.Errorf("%w: index too short", errBadPack)
+	}
+	return int64(binary.BigEndian.Uint64(b[16:24])), nil
 }
 
 // searchIndex finds id in sorted index entries (see package hashsearch).

@@ -213,9 +213,38 @@ func (ps *packSet) addLocked(p *pack) {
 		sort.Slice(ps.sealed, func(i, j int) bool { return ps.sealed[i].name < ps.sealed[j].name })
 		return
 	}
-	scanRecords(p.data, headerSize, p.size.Load(), func(id ID, off int64, size uint32) {
+	n := 0
+	scanRecords(p.data, headerSize, p.size.Load(), func(id ID, off int64, size uint32) bool {
+		if len(ps.mem) >= maxMemRecords {
+			return false
+		}
 		ps.mem[id] = loc{p: p, off: off, size: size}
+		n++
+		return n < maxUnsealedRecords
 	})
+}
+
+// Bounds on what unsealed packs (those without an index: a live writer's,
+// or a dead one's until the next repack) cost a reader, which scans them
+// into memory. A writer seals its pack at maxPack (64 MiB), so a real one
+// holds at most 64 MiB / 37 bytes of records; a planted pack of empty
+// records must not make every process that looks hold millions of entries.
+// Objects past a bound are misses (computed and stored again), never
+// wrong.
+var (
+	// maxUnsealedRecords bounds the records read from one unsealed pack:
+	// 2^18 (about 18 MiB of map per pack; a real pack of results of 256
+	// bytes or more holds fewer).
+	maxUnsealedRecords = 1 << 18
+	// maxMemRecords bounds the entries of all unsealed packs of other
+	// writers a process holds: 2^20 (about 70 MiB).
+	maxMemRecords = 1 << 20
+)
+
+// maxIndexSize is the largest index a pack of packSize bytes can have: one
+// entry per record, each record at least recHeaderSize bytes.
+func maxIndexSize(packSize int64) int64 {
+	return idxFixed + idxTrailer + idxEntrySize*((packSize-headerSize)/recHeaderSize+1)
 }
 
 // dropLocked forgets a pack that is gone from the directory.
@@ -233,8 +262,11 @@ func (ps *packSet) dropLocked(p *pack) {
 // growLocked maps and scans what another writer appended to an unsealed
 // pack since it was last seen.
 func (ps *packSet) growLocked(p *pack) bool {
-	fi, err := os.Stat(p.path)
-	if err != nil || !os.SameFile(fi, p.fi) || fi.Size() <= p.size.Load() {
+	// Compared with the size the pack had when it was read (not with the
+	// bytes found to hold records: a torn tail, or a scan cut short by
+	// maxUnsealedRecords, would make every refresh read it all again).
+	fi, err := os.Lstat(p.path)
+	if err != nil || !os.SameFile(fi, p.fi) || fi.Size() <= p.fi.Size() {
 		return false
 	}
 	np, err := ps.s.openPack(p.name, false)
@@ -258,8 +290,8 @@ func (s *Store) openPack(name string, withIndex bool) (*pack, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() || fi.Size() < headerSize || fi.Size() > 1<<40 {
-		return nil, fmt.Errorf("%w: %s: not a pack file", errBadPack, path)
+	if !fi.Mode().IsRegular() || fi.Size() < headerSize || fi.Size() > 1<<40 || fsutil.Hollow(fi) {
+		return nil, fmt.Errorf("%w: %s: not a pack file (or a sparse one)", errBadPack, path)
 	}
 	p := &pack{name: name, path: path, fi: fi}
 	p.refs.Store(1)
@@ -281,7 +313,11 @@ func (s *Store) openPack(name string, withIndex bool) (*pack, error) {
 		}
 		// A damaged or foreign index: scan the pack instead.
 	}
-	end, _ := scanRecords(data, headerSize, fi.Size(), func(ID, int64, uint32) {})
+	n := 0
+	end, _ := scanRecords(data, headerSize, fi.Size(), func(ID, int64, uint32) bool {
+		n++
+		return n < maxUnsealedRecords
+	})
 	p.size.Store(end)
 	return p, nil
 }
@@ -311,12 +347,24 @@ func (p *pack) openIndex(path string, packSize int64) error {
 	}
 	defer f.Close()
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() < idxFixed+idxTrailer {
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() < idxFixed+idxTrailer || fsutil.Hollow(fi) {
 		return fmt.Errorf("%w: index %s", errBadPack, path)
 	}
 	data, unmap, err := fsutil.Map(f, fi.Size())
 	if err != nil {
 		return err
+	}
+	if fi.Size() > maxIndexSize(packSize) {
+		// Larger than any index of this pack could be: refused before it
+		// is hashed (hashing a planted giant file would stall the reader).
+		// An index covering more than the pack has means the pack lost
+		// records: say so, naming the pack.
+		covered, cerr := indexCovers(data)
+		unmap()
+		if cerr == nil && covered > packSize {
+			return fmt.Errorf("%w: %s covers %d bytes but the pack has %d", errPackShort, path, covered, packSize)
+		}
+		return fmt.Errorf("%w: index %s: %d bytes is more than a pack of %d bytes can need", errBadPack, path, fi.Size(), packSize)
 	}
 	size, _, entries, err := parseIndex(data)
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/pcache/pcache/internal/fsutil"
 )
@@ -215,9 +216,11 @@ func (s *Store) putStream(r io.Reader, what string, want *expect) (ID, int64, er
 
 // present reports whether object id exists at path as a regular file of the
 // given size, refreshing its mtime if so. It also clears the way for a write:
-// a directory at path is quarantined (a rename cannot replace it), and a
-// wrong-sized file is made writable (Windows cannot rename over a read-only
-// file).
+// a directory at path is quarantined (a rename cannot replace it), and on
+// Windows, which cannot rename over a read-only file, a wrong-sized file is
+// made writable. Nowhere is a file with other hard links chmodded: it may be
+// someone's private file linked into a shared cache, and the rename replaces
+// the cache's name for it without touching it.
 func (s *Store) present(id ID, path string, size int64) bool {
 	fi, err := os.Lstat(path)
 	switch {
@@ -229,9 +232,19 @@ func (s *Store) present(id ID, path string, size int64) bool {
 	case fi.IsDir():
 		_, _ = s.Quarantine(id) // if this fails, the rename reports why
 	case fi.Mode().IsRegular():
-		_ = os.Chmod(path, 0o644)
+		makeReplaceable(path, fi)
 	}
 	return false
+}
+
+// makeReplaceable makes the regular file fi at path writable where a
+// read-only file cannot be renamed over or removed (Windows), unless it has
+// other hard links. Elsewhere it does nothing: the directory's permissions
+// decide.
+func makeReplaceable(path string, fi fs.FileInfo) {
+	if runtime.GOOS == "windows" && !fsutil.Linked(fi) {
+		_ = os.Chmod(path, 0o644)
+	}
 }
 
 // createTemp creates a temp file in <root>/tmp for an object; what names the

@@ -90,8 +90,9 @@ func (s *Store) describePack(name string, withIndex bool) PackInfo {
 	}
 	defer p.release()
 	pi.Size, pi.ModTime = p.fi.Size(), p.fi.ModTime()
-	pi.Valid, _ = scanRecords(p.data, headerSize, pi.Size, func(id ID, off int64, size uint32) {
+	pi.Valid, _ = scanRecords(p.data, headerSize, pi.Size, func(id ID, off int64, size uint32) bool {
 		pi.Objects = append(pi.Objects, PackedObject{ID: id, Offset: off, Size: int64(size)})
+		return true
 	})
 	if !withIndex {
 		return pi

@@ -10,10 +10,22 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
 	"github.com/pcache/pcache/manifest/record"
 )
+
+// maxCheckSegment bounds the size of a segment Check reads into memory
+// (4 GiB; readers map segments instead).
+const maxCheckSegment = 4 << 30
+
+// planted reports whether err is about what is at a path rather than an I/O
+// failure: not a regular file, sparse, or over its size limit. Such a file
+// is a Problem, never a failure of the whole check.
+func planted(err error) bool {
+	return errors.Is(err, fsutil.ErrNotRegular) || errors.Is(err, fsutil.ErrHollow)
+}
 
 // Check reads every file of one manifest completely and returns what is
 // wrong with them: torn or damaged records, bad headers, unknown versions,
@@ -66,10 +78,14 @@ func check(dir, name string) ([]Problem, error) {
 func checkJournal(path, name string, report func(Problem)) error {
 	var ps []Problem
 	for try := 0; try < 2; try++ {
-		data, err := os.ReadFile(path)
+		data, err := fsutil.ReadRegular(path, maxJournal)
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) {
 				return nil // compacted away meanwhile
+			}
+			if planted(err) {
+				report(Problem{Path: path, Kind: KindBadHeader, Detail: err.Error() + "; the journal is ignored"})
+				return nil
 			}
 			return fmt.Errorf("manifest: check: %w", err)
 		}
@@ -99,9 +115,13 @@ func checkJournal(path, name string, report func(Problem)) error {
 // strict decoding, canonical form, strictly increasing keys) against the
 // index entry that must point at it.
 func checkSegment(path, name string, report func(Problem)) error {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadRegular(path, maxCheckSegment)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if planted(err) {
+			report(Problem{Path: path, Kind: KindBadSegment, Detail: err.Error()})
 			return nil
 		}
 		return fmt.Errorf("manifest: check: %w", err)
@@ -262,10 +282,10 @@ func Repair(d layout.Dir, name string) error {
 // those reachable in file order from the header, and those reachable
 // through the index if the segment's structure is intact.
 func salvageSegment(path string) ([]*rec, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsutil.ReadRegular(path, maxCheckSegment)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, nil
+		if errors.Is(err, os.ErrNotExist) || planted(err) {
+			return nil, nil // nothing to salvage from a sparse file or a link
 		}
 		return nil, fmt.Errorf("manifest: repair: %w", err)
 	}

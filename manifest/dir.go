@@ -98,12 +98,13 @@ func List(d layout.Dir) ([]string, error) {
 }
 
 // lockManifest takes the exclusive maintenance lock of manifest name (held by
-// compaction, Repair and Remove). With wait it blocks until the lock is free;
+// compaction, Repair and Remove). With wait it blocks until the lock is free
+// or lock.MaintenanceWait passes (a *lock.TimeoutError naming the holder);
 // without, it returns nil, nil when someone else holds it.
 func lockManifest(d layout.Dir, name, op string, wait bool) (*lock.Held, error) {
 	path := d.ManifestLock(name)
 	if wait {
-		h, err := lock.Acquire(context.Background(), path, lock.Exclusive)
+		h, err := lock.AcquireWithin(context.Background(), path, lock.Exclusive, lock.MaintenanceWait)
 		if err != nil {
 			return nil, fmt.Errorf("manifest: %s %s: %w", op, name, err)
 		}

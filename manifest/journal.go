@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/manifest/record"
 )
 
@@ -65,6 +66,16 @@ func checkCanonical(path string, off int64, e *record.Entry, f record.Frame, rep
 	}
 }
 
+// maxJournal bounds the size of a journal a reader reads (256 MiB): it is
+// read into memory, so a larger one, or a sparse one (fsutil.Hollow), is
+// refused as damaged before anything is allocated. Writers start a new
+// journal at journalRoll bytes, far below it.
+const maxJournal = 256 << 20
+
+// journalRoll is the size after which a writer starts a new journal (as it
+// does after Options.JournalLimit records): 64 MiB.
+const journalRoll = 64 << 20
+
 // jstate is a reader's progress through one journal file.
 type jstate struct {
 	name, path string
@@ -91,7 +102,7 @@ var errVanished = errors.New("file vanished")
 // record.ErrUnknownVersion (and st ignores the file from then on). Damage is
 // reported, not returned.
 func (st *jstate) readTail(report func(Problem)) (recs []*rec, replaced bool, err error) {
-	fi, err := os.Stat(st.path)
+	fi, err := os.Lstat(st.path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, false, errVanished
@@ -101,23 +112,36 @@ func (st *jstate) readTail(report func(Problem)) (recs []*rec, replaced bool, er
 	if st.fi != nil && os.SameFile(st.fi, fi) && (st.stopped || fi.Size() == st.size) {
 		return nil, false, nil // unchanged
 	}
-	f, err := os.Open(st.path)
+	f, fi, err := fsutil.OpenRegular(st.path, os.O_RDONLY, 0)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
 			return nil, false, errVanished
+		case errors.Is(err, fsutil.ErrNotRegular):
+			// Swapped for a link, a FIFO or a directory since the listing:
+			// that file is lost (the records read from it before stay).
+			if lfi, lerr := os.Lstat(st.path); lerr == nil {
+				st.fi, st.size, st.stopped = lfi, lfi.Size(), true
+			}
+			report(Problem{Path: st.path, Kind: KindBadHeader, Detail: err.Error()})
+			return nil, false, nil
 		}
 		return nil, false, err
 	}
 	defer f.Close()
-	if fi, err = f.Stat(); err != nil {
-		return nil, false, err
-	}
 	if st.fi != nil && !os.SameFile(st.fi, fi) {
 		replaced = true
 		st.off, st.stopped, st.recs = 0, false, make(map[[32]byte]*rec)
 	}
 	st.fi, st.size = fi, fi.Size()
 	if st.stopped || fi.Size() <= st.off {
+		return nil, replaced, nil
+	}
+	if err := fsutil.CheckSize(st.path, fi, maxJournal); err != nil {
+		// Refused before its size is allocated: a sparse 1 TiB journal
+		// costs its records, not the process.
+		st.stopped = true
+		report(Problem{Path: st.path, Kind: KindBadHeader, Detail: err.Error() + "; the journal is ignored"})
 		return nil, replaced, nil
 	}
 	buf := make([]byte, fi.Size()-st.off)

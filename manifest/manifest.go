@@ -425,7 +425,7 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 	if removal {
 		m.announceRemoval()
 	}
-	if m.w.count >= m.opts.JournalLimit {
+	if m.w.count >= m.opts.JournalLimit || m.w.size >= journalRoll {
 		return true, m.retireLocked()
 	}
 	return false, nil
@@ -622,8 +622,8 @@ func (m *Manifest) AddSegment(file string, data []byte) error {
 		return fmt.Errorf("manifest: add segment: %w", err)
 	}
 	final := m.dir + string(os.PathSeparator) + file
-	if _, err := os.Stat(final); err == nil {
-		return nil
+	if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() {
+		return nil // (anything else there is replaced by the rename)
 	}
 	if err := fsutil.WriteFileAtomic(m.d.Tmp(), final, data, 0o644, m.opts.Durable); err != nil {
 		return fmt.Errorf("manifest: add segment: %w", err)

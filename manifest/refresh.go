@@ -97,7 +97,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 			if bad := m.badSegs[n]; bad != nil {
 				// Damaged before; look again only if the file was replaced
 				// (say, a partial copy completed by a later rsync).
-				if fi, err := os.Stat(path); err == nil && os.SameFile(fi, bad) && fi.Size() == bad.Size() && fi.ModTime().Equal(bad.ModTime()) {
+				if fi, err := os.Lstat(path); err == nil && os.SameFile(fi, bad) && fi.Size() == bad.Size() && fi.ModTime().Equal(bad.ModTime()) {
 					continue
 				}
 				delete(m.badSegs, n)
@@ -110,7 +110,7 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 			case errors.Is(err, errVanished):
 				vanished = true
 			case isDamage(err):
-				if fi, serr := os.Stat(path); serr == nil {
+				if fi, serr := os.Lstat(path); serr == nil {
 					m.badSegs[n] = fi
 				}
 				report(fileProblem(path, err))

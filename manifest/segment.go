@@ -67,17 +67,22 @@ type segment struct {
 // returns errVanished.
 func openSegment(dir, name string) (*segment, error) {
 	path := dir + string(os.PathSeparator) + name
-	f, err := os.Open(path)
+	f, fi, err := fsutil.OpenRegular(path, os.O_RDONLY, 0)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
+		switch {
+		case errors.Is(err, os.ErrNotExist):
 			return nil, errVanished
+		case errors.Is(err, fsutil.ErrNotRegular):
+			return nil, fmt.Errorf("manifest: segment %s: %w: %v", path, errBadSegment, err)
 		}
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
+	if fsutil.Hollow(fi) {
+		// A sparse file: its trailer and index are holes, or lies. Refused
+		// before anything of it is read (hashing or scanning 1 TiB of
+		// holes would hang the reader).
 		f.Close()
-		return nil, err
+		return nil, fmt.Errorf("manifest: segment %s: %w: a sparse file (%d bytes, few of them allocated)", path, errBadSegment, fi.Size())
 	}
 	s := &segment{name: name, path: path, fi: fi}
 	s.refs.Store(1)

@@ -50,9 +50,9 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 	if err := os.MkdirAll(dir, 0o777); err != nil {
 		return "", fmt.Errorf("manifest: write segment: %w", err)
 	}
-	if _, err := os.Stat(final); err == nil {
+	if fi, err := os.Lstat(final); err == nil && fi.Mode().IsRegular() {
 		return file, nil // same content already present (deferred cleanup removes the temp file)
-	} else if !errors.Is(err, os.ErrNotExist) {
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("manifest: write segment: %w", err)
 	}
 	committed = true // Commit removes the temp file itself on failure

@@ -10,6 +10,8 @@ import (
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 type mapping struct {
@@ -18,19 +20,24 @@ type mapping struct {
 	rw    bool
 }
 
+// openMapping maps the board at path. The file is opened without following
+// a symbolic link and without blocking on a FIFO, and must be a regular
+// file; a writable board must also have no other hard link: the board is
+// extended and written, so a link planted at locks/board (to another user's
+// file) must never be. Anything else there means no board (always
+// "changed"), never a write elsewhere.
 func openMapping(path string, writable bool) (mapping, bool) {
 	flag, prot := os.O_RDONLY, unix.PROT_READ
 	if writable {
 		flag, prot = os.O_RDWR|os.O_CREATE, unix.PROT_READ|unix.PROT_WRITE
 		os.MkdirAll(filepath.Dir(path), 0o777)
 	}
-	f, err := os.OpenFile(path, flag, 0o666)
+	f, fi, err := fsutil.OpenRegular(path, flag, 0o666)
 	if err != nil {
 		return mapping{}, false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	if writable && fsutil.Linked(fi) {
 		return mapping{}, false
 	}
 	if fi.Size() < size {

@@ -2,6 +2,7 @@ package lock
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -38,12 +39,24 @@ type Turnstile struct {
 	drained   chan struct{} // closed when a draining hold is let go
 	acquiring chan struct{} // non-nil while one goroutine takes the hold; closed when done
 	timer     *time.Timer
-	gen       uint64 // incremented on every new hold: a writer's view may be stale across holds
+	gen       uint64        // incremented on every new hold: a writer's view may be stale across holds
+	wait      time.Duration // limit of one wait for the turnstile (GCWait unless SetWait)
+	stuck     time.Time     // until then, a wait ran out recently: only try, never wait
+}
+
+// SetWait sets how long Enter waits for the gc lock before it fails with a
+// *TimeoutError (default GCWait). After a wait runs out, Enters during the
+// next such period only try the lock, so a lock held forever costs one
+// writer the wait and the others nothing.
+func (t *Turnstile) SetWait(d time.Duration) {
+	t.mu.Lock()
+	t.wait = d
+	t.mu.Unlock()
 }
 
 // NewTurnstile returns the turnstile of the cache at d. It takes no lock yet.
 func NewTurnstile(d layout.Dir) *Turnstile {
-	return &Turnstile{intent: d.GCIntent(), lock: d.GCLock()}
+	return &Turnstile{intent: d.GCIntent(), lock: d.GCLock(), wait: GCWait}
 }
 
 // Enter lets a writer in, taking the shared hold if the process has none.
@@ -99,11 +112,26 @@ func (t *Turnstile) Enter(ctx context.Context) (gen uint64, err error) {
 // take passes the turnstile: gc.intent shared for an instant, then gc.lock
 // shared.
 func (t *Turnstile) take(ctx context.Context) (*Held, error) {
-	in, err := Acquire(ctx, t.intent, Shared)
+	t.mu.Lock()
+	limit, tryOnly := t.wait, time.Now().Before(t.stuck)
+	t.mu.Unlock()
+	acquire := func(path string) (*Held, error) {
+		if tryOnly {
+			return TryOrBusy(path, Shared)
+		}
+		h, err := AcquireWithin(ctx, path, Shared, limit)
+		if errors.Is(err, ErrTimeout) {
+			t.mu.Lock()
+			t.stuck = time.Now().Add(limit)
+			t.mu.Unlock()
+		}
+		return h, err
+	}
+	in, err := acquire(t.intent)
 	if err != nil {
 		return nil, fmt.Errorf("gc turnstile: %w", err)
 	}
-	h, err := Acquire(ctx, t.lock, Shared)
+	h, err := acquire(t.lock)
 	in.Release()
 	if err != nil {
 		return nil, fmt.Errorf("gc lock: %w", err)

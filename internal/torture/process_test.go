@@ -46,6 +46,8 @@ func TestMain(m *testing.M) {
 		os.Exit(remoteCrashWorker())
 	case "memoprogram":
 		os.Exit(memoProgramWorker())
+	case "holdlock":
+		os.Exit(holdLockWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
 		os.Exit(2)

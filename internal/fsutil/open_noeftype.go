@@ -1,0 +1,5 @@
+//go:build unix && !netbsd
+
+package fsutil
+
+func isEFTYPE(error) bool { return false }

@@ -1,0 +1,37 @@
+//go:build !unix
+
+package fsutil
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// NoFollowFlags is empty here: this platform has no O_NOFOLLOW; OpenRegular
+// refuses a symbolic link with an Lstat before the open instead.
+const NoFollowFlags = 0
+
+var (
+	errIsDir       = errors.New("is a directory")
+	errSymlinkHere = errors.New("is a symbolic link")
+)
+
+func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	fi, err := os.Lstat(path)
+	switch {
+	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+		return nil, &os.PathError{Op: "open", Path: path, Err: errSymlinkHere}
+	case err == nil && fi.IsDir():
+		return nil, &os.PathError{Op: "open", Path: path, Err: errIsDir}
+	case err == nil && !fi.Mode().IsRegular():
+		return nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("%s: %w", Kind(fi.Mode()), ErrNotRegular)}
+	}
+	return os.OpenFile(path, flag, perm)
+}
+
+func isSymlinkErr(err error) bool { return errors.Is(err, errSymlinkHere) }
+
+func allocated(fs.FileInfo) (int64, bool) { return 0, false }
+func links(fs.FileInfo) (uint64, bool)    { return 0, false }

@@ -1,0 +1,43 @@
+//go:build unix
+
+package fsutil
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// NoFollowFlags are added to every open of a file in a cache: no symbolic
+// link at the last component, no blocking on a FIFO (regular files ignore
+// O_NONBLOCK).
+const NoFollowFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
+
+var errIsDir = syscall.EISDIR
+
+func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(path, flag|NoFollowFlags, perm)
+}
+
+// isSymlinkErr reports whether an O_NOFOLLOW open failed on a symbolic link
+// (ELOOP on Linux and the BSDs, EMLINK on FreeBSD, EFTYPE on NetBSD).
+func isSymlinkErr(err error) bool {
+	return errors.Is(err, syscall.ELOOP) || errors.Is(err, syscall.EMLINK) || isEFTYPE(err)
+}
+
+func allocated(fi fs.FileInfo) (int64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int64(st.Blocks), true
+}
+
+func links(fi fs.FileInfo) (uint64, bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return uint64(st.Nlink), true
+}
