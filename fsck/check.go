@@ -151,7 +151,7 @@ func (c *Cache) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 		planted = &RepairReport{Actions: []RepairAction{}}
 		removed, err := c.removePlanted()
 		for _, r := range removed {
-			planted.do("removed", r, "a planted link or file where the cache keeps a directory (what it pointed at is untouched)")
+			planted.do("removed", r, "a planted link or file where the cache keeps a directory or a lock file (what it pointed at is untouched)")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("remove what was planted: %w", err)

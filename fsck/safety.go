@@ -83,10 +83,18 @@ func (c *Cache) removePlanted() (removed []string, err error) {
 	for _, e := range c.unsafe {
 		rel, _, _ := strings.Cut(e.Error(), " ")
 		p := filepath.Join(c.d.Root(), filepath.FromSlash(rel))
-		if fi, lerr := os.Lstat(p); lerr == nil && fi.IsDir() {
-			continue // a real directory by now
+		fi, lerr := os.Lstat(p)
+		if lerr != nil {
+			continue // gone already
 		}
-		if rerr := c.d.Remove(p); rerr != nil {
+		remove := c.d.Remove
+		if fi.IsDir() {
+			if !c.isLockFile(p) {
+				continue // one of the cache's directories, a real one by now
+			}
+			remove = c.d.RemoveAll // a directory planted at a lock file's name
+		}
+		if rerr := remove(p); rerr != nil {
 			err = errors.Join(err, rerr)
 			continue
 		}
@@ -96,4 +104,16 @@ func (c *Cache) removePlanted() (removed []string, err error) {
 		c.unsafe = nil
 	}
 	return removed, err
+}
+
+// isLockFile reports whether p is one of the lock files (or the board)
+// at a fixed name under locks/.
+func (c *Cache) isLockFile(p string) bool {
+	d := c.d
+	for _, l := range []string{d.GCLock(), d.GCIntent(), d.Board(), d.KeyRangeLock(), d.RepackLock(), d.TrimStamp(), d.TrimLock()} {
+		if p == l {
+			return true
+		}
+	}
+	return false
 }

@@ -18,7 +18,7 @@ var ErrOutside = errors.New("outside the cache directory")
 // cache's own that is a symbolic link or not a directory: pcache never
 // makes either, so someone planted it, and maintenance follows nothing
 // there.
-var ErrNotOwnDir = errors.New("not a directory of the cache's own")
+var ErrNotOwnDir = errors.New("not what pcache makes there")
 
 // rel returns p relative to the root, failing for a path outside it.
 func (d Dir) rel(p string) (string, error) {
@@ -52,6 +52,19 @@ func (d Dir) Remove(p string) error {
 	}
 	err = d.rooted(func(r *os.Root) error { return r.Remove(rp) })
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", p, err)
+	}
+	return nil
+}
+
+// RemoveAll removes p and everything under it, p being a path inside the
+// cache, following no symbolic link out of it.
+func (d Dir) RemoveAll(p string) error {
+	rp, err := d.rel(p)
+	if err != nil {
+		return err
+	}
+	if err := d.rooted(func(r *os.Root) error { return r.RemoveAll(rp) }); err != nil {
 		return fmt.Errorf("remove %s: %w", p, err)
 	}
 	return nil
@@ -120,6 +133,22 @@ func (d Dir) CheckOwnDirs(deep bool) []error {
 	if ok[LocksDir] {
 		for _, p := range []string{d.KeyLocks(), d.JournalLocks(), d.PackLocks(), d.join(LocksDir, "outbox"), d.join(LocksDir, "manifests")} {
 			check(p)
+		}
+		// The lock files and the board at fixed names: regular files or
+		// nothing (a link there is refused by every open, and would block
+		// maintenance for good if it stayed).
+		for _, p := range []string{d.GCLock(), d.GCIntent(), d.Board(), d.KeyRangeLock(), d.RepackLock(), d.TrimStamp(), d.TrimLock()} {
+			fi, err := os.Lstat(p)
+			switch {
+			case err != nil || fi.Mode().IsRegular():
+			case fi.Mode()&fs.ModeSymlink != 0:
+				to, _ := os.Readlink(p)
+				bad = append(bad, fmt.Errorf("%s is a symbolic link to %s: %w", d.Rel(p), to, ErrNotOwnDir))
+			case fi.IsDir():
+				bad = append(bad, fmt.Errorf("%s is a directory: %w", d.Rel(p), ErrNotOwnDir))
+			default:
+				bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), kind(fi.Mode()), ErrNotOwnDir))
+			}
 		}
 	}
 	if ok[ManifestsDir] {
