@@ -17,11 +17,13 @@ type Stats struct {
 	Mismatches  int64 // hits that ModeVerify recomputed to a different result (ErrVerifyMismatch; Memo logs them)
 
 	// The remote tier (see Remote). RemoteHits are counted in Hits too. The
-	// other three are the Store's alone: a Func's Stats leaves them zero.
+	// others are the Store's alone: a Func's Stats leaves them zero.
 	RemoteHits     int64 // local misses served from the remote
 	RemoteErrors   int64 // remote requests that failed or were held back (the calls went on locally)
 	Uploads        int64 // entries published to the remote
 	UploadsDropped int64 // entries not published because their objects were gone locally
+	RemoteTooLarge int64 // remote entries not fetched: an object larger than the remote's size bound (computed instead)
+	ForeignOutbox  int64 // outbox files another user wrote, left alone (never published with this user's credentials)
 }
 
 type stat int
@@ -57,6 +59,7 @@ func (s *Store) Stats() Stats {
 	if s.remote != nil {
 		r := s.remote.Stats()
 		st.RemoteErrors, st.Uploads, st.UploadsDropped = r.Errors+r.Skipped+r.Corrupt, r.Uploads, r.UploadsDropped
+		st.RemoteTooLarge, st.ForeignOutbox = r.TooLarge, r.ForeignOutbox
 	}
 	return st
 }
