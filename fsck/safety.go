@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/pcache/pcache/internal/layout"
 )
@@ -52,19 +51,6 @@ func (c *Cache) CheckOwner() error {
 	}
 	return fmt.Errorf("%s: %w (uid %d; you are uid %d): set %s=%s to change it anyway",
 		c.d.Root(), ErrNotOwner, owner, os.Geteuid(), EnvSafeDirectory, c.d.Root())
-}
-
-// ownerOf returns the uid owning path, where the OS says.
-func ownerOf(path string) (int, bool) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, false
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, false
-	}
-	return int(st.Uid), true
 }
 
 // checkUnsafe reports each planted directory as an error finding.

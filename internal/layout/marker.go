@@ -98,7 +98,7 @@ func (d Dir) CheckMarker() (legacy bool, err error) {
 		return false, d.damaged("missing")
 	}
 	if errors.Is(err, errPlanted) {
-		return false, d.damaged(fmt.Sprintf("damaged: %v", errors.Unwrap(err)))
+		return false, d.damaged(fmt.Sprintf("damaged: %v", err))
 	}
 	if err != nil {
 		return false, fmt.Errorf("cache directory %s: %w", d.root, err)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // ErrOutside is returned (wrapped) by the rooted operations for a path that
@@ -112,7 +114,7 @@ func (d Dir) CheckOwnDirs(deep bool) []error {
 			return false
 		}
 		if !fi.IsDir() {
-			bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), kind(fi.Mode()), ErrNotOwnDir))
+			bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), fsutil.Kind(fi.Mode()), ErrNotOwnDir))
 			return false
 		}
 		return true
@@ -147,7 +149,7 @@ func (d Dir) CheckOwnDirs(deep bool) []error {
 			case fi.IsDir():
 				bad = append(bad, fmt.Errorf("%s is a directory: %w", d.Rel(p), ErrNotOwnDir))
 			default:
-				bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), kind(fi.Mode()), ErrNotOwnDir))
+				bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), fsutil.Kind(fi.Mode()), ErrNotOwnDir))
 			}
 		}
 	}
@@ -171,18 +173,4 @@ func (d Dir) CheckOwnDirs(deep bool) []error {
 		})
 	}
 	return bad
-}
-
-// kind names a file type for messages.
-func kind(m fs.FileMode) string {
-	switch {
-	case m&fs.ModeNamedPipe != 0:
-		return "named pipe"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	default:
-		return "file"
-	}
 }
