@@ -34,11 +34,11 @@ func (s *Store) Delete(id ID) error {
 		}
 		return err
 	}
-	err = os.Remove(path)
+	err = s.d.Remove(path) // rooted: a planted objects/ab/ link leads nowhere
 	if err != nil && !isAbsent(err) && fi.Mode().IsRegular() && runtime.GOOS == "windows" {
 		// Windows refuses to delete a read-only file.
 		makeReplaceable(path, fi)
-		err = os.Remove(path)
+		err = s.d.Remove(path)
 	}
 	if err != nil && !isAbsent(err) {
 		return fmt.Errorf("cas: delete: %w", err)
@@ -60,7 +60,9 @@ func (s *Store) Quarantine(id ID) (string, error) {
 		return "", fmt.Errorf("cas: quarantine %s: %w", path, err)
 	}
 	dst := filepath.Join(s.lostDir, id.String()+"."+fsutil.Unique())
-	if err := os.Rename(path, dst); err != nil {
+	// Rooted: with lost+found/ (or objects/ab/) planted as a link to
+	// someone's directory, nothing is moved into or out of it.
+	if err := s.d.Rename(path, dst); err != nil {
 		if isAbsent(err) {
 			if _, lerr := os.Lstat(path); isAbsent(lerr) {
 				return "", notFound(err)
