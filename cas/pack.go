@@ -251,7 +251,9 @@ func searchIndex(idx []byte, id *ID) (off int64, size uint32, ok bool) {
 // record that verifies counts, so garbage that merely looks like a record
 // header is passed over; a candidate must also end at to or where another
 // record's tag starts (a cheap test that saves hashing most false starts).
-func resync(data []byte, from, to int64) (at int64, ok bool, err error) {
+// Hashing candidates spends *budget bytes at most: a planted file of
+// record-shaped garbage costs a bounded scan, never a quadratic one.
+func resync(data []byte, from, to int64, budget *int64) (at int64, ok bool, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	for q := from; q+recHeaderSize <= to; q++ {
@@ -266,6 +268,9 @@ func resync(data []byte, from, to int64) (at int64, ok bool, err error) {
 		next := q + recHeaderSize + int64(binary.LittleEndian.Uint32(data[q+33:q+37]))
 		if next > to || next < q || next < to && data[next] != recTag {
 			continue
+		}
+		if *budget -= next - q; *budget < 0 {
+			break
 		}
 		if Sum(data[q+recHeaderSize:next]) == ID(data[q+1:q+33]) {
 			return q, true, nil
@@ -282,6 +287,7 @@ func resync(data []byte, from, to int64) (at int64, ok bool, err error) {
 // had to skip.
 func scanResync(data []byte, from, to int64, add func(id ID, off int64, size uint32)) (end int64, gaps [][2]int64, err error) {
 	off := from
+	budget := 4*(to-from) + 1<<20
 	for {
 		last := int64(-1)
 		end, err = scanRecords(data, off, to, func(id ID, o int64, size uint32) bool {
@@ -296,7 +302,7 @@ func scanResync(data []byte, from, to int64, add func(id ID, off int64, size uin
 		if last >= 0 {
 			start = last + 1 // the last record read may be the damaged one
 		}
-		next, ok, rerr := resync(data, start, to)
+		next, ok, rerr := resync(data, start, to, &budget)
 		if rerr != nil || !ok {
 			return end, gaps, rerr
 		}

@@ -2,6 +2,7 @@ package cas
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"testing"
@@ -196,5 +197,27 @@ func TestGetRetryReleasesThePack(t *testing.T) {
 		if n := p.refs.Load(); n != 1 {
 			t.Errorf("pack %s: %d references after the read, want 1 (the set's own)", p.name, n)
 		}
+	}
+}
+
+// TestResyncIsBounded: a planted pack of record-shaped garbage (a tag every
+// 64 bytes, each size reaching exactly to the end, so every candidate
+// passes the cheap test and must be hashed) costs a bounded scan: without
+// the budget it would hash about 8 GiB.
+func TestResyncIsBounded(t *testing.T) {
+	const size = 1 << 20
+	data := content(7, size)
+	copy(data, packMagic[:])
+	for q := headerSize; q+recHeaderSize <= size; q += 64 {
+		data[q] = recTag
+		binary.LittleEndian.PutUint32(data[q+33:], uint32(size-q-recHeaderSize))
+	}
+	end, gaps, err := scanResync(data, headerSize, size, func(ID, int64, uint32) {})
+	if err != nil || len(gaps) != 0 {
+		t.Fatalf("scanResync of garbage: end %d, gaps %v, %v", end, gaps, err)
+	}
+	budget := int64(4 * size)
+	if _, ok, _ := resync(data, headerSize+1, size, &budget); ok || budget >= 0 {
+		t.Fatalf("resync of garbage: found %v, budget left %d; want it spent", ok, budget)
 	}
 }
