@@ -22,8 +22,11 @@ import (
 // its record is written, so a crash leaves at most a torn last record, which
 // readers ignore. Nothing in a record is trusted: a reader hashes the bytes
 // against the ID every time it hands them out, so damage anywhere in a pack
-// is a miss, never a wrong value; damage to a size field cuts the scan of an
-// unsealed pack short (the objects after it are then misses).
+// is a miss, never a wrong value. Damage to a size field cuts a reader's
+// scan of an unsealed pack short (the objects after it are then misses);
+// readers of a sealed pack go by its index. Maintenance (check, repair,
+// repack) reads the union of the index and a scan that resyncs after
+// damage (scanResync), so a damaged record costs that record only.
 //
 // When its writer is done (at Close, or when the pack reaches maxPack), the
 // pack is sealed: an index file beside it lists every object sorted by ID:
@@ -240,4 +243,76 @@ func searchIndex(idx []byte, id *ID) (off int64, size uint32, ok bool) {
 	}
 	e := idx[i*idxEntrySize : (i+1)*idxEntrySize]
 	return int64(binary.BigEndian.Uint64(e[32:40])), binary.BigEndian.Uint32(e[40:44]), true
+}
+
+// resync finds the first record at or after from that hashes to its ID
+// and returns its offset: after damage (a flipped size field, garbage
+// bytes), the records behind it are found again instead of lost. Only a
+// record that verifies counts, so garbage that merely looks like a record
+// header is passed over; a candidate must also end at to or where another
+// record's tag starts (a cheap test that saves hashing most false starts).
+// Hashing candidates spends *budget bytes at most: a planted file of
+// record-shaped garbage costs a bounded scan, never a quadratic one.
+func resync(data []byte, from, to int64, budget *int64) (at int64, ok bool, err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer guard(&err)
+	for q := from; q+recHeaderSize <= to; q++ {
+		i := bytes.IndexByte(data[q:to], recTag)
+		if i < 0 {
+			break
+		}
+		q += int64(i)
+		if q+recHeaderSize > to {
+			break
+		}
+		next := q + recHeaderSize + int64(binary.LittleEndian.Uint32(data[q+33:q+37]))
+		if next > to || next < q || next < to && data[next] != recTag {
+			continue
+		}
+		if *budget -= next - q; *budget < 0 {
+			break
+		}
+		if Sum(data[q+recHeaderSize:next]) == ID(data[q+1:q+33]) {
+			return q, true, nil
+		}
+	}
+	return 0, false, nil
+}
+
+// scanResync reads every record of data[from:to] it can find: in order,
+// and after a structural break it resyncs (see resync) from just after
+// the start of the last record read, which may be the damaged one (a
+// flipped size field sends the scan into the middle of later records). It
+// returns the offset after the last record read and the byte ranges it
+// had to skip.
+func scanResync(data []byte, from, to int64, add func(id ID, off int64, size uint32)) (end int64, gaps [][2]int64, err error) {
+	off := from
+	budget := 4*(to-from) + 1<<20
+	for {
+		last := int64(-1)
+		end, err = scanRecords(data, off, to, func(id ID, o int64, size uint32) bool {
+			add(id, o, size)
+			last = o
+			return true
+		})
+		if err != nil || end >= to {
+			return end, gaps, err
+		}
+		start := off + 1 // the record at off itself is bad
+		if last >= 0 {
+			start = last + 1 // the last record read may be the damaged one
+		}
+		next, ok, rerr := resync(data, start, to, &budget)
+		if rerr != nil || !ok {
+			return end, gaps, rerr
+		}
+		if next < end {
+			// A record inside what the scan took for the last record's
+			// bytes: that record's size field is damaged.
+			gaps = append(gaps, [2]int64{last, next})
+		} else {
+			gaps = append(gaps, [2]int64{end, next})
+		}
+		off = next
+	}
 }

@@ -113,7 +113,8 @@ func (ps *packSet) get(id ID, want int64, fn func([]byte) error) (ok bool, err e
 		l.p.release()
 		if errors.Is(err, ErrCorrupt) {
 			ps.markBad(l) // another copy (in this process's pack, or elsewhere) may be good
-			if _, again := ps.find(id); again {
+			if l2, again := ps.find(id); again {
+				l2.p.release() // find acquired it; the retry finds it again
 				try--
 				continue
 			}
@@ -278,48 +279,65 @@ func (ps *packSet) growLocked(p *pack) bool {
 	return true
 }
 
-// openPack maps pack name (and its index, if it has one and it fits).
+// openPack maps pack name (and its index, if it has one and it fits). A
+// pack whose header is damaged is still read when its index verifies:
+// every record is hashed before it is served, so the header, which only
+// names the format, is not needed to trust them.
 func (s *Store) openPack(name string, withIndex bool) (*pack, error) {
-	path := s.d.Pack(name)
-	f, err := openNoFollow(path)
+	p, hdrErr, err := s.mapPack(name)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() || fi.Size() < headerSize || fi.Size() > 1<<40 || fsutil.Hollow(fi) {
-		return nil, fmt.Errorf("%w: %s: not a pack file (or a sparse one)", errBadPack, path)
-	}
-	p := &pack{name: name, path: path, fi: fi}
-	p.refs.Store(1)
-	if !fsutil.CanMap {
-		return nil, errors.ErrUnsupported
-	}
-	data, unmap, err := fsutil.Map(f, fi.Size())
-	if err != nil {
-		return nil, err
-	}
-	p.data, p.unmap = data, unmap
-	if err := checkHeader(data); err != nil {
-		p.release()
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if withIndex {
-		if err := p.openIndex(s.d.Pack(layout.PackIndexName(name)), fi.Size()); err == nil {
+		if err := p.openIndex(s.d.Pack(layout.PackIndexName(name)), p.fi.Size()); err == nil {
 			return p, nil
+		} else if hdrErr != nil {
+			p.release()
+			return nil, fmt.Errorf("%s: %w (and its index: %v)", p.path, hdrErr, err)
 		}
 		// A damaged or foreign index: scan the pack instead.
 	}
+	if hdrErr != nil {
+		p.release()
+		return nil, fmt.Errorf("%s: %w", p.path, hdrErr)
+	}
 	n := 0
-	end, _ := scanRecords(data, headerSize, fi.Size(), func(ID, int64, uint32) bool {
+	end, _ := scanRecords(p.data, headerSize, p.fi.Size(), func(ID, int64, uint32) bool {
 		n++
 		return n < maxUnsealedRecords
 	})
 	p.size.Store(end)
 	return p, nil
+}
+
+// mapPack maps pack name without trusting anything in it; hdrErr says
+// whether its header is damaged. Maintenance reads damaged packs this way
+// (every record it copies or reports is hashed).
+func (s *Store) mapPack(name string) (p *pack, hdrErr, err error) {
+	path := s.d.Pack(name)
+	f, err := openNoFollow(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() < headerSize || fi.Size() > 1<<40 || fsutil.Hollow(fi) {
+		return nil, nil, fmt.Errorf("%w: %s: not a pack file (or a sparse one)", errBadPack, path)
+	}
+	if !fsutil.CanMap {
+		return nil, nil, errors.ErrUnsupported
+	}
+	data, unmap, err := fsutil.Map(f, fi.Size())
+	if err != nil {
+		return nil, nil, err
+	}
+	p = &pack{name: name, path: path, fi: fi, data: data, unmap: unmap}
+	p.refs.Store(1)
+	p.size.Store(fi.Size())
+	return p, checkHeader(data), nil
 }
 
 // checkHeader checks the pack header at the start of data.

@@ -30,6 +30,7 @@ type PackInfo struct {
 	Objects []PackedObject // its records, in file order
 	Problem string         // damage found in the pack or its index ("" if none)
 	Damaged string         // the file Problem is about: Path, or the index's path
+	Broken  bool           // the pack's own bytes are damaged (header, a record's framing): only check -repair (SalvagePack) rewrites it
 }
 
 // PackedObject is one object record in a pack.
@@ -72,17 +73,26 @@ func (s *Store) ListPacks(stray func(rel string, info fs.FileInfo)) ([]PackInfo,
 	return out, nil
 }
 
-// describePack reads one pack (and its index) without trusting either.
-func (s *Store) describePack(name string, withIndex bool) PackInfo {
-	pi := PackInfo{Name: name, Path: s.d.Pack(name)}
-	if h, ok, _ := lock.Try(s.d.PackLock(name), lock.Shared); ok {
-		h.Release()
-	} else {
-		pi.Live = true
+// describePack reads one pack (and its index) without trusting either. Its
+// objects are the union of what a scan finds (resynchronised after damage:
+// see scanResync) and what the index locates, so damage to one record, or
+// to the header, never hides the records after it from check, repair or
+// repack; each of them is hashed before it is copied or called good.
+func (s *Store) describePack(name string, withIndex bool) (pi PackInfo) {
+	pi = PackInfo{Name: name, Path: s.d.Pack(name)}
+	// A writer creates its pack's lock before the pack and removes it once
+	// the pack is sealed: no lock file, no writer (and looking must not
+	// create one: gc removes them).
+	if _, err := os.Lstat(s.d.PackLock(name)); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if h, ok, _ := lock.Try(s.d.PackLock(name), lock.Shared); ok {
+			h.Release()
+		} else {
+			pi.Live = true
+		}
 	}
-	p, err := s.openPack(name, false)
+	p, hdrErr, err := s.mapPack(name)
 	if err != nil {
-		pi.Problem, pi.Damaged = err.Error(), pi.Path
+		pi.Problem, pi.Damaged, pi.Broken = err.Error(), pi.Path, true
 		if fi, serr := os.Lstat(pi.Path); serr == nil {
 			pi.Size, pi.ModTime = fi.Size(), fi.ModTime()
 		}
@@ -90,24 +100,63 @@ func (s *Store) describePack(name string, withIndex bool) PackInfo {
 	}
 	defer p.release()
 	pi.Size, pi.ModTime = p.fi.Size(), p.fi.ModTime()
-	pi.Valid, _ = scanRecords(p.data, headerSize, pi.Size, func(id ID, off int64, size uint32) bool {
+	var problems []string
+	damage := func(msg string) {
+		problems = append(problems, msg)
+		pi.Broken = true
+	}
+	if hdrErr != nil {
+		damage("header damaged (" + hdrErr.Error() + "); its records are read by the index and a scan")
+	}
+	byOff := map[int64]bool{}
+	var gaps [][2]int64
+	pi.Valid, gaps, _ = scanResync(p.data, headerSize, pi.Size, func(id ID, off int64, size uint32) {
 		pi.Objects = append(pi.Objects, PackedObject{ID: id, Offset: off, Size: int64(size)})
-		return true
+		byOff[off] = true
 	})
+	for _, g := range gaps {
+		damage(fmt.Sprintf("damaged record: bytes %d to %d are not whole records (the records after them were found again)", g[0], g[1]))
+	}
+	defer func() {
+		pi.Problem = strings.Join(problems, "; ")
+		if pi.Problem != "" && pi.Damaged == "" {
+			pi.Damaged = pi.Path
+		}
+	}()
 	if !withIndex {
 		return pi
 	}
 	idx := s.d.Pack(layout.PackIndexName(name))
 	if err := p.openIndex(idx, pi.Size); err != nil {
-		pi.Problem, pi.Damaged = err.Error(), idx
+		problems = append(problems, err.Error())
+		pi.Damaged = idx
 		if errors.Is(err, errPackShort) {
 			pi.Damaged = pi.Path // the pack lost records: it is what changed
+			pi.Broken = true
 		}
 		return pi
 	}
 	pi.Sealed = true
-	if msg := indexMatches(p, pi); msg != "" {
-		pi.Problem, pi.Damaged = msg, pi.Path
+	// Records the scan did not reach but the index locates.
+	missed := 0
+	for i := 0; i+idxEntrySize <= len(p.idx); i += idxEntrySize {
+		e := p.idx[i : i+idxEntrySize]
+		off := int64(binary.BigEndian.Uint64(e[32:40]))
+		if byOff[off] {
+			continue
+		}
+		pi.Objects = append(pi.Objects, PackedObject{ID: ID(e[:32]), Offset: off, Size: int64(binary.BigEndian.Uint32(e[40:44]))})
+		byOff[off] = true
+		missed++
+	}
+	if missed > 0 {
+		slices.SortFunc(pi.Objects, func(a, b PackedObject) int { return int(a.Offset - b.Offset) })
+		damage(fmt.Sprintf("%d indexed records are not reachable by a scan of the pack (damage before them)", missed))
+	}
+	if len(problems) == 0 {
+		if msg := indexMatches(p, pi); msg != "" {
+			problems, pi.Damaged = append(problems, msg), pi.Path
+		}
 	}
 	return pi
 }
@@ -154,7 +203,7 @@ func indexMatches(p *pack, pi PackInfo) string {
 // VerifyPacked hashes the record of object id at offset off of pack name:
 // nil, or an error wrapping ErrCorrupt.
 func (s *Store) VerifyPacked(name string, o PackedObject) error {
-	p, err := s.openPack(name, false)
+	p, _, err := s.mapPack(name)
 	if err != nil {
 		return err
 	}
@@ -225,7 +274,7 @@ func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
 	small := 0
 	unsealed := false
 	for _, pi := range infos {
-		if pi.Live || pi.Name == own || pi.Problem != "" && !strings.Contains(pi.Problem, "index") {
+		if pi.Live || pi.Name == own || pi.Broken {
 			continue
 		}
 		h, ok, err := lock.Try(s.d.PackLock(pi.Name), lock.Exclusive)
@@ -267,29 +316,56 @@ func (s *Store) needsPrune(pi PackInfo, keep func(ID) bool) bool {
 }
 
 // rewrite copies the objects of inputs into new packs and then deletes the
-// inputs.
+// inputs whose every object was copied, dropped on purpose or is stored
+// elsewhere. An input holding a record that does not verify is kept (for
+// check -repair, which moves it to lost+found) and Repack says so: nothing
+// is deleted that a salvage could still want.
 func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport) (RepackReport, error) {
 	rep.PacksIn = len(inputs)
 	drop := func(pi PackInfo, o PackedObject) bool {
 		return opts.Keep != nil && opts.Now.Sub(pi.ModTime) >= opts.Grace && !opts.Keep(o.ID)
 	}
-	if err := s.copyObjects(inputs, drop, &rep); err != nil {
+	copied, err := s.copyObjects(inputs, drop, &rep)
+	if err != nil {
 		return rep, err
 	}
-	// Every kept object is in place in a sealed output: the inputs may go.
+	var kept []string
 	for _, pi := range inputs { // rooted: no link planted in the cache leads these out of it
+		if !s.allAccounted(pi, drop, copied) {
+			kept = append(kept, pi.Name)
+			continue
+		}
 		s.d.Remove(s.d.Pack(layout.PackIndexName(pi.Name)))
 		s.d.Remove(pi.Path)
 		s.d.Remove(s.d.PackLock(pi.Name))
 	}
 	s.packs.refresh()
+	if len(kept) > 0 {
+		return rep, fmt.Errorf("cas: repack: kept %s: records in them do not verify (run pcache-fsck check -repair)", strings.Join(kept, ", "))
+	}
 	return rep, nil
+}
+
+// allAccounted reports whether every object of pi was copied, is dropped
+// on purpose, or is stored as a loose object.
+func (s *Store) allAccounted(pi PackInfo, drop func(PackInfo, PackedObject) bool, copied map[ID]bool) bool {
+	for _, o := range pi.Objects {
+		if copied[o.ID] || drop != nil && drop(pi, o) {
+			continue
+		}
+		if fi, err := os.Lstat(s.Path(o.ID)); err == nil && fi.Mode().IsRegular() && fi.Size() == o.Size {
+			continue
+		}
+		return false
+	}
+	return true
 }
 
 // copyObjects copies the objects of inputs that drop (if set) does not
 // refuse, verified and each once, into new sealed packs of at most maxPack
-// bytes. Corrupt records are counted and skipped. The inputs are untouched.
-func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject) bool, rep *RepackReport) error {
+// bytes, and returns the IDs copied. Corrupt records are counted and
+// skipped. The inputs are untouched.
+func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject) bool, rep *RepackReport) (map[ID]bool, error) {
 	seen := map[ID]bool{}
 	var out *packOut
 	finish := func() error {
@@ -304,7 +380,7 @@ func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject)
 		return err
 	}
 	for _, pi := range inputs {
-		p, err := s.openPack(pi.Name, false)
+		p, _, err := s.mapPack(pi.Name) // a damaged header is no reason to lose records that verify
 		if err != nil {
 			continue
 		}
@@ -333,7 +409,7 @@ func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject)
 			})
 			if werr != nil {
 				p.release()
-				return werr
+				return nil, werr
 			}
 			if verr != nil {
 				rep.Corrupt = append(rep.Corrupt, o.ID)
@@ -344,7 +420,7 @@ func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject)
 		}
 		p.release()
 	}
-	return finish()
+	return seen, finish()
 }
 
 // packOut is a pack being written by Repack.
@@ -425,7 +501,7 @@ func (s *Store) MergeInBackground() {
 // VerifyPack hashes every record of pack name and returns the objects whose
 // bytes do not match their IDs.
 func (s *Store) VerifyPack(pi PackInfo, progress func(n int64)) (bad []PackedObject, err error) {
-	p, err := s.openPack(pi.Name, false)
+	p, _, err := s.mapPack(pi.Name)
 	if err != nil {
 		return nil, err
 	}
@@ -457,9 +533,10 @@ func (s *Store) SalvagePack(name string) (string, error) {
 		return "", fmt.Errorf("cas: salvage pack %s: its writer is running", name)
 	}
 	defer lk.Release()
-	pi := s.describePack(name, false)
+	_, ierr := os.Lstat(s.d.Pack(layout.PackIndexName(name)))
+	pi := s.describePack(name, ierr == nil) // the index finds records a scan cannot reach
 	var rep RepackReport
-	if err := s.copyObjects([]PackInfo{pi}, nil, &rep); err != nil {
+	if _, err := s.copyObjects([]PackInfo{pi}, nil, &rep); err != nil {
 		return "", err
 	}
 	if err := os.MkdirAll(s.lostDir, 0o777); err != nil {

@@ -177,9 +177,17 @@ func (p *GCPlan) plan() error {
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
-	objs, _, _, _, err := c.objects()
+	objs, packs, _, _, err := c.objects()
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
+	}
+	for _, pi := range packs {
+		// A repack of a damaged pack would keep only what it can read and
+		// delete the rest: salvage first (it keeps every record that
+		// verifies and moves the pack to lost+found).
+		if pi.Broken && !pi.Live {
+			return fmt.Errorf("refusing to collect: pack %s is damaged: %s (run pcache-fsck check -repair -dir %s)", c.d.Rel(pi.Damaged), pi.Problem, ShellQuote(dir))
+		}
 	}
 	onDisk := make(map[cas.ID]objFile, len(objs))
 	for _, o := range objs {
@@ -309,6 +317,11 @@ func (p *GCPlan) plan() error {
 		return err
 	}
 	p.locks = append(p.locks, journalLocks...)
+	packLocks, err := c.stalePackLocks(opts.Now, opts.Grace)
+	if err != nil {
+		return err
+	}
+	p.locks = append(p.locks, packLocks...)
 	rep.LocksRemoved = len(p.locks)
 	rep.Compacted = len(names)
 	rep.DryRun = true
@@ -478,6 +491,39 @@ func (c *Cache) staleKeyLocks(now time.Time, grace time.Duration) ([]string, err
 				continue
 			}
 			out = append(out, filepath.Join(root, sh.Name(), f.Name()))
+		}
+	}
+	return out, nil
+}
+
+// stalePackLocks lists the writer lock files of packs that are sealed (no
+// writer appends to a sealed pack again) or gone, older than grace. A
+// writer takes its pack's lock before it creates the pack and holds it
+// until it seals it, so RemoveIfFree skips a pack being written, and its
+// lock file is younger than grace while the pack does not exist yet.
+func (c *Cache) stalePackLocks(now time.Time, grace time.Duration) ([]string, error) {
+	root := c.d.PackLocks()
+	files, err := os.ReadDir(root)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("scan pack locks: %w", err)
+	}
+	var out []string
+	for _, f := range files {
+		name := strings.TrimSuffix(f.Name(), layout.LockExt)
+		if !f.Type().IsRegular() || name == f.Name() || !layout.IsPackName(name) {
+			continue
+		}
+		info, err := f.Info()
+		if err != nil || now.Sub(info.ModTime()) < grace {
+			continue
+		}
+		_, perr := os.Lstat(c.d.Pack(name))
+		_, ierr := os.Lstat(c.d.Pack(layout.PackIndexName(name)))
+		if errors.Is(perr, fs.ErrNotExist) || ierr == nil {
+			out = append(out, filepath.Join(root, f.Name()))
 		}
 	}
 	return out, nil
