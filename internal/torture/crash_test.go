@@ -163,8 +163,10 @@ func TestKillDuringWrites(t *testing.T) {
 		// fsck first, before any call of ours repairs or adds anything.
 		code, rep := fsckCheck(t, dir, "-grace", "0s")
 		for _, f := range rep.Findings {
-			if f.Severity == "error" || f.Kind != "stale-temp" && f.Kind != "dangling" {
-				t.Fatalf("round %d (kill %d): after the kill pcache-fsck check found more than stray temp files and dangling objects (exit %d):\n%s", round, st.kills, code, rep)
+			// A merge killed between sealing its output and deleting its
+			// inputs leaves duplicate copies: a hint, which gc clears.
+			if f.Severity == "error" || f.Kind != "stale-temp" && f.Kind != "dangling" && f.Kind != "duplicate" {
+				t.Fatalf("round %d (kill %d): after the kill pcache-fsck check found more than stray temp files, dangling objects and duplicate copies (exit %d):\n%s", round, st.kills, code, rep)
 			}
 		}
 		verifyAfterKill(t, dir, committed, hi, &st)
