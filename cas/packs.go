@@ -634,6 +634,16 @@ func (s *Store) writeIndex(pack string, b []byte) error {
 	return nil
 }
 
+// Seal seals this process's pack now (writing its index), so maintenance
+// may repack it: a pack whose writer runs is never rewritten. The next
+// append starts a new pack. It is a no-op when nothing was appended.
+func (s *Store) Seal() error {
+	ps := s.packs
+	ps.wmu.Lock()
+	defer ps.wmu.Unlock()
+	return ps.sealLocked()
+}
+
 // close seals this process's pack and lets every mapping go.
 func (ps *packSet) close() error {
 	ps.merging.Wait()
