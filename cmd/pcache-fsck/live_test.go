@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/board"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest"
 )
@@ -35,9 +36,11 @@ func openLive(t *testing.T, packed bool, n int) *liveWriter {
 	if err := d.WriteMarker(); err != nil {
 		t.Fatal(err)
 	}
-	opts := cas.Options{PackLimit: -1}
+	b := board.Open(d.Board(), true) // as pcache.Open does: seal requests reach the writer
+	t.Cleanup(b.Close)
+	opts := cas.Options{PackLimit: -1, Board: b}
 	if packed {
-		opts = cas.Options{}
+		opts.PackLimit = 0
 	}
 	s, err := cas.Open(d, opts)
 	if err != nil {
@@ -172,7 +175,9 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 // TestGCBesideLiveWriter (issue 21, item 6): gc beside a program that keeps
 // its cache open says why it kept the bytes in that program's pack (which
 // pack, which process) instead of reporting "0 bytes" with no reason, and
-// -max-size does not tombstone entries whose bytes it cannot free.
+// -max-size does not tombstone entries whose bytes it cannot free. It asks
+// the writer (through the change board) to seal its pack: after the
+// writer's next write, the next gc frees those bytes while it still runs.
 func TestGCBesideLiveWriter(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -204,18 +209,26 @@ func TestGCBesideLiveWriter(t *testing.T) {
 				t.Errorf("%d entries live after gc, want %d:\n%s", got, tc.live, r.stdout)
 			}
 
-			// Once the writer has sealed its pack, gc frees the bytes.
-			lw.close()
+			// gc asked the writer to seal its pack: its next write does, and
+			// the next gc frees the bytes while it still runs.
+			lw.c.fill("g", 1, nil)
 			r = runCLICode(t, 0, append(tc.gc, "-dir", dir)...)
-			if strings.Contains(r.stdout, "gc: kept "+pack) {
-				t.Errorf("gc still keeps the pack once its writer has closed:\n%s", r.stdout)
+			if want := fmt.Sprintf("gc: removed %d entries, 8 objects (", tc.live); !strings.Contains(r.stdout, want) {
+				t.Errorf("gc after the writer wrote again does not free the 8 objects (%q):\n%s", want, r.stdout)
 			}
-			if !strings.Contains(r.stdout, "gc: removed "+fmt.Sprint(tc.live)+" entries, 8 objects (") {
-				t.Errorf("gc did not free the 8 objects once the writer had closed:\n%s", r.stdout)
+			if strings.Contains(r.stdout, "gc: kept "+pack) {
+				t.Errorf("gc still keeps the pack the writer sealed:\n%s", r.stdout)
 			}
 			if got := len(lw.c.live("f")); got != 0 {
-				t.Errorf("%d entries live after the last gc, want 0", got)
+				t.Errorf("%d entries of f live after the second gc, want 0", got)
 			}
+			for i := 0; i < 1; i++ {
+				if !lw.c.hit("g", fmt.Sprintf("k%d", i)) {
+					t.Errorf("g k%d, written into the writer's new pack, is not served after gc", i)
+				}
+			}
+			lw.close()
+			runCLICode(t, 0, "check", "-dir", dir)
 		})
 	}
 }
