@@ -40,11 +40,11 @@ type RepairReport struct {
 }
 
 // keptLive records a damaged file left to the running writer that holds it.
-func (r *RepairReport) keptLive(path, who, what string) {
+func (r *RepairReport) keptLive(path, who, what, when string) {
 	r.Failed++
 	r.Live = append(r.Live, path+": "+who)
 	r.do("kept", path, "damaged, but in use by "+who+": "+what+" is never rewritten while its writer runs; "+
-		"run check -repair again once that process has closed its cache")
+		"run check -repair again "+when)
 }
 
 func (r *RepairReport) do(action, path, detail string) {
@@ -91,7 +91,7 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 			if who == "" {
 				who = "a running writer" // it let go since: the next repair rewrites it
 			}
-			rr.keptLive(c.d.Rel(j), who, "a running writer's journal")
+			rr.keptLive(c.d.Rel(j), who, "a running writer's journal", "once that process has closed its cache")
 		}
 	}
 	for _, name := range st.packs {
@@ -103,12 +103,17 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		rr.Quarantined++
 		rr.do("quarantined", c.d.Rel(c.d.Pack(name)), "good objects copied to a new pack; the pack moved to "+c.d.Rel(dst))
 	}
+	if len(st.livePacks) > 0 {
+		// Ask the writers to seal them: a sealed pack is salvaged.
+		cas.RequestSeal(c.writeOptions().Board)
+	}
 	for _, name := range st.livePacks {
 		who := liveHolder(c.d.PackLock(name))
 		if who == "" {
 			who = "a running writer"
 		}
-		rr.keptLive(c.d.Rel(c.d.Pack(name)), who, "a running writer's pack")
+		rr.keptLive(c.d.Rel(c.d.Pack(name)), who, "a running writer's pack",
+			"after that process has written again (asked now, it then seals the pack) or has closed its cache")
 	}
 	for _, id := range st.corrupt {
 		dst, err := store.Quarantine(id)

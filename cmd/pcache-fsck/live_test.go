@@ -118,12 +118,16 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 		name   string
 		packed bool
 		damage func(t *testing.T, dir string) string // returns the damaged file, relative
+		// unblock makes the damaged file repairable: a journal once its
+		// writer has closed; a pack once its writer, asked by the repair,
+		// has sealed it on its next write (still running).
+		unblock func(lw *liveWriter)
 	}{
 		{"journal", false, func(t *testing.T, dir string) string {
 			j := onlyFile(t, filepath.Join(layout.New(dir).Manifest("f"), "j-*"))
 			flip(t, j, -3) // inside the last record
 			return strings.TrimPrefix(j, dir+"/")
-		}},
+		}, func(lw *liveWriter) { lw.close() }},
 		{"pack", true, func(t *testing.T, dir string) string {
 			p := onlyFile(t, filepath.Join(layout.New(dir).Packs(), "*.pcp"))
 			b, err := os.ReadFile(p)
@@ -136,7 +140,7 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 			}
 			flip(t, p, int64(off))
 			return strings.TrimPrefix(p, dir+"/")
-		}},
+		}, func(lw *liveWriter) { lw.c.fill("g", 1, nil) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lw := openLive(t, tc.packed, 8)
@@ -161,8 +165,8 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 				t.Errorf("check -repair does not say to repair again:\n%s", r.stdout)
 			}
 
-			// Once the writer is gone, the same command converges.
-			lw.close()
+			// Then the same command converges.
+			tc.unblock(lw)
 			r = runCLICode(t, 0, "check", "-repair", "-dir", dir)
 			runCLICode(t, 0, "check", "-dir", dir)
 			if !strings.Contains(r.stdout, "next: pcache-fsck check -dir") {
