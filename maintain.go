@@ -32,6 +32,13 @@ func (s *Store) GC(ctx context.Context, opts fsck.GCOptions) (*fsck.GCReport, er
 	if s.readOnly {
 		return nil, errorf("gc %s: %w", s.d.Root(), ErrReadOnly)
 	}
+	// This process's own pack is "live" (its writer runs) and would be
+	// kept whole: seal it first, so what gc evicts from it is freed.
+	if !opts.DryRun {
+		if err := s.cas.Seal(); err != nil {
+			return nil, errorf("gc %s: seal this process's pack: %w", s.d.Root(), err)
+		}
+	}
 	c, err := fsck.Open(s.d.Root())
 	if err != nil {
 		return nil, errorf("gc: %w", err)

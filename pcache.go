@@ -182,11 +182,12 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 	if err := s.prepare(); err != nil {
 		return nil, err
 	}
-	s.cas, err = cas.Open(s.d, cas.Options{Durable: o.durable, Now: o.now, ReadOnly: s.readOnly, PackLimit: o.packLimit})
+	s.board = board.Open(s.d.Board(), !s.readOnly)
+	s.cas, err = cas.Open(s.d, cas.Options{Durable: o.durable, Now: o.now, ReadOnly: s.readOnly, PackLimit: o.packLimit, Board: s.board})
 	if err != nil {
+		s.board.Close()
 		return nil, fmt.Errorf("pcache: open %s: %w", abs, err)
 	}
-	s.board = board.Open(s.d.Board(), !s.readOnly)
 	if !s.readOnly {
 		s.gate = lock.NewTurnstile(s.d)
 		s.keys = lock.NewKeys(s.d, o.keyLockFiles)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/pcache/pcache/internal/board"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
@@ -406,6 +407,28 @@ type packWriter struct {
 	hash    *blake3.Hasher // of the pack's bytes so far
 	entries []idxEntry
 	size    int64
+	sealGen uint64 // the SealTopic counter when the pack was started
+	genOK   bool   // sealGen was read from a board
+}
+
+// SealTopic is the change-board counter maintenance moves to ask every
+// running writer to seal its pack: a pack whose writer runs is never
+// rewritten, so gc cannot free what sits in it until it is sealed.
+var SealTopic = board.TopicOf("cas:seal-packs")
+
+// RequestSeal asks every writer of the cache whose board b is to seal its
+// pack and start a new one on its next append (best effort: a writer that
+// never appends again seals when it closes its Store).
+func RequestSeal(b *board.Board) { b.Bump(SealTopic) }
+
+// sealRequested reports whether maintenance asked, since this process's
+// pack was started, that it be sealed (ps.wmu held).
+func (ps *packSet) sealRequested() bool {
+	if ps.w == nil || !ps.w.genOK {
+		return false
+	}
+	v, ok := ps.s.board.Load(SealTopic)
+	return ok && v != ps.w.sealGen
 }
 
 // newWriter creates this process's pack: header written to a temp file and
@@ -490,6 +513,11 @@ func (ps *packSet) put(bs [][]byte) ([]ID, error) {
 	}
 	ps.wmu.Lock()
 	defer ps.wmu.Unlock()
+	if ps.sealRequested() {
+		if err := ps.sealLocked(); err != nil {
+			return nil, err
+		}
+	}
 	var buf []byte
 	start := 0
 	for k, i := range todo {
@@ -545,6 +573,7 @@ func (ps *packSet) flushLocked(buf []byte, ids []ID, todo []int) error {
 		if err != nil {
 			return err
 		}
+		w.sealGen, w.genOK = ps.s.board.Load(SealTopic)
 		ps.mu.Lock() // refresh reads ps.w under mu alone
 		ps.w = w
 		ps.packs[w.p.name] = w.p
@@ -632,6 +661,16 @@ func (s *Store) writeIndex(pack string, b []byte) error {
 		return fmt.Errorf("cas: write pack index: %w", err)
 	}
 	return nil
+}
+
+// Seal seals this process's pack now (writing its index), so maintenance
+// may repack it: a pack whose writer runs is never rewritten. The next
+// append starts a new pack. It is a no-op when nothing was appended.
+func (s *Store) Seal() error {
+	ps := s.packs
+	ps.wmu.Lock()
+	defer ps.wmu.Unlock()
+	return ps.sealLocked()
 }
 
 // close seals this process's pack and lets every mapping go.

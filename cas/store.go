@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pcache/pcache/internal/board"
 	"github.com/pcache/pcache/internal/layout"
 )
 
@@ -79,6 +80,10 @@ type Options struct {
 	// process's pack instead of writing a loose file: 0 means
 	// DefaultPackLimit, a negative value keeps every object loose.
 	PackLimit int
+	// Board, if set, is the cache's change board: the writer seals its
+	// pack (so maintenance may repack it) on its next append after
+	// RequestSeal has moved the SealTopic counter.
+	Board *board.Board
 }
 
 // Store is an object store rooted at one directory. It is safe for
@@ -95,6 +100,7 @@ type Store struct {
 	synced   [256]atomic.Bool // objects/ fsynced since subdirectory i was seen (Durable only)
 	limit    int              // pack objects smaller than this; 0: no packs
 	packs    *packSet
+	board    *board.Board // nil: seal requests are not seen
 }
 
 // ErrReadOnly is returned by writes to a store opened ReadOnly.
@@ -117,6 +123,7 @@ func Open(d layout.Dir, opts Options) (*Store, error) {
 		durable:  opts.Durable,
 		readOnly: opts.ReadOnly,
 		now:      opts.Now,
+		board:    opts.Board,
 	}
 	if s.now == nil {
 		s.now = time.Now

@@ -112,6 +112,9 @@ type checkState struct {
 	dangling int64       // bytes of dangling objects
 	objects  map[cas.ID]objFile
 	packs    []string // damaged packs: salvaged by repair
+	// livePacks are damaged packs whose writers run: repair cannot touch
+	// them and says so.
+	livePacks []string
 }
 
 // CheckOptions configure Check.
@@ -206,7 +209,15 @@ func (c *Cache) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 			return rep, err
 		}
 		rep.Clean = rr.Failed == 0
-		rep.Next = []string{"pcache-fsck check -dir " + ShellQuote(c.d.Root())}
+		switch {
+		case len(rr.Live) > 0:
+			// A check now would find the same damage: what fixes it is
+			// this repair again, once those writers have closed their
+			// caches (the "kept" lines name them).
+			rep.Next = []string{"pcache-fsck check -repair -dir " + ShellQuote(c.d.Root())}
+		default:
+			rep.Next = []string{"pcache-fsck check -dir " + ShellQuote(c.d.Root())}
+		}
 	}
 	return rep, nil
 }
@@ -447,6 +458,8 @@ func (c *Cache) checkPacks(ctx context.Context, packs []cas.PackInfo, rep *Check
 		}
 		if damaged && !pi.Live {
 			st.packs = append(st.packs, pi.Name)
+		} else if damaged {
+			st.livePacks = append(st.livePacks, pi.Name)
 		}
 	}
 	for id := range good {

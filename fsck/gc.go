@@ -66,8 +66,11 @@ type GCReport struct {
 	MissingRefs       int      `json:"entries_with_missing_objects"`
 	Evicted           []string `json:"evicted,omitempty"` // the entries dropped by -older-than and -max-size, one line each
 	Items             []string `json:"items,omitempty"`   // with Verbose: one line per removal
-	Errors            []string `json:"errors,omitempty"`
-	Warnings          []string `json:"warnings,omitempty"` // what the plan could not be sure of (a dry run without the gc lock)
+	// Kept says why bytes gc would free were kept, one line per reason
+	// (such as a pack a running writer holds, naming the process).
+	Kept     []string `json:"kept,omitempty"`
+	Errors   []string `json:"errors,omitempty"`
+	Warnings []string `json:"warnings,omitempty"` // what the plan could not be sure of (a dry run without the gc lock)
 }
 
 // GCPlan is what a collection will do. It holds the cache's gc lock from
@@ -237,6 +240,7 @@ func (p *GCPlan) plan() error {
 			}
 		}
 	}
+	held := 0 // entries over MaxSize kept: dropping them would free nothing
 	if opts.MaxSize > 0 {
 		var total int64
 		for id := range refcount {
@@ -254,9 +258,24 @@ func (p *GCPlan) plan() error {
 			}
 			return lru[i].e.Time < lru[j].e.Time
 		})
+		// An entry whose objects all sit in running writers' packs frees
+		// nothing when dropped (those packs are never rewritten): it is
+		// kept, and the report says why, rather than tombstoned for nothing.
+		unfreeable := func(l *live) bool {
+			for _, id := range l.objs {
+				if o, ok := onDisk[id]; ok && (o.Pack == "" || !p.livePack(o.Pack)) {
+					return false
+				}
+			}
+			return len(l.objs) > 0
+		}
 		for _, l := range lru {
 			if total <= opts.MaxSize {
 				break
+			}
+			if unfreeable(l) {
+				held++
+				continue
 			}
 			evictOne(l, fmt.Sprintf("least recently used (%s) over the size limit", FormatTime(l.lastUse)))
 			rep.EvictedSize++
@@ -277,6 +296,11 @@ func (p *GCPlan) plan() error {
 			evictedObj[id] = true
 		}
 	}
+	type keptPack struct {
+		objects int
+		bytes   int64
+	}
+	livePacks := map[string]*keptPack{} // running writers' packs holding what gc would free
 	for _, o := range objs {
 		if refcount[o.ID] > 0 {
 			rep.ObjectsKept++
@@ -291,11 +315,42 @@ func (p *GCPlan) plan() error {
 		if o.Pack != "" && p.livePack(o.Pack) {
 			rep.ObjectsKept++ // a running writer's pack is never rewritten
 			rep.BytesKept += o.Size
+			kp := livePacks[o.Pack]
+			if kp == nil {
+				kp = &keptPack{}
+				livePacks[o.Pack] = kp
+			}
+			kp.objects++
+			kp.bytes += o.Size
 			continue
 		}
 		p.doomed = append(p.doomed, o)
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += o.Size
+	}
+	asked := ""
+	if (len(livePacks) > 0 || held > 0) && !opts.DryRun {
+		// Ask those writers to seal their packs (they do on their next
+		// append, after this gc), so the next gc can repack them.
+		cas.RequestSeal(c.writeOptions().Board)
+		asked = "; asked it to seal the pack on its next write, after which the next gc frees them (or once it has closed its cache)"
+	}
+	for _, name := range sortedKeys(livePacks) {
+		kp := livePacks[name]
+		who := liveHolder(c.d.PackLock(name))
+		if who == "" {
+			who = "a running writer"
+		}
+		why := asked
+		if why == "" {
+			why = "; gc frees them once that process has sealed it (on closing its cache, or when asked by a gc that is not a dry run)"
+		}
+		rep.Kept = append(rep.Kept, fmt.Sprintf("%s: %s no entry uses (%s) kept: the pack is in use by %s and is never rewritten while it runs%s",
+			c.d.Rel(c.d.Pack(name)), Plural(kp.objects, "object", "objects"), HumanBytes(kp.bytes), who, why))
+	}
+	if held > 0 {
+		rep.Kept = append(rep.Kept, fmt.Sprintf("%s over the size limit kept: every object %s uses sits in a running writer's pack, so dropping %s would free nothing%s",
+			Plural(held, "entry", "entries"), pick(held, "it", "they"), pick(held, "it", "them"), (strings.NewReplacer("it to seal the pack on its", "the writers to seal their packs on their", "it has closed its cache", "they have closed their caches").Replace(asked))))
 	}
 	p.keep = func(id cas.ID) bool { return refcount[id] > 0 }
 	temps, err := scanFlat(c.d.Tmp())
@@ -572,4 +627,11 @@ func (c *Cache) staleJournalLocks(now time.Time, grace time.Duration) ([]string,
 		out = append(out, filepath.Join(root, f.Name()))
 	}
 	return out, nil
+}
+
+func pick(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

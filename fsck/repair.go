@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pcache/pcache/cas"
@@ -33,6 +34,17 @@ type RepairReport struct {
 	Quarantined int            `json:"quarantined"`
 	Dropped     int            `json:"entries_dropped"`
 	Failed      int            `json:"failed"`
+	// Live lists the damaged files repair left alone because a running
+	// writer holds them (counted in Failed): "<path>: <who>".
+	Live []string `json:"live,omitempty"`
+}
+
+// keptLive records a damaged file left to the running writer that holds it.
+func (r *RepairReport) keptLive(path, who, what, when string) {
+	r.Failed++
+	r.Live = append(r.Live, path+": "+who)
+	r.do("kept", path, "damaged, but in use by "+who+": "+what+" is never rewritten while its writer runs; "+
+		"run check -repair again "+when)
 }
 
 func (r *RepairReport) do(action, path, detail string) {
@@ -64,12 +76,23 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		return rr, err
 	}
 	for _, name := range st.damaged {
-		if err := manifest.Repair(c.d, name); err != nil {
+		res, err := manifest.RepairFiles(c.d, name)
+		if err != nil {
 			rr.fail(c.manifestPath(name, ""), err)
 			continue
 		}
-		rr.Manifests++
-		rr.do("rewrote", c.manifestPath(name, ""), "kept every good record")
+		if res.Rewrote > 0 {
+			rr.Manifests++
+			rr.do("rewrote", c.manifestPath(name, ""), "kept every good record")
+		}
+		slices.Sort(res.Live)
+		for _, j := range res.Live {
+			who := liveHolder(c.d.JournalLock(filepath.Base(j)))
+			if who == "" {
+				who = "a running writer" // it let go since: the next repair rewrites it
+			}
+			rr.keptLive(c.d.Rel(j), who, "a running writer's journal", "once that process has closed its cache")
+		}
 	}
 	for _, name := range st.packs {
 		dst, err := store.SalvagePack(name)
@@ -79,6 +102,18 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		}
 		rr.Quarantined++
 		rr.do("quarantined", c.d.Rel(c.d.Pack(name)), "good objects copied to a new pack; the pack moved to "+c.d.Rel(dst))
+	}
+	if len(st.livePacks) > 0 {
+		// Ask the writers to seal them: a sealed pack is salvaged.
+		cas.RequestSeal(c.writeOptions().Board)
+	}
+	for _, name := range st.livePacks {
+		who := liveHolder(c.d.PackLock(name))
+		if who == "" {
+			who = "a running writer"
+		}
+		rr.keptLive(c.d.Rel(c.d.Pack(name)), who, "a running writer's pack",
+			"after that process has written again (asked now, it then seals the pack) or has closed its cache")
 	}
 	for _, id := range st.corrupt {
 		dst, err := store.Quarantine(id)

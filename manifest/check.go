@@ -197,18 +197,32 @@ func repairable(kind string) bool {
 // the damaged files. A damaged journal that a live writer still holds is left
 // alone. It holds the manifest's compaction lock throughout.
 func Repair(d layout.Dir, name string) error {
+	_, err := RepairFiles(d, name)
+	return err
+}
+
+// RepairResult says what RepairFiles did.
+type RepairResult struct {
+	Rewrote int      // damaged files replaced by a segment of their good records
+	Live    []string // damaged journals left alone: a running writer holds them
+}
+
+// RepairFiles is Repair that says what it rewrote and which damaged
+// journals it left to their running writers, so a caller never reports a
+// repair that did not happen.
+func RepairFiles(d layout.Dir, name string) (res RepairResult, err error) {
 	dir, err := manifestDir(d, name)
 	if err != nil {
-		return err
+		return res, err
 	}
 	lk, err := lockManifest(d, name, "repair", true)
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer lk.Release()
 	ps, err := check(dir, name)
 	if err != nil {
-		return err
+		return res, err
 	}
 	damaged := make(map[string]bool)
 	for _, p := range ps {
@@ -217,7 +231,7 @@ func Repair(d layout.Dir, name string) error {
 		}
 	}
 	if len(damaged) == 0 {
-		return nil
+		return res, nil
 	}
 	good := make(map[[32]byte]*rec)
 	ignore := func(Problem) {}
@@ -233,15 +247,16 @@ func Repair(d layout.Dir, name string) error {
 		if layout.IsJournalName(base) {
 			jl, ok, err := lock.Try(d.JournalLock(base), lock.Exclusive)
 			if err != nil {
-				return err
+				return res, err
 			}
 			if !ok {
-				continue // a live writer's: leave it
+				res.Live = append(res.Live, path) // a live writer's: leave it
+				continue
 			}
 			locks = append(locks, jl.Release)
 			st := newJState(dir, base)
 			if _, _, err := st.readTail(ignore); err != nil && !errors.Is(err, errVanished) {
-				return err
+				return res, err
 			}
 			for _, r := range st.recs {
 				mergeInto(good, r)
@@ -251,31 +266,35 @@ func Repair(d layout.Dir, name string) error {
 		}
 		recs, err := salvageSegment(path)
 		if err != nil {
-			return err
+			return res, err
 		}
 		mergeInto(good, recs...)
 		remove = append(remove, path)
+	}
+	if len(remove) == 0 {
+		return res, nil // every damaged file is a live writer's
 	}
 	src := newSliceSource(good)
 	out := make([][]byte, len(src.recs))
 	for i, r := range src.recs {
 		if out[i], err = record.Encode(&r.e); err != nil {
-			return err
+			return res, err
 		}
 	}
 	if len(out) > 0 {
 		if _, err := writeSegment(d.Tmp(), dir, name, len(out), func(i int) (*[32]byte, []byte, error) {
 			return &src.recs[i].e.KeyHash, out[i], nil
 		}, true); err != nil {
-			return fmt.Errorf("manifest: repair %s: %w", name, err)
+			return res, fmt.Errorf("manifest: repair %s: %w", name, err)
 		}
 	}
 	for _, p := range remove {
 		if err := d.Remove(p); err != nil { // follows no link out of the cache
-			return fmt.Errorf("manifest: repair %s: %w", name, err)
+			return res, fmt.Errorf("manifest: repair %s: %w", name, err)
 		}
 	}
-	return nil
+	res.Rewrote = len(damaged) - len(res.Live)
+	return res, nil
 }
 
 // salvageSegment returns every good record of a possibly damaged segment:

@@ -137,6 +137,9 @@ func printGC(w io.Writer, rep *fsck.GCReport, opts fsck.GCOptions) {
 			plural(rep.YoungUnreferenced, "unreferenced object", "unreferenced objects"), humanBytes(rep.YoungBytes), opts.Grace)
 	}
 	fmt.Fprintln(w)
+	for _, k := range rep.Kept {
+		fmt.Fprintf(w, "%s: kept %s\n", prefix, k)
+	}
 	if rep.MissingRefs > 0 {
 		fmt.Fprintf(w, "%s: warning: %s reference missing objects; run pcache-fsck check -repair -dir %s\n", prefix,
 			plural(rep.MissingRefs, "entry", "entries"), shellQuote(rep.Dir))
