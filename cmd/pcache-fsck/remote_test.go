@@ -126,7 +126,9 @@ func TestRemoteGC(t *testing.T) {
 	dry := runCLICode(t, exitOK, "remote", "gc", "-remote", url, "-max-size", "20KiB", "-grace", "0s", "-dry-run")
 	var before remote.Report
 	decodeJSON(t, runCLICode(t, exitOK, "remote", "stats", "-remote", url, "-json").stdout, &before)
-	if !strings.Contains(dry.stdout, "dry run") || !strings.Contains(dry.stdout, "evicted 5 entries") || before.Functions[0].Entries != n || before.Functions[0].Log != 2 {
+	if !strings.Contains(dry.stdout, "dry run") || !strings.Contains(dry.stdout, "evicted 5 entries") || before.Functions[0].Entries != n || before.Functions[0].Log < 2 {
+		// At least the fill's log entry and the second machine's use
+		// records; a loaded machine publishes in more chunks.
 		t.Fatalf("dry run: %+v\n%s", before.Functions, dry.stdout)
 	}
 	var rep remote.GCReport
