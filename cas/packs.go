@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/zeebo/blake3"
 
@@ -47,7 +48,20 @@ type packSet struct {
 	wmu     sync.Mutex       // serialises appends
 	w       *packWriter      // this process's pack, created on first append (set holding wmu and mu; read holding either)
 	merging sync.WaitGroup
+
+	// The change board's packs counter: whoever deletes packs (a merge,
+	// gc's repack, a salvage) bumps it, and the hit path compares it with
+	// the value the last refresh saw, so a process that only serves hits
+	// still lets go of the packs deleted under it within one generation
+	// instead of keeping their space allocated while it runs.
+	board   atomic.Pointer[board.Board] // opened by the first refresh (nil: none yet, or none possible)
+	boardMu sync.Mutex                  // serialises opening it
+	seenGen atomic.Uint64               // the counter when the pack directory was last read
+	seenOK  atomic.Bool                 // seenGen is valid
 }
+
+// packsTopic is the board counter bumped whenever packs are deleted.
+var packsTopic = board.TopicOf("packs")
 
 func newPackSet(s *Store) *packSet {
 	return &packSet{s: s, packs: map[string]*pack{}, mem: map[ID]loc{}, bad: map[loc]bool{}}
@@ -58,6 +72,15 @@ func newPackSet(s *Store) *packSet {
 // sealed pack's index is mapped: a fault reading it (the file truncated
 // under us) is a miss, never a crash.
 func (ps *packSet) find(id ID) (l loc, ok bool) {
+	if b := ps.board.Load(); b != nil {
+		// One load from the mapped board: packs were deleted since the
+		// last listing (merged, repacked, salvaged elsewhere), so drop them
+		// (unmapped once no reader holds them) and pick up their
+		// replacements.
+		if v, vok := b.Load(packsTopic); vok && (v != ps.seenGen.Load() || !ps.seenOK.Load()) {
+			ps.refresh()
+		}
+	}
 	ps.mu.RLock()
 	defer ps.mu.RUnlock()
 	if l, ok := ps.mem[id]; ok && !ps.isBad(l) {
@@ -130,6 +153,12 @@ func (ps *packSet) get(id ID, want int64, fn func([]byte) error) (ok bool, err e
 // gone when it is opened was merged away meanwhile (its objects are in a
 // pack the listing may predate): the directory is read again.
 func (ps *packSet) refresh() bool {
+	b := ps.openBoard()
+	gen, genOK := b.Load(packsTopic) // before listing: a deletion during the listing makes it stale
+	defer func() {
+		ps.seenGen.Store(gen)
+		ps.seenOK.Store(genOK)
+	}()
 	changed := false
 	for try := 0; try < 3; try++ {
 		ch, vanished := ps.refreshOnce()
@@ -139,6 +168,32 @@ func (ps *packSet) refresh() bool {
 		}
 	}
 	return changed
+}
+
+// openBoard maps the cache's change board if it is not yet (writable
+// unless the store is read-only), and returns it; nil when it cannot be
+// mapped, and then hits never look at it (a refresh happens on misses, as
+// without a board).
+func (ps *packSet) openBoard() *board.Board {
+	if b := ps.board.Load(); b != nil {
+		return b
+	}
+	ps.boardMu.Lock()
+	defer ps.boardMu.Unlock()
+	if b := ps.board.Load(); b != nil {
+		return b
+	}
+	b := board.Open(ps.s.d.Board(), !ps.s.readOnly)
+	if b != nil {
+		ps.board.Store(b)
+	}
+	return b
+}
+
+// packsDeleted tells every process sharing the cache that packs were
+// deleted: their hit paths refresh and let go of them.
+func (ps *packSet) packsDeleted() {
+	ps.openBoard().Bump(packsTopic)
 }
 
 // afterList, set by tests, runs between refresh's listing and its opening
@@ -628,6 +683,7 @@ func (ps *packSet) sealLocked() error {
 		ps.mu.Unlock()
 		os.Remove(w.p.path)
 		os.Remove(ps.s.d.PackLock(w.p.name))
+		ps.packsDeleted()
 		return nil
 	}
 	if ps.s.durable {
@@ -685,6 +741,11 @@ func (ps *packSet) close() error {
 	}
 	ps.packs, ps.sealed, ps.mem = map[string]*pack{}, nil, map[ID]loc{}
 	ps.mu.Unlock()
+	ps.boardMu.Lock()
+	if b := ps.board.Swap(nil); b != nil {
+		b.Close()
+	}
+	ps.boardMu.Unlock()
 	return err
 }
 

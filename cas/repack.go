@@ -31,6 +31,8 @@ type PackInfo struct {
 	Problem string         // damage found in the pack or its index ("" if none)
 	Damaged string         // the file Problem is about: Path, or the index's path
 	Broken  bool           // the pack's own bytes are damaged (header, a record's framing): only check -repair (SalvagePack) rewrites it
+
+	gone bool // vanished between listing and reading (merged away)
 }
 
 // PackedObject is one object record in a pack.
@@ -43,34 +45,72 @@ type PackedObject struct {
 // ListPacks reads every pack of the store afresh and describes it; stray
 // files in the pack directory are reported through stray (relative slash
 // paths, as WalkAll reports them).
+//
+// A pack listed but gone when it is read was merged away meanwhile (its
+// objects are in a pack the listing may predate): the directory is read
+// again, as refresh does, so a merge in another process is never reported
+// as an unreadable pack.
 func (s *Store) ListPacks(stray func(rel string, info fs.FileInfo)) ([]PackInfo, error) {
+	for try := 0; ; try++ {
+		out, strays, vanished, err := s.listPacksOnce()
+		if err != nil {
+			return nil, err
+		}
+		if !vanished || try == 2 {
+			if stray != nil {
+				for _, st := range strays {
+					stray(st.rel, st.info)
+				}
+			}
+			return out, nil
+		}
+	}
+}
+
+// afterPackListing, set by tests, runs between ListPacks' reading of the
+// directory and its reading of the packs.
+var afterPackListing func()
+
+type strayEntry struct {
+	rel  string
+	info fs.FileInfo
+}
+
+// listPacksOnce reads the pack directory and describes each pack;
+// vanished says a listed pack was gone when it was opened.
+func (s *Store) listPacksOnce() (out []PackInfo, strays []strayEntry, vanished bool, err error) {
 	ents, err := os.ReadDir(s.d.Packs())
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
+		return nil, nil, false, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("cas: list packs: %w", err)
+		return nil, nil, false, fmt.Errorf("cas: list packs: %w", err)
+	}
+	if afterPackListing != nil {
+		afterPackListing()
 	}
 	have := map[string]bool{}
 	for _, e := range ents {
 		have[e.Name()] = true
 	}
-	var out []PackInfo
 	for _, e := range ents {
 		n := e.Name()
 		switch {
 		case e.Type().IsRegular() && layout.IsPackName(n):
-			out = append(out, s.describePack(n, have[layout.PackIndexName(n)]))
+			pi := s.describePack(n, have[layout.PackIndexName(n)])
+			if pi.gone {
+				vanished = true
+				continue
+			}
+			out = append(out, pi)
 		case e.Type().IsRegular() && layout.IsPackIndexName(n) && have[strings.TrimSuffix(n, layout.PackIndexExt)+layout.PackExt]:
 		default:
-			if stray != nil {
-				if info, err := e.Info(); err == nil {
-					stray(layout.ObjectsDir+"/"+layout.PackDir+"/"+n, info)
-				}
+			if info, err := e.Info(); err == nil {
+				strays = append(strays, strayEntry{layout.ObjectsDir + "/" + layout.PackDir + "/" + n, info})
 			}
 		}
 	}
-	return out, nil
+	return out, strays, vanished, nil
 }
 
 // describePack reads one pack (and its index) without trusting either. Its
@@ -91,6 +131,10 @@ func (s *Store) describePack(name string, withIndex bool) (pi PackInfo) {
 		}
 	}
 	p, hdrErr, err := s.mapPack(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		pi.gone = true // merged away since it was listed
+		return pi
+	}
 	if err != nil {
 		pi.Problem, pi.Damaged, pi.Broken = err.Error(), pi.Path, true
 		if fi, serr := os.Lstat(pi.Path); serr == nil {
@@ -128,6 +172,10 @@ func (s *Store) describePack(name string, withIndex bool) (pi PackInfo) {
 	}
 	idx := s.d.Pack(layout.PackIndexName(name))
 	if err := p.openIndex(idx, pi.Size); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			pi.gone = true // a repack deletes the index first, then the pack
+			return pi
+		}
 		problems = append(problems, err.Error())
 		pi.Damaged = idx
 		if errors.Is(err, errPackShort) {
@@ -230,8 +278,9 @@ type RepackReport struct {
 	ObjectsKept       int
 	ObjectsDropped    int
 	BytesDropped      int64
-	Duplicates        int  // copies of an object beyond the first, dropped
-	Corrupt           []ID // records whose bytes do not hash to their ID, dropped
+	Duplicates        int   // copies of an object beyond the first, dropped
+	DuplicateBytes    int64 // the bytes of those copies
+	Corrupt           []ID  // records whose bytes do not hash to their ID, dropped
 }
 
 // mergeMin is how many small dead packs make a merge worth it; small is
@@ -273,6 +322,7 @@ func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
 	}()
 	small := 0
 	unsealed := false
+	var dead []PackInfo
 	for _, pi := range infos {
 		if pi.Live || pi.Name == own || pi.Broken {
 			continue
@@ -282,7 +332,28 @@ func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
 			continue // a writer started since the listing
 		}
 		locks = append(locks, h)
+		dead = append(dead, pi)
+	}
+	// With Keep (gc), a dead pack holding an object another dead pack also
+	// holds (caches that computed the same results, copied into each
+	// other) is rewritten whatever its size: the rewrite keeps the first
+	// copy that verifies and drops the others. Every copy is among the
+	// inputs, so the kept one may come from any of them; a copy that does
+	// not verify is never the one kept, and an input is deleted only when
+	// each of its objects was copied or is dropped on purpose.
+	shared := map[ID]int{}
+	if opts.Keep != nil {
+		for _, pi := range dead {
+			for _, id := range distinctIDs(pi) {
+				shared[id]++
+			}
+		}
+	}
+	for _, pi := range dead {
 		prune := opts.Keep != nil && opts.Now.Sub(pi.ModTime) >= opts.Grace && s.needsPrune(pi, opts.Keep)
+		if !prune && opts.Keep != nil {
+			prune = slices.ContainsFunc(pi.Objects, func(o PackedObject) bool { return shared[o.ID] > 1 })
+		}
 		if pi.Size < maxPack/4 {
 			small++
 		}
@@ -300,6 +371,19 @@ func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
 		return rep, nil
 	}
 	return s.rewrite(inputs, opts, rep)
+}
+
+// distinctIDs returns the objects of pi, each once.
+func distinctIDs(pi PackInfo) []ID {
+	ids := make([]ID, 0, len(pi.Objects))
+	seen := make(map[ID]bool, len(pi.Objects))
+	for _, o := range pi.Objects {
+		if !seen[o.ID] {
+			seen[o.ID] = true
+			ids = append(ids, o.ID)
+		}
+	}
+	return ids
 }
 
 // needsPrune reports whether a pack holds an object keep refuses or the
@@ -330,6 +414,7 @@ func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport)
 		return rep, err
 	}
 	var kept []string
+	deleted := false
 	for _, pi := range inputs { // rooted: no link planted in the cache leads these out of it
 		if !s.allAccounted(pi, drop, copied) {
 			kept = append(kept, pi.Name)
@@ -338,6 +423,10 @@ func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport)
 		s.d.Remove(s.d.Pack(layout.PackIndexName(pi.Name)))
 		s.d.Remove(pi.Path)
 		s.d.Remove(s.d.PackLock(pi.Name))
+		deleted = true
+	}
+	if deleted {
+		s.packs.packsDeleted()
 	}
 	s.packs.refresh()
 	if len(kept) > 0 {
@@ -387,6 +476,7 @@ func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject)
 		for _, o := range pi.Objects {
 			if seen[o.ID] {
 				rep.Duplicates++
+				rep.DuplicateBytes += o.Size
 				continue
 			}
 			if drop != nil && drop(pi, o) {
@@ -551,6 +641,7 @@ func (s *Store) SalvagePack(name string) (string, error) {
 		s.d.Rename(idx, dst+layout.PackIndexExt)
 	}
 	s.d.Remove(s.d.PackLock(name))
+	s.packs.packsDeleted()
 	s.packs.refresh()
 	return dst, nil
 }

@@ -222,6 +222,10 @@ func (c *Cache) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 	return rep, nil
 }
 
+// testAfterListing, set by tests, runs once check has listed everything
+// and before it reads the packs (another process merging packs there).
+var testAfterListing func()
+
 // check runs the phases and returns the findings. opts.afterListing, if set,
 // runs once everything is listed and before objects are hashed.
 func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *checkState, error) {
@@ -308,6 +312,9 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 	}
 	if opts.afterListing != nil {
 		opts.afterListing()
+	}
+	if testAfterListing != nil {
+		testAfterListing()
 	}
 	st.objects = make(map[cas.ID]objFile, len(objs))
 	for _, o := range objs {
@@ -426,9 +433,45 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 
 // checkPacks reports damaged packs and hashes every packed object, returning
 // the IDs whose records (every copy of them) do not hash to their names.
+//
+// A pack that vanishes between the listing and its reading was merged away
+// by another process (Open merges small packs): that is no finding. The
+// packs are listed again and the ones the first listing did not have (the
+// merge's output, holding its objects) are checked, as the manifest
+// refresh does.
 func (c *Cache) checkPacks(ctx context.Context, packs []cas.PackInfo, rep *CheckReport, st *checkState, bar Counter) map[cas.ID]bool {
 	bad := map[cas.ID]bool{}
 	good := map[cas.ID]bool{}
+	listed := map[string]bool{}
+	for _, pi := range packs {
+		listed[pi.Name] = true
+	}
+	for try := 0; ; try++ {
+		vanished := c.checkPackList(ctx, packs, rep, st, bar, bad, good)
+		if !vanished || try == 2 || ctx.Err() != nil {
+			break
+		}
+		again, err := c.store.ListPacks(nil)
+		if err != nil {
+			break
+		}
+		packs = packs[:0:0]
+		for _, pi := range again {
+			if !listed[pi.Name] {
+				listed[pi.Name] = true
+				packs = append(packs, pi)
+			}
+		}
+	}
+	for id := range good {
+		delete(bad, id) // another copy is good: readers find it
+	}
+	return bad
+}
+
+// checkPackList checks packs, adding to bad and good; vanished says one of
+// them was gone when it was read.
+func (c *Cache) checkPackList(ctx context.Context, packs []cas.PackInfo, rep *CheckReport, st *checkState, bar Counter, bad, good map[cas.ID]bool) (vanished bool) {
 	for _, pi := range packs {
 		if ctx.Err() != nil {
 			break
@@ -443,6 +486,10 @@ func (c *Cache) checkPacks(ctx context.Context, packs []cas.PackInfo, rep *Check
 			rep.add(SevHint, KindTornPack, rel, fmt.Sprintf("ends inside a record: %d bytes after the last complete one (an interrupted append; gc repacks it)", pi.Size-pi.Valid))
 		}
 		objs, err := c.store.VerifyPack(pi, func(n int64) { bar.Add(n); rep.HashedBytes += n })
+		if errors.Is(err, fs.ErrNotExist) && pi.Problem == "" {
+			vanished = true // merged away since the listing
+			continue
+		}
 		if err != nil {
 			rep.add(SevError, KindUnreadable, rel, err.Error())
 			continue
@@ -462,10 +509,7 @@ func (c *Cache) checkPacks(ctx context.Context, packs []cas.PackInfo, rep *Check
 			st.livePacks = append(st.livePacks, pi.Name)
 		}
 	}
-	for id := range good {
-		delete(bad, id) // another copy is good: readers find it
-	}
-	return bad
+	return vanished
 }
 
 func hasKind(rep *CheckReport, kind string) bool {

@@ -85,6 +85,7 @@ type GCPlan struct {
 	doomed   []objFile // loose objects to delete, packed ones to repack away
 	keep     func(cas.ID) bool
 	live     map[string]bool // packs whose writers run
+	dups     int             // objects stored more than once: the repack keeps one copy
 	temps    []looseFile
 	locks    []string
 	Report   GCReport // the plan's numbers; Execute fills in what was done
@@ -180,7 +181,7 @@ func (p *GCPlan) plan() error {
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
-	objs, packs, _, _, err := c.objects()
+	objs, packs, _, dups, err := c.objects()
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
@@ -192,6 +193,7 @@ func (p *GCPlan) plan() error {
 			return fmt.Errorf("refusing to collect: pack %s is damaged: %s (run pcache-fsck check -repair -dir %s)", c.d.Rel(pi.Damaged), pi.Problem, ShellQuote(dir))
 		}
 	}
+	p.dups = dups
 	onDisk := make(map[cas.ID]objFile, len(objs))
 	for _, o := range objs {
 		onDisk[o.ID] = o
@@ -440,14 +442,14 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 			packedBytes += o.Size
 		}
 	}
-	if packed > 0 {
+	if packed > 0 || p.dups > 0 { // duplicates too: check's hint says gc keeps one copy
 		rr, err := p.store.Repack(cas.RepackOptions{Keep: p.keep, Grace: p.opts.Grace, Now: p.opts.Now})
 		if err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("repack: %v", err))
 		} else {
 			rep.ObjectsRemoved += rr.ObjectsDropped
-			rep.BytesRemoved += rr.BytesDropped
-			p.item("repack: %d packs into %d, %d objects dropped (%s)", rr.PacksIn, rr.PacksOut, rr.ObjectsDropped, HumanBytes(rr.BytesDropped))
+			rep.BytesRemoved += rr.BytesDropped + rr.DuplicateBytes
+			p.item("repack: %d packs into %d, %d objects dropped (%s), %d duplicate copies dropped (%s freed)", rr.PacksIn, rr.PacksOut, rr.ObjectsDropped, HumanBytes(rr.BytesDropped), rr.Duplicates, HumanBytes(rr.DuplicateBytes))
 		}
 	}
 	bar := start(p.opts.Progress, "removing objects", int64(len(p.doomed)-packed), false)
