@@ -183,7 +183,10 @@ func (ps *packSet) openBoard() *board.Board {
 	if b := ps.board.Load(); b != nil {
 		return b
 	}
-	b := board.Open(ps.s.d.Board(), !ps.s.readOnly)
+	b := ps.s.board // the Store's (Options.Board), when it was given one
+	if b == nil {
+		b = board.Open(ps.s.d.Board(), !ps.s.readOnly)
+	}
 	if b != nil {
 		ps.board.Store(b)
 	}
@@ -742,7 +745,7 @@ func (ps *packSet) close() error {
 	ps.packs, ps.sealed, ps.mem = map[string]*pack{}, nil, map[ID]loc{}
 	ps.mu.Unlock()
 	ps.boardMu.Lock()
-	if b := ps.board.Swap(nil); b != nil {
+	if b := ps.board.Swap(nil); b != nil && b != ps.s.board { // the Store's board is its owner's to close
 		b.Close()
 	}
 	ps.boardMu.Unlock()
