@@ -42,18 +42,9 @@ func treeSnapshot(t *testing.T, dir string) string {
 // its deadline, every call returns the right value, and check names what
 // was planted.
 func TestHostileTeamMember(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs root to run children as two other users (the root pass of .ci/run runs it)")
-	}
+	base, exe := teamBase(t)
 	attacker, victim := teamUserA, teamUserB
-	base := t.TempDir()
-	os.Chmod(filepath.Dir(base), 0o755)
-	os.Chmod(base, 0o755)
-	bin := filepath.Join(base, "bin")
-	os.Mkdir(bin, 0o755)
-	exe := filepath.Join(bin, "torture.test")
-	copyFile(t, os.Args[0], exe, 0o755)
-	fsckExe := filepath.Join(bin, "pcache-fsck")
+	fsckExe := filepath.Join(base, "bin", "pcache-fsck")
 	copyFile(t, fsckBinary(t), fsckExe, 0o755)
 
 	// What lies outside the cache: the victim's home, a stand-in for /etc

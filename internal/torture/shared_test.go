@@ -27,17 +27,26 @@ const (
 // other's entries, both store (small results go to packs, large ones to
 // loose objects), concurrent misses of one key are computed once across the
 // two users, and every file in the cache is readable by the group.
-func TestGroupSharedCache(t *testing.T) {
+// teamBase skips unless root, and returns a directory every user may
+// enter, holding bin/ with a copy of this test binary (exe) that the team's
+// users can run as workers.
+func teamBase(t *testing.T) (base, exe string) {
+	t.Helper()
 	if os.Getuid() != 0 {
 		t.Skip("needs root to run children as two other users (the root pass of .ci/run runs it)")
 	}
-	base := t.TempDir()
+	base = t.TempDir()
 	os.Chmod(filepath.Dir(base), 0o755)
 	os.Chmod(base, 0o755)
 	bin := filepath.Join(base, "bin")
 	os.Mkdir(bin, 0o755)
-	exe := filepath.Join(bin, "torture.test")
+	exe = filepath.Join(bin, "torture.test")
 	copyFile(t, os.Args[0], exe, 0o755)
+	return base, exe
+}
+
+func TestGroupSharedCache(t *testing.T) {
+	base, exe := teamBase(t)
 	dir := filepath.Join(base, "team")
 	if err := os.Mkdir(dir, 0o775); err != nil {
 		t.Fatal(err)
