@@ -330,12 +330,11 @@ func (p *GCPlan) plan() error {
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += o.Size
 	}
-	asked := ""
-	if (len(livePacks) > 0 || held > 0) && !opts.DryRun {
+	asked := (len(livePacks) > 0 || held > 0) && !opts.DryRun
+	if asked {
 		// Ask those writers to seal their packs (they do on their next
 		// append, after this gc), so the next gc can repack them.
 		cas.RequestSeal(c.writeOptions().Board)
-		asked = "; asked it to seal the pack on its next write, after which the next gc frees them (or once it has closed its cache)"
 	}
 	for _, name := range sortedKeys(livePacks) {
 		kp := livePacks[name]
@@ -343,16 +342,20 @@ func (p *GCPlan) plan() error {
 		if who == "" {
 			who = "a running writer"
 		}
-		why := asked
-		if why == "" {
-			why = "; gc frees them once that process has sealed it (on closing its cache, or when asked by a gc that is not a dry run)"
+		why := "; gc frees them once that process has sealed it (on closing its cache, or when asked by a gc that is not a dry run)"
+		if asked {
+			why = "; asked it to seal the pack on its next write, after which the next gc frees them (or once it has closed its cache)"
 		}
 		rep.Kept = append(rep.Kept, fmt.Sprintf("%s: %s no entry uses (%s) kept: the pack is in use by %s and is never rewritten while it runs%s",
 			c.d.Rel(c.d.Pack(name)), Plural(kp.objects, "object", "objects"), HumanBytes(kp.bytes), who, why))
 	}
 	if held > 0 {
+		why := ""
+		if asked {
+			why = "; asked the writers to seal their packs on their next write, after which the next gc frees them (or once they have closed their caches)"
+		}
 		rep.Kept = append(rep.Kept, fmt.Sprintf("%s over the size limit kept: every object %s uses sits in a running writer's pack, so dropping %s would free nothing%s",
-			Plural(held, "entry", "entries"), pick(held, "it", "they"), pick(held, "it", "them"), (strings.NewReplacer("it to seal the pack on its", "the writers to seal their packs on their", "it has closed its cache", "they have closed their caches").Replace(asked))))
+			Plural(held, "entry", "entries"), pick(held, "it", "they"), pick(held, "it", "them"), why))
 	}
 	p.keep = func(id cas.ID) bool { return refcount[id] > 0 }
 	temps, err := scanFlat(c.d.Tmp())
