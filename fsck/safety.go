@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/pcache/pcache/internal/layout"
 )
@@ -53,13 +52,12 @@ func (c *Cache) CheckOwner() error {
 		c.d.Root(), ErrNotOwner, owner, os.Geteuid(), EnvSafeDirectory, c.d.Root())
 }
 
-// checkUnsafe reports each planted directory as an error finding.
+// checkUnsafe reports each planted entry as an error finding.
 func (c *Cache) checkUnsafe(rep *CheckReport) {
 	for _, err := range c.unsafe {
-		msg := err.Error()
-		path, detail, _ := strings.Cut(msg, " ")
-		rep.add(SevError, KindPlanted, path, strings.TrimSuffix(detail, ": "+layout.ErrNotOwnDir.Error())+
-			" (pcache never makes one; nothing is followed there: check -repair removes it)")
+		if p, ok := errors.AsType[*layout.Planted](err); ok {
+			rep.add(SevError, KindPlanted, p.Rel, "is "+p.What+" (pcache never makes one; nothing is followed there: check -repair removes it)")
+		}
 	}
 }
 
@@ -67,39 +65,29 @@ func (c *Cache) checkUnsafe(rep *CheckReport) {
 // entries themselves: a link is unlinked, what it points at is untouched).
 func (c *Cache) removePlanted() (removed []string, err error) {
 	for _, e := range c.unsafe {
-		rel, _, _ := strings.Cut(e.Error(), " ")
-		p := filepath.Join(c.d.Root(), filepath.FromSlash(rel))
-		fi, lerr := os.Lstat(p)
+		p, ok := errors.AsType[*layout.Planted](e)
+		if !ok {
+			continue
+		}
+		fi, lerr := os.Lstat(p.Path)
 		if lerr != nil {
 			continue // gone already
 		}
 		remove := c.d.Remove
 		if fi.IsDir() {
-			if !c.isLockFile(p) {
+			if !p.LockFile {
 				continue // one of the cache's directories, a real one by now
 			}
 			remove = c.d.RemoveAll // a directory planted at a lock file's name
 		}
-		if rerr := remove(p); rerr != nil {
+		if rerr := remove(p.Path); rerr != nil {
 			err = errors.Join(err, rerr)
 			continue
 		}
-		removed = append(removed, rel)
+		removed = append(removed, p.Rel)
 	}
 	if err == nil {
 		c.unsafe = nil
 	}
 	return removed, err
-}
-
-// isLockFile reports whether p is one of the lock files (or the board)
-// at a fixed name under locks/.
-func (c *Cache) isLockFile(p string) bool {
-	d := c.d
-	for _, l := range []string{d.GCLock(), d.GCIntent(), d.Board(), d.KeyRangeLock(), d.RepackLock(), d.TrimStamp(), d.TrimLock()} {
-		if p == l {
-			return true
-		}
-	}
-	return false
 }

@@ -94,9 +94,40 @@ func (d Dir) Rename(oldpath, newpath string) error {
 // and those below them whose every entry is pcache's own directory.
 var ownDirs = []string{ObjectsDir, ManifestsDir, TmpDir, LostFoundDir, LocksDir, RemoteDir}
 
+// Planted is a link or a special file where the cache keeps one of its own
+// directories, or one of its lock files at a fixed name: pcache never makes
+// one, so someone put it there. It is an error wrapping ErrNotOwnDir.
+type Planted struct {
+	Path     string // where it is
+	Rel      string // Path relative to the cache directory, slash-separated
+	What     string // what it is: "a symbolic link to …", "a named pipe", "a directory"
+	LockFile bool   // at a lock file's name (so a directory there is planted too)
+}
+
+func (p *Planted) Error() string { return p.Rel + " is " + p.What + ": " + ErrNotOwnDir.Error() }
+func (p *Planted) Unwrap() error { return ErrNotOwnDir }
+
+// planted describes the entry fi at p, which is not what pcache makes there.
+func (d Dir) planted(p string, fi fs.FileInfo, lockFile bool) *Planted {
+	what := "a " + fsutil.Kind(fi.Mode())
+	switch {
+	case fi.Mode().IsRegular():
+		what = "a file" // where a directory belongs
+	case fi.Mode()&fs.ModeSymlink != 0:
+		to, _ := os.Readlink(p)
+		what = "a symbolic link to " + to
+	}
+	return &Planted{Path: p, Rel: d.Rel(p), What: what, LockFile: lockFile}
+}
+
+// lockFiles are the lock files (and the board) at fixed names under locks/.
+func (d Dir) lockFiles() []string {
+	return []string{d.GCLock(), d.GCIntent(), d.Board(), d.KeyRangeLock(), d.RepackLock(), d.TrimStamp(), d.TrimLock()}
+}
+
 // CheckOwnDirs returns, for each of the cache's own directories that exists
-// but is not a real directory (a symbolic link, a file, a FIFO), an error
-// wrapping ErrNotOwnDir that names it and what it is. It looks at the
+// but is not a real directory (a symbolic link, a file, a FIFO), a
+// *Planted that names it and what it is. It looks at the
 // top-level directories, objects/pack, the 256 object fan-out directories,
 // the lock subdirectories and every function's manifest directory. With
 // deep unset only the top level is looked at (what a call's Open can
@@ -108,13 +139,8 @@ func (d Dir) CheckOwnDirs(deep bool) []error {
 		if err != nil {
 			return false // absent (or unreadable: the operation itself says so)
 		}
-		if fi.Mode()&fs.ModeSymlink != 0 {
-			to, _ := os.Readlink(p)
-			bad = append(bad, fmt.Errorf("%s is a symbolic link to %s: %w", d.Rel(p), to, ErrNotOwnDir))
-			return false
-		}
-		if !fi.IsDir() {
-			bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), fsutil.Kind(fi.Mode()), ErrNotOwnDir))
+		if !fi.IsDir() { // a link to a directory too: Lstat does not follow it
+			bad = append(bad, d.planted(p, fi, false))
 			return false
 		}
 		return true
@@ -139,17 +165,9 @@ func (d Dir) CheckOwnDirs(deep bool) []error {
 		// The lock files and the board at fixed names: regular files or
 		// nothing (a link there is refused by every open, and would block
 		// maintenance for good if it stayed).
-		for _, p := range []string{d.GCLock(), d.GCIntent(), d.Board(), d.KeyRangeLock(), d.RepackLock(), d.TrimStamp(), d.TrimLock()} {
-			fi, err := os.Lstat(p)
-			switch {
-			case err != nil || fi.Mode().IsRegular():
-			case fi.Mode()&fs.ModeSymlink != 0:
-				to, _ := os.Readlink(p)
-				bad = append(bad, fmt.Errorf("%s is a symbolic link to %s: %w", d.Rel(p), to, ErrNotOwnDir))
-			case fi.IsDir():
-				bad = append(bad, fmt.Errorf("%s is a directory: %w", d.Rel(p), ErrNotOwnDir))
-			default:
-				bad = append(bad, fmt.Errorf("%s is a %s: %w", d.Rel(p), fsutil.Kind(fi.Mode()), ErrNotOwnDir))
+		for _, p := range d.lockFiles() {
+			if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
+				bad = append(bad, d.planted(p, fi, true))
 			}
 		}
 	}

@@ -28,6 +28,7 @@ func TestRootedOperationsStayInside(t *testing.T) {
 	}
 	os.MkdirAll(d.Locks(), 0o755)
 	syscall.Mkfifo(d.KeyLocks(), 0o644)
+	os.WriteFile(d.Packs(), nil, 0o644) // a file where a directory belongs
 
 	cases := []struct {
 		name string
@@ -59,13 +60,13 @@ func TestRootedOperationsStayInside(t *testing.T) {
 	}
 	var got []string
 	for _, err := range d.CheckOwnDirs(true) {
-		if !errors.Is(err, ErrNotOwnDir) {
-			t.Errorf("%v does not wrap ErrNotOwnDir", err)
+		if p, ok := errors.AsType[*Planted](err); !ok || !errors.Is(err, ErrNotOwnDir) || p.Path == "" {
+			t.Errorf("%v is not a *Planted wrapping ErrNotOwnDir", err)
 		}
 		got = append(got, err.Error())
 	}
 	all := strings.Join(got, "\n")
-	for _, want := range []string{"tmp is a symbolic link to " + outside, "lost+found is a symbolic link", "objects/ab is a symbolic link", "locks/keys is a named pipe"} {
+	for _, want := range []string{"tmp is a symbolic link to " + outside, "lost+found is a symbolic link", "objects/ab is a symbolic link", "locks/keys is a named pipe", "objects/pack is a file"} {
 		if !strings.Contains(all, want) {
 			t.Errorf("CheckOwnDirs does not say %q:\n%s", want, all)
 		}
