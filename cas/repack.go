@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/internal/retire"
 )
 
 // PackInfo describes one pack as its file holds it (not as any process's
@@ -31,6 +33,7 @@ type PackInfo struct {
 	Problem string         // damage found in the pack or its index ("" if none)
 	Damaged string         // the file Problem is about: Path, or the index's path
 	Broken  bool           // the pack's own bytes are damaged (header, a record's framing): only check -repair (SalvagePack) rewrites it
+	Retired bool           // merged into another pack, kept for a grace period (package retire): never an input again
 
 	gone bool // vanished between listing and reading (merged away)
 }
@@ -93,6 +96,10 @@ func (s *Store) listPacksOnce() (out []PackInfo, strays []strayEntry, vanished b
 	for _, e := range ents {
 		have[e.Name()] = true
 	}
+	retired, err := retire.List(s.d, isPackRel)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("cas: list packs: %w", err)
+	}
 	for _, e := range ents {
 		n := e.Name()
 		switch {
@@ -101,6 +108,9 @@ func (s *Store) listPacksOnce() (out []PackInfo, strays []strayEntry, vanished b
 			if pi.gone {
 				vanished = true
 				continue
+			}
+			if r, ok := retired[s.d.Rel(pi.Path)]; ok && r.Size == pi.Size && r.ModTime.Equal(pi.ModTime) {
+				pi.Retired = true
 			}
 			out = append(out, pi)
 		case e.Type().IsRegular() && layout.IsPackIndexName(n) && have[strings.TrimSuffix(n, layout.PackIndexExt)+layout.PackExt]:
@@ -270,7 +280,25 @@ type RepackOptions struct {
 	Grace time.Duration
 	// Now is the clock for Grace; zero: time.Now().
 	Now time.Time
+	// RetireGrace is how long the packs a rewrite supersedes stay (package
+	// retire) before a later Repack deletes them, so a sync copying the
+	// cache meanwhile never sees them vanish. Zero: retire.Grace; negative:
+	// they are deleted at once, and so is every pack retired before.
+	//
+	// With Keep (gc, which the user runs to get the space back) every
+	// superseded pack is deleted at once, those retired before included:
+	// a retired pack may hold an object Keep refuses, and a later Put must
+	// never find an object only in a pack about to be deleted.
+	RetireGrace time.Duration
+	// Wait makes Repack wait (at most lock.MaintenanceWait) for a merge
+	// another process runs, instead of returning at once having done
+	// nothing; if it is still running, the error wraps ErrBusy.
+	Wait bool
 }
+
+// ErrBusy is wrapped by Repack's error when another process held the repack
+// lock for longer than RepackOptions.Wait allowed.
+var ErrBusy = errors.New("busy")
 
 // RepackReport says what Repack did.
 type RepackReport struct {
@@ -281,6 +309,10 @@ type RepackReport struct {
 	Duplicates        int   // copies of an object beyond the first, dropped
 	DuplicateBytes    int64 // the bytes of those copies
 	Corrupt           []ID  // records whose bytes do not hash to their ID, dropped
+	Retired           int   // inputs kept for RetireGrace (their bytes are not freed yet)
+	RetiredBytes      int64 // the size of those inputs
+	Reaped            int   // packs and indexes retired earlier, deleted now
+	ReapedBytes       int64 // the bytes that freed
 }
 
 // mergeMin is how many small dead packs make a merge worth it; small is
@@ -303,11 +335,14 @@ func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	lk, ok, err := lock.Try(s.d.RepackLock(), lock.Exclusive)
-	if err != nil || !ok {
+	lk, err := s.lockRepack(opts)
+	if err != nil || lk == nil {
 		return rep, err
 	}
 	defer lk.Release()
+	if err := s.reapPacks(opts, &rep); err != nil {
+		return rep, err
+	}
 	infos, err := s.ListPacks(nil)
 	if err != nil {
 		return rep, err
@@ -324,7 +359,7 @@ func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
 	unsealed := false
 	var dead []PackInfo
 	for _, pi := range infos {
-		if pi.Live || pi.Name == own || pi.Broken {
+		if pi.Live || pi.Name == own || pi.Broken || pi.Retired {
 			continue
 		}
 		h, ok, err := lock.Try(s.d.PackLock(pi.Name), lock.Exclusive)
@@ -409,6 +444,9 @@ func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport)
 	drop := func(pi PackInfo, o PackedObject) bool {
 		return opts.Keep != nil && opts.Now.Sub(pi.ModTime) >= opts.Grace && !opts.Keep(o.ID)
 	}
+	if err := s.roomFor(inputs, drop); err != nil {
+		return rep, err
+	}
 	copied, err := s.copyObjects(inputs, drop, &rep)
 	if err != nil {
 		return rep, err
@@ -418,6 +456,11 @@ func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport)
 	for _, pi := range inputs { // rooted: no link planted in the cache leads these out of it
 		if !s.allAccounted(pi, drop, copied) {
 			kept = append(kept, pi.Name)
+			continue
+		}
+		if opts.RetireGrace >= 0 && opts.Keep == nil && s.retirePack(pi) {
+			rep.Retired++
+			rep.RetiredBytes += pi.Size
 			continue
 		}
 		s.d.Remove(s.d.Pack(layout.PackIndexName(pi.Name)))
@@ -433,6 +476,128 @@ func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport)
 		return rep, fmt.Errorf("cas: repack: kept %s: records in them do not verify (run pcache-fsck check -repair)", strings.Join(kept, ", "))
 	}
 	return rep, nil
+}
+
+// isPackRel reports whether a retired file's rel path is in the pack
+// directory.
+func isPackRel(rel string) bool {
+	return strings.HasPrefix(rel, layout.ObjectsDir+"/"+layout.PackDir+"/")
+}
+
+// retirePack keeps a superseded pack and its index for the grace period
+// (package retire); its lock file goes now (no writer will take it). It
+// reports false when the pack could not be retired: the caller deletes it.
+func (s *Store) retirePack(pi PackInfo) bool {
+	now := time.Now()
+	if !retire.Retire(s.d, pi.Path, now) {
+		return false
+	}
+	if idx := s.d.Pack(layout.PackIndexName(pi.Name)); fileExists(idx) {
+		retire.Retire(s.d, idx, now) // if not retired, the index stays until the pack goes
+	}
+	s.d.Remove(s.d.PackLock(pi.Name))
+	return true
+}
+
+// reapPacks deletes the retired packs whose grace has passed (the repack
+// lock is held, so none of them is being chosen as an input meanwhile) and
+// tells hit-only readers to let go of them.
+func (s *Store) reapPacks(opts RepackOptions, rep *RepackReport) error {
+	grace := opts.RetireGrace
+	if grace == 0 {
+		grace = retire.Grace
+	}
+	if opts.Keep != nil {
+		grace = 0
+	}
+	reaped, err := retire.Reap(s.d, max(grace, 0), opts.Now, isPackRel)
+	if err != nil {
+		return fmt.Errorf("cas: repack: %w", err)
+	}
+	for _, r := range reaped {
+		rep.Reaped++
+		rep.ReapedBytes += r.Size
+		if n := strings.TrimPrefix(r.Rel, layout.ObjectsDir+"/"+layout.PackDir+"/"); layout.IsPackName(n) {
+			s.d.Remove(s.d.PackLock(n))
+		}
+	}
+	if len(reaped) > 0 {
+		s.packs.packsDeleted()
+	}
+	return nil
+}
+
+// ReapRetired deletes the packs a merge retired more than
+// opts.RetireGrace ago (with opts.Keep: all of them), as Repack does
+// first, without repacking anything.
+func (s *Store) ReapRetired(opts RepackOptions) (RepackReport, error) {
+	var rep RepackReport
+	if s.readOnly {
+		return rep, ErrReadOnly
+	}
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	lk, err := s.lockRepack(opts)
+	if err != nil || lk == nil {
+		return rep, err
+	}
+	defer lk.Release()
+	return rep, s.reapPacks(opts, &rep)
+}
+
+// lockRepack takes the repack lock: with opts.Wait for at most
+// lock.MaintenanceWait (then the error wraps ErrBusy and names the holder),
+// otherwise only if it is free (nil, nil when it is not).
+func (s *Store) lockRepack(opts RepackOptions) (*lock.Held, error) {
+	if !opts.Wait {
+		lk, _, err := lock.Try(s.d.RepackLock(), lock.Exclusive)
+		return lk, err
+	}
+	lk, err := lock.AcquireWithin(context.Background(), s.d.RepackLock(), lock.Exclusive, lock.MaintenanceWait)
+	if err != nil {
+		return nil, fmt.Errorf("cas: repack skipped: another process merges packs: %w: %w", ErrBusy, err)
+	}
+	return lk, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}
+
+// freeSpace is fsSpace, replaced by tests.
+var freeSpace = fsSpace
+
+// ErrNoRoom is wrapped by Repack's error when the file system lacks the
+// room for a rewrite's output plus a margin: Repack then writes nothing.
+var ErrNoRoom = errors.New("not enough free space")
+
+// roomFor fails with ErrNoRoom unless the file system has room for what
+// copying inputs writes plus a margin (1/20 of the file system, between
+// 1 MiB and 1 GiB), so a merge never turns "nearly full" into "full" for
+// the stores that fitted before it.
+func (s *Store) roomFor(inputs []PackInfo, drop func(PackInfo, PackedObject) bool) error {
+	free, total, ok := freeSpace(s.d.Packs())
+	if !ok {
+		return nil // unknown here: the cleanup on failure still holds
+	}
+	var need int64
+	for _, pi := range inputs {
+		need += headerSize
+		for _, o := range pi.Objects {
+			if drop == nil || !drop(pi, o) {
+				need += recHeaderSize + o.Size
+			}
+		}
+		need += int64(len(pi.Objects)) * idxEntrySize
+	}
+	margin := min(max(total/20, 1<<20), 1<<30)
+	if free < need+margin {
+		return fmt.Errorf("cas: repack skipped: it writes up to %d bytes and keeps a margin of %d, but %s has %d bytes free: %w",
+			need, margin, s.d.Packs(), free, ErrNoRoom)
+	}
+	return nil
 }
 
 // allAccounted reports whether every object of pi was copied, is dropped
@@ -457,16 +622,35 @@ func (s *Store) allAccounted(pi PackInfo, drop func(PackInfo, PackedObject) bool
 func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject) bool, rep *RepackReport) (map[ID]bool, error) {
 	seen := map[ID]bool{}
 	var out *packOut
+	var written []string // outputs sealed by this call
 	finish := func() error {
 		if out == nil {
 			return nil
 		}
 		err := out.seal(s)
-		out = nil
 		if err == nil {
 			rep.PacksOut++
+			written = append(written, out.name)
 		}
+		out = nil
 		return err
+	}
+	// On any error (ENOSPC most likely) nothing of this call's output
+	// stays: the open temp file and the packs already sealed go, since
+	// the inputs, untouched, still hold every object. A failed merge
+	// never leaves a nearly full disk fuller than it found it.
+	fail := func(err error) (map[ID]bool, error) {
+		if out != nil {
+			out.f.Close()
+			s.d.Remove(out.f.Name())
+			out = nil
+		}
+		for _, n := range written {
+			s.d.Remove(s.d.Pack(layout.PackIndexName(n)))
+			s.d.Remove(s.d.Pack(n))
+		}
+		rep.PacksOut = 0
+		return nil, err
 	}
 	for _, pi := range inputs {
 		p, _, err := s.mapPack(pi.Name) // a damaged header is no reason to lose records that verify
@@ -499,7 +683,7 @@ func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject)
 			})
 			if werr != nil {
 				p.release()
-				return nil, werr
+				return fail(werr)
 			}
 			if verr != nil {
 				rep.Corrupt = append(rep.Corrupt, o.ID)
@@ -510,7 +694,10 @@ func (s *Store) copyObjects(inputs []PackInfo, drop func(PackInfo, PackedObject)
 		}
 		p.release()
 	}
-	return seen, finish()
+	if err := finish(); err != nil {
+		return fail(err)
+	}
+	return seen, nil
 }
 
 // packOut is a pack being written by Repack.
@@ -545,7 +732,7 @@ func (o *packOut) add(id ID, b []byte) error {
 
 func (o *packOut) flush() error {
 	o.hash.Write(o.buf)
-	_, err := o.f.Write(o.buf)
+	_, err := tempWrite(o.f, o.buf)
 	o.buf = o.buf[:0]
 	return err
 }

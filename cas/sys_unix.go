@@ -56,3 +56,13 @@ func setMtime(path string, t time.Time) error {
 	}
 	return nil
 }
+
+// fsSpace returns the bytes available to this user on the file system
+// holding dir, and its size.
+func fsSpace(dir string) (free, total int64, ok bool) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, 0, false
+	}
+	return int64(st.Bavail) * int64(st.Bsize), int64(st.Blocks) * int64(st.Bsize), true
+}

@@ -457,7 +457,7 @@ func (c *Cache) checkPacks(ctx context.Context, packs []cas.PackInfo, rep *Check
 		}
 		packs = packs[:0:0]
 		for _, pi := range again {
-			if !listed[pi.Name] {
+			if !listed[pi.Name] && !pi.Retired {
 				listed[pi.Name] = true
 				packs = append(packs, pi)
 			}

@@ -445,15 +445,27 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 			packedBytes += o.Size
 		}
 	}
+	// The repack also removes every pack a program's merge retired (kept
+	// for syncs in progress): gc deletes what it supersedes at once.
+	ropts := cas.RepackOptions{Keep: p.keep, Grace: p.opts.Grace, Now: p.opts.Now, Wait: true}
+	var rr cas.RepackReport
+	var rerr error
 	if packed > 0 || p.dups > 0 { // duplicates too: check's hint says gc keeps one copy
-		rr, err := p.store.Repack(cas.RepackOptions{Keep: p.keep, Grace: p.opts.Grace, Now: p.opts.Now})
-		if err != nil {
-			rep.Errors = append(rep.Errors, fmt.Sprintf("repack: %v", err))
-		} else {
-			rep.ObjectsRemoved += rr.ObjectsDropped
-			rep.BytesRemoved += rr.BytesDropped + rr.DuplicateBytes
-			p.item("repack: %d packs into %d, %d objects dropped (%s), %d duplicate copies dropped (%s freed)", rr.PacksIn, rr.PacksOut, rr.ObjectsDropped, HumanBytes(rr.BytesDropped), rr.Duplicates, HumanBytes(rr.DuplicateBytes))
-		}
+		rr, rerr = p.store.Repack(ropts)
+	} else {
+		rr, rerr = p.store.ReapRetired(ropts)
+	}
+	if rerr != nil {
+		rep.Errors = append(rep.Errors, fmt.Sprintf("repack: %v", rerr))
+	}
+	rep.ObjectsRemoved += rr.ObjectsDropped
+	if rr.PacksIn > 0 {
+		rep.BytesRemoved += rr.BytesDropped + rr.DuplicateBytes
+		p.item("repack: %d packs into %d, %d objects dropped (%s), %d duplicate copies dropped (%s freed)", rr.PacksIn, rr.PacksOut, rr.ObjectsDropped, HumanBytes(rr.BytesDropped), rr.Duplicates, HumanBytes(rr.DuplicateBytes))
+	}
+	if rr.Reaped > 0 {
+		rep.BytesRemoved += rr.ReapedBytes
+		p.item("remove %s a merge retired (their objects are in the merged packs): %s", Plural(rr.Reaped, "pack file", "pack files"), HumanBytes(rr.ReapedBytes))
 	}
 	bar := start(p.opts.Progress, "removing objects", int64(len(p.doomed)-packed), false)
 	for _, o := range p.doomed {
@@ -510,7 +522,9 @@ func (p *GCPlan) livePack(name string) bool {
 }
 
 func (c *Cache) compact(name string) error {
-	m, err := manifest.Open(c.d, name, c.writeOptions())
+	opts := c.writeOptions()
+	opts.RetireGrace = -1 // gc frees what it compacts at once
+	m, err := manifest.Open(c.d, name, opts)
 	if err != nil {
 		return err
 	}

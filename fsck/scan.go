@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -51,6 +52,10 @@ func (c *Cache) objects() (objs []objFile, packs []cas.PackInfo, strays []looseF
 	if err != nil {
 		return nil, nil, nil, 0, fmt.Errorf("scan packs: %w", err)
 	}
+	// A retired pack (merged into another, kept for a while so a sync in
+	// progress sees nothing vanish) holds copies of objects stored
+	// elsewhere: it is neither checked nor counted, and goes by itself.
+	packs = slices.DeleteFunc(packs, func(pi cas.PackInfo) bool { return pi.Retired })
 	seen := make(map[cas.ID]bool, len(objs))
 	for _, o := range objs {
 		seen[o.ID] = true

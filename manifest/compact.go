@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"math/bits"
 	"os"
+	"path"
+	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/internal/retire"
 	"github.com/pcache/pcache/manifest/record"
 )
 
@@ -25,9 +29,13 @@ import (
 // or, when full, merges every dead journal and every segment into one. A
 // merge keeps one record per key, the winner by the resolution rule, and
 // keeps tombstones (an older record for the key may still arrive by rsync).
-// Inputs are deleted only after the output segment is in place (and fsynced,
+// Inputs are retired only after the output segment is in place (and fsynced,
 // with Options.Durable), so a crash at any point loses nothing: at worst both
 // the inputs and the output remain, which resolve to the same entries.
+// Retired inputs (package retire) stay under their names for
+// Options.RetireGrace, so a sync copying the directory never sees them
+// vanish; they are never inputs again, and a later compaction deletes them
+// (unless a sync appended to one meanwhile: then it is an input again).
 // Files it cannot read (unknown version, bad header, bad segment) are never
 // inputs: they are left for Repair.
 
@@ -44,6 +52,9 @@ type compaction struct {
 	skip      string // the caller's own live journal (its lock would not stop us within one *Flock)
 	report    func(Problem)
 	logf      func(format string, args ...any)
+	// retireGrace is Options.RetireGrace.
+	retireGrace time.Duration
+	retired     map[string]retire.Record // this directory's retired files, by rel
 }
 
 // deadJournal is an input journal with its writer lock, held by us.
@@ -61,10 +72,17 @@ func (c *compaction) run(full, wait bool) error {
 	}
 	defer lk.Release()
 
+	if err := c.reap(); err != nil {
+		return err
+	}
 	l, err := listDir(c.dir)
 	if err != nil {
 		return err
 	}
+	// Retired files are already in an output: never inputs again.
+	notRetired := func(n string) bool { _, ok := c.retired[c.d.Rel(filepath.Join(c.dir, n))]; return !ok }
+	l.journals = slices.DeleteFunc(l.journals, func(n string) bool { return !notRetired(n) })
+	l.segments = slices.DeleteFunc(l.segments, func(n string) bool { return !notRetired(n) })
 	dead, err := c.deadJournals(l.journals)
 	defer func() {
 		for _, d := range dead {
@@ -225,11 +243,11 @@ func (c *compaction) merge(journals []*deadJournal, segs []*segment) (*segment, 
 	// The output is in place: only now may the inputs go.
 	for _, s := range segs {
 		if s.name != name {
-			c.remove(s.path)
+			c.retire(s.path)
 		}
 	}
 	for _, d := range journals {
-		if c.remove(d.st.path) {
+		if c.retire(d.st.path) {
 			// Nobody can want this lock again: its journal is gone. Delete the
 			// lock file while holding the lock, then let go.
 			c.remove(c.d.JournalLock(d.st.name))
@@ -245,6 +263,32 @@ func (c *compaction) merge(journals []*deadJournal, segs []*segment) (*segment, 
 		return nil, fmt.Errorf("manifest: compact %s: reopen output: %w", c.name, err)
 	}
 	return s, nil
+}
+
+// reap deletes the retired files of this directory whose grace has passed
+// and lists the others (which are no inputs). The manifest lock is held.
+func (c *compaction) reap() error {
+	rel := c.d.Rel(c.dir)
+	here := func(r string) bool { return path.Dir(r) == rel }
+	grace := c.retireGrace
+	if grace == 0 {
+		grace = retire.Grace
+	}
+	if _, err := retire.Reap(c.d, max(grace, 0), time.Now(), here); err != nil {
+		return fmt.Errorf("manifest: compact %s: %w", c.name, err)
+	}
+	var err error
+	c.retired, err = retire.List(c.d, here)
+	return err
+}
+
+// retire keeps a superseded input for the grace period (retire.Retire), or
+// deletes it when there is none or it lies outside what a sync copies.
+func (c *compaction) retire(p string) bool {
+	if c.retireGrace >= 0 && retire.Retire(c.d, p, time.Now()) {
+		return true
+	}
+	return c.remove(p)
 }
 
 // remove deletes a file, logging a failure (the file then stays; its records

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"time"
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
@@ -177,4 +179,111 @@ func rawJournal(t testing.TB, root, name string, es ...Entry) {
 	if err := w.close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Compaction retires its inputs (package retire): they stay on disk under
+// their names, so a sync copying the directory never sees one vanish, but
+// are no inputs and no part of a reader's view; a journal a sync appended
+// to meanwhile is an input again; after the grace period a compaction
+// deletes them.
+func TestCompactRetiresInputs(t *testing.T) {
+	root := t.TempDir()
+	for j := range 3 {
+		w := mustOpen(t, root, "f", Options{})
+		for i := range 10 {
+			mustAppend(t, w, ent(j*10+i, fmt.Sprint(j)))
+		}
+		w.Close()
+	}
+	m := mustOpen(t, root, "f", Options{})
+	if err := m.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	l, err := listDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if js, ss := files(t, m.dir); len(js) != 0 || len(ss) != 1 || len(l.journals) != 3 {
+		t.Fatalf("after compaction: live %v %v, on disk %v: want the 3 journals retired, 1 segment", js, ss, l.journals)
+	}
+	r := mustOpen(t, root, "f", Options{ReadOnly: true})
+	if len(r.segList) != 1 {
+		t.Fatalf("a reader's view holds %d segments", len(r.segList))
+	}
+	for i := range 30 {
+		wantResult(t, r, i, fmt.Sprint(i/10))
+	}
+	r.Close()
+
+	// Tier merges retire segments too, and a view leaves them out.
+	if err := m.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	w := mustOpen(t, root, "f", Options{})
+	mustAppend(t, w, ent(40, "late"))
+	w.Close()
+	if err := m.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = listDir(m.dir)
+	if js, ss := files(t, m.dir); len(js) != 0 || len(ss) != 1 || len(l.segments) != 2 {
+		t.Fatalf("after a second compaction: live %v %v, on disk %v", js, ss, l.segments)
+	}
+	if len(m.segList) != 1 {
+		t.Fatalf("the view holds %d segments, want the live one", len(m.segList))
+	}
+
+	// A sync appends a record to a retired journal: it is an input again.
+	jpath := filepath.Join(m.dir, l.journals[0])
+	extra := readJournalRecord(t, root, ent(50, "appended"))
+	f, err := os.OpenFile(jpath, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(extra)
+	f.Close()
+	if js, _ := files(t, m.dir); len(js) != 1 {
+		t.Fatalf("a journal appended to after it was retired: live journals %v, want it", js)
+	}
+	if err := m.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	wantResult(t, m, 50, "appended")
+
+	// After the grace period the retired files go.
+	g := mustOpen(t, root, "f", Options{RetireGrace: time.Nanosecond})
+	if err := g.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	l, _ = listDir(m.dir)
+	if len(l.journals) != 0 || len(l.segments) != 1 {
+		t.Fatalf("after the grace period: %v %v", l.journals, l.segments)
+	}
+	for i := range 30 {
+		wantResult(t, g, i, fmt.Sprint(i/10))
+	}
+	wantResult(t, g, 40, "late")
+	wantResult(t, g, 50, "appended")
+}
+
+// readJournalRecord returns the framed bytes one Append of e adds to a
+// journal: what a sync appends to a copy of it.
+func readJournalRecord(t *testing.T, _ string, e Entry) []byte {
+	t.Helper()
+	root := t.TempDir()
+	m := mustOpen(t, root, "f", Options{})
+	mustAppend(t, m, ent(99, "first"))
+	js, _ := files(t, m.dir)
+	p := filepath.Join(m.dir, js[0])
+	before, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, m, e)
+	after, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	return after[len(before):]
 }

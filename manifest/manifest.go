@@ -49,6 +49,12 @@ type Options struct {
 	// writers on other machines) are seen within it by lookups that miss;
 	// without a board, by lookups that hit as well. Default 1s.
 	FullRefresh time.Duration
+	// RetireGrace is how long the journals and segments a compaction
+	// supersedes stay before a later compaction deletes them, so a sync
+	// copying the cache meanwhile never sees them vanish (package retire).
+	// Zero: retire.Grace; negative: they are deleted at once. Files outside
+	// manifests/ (a mirror's) are always deleted at once.
+	RetireGrace time.Duration
 	// Dir, if set, is the directory of the manifest's files instead of the
 	// function's directory in the cache (a mirror of a remote index).
 	Dir string
@@ -95,6 +101,7 @@ type Manifest struct {
 	journals  map[string]*jstate
 	segs      map[string]*segment
 	badSegs   map[string]os.FileInfo // segment files found damaged: skipped while unchanged
+	segNames  map[string]bool        // every segment name listed so far: those retired are left out
 	w         *journalWriter
 	autoCount int  // journal count that last triggered automatic compaction
 	rebuild   bool // a failed refresh left mem to be rebuilt
@@ -155,6 +162,7 @@ func Open(d layout.Dir, name string, opts Options) (*Manifest, error) {
 		journals: make(map[string]*jstate),
 		segs:     make(map[string]*segment),
 		badSegs:  make(map[string]os.FileInfo),
+		segNames: make(map[string]bool),
 		mem:      make(map[[32]byte]*rec),
 	}
 	m.mu.Lock()
@@ -566,6 +574,7 @@ func (m *Manifest) compaction() *compaction {
 	return &compaction{
 		d: m.d, name: m.name, dir: m.dir, lockName: m.lockName,
 		durable: m.opts.Durable, skip: skip, report: m.report, logf: m.opts.Logf,
+		retireGrace: m.opts.RetireGrace,
 	}
 }
 

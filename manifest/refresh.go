@@ -54,6 +54,11 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 		prev[n] = true
 	}
 	for attempt := 0; ; attempt++ {
+		// Segments a compaction retired (package retire) stay on disk for a
+		// while, their records also in its output: the view leaves them out,
+		// so lookups do not search them. Asked before listing: the output
+		// of a compaction that retired a segment by then is in the listing.
+		retired := m.retiredSegs()
 		l, err := listDir(m.dir)
 		if err != nil {
 			return fail(err)
@@ -85,6 +90,10 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 		segs = make(map[string]*segment, len(l.segments))
 		for _, n := range l.segments {
 			listed[n] = true
+			m.segNames[n] = true
+			if retired[n] {
+				continue
+			}
 			if s := m.segs[n]; s != nil {
 				segs[n] = s
 				continue
@@ -124,6 +133,11 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 		for n := range prev {
 			if !listed[n] {
 				vanished = true
+			}
+		}
+		for n := range m.segNames {
+			if !listed[n] {
+				delete(m.segNames, n) // gone: deleted, or reaped
 			}
 		}
 		if !vanished || attempt == maxRelist {
@@ -188,6 +202,23 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 		return versionErr
 	}
 	return nil
+}
+
+// retiredSegs returns which segments seen before are retired now, by one
+// stat of each one's retirement record. A mirror's directory retires
+// nothing.
+func (m *Manifest) retiredSegs() map[string]bool {
+	if m.opts.Dir != "" || len(m.segNames) == 0 {
+		return nil
+	}
+	out := map[string]bool{}
+	for n := range m.segNames {
+		p := m.dir + string(os.PathSeparator) + n
+		if _, err := os.Lstat(m.d.RetiredRecord(m.d.Rel(p))); err == nil {
+			out[n] = true
+		}
+	}
+	return out
 }
 
 // releaseUnused releases the segments of set that are not in keep.

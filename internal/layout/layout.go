@@ -28,6 +28,7 @@
 //	    trim.stamp, trim.lock      when the automatic trim last ran; held while it runs
 //	    manifests/<hash>.lock      held while a manifest is compacted, repaired or removed
 //	    board                      shared change counters (package board)
+//	    retired/<hash>.retired     a file the cache gave up, kept for a grace period (package retire)
 //	    trim.stamp                 time of the last automatic trim
 //
 // <writer> is <host>.<pid>.<random> (fsutil.Unique): no two writers on any
@@ -65,6 +66,7 @@ const (
 	PackExt       = ".pcp"
 	PackIndexExt  = ".pci"
 	LockExt       = ".lock"
+	RetiredExt    = ".retired"
 )
 
 // Dir is the layout of one cache directory.
@@ -179,6 +181,16 @@ func (d Dir) RepackLock() string { return d.join(LocksDir, "repack.lock") }
 func (d Dir) ManifestLock(name string) string {
 	sum := blake3.Sum256([]byte(name))
 	return d.join(LocksDir, "manifests", hex.EncodeToString(sum[:16])+LockExt)
+}
+
+// Retired returns the directory of retirement records (package retire).
+func (d Dir) Retired() string { return d.join(LocksDir, "retired") }
+
+// RetiredRecord returns the retirement record of the file at rel (slash
+// form, relative to the root): named by a hash, so any rel fits one name.
+func (d Dir) RetiredRecord(rel string) string {
+	sum := blake3.Sum256([]byte(rel))
+	return d.join(LocksDir, "retired", hex.EncodeToString(sum[:16])+RetiredExt)
 }
 
 // Board returns the shared change-counter file.

@@ -159,7 +159,7 @@ func (d Dir) CheckOwnDirs(deep bool) []error {
 		}
 	}
 	if ok[LocksDir] {
-		for _, p := range []string{d.KeyLocks(), d.JournalLocks(), d.PackLocks(), d.join(LocksDir, "outbox"), d.join(LocksDir, "manifests")} {
+		for _, p := range []string{d.KeyLocks(), d.JournalLocks(), d.PackLocks(), d.join(LocksDir, "outbox"), d.join(LocksDir, "manifests"), d.Retired()} {
 			check(p)
 		}
 		// The lock files and the board at fixed names: regular files or
