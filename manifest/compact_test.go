@@ -287,3 +287,54 @@ func readJournalRecord(t *testing.T, _ string, e Entry) []byte {
 	m.Close()
 	return after[len(before):]
 }
+
+// A running writer whose journal is replaced under it by an older copy
+// (what plain rsync -a or cp does to a grown file) moves every record it
+// wrote into a new journal at its next write: nothing is lost, and nothing
+// goes on to an unlinked file.
+func TestWriterSurvivesReplacedJournal(t *testing.T) {
+	root := t.TempDir()
+	w := mustOpen(t, root, "f", Options{})
+	for i := range 5 {
+		mustAppend(t, w, ent(i, "early"))
+	}
+	js, _ := files(t, w.dir)
+	path := filepath.Join(w.dir, js[0])
+	older, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 5; i < 10; i++ {
+		mustAppend(t, w, ent(i, "late"))
+	}
+	// The copy: a temp file renamed over the journal, as rsync does.
+	tmp := filepath.Join(t.TempDir(), "copy")
+	if err := os.WriteFile(tmp, older, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, w, ent(10, "after"))
+	mustAppend(t, w, ent(11, "after"))
+	r := mustOpen(t, root, "f", Options{ReadOnly: true})
+	for i := range 12 {
+		v := "after"
+		switch {
+		case i < 5:
+			v = "early"
+		case i < 10:
+			v = "late"
+		}
+		wantResult(t, r, i, v)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mustOpen(t, root, "f", Options{}).Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(allEntries(t, mustOpen(t, root, "f", Options{ReadOnly: true}))); n != 12 {
+		t.Fatalf("%d entries after compaction, want 12", n)
+	}
+}

@@ -95,6 +95,27 @@ func (w *journalWriter) append(records []byte, n int, durable bool) error {
 	return nil
 }
 
+// replaced reports whether the journal's name now leads to another file
+// than the one this writer appends to (or to none).
+func (w *journalWriter) replaced() bool {
+	fi, err := os.Lstat(w.path)
+	return err == nil && !os.SameFile(fi, w.fi)
+}
+
+// records returns the framed records this writer has written, read back
+// through its own descriptor.
+func (w *journalWriter) records() ([]byte, error) {
+	data := make([]byte, w.size)
+	if _, err := w.f.ReadAt(data, 0); err != nil {
+		return nil, fmt.Errorf("manifest: read back %s: %w", w.path, err)
+	}
+	_, n, err := record.ParseHeader(data, record.JournalFormat)
+	if err != nil {
+		return nil, fmt.Errorf("manifest: read back %s: %w", w.path, err)
+	}
+	return data[n:], nil
+}
+
 // close closes the journal and releases its writer lock: from then on the
 // journal is dead and compactions may take it.
 func (w *journalWriter) close() error {

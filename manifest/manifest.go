@@ -409,6 +409,23 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 	if m.closed.Load() {
 		return false, ErrClosed
 	}
+	if m.w != nil && m.w.replaced() {
+		// Another file is at our journal's name now (a copy from another
+		// machine: rsync without --append-verify, or cp), most likely an
+		// older, shorter one. What we appended lives on in the inode we
+		// hold: move it, with this write, into a new journal, so no record
+		// is lost and none goes to a file nobody can read.
+		old, n := m.w, m.w.count
+		data, herr := old.records()
+		m.retireLocked()
+		if herr == nil {
+			m.opts.Logf("manifest %s: journal %s was replaced by another file (copied over it?): its %d records moved to a new journal", m.name, old.path, n)
+			buf = append(data, buf...)
+			if m.w, err = createJournal(m.d, m.dir, m.name, buf, n+len(recs), m.opts.Durable); err != nil {
+				return false, err
+			}
+		}
+	}
 	if m.w == nil {
 		if m.w, err = createJournal(m.d, m.dir, m.name, buf, len(recs), m.opts.Durable); err != nil {
 			return false, err
