@@ -412,9 +412,16 @@ func checkHeader(data []byte) (err error) {
 	return nil
 }
 
-// errPackShort says a pack is shorter than its index says: the pack lost
-// records (truncated, or replaced by another writer's file).
-var errPackShort = errors.New("pack shorter than its index")
+// ErrShortened says a pack is shorter than its index says: the pack lost
+// records, most likely replaced by an older copy of itself (plain rsync -a
+// or cp of a pack that grew since).
+var ErrShortened = errors.New("pack shorter than its index")
+
+var errPackShort = ErrShortened
+
+// shortCure is what a shortened pack's report advises.
+const shortCure = "; a copy replaced it with an older, shorter one and the records past its end are lost here: sync with rsync -a --append-verify (README), which never shortens a file"
+
 
 // openIndex maps the index of p, which must cover the whole pack.
 func (p *pack) openIndex(path string, packSize int64) error {
@@ -439,7 +446,7 @@ func (p *pack) openIndex(path string, packSize int64) error {
 		covered, cerr := indexCovers(data)
 		unmap()
 		if cerr == nil && covered > packSize {
-			return fmt.Errorf("%w: %s covers %d bytes but the pack has %d", errPackShort, path, covered, packSize)
+			return fmt.Errorf("%w: %s covers %d bytes but the pack has %d%s", errPackShort, path, covered, packSize, shortCure)
 		}
 		return fmt.Errorf("%w: index %s: %d bytes is more than a pack of %d bytes can need", errBadPack, path, fi.Size(), packSize)
 	}
@@ -450,7 +457,7 @@ func (p *pack) openIndex(path string, packSize int64) error {
 	}
 	if size > packSize {
 		unmap()
-		return fmt.Errorf("%w: %s covers %d bytes but the pack has %d", errPackShort, path, size, packSize)
+		return fmt.Errorf("%w: %s covers %d bytes but the pack has %d%s", errPackShort, path, size, packSize, shortCure)
 	}
 	p.idxData, p.idx, p.idxUnmap = data, entries, unmap
 	p.size.Store(size)

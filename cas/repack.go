@@ -227,12 +227,6 @@ func indexMatches(p *pack, pi PackInfo) string {
 	if err != nil {
 		return err.Error()
 	}
-	if size > pi.Size {
-		// The pack was sealed longer than it is: a copy replaced it with an
-		// older prefix (rsync without --append-verify, or cp).
-		return fmt.Sprintf("%s: its index says it was sealed at %d bytes, the file has %d; the records after byte %d are lost here. A copy replaced it with an older, shorter one: sync with rsync -a --append-verify (README), which never shortens a file",
-			ErrShortened, size, pi.Size, pi.Size)
-	}
 	if size != pi.Valid {
 		return fmt.Sprintf("index covers %d bytes, the pack holds %d bytes of records", size, pi.Valid)
 	}
@@ -572,9 +566,6 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-// ErrShortened names a pack shorter than its own index says it was sealed
-// at: a copy replaced it with an older one.
-var ErrShortened = errors.New("shortened by a copy")
 
 // freeSpace is fsSpace, replaced by tests.
 var freeSpace = fsSpace

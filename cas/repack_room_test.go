@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -184,5 +185,22 @@ func TestMergeRetiresInputs(t *testing.T) {
 	}
 	if l, _ := retire.List(s.d, nil); len(l) != 0 {
 		t.Fatalf("retired packs left after gc: %v", l)
+	}
+}
+
+// A sealed pack replaced by an older, shorter copy (plain rsync -a of a
+// pack that grew) is reported as shortened, with the cure.
+func TestShortenedPackIsReported(t *testing.T) {
+	dir := t.TempDir()
+	smallPacks(t, dir, 1, 0)
+	packs, _ := packFiles(t, dir)
+	b, err := os.ReadFile(packs[0])
+	must(t, err)
+	os.Chmod(packs[0], 0o644)
+	must(t, os.WriteFile(packs[0], b[:len(b)/2], 0o644))
+	infos, err := packStore(t, dir).ListPacks(nil)
+	must(t, err)
+	if len(infos) != 1 || !strings.Contains(infos[0].Problem, ErrShortened.Error()) || !strings.Contains(infos[0].Problem, "--append-verify") {
+		t.Fatalf("a shortened pack is described as %q", infos[0].Problem)
 	}
 }
