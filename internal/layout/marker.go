@@ -298,13 +298,14 @@ This directory is a pcache cache (a permanent cache of Go function results).
 
 Inspect and maintain it with pcache-fsck (check, gc, stats, ls, rm,
 cat-object, export, import, init, remote; pcache-fsck help CMD describes
-each). Merge it into another cache, the index first, then the objects, and
-never with --delete (that makes a mirror, not a merge):
+each). Merge it into another cache, the index first, then the objects,
+appending to files that grew (plain -a would replace a longer journal with
+an older copy) and never with --delete (that makes a mirror, not a merge):
 
-  X='--exclude /tmp/ --exclude /locks/ --exclude /lost+found/ --exclude /remote/'
-  rsync -a $X --exclude /objects/   SRC/ DST/   # 1. manifests (the index)
-  rsync -a $X --exclude /manifests/ SRC/ DST/   # 2. the objects they reference
+  X='-a --append-verify --exclude /tmp/ --exclude /locks/ --exclude /lost+found/ --exclude /remote/'
+  rsync $X --exclude /objects/   SRC/ DST/   # 1. manifests (the index)
+  rsync $X --exclude /manifests/ SRC/ DST/   # 2. the objects they reference
 
-Entries on both sides are kept. The "rsync" section of pcache's README.md
-says why.
+Entries on both sides are kept, while programs use either. The "rsync"
+section of pcache's README.md says why.
 `
