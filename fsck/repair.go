@@ -86,12 +86,17 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 			rr.do("rewrote", c.manifestPath(name, ""), "kept every good record")
 		}
 		slices.Sort(res.Live)
+		if len(res.Live) > 0 {
+			// Ask the writers to close them: a closed journal is rewritten.
+			manifest.RequestRotate(c.writeOptions().Board)
+		}
 		for _, j := range res.Live {
 			who := liveHolder(c.d.JournalLock(filepath.Base(j)))
 			if who == "" {
 				who = "a running writer" // it let go since: the next repair rewrites it
 			}
-			rr.keptLive(c.d.Rel(j), who, "a running writer's journal", "once that process has closed its cache")
+			rr.keptLive(c.d.Rel(j), who, "a running writer's journal",
+				"after that process has written to it again (asked now, it then starts a new journal) or has closed its cache")
 		}
 	}
 	for _, name := range st.packs {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/pcache/pcache/internal/board"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
@@ -19,7 +20,20 @@ type journalWriter struct {
 	fi         os.FileInfo
 	size       int64 // bytes written so far
 	count      int   // records written so far
+	rotateGen  uint64 // the RotateTopic counter when the journal was started
+	genOK      bool   // rotateGen was read from a board
 }
+
+// RotateTopic is the change-board counter maintenance moves to ask every
+// running writer to close its journal and start a new one on its next
+// append: a journal whose writer runs is never rewritten, so a repair
+// cannot drop a damaged record from it until it is closed.
+var RotateTopic = board.TopicOf("manifest:rotate-journals")
+
+// RequestRotate asks every writer of the cache whose board b is to start a
+// new journal on its next append (best effort: a writer that never appends
+// again closes its journal when it closes its Manifest).
+func RequestRotate(b *board.Board) { b.Bump(RotateTopic) }
 
 // createJournal starts a new journal holding the given framed records (n of
 // them). It takes the journal's writer lock first, then writes the header and

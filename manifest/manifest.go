@@ -409,6 +409,11 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 	if m.closed.Load() {
 		return false, ErrClosed
 	}
+	if m.w != nil && m.w.genOK {
+		if v, ok := m.opts.Board.Load(RotateTopic); ok && v != m.w.rotateGen {
+			m.retireLocked() // maintenance asked: this write starts a new journal
+		}
+	}
 	if m.w != nil && m.w.replaced() {
 		// Another file is at our journal's name now (a copy from another
 		// machine: rsync without --append-verify, or cp), most likely an
@@ -421,15 +426,19 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 		if herr == nil {
 			m.opts.Logf("manifest %s: journal %s was replaced by another file (copied over it?): its %d records moved to a new journal", m.name, old.path, n)
 			buf = append(data, buf...)
+			gen, genOK := m.opts.Board.Load(RotateTopic)
 			if m.w, err = createJournal(m.d, m.dir, m.name, buf, n+len(recs), m.opts.Durable); err != nil {
 				return false, err
 			}
+			m.w.rotateGen, m.w.genOK = gen, genOK
 		}
 	}
 	if m.w == nil {
+		gen, genOK := m.opts.Board.Load(RotateTopic) // before the journal exists: a request meanwhile rotates it
 		if m.w, err = createJournal(m.d, m.dir, m.name, buf, len(recs), m.opts.Durable); err != nil {
 			return false, err
 		}
+		m.w.rotateGen, m.w.genOK = gen, genOK
 	} else if err = m.w.append(buf, len(recs), m.opts.Durable); err != nil {
 		m.retireLocked()
 		return false, err

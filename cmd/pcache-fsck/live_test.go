@@ -52,7 +52,7 @@ func openLive(t *testing.T, packed bool, n int) *liveWriter {
 		c.fill("f", n, nil)
 		lw.close = func() { s.Close() }
 	} else {
-		m, err := manifest.Open(d, "f", manifest.Options{})
+		m, err := manifest.Open(d, "f", manifest.Options{Board: b}) // as pcache.Open does: rotate requests reach it
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,16 +118,20 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 		name   string
 		packed bool
 		damage func(t *testing.T, dir string) string // returns the damaged file, relative
-		// unblock makes the damaged file repairable: a journal once its
-		// writer has closed; a pack once its writer, asked by the repair,
-		// has sealed it on its next write (still running).
+		// unblock makes the damaged file repairable while its writer still
+		// runs: asked by the repair, the writer closes its journal, or
+		// seals its pack, on its next write.
 		unblock func(lw *liveWriter)
 	}{
 		{"journal", false, func(t *testing.T, dir string) string {
 			j := onlyFile(t, filepath.Join(layout.New(dir).Manifest("f"), "j-*"))
 			flip(t, j, -3) // inside the last record
 			return strings.TrimPrefix(j, dir+"/")
-		}, func(lw *liveWriter) { lw.close() }},
+		}, func(lw *liveWriter) {
+			if err := lw.m.Append(lw.c.entry("later", []byte("a later value of f"))); err != nil {
+				t.Fatal(err)
+			}
+		}},
 		{"pack", true, func(t *testing.T, dir string) string {
 			p := onlyFile(t, filepath.Join(layout.New(dir).Packs(), "*.pcp"))
 			b, err := os.ReadFile(p)
