@@ -86,6 +86,9 @@ type GCPlan struct {
 	keep     func(cas.ID) bool
 	live     map[string]bool // packs whose writers run
 	dups     int             // objects stored more than once: the repack keeps one copy
+	// looseDups are packed copies of objects also stored loose: the loose
+	// copy goes once the packed one verifies.
+	looseDups []packedCopy
 	temps    []looseFile
 	locks    []string
 	Report   GCReport // the plan's numbers; Execute fills in what was done
@@ -181,10 +184,11 @@ func (p *GCPlan) plan() error {
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
-	objs, packs, _, dups, err := c.objects()
+	objs, packs, _, dups, looseDups, err := c.objectsAndCopies()
 	if err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
+	p.looseDups = looseDups
 	for _, pi := range packs {
 		// A repack of a damaged pack would keep only what it can read and
 		// delete the rest: salvage first (it keeps every record that
@@ -436,6 +440,7 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		}
 		rep.Compacted++
 	}
+	p.dropLooseCopies(rep) // before the repack renames the packs it names
 	// Packed objects: rewrite the dead packs without what nothing uses.
 	packed := 0
 	var packedBytes int64
@@ -507,6 +512,34 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// dropLooseCopies deletes the loose copy of each object also stored in a
+// pack, once the packed copy verifies (a copy that does not is never the
+// one kept), so check's hint that gc keeps one copy holds for them too. An
+// object gc removes anyway is left to that step.
+func (p *GCPlan) dropLooseCopies(rep *GCReport) {
+	doomed := make(map[cas.ID]bool, len(p.doomed))
+	for _, o := range p.doomed {
+		doomed[o.ID] = true
+	}
+	for _, d := range p.looseDups {
+		id := d.Object.ID
+		if doomed[id] || p.store.VerifyPacked(d.Pack, d.Object) != nil {
+			continue
+		}
+		fi, err := os.Lstat(p.store.Path(id))
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if err := p.store.Delete(id); err != nil {
+			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", layout.ObjectRel(id), err))
+			continue
+		}
+		rep.ObjectsRemoved++
+		rep.BytesRemoved += fi.Size()
+		p.item("remove object %s: %s (also stored in pack %s)", layout.ObjectRel(id), HumanBytes(fi.Size()), d.Pack)
+	}
 }
 
 // livePack reports whether a pack's writer is running.

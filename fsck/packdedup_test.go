@@ -196,3 +196,64 @@ func TestCheckDuringMerge(t *testing.T) {
 		})
 	}
 }
+
+// An object stored both loose and packed (a cache that stored results
+// loose, merged by rsync with one that packed them) counts in check's
+// "stored more than once (gc keeps one)"; gc keeps the packed copy, once it
+// verifies, and deletes the loose one.
+func TestGCDropsLooseCopiesOfPackedObjects(t *testing.T) {
+	a := newTestCache(t)
+	es := a.fill("f", 5)
+	a.store.Close()
+	loose, err := cas.Open(layout.New(a.Dir()), cas.Options{PackLimit: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var looseBytes int64
+	for i, e := range es {
+		v := []byte(fmt.Sprintf("value %d of f", i))
+		if id, err := loose.Put(v); err != nil || id != e.Result {
+			t.Fatalf("loose put: %v", err)
+		}
+		if _, err := os.Lstat(loose.Path(e.Result)); err != nil {
+			t.Fatalf("no loose copy: %v", err)
+		}
+		looseBytes += int64(len(v))
+	}
+	loose.Close()
+	rep, err := a.Check(context.Background(), CheckOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := findingsOf(rep, KindDuplicate); len(d) != 1 || !strings.Contains(d[0].Detail, "5 objects") {
+		t.Fatalf("check does not see the 5 duplicates: %+v", rep.Findings)
+	}
+	p, err := a.PlanGC(context.Background(), GCOptions{Grace: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grep, err := p.Execute(context.Background())
+	if err != nil || len(grep.Errors) > 0 {
+		t.Fatalf("gc: %v %+v", err, grep)
+	}
+	if grep.BytesRemoved < looseBytes {
+		t.Errorf("gc reports %d bytes freed, want the %d of the loose copies", grep.BytesRemoved, looseBytes)
+	}
+	rep, err = a.Check(context.Background(), CheckOptions{})
+	if err != nil || !rep.Clean || len(findingsOf(rep, KindDuplicate)) > 0 {
+		t.Fatalf("after gc: %v %+v", err, rep.Findings)
+	}
+	st, err := cas.Open(layout.New(a.Dir()), cas.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	for i, e := range es {
+		if _, err := os.Lstat(st.Path(e.Result)); err == nil {
+			t.Errorf("object %d: loose copy left", i)
+		}
+		if got, err := st.Get(e.Result, e.Size); err != nil || string(got) != fmt.Sprintf("value %d of f", i) {
+			t.Errorf("object %d after gc: %q, %v", i, got, err)
+		}
+	}
+}

@@ -42,35 +42,55 @@ func (o objFile) rel(d layout.Dir) string {
 // (one entry per ID: duplicates are counted, not listed), with the packs and
 // what is in the object directories that is not an object.
 func (c *Cache) objects() (objs []objFile, packs []cas.PackInfo, strays []looseFile, dups int, err error) {
+	objs, packs, strays, dups, _, err = c.objectsAndCopies()
+	return objs, packs, strays, dups, err
+}
+
+// packedCopy is a packed copy of an object that is also stored loose.
+type packedCopy struct {
+	Pack   string
+	Object cas.PackedObject
+}
+
+// objectsAndCopies is objects, also returning the packed copies of loose
+// objects (caches that stored the same result loose and packed, merged by
+// rsync): gc deletes the loose copy once the packed one verifies.
+func (c *Cache) objectsAndCopies() (objs []objFile, packs []cas.PackInfo, strays []looseFile, dups int, looseDups []packedCopy, err error) {
 	objs, strays, err = c.scanObjects()
 	if err != nil {
-		return nil, nil, nil, 0, err
+		return nil, nil, nil, 0, nil, err
 	}
 	packs, err = c.store.ListPacks(func(rel string, info fs.FileInfo) {
 		strays = append(strays, looseFile{Path: filepath.Join(c.d.Root(), filepath.FromSlash(rel)), Size: info.Size(), ModTime: info.ModTime(), IsDir: info.IsDir()})
 	})
 	if err != nil {
-		return nil, nil, nil, 0, fmt.Errorf("scan packs: %w", err)
+		return nil, nil, nil, 0, nil, fmt.Errorf("scan packs: %w", err)
 	}
 	// A retired pack (merged into another, kept for a while so a sync in
 	// progress sees nothing vanish) holds copies of objects stored
 	// elsewhere: it is neither checked nor counted, and goes by itself.
 	packs = slices.DeleteFunc(packs, func(pi cas.PackInfo) bool { return pi.Retired })
 	seen := make(map[cas.ID]bool, len(objs))
+	loose := make(map[cas.ID]bool, len(objs))
 	for _, o := range objs {
 		seen[o.ID] = true
+		loose[o.ID] = true
 	}
 	for _, pi := range packs {
 		for _, po := range pi.Objects {
 			if seen[po.ID] {
 				dups++
+				if loose[po.ID] && !pi.Broken {
+					looseDups = append(looseDups, packedCopy{pi.Name, po})
+					delete(loose, po.ID) // one packed copy is enough
+				}
 				continue
 			}
 			seen[po.ID] = true
 			objs = append(objs, objFile{ID: po.ID, Path: pi.Path, Size: po.Size, ModTime: pi.ModTime, Mode: 0o444, Pack: pi.Name})
 		}
 	}
-	return objs, packs, strays, dups, nil
+	return objs, packs, strays, dups, looseDups, nil
 }
 
 // looseFile is a file that is not an object: a stray in objects/, a temp
