@@ -422,7 +422,6 @@ var errPackShort = ErrShortened
 // shortCure is what a shortened pack's report advises.
 const shortCure = "; a copy replaced it with an older, shorter one and the records past its end are lost here: sync with rsync -a --append-verify (README), which never shortens a file"
 
-
 // openIndex maps the index of p, which must cover the whole pack.
 func (p *pack) openIndex(path string, packSize int64) error {
 	f, err := openNoFollow(path)

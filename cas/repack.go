@@ -566,7 +566,6 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-
 // freeSpace is fsSpace, replaced by tests.
 var freeSpace = fsSpace
 

@@ -87,7 +87,7 @@ func TestMergeNeedsRoom(t *testing.T) {
 		free    int64
 		wantErr bool
 	}{
-		{free: 1 << 20, wantErr: true},  // below the 1 MiB margin alone
+		{free: 1 << 20, wantErr: true},   // below the 1 MiB margin alone
 		{free: 64 << 20, wantErr: false}, // plenty
 	} {
 		freeSpace = func(string) (int64, int64, bool) { asked++; return tc.free, 20 << 20, true }

@@ -76,23 +76,23 @@ type GCReport struct {
 // GCPlan is what a collection will do. It holds the cache's gc lock from
 // PlanGC until Execute or Close, so what it saw stays true.
 type GCPlan struct {
-	c        *Cache
-	opts     GCOptions
-	release  func()
-	store    *cas.Store
-	names    []string
-	evict    map[string][][32]byte
-	doomed   []objFile // loose objects to delete, packed ones to repack away
-	keep     func(cas.ID) bool
-	live     map[string]bool // packs whose writers run
-	dups     int             // objects stored more than once: the repack keeps one copy
+	c       *Cache
+	opts    GCOptions
+	release func()
+	store   *cas.Store
+	names   []string
+	evict   map[string][][32]byte
+	doomed  []objFile // loose objects to delete, packed ones to repack away
+	keep    func(cas.ID) bool
+	live    map[string]bool // packs whose writers run
+	dups    int             // objects stored more than once: the repack keeps one copy
 	// looseDups are packed copies of objects also stored loose: the loose
 	// copy goes once the packed one verifies.
 	looseDups []packedCopy
-	temps    []looseFile
-	locks    []string
-	Report   GCReport // the plan's numbers; Execute fills in what was done
-	executed bool
+	temps     []looseFile
+	locks     []string
+	Report    GCReport // the plan's numbers; Execute fills in what was done
+	executed  bool
 }
 
 // PlanGC takes the cache's gc lock exclusively (writers in flight finish

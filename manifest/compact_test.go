@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest/record"

@@ -18,8 +18,8 @@ type journalWriter struct {
 	f          *os.File // O_APPEND
 	lock       *lock.Held
 	fi         os.FileInfo
-	size       int64 // bytes written so far
-	count      int   // records written so far
+	size       int64  // bytes written so far
+	count      int    // records written so far
 	rotateGen  uint64 // the RotateTopic counter when the journal was started
 	genOK      bool   // rotateGen was read from a board
 }
