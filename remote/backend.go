@@ -44,6 +44,16 @@ var (
 	// ErrExists is wrapped by the error of a create-only put of a key that
 	// is there already.
 	ErrExists = errors.New("remote: already exists")
+	// ErrNoBucket is wrapped by errors about a bucket (or shared directory)
+	// that does not exist: nothing can be read or written until it does.
+	ErrNoBucket = errors.New("remote: the bucket does not exist")
+	// ErrDenied is wrapped by errors of requests the server refused for
+	// the credentials (unknown access key, wrong secret, no permission):
+	// the message names the access key id, never the secret.
+	ErrDenied = errors.New("remote: access denied")
+	// ErrTooLarge is wrapped by the error of a put the server refused for
+	// the object's size.
+	ErrTooLarge = errors.New("remote: object too large for the server")
 )
 
 // Backend is a flat store of byte blobs under keys (slash-separated paths
