@@ -518,6 +518,11 @@ func (s *Store) reapPacks(opts RepackOptions, rep *RepackReport) error {
 		rep.Reaped++
 		rep.ReapedBytes += r.Size
 		if n := strings.TrimPrefix(r.Rel, layout.ObjectsDir+"/"+layout.PackDir+"/"); layout.IsPackName(n) {
+			// Its index goes too, retired or not (a process killed between
+			// retiring the pack and its index leaves only the pack retired).
+			if idx := s.d.Pack(layout.PackIndexName(n)); fileExists(idx) && s.d.Remove(idx) == nil {
+				retire.Forget(s.d, idx)
+			}
 			s.d.Remove(s.d.PackLock(n))
 		}
 	}

@@ -204,3 +204,26 @@ func TestShortenedPackIsReported(t *testing.T) {
 		t.Fatalf("a shortened pack is described as %q", infos[0].Problem)
 	}
 }
+
+// A process killed between retiring a pack and retiring its index leaves
+// only the pack retired: reaping the pack removes its index as well, so no
+// index is left without its pack.
+func TestReapTakesTheIndexOfAPartlyRetiredPack(t *testing.T) {
+	dir := t.TempDir()
+	smallPacks(t, dir, 5, 0)
+	s := packStore(t, dir)
+	if rep, err := s.Repack(RepackOptions{}); err != nil || rep.Retired != 5 {
+		t.Fatalf("merge: %+v, %v", rep, err)
+	}
+	_, idxs := packFiles(t, dir)
+	for _, idx := range idxs {
+		retire.Forget(s.d, idx) // as if killed before the index was retired
+	}
+	if _, err := s.Repack(RepackOptions{Now: time.Now().Add(retire.Grace + time.Minute)}); err != nil {
+		t.Fatal(err)
+	}
+	packs, idxs := packFiles(t, dir)
+	if len(packs) != 1 || len(idxs) != 1 {
+		t.Fatalf("after reaping: %v %v, want the merged pack and its index alone", packs, idxs)
+	}
+}
