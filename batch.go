@@ -133,11 +133,13 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 		}
 	}
 	if len(missing) > 0 && c.s.remote != nil && md != ModeRefresh {
-		// The remote, for what the local cache lacks (its requests overlap).
+		// The remote, for what the local cache lacks (its requests overlap),
+		// after one fresh read of the index for the whole batch.
+		c.s.remote.Refresh(ctx, c.name)
 		forEach(len(missing), func(j int) error {
 			i := missing[j]
 			dst := &value[R]{codec: c.codec}
-			if prev[i] == 0 && c.fromRemote(ctx, &keys[i], dst) {
+			if prev[i] == 0 && c.fromRemote(ctx, &keys[i], dst, false) {
 				res[i], hit[i], stored[i] = dst.v, true, dst.raw
 				c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: keys[i].hash, Bytes: int64(len(dst.raw))})
 			}

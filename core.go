@@ -31,6 +31,10 @@ type core struct {
 	m       *manifest.Manifest
 	stats   counters
 	flights flights
+	// remoteUsed, with a remote, is set on each local hit: the remote's
+	// watcher then keeps this function's remote index current, so a
+	// removal published elsewhere reaches a process that only hits.
+	remoteUsed *atomic.Bool
 }
 
 // spec is what a wrap of one function compiles before it needs a Store:
@@ -96,8 +100,12 @@ func bindCore(s *Store, sp *spec) (*core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &core{s: s, name: sp.name, plan: sp.plan, version: sp.version, codec: sp.codec,
-		fp: sp.fp, rkey: resultKey(sp.codec.Name(), sp.fp), m: m}, nil
+	c := &core{s: s, name: sp.name, plan: sp.plan, version: sp.version, codec: sp.codec,
+		fp: sp.fp, rkey: resultKey(sp.codec.Name(), sp.fp), m: m}
+	if s.remote != nil {
+		c.remoteUsed = s.remote.Used(sp.name)
+	}
+	return c, nil
 }
 
 // found is what a lookup found.
@@ -128,6 +136,9 @@ func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func([32]
 	if ok {
 		switch c.serve(ctx, k, &e, dst, false) {
 		case served:
+			if u := c.remoteUsed; u != nil && !u.Load() {
+				u.Store(true)
+			}
 			return found{hit: true, e: e}
 		case unusable:
 			return found{bad: true, prev: e.Time}

@@ -93,7 +93,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 		}
 	}
 	if c.s.remote != nil {
-		if e, ok := c.s.remote.Lookup(ctx, c.name, k.hash); ok && !c.m.Shadows(&e) {
+		if e, ok := c.s.remote.Lookup(ctx, c.name, k.hash, false); ok && !c.m.Shadows(&e) {
 			x.Hit, x.Source = true, SourceRemote
 			x.Reason = "not in the local cache; the remote " + c.s.remote.String() + " has it (a call fetches it)"
 			return x, nil

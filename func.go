@@ -125,7 +125,7 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 			return dst.v, nil
 		}
 		if md == ModeErrorOnMiss {
-			if c.fromRemote(ctx, &k, dst) {
+			if c.fromRemote(ctx, &k, dst, false) {
 				c.count(statHits)
 				c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
 				return dst.v, nil
@@ -197,7 +197,7 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 		return dst.v, nil
 	} else if fd.prev != 0 {
 		prev = fd.prev
-	} else if c.fromRemote(ctx, k, dst) {
+	} else if c.fromRemote(ctx, k, dst, true) {
 		c.count(statHits)
 		land(true, nil)
 		c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})

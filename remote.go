@@ -26,7 +26,9 @@ const (
 // Remote makes the Store share its entries through the remote at url, as
 // $PCACHE_REMOTE does (the option wins over the variable; Remote("") turns
 // the remote off). The local cache stays the first level: local hits never
-// touch the network. A local miss looks the key up in the remote's index
+// wait for the network (a process that hits keeps the remote index of each
+// function it calls current in the background, so removals made on other
+// machines reach it). A local miss looks the key up in the remote's index
 // and, on a remote hit, streams its objects (out files included) into the
 // local cache, verified by hash. New entries are published in the
 // background, objects first; Close flushes what is queued, waiting at most
@@ -108,7 +110,7 @@ func (s *Store) openRemote() error {
 		}
 	}
 	t, err := remote.Open(ctx, b, s.d, s.cas, remote.Options{
-		ReadOnly: ro, Logger: s.log, Now: s.opts.now,
+		ReadOnly: ro, Logger: s.log, Now: s.opts.now, Apply: s.applyRemote,
 		Refresh: o.remoteTimes.refresh, Timeout: o.remoteTimes.request, FlushTimeout: o.remoteTimes.flush,
 	})
 	if err != nil {
@@ -120,13 +122,17 @@ func (s *Store) openRemote() error {
 
 // fromRemote serves k from the remote: the entry found in the remote index
 // has its objects fetched into the local cache and is recorded locally,
-// then served like any local entry. Anything wrong is a miss.
-func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
+// then served like any local entry. Anything wrong is a miss. With fresh
+// (a caller about to compute, holding the key's lock) the index is read
+// again first, one GET when nothing changed, so that a result another
+// machine finished moments ago is fetched rather than computed again. A
+// call in readonly mode writes nothing, so it never fetches.
+func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink, fresh bool) bool {
 	t := c.s.remote
-	if t == nil || c.s.readOnly {
+	if t == nil || c.s.readOnly || k.noWrite {
 		return false
 	}
-	e, ok := t.Lookup(ctx, c.name, k.hash)
+	e, ok := t.Lookup(ctx, c.name, k.hash, fresh)
 	if !ok || !c.readsCodec(e.Codec) || e.Type != c.fp || c.m.Shadows(&e) {
 		return false // another kind of entry, or one forgotten here and not yet on the remote
 	}
@@ -142,6 +148,50 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
 	}
 	c.count(statRemoteHits)
 	return true
+}
+
+// applyRemote makes removals published by other machines take effect in
+// the local cache (remote.Options.Apply): of the records a function's
+// remote index gained, a tombstone (of a key, or of every entry of the
+// function) that beats what the local manifest holds is appended to it as
+// it is, and a newer result for a key held locally (another machine's
+// refresh, or a different result of a function that is not deterministic)
+// shadows the local entry with a tombstone just older than it, so the next
+// call fetches the newer one. The local manifest's removal counter moves,
+// so every process on this machine sees it at its next call. Nothing is
+// published back.
+func (s *Store) applyRemote(name string, recs []record.Entry) {
+	if s.readOnly || s.closed.Load() {
+		return
+	}
+	m, err := s.manifest(name)
+	if err != nil {
+		return
+	}
+	var apply []record.Entry
+	for i := range recs {
+		r := &recs[i]
+		switch {
+		case r.KeyHash == record.ForgetAll:
+			if r.Deleted && r.Time > m.ForgottenAt() {
+				apply = append(apply, *r)
+			}
+		case r.Deleted:
+			if local, ok, _ := m.Peek(r.KeyHash); ok && record.Newer(r, &local) {
+				apply = append(apply, *r)
+			}
+		default:
+			if local, ok, _ := m.Peek(r.KeyHash); ok && r.Time > local.Time+1 && r.Result != local.Result {
+				apply = append(apply, record.Entry{KeyHash: r.KeyHash, Deleted: true, Time: r.Time - 1})
+			}
+		}
+	}
+	if len(apply) == 0 {
+		return
+	}
+	if err := m.Append(apply...); err != nil {
+		s.log.Warn("pcache: applying removals from the remote failed; they apply at the next refresh", "function", name, "err", err)
+	}
 }
 
 // recordFetched appends a fetched entry to the local manifest inside the

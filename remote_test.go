@@ -155,7 +155,10 @@ func TestRemoteLocalHitsStayLocal(t *testing.T) {
 		t.Fatal(err)
 	}
 	faulty := remotetest.NewFaulty(fb)
-	s := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty))
+	// An hour between index reads: the background read that keeps a
+	// hit-only process current (one per function per period) is not made
+	// within this test.
+	s := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty), pcache.RemoteRefresh(time.Hour))
 	f := pcache.MustWrap(s, "local/hits", func(_ context.Context, n int) (int, error) { return n + 1, nil })
 	for n := range 50 {
 		mustCall(t, f, ctx, n)

@@ -5,7 +5,7 @@
 // that can be create-only, head, list and delete, on keys under one prefix.
 // OpenBackend understands s3://BUCKET/PREFIX (endpoint and credentials come
 // only from the standard AWS variables) and file:///PATH. The Tier (tier.go)
-// keeps the local cache as the first level: local hits never touch the
+// keeps the local cache as the first level: local hits never wait for the
 // network; a local miss looks the key up in the remote index, fetches and
 // verifies its objects and records the entry locally; new entries are
 // published in the background, objects before the records that name them.

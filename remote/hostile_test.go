@@ -215,7 +215,7 @@ func TestLocalRemoteStateIsOpenedSafely(t *testing.T) {
 			t.Fatal(err)
 		}
 		done := make(chan struct{})
-		go func() { fi.load(); tier.Lookup(ctx, "f", [32]byte{1}); close(done) }()
+		go func() { fi.load(); tier.Lookup(ctx, "f", [32]byte{1}, false); close(done) }()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
@@ -284,12 +284,12 @@ func TestHostileRemoteLoopsAreBounded(t *testing.T) {
 			l := &liar{body: tc.body}
 			tier, _ := newTier(t, l, Options{ReadOnly: true, Timeout: 5 * time.Second})
 			start := time.Now()
-			tier.Lookup(ctx, "f", [32]byte{1})
+			tier.Lookup(ctx, "f", [32]byte{1}, false)
 			if g := l.gets.Load(); g > tc.maxGets {
 				t.Errorf("one lookup made %d GETs, want at most %d", g, tc.maxGets)
 			}
 			before := l.gets.Load()
-			tier.Lookup(ctx, "f", [32]byte{2}) // within Options.Refresh: no request
+			tier.Lookup(ctx, "f", [32]byte{2}, false) // within Options.Refresh: no request
 			if g := l.gets.Load() - before; g != 0 {
 				t.Errorf("the next lookup made %d GETs, want 0 (the rest waits for the next refresh)", g)
 			}
@@ -409,7 +409,7 @@ func TestHostileBucket(t *testing.T) {
 
 	// 200 to every GET: one lookup is a bounded number of requests.
 	tier, d := newTier(t, b, Options{ReadOnly: true, Timeout: 2 * time.Second})
-	tier.Lookup(ctx, "f", [32]byte{1})
+	tier.Lookup(ctx, "f", [32]byte{1}, false)
 	if g := gets.Load(); g > 3*(maxDamagedPerRefresh+1)+8 {
 		t.Errorf("a lookup against 200-to-every-GET made %d GETs", g)
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pcache/pcache/internal/fsutil"
@@ -33,6 +34,10 @@ type fnIndex struct {
 	st        mirrorState
 	refreshed time.Time
 	fresh     bool // brought up to date once by this process
+
+	freshAt atomic.Int64 // when the last refresh that read to the end (or its budget) started, unix ns; 0: none
+	amu     sync.Mutex
+	running chan struct{} // closed when the refresh running in the background ends; nil: none
 }
 
 // mirrorState is what a mirror knows of the remote log (its file is
@@ -81,7 +86,17 @@ func (t *Tier) index(name string) (*fnIndex, error) {
 	return fi, nil
 }
 
-func (fi *fnIndex) close() { fi.m.Close() }
+// close waits for a refresh running in the background (Close has ended its
+// context, so it stops at its next request) and closes the mirror.
+func (fi *fnIndex) close() {
+	fi.amu.Lock()
+	ch := fi.running
+	fi.amu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+	fi.m.Close()
+}
 
 // load reads the mirror's state file (another process may have advanced it).
 func (fi *fnIndex) load() {
@@ -101,21 +116,72 @@ func (fi *fnIndex) save() {
 }
 
 // Lookup returns function name's remote entry for key, bringing the mirror
-// up to date first if that was last done more than Options.Refresh ago. A
-// remote that fails is a miss.
-func (t *Tier) Lookup(ctx context.Context, name string, key [32]byte) (record.Entry, bool) {
+// up to date first if that was last done more than Options.Refresh ago
+// (with fresh: in any case, one GET when nothing changed: a caller about
+// to compute asks so, so that a result another machine finished moments
+// ago is not computed again). A remote that fails is a miss.
+func (t *Tier) Lookup(ctx context.Context, name string, key [32]byte, fresh bool) (record.Entry, bool) {
 	fi, err := t.index(name)
 	if err != nil {
 		t.opts.Logger.Warn("pcache: remote mirror unusable", "function", name, "err", err)
 		return record.Entry{}, false
 	}
-	fi.refresh(ctx, false)
+	if fresh || !fi.current() {
+		fi.refreshWithin(ctx, fresh)
+	}
 	e, ok, err := fi.m.Peek(key)
 	if err != nil || !ok {
 		t.stats.misses.Add(1)
 		return record.Entry{}, false
 	}
 	return e, true
+}
+
+// Refresh reads function name's remote index again now (one GET when
+// nothing changed), waiting for it at most Options.Timeout: a batch about
+// to compute asks once for all its keys.
+func (t *Tier) Refresh(ctx context.Context, name string) {
+	if fi, err := t.index(name); err == nil {
+		fi.refreshWithin(ctx, true)
+	}
+}
+
+// current reports whether the mirror was refreshed within Options.Refresh.
+func (fi *fnIndex) current() bool {
+	at := fi.freshAt.Load()
+	return at != 0 && fi.t.opts.Now().UnixNano()-at < int64(fi.t.opts.Refresh)
+}
+
+// refreshWithin refreshes the mirror on a goroutine of its own and waits
+// for it at most Options.Timeout (or until ctx ends): a call waits about
+// one request timeout for the remote, whatever the remote does, and then
+// goes on (computing) while the refresh finishes in the background. One
+// refresh runs at a time; a caller arriving during one waits for it.
+func (fi *fnIndex) refreshWithin(ctx context.Context, force bool) {
+	fi.amu.Lock()
+	ch := fi.running
+	if ch == nil {
+		ch = make(chan struct{})
+		fi.running = ch
+		go func() {
+			defer func() {
+				fi.amu.Lock()
+				fi.running = nil
+				fi.amu.Unlock()
+				close(ch)
+			}()
+			fi.refresh(fi.t.bg, force)
+		}()
+	}
+	fi.amu.Unlock()
+	timer := time.NewTimer(fi.t.opts.Timeout)
+	defer timer.Stop()
+	select {
+	case <-ch:
+	case <-timer.C:
+		fi.t.opts.Logger.Debug("pcache: remote index still being read; computing meanwhile", "function", fi.name)
+	case <-ctx.Done():
+	}
 }
 
 // refresh reads what the remote log gained since the cursor (one GET when
@@ -135,7 +201,9 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 		t.stats.skipped.Add(1)
 		return
 	}
-	held, err := lock.Acquire(ctx, fi.lock, lock.Exclusive)
+	// Another process may be bringing the mirror up to date: wait for it
+	// (then there is little left to read), but not for ever.
+	held, err := lock.AcquireWithin(ctx, fi.lock, lock.Exclusive, 2*t.opts.Timeout)
 	if err != nil {
 		return
 	}
@@ -204,6 +272,7 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 	if complete || limited {
 		// Limited: the rest waits for the next refresh, not the next call.
 		fi.refreshed, fi.fresh = now, true
+		fi.freshAt.Store(now.UnixNano())
 	}
 	if limited {
 		t.opts.Logger.Debug("pcache: remote log read in part; the rest at the next refresh", "function", fi.name, "cursor", fi.st.Cursor)
@@ -322,11 +391,14 @@ func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline t
 			if err != nil {
 				return err
 			}
-			_, derr := manifest.DecodeSegment(fi.name, data)
+			recs, derr := manifest.DecodeSegment(fi.name, data)
 			if derr == nil {
 				derr = fi.m.AddSegment(file, data) // checks the content hash
 			}
 			if derr == nil {
+				if t.opts.Apply != nil {
+					t.opts.Apply(fi.name, recs)
+				}
 				break
 			}
 			t.failed("fetch a segment", fmt.Errorf("segment %s of %s: %w", file, fi.name, derr))

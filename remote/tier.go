@@ -19,6 +19,7 @@ import (
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Options configure a Tier.
@@ -41,6 +42,12 @@ type Options struct {
 	// entries still queued; what is left is published at the next Open.
 	// Default 10s.
 	FlushTimeout time.Duration
+	// Apply, if set, receives the records a function's remote index gained
+	// (read from the remote, never this process's own): the local cache
+	// applies the removals among them (Forget, ForgetAll, a refresh on
+	// another machine), so an entry held locally is not served after the
+	// remote forgot it. It runs on the goroutine that refreshed the index.
+	Apply func(name string, recs []record.Entry)
 	// Logger receives remote failures (at warn) and state changes (at info).
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -81,7 +88,12 @@ type Tier struct {
 	}
 
 	pub     *publisher
+	watch   *watcher
 	closing atomic.Bool
+	// bg is the context of work that outlives the call that started it
+	// (a refresh a caller stopped waiting for); Close ends it.
+	bg       context.Context
+	bgCancel context.CancelFunc
 }
 
 // Open returns the tier of backend b for the local cache d (whose objects
@@ -115,6 +127,8 @@ func Open(ctx context.Context, b Backend, d layout.Dir, store *cas.Store, opts O
 	t := &Tier{b: b, d: d, store: store, opts: opts, id: hex.EncodeToString(sum[:8]), fns: map[string]*fnIndex{}}
 	t.br.init(opts.Now)
 	t.ro.Store(opts.ReadOnly)
+	t.watch = newWatcher(t)
+	t.bg, t.bgCancel = context.WithCancel(context.Background())
 	if err := os.MkdirAll(filepath.Dir(d.RemoteState(t.id)), 0o777); err != nil {
 		return nil, fmt.Errorf("remote: %s: local state: %w", b, err)
 	}
@@ -340,6 +354,8 @@ func (t *Tier) Close() error {
 		err = t.pub.close(t.opts.FlushTimeout)
 	}
 	t.closing.Store(true)
+	t.bgCancel()
+	t.watch.stop()
 	t.mu.Lock()
 	for _, fi := range t.fns {
 		fi.close()

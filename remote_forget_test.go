@@ -1,0 +1,90 @@
+package pcache_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pcache/pcache"
+)
+
+// TestRemoteForgetReachesEveryMachine (issue 22, item 1): machine P
+// forgets an entry (Forget, ForgetAll) or replaces it (refresh mode) after
+// machine Q fetched it into its local cache; Q, a long-running process that
+// only hits locally, stops serving the old value within a few refresh
+// periods, and serves the new one (computed, or fetched from P) instead.
+func TestRemoteForgetReachesEveryMachine(t *testing.T) {
+	for _, kind := range remoteKinds {
+		for _, how := range []string{"Forget", "ForgetAll", "refresh"} {
+			t.Run(kind+"/"+how, func(t *testing.T) {
+				ctx := context.Background()
+				url := remoteURL(t, kind)
+				var gen atomic.Int64
+				gen.Store(1)
+				fn := func(_ context.Context, n int) (string, error) {
+					return fmt.Sprintf("%d computed in generation %d", n, gen.Load()), nil
+				}
+				const every = 50 * time.Millisecond
+				p := openStore(t, t.TempDir(), pcache.Remote(url), pcache.RemoteRefresh(every), pcache.WithLogger(quiet()))
+				q := openStore(t, t.TempDir(), pcache.Remote(url), pcache.RemoteRefresh(every), pcache.WithLogger(quiet()))
+				fp := pcache.MustWrap(p, "forget/reach", fn)
+				fq := pcache.MustWrap(q, "forget/reach", fn)
+				old := mustCall(t, fp, ctx, 1)
+				mustCall(t, fp, ctx, 2)
+				if err := p.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				// Q fetches both: from now on they are local hits.
+				for _, n := range []int{1, 2} {
+					if v, err := fq.Call(pcache.ErrorOnMiss(ctx), n); err != nil || v != fmt.Sprintf("%d computed in generation 1", n) {
+						t.Fatalf("Q's first call of %d: %q, %v", n, v, err)
+					}
+				}
+
+				gen.Store(2) // a bug fix: results differ from now on
+				switch how {
+				case "Forget":
+					if err := fp.Forget(ctx, 1); err != nil {
+						t.Fatal(err)
+					}
+				case "ForgetAll":
+					if err := fp.ForgetAll(ctx); err != nil {
+						t.Fatal(err)
+					}
+				case "refresh":
+					if v := mustCall(t, fp, pcache.WithMode(ctx, pcache.ModeRefresh), 1); v == old {
+						t.Fatalf("refresh mode returned the old value %q", v)
+					}
+				}
+				if err := p.Flush(ctx); err != nil {
+					t.Fatal(err)
+				}
+				start := time.Now()
+				for {
+					v := mustCall(t, fq, ctx, 1)
+					if v == "1 computed in generation 2" {
+						break
+					}
+					if v != old {
+						t.Fatalf("Q served %q, neither the old value nor the new one", v)
+					}
+					if time.Since(start) > 30*time.Second {
+						t.Fatalf("Q still serves %q %v after P's %s", v, time.Since(start), how)
+					}
+					time.Sleep(every / 5) // polling: the delay under test is the watcher's period
+				}
+				t.Logf("Q stopped serving the old value %v after P's %s (refresh period %v)", time.Since(start).Round(time.Millisecond), how, every)
+				// Key 2: forgotten too by ForgetAll; untouched otherwise.
+				want2 := "2 computed in generation 1"
+				if how == "ForgetAll" {
+					want2 = "2 computed in generation 2"
+				}
+				if v := mustCall(t, fq, ctx, 2); v != want2 {
+					t.Fatalf("Q's key 2 after P's %s: %q, want %q", how, v, want2)
+				}
+			})
+		}
+	}
+}
