@@ -3,11 +3,14 @@ package pcache_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/remote"
 )
 
 // TestRemoteForgetReachesEveryMachine (issue 22, item 1): machine P
@@ -86,5 +89,48 @@ func TestRemoteForgetReachesEveryMachine(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestRemoteReadersPublishNoUseRecords (issue 22, item 10): a machine that
+// only reads (remote hits, then local hits) publishes nothing: the uses of
+// entries used on the remote within the day are not written to the log
+// every reader replays.
+func TestRemoteReadersPublishNoUseRecords(t *testing.T) {
+	ctx := context.Background()
+	fb, err := remote.NewFileBackend(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := func(_ context.Context, n int) (int, error) { return n * n, nil }
+	w := openStore(t, t.TempDir(), pcache.RemoteBackend(fb))
+	fw := pcache.MustWrap(w, "readers/uses", fn)
+	for n := range 100 {
+		mustCall(t, fw, ctx, n)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	faulty := remotetest.NewFaulty(fb)
+	var published atomic.Int64 // puts of log entries, segments and objects (not the probe of create-only writes)
+	faulty.OnRequest = func(op, key string) {
+		if op == "put" && (strings.HasPrefix(key, "fn/") || strings.HasPrefix(key, "objects/")) {
+			published.Add(1)
+		}
+	}
+	r := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty))
+	fr := pcache.MustWrap(r, "readers/uses", fn)
+	for range 10 {
+		for n := range 100 {
+			if v, err := fr.Call(pcache.ErrorOnMiss(ctx), n); err != nil || v != n*n {
+				t.Fatalf("reader: %d: %v, %v", n, v, err)
+			}
+		}
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := published.Load(); n != 0 {
+		t.Fatalf("a reader published %d files for 1,000 calls; want none", n)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"time"
 
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/manifest/record"
@@ -92,12 +94,28 @@ func (t *Tier) Publish(name string, entries ...record.Entry) {
 // evicts the least recently used, sees them); their objects are not
 // uploaded or checked: a use record of an entry whose objects never
 // reached the remote is a miss elsewhere, computed and published again.
+//
+// A use goes to the remote at most once a day per entry: one whose remote
+// record (as this cache's mirror has it) was used less than useEvery ago is
+// not published again, so machines that only read do not fill the log
+// every reader replays with use records.
 func (t *Tier) PublishUse(name string, entries ...record.Entry) {
 	if t.pub == nil || t.ro.Load() || len(entries) == 0 {
 		return
 	}
-	t.pub.enqueue(name, entries, true)
+	if fi, err := t.index(name); err == nil {
+		entries = slices.DeleteFunc(slices.Clone(entries), func(e record.Entry) bool {
+			r, ok, _ := fi.m.Peek(e.KeyHash)
+			return ok && r.Result == e.Result && e.LastUse()-r.LastUse() < int64(useEvery)
+		})
+	}
+	if len(entries) > 0 {
+		t.pub.enqueue(name, entries, true)
+	}
 }
+
+// useEvery is how often, at most, a use of one entry is published.
+const useEvery = 24 * time.Hour
 
 // Flush waits until everything Publish was given has been published, or
 // ctx ends.
