@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -218,21 +219,30 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 	if fi.st.Cursor == 0 || now.Sub(fi.st.HeadAt) >= headEvery || fi.segments() > maxMirrorSegments {
 		changed = fi.fromCheckpoint(ctx, false, deadline)
 	}
+	// Log entries are read ahead, in parallel: one GET when nothing is new
+	// (the usual case), then windows that double up to maxAhead while
+	// entries keep coming (a fresh machine's long tail).
+	ahead := map[uint64]logRead{}
+	window := 1
 	for step := 0; ; step++ {
 		if step >= maxRefreshSteps || time.Now().After(deadline) {
 			limited = true
 			break
 		}
 		n := fi.st.Cursor + 1
-		var entry logEntry
-		var bad error
-		err := t.request(ctx, "read the log", func(ctx context.Context) error {
-			var err error
-			if entry, err = readLogEntry(ctx, t.b, fi.name, n); errors.Is(err, errDamaged) {
-				bad, err = err, nil // the remote answered: counted below, not as its failure
+		r, have := ahead[n]
+		if !have {
+			k := window
+			if badTries > 0 || damaged > 0 {
+				k = 1 // a remote answering damage: one request at a time
 			}
-			return err
-		})
+			k = min(k, maxRefreshSteps-step) // never past the bound
+			maps.Copy(ahead, fi.readLogAhead(ctx, n, k))
+			r = ahead[n]
+			window = min(2*window, maxAhead)
+		}
+		delete(ahead, n) // a damaged entry read again is read afresh
+		entry, bad, err := r.entry, r.bad, r.err
 		if errors.Is(err, ErrNotExist) {
 			complete = true
 			break
@@ -281,6 +291,42 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 		fi.save()
 		fi.m.Refresh()
 	}
+}
+
+// maxAhead bounds the log entries one refresh reads at once.
+const maxAhead = 16
+
+// logRead is the outcome of reading one log entry: the entry, or bad (the
+// remote answered with something that is not an entry), or err.
+type logRead struct {
+	entry logEntry
+	bad   error
+	err   error
+}
+
+// readLogAhead reads log entries from..from+k-1 in parallel.
+func (fi *fnIndex) readLogAhead(ctx context.Context, from uint64, k int) map[uint64]logRead {
+	t := fi.t
+	out := make([]logRead, k)
+	var wg sync.WaitGroup
+	for i := range k {
+		wg.Go(func() {
+			r := &out[i]
+			r.err = t.request(ctx, "read the log", func(ctx context.Context) error {
+				var err error
+				if r.entry, err = readLogEntry(ctx, t.b, fi.name, from+uint64(i)); errors.Is(err, errDamaged) {
+					r.bad, err = err, nil // the remote answered: counted by the caller, not as its failure
+				}
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	m := make(map[uint64]logRead, k)
+	for i, r := range out {
+		m[from+uint64(i)] = r
+	}
+	return m
 }
 
 // segments counts the segment files of the mirror.
@@ -370,7 +416,7 @@ func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool, deadline time.T
 // skipped (its records are misses); ErrNotExist means one is gone;
 // errBudget that the refresh ran out of time first.
 func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline time.Time) error {
-	t := fi.t
+	var todo []string
 	for _, file := range files {
 		if !layout.IsSegmentName(file) {
 			continue
@@ -378,36 +424,61 @@ func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline t
 		if _, err := os.Lstat(filepath.Join(fi.dir, file)); err == nil {
 			continue
 		}
-		for try := 1; ; try++ {
-			if time.Now().After(deadline) {
-				return errBudget
-			}
-			var data []byte
-			err := t.request(ctx, "fetch a segment", func(ctx context.Context) error {
-				var err error
-				data, err = getAll(ctx, t.b, segmentKey(fi.name, file), maxSegment)
+		todo = append(todo, file)
+	}
+	// In parallel (a checkpoint names many), at most maxAhead at once.
+	errs := make([]error, len(todo))
+	sem := make(chan struct{}, maxAhead)
+	var wg sync.WaitGroup
+	for i, file := range todo {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = fi.fetchSegment(ctx, file, deadline)
+		})
+	}
+	wg.Wait()
+	for _, want := range []error{ErrNotExist, errBudget} { // what the caller acts on first
+		for _, err := range errs {
+			if errors.Is(err, want) {
 				return err
-			})
-			if err != nil {
-				return err
-			}
-			recs, derr := manifest.DecodeSegment(fi.name, data)
-			if derr == nil {
-				derr = fi.m.AddSegment(file, data) // checks the content hash
-			}
-			if derr == nil {
-				if t.opts.Apply != nil {
-					t.opts.Apply(fi.name, recs)
-				}
-				break
-			}
-			t.failed("fetch a segment", fmt.Errorf("segment %s of %s: %w", file, fi.name, derr))
-			if try == segmentTries {
-				break
 			}
 		}
 	}
-	return nil
+	return errors.Join(errs...)
+}
+
+// fetchSegment downloads one segment into the mirror (see fetchSegments).
+func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.Time) error {
+	t := fi.t
+	for try := 1; ; try++ {
+		if time.Now().After(deadline) {
+			return errBudget
+		}
+		var data []byte
+		err := t.request(ctx, "fetch a segment", func(ctx context.Context) error {
+			var err error
+			data, err = getAll(ctx, t.b, segmentKey(fi.name, file), maxSegment)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		recs, derr := manifest.DecodeSegment(fi.name, data)
+		if derr == nil {
+			derr = fi.m.AddSegment(file, data) // checks the content hash
+		}
+		if derr == nil {
+			if t.opts.Apply != nil {
+				t.opts.Apply(fi.name, recs)
+			}
+			return nil
+		}
+		t.failed("fetch a segment", fmt.Errorf("segment %s of %s: %w", file, fi.name, derr))
+		if try == segmentTries {
+			return nil // skipped: its records are misses
+		}
+	}
 }
 
 // errBudget stops a refresh that used its time: the rest is read later.
