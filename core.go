@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/layout"
@@ -35,6 +36,38 @@ type core struct {
 	// watcher then keeps this function's remote index current, so a
 	// removal published elsewhere reaches a process that only hits.
 	remoteUsed *atomic.Bool
+	// computeNs is a moving average of this function's computation times
+	// in this process (0: none yet): whether asking the remote once more
+	// before computing is worth a request.
+	computeNs atomic.Int64
+}
+
+// computed records how long one computation took.
+func (c *core) computed(took time.Duration) {
+	for {
+		old := c.computeNs.Load()
+		avg := int64(took)
+		if old != 0 {
+			avg = old - old/8 + int64(took)/8
+		}
+		if c.computeNs.CompareAndSwap(old, max(avg, 1)) {
+			return
+		}
+	}
+}
+
+// worthAsking reports whether a computation of this function costs more
+// than asking the remote again (twice its typical request): then a miss
+// reads the remote index once more, and claims the key's lease, before it
+// computes, so that a team does not compute one result twice. A function
+// not computed yet in this process is assumed to be worth it.
+func (c *core) worthAsking() bool {
+	t := c.s.remote
+	if t == nil {
+		return false
+	}
+	avg := c.computeNs.Load()
+	return avg == 0 || time.Duration(avg) >= 2*t.Latency()
 }
 
 // spec is what a wrap of one function compiles before it needs a Store:

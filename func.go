@@ -197,11 +197,19 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 		return dst.v, nil
 	} else if fd.prev != 0 {
 		prev = fd.prev
-	} else if c.fromRemote(ctx, k, dst, true) {
+	} else if c.fromRemote(ctx, k, dst, c.worthAsking()) {
 		c.count(statHits)
 		land(true, nil)
 		c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
 		return dst.v, nil
+	} else if lease, served := c.claimRemote(ctx, k, dst, md); served {
+		c.count(statWaits)
+		c.count(statMisses)
+		land(true, nil)
+		c.observe(ctx, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
+		return dst.v, nil
+	} else if lease != nil {
+		defer func() { lease.Release(committed) }()
 	}
 	c.count(statMisses)
 	r, took, err := f.compute(ctx, args)
@@ -226,6 +234,7 @@ func (f *Func[A, R]) compute(ctx context.Context, args A) (R, time.Duration, err
 	if err != nil {
 		f.c.count(statErrors)
 	}
+	f.c.computed(took)
 	return r, took, err
 }
 

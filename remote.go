@@ -150,6 +150,31 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink, fresh bool)
 	return true
 }
 
+// claimRemote takes the remote lease of k before this machine computes it
+// (see remote.Lease), so another machine of the team that is computing it
+// already is waited for rather than duplicated: served reports that its
+// result arrived meanwhile and was served into dst. The lease returned
+// (nil: none) is released by the caller once the result is stored.
+func (c *core) claimRemote(ctx context.Context, k *callKey, dst sink, md Mode) (lease *remote.Lease, served bool) {
+	t := c.s.remote
+	if t == nil || c.s.readOnly || k.noWrite || md == ModeRefresh || !c.worthAsking() {
+		return nil, false
+	}
+	for range 3 {
+		l, held := t.Claim(ctx, c.name, k.hash)
+		if !held {
+			return l, false
+		}
+		if _, ok := t.Await(ctx, c.name, k.hash); ok && c.fromRemote(ctx, k, dst, false) {
+			return nil, true
+		}
+		if ctx.Err() != nil {
+			return nil, false
+		}
+	}
+	return nil, false
+}
+
 // applyRemote makes removals published by other machines take effect in
 // the local cache (remote.Options.Apply): of the records a function's
 // remote index gained, a tombstone (of a key, or of every entry of the

@@ -134,3 +134,55 @@ func TestRemoteReadersPublishNoUseRecords(t *testing.T) {
 		t.Fatalf("a reader published %d files for 1,000 calls; want none", n)
 	}
 }
+
+// TestRemoteLeaseWaitsForTheOtherMachine (issue 22, item 9): machine B
+// calls a key machine A is computing; B waits for A's result instead of
+// computing it too. When A's computation fails, B computes at once.
+func TestRemoteLeaseWaitsForTheOtherMachine(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("A fails=%v", fail), func(t *testing.T) {
+			ctx := context.Background()
+			url := "file://" + t.TempDir()
+			started, finish := make(chan struct{}), make(chan struct{})
+			var bComputed atomic.Int64
+			a := openStore(t, t.TempDir(), pcache.Remote(url), pcache.WithLogger(quiet()))
+			b := openStore(t, t.TempDir(), pcache.Remote(url), pcache.WithLogger(quiet()))
+			fa := pcache.MustWrap(a, "team/lease", func(_ context.Context, n int) (string, error) {
+				close(started)
+				<-finish
+				if fail {
+					return "", fmt.Errorf("A's computation failed")
+				}
+				return fmt.Sprintf("%d by A", n), nil
+			})
+			fb := pcache.MustWrap(b, "team/lease", func(_ context.Context, n int) (string, error) {
+				bComputed.Add(1)
+				return fmt.Sprintf("%d by B", n), nil
+			})
+			aDone := make(chan error, 1)
+			go func() { _, err := fa.Call(ctx, 7); aDone <- err }()
+			<-started // A holds the lease and computes
+			bDone := make(chan string, 1)
+			go func() { v, _ := fb.Call(ctx, 7); bDone <- v }()
+			select {
+			case v := <-bDone:
+				t.Fatalf("B returned %q while A was still computing", v)
+			case <-time.After(300 * time.Millisecond): // B must be waiting, not computing
+			}
+			close(finish)
+			if err := <-aDone; (err != nil) != fail {
+				t.Fatalf("A: %v", err)
+			}
+			want, computes := "7 by A", int64(0)
+			if fail {
+				want, computes = "7 by B", 1
+			}
+			if v := <-bDone; v != want {
+				t.Fatalf("B got %q, want %q", v, want)
+			}
+			if n := bComputed.Load(); n != computes {
+				t.Fatalf("B computed %d times, want %d", n, computes)
+			}
+		})
+	}
+}

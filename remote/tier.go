@@ -89,6 +89,7 @@ type Tier struct {
 
 	pub     *publisher
 	watch   *watcher
+	latency atomic.Int64 // moving average of answered requests, ns
 	closing atomic.Bool
 	// bg is the context of work that outlives the call that started it
 	// (a refresh a caller stopped waiting for); Close ends it.
@@ -244,6 +245,12 @@ func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(
 		defer cancel()
 	}
 	var err error
+	started := time.Now()
+	defer func() {
+		if err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists) {
+			t.observeLatency(time.Since(started))
+		}
+	}()
 	for try := 1; try <= tries; try++ {
 		err = fn(ctx)
 		if err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists) || errors.As(err, new(localError)) || ctx.Err() != nil {
@@ -267,6 +274,30 @@ func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(
 		t.failed(what, err)
 	}
 	return err
+}
+
+// observeLatency adds one answered request's duration to the moving
+// average Latency reports.
+func (t *Tier) observeLatency(d time.Duration) {
+	for {
+		old := t.latency.Load()
+		avg := int64(d)
+		if old != 0 {
+			avg = old - old/8 + int64(d)/8
+		}
+		if t.latency.CompareAndSwap(old, max(avg, 1)) {
+			return
+		}
+	}
+}
+
+// Latency returns a moving average of how long the remote takes to answer
+// a request (1 ms before it has answered any).
+func (t *Tier) Latency() time.Duration {
+	if l := t.latency.Load(); l > 0 {
+		return time.Duration(l)
+	}
+	return time.Millisecond
 }
 
 // defaultMaxObject is Options.MaxObject's default.

@@ -48,6 +48,8 @@ func TestMain(m *testing.M) {
 		os.Exit(memoProgramWorker())
 	case "holdlock":
 		os.Exit(holdLockWorker())
+	case "machine":
+		os.Exit(machineWorker())
 	default:
 		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
 		os.Exit(2)
