@@ -36,9 +36,10 @@ type fnIndex struct {
 	refreshed time.Time
 	fresh     bool // brought up to date once by this process
 
-	freshAt atomic.Int64 // when the last refresh that read to the end (or its budget) started, unix ns; 0: none
-	amu     sync.Mutex
-	running chan struct{} // closed when the refresh running in the background ends; nil: none
+	freshAt    atomic.Int64 // when the last refresh that read to the end (or its budget) started, unix ns; 0: none
+	gapChecked time.Time    // when a refresh last looked past the end of the log for a gap
+	amu        sync.Mutex
+	running    chan struct{} // closed when the refresh running in the background ends; nil: none
 }
 
 // mirrorState is what a mirror knows of the remote log (its file is
@@ -244,6 +245,20 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 		delete(ahead, n) // a damaged entry read again is read afresh
 		entry, bad, err := r.entry, r.bad, r.err
 		if errors.Is(err, ErrNotExist) {
+			// The end of the log, or a gap: an entry deleted by hand (or
+			// by a gc bug) must not hide every later one. On this
+			// process's first refresh, and once a minute after, the next
+			// few numbers are asked too (at once, in parallel).
+			if !fi.fresh || now.Sub(fi.gapChecked) >= gapCheckEvery {
+				fi.gapChecked = now
+				next := fi.readLogAhead(ctx, n+1, gapProbe)
+				if m, ok := firstPresent(next, n+1, gapProbe); ok {
+					t.opts.Logger.Warn("pcache: remote log has a gap; reading past it", "function", fi.name, "missing", fmt.Sprintf("%d-%d", n, m-1))
+					maps.Copy(ahead, next)
+					fi.st.Cursor = m - 1
+					continue
+				}
+			}
 			complete = true
 			break
 		}
@@ -291,6 +306,25 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 		fi.save()
 		fi.m.Refresh()
 	}
+}
+
+const (
+	// gapProbe is how many log numbers past a missing one a gap check asks.
+	gapProbe = 4
+	// gapCheckEvery is how often, at most, a refresh that reaches the end
+	// of a log checks it for a gap.
+	gapCheckEvery = time.Minute
+)
+
+// firstPresent returns the first number of from..from+k-1 that the remote
+// has (an entry, or something it answered that is not one).
+func firstPresent(reads map[uint64]logRead, from uint64, k int) (uint64, bool) {
+	for i := range uint64(k) {
+		if r, ok := reads[from+i]; ok && !errors.Is(r.err, ErrNotExist) && (r.err == nil || r.bad != nil) {
+			return from + i, true
+		}
+	}
+	return 0, false
 }
 
 // maxAhead bounds the log entries one refresh reads at once.
