@@ -133,6 +133,25 @@ func TestRemoteReadersPublishNoUseRecords(t *testing.T) {
 	if n := published.Load(); n != 0 {
 		t.Fatalf("a reader published %d files for 1,000 calls; want none", n)
 	}
+
+	// A day later, a reader's uses are published again (once), so the
+	// remote's gc sees which entries are still in use.
+	later := func() time.Time { return time.Now().Add(25 * time.Hour) }
+	r2 := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty), pcache.WithClock(later))
+	fr2 := pcache.MustWrap(r2, "readers/uses", fn)
+	for range 3 {
+		for n := range 100 {
+			if v, err := fr2.Call(pcache.ErrorOnMiss(ctx), n); err != nil || v != n*n {
+				t.Fatalf("reader a day later: %d: %v, %v", n, v, err)
+			}
+		}
+	}
+	if err := r2.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if published.Load() == 0 {
+		t.Fatal("a reader a day later published no use")
+	}
 }
 
 // TestRemoteLeaseWaitsForTheOtherMachine (issue 22, item 9): machine B

@@ -110,14 +110,18 @@ func TestRemoteGC(t *testing.T) {
 	dir := t.TempDir()
 	const n = 10 // results of 1..10 KiB: 55 KiB in all
 	url := fillRemote(t, dir, "remote/gc", n)
-	// Make entries 0..4 the most recently used: a second machine hits them.
+	// Make entries 0..4 the most recently used: a second machine computes
+	// them again (refresh mode). A use by a mere hit is published at most
+	// once a day per entry, and these were all made a moment ago.
 	s, err := pcache.Open(t.TempDir(), pcache.Remote(url))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := pcache.MustWrap(s, "remote/gc", func(_ context.Context, i int) ([]byte, error) { return nil, fmt.Errorf("computed") })
+	f := pcache.MustWrap(s, "remote/gc", func(_ context.Context, i int) ([]byte, error) {
+		return []byte(strings.Repeat(fmt.Sprint(i%10), (i+1)<<10)), nil
+	})
 	for i := range 5 {
-		if _, err := f.Call(context.Background(), i); err != nil {
+		if _, err := f.Call(pcache.WithMode(context.Background(), pcache.ModeRefresh), i); err != nil {
 			t.Fatal(err)
 		}
 	}
