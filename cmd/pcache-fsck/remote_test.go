@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/remote"
 )
 
@@ -168,5 +169,32 @@ func TestRemoteUsage(t *testing.T) {
 		if r := runCLI(t, args...); r.code != exitUsage || !strings.Contains(r.stderr, "pcache-fsck remote") {
 			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
+	}
+}
+
+// TestRemoteS3: pcache-fsck has the S3 backend linked in (users do not
+// build it themselves): remote stats reads what the library published to
+// an S3-compatible server.
+func TestRemoteS3(t *testing.T) {
+	srv := remotetest.Shared(t)
+	srv.Env(t)
+	url := "s3://" + srv.Bucket(t) + "/fsck"
+	s, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := pcache.MustWrap(s, "remote/s3", func(_ context.Context, i int) (int, error) { return i, nil })
+	for i := range 3 {
+		if _, err := f.Call(context.Background(), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var rep remote.Report
+	decodeJSON(t, runCLICode(t, exitOK, "remote", "stats", "-remote", url, "-json").stdout, &rep)
+	if len(rep.Functions) != 1 || rep.Functions[0].Entries != 3 {
+		t.Fatalf("stats of the S3 remote: %+v", rep.Functions)
 	}
 }
