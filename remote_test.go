@@ -366,7 +366,7 @@ func TestRemoteReadOnlyMode(t *testing.T) {
 }
 
 func TestRemoteBadURL(t *testing.T) {
-	for _, url := range []string{"bucket/prefix", "http://example.com/x", "s3:///nobucket", "file://host/path"} {
+	for _, url := range []string{"bucket/prefix", "http://example.com/x", "s3:///nobucket", "file://host/path", "file:///tmp/x?mode=ro"} {
 		if _, err := pcache.Open(t.TempDir(), pcache.Remote(url)); err == nil || !strings.HasPrefix(err.Error(), "pcache: ") || strings.Count(err.Error(), "pcache:") != 1 {
 			t.Errorf("Remote(%q): %v; want one clear error", url, err)
 		}

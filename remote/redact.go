@@ -2,26 +2,46 @@ package remote
 
 import "strings"
 
-// RedactURL returns rawURL with whatever stands between "//" and the last
-// "@" of its authority (a user, a password, an access key and its secret)
-// replaced by "REDACTED", for messages; it works on text that does not
-// parse as a URL too.
+// RedactURL returns rawURL for messages, without what may be a secret:
+//
+//   - whatever stands between "//" (or the start, without one) and the
+//     last "@", percent-encoded ("%40") or not, becomes "REDACTED": a user
+//     and password, an access key and its secret, also one inside a query
+//     parameter (?endpoint=http://KEY:SECRET@host). The last "@" is taken,
+//     not the end of the authority, because a secret may hold any of "/?#"
+//     (AWS secrets hold "/"); a URL with an "@" in its path loses the part
+//     before it too;
+//   - the values of query parameters become "..." (their names stay), and
+//     a fragment "#...".
+//
+// It works on text that does not parse as a URL.
 func RedactURL(rawURL string) string {
-	_, rest, ok := strings.Cut(rawURL, "//")
-	if !ok {
-		// No authority; but a "user:secret@" may still hide in it.
-		if i := strings.LastIndex(rawURL, "@"); i >= 0 {
-			return "REDACTED" + rawURL[i:]
+	s := rawURL
+	if at := max(strings.LastIndex(s, "@"), strings.LastIndex(s, "%40")); at >= 0 {
+		start := 0
+		if i := strings.Index(s, "//"); i >= 0 && i < at {
+			start = i + 2
 		}
-		return rawURL
+		s = s[:start] + "REDACTED" + s[at:]
 	}
-	head := rawURL[:len(rawURL)-len(rest)]
-	auth, path := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		auth, path = rest[:i], rest[i:]
+	s, frag, hasFrag := strings.Cut(s, "#")
+	if hasFrag && frag != "" {
+		frag = "..."
 	}
-	if i := strings.LastIndex(auth, "@"); i >= 0 {
-		auth = "REDACTED" + auth[i:]
+	base, query, hasQuery := strings.Cut(s, "?")
+	if hasQuery {
+		params := strings.Split(query, "&")
+		for i, p := range params {
+			if name, _, ok := strings.Cut(p, "="); ok {
+				params[i] = name + "=..."
+			} else if p != "" {
+				params[i] = "..."
+			}
+		}
+		base += "?" + strings.Join(params, "&")
 	}
-	return head + auth + path
+	if hasFrag {
+		base += "#" + frag
+	}
+	return base
 }

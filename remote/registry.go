@@ -70,7 +70,7 @@ func schemes() string {
 
 // OpenBackend returns the backend a URL names: file:///PATH (a directory,
 // such as an NFS mount, shared by the machines), or a URL of a registered
-// scheme, such as s3://BUCKET[/PREFIX] in a program
+// scheme, such as s3://BUCKET[/PREFIX][?region=R&endpoint=URL] in a program
 // that imports package github.com/pcache/pcache/remote/s3 (without it, the
 // error wraps ErrNoBackend and names the import to add). Credentials never
 // go in the URL (they come from the standard AWS variables): a URL with a
@@ -84,10 +84,16 @@ func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
 	if u.User != nil {
 		return nil, fmt.Errorf("remote: %q: credentials do not go in the URL (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)", shown)
 	}
+	if u.Fragment != "" || strings.HasSuffix(rawURL, "#") {
+		return nil, fmt.Errorf("remote: %q: a remote URL has no fragment (#...)", shown)
+	}
 	switch u.Scheme {
 	case "file":
 		if u.Host != "" && u.Host != "localhost" {
 			return nil, fmt.Errorf("remote: %q: a file URL names a local path (file:///PATH)", shown)
+		}
+		if u.RawQuery != "" || u.ForceQuery {
+			return nil, fmt.Errorf("remote: %q: a file URL takes no query parameters (write a ? in a path as %%3F)", shown)
 		}
 		if u.Path == "" {
 			return nil, fmt.Errorf("remote: %q: no path", shown)

@@ -52,6 +52,26 @@ func TestOpenBackendDispatches(t *testing.T) {
 	}
 }
 
+// TestOpenBackendRefuses: what no backend gets to see.
+func TestOpenBackendRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for _, u := range []string{
+		"file://" + dir + "?mode=ro", // a file URL has no parameters
+		"file://" + dir + "?",
+		"file://" + dir + "#x",
+		"file://host" + dir,
+		"file:",
+		"bucket/prefix",
+		"s3://bucket/p#frag",
+	} {
+		if b, err := OpenBackend(context.Background(), u); err == nil {
+			t.Errorf("%s: accepted as %s", u, b)
+		} else if !strings.HasPrefix(err.Error(), "remote: ") {
+			t.Errorf("%s: %v", u, err)
+		}
+	}
+}
+
 // TestRegisterRefusesMistakes: Register panics on what only a program's
 // own code can get wrong.
 func TestRegisterRefusesMistakes(t *testing.T) {
@@ -69,5 +89,24 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 			}()
 			Register(tc.scheme, tc.open)
 		}()
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"s3://bucket/prefix", "s3://bucket/prefix"},
+		{"s3://KEY:SECRET@bucket/p", "s3://REDACTED@bucket/p"},
+		{"s3://KEY:SE/CR?E#T@bucket/p", "s3://REDACTED@bucket/p"},
+		{"s3://b/p?endpoint=http://KEY:SECRET@host:9000", "s3://REDACTED@host:9000"},
+		{"s3://b/p?region=eu-west-1&secret=SECRET&SECRET&", "s3://b/p?region=...&secret=...&...&"},
+		{"s3://b/p#SECRET", "s3://b/p#..."},
+		{"s3://b/p?x=SECRET#SECRET", "s3://b/p?x=...#..."},
+		{"s3://b/p?endpoint=http%3A%2F%2FKEY%3ASECRET%40host", "s3://REDACTED%40host"},
+		{"KEY:SECRET@bucket", "REDACTED@bucket"},
+		{"file:///tmp/x", "file:///tmp/x"},
+	} {
+		if got := RedactURL(tc.in); got != tc.want {
+			t.Errorf("RedactURL(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }

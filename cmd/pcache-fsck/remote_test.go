@@ -198,3 +198,20 @@ func TestRemoteS3(t *testing.T) {
 		t.Fatalf("stats of the S3 remote: %+v", rep.Functions)
 	}
 }
+
+// TestRemoteURLSecretsNotEchoed: a remote URL holding credentials is
+// refused without repeating them, whichever check refuses it first.
+func TestRemoteURLSecretsNotEchoed(t *testing.T) {
+	for _, url := range []string{
+		"file://AKIDKEY:KEYSECRET@/nonexistent/pcache",
+		"file://AKIDKEY:KEYSECRET@" + t.TempDir(),
+		"s3://AKIDKEY:KEY/SECRET@bucket/p",
+		"s3://bucket/p?endpoint=http://AKIDKEY:KEYSECRET@127.0.0.1:1",
+		"s3://bucket/p?secret_key=KEYSECRET",
+	} {
+		r := runCLI(t, "remote", "stats", "-remote", url)
+		if r.code == exitOK || strings.Contains(r.stdout+r.stderr, "KEYSECRET") || strings.Contains(r.stdout+r.stderr, "SECRET@") || strings.Contains(r.stdout+r.stderr, "AKIDKEY") {
+			t.Errorf("remote stats -remote %s: exit %d\n%s%s", url, r.code, r.stdout, r.stderr)
+		}
+	}
+}

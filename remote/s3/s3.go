@@ -9,7 +9,9 @@
 // The endpoint, region and credentials come from the standard AWS chain
 // (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AWS_REGION,
 // AWS_PROFILE, AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_S3, shared config
-// files, instance roles). With a custom endpoint (an S3-compatible server),
+// files, instance roles); a URL's query may set the region and endpoint
+// (s3://BUCKET/PREFIX?region=eu-west-1&endpoint=http://minio.lan:9000),
+// never the credentials. With a custom endpoint (an S3-compatible server),
 // requests use path-style addressing and the region defaults to us-east-1.
 package s3
 
@@ -18,6 +20,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -33,40 +36,100 @@ func init() { remote.Register("s3", open) }
 type backend struct {
 	client         *awss3.Client
 	bucket, prefix string
+	endpoint       string // from the URL's query, if it named one
 }
 
-// open makes the backend of an s3://BUCKET[/PREFIX] URL. Checksums are
-// sent and checked only where S3 requires them, which S3-compatible
-// servers need.
+// params are what a URL's query may set.
+type params struct{ region, endpoint string }
+
+// parseQuery reads the query of an s3:// URL: region and endpoint, each at
+// most once; anything else is refused (a mistyped parameter must not be
+// ignored, and credentials have no parameter).
+func parseQuery(shown, raw string) (params, error) {
+	var p params
+	q, err := url.ParseQuery(raw)
+	if err != nil {
+		return p, fmt.Errorf("remote: %q: bad query: want ?region=R&endpoint=URL", shown)
+	}
+	for k, vs := range q {
+		if slices.Contains(vs, "") {
+			// No name repeated: a bare ?WORD may be a credential pasted in.
+			return p, fmt.Errorf("remote: %q: a query parameter without a value (want ?region=R&endpoint=URL)", shown)
+		}
+		if len(vs) != 1 && (k == "region" || k == "endpoint") {
+			return p, fmt.Errorf("remote: %q: query parameter %q given %d times", shown, k, len(vs))
+		}
+		switch k {
+		case "region":
+			p.region = vs[0]
+		case "endpoint":
+			ep, err := url.Parse(vs[0])
+			switch {
+			case err != nil || (ep.Scheme != "http" && ep.Scheme != "https") || ep.Host == "":
+				return p, fmt.Errorf("remote: %q: endpoint: want http://HOST[:PORT] or https://HOST[:PORT]", shown)
+			case ep.User != nil:
+				return p, fmt.Errorf("remote: %q: endpoint: credentials do not go in the URL (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)", shown)
+			case ep.RawQuery != "" || ep.ForceQuery || ep.Fragment != "":
+				return p, fmt.Errorf("remote: %q: endpoint: a server's URL has no query or fragment", shown)
+			}
+			p.endpoint = vs[0]
+		default:
+			return p, fmt.Errorf("remote: %q: unknown query parameter %q (an s3 URL takes region and endpoint; credentials come from the AWS variables)", shown, k)
+		}
+	}
+	return p, nil
+}
+
+// open makes the backend of an s3://BUCKET[/PREFIX][?region=R&endpoint=URL]
+// URL. Checksums are sent and checked only where S3 requires them, which
+// S3-compatible servers need.
 func open(ctx context.Context, u *url.URL) (remote.Backend, error) {
 	shown := remote.RedactURL(u.String())
 	if u.Host == "" {
 		return nil, fmt.Errorf("remote: %q: no bucket (want s3://BUCKET/PREFIX)", shown)
 	}
-	cfg, err := config.LoadDefaultConfig(ctx,
+	if strings.Contains(u.Host, ":") {
+		return nil, fmt.Errorf("remote: %q: a bucket name has no port (a server goes in ?endpoint=URL or $AWS_ENDPOINT_URL)", shown)
+	}
+	p, err := parseQuery(shown, u.RawQuery)
+	if err != nil {
+		return nil, err
+	}
+	opts := []func(*config.LoadOptions) error{
 		config.WithRequestChecksumCalculation(aws.RequestChecksumCalculationWhenRequired),
 		config.WithResponseChecksumValidation(aws.ResponseChecksumValidationWhenRequired),
 		config.WithRetryMaxAttempts(2),
-	)
+	}
+	if p.region != "" {
+		opts = append(opts, config.WithRegion(p.region))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("remote: %q: AWS configuration: %w", shown, err)
 	}
-	custom := cfg.BaseEndpoint != nil || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	custom := p.endpoint != "" || cfg.BaseEndpoint != nil || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
 	client := awss3.NewFromConfig(cfg, func(o *awss3.Options) {
 		o.UsePathStyle = custom
+		if p.endpoint != "" {
+			o.BaseEndpoint = aws.String(p.endpoint) // the URL's, over the variables'
+		}
 	})
-	return &backend{client: client, bucket: u.Host, prefix: strings.Trim(u.Path, "/")}, nil
+	return &backend{client: client, bucket: u.Host, prefix: strings.Trim(u.Path, "/"), endpoint: p.endpoint}, nil
 }
 
-// String is the backend's URL: the bucket and the prefix. It holds no
-// credentials: OpenBackend refuses them.
+// String is the backend's URL: the bucket, the prefix and an endpoint the
+// URL named (another server is another remote: the tier keys its local
+// state by this name). It holds no credentials: open refuses them.
 func (b *backend) String() string {
 	s := "s3://" + b.bucket
 	if b.prefix != "" {
 		s += "/" + b.prefix
+	}
+	if b.endpoint != "" {
+		s += "?endpoint=" + url.QueryEscape(b.endpoint)
 	}
 	return s
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"testing"
 
 	"github.com/pcache/pcache"
@@ -14,7 +15,8 @@ import (
 // S3-compatible server, in a program that imports this package: a store
 // publishes its entries, and a store on an empty local cache is served
 // every one without computing, whether the remote is named by the Remote
-// option or by $PCACHE_REMOTE, with the endpoint in $AWS_ENDPOINT_URL.
+// option, its endpoint in the URL's query, or by $PCACHE_REMOTE with the
+// endpoint in $AWS_ENDPOINT_URL.
 func TestStoresShareThroughS3(t *testing.T) {
 	srv := remotetest.Shared(t)
 	srv.Env(t)
@@ -40,7 +42,10 @@ func TestStoresShareThroughS3(t *testing.T) {
 		return s
 	}
 
-	url := "s3://" + bucket + "/team"
+	// The endpoint in the URL, none in the environment.
+	url := "s3://" + bucket + "/team?endpoint=" + srv.Endpoint()
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	os.Unsetenv("AWS_ENDPOINT_URL")
 	a := open(pcache.Remote(url))
 	if n := run(a); n != 20 {
 		t.Fatalf("the first store computed %d of 20", n)
@@ -57,7 +62,8 @@ func TestStoresShareThroughS3(t *testing.T) {
 	}
 	b.Close()
 
-	// $PCACHE_REMOTE, as a user sets it.
+	// $PCACHE_REMOTE and the standard variables, as a user sets them.
+	srv.Env(t)
 	t.Setenv(pcache.EnvRemote, "s3://"+bucket+"/team")
 	c := open()
 	if n := run(c); n != 0 {
