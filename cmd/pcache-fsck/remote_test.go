@@ -174,7 +174,8 @@ func TestRemoteUsage(t *testing.T) {
 
 // TestRemoteS3: pcache-fsck has the S3 backend linked in (users do not
 // build it themselves): remote stats reads what the library published to
-// an S3-compatible server.
+// an S3-compatible server, and a bucket that does not exist is named as
+// such, not taken for an empty remote.
 func TestRemoteS3(t *testing.T) {
 	srv := remotetest.Shared(t)
 	srv.Env(t)
@@ -196,6 +197,10 @@ func TestRemoteS3(t *testing.T) {
 	decodeJSON(t, runCLICode(t, exitOK, "remote", "stats", "-remote", url, "-json").stdout, &rep)
 	if len(rep.Functions) != 1 || rep.Functions[0].Entries != 3 {
 		t.Fatalf("stats of the S3 remote: %+v", rep.Functions)
+	}
+	r := runCLI(t, "remote", "stats", "-remote", "s3://pcache-no-such-bucket/fsck")
+	if r.code == exitOK || !strings.Contains(r.stderr, "bucket does not exist") {
+		t.Fatalf("stats of a missing bucket: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -18,7 +18,7 @@ import (
 func (b *backend) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 	out, err := b.client.GetObject(ctx, &awss3.GetObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
 	if err != nil {
-		return nil, b.classify("get", key, err)
+		return nil, b.classify(ctx, "get", key, err)
 	}
 	size := int64(-1)
 	if out.ContentLength != nil {
@@ -51,7 +51,7 @@ func (b *backend) Put(ctx context.Context, key string, r io.Reader, size int64, 
 			func(o *awss3.Options) { o.RetryMaxAttempts = 1 })
 	}
 	if _, err := b.client.PutObject(ctx, in, opts...); err != nil {
-		return b.classify("put", key, err)
+		return b.classify(ctx, "put", key, err)
 	}
 	return nil
 }
@@ -59,7 +59,7 @@ func (b *backend) Put(ctx context.Context, key string, r io.Reader, size int64, 
 func (b *backend) Head(ctx context.Context, key string) (int64, time.Time, error) {
 	out, err := b.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
 	if err != nil {
-		return 0, time.Time{}, b.classify("head", key, err)
+		return 0, time.Time{}, b.classify(ctx, "head", key, err)
 	}
 	return aws.ToInt64(out.ContentLength), aws.ToTime(out.LastModified), nil
 }
@@ -71,7 +71,7 @@ func (b *backend) List(ctx context.Context, prefix string, fn func(string, int64
 	for p.HasMorePages() {
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return b.classify("list", prefix, err)
+			return b.classify(ctx, "list", prefix, err)
 		}
 		for _, o := range page.Contents {
 			if n++; n > remote.MaxListKeys {
@@ -89,13 +89,14 @@ func (b *backend) List(ctx context.Context, prefix string, fn func(string, int64
 	return nil
 }
 
-// Delete removes the object; an absent one is not an error.
+// Delete removes the object; an absent one is not an error, an absent
+// bucket is.
 func (b *backend) Delete(ctx context.Context, key string) error {
 	_, err := b.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key))})
 	if err == nil {
 		return nil
 	}
-	if err := b.classify("delete", key, err); !errors.Is(err, remote.ErrNotExist) {
+	if err := b.classify(ctx, "delete", key, err); !errors.Is(err, remote.ErrNotExist) {
 		return err
 	}
 	return nil

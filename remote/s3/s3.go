@@ -35,6 +35,7 @@ func init() { remote.Register("s3", open) }
 // backend keeps blobs as objects of one bucket under a prefix.
 type backend struct {
 	client         *awss3.Client
+	creds          aws.CredentialsProvider // to name the access key id of a refused request
 	bucket, prefix string
 	endpoint       string // from the URL's query, if it named one
 }
@@ -117,7 +118,7 @@ func open(ctx context.Context, u *url.URL) (remote.Backend, error) {
 			o.BaseEndpoint = aws.String(p.endpoint) // the URL's, over the variables'
 		}
 	})
-	return &backend{client: client, bucket: u.Host, prefix: strings.Trim(u.Path, "/"), endpoint: p.endpoint}, nil
+	return &backend{client: client, creds: cfg.Credentials, bucket: u.Host, prefix: strings.Trim(u.Path, "/"), endpoint: p.endpoint}, nil
 }
 
 // String is the backend's URL: the bucket, the prefix and an endpoint the
