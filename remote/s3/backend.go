@@ -36,7 +36,12 @@ type body struct {
 
 func (b body) Size() int64 { return b.size }
 
+// Put stores the object with one PUT, or, above multipartThreshold bytes,
+// with a multipart upload (multipart.go).
 func (b *backend) Put(ctx context.Context, key string, r io.Reader, size int64, createOnly bool) error {
+	if size > multipartThreshold {
+		return b.putMultipart(ctx, key, r, size, createOnly)
+	}
 	in := &awss3.PutObjectInput{Bucket: &b.bucket, Key: aws.String(b.key(key)), Body: r, ContentLength: aws.Int64(size)}
 	if createOnly {
 		in.IfNoneMatch = aws.String("*")

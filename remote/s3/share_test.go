@@ -17,11 +17,19 @@ import (
 // every one without computing, whether the remote is named by the Remote
 // option, its endpoint in the URL's query, or by $PCACHE_REMOTE with the
 // endpoint in $AWS_ENDPOINT_URL.
+// One result is large enough for a multipart upload.
 func TestStoresShareThroughS3(t *testing.T) {
+	smallParts(t)
 	srv := remotetest.Shared(t)
 	srv.Env(t)
 	bucket := srv.Bucket(t)
-	value := func(n int) []byte { return []byte(fmt.Sprint("value ", n)) }
+	big := 6 << 20 // above the lowered multipart threshold
+	value := func(n int) []byte {
+		if n == 0 {
+			return pattern(big, 3)
+		}
+		return []byte(fmt.Sprint("value ", n))
+	}
 	run := func(s *pcache.Store) (computes int) {
 		t.Helper()
 		f := pcache.MustWrap(s, "s3/share", func(_ context.Context, n int) ([]byte, error) { computes++; return value(n), nil })
