@@ -204,7 +204,8 @@ func ExampleOnCall() {
 
 // A shared remote makes every machine's cache serve what any of them
 // computed. Real programs set PCACHE_REMOTE=s3://bucket/prefix (and the
-// standard AWS variables) or pass Remote; here a shared directory stands in.
+// standard AWS variables, with import _ "github.com/pcache/pcache/remote/s3")
+// or pass Remote; here a shared directory stands in.
 func ExampleRemote() {
 	shared, _ := os.MkdirTemp("", "pcache-remote-")
 	defer os.RemoveAll(shared)

@@ -15,8 +15,12 @@ import (
 // The environment variables of the remote tier.
 const (
 	// EnvRemote names a shared remote every Open uses: s3://BUCKET/PREFIX
-	// (endpoint and credentials from the standard AWS variables) or
-	// file:///PATH (a shared directory). Empty or "off": none.
+	// (endpoint and credentials from the standard AWS variables; the
+	// program must import _ "github.com/pcache/pcache/remote/s3") or
+	// file:///PATH (a shared directory). Empty or "off": none. A setting
+	// Open cannot use, an s3:// remote in a program without that import
+	// included, is logged once at error level, and the local cache works
+	// without the remote.
 	EnvRemote = "PCACHE_REMOTE"
 	// EnvRemoteMode is "ro" to read the remote without publishing to it, or
 	// "rw" (the default).
@@ -36,7 +40,14 @@ const (
 // down, slow or damaged never fails or delays a call beyond its request
 // timeouts: calls go on locally and Stats counts the failures.
 //
-// A url that is not s3://BUCKET[/PREFIX] or file:///PATH makes Open fail.
+// An s3://BUCKET[/PREFIX] remote needs the S3 backend, a package of its
+// own that the program imports for its effect, as a database/sql driver:
+//
+//	import _ "github.com/pcache/pcache/remote/s3"
+//
+// Without it, Open fails with an error wrapping remote.ErrNoBackend that
+// names that line. A url that is not s3://BUCKET[/PREFIX] or file:///PATH
+// makes Open fail.
 func Remote(url string) StoreOption {
 	return func(o *storeOptions) { o.remoteURL, o.remoteSet = url, true }
 }

@@ -3,6 +3,7 @@ package pcache_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -20,23 +21,19 @@ import (
 )
 
 // remoteKinds are the remotes every sharing test runs against: a shared
-// directory, and a real S3-compatible server (skipped without one).
-var remoteKinds = []string{"file", "s3"}
+// directory. This test binary does not link the S3 backend (it is what a
+// program without import _ "github.com/pcache/pcache/remote/s3" sees:
+// TestRemoteS3NotLinked); the sharing tests over S3 are remote/s3's.
+var remoteKinds = []string{"file"}
 
 // remoteURL returns a fresh remote of the kind, set up only as a user
-// would: a URL, and for S3 the standard AWS variables.
+// would: a URL.
 func remoteURL(t *testing.T, kind string) string {
 	t.Helper()
-	switch kind {
-	case "file":
-		return "file://" + t.TempDir()
-	case "s3":
-		srv := remotetest.Shared(t)
-		srv.Env(t)
-		return "s3://" + srv.Bucket(t) + "/team/cache"
+	if kind != "file" {
+		t.Fatalf("unknown remote kind %q", kind)
 	}
-	t.Fatalf("unknown remote kind %q", kind)
-	return ""
+	return "file://" + t.TempDir()
 }
 
 type shareArgs struct {
@@ -372,9 +369,53 @@ func TestRemoteReadOnlyMode(t *testing.T) {
 }
 
 func TestRemoteBadURL(t *testing.T) {
-	for _, url := range []string{"bucket/prefix", "http://example.com/x", "s3:///nobucket", "file://host/path"} {
+	for _, url := range []string{"bucket/prefix", "http://example.com/x", "s3:///nobucket", "file://host/path", "file:///tmp/x?mode=ro"} {
 		if _, err := pcache.Open(t.TempDir(), pcache.Remote(url)); err == nil || !strings.HasPrefix(err.Error(), "pcache: ") || strings.Count(err.Error(), "pcache:") != 1 {
 			t.Errorf("Remote(%q): %v; want one clear error", url, err)
+		}
+	}
+}
+
+// s3Import is the line a program adds for s3:// remotes.
+const s3Import = `import _ "github.com/pcache/pcache/remote/s3"`
+
+// TestRemoteS3NotLinked: in a program without the S3 backend (this test
+// binary), $PCACHE_REMOTE=s3://... costs the remote only: Open succeeds,
+// calls compute once and then hit locally, and the error, logged once at
+// error level, names the import to add. The Remote option's s3:// URL is
+// the program's own mistake: Open returns that error, wrapping
+// remote.ErrNoBackend.
+func TestRemoteS3NotLinked(t *testing.T) {
+	ctx := context.Background()
+	t.Setenv(pcache.EnvRemote, "s3://team-cache/pcache")
+	var logs strings.Builder
+	s, err := pcache.Open(t.TempDir(), pcache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err != nil {
+		t.Fatalf("$PCACHE_REMOTE=s3://... without the S3 backend failed Open: %v", err)
+	}
+	computes := 0
+	f := pcache.MustWrap(s, "nos3/sq", func(_ context.Context, n int) (int, error) { computes++; return n * n, nil })
+	for range 3 {
+		if got := mustCall(t, f, ctx, 7); got != 49 {
+			t.Fatalf("got %d", got)
+		}
+	}
+	if st := s.Stats(); computes != 1 || st.Hits != 2 || st.RemoteErrors != 0 {
+		t.Fatalf("computed %d times, stats %+v; want one compute and two local hits", computes, st)
+	}
+	closeWithin(t, s, 20*time.Second)
+	if n := strings.Count(logs.String(), "level=ERROR"); n != 1 {
+		t.Fatalf("logged %d errors, want one:\n%s", n, logs.String())
+	}
+	// slog's text handler quotes the error: its quotes come escaped.
+	if got := strings.ReplaceAll(logs.String(), `\"`, `"`); !strings.Contains(got, s3Import) || !strings.Contains(got, pcache.EnvRemote) {
+		t.Fatalf("the log does not name $%s and the line %s:\n%s", pcache.EnvRemote, s3Import, logs.String())
+	}
+
+	for _, url := range []string{"s3://team-cache/pcache", "s3://team-cache/pcache?region=eu-west-1"} {
+		_, err = pcache.Open(t.TempDir(), pcache.Remote(url))
+		if !errors.Is(err, remote.ErrNoBackend) || !strings.Contains(err.Error(), s3Import) || !strings.HasPrefix(err.Error(), "pcache: ") {
+			t.Fatalf("Remote(%q) without the S3 backend: %v; want remote.ErrNoBackend naming %s", url, err, s3Import)
 		}
 	}
 }

@@ -3,8 +3,10 @@
 //
 // A Backend is the little the tier needs of a storage service: get, a put
 // that can be create-only, head, list and delete, on keys under one prefix.
-// OpenBackend understands s3://BUCKET/PREFIX (endpoint and credentials come
-// only from the standard AWS variables) and file:///PATH. The Tier (tier.go)
+// OpenBackend understands file:///PATH, and the schemes of the backends
+// linked into the program (registry.go): s3://BUCKET/PREFIX once the
+// program imports package github.com/pcache/pcache/remote/s3, as a
+// database/sql driver is imported. The Tier (tier.go)
 // keeps the local cache as the first level: local hits never wait for the
 // network; a local miss looks the key up in the remote index, fetches and
 // verifies its objects and records the entry locally; new entries are
@@ -33,8 +35,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"strings"
 	"time"
 )
 
@@ -60,7 +60,10 @@ var (
 // relative to the backend's prefix). Implementations are safe for
 // concurrent use.
 type Backend interface {
-	// Get opens the blob at key; ErrNotExist if absent.
+	// Get opens the blob at key; ErrNotExist if absent. A body whose
+	// length is known before it is read (a file's size, a Content-Length)
+	// has a method Size() int64 returning it (-1: not known), which lets
+	// the tier refuse an oversized blob before reading it.
 	Get(ctx context.Context, key string) (io.ReadCloser, error)
 	// Put stores size bytes from r at key. With createOnly it fails with
 	// ErrExists when key is there, and never replaces it.
@@ -76,72 +79,14 @@ type Backend interface {
 	String() string
 }
 
-// OpenBackend returns the backend a URL names: s3://BUCKET[/PREFIX] or
-// file:///PATH (a directory, such as an NFS mount, shared by the machines).
-// Credentials never go in the URL (they come from the standard AWS
-// variables): a URL with a user or password is refused, and no error
-// repeats it.
-func OpenBackend(ctx context.Context, rawURL string) (Backend, error) {
-	shown := RedactURL(rawURL)
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("remote: %q: not a URL", shown)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("remote: %q: credentials do not go in the URL (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or a profile)", shown)
-	}
-	switch u.Scheme {
-	case "s3":
-		if u.Host == "" {
-			return nil, fmt.Errorf("remote: %q: no bucket (want s3://BUCKET/PREFIX)", shown)
-		}
-		return newS3(ctx, u.Host, strings.Trim(u.Path, "/"))
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("remote: %q: a file URL names a local path (file:///PATH)", shown)
-		}
-		if u.Path == "" {
-			return nil, fmt.Errorf("remote: %q: no path", shown)
-		}
-		return NewFileBackend(u.Path)
-	case "":
-		return nil, fmt.Errorf("remote: %q: want s3://BUCKET/PREFIX or file:///PATH", shown)
-	default:
-		return nil, fmt.Errorf("remote: %q: unsupported scheme %q (want s3 or file)", shown, u.Scheme)
-	}
-}
+// MaxListKeys bounds the keys one listing returns, in every backend: a
+// server that answers every page with "there is more" (or a directory with
+// no end of names) would otherwise keep maintenance listing, and holding
+// names, for ever. 16 Mi keys is a bucket of some millions of entries.
+const MaxListKeys = 16 << 20
 
-// RedactURL returns rawURL with whatever stands between "//" and the last
-// "@" of its authority (a user, a password, an access key and its secret)
-// replaced by "REDACTED", for messages; it works on text that does not
-// parse as a URL too.
-func RedactURL(rawURL string) string {
-	_, rest, ok := strings.Cut(rawURL, "//")
-	if !ok {
-		// No authority; but a "user:secret@" may still hide in it.
-		if i := strings.LastIndex(rawURL, "@"); i >= 0 {
-			return "REDACTED" + rawURL[i:]
-		}
-		return rawURL
-	}
-	head := rawURL[:len(rawURL)-len(rest)]
-	auth, path := rest, ""
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		auth, path = rest[:i], rest[i:]
-	}
-	if i := strings.LastIndex(auth, "@"); i >= 0 {
-		auth = "REDACTED" + auth[i:]
-	}
-	return head + auth + path
-}
-
-// maxListKeys bounds the keys one listing returns: a server that answers
-// every page with "there is more" (or a directory with no end of names)
-// would otherwise keep maintenance listing, and holding names, for ever.
-// 16 Mi keys is a bucket of some millions of entries.
-const maxListKeys = 16 << 20
-
-var errTooManyKeys = fmt.Errorf("remote: more than %d keys in one listing; refusing to go on", maxListKeys)
+// ErrTooManyKeys is a List's error past MaxListKeys keys.
+var ErrTooManyKeys = fmt.Errorf("remote: more than %d keys in one listing; refusing to go on", MaxListKeys)
 
 // sized is what a body whose length the backend knows before reading it
 // offers (a file's size, an HTTP Content-Length): getAll refuses a blob

@@ -13,6 +13,7 @@ import (
 
 	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/remote"
+	_ "github.com/pcache/pcache/remote/s3"
 )
 
 // TestBackendContract: every backend keeps the promises the tier relies

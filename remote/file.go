@@ -163,8 +163,8 @@ func (f *fileBackend) List(ctx context.Context, prefix string, fn func(string, i
 		if d.IsDir() || strings.HasPrefix(d.Name(), ".tmp-") || !d.Type().IsRegular() {
 			return nil // links, fifos and the like are not blobs
 		}
-		if len(keys) >= maxListKeys {
-			return errTooManyKeys
+		if len(keys) >= MaxListKeys {
+			return ErrTooManyKeys
 		}
 		rel, _ := filepath.Rel(base, p)
 		key := filepath.ToSlash(rel)

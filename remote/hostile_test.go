@@ -10,11 +10,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -320,161 +317,6 @@ func TestHostileRemoteLoopsAreBounded(t *testing.T) {
 	}
 }
 
-// hostileS3 is an S3 endpoint on 127.0.0.1 answering every request with
-// 200 and whatever answer(key, w) writes.
-func hostileS3(t *testing.T, answer func(key string, w http.ResponseWriter, r *http.Request)) (Backend, *atomic.Int64) {
-	t.Helper()
-	var gets atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		key := strings.TrimPrefix(r.URL.Path, "/bucket/prefix/")
-		switch r.Method {
-		case http.MethodGet:
-			gets.Add(1)
-			if r.URL.Query().Has("list-type") {
-				w.Header().Set("Content-Type", "application/xml")
-				io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>`)
-				return
-			}
-			answer(key, w, r)
-		case http.MethodHead:
-			w.Header().Set("Content-Length", "1")
-			w.WriteHeader(http.StatusOK)
-		default:
-			io.Copy(io.Discard, r.Body)
-			w.WriteHeader(http.StatusOK)
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Setenv("AWS_ENDPOINT_URL", srv.URL)
-	t.Setenv("AWS_ACCESS_KEY_ID", "hostile")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "hostilesecret")
-	t.Setenv("AWS_REGION", "us-east-1")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONFIG_FILE", os.DevNull)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", os.DevNull)
-	b, err := OpenBackend(context.Background(), "s3://bucket/prefix")
-	if err != nil && strings.Contains(err.Error(), "pcache_nos3") {
-		t.Skip(err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, &gets
-}
-
-// endless writes zeros until the client goes away.
-func endless(w http.ResponseWriter, r *http.Request) {
-	buf := make([]byte, 64<<10)
-	for {
-		if _, err := w.Write(buf); err != nil {
-			return
-		}
-		if r.Context().Err() != nil {
-			return
-		}
-	}
-}
-
-// TestHostileBucket (issue 26, item 9) runs a real S3 client against an
-// endpoint that answers 200 to every GET: with an empty body, with a
-// Content-Length of a TiB, with an endless body, with a stalled body. Every
-// read of the index is refused before it is allocated or at its bound; a
-// fetch stops at the size the record promised (nothing is left in tmp/),
-// and a stalled fetch ends at the idle timeout, not at a deadline grown by
-// the declared size; an entry declaring 2^50 bytes is not fetched at all.
-func TestHostileBucket(t *testing.T) {
-	ctx := context.Background()
-	mode := atomic.Value{}
-	mode.Store("empty")
-	b, gets := hostileS3(t, func(key string, w http.ResponseWriter, r *http.Request) {
-		switch mode.Load().(string) {
-		case "empty":
-			w.WriteHeader(http.StatusOK)
-		case "huge-length":
-			w.Header().Set("Content-Length", fmt.Sprint(int64(1)<<40))
-			w.WriteHeader(http.StatusOK)
-			w.Write([]byte("x"))
-			w.(http.Flusher).Flush()
-			<-r.Context().Done() // the client must not wait for the rest
-		case "endless":
-			endless(w, r)
-		case "stall":
-			w.Header().Set("Content-Length", fmt.Sprint(1<<20))
-			w.WriteHeader(http.StatusOK)
-			w.Write([]byte("0123456789"))
-			w.(http.Flusher).Flush()
-			<-r.Context().Done()
-		}
-	})
-
-	// 200 to every GET: one lookup is a bounded number of requests.
-	tier, d := newTier(t, b, Options{ReadOnly: true, Timeout: 2 * time.Second})
-	tier.Lookup(ctx, "f", [32]byte{1}, false)
-	if g := gets.Load(); g > 3*(maxDamagedPerRefresh+1)+8 {
-		t.Errorf("a lookup against 200-to-every-GET made %d GETs", g)
-	}
-
-	// Sizes are bounded before allocation.
-	for _, m := range []string{"huge-length", "endless"} {
-		mode.Store(m)
-		for _, tc := range []struct {
-			key   string
-			limit int64
-		}{{headKey("f"), maxHead}, {logKey("f", 1), maxLogEntry}, {checkpointKey("f", 1), maxCheckpoint}, {segmentKey("f", "x"), maxSegment}} {
-			var ms0, ms1 runtime.MemStats
-			runtime.ReadMemStats(&ms0)
-			start := time.Now()
-			c, cancel := context.WithTimeout(ctx, 30*time.Second)
-			_, err := getAll(c, b, tc.key, tc.limit)
-			cancel()
-			runtime.ReadMemStats(&ms1)
-			if err == nil || !strings.Contains(err.Error(), "larger than") {
-				t.Errorf("%s %s: err %v, want refused as too large", m, tc.key, err)
-			}
-			// A declared length is refused before anything is allocated
-			// for the body; an undeclared one is read (doubling) to the
-			// bound and no further.
-			bound := uint64(8 << 20)
-			if m == "endless" {
-				bound = uint64(4*tc.limit + 16<<20)
-			}
-			if alloc := ms1.TotalAlloc - ms0.TotalAlloc; alloc > bound {
-				t.Errorf("%s %s: allocated %d bytes for a limit of %d", m, tc.key, alloc, tc.limit)
-			}
-			if m == "huge-length" && time.Since(start) > 10*time.Second {
-				t.Errorf("%s %s: took %v", m, tc.key, time.Since(start))
-			}
-		}
-	}
-
-	// Objects: an endless body stops at the promised size; nothing stays in tmp/.
-	mode.Store("endless")
-	e := record.Entry{Result: cas.ID{7}, Size: 1 << 20, Codec: "raw"}
-	e.KeyHash[0] = 1
-	if err := tier.Fetch(ctx, &e); !errors.Is(err, ErrUnavailable) {
-		t.Fatalf("endless object: %v", err)
-	}
-	if ents, _ := os.ReadDir(d.Tmp()); len(ents) != 0 {
-		t.Errorf("tmp/ holds %d files after a refused download", len(ents))
-	}
-	// A declared 2^50 bytes: not fetched at all.
-	before := gets.Load()
-	e.Size = 1 << 50
-	if err := tier.Fetch(ctx, &e); !errors.Is(err, ErrUnavailable) || gets.Load() != before || tier.Stats().TooLarge != 1 {
-		t.Fatalf("2^50-byte object: err %v, %d GETs, TooLarge %d", err, gets.Load()-before, tier.Stats().TooLarge)
-	}
-	// A stalled body ends at the idle timeout (2 s), whatever the size says.
-	mode.Store("stall")
-	e.Size = 1 << 30
-	start := time.Now()
-	if err := tier.Fetch(ctx, &e); !errors.Is(err, ErrUnavailable) || !errors.Is(err, errStalled) {
-		t.Fatalf("stalled object: %v", err)
-	}
-	if el := time.Since(start); el > 15*time.Second {
-		t.Errorf("a stalled 1 GiB download took %v to give up (idle timeout 2s)", el)
-	}
-}
-
 // TestRemoteURLCredentialsNeverEchoed: credentials written into a remote
 // URL are refused, and neither the key nor the secret appears in the
 // error, whether the URL parses or not.
@@ -488,13 +330,19 @@ func TestRemoteURLCredentialsNeverEchoed(t *testing.T) {
 		"file://AKIAKEY:SECRETSECRET@/tmp/x",
 		"AKIAKEY:SECRETSECRET@bucket",
 		"ftp://AKIAKEY:SECRETSECRET@host/x",
+		"s3://AKIAKEY:SECRET/SECRET@bucket/p", // AWS secrets hold "/"
+		"s3://AKIAKEY:SECRET?SECRET@bucket/p",
+		"s3://AKIAKEY:SECRET#SECRET@bucket/p",
+		"s3://bucket/p?endpoint=http://AKIAKEY:SECRETSECRET@host",
+		"s3://bucket/p?endpoint=http%3A%2F%2FAKIAKEY%3ASECRETSECRET%40host",
+		"s3://bucket:1/p?nosuch=AKIAKEY:SECRETSECRET@x",
 	} {
 		_, err := OpenBackend(context.Background(), u)
 		if err == nil {
 			t.Errorf("%s: accepted", u)
 			continue
 		}
-		if s := err.Error(); strings.Contains(s, "AKIAKEY") || strings.Contains(s, "SECRETSECRET") || strings.Contains(s, "zzSECRET") || strings.Contains(s, "SECRET SECRET") {
+		if s := strings.ReplaceAll(err.Error(), "AWS_SECRET_ACCESS_KEY", ""); strings.Contains(s, "AKIAKEY") || strings.Contains(s, "SECRET") {
 			t.Errorf("%s: error echoes the credentials: %s", u, s)
 		}
 	}

@@ -133,15 +133,16 @@ func fileRemoteExists(rawURL string) error {
 	if err != nil || u.Scheme != "file" {
 		return nil
 	}
+	shown := remote.RedactURL(rawURL) // a URL with credentials is refused later: say nothing of them
 	fi, err := os.Stat(u.Path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("remote %s: directory %s does not exist", rawURL, u.Path)
+		return fmt.Errorf("remote %s: directory %s does not exist", shown, u.Path)
 	}
 	if err != nil {
-		return fmt.Errorf("remote %s: %w", rawURL, err)
+		return fmt.Errorf("remote %s: %w", shown, err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("remote %s: %s is not a directory", rawURL, u.Path)
+		return fmt.Errorf("remote %s: %s is not a directory", shown, u.Path)
 	}
 	return nil
 }

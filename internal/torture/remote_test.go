@@ -17,6 +17,7 @@ import (
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/remote"
+	_ "github.com/pcache/pcache/remote/s3" // the s3 kind, in this process and its workers
 )
 
 // remoteValue is what the remote workers compute for key k.

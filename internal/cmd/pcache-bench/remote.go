@@ -18,6 +18,7 @@ import (
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/remote"
+	_ "github.com/pcache/pcache/remote/s3" // the S3 rows' s3:// remotes
 )
 
 // The remote group measures the shared remote tier (package remote) against

@@ -1,0 +1,84 @@
+package s3
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remotetest"
+)
+
+// TestStoresShareThroughS3 is the library's sharing test over a real
+// S3-compatible server, in a program that imports this package: a store
+// publishes its entries, and a store on an empty local cache is served
+// every one without computing, whether the remote is named by the Remote
+// option, its endpoint in the URL's query, or by $PCACHE_REMOTE with the
+// endpoint in $AWS_ENDPOINT_URL.
+// One result is large enough for a multipart upload.
+func TestStoresShareThroughS3(t *testing.T) {
+	smallParts(t)
+	srv := remotetest.Shared(t)
+	srv.Env(t)
+	bucket := srv.Bucket(t)
+	big := 6 << 20 // above the lowered multipart threshold
+	value := func(n int) []byte {
+		if n == 0 {
+			return pattern(big, 3)
+		}
+		return []byte(fmt.Sprint("value ", n))
+	}
+	run := func(s *pcache.Store) (computes int) {
+		t.Helper()
+		f := pcache.MustWrap(s, "s3/share", func(_ context.Context, n int) ([]byte, error) { computes++; return value(n), nil })
+		for n := range 20 {
+			got, err := f.Call(context.Background(), n)
+			if err != nil || !bytes.Equal(got, value(n)) {
+				t.Fatalf("call %d: %d bytes, %v", n, len(got), err)
+			}
+		}
+		return computes
+	}
+	open := func(opts ...pcache.StoreOption) *pcache.Store {
+		t.Helper()
+		s, err := pcache.Open(t.TempDir(), opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	// The endpoint in the URL, none in the environment.
+	url := "s3://" + bucket + "/team?endpoint=" + srv.Endpoint()
+	t.Setenv("AWS_ENDPOINT_URL", "")
+	os.Unsetenv("AWS_ENDPOINT_URL")
+	a := open(pcache.Remote(url))
+	if n := run(a); n != 20 {
+		t.Fatalf("the first store computed %d of 20", n)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.Uploads != 20 || st.RemoteErrors != 0 {
+		t.Fatalf("first store: %+v: want 20 entries uploaded", st)
+	}
+	b := open(pcache.Remote(url))
+	if n := run(b); n != 0 {
+		t.Fatalf("the second store computed %d; want every entry from the remote (%+v)", n, b.Stats())
+	}
+	b.Close()
+
+	// $PCACHE_REMOTE and the standard variables, as a user sets them.
+	srv.Env(t)
+	t.Setenv(pcache.EnvRemote, "s3://"+bucket+"/team")
+	c := open()
+	if n := run(c); n != 0 {
+		t.Fatalf("a store of $%s computed %d (%+v)", pcache.EnvRemote, n, c.Stats())
+	}
+	if st := c.Stats(); st.RemoteHits != 20 {
+		t.Fatalf("a store of $%s: %+v", pcache.EnvRemote, st)
+	}
+	c.Close()
+}
