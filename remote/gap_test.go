@@ -31,3 +31,23 @@ func TestReaderStepsOverALogGap(t *testing.T) {
 		}
 	}
 }
+
+// TestGCRemovesExpiredLeases: remote gc deletes leases nobody renewed for
+// two lease lifetimes, and leaves a live one.
+func TestGCRemovesExpiredLeases(t *testing.T) {
+	ctx := context.Background()
+	b := newFileBackend(t)
+	for _, k := range []string{leaseKey("f", [32]byte{1}), leaseKey("f", [32]byte{2})} {
+		if err := putBytes(ctx, b, k, encode(leaseBody{Owner: "x", Expires: 1}.sealed()), true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, err := GC(ctx, b, GCOptions{Now: time.Now().Add(time.Minute)})
+	if err != nil || rep.DeletedOther != 0 {
+		t.Fatalf("gc a minute later: %+v, %v (the leases are young)", rep, err)
+	}
+	rep, err = GC(ctx, b, GCOptions{Now: time.Now().Add(3 * leaseTTL)})
+	if err != nil || rep.DeletedOther != 2 {
+		t.Fatalf("gc later: %+v, %v, want both leases deleted", rep, err)
+	}
+}

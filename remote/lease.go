@@ -218,3 +218,25 @@ func (t *Tier) Await(ctx context.Context, name string, key [32]byte) (record.Ent
 		poll = min(2*poll, 2*time.Second)
 	}
 }
+
+// gcLeases deletes the leases last written more than two lease lifetimes
+// before now: their holders finished (a successful computation leaves its
+// lease to expire), failed or crashed. It returns how many it deleted.
+func gcLeases(ctx context.Context, b Backend, now time.Time) (int, error) {
+	var old []string
+	err := b.List(ctx, "lease/", func(key string, _ int64, modified time.Time) error {
+		if now.Sub(modified) > 2*leaseTTL {
+			old = append(old, key)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	for _, k := range old {
+		if err := b.Delete(ctx, k); err != nil {
+			return 0, err
+		}
+	}
+	return len(old), nil
+}

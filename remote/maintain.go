@@ -365,7 +365,7 @@ type GCReport struct {
 	DeletedBytes     int64    `json:"deleted_bytes"`
 	DeletedSegments  int      `json:"deleted_segments"`
 	DeletedLog       int      `json:"deleted_log_entries"`
-	DeletedOther     int      `json:"deleted_other"` // old checkpoints and probes
+	DeletedOther     int      `json:"deleted_other"` // old checkpoints, probes and expired leases
 	YoungKept        int      `json:"young_unreferenced_kept"`
 	EvictedFunctions []string `json:"evicted_from,omitempty"`
 }
@@ -468,6 +468,11 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 			return rep, err
 		}
 		rep.DeletedOther++
+	}
+	n, err := gcLeases(ctx, b, opts.Now)
+	rep.DeletedOther += n
+	if err != nil {
+		return rep, err
 	}
 	return rep, nil
 }
