@@ -346,9 +346,10 @@ func (h *remoteHits) remoteHit() (float64, error) {
 		h.closeStore()
 		return 0, fmt.Errorf("%s remote: %d calls on a fresh cache: %d remote hits, %d computes (want every call a remote hit)", h.kind, n, st.RemoteHits, st.Computes)
 	}
-	// Each remote hit queued a use record for the remote; let them go up
-	// before the local hits are timed, so that those run alone.
-	if err := h.waitUploads(n); err != nil {
+	// Let what the remote hits queued for the remote (use records of
+	// entries not used there within a day) go up before the local hits are
+	// timed, so that those run alone.
+	if err := h.waitPublished(); err != nil {
 		h.closeStore()
 		return 0, err
 	}
@@ -361,18 +362,14 @@ func (h *remoteHits) slowest() string {
 		h.b.cfg.rounds, fmtDuration(float64(h.firstCall)), fmtDuration(float64(h.slowCall)))
 }
 
-// waitUploads waits until the Store has published n records.
-func (h *remoteHits) waitUploads(n int64) error {
-	deadline := time.Now().Add(time.Minute)
-	for h.s.Stats().Uploads < n {
-		if time.Now().After(deadline) {
-			st := h.s.Stats()
-			return fmt.Errorf("%s remote: %d of %d use records published after a minute (%d remote errors)", h.kind, st.Uploads, n, st.RemoteErrors)
-		}
-		if err := h.ctx.Err(); err != nil {
-			return err
-		}
-		time.Sleep(2 * time.Millisecond)
+// waitPublished waits (at most a minute) until the Store has published
+// everything it queued.
+func (h *remoteHits) waitPublished() error {
+	ctx, cancel := context.WithTimeout(h.ctx, time.Minute)
+	defer cancel()
+	if err := h.s.Flush(ctx); err != nil {
+		st := h.s.Stats()
+		return fmt.Errorf("%s remote: publishing not done after a minute (%d remote errors): %w", h.kind, st.RemoteErrors, err)
 	}
 	return nil
 }
@@ -458,7 +455,7 @@ func (h *remoteHits) countRequests() (string, error) {
 		}
 	}
 	if err == nil {
-		err = h.waitUploads(n)
+		err = h.waitPublished()
 	}
 	h.closeStore()
 	if err != nil {
@@ -485,7 +482,7 @@ func (h *remoteHits) countRequests() (string, error) {
 	}
 	names := []string{"GET of the object", "GET of the index", "PUT", "HEAD", "DELETE", "LIST"}
 	return fmt.Sprintf("per remote hit of %d, Store Open to Close: on the calls' path %s (the index: the mirror's first read and its refreshes); "+
-		"in the background %s (the create-only probe at the first publish; the use records, a segment and a log entry a batch; the compaction of the log every 64 entries, which reads it back)",
+		"in the background %s (the create-only probe at the first publish; use records (at most one a day per entry), a segment and a log entry a batch; the compaction of the log every 64 entries, which reads it back)",
 		n, desc(0, names), desc(1, names)), nil
 }
 
