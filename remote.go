@@ -21,6 +21,10 @@ const (
 	// EnvRemoteMode is "ro" to read the remote without publishing to it, or
 	// "rw" (the default).
 	EnvRemoteMode = "PCACHE_REMOTE_MODE"
+	// EnvRemoteFlush is how long Close waits for the remote to take what
+	// is queued (a Go duration: "30s", "2m"; default 10s), unless
+	// RemoteTimeouts says.
+	EnvRemoteFlush = "PCACHE_REMOTE_FLUSH"
 )
 
 // Remote makes the Store share its entries through the remote at url, as
@@ -30,7 +34,11 @@ const (
 // and, on a remote hit, streams its objects (out files included) into the
 // local cache, verified by hash. New entries are published in the
 // background, objects first; Close flushes what is queued, waiting at most
-// a few seconds (the rest is published by the next Open). A remote that is
+// the flush timeout (10s, $PCACHE_REMOTE_FLUSH, RemoteTimeouts), and
+// returns an error naming how many entries it left (the next Open
+// publishes them). A Store with a remote needs its Close (Memo and its
+// relatives: pcache.Close) for the entries of its last moments to reach
+// the remote. A remote that is
 // down, slow or damaged never fails or delays a call beyond its request
 // timeouts: calls go on locally and Stats counts the failures.
 //
@@ -51,7 +59,8 @@ func RemoteReadOnly() StoreOption { return func(o *storeOptions) { o.remoteRO = 
 
 // RemoteTimeouts bounds each remote request made on a call's path (index
 // reads, object fetches; default 5s, growing with an object's size) and the
-// flush Close waits for (default 10s).
+// flush Close waits for (default $PCACHE_REMOTE_FLUSH, else 10s). Zero
+// keeps the default.
 func RemoteTimeouts(request, flush time.Duration) StoreOption {
 	return func(o *storeOptions) { o.remoteTimes.request, o.remoteTimes.flush = request, flush }
 }
@@ -93,6 +102,14 @@ func (s *Store) openRemote() error {
 	default:
 		return fmt.Errorf("pcache: open: %w: $%s=%q: want ro or rw", errRemoteEnv, EnvRemoteMode, mode)
 	}
+	flush := o.remoteTimes.flush
+	if v := strings.TrimSpace(os.Getenv(EnvRemoteFlush)); v != "" && flush == 0 {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("pcache: open: %w: $%s=%q: want a duration such as 30s or 2m", errRemoteEnv, EnvRemoteFlush, v)
+		}
+		flush = d
+	}
 	if s.readOnly {
 		s.log.Info("pcache: the local cache is read-only, so the remote is not used (its hits are stored locally)", "dir", s.d.Root())
 		return nil
@@ -109,7 +126,7 @@ func (s *Store) openRemote() error {
 	}
 	t, err := remote.Open(ctx, b, s.d, s.cas, remote.Options{
 		ReadOnly: ro, Logger: s.log, Now: s.opts.now,
-		Refresh: o.remoteTimes.refresh, Timeout: o.remoteTimes.request, FlushTimeout: o.remoteTimes.flush,
+		Refresh: o.remoteTimes.refresh, Timeout: o.remoteTimes.request, FlushTimeout: flush,
 	})
 	if err != nil {
 		return fmt.Errorf("pcache: open: %w", err)

@@ -360,18 +360,14 @@ func (h *remoteHits) slowest() string {
 		h.b.cfg.rounds, fmtDuration(float64(h.firstCall)), fmtDuration(float64(h.slowCall)))
 }
 
-// waitUploads waits until the Store has published n records.
+// waitUploads waits until the Store has published the n use records its
+// remote hits queued (Stats.Uploads counts entries, not uses: Flush waits
+// for the queue to empty).
 func (h *remoteHits) waitUploads(n int64) error {
-	deadline := time.Now().Add(time.Minute)
-	for h.s.Stats().Uploads < n {
-		if time.Now().After(deadline) {
-			st := h.s.Stats()
-			return fmt.Errorf("%s remote: %d of %d use records published after a minute (%d remote errors)", h.kind, st.Uploads, n, st.RemoteErrors)
-		}
-		if err := h.ctx.Err(); err != nil {
-			return err
-		}
-		time.Sleep(2 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(h.ctx, time.Minute)
+	defer cancel()
+	if err := h.s.Flush(ctx); err != nil {
+		return fmt.Errorf("%s remote: the %d use records not published after a minute (%d remote errors): %w", h.kind, n, h.s.Stats().RemoteErrors, err)
 	}
 	return nil
 }
