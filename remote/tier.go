@@ -239,8 +239,9 @@ func (t *Tier) failed(what string, err error) {
 	}
 }
 
-// slow tells the breaker a request was answered, but slowly (in more
-// than half its timeout): that counts like a failure, without being one.
+// slow tells the breaker a request was answered, but slowly (after more
+// than 3/4 of its timeout, and more than minSlow): that counts like a
+// failure, without being one.
 func (t *Tier) slow(what string, took time.Duration) {
 	if t.br.fail() {
 		t.say(kindUnreachable, slog.LevelWarn, fmt.Sprintf("pcache: remote %s answers too slowly; calls go on locally until it answers faster", t.b), "op", what, "took", took)
@@ -292,7 +293,7 @@ func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(
 		// One failure may be the remote's hiccup (a 503, a reset
 		// connection): the request is tried again at once.
 	}
-	slow := timeout > 0 && time.Since(start) > timeout/2
+	slow := timeout > 0 && time.Since(start) > max(timeout*3/4, minSlow)
 	stalled := errors.Is(context.Cause(ctx), errStalled)
 	if stalled {
 		err = fmt.Errorf("%w: %w", errStalled, err)
@@ -322,6 +323,12 @@ func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(
 	}
 	return err
 }
+
+// minSlow is the shortest answer that counts as slow: below it, how long
+// a request took says more about this machine's load than about the
+// remote (a short test timeout would otherwise make a loaded machine's
+// uploads of a few hundred KiB "slow").
+const minSlow = time.Second
 
 // answered reports whether err is an answer of the remote that asking
 // again at once would not change (a 404, an "exists", a missing bucket,
