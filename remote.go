@@ -148,6 +148,7 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
 		return false // another kind of entry, or one forgotten here and not yet on the remote
 	}
 	if err := t.Fetch(ctx, &e); err != nil {
+		t.Suspect(&e) // when this call's result is published, a damaged remote copy is replaced
 		c.s.log.Debug("pcache: remote entry unavailable; computing", "function", c.name, "key", record.Short(&k.hash), "err", err)
 		return false
 	}

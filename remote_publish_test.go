@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -394,6 +396,105 @@ func TestRemoteCloseNeverSpins(t *testing.T) {
 	}
 	if n := f.Total(); n > 60 {
 		t.Fatalf("%d requests (%v) against a remote whose every put fails; want a bounded few", n, f.Requests())
+	}
+}
+
+// TestRemoteCorruptObjectIsReplaced (issue 22, item 7): an object damaged
+// on the remote is replaced by the next upload of it: the machine that
+// found it damaged computes the entry and, publishing it, replaces the
+// object instead of taking the damaged copy for there; a third machine is
+// then served.
+func TestRemoteCorruptObjectIsReplaced(t *testing.T) {
+	b, dir := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "corrupt/f", 0, 5)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := filepath.Glob(filepath.Join(dir, "objects", "*"))
+	if len(objs) != 5 {
+		t.Fatalf("%d objects on the remote, want 5", len(objs))
+	}
+	for _, o := range objs {
+		data, err := os.ReadFile(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0x20
+		if err := os.WriteFile(o, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openStore(t, t.TempDir(), pcache.RemoteBackend(b), pcache.WithLogger(quiet()))
+	computeShort(t, s, "corrupt/f", 0, 5) // every remote copy is damaged: computed
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.RemoteHits != 0 || st.Computes != 5 {
+		t.Fatalf("stats %+v: want the 5 damaged entries computed", st)
+	}
+	if got := servedFrom(t, b, "corrupt/f", 5); got != 5 {
+		t.Fatalf("after the recomputed entries were published, a fresh cache was served %d of 5", got)
+	}
+}
+
+// TestRemoteStaleMirrorPublishesPastGC (issue 22, item 6): a machine whose
+// mirror of a function predates a remote gc (which removed the log up to
+// its checkpoint) publishes past the head, not into the removed range:
+// a fresh reader sees its entries.
+func TestRemoteStaleMirrorPublishesPastGC(t *testing.T) {
+	ctx := context.Background()
+	b, _ := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "stale/f", 0, 3)
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Machine B reads the function's index (its mirror is now at the
+	// log's end) and goes away.
+	dirB := t.TempDir()
+	sb := openStore(t, dirB, pcache.RemoteBackend(b))
+	computeShort(t, sb, "stale/f", 0, 3)
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A publishes more, one log entry at a time; then a gc, a day later,
+	// compacts the log and removes it.
+	for k := 3; k < 10; k++ {
+		computeShort(t, a, "stale/f", k, k+1)
+		if err := a.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DeletedLog == 0 {
+		// The first gc writes the checkpoint; the log goes once it is
+		// older than the grace period: a second gc, later.
+		if rep, err = remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(96 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep.DeletedLog == 0 {
+		t.Fatalf("gc removed no log entry: %+v", rep)
+	}
+	// B comes back with its old mirror and computes new keys.
+	sb = openStore(t, dirB, pcache.RemoteBackend(b))
+	computeShort(t, sb, "stale/f", 100, 105)
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	f := pcache.MustWrap(c, "stale/f", func(_ context.Context, k int) (string, error) { return "", fmt.Errorf("computed %d", k) })
+	for _, k := range []int{0, 9, 100, 104} {
+		if v, err := f.Call(pcache.ErrorOnMiss(ctx), k); err != nil || v != shortValue(k) {
+			t.Fatalf("key %d after a gc and a stale machine's publishing: %q, %v", k, v, err)
+		}
 	}
 }
 

@@ -51,16 +51,23 @@ type publisher struct {
 	backlog  []item
 	files    []*outboxFile // files whose records are all in backlog
 	keepFile map[*outboxFile]bool
-	seq      map[string]uint64 // the last log number this process knows of, per function
-	cp       map[string]uint64 // the last checkpoint number it knows of
-	left     []item            // what was still queued when run ended
-	lastErr  error             // why publishing last failed
+	seq      map[string]uint64   // the last log number this process knows of, per function
+	cp       map[string]uint64   // the last checkpoint number it knows of
+	heads    map[string]headSeen // the head last read, per function
+	left     []item              // what was still queued when run ended
+	lastErr  error               // why publishing last failed
 
 	upMu     sync.Mutex
 	uploaded map[cas.ID]bool // objects known to be on the remote
 
 	probeMu sync.Mutex
 	writeOK time.Time // when a probe showed that the remote takes writes
+}
+
+// headSeen is a function's head as the publisher last read it.
+type headSeen struct {
+	seq uint64
+	at  time.Time
 }
 
 const (
@@ -78,6 +85,11 @@ const (
 	// is done.
 	maxChunk  = 512
 	chunkTime = time.Second
+	// headCheckEvery is how often the publisher reads a function's head
+	// before it publishes: the log up to the head's checkpoint may have
+	// been removed by a remote gc, and an entry written there would be
+	// seen by no new reader.
+	headCheckEvery = time.Minute
 	// writeProbeEvery is how long a successful probe put vouches that the
 	// remote takes writes, when one key is refused.
 	writeProbeEvery = time.Minute
@@ -89,7 +101,7 @@ func newPublisher(t *Tier) *publisher {
 		t: t, dir: t.d.RemoteOutbox(t.id), writer: fsutil.Host() + "." + fmt.Sprint(os.Getpid()),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
-		keepFile: map[*outboxFile]bool{}, seq: map[string]uint64{}, cp: map[string]uint64{},
+		keepFile: map[*outboxFile]bool{}, seq: map[string]uint64{}, cp: map[string]uint64{}, heads: map[string]headSeen{},
 		uploaded: map[cas.ID]bool{},
 	}
 }
@@ -564,10 +576,15 @@ func (p *publisher) publishSegment(name string, entries []record.Entry, entriesI
 	if fi, err := t.index(name); err == nil {
 		from = max(from, fi.position())
 	}
+	floor, err := p.logFloor(name)
+	if err != nil {
+		return err
+	}
+	from = max(from, floor)
 	var seq uint64
 	var file string
 	var data []byte
-	err := t.request(p.ctx, "publish records", func(ctx context.Context) error {
+	err = t.request(p.ctx, "publish records", func(ctx context.Context) error {
 		var err error
 		seq, file, data, err = publish(ctx, t.b, name, entries, from, p.writer, t.opts.Now())
 		return putError(err)
@@ -584,6 +601,28 @@ func (p *publisher) publishSegment(name string, entries []record.Entry, entriesI
 		p.compact(name)
 	}
 	return nil
+}
+
+// logFloor returns the number past which function name's log may be
+// written: its head (read at most every headCheckEvery). A remote gc
+// removes log entries only up to a checkpoint the head names, so a writer
+// whose mirror is older than that gc moves past the head instead of
+// writing into the removed range, where no new reader would look.
+func (p *publisher) logFloor(name string) (uint64, error) {
+	if h, ok := p.heads[name]; ok && time.Since(h.at) < headCheckEvery {
+		return h.seq, nil
+	}
+	var seq uint64
+	err := p.t.request(p.ctx, "read the head", func(ctx context.Context) error {
+		var err error
+		seq, err = readHead(ctx, p.t.b, name)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	p.heads[name] = headSeen{seq: seq, at: time.Now()}
+	return seq, nil
 }
 
 // refused judges a put the server refused for good (err is a
@@ -664,7 +703,9 @@ const headFirst = 256 << 10
 
 // upload puts object id on the remote unless it is there (a large one is
 // asked about first; a small one is sent, and an already-exists answer
-// counts as done).
+// counts as done). A copy on the remote that is damaged — of the wrong
+// size, or one of an entry the remote could not serve (Tier.Suspect) that
+// fails verification — is replaced.
 func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 	t := p.t
 	key := objectKey(id)
@@ -675,11 +716,18 @@ func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 			have, _, err = t.b.Head(ctx, key)
 			return err
 		})
-		if err == nil && have == size {
+		if err == nil && have == size && !t.suspected(id) {
 			return true, nil
 		}
 		if err != nil && !errors.Is(err, ErrNotExist) {
 			return false, err
+		}
+		if err == nil {
+			// There, but the wrong size or suspected: check it, replace it
+			// if it is damaged.
+			if ok, err := p.replaceDamaged(id, size, have); err != nil || ok {
+				return ok, err
+			}
 		}
 	}
 	if !p.haveLocal(id) {
@@ -687,7 +735,12 @@ func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 	}
 	err := p.put(id, size)
 	switch {
-	case err == nil || errors.Is(err, ErrExists):
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrExists):
+		if t.suspected(id) {
+			return p.replaceDamaged(id, size, -1)
+		}
 		return true, nil
 	case errors.As(err, new(localError)):
 		return false, nil
@@ -741,6 +794,50 @@ func (p *publisher) put(id cas.ID, size int64) error {
 	})
 }
 
+// replaceDamaged checks the remote's copy of object id (have is its size
+// if known, else -1) and, if it is damaged, deletes it and uploads this
+// cache's copy. It reports true when the remote has a good copy after
+// all, and false with no error when the object cannot be uploaded from
+// here.
+func (p *publisher) replaceDamaged(id cas.ID, size, have int64) (bool, error) {
+	t := p.t
+	key := objectKey(id)
+	damaged := have >= 0 && have != size
+	if !damaged {
+		err := t.requestFor(p.ctx, "verify an object", size, func(ctx context.Context) error {
+			err := verifyObject(ctx, t.b, id, size)
+			if errors.Is(err, errBadContent) {
+				damaged, err = true, nil // the remote answered: its copy is bad
+			}
+			return err
+		})
+		if errors.Is(err, ErrNotExist) {
+			damaged = true // gone meanwhile: upload it
+		} else if err != nil {
+			return false, err
+		}
+	}
+	t.cleared(id)
+	if !damaged {
+		return true, nil
+	}
+	if !p.haveLocal(id) {
+		return false, nil
+	}
+	if err := t.request(p.ctx, "remove a damaged object", func(ctx context.Context) error { return t.b.Delete(ctx, key) }); err != nil {
+		return false, err
+	}
+	err := p.put(id, size)
+	switch {
+	case err == nil, errors.Is(err, ErrExists): // another writer replaced it first
+		t.opts.Logger.Info("pcache: remote object was damaged; replaced with this cache's copy", "remote", t.b.String(), "key", key)
+		return true, nil
+	case errors.As(err, new(localError)):
+		return false, nil
+	}
+	return false, err
+}
+
 // readErr remembers the error its reader returned.
 type readErr struct {
 	r   io.Reader
@@ -770,6 +867,15 @@ func (p *publisher) compact(name string) {
 		}
 		p.cp[name] = st.checkpoint
 		if st.seq < st.checkpoint+compactEvery {
+			return nil
+		}
+		if len(st.problems) > 0 {
+			// A checkpoint of an index read in part would leave out what
+			// the damaged files held for good (gc would then remove the
+			// log they are in): left to remote check, and not tried again
+			// for another compactEvery entries.
+			p.cp[name] = st.seq
+			t.opts.Logger.Debug("pcache: remote index damaged; not compacted", "function", name, "problem", st.problems[0].String())
 			return nil
 		}
 		if _, err := compact(ctx, t.b, st); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/manifest/record"
 )
 
 // Options configure a Tier.
@@ -86,6 +87,9 @@ type Tier struct {
 	pub         *publisher
 	closing     atomic.Bool
 	lastFailure atomic.Pointer[error] // the last request that failed, for Close's error
+
+	suspectMu sync.Mutex
+	suspect   map[cas.ID]bool // objects of entries the remote could not serve (Suspect)
 }
 
 // Open returns the tier of backend b for the local cache d (whose objects
@@ -200,6 +204,38 @@ func (t *Tier) writesRefused(ctx context.Context, err error) bool {
 	t.ro.Store(true)
 	t.say(kindReadOnly, slog.LevelWarn, fmt.Sprintf("pcache: remote %s takes no writes from these credentials (reads work): serving its entries, publishing none (PCACHE_REMOTE_MODE=ro says so and spares the attempt)", t.b), "err", err)
 	return true
+}
+
+// Suspect tells the tier that entry e, found in the remote index, could
+// not be served from the remote (an object damaged, or missing, or the
+// remote failing). When this cache publishes an entry naming one of e's
+// objects (its own computation of the same result), the remote's copy is
+// checked and a damaged one replaced, instead of being taken for there on
+// an "exists" answer.
+func (t *Tier) Suspect(e *record.Entry) {
+	t.suspectMu.Lock()
+	defer t.suspectMu.Unlock()
+	if t.suspect == nil || len(t.suspect) >= maxSuspect {
+		t.suspect = map[cas.ID]bool{}
+	}
+	for _, o := range e.Objects() {
+		t.suspect[o.ID] = true
+	}
+}
+
+// maxSuspect bounds the objects Suspect remembers.
+const maxSuspect = 4096
+
+func (t *Tier) suspected(id cas.ID) bool {
+	t.suspectMu.Lock()
+	defer t.suspectMu.Unlock()
+	return t.suspect[id]
+}
+
+func (t *Tier) cleared(id cas.ID) {
+	t.suspectMu.Lock()
+	delete(t.suspect, id)
+	t.suspectMu.Unlock()
 }
 
 // ReadOnly reports whether the tier publishes nothing.
