@@ -38,7 +38,8 @@ const (
 // returns an error naming how many entries it left (the next Open
 // publishes them). A Store with a remote needs its Close (Memo and its
 // relatives: pcache.Close) for the entries of its last moments to reach
-// the remote. A remote that is
+// the remote. A Store whose mode is ModeReadOnly (PCACHE_MODE=readonly)
+// reads the remote and publishes nothing, as RemoteReadOnly. A remote that is
 // down, slow or damaged never fails or delays a call beyond its request
 // timeouts: calls go on locally and Stats counts the failures.
 //
@@ -102,6 +103,9 @@ func (s *Store) openRemote() error {
 	default:
 		return fmt.Errorf("pcache: open: %w: $%s=%q: want ro or rw", errRemoteEnv, EnvRemoteMode, mode)
 	}
+	if o.mode == ModeReadOnly {
+		ro = true // PCACHE_MODE=readonly: nothing is stored, nothing published
+	}
 	flush := o.remoteTimes.flush
 	if v := strings.TrimSpace(os.Getenv(EnvRemoteFlush)); v != "" && flush == 0 {
 		d, err := time.ParseDuration(v)
@@ -152,7 +156,7 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
 		c.s.log.Debug("pcache: remote entry unavailable; computing", "function", c.name, "key", record.Short(&k.hash), "err", err)
 		return false
 	}
-	if !c.recordFetched(ctx, &e) { // sets e.Used: the use is recorded
+	if !c.recordFetched(ctx, &e, k.noWrite) { // the use is recorded, unless the call is read-only
 		return false
 	}
 	if c.serve(ctx, k, &e, dst, false) != served {
@@ -164,8 +168,10 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink) bool {
 
 // recordFetched appends a fetched entry to the local manifest inside the
 // gc turnstile, once its objects are known to be there (a gc that ran
-// between the fetch and now may have taken them for garbage).
-func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
+// between the fetch and now may have taken them for garbage). The record
+// notes the use, which goes to the remote too, unless the call is
+// read-only (ModeReadOnly records no use, and publishes nothing).
+func (c *core) recordFetched(ctx context.Context, e *record.Entry, readOnly bool) bool {
 	leave, err := c.enterToWrite(ctx)
 	if err != nil {
 		return false
@@ -176,12 +182,16 @@ func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
 			return false
 		}
 	}
-	e.Used = c.s.opts.now().UnixNano()
+	if !readOnly {
+		e.Used = c.s.opts.now().UnixNano()
+	}
 	if err := c.m.Append(*e); err != nil {
 		c.warn("recording a remote hit failed", nil, err)
 		return false
 	}
-	c.s.remote.PublishUse(c.name, *e) // the remote's gc evicts by last use
+	if !readOnly {
+		c.s.remote.PublishUse(c.name, *e) // the remote's gc evicts by last use
+	}
 	return true
 }
 

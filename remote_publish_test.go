@@ -399,6 +399,68 @@ func TestRemoteCloseNeverSpins(t *testing.T) {
 	}
 }
 
+// TestRemoteReadOnlyModePublishesNothing (issue 22): PCACHE_MODE=readonly
+// reads the remote and writes nothing to it (not even the create-only
+// probe); a call under WithMode(ModeReadOnly) publishes no use record.
+func TestRemoteReadOnlyModePublishesNothing(t *testing.T) {
+	b, _ := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "romode/f", 0, 10)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var writes []string
+	f := remotetest.NewFaulty(b)
+	f.OnRequest = func(op, key string) {
+		if op == "put" || op == "delete" {
+			mu.Lock()
+			writes = append(writes, op+" "+key)
+			mu.Unlock()
+		}
+	}
+	t.Setenv(pcache.EnvMode, "readonly")
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "romode/f", 0, 20) // 10 from the remote, 10 computed and not stored
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.RemoteHits != 10 || st.Uploads != 0 || st.Stores != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	mu.Lock()
+	if len(writes) != 0 {
+		t.Fatalf("PCACHE_MODE=readonly wrote to the remote: %q", writes)
+	}
+	writes = nil
+	mu.Unlock()
+
+	// The mode of one call: the Store publishes, the read-only call's
+	// remote hit records no use.
+	t.Setenv(pcache.EnvMode, "")
+	s2 := openStore(t, t.TempDir(), pcache.RemoteBackend(f))
+	g := pcache.MustWrap(s2, "romode/f", func(_ context.Context, k int) (string, error) { return "", fmt.Errorf("computed") })
+	for k := range 10 {
+		if _, err := g.Call(pcache.WithMode(context.Background(), pcache.ModeReadOnly), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s2.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range writes {
+		if strings.Contains(w, "fn/") {
+			t.Fatalf("a read-only call published %q", w)
+		}
+	}
+}
+
 // TestRemoteCorruptObjectIsReplaced (issue 22, item 7): an object damaged
 // on the remote is replaced by the next upload of it: the machine that
 // found it damaged computes the entry and, publishing it, replaces the
