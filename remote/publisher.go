@@ -180,11 +180,14 @@ type UnpublishedError struct {
 }
 
 func (e *UnpublishedError) Error() string {
-	uses := ""
-	if e.Uses > 0 {
-		uses = fmt.Sprintf(" (and %d records of uses)", e.Uses)
+	what := fmt.Sprintf("%d entries", e.Entries)
+	switch {
+	case e.Entries == 0:
+		what = fmt.Sprintf("%d records of uses", e.Uses)
+	case e.Uses > 0:
+		what += fmt.Sprintf(" (and %d records of uses)", e.Uses)
 	}
-	return fmt.Sprintf("remote: %s: %d entries still queued, not published%s: %s; the next Open of this cache publishes them", e.Remote, e.Entries, uses, e.Reason)
+	return fmt.Sprintf("remote: %s: %s still queued, not published: %s; the next Open of this cache publishes them", e.Remote, what, e.Reason)
 }
 
 // close publishes what is queued, for at most timeout, and stops. Records
@@ -218,7 +221,7 @@ func (p *publisher) close(timeout time.Duration) error {
 	switch {
 	case timedOut:
 		e.Reason = fmt.Sprintf("publishing did not finish within %v (PCACHE_REMOTE_FLUSH sets how long Close waits)", timeout)
-	case p.lastErr != nil:
+	case p.lastErr != nil && !errors.Is(p.lastErr, errBreakerOpen):
 		e.Reason = "the remote failed: " + p.lastErr.Error()
 	case p.t.lastFailure.Load() != nil:
 		e.Reason = "the remote did not answer: " + (*p.t.lastFailure.Load()).Error()
