@@ -10,6 +10,8 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest/record"
 )
 
@@ -170,5 +172,43 @@ func TestGCRefusesFlaggedFunction(t *testing.T) {
 	logs, _ := filepath.Glob(filepath.Join(dir, filepath.FromSlash(fnDir("gc/flagged")), "log", "*"))
 	if len(logs) != 4 {
 		t.Fatalf("%d log entries of the flagged function left, want all 4", len(logs))
+	}
+}
+
+// TestPublisherIgnoresHeadWithoutCheckpoint: a head naming a checkpoint
+// that is not there (garbled, or written by hand) does not send a
+// publisher past the log's end, which would leave a gap readers stop at.
+func TestPublisherIgnoresHeadWithoutCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	b := newFileBackend(t)
+	const name = "head/bogus"
+	publishN(t, b, name, 0, 3)
+	if err := putBytes(ctx, b, headKey(name), encode(head{Seq: 1000}), false); err != nil {
+		t.Fatal(err)
+	}
+	d := layout.New(t.TempDir())
+	for _, p := range []string{d.Objects(), d.Tmp(), d.Locks(), d.Manifests()} {
+		if err := os.MkdirAll(p, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store, err := cas.Open(d, cas.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier, err := Open(ctx, b, d, store, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tier.PublishUse(name, entry(7)) // a record whose objects need no upload
+	if err := tier.Close(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := loadState(ctx, b, name, loadOptions{listed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.problems) != 0 || st.seq != 4 {
+		t.Fatalf("log ends at %d with problems %v; want entry 4 right after the 3 there", st.seq, st.problems)
 	}
 }

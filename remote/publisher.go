@@ -610,7 +610,12 @@ func (p *publisher) publishSegment(name string, entries []record.Entry, entriesI
 // written: its head (read at most every headCheckEvery). A remote gc
 // removes log entries only up to a checkpoint the head names, so a writer
 // whose mirror is older than that gc moves past the head instead of
-// writing into the removed range, where no new reader would look.
+// writing into the removed range, where no new reader would look. The
+// head counts only if the checkpoint it names is there (a compactor wrote
+// it at the log's end then, so the log reaches that far, even if the
+// checkpoint is damaged since): a head that says more than the log holds
+// (garbled, or written by hand) would otherwise send writers past the
+// log's end, leaving a gap readers stop at.
 func (p *publisher) logFloor(name string) (uint64, error) {
 	if h, ok := p.heads[name]; ok && time.Since(h.at) < headCheckEvery {
 		return h.seq, nil
@@ -618,7 +623,13 @@ func (p *publisher) logFloor(name string) (uint64, error) {
 	var seq uint64
 	err := p.t.request(p.ctx, "read the head", func(ctx context.Context) error {
 		var err error
-		seq, err = readHead(ctx, p.t.b, name)
+		if seq, err = readHead(ctx, p.t.b, name); err != nil || seq == 0 {
+			return err
+		}
+		_, _, err = p.t.b.Head(ctx, checkpointKey(name, seq))
+		if errors.Is(err, ErrNotExist) {
+			seq, err = 0, nil // no such checkpoint: the head says nothing
+		}
 		return err
 	})
 	if err != nil {
