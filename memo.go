@@ -21,10 +21,12 @@ var dflt struct {
 // $PCACHE_REMOTE and $PCACHE_MODE apply as to any Open). Memo and its
 // relatives use it. After Close, the next Default opens it again.
 //
-// A program need not close it: every entry is committed when its call
-// returns, and what the remote tier had not yet published is published by
-// the next Open. Closing (defer pcache.Close() in main) flushes the remote
-// tier's queue now and releases the locks.
+// Without a remote a program need not close it: every entry is committed
+// locally when its call returns. With a remote ($PCACHE_REMOTE), close it
+// (defer pcache.Close() in main): Close publishes what the remote tier has
+// queued — the entries of the program's last moments — and says in its
+// error how many it could not; without it they wait for the next Open of
+// this cache on this machine.
 func Default() (*Store, error) {
 	dflt.mu.Lock()
 	defer dflt.mu.Unlock()
@@ -39,7 +41,9 @@ func Default() (*Store, error) {
 	return s, nil
 }
 
-// Close closes the default Store if it is open (see Default).
+// Close closes the default Store if it is open (see Default and
+// Store.Close: with a remote, an error says how many entries were left
+// unpublished).
 func Close() error {
 	dflt.mu.Lock()
 	s := dflt.s
@@ -221,8 +225,8 @@ func report[X, R any](fn func(context.Context, X) (R, error)) func(context.Conte
 // error_on_miss for error-on-miss) panics on the first call, naming the
 // variable, so a job that meant to fail on any miss cannot pass with the
 // cache quietly off (MemoErr and its relatives return an error wrapping
-// ErrConfig instead). A bad $PCACHE_REMOTE or $PCACHE_REMOTE_MODE turns
-// off only the remote, logged at error level.
+// ErrConfig instead). A bad $PCACHE_REMOTE, $PCACHE_REMOTE_MODE or
+// $PCACHE_REMOTE_FLUSH turns off only the remote, logged at error level.
 //
 // Methods and closures: only the argument is the key. A method value
 // (obj.Method) or a closure over variables computes with state the key

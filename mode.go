@@ -18,7 +18,9 @@ const (
 	// ModeOff computes every call and stores nothing.
 	ModeOff Mode = "off"
 	// ModeReadOnly serves hits (local, or from the remote) and computes
-	// misses without storing them; no use is recorded.
+	// misses without storing them; no use is recorded, and nothing is
+	// published to the remote (a Store in this mode publishes nothing at
+	// all, as with RemoteReadOnly).
 	ModeReadOnly Mode = "readonly"
 	// ModeErrorOnMiss makes a miss return an error wrapping ErrCacheMiss:
 	// for CI jobs that must be served entirely from the cache.

@@ -202,7 +202,7 @@ func Open(dir string, opts ...StoreOption) (*Store, error) {
 			s.Close()
 			return nil, err // the program's own Remote option: its mistake to see
 		}
-		// A bad $PCACHE_REMOTE or $PCACHE_REMOTE_MODE costs the remote,
+		// A bad $PCACHE_REMOTE (or _MODE, _FLUSH) costs the remote,
 		// never the local cache: said loudly, once per Open.
 		s.log.Error("pcache: the remote is off; the local cache works without it", "dir", s.d.Root(), "err", err)
 	}
@@ -275,8 +275,10 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 // made after Close compute without the cache (or fail with ErrClosed under
 // ReturnStoreErrors); nothing committed is lost by closing, or by exiting
 // without closing. With a remote, Close first publishes what is queued,
-// waiting at most the flush timeout (see RemoteTimeouts); what is left is
-// published by the next Open of this cache.
+// waiting at most the flush timeout (see RemoteTimeouts and
+// $PCACHE_REMOTE_FLUSH); if entries are left, its error says how many
+// (errors.As finds a *remote.UnpublishedError), and the next Open of this
+// cache publishes them.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -287,9 +289,11 @@ func (s *Store) Close() error {
 	s.waitTrim()
 	if s.remote != nil {
 		// First: publishing reads objects from the local store. A flush
-		// that runs out of time is not an error (the outbox keeps the rest).
+		// that could not finish is an error naming what is left (the
+		// outbox keeps it for the next Open); the local cache is closed
+		// all the same.
 		if err := s.remote.Close(); err != nil {
-			s.log.Warn("pcache: "+err.Error(), "dir", s.d.Root())
+			errs = append(errs, err)
 		}
 	}
 	for _, m := range s.manifests {

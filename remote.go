@@ -25,6 +25,10 @@ const (
 	// EnvRemoteMode is "ro" to read the remote without publishing to it, or
 	// "rw" (the default).
 	EnvRemoteMode = "PCACHE_REMOTE_MODE"
+	// EnvRemoteFlush is how long Close waits for the remote to take what
+	// is queued (a Go duration: "30s", "2m"; default 10s), unless
+	// RemoteTimeouts says.
+	EnvRemoteFlush = "PCACHE_REMOTE_FLUSH"
 )
 
 // Remote makes the Store share its entries through the remote at url, as
@@ -36,7 +40,12 @@ const (
 // and, on a remote hit, streams its objects (out files included) into the
 // local cache, verified by hash. New entries are published in the
 // background, objects first; Close flushes what is queued, waiting at most
-// a few seconds (the rest is published by the next Open). A remote that is
+// the flush timeout (10s, $PCACHE_REMOTE_FLUSH, RemoteTimeouts), and
+// returns an error naming how many entries it left (the next Open
+// publishes them). A Store with a remote needs its Close (Memo and its
+// relatives: pcache.Close) for the entries of its last moments to reach
+// the remote. A Store whose mode is ModeReadOnly (PCACHE_MODE=readonly)
+// reads the remote and publishes nothing, as RemoteReadOnly. A remote that is
 // down, slow or damaged never fails or delays a call beyond its request
 // timeouts: calls go on locally and Stats counts the failures.
 //
@@ -64,7 +73,8 @@ func RemoteReadOnly() StoreOption { return func(o *storeOptions) { o.remoteRO = 
 
 // RemoteTimeouts bounds each remote request made on a call's path (index
 // reads, object fetches; default 5s, growing with an object's size) and the
-// flush Close waits for (default 10s).
+// flush Close waits for (default $PCACHE_REMOTE_FLUSH, else 10s). Zero
+// keeps the default.
 func RemoteTimeouts(request, flush time.Duration) StoreOption {
 	return func(o *storeOptions) { o.remoteTimes.request, o.remoteTimes.flush = request, flush }
 }
@@ -106,6 +116,17 @@ func (s *Store) openRemote() error {
 	default:
 		return fmt.Errorf("pcache: open: %w: $%s=%q: want ro or rw", errRemoteEnv, EnvRemoteMode, mode)
 	}
+	if o.mode == ModeReadOnly {
+		ro = true // PCACHE_MODE=readonly: nothing is stored, nothing published
+	}
+	flush := o.remoteTimes.flush
+	if v := strings.TrimSpace(os.Getenv(EnvRemoteFlush)); v != "" && flush == 0 {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("pcache: open: %w: $%s=%q: want a duration such as 30s or 2m", errRemoteEnv, EnvRemoteFlush, v)
+		}
+		flush = d
+	}
 	if s.readOnly {
 		s.log.Info("pcache: the local cache is read-only, so the remote is not used (its hits are stored locally)", "dir", s.d.Root())
 		return nil
@@ -122,7 +143,7 @@ func (s *Store) openRemote() error {
 	}
 	t, err := remote.Open(ctx, b, s.d, s.cas, remote.Options{
 		ReadOnly: ro, Logger: s.log, Now: s.opts.now, Apply: s.applyRemote,
-		Refresh: o.remoteTimes.refresh, Timeout: o.remoteTimes.request, FlushTimeout: o.remoteTimes.flush,
+		Refresh: o.remoteTimes.refresh, Timeout: o.remoteTimes.request, FlushTimeout: flush,
 	})
 	if err != nil {
 		return fmt.Errorf("pcache: open: %w", err)
@@ -148,10 +169,11 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink, fresh bool)
 		return false // another kind of entry, or one forgotten here and not yet on the remote
 	}
 	if err := t.Fetch(ctx, &e); err != nil {
+		t.Suspect(&e) // when this call's result is published, a damaged remote copy is replaced
 		c.s.log.Debug("pcache: remote entry unavailable; computing", "function", c.name, "key", record.Short(&k.hash), "err", err)
 		return false
 	}
-	if !c.recordFetched(ctx, &e) { // sets e.Used: the use is recorded
+	if !c.recordFetched(ctx, &e, k.noWrite) { // the use is recorded, unless the call is read-only
 		return false
 	}
 	if c.serve(ctx, k, &e, dst, false) != served {
@@ -232,8 +254,10 @@ func (s *Store) applyRemote(name string, recs []record.Entry) {
 
 // recordFetched appends a fetched entry to the local manifest inside the
 // gc turnstile, once its objects are known to be there (a gc that ran
-// between the fetch and now may have taken them for garbage).
-func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
+// between the fetch and now may have taken them for garbage). The record
+// notes the use, which goes to the remote too, unless the call is
+// read-only (ModeReadOnly records no use, and publishes nothing).
+func (c *core) recordFetched(ctx context.Context, e *record.Entry, readOnly bool) bool {
 	leave, err := c.enterToWrite(ctx)
 	if err != nil {
 		return false
@@ -244,12 +268,16 @@ func (c *core) recordFetched(ctx context.Context, e *record.Entry) bool {
 			return false
 		}
 	}
-	e.Used = c.s.opts.now().UnixNano()
+	if !readOnly {
+		e.Used = c.s.opts.now().UnixNano()
+	}
 	if err := c.m.Append(*e); err != nil {
 		c.warn("recording a remote hit failed", nil, err)
 		return false
 	}
-	c.s.remote.PublishUse(c.name, *e) // the remote's gc evicts by last use
+	if !readOnly {
+		c.s.remote.PublishUse(c.name, *e) // the remote's gc evicts by last use
+	}
 	return true
 }
 

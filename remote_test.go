@@ -184,13 +184,16 @@ func TestRemoteFaults(t *testing.T) {
 		setup func(f *remotetest.Faulty)
 		// served: a second machine is served from the remote despite the fault
 		served bool
+		// published: the fault lets publishing through (else Close says
+		// what it left)
+		published bool
 	}{
-		{"down", func(f *remotetest.Faulty) { f.Down.Store(true) }, false},
-		{"hangs", func(f *remotetest.Faulty) { f.Hang.Store(true) }, false},
-		{"slow", func(f *remotetest.Faulty) { f.Latency.Store(int64(2 * time.Millisecond)) }, true},
-		{"5xx every third request", func(f *remotetest.Faulty) { f.FailEvery.Store(3) }, true},
-		{"torn bodies", func(f *remotetest.Faulty) { f.TornGets.Store(true) }, false},
-		{"flipped bits", func(f *remotetest.Faulty) { f.FlipGets.Store(true) }, false},
+		{"down", func(f *remotetest.Faulty) { f.Down.Store(true) }, false, false},
+		{"hangs", func(f *remotetest.Faulty) { f.Hang.Store(true) }, false, false},
+		{"slow", func(f *remotetest.Faulty) { f.Latency.Store(int64(2 * time.Millisecond)) }, true, true},
+		{"5xx every third request", func(f *remotetest.Faulty) { f.FailEvery.Store(3) }, true, true},
+		{"torn bodies", func(f *remotetest.Faulty) { f.TornGets.Store(true) }, false, true},
+		{"flipped bits", func(f *remotetest.Faulty) { f.FlipGets.Store(true) }, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -210,7 +213,7 @@ func TestRemoteFaults(t *testing.T) {
 			}
 			fa := wrapShare(t, a)
 			fa.run(t, ctx, t.TempDir())
-			closeWithin(t, a, 20*time.Second)
+			closeLeaving(t, a, 20*time.Second, !tc.published)
 			t.Logf("first machine: %+v", a.Stats())
 
 			// A second machine reads a faulty remote; the first machine's
@@ -227,7 +230,7 @@ func TestRemoteFaults(t *testing.T) {
 			if !tc.served && st.RemoteErrors == 0 && st.RemoteHits == 0 {
 				t.Fatalf("under %s the second machine counted no remote errors: %+v", tc.name, st)
 			}
-			closeWithin(t, b, 20*time.Second)
+			closeLeaving(t, b, 20*time.Second, !tc.published)
 			// Nothing unverified reached the local cache.
 			if rep, err := b.Check(ctx, fsck.CheckOptions{}); err != nil || !rep.Clean || rep.Hints != 0 {
 				t.Fatalf("local cache after %s: %+v %v", tc.name, rep, err)
@@ -246,6 +249,30 @@ func closeWithin(t *testing.T, s *pcache.Store, limit time.Duration) {
 	case err := <-done:
 		if err != nil {
 			t.Fatal(err)
+		}
+	case <-time.After(limit):
+		t.Fatalf("Close did not return within %v", limit)
+	}
+}
+
+// closeLeaving closes s within limit (a hang, not a speed), requiring
+// Close's error to say that entries were left unpublished if and only if
+// left.
+func closeLeaving(t *testing.T, s *pcache.Store, limit time.Duration, left bool) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- s.Close() }()
+	select {
+	case err := <-done:
+		var ue *remote.UnpublishedError
+		switch {
+		case left && (!errors.As(err, &ue) || ue.Entries == 0):
+			t.Fatalf("Close = %v; want an error naming the entries left unpublished", err)
+		case !left && err != nil:
+			t.Fatal(err)
+		}
+		if left && strings.Count(err.Error(), "pcache:") != 1 {
+			t.Fatalf("Close = %v: want one prefix", err)
 		}
 	case <-time.After(limit):
 		t.Fatalf("Close did not return within %v", limit)

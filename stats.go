@@ -19,9 +19,10 @@ type Stats struct {
 	// The remote tier (see Remote). RemoteHits are counted in Hits too. The
 	// others are the Store's alone: a Func's Stats leaves them zero.
 	RemoteHits     int64 // local misses served from the remote
-	RemoteErrors   int64 // remote requests that failed or were held back (the calls went on locally)
-	Uploads        int64 // entries published to the remote
-	UploadsDropped int64 // entries not published because their objects were gone locally
+	RemoteErrors   int64 // remote requests that failed or were refused (the calls went on locally)
+	RemoteSkipped  int64 // remote requests not made: the remote had failed just before (its circuit breaker was open)
+	Uploads        int64 // entries published to the remote (records of uses are not counted)
+	UploadsDropped int64 // entries not published: their objects were gone locally, or the remote refused them for good
 	RemoteTooLarge int64 // remote entries not fetched: an object larger than the remote's size bound (computed instead)
 	ForeignOutbox  int64 // outbox files another user wrote, left alone (never published with this user's credentials)
 }
@@ -58,7 +59,7 @@ func (s *Store) Stats() Stats {
 	st := s.stats.snapshot()
 	if s.remote != nil {
 		r := s.remote.Stats()
-		st.RemoteErrors, st.Uploads, st.UploadsDropped = r.Errors+r.Skipped+r.Corrupt, r.Uploads, r.UploadsDropped
+		st.RemoteErrors, st.RemoteSkipped, st.Uploads, st.UploadsDropped = r.Errors, r.Skipped, r.Uploads, r.UploadsDropped
 		st.RemoteTooLarge, st.ForeignOutbox = r.TooLarge, r.ForeignOutbox
 	}
 	return st

@@ -12,6 +12,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest"
 	"github.com/pcache/pcache/manifest/record"
 )
@@ -368,6 +369,10 @@ type GCReport struct {
 	DeletedOther     int      `json:"deleted_other"` // old checkpoints, probes and expired leases
 	YoungKept        int      `json:"young_unreferenced_kept"`
 	EvictedFunctions []string `json:"evicted_from,omitempty"`
+	// Refused names the functions gc left alone (nothing of their index
+	// compacted, evicted or deleted) because remote check finds their
+	// index damaged: the first problem of each. Their objects are kept.
+	Refused []Problem `json:"refused_functions"`
 }
 
 // GC compacts every function's log into a checkpoint, evicts entries by
@@ -379,6 +384,12 @@ type GCReport struct {
 // records, so concurrent writers and readers stay consistent. An index
 // record is never dropped while its objects are there, except by eviction,
 // which removes both.
+//
+// A function whose index Inspect finds damaged (a checkpoint, log entry or
+// segment that does not read) is left alone (GCReport.Refused): a
+// checkpoint of what could be read would drop the rest for good. And the
+// log is removed only up to a checkpoint that reads and whose segments
+// are all there.
 func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 	if opts.OlderThan < 0 || opts.MaxSize < 0 || opts.Grace < 0 {
 		return nil, errors.New("remote: gc: negative OlderThan, MaxSize or Grace")
@@ -395,10 +406,23 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &GCReport{Compacted: []string{}} // empty, never null, in JSON
-	evict := chooseEvictions(l, fns, opts, rep)
+	rep := &GCReport{Compacted: []string{}, Refused: []Problem{}} // empty, never null, in JSON
+	refused := map[string]bool{}
+	refuse := func(fn *inspected) {
+		refused[fn.st.name] = true
+		rep.Refused = append(rep.Refused, fn.st.problems[0])
+	}
+	for _, fn := range fns {
+		if len(fn.st.problems) > 0 {
+			refuse(fn)
+		}
+	}
+	evict := chooseEvictions(l, fns, opts, rep, refused)
 	for _, fn := range fns {
 		name := fn.st.name
+		if refused[name] {
+			continue
+		}
 		if tomb := evict[name]; len(tomb) > 0 {
 			rep.EvictedFunctions = append(rep.EvictedFunctions, name)
 			if opts.DryRun {
@@ -419,6 +443,10 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 				return rep, err
 			}
 			fn.st, fn.live = st, live(st.entries)
+			if len(st.problems) > 0 { // damaged meanwhile
+				refuse(fn)
+				continue
+			}
 		}
 		if fn.st.seq > fn.st.checkpoint {
 			rep.Compacted = append(rep.Compacted, name)
@@ -444,6 +472,9 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 			for _, o := range fn.live[i].Objects() {
 				referenced[o.ID] = true
 			}
+		}
+		if refused[fn.st.name] {
+			continue
 		}
 		if err := gcFunction(ctx, b, l.fns[fn.keys.dir], fn.st.name, opts, rep); err != nil {
 			return rep, err
@@ -480,7 +511,7 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 // chooseEvictions picks the entries to evict (by age, then size, least
 // recently used first) and the dead records, and returns the tombstones
 // that evict them, per function.
-func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport) map[string][]record.Entry {
+func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport, refused map[string]bool) map[string][]record.Entry {
 	type cand struct {
 		fn string
 		e  *record.Entry
@@ -503,12 +534,14 @@ func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport
 					dead = true
 				}
 			}
-			if dead && opts.Now.Sub(time.Unix(0, e.Time)) >= opts.Grace {
+			if dead && opts.Now.Sub(time.Unix(0, e.Time)) >= opts.Grace && !refused[fn.st.name] {
 				rep.DeadRecords++
 				tomb(cand{fn.st.name, e})
 				continue
 			}
-			all = append(all, cand{fn.st.name, e})
+			if !refused[fn.st.name] { // a refused function's entries count, but stay
+				all = append(all, cand{fn.st.name, e})
+			}
 			for _, o := range objs {
 				if refs[o.ID] == 0 {
 					total += o.Size
@@ -543,30 +576,25 @@ func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport
 }
 
 // gcFunction deletes the index files of one function that nothing needs:
-// log entries covered by a checkpoint older than Grace, checkpoints older
-// than that one, and segments that neither it nor a later checkpoint or
-// log entry names (and older than Grace).
+// log entries covered by a checkpoint older than Grace that reads and
+// whose segments are all there (settled), checkpoints older than that one,
+// and segments that neither it nor a later checkpoint or log entry names
+// (and older than Grace).
 func gcFunction(ctx context.Context, b Backend, f *fnKeys, name string, opts GCOptions, rep *GCReport) error {
 	if f == nil {
 		return nil
 	}
-	var settled uint64 // the newest checkpoint older than Grace
-	for _, n := range sortedSeqs(f.checkpoints, true) {
-		if opts.Now.Sub(f.checkpoints[n].modified) >= opts.Grace {
-			settled = n
-			break
-		}
+	settled, err := settledCheckpoint(ctx, b, f, name, opts)
+	if err != nil || settled == 0 {
+		return err
 	}
-	if settled == 0 {
-		return nil
-	}
-	// New readers start at the head: it must not name a checkpoint this
-	// removes.
+	// New readers start at the head, and writers publish past it: it must
+	// name a checkpoint at or past the log this removes, and one that
+	// reads.
 	if seq, err := readHead(ctx, b, name); err != nil {
 		return err
 	} else if seq < settled {
-		newest := sortedSeqs(f.checkpoints, true)[0]
-		if err := putBytes(ctx, b, headKey(name), encode(head{Seq: newest}), false); err != nil {
+		if err := putBytes(ctx, b, headKey(name), encode(head{Seq: settled}), false); err != nil {
 			return err
 		}
 	}
@@ -633,4 +661,163 @@ func gcFunction(ctx context.Context, b Backend, f *fnKeys, name string, opts GCO
 		}
 	}
 	return nil
+}
+
+// settledCheckpoint returns the newest checkpoint of function name older
+// than Grace that can stand for the log up to it: it reads as a
+// checkpoint of that function and every segment it names is listed. 0:
+// none (nothing of the log is removed).
+func settledCheckpoint(ctx context.Context, b Backend, f *fnKeys, name string, opts GCOptions) (uint64, error) {
+	for _, n := range sortedSeqs(f.checkpoints, true) {
+		if opts.Now.Sub(f.checkpoints[n].modified) < opts.Grace {
+			continue
+		}
+		cp, err := readCheckpoint(ctx, b, name, n)
+		if errors.Is(err, ErrNotExist) || errors.Is(err, errDamaged) {
+			continue
+		}
+		if err != nil {
+			return 0, err
+		}
+		whole := true
+		for _, file := range cp.Segments {
+			if _, ok := f.segments[file]; !ok || !layout.IsSegmentName(file) {
+				whole = false
+			}
+		}
+		if whole {
+			return n, nil
+		}
+	}
+	return 0, nil
+}
+
+// RepairReport is what Repair did.
+type RepairReport struct {
+	// Deleted are the damaged files removed: objects (the entries naming
+	// them become misses, computed and uploaded again by the next machine
+	// that needs them) and checkpoints (readers and gc use an earlier
+	// one, or the log).
+	Deleted []Problem `json:"deleted"`
+	// HeadsMoved names the functions whose head named a checkpoint Repair
+	// deleted, now pointing at the newest one that reads (or removed).
+	HeadsMoved []string `json:"heads_moved"`
+	// Left are the problems Repair does not change (a damaged log entry
+	// or segment, a gap, a missing object: readers already skip them).
+	Left []Problem `json:"left"`
+}
+
+// Repair removes the damaged files rep (an Inspect's report) names that
+// nobody can use and that stand in the way of the remote healing itself:
+// objects of the wrong size or content (a create-only upload of a good
+// copy would otherwise be refused as "exists") and checkpoints that do
+// not read (gc would otherwise leave their function alone for good).
+// Each is checked again before it is deleted.
+func Repair(ctx context.Context, b Backend, rep *Report) (*RepairReport, error) {
+	out := &RepairReport{Deleted: []Problem{}, HeadsMoved: []string{}, Left: []Problem{}}
+	moved := map[string]bool{}
+	for _, p := range rep.Problems {
+		var bad bool
+		var err error
+		switch p.Kind {
+		case KindBadObject:
+			bad, err = objectDamaged(ctx, b, p.Key)
+		case KindBadCheckpoint:
+			bad, err = checkpointDamaged(ctx, b, p)
+		default:
+			out.Left = append(out.Left, p)
+			continue
+		}
+		if err != nil {
+			return out, fmt.Errorf("remote: repair %s: %w", p.Key, err)
+		}
+		if !bad {
+			continue // replaced or gone meanwhile
+		}
+		if err := b.Delete(ctx, p.Key); err != nil {
+			return out, fmt.Errorf("remote: repair: delete %s: %w", p.Key, err)
+		}
+		out.Deleted = append(out.Deleted, p)
+		if p.Kind == KindBadCheckpoint && !moved[p.Function] {
+			ok, err := pointHeadAtGoodCheckpoint(ctx, b, p.Function)
+			if err != nil {
+				return out, fmt.Errorf("remote: repair: head of %s: %w", p.Function, err)
+			}
+			if ok {
+				moved[p.Function] = true
+				out.HeadsMoved = append(out.HeadsMoved, p.Function)
+			}
+		}
+	}
+	return out, nil
+}
+
+// objectDamaged checks the object at key again: its size and content
+// against its name.
+func objectDamaged(ctx context.Context, b Backend, key string) (bool, error) {
+	h, err := hex.DecodeString(strings.TrimPrefix(key, "objects/"))
+	if err != nil || len(h) != 32 || !strings.HasPrefix(key, "objects/") {
+		return false, nil
+	}
+	var id [32]byte
+	copy(id[:], h)
+	size, _, err := b.Head(ctx, key)
+	if errors.Is(err, ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	err = verifyObject(ctx, b, id, size)
+	switch {
+	case errors.Is(err, errBadContent):
+		return true, nil
+	case errors.Is(err, ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// checkpointDamaged reads the checkpoint p names again.
+func checkpointDamaged(ctx context.Context, b Backend, p Problem) (bool, error) {
+	i := strings.LastIndex(p.Key, "/")
+	seq, err := parseSeq(p.Key[i+1:])
+	if err != nil || p.Function == "" || checkpointKey(p.Function, seq) != p.Key {
+		return false, nil
+	}
+	_, err = readCheckpoint(ctx, b, p.Function, seq)
+	switch {
+	case errors.Is(err, errDamaged):
+		return true, nil
+	case errors.Is(err, ErrNotExist):
+		return false, nil
+	}
+	return false, err
+}
+
+// pointHeadAtGoodCheckpoint makes function name's head name its newest
+// checkpoint that reads (or removes the head if none does), when the
+// checkpoint it names does not read; it reports whether it changed it.
+func pointHeadAtGoodCheckpoint(ctx context.Context, b Backend, name string) (bool, error) {
+	seq, err := readHead(ctx, b, name)
+	if err != nil || seq == 0 {
+		return false, err
+	}
+	if _, err := readCheckpoint(ctx, b, name, seq); err == nil {
+		return false, nil
+	} else if !errors.Is(err, ErrNotExist) && !errors.Is(err, errDamaged) {
+		return false, err
+	}
+	cps, err := listSeqs(ctx, b, fnDir(name)+"checkpoint/")
+	if err != nil {
+		return false, err
+	}
+	for i := len(cps) - 1; i >= 0; i-- {
+		if _, err := readCheckpoint(ctx, b, name, cps[i]); err == nil {
+			return true, putBytes(ctx, b, headKey(name), encode(head{Seq: cps[i]}), false)
+		} else if !errors.Is(err, ErrNotExist) && !errors.Is(err, errDamaged) {
+			return false, err
+		}
+	}
+	return true, b.Delete(ctx, headKey(name))
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pcache/pcache/cas"
@@ -20,6 +22,13 @@ import (
 // crash), then its objects are uploaded, then its function gets a segment
 // and a log entry naming it. Records are gathered for linger before they
 // go, so a burst of misses becomes one segment per function.
+//
+// The backlog is published in chunks (at most maxChunk records, or what
+// chunkTime of uploads got through): the objects of a chunk go up
+// uploadParallel at a time, then each function of the chunk gets its
+// segment and log entry. So a slow remote still gets what was uploaded
+// published, and one object the server refuses for good costs its entry
+// alone.
 type publisher struct {
 	t      *Tier
 	dir    string
@@ -38,13 +47,27 @@ type publisher struct {
 	waiters  []chan struct{}
 	stopped  bool
 
-	// owned by run
+	// owned by run (read by close once done is closed)
 	backlog  []item
 	files    []*outboxFile // files whose records are all in backlog
 	keepFile map[*outboxFile]bool
-	seq      map[string]uint64 // the last log number this process knows of, per function
-	cp       map[string]uint64 // the last checkpoint number it knows of
-	uploaded map[cas.ID]bool   // objects known to be on the remote
+	seq      map[string]uint64   // the last log number this process knows of, per function
+	cp       map[string]uint64   // the last checkpoint number it knows of
+	heads    map[string]headSeen // the head last read, per function
+	left     []item              // what was still queued when run ended
+	lastErr  error               // why publishing last failed
+
+	upMu     sync.Mutex
+	uploaded map[cas.ID]bool // objects known to be on the remote
+
+	probeMu sync.Mutex
+	writeOK time.Time // when a probe showed that the remote takes writes
+}
+
+// headSeen is a function's head as the publisher last read it.
+type headSeen struct {
+	seq uint64
+	at  time.Time
 }
 
 const (
@@ -52,6 +75,24 @@ const (
 	maxQueue     = 1 << 17 // records held in memory; more stay in the outbox file for the next Open
 	compactEvery = 64      // log entries after a checkpoint that make the publisher write a new one
 	maxUploaded  = 1 << 16
+	// uploadParallel bounds the uploads in flight at once: enough that a
+	// remote 50 ms away takes hundreds of small objects a second, few
+	// enough not to swamp a server or the machine's connections.
+	uploadParallel = 16
+	// maxChunk and chunkTime bound a chunk of the backlog: its uploaded
+	// records are published (a segment and a log entry per function)
+	// before the next chunk starts, so a slow batch still publishes what
+	// is done.
+	maxChunk  = 512
+	chunkTime = time.Second
+	// headCheckEvery is how often the publisher reads a function's head
+	// before it publishes: the log up to the head's checkpoint may have
+	// been removed by a remote gc, and an entry written there would be
+	// seen by no new reader.
+	headCheckEvery = time.Minute
+	// writeProbeEvery is how long a successful probe put vouches that the
+	// remote takes writes, when one key is refused.
+	writeProbeEvery = time.Minute
 )
 
 func newPublisher(t *Tier) *publisher {
@@ -60,7 +101,8 @@ func newPublisher(t *Tier) *publisher {
 		t: t, dir: t.d.RemoteOutbox(t.id), writer: fsutil.Host() + "." + fmt.Sprint(os.Getpid()),
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
-		keepFile: map[*outboxFile]bool{}, seq: map[string]uint64{}, cp: map[string]uint64{}, uploaded: map[cas.ID]bool{},
+		keepFile: map[*outboxFile]bool{}, seq: map[string]uint64{}, cp: map[string]uint64{}, heads: map[string]headSeen{},
+		uploaded: map[cas.ID]bool{},
 	}
 }
 
@@ -127,42 +169,76 @@ func (p *publisher) flush(ctx context.Context) error {
 	}
 }
 
+// UnpublishedError is the error of Close (of a Tier, and of the Store
+// that has it) when records were left unpublished: they stay in this
+// cache's outbox, and the next Open of the cache publishes them.
+type UnpublishedError struct {
+	Remote  string
+	Entries int    // entries and tombstones
+	Uses    int    // records of uses of entries
+	Reason  string // why: out of time, or the remote's last failure
+}
+
+func (e *UnpublishedError) Error() string {
+	what := fmt.Sprintf("%d entries", e.Entries)
+	switch {
+	case e.Entries == 0:
+		what = fmt.Sprintf("%d records of uses", e.Uses)
+	case e.Uses > 0:
+		what += fmt.Sprintf(" (and %d records of uses)", e.Uses)
+	}
+	return fmt.Sprintf("remote: %s: %s still queued, not published: %s; the next Open of this cache publishes them", e.Remote, what, e.Reason)
+}
+
 // close publishes what is queued, for at most timeout, and stops. Records
-// it could not publish stay in outbox files for the next Open.
+// it could not publish stay in outbox files for the next Open; the error
+// says how many (unless the tier turned read-only, which it said).
 func (p *publisher) close(timeout time.Duration) error {
 	p.t.br.probeNow()
 	close(p.quit)
 	t := time.NewTimer(timeout)
 	defer t.Stop()
-	var err error
+	timedOut := false
 	select {
 	case <-p.done:
 	case <-t.C:
+		timedOut = true
 		p.cancel()
 		<-p.done
-		err = fmt.Errorf("remote: %s: publishing did not finish within %v; the rest is published by the next Open", p.t.b, timeout)
 	}
 	p.cancel()
-	return err
+	if len(p.left) == 0 || p.t.ro.Load() {
+		return nil
+	}
+	e := &UnpublishedError{Remote: p.t.b.String()}
+	for i := range p.left {
+		if p.left[i].uploaded {
+			e.Uses++
+		} else {
+			e.Entries++
+		}
+	}
+	switch {
+	case timedOut:
+		e.Reason = fmt.Sprintf("publishing did not finish within %v (PCACHE_REMOTE_FLUSH sets how long Close waits)", timeout)
+	case p.lastErr != nil && !errors.Is(p.lastErr, errBreakerOpen):
+		e.Reason = "the remote failed: " + p.lastErr.Error()
+	case p.t.lastFailure.Load() != nil:
+		e.Reason = "the remote did not answer: " + (*p.t.lastFailure.Load()).Error()
+	default:
+		e.Reason = "the remote did not answer"
+	}
+	return e
 }
+
+// errReadOnly stops publishing: the tier turned read-only.
+var errReadOnly = errors.New("remote: the tier turned read-only")
 
 func (p *publisher) run() {
 	defer close(p.done)
 	defer p.stop()
-	for !p.t.checkBackend(p.ctx) {
-		tm := time.NewTimer(p.t.br.retryIn())
-		select {
-		case <-tm.C:
-		case <-p.quit:
-			tm.Stop()
-			if !p.t.checkBackend(p.ctx) {
-				return // unreachable: the outbox keeps everything for the next Open
-			}
-		}
-		tm.Stop()
-	}
-	if p.t.ro.Load() {
-		return // the remote cannot take writes safely (checkBackend said why)
+	if !p.ready() {
+		return // unreachable, or read-only: the outbox keeps everything for the next Open
 	}
 	files, items := p.t.claimDead(p.dir)
 	p.files, p.backlog = files, items
@@ -192,18 +268,51 @@ func (p *publisher) run() {
 			}
 			continue
 		}
-		if p.ctx.Err() != nil || (quitting && errors.Is(err, errBreakerOpen)) {
-			return // out of time, or the remote is down: the outbox keeps the rest
+		p.lastErr = err
+		if p.ctx.Err() != nil || p.t.ro.Load() {
+			return // out of time, or the remote takes no writes: the outbox keeps the rest
 		}
-		// The remote failed: try again when the breaker lets a request through.
+		if quitting && p.t.br.open() {
+			return // the remote is down: the outbox keeps the rest
+		}
+		// The remote failed: try again when the breaker lets a request
+		// through (at least minRetry later, also while quitting: never a
+		// tight loop).
+		var quit <-chan struct{}
+		if !quitting {
+			quit = p.quit
+		}
 		tm := time.NewTimer(p.t.br.retryIn())
 		select {
 		case <-tm.C:
-		case <-p.quit:
+		case <-quit:
 			quitting = true
 		case <-p.ctx.Done():
 		}
 		tm.Stop()
+	}
+}
+
+// ready waits until the remote answers the tier's checks (checkBackend),
+// reporting false if the publisher should stop: Close came first, or the
+// remote can only be read.
+func (p *publisher) ready() bool {
+	for {
+		if p.t.checkBackend(p.ctx) {
+			return !p.t.ro.Load() // read-only: checkBackend said why
+		}
+		if p.ctx.Err() != nil {
+			return false
+		}
+		tm := time.NewTimer(p.t.br.retryIn())
+		select {
+		case <-tm.C:
+			tm.Stop()
+		case <-p.quit:
+			tm.Stop()
+			// Close: one last try (Close let the breaker probe).
+			return p.t.checkBackend(p.ctx) && !p.t.ro.Load()
+		}
 	}
 }
 
@@ -278,7 +387,8 @@ func (p *publisher) settle() bool {
 	return idle
 }
 
-// stop lets the outbox files go without removing them.
+// stop lets the outbox files go without removing them, and notes what
+// was left unpublished.
 func (p *publisher) stop() {
 	for _, f := range p.files {
 		f.release()
@@ -286,6 +396,8 @@ func (p *publisher) stop() {
 	p.files = nil
 	p.mu.Lock()
 	p.stopped = true
+	p.left = append(p.backlog, p.queue...)
+	p.backlog, p.queue = nil, nil
 	if p.cur != nil {
 		p.cur.release()
 		p.cur = nil
@@ -293,81 +405,197 @@ func (p *publisher) stop() {
 	p.mu.Unlock()
 }
 
-// publishBacklog publishes the backlog function by function, removing what
-// went up; it stops at the first failure of the remote.
+// The states of a record of a chunk.
+type itemState uint8
+
+const (
+	itemPending   itemState = iota // not done yet: stays in the backlog
+	itemReady                      // its objects are on the remote
+	itemDropped                    // given up on (counted); leaves the backlog
+	itemPublished                  // in a log entry; leaves the backlog
+)
+
+// publishBacklog publishes the backlog chunk by chunk, removing what went
+// up (or was given up on); it stops at the first failure of the remote,
+// after publishing what the failing chunk had uploaded.
 func (p *publisher) publishBacklog() error {
 	for len(p.backlog) > 0 {
-		name := p.backlog[0].name
-		var mine, rest []item
-		for _, it := range p.backlog {
-			if it.name == name {
-				mine = append(mine, it)
-			} else {
-				rest = append(rest, it)
+		n := min(len(p.backlog), maxChunk)
+		chunk := p.backlog[:n]
+		state, uerr := p.uploadChunk(chunk)
+		perr := p.publishReady(chunk, state)
+		rest := make([]item, 0, len(p.backlog))
+		for i := range chunk {
+			if state[i] == itemPending || state[i] == itemReady {
+				rest = append(rest, chunk[i])
 			}
 		}
-		if err := p.publishFunc(name, mine); err != nil {
-			return err
+		p.backlog = append(rest, p.backlog[n:]...)
+		if perr != nil {
+			return perr
 		}
-		p.backlog = rest
+		if uerr != nil {
+			return uerr
+		}
 	}
 	return nil
 }
 
-// publishFunc publishes records of one function: objects, segment, log.
-func (p *publisher) publishFunc(name string, items []item) error {
-	t := p.t
-	entries := make([]record.Entry, 0, len(items))
-	for i := range items {
-		e := &items[i].e
-		if !e.Deleted && !items[i].uploaded {
-			ok, err := p.uploadObjects(e)
-			if err != nil {
-				return err
+// uploadChunk uploads the objects of the chunk's records, uploadParallel
+// at a time, starting no new upload after chunkTime or after a failure.
+// It returns each record's state and the failure.
+func (p *publisher) uploadChunk(chunk []item) ([]itemState, error) {
+	state := make([]itemState, len(chunk))
+	var todo []int
+	for i := range chunk {
+		if chunk[i].e.Deleted || chunk[i].uploaded {
+			state[i] = itemReady // a tombstone, or a use: no object to upload
+		} else {
+			todo = append(todo, i)
+		}
+	}
+	if len(todo) == 0 {
+		return state, nil
+	}
+	deadline := time.Now().Add(chunkTime)
+	var next atomic.Int64
+	var stopped atomic.Bool
+	var errMu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range min(uploadParallel, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stopped.Load() {
+				k := int(next.Add(1)) - 1
+				if k >= len(todo) || (k > 0 && time.Now().After(deadline)) {
+					return
+				}
+				i := todo[k]
+				ok, err := p.uploadObjects(&chunk[i].e)
+				if err != nil && errors.As(err, new(writeRefusal)) {
+					if err = p.refused(err); err == nil {
+						ok = false // refused for this object alone: drop its entry
+					}
+				}
+				switch {
+				case err != nil:
+					stopped.Store(true)
+					errMu.Lock()
+					if first == nil {
+						first = err
+					}
+					errMu.Unlock()
+				case !ok:
+					state[i] = itemDropped
+					p.t.stats.dropped.Add(1)
+				default:
+					state[i] = itemReady
+				}
 			}
-			if !ok {
+		}()
+	}
+	wg.Wait()
+	return state, first
+}
+
+// publishReady publishes the ready records of a chunk, a function at a
+// time (in the order the chunk names them), marking what it published.
+func (p *publisher) publishReady(chunk []item, state []itemState) error {
+	var names []string
+	byName := map[string][]int{}
+	for i := range chunk {
+		if state[i] != itemReady {
+			continue
+		}
+		name := chunk[i].name
+		if _, ok := byName[name]; !ok {
+			names = append(names, name)
+		}
+		byName[name] = append(byName[name], i)
+	}
+	for _, name := range names {
+		if err := p.publishFunc(name, chunk, byName[name], state); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// publishFunc publishes the records idx of the chunk, all of function
+// name, as one log entry per segment.
+func (p *publisher) publishFunc(name string, chunk []item, idx []int, state []itemState) error {
+	t := p.t
+	entries := make([]record.Entry, len(idx))
+	for k, i := range idx {
+		entries[k] = chunk[i].e
+	}
+	drop := func(idx []int) {
+		for _, i := range idx {
+			state[i] = itemDropped
+			if !chunk[i].uploaded {
 				t.stats.dropped.Add(1)
-				continue
 			}
 		}
-		entries = append(entries, *e)
-	}
-	if len(entries) == 0 {
-		return nil
 	}
 	segs, err := encodeSegments(name, entries)
 	if err != nil {
-		t.stats.dropped.Add(int64(len(entries)))
+		drop(idx)
 		t.opts.Logger.Warn("pcache: remote: records cannot be published", "function", name, "err", err)
 		return nil
 	}
 	for _, sg := range segs {
-		if err := p.publishSegment(name, sg.entries); err != nil {
+		part := idx[:len(sg.entries)]
+		idx = idx[len(sg.entries):]
+		entriesIn := 0
+		for _, i := range part {
+			if !chunk[i].uploaded {
+				entriesIn++
+			}
+		}
+		err := p.publishSegment(name, sg.entries, entriesIn)
+		if err != nil && errors.As(err, new(writeRefusal)) {
+			if err = p.refused(err); err == nil {
+				drop(part) // the server refuses this segment or log entry for good
+				continue
+			}
+		}
+		if err != nil {
 			return err
+		}
+		for _, i := range part {
+			state[i] = itemPublished
 		}
 	}
 	return nil
 }
 
-// publishSegment publishes entries that fit one segment as one log entry.
-func (p *publisher) publishSegment(name string, entries []record.Entry) error {
+// publishSegment publishes entries that fit one segment as one log entry;
+// entriesIn of them are entries (the others records of uses).
+func (p *publisher) publishSegment(name string, entries []record.Entry, entriesIn int) error {
 	t := p.t
 	from := p.seq[name]
 	if fi, err := t.index(name); err == nil {
 		from = max(from, fi.position())
 	}
+	floor, err := p.logFloor(name)
+	if err != nil {
+		return err
+	}
+	from = max(from, floor)
 	var seq uint64
 	var file string
 	var data []byte
-	err := t.request(p.ctx, "publish records", func(ctx context.Context) error {
+	err = t.request(p.ctx, "publish records", func(ctx context.Context) error {
 		var err error
 		seq, file, data, err = publish(ctx, t.b, name, entries, from, p.writer, t.opts.Now())
-		return err
+		return putError(err)
 	})
 	if err != nil {
 		return err
 	}
-	t.stats.uploads.Add(int64(len(entries)))
+	t.stats.uploads.Add(int64(entriesIn))
 	p.seq[name] = seq
 	if fi, err := t.index(name); err == nil {
 		fi.published(seq, file, data) // our own records need no download
@@ -378,22 +606,103 @@ func (p *publisher) publishSegment(name string, entries []record.Entry) error {
 	return nil
 }
 
+// logFloor returns the number past which function name's log may be
+// written: its head (read at most every headCheckEvery). A remote gc
+// removes log entries only up to a checkpoint the head names, so a writer
+// whose mirror is older than that gc moves past the head instead of
+// writing into the removed range, where no new reader would look. The
+// head counts only if the checkpoint it names is there (a compactor wrote
+// it at the log's end then, so the log reaches that far, even if the
+// checkpoint is damaged since): a head that says more than the log holds
+// (garbled, or written by hand) would otherwise send writers past the
+// log's end, leaving a gap readers stop at.
+func (p *publisher) logFloor(name string) (uint64, error) {
+	if h, ok := p.heads[name]; ok && time.Since(h.at) < headCheckEvery {
+		return h.seq, nil
+	}
+	var seq uint64
+	err := p.t.request(p.ctx, "read the head", func(ctx context.Context) error {
+		var err error
+		if seq, err = readHead(ctx, p.t.b, name); err != nil || seq == 0 {
+			return err
+		}
+		_, _, err = p.t.b.Head(ctx, checkpointKey(name, seq))
+		if errors.Is(err, ErrNotExist) {
+			seq, err = 0, nil // no such checkpoint: the head says nothing
+		}
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	p.heads[name] = headSeen{seq: seq, at: time.Now()}
+	return seq, nil
+}
+
+// refused judges a put the server refused for good (err is a
+// writeRefusal). An object too large for the server costs its entry alone.
+// Another refusal (access denied, a 4xx) may be of that key alone or of
+// every write: a probe put tells. It returns nil when what needed the key
+// is to be dropped (said once per kind of refusal), and an error that
+// stops publishing when the remote takes no writes (the tier may have
+// turned read-only).
+func (p *publisher) refused(err error) error {
+	kind := refusalKind(err)
+	if kind != kindTooLarge {
+		if werr := p.writable(); werr != nil {
+			return werr
+		}
+	}
+	p.t.say(kind, slog.LevelWarn, fmt.Sprintf("pcache: remote %s refuses to store a file for good; the entries that need it are not published (said once; Stats().UploadsDropped counts them)", p.t.b), "err", err)
+	return nil
+}
+
+// writable finds out whether the remote takes writes at all, with a probe
+// put (at most every writeProbeEvery): nil if it does. If writes are
+// refused and reads work, the tier turns read-only (errReadOnly).
+func (p *publisher) writable() error {
+	p.probeMu.Lock()
+	defer p.probeMu.Unlock()
+	if !p.writeOK.IsZero() && time.Since(p.writeOK) < writeProbeEvery {
+		return nil
+	}
+	t := p.t
+	key := "probe/" + fsutil.Unique()
+	err := t.request(p.ctx, "probe writes", func(ctx context.Context) error {
+		return putError(putBytes(ctx, t.b, key, []byte("1"), true))
+	})
+	if err == nil {
+		t.request(p.ctx, "remove a probe", func(ctx context.Context) error { return t.b.Delete(ctx, key) })
+		p.writeOK = time.Now()
+		return nil
+	}
+	if errors.As(err, new(writeRefusal)) && t.writesRefused(p.ctx, err) {
+		return errReadOnly
+	}
+	return err
+}
+
 // uploadObjects puts e's objects on the remote, reporting false if one of
 // them is gone from the local cache (the record cannot be published).
 func (p *publisher) uploadObjects(e *record.Entry) (bool, error) {
 	for _, o := range e.Objects() {
 		id := cas.ID(o.ID)
-		if p.uploaded[id] {
+		p.upMu.Lock()
+		done := p.uploaded[id]
+		p.upMu.Unlock()
+		if done {
 			continue
 		}
 		ok, err := p.upload(id, o.Size)
 		if err != nil || !ok {
 			return ok, err
 		}
+		p.upMu.Lock()
 		if len(p.uploaded) >= maxUploaded {
 			clear(p.uploaded)
 		}
 		p.uploaded[id] = true
+		p.upMu.Unlock()
 	}
 	return true, nil
 }
@@ -408,7 +717,9 @@ const headFirst = 256 << 10
 
 // upload puts object id on the remote unless it is there (a large one is
 // asked about first; a small one is sent, and an already-exists answer
-// counts as done).
+// counts as done). A copy on the remote that is damaged — of the wrong
+// size, or one of an entry the remote could not serve (Tier.Suspect) that
+// fails verification — is replaced.
 func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 	t := p.t
 	key := objectKey(id)
@@ -419,16 +730,54 @@ func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 			have, _, err = t.b.Head(ctx, key)
 			return err
 		})
-		if err == nil && have == size {
+		if err == nil && have == size && !t.suspected(id) {
 			return true, nil
 		}
 		if err != nil && !errors.Is(err, ErrNotExist) {
 			return false, err
 		}
+		if err == nil {
+			// There, but the wrong size or suspected: check it, replace it
+			// if it is damaged.
+			if ok, err := p.replaceDamaged(id, size, have); err != nil || ok {
+				return ok, err
+			}
+		}
 	}
-	if ok, _ := t.store.Has(id); !ok {
+	if !p.haveLocal(id) {
 		return false, nil // gone here: its record cannot be published
 	}
+	err := p.put(id, size)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, ErrExists):
+		if t.suspected(id) {
+			return p.replaceDamaged(id, size, -1)
+		}
+		return true, nil
+	case errors.As(err, new(localError)):
+		return false, nil
+	}
+	return false, err
+}
+
+// haveLocal reports whether the local store has object id, looking at
+// the pack set again before it says no: a pack this process has not seen
+// (merged from others' just now, by this process or another) may hold it.
+func (p *publisher) haveLocal(id cas.ID) bool {
+	if ok, _ := p.t.store.Has(id); ok {
+		return true
+	}
+	p.t.store.RefreshPacks()
+	ok, _ := p.t.store.Has(id)
+	return ok
+}
+
+// put uploads object id (create-only) from the local store.
+func (p *publisher) put(id cas.ID, size int64) error {
+	t := p.t
+	key := objectKey(id)
 	var small []byte // an object read whole (verified) can be resent by a retry
 	if size <= inMemoryUpload {
 		b, err := t.store.Get(id, size)
@@ -437,13 +786,13 @@ func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 			b, err = t.store.Get(id, size)
 		}
 		if err != nil {
-			return false, nil // gone or damaged here: its record cannot be published
+			return localError{err} // gone or damaged here: its record cannot be published
 		}
 		small = b
 	}
-	err := t.requestFor(p.ctx, "upload an object", size, func(ctx context.Context) error {
+	return t.requestFor(p.ctx, "upload an object", size, func(ctx context.Context) error {
 		if small != nil {
-			return t.b.Put(ctx, key, bytes.NewReader(small), size, true)
+			return putError(t.b.Put(ctx, key, bytes.NewReader(small), size, true))
 		}
 		r, err := t.store.Open(id)
 		if err != nil {
@@ -455,10 +804,47 @@ func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
 		if src.err != nil && src.err != io.EOF {
 			return localError{src.err} // our copy is bad: not the remote's fault
 		}
-		return err
+		return putError(err)
 	})
+}
+
+// replaceDamaged checks the remote's copy of object id (have is its size
+// if known, else -1) and, if it is damaged, deletes it and uploads this
+// cache's copy. It reports true when the remote has a good copy after
+// all, and false with no error when the object cannot be uploaded from
+// here.
+func (p *publisher) replaceDamaged(id cas.ID, size, have int64) (bool, error) {
+	t := p.t
+	key := objectKey(id)
+	damaged := have >= 0 && have != size
+	if !damaged {
+		err := t.requestFor(p.ctx, "verify an object", size, func(ctx context.Context) error {
+			err := verifyObject(ctx, t.b, id, size)
+			if errors.Is(err, errBadContent) {
+				damaged, err = true, nil // the remote answered: its copy is bad
+			}
+			return err
+		})
+		if errors.Is(err, ErrNotExist) {
+			damaged = true // gone meanwhile: upload it
+		} else if err != nil {
+			return false, err
+		}
+	}
+	t.cleared(id)
+	if !damaged {
+		return true, nil
+	}
+	if !p.haveLocal(id) {
+		return false, nil
+	}
+	if err := t.request(p.ctx, "remove a damaged object", func(ctx context.Context) error { return t.b.Delete(ctx, key) }); err != nil {
+		return false, err
+	}
+	err := p.put(id, size)
 	switch {
-	case err == nil || errors.Is(err, ErrExists):
+	case err == nil, errors.Is(err, ErrExists): // another writer replaced it first
+		t.opts.Logger.Info("pcache: remote object was damaged; replaced with this cache's copy", "remote", t.b.String(), "key", key)
 		return true, nil
 	case errors.As(err, new(localError)):
 		return false, nil
@@ -495,6 +881,15 @@ func (p *publisher) compact(name string) {
 		}
 		p.cp[name] = st.checkpoint
 		if st.seq < st.checkpoint+compactEvery {
+			return nil
+		}
+		if len(st.problems) > 0 {
+			// A checkpoint of an index read in part would leave out what
+			// the damaged files held for good (gc would then remove the
+			// log they are in): left to remote check, and not tried again
+			// for another compactEvery entries.
+			p.cp[name] = st.seq
+			t.opts.Logger.Debug("pcache: remote index damaged; not compacted", "function", name, "problem", st.problems[0].String())
 			return nil
 		}
 		if _, err := compact(ctx, t.b, st); err != nil {

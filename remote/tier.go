@@ -48,7 +48,9 @@ type Options struct {
 	// another machine), so an entry held locally is not served after the
 	// remote forgot it. It runs on the goroutine that refreshed the index.
 	Apply func(name string, recs []record.Entry)
-	// Logger receives remote failures (at warn) and state changes (at info).
+	// Logger receives each kind of remote problem once (at warn, or error
+	// for a missing bucket or refused credentials; repeats at debug) and
+	// state changes (at info).
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
@@ -58,10 +60,10 @@ type Options struct {
 type Stats struct {
 	Hits           int64 // local misses served from the remote
 	Misses         int64 // local misses the remote did not have either
-	Errors         int64 // requests that failed (the calls went on without the remote)
-	Uploads        int64 // entries published
-	UploadsDropped int64 // entries given up on (their objects were gone locally)
-	Skipped        int64 // requests not made while the breaker was open
+	Errors         int64 // requests that failed or were refused (the calls went on without the remote)
+	Uploads        int64 // entries (and tombstones) published; records of uses are not counted
+	UploadsDropped int64 // entries given up on: their objects were gone locally, or the server refused them for good
+	Skipped        int64 // requests not made while the breaker was open (not counted in Errors)
 	Corrupt        int64 // remote objects that failed verification (not stored; computed instead)
 	Missing        int64 // remote objects an entry named that the remote did not have
 	TooLarge       int64 // remote entries not fetched: an object larger than Options.MaxObject
@@ -83,18 +85,23 @@ type Tier struct {
 	fns map[string]*fnIndex
 
 	br    breaker
+	sayer sayer
 	stats struct {
 		hits, misses, errors, uploads, dropped, skipped, corrupt, missing, tooLarge, foreign atomic.Int64
 	}
 
-	pub     *publisher
-	watch   *watcher
-	latency atomic.Int64 // moving average of answered requests, ns
-	closing atomic.Bool
+	pub         *publisher
+	watch       *watcher
+	latency     atomic.Int64 // moving average of answered requests, ns
+	closing     atomic.Bool
+	lastFailure atomic.Pointer[error] // the last request that failed, for Close's error
 	// bg is the context of work that outlives the call that started it
 	// (a refresh a caller stopped waiting for); Close ends it.
 	bg       context.Context
 	bgCancel context.CancelFunc
+
+	suspectMu sync.Mutex
+	suspect   map[cas.ID]bool // objects of entries the remote could not serve (Suspect)
 }
 
 // Open returns the tier of backend b for the local cache d (whose objects
@@ -151,7 +158,8 @@ type state struct {
 }
 
 // checkBackend writes the marker and probes create-only puts (or reads the
-// remembered answer); it reports whether it got an answer.
+// remembered answer); it reports whether it got an answer. A remote that
+// refuses the writes while reads work makes the tier read-only.
 func (t *Tier) checkBackend(ctx context.Context) bool {
 	var st state
 	if b, err := readRegular(t.d.RemoteState(t.id), maxStateFile); err == nil && json.Unmarshal(b, &st) == nil &&
@@ -160,23 +168,27 @@ func (t *Tier) checkBackend(ctx context.Context) bool {
 	}
 	put := func(key string, b []byte) error {
 		return t.request(ctx, "probe create-only writes", func(ctx context.Context) error {
-			return putBytes(ctx, t.b, key, b, true)
+			return putError(putBytes(ctx, t.b, key, b, true))
 		})
 	}
 	marker := encode(map[string]any{"format": "pcache-remote", "version": formatVersion})
-	if err := put(markerKey, marker); err != nil && !errors.Is(err, ErrExists) {
-		return false
+	if err := put(markerKey, marker); err != nil && !errors.Is(err, ErrExists) && !errors.As(err, new(writeRefusal)) {
+		return false // (a refused marker: the probe below tells whether any write is taken)
 	}
 	probe := "probe/" + fsutil.Unique()
 	first := put(probe, []byte("1"))
+	if errors.As(first, new(writeRefusal)) {
+		return t.writesRefused(ctx, first)
+	}
+	if first != nil {
+		return false
+	}
 	second := put(probe, []byte("2"))
 	t.request(ctx, "remove a probe", func(ctx context.Context) error { return t.b.Delete(ctx, probe) })
 	switch {
-	case first != nil:
-		return false
 	case second == nil:
 		t.ro.Store(true)
-		t.opts.Logger.Warn("pcache: remote ignores create-only writes (If-None-Match: *): serving its entries, publishing none", "remote", t.b.String())
+		t.say(kindReadOnly, slog.LevelWarn, "pcache: remote ignores create-only writes (If-None-Match: *): serving its entries, publishing none")
 		st.ConditionalOK = false
 	case errors.Is(second, ErrExists):
 		st.ConditionalOK = true
@@ -188,6 +200,56 @@ func (t *Tier) checkBackend(ctx context.Context) bool {
 		fsutil.WriteFileAtomic(t.d.Tmp(), t.d.RemoteState(t.id), b, 0o644, false)
 	}
 	return true
+}
+
+// writesRefused is told that the remote refused a write that any writer
+// makes (a probe): if reads work, the credentials are read-only and the
+// tier turns read-only, said once (it reports true: an answer). If reads
+// fail too, the request's failure was counted and said (access denied, no
+// bucket, unreachable) and it reports false.
+func (t *Tier) writesRefused(ctx context.Context, err error) bool {
+	rerr := t.request(ctx, "read the marker", func(ctx context.Context) error {
+		_, err := getAll(ctx, t.b, markerKey, maxSmall)
+		return err
+	})
+	if rerr != nil && !errors.Is(rerr, ErrNotExist) {
+		return false
+	}
+	t.ro.Store(true)
+	t.say(kindReadOnly, slog.LevelWarn, fmt.Sprintf("pcache: remote %s takes no writes from these credentials (reads work): serving its entries, publishing none (PCACHE_REMOTE_MODE=ro says so and spares the attempt)", t.b), "err", err)
+	return true
+}
+
+// Suspect tells the tier that entry e, found in the remote index, could
+// not be served from the remote (an object damaged, or missing, or the
+// remote failing). When this cache publishes an entry naming one of e's
+// objects (its own computation of the same result), the remote's copy is
+// checked and a damaged one replaced, instead of being taken for there on
+// an "exists" answer.
+func (t *Tier) Suspect(e *record.Entry) {
+	t.suspectMu.Lock()
+	defer t.suspectMu.Unlock()
+	if t.suspect == nil || len(t.suspect) >= maxSuspect {
+		t.suspect = map[cas.ID]bool{}
+	}
+	for _, o := range e.Objects() {
+		t.suspect[o.ID] = true
+	}
+}
+
+// maxSuspect bounds the objects Suspect remembers.
+const maxSuspect = 4096
+
+func (t *Tier) suspected(id cas.ID) bool {
+	t.suspectMu.Lock()
+	defer t.suspectMu.Unlock()
+	return t.suspect[id]
+}
+
+func (t *Tier) cleared(id cas.ID) {
+	t.suspectMu.Lock()
+	delete(t.suspect, id)
+	t.suspectMu.Unlock()
 }
 
 // ReadOnly reports whether the tier publishes nothing.
@@ -204,22 +266,42 @@ func (t *Tier) Stats() Stats {
 		ForeignOutbox: t.stats.foreign.Load()}
 }
 
-// failed counts and logs a failed request and tells the breaker.
+// failed counts and logs a failed request and tells the breaker. A
+// missing bucket or refused credentials hold the breaker open at once
+// (nothing can work for now); anything else counts towards opening it.
+// Each kind of problem is logged once until the remote answers again.
 func (t *Tier) failed(what string, err error) {
 	if errors.Is(err, context.Canceled) && t.closing.Load() {
 		return
 	}
 	t.stats.errors.Add(1)
-	if t.br.fail() {
-		t.opts.Logger.Warn("pcache: remote unreachable; working locally until it answers again", "remote", t.b.String(), "op", what, "err", err)
-		return
+	t.lastFailure.Store(&err)
+	switch {
+	case errors.Is(err, ErrNoBucket):
+		t.br.hold()
+		t.say(kindNoBucket, slog.LevelError, fmt.Sprintf("pcache: remote %s: the bucket does not exist; not asking again for %v, calls go on locally (create it, or correct $PCACHE_REMOTE)", t.b, maxBackoff), "op", what, "err", err)
+	case denied(err):
+		t.br.hold()
+		t.say(kindDenied, slog.LevelError, fmt.Sprintf("pcache: remote %s refuses these credentials; not asking again for %v, calls go on locally", t.b, maxBackoff), "op", what, "err", err)
+	default:
+		t.br.fail()
+		t.say(kindUnreachable, slog.LevelWarn, fmt.Sprintf("pcache: remote %s: a request failed; calls go on locally, and after %d failures in a row the remote is left alone for a while (Stats counts every failure)", t.b, failLimit), "op", what, "err", err)
 	}
-	t.opts.Logger.Warn("pcache: remote request failed", "remote", t.b.String(), "op", what, "err", err)
+}
+
+// slow tells the breaker a request was answered, but slowly (after more
+// than 3/4 of its timeout, and more than minSlow): that counts like a
+// failure, without being one.
+func (t *Tier) slow(what string, took time.Duration) {
+	if t.br.fail() {
+		t.say(kindUnreachable, slog.LevelWarn, fmt.Sprintf("pcache: remote %s answers too slowly; calls go on locally until it answers faster", t.b), "op", what, "took", took)
+	}
 }
 
 // ok tells the breaker a request succeeded.
 func (t *Tier) ok() {
 	if t.br.succeed() {
+		t.unsay(kindUnreachable, kindNoBucket, kindDenied)
 		t.opts.Logger.Info("pcache: remote answers again", "remote", t.b.String())
 	}
 }
@@ -234,40 +316,61 @@ func (t *Tier) request(ctx context.Context, what string, fn func(ctx context.Con
 // size (at minRate), capped at what Options.MaxObject needs. A size of -1
 // sets no timeout: the caller bounds the request with a watchdog (a
 // download, whose size only the remote's records declare).
+//
+// A failure is tried again (tries in all) unless the remote answered: a
+// 404, an "exists", a missing bucket, refused credentials, or a put
+// refused for good (writeRefusal: counted as an error, left to the
+// publisher to judge, not held against the remote by the breaker).
 func (t *Tier) requestFor(ctx context.Context, what string, size int64, fn func(ctx context.Context) error) error {
 	if !t.br.allow() {
 		t.stats.skipped.Add(1)
 		return errBreakerOpen
 	}
+	var timeout time.Duration
 	if size >= 0 {
+		timeout = t.opts.Timeout + time.Duration(min(size, t.opts.MaxObject)/minRate)*time.Second
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.opts.Timeout+time.Duration(min(size, t.opts.MaxObject)/minRate)*time.Second)
+		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
+	start := time.Now()
 	var err error
-	started := time.Now()
 	defer func() {
 		if err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists) {
-			t.observeLatency(time.Since(started))
+			t.observeLatency(time.Since(start))
 		}
 	}()
 	for try := 1; try <= tries; try++ {
 		err = fn(ctx)
-		if err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists) || errors.As(err, new(localError)) || ctx.Err() != nil {
+		if err == nil || answered(err) || errors.As(err, new(localError)) || ctx.Err() != nil {
 			break
 		}
 		// One failure may be the remote's hiccup (a 503, a reset
 		// connection): the request is tried again at once.
 	}
+	slow := timeout > 0 && time.Since(start) > max(timeout*3/4, minSlow)
 	stalled := errors.Is(context.Cause(ctx), errStalled)
 	if stalled {
 		err = fmt.Errorf("%w: %w", errStalled, err)
 	}
 	switch {
-	case err == nil || errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists):
+	case err == nil && slow:
+		t.slow(what, time.Since(start))
+	case err == nil:
 		t.ok()
+	case errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists):
+		// An answer, but no progress: it must not keep a loop whose other
+		// requests fail going at full speed.
+		if slow {
+			t.slow(what, time.Since(start))
+		} else {
+			t.br.answered()
+		}
+	case errors.As(err, new(writeRefusal)):
+		t.stats.errors.Add(1)
+		t.br.answered()
 	case errors.As(err, new(localError)):
-		t.ok() // the remote did nothing wrong
+		t.br.release() // the remote did nothing wrong
 	case ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) && !stalled:
 		t.br.release() // the caller gave up: not the remote's fault
 	default:
@@ -298,6 +401,20 @@ func (t *Tier) Latency() time.Duration {
 		return time.Duration(l)
 	}
 	return time.Millisecond
+}
+
+// minSlow is the shortest answer that counts as slow: below it, how long
+// a request took says more about this machine's load than about the
+// remote (a short test timeout would otherwise make a loaded machine's
+// uploads of a few hundred KiB "slow").
+const minSlow = time.Second
+
+// answered reports whether err is an answer of the remote that asking
+// again at once would not change (a 404, an "exists", a missing bucket,
+// refused credentials, a 4xx about the request).
+func answered(err error) bool {
+	return errors.Is(err, ErrNotExist) || errors.Is(err, ErrExists) || errors.Is(err, ErrNoBucket) ||
+		refusedForGood(err)
 }
 
 // defaultMaxObject is Options.MaxObject's default.
@@ -377,8 +494,10 @@ func (e localError) Unwrap() error { return e.err }
 
 var errBreakerOpen = errors.New("remote: not asked (the remote failed recently)")
 
-// Close publishes what is queued, waiting at most FlushTimeout (the rest
-// stays in the outbox for the next Open), and lets the mirrors go.
+// Close publishes what is queued, waiting at most FlushTimeout, and lets
+// the mirrors go. What it could not publish stays in the outbox for the
+// next Open, and its error (*UnpublishedError) says how many entries that
+// is, unless the tier turned read-only (which it said).
 func (t *Tier) Close() error {
 	var err error
 	if t.pub != nil {
@@ -394,102 +513,4 @@ func (t *Tier) Close() error {
 	t.fns = map[string]*fnIndex{}
 	t.mu.Unlock()
 	return err
-}
-
-// breaker stops asking a remote that keeps failing: after failLimit
-// failures in a row it stays open for a backoff that doubles up to
-// maxBackoff, then lets one request through to see whether the remote is
-// back.
-type breaker struct {
-	mu      sync.Mutex
-	now     func() time.Time
-	fails   int
-	until   time.Time
-	backoff time.Duration
-	probing bool
-}
-
-const (
-	failLimit  = 3
-	minBackoff = time.Second
-	maxBackoff = time.Minute
-)
-
-func (b *breaker) init(now func() time.Time) { b.now = now }
-
-// allow reports whether a request may go out.
-func (b *breaker) allow() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.fails < failLimit {
-		return true
-	}
-	if b.now().Before(b.until) || b.probing {
-		return false
-	}
-	b.probing = true // one request finds out
-	return true
-}
-
-// fail records a failure and reports whether the breaker just opened.
-func (b *breaker) fail() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.fails++
-	b.probing = false
-	if b.fails < failLimit {
-		return false
-	}
-	opened := b.fails == failLimit
-	if b.backoff == 0 {
-		b.backoff = minBackoff
-	} else if !opened {
-		b.backoff = min(2*b.backoff, maxBackoff)
-	}
-	b.until = b.now().Add(b.backoff)
-	return opened
-}
-
-// succeed records a success and reports whether the breaker just closed.
-func (b *breaker) succeed() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	was := b.fails >= failLimit
-	b.fails, b.backoff, b.probing = 0, 0, false
-	return was
-}
-
-// release gives up a probe that ended without an answer (its caller gave
-// up), so the next request may probe.
-func (b *breaker) release() {
-	b.mu.Lock()
-	b.probing = false
-	b.mu.Unlock()
-}
-
-// probeNow ends the breaker's wait: the next request finds out whether
-// the remote is back (Close does this: it is the last chance to publish).
-func (b *breaker) probeNow() {
-	b.mu.Lock()
-	b.until = b.now()
-	b.mu.Unlock()
-}
-
-// retryIn returns how long until the breaker lets a request through
-// (at least a short pause, so a failing loop does not spin).
-func (b *breaker) retryIn() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	d := b.until.Sub(b.now())
-	if b.fails < failLimit || d < 100*time.Millisecond {
-		d = 100 * time.Millisecond
-	}
-	return d
-}
-
-// open reports whether requests are being held back.
-func (b *breaker) open() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.fails >= failLimit && b.now().Before(b.until)
 }

@@ -30,7 +30,13 @@ standard AWS variables, or file:///PATH. It never touches a local cache.
           every object's size, and report what is wrong: damaged index
           files, gaps in a log, entries whose objects are missing (dead
           records: calls that need them are computed). -verify also
-          downloads every referenced object and checks its hash.
+          downloads every referenced object and checks its hash. -repair
+          deletes the damaged files nobody can use that stand in the way
+          of the remote healing: objects of the wrong size (or, with
+          -verify, content), so that the next machine to compute such an
+          entry uploads a good copy instead of being told "exists"; and
+          checkpoints that do not read (gc leaves a function with one
+          alone), pointing the head at the newest one that does.
   stats   one row per function: live entries, bytes of the objects they
           name, log length, newest checkpoint, segments a new reader reads,
           last use; then the objects on the remote and how many nothing
@@ -43,17 +49,20 @@ standard AWS variables, or file:///PATH. It never touches a local cache.
           checkpoint older than -grace, older checkpoints. Anything written
           within -grace (default 24h) stays: a machine may be publishing it.
           An entry is never dropped while its objects are there, except by
-          eviction, which removes both.
+          eviction, which removes both. A function whose index check finds
+          damaged is left alone (run check -repair, or see what it says).
 
 Examples:
   PCACHE_REMOTE=s3://team-cache/pcache pcache-fsck remote stats
   pcache-fsck remote check -remote file:///mnt/shared/pcache -verify
+  pcache-fsck remote check -verify -repair
   pcache-fsck remote gc -max-size 500G -dry-run
   pcache-fsck remote gc -older-than 90d
 `,
 		flags: func(fs *flag.FlagSet) {
 			fs.String("remote", "", "the remote's `URL` (default $PCACHE_REMOTE)")
 			fs.Bool("verify", false, "check: download every referenced object and check its hash")
+			fs.Bool("repair", false, "check: delete damaged objects and checkpoints (see above)")
 			fs.Var(&ageFlag{d: 24 * time.Hour, set: true}, "grace", "gc: keep what was written more recently than this")
 			fs.Var(&ageFlag{positive: true}, "older-than", "gc: evict entries not used for this long (e.g. 90d)")
 			fs.Var(&sizeFlag{}, "max-size", "gc: evict least-recently-used entries until the objects fit (e.g. 500G)")
@@ -81,6 +90,10 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
+	repair := boolFlag(fs, "repair")
+	if repair && args[0] != "check" {
+		return usagef("-repair goes with check")
+	}
 	switch args[0] {
 	case "check", "stats":
 		verify := args[0] == "check" && boolFlag(fs, "verify")
@@ -89,17 +102,35 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 		if err != nil {
 			return err
 		}
+		var rr *remote.RepairReport
+		if repair && len(rep.Problems) > 0 {
+			rr, err = remote.Repair(e.ctx, b, rep)
+			if err != nil && rr == nil {
+				return err
+			}
+		}
 		if e.json {
-			if err := writeJSON(e.stdout, rep); err != nil {
+			v := any(rep)
+			if repair {
+				v = struct {
+					*remote.Report
+					Repair *remote.RepairReport `json:"repair"`
+				}{rep, rr}
+			}
+			if err := writeJSON(e.stdout, v); err != nil {
 				return err
 			}
 		} else if args[0] == "stats" {
 			printRemoteStats(e.stdout, rep)
 		} else {
 			printRemoteCheck(e.stdout, rep, verify)
+			printRemoteRepair(e.stdout, rr)
 		}
-		if args[0] == "check" && len(rep.Problems) > 0 {
-			return errProblems
+		if err != nil {
+			return err
+		}
+		if args[0] == "check" && len(rep.Problems) > 0 && (rr == nil || len(rr.Left) > 0) {
+			return errProblems // found, and not all of it repaired
 		}
 		return nil
 	case "gc":
@@ -187,12 +218,29 @@ func printRemoteCheck(w io.Writer, rep *remote.Report, verified bool) {
 		plural(int(rep.Objects), "object", "objects"), what)
 }
 
+func printRemoteRepair(w io.Writer, rr *remote.RepairReport) {
+	if rr == nil {
+		return
+	}
+	for _, p := range rr.Deleted {
+		fmt.Fprintf(w, "repair: deleted %s\n", p.Key)
+	}
+	for _, f := range rr.HeadsMoved {
+		fmt.Fprintf(w, "repair: the head of %s names its newest checkpoint that reads\n", f)
+	}
+	fmt.Fprintf(w, "repair: deleted %s; %s left as they are (readers skip them)\n",
+		plural(len(rr.Deleted), "damaged file", "damaged files"), plural(len(rr.Left), "problem", "problems"))
+}
+
 func printRemoteGC(w io.Writer, name string, rep *remote.GCReport, dry bool) {
 	verb := ""
 	if dry {
 		verb = " (dry run: nothing changed)"
 	}
 	fmt.Fprintf(w, "%s%s:\n", name, verb)
+	for _, p := range rep.Refused {
+		fmt.Fprintf(w, "  left %s alone: its index is damaged (%s); pcache-fsck remote check says more\n", p.Function, p)
+	}
 	fmt.Fprintf(w, "  evicted %s (%s), dropped %s\n", plural(rep.Evicted, "entry", "entries"), humanBytes(rep.EvictedBytes),
 		plural(rep.DeadRecords, "dead record", "dead records"))
 	fmt.Fprintf(w, "  compacted %s\n", plural(len(rep.Compacted), "function's log", "functions' logs"))

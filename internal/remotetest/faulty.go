@@ -42,6 +42,11 @@ type Faulty struct {
 	Only string
 	// OnRequest, if set, is called as each request starts.
 	OnRequest func(op, key string)
+	// Refuse, if set, is asked about each request (after Latency): a
+	// non-nil error is the request's answer, as a server's refusal (wrap
+	// remote.ErrNoBucket, ErrDenied, ErrTooLarge, or carry an HTTP status:
+	// see HTTPError).
+	Refuse func(op, key string) error
 
 	n        atomic.Int64
 	mu       sync.Mutex
@@ -50,6 +55,17 @@ type Faulty struct {
 
 // ErrInjected is the error of an injected failure.
 var ErrInjected = errors.New("remotetest: injected failure (503 Service Unavailable)")
+
+// HTTPError is a server's answer with an HTTP status and no more
+// precise meaning, as the S3 SDK's response errors carry one.
+type HTTPError struct {
+	Status int
+	Op     string
+	Key    string
+}
+
+func (e *HTTPError) Error() string       { return fmt.Sprintf("%s %s: HTTP %d", e.Op, e.Key, e.Status) }
+func (e *HTTPError) HTTPStatusCode() int { return e.Status }
 
 // NewFaulty wraps b.
 func NewFaulty(b remote.Backend) *Faulty { return &Faulty{B: b, requests: map[string]int{}} }
@@ -91,6 +107,11 @@ func (f *Faulty) fault(ctx context.Context, op, key string) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
+		}
+	}
+	if f.Refuse != nil {
+		if err := f.Refuse(op, key); err != nil {
+			return err
 		}
 	}
 	if f.Hang.Load() && (f.HangOp == "" || f.HangOp == op) {

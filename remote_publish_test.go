@@ -1,0 +1,675 @@
+package pcache_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/remote"
+)
+
+// The tests of issue 22: publishing to a remote that refuses, is missing,
+// is slow, or was gc'd under a stale machine.
+
+// fileRemote returns a fresh file remote and its directory.
+func fileRemote(t *testing.T) (remote.Backend, string) {
+	t.Helper()
+	dir := t.TempDir()
+	b, err := remote.NewFileBackend(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b, dir
+}
+
+// logTo returns a logger writing text records to buf.
+func logTo(buf *syncBuffer) pcache.StoreOption {
+	return pcache.WithLogger(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
+}
+
+// countLines counts the lines of the log that contain every one of subs.
+func countLines(log string, subs ...string) int {
+	n := 0
+	for _, line := range strings.Split(log, "\n") {
+		all := line != ""
+		for _, s := range subs {
+			all = all && strings.Contains(line, s)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// servedFrom counts the keys 0..n-1 of function name a fresh cache is
+// served from the remote b (ErrorOnMiss: nothing is computed).
+func servedFrom(t *testing.T, b remote.Backend, name string, n int) int {
+	t.Helper()
+	s := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	f := pcache.MustWrap(s, name, func(_ context.Context, k int) (string, error) { return "", fmt.Errorf("computed %d", k) })
+	got := 0
+	for k := range n {
+		if v, err := f.Call(pcache.ErrorOnMiss(context.Background()), k); err == nil && v == shortValue(k) {
+			got++
+		}
+	}
+	return got
+}
+
+func shortValue(k int) string { return fmt.Sprintf("value of %d", k) }
+
+// computeShort computes keys from..to-1 of function name in s.
+func computeShort(t *testing.T, s *pcache.Store, name string, from, to int) {
+	t.Helper()
+	f := pcache.MustWrap(s, name, func(_ context.Context, k int) (string, error) { return shortValue(k), nil })
+	for k := from; k < to; k++ {
+		if got := mustCall(t, f, context.Background(), k); got != shortValue(k) {
+			t.Fatalf("key %d: %q", k, got)
+		}
+	}
+}
+
+// refuseFirstObjects makes f refuse, with err, every put of the first n
+// distinct object keys it is asked to store.
+func refuseFirstObjects(f *remotetest.Faulty, n int, err func(key string) error) {
+	var mu sync.Mutex
+	refused := map[string]bool{}
+	f.Refuse = func(op, key string) error {
+		if op != "put" || !strings.HasPrefix(key, "objects/") {
+			return nil
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if !refused[key] && len(refused) < n {
+			refused[key] = true
+		}
+		if refused[key] {
+			return err(key)
+		}
+		return nil
+	}
+}
+
+// TestRemoteRefusedObjectDoesNotBlockPublishing (issue 22, item 2): a put
+// the server refuses for good — too large, access denied for that key, a
+// 400 — drops that entry alone, counted and said once per kind, while
+// every later entry is published; Close reports nothing left.
+func TestRemoteRefusedObjectDoesNotBlockPublishing(t *testing.T) {
+	cases := []struct {
+		name string
+		err  func(key string) error
+	}{
+		{"too large", func(key string) error { return fmt.Errorf("put %s: EntityTooLarge: %w", key, remote.ErrTooLarge) }},
+		{"denied for the key", func(key string) error {
+			return fmt.Errorf("put %s: AccessDenied (access key AKIDEXAMPLE): %w", key, remote.ErrDenied)
+		}},
+		{"400", func(key string) error { return &remotetest.HTTPError{Status: 400, Op: "put", Key: key} }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b, _ := fileRemote(t)
+			f := remotetest.NewFaulty(b)
+			refuseFirstObjects(f, 2, tc.err)
+			var logs syncBuffer
+			s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs))
+			if err != nil {
+				t.Fatal(err)
+			}
+			computeShort(t, s, "refused/one", 0, 52)
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v (nothing is left: the refused entries were dropped)", err)
+			}
+			st := s.Stats()
+			if st.UploadsDropped != 2 || st.Uploads != 50 {
+				t.Fatalf("stats %+v: want 2 entries dropped and the 50 others published", st)
+			}
+			if got := servedFrom(t, b, "refused/one", 52); got != 50 {
+				t.Fatalf("a fresh cache was served %d of the 50 published entries", got)
+			}
+			if n := countLines(logs.String(), "level=WARN", "refuses to store"); n != 1 {
+				t.Fatalf("the refusal was said %d times, want once:\n%s", n, logs.String())
+			}
+			if strings.Contains(logs.String(), "SECRET") {
+				t.Fatal("a secret in the log")
+			}
+		})
+	}
+}
+
+// TestRemoteMissingBucket (issue 22, item 3): a bucket that does not
+// exist is said once at error level, naming it; the tier stops asking for
+// a while (a few requests, not one every 100 ms), calls go on locally,
+// Stats counts the failed requests apart from those held back, and Close
+// returns at once, naming the entries it could not publish.
+func TestRemoteMissingBucket(t *testing.T) {
+	b, _ := fileRemote(t)
+	f := remotetest.NewFaulty(b)
+	f.Refuse = func(op, key string) error {
+		return fmt.Errorf("%s %s: NoSuchBucket: s3://team-cache: %w", op, key, remote.ErrNoBucket)
+	}
+	var logs syncBuffer
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs), pcache.RemoteTimeouts(0, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "nobucket/f", 0, 40)
+	start := time.Now()
+	err = s.Close()
+	t.Logf("Close took %v: %v", time.Since(start), err)
+	var ue *remote.UnpublishedError
+	if !errors.As(err, &ue) || ue.Entries != 40 || !strings.Contains(err.Error(), "bucket does not exist") {
+		t.Fatalf("Close = %v; want the 40 entries left named, and why", err)
+	}
+	st := s.Stats()
+	if st.RemoteErrors == 0 || st.RemoteSkipped == 0 {
+		t.Fatalf("stats %+v: want the failed requests and the ones held back counted apart", st)
+	}
+	// Open's lookups and the publisher's first try each met the missing
+	// bucket, then the breaker held every request back; Close tries once.
+	if n := f.Total(); n > 8 {
+		t.Fatalf("%d requests to a missing bucket (%v); want a few", n, f.Requests())
+	}
+	if n := countLines(logs.String(), "level=ERROR", "bucket does not exist"); n != 1 {
+		t.Fatalf("the missing bucket was said %d times at error level, want once:\n%s", n, logs.String())
+	}
+	if n := countLines(logs.String(), "level=WARN"); n != 0 {
+		t.Fatalf("other warnings besides the missing bucket:\n%s", logs.String())
+	}
+}
+
+// TestRemoteCredentialsRefused (issue 22, item 3): credentials refused for
+// everything are said once, the tier stops asking for a while, and
+// Close returns promptly naming what it left.
+func TestRemoteCredentialsRefused(t *testing.T) {
+	b, _ := fileRemote(t)
+	f := remotetest.NewFaulty(b)
+	f.Refuse = func(op, key string) error {
+		return fmt.Errorf("%s %s: InvalidAccessKeyId (access key AKIDEXAMPLE): %w", op, key, remote.ErrDenied)
+	}
+	var logs syncBuffer
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "denied/f", 0, 20)
+	err = s.Close()
+	var ue *remote.UnpublishedError
+	if !errors.As(err, &ue) || ue.Entries != 20 {
+		t.Fatalf("Close = %v; want the 20 entries left named", err)
+	}
+	if n := countLines(logs.String(), "level=ERROR", "refuses these credentials"); n != 1 {
+		t.Fatalf("refused credentials said %d times, want once:\n%s", n, logs.String())
+	}
+	if n := f.Total(); n > 8 {
+		t.Fatalf("%d requests with refused credentials (%v); want a few", n, f.Requests())
+	}
+}
+
+// TestRemoteReadOnlyCredentials (issue 22, item 3): credentials that read
+// but cannot write make the tier read-only, said once: the remote's
+// entries are served, nothing is published, and Close has nothing to
+// report (it was said).
+func TestRemoteReadOnlyCredentials(t *testing.T) {
+	b, _ := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "rocreds/f", 0, 10)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	f := remotetest.NewFaulty(b)
+	f.Refuse = func(op, key string) error {
+		if op == "put" || op == "delete" {
+			return fmt.Errorf("%s %s: AccessDenied (access key AKIDREADONLY): %w", op, key, remote.ErrDenied)
+		}
+		return nil
+	}
+	var logs syncBuffer
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "rocreds/f", 0, 30) // 10 served by the remote, 20 computed
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close = %v; the tier turned read-only and said so", err)
+	}
+	st := s.Stats()
+	if st.RemoteHits != 10 || st.Uploads != 0 {
+		t.Fatalf("stats %+v: want the 10 remote entries served, nothing published", st)
+	}
+	if n := countLines(logs.String(), "level=WARN", "takes no writes"); n != 1 {
+		t.Fatalf("read-only credentials said %d times, want once:\n%s", n, logs.String())
+	}
+	if n := f.Requests()["put"]; n > 3 {
+		t.Fatalf("%d puts with read-only credentials; want the tier to stop trying", n)
+	}
+}
+
+// TestRemoteUnreachableSaidOnce (issue 22, item 3): a remote that cannot
+// be reached is said once, however many calls meet it.
+func TestRemoteUnreachableSaidOnce(t *testing.T) {
+	b, _ := fileRemote(t)
+	f := remotetest.NewFaulty(b)
+	f.Down.Store(true)
+	var logs syncBuffer
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs), pcache.RemoteRefresh(time.Nanosecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for fn := range 5 {
+		computeShort(t, s, fmt.Sprintf("down/f%d", fn), 0, 20)
+	}
+	err = s.Close()
+	if !errors.As(err, new(*remote.UnpublishedError)) {
+		t.Fatalf("Close = %v; want the entries left named", err)
+	}
+	if n := countLines(logs.String(), "level=WARN"); n != 1 {
+		t.Fatalf("%d warnings for one unreachable remote, want one:\n%s", n, logs.String())
+	}
+	if st := s.Stats(); st.RemoteErrors == 0 || st.RemoteErrors > 20 {
+		t.Fatalf("stats %+v: want the failed requests counted, the ones held back apart", st)
+	}
+}
+
+// TestRemoteShortJobPublishesEverything (issue 22, item 5): a process that
+// computed 1,000 small entries against a remote 50 ms away closes, with
+// the default flush deadline, having published all of them; on a shared
+// directory and on a real S3 server. (The time Close takes is logged;
+// BENCHMARKS.md records it.)
+func TestRemoteShortJobPublishesEverything(t *testing.T) {
+	const n = 1000
+	for _, kind := range remoteKinds {
+		t.Run(kind, func(t *testing.T) {
+			b, err := remote.OpenBackend(context.Background(), remoteURL(t, kind))
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := remotetest.NewFaulty(b)
+			f.Latency.Store(int64(50 * time.Millisecond))
+			s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			computeShort(t, s, "short/job", 0, n)
+			start := time.Now()
+			err = s.Close()
+			t.Logf("Close of %d entries at 50 ms a request: %v (requests %v)", n, time.Since(start), f.Requests())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := s.Stats(); st.Uploads != n {
+				t.Fatalf("published %d of %d entries: %+v", st.Uploads, n, st)
+			}
+			if got := servedFrom(t, b, "short/job", n); got != n {
+				t.Fatalf("a fresh cache was served %d of %d entries", got, n)
+			}
+		})
+	}
+}
+
+// TestRemoteFlushLeftIsAnError (issue 22, item 5): a flush that cannot
+// finish within $PCACHE_REMOTE_FLUSH makes Close return an error naming
+// how many entries are still queued; the next Open publishes them. A bad
+// $PCACHE_REMOTE_FLUSH costs the remote, said at error level.
+func TestRemoteFlushLeftIsAnError(t *testing.T) {
+	b, _ := fileRemote(t)
+	f := remotetest.NewFaulty(b)
+	f.Only = "/log/"
+	f.HangOp = "put"
+	f.Hang.Store(true) // log entries never go up
+	t.Setenv(pcache.EnvRemoteFlush, "300ms")
+	dir := t.TempDir()
+	s, err := pcache.Open(dir, pcache.RemoteBackend(f), pcache.WithLogger(quiet()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "flush/f", 0, 25)
+	err = s.Close()
+	var ue *remote.UnpublishedError
+	if !errors.As(err, &ue) || ue.Entries != 25 || !strings.Contains(err.Error(), "25 entries") || !strings.Contains(err.Error(), pcache.EnvRemoteFlush) {
+		t.Fatalf("Close = %v; want the 25 entries still queued named", err)
+	}
+	// The next Open of the cache publishes them.
+	s2 := openStore(t, dir, pcache.RemoteBackend(b))
+	if err := s2.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedFrom(t, b, "flush/f", 25); got != 25 {
+		rep, _ := remote.Inspect(context.Background(), b, remote.InspectOptions{})
+		t.Fatalf("after the next Open, %d of 25 served; s1 %+v s2 %+v; remote %+v", got, s.Stats(), s2.Stats(), rep)
+	}
+
+	t.Setenv(pcache.EnvRemote, "file://"+t.TempDir())
+	t.Setenv(pcache.EnvRemoteFlush, "soon")
+	var logs syncBuffer
+	c, err := pcache.Open(t.TempDir(), logTo(&logs))
+	if err != nil {
+		t.Fatalf("a bad %s failed Open: %v", pcache.EnvRemoteFlush, err)
+	}
+	c.Close()
+	if countLines(logs.String(), "level=ERROR", pcache.EnvRemoteFlush) != 1 {
+		t.Fatalf("a bad %s was not said at error level:\n%s", pcache.EnvRemoteFlush, logs.String())
+	}
+}
+
+// TestRemoteCloseNeverSpins (issue 22, item 2): a remote whose HEADs
+// answer 404 and whose PUTs all fail is asked a bounded number of times
+// while Close waits: a 404 is an answer, not progress that would keep
+// the publishing loop going at full speed.
+func TestRemoteCloseNeverSpins(t *testing.T) {
+	b, _ := fileRemote(t)
+	f := remotetest.NewFaulty(b)
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), pcache.WithLogger(quiet()), pcache.RemoteTimeouts(0, 2*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(context.Background()); err != nil { // the create-only probe is done
+		t.Fatal(err)
+	}
+	f.Refuse = func(op, key string) error {
+		if op == "put" {
+			return &remotetest.HTTPError{Status: 503, Op: op, Key: key}
+		}
+		return nil
+	}
+	big := pcache.MustWrap(s, "spin/big", func(_ context.Context, k int) ([]byte, error) {
+		return []byte(strings.Repeat(fmt.Sprint(k), 300<<10)), nil // asked about (HEAD) before it is sent
+	})
+	for k := range 5 {
+		if _, err := big.Call(context.Background(), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = s.Close()
+	if !errors.As(err, new(*remote.UnpublishedError)) {
+		t.Fatalf("Close = %v; want the entries left named", err)
+	}
+	if n := f.Total(); n > 60 {
+		t.Fatalf("%d requests (%v) against a remote whose every put fails; want a bounded few", n, f.Requests())
+	}
+}
+
+// TestRemoteReadOnlyModePublishesNothing (issue 22): PCACHE_MODE=readonly
+// reads the remote and writes nothing to it (not even the create-only
+// probe); a call under WithMode(ModeReadOnly) publishes no use record.
+func TestRemoteReadOnlyModePublishesNothing(t *testing.T) {
+	b, _ := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "romode/f", 0, 10)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	var mu sync.Mutex
+	var writes []string
+	f := remotetest.NewFaulty(b)
+	f.OnRequest = func(op, key string) {
+		if op == "put" || op == "delete" {
+			mu.Lock()
+			writes = append(writes, op+" "+key)
+			mu.Unlock()
+		}
+	}
+	t.Setenv(pcache.EnvMode, "readonly")
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "romode/f", 0, 20) // all computed: fetching a remote hit would write the local cache
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.RemoteHits != 0 || st.Uploads != 0 || st.Stores != 0 || st.Computes != 20 {
+		t.Fatalf("stats %+v", st)
+	}
+	mu.Lock()
+	if len(writes) != 0 {
+		t.Fatalf("PCACHE_MODE=readonly wrote to the remote: %q", writes)
+	}
+	writes = nil
+	mu.Unlock()
+
+	// The mode of one call: the Store publishes, the read-only call
+	// neither fetches nor records a use.
+	t.Setenv(pcache.EnvMode, "")
+	s2 := openStore(t, t.TempDir(), pcache.RemoteBackend(f))
+	var computed atomic.Int64
+	g := pcache.MustWrap(s2, "romode/f", func(_ context.Context, k int) (string, error) {
+		computed.Add(1)
+		return fmt.Sprint(k), nil
+	})
+	for k := range 10 {
+		if _, err := g.Call(pcache.WithMode(context.Background(), pcache.ModeReadOnly), k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := computed.Load(); n != 10 {
+		t.Fatalf("read-only calls computed %d of 10 (a remote hit would have written the local cache)", n)
+	}
+	if err := s2.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, w := range writes {
+		if strings.Contains(w, "fn/") {
+			t.Fatalf("a read-only call published %q", w)
+		}
+	}
+}
+
+// TestRemoteCorruptObjectIsReplaced (issue 22, item 7): an object damaged
+// on the remote is replaced by the next upload of it: the machine that
+// found it damaged computes the entry and, publishing it, replaces the
+// object instead of taking the damaged copy for there; a third machine is
+// then served.
+func TestRemoteCorruptObjectIsReplaced(t *testing.T) {
+	b, dir := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "corrupt/f", 0, 5)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	objs, _ := filepath.Glob(filepath.Join(dir, "objects", "*"))
+	if len(objs) != 5 {
+		t.Fatalf("%d objects on the remote, want 5", len(objs))
+	}
+	for _, o := range objs {
+		data, err := os.ReadFile(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)/2] ^= 0x20
+		if err := os.WriteFile(o, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openStore(t, t.TempDir(), pcache.RemoteBackend(b), pcache.WithLogger(quiet()))
+	computeShort(t, s, "corrupt/f", 0, 5) // every remote copy is damaged: computed
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.RemoteHits != 0 || st.Computes != 5 {
+		t.Fatalf("stats %+v: want the 5 damaged entries computed", st)
+	}
+	if got := servedFrom(t, b, "corrupt/f", 5); got != 5 {
+		t.Fatalf("after the recomputed entries were published, a fresh cache was served %d of 5", got)
+	}
+}
+
+// TestRemoteStaleMirrorPublishesPastGC (issue 22, item 6): a machine whose
+// mirror of a function predates a remote gc (which removed the log up to
+// its checkpoint) publishes past the head, not into the removed range:
+// a fresh reader sees its entries.
+func TestRemoteStaleMirrorPublishesPastGC(t *testing.T) {
+	ctx := context.Background()
+	b, _ := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "stale/f", 0, 3)
+	if err := a.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Machine B reads the function's index (its mirror is now at the
+	// log's end) and goes away.
+	dirB := t.TempDir()
+	sb := openStore(t, dirB, pcache.RemoteBackend(b))
+	computeShort(t, sb, "stale/f", 0, 3)
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A publishes more, one log entry at a time; then a gc, a day later,
+	// compacts the log and removes it.
+	for k := 3; k < 10; k++ {
+		computeShort(t, a, "stale/f", k, k+1)
+		if err := a.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(48 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DeletedLog == 0 {
+		// The first gc writes the checkpoint; the log goes once it is
+		// older than the grace period: a second gc, later.
+		if rep, err = remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(96 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if rep.DeletedLog == 0 {
+		t.Fatalf("gc removed no log entry: %+v", rep)
+	}
+	// B comes back with its old mirror and computes new keys.
+	sb = openStore(t, dirB, pcache.RemoteBackend(b))
+	computeShort(t, sb, "stale/f", 100, 105)
+	if err := sb.Close(); err != nil {
+		t.Fatal(err)
+	}
+	c := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	f := pcache.MustWrap(c, "stale/f", func(_ context.Context, k int) (string, error) { return "", fmt.Errorf("computed %d", k) })
+	for _, k := range []int{0, 9, 100, 104} {
+		if v, err := f.Call(pcache.ErrorOnMiss(ctx), k); err != nil || v != shortValue(k) {
+			t.Fatalf("key %d after a gc and a stale machine's publishing: %q, %v", k, v, err)
+		}
+	}
+}
+
+// TestRemoteMissingBucketS3 (issue 22, item 3): against a real S3 server,
+// a bucket that does not exist is said once, the tier stops asking, and
+// Close returns at once naming what it left. (The S3 backend may answer
+// "not found" to a put into a missing bucket: a put that finds nothing is
+// a missing bucket.)
+func TestRemoteMissingBucketS3(t *testing.T) {
+	srv := remotetest.Shared(t)
+	srv.Env(t)
+	b, err := remote.OpenBackend(context.Background(), "s3://pcache-no-such-bucket/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := remotetest.NewFaulty(b)
+	var logs syncBuffer
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs), pcache.RemoteTimeouts(0, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "nobucket/s3", 0, 30)
+	err = s.Close()
+	var ue *remote.UnpublishedError
+	if !errors.As(err, &ue) || ue.Entries != 30 {
+		t.Fatalf("Close = %v; want the 30 entries left named", err)
+	}
+	if n := f.Requests()["put"]; n > 4 {
+		t.Fatalf("%d puts into a missing bucket (%v); want the tier to stop trying", n, f.Requests())
+	}
+	if n := countLines(logs.String(), "level=ERROR", "pcache-no-such-bucket"); n != 1 {
+		t.Fatalf("the missing bucket was said %d times at error level, want once:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), srv.Secret) {
+		t.Fatalf("the secret key is in the log:\n%s", logs.String())
+	}
+}
+
+// TestRemoteWrongSecretS3 (issue 22, item 3): against a real S3 server,
+// credentials it refuses are said once, without the secret, and Close
+// returns promptly naming what it left.
+func TestRemoteWrongSecretS3(t *testing.T) {
+	srv := remotetest.Shared(t)
+	srv.Env(t)
+	bucket := srv.Bucket(t)
+	const secret = "not-the-secret-0123456789"
+	t.Setenv("AWS_SECRET_ACCESS_KEY", secret)
+	b, err := remote.OpenBackend(context.Background(), "s3://"+bucket+"/p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := remotetest.NewFaulty(b)
+	var logs syncBuffer
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs), pcache.RemoteTimeouts(0, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	computeShort(t, s, "denied/s3", 0, 30)
+	err = s.Close()
+	var ue *remote.UnpublishedError
+	if !errors.As(err, &ue) || ue.Entries != 30 {
+		t.Fatalf("Close = %v; want the 30 entries left named", err)
+	}
+	if strings.Contains(logs.String(), secret) || strings.Contains(err.Error(), secret) {
+		t.Fatalf("the secret is in the log or the error:\n%s\n%v", logs.String(), err)
+	}
+	if n := countLines(logs.String(), "level=WARN") + countLines(logs.String(), "level=ERROR"); n != 1 {
+		t.Fatalf("refused credentials said %d times, want once:\n%s", n, logs.String())
+	}
+	t.Logf("said: %s; requests %v", strings.TrimSpace(logs.String()), f.Requests())
+}
+
+// TestRemoteUploadsCountEntries (issue 22, item 3): Stats.Uploads counts
+// the entries a Store published, not the records of uses its remote hits
+// send (which do reach the remote).
+func TestRemoteUploadsCountEntries(t *testing.T) {
+	ctx := context.Background()
+	b, _ := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	computeShort(t, a, "uploads/f", 0, 10)
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.Uploads != 10 || st.Stores != 10 {
+		t.Fatalf("the writer: %+v", st)
+	}
+	before, err := remote.Inspect(ctx, b, remote.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A reader a day later (a use within the day is not published again).
+	later := func() time.Time { return time.Now().Add(25 * time.Hour) }
+	r := openStore(t, t.TempDir(), pcache.RemoteBackend(b), pcache.WithClock(later))
+	computeShort(t, r, "uploads/f", 0, 10) // 10 remote hits, each recording a use
+	if err := r.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := r.Stats(); st.RemoteHits != 10 || st.Uploads != 0 {
+		t.Fatalf("the reader: %+v; want 10 remote hits and no entry published", st)
+	}
+	after, err := remote.Inspect(ctx, b, remote.InspectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Functions[0].Log <= before.Functions[0].Log {
+		t.Fatal("the reader's use records did not reach the remote")
+	}
+}
