@@ -3,6 +3,7 @@ package remote
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,5 +50,55 @@ func TestGCRemovesExpiredLeases(t *testing.T) {
 	rep, err = GC(ctx, b, GCOptions{Now: time.Now().Add(3 * leaseTTL)})
 	if err != nil || rep.DeletedOther != 2 {
 		t.Fatalf("gc later: %+v, %v, want both leases deleted", rep, err)
+	}
+}
+
+// TestStaleMirrorFollowsAGC: a long-running reader whose mirror stopped
+// at log entry 3 while a remote gc removed the log up to a newer checkpoint
+// finds the checkpoint (within a minute) instead of taking the missing
+// entry 4 for the end of the log for an hour.
+func TestStaleMirrorFollowsAGC(t *testing.T) {
+	ctx := context.Background()
+	b := newFileBackend(t)
+	seq := uint64(0)
+	pub := func(n int) {
+		t.Helper()
+		var err error
+		if seq, _, _, err = publish(ctx, b, "f", []record.Entry{entry(n)}, seq, fmt.Sprint("w", n), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for n := range 3 {
+		pub(n)
+	}
+	var offset atomic.Int64
+	clock := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	tier, _ := newTier(t, b, Options{ReadOnly: true, Now: clock})
+	if _, ok := tier.Lookup(ctx, "f", entry(2).KeyHash, false); !ok {
+		t.Fatal("entry 2 not found")
+	}
+	for n := 3; n < 10; n++ {
+		pub(n)
+	}
+	// What remote gc does: compact into a checkpoint, then delete the log
+	// it covers (the test's entries name no objects, which gc would drop).
+	st, err := loadState(ctx, b, "f", loadOptions{listed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := compact(ctx, b, st); err != nil {
+		t.Fatal(err)
+	}
+	for n := uint64(1); n <= seq; n++ {
+		if err := b.Delete(ctx, logKey("f", n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub(10)
+	offset.Store(int64(2 * time.Minute)) // past the refresh period and the gap check's
+	for _, n := range []int{5, 10} {
+		if _, ok := tier.Lookup(ctx, "f", entry(n).KeyHash, false); !ok {
+			t.Errorf("entry %d, published after the mirror's position and compacted by gc: not found", n)
+		}
 	}
 }

@@ -258,6 +258,13 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 					fi.st.Cursor = m - 1
 					continue
 				}
+				// A remote gc may have removed the log past this mirror's
+				// position (it compacts into a checkpoint first): the head
+				// names that checkpoint, and the log goes on after it.
+				if fi.st.Cursor > 0 && fi.fromCheckpoint(ctx, false, deadline) {
+					changed = true
+					continue
+				}
 			}
 			complete = true
 			break
