@@ -17,10 +17,10 @@ const (
 	ModeDefault Mode = ""
 	// ModeOff computes every call and stores nothing.
 	ModeOff Mode = "off"
-	// ModeReadOnly serves hits (local, or from the remote) and computes
-	// misses without storing them; no use is recorded, and nothing is
-	// published to the remote (a Store in this mode publishes nothing at
-	// all, as with RemoteReadOnly).
+	// ModeReadOnly serves local hits and computes misses without storing
+	// them; no use is recorded, nothing is fetched from the remote (that
+	// would write the local cache) and nothing is published to it (a Store
+	// in this mode publishes nothing at all, as with RemoteReadOnly).
 	ModeReadOnly Mode = "readonly"
 	// ModeErrorOnMiss makes a miss return an error wrapping ErrCacheMiss:
 	// for CI jobs that must be served entirely from the cache.

@@ -45,7 +45,8 @@ const (
 // publishes them). A Store with a remote needs its Close (Memo and its
 // relatives: pcache.Close) for the entries of its last moments to reach
 // the remote. A Store whose mode is ModeReadOnly (PCACHE_MODE=readonly)
-// reads the remote and publishes nothing, as RemoteReadOnly. A remote that is
+// neither fetches from the remote (that would write the local cache) nor
+// publishes; one whose mode is ModeOff does not open it. A remote that is
 // down, slow or damaged never fails or delays a call beyond its request
 // timeouts: calls go on locally and Stats counts the failures.
 //
@@ -116,8 +117,11 @@ func (s *Store) openRemote() error {
 	default:
 		return fmt.Errorf("pcache: open: %w: $%s=%q: want ro or rw", errRemoteEnv, EnvRemoteMode, mode)
 	}
-	if o.mode == ModeReadOnly {
+	switch o.mode {
+	case ModeReadOnly:
 		ro = true // PCACHE_MODE=readonly: nothing is stored, nothing published
+	case ModeOff:
+		return nil // PCACHE_MODE=off: the cache is not used, the remote neither
 	}
 	flush := o.remoteTimes.flush
 	if v := strings.TrimSpace(os.Getenv(EnvRemoteFlush)); v != "" && flush == 0 {

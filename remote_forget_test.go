@@ -205,3 +205,25 @@ func TestRemoteLeaseWaitsForTheOtherMachine(t *testing.T) {
 		})
 	}
 }
+
+// TestRemoteModeOffOpensNoRemote: PCACHE_MODE=off uses neither the cache
+// nor the remote: not one request.
+func TestRemoteModeOffOpensNoRemote(t *testing.T) {
+	fb, err := remote.NewFileBackend(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	faulty := remotetest.NewFaulty(fb)
+	t.Setenv(pcache.EnvMode, "off")
+	s := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty))
+	f := pcache.MustWrap(s, "off/f", func(_ context.Context, n int) (int, error) { return n, nil })
+	for n := range 10 {
+		mustCall(t, f, context.Background(), n)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := faulty.Total(); n != 0 {
+		t.Fatalf("PCACHE_MODE=off made %d remote requests", n)
+	}
+}
