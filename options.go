@@ -33,6 +33,7 @@ type storeOptions struct {
 	remoteBackend remote.Backend
 	remoteRO      bool
 	remoteTimes   remoteTimeouts
+	remoteMaxObj  int64
 }
 
 func defaultStoreOptions() storeOptions {

@@ -80,6 +80,16 @@ func RemoteTimeouts(request, flush time.Duration) StoreOption {
 	return func(o *storeOptions) { o.remoteTimes.request, o.remoteTimes.flush = request, flush }
 }
 
+// RemoteMaxObject sets the largest object fetched from the remote (default
+// 4 GiB): an entry naming a larger one is computed here instead, and counted
+// in Stats.RemoteTooLarge. Whoever can write the bucket can make every
+// machine download what its records name, so the bound is a defence; raise
+// it for teams that share results larger than 4 GiB (they are uploaded in
+// parts, so any size the server takes is published).
+func RemoteMaxObject(bytes int64) StoreOption {
+	return func(o *storeOptions) { o.remoteMaxObj = bytes }
+}
+
 // RemoteRefresh sets how often one function's remote index is read again,
 // at most (default 2s): the delay before a process sees what another
 // machine published.
@@ -148,6 +158,7 @@ func (s *Store) openRemote() error {
 	t, err := remote.Open(ctx, b, s.d, s.cas, remote.Options{
 		ReadOnly: ro, Logger: s.log, Now: s.opts.now, Apply: s.applyRemote,
 		Refresh: o.remoteTimes.refresh, Timeout: o.remoteTimes.request, FlushTimeout: flush,
+		MaxObject: o.remoteMaxObj,
 	})
 	if err != nil {
 		return fmt.Errorf("pcache: open: %w", err)

@@ -227,3 +227,27 @@ func TestRemoteModeOffOpensNoRemote(t *testing.T) {
 		t.Fatalf("PCACHE_MODE=off made %d remote requests", n)
 	}
 }
+
+// TestRemoteMaxObject: RemoteMaxObject bounds what a machine fetches (an
+// entry naming a larger object is computed and counted), and raising it
+// lets larger results through.
+func TestRemoteMaxObject(t *testing.T) {
+	ctx := context.Background()
+	url := "file://" + t.TempDir()
+	fn := func(_ context.Context, n int) ([]byte, error) { return make([]byte, 4096+n), nil }
+	w := openStore(t, t.TempDir(), pcache.Remote(url))
+	mustCall(t, pcache.MustWrap(w, "big/f", fn), ctx, 1)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		max      int64
+		tooLarge int64
+	}{{1024, 1}, {1 << 20, 0}} {
+		r := openStore(t, t.TempDir(), pcache.Remote(url), pcache.RemoteMaxObject(tc.max), pcache.WithLogger(quiet()))
+		mustCall(t, pcache.MustWrap(r, "big/f", fn), ctx, 1)
+		if st := r.Stats(); st.RemoteTooLarge != tc.tooLarge || st.RemoteHits != 1-tc.tooLarge {
+			t.Fatalf("RemoteMaxObject(%d): %+v", tc.max, st)
+		}
+	}
+}
