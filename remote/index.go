@@ -8,6 +8,8 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +40,7 @@ type fnIndex struct {
 
 	freshAt    atomic.Int64 // when the last refresh that read to the end (or its budget) started, unix ns; 0: none
 	gapChecked time.Time    // when a refresh last looked past the end of the log for a gap
+	damagedCP  uint64       // a checkpoint found damaged (an older one was used instead); 0: none
 	amu        sync.Mutex
 	running    chan struct{} // closed when the refresh running in the background ends; nil: none
 }
@@ -244,6 +247,14 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 		}
 		delete(ahead, n) // a damaged entry read again is read afresh
 		entry, bad, err := r.entry, r.bad, r.err
+		if errors.Is(err, ErrNotExist) && n <= fi.damagedCP {
+			// Covered by a damaged checkpoint, and removed by a gc: what
+			// it held is lost here until the remote is repaired; the log
+			// after it is not.
+			t.opts.Logger.Warn("pcache: remote log entries covered by a damaged checkpoint are gone; reading past them", "function", fi.name, "missing", fmt.Sprintf("%d-%d", n, fi.damagedCP))
+			fi.st.Cursor = fi.damagedCP
+			continue
+		}
 		if errors.Is(err, ErrNotExist) {
 			// The end of the log, or a gap: an entry deleted by hand (or
 			// by a gc bug) must not hide every later one. On this
@@ -398,19 +409,11 @@ func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool, deadline time.T
 		return false
 	}
 	fi.st.HeadAt = t.opts.Now()
-	if seq == 0 || (seq <= fi.st.Base && !any) {
-		return false
+	if seq == 0 || (seq <= fi.st.Base && !any) || (seq == fi.damagedCP && !any) {
+		return false // nothing newer (a damaged checkpoint this process worked around is not)
 	}
-	var cp checkpoint
-	damaged := false
-	err = t.request(ctx, "read a checkpoint", func(ctx context.Context) error {
-		var err error
-		if cp, err = readCheckpoint(ctx, t.b, fi.name, seq); errors.Is(err, errDamaged) {
-			damaged, err = true, nil
-		}
-		return err
-	})
-	if err != nil || damaged {
+	cp, ok := fi.readCheckpointAt(ctx, seq)
+	if !ok {
 		return false
 	}
 	if fi.fetchSegments(ctx, cp.Segments, deadline) != nil {
@@ -450,6 +453,50 @@ func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool, deadline time.T
 	}
 	fi.st.Base = cp.Seq
 	return true
+}
+
+// readCheckpointAt reads checkpoint seq, or, when the remote holds it
+// damaged, the newest older one that reads (the log after it is then
+// read as usual): a damaged checkpoint under the head must not leave a new
+// reader with nothing until someone repairs the remote.
+func (fi *fnIndex) readCheckpointAt(ctx context.Context, seq uint64) (checkpoint, bool) {
+	t := fi.t
+	read := func(n uint64) (cp checkpoint, damaged bool, err error) {
+		err = t.request(ctx, "read a checkpoint", func(ctx context.Context) error {
+			var err error
+			if cp, err = readCheckpoint(ctx, t.b, fi.name, n); errors.Is(err, errDamaged) {
+				damaged, err = true, nil
+			}
+			return err
+		})
+		return cp, damaged, err
+	}
+	cp, damaged, err := read(seq)
+	if err != nil {
+		return cp, false
+	}
+	if !damaged {
+		return cp, true
+	}
+	t.failed("read a checkpoint", fmt.Errorf("checkpoint %d of %s is damaged; trying an older one", seq, fi.name))
+	fi.damagedCP = seq // the log it covered may be gone: refresh steps over it
+	var older []uint64
+	prefix := strings.TrimSuffix(checkpointKey(fi.name, 0), fmt.Sprintf("%020d", 0))
+	t.request(ctx, "list the checkpoints", func(ctx context.Context) error {
+		return t.b.List(ctx, prefix, func(key string, _ int64, _ time.Time) error {
+			if n, err := parseSeq(strings.TrimPrefix(key, prefix)); err == nil && n < seq {
+				older = append(older, n)
+			}
+			return nil
+		})
+	})
+	slices.Sort(older)
+	for i := len(older) - 1; i >= 0 && i >= len(older)-3; i-- {
+		if cp, damaged, err := read(older[i]); err == nil && !damaged {
+			return cp, true
+		}
+	}
+	return checkpoint{}, false
 }
 
 // fetchSegments downloads the named segments the mirror lacks, each
