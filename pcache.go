@@ -136,6 +136,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	manifests map[string]*manifest.Manifest
+	closeDone chan struct{} // closed when the first Close has finished
 	names     map[string]string // lower-cased name → name wrapped in this Store
 	closed    atomic.Bool       // read on every call without taking mu
 	trimDone  chan struct{}     // closed when the automatic trim ends (nil: none started)
@@ -281,21 +282,30 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 // cache publishes them.
 func (s *Store) Close() error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed.Swap(true) {
+		done := s.closeDone
+		s.mu.Unlock()
+		<-done // a Close in progress: returns once it is done
 		return nil
 	}
+	s.closeDone = make(chan struct{})
+	defer close(s.closeDone)
+	s.mu.Unlock()
 	var errs []error
 	s.waitTrim()
 	if s.remote != nil {
 		// First: publishing reads objects from the local store. A flush
 		// that could not finish is an error naming what is left (the
 		// outbox keeps it for the next Open); the local cache is closed
-		// all the same.
+		// all the same. Without s.mu: the remote's background work that
+		// Close waits for may be applying removals to a manifest, which
+		// takes s.mu (and finds the Store closed).
 		if err := s.remote.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, m := range s.manifests {
 		if err := m.Close(); err != nil {
 			errs = append(errs, err)
