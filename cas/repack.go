@@ -329,20 +329,11 @@ const mergeMin = 4
 // another returns at once.
 func (s *Store) Repack(opts RepackOptions) (RepackReport, error) {
 	var rep RepackReport
-	if s.readOnly {
-		return rep, ErrReadOnly
-	}
-	if opts.Now.IsZero() {
-		opts.Now = time.Now()
-	}
-	lk, err := s.lockRepack(opts)
+	lk, err := s.startRepack(&opts, &rep)
 	if err != nil || lk == nil {
 		return rep, err
 	}
 	defer lk.Release()
-	if err := s.reapPacks(opts, &rep); err != nil {
-		return rep, err
-	}
 	infos, err := s.ListPacks(nil)
 	if err != nil {
 		return rep, err
@@ -537,18 +528,33 @@ func (s *Store) reapPacks(opts RepackOptions, rep *RepackReport) error {
 // first, without repacking anything.
 func (s *Store) ReapRetired(opts RepackOptions) (RepackReport, error) {
 	var rep RepackReport
+	lk, err := s.startRepack(&opts, &rep)
+	if lk != nil {
+		lk.Release()
+	}
+	return rep, err
+}
+
+// startRepack is what Repack and ReapRetired begin with: it fills in
+// opts.Now, takes the repack lock (nil, nil when another process holds it
+// and opts.Wait is unset) and deletes the retired packs whose grace has
+// passed. The caller releases the lock.
+func (s *Store) startRepack(opts *RepackOptions, rep *RepackReport) (*lock.Held, error) {
 	if s.readOnly {
-		return rep, ErrReadOnly
+		return nil, ErrReadOnly
 	}
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
-	lk, err := s.lockRepack(opts)
+	lk, err := s.lockRepack(*opts)
 	if err != nil || lk == nil {
-		return rep, err
+		return nil, err
 	}
-	defer lk.Release()
-	return rep, s.reapPacks(opts, &rep)
+	if err := s.reapPacks(*opts, rep); err != nil {
+		lk.Release()
+		return nil, err
+	}
+	return lk, nil
 }
 
 // lockRepack takes the repack lock: with opts.Wait for at most
