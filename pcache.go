@@ -136,7 +136,7 @@ type Store struct {
 
 	mu        sync.Mutex
 	manifests map[string]*manifest.Manifest
-	closeDone chan struct{} // closed when the first Close has finished
+	closeDone chan struct{}     // closed when the first Close has finished
 	names     map[string]string // lower-cased name → name wrapped in this Store
 	closed    atomic.Bool       // read on every call without taking mu
 	trimDone  chan struct{}     // closed when the automatic trim ends (nil: none started)
