@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/testutil"
 	"github.com/pcache/pcache/remote"
 )
 
@@ -33,24 +33,10 @@ func fileRemote(t *testing.T) (remote.Backend, string) {
 }
 
 // logTo returns a logger writing text records to buf.
-func logTo(buf *syncBuffer) pcache.StoreOption {
-	return pcache.WithLogger(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
-}
+func logTo(buf *syncBuffer) pcache.StoreOption { return pcache.WithLogger(buf.Logger()) }
 
 // countLines counts the lines of the log that contain every one of subs.
-func countLines(log string, subs ...string) int {
-	n := 0
-	for _, line := range strings.Split(log, "\n") {
-		all := line != ""
-		for _, s := range subs {
-			all = all && strings.Contains(line, s)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
+var countLines = testutil.CountLines
 
 // servedFrom counts the keys 0..n-1 of function name a fresh cache is
 // served from the remote b (ErrorOnMiss: nothing is computed).

@@ -17,6 +17,7 @@ import (
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/fsck"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/testutil"
 	"github.com/pcache/pcache/remote"
 )
 
@@ -503,20 +504,5 @@ func TestRemoteConcurrentWriters(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer collects a logger's output (testutil.LogBuffer).
+type syncBuffer = testutil.LogBuffer

@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/testutil"
 	"github.com/pcache/pcache/remote"
 )
 
@@ -20,52 +19,29 @@ import (
 // naming what it left. (The same, against a fake backend, is in the root
 // package's remote tests, which do not link this package.)
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
-func logTo(buf *syncBuffer) pcache.StoreOption {
-	return pcache.WithLogger(slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})))
-}
-
-// countLines counts the lines of the log that contain every one of subs.
-func countLines(log string, subs ...string) int {
-	n := 0
-	for _, line := range strings.Split(log, "\n") {
-		all := line != ""
-		for _, s := range subs {
-			all = all && strings.Contains(line, s)
-		}
-		if all {
-			n++
-		}
-	}
-	return n
-}
-
-// computeShort calls function name of s over keys [from, to).
-func computeShort(t *testing.T, s *pcache.Store, name string, from, to int) {
+// leaveUnpublished computes 30 entries through a store whose remote is b,
+// closes it, checks that Close names all 30 as left unpublished, and returns
+// what the store logged, the requests b was asked and Close's error.
+func leaveUnpublished(t *testing.T, b remote.Backend, name string) (string, *remotetest.Faulty, error) {
 	t.Helper()
-	f := pcache.MustWrap(s, name, func(_ context.Context, k int) (string, error) { return fmt.Sprint("value of ", k), nil })
-	for k := from; k < to; k++ {
-		if got, err := f.Call(context.Background(), k); err != nil || got != fmt.Sprint("value of ", k) {
+	f := remotetest.NewFaulty(b)
+	var logs testutil.LogBuffer
+	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), pcache.WithLogger(logs.Logger()), pcache.RemoteTimeouts(0, time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn := pcache.MustWrap(s, name, func(_ context.Context, k int) (string, error) { return fmt.Sprint("value of ", k), nil })
+	for k := range 30 {
+		if got, err := fn.Call(context.Background(), k); err != nil || got != fmt.Sprint("value of ", k) {
 			t.Fatalf("key %d: %q, %v", k, got, err)
 		}
 	}
+	err = s.Close()
+	var ue *remote.UnpublishedError
+	if !errors.As(err, &ue) || ue.Entries != 30 {
+		t.Fatalf("Close = %v; want the 30 entries left named", err)
+	}
+	return logs.String(), f, err
 }
 
 // TestRemoteMissingBucketS3 (issue 22, item 3): against a real S3 server,
@@ -80,26 +56,15 @@ func TestRemoteMissingBucketS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := remotetest.NewFaulty(b)
-	var logs syncBuffer
-	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs), pcache.RemoteTimeouts(0, time.Minute))
-	if err != nil {
-		t.Fatal(err)
-	}
-	computeShort(t, s, "nobucket/s3", 0, 30)
-	err = s.Close()
-	var ue *remote.UnpublishedError
-	if !errors.As(err, &ue) || ue.Entries != 30 {
-		t.Fatalf("Close = %v; want the 30 entries left named", err)
-	}
+	logs, f, _ := leaveUnpublished(t, b, "nobucket/s3")
 	if n := f.Requests()["put"]; n > 4 {
 		t.Fatalf("%d puts into a missing bucket (%v); want the tier to stop trying", n, f.Requests())
 	}
-	if n := countLines(logs.String(), "level=ERROR", "pcache-no-such-bucket"); n != 1 {
-		t.Fatalf("the missing bucket was said %d times at error level, want once:\n%s", n, logs.String())
+	if n := testutil.CountLines(logs, "level=ERROR", "pcache-no-such-bucket"); n != 1 {
+		t.Fatalf("the missing bucket was said %d times at error level, want once:\n%s", n, logs)
 	}
-	if strings.Contains(logs.String(), srv.Secret) {
-		t.Fatalf("the secret key is in the log:\n%s", logs.String())
+	if strings.Contains(logs, srv.Secret) {
+		t.Fatalf("the secret key is in the log:\n%s", logs)
 	}
 }
 
@@ -116,23 +81,12 @@ func TestRemoteWrongSecretS3(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := remotetest.NewFaulty(b)
-	var logs syncBuffer
-	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), logTo(&logs), pcache.RemoteTimeouts(0, time.Minute))
-	if err != nil {
-		t.Fatal(err)
+	logs, f, err := leaveUnpublished(t, b, "denied/s3")
+	if strings.Contains(logs, secret) || strings.Contains(err.Error(), secret) {
+		t.Fatalf("the secret is in the log or the error:\n%s\n%v", logs, err)
 	}
-	computeShort(t, s, "denied/s3", 0, 30)
-	err = s.Close()
-	var ue *remote.UnpublishedError
-	if !errors.As(err, &ue) || ue.Entries != 30 {
-		t.Fatalf("Close = %v; want the 30 entries left named", err)
+	if n := testutil.CountLines(logs, "level=WARN") + testutil.CountLines(logs, "level=ERROR"); n != 1 {
+		t.Fatalf("refused credentials said %d times, want once:\n%s", n, logs)
 	}
-	if strings.Contains(logs.String(), secret) || strings.Contains(err.Error(), secret) {
-		t.Fatalf("the secret is in the log or the error:\n%s\n%v", logs.String(), err)
-	}
-	if n := countLines(logs.String(), "level=WARN") + countLines(logs.String(), "level=ERROR"); n != 1 {
-		t.Fatalf("refused credentials said %d times, want once:\n%s", n, logs.String())
-	}
-	t.Logf("said: %s; requests %v", strings.TrimSpace(logs.String()), f.Requests())
+	t.Logf("said: %s; requests %v", strings.TrimSpace(logs), f.Requests())
 }
