@@ -483,9 +483,9 @@ func (s *Store) retirePack(pi PackInfo) bool {
 	if !retire.Retire(s.d, pi.Path, now) {
 		return false
 	}
-	if idx := s.d.Pack(layout.PackIndexName(pi.Name)); fileExists(idx) {
-		retire.Retire(s.d, idx, now) // if not retired, the index stays until the pack goes
-	}
+	// A pack without an index has nothing to retire here; an index that is
+	// not retired goes with its pack (reapPacks).
+	retire.Retire(s.d, s.d.Pack(layout.PackIndexName(pi.Name)), now)
 	s.d.Remove(s.d.PackLock(pi.Name))
 	return true
 }
@@ -511,7 +511,7 @@ func (s *Store) reapPacks(opts RepackOptions, rep *RepackReport) error {
 		if n := strings.TrimPrefix(r.Rel, layout.ObjectsDir+"/"+layout.PackDir+"/"); layout.IsPackName(n) {
 			// Its index goes too, retired or not (a process killed between
 			// retiring the pack and its index leaves only the pack retired).
-			if idx := s.d.Pack(layout.PackIndexName(n)); fileExists(idx) && s.d.Remove(idx) == nil {
+			if idx := s.d.Pack(layout.PackIndexName(n)); s.d.Remove(idx) == nil {
 				retire.Forget(s.d, idx)
 			}
 			s.d.Remove(s.d.PackLock(n))
@@ -570,11 +570,6 @@ func (s *Store) lockRepack(opts RepackOptions) (*lock.Held, error) {
 		return nil, fmt.Errorf("cas: repack skipped: another process merges packs: %w: %w", ErrBusy, err)
 	}
 	return lk, nil
-}
-
-func fileExists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
 }
 
 // freeSpace is fsSpace, replaced by tests.

@@ -80,9 +80,9 @@ func (c *compaction) run(full, wait bool) error {
 		return err
 	}
 	// Retired files are already in an output: never inputs again.
-	notRetired := func(n string) bool { _, ok := c.retired[c.d.Rel(filepath.Join(c.dir, n))]; return !ok }
-	l.journals = slices.DeleteFunc(l.journals, func(n string) bool { return !notRetired(n) })
-	l.segments = slices.DeleteFunc(l.segments, func(n string) bool { return !notRetired(n) })
+	retired := func(n string) bool { _, ok := c.retired[c.d.Rel(filepath.Join(c.dir, n))]; return ok }
+	l.journals = slices.DeleteFunc(l.journals, retired)
+	l.segments = slices.DeleteFunc(l.segments, retired)
 	dead, err := c.deadJournals(l.journals)
 	defer func() {
 		for _, d := range dead {

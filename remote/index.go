@@ -33,13 +33,14 @@ type fnIndex struct {
 	lock string // held while the mirror is brought up to date
 	m    *manifest.Manifest
 
-	mu        sync.Mutex // one refresh at a time in this process; guards the fields below
-	st        mirrorState
-	refreshed time.Time
-	fresh     bool // brought up to date once by this process
+	mu sync.Mutex // one refresh at a time in this process; guards st, gapChecked and damagedCP
+	st mirrorState
 
-	freshAt    atomic.Int64 // when the last refresh that read to the end (or its budget) started, unix ns; 0: none
-	gapChecked time.Time    // when a refresh last looked past the end of the log for a gap
+	// freshAt is when the last refresh that read to the end (or to its
+	// budget) started, unix ns; 0: the mirror was not brought up to date
+	// by this process yet. Read without mu (current).
+	freshAt    atomic.Int64
+	gapChecked time.Time // when a refresh last looked past the end of the log for a gap
 	damagedCP  uint64       // a checkpoint found damaged (an older one was used instead); 0: none
 	amu        sync.Mutex
 	running    chan struct{} // closed when the refresh running in the background ends; nil: none
@@ -199,7 +200,7 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 	fi.mu.Lock()
 	defer fi.mu.Unlock()
 	now := t.opts.Now()
-	if !force && fi.fresh && now.Sub(fi.refreshed) < t.opts.Refresh {
+	if !force && fi.current() {
 		return
 	}
 	if t.br.open() {
@@ -260,7 +261,7 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 			// by a gc bug) must not hide every later one. On this
 			// process's first refresh, and once a minute after, the next
 			// few numbers are asked too (at once, in parallel).
-			if !fi.fresh || now.Sub(fi.gapChecked) >= gapCheckEvery {
+			if fi.freshAt.Load() == 0 || now.Sub(fi.gapChecked) >= gapCheckEvery {
 				fi.gapChecked = now
 				next := fi.readLogAhead(ctx, n+1, gapProbe)
 				if m, ok := firstPresent(next, n+1, gapProbe); ok {
@@ -314,7 +315,6 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 	}
 	if complete || limited {
 		// Limited: the rest waits for the next refresh, not the next call.
-		fi.refreshed, fi.fresh = now, true
 		fi.freshAt.Store(now.UnixNano())
 	}
 	if limited {
@@ -338,7 +338,7 @@ const (
 // has (an entry, or something it answered that is not one).
 func firstPresent(reads map[uint64]logRead, from uint64, k int) (uint64, bool) {
 	for i := range uint64(k) {
-		if r, ok := reads[from+i]; ok && !errors.Is(r.err, ErrNotExist) && (r.err == nil || r.bad != nil) {
+		if r, ok := reads[from+i]; ok && r.err == nil { // an entry, or something that is not one
 			return from + i, true
 		}
 	}

@@ -13,12 +13,12 @@
 package retire
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -122,10 +122,13 @@ func List(d layout.Dir, only func(rel string) bool) (map[string]Record, error) {
 	return out, err
 }
 
+// path returns the retired file's path in the cache d.
+func (r Record) path(d layout.Dir) string { return filepath.Join(d.Root(), filepath.FromSlash(r.Rel)) }
+
 // unchanged reports whether the retired file is still the regular file of
 // the size and modification time it had when retired.
 func (r Record) unchanged(d layout.Dir) bool {
-	fi, err := os.Lstat(d.Root() + string(os.PathSeparator) + fromSlash(r.Rel))
+	fi, err := os.Lstat(r.path(d))
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == r.Size && fi.ModTime().Equal(r.ModTime)
 }
 
@@ -191,7 +194,7 @@ func Reap(d layout.Dir, grace time.Duration, now time.Time, only func(rel string
 	slices.SortFunc(todo, func(a, b due) int { return strings.Compare(a.r.Rel, b.r.Rel) }) // x.pci before x.pcp
 	var out []Reaped
 	for _, t := range todo {
-		p := d.Root() + string(os.PathSeparator) + fromSlash(t.r.Rel)
+		p := t.r.path(d)
 		fi, err := os.Lstat(p)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -214,11 +217,4 @@ func Reap(d layout.Dir, grace time.Duration, now time.Time, only func(rel string
 // is an input again (or was deleted by other means).
 func Forget(d layout.Dir, p string) {
 	os.Remove(d.RetiredRecord(d.Rel(p)))
-}
-
-func fromSlash(rel string) string {
-	if os.PathSeparator == '/' {
-		return rel
-	}
-	return string(bytes.ReplaceAll([]byte(rel), []byte("/"), []byte{os.PathSeparator}))
 }
