@@ -41,7 +41,7 @@ type fnIndex struct {
 	// by this process yet. Read without mu (current).
 	freshAt    atomic.Int64
 	gapChecked time.Time // when a refresh last looked past the end of the log for a gap
-	damagedCP  uint64       // a checkpoint found damaged (an older one was used instead); 0: none
+	damagedCP  uint64    // a checkpoint found damaged (an older one was used instead); 0: none
 	amu        sync.Mutex
 	running    chan struct{} // closed when the refresh running in the background ends; nil: none
 }
