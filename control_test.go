@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/fsck"
 )
 
 type trainArgs struct {
@@ -230,5 +231,96 @@ func TestAutomaticLimits(t *testing.T) {
 	}
 	if n.Load() != 7 {
 		t.Fatalf("after a trim to 350 KiB of ten 100 KiB entries, %d were recomputed; want the 7 least recently used", n.Load())
+	}
+}
+
+// TestForgetAllIsScopedToResultType (issue 22, item 8): two functions that
+// share a name but not a result type keep their entries apart, and one's
+// ForgetAll leaves the other's entries alone: in the process, in another
+// process that opens the cache later, after gc compacts the manifests, and
+// on a machine that gets the tombstones through a remote.
+func TestForgetAllIsScopedToResultType(t *testing.T) {
+	ctx := context.Background()
+	var gen atomic.Int64
+	gen.Store(1)
+	var strs, ints atomic.Int64
+	wrap := func(s *pcache.Store) (*pcache.Func[int, string], *pcache.Func[int, int]) {
+		return pcache.MustWrap(s, "control/shared-name", func(_ context.Context, n int) (string, error) {
+				strs.Add(1)
+				return fmt.Sprintf("%d in generation %d", n, gen.Load()), nil
+			}), pcache.MustWrap(s, "control/shared-name", func(_ context.Context, n int) (int, error) {
+				ints.Add(1)
+				return int(gen.Load())*1000 + n, nil
+			})
+	}
+	url := "file://" + t.TempDir()
+	dir := t.TempDir()
+	s := openStore(t, dir, pcache.Remote(url))
+	fs, fi := wrap(s)
+	for n := range 3 {
+		mustCall(t, fs, ctx, n)
+		mustCall(t, fi, ctx, n)
+	}
+	// A machine that has both functions' entries before the forget.
+	other := openStore(t, t.TempDir(), pcache.Remote(url), pcache.RemoteRefresh(50*time.Millisecond))
+	os2, oi2 := wrap(other)
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for n := range 3 {
+		mustCall(t, os2, pcache.ErrorOnMiss(ctx), n)
+		mustCall(t, oi2, pcache.ErrorOnMiss(ctx), n)
+	}
+
+	gen.Store(2)
+	if err := fs.ForgetAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check := func(where string, fs *pcache.Func[int, string], fi *pcache.Func[int, int]) {
+		t.Helper()
+		for n := range 3 {
+			if v, err := fi.Call(pcache.ErrorOnMiss(ctx), n); err != nil || v != 1000+n {
+				t.Fatalf("%s: the int function's %d after the string function's ForgetAll: %d, %v", where, n, v, err)
+			}
+		}
+		strs.Store(0)
+		for n := range 3 {
+			if v := mustCall(t, fs, ctx, n); v != fmt.Sprintf("%d in generation 2", n) {
+				t.Fatalf("%s: the string function's %d after its ForgetAll: %q", where, n, v)
+			}
+		}
+	}
+	check("same process", fs, fi)
+	if _, err := s.GC(ctx, fsck.GCOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gen.Store(3) // what the string function computes now tells a miss from a hit
+	s = openStore(t, dir)
+	fs, fi = wrap(s)
+	strs.Store(0)
+	check("after gc, in a new process", fs, fi)
+	if n := strs.Load(); n != 0 {
+		t.Fatalf("the string function recomputed %d entries after gc", n)
+	}
+
+	// The other machine: the tombstones arrive through the remote.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		v := mustCall(t, os2, ctx, 0)
+		if v != "0 in generation 1" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the other machine still serves the forgotten entry")
+		}
+		time.Sleep(10 * time.Millisecond) // polling: the delay is the remote refresh period
+	}
+	for n := range 3 {
+		if v, err := oi2.Call(pcache.ErrorOnMiss(ctx), n); err != nil || v != 1000+n {
+			t.Fatalf("other machine: the int function's %d: %d, %v", n, v, err)
+		}
 	}
 }

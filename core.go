@@ -731,7 +731,9 @@ func (c *core) forgetAll(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return errorf("%s: forget all: %w", c.name, err)
 	}
-	tomb := []record.Entry{{KeyHash: record.ForgetAll, Deleted: true}}
+	// Only this result type's entries (and those that recorded none): a
+	// function of the same name with another result type is another's.
+	tomb := record.ForgetTypes(c.fp)
 	if err := c.m.Append(tomb...); err != nil {
 		return errorf("%s: forget all: %w", c.name, err)
 	}

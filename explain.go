@@ -152,7 +152,7 @@ func (c *core) whyMissing(k *callKey, all []record.Entry) string {
 		if newest.Deleted {
 			return "forgotten " + time.Unix(0, newest.Time).Local().Format(time.RFC3339) + " (Forget, or pcache-fsck rm -key)"
 		}
-		if at := c.m.ForgottenAt(); at != 0 && newest.Time <= at {
+		if at := c.m.ForgottenAt(&newest); at != 0 && newest.Time <= at {
 			return "forgotten with every entry of the function " + time.Unix(0, at).Local().Format(time.RFC3339) + " (ForgetAll, or pcache-fsck rm NAME)"
 		}
 	}

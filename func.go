@@ -353,5 +353,7 @@ func (f *Func[A, R]) Forget(ctx context.Context, args A) error {
 
 // ForgetAll drops every entry of the function written until now (in every
 // cache the tombstone reaches: rsync copies, the remote), with one
-// function-wide tombstone.
+// function-wide tombstone. It is scoped to the function's result type: a
+// function wrapped under the same name with another result type keeps its
+// entries (pcache-fsck rm NAME drops them all).
 func (f *Func[A, R]) ForgetAll(ctx context.Context) error { return f.c.forgetAll(ctx) }

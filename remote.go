@@ -245,8 +245,8 @@ func (s *Store) applyRemote(name string, recs []record.Entry) {
 	for i := range recs {
 		r := &recs[i]
 		switch {
-		case r.KeyHash == record.ForgetAll:
-			if r.Deleted && r.Time > m.ForgottenAt() {
+		case record.IsForget(r):
+			if local, ok := m.Newest(r.KeyHash); !ok || record.Newer(r, &local) {
 				apply = append(apply, *r)
 			}
 		case r.Deleted:

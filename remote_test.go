@@ -506,3 +506,60 @@ func TestRemoteConcurrentWriters(t *testing.T) {
 
 // syncBuffer collects a logger's output (testutil.LogBuffer).
 type syncBuffer = testutil.LogBuffer
+
+// TestRemoteSmallHitsNeedNoDownload: a small result travels inline in the
+// remote's index, so a machine that hits it downloads no object of its
+// own; a larger one is still downloaded. Every value is the computed one.
+func TestRemoteSmallHitsNeedNoDownload(t *testing.T) {
+	ctx := context.Background()
+	fb, err := remote.NewFileBackend(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(n int) []byte {
+		size := 20 + n
+		if n%10 == 0 {
+			size = remote.MaxInline + 100 // too large to travel inline
+		}
+		return bytes.Repeat([]byte{byte(n)}, size)
+	}
+	const keys = 100
+	var computes atomic.Int64
+	wrap := func(s *pcache.Store) *pcache.Func[int, []byte] {
+		return pcache.MustWrap(s, "inline/bytes", func(_ context.Context, n int) ([]byte, error) {
+			computes.Add(1)
+			return value(n), nil
+		})
+	}
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(fb))
+	fa := wrap(a)
+	for n := range keys {
+		mustCall(t, fa, ctx, n)
+	}
+	closeWithin(t, a, 20*time.Second)
+
+	faulty := remotetest.NewFaulty(fb)
+	var objectGets atomic.Int64
+	faulty.OnRequest = func(op, key string) {
+		if op == "get" && strings.HasPrefix(key, "objects/") {
+			objectGets.Add(1)
+		}
+	}
+	computes.Store(0)
+	b := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty))
+	fbn := wrap(b)
+	for n := range keys {
+		if got := mustCall(t, fbn, ctx, n); !bytes.Equal(got, value(n)) {
+			t.Fatalf("f(%d) = %d bytes, want %d", n, len(got), len(value(n)))
+		}
+	}
+	if n := computes.Load(); n != 0 {
+		t.Fatalf("the second machine computed %d times", n)
+	}
+	if st := b.Stats(); st.RemoteHits != keys {
+		t.Fatalf("remote hits %d, want %d (%+v)", st.RemoteHits, keys, st)
+	}
+	if got, want := objectGets.Load(), int64(keys/10); got != want {
+		t.Fatalf("%d object downloads for %d hits; want %d (only the results too large to travel inline)", got, keys, want)
+	}
+}

@@ -67,7 +67,7 @@ func TestUnknownVersion(t *testing.T) {
 	if i < 0 || data[i+7] != record.Version {
 		t.Fatal("cannot find the version in the header")
 	}
-	data[i+7] = record.Version + 1
+	data[i+7] = record.MaxVersion + 1
 	// Left under its old name, it is a damaged segment (its content no longer
 	// hashes to its name): skipped and reported, never a reason to refuse
 	// the whole manifest.
@@ -147,7 +147,7 @@ func TestCheckAndRepair(t *testing.T) {
 	frame := append([]byte{0x82, 0x59, 0, byte(len(p))}, p...)
 	frame = record.AppendHead(frame, record.MajorUint, uint64(crc32c(p)))
 	ncJournal := filepath.Join(dir, "j-noncanonical.pcj")
-	hdr, _ := record.EncodeHeader(record.JournalFormat, "f", nil)
+	hdr, _ := record.EncodeHeader(record.JournalFormat, record.Version, "f", nil)
 	os.WriteFile(ncJournal, append(hdr, frame...), 0o644)
 	os.WriteFile(path, jdata, 0o644)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("hi"), 0o644)

@@ -29,7 +29,7 @@ func seedEntries() []Entry {
 }
 
 func seedJournal() []byte {
-	hdr, _ := record.EncodeHeader(record.JournalFormat, "f", nil)
+	hdr, _ := record.EncodeHeader(record.JournalFormat, record.Version, "f", nil)
 	for _, e := range seedEntries() {
 		p, _ := record.Encode(&e)
 		hdr = record.AppendFrame(hdr, p)

@@ -199,7 +199,7 @@ func futureHeader(format, name string, count *uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return em.Marshal(&record.Header{Format: format, Version: record.Version + 1, Digest: "blake3-256", Name: name, Count: count})
+	return em.Marshal(&record.Header{Format: format, Version: record.MaxVersion + 1, Digest: "blake3-256", Name: name, Count: count})
 }
 
 // crc32c is the frame checksum, for tests that forge frames.

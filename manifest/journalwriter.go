@@ -55,7 +55,7 @@ func createJournal(d layout.Dir, dir, name string, records []byte, n int, durabl
 			lk.Release()
 		}
 	}()
-	hdr, err := record.EncodeHeader(record.JournalFormat, name, nil)
+	hdr, err := record.EncodeHeader(record.JournalFormat, record.Version, name, nil)
 	if err != nil {
 		return nil, err
 	}

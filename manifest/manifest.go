@@ -121,6 +121,11 @@ type Manifest struct {
 	rmSeenOK  atomic.Bool   // rmSeen is valid
 	fullAt    atomic.Int64  // when the view was last refreshed (unix ns)
 	forgetT   atomic.Int64  // records with a Time up to this are forgotten (record.ForgetAll); 0: none
+	forgetU   atomic.Int64  // the same for records of no recorded result type (record.ForgetUntyped)
+	// forgetY caches, per result type, the time of that type's tombstone
+	// (record.ForgetType; 0: none), looked up on first need; updateForget
+	// empties it when the view changes.
+	forgetY atomic.Pointer[map[[32]byte]int64]
 
 	compacting atomic.Bool
 	again      atomic.Bool
@@ -232,16 +237,54 @@ func (m *Manifest) Newest(h [32]byte) (record.Entry, bool) {
 	return record.Entry{}, false
 }
 
-// ForgottenAt returns the time of the function-wide tombstone in the view:
-// every entry recorded at or before it is forgotten. 0: none.
-func (m *Manifest) ForgottenAt() int64 { return m.forgetT.Load() }
+// ForgottenAt returns the time up to which entries like e are forgotten by
+// a tombstone of many (0: none): the function-wide one, or the one of e's
+// result type (or of no recorded type, for an e without one). A nil e asks
+// about the function-wide one alone.
+func (m *Manifest) ForgottenAt(e *record.Entry) int64 {
+	f := m.forgetT.Load()
+	switch {
+	case e == nil:
+	case e.Type == [32]byte{}:
+		f = max(f, m.forgetU.Load())
+	default:
+		f = max(f, m.typeForgotten(&e.Type))
+	}
+	return f
+}
+
+// typeForgotten returns the time of result type y's tombstone in the view
+// (0: none).
+func (m *Manifest) typeForgotten(y *[32]byte) int64 {
+	p := m.forgetY.Load()
+	if p != nil {
+		if at, ok := (*p)[*y]; ok {
+			return at
+		}
+	}
+	var r rec
+	var at int64
+	if h := record.ForgetType(*y); m.lookupView(&h, &r) && r.e.Deleted && r.e.Type == *y {
+		at = r.e.Time
+	}
+	if p != nil && len(*p) < 64 {
+		// Copy on write; lost if updateForget emptied the cache meanwhile.
+		next := make(map[[32]byte]int64, len(*p)+1)
+		for k, v := range *p {
+			next[k] = v
+		}
+		next[*y] = at
+		m.forgetY.CompareAndSwap(p, &next)
+	}
+	return at
+}
 
 // Shadows reports whether the view holds something that beats e, a record
 // from elsewhere (a remote) of one of this function's keys: a newer record
 // of its key (a tombstone, say), or a function-wide tombstone that forgets
 // it. Like Peek it consults only the in-memory view.
 func (m *Manifest) Shadows(e *record.Entry) bool {
-	if f := m.forgetT.Load(); f != 0 && e.Time <= f {
+	if f := m.ForgottenAt(e); f != 0 && e.Time <= f {
 		return true
 	}
 	var r rec
@@ -260,7 +303,7 @@ func (m *Manifest) live(e *record.Entry) bool {
 	if e.Deleted || e.KeyHash == record.ForgetAll {
 		return false
 	}
-	f := m.forgetT.Load()
+	f := m.ForgottenAt(e)
 	return f == 0 || e.Time > f
 }
 
@@ -291,12 +334,16 @@ func (m *Manifest) removedSince() bool {
 // updateForget recomputes the function-wide tombstone's cutoff after the
 // view changed.
 func (m *Manifest) updateForget() {
-	var r rec
-	if m.lookupView(&record.ForgetAll, &r) && r.e.Deleted {
-		m.forgetT.Store(r.e.Time)
-	} else {
-		m.forgetT.Store(0)
+	at := func(h *[32]byte) int64 {
+		var r rec
+		if m.lookupView(h, &r) && r.e.Deleted {
+			return r.e.Time
+		}
+		return 0
 	}
+	m.forgetT.Store(at(&record.ForgetAll))
+	m.forgetU.Store(at(&record.ForgetUntyped))
+	m.forgetY.Store(&map[[32]byte]int64{})
 }
 
 // lookupView resolves h over the in-memory view into best.
@@ -370,6 +417,7 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 	var buf []byte
 	for i := range entries {
 		r := &rec{e: entries[i]}
+		r.e.Inline = nil // only segments that travel to a remote carry results inline
 		if r.e.Time == 0 {
 			r.e.Time = m.stamp()
 			entries[i].Time = r.e.Time
@@ -536,8 +584,11 @@ func (m *Manifest) Delete(hs ...[32]byte) error {
 // ForgetAll appends a function-wide tombstone: every entry recorded until
 // now is forgotten, wherever its records are (copies from other machines
 // included, if they were written before it), and no file is rewritten.
-func (m *Manifest) ForgetAll() error {
-	return m.Append(record.Entry{KeyHash: record.ForgetAll, Deleted: true})
+// With result types, only the entries of those types are (and those that
+// recorded no type): another function of the same name with another
+// result type keeps its entries.
+func (m *Manifest) ForgetAll(types ...[32]byte) error {
+	return m.Append(record.ForgetTypes(types...)...)
 }
 
 // Iterate refreshes the view, then calls fn with every live entry (resolved;

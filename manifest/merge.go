@@ -185,29 +185,42 @@ func (h *mergeHeap) Pop() any {
 
 // Resolve returns the live entries among records of one function gathered
 // from anywhere (the winner per key by the resolution rule; tombstoned keys
-// and what a function-wide tombstone forgets left out), in increasing
-// KeyHash order: what a compaction that replaces all of them keeps. The
-// function-wide tombstone itself is kept, so that a record of what it
-// forgot that arrives later (from a slow writer) stays forgotten.
+// and what a tombstone of many forgets left out), in increasing KeyHash
+// order: what a compaction that replaces all of them keeps. The tombstones
+// of many (record.IsForget) are kept, so that a record of what they forgot
+// that arrives later (from a slow writer) stays forgotten.
 func Resolve(entries []record.Entry) []record.Entry {
 	best := map[[32]byte]*rec{}
 	for i := range entries {
 		mergeInto(best, &rec{e: entries[i]})
 	}
-	var forget int64
-	if r := best[record.ForgetAll]; r != nil && r.e.Deleted {
-		forget = r.e.Time
+	var forget, untyped int64
+	byType := map[[32]byte]int64{}
+	for _, r := range best {
+		switch {
+		case !record.IsForget(&r.e):
+		case r.e.KeyHash == record.ForgetAll:
+			forget = r.e.Time
+		case r.e.KeyHash == record.ForgetUntyped:
+			untyped = r.e.Time
+		default:
+			byType[r.e.Type] = r.e.Time
+		}
 	}
 	src := newSliceSource(best)
 	out := make([]record.Entry, 0, len(src.recs))
 	for _, r := range src.recs {
-		if r.e.KeyHash == record.ForgetAll {
-			if forget != 0 {
-				out = append(out, r.e)
-			}
+		if record.IsForget(&r.e) {
+			out = append(out, r.e)
 			continue
 		}
-		if r.e.Deleted || (forget != 0 && r.e.Time <= forget) {
+		cut := forget
+		if r.e.Type == ([32]byte{}) {
+			cut = max(cut, untyped)
+		} else {
+			cut = max(cut, byType[r.e.Type])
+		}
+		if r.e.Deleted || (cut != 0 && r.e.Time <= cut) {
 			continue
 		}
 		out = append(out, r.e)

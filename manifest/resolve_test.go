@@ -140,3 +140,54 @@ func nilIfDeleted(e Entry) *Entry {
 	}
 	return &e
 }
+
+// TestForgetAllOfATypeKeepsOtherTypes: ForgetAll with a result type forgets
+// the entries of that type and those of no recorded type, and keeps those of
+// other types, in a live view, in a new view, after a full compaction, and
+// in Resolve; an entry of that type written afterwards lives.
+func TestForgetAllOfATypeKeepsOtherTypes(t *testing.T) {
+	typeA, typeB := [32]byte{'A'}, [32]byte{'B'}
+	typed := func(i int, y [32]byte) Entry { e := ent(i, fmt.Sprint("v", i)); e.Type = y; return e }
+	root := t.TempDir()
+	m := mustOpen(t, root, "f", Options{})
+	mustAppend(t, m, typed(1, typeA), typed(2, typeB), ent(3, "legacy"))
+	if err := m.ForgetAll(typeA); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, m, typed(4, typeA))
+	want := func(m *Manifest, where string) {
+		t.Helper()
+		for i, live := range map[int]bool{1: false, 2: true, 3: false, 4: true} {
+			if _, ok := lookup(t, m, i); ok != live {
+				t.Errorf("%s: key %d live %v, want %v", where, i, ok, live)
+			}
+		}
+	}
+	want(m, "live view")
+	m2 := mustOpen(t, root, "f", Options{})
+	want(m2, "new view")
+	m.Close()
+	if err := m2.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	m2.Close()
+	want(mustOpen(t, root, "f", Options{}), "after a full compaction")
+
+	es := append([]Entry{typed(1, typeA), typed(2, typeB), ent(3, "legacy")}, record.ForgetTypes(typeA)...)
+	for i := range es {
+		if es[i].Time == 0 {
+			es[i].Time = 100
+		}
+	}
+	es = append(es, typed(4, typeA))
+	es[len(es)-1].Time = 200
+	kept := map[string]bool{}
+	for _, e := range Resolve(es) {
+		if !record.IsForget(&e) {
+			kept[string(e.Key)] = true
+		}
+	}
+	if len(kept) != 2 || !kept["key-2"] || !kept["key-4"] {
+		t.Errorf("Resolve kept %v, want key-2 and key-4", kept)
+	}
+}

@@ -39,7 +39,7 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 	}()
 	hash := blake3.New()
 	w := bufio.NewWriterSize(io.MultiWriter(f, hash), 1<<20)
-	if err := encodeSegment(w, name, n, at); err != nil {
+	if err := encodeSegment(w, record.Version, name, n, at); err != nil {
 		return "", err
 	}
 	if err := w.Flush(); err != nil {
@@ -63,10 +63,11 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 }
 
 // encodeSegment writes the segment of the n records at returns (in strictly
-// increasing key order) of function name to w.
-func encodeSegment(w io.Writer, name string, n int, at func(i int) (*[32]byte, []byte, error)) error {
+// increasing key order) of function name to w, under a header of the given
+// format version.
+func encodeSegment(w io.Writer, version uint64, name string, n int, at func(i int) (*[32]byte, []byte, error)) error {
 	count := uint64(n)
-	hdr, err := record.EncodeHeader(record.SegmentFormat, name, &count)
+	hdr, err := record.EncodeHeader(record.SegmentFormat, version, name, &count)
 	if err != nil {
 		return err
 	}
@@ -101,22 +102,37 @@ func encodeSegment(w io.Writer, name string, n int, at func(i int) (*[32]byte, [
 
 // EncodeSegment returns a segment holding entries (the winner per key by
 // the resolution rule, tombstones kept) of function name, and its file name
-// (content-named): how a segment travels to a remote.
+// (content-named): how a segment travels to a remote. Entries may carry
+// their results inline (Entry.Inline); the segment then has format version
+// record.InlineVersion.
 func EncodeSegment(name string, entries []record.Entry) (file string, data []byte, err error) {
 	best := map[[32]byte]*rec{}
+	inline := map[[32]byte][]byte{} // by result: a record of a later use keeps the inlined result
 	for i := range entries {
 		r := &rec{e: entries[i]}
 		mergeInto(best, r)
+		if r.e.Inline != nil {
+			inline[r.e.Result] = r.e.Inline
+		}
+	}
+	for _, r := range best {
+		if b, ok := inline[r.e.Result]; ok && r.e.Inline == nil && !r.e.Deleted {
+			r.e.Inline = b
+		}
 	}
 	src := newSliceSource(best)
 	payloads := make([][]byte, len(src.recs))
+	version := uint64(record.Version)
 	for i, r := range src.recs {
 		if payloads[i], err = record.Encode(&r.e); err != nil {
 			return "", nil, err
 		}
+		if r.e.Inline != nil {
+			version = record.InlineVersion
+		}
 	}
 	var b bytes.Buffer
-	if err := encodeSegment(&b, name, len(payloads), func(i int) (*[32]byte, []byte, error) {
+	if err := encodeSegment(&b, version, name, len(payloads), func(i int) (*[32]byte, []byte, error) {
 		return &src.recs[i].e.KeyHash, payloads[i], nil
 	}); err != nil {
 		return "", nil, err

@@ -431,3 +431,37 @@ func TestLargeIndexesAreSplit(t *testing.T) {
 		t.Fatalf("from the checkpoint: checkpoint %d (want %d), %d entries (want %d), err %v", st.checkpoint, n, len(live(st.entries)), len(es), err)
 	}
 }
+
+// TestForgedInlineResultIsNotServed: result bytes a record carries inline
+// are stored only if they hash to the record's result ID; forged ones are
+// counted as corrupt and the object is downloaded instead.
+func TestForgedInlineResultIsNotServed(t *testing.T) {
+	ctx := context.Background()
+	b := newFileBackend(t)
+	real := []byte("the computed result")
+	id := cas.ID(blake3.Sum256(real))
+	if err := putBytes(ctx, b, objectKey(id), real, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name             string
+		inline           []byte
+		inlined, corrupt int64
+	}{
+		{"forged", []byte("a forged result!!!!"), 0, 1},
+		{"true", real, 1, 0},
+	} {
+		tier, _ := newTier(t, b, Options{})
+		e := record.Entry{KeyHash: [32]byte{1}, Time: 1, Result: id, Size: int64(len(real)), Codec: "raw", Inline: tc.inline}
+		if err := tier.Fetch(ctx, &e); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got, err := tier.store.Get(id, int64(len(real)))
+		if err != nil || !bytes.Equal(got, real) {
+			t.Fatalf("%s: stored %q, %v", tc.name, got, err)
+		}
+		if st := tier.Stats(); st.Inlined != tc.inlined || st.Corrupt != tc.corrupt || st.Hits != 1 {
+			t.Fatalf("%s: %+v", tc.name, st)
+		}
+	}
+}

@@ -129,11 +129,15 @@ func (t *Tier) superseded(name string, key [32]byte, start int64) bool {
 	if err != nil {
 		return false
 	}
-	if fi.m.ForgottenAt() >= start {
+	r, ok := fi.m.Newest(key)
+	if ok && r.Time >= start {
 		return true
 	}
-	r, ok := fi.m.Newest(key)
-	return ok && r.Time >= start
+	var of *record.Entry // what a forget of many must have forgotten: the key's entry, or (none known) every entry
+	if ok {
+		of = &r
+	}
+	return fi.m.ForgottenAt(of) >= start
 }
 
 // readLease reads a lease; ok is false when it is gone or does not decode.

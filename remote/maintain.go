@@ -226,12 +226,12 @@ func inspect(ctx context.Context, b Backend) (*listing, []*inspected, []Problem,
 	return l, fns, problems, nil
 }
 
-// live is manifest.Resolve without the function-wide tombstone.
+// live is manifest.Resolve without the tombstones of many.
 func live(entries []record.Entry) []record.Entry {
 	out := manifest.Resolve(entries)
 	kept := out[:0]
 	for _, e := range out {
-		if e.KeyHash != record.ForgetAll {
+		if !record.IsForget(&e) {
 			kept = append(kept, e)
 		}
 	}

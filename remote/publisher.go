@@ -530,6 +530,7 @@ func (p *publisher) publishFunc(name string, chunk []item, idx []int, state []it
 	entries := make([]record.Entry, len(idx))
 	for k, i := range idx {
 		entries[k] = chunk[i].e
+		p.inline(&entries[k])
 	}
 	drop := func(idx []int) {
 		for _, i := range idx {
@@ -569,6 +570,23 @@ func (p *publisher) publishFunc(name string, chunk []item, idx []int, state []it
 		}
 	}
 	return nil
+}
+
+// MaxInline is the largest result a published record carries inline (its
+// object is uploaded too): a remote hit on it is then served from the
+// segment its mirror already holds, with no download of its own.
+const MaxInline = 1 << 10
+
+// inline puts the bytes of e's result into e when it is small and the
+// local store has it (a record whose result is not at hand goes without:
+// readers download the object as before).
+func (p *publisher) inline(e *record.Entry) {
+	if e.Deleted || e.Size <= 0 || e.Size > MaxInline || e.Inline != nil {
+		return
+	}
+	if data, err := p.t.store.Get(cas.ID(e.Result), e.Size); err == nil {
+		e.Inline = data
+	}
 }
 
 // publishSegment publishes entries that fit one segment as one log entry;

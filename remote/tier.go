@@ -59,6 +59,7 @@ type Options struct {
 // Stats counts what the tier did.
 type Stats struct {
 	Hits           int64 // local misses served from the remote
+	Inlined        int64 // results of those hits that came inline in the remote's index (no download)
 	Misses         int64 // local misses the remote did not have either
 	Errors         int64 // requests that failed or were refused (the calls went on without the remote)
 	Uploads        int64 // entries (and tombstones) published; records of uses are not counted
@@ -87,7 +88,7 @@ type Tier struct {
 	br    breaker
 	sayer sayer
 	stats struct {
-		hits, misses, errors, uploads, dropped, skipped, corrupt, missing, tooLarge, foreign atomic.Int64
+		hits, inlined, misses, errors, uploads, dropped, skipped, corrupt, missing, tooLarge, foreign atomic.Int64
 	}
 
 	pub         *publisher
@@ -260,7 +261,7 @@ func (t *Tier) String() string { return t.b.String() }
 
 // Stats returns the tier's counters.
 func (t *Tier) Stats() Stats {
-	return Stats{Hits: t.stats.hits.Load(), Misses: t.stats.misses.Load(), Errors: t.stats.errors.Load(),
+	return Stats{Hits: t.stats.hits.Load(), Inlined: t.stats.inlined.Load(), Misses: t.stats.misses.Load(), Errors: t.stats.errors.Load(),
 		Uploads: t.stats.uploads.Load(), UploadsDropped: t.stats.dropped.Load(), Skipped: t.stats.skipped.Load(),
 		Corrupt: t.stats.corrupt.Load(), Missing: t.stats.missing.Load(), TooLarge: t.stats.tooLarge.Load(),
 		ForeignOutbox: t.stats.foreign.Load()}

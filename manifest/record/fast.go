@@ -7,8 +7,8 @@ import (
 
 // fastDecode decodes b into e without reflection when b is exactly the
 // canonical encoding Encode writes for an entry without out files: a
-// map whose keys are one-letter text strings in canonical order (c d h k r s
-// t u y), every head in its shortest form, hashes of exactly 32 bytes, no zero
+// map whose keys are one-letter text strings in canonical order (c d h i k
+// r s t u y), every head in its shortest form, hashes of exactly 32 bytes, no zero
 // value written for an omitempty field, t and a nonzero h present, and
 // nothing after the map. For anything else (out files included) it returns
 // false and leaves e untouched, and the caller falls back to the strict
@@ -20,7 +20,7 @@ func fastDecode(b []byte, e *Entry) bool {
 		return false
 	}
 	major, n, p, minimal, err := ReadHead(b)
-	if err != nil || major != MajorMap || !minimal || n < 2 || n > 9 {
+	if err != nil || major != MajorMap || !minimal || n < 2 || n > 10 {
 		return false
 	}
 	var out Entry
@@ -50,6 +50,12 @@ func fastDecode(b []byte, e *Entry) bool {
 				return false
 			}
 			p += 34
+		case 'i':
+			s, q, ok := fastString(b, p, MajorBytes)
+			if !ok {
+				return false
+			}
+			out.Inline, p = append(make([]byte, 0, len(s)), s...), q
 		case 'k':
 			s, q, ok := fastString(b, p, MajorBytes)
 			if !ok {
@@ -97,7 +103,7 @@ func fastDecode(b []byte, e *Entry) bool {
 			return false
 		}
 	}
-	if p != len(b) || !haveT || out.KeyHash == ([32]byte{}) {
+	if p != len(b) || !haveT || out.KeyHash == ([32]byte{}) || (out.Inline != nil && (out.Deleted || int64(len(out.Inline)) != out.Size)) {
 		return false
 	}
 	*e = out

@@ -38,6 +38,8 @@ func fastCases() []struct {
 	used.Used = 1_700_000_000_000_000_001
 	both := ent(15, "b")
 	both.Type, both.Used, both.Codec = kh(98), 5, "cbor"
+	inline := ent(16, "i")
+	inline.Inline = bytes.Repeat([]byte{'r'}, int(inline.Size))
 	withOuts := seedEntries()[0]
 	return []struct {
 		name string
@@ -58,6 +60,7 @@ func fastCases() []struct {
 		{"result type", typed, true},
 		{"last use", used, true},
 		{"every field", both, true},
+		{"inline result", inline, true},
 		{"out files", withOuts, false},
 	}
 }

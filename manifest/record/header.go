@@ -5,11 +5,18 @@ import (
 	"fmt"
 )
 
-// Version is the manifest file format version this package writes: 2 added
-// the record fields u and y. It reads every version from MinVersion on.
+// The manifest file format versions: 2 added the record fields u and y, 3
+// the field i (a small result's bytes, inlined in the segments a remote
+// shares). Version is what this package writes to files whose records use
+// no newer field (every local file: a pcache of an earlier release sharing
+// the cache directory still reads them); InlineVersion heads segments that
+// hold inlined results. It reads every version from MinVersion to
+// MaxVersion.
 const (
-	Version    = 2
-	MinVersion = 1
+	Version       = 2
+	InlineVersion = 3
+	MaxVersion    = InlineVersion
+	MinVersion    = 1
 )
 
 // Header values naming the two file kinds and the digest used for key hashes
@@ -40,9 +47,10 @@ type Header struct {
 	Count   *uint64 `cbor:"count,omitempty"` // segments only: number of records
 }
 
-// EncodeHeader encodes the header of a new file of the given format.
-func EncodeHeader(format, name string, count *uint64) ([]byte, error) {
-	b, err := encMode.Marshal(&Header{Format: format, Version: Version, Digest: digestName, Name: name, Count: count})
+// EncodeHeader encodes the header of a new file of the given format and
+// version (Version, or InlineVersion for a segment holding inlined results).
+func EncodeHeader(format string, version uint64, name string, count *uint64) ([]byte, error) {
+	b, err := encMode.Marshal(&Header{Format: format, Version: version, Digest: digestName, Name: name, Count: count})
 	if err != nil {
 		return nil, fmt.Errorf("manifest: encode header: %w", err)
 	}
@@ -66,8 +74,8 @@ func ParseHeader(b []byte, format string) (Header, int, error) {
 	if h.Version == 0 { // no pcache ever wrote it: damage, not a newer writer
 		return h, 0, fmt.Errorf("%w: format version missing or 0", ErrBadHeader)
 	}
-	if h.Version > Version {
-		return h, 0, fmt.Errorf("%w %d (this pcache reads versions %d to %d; upgrade pcache)", ErrUnknownVersion, h.Version, MinVersion, Version)
+	if h.Version > MaxVersion {
+		return h, 0, fmt.Errorf("%w %d (this pcache reads versions %d to %d; upgrade pcache)", ErrUnknownVersion, h.Version, MinVersion, MaxVersion)
 	}
 	if h.Digest != digestName {
 		return h, 0, fmt.Errorf("%w: digest %q, want %q", ErrBadHeader, h.Digest, digestName)

@@ -8,14 +8,15 @@
 // (RFC 8949 §4.2.1: shortest heads, definite lengths, keys in bytewise
 // order) with one-letter text keys, zero values left out:
 //
-//	c codec · d tombstone · f out files · h entry key hash · k key ·
-//	r result ID · s size · t time (unix ns) · u last use (unix ns) ·
-//	y result-type fingerprint
+//	c codec · d tombstone · f out files · h entry key hash · i inline
+//	result · k key · r result ID · s size · t time (unix ns) · u last use
+//	(unix ns) · y result-type fingerprint
 //
 // an out file being {a arg · m mode · o object · p paths · s size} and a
 // path {p path · s size · t mtime ns}. h and t are always present. Files of
 // format version 1 hold records without u and y; version 2 added them (y is
-// present in every entry written since, u in touch records). A payload is
+// present in every entry written since, u in touch records); version 3
+// added i, written only in segments that travel to a remote. A payload is
 // framed as the CBOR array [payload, crc] where crc is the CRC-32C of the
 // payload (frame.go).
 //
@@ -23,11 +24,13 @@
 //
 // One key may have records in several files. Newer decides which wins: the
 // greater Time; on equal Times, the bytewise greater canonical encoding of
-// the entry without its last-use time; and between records that differ only
-// in that, the later use. The rule depends only on the records, never on
+// the entry without its last-use time and inlined result; and between
+// records that differ only in those, the later use. The rule depends only on the records, never on
 // which file holds them, so every machine resolves a key alike. A record
 // whose key hash is ForgetAll is a function-wide tombstone: every record of
-// the function with a Time not after its Time is dead.
+// the function with a Time not after its Time is dead. One whose key hash
+// is ForgetType(y), with y as its Type, is the same for the records of
+// result type y, and ForgetUntyped for those of no recorded type.
 package record
 
 import (
@@ -57,6 +60,12 @@ type Entry struct {
 	Outs    []OutFile // out-file records
 	Used    int64     // last use known to the writer (unix ns); 0: Time
 	Type    [32]byte  // result-type fingerprint; zero in records written before fingerprints
+	// Inline is the result object's bytes (ID Result, Size bytes), carried
+	// by records in the segments a remote shares for small results, so
+	// that a small remote hit needs no download of its own. Local files
+	// never hold it (Manifest.Append drops it); a reader checks it against
+	// Result before it uses it.
+	Inline []byte
 }
 
 // OutFile records one out-file argument of a cached call.
@@ -100,6 +109,51 @@ func (e *Entry) LastUse() int64 { return max(e.Used, e.Time) }
 // ForgetAll is the key hash of a function-wide tombstone.
 var ForgetAll = blake3.Sum256([]byte("pcache: every entry of this function written up to this record's time is forgotten"))
 
+// ForgetUntyped is the key hash of the tombstone that comes with every
+// tombstone of one result type (ForgetType): entries that recorded no
+// result type (Type zero, written before entries did) written up to its
+// time are forgotten too, since no reader can tell they are of another.
+var ForgetUntyped = blake3.Sum256([]byte("pcache: every entry of this function of no recorded result type written up to this record's time is forgotten"))
+
+// ForgetType returns the key hash of the tombstone that forgets every entry
+// of the function of result type t (Entry.Type) written up to its time; the
+// tombstone carries t as its Type, so a reader tells it from a tombstone of
+// one key.
+func ForgetType(t [32]byte) [32]byte {
+	h := blake3.New()
+	h.Write([]byte("pcache: every entry of this function of this result type written up to this record's time is forgotten\x00"))
+	h.Write(t[:])
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// ForgetTypes returns the tombstones that forget every entry of the
+// function of result types ts (and of no recorded type); without ts, the
+// function-wide tombstone that forgets every entry.
+func ForgetTypes(ts ...[32]byte) []Entry {
+	if len(ts) == 0 {
+		return []Entry{{KeyHash: ForgetAll, Deleted: true}}
+	}
+	out := make([]Entry, 0, len(ts)+1)
+	for _, t := range ts {
+		out = append(out, Entry{KeyHash: ForgetType(t), Type: t, Deleted: true})
+	}
+	return append(out, Entry{KeyHash: ForgetUntyped, Deleted: true})
+}
+
+// IsForget reports whether e is a tombstone of many entries: of every entry
+// of the function, of one result type, or of no recorded type.
+func IsForget(e *Entry) bool {
+	if !e.Deleted {
+		return false
+	}
+	if e.KeyHash == ForgetAll || e.KeyHash == ForgetUntyped {
+		return true
+	}
+	return e.Type != [32]byte{} && e.KeyHash == ForgetType(e.Type)
+}
+
 // The wire types fix the CBOR form of a record. They exist separately from
 // Entry so that 32-byte hashes decode strictly (exactly 32 bytes; cbor/v2
 // would silently pad or truncate a byte string decoded into a Go array).
@@ -114,6 +168,7 @@ type wireEntry struct {
 	Outs    outList `cbor:"f,omitempty"`
 	Used    int64   `cbor:"u,omitempty"`
 	Type    hash32  `cbor:"y,omitzero"`
+	Inline  []byte  `cbor:"i,omitempty"`
 }
 
 type wireOut struct {
@@ -285,6 +340,9 @@ func decodeStrict(b []byte, e *Entry) error {
 			return fmt.Errorf("%w: out file %q: negative size %d", ErrBad, o.Arg, o.Size)
 		}
 	}
+	if w.Inline != nil && (w.Deleted || int64(len(w.Inline)) != w.Size) {
+		return fmt.Errorf("%w: an inline result of %d bytes in a record of size %d", ErrBad, len(w.Inline), w.Size)
+	}
 	*e = Entry{
 		KeyHash: w.KeyHash,
 		Key:     w.Key,
@@ -295,6 +353,7 @@ func decodeStrict(b []byte, e *Entry) error {
 		Codec:   w.Codec,
 		Used:    w.Used,
 		Type:    w.Type,
+		Inline:  w.Inline,
 	}
 	if len(w.Outs) > 0 {
 		e.Outs = make([]OutFile, len(w.Outs))
@@ -317,6 +376,7 @@ func Encode(e *Entry) ([]byte, error) {
 		Codec:   e.Codec,
 		Used:    e.Used,
 		Type:    e.Type,
+		Inline:  e.Inline,
 	}
 	if len(e.Outs) > 0 {
 		w.Outs = make([]wireOut, len(e.Outs))
@@ -359,6 +419,7 @@ func Newer(a, b *Entry) bool {
 	ua, ub := a.Used, b.Used
 	x, y := *a, *b
 	x.Used, y.Used = 0, 0
+	x.Inline, y.Inline = nil, nil // the same result, carried or not
 	ca, errA := Encode(&x)
 	cb, errB := Encode(&y)
 	if errA != nil || errB != nil { // only for absurd sizes
