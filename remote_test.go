@@ -563,3 +563,57 @@ func TestRemoteSmallHitsNeedNoDownload(t *testing.T) {
 		t.Fatalf("%d object downloads for %d hits; want %d (only the results too large to travel inline)", got, keys, want)
 	}
 }
+
+// BenchmarkRemoteFreshMachineHits measures what a machine new to a team
+// pays for its first calls: 200 remote hits on results computed elsewhere,
+// each a distinct value, against a remote 20 ms away. Results under
+// remote.MaxInline travel in the index; the 2 KiB ones (the floor: what
+// every result cost before) are each a download of its own.
+func BenchmarkRemoteFreshMachineHits(b *testing.B) {
+	for _, size := range []int{100, 2 << 10} {
+		b.Run(fmt.Sprintf("result=%dB", size), func(b *testing.B) {
+			ctx := context.Background()
+			fb, err := remote.NewFileBackend(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			const keys = 200
+			value := func(n int) []byte { v := bytes.Repeat([]byte{byte(n)}, size); v[0] = byte(n >> 8); return v }
+			fn := func(_ context.Context, n int) ([]byte, error) { return value(n), nil }
+			a, err := pcache.Open(b.TempDir(), pcache.RemoteBackend(fb))
+			if err != nil {
+				b.Fatal(err)
+			}
+			fa := pcache.MustWrap(a, "bench/fresh", fn)
+			for n := range keys {
+				if _, err := fa.Call(ctx, n); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := a.Close(); err != nil {
+				b.Fatal(err)
+			}
+			faulty := remotetest.NewFaulty(fb)
+			faulty.Latency.Store(int64(20 * time.Millisecond))
+			b.ResetTimer()
+			for range b.N {
+				s, err := pcache.Open(b.TempDir(), pcache.RemoteBackend(faulty))
+				if err != nil {
+					b.Fatal(err)
+				}
+				f := pcache.MustWrap(s, "bench/fresh", fn)
+				before := faulty.Total()
+				for n := range keys {
+					if v, err := f.Call(pcache.ErrorOnMiss(ctx), n); err != nil || !bytes.Equal(v, value(n)) {
+						b.Fatalf("call %d: %v", n, err)
+					}
+				}
+				b.ReportMetric(float64(faulty.Total()-before)/keys, "requests/hit")
+				b.StopTimer()
+				s.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/200-hits")
+		})
+	}
+}
