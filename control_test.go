@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/fsck"
 )
 
 type trainArgs struct {
@@ -291,7 +290,7 @@ func TestForgetAllIsScopedToResultType(t *testing.T) {
 		}
 	}
 	check("same process", fs, fi)
-	if _, err := s.GC(ctx, fsck.GCOptions{}); err != nil {
+	if _, err := s.GC(ctx, pcache.GCOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {

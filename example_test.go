@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/fsck"
 )
 
 // exampleStore opens a cache in a fresh temporary directory. Real programs
@@ -181,7 +180,7 @@ func ExampleStore_Check() {
 	square := pcache.MustWrap(store, "example/square", func(_ context.Context, x int) (int, error) { return x * x, nil })
 	square.Call(context.Background(), 12)
 
-	rep, err := store.Check(context.Background(), fsck.CheckOptions{})
+	rep, err := store.Check(context.Background(), pcache.CheckOptions{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -201,7 +200,7 @@ func ExampleStore_GC() {
 	for n := 0; n < 5; n++ {
 		blob.Call(ctx, n)
 	}
-	rep, err := store.GC(ctx, fsck.GCOptions{MaxSize: 2500})
+	rep, err := store.GC(ctx, pcache.GCOptions{MaxSize: 2500})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/keying"
 	"github.com/pcache/pcache/manifest/record"
 )
@@ -26,8 +26,26 @@ type Explanation struct {
 	Reason string
 	// Nearest are the stored calls of the function most like this one (on
 	// a miss), with how this call differs from each.
-	Nearest []fsck.Near
+	Nearest []NearCall
 }
+
+// NearCall is a stored call of a function and how an explained call
+// differs from it.
+type NearCall struct {
+	Key         string // the stored call's key hash (Func.Key)
+	Args        string // its arguments, rendered
+	Differences []Difference
+}
+
+// Difference is one argument (or "version") in which two calls differ.
+type Difference struct {
+	Name string // the argument; "version" for the Version
+	This string // its value in the explained call ("" when absent)
+	That string // in the stored call
+}
+
+// String renders d as "Epochs: 12 (stored: 10)".
+func (d Difference) String() string { return keying.Difference(d).String() }
 
 // String renders the explanation for people, over several lines.
 func (x Explanation) String() string {
@@ -38,7 +56,7 @@ func (x Explanation) String() string {
 	}
 	fmt.Fprintf(&b, "%s %s: %s: %s", x.Function, x.Args, verdict, x.Reason)
 	for _, n := range x.Nearest {
-		fmt.Fprintf(&b, "\n  stored call %s (%s) differs in:", n.Entry.KeyHash[:12], n.Entry.Key)
+		fmt.Fprintf(&b, "\n  stored call %s (%s) differs in:", n.Key[:min(12, len(n.Key))], n.Args)
 		for _, d := range n.Differences {
 			fmt.Fprintf(&b, "\n    %s", d)
 		}
@@ -111,8 +129,16 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 	}
 	x.Reason = c.whyMissing(&k, all)
 	if k.bytes != nil {
-		if x.Nearest, err = fsck.NearestEntries(k.bytes, all, nearestShown); err != nil {
+		near, err := fsck.NearestEntries(k.bytes, all, nearestShown)
+		if err != nil {
 			return x, errorf("%s: explain: %w", c.name, err)
+		}
+		for _, n := range near {
+			nc := NearCall{Key: n.Entry.KeyHash, Args: n.Entry.Key}
+			for _, d := range n.Differences {
+				nc.Differences = append(nc.Differences, Difference(d))
+			}
+			x.Nearest = append(x.Nearest, nc)
 		}
 	}
 	return x, nil

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/fsck"
 )
 
 // TestGCFreesOwnPack: Store.GC beside this process's own writes frees what
@@ -19,10 +18,10 @@ func TestGCFreesOwnPack(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
-		opts fsck.GCOptions
+		opts pcache.GCOptions
 	}{
-		{"max-size", fsck.GCOptions{MaxSize: 1}},
-		{"forget-all", fsck.GCOptions{}},
+		{"max-size", pcache.GCOptions{MaxSize: 1}},
+		{"forget-all", pcache.GCOptions{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := openStore(t, t.TempDir())
@@ -62,7 +61,7 @@ func TestGCFreesOwnPack(t *testing.T) {
 				t.Errorf("after gc, %d of 40 calls computed, want all", n.Load())
 			}
 			// And the cache checks clean with the writer still open.
-			crep, err := s.Check(ctx, fsck.CheckOptions{})
+			crep, err := s.Check(ctx, pcache.CheckOptions{})
 			if err != nil || !crep.Clean {
 				t.Fatalf("check after gc: %v %+v", err, crep)
 			}

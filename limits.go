@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/lock"
 )

@@ -2,34 +2,104 @@ package pcache
 
 import (
 	"context"
+	"time"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
+// CheckOptions configure Store.Check.
+type CheckOptions struct {
+	// Repair fixes what is found: damaged manifests are rewritten without
+	// their damaged records, damaged objects quarantined (their entries
+	// then miss and compute again), stray files removed.
+	Repair bool
+	// Workers is the number of objects hashed at once; 0: one per core.
+	Workers int
+}
+
+// CheckReport is what Store.Check found and, with Repair, did.
+type CheckReport struct {
+	Functions   int
+	Entries     int
+	Objects     int
+	ObjectBytes int64
+	Errors      int      // problems that lose or endanger entries
+	Hints       int      // findings that lose nothing (a stale temp file, a dead lock)
+	Problems    []string // one line per finding: "<kind> <path>: <detail>"
+	Repaired    []string // with Repair: one line per action taken
+	Unrepaired  int      // with Repair: problems left (a file a running writer holds, say)
+	Clean       bool     // no errors (hints allowed)
+}
+
+// GCOptions configure Store.GC.
+type GCOptions struct {
+	// OlderThan, when positive, drops entries whose last use is older (last
+	// use is recorded at most once an hour per entry: allow that slack).
+	OlderThan time.Duration
+	// MaxSize, when positive, drops least-recently-used entries until the
+	// objects the remaining entries use (each counted once) fit.
+	MaxSize int64
+	// DryRun says what gc would do without doing it; it needs only read
+	// access to the cache.
+	DryRun bool
+}
+
+// GCReport is what Store.GC did (with DryRun: would do).
+type GCReport struct {
+	EntriesEvicted int // dropped by OlderThan and MaxSize
+	EntriesKept    int
+	ObjectsRemoved int   // objects no entry uses any more, and the evicted entries' objects
+	BytesRemoved   int64 // their bytes
+	ObjectsKept    int
+	BytesKept      int64
+	Evicted        []string // the entries dropped, one line each
+	Kept           []string // why bytes gc would free were kept, one line per reason
+	Errors         []string // what could not be done (the rest was)
+	Warnings       []string // what the plan could not be sure of
+}
+
 // Check verifies every object, manifest record and reference of the cache
-// and, with opts.Repair, fixes what it can (see fsck.Cache.Check): the
-// library form of pcache-fsck check. It waits for this process's and other
-// processes' writes in flight to commit before it lists the cache.
-func (s *Store) Check(ctx context.Context, opts fsck.CheckOptions) (*fsck.CheckReport, error) {
+// and, with opts.Repair, fixes what it can: the library form of pcache-fsck
+// check. It waits for this process's and other processes' writes in flight
+// to commit before it lists the cache.
+func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
 	c, err := fsck.Open(s.d.Root())
 	if err != nil {
 		return nil, errorf("check: %w", err)
 	}
-	rep, err := c.Check(ctx, opts)
+	r, err := c.Check(ctx, fsck.CheckOptions{Repair: opts.Repair, Workers: opts.Workers})
+	rep := checkReport(r)
 	if err != nil {
 		return rep, errorf("check %s: %w", s.d.Root(), err)
 	}
 	return rep, nil
 }
 
-// GC garbage-collects the cache (see fsck.Cache.PlanGC): it removes objects
-// no entry uses, stale temp files and dead lock files, and with
-// opts.OlderThan or opts.MaxSize evicts entries by last use. It is safe
-// beside running writers, in this process and others, and fails closed on a
-// damaged manifest. The library form of pcache-fsck gc; to see the plan
-// without acting on it, use fsck.Cache.PlanGC and GCPlan.Close.
-func (s *Store) GC(ctx context.Context, opts fsck.GCOptions) (*fsck.GCReport, error) {
-	if s.readOnly {
+func checkReport(r *fsck.CheckReport) *CheckReport {
+	if r == nil {
+		return nil
+	}
+	rep := &CheckReport{Functions: r.Functions, Entries: r.Entries, Objects: r.Objects, ObjectBytes: r.ObjectBytes,
+		Errors: r.Errors, Hints: r.Hints, Clean: r.Clean}
+	for _, f := range r.Findings {
+		rep.Problems = append(rep.Problems, f.String())
+	}
+	if r.Repair != nil {
+		for _, a := range r.Repair.Actions {
+			rep.Repaired = append(rep.Repaired, a.String())
+		}
+		rep.Unrepaired = r.Repair.Failed
+	}
+	return rep
+}
+
+// GC garbage-collects the cache: it removes objects no entry uses, stale
+// temp files and dead lock files, and with opts.OlderThan or opts.MaxSize
+// evicts entries by last use. It is safe beside running writers, in this
+// process and others, and fails closed on a damaged manifest. The library
+// form of pcache-fsck gc.
+func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
+	if s.readOnly && !opts.DryRun {
 		return nil, errorf("gc %s: %w", s.d.Root(), ErrReadOnly)
 	}
 	// This process's own pack is "live" (its writer runs) and would be
@@ -43,13 +113,26 @@ func (s *Store) GC(ctx context.Context, opts fsck.GCOptions) (*fsck.GCReport, er
 	if err != nil {
 		return nil, errorf("gc: %w", err)
 	}
-	plan, err := c.PlanGC(ctx, opts)
+	plan, err := c.PlanGC(ctx, fsck.GCOptions{OlderThan: opts.OlderThan, MaxSize: opts.MaxSize, DryRun: opts.DryRun})
 	if err != nil {
 		return nil, errorf("gc %s: %w", s.d.Root(), err)
 	}
-	rep, err := plan.Execute(ctx)
-	if err != nil {
-		return rep, errorf("gc %s: %w", s.d.Root(), err)
+	var r *fsck.GCReport
+	if opts.DryRun {
+		planned := plan.Report
+		plan.Close()
+		r = &planned
+	} else if r, err = plan.Execute(ctx); err != nil {
+		return gcReport(r), errorf("gc %s: %w", s.d.Root(), err)
 	}
-	return rep, nil
+	return gcReport(r), nil
+}
+
+func gcReport(r *fsck.GCReport) *GCReport {
+	if r == nil {
+		return nil
+	}
+	return &GCReport{EntriesEvicted: r.EntriesEvicted, EntriesKept: r.EntriesKept, ObjectsRemoved: r.ObjectsRemoved,
+		BytesRemoved: r.BytesRemoved, ObjectsKept: r.ObjectsKept, BytesKept: r.BytesKept,
+		Evicted: r.Evicted, Kept: r.Kept, Errors: r.Errors, Warnings: r.Warnings}
 }

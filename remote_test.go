@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/fsck"
 	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/internal/testutil"
 	"github.com/pcache/pcache/remote"
@@ -233,7 +232,7 @@ func TestRemoteFaults(t *testing.T) {
 			}
 			closeLeaving(t, b, 20*time.Second, !tc.published)
 			// Nothing unverified reached the local cache.
-			if rep, err := b.Check(ctx, fsck.CheckOptions{}); err != nil || !rep.Clean || rep.Hints != 0 {
+			if rep, err := b.Check(ctx, pcache.CheckOptions{}); err != nil || !rep.Clean || rep.Hints != 0 {
 				t.Fatalf("local cache after %s: %+v %v", tc.name, rep, err)
 			}
 		})

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 // BenchmarkCheck measures check end to end (process start, manifests,

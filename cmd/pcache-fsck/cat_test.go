@@ -11,7 +11,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 // TestCatObject: cat-object prints a packed and a loose object's bytes,

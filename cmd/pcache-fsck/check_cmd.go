@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 func init() {

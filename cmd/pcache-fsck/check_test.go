@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest/record"
 )

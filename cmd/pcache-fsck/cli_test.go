@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/manifest"
 )

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 func init() {

@@ -13,7 +13,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 )
 

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 // multiFlag collects a repeated string flag.

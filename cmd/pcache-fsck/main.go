@@ -37,7 +37,7 @@ import (
 	"strings"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 	_ "github.com/pcache/pcache/remote/s3" // s3:// remotes: pcache-fsck always has the S3 backend
 )

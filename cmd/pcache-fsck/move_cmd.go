@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 func init() {

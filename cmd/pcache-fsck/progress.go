@@ -8,7 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 type noopCounter struct{}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pcache/pcache/fsck"
+	"github.com/pcache/pcache/internal/fsck"
 )
 
 func init() {
