@@ -2,7 +2,6 @@ package pcache
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -40,10 +39,6 @@ const (
 
 // EnvMode is the environment variable Open reads the Store's mode from.
 const EnvMode = "PCACHE_MODE"
-
-// ErrVerifyMismatch is wrapped by the error of a call whose recomputed
-// result differs from the stored one under ModeVerify.
-var ErrVerifyMismatch = errors.New("pcache: recomputed result differs from the stored one")
 
 // ParseMode parses a mode's name (what PCACHE_MODE holds); "" and "on"
 // are the default.

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/remote"
 )
 
 // StoreOption configures Open.
@@ -30,7 +29,7 @@ type storeOptions struct {
 
 	remoteURL     string
 	remoteSet     bool // Remote or RemoteBackend was given: $PCACHE_REMOTE is not read
-	remoteBackend remote.Backend
+	remoteBackend RemoteStorage
 	remoteRO      bool
 	remoteTimes   remoteTimeouts
 	remoteMaxObj  int64

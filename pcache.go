@@ -76,37 +76,12 @@ import (
 	"github.com/pcache/pcache/internal/board"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/remote"
 )
 
 // EnvDir is the environment variable that overrides the default cache directory.
 const EnvDir = "PCACHE_DIR"
-
-var (
-	// ErrCacheMiss is returned (wrapped; test with errors.Is) by a call that
-	// misses under ErrorOnMiss.
-	ErrCacheMiss = errors.New("pcache: cache miss")
-	// ErrClosed is returned by cache operations on a closed Store (and by
-	// calls on one, under ReturnStoreErrors; otherwise they compute).
-	ErrClosed = errors.New("pcache: store is closed")
-	// ErrNotCache is returned (wrapped) by Open for a directory that holds
-	// files but is not a pcache cache, so a mistyped path never turns a
-	// home directory into a cache.
-	ErrNotCache = errors.New("pcache: not a cache directory")
-	// ErrReadOnly is returned (wrapped) under ReturnStoreErrors when a
-	// result is not stored because the Store is read-only.
-	ErrReadOnly = errors.New("pcache: cache is read-only")
-	// ErrConfig is returned (wrapped) by Open, Default and the
-	// memoizers that return errors when the environment asks for something
-	// pcache does not know: an unknown $PCACHE_MODE. A mistyped mode must
-	// not quietly turn into another (a CI job meant to fail on any miss
-	// would pass), so nothing is cached or computed until it is fixed.
-	ErrConfig = errors.New("pcache: configuration error")
-	// ErrBadName is returned (wrapped) by Wrap for a function name that
-	// breaks the name rule (see Wrap).
-	ErrBadName = layout.ErrBadName
-)
 
 // DefaultDir returns the cache directory Open uses for dir == "": $PCACHE_DIR
 // if set, else filepath.Join(os.UserCacheDir(), "pcache").
@@ -278,7 +253,7 @@ func (s *Store) ReadOnly() bool { return s.readOnly }
 // without closing. With a remote, Close first publishes what is queued,
 // waiting at most the flush timeout (see RemoteTimeouts and
 // $PCACHE_REMOTE_FLUSH); if entries are left, its error says how many
-// (errors.As finds a *remote.UnpublishedError), and the next Open of this
+// (errors.As finds an *UnpublishedError), and the next Open of this
 // cache publishes them.
 func (s *Store) Close() error {
 	s.mu.Lock()
@@ -301,7 +276,7 @@ func (s *Store) Close() error {
 		// Close waits for may be applying removals to a manifest, which
 		// takes s.mu (and finds the Store closed).
 		if err := s.remote.Close(); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, unpublished(err))
 		}
 	}
 	s.mu.Lock()

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/manifest/record"
-	"github.com/pcache/pcache/remote"
 )
 
 // The environment variables of the remote tier.
@@ -55,16 +56,41 @@ const (
 //
 //	import _ "github.com/pcache/pcache/remote/s3"
 //
-// Without it, Open fails with an error wrapping remote.ErrNoBackend that
+// Without it, Open fails with an error wrapping ErrRemoteNotLinked that
 // names that line. A url that is not s3://BUCKET[/PREFIX] or file:///PATH
 // makes Open fail.
 func Remote(url string) StoreOption {
 	return func(o *storeOptions) { o.remoteURL, o.remoteSet = url, true }
 }
 
-// RemoteBackend is Remote with a backend made by the caller (a custom
-// transport, or a test's).
-func RemoteBackend(b remote.Backend) StoreOption {
+// RemoteStorage is where a remote keeps its files, for programs that bring
+// their own (a custom transport, another store, a test's): a flat store of
+// byte blobs under keys (slash-separated paths relative to its prefix).
+// Implementations are safe for concurrent use, and their errors wrap
+// ErrRemoteNotExist, ErrRemoteExists, ErrRemoteNoBucket, ErrRemoteDenied
+// and ErrRemoteTooLarge where those apply.
+type RemoteStorage interface {
+	// Get opens the blob at key; ErrRemoteNotExist if absent. A body whose
+	// length is known before it is read (a file's size, a Content-Length)
+	// has a method Size() int64 returning it (-1: not known), which lets
+	// the tier refuse an oversized blob before reading it.
+	Get(ctx context.Context, key string) (io.ReadCloser, error)
+	// Put stores size bytes from r at key. With createOnly it fails with
+	// ErrRemoteExists when key is there, and never replaces it.
+	Put(ctx context.Context, key string, r io.Reader, size int64, createOnly bool) error
+	// Head returns the size and last modification of the blob at key;
+	// ErrRemoteNotExist if absent.
+	Head(ctx context.Context, key string) (size int64, modified time.Time, err error)
+	// List calls fn for every key under prefix, in lexicographic order.
+	List(ctx context.Context, prefix string, fn func(key string, size int64, modified time.Time) error) error
+	// Delete removes the blob at key; an absent one is not an error.
+	Delete(ctx context.Context, key string) error
+	// String names the storage for messages (its URL, without secrets).
+	String() string
+}
+
+// RemoteBackend is Remote with storage the caller brings.
+func RemoteBackend(b RemoteStorage) StoreOption {
 	return func(o *storeOptions) { o.remoteBackend, o.remoteSet = b, true }
 }
 

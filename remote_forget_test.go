@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
-	"github.com/pcache/pcache/remote"
 )
 
 // TestRemoteForgetReachesEveryMachine (issue 22, item 1): machine P

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/internal/testutil"
-	"github.com/pcache/pcache/remote"
 )
 
 // The tests of issue 22: publishing to a remote that refuses, is missing,
@@ -153,7 +153,7 @@ func TestRemoteMissingBucket(t *testing.T) {
 	start := time.Now()
 	err = s.Close()
 	t.Logf("Close took %v: %v", time.Since(start), err)
-	var ue *remote.UnpublishedError
+	var ue *pcache.UnpublishedError
 	if !errors.As(err, &ue) || ue.Entries != 40 || !strings.Contains(err.Error(), "bucket does not exist") {
 		t.Fatalf("Close = %v; want the 40 entries left named, and why", err)
 	}
@@ -190,7 +190,7 @@ func TestRemoteCredentialsRefused(t *testing.T) {
 	}
 	computeShort(t, s, "denied/f", 0, 20)
 	err = s.Close()
-	var ue *remote.UnpublishedError
+	var ue *pcache.UnpublishedError
 	if !errors.As(err, &ue) || ue.Entries != 20 {
 		t.Fatalf("Close = %v; want the 20 entries left named", err)
 	}
@@ -257,7 +257,7 @@ func TestRemoteUnreachableSaidOnce(t *testing.T) {
 		computeShort(t, s, fmt.Sprintf("down/f%d", fn), 0, 20)
 	}
 	err = s.Close()
-	if !errors.As(err, new(*remote.UnpublishedError)) {
+	if !errors.As(err, new(*pcache.UnpublishedError)) {
 		t.Fatalf("Close = %v; want the entries left named", err)
 	}
 	if n := countLines(logs.String(), "level=WARN"); n != 1 {
@@ -322,7 +322,7 @@ func TestRemoteFlushLeftIsAnError(t *testing.T) {
 	}
 	computeShort(t, s, "flush/f", 0, 25)
 	err = s.Close()
-	var ue *remote.UnpublishedError
+	var ue *pcache.UnpublishedError
 	if !errors.As(err, &ue) || ue.Entries != 25 || !strings.Contains(err.Error(), "25 entries") || !strings.Contains(err.Error(), pcache.EnvRemoteFlush) {
 		t.Fatalf("Close = %v; want the 25 entries still queued named", err)
 	}
@@ -378,7 +378,7 @@ func TestRemoteCloseNeverSpins(t *testing.T) {
 		}
 	}
 	err = s.Close()
-	if !errors.As(err, new(*remote.UnpublishedError)) {
+	if !errors.As(err, new(*pcache.UnpublishedError)) {
 		t.Fatalf("Close = %v; want the entries left named", err)
 	}
 	if n := f.Total(); n > 60 {

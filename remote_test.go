@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/internal/testutil"
-	"github.com/pcache/pcache/remote"
 )
 
 // remoteKinds are the remotes every sharing test runs against: a shared
@@ -264,7 +264,7 @@ func closeLeaving(t *testing.T, s *pcache.Store, limit time.Duration, left bool)
 	go func() { done <- s.Close() }()
 	select {
 	case err := <-done:
-		var ue *remote.UnpublishedError
+		var ue *pcache.UnpublishedError
 		switch {
 		case left && (!errors.As(err, &ue) || ue.Entries == 0):
 			t.Fatalf("Close = %v; want an error naming the entries left unpublished", err)

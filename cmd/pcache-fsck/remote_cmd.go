@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/remote"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 func init() {

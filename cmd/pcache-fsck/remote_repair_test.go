@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/remote"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 // TestRemoteCheckRepairReplacesCorruptObject (issue 22, item 7): remote

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
-	"github.com/pcache/pcache/remote"
 )
 
 // fillRemote publishes n entries of function name (each result i KiB) to

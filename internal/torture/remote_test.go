@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
-	"github.com/pcache/pcache/remote"
 	_ "github.com/pcache/pcache/remote/s3" // the s3 kind, in this process and its workers
 )
 

@@ -12,7 +12,7 @@ import (
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pcache/pcache/remote"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 func (b *backend) Get(ctx context.Context, key string) (io.ReadCloser, error) {

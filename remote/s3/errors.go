@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/smithy-go"
 
-	"github.com/pcache/pcache/remote"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 // classify maps S3's answers to package remote's errors: a missing key, a

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
-	"github.com/pcache/pcache/remote"
 )
 
 // ops makes one request of each kind and returns their errors.

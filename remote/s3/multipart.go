@@ -13,7 +13,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
-	"github.com/pcache/pcache/remote"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 // multipartThreshold is the size above which a put is a multipart upload:

@@ -27,7 +27,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/pcache/pcache/remote"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 func init() { remote.Register("s3", open) }

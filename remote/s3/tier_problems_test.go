@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
 	"github.com/pcache/pcache/internal/testutil"
-	"github.com/pcache/pcache/remote"
 )
 
 // The tier's handling of what a real S3 server answers when the bucket or

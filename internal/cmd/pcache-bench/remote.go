@@ -16,8 +16,8 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
-	"github.com/pcache/pcache/remote"
 	_ "github.com/pcache/pcache/remote/s3" // the S3 rows' s3:// remotes
 )
 

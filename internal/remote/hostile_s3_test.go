@@ -16,8 +16,8 @@ import (
 
 	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/manifest/record"
-	"github.com/pcache/pcache/remote"
 	_ "github.com/pcache/pcache/remote/s3"
 )
 

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
-	"github.com/pcache/pcache/remote"
 	_ "github.com/pcache/pcache/remote/s3"
 )
 
