@@ -333,9 +333,19 @@ func (f *Func[A, R]) Key(args A) (string, error) {
 // of v: the same on every OS, architecture and pcache version.
 func StableHash(v any) (string, error) { return keying.StableHash(v) }
 
-// KeyHasher is implemented by types that say how they are keyed: the key of
-// such a value is the canonical encoding of what CacheKey returns.
-type KeyHasher = keying.KeyHasher
+// KeyHasher is implemented by types that say how they are keyed
+// (permacache's __permacache_hash__): the key of such a value is the
+// canonical encoding of what CacheKey returns, which may be any keyable
+// value (a string, a struct of the fields that matter, a digest the type
+// keeps up to date). CacheKey takes precedence over every other rule for
+// the type; it must be deterministic, and an error from it fails the call
+// with an error naming the argument.
+type KeyHasher interface {
+	CacheKey() (any, error)
+}
+
+// A type that implements KeyHasher is what the key encoder asks for.
+var _ keying.KeyHasher = KeyHasher(nil)
 
 // Forget drops the entry of the call with args, so that the next such call
 // computes again. It records a tombstone (in this cache, and on the remote
