@@ -24,28 +24,55 @@ const maxRelist = 8
 // (for Open); otherwise it is only a Problem.
 func (m *Manifest) refreshLocked(strictVersion bool) error {
 	m.refreshes.Add(1)
-	boardV, boardOK := m.opts.Board.Load(m.topic) // before reading: a change during the read makes the view stale
-	rmV, rmOK := m.opts.Board.Load(m.rmTopic)
-	started := time.Now().UnixNano()
-	report := m.report
-	var (
-		versionErr error
-		newRecs    []*rec
-		rebuild    = m.rebuild // a journal vanished or was replaced: rebuild mem
-		journals   map[string]*jstate
-		segs       map[string]*segment
-		opened     = make(map[string]*segment) // opened by this refresh
-	)
-	// On failure, keep what was read: the journals' read offsets have moved
-	// past these records.
-	fail := func(err error) error {
-		m.releaseUnused(opened, nil)
-		m.rw.Lock()
-		mergeInto(m.mem, newRecs...)
-		m.rw.Unlock()
-		m.rebuild = rebuild
-		return err
+	p := &refreshPass{m: m, rebuild: m.rebuild, opened: make(map[string]*segment), started: time.Now().UnixNano()}
+	// Before reading: a change during the read makes the view stale.
+	p.boardV, p.boardOK = m.opts.Board.Load(m.topic)
+	p.rmV, p.rmOK = m.opts.Board.Load(m.rmTopic)
+	if err := p.read(); err != nil {
+		return p.fail(err)
 	}
+	p.install()
+	m.maybeAutoCompactLocked(p.journals)
+	if strictVersion && p.versionErr != nil {
+		return p.versionErr
+	}
+	return nil
+}
+
+// refreshPass is one refresh of a Manifest's view: what it read, until
+// install makes it the view.
+type refreshPass struct {
+	m          *Manifest
+	versionErr error  // a file of an unknown format version was seen
+	newRecs    []*rec // records read from journals' tails
+	rebuild    bool   // a journal vanished or was replaced: rebuild mem
+	journals   map[string]*jstate
+	segs       map[string]*segment
+	opened     map[string]*segment // opened by this refresh
+	started    int64               // unix ns
+	boardV     uint64
+	rmV        uint64
+	boardOK    bool
+	rmOK       bool
+}
+
+// fail ends a refresh that could not read the directory: it keeps what was
+// read (the journals' read offsets have moved past those records) and
+// unmaps what it opened.
+func (p *refreshPass) fail(err error) error {
+	m := p.m
+	m.releaseUnused(p.opened, nil)
+	m.rw.Lock()
+	mergeInto(m.mem, p.newRecs...)
+	m.rw.Unlock()
+	m.rebuild = p.rebuild
+	return err
+}
+
+// read lists the directory and reads what is new in it (journals' tails,
+// segments not open yet), listing again while files vanish under it.
+func (p *refreshPass) read() error {
+	m := p.m
 	prev := make(map[string]bool)
 	for n := range m.journals {
 		prev[n] = true
@@ -61,75 +88,18 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 		retired := m.retiredSegs()
 		l, err := listDir(m.dir)
 		if err != nil {
-			return fail(err)
+			return err
 		}
-		vanished := false
 		listed := make(map[string]bool, len(l.journals)+len(l.segments))
-		journals = make(map[string]*jstate, len(l.journals))
-		for _, n := range l.journals {
-			listed[n] = true
-			st := m.journals[n]
-			if st == nil {
-				st = newJState(m.dir, n)
-				m.journals[n] = st // kept across attempts; pruned below
-			}
-			recs, replaced, err := st.readTail(report)
-			switch {
-			case errors.Is(err, errVanished):
-				vanished = true
-				continue
-			case errors.Is(err, record.ErrUnknownVersion):
-				versionErr = err
-			case err != nil:
-				return fail(err)
-			}
-			rebuild = rebuild || replaced
-			newRecs = append(newRecs, recs...)
-			journals[n] = st
+		vanishedJ, err := p.readJournals(l.journals, listed)
+		if err != nil {
+			return err
 		}
-		segs = make(map[string]*segment, len(l.segments))
-		for _, n := range l.segments {
-			listed[n] = true
-			m.segNames[n] = true
-			if retired[n] {
-				continue
-			}
-			if s := m.segs[n]; s != nil {
-				segs[n] = s
-				continue
-			}
-			if s := opened[n]; s != nil {
-				segs[n] = s
-				continue
-			}
-			path := m.dir + string(os.PathSeparator) + n
-			if bad := m.badSegs[n]; bad != nil {
-				// Damaged before; look again only if the file was replaced
-				// (say, a partial copy completed by a later rsync).
-				if fi, err := os.Lstat(path); err == nil && os.SameFile(fi, bad) && fi.Size() == bad.Size() && fi.ModTime().Equal(bad.ModTime()) {
-					continue
-				}
-				delete(m.badSegs, n)
-			}
-			s, err := openSegment(m.dir, n)
-			switch {
-			case err == nil:
-				opened[n] = s
-				segs[n] = s
-			case errors.Is(err, errVanished):
-				vanished = true
-			case isDamage(err):
-				if fi, serr := os.Lstat(path); serr == nil {
-					m.badSegs[n] = fi
-				}
-				report(fileProblem(path, err))
-				if errors.Is(err, record.ErrUnknownVersion) {
-					versionErr = err
-				}
-			default:
-				return fail(err)
-			}
+		vanishedS, err := p.openSegments(l.segments, listed, retired)
+		if err != nil {
+			return err
 		}
+		vanished := vanishedJ || vanishedS
 		for n := range prev {
 			if !listed[n] {
 				vanished = true
@@ -141,67 +111,146 @@ func (m *Manifest) refreshLocked(strictVersion bool) error {
 			}
 		}
 		if !vanished || attempt == maxRelist {
-			break
+			return nil
 		}
 		prev = listed
 	}
+}
 
-	// Forget journals that are gone; their records are in the segments that
-	// replaced them.
+// readJournals reads the new records of the listed journals, noting each
+// in listed; it reports whether one vanished before it was read.
+func (p *refreshPass) readJournals(names []string, listed map[string]bool) (vanished bool, err error) {
+	m := p.m
+	p.journals = make(map[string]*jstate, len(names))
+	for _, n := range names {
+		listed[n] = true
+		st := m.journals[n]
+		if st == nil {
+			st = newJState(m.dir, n)
+			m.journals[n] = st // kept across attempts; pruned by install
+		}
+		recs, replaced, err := st.readTail(m.report)
+		switch {
+		case errors.Is(err, errVanished):
+			vanished = true
+			continue
+		case errors.Is(err, record.ErrUnknownVersion):
+			p.versionErr = err
+		case err != nil:
+			return vanished, err
+		}
+		p.rebuild = p.rebuild || replaced
+		p.newRecs = append(p.newRecs, recs...)
+		p.journals[n] = st
+	}
+	return vanished, nil
+}
+
+// openSegments opens the listed segments not open yet (retired ones left
+// out, damaged ones reported once until their file changes), noting each in
+// listed; it reports whether one vanished before it was opened.
+func (p *refreshPass) openSegments(names []string, listed, retired map[string]bool) (vanished bool, err error) {
+	m := p.m
+	p.segs = make(map[string]*segment, len(names))
+	for _, n := range names {
+		listed[n] = true
+		m.segNames[n] = true
+		if retired[n] {
+			continue
+		}
+		if s := m.segs[n]; s != nil {
+			p.segs[n] = s
+			continue
+		}
+		if s := p.opened[n]; s != nil {
+			p.segs[n] = s
+			continue
+		}
+		path := m.dir + string(os.PathSeparator) + n
+		if bad := m.badSegs[n]; bad != nil {
+			// Damaged before; look again only if the file was replaced
+			// (say, a partial copy completed by a later rsync).
+			if fi, err := os.Lstat(path); err == nil && os.SameFile(fi, bad) && fi.Size() == bad.Size() && fi.ModTime().Equal(bad.ModTime()) {
+				continue
+			}
+			delete(m.badSegs, n)
+		}
+		s, err := openSegment(m.dir, n)
+		switch {
+		case err == nil:
+			p.opened[n] = s
+			p.segs[n] = s
+		case errors.Is(err, errVanished):
+			vanished = true
+		case isDamage(err):
+			if fi, serr := os.Lstat(path); serr == nil {
+				m.badSegs[n] = fi
+			}
+			m.report(fileProblem(path, err))
+			if errors.Is(err, record.ErrUnknownVersion) {
+				p.versionErr = err
+			}
+		default:
+			return vanished, err
+		}
+	}
+	return vanished, nil
+}
+
+// install makes what the pass read the Manifest's view: it forgets
+// journals that are gone (their records are in the segments that replaced
+// them), rebuilds or extends the in-memory records, swaps the segment list,
+// notes what the view is current with, and unmaps segments no longer
+// listed (Lookups that used them are done, as they hold rw; Iterate holds
+// its own references).
+func (p *refreshPass) install() {
+	m := p.m
 	for n := range m.journals {
-		if journals[n] == nil {
+		if p.journals[n] == nil {
 			delete(m.journals, n)
-			rebuild = true
+			p.rebuild = true
 		}
 	}
 	var mem map[[32]byte]*rec
-	if rebuild {
+	if p.rebuild {
 		mem = make(map[[32]byte]*rec)
-		for _, st := range journals {
+		for _, st := range p.journals {
 			for _, r := range st.recs {
 				mergeInto(mem, r)
 			}
 		}
 	}
-	segList := make([]*segment, 0, len(segs))
-	for _, s := range segs {
+	segList := make([]*segment, 0, len(p.segs))
+	for _, s := range p.segs {
 		segList = append(segList, s)
 	}
 	sort.Slice(segList, func(i, j int) bool { return segList[i].name < segList[j].name })
 
 	m.rw.Lock()
-	if rebuild {
+	if p.rebuild {
 		m.mem = mem
 	} else {
-		mergeInto(m.mem, newRecs...)
+		mergeInto(m.mem, p.newRecs...)
 	}
 	m.segList = segList
 	m.rw.Unlock()
 	m.rebuild = false
 	m.updateForget()
-	m.seen.Store(boardV)
-	m.seenOK.Store(boardOK)
-	m.rmSeen.Store(rmV)
-	m.rmSeenOK.Store(rmOK)
-	m.fullAt.Store(started)
+	m.seen.Store(p.boardV)
+	m.seenOK.Store(p.boardOK)
+	m.rmSeen.Store(p.rmV)
+	m.rmSeenOK.Store(p.rmOK)
+	m.fullAt.Store(p.started)
 
-	// Segments no longer listed: unmap (Lookups that used them are done, as
-	// they hold rw; Iterate holds its own references).
 	old := m.segs
-	m.segs = segs
-	m.releaseUnused(old, segs)
-	m.releaseUnused(opened, segs)
-	for n, s := range opened {
-		if segs[n] == s {
+	m.segs = p.segs
+	m.releaseUnused(old, p.segs)
+	m.releaseUnused(p.opened, p.segs)
+	for n, s := range p.opened {
+		if p.segs[n] == s {
 			s.startFilter(&m.filters)
 		}
 	}
-
-	m.maybeAutoCompactLocked(journals)
-	if strictVersion && versionErr != nil {
-		return versionErr
-	}
-	return nil
 }
 
 // retiredSegs returns which segments seen before are retired now, by one
