@@ -13,17 +13,19 @@ import (
 )
 
 // Codec encodes and decodes results. Name is recorded with every entry; an
-// entry written under another name is a miss, never a misdecoded value.
+// entry written under another name is a miss, never a misdecoded value. A
+// Codec that can tell at Wrap time whether it can store and decode back
+// values of a result type has a method CheckType(reflect.Type) error; Wrap
+// then refuses a type it rejects, before any work is done.
 type Codec interface {
 	Name() string
 	Marshal(v any) ([]byte, error)
 	Unmarshal(data []byte, v any) error
 }
 
-// TypeChecker is implemented by a Codec that can tell at Wrap time whether
-// it can store and decode back values of a result type; Wrap refuses a type
-// it rejects, before any work is done.
-type TypeChecker interface {
+// typeChecker is implemented by a Codec that can tell at Wrap time whether
+// it can store and decode back values of a result type (see Codec).
+type typeChecker interface {
 	CheckType(t reflect.Type) error
 }
 

@@ -19,7 +19,7 @@ import (
 func TestConfigMistakesAreLoud(t *testing.T) {
 	t.Run("PCACHE_MODE typo, MemoErr", func(t *testing.T) {
 		useDefault(t)
-		t.Setenv(pcache.EnvMode, "error_on_miss")
+		t.Setenv("PCACHE_MODE", "error_on_miss")
 		var n atomic.Int64
 		f := pcache.MemoErr("config/memoerr", func(x int) (int, error) { n.Add(1); return x, nil })
 		_, err := f(1)
@@ -35,7 +35,7 @@ func TestConfigMistakesAreLoud(t *testing.T) {
 	})
 	t.Run("PCACHE_MODE typo, Memo", func(t *testing.T) {
 		useDefault(t)
-		t.Setenv(pcache.EnvMode, "error_on_miss")
+		t.Setenv("PCACHE_MODE", "error_on_miss")
 		f := pcache.Memo("config/memo", func(x int) int { return x })
 		defer func() {
 			r := recover()
@@ -46,7 +46,7 @@ func TestConfigMistakesAreLoud(t *testing.T) {
 		f(1)
 	})
 	t.Run("PCACHE_MODE typo, Open", func(t *testing.T) {
-		t.Setenv(pcache.EnvMode, "error_on_miss")
+		t.Setenv("PCACHE_MODE", "error_on_miss")
 		if _, err := pcache.Open(t.TempDir()); !errors.Is(err, pcache.ErrConfig) {
 			t.Fatalf("Open: %v, want ErrConfig", err)
 		}
@@ -57,8 +57,8 @@ func TestConfigMistakesAreLoud(t *testing.T) {
 	} {
 		t.Run(env.name, func(t *testing.T) {
 			useDefault(t)
-			t.Setenv(pcache.EnvRemote, env.remote)
-			t.Setenv(pcache.EnvRemoteMode, env.mode)
+			t.Setenv("PCACHE_REMOTE", env.remote)
+			t.Setenv("PCACHE_REMOTE_MODE", env.mode)
 			var logs bytes.Buffer
 			old := slog.Default()
 			slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil)))

@@ -11,12 +11,12 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
-	"github.com/pcache/pcache/outfile"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/outfile"
 )
 
 // core is what Func and BatchFunc share: one function name's key plan,
@@ -101,7 +101,7 @@ func compileSpec(name string, argType, resultType reflect.Type, codec Codec, opt
 	if o.codec != nil {
 		codec = o.codec
 	}
-	if tc, ok := codec.(TypeChecker); ok {
+	if tc, ok := codec.(typeChecker); ok {
 		if err := tc.CheckType(resultType); err != nil {
 			return nil, errorf("wrap %q: result type %v: %w", name, resultType, err)
 		}

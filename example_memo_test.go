@@ -20,14 +20,14 @@ func tempDefault() func() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	old, had := os.LookupEnv(pcache.EnvDir)
-	os.Setenv(pcache.EnvDir, dir)
+	old, had := os.LookupEnv("PCACHE_DIR")
+	os.Setenv("PCACHE_DIR", dir)
 	return func() {
 		pcache.Close()
 		if had {
-			os.Setenv(pcache.EnvDir, old)
+			os.Setenv("PCACHE_DIR", old)
 		} else {
-			os.Unsetenv(pcache.EnvDir)
+			os.Unsetenv("PCACHE_DIR")
 		}
 		os.RemoveAll(dir)
 	}

@@ -9,10 +9,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/fsck"
-	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/keying"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // Explanation says whether a call would hit and, if not, why.

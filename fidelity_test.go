@@ -55,7 +55,7 @@ func TestVerifyThroughMemoizers(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			useDefault(t)
-			t.Setenv(pcache.EnvMode, "verify")
+			t.Setenv("PCACHE_MODE", "verify")
 			var logs syncBuffer
 			old := slog.Default()
 			slog.SetDefault(slog.New(slog.NewTextHandler(&logs, nil))) // the default Store's logger

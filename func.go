@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"time"
 
-	"github.com/pcache/pcache/keying"
+	"github.com/pcache/pcache/internal/keying"
 )
 
 // Func is a cached function made by Wrap. It is safe for concurrent use.

@@ -3,8 +3,8 @@ package pcache
 import (
 	"github.com/zeebo/blake3"
 
-	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/outfile"
+	"github.com/pcache/pcache/internal/keying"
+	"github.com/pcache/pcache/internal/outfile"
 )
 
 // callKey is the key of one call of one function.

@@ -19,9 +19,9 @@ func useDefault(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	pcache.Close()
-	t.Setenv(pcache.EnvDir, dir)
-	t.Setenv(pcache.EnvRemote, "")
-	t.Setenv(pcache.EnvMode, "")
+	t.Setenv("PCACHE_DIR", dir)
+	t.Setenv("PCACHE_REMOTE", "")
+	t.Setenv("PCACHE_MODE", "")
 	t.Cleanup(func() { pcache.Close() })
 	return dir
 }
@@ -151,7 +151,7 @@ func TestMemoErr(t *testing.T) {
 // which has no error to return, computes.
 func TestMemoModes(t *testing.T) {
 	useDefault(t)
-	t.Setenv(pcache.EnvMode, "error-on-miss")
+	t.Setenv("PCACHE_MODE", "error-on-miss")
 	var n atomic.Int64
 	f := pcache.MemoErr("memo/modes", func(x int) (int, error) { n.Add(1); return x, nil })
 	if _, err := f(1); !errors.Is(err, pcache.ErrCacheMiss) || n.Load() != 0 {
@@ -200,7 +200,7 @@ func TestMemoWithoutCache(t *testing.T) {
 	pcache.Close()
 	file := filepath.Join(t.TempDir(), "file")
 	os.WriteFile(file, nil, 0o644)
-	t.Setenv(pcache.EnvDir, filepath.Join(file, "cache")) // under a regular file: cannot be made
+	t.Setenv("PCACHE_DIR", filepath.Join(file, "cache")) // under a regular file: cannot be made
 	t.Cleanup(func() { pcache.Close() })
 	var n atomic.Int64
 	f := pcache.Memo("memo/nocache", func(x int) int { n.Add(1); return x + 1 })

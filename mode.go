@@ -37,8 +37,8 @@ const (
 	ModeVerify Mode = "verify"
 )
 
-// EnvMode is the environment variable Open reads the Store's mode from.
-const EnvMode = "PCACHE_MODE"
+// envMode is the environment variable Open reads the Store's mode from.
+const envMode = "PCACHE_MODE"
 
 // ParseMode parses a mode's name (what PCACHE_MODE holds); "" and "on"
 // are the default.
@@ -96,10 +96,10 @@ func (o *storeOptions) resolveMode() error {
 		o.mode = m
 		return err
 	}
-	v := os.Getenv(EnvMode)
+	v := os.Getenv(envMode)
 	m, err := ParseMode(v)
 	if err != nil {
-		return fmt.Errorf("%w: $%s=%q: want off, readonly, error-on-miss, refresh or verify (or unset)", ErrConfig, EnvMode, v)
+		return fmt.Errorf("%w: $%s=%q: want off, readonly, error-on-miss, refresh or verify (or unset)", ErrConfig, envMode, v)
 	}
 	o.mode = m
 	return nil

@@ -53,7 +53,7 @@ func TestModesFromEnvironment(t *testing.T) {
 			mustCall(t, pcache.MustWrap(seed, "modes/f", c.fn), ctx, 1)
 			seed.Close()
 
-			t.Setenv(pcache.EnvMode, tc.mode)
+			t.Setenv("PCACHE_MODE", tc.mode)
 			s := openStore(t, dir)
 			f := pcache.MustWrap(s, "modes/f", c.fn)
 			c.computes.Store(0)
@@ -78,7 +78,7 @@ func TestModesFromEnvironment(t *testing.T) {
 		})
 	}
 	t.Run("PCACHE_MODE=bogus", func(t *testing.T) {
-		t.Setenv(pcache.EnvMode, "sometimes")
+		t.Setenv("PCACHE_MODE", "sometimes")
 		_, err := pcache.Open(t.TempDir())
 		if err == nil || !strings.Contains(err.Error(), "PCACHE_MODE") || strings.Count(err.Error(), "pcache:") != 1 {
 			t.Fatalf("Open with a bad mode: %v", err)
@@ -179,7 +179,7 @@ func TestBatchModes(t *testing.T) {
 func TestModePrecedence(t *testing.T) {
 	ctx := context.Background()
 	var c counter
-	t.Setenv(pcache.EnvMode, "error-on-miss") // overridden by the option below
+	t.Setenv("PCACHE_MODE", "error-on-miss") // overridden by the option below
 	s := openStore(t, t.TempDir(), pcache.DefaultMode(pcache.ModeOff))
 	f := pcache.MustWrap(s, "modes/precedence", c.fn)
 	mustCall(t, f, ctx, 1) // Store mode off: computed, not stored

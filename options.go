@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/pcache/pcache/keying"
+	"github.com/pcache/pcache/internal/keying"
 )
 
 // StoreOption configures Open.

@@ -61,6 +61,26 @@
 // network file systems (NFS, SMB): there pcache stays correct — objects are
 // immutable and every write is an atomic rename — but concurrent processes
 // may compute the same key twice.
+//
+// # Environment
+//
+//   - PCACHE_DIR: the cache directory Open("") and the memoizers use; else
+//     pcache under the user cache directory (~/.cache/pcache,
+//     ~/Library/Caches/pcache, %LocalAppData%\pcache).
+//   - PCACHE_MODE: the mode of every Store that DefaultMode does not set:
+//     off, readonly, error-on-miss, refresh or verify (see Mode). An unknown
+//     mode is ErrConfig.
+//   - PCACHE_REMOTE: a shared remote every Open uses (see Remote):
+//     s3://BUCKET/PREFIX (the program must import _
+//     "github.com/pcache/pcache/remote/s3"; endpoint and credentials come
+//     from the standard AWS variables) or file:///PATH. Empty or "off":
+//     none. A setting Open cannot use is logged once at error level, and the
+//     local cache works without the remote.
+//   - PCACHE_REMOTE_MODE: "ro" reads the remote without publishing to it;
+//     "rw" is the default.
+//   - PCACHE_REMOTE_FLUSH: how long Close waits for the remote to take what
+//     is queued (a Go duration: "30s", "2m"; default 10s), unless
+//     RemoteTimeouts says.
 package pcache
 
 import (
@@ -72,29 +92,13 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/board"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/internal/manifest"
 	"github.com/pcache/pcache/internal/remote"
-	"github.com/pcache/pcache/manifest"
 )
-
-// EnvDir is the environment variable that overrides the default cache directory.
-const EnvDir = "PCACHE_DIR"
-
-// DefaultDir returns the cache directory Open uses for dir == "": $PCACHE_DIR
-// if set, else filepath.Join(os.UserCacheDir(), "pcache").
-func DefaultDir() (string, error) {
-	if d := os.Getenv(EnvDir); d != "" {
-		return d, nil
-	}
-	base, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("pcache: no default cache directory (set $%s): %w", EnvDir, err)
-	}
-	return filepath.Join(base, "pcache"), nil
-}
 
 // Store is an open cache directory. It is safe for concurrent use; open one
 // Store per directory per process and share it.
@@ -135,7 +139,7 @@ type Store struct {
 // once.
 func Open(dir string, opts ...StoreOption) (*Store, error) {
 	if dir == "" {
-		d, err := DefaultDir()
+		d, err := layout.DefaultDir()
 		if err != nil {
 			return nil, err
 		}

@@ -396,7 +396,7 @@ func TestRawBytesResult(t *testing.T) {
 
 func TestDefaultDir(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(pcache.EnvDir, dir)
+	t.Setenv("PCACHE_DIR", dir)
 	s, err := pcache.Open("")
 	if err != nil {
 		t.Fatal(err)

@@ -9,27 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/remote"
-	"github.com/pcache/pcache/manifest/record"
-)
-
-// The environment variables of the remote tier.
-const (
-	// EnvRemote names a shared remote every Open uses: s3://BUCKET/PREFIX
-	// (endpoint and credentials from the standard AWS variables; the
-	// program must import _ "github.com/pcache/pcache/remote/s3") or
-	// file:///PATH (a shared directory). Empty or "off": none. A setting
-	// Open cannot use, an s3:// remote in a program without that import
-	// included, is logged once at error level, and the local cache works
-	// without the remote.
-	EnvRemote = "PCACHE_REMOTE"
-	// EnvRemoteMode is "ro" to read the remote without publishing to it, or
-	// "rw" (the default).
-	EnvRemoteMode = "PCACHE_REMOTE_MODE"
-	// EnvRemoteFlush is how long Close waits for the remote to take what
-	// is queued (a Go duration: "30s", "2m"; default 10s), unless
-	// RemoteTimeouts says.
-	EnvRemoteFlush = "PCACHE_REMOTE_FLUSH"
 )
 
 // Remote makes the Store share its entries through the remote at url, as
@@ -134,7 +115,7 @@ var errRemoteEnv = errors.New("bad remote setting")
 // openRemote opens the remote tier the options or environment name.
 func (s *Store) openRemote() error {
 	o := &s.opts
-	url := strings.TrimSpace(os.Getenv(EnvRemote))
+	url := strings.TrimSpace(os.Getenv(remote.EnvRemote))
 	if o.remoteSet {
 		url = o.remoteURL
 	}
@@ -146,12 +127,12 @@ func (s *Store) openRemote() error {
 		return nil
 	}
 	ro := o.remoteRO
-	switch mode := strings.TrimSpace(os.Getenv(EnvRemoteMode)); mode {
+	switch mode := strings.TrimSpace(os.Getenv(remote.EnvRemoteMode)); mode {
 	case "", "rw":
 	case "ro":
 		ro = true
 	default:
-		return fmt.Errorf("pcache: open: %w: $%s=%q: want ro or rw", errRemoteEnv, EnvRemoteMode, mode)
+		return fmt.Errorf("pcache: open: %w: $%s=%q: want ro or rw", errRemoteEnv, remote.EnvRemoteMode, mode)
 	}
 	switch o.mode {
 	case ModeReadOnly:
@@ -160,10 +141,10 @@ func (s *Store) openRemote() error {
 		return nil // PCACHE_MODE=off: the cache is not used, the remote neither
 	}
 	flush := o.remoteTimes.flush
-	if v := strings.TrimSpace(os.Getenv(EnvRemoteFlush)); v != "" && flush == 0 {
+	if v := strings.TrimSpace(os.Getenv(remote.EnvRemoteFlush)); v != "" && flush == 0 {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return fmt.Errorf("pcache: open: %w: $%s=%q: want a duration such as 30s or 2m", errRemoteEnv, EnvRemoteFlush, v)
+			return fmt.Errorf("pcache: open: %w: $%s=%q: want a duration such as 30s or 2m", errRemoteEnv, remote.EnvRemoteFlush, v)
 		}
 		flush = d
 	}
@@ -176,7 +157,7 @@ func (s *Store) openRemote() error {
 		var err error
 		if b, err = remote.OpenBackend(ctx, url); err != nil {
 			if !o.remoteSet {
-				return fmt.Errorf("pcache: open: %w: $%s: %w", errRemoteEnv, EnvRemote, err)
+				return fmt.Errorf("pcache: open: %w: $%s: %w", errRemoteEnv, remote.EnvRemote, err)
 			}
 			return fmt.Errorf("pcache: open: Remote: %w", err)
 		}

@@ -214,7 +214,7 @@ func TestRemoteModeOffOpensNoRemote(t *testing.T) {
 		t.Fatal(err)
 	}
 	faulty := remotetest.NewFaulty(fb)
-	t.Setenv(pcache.EnvMode, "off")
+	t.Setenv("PCACHE_MODE", "off")
 	s := openStore(t, t.TempDir(), pcache.RemoteBackend(faulty))
 	f := pcache.MustWrap(s, "off/f", func(_ context.Context, n int) (int, error) { return n, nil })
 	for n := range 10 {

@@ -314,7 +314,7 @@ func TestRemoteFlushLeftIsAnError(t *testing.T) {
 	f.Only = "/log/"
 	f.HangOp = "put"
 	f.Hang.Store(true) // log entries never go up
-	t.Setenv(pcache.EnvRemoteFlush, "300ms")
+	t.Setenv("PCACHE_REMOTE_FLUSH", "300ms")
 	dir := t.TempDir()
 	s, err := pcache.Open(dir, pcache.RemoteBackend(f), pcache.WithLogger(quiet()))
 	if err != nil {
@@ -323,7 +323,7 @@ func TestRemoteFlushLeftIsAnError(t *testing.T) {
 	computeShort(t, s, "flush/f", 0, 25)
 	err = s.Close()
 	var ue *pcache.UnpublishedError
-	if !errors.As(err, &ue) || ue.Entries != 25 || !strings.Contains(err.Error(), "25 entries") || !strings.Contains(err.Error(), pcache.EnvRemoteFlush) {
+	if !errors.As(err, &ue) || ue.Entries != 25 || !strings.Contains(err.Error(), "25 entries") || !strings.Contains(err.Error(), "PCACHE_REMOTE_FLUSH") {
 		t.Fatalf("Close = %v; want the 25 entries still queued named", err)
 	}
 	// The next Open of the cache publishes them.
@@ -336,16 +336,16 @@ func TestRemoteFlushLeftIsAnError(t *testing.T) {
 		t.Fatalf("after the next Open, %d of 25 served; s1 %+v s2 %+v; remote %+v", got, s.Stats(), s2.Stats(), rep)
 	}
 
-	t.Setenv(pcache.EnvRemote, "file://"+t.TempDir())
-	t.Setenv(pcache.EnvRemoteFlush, "soon")
+	t.Setenv("PCACHE_REMOTE", "file://"+t.TempDir())
+	t.Setenv("PCACHE_REMOTE_FLUSH", "soon")
 	var logs syncBuffer
 	c, err := pcache.Open(t.TempDir(), logTo(&logs))
 	if err != nil {
-		t.Fatalf("a bad %s failed Open: %v", pcache.EnvRemoteFlush, err)
+		t.Fatalf("a bad %s failed Open: %v", "PCACHE_REMOTE_FLUSH", err)
 	}
 	c.Close()
-	if countLines(logs.String(), "level=ERROR", pcache.EnvRemoteFlush) != 1 {
-		t.Fatalf("a bad %s was not said at error level:\n%s", pcache.EnvRemoteFlush, logs.String())
+	if countLines(logs.String(), "level=ERROR", "PCACHE_REMOTE_FLUSH") != 1 {
+		t.Fatalf("a bad %s was not said at error level:\n%s", "PCACHE_REMOTE_FLUSH", logs.String())
 	}
 }
 
@@ -407,7 +407,7 @@ func TestRemoteReadOnlyModePublishesNothing(t *testing.T) {
 			mu.Unlock()
 		}
 	}
-	t.Setenv(pcache.EnvMode, "readonly")
+	t.Setenv("PCACHE_MODE", "readonly")
 	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f))
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +428,7 @@ func TestRemoteReadOnlyModePublishesNothing(t *testing.T) {
 
 	// The mode of one call: the Store publishes, the read-only call
 	// neither fetches nor records a use.
-	t.Setenv(pcache.EnvMode, "")
+	t.Setenv("PCACHE_MODE", "")
 	s2 := openStore(t, t.TempDir(), pcache.RemoteBackend(f))
 	var computed atomic.Int64
 	g := pcache.MustWrap(s2, "romode/f", func(_ context.Context, k int) (string, error) {

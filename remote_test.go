@@ -358,7 +358,7 @@ func TestRemoteMissingObjectIsRecomputed(t *testing.T) {
 func TestRemoteReadOnlyMode(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	t.Setenv(pcache.EnvRemote, "file://"+dir)
+	t.Setenv("PCACHE_REMOTE", "file://"+dir)
 	a, err := pcache.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -367,7 +367,7 @@ func TestRemoteReadOnlyMode(t *testing.T) {
 	fa.run(t, ctx, t.TempDir())
 	closeWithin(t, a, 20*time.Second)
 
-	t.Setenv(pcache.EnvRemoteMode, "ro")
+	t.Setenv("PCACHE_REMOTE_MODE", "ro")
 	b := openStore(t, t.TempDir())
 	fb := wrapShare(t, b)
 	fb.run(t, ctx, t.TempDir())
@@ -383,14 +383,14 @@ func TestRemoteReadOnlyMode(t *testing.T) {
 
 	// A bad PCACHE_REMOTE_MODE costs the remote, never the local cache
 	// (TestConfigMistakesAreLoud checks the local cache serves).
-	t.Setenv(pcache.EnvRemoteMode, "sometimes")
+	t.Setenv("PCACHE_REMOTE_MODE", "sometimes")
 	var logs strings.Builder
 	c, err := pcache.Open(t.TempDir(), pcache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
 		t.Fatalf("a bad PCACHE_REMOTE_MODE failed Open: %v", err)
 	}
 	c.Close()
-	if !strings.Contains(logs.String(), pcache.EnvRemoteMode) || !strings.Contains(logs.String(), "level=ERROR") {
+	if !strings.Contains(logs.String(), "PCACHE_REMOTE_MODE") || !strings.Contains(logs.String(), "level=ERROR") {
 		t.Fatalf("a bad PCACHE_REMOTE_MODE was not logged at error level:\n%s", logs.String())
 	}
 }
@@ -414,7 +414,7 @@ const s3Import = `import _ "github.com/pcache/pcache/remote/s3"`
 // remote.ErrNoBackend.
 func TestRemoteS3NotLinked(t *testing.T) {
 	ctx := context.Background()
-	t.Setenv(pcache.EnvRemote, "s3://team-cache/pcache")
+	t.Setenv("PCACHE_REMOTE", "s3://team-cache/pcache")
 	var logs strings.Builder
 	s, err := pcache.Open(t.TempDir(), pcache.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	if err != nil {
@@ -435,8 +435,8 @@ func TestRemoteS3NotLinked(t *testing.T) {
 		t.Fatalf("logged %d errors, want one:\n%s", n, logs.String())
 	}
 	// slog's text handler quotes the error: its quotes come escaped.
-	if got := strings.ReplaceAll(logs.String(), `\"`, `"`); !strings.Contains(got, s3Import) || !strings.Contains(got, pcache.EnvRemote) {
-		t.Fatalf("the log does not name $%s and the line %s:\n%s", pcache.EnvRemote, s3Import, logs.String())
+	if got := strings.ReplaceAll(logs.String(), `\"`, `"`); !strings.Contains(got, s3Import) || !strings.Contains(got, "PCACHE_REMOTE") {
+		t.Fatalf("the log does not name $%s and the line %s:\n%s", "PCACHE_REMOTE", s3Import, logs.String())
 	}
 
 	for _, url := range []string{"s3://team-cache/pcache", "s3://team-cache/pcache?region=eu-west-1"} {

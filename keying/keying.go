@@ -1,106 +1,50 @@
+// Package keying turns Go values into canonical, platform-independent cache
+// keys: one logical value, the same bytes on every OS, CPU and pcache version.
+//
+// Encode returns a value's canonical encoding: one CBOR data item (RFC
+// 8949) in core deterministic encoding, built by rules that key two values
+// alike exactly when a function cannot tell them apart (map order and
+// integer widths do not matter; the dynamic type behind an interface, nil
+// and empty, -0 and +0 and a time's zone do). StableHash is its BLAKE3-256
+// in hex. Render shows key bytes to people. A type that implements
+// KeyHasher says itself how it is keyed. Values that cannot be keyed
+// (funcs, channels, unsafe pointers, cycles) are errors wrapping
+// ErrUnkeyable that name the path to the value.
+//
+// The encoding is specified, precisely enough to re-implement it, in the
+// documentation of the package that implements it (go doc
+// github.com/pcache/pcache/internal/keying), and pinned by its golden
+// vectors (internal/keying/testdata). KeyFormat changes whenever the bytes
+// of any value would.
 package keying
 
-import (
-	"encoding/hex"
-	"io"
-	"reflect"
+import "github.com/pcache/pcache/internal/keying"
 
-	"github.com/zeebo/blake3"
-)
+// KeyFormat is the version of the canonical encoding this package produces.
+const KeyFormat = keying.KeyFormat
 
-// KeyHasher is implemented by a type that says how it is keyed (permacache's
-// __permacache_hash__): its key is the canonical encoding of the value
-// CacheKey returns, which may be any keyable value (a string, a struct of the
-// fields that matter, a [32]byte digest the type keeps up to date, ...).
-// CacheKey takes precedence over every other rule for the type. It must be
-// deterministic; an error or a panic becomes an *Error naming the path.
+// ErrUnkeyable is wrapped by the error of a value that cannot be keyed.
+var ErrUnkeyable = keying.ErrUnkeyable
+
+// KeyHasher is implemented by types that say how they are keyed
+// (permacache's __permacache_hash__): the key of such a value is the
+// canonical encoding of what CacheKey returns, which may be any keyable
+// value (a string, a struct of the fields that matter, a digest the type
+// keeps up to date). It must be deterministic.
 type KeyHasher interface {
 	CacheKey() (any, error)
 }
 
-// marshal returns the canonical encoding of v (see the package doc).
-func marshal(v any) ([]byte, error) {
-	e := getEncoder()
-	defer putEncoder(e)
-	if err := e.root(v); err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), e.buf...), nil
-}
+var _ keying.KeyHasher = KeyHasher(nil) // the same method set
 
-// marshalAs returns the canonical encoding of x as a value of type t, which
-// x has or, behind pointers, t points to (a DropIfEqual value converted to its
-// argument's type): like marshal, except that a value of an interface type
-// is keyed as held in that interface (R1).
-func marshalAs(x any, t reflect.Type) ([]byte, error) {
-	for x != nil && t.Kind() == reflect.Pointer && reflect.TypeOf(x) != t {
-		t = t.Elem()
-	}
-	if x == nil || t.Kind() != reflect.Interface {
-		return marshal(x)
-	}
-	e := getEncoder()
-	defer putEncoder(e)
-	rv := reflect.ValueOf(x)
-	if err := finish(e.dynamic(rv), rootName(rv.Type())); err != nil {
-		return nil, err
-	}
-	return append([]byte(nil), e.buf...), nil
-}
+// Encode returns the canonical encoding of v.
+func Encode(v any) ([]byte, error) { return keying.Canonical(v) }
 
-// encodeTo writes the canonical encoding of v to w, the same bytes Marshal
-// returns. Small items are batched; large strings, byte slices and numeric
-// slices are written straight from the value's memory, so the encoding is
-// never held whole. On error, w may have received a prefix of the encoding.
-func encodeTo(w io.Writer, v any) error {
-	e := getEncoder()
-	defer putEncoder(e)
-	e.w = w
-	if err := e.root(v); err != nil {
-		return err
-	}
-	return e.flush()
-}
+// StableHash returns the BLAKE3-256 of the canonical encoding of v, in
+// lowercase hex: the same on every OS, architecture and pcache version of
+// this KeyFormat.
+func StableHash(v any) (string, error) { return keying.StableHash(v) }
 
-// sumOf returns the BLAKE3-256 digest of the canonical encoding of v. The
-// encoding is streamed into the hasher: large values are never copied whole.
-func sumOf(v any) ([32]byte, error) {
-	rv := reflect.ValueOf(v)
-	if !rv.IsValid() {
-		return blake3.Sum256([]byte{cborNull}), nil
-	}
-	sum, err := sumValue(rv, infoOf(rv.Type()), 0, false)
-	return sum, finish(err, rootName(rv.Type()))
-}
-
-// StableHash returns sumOf(v) as 64 lowercase hex characters. It is the same on
-// every OS and architecture and in every pcache version with this KeyFormat.
-func StableHash(v any) (string, error) {
-	sum, err := sumOf(v)
-	if err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(sum[:]), nil
-}
-
-// root encodes the top-level value v, turning walk errors into *Error.
-func (e *encoder) root(v any) error {
-	if v == nil {
-		e.buf = append(e.buf, cborNull)
-		return nil
-	}
-	rv := reflect.ValueOf(v)
-	return finish(e.value(rv, infoOf(rv.Type())), rootName(rv.Type()))
-}
-
-// sumValue hashes the encoding of v: in memory while it is small, streamed
-// into a pooled hasher once it passes flushSize.
-func sumValue(v reflect.Value, ti *typeInfo, depth int, instant bool) (sum [32]byte, err error) {
-	e := getEncoder()
-	defer putEncoder(e)
-	e.limit, e.spill, e.depth, e.instant = flushSize, &e.lh, depth, instant
-	if err := e.value(v, ti); err != nil {
-		return sum, err
-	}
-	return e.sum()
-}
+// Render shows canonical key bytes in CBOR diagnostic notation (RFC 8949
+// §8), for people: byte strings as h'hex', times as 1001({1: s, -9: ns}).
+func Render(key []byte) (string, error) { return keying.Diagnose(key) }

@@ -5,56 +5,58 @@ import (
 	"log"
 	"os"
 
-	"github.com/zeebo/blake3"
-
 	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/keying"
 	"github.com/pcache/pcache/manifest"
+	"github.com/zeebo/blake3"
 )
 
-func ExampleManifest() {
-	root, err := os.MkdirTemp("", "pcache-example")
+func Example() {
+	dir, err := os.MkdirTemp("", "manifest-example")
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(root)
+	defer os.RemoveAll(dir)
 
-	m, err := manifest.Open(layout.New(root), "example/square/v1", manifest.Options{})
+	// The caller keys the call and stores the result object first; the
+	// manifest maps one to the other.
+	objects, err := cas.Open(dir)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer objects.Close()
+	key, _ := keying.Encode(map[string]int{"x": 12})
+	result, err := objects.Put([]byte("144"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	m, err := manifest.Open(dir, "example/square/v1")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer m.Close()
-
-	// The caller hashes the canonical key and stores the result object
-	// first; the manifest maps one to the other.
-	key := []byte(`{"x":12}`)
-	result := []byte("144")
-	err = m.Append(manifest.Entry{
-		KeyHash: blake3.Sum256(key),
-		Key:     key,
-		Result:  cas.Sum(result),
-		Size:    int64(len(result)),
-	})
+	err = m.Append(manifest.Entry{KeyHash: blake3.Sum256(key), Key: key, Result: result, Size: 3})
 	if err != nil {
 		log.Fatal(err)
 	}
 
-	// Any Manifest on the same directory, in this process or another,
-	// finds it.
-	other, err := manifest.Open(layout.New(root), "example/square/v1", manifest.Options{})
+	// Any Manifest of the name, in this process or another, finds it.
+	other, err := manifest.Open(dir, "example/square/v1")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer other.Close()
 	e, ok, err := other.Lookup(blake3.Sum256(key))
-	if err != nil {
-		log.Fatal(err)
+	if err != nil || !ok {
+		log.Fatal(ok, err)
 	}
-	fmt.Println(ok, string(e.Key), e.Result == cas.Sum(result), e.Size)
+	b, _ := objects.Get(cas.ID(e.Result))
+	fmt.Println(string(b))
 
-	names, _ := manifest.List(layout.New(root))
+	names, _ := manifest.List(dir)
 	fmt.Println(names)
 	// Output:
-	// true {"x":12} true 3
+	// 144
 	// [example/square/v1]
 }

@@ -1,75 +1,58 @@
+// Package outfile captures the files a function writes into an object
+// store (package cas) and restores them, byte for byte, to any path.
+//
+// Capture streams a written file into the store and returns its record;
+// Restore writes the recorded contents to a path through a temp file and a
+// rename (a path that already holds them is left untouched), creating
+// missing parent directories, and never replaces what is not a regular file.
 package outfile
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/bridge"
+	icas "github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/outfile"
 )
 
-// ErrMissing is wrapped by Capture's error when a declared out file was not
-// written (or is not a regular file); the caller must not cache the call.
-var ErrMissing = errors.New("outfile: declared out file was not written")
+// File is the record of one captured file: its contents and permissions.
+type File struct {
+	Object cas.ID // the contents, in the object store
+	Size   int64  // their size in bytes
+	Mode   uint32 // permission bits to restore
+}
 
-// ErrUnavailable is wrapped by Restore's error when the recorded contents can
-// no longer be produced: the object is missing or corrupt and no recorded path
-// still holds the bytes, or the record itself is inconsistent. The caller
-// should recompute.
-var ErrUnavailable = errors.New("outfile: recorded contents are no longer available")
+var (
+	// ErrMissing is wrapped by Capture's error for a path that holds no
+	// regular file.
+	ErrMissing = outfile.ErrMissing
+	// ErrUnavailable is wrapped by Restore's error when the store no longer
+	// has the contents (missing or corrupt).
+	ErrUnavailable = outfile.ErrUnavailable
+)
 
-// ErrNotRegular is wrapped, beside ErrMissing, by Capture's error when the out
-// file exists but is not a regular file, and by Restore's error when the
-// requested path exists but is not a regular file (a directory, a device, a
-// fifo), which Restore never replaces.
-var ErrNotRegular = errors.New("outfile: not a regular file")
-
-// MaxPaths is the number of most recent paths an OutFile record keeps.
-const MaxPaths = 16
-
-// defaultMode is the permission given to a restored file whose record has no
-// permission bits.
-const defaultMode = 0o644
-
-// Abs returns the absolute, cleaned form of path, resolving a relative path
-// against the working directory at the time of the call, so "./abc", "abc" and
-// "dir/../abc" name the same out file. An empty path is an error.
-func Abs(path string) (string, error) {
-	if path == "" {
-		return "", errors.New("outfile: empty path")
-	}
-	abs, err := filepath.Abs(path)
+// Capture stores the file at path (a symbolic link is followed) in st and
+// returns its record. A file that keeps changing while it is read is an
+// error, never a record of contents it did not have.
+func Capture(st *cas.Store, path string) (File, error) {
+	abs, err := outfile.Abs(path)
 	if err != nil {
-		return "", fmt.Errorf("outfile: resolve %q: %w", path, err)
+		return File{}, fmt.Errorf("outfile: capture %s: %w", path, err)
 	}
-	return abs, nil
+	f, err := outfile.Capture(bridge.Objects(st), "file", abs)
+	if err != nil {
+		return File{}, err
+	}
+	return File{Object: cas.ID(f.Object), Size: f.Size, Mode: f.Mode}, nil
 }
 
-// store is the part of *cas.Store this package uses; tests inject faults
-// through it.
-type store interface {
-	PutReader(r io.Reader) (cas.ID, int64, error)
-	CopyTo(id cas.ID, dst *os.File) (int64, error)
-	Has(id cas.ID) (bool, error)
-	Quarantine(id cas.ID) (string, error)
-}
-
-// perm returns the permission bits to give a restored file: the rwx bits of
-// mode, or defaultMode when it has none.
-func perm(mode uint32) os.FileMode {
-	p := os.FileMode(mode) & os.ModePerm
-	if p == 0 {
-		return defaultMode
+// Restore makes path hold f's contents and permission bits.
+func Restore(st *cas.Store, f File, path string) error {
+	abs, err := outfile.Abs(path)
+	if err != nil {
+		return fmt.Errorf("outfile: restore %s: %w", path, err)
 	}
-	return p
-}
-
-// absPath checks that path is absolute and returns it cleaned.
-func absPath(fn, path string) (string, error) {
-	if path == "" || !filepath.IsAbs(path) {
-		return "", fmt.Errorf("outfile: %s %q: path is not absolute (use Abs)", fn, path)
-	}
-	return filepath.Clean(path), nil
+	_, _, err = outfile.Restore(bridge.Objects(st), outfile.File{Arg: "file", Object: icas.ID(f.Object), Size: f.Size, Mode: f.Mode}, abs, nil)
+	return err
 }

@@ -10,7 +10,7 @@ import (
 
 	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 func TestCheckCleanCache(t *testing.T) {

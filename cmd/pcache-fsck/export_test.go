@@ -10,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/internal/manifest"
 )
 
 func TestExportImportRoundTrip(t *testing.T) {

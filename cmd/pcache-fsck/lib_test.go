@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 )

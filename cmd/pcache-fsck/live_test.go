@@ -9,10 +9,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pcache/pcache/cas"
 	"github.com/pcache/pcache/internal/board"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/internal/manifest"
 )
 
 // liveWriter is this test process acting as a program that keeps its cache

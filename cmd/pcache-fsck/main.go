@@ -36,7 +36,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
 	_ "github.com/pcache/pcache/remote/s3" // s3:// remotes: pcache-fsck always has the S3 backend
@@ -179,7 +178,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage // flag already printed the error
 	}
 	if e.dir == "" {
-		d, err := pcache.DefaultDir()
+		d, err := layout.DefaultDir()
 		if err != nil {
 			fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
 			return exitProblems
@@ -203,7 +202,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, fsck.ErrNotCache):
 		// Not a usage error: the command line was fine, the directory is not.
 		fmt.Fprintf(stderr, "pcache-fsck %s: %v; point -dir or $%s at a cache, or make one with pcache-fsck init -dir DIR\n",
-			cmd.name, err, pcache.EnvDir)
+			cmd.name, err, layout.EnvDir)
 		if e.json {
 			writeJSON(stdout, map[string]string{"error": err.Error()})
 		}

@@ -13,11 +13,11 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/testutil"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
 )
 
 // The tests drive the pcache-fsck binary as a user would; it is built on

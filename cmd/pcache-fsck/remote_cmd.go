@@ -12,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remote"
 )
 
@@ -78,10 +77,10 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 	}
 	url := fs.Lookup("remote").Value.String()
 	if url == "" {
-		url = strings.TrimSpace(os.Getenv(pcache.EnvRemote))
+		url = strings.TrimSpace(os.Getenv(remote.EnvRemote))
 	}
 	if url == "" || url == "off" {
-		return usagef("no remote: set $%s or give -remote URL", pcache.EnvRemote)
+		return usagef("no remote: set $%s or give -remote URL", remote.EnvRemote)
 	}
 	if err := fileRemoteExists(url); err != nil {
 		return err // before OpenBackend, which would create the directory

@@ -6,9 +6,9 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // The export archive is a plain tar that any tar and CBOR tool can read:

@@ -5,7 +5,7 @@ import (
 	"sync"
 
 	"github.com/pcache/pcache/internal/board"
-	"github.com/pcache/pcache/manifest"
+	"github.com/pcache/pcache/internal/manifest"
 )
 
 // changeBoard is the cache's change board, mapped on the first write and

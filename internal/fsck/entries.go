@@ -8,10 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // EntryInfo describes one live entry of a function.

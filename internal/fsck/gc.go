@@ -11,11 +11,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // GCOptions configure PlanGC.

@@ -13,8 +13,8 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // TestImportNamesWhatItReplaces (issue 26): importing into a function that

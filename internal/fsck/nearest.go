@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/keying"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // Near is a stored entry and how a call's key differs from it.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 )
 
 // CatObject writes the bytes of object id (64 hex digits), packed or

@@ -10,11 +10,11 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // RepairAction is one thing a repair did (or failed to do), printed as

@@ -16,7 +16,7 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
 )
 

@@ -3,7 +3,7 @@ package fsck
 import (
 	"time"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 )
 
 // FuncStats describes one function, or the totals.

@@ -9,8 +9,8 @@ import (
 	"slices"
 	"time"
 
-	"github.com/pcache/pcache/cas"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // ErrUnavailable is wrapped by Fetch's error when an entry's objects could

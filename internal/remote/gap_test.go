@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // TestReaderStepsOverALogGap (issue 22, item 10): one log entry deleted

@@ -10,9 +10,9 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // publishN publishes entries from..to-1 of function name, one log entry

@@ -14,10 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/remote"
-	"github.com/pcache/pcache/manifest/record"
 	_ "github.com/pcache/pcache/remote/s3"
 )
 

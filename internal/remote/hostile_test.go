@@ -20,9 +20,9 @@ import (
 
 	"github.com/zeebo/blake3"
 
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // newTier opens a tier of b for a fresh local cache.

@@ -17,8 +17,8 @@ import (
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // fnIndex is this cache's mirror of one function's remote index: the

@@ -12,7 +12,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/fsutil"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // Leases keep the machines of a team from computing one result at once. A

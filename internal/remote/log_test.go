@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 func newFileBackend(t *testing.T) Backend {

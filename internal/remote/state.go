@@ -10,8 +10,8 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // fnState is one function's remote index read whole: the records of its

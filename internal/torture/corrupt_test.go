@@ -21,7 +21,7 @@ import (
 	"github.com/fxamacker/cbor/v2"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // corruptKeys is the number of entries of the base cache the corruption

@@ -23,10 +23,10 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // The hostile-directory tests plant files a machine you do not trust could

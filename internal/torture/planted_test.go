@@ -18,8 +18,8 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/manifest"
-	"github.com/pcache/pcache/manifest/record"
+	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // Issue 26: a member of a team cache's group plants symbolic links, hard

@@ -72,13 +72,13 @@ func TestStoresShareThroughS3(t *testing.T) {
 
 	// $PCACHE_REMOTE and the standard variables, as a user sets them.
 	srv.Env(t)
-	t.Setenv(pcache.EnvRemote, "s3://"+bucket+"/team")
+	t.Setenv("PCACHE_REMOTE", "s3://"+bucket+"/team")
 	c := open()
 	if n := run(c); n != 0 {
-		t.Fatalf("a store of $%s computed %d (%+v)", pcache.EnvRemote, n, c.Stats())
+		t.Fatalf("a store of $%s computed %d (%+v)", "PCACHE_REMOTE", n, c.Stats())
 	}
 	if st := c.Stats(); st.RemoteHits != 20 {
-		t.Fatalf("a store of $%s: %+v", pcache.EnvRemote, st)
+		t.Fatalf("a store of $%s: %+v", "PCACHE_REMOTE", st)
 	}
 	c.Close()
 }

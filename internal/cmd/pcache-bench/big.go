@@ -8,10 +8,10 @@ import (
 	"path/filepath"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/keying"
-	"github.com/pcache/pcache/outfile"
+	"github.com/pcache/pcache/internal/outfile"
 )
 
 // bigResults stores and hits cfg.big-byte []byte results through the public

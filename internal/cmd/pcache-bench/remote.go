@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/cas"
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
 	_ "github.com/pcache/pcache/remote/s3" // the S3 rows' s3:// remotes
