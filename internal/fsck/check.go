@@ -231,13 +231,8 @@ var testAfterListing func()
 func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *checkState, error) {
 	began := time.Now()
 	dir := c.d.Root()
-	rep := &CheckReport{Dir: dir, Findings: []Finding{}}
-	st := &checkState{}
-	phase := func(s string) {
-		if opts.Phase != nil {
-			opts.Phase(s)
-		}
-	}
+	r := &checkRun{c: c, opts: opts, rep: &CheckReport{Dir: dir, Findings: []Finding{}}, st: &checkState{}}
+	rep, st := r.rep, r.st
 
 	if c.marker != nil {
 		rep.add(SevError, KindBadMarker, layout.MarkerFile, strings.TrimPrefix(c.marker.Error(), dir+": "))
@@ -251,19 +246,76 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 	}
 
 	// Phase 1: manifests.
-	phase("checking manifests")
+	r.phase("checking manifests")
+	if err := r.checkManifests(); err != nil {
+		return nil, nil, err
+	}
+
+	// Phase 2: references. Entries of a manifest that cannot be read at all
+	// are skipped (already reported); their objects will look dangling.
+	r.phase("checking references")
+	r.readEntries()
+	if err := r.listFiles(); err != nil {
+		return nil, nil, err
+	}
+	r.checkReferences()
+
+	// Phase 3: objects.
+	r.phase(fmt.Sprintf("hashing %d objects (%d bytes)", len(r.objs), rep.ObjectBytes))
+	if err := r.checkObjects(ctx); err != nil {
+		return nil, nil, err
+	}
+	r.reportLeftovers()
+	rep.summarizeHints()
+	rep.Seconds = time.Since(began).Seconds()
+	r.suggestNext()
+	return rep, st, nil
+}
+
+// checkRun is one check's state as it passes from phase to phase: what the
+// earlier phases listed and read, which the later ones judge.
+type checkRun struct {
+	c    *Cache
+	opts CheckOptions
+	rep  *CheckReport
+	st   *checkState
+
+	damaged map[string]bool           // functions whose manifests are damaged or unreadable
+	entries map[string][]record.Entry // the entries of every readable manifest
+	refs    refIndex                  // the entries using each object
+	objs    []objFile                 // every object, loose and packed
+	packs   []cas.PackInfo
+	strays  []looseFile // files among the objects that are not objects
+	dups    int         // objects stored more than once
+	temps   []looseFile // tmp/
+	lost    []looseFile // lost+found/
+	// badPacked are the packed objects no copy of which hashes to its name.
+	badPacked map[cas.ID]bool
+}
+
+// phase tells opts.Phase, if set, that the named phase starts.
+func (r *checkRun) phase(s string) {
+	if r.opts.Phase != nil {
+		r.opts.Phase(s)
+	}
+}
+
+// checkManifests lists the functions and reports every problem of their
+// manifest files, noting the damaged manifests, strays and newer files.
+func (r *checkRun) checkManifests() error {
+	c, rep, st := r.c, r.rep, r.st
 	names, err := c.Functions()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
 	st.names = names
 	rep.Functions = len(names)
-	damaged := map[string]bool{}
+	r.damaged = map[string]bool{}
 	for _, name := range names {
 		probs, err := manifest.Check(c.d, name)
 		if err != nil {
 			rep.add(SevError, KindUnreadable, c.manifestPath(name, ""), err.Error())
-			damaged[name] = true
+			r.damaged[name] = true
 			continue
 		}
 		for _, p := range probs {
@@ -274,56 +326,70 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 			case manifest.KindUnknownVersion:
 				st.newer = append(st.newer, p.Path)
 			default:
-				damaged[name] = true
+				r.damaged[name] = true
 			}
 		}
 	}
-	st.damaged = sortedKeys(damaged)
+	st.damaged = sortedKeys(r.damaged)
+	return nil
+}
 
-	// Phase 2: references. Entries of a manifest that cannot be read at all
-	// are skipped (already reported); their objects will look dangling.
-	phase("checking references")
-	entries := make(map[string][]record.Entry, len(names))
-	for _, name := range names {
+// readEntries reads every function's entries and indexes which entries use
+// each object; a manifest that cannot be read is reported (once) as damaged.
+func (r *checkRun) readEntries() {
+	c, rep, st := r.c, r.rep, r.st
+	r.entries = make(map[string][]record.Entry, len(st.names))
+	for _, name := range st.names {
 		es, err := c.Entries(name)
 		if err != nil {
-			if !damaged[name] {
+			if !r.damaged[name] {
 				rep.add(SevError, KindUnreadable, c.manifestPath(name, ""), err.Error())
 				st.damaged = append(st.damaged, name)
-				damaged[name] = true
+				r.damaged[name] = true
 			}
 			continue
 		}
-		entries[name] = es
+		r.entries[name] = es
 		rep.Entries += len(es)
 	}
-	refs := buildRefs(entries)
-	objs, packs, strays, dups, err := c.objects()
-	if err != nil {
-		return nil, nil, err
+	r.refs = buildRefs(r.entries)
+}
+
+// listFiles lists the objects, packs, strays, temp files and lost+found,
+// then runs the after-listing hooks (where Check lets the gc lock go).
+func (r *checkRun) listFiles() error {
+	c := r.c
+	var err error
+	if r.objs, r.packs, r.strays, r.dups, err = c.objects(); err != nil {
+		return err
 	}
-	temps, err := scanFlat(c.d.Tmp())
-	if err != nil {
-		return nil, nil, err
+	if r.temps, err = scanFlat(c.d.Tmp()); err != nil {
+		return err
 	}
-	lost, err := scanFlat(c.d.LostFound())
-	if err != nil {
-		return nil, nil, err
+	if r.lost, err = scanFlat(c.d.LostFound()); err != nil {
+		return err
 	}
-	if opts.afterListing != nil {
-		opts.afterListing()
+	if r.opts.afterListing != nil {
+		r.opts.afterListing()
 	}
 	if testAfterListing != nil {
 		testAfterListing()
 	}
-	st.objects = make(map[cas.ID]objFile, len(objs))
-	for _, o := range objs {
+	return nil
+}
+
+// checkReferences counts the objects and reports every reference to an
+// object that is missing or whose size differs from the entry's record.
+func (r *checkRun) checkReferences() {
+	c, rep, st := r.c, r.rep, r.st
+	st.objects = make(map[cas.ID]objFile, len(r.objs))
+	for _, o := range r.objs {
 		st.objects[o.ID] = o
 		rep.ObjectBytes += o.Size
 	}
-	rep.Objects = len(objs)
-	for _, id := range sortedIDs(refs) {
-		users := refs[id]
+	rep.Objects = len(r.objs)
+	for _, id := range sortedIDs(r.refs) {
+		users := r.refs[id]
 		o, ok := st.objects[id]
 		if !ok {
 			rep.add(SevError, KindMissing, layout.ObjectRel(id), "referenced by "+describeUsers(users))
@@ -337,70 +403,94 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 			}
 		}
 	}
+}
 
-	// Phase 3: objects.
-	phase(fmt.Sprintf("hashing %d objects (%d bytes)", len(objs), rep.ObjectBytes))
-	bar := start(opts.Progress, "hashing objects", rep.ObjectBytes, true)
-	results := hashObjects(ctx, objs, opts.Workers, bar)
-	badPacked := c.checkPacks(ctx, packs, rep, st, bar)
+// checkObjects hashes every loose object and every pack, then judges each
+// object by its hash and its users. It fails only when ctx is done.
+func (r *checkRun) checkObjects(ctx context.Context) error {
+	c, rep := r.c, r.rep
+	bar := start(r.opts.Progress, "hashing objects", rep.ObjectBytes, true)
+	results := hashObjects(ctx, r.objs, r.opts.Workers, bar)
+	r.badPacked = c.checkPacks(ctx, r.packs, rep, r.st, bar)
 	bar.Done()
 	if err := ctx.Err(); err != nil {
-		return nil, nil, fmt.Errorf("check interrupted: %w", err)
+		return fmt.Errorf("check interrupted: %w", err)
 	}
-	if dups > 0 {
-		rep.add(SevHint, KindDuplicate, c.d.Rel(c.d.Packs()), Plural(dups, "object is", "objects are")+" stored more than once (gc keeps one)")
+	if r.dups > 0 {
+		rep.add(SevHint, KindDuplicate, c.d.Rel(c.d.Packs()), Plural(r.dups, "object is", "objects are")+" stored more than once (gc keeps one)")
 	}
 	buf := make([]byte, hashBufSize)
-	for i, o := range objs {
-		r := results[i]
-		rep.HashedBytes += r.N
+	for i, o := range r.objs {
+		res := results[i]
+		rep.HashedBytes += res.N
 		if o.Pack != "" {
-			if badPacked[o.ID] {
-				detail := "a packed copy's bytes do not hash to its name"
-				if users := refs[o.ID]; len(users) > 0 {
-					detail += "; used by " + describeUsers(users)
-				}
-				rep.add(SevError, KindHashMismatch, o.rel(c.d), detail)
-			} else if len(refs[o.ID]) == 0 {
-				rep.add(SevHint, KindDangling, o.rel(c.d), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
-				st.dangling += o.Size
-			}
+			r.judgePacked(o)
 			continue
 		}
-		if !o.Mode.IsRegular() {
-			rep.add(SevError, KindCorrupt, layout.ObjectRel(o.ID), "not a regular file ("+o.Mode.Type().String()+")")
-			st.corrupt = append(st.corrupt, o.ID)
-			continue
-		}
-		if errors.Is(r.Err, fs.ErrNotExist) {
-			continue // deleted by gc after the listing; not a finding
-		}
-		if r.Err != nil {
-			rep.add(SevError, KindUnreadable, layout.ObjectRel(o.ID), r.Err.Error())
-			st.corrupt = append(st.corrupt, o.ID)
-			continue
-		}
-		if r.Got != o.ID {
-			// Read it once more to tell a transient read fault from
-			// corruption (restic does the same).
-			got2, _, err2 := hashFile(o.Path, buf, noCounter{})
-			if errors.Is(err2, fs.ErrNotExist) || (err2 == nil && got2 == o.ID) {
-				continue
-			}
-			detail := fmt.Sprintf("content hashes to %s", r.Got)
-			if users := refs[o.ID]; len(users) > 0 {
-				detail += "; used by " + describeUsers(users)
-			}
-			rep.add(SevError, KindHashMismatch, layout.ObjectRel(o.ID), detail)
-			st.corrupt = append(st.corrupt, o.ID)
-			continue
-		}
-		if len(refs[o.ID]) == 0 {
-			rep.add(SevHint, KindDangling, layout.ObjectRel(o.ID), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
-			st.dangling += o.Size
-		}
+		r.judgeLoose(o, res, buf)
 	}
-	for _, s := range strays {
+	return nil
+}
+
+// judgePacked reports a packed object no copy of which hashes to its name,
+// or that no entry uses.
+func (r *checkRun) judgePacked(o objFile) {
+	c, rep := r.c, r.rep
+	if r.badPacked[o.ID] {
+		detail := "a packed copy's bytes do not hash to its name"
+		if users := r.refs[o.ID]; len(users) > 0 {
+			detail += "; used by " + describeUsers(users)
+		}
+		rep.add(SevError, KindHashMismatch, o.rel(c.d), detail)
+	} else if len(r.refs[o.ID]) == 0 {
+		rep.add(SevHint, KindDangling, o.rel(c.d), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
+		r.st.dangling += o.Size
+	}
+}
+
+// judgeLoose reports a loose object that is not a file, cannot be read or
+// does not hash to its name (read twice to be sure), or that no entry uses.
+func (r *checkRun) judgeLoose(o objFile, res hashResult, buf []byte) {
+	rep, st := r.rep, r.st
+	if !o.Mode.IsRegular() {
+		rep.add(SevError, KindCorrupt, layout.ObjectRel(o.ID), "not a regular file ("+o.Mode.Type().String()+")")
+		st.corrupt = append(st.corrupt, o.ID)
+		return
+	}
+	if errors.Is(res.Err, fs.ErrNotExist) {
+		return // deleted by gc after the listing; not a finding
+	}
+	if res.Err != nil {
+		rep.add(SevError, KindUnreadable, layout.ObjectRel(o.ID), res.Err.Error())
+		st.corrupt = append(st.corrupt, o.ID)
+		return
+	}
+	if res.Got != o.ID {
+		// Read it once more to tell a transient read fault from
+		// corruption (restic does the same).
+		got2, _, err2 := hashFile(o.Path, buf, noCounter{})
+		if errors.Is(err2, fs.ErrNotExist) || (err2 == nil && got2 == o.ID) {
+			return
+		}
+		detail := fmt.Sprintf("content hashes to %s", res.Got)
+		if users := r.refs[o.ID]; len(users) > 0 {
+			detail += "; used by " + describeUsers(users)
+		}
+		rep.add(SevError, KindHashMismatch, layout.ObjectRel(o.ID), detail)
+		st.corrupt = append(st.corrupt, o.ID)
+		return
+	}
+	if len(r.refs[o.ID]) == 0 {
+		rep.add(SevHint, KindDangling, layout.ObjectRel(o.ID), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
+		st.dangling += o.Size
+	}
+}
+
+// reportLeftovers reports the strays among the objects, stale temp files
+// and what earlier repairs left in lost+found.
+func (r *checkRun) reportLeftovers() {
+	c, rep, st := r.c, r.rep, r.st
+	for _, s := range r.strays {
 		what := "file"
 		if s.IsDir {
 			what = "directory"
@@ -408,27 +498,29 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 		rep.add(SevError, KindStray, c.d.Rel(s.Path), "a "+what+" among the objects that is not an object")
 		st.strays = append(st.strays, s)
 	}
-	for _, t := range temps {
-		age := opts.Now.Sub(t.ModTime)
-		if age < opts.Grace {
+	for _, t := range r.temps {
+		age := r.opts.Now.Sub(t.ModTime)
+		if age < r.opts.Grace {
 			continue // a write in flight
 		}
 		rep.add(SevHint, KindStaleTemp, c.d.Rel(t.Path),
 			fmt.Sprintf("left by an interrupted write %s ago (%s)", roundAge(age), HumanBytes(t.Size)))
 	}
-	if len(lost) > 0 {
+	if len(r.lost) > 0 {
 		rep.add(SevHint, KindQuarantined, c.d.Rel(c.d.LostFound()),
-			Plural(len(lost), "file", "files")+" kept by an earlier repair; inspect them, then delete them by hand")
+			Plural(len(r.lost), "file", "files")+" kept by an earlier repair; inspect them, then delete them by hand")
 	}
-	rep.summarizeHints()
-	rep.Seconds = time.Since(began).Seconds()
+}
 
+// suggestNext names the command that fixes what was found: a repair for
+// errors, gc for what only takes room.
+func (r *checkRun) suggestNext() {
+	rep, dir := r.rep, r.rep.Dir
 	if rep.Errors > 0 {
 		rep.Next = append(rep.Next, "pcache-fsck check -repair -dir "+ShellQuote(dir))
-	} else if st.dangling > 0 || hasKind(rep, KindStaleTemp) {
+	} else if r.st.dangling > 0 || hasKind(rep, KindStaleTemp) {
 		rep.Next = append(rep.Next, "pcache-fsck gc -dir "+ShellQuote(dir))
 	}
-	return rep, st, nil
 }
 
 // checkPacks reports damaged packs and hashes every packed object, returning

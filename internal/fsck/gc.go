@@ -161,10 +161,66 @@ type live struct {
 	objs    []cas.ID
 }
 
+// plan reads the cache and fills in the plan, phase by phase: refuse a
+// damaged cache, weigh the entries, evict by age then size, sort the
+// objects into kept and doomed, and list the stale temp and lock files.
 func (p *GCPlan) plan() error {
-	c, opts, rep := p.c, p.opts, &p.Report
+	c, rep := p.c, &p.Report
+	rep.Dir = c.d.Root()
+	s := &gcState{p: p, evicted: map[*live]bool{}}
+	if err := s.listSound(); err != nil {
+		return err
+	}
+	s.weighEntries()
+	s.evictOld()
+	s.countRefs()
+	s.evictOverSize()
+	rep.EntriesEvicted = len(s.evicted)
+	rep.EntriesKept = len(s.all) - len(s.evicted)
+	s.sortObjects()
+	s.reportKept()
+	refcount := s.refcount
+	p.keep = func(id cas.ID) bool { return refcount[id] > 0 }
+	if err := p.planLeftovers(); err != nil {
+		return err
+	}
+	rep.Compacted = len(p.names)
+	rep.DryRun = true
+	for _, o := range p.doomed {
+		p.item("remove object %s: %s", o.rel(c.d), HumanBytes(o.Size))
+	}
+	for _, t := range p.temps {
+		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
+	}
+	return nil
+}
+
+// gcState is what planning a collection carries from phase to phase.
+type gcState struct {
+	p        *GCPlan
+	entries  map[string][]record.Entry
+	objs     []objFile
+	onDisk   map[cas.ID]objFile
+	all      []*live        // every entry, function by function
+	evicted  map[*live]bool // the entries the plan drops
+	refcount map[cas.ID]int // how many kept entries use each object
+	held     int            // entries over MaxSize kept: dropping them would free nothing
+	// livePacks are running writers' packs holding what gc would free.
+	livePacks map[string]*keptPack
+}
+
+// keptPack sums what gc would free from a running writer's pack.
+type keptPack struct {
+	objects int
+	bytes   int64
+}
+
+// listSound reads every manifest and lists every object, refusing to go on
+// when a manifest or a pack is damaged (a repair must see to it first).
+func (s *gcState) listSound() error {
+	p := s.p
+	c := p.c
 	dir := c.d.Root()
-	rep.Dir = dir
 	names, err := c.Functions()
 	if err != nil {
 		return err
@@ -180,8 +236,7 @@ func (p *GCPlan) plan() error {
 				name, Plural(len(probs), "problem", "problems"), probs[0].Kind, c.d.Rel(probs[0].Path), probs[0].Detail, ShellQuote(dir))
 		}
 	}
-	entries, err := c.entriesOf(names)
-	if err != nil {
+	if s.entries, err = c.entriesOf(names); err != nil {
 		return fmt.Errorf("refusing to collect: %w", err)
 	}
 	objs, packs, _, dups, looseDups, err := c.objectsAndCopies()
@@ -198,117 +253,142 @@ func (p *GCPlan) plan() error {
 		}
 	}
 	p.dups = dups
-	onDisk := make(map[cas.ID]objFile, len(objs))
+	s.objs = objs
+	s.onDisk = make(map[cas.ID]objFile, len(objs))
 	for _, o := range objs {
-		onDisk[o.ID] = o
+		s.onDisk[o.ID] = o
 	}
+	return nil
+}
 
-	var all []*live
-	for _, name := range names {
-		for _, e := range entries[name] {
+// weighEntries notes each entry's objects and last use (a hit refreshes a
+// loose result's mtime) and counts the entries missing an object.
+func (s *gcState) weighEntries() {
+	rep := &s.p.Report
+	for _, name := range s.p.names {
+		for _, e := range s.entries[name] {
 			l := &live{name: name, e: e, lastUse: entryTime(e.LastUse())}
 			for id := range objectsOf(name, e) {
 				l.objs = append(l.objs, id)
 			}
 			// A loose result object's mtime is a use too (hits refresh it).
-			if o, ok := onDisk[e.Result]; ok && o.ModTime.After(l.lastUse) {
+			if o, ok := s.onDisk[e.Result]; ok && o.ModTime.After(l.lastUse) {
 				l.lastUse = o.ModTime
 			}
 			for _, id := range l.objs {
-				if _, ok := onDisk[id]; !ok {
+				if _, ok := s.onDisk[id]; !ok {
 					rep.MissingRefs++
 					break
 				}
 			}
-			all = append(all, l)
+			s.all = append(s.all, l)
 		}
 	}
-	evicted := map[*live]bool{}
-	evictOne := func(l *live, why string) {
-		evicted[l] = true
-		p.evict[l.name] = append(p.evict[l.name], l.e.KeyHash)
-		rep.Evicted = append(rep.Evicted, fmt.Sprintf("%s %s: %s", l.name, ShortHash(l.e.KeyHash), why))
+}
+
+// evictOne drops an entry from the plan, saying why in the report.
+func (s *gcState) evictOne(l *live, why string) {
+	s.evicted[l] = true
+	s.p.evict[l.name] = append(s.p.evict[l.name], l.e.KeyHash)
+	s.p.Report.Evicted = append(s.p.Report.Evicted, fmt.Sprintf("%s %s: %s", l.name, ShortHash(l.e.KeyHash), why))
+}
+
+// evictOld drops (with OlderThan) the entries not used for that long.
+func (s *gcState) evictOld() {
+	opts := s.p.opts
+	if opts.OlderThan <= 0 {
+		return
 	}
-	if opts.OlderThan > 0 {
-		cutoff := opts.Now.Add(-opts.OlderThan - cas.TouchQuantum)
-		for _, l := range all {
-			if l.lastUse.Before(cutoff) {
-				evictOne(l, "last used "+FormatTime(l.lastUse))
-				rep.EvictedOld++
-			}
+	cutoff := opts.Now.Add(-opts.OlderThan - cas.TouchQuantum)
+	for _, l := range s.all {
+		if l.lastUse.Before(cutoff) {
+			s.evictOne(l, "last used "+FormatTime(l.lastUse))
+			s.p.Report.EvictedOld++
 		}
 	}
-	refcount := map[cas.ID]int{}
-	for _, l := range all {
-		if !evicted[l] {
+}
+
+// countRefs counts how many of the entries kept so far use each object.
+func (s *gcState) countRefs() {
+	s.refcount = map[cas.ID]int{}
+	for _, l := range s.all {
+		if !s.evicted[l] {
 			for _, id := range l.objs {
-				refcount[id]++
+				s.refcount[id]++
 			}
 		}
 	}
-	held := 0 // entries over MaxSize kept: dropping them would free nothing
-	if opts.MaxSize > 0 {
-		var total int64
-		for id := range refcount {
-			total += onDisk[id].Size
+}
+
+// evictOverSize drops (with MaxSize) least-recently-used entries until the
+// objects the rest use fit, keeping those whose dropping frees nothing.
+func (s *gcState) evictOverSize() {
+	opts, rep := s.p.opts, &s.p.Report
+	if opts.MaxSize <= 0 {
+		return
+	}
+	var total int64
+	for id := range s.refcount {
+		total += s.onDisk[id].Size
+	}
+	lru := make([]*live, 0, len(s.all))
+	for _, l := range s.all {
+		if !s.evicted[l] {
+			lru = append(lru, l)
 		}
-		lru := make([]*live, 0, len(all))
-		for _, l := range all {
-			if !evicted[l] {
-				lru = append(lru, l)
-			}
+	}
+	sort.SliceStable(lru, func(i, j int) bool {
+		if !lru[i].lastUse.Equal(lru[j].lastUse) {
+			return lru[i].lastUse.Before(lru[j].lastUse)
 		}
-		sort.SliceStable(lru, func(i, j int) bool {
-			if !lru[i].lastUse.Equal(lru[j].lastUse) {
-				return lru[i].lastUse.Before(lru[j].lastUse)
-			}
-			return lru[i].e.Time < lru[j].e.Time
-		})
-		// An entry whose objects all sit in running writers' packs frees
-		// nothing when dropped (those packs are never rewritten): it is
-		// kept, and the report says why, rather than tombstoned for nothing.
-		unfreeable := func(l *live) bool {
-			for _, id := range l.objs {
-				if o, ok := onDisk[id]; ok && (o.Pack == "" || !p.livePack(o.Pack)) {
-					return false
-				}
-			}
-			return len(l.objs) > 0
+		return lru[i].e.Time < lru[j].e.Time
+	})
+	for _, l := range lru {
+		if total <= opts.MaxSize {
+			break
 		}
-		for _, l := range lru {
-			if total <= opts.MaxSize {
-				break
-			}
-			if unfreeable(l) {
-				held++
-				continue
-			}
-			evictOne(l, fmt.Sprintf("least recently used (%s) over the size limit", FormatTime(l.lastUse)))
-			rep.EvictedSize++
-			for _, id := range l.objs {
-				refcount[id]--
-				if refcount[id] == 0 {
-					delete(refcount, id)
-					total -= onDisk[id].Size
-				}
+		if s.unfreeable(l) {
+			s.held++
+			continue
+		}
+		s.evictOne(l, fmt.Sprintf("least recently used (%s) over the size limit", FormatTime(l.lastUse)))
+		rep.EvictedSize++
+		for _, id := range l.objs {
+			s.refcount[id]--
+			if s.refcount[id] == 0 {
+				delete(s.refcount, id)
+				total -= s.onDisk[id].Size
 			}
 		}
 	}
-	rep.EntriesEvicted = len(evicted)
-	rep.EntriesKept = len(all) - len(evicted)
+}
+
+// unfreeable says whether every object of an entry sits in running
+// writers' packs: dropping it frees nothing (those packs are never
+// rewritten), so it is kept, and the report says why, rather than
+// tombstoned for nothing.
+func (s *gcState) unfreeable(l *live) bool {
+	for _, id := range l.objs {
+		if o, ok := s.onDisk[id]; ok && (o.Pack == "" || !s.p.livePack(o.Pack)) {
+			return false
+		}
+	}
+	return len(l.objs) > 0
+}
+
+// sortObjects sorts every object into kept (used, young, or in a running
+// writer's pack) and doomed, and sums each up in the report.
+func (s *gcState) sortObjects() {
+	p, opts, rep := s.p, s.p.opts, &s.p.Report
 	evictedObj := map[cas.ID]bool{}
-	for l := range evicted {
+	for l := range s.evicted {
 		for _, id := range l.objs {
 			evictedObj[id] = true
 		}
 	}
-	type keptPack struct {
-		objects int
-		bytes   int64
-	}
-	livePacks := map[string]*keptPack{} // running writers' packs holding what gc would free
-	for _, o := range objs {
-		if refcount[o.ID] > 0 {
+	s.livePacks = map[string]*keptPack{}
+	for _, o := range s.objs {
+		if s.refcount[o.ID] > 0 {
 			rep.ObjectsKept++
 			rep.BytesKept += o.Size
 			continue
@@ -321,10 +401,10 @@ func (p *GCPlan) plan() error {
 		if o.Pack != "" && p.livePack(o.Pack) {
 			rep.ObjectsKept++ // a running writer's pack is never rewritten
 			rep.BytesKept += o.Size
-			kp := livePacks[o.Pack]
+			kp := s.livePacks[o.Pack]
 			if kp == nil {
 				kp = &keptPack{}
-				livePacks[o.Pack] = kp
+				s.livePacks[o.Pack] = kp
 			}
 			kp.objects++
 			kp.bytes += o.Size
@@ -334,14 +414,21 @@ func (p *GCPlan) plan() error {
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += o.Size
 	}
-	asked := (len(livePacks) > 0 || held > 0) && !opts.DryRun
+}
+
+// reportKept says why what running writers' packs hold is kept and, unless
+// this is a dry run, asks those writers to seal their packs.
+func (s *gcState) reportKept() {
+	c, opts, rep := s.p.c, s.p.opts, &s.p.Report
+	held := s.held
+	asked := (len(s.livePacks) > 0 || held > 0) && !opts.DryRun
 	if asked {
 		// Ask those writers to seal their packs (they do on their next
 		// append, after this gc), so the next gc can repack them.
 		cas.RequestSeal(c.writeOptions().Board)
 	}
-	for _, name := range sortedKeys(livePacks) {
-		kp := livePacks[name]
+	for _, name := range sortedKeys(s.livePacks) {
+		kp := s.livePacks[name]
 		who := liveHolder(c.d.PackLock(name))
 		if who == "" {
 			who = "a running writer"
@@ -361,7 +448,12 @@ func (p *GCPlan) plan() error {
 		rep.Kept = append(rep.Kept, fmt.Sprintf("%s over the size limit kept: every object %s uses sits in a running writer's pack, so dropping %s would free nothing%s",
 			Plural(held, "entry", "entries"), pick(held, "it", "they"), pick(held, "it", "them"), why))
 	}
-	p.keep = func(id cas.ID) bool { return refcount[id] > 0 }
+}
+
+// planLeftovers lists the temp files and the key, journal and pack lock
+// files older than Grace that nothing will use again.
+func (p *GCPlan) planLeftovers() error {
+	c, opts, rep := p.c, p.opts, &p.Report
 	temps, err := scanFlat(c.d.Tmp())
 	if err != nil {
 		return err
@@ -387,14 +479,6 @@ func (p *GCPlan) plan() error {
 	}
 	p.locks = append(p.locks, packLocks...)
 	rep.LocksRemoved = len(p.locks)
-	rep.Compacted = len(names)
-	rep.DryRun = true
-	for _, o := range p.doomed {
-		p.item("remove object %s: %s", o.rel(c.d), HumanBytes(o.Size))
-	}
-	for _, t := range p.temps {
-		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
-	}
 	return nil
 }
 
@@ -420,19 +504,44 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		return nil, errors.New("gc: a dry-run plan cannot be executed")
 	}
 	p.executed = true
-	c, rep := p.c, &p.Report
+	rep := &p.Report
 	rep.DryRun = false
 	rep.Items = nil
 	rep.ObjectsRemoved, rep.BytesRemoved, rep.TempRemoved, rep.TempBytes, rep.LocksRemoved, rep.Compacted = 0, 0, 0, 0, 0, 0
+	if err := p.dropEntries(); err != nil {
+		return rep, err
+	}
+	if err := p.compactManifests(ctx); err != nil {
+		return rep, err
+	}
+	p.dropLooseCopies(rep) // before the repack renames the packs it names
+	packed := p.repack()
+	if err := p.removeObjects(ctx, packed); err != nil {
+		return rep, err
+	}
+	p.removeTemps()
+	p.removeLocks()
+	return rep, nil
+}
+
+// dropEntries writes the tombstones of the entries the plan evicts.
+func (p *GCPlan) dropEntries() error {
 	for _, name := range sortedKeys(p.evict) {
-		if err := c.deleteEntries(name, p.evict[name]); err != nil {
+		if err := p.c.deleteEntries(name, p.evict[name]); err != nil {
 			// Without the tombstones the objects are still needed.
-			return rep, fmt.Errorf("drop entries of %s: %w", name, err)
+			return fmt.Errorf("drop entries of %s: %w", name, err)
 		}
 	}
+	return nil
+}
+
+// compactManifests compacts every manifest; it fails only when ctx is done
+// (a manifest that cannot be compacted is an error in the report).
+func (p *GCPlan) compactManifests(ctx context.Context) error {
+	c, rep := p.c, &p.Report
 	for _, name := range p.names {
 		if err := ctx.Err(); err != nil {
-			return rep, err
+			return err
 		}
 		if err := c.compact(name); err != nil {
 			rep.Errors = append(rep.Errors, fmt.Sprintf("compact %s: %v", c.manifestPath(name, ""), err))
@@ -440,9 +549,15 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		}
 		rep.Compacted++
 	}
-	p.dropLooseCopies(rep) // before the repack renames the packs it names
+	return nil
+}
+
+// repack rewrites the packs without the doomed packed objects (and
+// duplicate copies), or else only removes the packs a merge retired. It
+// returns how many doomed objects are packed.
+func (p *GCPlan) repack() (packed int) {
+	rep := &p.Report
 	// Packed objects: rewrite the dead packs without what nothing uses.
-	packed := 0
 	var packedBytes int64
 	for _, o := range p.doomed {
 		if o.Pack != "" {
@@ -472,11 +587,18 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		rep.BytesRemoved += rr.ReapedBytes
 		p.item("remove %s a merge retired (their objects are in the merged packs): %s", Plural(rr.Reaped, "pack file", "pack files"), HumanBytes(rr.ReapedBytes))
 	}
+	return packed
+}
+
+// removeObjects deletes the doomed loose objects (the repack saw to the
+// packed ones); it fails only when ctx is done.
+func (p *GCPlan) removeObjects(ctx context.Context, packed int) error {
+	rep := &p.Report
 	bar := start(p.opts.Progress, "removing objects", int64(len(p.doomed)-packed), false)
 	for _, o := range p.doomed {
 		if err := ctx.Err(); err != nil {
 			bar.Done()
-			return rep, err
+			return err
 		}
 		if o.Pack != "" {
 			continue
@@ -491,6 +613,12 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		p.item("remove object %s: %s", layout.ObjectRel(o.ID), HumanBytes(o.Size))
 	}
 	bar.Done()
+	return nil
+}
+
+// removeTemps deletes the stale temp files.
+func (p *GCPlan) removeTemps() {
+	c, rep := p.c, &p.Report
 	for _, t := range p.temps {
 		if err := c.d.Remove(t.Path); err != nil { // rooted: a planted tmp/ link leads nowhere
 			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", c.d.Rel(t.Path), err))
@@ -500,6 +628,11 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 		rep.TempBytes += t.Size
 		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
 	}
+}
+
+// removeLocks deletes the stale lock files nobody holds.
+func (p *GCPlan) removeLocks() {
+	c, rep := p.c, &p.Report
 	for _, path := range p.locks {
 		removed, err := lock.RemoveIfFree(path)
 		if err != nil {
@@ -511,7 +644,6 @@ func (p *GCPlan) Execute(ctx context.Context) (*GCReport, error) {
 			p.item("remove lock %s", c.d.Rel(path))
 		}
 	}
-	return rep, nil
 }
 
 // dropLooseCopies deletes the loose copy of each object also stored in a

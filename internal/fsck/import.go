@@ -82,105 +82,19 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 	if err != nil {
 		return nil, fmt.Errorf("open the object store for writing: %w", err)
 	}
-	tr := tar.NewReader(r)
+	im := &importRun{c: c, tr: tar.NewReader(r), store: store}
 
 	// 1. The header.
-	hdr, err := nextFile(tr)
-	if err == io.EOF {
-		return nil, badArchive("empty archive")
-	}
-	if err != nil {
-		return nil, err
-	}
-	if hdr.Name != archiveHeader || hdr.Typeflag != tar.TypeReg {
-		return nil, badArchive("first file is %q, want %s", hdr.Name, archiveHeader)
-	}
-	if hdr.Size > maxHeaderBytes {
-		return nil, badArchive("%s is %d bytes (limit %d)", archiveHeader, hdr.Size, maxHeaderBytes)
-	}
-	var head archiveHeaderV1
-	hb, err := io.ReadAll(io.LimitReader(tr, maxHeaderBytes))
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", archiveHeader, err)
-	}
-	if err := json.Unmarshal(hb, &head); err != nil {
-		return nil, badArchive("%s: %v", archiveHeader, err)
-	}
-	if head.Format != archiveFormat {
-		return nil, badArchive("format %q, want %q", head.Format, archiveFormat)
-	}
-	if head.Entries < 0 || head.Objects < 0 {
-		return nil, badArchive("header says %d entries and %d objects", head.Entries, head.Objects)
-	}
-	if head.Version != archiveVersion {
-		return nil, badArchive("version %d; this pcache-fsck reads version %d", head.Version, archiveVersion)
-	}
-	name := head.Name
-	if newName != "" {
-		name = newName
-	}
-	if name == "" {
-		return nil, badArchive("header names no function; give NEWNAME")
-	}
-	if err := layout.CheckName(name); err != nil {
-		return nil, badArchive("header names function %q: %v; give NEWNAME", name, err)
-	}
-	if err := c.d.CheckCollision(name); err != nil {
+	if err := im.readHeader(newName); err != nil {
 		return nil, err
 	}
 
 	// 2. The entries.
-	hdr, err = nextFile(tr)
-	if err == io.EOF {
-		return nil, badArchive("archive ends after the header")
-	}
-	if err != nil {
+	if err := im.readEntries(); err != nil {
 		return nil, err
 	}
-	if hdr.Name != archiveEntries || hdr.Typeflag != tar.TypeReg {
-		return nil, badArchive("second file is %q, want %s", hdr.Name, archiveEntries)
-	}
-	if hdr.Size > maxEntriesBytes {
-		return nil, badArchive("%s is %d bytes (limit %d)", archiveEntries, hdr.Size, maxEntriesBytes)
-	}
-	var entries []record.Entry
-	dec := archiveDecMode.NewDecoder(io.LimitReader(tr, hdr.Size))
-	for {
-		var a archiveEntry
-		err := dec.Decode(&a)
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, badArchive("%s: entry %d: %v", archiveEntries, len(entries)+1, err)
-		}
-		en, err := fromArchive(a)
-		if err != nil {
-			return nil, badArchive("%s: %v", archiveEntries, err)
-		}
-		// The header's count bounds what is held in memory: an entries
-		// file with more is refused at the first entry too many.
-		if len(entries) >= head.Entries {
-			return nil, badArchive("%s holds more than the %d entries the header says", archiveEntries, head.Entries)
-		}
-		entries = append(entries, en)
-	}
-	if len(entries) != head.Entries {
-		return nil, badArchive("%s holds %d entries, header says %d", archiveEntries, len(entries), head.Entries)
-	}
-
-	// What the entries need, by object.
-	sizes := map[cas.ID]int64{}
-	for _, en := range entries {
-		for id, ref := range objectsOf(name, en) {
-			if ref.Size > maxArchiveObject {
-				return nil, badArchive("entry %s records %d bytes for object %s (limit %d)", ShortHash(en.KeyHash), ref.Size, id, int64(maxArchiveObject))
-			}
-			if n, ok := sizes[id]; ok && n != ref.Size {
-				return nil, badArchive("entries record both %d and %d bytes for object %s", n, ref.Size, id)
-			}
-			sizes[id] = ref.Size
-		}
+	if err := im.sizeObjects(); err != nil {
+		return nil, err
 	}
 
 	// 3. The objects, inside the gc turnstile (until the entries are
@@ -190,102 +104,259 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 		return nil, fmt.Errorf("enter the gc turnstile: %w", err)
 	}
 	defer leave()
-	rep := &ImportReport{Dir: c.d.Root(), Name: name, Entries: len(entries), ReplacedKeys: []string{}}
+	im.rep = &ImportReport{Dir: c.d.Root(), Name: im.name, Entries: len(im.entries), ReplacedKeys: []string{}}
 	var total int64
-	for _, n := range sizes {
+	for _, n := range im.sizes {
 		total += n
 	}
 	bar := start(p, "importing", total, true)
 	defer bar.Done()
-	have := map[cas.ID]int64{}
+	if err := im.storeObjects(ctx, bar); err != nil {
+		return nil, err
+	}
+	if err := im.checkObjects(); err != nil {
+		return nil, err
+	}
+
+	// 4. The entries, stamped now: an imported entry must win over an
+	// older record (a tombstone from rm, say) of the same key.
+	if err := im.addEntries(); err != nil {
+		return nil, err
+	}
+	return im.rep, nil
+}
+
+// importRun is one import's state as it passes from phase to phase.
+type importRun struct {
+	c     *Cache
+	tr    *tar.Reader
+	store *cas.Store
+
+	head    archiveHeaderV1
+	name    string           // the function the entries go to
+	entries []record.Entry   // the archive's entries
+	sizes   map[cas.ID]int64 // what the entries need, by object
+	have    map[cas.ID]int64 // what the archive held, by object
+	rep     *ImportReport    // from the objects phase on
+}
+
+// readHeader reads and checks the archive's header file and settles the
+// name the entries go to (newName, or the exported one).
+func (im *importRun) readHeader(newName string) error {
+	hdr, err := nextFile(im.tr)
+	if err == io.EOF {
+		return badArchive("empty archive")
+	}
+	if err != nil {
+		return err
+	}
+	if hdr.Name != archiveHeader || hdr.Typeflag != tar.TypeReg {
+		return badArchive("first file is %q, want %s", hdr.Name, archiveHeader)
+	}
+	if hdr.Size > maxHeaderBytes {
+		return badArchive("%s is %d bytes (limit %d)", archiveHeader, hdr.Size, maxHeaderBytes)
+	}
+	head := &im.head
+	hb, err := io.ReadAll(io.LimitReader(im.tr, maxHeaderBytes))
+	if err != nil {
+		return fmt.Errorf("read %s: %w", archiveHeader, err)
+	}
+	if err := json.Unmarshal(hb, head); err != nil {
+		return badArchive("%s: %v", archiveHeader, err)
+	}
+	if head.Format != archiveFormat {
+		return badArchive("format %q, want %q", head.Format, archiveFormat)
+	}
+	if head.Entries < 0 || head.Objects < 0 {
+		return badArchive("header says %d entries and %d objects", head.Entries, head.Objects)
+	}
+	if head.Version != archiveVersion {
+		return badArchive("version %d; this pcache-fsck reads version %d", head.Version, archiveVersion)
+	}
+	name := head.Name
+	if newName != "" {
+		name = newName
+	}
+	if name == "" {
+		return badArchive("header names no function; give NEWNAME")
+	}
+	if err := layout.CheckName(name); err != nil {
+		return badArchive("header names function %q: %v; give NEWNAME", name, err)
+	}
+	if err := im.c.d.CheckCollision(name); err != nil {
+		return err
+	}
+	im.name = name
+	return nil
+}
+
+// readEntries reads the archive's entries file, holding no more entries
+// than the header says it has.
+func (im *importRun) readEntries() error {
+	hdr, err := nextFile(im.tr)
+	if err == io.EOF {
+		return badArchive("archive ends after the header")
+	}
+	if err != nil {
+		return err
+	}
+	if hdr.Name != archiveEntries || hdr.Typeflag != tar.TypeReg {
+		return badArchive("second file is %q, want %s", hdr.Name, archiveEntries)
+	}
+	if hdr.Size > maxEntriesBytes {
+		return badArchive("%s is %d bytes (limit %d)", archiveEntries, hdr.Size, maxEntriesBytes)
+	}
+	var entries []record.Entry
+	dec := archiveDecMode.NewDecoder(io.LimitReader(im.tr, hdr.Size))
 	for {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		hdr, err := nextFile(tr)
+		var a archiveEntry
+		err := dec.Decode(&a)
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, err
+			return badArchive("%s: entry %d: %v", archiveEntries, len(entries)+1, err)
+		}
+		en, err := fromArchive(a)
+		if err != nil {
+			return badArchive("%s: %v", archiveEntries, err)
+		}
+		// The header's count bounds what is held in memory: an entries
+		// file with more is refused at the first entry too many.
+		if len(entries) >= im.head.Entries {
+			return badArchive("%s holds more than the %d entries the header says", archiveEntries, im.head.Entries)
+		}
+		entries = append(entries, en)
+	}
+	if len(entries) != im.head.Entries {
+		return badArchive("%s holds %d entries, header says %d", archiveEntries, len(entries), im.head.Entries)
+	}
+	im.entries = entries
+	return nil
+}
+
+// sizeObjects collects what the entries need, by object, refusing sizes
+// over the limit and entries that disagree on an object's size.
+func (im *importRun) sizeObjects() error {
+	im.sizes = map[cas.ID]int64{}
+	for _, en := range im.entries {
+		for id, ref := range objectsOf(im.name, en) {
+			if ref.Size > maxArchiveObject {
+				return badArchive("entry %s records %d bytes for object %s (limit %d)", ShortHash(en.KeyHash), ref.Size, id, int64(maxArchiveObject))
+			}
+			if n, ok := im.sizes[id]; ok && n != ref.Size {
+				return badArchive("entries record both %d and %d bytes for object %s", n, ref.Size, id)
+			}
+			im.sizes[id] = ref.Size
+		}
+	}
+	return nil
+}
+
+// storeObjects stores every object of the archive, hashing it on the way,
+// and refuses any file the entries do not need or that is not what they
+// promise. The caller is inside the gc turnstile.
+func (im *importRun) storeObjects(ctx context.Context, bar Counter) error {
+	rep := im.rep
+	im.have = map[cas.ID]int64{}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hdr, err := nextFile(im.tr)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
 		}
 		if hdr.Typeflag == tar.TypeDir {
 			if hdr.Name == layout.ObjectsDir+"/" || len(hdr.Name) == 11 && layout.IsLowerHex(strings.TrimSuffix(strings.TrimPrefix(hdr.Name, layout.ObjectsDir+"/"), "/"), 2) {
 				continue // directories written by a hand-made tar
 			}
-			return nil, badArchive("unexpected directory %q", hdr.Name)
+			return badArchive("unexpected directory %q", hdr.Name)
 		}
 		id, ok := objectFromArchiveName(hdr.Name)
 		if !ok {
-			return nil, badArchive("unexpected file %q (want objects/ab/<62 hex>)", hdr.Name)
+			return badArchive("unexpected file %q (want objects/ab/<62 hex>)", hdr.Name)
 		}
 		// Check everything the header promises before reading a byte, so a
 		// hostile archive cannot make import store more than the entries
 		// need.
-		want, needed := sizes[id]
+		want, needed := im.sizes[id]
 		switch {
 		case !needed:
-			return nil, badArchive("%s: no entry references this object", hdr.Name)
+			return badArchive("%s: no entry references this object", hdr.Name)
 		case hdr.Size != want:
-			return nil, badArchive("%s: %d bytes, but the entries record %d", hdr.Name, hdr.Size, want)
+			return badArchive("%s: %d bytes, but the entries record %d", hdr.Name, hdr.Size, want)
 		}
-		existed, _ := store.Has(id)
-		got, n, err := store.PutReader(io.TeeReader(io.LimitReader(tr, hdr.Size), counterWriter{bar}))
+		existed, _ := im.store.Has(id)
+		got, n, err := im.store.PutReader(io.TeeReader(io.LimitReader(im.tr, hdr.Size), counterWriter{bar}))
 		if err != nil {
-			return nil, fmt.Errorf("store %s: %w", hdr.Name, err)
+			return fmt.Errorf("store %s: %w", hdr.Name, err)
 		}
 		if got != id || n != hdr.Size {
 			// The stored object is a valid object under its own name, just
 			// not the one promised; gc removes it.
-			return nil, badArchive("%s: content hashes to %s (%d bytes): archive is corrupt", hdr.Name, got, n)
+			return badArchive("%s: content hashes to %s (%d bytes): archive is corrupt", hdr.Name, got, n)
 		}
-		if _, dup := have[id]; !dup {
+		if _, dup := im.have[id]; !dup {
 			rep.Objects++
 			rep.Bytes += n
 			if !existed {
 				rep.NewObjects++
 			}
 		}
-		have[id] = n
+		im.have[id] = n
 	}
-	if rep.Objects != head.Objects {
-		return nil, badArchive("holds %d objects, header says %d", rep.Objects, head.Objects)
+	return nil
+}
+
+// checkObjects refuses an archive that held another number of objects
+// than its header says, or lacks an object (or its size) an entry needs.
+func (im *importRun) checkObjects() error {
+	if im.rep.Objects != im.head.Objects {
+		return badArchive("holds %d objects, header says %d", im.rep.Objects, im.head.Objects)
 	}
-	for _, en := range entries {
-		for id, ref := range objectsOf(name, en) {
-			n, ok := have[id]
+	for _, en := range im.entries {
+		for id, ref := range objectsOf(im.name, en) {
+			n, ok := im.have[id]
 			if !ok {
-				return nil, badArchive("entry %s references object %s, which the archive lacks", ShortHash(en.KeyHash), id)
+				return badArchive("entry %s references object %s, which the archive lacks", ShortHash(en.KeyHash), id)
 			}
 			if n != ref.Size {
-				return nil, badArchive("entry %s records %d bytes for object %s, which has %d", ShortHash(en.KeyHash), ref.Size, id, n)
+				return badArchive("entry %s records %d bytes for object %s, which has %d", ShortHash(en.KeyHash), ref.Size, id, n)
 			}
 		}
 	}
+	return nil
+}
 
-	// 4. The entries, stamped now: an imported entry must win over an
-	// older record (a tombstone from rm, say) of the same key.
+// addEntries stamps the entries with the time of the import and appends
+// them to the function's manifest, noting which live entries they replace.
+func (im *importRun) addEntries() error {
+	c, name, entries := im.c, im.name, im.entries
 	for i := range entries {
 		entries[i].Time = 0
 	}
 	m, err := manifest.Open(c.d, name, c.writeOptions())
 	if err != nil {
-		return nil, fmt.Errorf("open manifest %s: %w", name, err)
+		return fmt.Errorf("open manifest %s: %w", name, err)
 	}
-	if err := overrides(m, entries, rep); err != nil {
+	if err := overrides(m, entries, im.rep); err != nil {
 		m.Close()
-		return nil, fmt.Errorf("import: read %s: %w", name, err)
+		return fmt.Errorf("import: read %s: %w", name, err)
 	}
 	for i := 0; i < len(entries); i += 1000 {
 		if err := m.Append(entries[i:min(i+1000, len(entries))]...); err != nil {
 			m.Close()
-			return nil, fmt.Errorf("add entries to %s: %w", name, err)
+			return fmt.Errorf("add entries to %s: %w", name, err)
 		}
 	}
 	if err := m.Close(); err != nil {
-		return nil, fmt.Errorf("close manifest %s: %w", name, err)
+		return fmt.Errorf("close manifest %s: %w", name, err)
 	}
-	return rep, nil
+	return nil
 }
 
 // nextFile returns the next tar header, mapping tar's errors to

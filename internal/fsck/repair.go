@@ -75,6 +75,22 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 	if err != nil {
 		return rr, err
 	}
+	c.rewriteManifests(st, rr)
+	c.salvagePacks(store, st, rr)
+	c.quarantineObjects(store, st, rr)
+	if err := ctx.Err(); err != nil {
+		return rr, err
+	}
+
+	// Re-read the (repaired) manifests and drop every entry whose objects
+	// are not all present with the recorded size.
+	c.dropBrokenEntries(st, rr)
+	return rr, nil
+}
+
+// rewriteManifests rewrites each damaged manifest from its good records,
+// keeping (and asking to rotate) the journals running writers hold.
+func (c *Cache) rewriteManifests(st *checkState, rr *RepairReport) {
 	for _, name := range st.damaged {
 		res, err := manifest.RepairFiles(c.d, name)
 		if err != nil {
@@ -99,6 +115,12 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 				"after that process has written to it again (asked now, it then starts a new journal) or has closed its cache")
 		}
 	}
+}
+
+// salvagePacks copies the good objects of each damaged pack into a new one
+// and moves it to lost+found, keeping (and asking to seal) the packs
+// running writers hold.
+func (c *Cache) salvagePacks(store *cas.Store, st *checkState, rr *RepairReport) {
 	for _, name := range st.packs {
 		dst, err := store.SalvagePack(name)
 		if err != nil {
@@ -120,6 +142,11 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		rr.keptLive(c.d.Rel(c.d.Pack(name)), who, "a running writer's pack",
 			"after that process has written again (asked now, it then seals the pack) or has closed its cache")
 	}
+}
+
+// quarantineObjects moves corrupt objects and stray files to lost+found,
+// and keeps (unclean) the manifest files a newer pcache wrote.
+func (c *Cache) quarantineObjects(store *cas.Store, st *checkState, rr *RepairReport) {
 	for _, id := range st.corrupt {
 		dst, err := store.Quarantine(id)
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, cas.ErrNotFound) {
@@ -147,12 +174,11 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		rr.Failed++
 		rr.do("kept", c.d.Rel(p), "written by a newer pcache; upgrade pcache-fsck to check it")
 	}
-	if err := ctx.Err(); err != nil {
-		return rr, err
-	}
+}
 
-	// Re-read the (repaired) manifests and drop every entry whose objects
-	// are not all present with the recorded size.
+// dropBrokenEntries re-reads every manifest and drops (tombstones) each
+// entry an object of which is missing or has the wrong size.
+func (c *Cache) dropBrokenEntries(st *checkState, rr *RepairReport) {
 	for _, name := range st.names {
 		es, err := c.Entries(name)
 		if err != nil {
@@ -175,7 +201,6 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		}
 		rr.Dropped += len(drop)
 	}
-	return rr, nil
 }
 
 // brokenEntry says why an entry cannot be served ("" when it can): an
