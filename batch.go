@@ -75,133 +75,184 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	if c.s.closed.Load() && c.s.opts.strictStore {
 		return nil, errorf("%s: %w", c.name, ErrClosed)
 	}
-	md := c.s.modeOf(ctx)
-	if c.s.closed.Load() || md == ModeOff {
+	pol := c.s.policyOf(ctx)
+	if c.s.closed.Load() || pol.off {
 		c.count(statComputes)
+		if pol.off {
+			for range args {
+				c.finish(ctx, SourceOff, CallInfo{Source: SourceOff})
+			}
+		}
 		return f.checkedCall(ctx, args)
 	}
 	if len(args) == 0 {
 		return []R{}, nil
 	}
-	keys := make([]callKey, len(args))
-	first := make(map[[32]byte]int, len(args)) // key → index of its first element
-	var distinct []int
-	for i, a := range args {
-		k, err := c.key(a, true)
-		if err != nil {
-			return nil, fmt.Errorf("%w (element %d)", err, i)
+	b := &batchCall[A, R]{f: f, pol: pol, args: args}
+	if err := b.keyAll(); err != nil {
+		return nil, err
+	}
+	b.lookupLocal(ctx)
+	if len(b.missing) > 0 && c.s.remote != nil && !pol.replace {
+		b.lookupRemote(ctx)
+	}
+	if len(b.missing) > 0 && pol.failMiss {
+		for _, i := range b.missing {
+			c.finish(ctx, SourceMiss, CallInfo{Key: b.keys[i].hash, Source: SourceMiss})
 		}
-		k.noWrite = md == ModeReadOnly
-		keys[i] = k
-		if _, ok := first[k.hash]; !ok {
-			first[k.hash] = i
-			distinct = append(distinct, i)
+		return nil, errorf("%s: %d of %d distinct elements missing: %w", c.name, len(b.missing), len(b.distinct), ErrCacheMiss)
+	}
+	if pol.verify && len(b.missing) < len(b.distinct) {
+		if err := f.verify(ctx, args, b.keys, b.distinct, b.from, b.stored); err != nil {
+			return nil, err
 		}
 	}
+	b.data = make([][]byte, len(args))
+	if len(b.missing) > 0 {
+		var err error
+		b.committed, err = f.compute(ctx, args, b.keys, b.missing, b.prev, b.res, b.data)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := b.fillRepeats(ctx); err != nil {
+		return nil, err
+	}
+	return b.res, nil
+}
 
-	// One refresh of the manifest view, then every distinct key from memory.
+// batchCall is one call of a BatchFunc, element by element: what each
+// distinct key found, and what is left to compute.
+type batchCall[A, R any] struct {
+	f         *BatchFunc[A, R]
+	pol       policy
+	args      []A
+	keys      []callKey
+	first     map[[32]byte]int // key → index of its first element
+	distinct  []int            // the first element of each key
+	res       []R
+	hit       []bool
+	prev      []int64  // Time of an unusable (or, under ModeRefresh, any) entry a new one must win over
+	stored    [][]byte // under ModeVerify: the hits' stored bytes
+	from      []Source // where each hit came from (reported after verify, under ModeVerify)
+	missing   []int    // first elements of keys to compute
+	data      [][]byte // encoded computed results, by first index
+	committed bool
+}
+
+// keyAll keys every element and notes the first element of each key.
+func (b *batchCall[A, R]) keyAll() error {
+	c, n := b.f.c, len(b.args)
+	b.keys, b.first = make([]callKey, n), make(map[[32]byte]int, n)
+	for i, a := range b.args {
+		k, err := c.key(a, true)
+		if err != nil {
+			return fmt.Errorf("%w (element %d)", err, i)
+		}
+		k.noWrite = !b.pol.write
+		b.keys[i] = k
+		if _, ok := b.first[k.hash]; !ok {
+			b.first[k.hash] = i
+			b.distinct = append(b.distinct, i)
+		}
+	}
+	b.res, b.hit, b.prev = make([]R, n), make([]bool, n), make([]int64, n)
+	b.stored, b.from = make([][]byte, n), make([]Source, n)
+	return nil
+}
+
+// lookupLocal looks every distinct key up in the local cache (one refresh
+// of the manifest view, then each key from memory, in parallel) and notes
+// the keys it misses.
+func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
+	c := b.f.c
 	if err := c.m.Refresh(); err != nil {
 		c.warn("batch: manifest refresh failed; computing what is not found", nil, err)
 	}
-	res := make([]R, len(args))
-	hit := make([]bool, len(args))
-	prev := make([]int64, len(args))
-	stored := make([][]byte, len(args)) // under ModeVerify: the hits' stored bytes
-	forEach(len(distinct), func(j int) error {
-		i := distinct[j]
-		if md == ModeRefresh {
-			if e, ok, _ := c.m.Peek(keys[i].hash); ok {
-				prev[i] = e.Time // the new result must win over it
+	forEach(len(b.distinct), func(j int) error {
+		i := b.distinct[j]
+		if b.pol.replace {
+			if e, ok, _ := c.m.Peek(b.keys[i].hash); ok {
+				b.prev[i] = e.Time // the new result must win over it
 			}
 			return nil
 		}
 		dst := &value[R]{codec: c.codec}
-		fd := c.lookupIn(ctx, &keys[i], dst, c.m.Peek)
-		res[i], hit[i], prev[i], stored[i] = dst.v, fd.hit, fd.prev, dst.raw
+		fd := c.lookupIn(ctx, &b.keys[i], dst, c.m.Peek)
+		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.v, fd.hit, fd.prev, dst.raw
 		if fd.bad {
 			c.count(statCorrupt)
 		}
 		if fd.hit {
-			c.observe(ctx, CallInfo{Hit: true, Source: SourceLocal, Key: keys[i].hash, Bytes: int64(len(dst.raw))})
+			b.from[i] = SourceLocal
+			if !b.pol.verify {
+				c.finish(ctx, SourceLocal, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].hash, Bytes: int64(len(dst.raw))})
+			}
 		}
 		return nil
 	})
-	var missing []int // first occurrences of keys to compute
-	for _, i := range distinct {
-		if !hit[i] {
-			missing = append(missing, i)
+	for _, i := range b.distinct {
+		if !b.hit[i] {
+			b.missing = append(b.missing, i)
 		}
 	}
-	if len(missing) > 0 && c.s.remote != nil && md != ModeRefresh {
-		// The remote, for what the local cache lacks (its requests overlap),
-		// after one fresh read of the index for the whole batch.
-		c.s.remote.Refresh(ctx, c.name)
-		forEach(len(missing), func(j int) error {
-			i := missing[j]
-			dst := &value[R]{codec: c.codec}
-			if prev[i] == 0 && c.fromRemote(ctx, &keys[i], dst, false) {
-				res[i], hit[i], stored[i] = dst.v, true, dst.raw
-				c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: keys[i].hash, Bytes: int64(len(dst.raw))})
-			}
-			return nil
-		})
-		still := missing[:0]
-		for _, i := range missing {
-			if !hit[i] {
-				still = append(still, i)
+}
+
+// lookupRemote asks the remote for what the local cache lacks (its
+// requests overlap), after one fresh read of the index for the whole batch.
+func (b *batchCall[A, R]) lookupRemote(ctx context.Context) {
+	c := b.f.c
+	c.s.remote.Refresh(ctx, c.name)
+	forEach(len(b.missing), func(j int) error {
+		i := b.missing[j]
+		dst := &value[R]{codec: c.codec}
+		if b.prev[i] == 0 && c.fromRemote(ctx, &b.keys[i], dst, false) {
+			b.res[i], b.hit[i], b.stored[i], b.from[i] = dst.v, true, dst.raw, SourceRemote
+			if !b.pol.verify {
+				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: b.keys[i].hash, Bytes: int64(len(dst.raw))})
 			}
 		}
-		missing = still
-	}
-	c.add(statHits, int64(len(distinct)-len(missing)))
-	c.add(statMisses, int64(len(missing)))
-	if len(missing) > 0 && md == ModeErrorOnMiss {
-		return nil, errorf("%s: %d of %d distinct elements missing: %w", c.name, len(missing), len(distinct), ErrCacheMiss)
-	}
-	if md == ModeVerify && len(missing) < len(distinct) {
-		if err := f.verify(ctx, args, keys, distinct, hit, stored); err != nil {
-			return nil, err
+		return nil
+	})
+	still := b.missing[:0]
+	for _, i := range b.missing {
+		if !b.hit[i] {
+			still = append(still, i)
 		}
 	}
+	b.missing = still
+}
 
-	data := make([][]byte, len(args)) // encoded computed results, by first index
-	committed := false
-	if len(missing) > 0 {
-		var err error
-		committed, err = f.compute(ctx, args, keys, missing, prev, res, data)
-		if err != nil {
-			return nil, err
-		}
-	}
-
-	// Repeated keys: each element gets its own decoded copy, and its own out
-	// paths restored.
-	for i := range args {
-		j := first[keys[i].hash]
+// fillRepeats gives each repeated key's element its own decoded copy, and
+// its own out paths restored.
+func (b *batchCall[A, R]) fillRepeats(ctx context.Context) error {
+	c := b.f.c
+	for i := range b.args {
+		j := b.first[b.keys[i].hash]
 		if i == j {
 			continue
 		}
 		dst := &value[R]{codec: c.codec}
-		if (hit[j] || committed) && c.lookupIn(ctx, &keys[i], dst, c.m.Peek).hit {
-			res[i] = dst.v
+		if (b.hit[j] || b.committed) && c.lookupIn(ctx, &b.keys[i], dst, c.m.Peek).hit {
+			b.res[i] = dst.v
 			continue
 		}
-		if data[j] == nil { // a hit whose entry vanished meanwhile: copy the first element's value
-			b, err := c.codec.Marshal(res[j])
+		if b.data[j] == nil { // a hit whose entry vanished meanwhile: copy the first element's value
+			enc, err := c.codec.Marshal(b.res[j])
 			if err != nil {
-				return nil, errorf("%s: element %d: encode result: %w", c.name, i, err)
+				return errorf("%s: element %d: encode result: %w", c.name, i, err)
 			}
-			data[j] = b
+			b.data[j] = enc
 		}
-		if err := dst.decode(data[j]); err != nil {
-			return nil, errorf("%s: element %d: %w", c.name, i, err)
+		if err := dst.decode(b.data[j]); err != nil {
+			return errorf("%s: element %d: %w", c.name, i, err)
 		}
-		if err := copyOuts(keys[j], keys[i]); err != nil {
-			return nil, errorf("%s: element %d: %w", c.name, i, err)
+		if err := copyOuts(b.keys[j], b.keys[i]); err != nil {
+			return errorf("%s: element %d: %w", c.name, i, err)
 		}
-		res[i] = dst.v
+		b.res[i] = dst.v
 	}
-	return res, nil
+	return nil
 }
 
 // compute calls fn on the missing elements, stores their results with one
@@ -213,10 +264,29 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 	for j, i := range missing {
 		in[j] = args[i]
 	}
+	// Every missing element's outcome, once: stored or not, or the
+	// function's error (a panic, which goes on to the caller, included).
+	info := make([]CallInfo, len(missing))
+	for j, i := range missing {
+		info[j] = CallInfo{Key: keys[i].hash, Source: SourceComputed}
+	}
+	returned := false
+	defer func() {
+		for j := range info {
+			if !returned {
+				info[j].Err = errPanicked
+			}
+			c.finish(ctx, SourceComputed, info[j])
+		}
+	}()
 	c.count(statComputes)
 	start := time.Now()
 	out, err := f.checkedCall(ctx, in) // a panic goes on to the caller: no lock is held, nothing cached
+	returned = true
 	took := time.Since(start)
+	for j := range info {
+		info[j].ComputeTime, info[j].Err = took, err
+	}
 	if err != nil {
 		c.count(statErrors)
 		return false, err
@@ -242,8 +312,12 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 		}
 	}
 	report := func(stored bool) {
+		at := make(map[*callKey]int, len(missing))
+		for j, i := range missing {
+			at[&keys[i]] = j
+		}
 		for _, p := range ps {
-			c.observe(ctx, CallInfo{Key: p.key.hash, Source: SourceComputed, ComputeTime: took, Bytes: int64(len(p.data)), Stored: stored})
+			info[at[p.key]].Bytes, info[at[p.key]].Stored = int64(len(p.data)), stored
 		}
 	}
 	if len(ps) == 0 || keys[missing[0]].noWrite {
@@ -263,19 +337,34 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 }
 
 // verify recomputes a batch's hits (ModeVerify) in one call of the function
-// and compares each result's encoding with the stored bytes. (Out files of
-// batch elements are compared by Func's verify only.)
-func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []callKey, distinct []int, hit []bool, stored [][]byte) error {
+// and compares each result's encoding with the stored bytes, finishing each
+// hit as verified. (Out files of batch elements are compared by Func's
+// verify only.)
+func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []callKey, distinct []int, from []Source, stored [][]byte) (err error) {
 	c := f.c
 	var in []A
 	var at []int
 	for _, i := range distinct {
-		if hit[i] {
+		if from[i] != "" {
 			in, at = append(in, args[i]), append(at, i)
 		}
 	}
+	info := make([]CallInfo, len(at))
+	for j, i := range at {
+		info[j] = CallInfo{Hit: true, Source: SourceVerified, Key: keys[i].hash}
+	}
+	defer func() {
+		for j, i := range at {
+			if info[j].Err == nil {
+				info[j].Err = err
+			}
+			c.finish(ctx, from[i], info[j])
+		}
+	}()
 	c.count(statComputes)
+	start := time.Now()
 	out, err := f.checkedCall(ctx, in)
+	took := time.Since(start)
 	if err != nil {
 		c.count(statErrors)
 		return err
@@ -285,6 +374,7 @@ func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []callKey, 
 		if err != nil {
 			return errorf("%s: verify element %d: encode result: %w", c.name, i, err)
 		}
+		info[j].ComputeTime, info[j].Bytes = took, int64(len(b))
 		if !c.sameResult(b, stored[i]) {
 			c.count(statMismatches)
 			return errorf("%s: element %d (key %x): the result (stored: %d bytes, recomputed: %d bytes) differs: %w",

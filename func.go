@@ -3,6 +3,7 @@ package pcache
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"reflect"
 	"time"
@@ -85,58 +86,52 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 	if c.s.closed.Load() {
 		return f.uncached(ctx, args)
 	}
-	md := c.s.modeOf(ctx)
+	pol := c.s.policyOf(ctx)
 	var zero R
-	if md == ModeOff {
+	if pol.off {
 		c.count(statComputes)
-		c.observe(ctx, CallInfo{Source: SourceOff})
+		c.finish(ctx, SourceOff, CallInfo{Source: SourceOff})
 		return f.fn(ctx, args)
 	}
 	k, err := c.key(args, true)
 	if err != nil {
 		return zero, err
 	}
-	k.noWrite = md == ModeReadOnly
+	k.noWrite = !pol.write
 	dst := &value[R]{codec: c.codec}
 	waited := false
 	for {
 		fd := found{}
-		if md != ModeRefresh {
+		if pol.lookup {
 			fd = c.lookup(ctx, &k, dst)
 		}
 		if fd.bad && !waited {
 			c.count(statCorrupt)
 		}
 		if fd.hit {
-			src := SourceLocal
+			// Served from the local cache, or (waited) computed by another
+			// goroutine while this call waited: a miss served by waiting.
+			as := SourceLocal
 			if waited {
-				// Another goroutine computed it while this call waited: a
-				// miss served by waiting, not a hit.
-				src = SourceWaited
-				c.count(statWaits)
-				c.count(statMisses)
-			} else {
-				c.count(statHits)
+				as = SourceWaited
 			}
-			if md == ModeVerify {
-				return f.verify(ctx, &k, args, dst, &fd)
+			if pol.verify {
+				return f.verify(ctx, &k, args, dst, &fd, as)
 			}
-			c.observe(ctx, CallInfo{Hit: src != SourceWaited, Source: src, Key: k.hash, Bytes: int64(len(dst.raw))})
+			c.finish(ctx, as, CallInfo{Hit: !waited, Source: as, Key: k.hash, Bytes: int64(len(dst.raw))})
 			return dst.v, nil
 		}
-		if md == ModeErrorOnMiss {
+		if pol.failMiss {
 			if c.fromRemote(ctx, &k, dst, false) {
-				c.count(statHits)
-				c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
+				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
 				return dst.v, nil
 			}
-			c.count(statMisses)
-			c.observe(ctx, CallInfo{Key: k.hash, Source: SourceMiss})
+			c.finish(ctx, SourceMiss, CallInfo{Key: k.hash, Source: SourceMiss})
 			return zero, errorf("%s: %w", c.name, ErrCacheMiss)
 		}
 		fl, leader := c.flights.join(k.hash)
 		if leader {
-			return f.lead(ctx, &k, args, fl, fd.prev, dst, md)
+			return f.lead(ctx, &k, args, fl, fd.prev, dst, pol)
 		}
 		if err := fl.wait(ctx); err != nil {
 			return zero, errorf("%s: waiting for another goroutine computing key %x: %w", c.name, k.hash[:6], err)
@@ -148,15 +143,17 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 		// cancelled, could not store): then this caller computes. Under
 		// ModeRefresh the leader's fresh result is what we want.
 		waited = true
-		if md == ModeRefresh {
-			md = ModeDefault
-		}
+		pol.replace, pol.lookup = false, true
 	}
 }
 
+// errPanicked is the error a call's observers see when the function
+// panicked (the panic itself goes on to the caller).
+var errPanicked = errors.New("the function panicked")
+
 // lead computes k under its cross-process lock, unless another process
 // stored it while this one waited for the lock, and lands the flight fl.
-func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, prev int64, dst *value[R], md Mode) (_ R, err error) {
+func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, prev int64, dst *value[R], pol policy) (_ R, err error) {
 	c := f.c
 	var zero R
 	landed := false
@@ -167,6 +164,7 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 	defer func() {
 		if !landed { // fn panicked: the panic goes on to our caller
 			land(false, nil)
+			c.finish(ctx, SourceComputed, CallInfo{Key: k.hash, Source: SourceComputed, Err: errPanicked})
 		}
 	}()
 	var unlock func(bool)
@@ -180,47 +178,41 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 	}
 	committed := false
 	defer func() { unlock(committed) }()
-	if md == ModeRefresh {
+	if pol.replace {
 		if e, ok, _ := c.m.Lookup(k.hash); ok {
 			prev = e.Time // the new result must win over it
 		}
 	} else if fd := c.lookup(ctx, k, dst); fd.hit {
 		// Another process stored it while this one waited for the key's
 		// lock: a miss served by waiting.
-		c.count(statWaits)
-		c.count(statMisses)
 		land(true, nil)
-		if md == ModeVerify {
-			return f.verify(ctx, k, args, dst, &fd)
+		if pol.verify {
+			return f.verify(ctx, k, args, dst, &fd, SourceWaited)
 		}
-		c.observe(ctx, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
+		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
 		return dst.v, nil
 	} else if fd.prev != 0 {
 		prev = fd.prev
 	} else if c.fromRemote(ctx, k, dst, c.worthAsking()) {
-		c.count(statHits)
 		land(true, nil)
-		c.observe(ctx, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
+		c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
 		return dst.v, nil
-	} else if lease, served := c.claimRemote(ctx, k, dst, md); served {
-		c.count(statWaits)
-		c.count(statMisses)
+	} else if lease, served := c.claimRemote(ctx, k, dst); served {
 		land(true, nil)
-		c.observe(ctx, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
+		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
 		return dst.v, nil
 	} else if lease != nil {
 		defer func() { lease.Release(committed) }()
 	}
-	c.count(statMisses)
 	r, took, err := f.compute(ctx, args)
 	if err != nil {
 		land(false, err)
-		c.observe(ctx, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Err: err})
+		c.finish(ctx, SourceComputed, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Err: err})
 		return zero, err
 	}
 	out, n, committed, err := f.store(ctx, k, r, prev)
 	land(committed, nil)
-	c.observe(ctx, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Bytes: n, Stored: committed, Err: err})
+	c.finish(ctx, SourceComputed, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Bytes: n, Stored: committed, Err: err})
 	return out, err
 }
 
@@ -240,29 +232,39 @@ func (f *Func[A, R]) compute(ctx context.Context, args A) (R, time.Duration, err
 
 // verify recomputes a hit (ModeVerify) and compares: the result's encoding
 // with the stored bytes, each out file's new contents with the recorded
-// ones. A difference is an error wrapping ErrVerifyMismatch.
-func (f *Func[A, R]) verify(ctx context.Context, k *callKey, args A, dst *value[R], fd *found) (R, error) {
+// ones. A difference is an error wrapping ErrVerifyMismatch. The call
+// counts as the hit was served (as).
+func (f *Func[A, R]) verify(ctx context.Context, k *callKey, args A, dst *value[R], fd *found, as Source) (R, error) {
 	c := f.c
 	var zero R
+	info := CallInfo{Hit: true, Source: SourceVerified, Key: k.hash}
 	r, took, err := f.compute(ctx, args)
+	info.ComputeTime = took
 	if err != nil {
+		info.Err = err
+		c.finish(ctx, as, info)
 		return zero, err
 	}
 	b, err := c.codec.Marshal(r)
 	if err != nil {
-		return zero, errorf("%s: verify key %x: encode result %T: %w", c.name, k.hash[:6], r, err)
+		info.Err = errorf("%s: verify key %x: encode result %T: %w", c.name, k.hash[:6], r, err)
+		c.finish(ctx, as, info)
+		return zero, info.Err
 	}
+	info.Bytes = int64(len(b))
 	mismatch := ""
 	if !c.sameResult(b, dst.raw) {
 		mismatch = fmt.Sprintf("the result (stored: %d bytes, recomputed: %d bytes)", len(dst.raw), len(b))
 	} else if what := c.outsDiffer(k, &fd.e); what != "" {
 		mismatch = what
 	}
-	c.observe(ctx, CallInfo{Hit: true, Source: SourceVerified, Key: k.hash, ComputeTime: took, Bytes: int64(len(b))})
 	if mismatch != "" {
 		c.count(statMismatches)
-		return zero, errorf("%s: key %x: %s differs: %w", c.name, k.hash[:6], mismatch, ErrVerifyMismatch)
+		info.Err = errorf("%s: key %x: %s differs: %w", c.name, k.hash[:6], mismatch, ErrVerifyMismatch)
+		c.finish(ctx, as, info)
+		return zero, info.Err
 	}
+	c.finish(ctx, as, info)
 	return dst.v, nil
 }
 

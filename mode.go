@@ -88,6 +88,45 @@ func (s *Store) modeOf(ctx context.Context) Mode {
 	return s.opts.mode
 }
 
+// policy is what a call's mode asks of it: derived once per call by
+// policyOf, and read alike by Func.Call and BatchFunc.Call, which compare
+// no Mode themselves.
+type policy struct {
+	off      bool // compute only: nothing looked up or stored (ModeOff)
+	lookup   bool // serve stored entries (all but ModeRefresh and ModeOff)
+	write    bool // store results and record uses (all but ModeReadOnly)
+	failMiss bool // a miss is an error wrapping ErrCacheMiss (ModeErrorOnMiss)
+	verify   bool // recompute every hit and compare (ModeVerify)
+	replace  bool // compute and store over the stored entry (ModeRefresh)
+}
+
+// policyOf returns the policy of a call under ctx in Store s (a read-only
+// Store writes nothing whatever the mode).
+func (s *Store) policyOf(ctx context.Context) policy {
+	p := modePolicy(s.modeOf(ctx))
+	if s.readOnly {
+		p.write = false
+	}
+	return p
+}
+
+// modePolicy returns what mode m asks of a call.
+func modePolicy(m Mode) policy {
+	switch m {
+	case ModeOff:
+		return policy{off: true}
+	case ModeReadOnly:
+		return policy{lookup: true}
+	case ModeErrorOnMiss:
+		return policy{lookup: true, write: true, failMiss: true}
+	case ModeRefresh:
+		return policy{write: true, replace: true}
+	case ModeVerify:
+		return policy{lookup: true, write: true, verify: true}
+	}
+	return policy{lookup: true, write: true}
+}
+
 // resolveMode sets the Store's mode from $PCACHE_MODE unless an option
 // gave one.
 func (o *storeOptions) resolveMode() error {

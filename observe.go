@@ -47,6 +47,23 @@ func OnCall(ctx context.Context, fn func(CallInfo)) context.Context {
 	return context.WithValue(ctx, observeKey{}, fn)
 }
 
+// finish ends one call (one distinct batch element): it counts its
+// outcome in the function's and the Store's Stats by how it was served
+// (as) and reports info to the observers. Every outcome of a call passes
+// here once. (Computations are counted where the function runs.)
+func (c *core) finish(ctx context.Context, as Source, info CallInfo) {
+	switch as {
+	case SourceLocal, SourceRemote, SourceVerified:
+		c.count(statHits)
+	case SourceWaited:
+		c.count(statWaits)
+		c.count(statMisses)
+	case SourceComputed, SourceMiss:
+		c.count(statMisses)
+	}
+	c.observe(ctx, info)
+}
+
 // observe reports info to the context's hook and logs it at debug level.
 func (c *core) observe(ctx context.Context, info CallInfo) {
 	fn, _ := ctx.Value(observeKey{}).(func(CallInfo))

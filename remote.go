@@ -210,9 +210,9 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink, fresh bool)
 // already is waited for rather than duplicated: served reports that its
 // result arrived meanwhile and was served into dst. The lease returned
 // (nil: none) is released by the caller once the result is stored.
-func (c *core) claimRemote(ctx context.Context, k *callKey, dst sink, md Mode) (lease *remote.Lease, served bool) {
+func (c *core) claimRemote(ctx context.Context, k *callKey, dst sink) (lease *remote.Lease, served bool) {
 	t := c.s.remote
-	if t == nil || c.s.readOnly || k.noWrite || md == ModeRefresh || !c.worthAsking() {
+	if t == nil || k.noWrite || !c.worthAsking() {
 		return nil, false
 	}
 	for range 3 {
