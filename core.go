@@ -367,7 +367,7 @@ func (c *core) read(k *callKey, id [32]byte, size int64) ([]byte, bool) {
 // entry is unusable; the path cannot be written, or the entry predates the
 // out file: passed) the call is computed, as it would be without a cache.
 func (c *core) restoreOuts(ctx context.Context, k *callKey, e *record.Entry) outcome {
-	if c.s.gate != nil {
+	if !c.s.readOnly {
 		if _, err := c.s.gate.Enter(ctx); err != nil {
 			c.warn("restoring out files: waiting for gc; computing", k, err)
 			return passed
@@ -395,7 +395,7 @@ func (c *core) restoreOuts(ctx context.Context, k *callKey, e *record.Entry) out
 		}
 		recs[i], changed = rec, changed || ch
 	}
-	if changed && !c.s.readOnly && !k.noWrite {
+	if changed && !k.noWrite {
 		// Record the new paths so a later hit can leave them untouched or
 		// recover from them: the same entry (same Time), used now. Losing
 		// this record costs a re-hash, nothing else.
@@ -443,7 +443,7 @@ func (c *core) touch(e *record.Entry) {
 
 // upgrade records a legacy entry that was served under the key it has now.
 func (c *core) upgrade(k *callKey, e *record.Entry) {
-	if c.s.readOnly || c.s.gate == nil {
+	if c.s.readOnly {
 		return
 	}
 	if _, err := c.s.gate.Enter(context.Background()); err != nil {
@@ -693,17 +693,27 @@ func toOutfile(r record.OutFile) outfile.File {
 	return f
 }
 
+// writable says why the function's entries cannot be changed now (op names
+// what was asked): a read-only or closed Store, or a context that ended.
+func (c *core) writable(ctx context.Context, op string) error {
+	err := ctx.Err()
+	switch {
+	case c.s.readOnly:
+		err = ErrReadOnly
+	case c.s.closed.Load():
+		err = ErrClosed
+	}
+	if err != nil {
+		return errorf("%s: %s: %w", c.name, op, err)
+	}
+	return nil
+}
+
 // forget records a tombstone of k (and of its legacy key, if an entry
 // written before result types were keyed is there).
 func (c *core) forget(ctx context.Context, k *callKey) error {
-	if c.s.readOnly {
-		return errorf("%s: forget: %w", c.name, ErrReadOnly)
-	}
-	if c.s.closed.Load() {
-		return errorf("%s: forget: %w", c.name, ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return errorf("%s: forget: %w", c.name, err)
+	if err := c.writable(ctx, "forget"); err != nil {
+		return err
 	}
 	hs := [][32]byte{k.hash}
 	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) {
@@ -722,14 +732,8 @@ func (c *core) forget(ctx context.Context, k *callKey) error {
 
 // forgetAll records a function-wide tombstone.
 func (c *core) forgetAll(ctx context.Context) error {
-	if c.s.readOnly {
-		return errorf("%s: forget all: %w", c.name, ErrReadOnly)
-	}
-	if c.s.closed.Load() {
-		return errorf("%s: forget all: %w", c.name, ErrClosed)
-	}
-	if err := ctx.Err(); err != nil {
-		return errorf("%s: forget all: %w", c.name, err)
+	if err := c.writable(ctx, "forget all"); err != nil {
+		return err
 	}
 	// Only this result type's entries (and those that recorded none): a
 	// function of the same name with another result type is another's.

@@ -14,7 +14,7 @@ type callKey struct {
 	bytes  []byte   // the arguments' canonical key (nil when over keying.MaxKeyBytes)
 	outs   []keying.OutArg
 
-	noWrite bool // a read-only call (ModeReadOnly): record nothing, not even a use
+	noWrite bool // the call writes nothing, not even a use: ModeReadOnly, or a read-only Store (policy.write)
 }
 
 // entryDomain separates entry keys from every other BLAKE3 use.

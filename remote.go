@@ -183,7 +183,7 @@ func (s *Store) openRemote() error {
 // call in readonly mode writes nothing, so it never fetches.
 func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink, fresh bool) bool {
 	t := c.s.remote
-	if t == nil || c.s.readOnly || k.noWrite {
+	if t == nil || k.noWrite {
 		return false
 	}
 	e, ok := t.Lookup(ctx, c.name, k.hash, fresh)
