@@ -27,8 +27,8 @@ type core struct {
 	plan    *keying.Plan
 	version string
 	codec   Codec
-	fp      [32]byte // result-type fingerprint
-	rkey    [32]byte // resultKey of the codec and fingerprint
+	fp      keying.Fingerprint // result-type fingerprint
+	rkey    [32]byte           // resultKey of the codec and fingerprint
 	m       *manifest.Manifest
 	stats   counters
 	flights flights
@@ -79,7 +79,7 @@ type spec struct {
 	plan    *keying.Plan
 	version string
 	codec   Codec
-	fp      [32]byte
+	fp      keying.Fingerprint
 }
 
 func compileSpec(name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*spec, error) {
@@ -161,7 +161,7 @@ func (c *core) lookup(ctx context.Context, k *callKey, dst sink) found {
 
 // lookupIn is lookup with the manifest lookup to use (Lookup, or Peek for a
 // batch that refreshed the view once for all its elements).
-func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func([32]byte) (record.Entry, bool, error)) found {
+func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func(record.KeyHash) (record.Entry, bool, error)) found {
 	e, ok, err := get(k.hash)
 	if err != nil {
 		c.warn("lookup failed; computing", k, err)

@@ -4,14 +4,15 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/keying"
+	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/outfile"
 )
 
 // callKey is the key of one call of one function.
 type callKey struct {
-	hash   [32]byte // the entry's key: the arguments' key and the result type (entryHash)
-	legacy [32]byte // the arguments' key alone: how entries were keyed before result types were
-	bytes  []byte   // the arguments' canonical key (nil when over keying.MaxKeyBytes)
+	hash   record.KeyHash // the entry's key: the arguments' key and the result type (entryHash)
+	legacy record.KeyHash // the arguments' key alone: how entries were keyed before result types were
+	bytes  []byte         // the arguments' canonical key (nil when over keying.MaxKeyBytes)
 	outs   []keying.OutArg
 
 	noWrite bool // the call writes nothing, not even a use: ModeReadOnly, or a read-only Store (policy.write)
@@ -27,7 +28,7 @@ const entryDomain = "pcache entry key v2\x00"
 //
 // computed once per Wrap. The fingerprint is keying.ResultFingerprint of the
 // result type.
-func resultKey(codec string, fp [32]byte) [32]byte {
+func resultKey(codec string, fp keying.Fingerprint) [32]byte {
 	h := blake3.New()
 	h.WriteString(entryDomain)
 	h.WriteString(codec)
@@ -43,7 +44,7 @@ func resultKey(codec string, fp [32]byte) [32]byte {
 // result types (or codecs) differ keep separate entries, and an entry is
 // never decoded into another type. (The XOR of a hash output with a fixed
 // value is as collision-resistant as the hash, and costs nothing per call.)
-func entryHash(args, result [32]byte) [32]byte {
+func entryHash(args, result [32]byte) record.KeyHash {
 	for i := range args {
 		args[i] ^= result[i]
 	}
@@ -73,7 +74,7 @@ func (c *core) key(args any, withOuts bool) (callKey, error) {
 }
 
 // keyLockID names the cross-process lock of one key of one function.
-func (c *core) keyLockID(h [32]byte) [32]byte {
+func (c *core) keyLockID(h record.KeyHash) [32]byte {
 	hs := blake3.New()
 	hs.WriteString(c.name)
 	hs.Write([]byte{0})

@@ -79,7 +79,13 @@ func (m *Manifest) Lookup(keyHash [32]byte) (Entry, bool, error) {
 }
 
 // Delete forgets the entries of the key hashes.
-func (m *Manifest) Delete(keyHashes ...[32]byte) error { return m.m.Delete(keyHashes...) }
+func (m *Manifest) Delete(keyHashes ...[32]byte) error {
+	hs := make([]record.KeyHash, len(keyHashes))
+	for i, h := range keyHashes {
+		hs[i] = h
+	}
+	return m.m.Delete(hs...)
+}
 
 // ForgetAll forgets every entry recorded until now.
 func (m *Manifest) ForgetAll() error { return m.m.ForgetAll() }

@@ -246,7 +246,11 @@ func (c *Cache) deleteEntries(name string, hs [][32]byte) error {
 	if err != nil {
 		return err
 	}
-	if err := m.Delete(hs...); err != nil {
+	keys := make([]record.KeyHash, len(hs))
+	for i, h := range hs {
+		keys[i] = h
+	}
+	if err := m.Delete(keys...); err != nil {
 		m.Close()
 		return err
 	}

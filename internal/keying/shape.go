@@ -60,11 +60,15 @@ func ResultShape(t reflect.Type) []byte {
 	return b
 }
 
+// Fingerprint identifies a result type's shape: the BLAKE3-256 of its
+// ResultShape.
+type Fingerprint [32]byte
+
 // ResultFingerprint returns the BLAKE3-256 of ResultShape(t). The cache
 // records it with every entry, so that an entry whose result type has since
 // changed shape is a miss, never a decode into the new type. It never fails
 // and never panics.
-func ResultFingerprint(t reflect.Type) [32]byte {
+func ResultFingerprint(t reflect.Type) Fingerprint {
 	return blake3.Sum256(ResultShape(t))
 }
 

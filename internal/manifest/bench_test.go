@@ -45,7 +45,7 @@ func benchManifest(b *testing.B, n int) (string, [][32]byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	keys := make([][32]byte, n)
+	keys := make([]record.KeyHash, n)
 	for i := range keys {
 		keys[i] = kh(i)
 	}
@@ -55,7 +55,7 @@ func benchManifest(b *testing.B, n int) (string, [][32]byte) {
 	}
 	slices.SortFunc(idx, func(x, y int32) int { return bytes.Compare(keys[x][:], keys[y][:]) })
 	dir, _ := manifestDir(layout.New(root), "bench")
-	_, err = writeSegment(filepath.Join(root, "tmp"), dir, "bench", n, func(i int) (*[32]byte, []byte, error) {
+	_, err = writeSegment(filepath.Join(root, "tmp"), dir, "bench", n, func(i int) (*record.KeyHash, []byte, error) {
 		k := int(idx[i])
 		e := ent(k, "v")
 		e.Time = 1_700_000_000_000_000_000 + int64(k)

@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"runtime/debug"
 	"sync"
+
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // A segment's Bloom filter lets a Lookup skip the segment's index search
@@ -53,7 +55,7 @@ func (f *bloom) add(h []byte) {
 }
 
 // mayContain reports false only when h was never added.
-func (f *bloom) mayContain(h *[32]byte) bool {
+func (f *bloom) mayContain(h *record.KeyHash) bool {
 	blk, sel := f.pick(h[:])
 	b := &f.blocks[blk]
 	for range bloomK {

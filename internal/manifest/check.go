@@ -282,7 +282,7 @@ func RepairFiles(d layout.Dir, name string) (res RepairResult, err error) {
 		}
 	}
 	if len(out) > 0 {
-		if _, err := writeSegment(d.Tmp(), dir, name, len(out), func(i int) (*[32]byte, []byte, error) {
+		if _, err := writeSegment(d.Tmp(), dir, name, len(out), func(i int) (*record.KeyHash, []byte, error) {
 			return &src.recs[i].e.KeyHash, out[i], nil
 		}, true); err != nil {
 			return res, fmt.Errorf("manifest: repair %s: %w", name, err)

@@ -203,7 +203,7 @@ func pickTier(segs []*segment) []*segment {
 
 // outRec is one record of a segment being written.
 type outRec struct {
-	h   [32]byte
+	h   record.KeyHash
 	raw []byte
 }
 
@@ -228,7 +228,7 @@ func (c *compaction) merge(journals []*deadJournal, segs []*segment) (*segment, 
 	var name string
 	if len(out) > 0 {
 		var err error
-		name, err = writeSegment(c.d.Tmp(), c.dir, c.name, len(out), func(i int) (*[32]byte, []byte, error) {
+		name, err = writeSegment(c.d.Tmp(), c.dir, c.name, len(out), func(i int) (*record.KeyHash, []byte, error) {
 			return &out[i].h, out[i].raw, nil
 		}, c.durable)
 		if err != nil {

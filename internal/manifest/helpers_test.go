@@ -27,7 +27,7 @@ type (
 )
 
 // kh returns the key hash of test key i.
-func kh(i int) [32]byte { return blake3.Sum256([]byte(fmt.Sprintf("key-%d", i))) }
+func kh(i int) record.KeyHash { return blake3.Sum256([]byte(fmt.Sprintf("key-%d", i))) }
 
 // ent returns a test entry for key i whose result is derived from v.
 func ent(i int, v string) Entry {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pcache/pcache/internal/board"
 	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
@@ -192,7 +193,7 @@ func (m *Manifest) Name() string { return m.name }
 // view was read (the board's removal counter moved), or, without a board,
 // FullRefresh has passed, the view is brought up to date before answering. Damaged files
 // and records are skipped; the error is for I/O failures only.
-func (m *Manifest) Lookup(h [32]byte) (record.Entry, bool, error) {
+func (m *Manifest) Lookup(h record.KeyHash) (record.Entry, bool, error) {
 	gen := m.refreshes.Load()
 	if e, ok, err := m.Peek(h); ok || err != nil {
 		if !ok || !m.removedSince() {
@@ -215,7 +216,7 @@ func (m *Manifest) Lookup(h [32]byte) (record.Entry, bool, error) {
 // Peek is Lookup without the refresh on a miss: it consults only the
 // in-memory view, never looking for new files or records. Callers that look
 // up many keys at once (batches) call Refresh once and then Peek each key.
-func (m *Manifest) Peek(h [32]byte) (record.Entry, bool, error) {
+func (m *Manifest) Peek(h record.KeyHash) (record.Entry, bool, error) {
 	if m.closed.Load() {
 		return record.Entry{}, false, ErrClosed
 	}
@@ -229,7 +230,7 @@ func (m *Manifest) Peek(h [32]byte) (record.Entry, bool, error) {
 // Newest returns the winning record of h in the in-memory view, a
 // tombstone or an entry a function-wide tombstone forgets included (Peek
 // leaves those out): what explains a miss.
-func (m *Manifest) Newest(h [32]byte) (record.Entry, bool) {
+func (m *Manifest) Newest(h record.KeyHash) (record.Entry, bool) {
 	var r rec
 	if m.lookupView(&h, &r) {
 		return r.e, true
@@ -255,7 +256,7 @@ func (m *Manifest) ForgottenAt(e *record.Entry) int64 {
 
 // typeForgotten returns the time of result type y's tombstone in the view
 // (0: none).
-func (m *Manifest) typeForgotten(y *[32]byte) int64 {
+func (m *Manifest) typeForgotten(y *keying.Fingerprint) int64 {
 	p := m.forgetY.Load()
 	if p != nil {
 		if at, ok := (*p)[*y]; ok {
@@ -334,7 +335,7 @@ func (m *Manifest) removedSince() bool {
 // updateForget recomputes the function-wide tombstone's cutoff after the
 // view changed.
 func (m *Manifest) updateForget() {
-	at := func(h *[32]byte) int64 {
+	at := func(h *record.KeyHash) int64 {
 		var r rec
 		if m.lookupView(h, &r) && r.e.Deleted {
 			return r.e.Time
@@ -347,7 +348,7 @@ func (m *Manifest) updateForget() {
 }
 
 // lookupView resolves h over the in-memory view into best.
-func (m *Manifest) lookupView(h *[32]byte, best *rec) (found bool) {
+func (m *Manifest) lookupView(h *record.KeyHash, best *rec) (found bool) {
 	m.rw.RLock()
 	defer m.rw.RUnlock()
 	if r := m.mem[*h]; r != nil {
@@ -573,7 +574,7 @@ func mergeInto(mem map[[32]byte]*rec, recs ...*rec) {
 }
 
 // Delete appends tombstones for the given key hashes.
-func (m *Manifest) Delete(hs ...[32]byte) error {
+func (m *Manifest) Delete(hs ...record.KeyHash) error {
 	es := make([]record.Entry, len(hs))
 	for i, h := range hs {
 		es[i] = record.Entry{KeyHash: h, Deleted: true}
@@ -587,7 +588,7 @@ func (m *Manifest) Delete(hs ...[32]byte) error {
 // With result types, only the entries of those types are (and those that
 // recorded no type): another function of the same name with another
 // result type keeps its entries.
-func (m *Manifest) ForgetAll(types ...[32]byte) error {
+func (m *Manifest) ForgetAll(types ...keying.Fingerprint) error {
 	return m.Append(record.ForgetTypes(types...)...)
 }
 

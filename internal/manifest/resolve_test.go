@@ -26,7 +26,7 @@ func writeSeg(t testing.TB, root, name string, es ...Entry) string {
 		mergeInto(mem, &rec{e: e, raw: raw})
 	}
 	src := newSliceSource(mem)
-	n, err := writeSegment(filepath.Join(root, "tmp"), dir, name, len(src.recs), func(i int) (*[32]byte, []byte, error) {
+	n, err := writeSegment(filepath.Join(root, "tmp"), dir, name, len(src.recs), func(i int) (*record.KeyHash, []byte, error) {
 		return &src.recs[i].e.KeyHash, src.recs[i].raw, nil
 	}, false)
 	if err != nil {

@@ -210,7 +210,7 @@ func (s *segment) entry(i int) (key []byte, off int64, err error) {
 }
 
 // search finds key h in the index (see package hashsearch).
-func (s *segment) search(h *[32]byte) (int, bool, error) {
+func (s *segment) search(h *record.KeyHash) (int, bool, error) {
 	return hashsearch.Search(s.count, h[:], func(i int) ([]byte, error) {
 		key, _, err := s.entry(i)
 		return key, err
@@ -269,7 +269,7 @@ var errBadChecksum = errors.New("record checksum mismatch")
 
 // lookup finds the record for h and decodes it into r. Damage is an error
 // (the caller reports it and treats it as a miss). r.raw aliases the segment.
-func (s *segment) lookup(h *[32]byte, r *rec) (found bool, err error) {
+func (s *segment) lookup(h *record.KeyHash, r *rec) (found bool, err error) {
 	if f := s.filter.Load(); f != nil && !f.mayContain(h) {
 		return false, nil
 	}

@@ -22,7 +22,7 @@ import (
 // (created if needed) and returns its file name. With durable the file and
 // the directory are fsynced before it returns. A segment of the same content
 // that is already there is left as it is.
-func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []byte, error), durable bool) (_ string, err error) {
+func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*record.KeyHash, []byte, error), durable bool) (_ string, err error) {
 	if err := os.MkdirAll(tmpDir, 0o777); err != nil {
 		return "", fmt.Errorf("manifest: write segment: %w", err)
 	}
@@ -65,7 +65,7 @@ func writeSegment(tmpDir, dir, name string, n int, at func(i int) (*[32]byte, []
 // encodeSegment writes the segment of the n records at returns (in strictly
 // increasing key order) of function name to w, under a header of the given
 // format version.
-func encodeSegment(w io.Writer, version uint64, name string, n int, at func(i int) (*[32]byte, []byte, error)) error {
+func encodeSegment(w io.Writer, version uint64, name string, n int, at func(i int) (*record.KeyHash, []byte, error)) error {
 	count := uint64(n)
 	hdr, err := record.EncodeHeader(record.SegmentFormat, version, name, &count)
 	if err != nil {
@@ -74,7 +74,7 @@ func encodeSegment(w io.Writer, version uint64, name string, n int, at func(i in
 	w.Write(hdr)
 	off := int64(len(hdr))
 	index := make([]byte, 0, n*indexEntrySize)
-	var prev *[32]byte
+	var prev *record.KeyHash
 	var buf []byte
 	for i := 0; i < n; i++ {
 		h, payload, err := at(i)
@@ -132,7 +132,7 @@ func EncodeSegment(name string, entries []record.Entry) (file string, data []byt
 		}
 	}
 	var b bytes.Buffer
-	if err := encodeSegment(&b, version, name, len(payloads), func(i int) (*[32]byte, []byte, error) {
+	if err := encodeSegment(&b, version, name, len(payloads), func(i int) (*record.KeyHash, []byte, error) {
 		return &src.recs[i].e.KeyHash, payloads[i], nil
 	}); err != nil {
 		return "", nil, err

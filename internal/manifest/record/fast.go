@@ -46,7 +46,7 @@ func fastDecode(b []byte, e *Entry) bool {
 			}
 			out.Deleted, p = true, p+1
 		case 'h':
-			if !fastHash(b, p, &out.KeyHash) || out.KeyHash == ([32]byte{}) {
+			if !fastHash(b, p, (*[32]byte)(&out.KeyHash)) || out.KeyHash == ([32]byte{}) {
 				return false
 			}
 			p += 34
@@ -63,7 +63,7 @@ func fastDecode(b []byte, e *Entry) bool {
 			}
 			out.Key, p = append(make([]byte, 0, len(s)), s...), q
 		case 'r':
-			if !fastHash(b, p, &out.Result) || out.Result == ([32]byte{}) {
+			if !fastHash(b, p, (*[32]byte)(&out.Result)) || out.Result == ([32]byte{}) {
 				return false
 			}
 			p += 34
@@ -95,7 +95,7 @@ func fastDecode(b []byte, e *Entry) bool {
 			}
 			out.Used, p = int64(v), p+hn
 		case 'y':
-			if !fastHash(b, p, &out.Type) || out.Type == ([32]byte{}) {
+			if !fastHash(b, p, (*[32]byte)(&out.Type)) || out.Type == ([32]byte{}) {
 				return false
 			}
 			p += 34

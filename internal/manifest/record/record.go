@@ -42,6 +42,9 @@ import (
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/keying"
 )
 
 // Entry is one manifest record: what the cached function returned for one
@@ -50,16 +53,16 @@ import (
 // Slices in an Entry returned by a Manifest may be shared with its
 // in-memory view: treat them as read-only.
 type Entry struct {
-	KeyHash [32]byte  // the entry's key: BLAKE3-256 of the call's key and result type (the caller's)
-	Key     []byte    // canonical key bytes; optional (callers omit large keys)
-	Time    int64     // unix nanoseconds when the record was written; Append fills in zero
-	Deleted bool      // tombstone: the key is absent if this record wins
-	Result  [32]byte  // result object ID; zero in tombstones
-	Size    int64     // result size in bytes
-	Codec   string    // result codec name
-	Outs    []OutFile // out-file records
-	Used    int64     // last use known to the writer (unix ns); 0: Time
-	Type    [32]byte  // result-type fingerprint; zero in records written before fingerprints
+	KeyHash KeyHash            // the entry's key: BLAKE3-256 of the call's key and result type (the caller's)
+	Key     []byte             // canonical key bytes; optional (callers omit large keys)
+	Time    int64              // unix nanoseconds when the record was written; Append fills in zero
+	Deleted bool               // tombstone: the key is absent if this record wins
+	Result  cas.ID             // result object ID; zero in tombstones
+	Size    int64              // result size in bytes
+	Codec   string             // result codec name
+	Outs    []OutFile          // out-file records
+	Used    int64              // last use known to the writer (unix ns); 0: Time
+	Type    keying.Fingerprint // result-type fingerprint; zero in records written before fingerprints
 	// Inline is the result object's bytes (ID Result, Size bytes), carried
 	// by records in the segments a remote shares for small results, so
 	// that a small remote hit needs no download of its own. Local files
@@ -71,7 +74,7 @@ type Entry struct {
 // OutFile records one out-file argument of a cached call.
 type OutFile struct {
 	Arg    string       // argument name
-	Object [32]byte     // the file's contents in the object store
+	Object cas.ID       // the file's contents in the object store
 	Size   int64        // contents size in bytes
 	Mode   uint32       // permission bits to restore
 	Paths  []PathRecord // absolute paths it was written to, with what they held then
@@ -106,20 +109,24 @@ func (e *Entry) Objects() []Object {
 // LastUse returns the last use the entry records: Used, else Time.
 func (e *Entry) LastUse() int64 { return max(e.Used, e.Time) }
 
+// KeyHash is an entry's key: the BLAKE3-256 of a call's canonical key and
+// its result type (how it is computed is the caller's).
+type KeyHash [32]byte
+
 // ForgetAll is the key hash of a function-wide tombstone.
-var ForgetAll = blake3.Sum256([]byte("pcache: every entry of this function written up to this record's time is forgotten"))
+var ForgetAll = KeyHash(blake3.Sum256([]byte("pcache: every entry of this function written up to this record's time is forgotten")))
 
 // ForgetUntyped is the key hash of the tombstone that comes with every
 // tombstone of one result type (ForgetType): entries that recorded no
 // result type (Type zero, written before entries did) written up to its
 // time are forgotten too, since no reader can tell they are of another.
-var ForgetUntyped = blake3.Sum256([]byte("pcache: every entry of this function of no recorded result type written up to this record's time is forgotten"))
+var ForgetUntyped = KeyHash(blake3.Sum256([]byte("pcache: every entry of this function of no recorded result type written up to this record's time is forgotten")))
 
 // ForgetType returns the key hash of the tombstone that forgets every entry
 // of the function of result type t (Entry.Type) written up to its time; the
 // tombstone carries t as its Type, so a reader tells it from a tombstone of
 // one key.
-func ForgetType(t [32]byte) [32]byte {
+func ForgetType(t keying.Fingerprint) KeyHash {
 	h := blake3.New()
 	h.Write([]byte("pcache: every entry of this function of this result type written up to this record's time is forgotten\x00"))
 	h.Write(t[:])
@@ -131,7 +138,7 @@ func ForgetType(t [32]byte) [32]byte {
 // ForgetTypes returns the tombstones that forget every entry of the
 // function of result types ts (and of no recorded type); without ts, the
 // function-wide tombstone that forgets every entry.
-func ForgetTypes(ts ...[32]byte) []Entry {
+func ForgetTypes(ts ...keying.Fingerprint) []Entry {
 	if len(ts) == 0 {
 		return []Entry{{KeyHash: ForgetAll, Deleted: true}}
 	}
@@ -344,21 +351,21 @@ func decodeStrict(b []byte, e *Entry) error {
 		return fmt.Errorf("%w: an inline result of %d bytes in a record of size %d", ErrBad, len(w.Inline), w.Size)
 	}
 	*e = Entry{
-		KeyHash: w.KeyHash,
+		KeyHash: KeyHash(w.KeyHash),
 		Key:     w.Key,
 		Time:    w.Time,
 		Deleted: w.Deleted,
-		Result:  w.Result,
+		Result:  cas.ID(w.Result),
 		Size:    w.Size,
 		Codec:   w.Codec,
 		Used:    w.Used,
-		Type:    w.Type,
+		Type:    keying.Fingerprint(w.Type),
 		Inline:  w.Inline,
 	}
 	if len(w.Outs) > 0 {
 		e.Outs = make([]OutFile, len(w.Outs))
 		for i, o := range w.Outs {
-			e.Outs[i] = OutFile{Arg: o.Arg, Object: o.Object, Size: o.Size, Mode: o.Mode, Paths: []PathRecord(o.Paths)}
+			e.Outs[i] = OutFile{Arg: o.Arg, Object: cas.ID(o.Object), Size: o.Size, Mode: o.Mode, Paths: []PathRecord(o.Paths)}
 		}
 	}
 	return nil
@@ -367,21 +374,21 @@ func decodeStrict(b []byte, e *Entry) error {
 // Encode returns the canonical encoding of e.
 func Encode(e *Entry) ([]byte, error) {
 	w := wireEntry{
-		KeyHash: e.KeyHash,
+		KeyHash: hash32(e.KeyHash),
 		Key:     e.Key,
 		Time:    e.Time,
 		Deleted: e.Deleted,
-		Result:  e.Result,
+		Result:  hash32(e.Result),
 		Size:    e.Size,
 		Codec:   e.Codec,
 		Used:    e.Used,
-		Type:    e.Type,
+		Type:    hash32(e.Type),
 		Inline:  e.Inline,
 	}
 	if len(e.Outs) > 0 {
 		w.Outs = make([]wireOut, len(e.Outs))
 		for i, o := range e.Outs {
-			w.Outs[i] = wireOut{Arg: o.Arg, Object: o.Object, Size: o.Size, Mode: o.Mode, Paths: pathList(o.Paths)}
+			w.Outs[i] = wireOut{Arg: o.Arg, Object: hash32(o.Object), Size: o.Size, Mode: o.Mode, Paths: pathList(o.Paths)}
 		}
 	}
 	b, err := encMode.Marshal(&w)
@@ -433,4 +440,4 @@ func Newer(a, b *Entry) bool {
 
 // Short abbreviates a key hash for messages. (It copies, so that a message
 // does not make the hash's owner escape to the heap.)
-func Short(h *[32]byte) string { return hex.EncodeToString(h[:8]) }
+func Short(h *KeyHash) string { return hex.EncodeToString(h[:8]) }
