@@ -178,19 +178,50 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 	if st.err != "" {
 		return nil, fmt.Errorf("keying: %v: %s: %w", t, st.err, ErrInvalidRule)
 	}
-
-	byName := map[string]*fieldInfo{}
-	var names []string
-	for _, f := range st.all {
-		byName[f.name] = f
-		if f.exported && !f.ignored {
-			names = append(names, f.name)
+	c := newArgCompile(t, st)
+	if err := c.fromTags(); err != nil {
+		return nil, err
+	}
+	for _, r := range rules {
+		if err := c.applyRule(r); err != nil {
+			return nil, err
 		}
 	}
-	plans := map[*fieldInfo]*argPlan{}
+	if err := p.addArgs(c); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(p.args, func(a, b *argPlan) int { return strings.Compare(string(a.f.head), string(b.f.head)) })
+	return p, nil
+}
+
+// argCompile is the state of compiling the arguments of one struct type:
+// its fields by name and the argPlan of each field.
+type argCompile struct {
+	t      reflect.Type
+	st     *structInfo
+	byName map[string]*fieldInfo // every field, exported or not
+	names  []string              // the arguments a rule may name, for messages
+	plans  map[*fieldInfo]*argPlan
+}
+
+// newArgCompile indexes the fields of st (the struct info of t) by name.
+func newArgCompile(t reflect.Type, st *structInfo) *argCompile {
+	c := &argCompile{t: t, st: st, byName: map[string]*fieldInfo{}, plans: map[*fieldInfo]*argPlan{}}
 	for _, f := range st.all {
+		c.byName[f.name] = f
+		if f.exported && !f.ignored {
+			c.names = append(c.names, f.name)
+		}
+	}
+	return c
+}
+
+// fromTags makes the argPlan of every field from its pcache tag: the key
+// rule it names and, for ,omitzero, the encoding of the zero value to drop.
+func (c *argCompile) fromTags() error {
+	for _, f := range c.st.all {
 		a := &argPlan{f: f}
-		plans[f] = a
+		c.plans[f] = a
 		if f.ignored {
 			a.kind, a.from = RuleIgnore, `tag pcache:"-"`
 			continue
@@ -209,65 +240,77 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 		if f.omitzero {
 			z, err := f.zero()
 			if err != nil {
-				return nil, fmt.Errorf("keying: %v: argument %q: tag pcache:%q: zero value: %w", t, f.name, f.tag, err)
+				return fmt.Errorf("keying: %v: argument %q: tag pcache:%q: zero value: %w", c.t, f.name, f.tag, err)
 			}
 			a.drop, a.dropFrom, a.dropEnc = RuleDropIfEqual, from, z
 		}
 	}
-	for _, r := range rules {
-		f, ok := byName[r.Arg]
-		if !ok {
-			return nil, fmt.Errorf("keying: %v: rule %v: no argument named %q (arguments: %s): %w", t, r, r.Arg, strings.Join(names, ", "), ErrInvalidRule)
+	return nil
+}
+
+// applyRule adds option rule r to the argPlan of the argument it names,
+// checking that the argument exists and takes it and that r is complete.
+func (c *argCompile) applyRule(r Rule) error {
+	t := c.t
+	f, ok := c.byName[r.Arg]
+	if !ok {
+		return fmt.Errorf("keying: %v: rule %v: no argument named %q (arguments: %s): %w", t, r, r.Arg, strings.Join(c.names, ", "), ErrInvalidRule)
+	}
+	if !f.exported {
+		return fmt.Errorf("keying: %v: rule %v: field %s is unexported, so it is not an argument: %w", t, r, f.goPath, ErrInvalidRule)
+	}
+	if r.Kind < RuleIgnore || r.Kind > RuleInstant {
+		return fmt.Errorf("keying: %v: rule %v: unknown rule kind %d: %w", t, r, int(r.Kind), ErrInvalidRule)
+	}
+	a := c.plans[f]
+	if err := a.addRule(t, r.Kind, r.String()); err != nil {
+		return err
+	}
+	switch r.Kind {
+	case RuleMap:
+		if r.Map == nil {
+			return fmt.Errorf("keying: %v: rule %v has a nil Map function: %w", t, r, ErrInvalidRule)
 		}
-		if !f.exported {
-			return nil, fmt.Errorf("keying: %v: rule %v: field %s is unexported, so it is not an argument: %w", t, r, f.goPath, ErrInvalidRule)
+		a.mapf = r.Map
+	case RuleDropIf:
+		if r.Pred == nil {
+			return fmt.Errorf("keying: %v: rule %v has a nil Pred function: %w", t, r, ErrInvalidRule)
 		}
-		if r.Kind < RuleIgnore || r.Kind > RuleInstant {
-			return nil, fmt.Errorf("keying: %v: rule %v: unknown rule kind %d: %w", t, r, int(r.Kind), ErrInvalidRule)
+		a.pred = r.Pred
+	case RuleDropIfEqual:
+		if _, err := marshal(r.Value); err != nil {
+			return fmt.Errorf("keying: %v: rule %v: its value cannot be keyed: %w", t, r, err)
 		}
-		a := plans[f]
-		if err := a.addRule(t, r.Kind, r.String()); err != nil {
-			return nil, err
+		x, problem := dropValue(r.Value, f.typ)
+		if problem != "" {
+			return fmt.Errorf("keying: %v: %s: %s: %w", t, describeDropIfEqual(r), problem, ErrInvalidRule)
 		}
-		switch r.Kind {
-		case RuleMap:
-			if r.Map == nil {
-				return nil, fmt.Errorf("keying: %v: rule %v has a nil Map function: %w", t, r, ErrInvalidRule)
-			}
-			a.mapf = r.Map
-		case RuleDropIf:
-			if r.Pred == nil {
-				return nil, fmt.Errorf("keying: %v: rule %v has a nil Pred function: %w", t, r, ErrInvalidRule)
-			}
-			a.pred = r.Pred
-		case RuleDropIfEqual:
-			if _, err := marshal(r.Value); err != nil {
-				return nil, fmt.Errorf("keying: %v: rule %v: its value cannot be keyed: %w", t, r, err)
-			}
-			x, problem := dropValue(r.Value, f.typ)
-			if problem != "" {
-				return nil, fmt.Errorf("keying: %v: %s: %s: %w", t, describeDropIfEqual(r), problem, ErrInvalidRule)
-			}
-			b, err := marshalAs(x, f.typ)
-			if err != nil {
-				return nil, fmt.Errorf("keying: %v: %s: the value converted to the argument's type %v cannot be keyed: %w", t, describeDropIfEqual(r), f.typ, err)
-			}
-			a.dropEnc = b
-		case RuleOut:
-			if f.typ.Kind() != reflect.String {
-				return nil, fmt.Errorf("keying: %v: rule %v: an out-file argument must be a string, not %v: %w", t, r, f.typ, ErrInvalidRule)
-			}
-		case RuleInstant:
-			if !holdsTime(f.typ, map[reflect.Type]bool{}) {
-				return nil, fmt.Errorf("keying: %v: rule %v: values of the argument's type %v never hold a time.Time: %w", t, r, f.typ, ErrInvalidRule)
-			}
+		b, err := marshalAs(x, f.typ)
+		if err != nil {
+			return fmt.Errorf("keying: %v: %s: the value converted to the argument's type %v cannot be keyed: %w", t, describeDropIfEqual(r), f.typ, err)
+		}
+		a.dropEnc = b
+	case RuleOut:
+		if f.typ.Kind() != reflect.String {
+			return fmt.Errorf("keying: %v: rule %v: an out-file argument must be a string, not %v: %w", t, r, f.typ, ErrInvalidRule)
+		}
+	case RuleInstant:
+		if !holdsTime(f.typ, map[reflect.Type]bool{}) {
+			return fmt.Errorf("keying: %v: rule %v: values of the argument's type %v never hold a time.Time: %w", t, r, f.typ, ErrInvalidRule)
 		}
 	}
+	return nil
+}
 
-	for _, f := range st.all {
-		a := plans[f]
+// addArgs puts c's argPlans into p in field order (keyed arguments in args,
+// out-file ones in outs), refusing an unexported field that is not ignored
+// and an argument whose value, as its rules key it, can never be keyed.
+func (p *Plan) addArgs(c *argCompile) error {
+	t := c.t
+	for _, f := range c.st.all {
+		a := c.plans[f]
 		if !f.exported && a.kind != RuleIgnore {
-			return nil, fmt.Errorf("keying: %v: unexported field %s is not an argument: tag it pcache:\"-\", or export it to key on it: %w", t, f.goPath, ErrInvalidRule)
+			return fmt.Errorf("keying: %v: unexported field %s is not an argument: tag it pcache:\"-\", or export it to key on it: %w", t, f.goPath, ErrInvalidRule)
 		}
 		for _, u := range f.unexp {
 			p.needAddr = p.needAddr || (u && a.kind != RuleIgnore)
@@ -284,7 +327,7 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 		// compared by DropIfEqual; a MapArg result is checked when it
 		// exists, and StringArg only needs fmt.Sprint to be meaningful.
 		if a.kind == RuleString && f.ti.kind == kBad {
-			return nil, &Error{Path: p.root + "." + f.goPath, Type: f.typ, Reason: f.ti.bad + "; fmt.Sprint would print an address, so " + a.from + " cannot key it either"}
+			return &Error{Path: p.root + "." + f.goPath, Type: f.typ, Reason: f.ti.bad + "; fmt.Sprint would print an address, so " + a.from + " cannot key it either"}
 		}
 		if a.kind != RuleMap && a.kind != RuleString || a.drop == RuleDropIfEqual {
 			if err := staticCheck(f.ti, map[*typeInfo]bool{}); err != nil {
@@ -294,13 +337,12 @@ func Compile(t reflect.Type, rules []Rule) (*Plan, error) {
 				} else {
 					err.Reason += fmt.Sprintf(" (argument %q needs an Ignore, MapArg or OutFile rule, or a pcache:\"-\" tag)", f.name)
 				}
-				return nil, err
+				return err
 			}
 		}
 		p.args = append(p.args, a)
 	}
-	slices.SortFunc(p.args, func(a, b *argPlan) int { return strings.Compare(string(a.f.head), string(b.f.head)) })
-	return p, nil
+	return nil
 }
 
 // Type returns the argument type the plan was compiled for.

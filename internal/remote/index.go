@@ -217,113 +217,172 @@ func (fi *fnIndex) refresh(ctx context.Context, force bool) {
 	seen, seenBase := fi.st.Cursor, fi.st.Base
 	fi.load() // another process may have brought the mirror further
 	before := fi.st.Cursor
-	changed := fi.st.Cursor != seen || fi.st.Base != seenBase
-	complete, limited := false, false
-	badTries, damaged := 0, 0
-	deadline := time.Now().Add(t.opts.Timeout)
-	if fi.st.Cursor == 0 || now.Sub(fi.st.HeadAt) >= headEvery || fi.segments() > maxMirrorSegments {
-		changed = fi.fromCheckpoint(ctx, false, deadline)
+	run := &refreshRun{
+		now:      now,
+		deadline: time.Now().Add(t.opts.Timeout),
+		changed:  fi.st.Cursor != seen || fi.st.Base != seenBase,
+		ahead:    map[uint64]logRead{},
+		window:   1,
 	}
-	// Log entries are read ahead, in parallel: one GET when nothing is new
-	// (the usual case), then windows that double up to maxAhead while
-	// entries keep coming (a fresh machine's long tail).
-	ahead := map[uint64]logRead{}
-	window := 1
+	if fi.st.Cursor == 0 || now.Sub(fi.st.HeadAt) >= headEvery || fi.segments() > maxMirrorSegments {
+		run.changed = fi.fromCheckpoint(ctx, false, run.deadline)
+	}
 	for step := 0; ; step++ {
-		if step >= maxRefreshSteps || time.Now().After(deadline) {
-			limited = true
+		if step >= maxRefreshSteps || time.Now().After(run.deadline) {
+			run.limited = true
 			break
 		}
 		n := fi.st.Cursor + 1
-		r, have := ahead[n]
-		if !have {
-			k := window
-			if badTries > 0 || damaged > 0 {
-				k = 1 // a remote answering damage: one request at a time
-			}
-			k = min(k, maxRefreshSteps-step) // never past the bound
-			maps.Copy(ahead, fi.readLogAhead(ctx, n, k))
-			r = ahead[n]
-			window = min(2*window, maxAhead)
+		r := fi.nextLogRead(ctx, run, n, step)
+		var next logStep
+		switch {
+		case errors.Is(r.err, ErrNotExist):
+			next = fi.missingEntry(ctx, run, n)
+		case r.err != nil:
+			next = stepStop // tried again at the next lookup (the breaker spaces the tries)
+		case r.bad != nil:
+			next = fi.damagedEntry(run, n, r.bad)
+		default:
+			next = fi.takeEntry(ctx, run, n, r.entry)
 		}
-		delete(ahead, n) // a damaged entry read again is read afresh
-		entry, bad, err := r.entry, r.bad, r.err
-		if errors.Is(err, ErrNotExist) && n <= fi.damagedCP {
-			// Covered by a damaged checkpoint, and removed by a gc: what
-			// it held is lost here until the remote is repaired; the log
-			// after it is not.
-			t.opts.Logger.Warn("pcache: remote log entries covered by a damaged checkpoint are gone; reading past them", "function", fi.name, "missing", fmt.Sprintf("%d-%d", n, fi.damagedCP))
-			fi.st.Cursor = fi.damagedCP
-			continue
+		switch next {
+		case stepEnd:
+			run.complete = true
+		case stepLimited:
+			run.limited = true
 		}
-		if errors.Is(err, ErrNotExist) {
-			// The end of the log, or a gap: an entry deleted by hand (or
-			// by a gc bug) must not hide every later one. On this
-			// process's first refresh, and once a minute after, the next
-			// few numbers are asked too (at once, in parallel).
-			if fi.freshAt.Load() == 0 || now.Sub(fi.gapChecked) >= gapCheckEvery {
-				fi.gapChecked = now
-				next := fi.readLogAhead(ctx, n+1, gapProbe)
-				if m, ok := firstPresent(next, n+1, gapProbe); ok {
-					t.opts.Logger.Warn("pcache: remote log has a gap; reading past it", "function", fi.name, "missing", fmt.Sprintf("%d-%d", n, m-1))
-					maps.Copy(ahead, next)
-					fi.st.Cursor = m - 1
-					continue
-				}
-				// A remote gc may have removed the log past this mirror's
-				// position (it compacts into a checkpoint first): the head
-				// names that checkpoint, and the log goes on after it.
-				if fi.st.Cursor > 0 && fi.fromCheckpoint(ctx, false, deadline) {
-					changed = true
-					continue
-				}
-			}
-			complete = true
+		if next != stepNext {
 			break
 		}
-		if err != nil {
-			break // tried again at the next lookup (the breaker spaces the tries)
-		}
-		if bad != nil {
-			if damaged++; damaged > maxDamagedPerRefresh {
-				limited = true // not a log a writer made: the next refresh, later
-				break
-			}
-			t.failed("read the log", bad)
-			if badTries++; badTries < segmentTries {
-				continue // a torn transfer, perhaps: read it again
-			}
-			fi.st.Cursor = n // a damaged entry must not stop the function's log
-			badTries = 0
-			continue
-		}
-		badTries = 0
-		err = fi.fetchSegments(ctx, entry.Segments, deadline)
-		if errors.Is(err, ErrNotExist) && fi.fromCheckpoint(ctx, true, deadline) {
-			// Its segment was removed by a remote gc, which compacted it
-			// into a checkpoint first.
-			changed = true
-			continue
-		}
-		if errors.Is(err, ErrNotExist) {
-			t.failed("read the log", fmt.Errorf("log entry %d of %s names a segment the remote does not have", n, fi.name))
-		} else if err != nil {
-			break
-		}
-		fi.st.Cursor = n
-		fi.st.Log[n] = entry.Segments
 	}
-	if complete || limited {
+	if run.complete || run.limited {
 		// Limited: the rest waits for the next refresh, not the next call.
 		fi.freshAt.Store(now.UnixNano())
 	}
-	if limited {
+	if run.limited {
 		t.opts.Logger.Debug("pcache: remote log read in part; the rest at the next refresh", "function", fi.name, "cursor", fi.st.Cursor)
 	}
-	if fi.st.Cursor != before || changed {
+	if fi.st.Cursor != before || run.changed {
 		fi.save()
 		fi.m.Refresh()
 	}
+}
+
+// refreshRun is the state of one refresh while it reads the log.
+type refreshRun struct {
+	now      time.Time // the clock (Options.Now) when the refresh started
+	deadline time.Time // no request is started after it (Options.Timeout)
+	changed  bool      // the mirror changed other than by its cursor (a checkpoint, another process)
+	complete bool      // the end of the log was reached
+	limited  bool      // stopped by maxRefreshSteps, the deadline or damage: the rest at the next refresh
+	badTries int       // reads of the damaged entry at the cursor so far
+	damaged  int       // damaged entries (and reads of them) in this refresh
+	// Log entries are read ahead, in parallel: one GET when nothing is new
+	// (the usual case), then windows that double up to maxAhead while
+	// entries keep coming (a fresh machine's long tail).
+	window int                // how many log entries the next read ahead asks
+	ahead  map[uint64]logRead // entries read ahead and not yet handled
+}
+
+// logStep is what the refresh loop does after one log entry.
+type logStep int
+
+const (
+	stepNext    logStep = iota // go on with the entry after the cursor
+	stepStop                   // stop: a request failed; tried again at the next lookup
+	stepLimited                // stop: this refresh's bounds are reached; the rest at the next refresh
+	stepEnd                    // stop: the end of the log is reached
+)
+
+// nextLogRead returns the read of log entry n (the one after the cursor),
+// reading a window of entries ahead when n was not read ahead already.
+func (fi *fnIndex) nextLogRead(ctx context.Context, run *refreshRun, n uint64, step int) logRead {
+	r, have := run.ahead[n]
+	if !have {
+		k := run.window
+		if run.badTries > 0 || run.damaged > 0 {
+			k = 1 // a remote answering damage: one request at a time
+		}
+		k = min(k, maxRefreshSteps-step) // never past the bound
+		maps.Copy(run.ahead, fi.readLogAhead(ctx, n, k))
+		r = run.ahead[n]
+		run.window = min(2*run.window, maxAhead)
+	}
+	delete(run.ahead, n) // a damaged entry read again is read afresh
+	return r
+}
+
+// missingEntry handles log entry n not being there: entries lost under a
+// damaged checkpoint are stepped over; otherwise it is the end of the log,
+// unless a gap check finds later entries or the head a newer checkpoint.
+func (fi *fnIndex) missingEntry(ctx context.Context, run *refreshRun, n uint64) logStep {
+	t := fi.t
+	if n <= fi.damagedCP {
+		// Covered by a damaged checkpoint, and removed by a gc: what
+		// it held is lost here until the remote is repaired; the log
+		// after it is not.
+		t.opts.Logger.Warn("pcache: remote log entries covered by a damaged checkpoint are gone; reading past them", "function", fi.name, "missing", fmt.Sprintf("%d-%d", n, fi.damagedCP))
+		fi.st.Cursor = fi.damagedCP
+		return stepNext
+	}
+	// The end of the log, or a gap: an entry deleted by hand (or
+	// by a gc bug) must not hide every later one. On this
+	// process's first refresh, and once a minute after, the next
+	// few numbers are asked too (at once, in parallel).
+	if fi.freshAt.Load() == 0 || run.now.Sub(fi.gapChecked) >= gapCheckEvery {
+		fi.gapChecked = run.now
+		next := fi.readLogAhead(ctx, n+1, gapProbe)
+		if m, ok := firstPresent(next, n+1, gapProbe); ok {
+			t.opts.Logger.Warn("pcache: remote log has a gap; reading past it", "function", fi.name, "missing", fmt.Sprintf("%d-%d", n, m-1))
+			maps.Copy(run.ahead, next)
+			fi.st.Cursor = m - 1
+			return stepNext
+		}
+		// A remote gc may have removed the log past this mirror's
+		// position (it compacts into a checkpoint first): the head
+		// names that checkpoint, and the log goes on after it.
+		if fi.st.Cursor > 0 && fi.fromCheckpoint(ctx, false, run.deadline) {
+			run.changed = true
+			return stepNext
+		}
+	}
+	return stepEnd
+}
+
+// damagedEntry handles log entry n read damaged (bad): it is read again up
+// to segmentTries times, then stepped over; too many in one refresh stop it.
+func (fi *fnIndex) damagedEntry(run *refreshRun, n uint64, bad error) logStep {
+	if run.damaged++; run.damaged > maxDamagedPerRefresh {
+		return stepLimited // not a log a writer made: the next refresh, later
+	}
+	fi.t.failed("read the log", bad)
+	if run.badTries++; run.badTries < segmentTries {
+		return stepNext // a torn transfer, perhaps: read it again
+	}
+	fi.st.Cursor = n // a damaged entry must not stop the function's log
+	run.badTries = 0
+	return stepNext
+}
+
+// takeEntry fetches the segments log entry n names and moves the cursor
+// over it; a segment a remote gc removed sends the mirror to the checkpoint.
+func (fi *fnIndex) takeEntry(ctx context.Context, run *refreshRun, n uint64, entry logEntry) logStep {
+	run.badTries = 0
+	err := fi.fetchSegments(ctx, entry.Segments, run.deadline)
+	if errors.Is(err, ErrNotExist) && fi.fromCheckpoint(ctx, true, run.deadline) {
+		// Its segment was removed by a remote gc, which compacted it
+		// into a checkpoint first.
+		run.changed = true
+		return stepNext
+	}
+	if errors.Is(err, ErrNotExist) {
+		fi.t.failed("read the log", fmt.Errorf("log entry %d of %s names a segment the remote does not have", n, fi.name))
+	} else if err != nil {
+		return stepStop
+	}
+	fi.st.Cursor = n
+	fi.st.Log[n] = entry.Segments
+	return stepNext
 }
 
 const (

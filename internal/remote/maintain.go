@@ -407,65 +407,100 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 		return nil, err
 	}
 	rep := &GCReport{Compacted: []string{}, Refused: []Problem{}} // empty, never null, in JSON
-	refused := map[string]bool{}
-	refuse := func(fn *inspected) {
-		refused[fn.st.name] = true
-		rep.Refused = append(rep.Refused, fn.st.problems[0])
-	}
+	g := &gcRun{b: b, opts: opts, rep: rep, refused: map[string]bool{}}
 	for _, fn := range fns {
 		if len(fn.st.problems) > 0 {
-			refuse(fn)
+			g.refuse(fn)
 		}
 	}
-	evict := chooseEvictions(l, fns, opts, rep, refused)
+	evict := chooseEvictions(l, fns, g.opts, rep, g.refused)
 	for _, fn := range fns {
-		name := fn.st.name
-		if refused[name] {
-			continue
-		}
-		if tomb := evict[name]; len(tomb) > 0 {
-			rep.EvictedFunctions = append(rep.EvictedFunctions, name)
-			if opts.DryRun {
-				continue
-			}
-			segs, err := encodeSegments(name, tomb)
-			if err != nil {
-				return rep, err
-			}
-			from := fn.st.seq
-			for _, sg := range segs {
-				if from, _, _, err = publish(ctx, b, name, sg.entries, from, "pcache-fsck gc", opts.Now); err != nil {
-					return rep, err
-				}
-			}
-			st, err := loadState(ctx, b, name, loadOptions{listed: true})
-			if err != nil {
-				return rep, err
-			}
-			fn.st, fn.live = st, live(st.entries)
-			if len(st.problems) > 0 { // damaged meanwhile
-				refuse(fn)
-				continue
-			}
-		}
-		if fn.st.seq > fn.st.checkpoint {
-			rep.Compacted = append(rep.Compacted, name)
-			if !opts.DryRun {
-				if _, err := compact(ctx, b, fn.st); err != nil {
-					return rep, err
-				}
-			}
+		if err := g.evictAndCompact(ctx, fn, evict[fn.st.name]); err != nil {
+			return rep, err
 		}
 	}
-	if opts.DryRun {
+	if g.opts.DryRun {
 		return rep, nil
 	}
-	opts.Now = clock() // ages below are of files, some just written
+	g.opts.Now = clock() // ages below are of files, some just written
 	// What is still named, listed again: the compactions added checkpoints
 	// and segments.
 	if l, err = list(ctx, b); err != nil {
 		return rep, err
 	}
+	if err := g.deleteUnnamed(ctx, l, fns); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// gcRun is the state of one GC: its options (Now advances once, after the
+// compactions), its report, and the functions it refused (leaves alone).
+type gcRun struct {
+	b       Backend
+	opts    GCOptions
+	rep     *GCReport
+	refused map[string]bool // by function name
+}
+
+// refuse leaves fn alone for the rest of the GC, reporting its first
+// problem.
+func (g *gcRun) refuse(fn *inspected) {
+	g.refused[fn.st.name] = true
+	g.rep.Refused = append(g.rep.Refused, fn.st.problems[0])
+}
+
+// evictAndCompact publishes fn's evictions (tomb) through its log, reads
+// its index again, and compacts its log into a checkpoint; with DryRun it
+// only reports them. A refused function, or one damaged meanwhile, is left.
+func (g *gcRun) evictAndCompact(ctx context.Context, fn *inspected, tomb []record.Entry) error {
+	b, opts, rep := g.b, g.opts, g.rep
+	name := fn.st.name
+	if g.refused[name] {
+		return nil
+	}
+	if len(tomb) > 0 {
+		rep.EvictedFunctions = append(rep.EvictedFunctions, name)
+		if opts.DryRun {
+			return nil
+		}
+		segs, err := encodeSegments(name, tomb)
+		if err != nil {
+			return err
+		}
+		from := fn.st.seq
+		for _, sg := range segs {
+			if from, _, _, err = publish(ctx, b, name, sg.entries, from, "pcache-fsck gc", opts.Now); err != nil {
+				return err
+			}
+		}
+		st, err := loadState(ctx, b, name, loadOptions{listed: true})
+		if err != nil {
+			return err
+		}
+		fn.st, fn.live = st, live(st.entries)
+		if len(st.problems) > 0 { // damaged meanwhile
+			g.refuse(fn)
+			return nil
+		}
+	}
+	if fn.st.seq > fn.st.checkpoint {
+		rep.Compacted = append(rep.Compacted, name)
+		if !opts.DryRun {
+			if _, err := compact(ctx, b, fn.st); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// deleteUnnamed deletes, by listing l (taken after the compactions), what
+// nothing names any more: each function's old log, checkpoints and
+// segments, then objects no live entry names (older than Grace), probes
+// and expired leases.
+func (g *gcRun) deleteUnnamed(ctx context.Context, l *listing, fns []*inspected) error {
+	b, opts, rep := g.b, g.opts, g.rep
 	referenced := map[[32]byte]bool{}
 	for _, fn := range fns {
 		for i := range fn.live {
@@ -473,11 +508,11 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 				referenced[o.ID] = true
 			}
 		}
-		if refused[fn.st.name] {
+		if g.refused[fn.st.name] {
 			continue
 		}
 		if err := gcFunction(ctx, b, l.fns[fn.keys.dir], fn.st.name, opts, rep); err != nil {
-			return rep, err
+			return err
 		}
 	}
 	for id, o := range l.objects {
@@ -489,23 +524,20 @@ func GC(ctx context.Context, b Backend, opts GCOptions) (*GCReport, error) {
 			continue
 		}
 		if err := b.Delete(ctx, o.key); err != nil {
-			return rep, err
+			return err
 		}
 		rep.DeletedObjects++
 		rep.DeletedBytes += o.size
 	}
 	for _, p := range l.probes {
 		if err := b.Delete(ctx, p); err != nil {
-			return rep, err
+			return err
 		}
 		rep.DeletedOther++
 	}
 	n, err := gcLeases(ctx, b, opts.Now)
 	rep.DeletedOther += n
-	if err != nil {
-		return rep, err
-	}
-	return rep, nil
+	return err
 }
 
 // chooseEvictions picks the entries to evict (by age, then size, least

@@ -55,6 +55,38 @@ func (b *bench) peers(ctx context.Context) error {
 			return err
 		}
 	}
+	run := &peersRun{b: b, py: py, dir: dir, f: f, libs: []peerLib{
+		{"diskcache", "python diskcache.Cache(dir).memoize()", keys, b.cfg.peerHits},
+		{"joblib", "python joblib.Memory(dir, verbose=0).cache", b.cfg.peerSlowKeys, b.cfg.peerSlowHits},
+		{"permacache", "python permacache(path)", b.cfg.peerSlowKeys, b.cfg.peerSlowHits},
+	}}
+	if err := run.measure(ctx); err != nil {
+		return err
+	}
+	run.addRows()
+	return nil
+}
+
+// peersRun is one run of the peers' scenario: the pcache function and the
+// python peers measured, and the best times of each (pcache's miss pm and
+// hit ph; each peer's, +Inf or 0 for a peer that did not run).
+type peersRun struct {
+	b        *bench
+	py       *python
+	dir      string
+	f        *pcache.Func[peerArgs, []int]
+	libs     []peerLib
+	pm, ph   float64
+	bestMiss []float64 // by index into libs
+	bestHit  []float64
+}
+
+// measure times pcache's misses and hits and each python peer that runs
+// (a run of it per round, in a new directory), all in interleaved rounds,
+// and checks that pcache computed and stored once per miss.
+func (run *peersRun) measure(ctx context.Context) error {
+	b, py, dir, f, libs := run.b, run.py, run.dir, run.f, run.libs
+	keys := b.cfg.peerKeys
 	next := keys
 	miss := func() (float64, error) {
 		return perOp(ctx, b.cfg.probe, func(int) error {
@@ -72,11 +104,6 @@ func (b *bench) peers(ctx context.Context) error {
 			_, err := f.Call(hctx, peerKey(j%keys))
 			return err
 		})
-	}
-	libs := []peerLib{
-		{"diskcache", "python diskcache.Cache(dir).memoize()", keys, b.cfg.peerHits},
-		{"joblib", "python joblib.Memory(dir, verbose=0).cache", b.cfg.peerSlowKeys, b.cfg.peerSlowHits},
-		{"permacache", "python permacache(path)", b.cfg.peerSlowKeys, b.cfg.peerSlowHits},
 	}
 	probes := []probe{miss, hit}
 	bestHit := make([]float64, len(libs))
@@ -102,13 +129,21 @@ func (b *bench) peers(ctx context.Context) error {
 	if st := f.Stats(); st.Computes != st.Misses || st.Stores != st.Misses {
 		return fmt.Errorf("%s: %d computes and %d stores for %d misses", peerName, st.Computes, st.Stores, st.Misses)
 	}
-	pm, ph := best[0], best[1]
-	bestMiss := make([]float64, len(libs))
+	run.pm, run.ph = best[0], best[1]
+	run.bestMiss = make([]float64, len(libs))
 	for j, i := range ran {
-		bestMiss[i] = best[2+j]
+		run.bestMiss[i] = best[2+j]
 	}
+	run.bestHit = bestHit
+	return nil
+}
+
+// addRows adds a miss row and a hit row per python peer: pcache's time
+// against the peer's (skipped or an error when the peer did not run).
+func (run *peersRun) addRows() {
+	b, py, pm, ph := run.b, run.py, run.pm, run.ph
 	const scen = "peers' f(x, y=2) → [x, y, x+y], a distinct result per key"
-	for i, lib := range libs {
+	for i, lib := range run.libs {
 		id, vs, info := "peers-"+lib.name, "pcache vs "+lib.name, true
 		if lib.name == "diskcache" {
 			id, info = "peers", false
@@ -121,9 +156,9 @@ func (b *bench) peers(ctx context.Context) error {
 			return fmt.Sprintf("%s, %s (%s %s)", lib.what, kind, lib.name, v)
 		}
 		missRow := Row{ID: id + "-miss", Scenario: scen + ": miss + store, " + vs + " (pcache: Go, in-process, struct{X, Y int} → []int)", Unit: unitNs,
-			Result: pm, Floor: floor("miss + store"), FloorValue: bestMiss[i]}
+			Result: pm, Floor: floor("miss + store"), FloorValue: run.bestMiss[i]}
 		hitRow := Row{ID: id + "-hit", Scenario: scen + ": hit, " + vs, Unit: unitNs,
-			Result: ph, Floor: floor("hit"), FloorValue: bestHit[i]}
+			Result: ph, Floor: floor("hit"), FloorValue: run.bestHit[i]}
 		if !info {
 			missRow.Target = &Target{"ratio", "<=", 0.2, issueSmall + ": 5× faster"}
 			hitRow.Target = &Target{"ratio", "<=", 0.1, issueSmall + ": 10× faster"}
@@ -136,5 +171,4 @@ func (b *bench) peers(ctx context.Context) error {
 		b.add(missRow)
 		b.add(hitRow)
 	}
-	return nil
 }

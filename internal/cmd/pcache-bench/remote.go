@@ -48,37 +48,17 @@ func (b *bench) remoteTier(ctx context.Context) error {
 	}
 	defer removeAll(dir)
 
-	file := &remoteHits{b: b, ctx: ctx, kind: "file", dir: dir, url: func(round int) string {
+	g := &remoteGroup{b: b, ctx: ctx, dir: dir}
+	g.file = &remoteHits{b: b, ctx: ctx, kind: "file", dir: dir, url: func(round int) string {
 		return "file://" + filepath.Join(dir, fmt.Sprintf("file-remote-%d", round))
 	}}
-	var stops []func()
-	var s3, s3close *remoteHits
-	var up *remoteUpload
-	skip := ""
-	var s3err error // versitygw is there but could not be used: the S3 rows are errors
-	s3Kind := func(kind string, keepAlive bool) (*remoteHits, string, error) {
-		srv, err := remotetest.Launch(filepath.Join(dir, "versitygw-"+kind), keepAlive)
-		if err != nil {
-			return nil, "", err
-		}
-		stops = append(stops, srv.Stop) // kills the server's process, by its PID
-		h := &remoteHits{b: b, ctx: ctx, kind: kind, dir: dir, env: srv.EnvList()}
-		h.useEnv()
-		bucket, err := srv.CreateBucket(ctx)
-		if err != nil {
-			return nil, "", err
-		}
-		b.logf("remote: %s (keep-alive %v) on %s, bucket %s", srv.Bin, keepAlive, srv.Endpoint(), bucket)
-		h.url = func(round int) string { return fmt.Sprintf("s3://%s/hit-%d", bucket, round) }
-		return h, bucket, nil
-	}
 	defer func() {
-		for _, stop := range stops {
+		for _, stop := range g.stops {
 			stop()
 		}
 	}()
 	if remotetest.Binary() == "" {
-		skip = remoteSkip
+		g.skip = remoteSkip
 		b.logf("remote: %s: S3 rows skipped", remoteSkip)
 	} else {
 		// The AWS variables name the servers while the group runs, as a
@@ -86,27 +66,77 @@ func (b *bench) remoteTier(ctx context.Context) error {
 		defer saveEnv("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION",
 			"AWS_EC2_METADATA_DISABLED", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE",
 			"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3")()
-		var bucket string
-		if s3close, _, err = s3Kind("s3-close", false); err != nil {
-			s3err = fmt.Errorf("versitygw: %w", err)
-		} else if s3, bucket, err = s3Kind("s3", true); err != nil {
-			s3err = fmt.Errorf("versitygw --keep-alive: %w", err)
-		} else {
-			up = &remoteUpload{b: b, ctx: ctx, dir: dir, bucket: bucket, env: s3.env}
-		}
+		g.startS3()
 	}
+	if err := g.measureHits(); err != nil {
+		return err
+	}
+	return g.addRows()
+}
 
+// remoteGroup is one run of the remote group: the remotes measured, the
+// versitygw servers started (stopped by remoteTier when it returns), and
+// why the S3 rows are skipped (skip) or errors (s3err), if they are.
+type remoteGroup struct {
+	b           *bench
+	ctx         context.Context
+	dir         string
+	file        *remoteHits
+	s3, s3close *remoteHits
+	up          *remoteUpload
+	stops       []func()
+	skip        string
+	s3err       error // versitygw is there but could not be used: the S3 rows are errors
+}
+
+// s3Kind starts a versitygw server (with or without keep-alive) and makes
+// a bucket on it: the remote of kind.
+func (g *remoteGroup) s3Kind(kind string, keepAlive bool) (*remoteHits, string, error) {
+	b, ctx, dir := g.b, g.ctx, g.dir
+	srv, err := remotetest.Launch(filepath.Join(dir, "versitygw-"+kind), keepAlive)
+	if err != nil {
+		return nil, "", err
+	}
+	g.stops = append(g.stops, srv.Stop) // kills the server's process, by its PID
+	h := &remoteHits{b: b, ctx: ctx, kind: kind, dir: dir, env: srv.EnvList()}
+	h.useEnv()
+	bucket, err := srv.CreateBucket(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	b.logf("remote: %s (keep-alive %v) on %s, bucket %s", srv.Bin, keepAlive, srv.Endpoint(), bucket)
+	h.url = func(round int) string { return fmt.Sprintf("s3://%s/hit-%d", bucket, round) }
+	return h, bucket, nil
+}
+
+// startS3 starts the two versitygw servers (no keep-alive, then
+// keep-alive, whose bucket the upload row uses); a failure is s3err.
+func (g *remoteGroup) startS3() {
+	var bucket string
+	var err error
+	if g.s3close, _, err = g.s3Kind("s3-close", false); err != nil {
+		g.s3err = fmt.Errorf("versitygw: %w", err)
+	} else if g.s3, bucket, err = g.s3Kind("s3", true); err != nil {
+		g.s3err = fmt.Errorf("versitygw --keep-alive: %w", err)
+	} else {
+		g.up = &remoteUpload{b: g.b, ctx: g.ctx, dir: g.dir, bucket: bucket, env: g.s3.env}
+	}
+}
+
+// measureHits measures the remote hits of every remote that runs, in
+// interleaved rounds, and counts the requests each made.
+func (g *remoteGroup) measureHits() error {
 	// Remote hits: every round fills a new remote (its own prefix), so
 	// every round reads the same remote state.
-	kinds := []*remoteHits{file}
-	if s3err == nil && skip == "" {
-		kinds = []*remoteHits{s3, s3close, file}
+	kinds := []*remoteHits{g.file}
+	if g.s3err == nil && g.skip == "" {
+		kinds = []*remoteHits{g.s3, g.s3close, g.file}
 	}
 	var probes []probe
 	for _, k := range kinds {
 		probes = append(probes, k.rawGet, k.remoteHit, k.localHit)
 	}
-	best, err := interleave(ctx, b.cfg.rounds, probes...)
+	best, err := interleave(g.ctx, g.b.cfg.rounds, probes...)
 	if err != nil {
 		for _, k := range kinds {
 			k.closeStore()
@@ -119,7 +149,14 @@ func (b *bench) remoteTier(ctx context.Context) error {
 			return fmt.Errorf("%s remote: counting requests: %w", k.kind, err)
 		}
 	}
+	return nil
+}
 
+// addRows measures the upload row and adds the group's rows: the S3 ones
+// (skipped without versitygw; left out, and s3err returned, when it could
+// not be used) and the file:// one.
+func (g *remoteGroup) addRows() error {
+	b, s3, s3close, file, skip := g.b, g.s3, g.s3close, g.file, g.skip
 	n := b.cfg.remoteKeys
 	hitScen := func(where string) string {
 		return fmt.Sprintf("remote hit: a call on a fresh local cache served by %s (mirror lookup, GET of the object, local record), %s distinct small results", where, countName(n))
@@ -134,20 +171,20 @@ func (b *bench) remoteTier(ctx context.Context) error {
 	upRow := Row{ID: "remote-upload-100MiB", Scenario: fmt.Sprintf("upload one %s []byte result to S3 (versitygw --keep-alive, loopback): Call (local commit) + Close (flush: object, segment, log entry)", sizeName(b.cfg.remoteBig)),
 		Unit: unitMBps, Floor: fmt.Sprintf("raw backend Put of %s from a non-seekable reader (create-only) through remote.OpenBackend", sizeName(b.cfg.remoteBig)),
 		Target: &Target{"ratio", ">=", 0.5, "ours"}}
-	if s3err == nil && skip == "" {
+	if g.s3err == nil && skip == "" {
 		hitRow.Result, hitRow.FloorValue = s3.best[1], s3.best[0]
 		hitRow.Note = fmt.Sprintf("local hit %s; %s; requests: %s", fmtDuration(s3.best[2]), s3.slowest(), s3.requests)
 		localRow.Result, localRow.FloorValue = s3.best[1], s3.best[2]
 		closeRow.Result, closeRow.FloorValue = s3close.best[1], s3.best[1]
 		closeRow.Note = fmt.Sprintf("raw GET from this server %s, the remote hit %.2f× it; local hit %s; %s; requests: %s",
 			fmtDuration(s3close.best[0]), s3close.best[1]/s3close.best[0], fmtDuration(s3close.best[2]), s3close.slowest(), s3close.requests)
-		if err := up.run(&upRow); err != nil {
+		if err := g.up.run(&upRow); err != nil {
 			return fmt.Errorf("remote upload: %w", err)
 		}
 	} else if skip != "" {
 		hitRow.Skip, localRow.Skip, closeRow.Skip, upRow.Skip = skip, skip, skip, skip
 	}
-	if s3err == nil {
+	if g.s3err == nil {
 		b.add(hitRow)
 		b.add(localRow)
 		b.add(closeRow)
@@ -156,7 +193,7 @@ func (b *bench) remoteTier(ctx context.Context) error {
 	b.add(Row{ID: "remote-hit-file", Scenario: hitScen("a file:// remote in the scratch directory"), Unit: unitNs,
 		Result: file.best[1], Floor: "os.Open + ReadAll of one of the remote's small objects through remote.OpenBackend", FloorValue: file.best[0],
 		Note: fmt.Sprintf("local hit %s; %s; file operations: %s", fmtDuration(file.best[2]), file.slowest(), file.requests)})
-	return s3err
+	return g.s3err
 }
 
 // saveEnv unsets the variables keys and returns a function that puts them
