@@ -374,9 +374,11 @@ func (c *core) restoreOuts(ctx context.Context, k *callKey, e *record.Entry) out
 		}
 		defer c.s.gate.Leave()
 	}
-	recs := make([]outfile.File, len(e.Outs))
-	for i, o := range e.Outs {
-		recs[i] = toOutfile(o)
+	// A copy: the entry's records (their paths included) may be shared with
+	// the manifest's view, and Restore updates the paths.
+	recs := slices.Clone(e.Outs)
+	for i := range recs {
+		recs[i].Paths = slices.Clone(recs[i].Paths)
 	}
 	changed := false
 	for _, o := range k.outs {
@@ -400,10 +402,7 @@ func (c *core) restoreOuts(ctx context.Context, k *callKey, e *record.Entry) out
 		// recover from them: the same entry (same Time), used now. Losing
 		// this record costs a re-hash, nothing else.
 		up := *e
-		up.Outs = make([]record.OutFile, len(recs))
-		for i, r := range recs {
-			up.Outs[i] = toRecord(r)
-		}
+		up.Outs = recs
 		up.Used = c.s.opts.now().UnixNano()
 		c.m.Append(up)
 	}
@@ -520,7 +519,7 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 			if err != nil {
 				return fmt.Errorf("out file %q: %w", o.Arg, err)
 			}
-			e.Outs = append(e.Outs, toRecord(rec))
+			e.Outs = append(e.Outs, rec)
 		}
 		results[i] = p.data
 		entries = append(entries, e)
@@ -675,22 +674,6 @@ func (c *core) outsDiffer(k *callKey, e *record.Entry) string {
 		}
 	}
 	return ""
-}
-
-func toRecord(f outfile.File) record.OutFile {
-	r := record.OutFile{Arg: f.Arg, Object: f.Object, Size: f.Size, Mode: f.Mode}
-	for _, p := range f.Paths {
-		r.Paths = append(r.Paths, record.PathRecord{Path: p.Path, MtimeNs: p.MtimeNs, Size: p.Size})
-	}
-	return r
-}
-
-func toOutfile(r record.OutFile) outfile.File {
-	f := outfile.File{Arg: r.Arg, Object: r.Object, Size: r.Size, Mode: r.Mode}
-	for _, p := range r.Paths {
-		f.Paths = append(f.Paths, outfile.Path{Path: p.Path, MtimeNs: p.MtimeNs, Size: p.Size})
-	}
-	return f
 }
 
 // writable says why the function's entries cannot be changed now (op names

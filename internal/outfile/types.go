@@ -1,25 +1,16 @@
 package outfile
 
-import "github.com/pcache/pcache/internal/cas"
+import wire "github.com/pcache/pcache/internal/manifest/record"
 
 // File is what a cache keeps of one out-file argument of a call: its
-// contents (an object) and where it was written. The caller records it with
-// the call's entry; this package owns only the content and the paths.
-type File struct {
-	Arg    string // argument name
-	Object cas.ID // the file's contents in the object store
-	Size   int64  // contents size in bytes
-	Mode   uint32 // permission bits to restore
-	Paths  []Path // absolute paths it was written to, most recent last (at most MaxPaths)
-}
+// contents (an object) and where it was written. It is the record an entry
+// holds (record.OutFile): one type from capture to the manifest and back.
+// This package owns only the content and the paths.
+type File = wire.OutFile
 
 // Path is one place an out file was written, with the mtime and size it had
 // right after the write (so a hit can tell the file is untouched).
-type Path struct {
-	Path    string // absolute path written
-	MtimeNs int64  // its mtime (unix ns) after the write
-	Size    int64  // its size after the write
-}
+type Path = wire.PathRecord
 
 // Short names inside this package.
 type (
