@@ -220,26 +220,9 @@ const (
 // serve reads and decodes entry e for k and restores its out files. legacy
 // entries must also round-trip; served ones are re-recorded under k.hash.
 func (c *core) serve(ctx context.Context, k *callKey, e *record.Entry, dst sink, legacy bool) outcome {
-	if !c.readsCodec(e.Codec) {
-		return passed
-	}
-	data, ok := c.read(k, e.Result, e.Size)
-	if !ok {
-		return unusable
-	}
-	data, err := c.entryData(e, data)
-	if err == nil {
-		err = dst.decode(data)
-	}
-	if err != nil {
-		if legacy {
-			return passed // written for another result type
-		}
-		c.warn("stored result does not decode; recomputing", k, err)
-		return unusable
-	}
-	if legacy && !c.roundTrips(data, dst) {
-		return passed
+	if oc, why := c.decodeEntry(e, dst, legacy); oc != served {
+		c.missed(k, e, why)
+		return oc
 	}
 	if len(k.outs) > 0 {
 		switch c.restoreOuts(ctx, k, e) {
@@ -257,6 +240,60 @@ func (c *core) serve(ctx context.Context, k *callKey, e *record.Entry, dst sink,
 		c.touch(e)
 	}
 	return served
+}
+
+// reason is why a stored entry is not served: one sentence for people
+// (Explain shows it), and the error behind it.
+type reason struct {
+	why string
+	err error
+	log string // what a call logs of it ("": nothing)
+}
+
+// decodeEntry reads entry e's result, verified, and decodes it into dst,
+// changing nothing (a call's serve and Explain both ask it): served, or
+// why not. A legacy entry (written before entries recorded their result
+// type) must also encode back to exactly its bytes.
+func (c *core) decodeEntry(e *record.Entry, dst sink, legacy bool) (outcome, reason) {
+	if !c.readsCodec(e.Codec) {
+		return passed, reason{why: fmt.Sprintf("an entry exists, written with codec %q; this function uses %q", e.Codec, c.codec.Name())}
+	}
+	data, err := c.s.cas.Get(e.Result, e.Size)
+	switch {
+	case errors.Is(err, cas.ErrNotFound):
+		return unusable, reason{why: "an entry exists but its result object is missing (gc, or a partial copy); a call recomputes it", err: err}
+	case errors.Is(err, cas.ErrCorrupt):
+		return unusable, reason{"an entry exists but its result object is corrupt; a call recomputes it", err, "stored object is corrupt; recomputing"}
+	case err != nil:
+		return unusable, reason{"an entry exists but its result cannot be read: " + err.Error(), err, "reading a stored result failed; computing"}
+	}
+	if data, err = c.entryData(e, data); err == nil {
+		err = dst.decode(data)
+	}
+	switch {
+	case err != nil && legacy:
+		return passed, reason{why: "an entry of an earlier pcache release exists, written for another result type", err: err}
+	case err != nil:
+		return unusable, reason{"an entry exists but its result does not decode as this result type: " + err.Error(), err, "stored result does not decode; recomputing"}
+	case legacy && !c.roundTrips(data, dst):
+		return passed, reason{why: "an entry of an earlier pcache release exists, written for another result type"}
+	}
+	return served, reason{}
+}
+
+// missed acts on an entry a call could not serve: a corrupt result object
+// is moved aside (so a recompute can store it again), and what a call
+// survives is logged.
+func (c *core) missed(k *callKey, e *record.Entry, r reason) {
+	if errors.Is(r.err, cas.ErrCorrupt) && !c.s.readOnly && c.s.cas.Verify(e.Result) != nil {
+		// The object may be fine and the entry's recorded size wrong (a
+		// damaged or forged record): only an object that fails its own hash
+		// is moved aside, so entries sharing a good object keep hitting.
+		c.s.cas.Quarantine(e.Result) // best effort: another caller may have moved it already
+	}
+	if r.log != "" {
+		c.warn(r.log, k, r.err)
+	}
 }
 
 // roundTrips reports whether the value dst decoded from data encodes back
@@ -337,30 +374,6 @@ func (s *value[R]) decode(b []byte) error {
 }
 
 func (s *value[R]) reencode() ([]byte, error) { return s.codec.Marshal(s.v) }
-
-// read returns the verified bytes of object id of the given size. An
-// object that is missing or corrupt is a miss (a corrupt one is moved aside
-// so a recompute can store it again).
-func (c *core) read(k *callKey, id [32]byte, size int64) ([]byte, bool) {
-	data, err := c.s.cas.Get(id, size)
-	if err == nil {
-		return data, true
-	}
-	switch {
-	case errors.Is(err, cas.ErrCorrupt):
-		// The object may be fine and the entry's recorded size wrong (a
-		// damaged or forged record): only an object that fails its own hash
-		// is moved aside, so entries sharing a good object keep hitting.
-		if !c.s.readOnly && c.s.cas.Verify(id) != nil {
-			c.s.cas.Quarantine(id) // best effort: another caller may have moved it already
-		}
-		c.warn("stored object is corrupt; recomputing", k, err)
-	case errors.Is(err, cas.ErrNotFound):
-	default:
-		c.warn("reading a stored result failed; computing", k, err)
-	}
-	return nil, false
-}
 
 // restoreOuts makes every requested out path hold the entry's recorded
 // contents. When that cannot be done (the recorded content is gone: the

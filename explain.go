@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/manifest/record"
@@ -144,25 +142,12 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 	return x, nil
 }
 
-// unusable says why entry e would not be served, or "" if it would.
+// unusable says why entry e would not be served, or "" if it would: what
+// a call's serve would find (decodeEntry), and out-file contents that are
+// gone (which a call would find restoring them).
 func (c *core) unusable(e *record.Entry, dst sink) string {
-	if !c.readsCodec(e.Codec) {
-		return fmt.Sprintf("an entry exists, written with codec %q; this function uses %q", e.Codec, c.codec.Name())
-	}
-	data, err := c.s.cas.Get(e.Result, e.Size)
-	switch {
-	case errors.Is(err, cas.ErrNotFound):
-		return "an entry exists but its result object is missing (gc, or a partial copy); a call recomputes it"
-	case errors.Is(err, cas.ErrCorrupt):
-		return "an entry exists but its result object is corrupt; a call recomputes it"
-	case err != nil:
-		return "an entry exists but its result cannot be read: " + err.Error()
-	}
-	if data, err = c.entryData(e, data); err == nil {
-		err = dst.decode(data)
-	}
-	if err != nil {
-		return "an entry exists but its result does not decode as this result type: " + err.Error()
+	if oc, r := c.decodeEntry(e, dst, false); oc != served {
+		return r.why
 	}
 	for _, o := range e.Outs {
 		if ok, _ := c.s.cas.Has(o.Object); !ok {
