@@ -64,11 +64,3 @@ func (s *Store) Stats() Stats {
 	}
 	return st
 }
-
-// add counts n events of kind k for one function and its Store.
-func (c *core) add(k stat, n int64) {
-	c.stats[k].Add(n)
-	c.s.stats[k].Add(n)
-}
-
-func (c *core) count(k stat) { c.add(k, 1) }

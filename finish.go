@@ -93,3 +93,11 @@ func (c *core) observe(ctx context.Context, info CallInfo) {
 		c.s.log.DebugContext(ctx, msg, args...)
 	}
 }
+
+// add counts n events of kind k for one function and its Store.
+func (c *core) add(k stat, n int64) {
+	c.stats[k].Add(n)
+	c.s.stats[k].Add(n)
+}
+
+func (c *core) count(k stat) { c.add(k, 1) }
