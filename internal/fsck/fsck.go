@@ -23,11 +23,6 @@ import (
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
-// ErrNotCache is wrapped by Open's error for a directory that is not a
-// pcache cache (or does not exist). It is layout's: the library's Open and
-// maintenance judge a directory alike.
-var ErrNotCache = layout.ErrNotCache
-
 // ErrDamagedMarker is wrapped by MarkerProblem's error: the cache's marker
 // (pcache.json) is damaged or missing though the directory is a cache.
 var ErrDamagedMarker = layout.ErrDamagedMarker
@@ -42,7 +37,8 @@ type Cache struct {
 }
 
 // Open opens the cache directory dir for maintenance. It fails, wrapping
-// ErrNotCache, when dir does not exist or is not a cache (layout.CheckMarker
+// layout.ErrNotCache (the one "not a cache" sentinel, pcache.ErrNotCache
+// too), when dir does not exist or is not a cache (layout.CheckMarker
 // decides, as it does for pcache.Open), so a mistyped path is never treated
 // as an empty cache; a directory it may not read fails with a permission
 // error. A cache whose marker is damaged is opened (the library uses it
