@@ -209,9 +209,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitProblems
 	default:
 		if e.json {
-			writeJSON(stdout, map[string]string{"error": err.Error()})
+			writeJSON(stdout, errorJSON(err, e.dir))
 		}
-		fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "pcache-fsck %s: %s\n", cmd.name, errorMessage(err, e.dir))
 		return exitProblems
 	}
 }
