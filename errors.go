@@ -21,7 +21,7 @@ var (
 	// ErrNotCache is returned (wrapped) by Open for a directory that holds
 	// files but is not a pcache cache, so a mistyped path never turns a
 	// home directory into a cache.
-	ErrNotCache = errors.New("pcache: not a cache directory")
+	ErrNotCache = layout.ErrNotCache
 	// ErrReadOnly is returned (wrapped) under ReturnStoreErrors when a
 	// result is not stored because the Store is read-only.
 	ErrReadOnly = errors.New("pcache: cache is read-only")

@@ -83,7 +83,7 @@ func runCheckCmd(e *env, fs *flag.FlagSet, args []string) error {
 		}
 		// Print what was found and done even if repair stopped early.
 		if e.json && err == nil {
-			if err := writeJSON(e.stdout, rep); err != nil {
+			if err := writeJSON(e.stdout, checkJSON{rep, fixCommands(rep.Next, rep.Dir)}); err != nil {
 				return err
 			}
 		} else if !e.json {
@@ -125,15 +125,15 @@ func printCheck(w io.Writer, rep *fsck.CheckReport) {
 			plural(rr.Manifests, "manifest", "manifests"), plural(rr.Quarantined, "file", "files"),
 			plural(rr.Dropped, "entry", "entries"), rr.Failed)
 	}
-	for _, n := range rep.Next {
+	for _, n := range fixCommands(rep.Next, rep.Dir) {
 		fmt.Fprintf(w, "next: %s\n", n)
 	}
 }
 
-// Formatting shared by the commands.
-var (
-	humanBytes = fsck.HumanBytes
-	plural     = fsck.Plural
-	shellQuote = fsck.ShellQuote
-	formatTime = fsck.FormatTime
-)
+// checkJSON is check's -json output: the library's report, with "next"
+// holding the commands that fix what was found (the report names the
+// fixes; the commands are pcache-fsck's).
+type checkJSON struct {
+	*fsck.CheckReport
+	Next []string `json:"next,omitempty"` // shadows the report's Next
+}

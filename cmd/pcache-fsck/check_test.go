@@ -88,7 +88,7 @@ func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
 	t.Logf("check:\n%s", r.stdout)
 	for _, want := range []string{
 		"hash-mismatch " + layout.ObjectRel(es[0].Result) + ": ",
-		"missing " + layout.ObjectRel(es[1].Result) + ": referenced by a/f key " + fsck.ShortHash(es[1].KeyHash),
+		"missing " + layout.ObjectRel(es[1].Result) + ": referenced by a/f key " + shortHash(es[1].KeyHash),
 		"stale-temp tmp/host.1.deadbeef.tmp: ",
 		"next: pcache-fsck check -repair -dir " + c.dir,
 	} {
@@ -115,8 +115,8 @@ func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
 	if !strings.Contains(r.stdout, "quarantined "+layout.ObjectRel(es[0].Result)+": moved to lost+found/") {
 		t.Errorf("repair did not quarantine the corrupt object:\n%s", r.stdout)
 	}
-	if !strings.Contains(r.stdout, "dropped manifests/a/f: entry "+fsck.ShortHash(es[0].KeyHash)) ||
-		!strings.Contains(r.stdout, "dropped manifests/a/f: entry "+fsck.ShortHash(es[1].KeyHash)) {
+	if !strings.Contains(r.stdout, "dropped manifests/a/f: entry "+shortHash(es[0].KeyHash)) ||
+		!strings.Contains(r.stdout, "dropped manifests/a/f: entry "+shortHash(es[1].KeyHash)) {
 		t.Errorf("repair did not drop the broken entries:\n%s", r.stdout)
 	}
 	lost, _ := os.ReadDir(filepath.Join(c.dir, "lost+found"))
@@ -216,11 +216,11 @@ func TestCheckOutFileObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := runCLICode(t, 1, "check", "-dir", c.dir)
-	if !strings.Contains(r.stdout, "missing "+layout.ObjectRel(outID)+": referenced by f key "+fsck.ShortHash(e.KeyHash)+" (out:Path, 19 bytes)") {
+	if !strings.Contains(r.stdout, "missing "+layout.ObjectRel(outID)+": referenced by f key "+shortHash(e.KeyHash)+" (out:Path, 19 bytes)") {
 		t.Errorf("check:\n%s", r.stdout)
 	}
 	r = runCLICode(t, 0, "check", "-repair", "-dir", c.dir)
-	if !strings.Contains(r.stdout, "dropped manifests/f: entry "+fsck.ShortHash(e.KeyHash)+": out:Path object") {
+	if !strings.Contains(r.stdout, "dropped manifests/f: entry "+shortHash(e.KeyHash)+": out:Path object") {
 		t.Errorf("repair:\n%s", r.stdout)
 	}
 	if c.hit("f", "with-out") || !c.hit("f", "k1") {

@@ -81,10 +81,10 @@ func TestStatsAndLs(t *testing.T) {
 
 	r = runCLICode(t, 0, "ls", "b", "-dir", c.dir)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[1], fsck.ShortHash(es[0].KeyHash)) && !strings.HasPrefix(lines[2], fsck.ShortHash(es[0].KeyHash)) {
+	if len(lines) != 3 || !strings.HasPrefix(lines[1], shortHash(es[0].KeyHash)) && !strings.HasPrefix(lines[2], shortHash(es[0].KeyHash)) {
 		t.Errorf("ls:\n%s", r.stdout)
 	}
-	r = runCLICode(t, 0, "ls", "b", "-key", fsck.ShortHash(es[1].KeyHash), "-dir", c.dir, "-json")
+	r = runCLICode(t, 0, "ls", "b", "-key", shortHash(es[1].KeyHash), "-dir", c.dir, "-json")
 	var list []fsck.EntryInfo
 	decodeJSON(t, r.stdout, &list)
 	if len(list) != 1 || list[0].Result != cas.ID(es[1].Result).String() || list[0].LastUsed == nil || list[0].Created == nil {
@@ -98,8 +98,8 @@ func TestRm(t *testing.T) {
 	c.fill("g", 2, nil)
 	// An ambiguous prefix drops nothing: with 40 entries some 1-hex-digit
 	// prefix is shared, but -key needs 4 digits, so use a digit pair check.
-	r := runCLICode(t, 0, "rm", "f", fsck.ShortHash(es[3].KeyHash), "-dir", c.dir)
-	if !strings.Contains(r.stdout, "removed entry f "+fsck.ShortHash(es[3].KeyHash)) {
+	r := runCLICode(t, 0, "rm", "f", shortHash(es[3].KeyHash), "-dir", c.dir)
+	if !strings.Contains(r.stdout, "removed entry f "+shortHash(es[3].KeyHash)) {
 		t.Errorf("rm output:\n%s", r.stdout)
 	}
 	if c.hit("f", "k3") || !c.hit("f", "k4") {
@@ -155,3 +155,6 @@ func TestParseAgeAndSize(t *testing.T) {
 		}
 	}
 }
+
+// shortHash is how pcache-fsck prints a key hash: its first 12 hex digits.
+func shortHash(h [32]byte) string { return fmt.Sprintf("%x", h[:6]) }

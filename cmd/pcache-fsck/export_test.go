@@ -28,7 +28,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 
 	dst := filepath.Join(t.TempDir(), "fresh")
 	r = runCLICode(t, 1, "import", tarPath, "renamed/f", "-dir", dst) // not a cache (yet): a failure, not a usage error
-	if !strings.Contains(r.stderr, "not a pcache cache directory") || fileExists(dst) {
+	if !strings.Contains(r.stderr, "not a cache directory") || fileExists(dst) {
 		t.Fatalf("import into a missing directory: %s (created: %v)", r.stderr, fileExists(dst))
 	}
 	runCLICode(t, 0, "init", "-dir", dst)

@@ -90,7 +90,7 @@ func runGCCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	if e.json {
-		if err := writeJSON(e.stdout, rep); err != nil {
+		if err := writeJSON(e.stdout, gcJSON{rep, fixCommands(rep.Next, rep.Dir)}); err != nil {
 			return err
 		}
 	} else {
@@ -150,4 +150,14 @@ func printGC(w io.Writer, rep *fsck.GCReport, opts fsck.GCOptions) {
 	for _, warn := range rep.Warnings {
 		fmt.Fprintf(w, "%s: warning: %s\n", prefix, warn)
 	}
+	for _, n := range fixCommands(rep.Next, rep.Dir) {
+		fmt.Fprintf(w, "next: %s\n", n)
+	}
+}
+
+// gcJSON is gc's -json output: the library's report, with "next" holding
+// the commands that fix what its errors say (as check's does).
+type gcJSON struct {
+	*fsck.GCReport
+	Next []string `json:"next,omitempty"` // shadows the report's Next
 }

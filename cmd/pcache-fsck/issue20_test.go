@@ -49,7 +49,7 @@ func TestDamagedMarker(t *testing.T) {
 			}
 			for _, args := range [][]string{{"ls"}, {"stats"}, {"gc"}, {"rm", "f"}} {
 				r := runCLICode(t, 1, append(args, "-dir", c.dir)...)
-				if !strings.Contains(r.stderr, "damaged") || !strings.Contains(r.stderr, "check -repair") || strings.Contains(r.stderr, "not a pcache cache") {
+				if !strings.Contains(r.stderr, "damaged") || !strings.Contains(r.stderr, "check -repair") || strings.Contains(r.stderr, "not a cache directory") {
 					t.Errorf("%v on a damaged marker: %q", args, r.stderr)
 				}
 			}
@@ -86,7 +86,7 @@ func TestDamagedMarkerOfANonCache(t *testing.T) {
 	os.WriteFile(filepath.Join(c.dir, "notes.txt"), []byte("mine"), 0o644)
 	for _, args := range [][]string{{"check"}, {"check", "-repair"}} {
 		r := runCLICode(t, 1, append(args, "-dir", c.dir)...)
-		if !strings.Contains(r.stderr, "not a pcache cache directory") || !strings.Contains(r.stderr, "damaged") {
+		if !strings.Contains(r.stderr, "not a cache directory") || !strings.Contains(r.stderr, "damaged") {
 			t.Errorf("%v: %q", args, r.stderr)
 		}
 	}
@@ -131,7 +131,7 @@ func TestPermissionDeniedSaysPermission(t *testing.T) {
 	t.Cleanup(func() { os.Chmod(c.dir, 0o755) })
 	for _, args := range [][]string{{"check"}, {"ls"}, {"gc", "-dry-run"}} {
 		r := runCLICode(t, 1, append(args, "-dir", c.dir)...)
-		if !strings.Contains(r.stderr, "permission denied") || strings.Contains(r.stderr, "not a pcache cache") {
+		if !strings.Contains(r.stderr, "permission denied") || strings.Contains(r.stderr, "not a cache directory") {
 			t.Errorf("%v of an unreadable cache: %q", args, r.stderr)
 		}
 	}
@@ -272,7 +272,7 @@ func TestMissingTargets(t *testing.T) {
 		t.Errorf("import of a missing file: %q", r.stderr)
 	}
 	r = runCLICode(t, 1, "import", filepath.Join(missing, "f.tar"), "-dir", missing)
-	if !strings.Contains(r.stderr, "not a pcache cache directory") || strings.Contains(r.stderr, "for usage") {
+	if !strings.Contains(r.stderr, "not a cache directory") || strings.Contains(r.stderr, "for usage") {
 		t.Errorf("import into a missing cache: %q", r.stderr)
 	}
 }

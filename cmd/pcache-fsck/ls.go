@@ -109,7 +109,7 @@ func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 func validPrefixes(what string, keys []string) error {
 	for _, k := range keys {
 		if err := fsck.ValidPrefix(k); err != nil {
-			return usagef("%s: %v", what, err)
+			return usagef("%s: %s", what, errorMessage(err, ""))
 		}
 	}
 	return nil

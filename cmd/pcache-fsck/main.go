@@ -199,7 +199,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
 		fmt.Fprintf(stderr, "run 'pcache-fsck %s -h' for usage\n", cmd.name)
 		return exitUsage
-	case errors.Is(err, fsck.ErrNotCache):
+	case errors.Is(err, layout.ErrNotCache):
 		// Not a usage error: the command line was fine, the directory is not.
 		fmt.Fprintf(stderr, "pcache-fsck %s: %v; point -dir or $%s at a cache, or make one with pcache-fsck init -dir DIR\n",
 			cmd.name, err, layout.EnvDir)
@@ -209,9 +209,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitProblems
 	default:
 		if e.json {
-			writeJSON(stdout, map[string]string{"error": err.Error()})
+			writeJSON(stdout, errorJSON(err, e.dir))
 		}
-		fmt.Fprintf(stderr, "pcache-fsck %s: %v\n", cmd.name, err)
+		fmt.Fprintf(stderr, "pcache-fsck %s: %s\n", cmd.name, errorMessage(err, e.dir))
 		return exitProblems
 	}
 }

@@ -27,7 +27,7 @@ func TestCommandsRefuseANonCache(t *testing.T) {
 		{"rm", "x"}, {"export", "x", filepath.Join(t.TempDir(), "x.tar")}, {"import", filepath.Join(t.TempDir(), "none.tar")},
 	} {
 		r := runCLICode(t, 1, append(args, "-dir", home)...)
-		if !strings.Contains(r.stderr, home) || !strings.Contains(r.stderr, "not a pcache cache") || !strings.Contains(r.stderr, "-dir") {
+		if !strings.Contains(r.stderr, home) || !strings.Contains(r.stderr, "not a cache directory") || !strings.Contains(r.stderr, "-dir") {
 			t.Errorf("%v: stderr %q", args, r.stderr)
 		}
 		if after := listing(t, home); after != before {

@@ -464,7 +464,7 @@ func (s *Store) rewrite(inputs []PackInfo, opts RepackOptions, rep RepackReport)
 	}
 	s.packs.refresh()
 	if len(kept) > 0 {
-		return rep, fmt.Errorf("cas: repack: kept %s: records in them do not verify (run pcache-fsck check -repair)", strings.Join(kept, ", "))
+		return rep, fmt.Errorf("cas: repack: kept %s: %w: records in them do not verify (a check with repair salvages them)", strings.Join(kept, ", "), ErrCorrupt)
 	}
 	return rep, nil
 }

@@ -63,7 +63,7 @@ type CheckReport struct {
 	Errors      int           `json:"errors"`
 	Hints       int           `json:"hints"`
 	Findings    []Finding     `json:"findings"`
-	Next        []string      `json:"next,omitempty"` // commands that fix what was found
+	Next        []Fix         `json:"next,omitempty"` // what fixes what was found, in order
 	Repair      *RepairReport `json:"repair,omitempty"`
 	Warnings    []string      `json:"warnings,omitempty"`
 	Clean       bool          `json:"clean"` // no errors (hints allowed)
@@ -214,9 +214,9 @@ func (c *Cache) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 			// A check now would find the same damage: what fixes it is
 			// this repair again, once those writers have closed their
 			// caches (the "kept" lines name them).
-			rep.Next = []string{"pcache-fsck check -repair -dir " + ShellQuote(c.d.Root())}
+			rep.Next = []Fix{FixRepair}
 		default:
-			rep.Next = []string{"pcache-fsck check -dir " + ShellQuote(c.d.Root())}
+			rep.Next = []Fix{FixCheck}
 		}
 	}
 	return rep, nil
@@ -398,7 +398,7 @@ func (r *checkRun) checkReferences() {
 		for _, u := range users {
 			if u.Size != o.Size {
 				rep.add(SevError, KindSizeMismatch, o.rel(c.d),
-					fmt.Sprintf("object is %d bytes but %s records %d", o.Size, u.Name+" key "+ShortHash(u.KeyHash), u.Size))
+					fmt.Sprintf("object is %d bytes but %s records %d", o.Size, u.Name+" key "+shortHash(u.KeyHash), u.Size))
 				break
 			}
 		}
@@ -417,7 +417,7 @@ func (r *checkRun) checkObjects(ctx context.Context) error {
 		return fmt.Errorf("check interrupted: %w", err)
 	}
 	if r.dups > 0 {
-		rep.add(SevHint, KindDuplicate, c.d.Rel(c.d.Packs()), Plural(r.dups, "object is", "objects are")+" stored more than once (gc keeps one)")
+		rep.add(SevHint, KindDuplicate, c.d.Rel(c.d.Packs()), plural(r.dups, "object is", "objects are")+" stored more than once (gc keeps one)")
 	}
 	buf := make([]byte, hashBufSize)
 	for i, o := range r.objs {
@@ -443,7 +443,7 @@ func (r *checkRun) judgePacked(o objFile) {
 		}
 		rep.add(SevError, KindHashMismatch, o.rel(c.d), detail)
 	} else if len(r.refs[o.ID]) == 0 {
-		rep.add(SevHint, KindDangling, o.rel(c.d), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
+		rep.add(SevHint, KindDangling, o.rel(c.d), fmt.Sprintf("no entry uses this object (%s)", humanBytes(o.Size)))
 		r.st.dangling += o.Size
 	}
 }
@@ -481,7 +481,7 @@ func (r *checkRun) judgeLoose(o objFile, res hashResult, buf []byte) {
 		return
 	}
 	if len(r.refs[o.ID]) == 0 {
-		rep.add(SevHint, KindDangling, layout.ObjectRel(o.ID), fmt.Sprintf("no entry uses this object (%s)", HumanBytes(o.Size)))
+		rep.add(SevHint, KindDangling, layout.ObjectRel(o.ID), fmt.Sprintf("no entry uses this object (%s)", humanBytes(o.Size)))
 		st.dangling += o.Size
 	}
 }
@@ -504,22 +504,22 @@ func (r *checkRun) reportLeftovers() {
 			continue // a write in flight
 		}
 		rep.add(SevHint, KindStaleTemp, c.d.Rel(t.Path),
-			fmt.Sprintf("left by an interrupted write %s ago (%s)", roundAge(age), HumanBytes(t.Size)))
+			fmt.Sprintf("left by an interrupted write %s ago (%s)", roundAge(age), humanBytes(t.Size)))
 	}
 	if len(r.lost) > 0 {
 		rep.add(SevHint, KindQuarantined, c.d.Rel(c.d.LostFound()),
-			Plural(len(r.lost), "file", "files")+" kept by an earlier repair; inspect them, then delete them by hand")
+			plural(len(r.lost), "file", "files")+" kept by an earlier repair; inspect them, then delete them by hand")
 	}
 }
 
-// suggestNext names the command that fixes what was found: a repair for
-// errors, gc for what only takes room.
+// suggestNext names what fixes what was found: a repair for errors, gc
+// for what only takes room.
 func (r *checkRun) suggestNext() {
-	rep, dir := r.rep, r.rep.Dir
+	rep := r.rep
 	if rep.Errors > 0 {
-		rep.Next = append(rep.Next, "pcache-fsck check -repair -dir "+ShellQuote(dir))
+		rep.Next = append(rep.Next, FixRepair)
 	} else if r.st.dangling > 0 || hasKind(rep, KindStaleTemp) {
-		rep.Next = append(rep.Next, "pcache-fsck gc -dir "+ShellQuote(dir))
+		rep.Next = append(rep.Next, FixGC)
 	}
 }
 

@@ -35,10 +35,10 @@ type OutInfo struct {
 }
 
 // ValidPrefix checks a key prefix as ls and rm take it: 4 to 64 lowercase
-// hex digits.
+// hex digits; its error wraps ErrBadKeyPrefix.
 func ValidPrefix(k string) error {
 	if len(k) < 4 || len(k) > 64 || !layout.IsLowerHex(k, len(k)) {
-		return fmt.Errorf("key %q: want 4 to 64 lowercase hex digits of a key hash (see pcache-fsck ls NAME)", k)
+		return fmt.Errorf("key %q: %w", k, ErrBadKeyPrefix)
 	}
 	return nil
 }
@@ -58,7 +58,7 @@ func matchOne(name string, es []record.Entry, prefix string) (record.Entry, erro
 	case len(matches) > 1:
 		var hs []string
 		for _, m := range matches {
-			hs = append(hs, ShortHash(m.KeyHash))
+			hs = append(hs, shortHash(m.KeyHash))
 		}
 		if len(hs) > 5 {
 			hs = append(hs[:5], "...")

@@ -78,7 +78,7 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 	var keep []record.Entry
 	for _, en := range es {
 		if why := c.brokenEntry(name, en); why != "" {
-			rep.Skipped = append(rep.Skipped, "entry "+ShortHash(en.KeyHash)+": "+why)
+			rep.Skipped = append(rep.Skipped, "entry "+shortHash(en.KeyHash)+": "+why)
 			continue
 		}
 		keep = append(keep, en)
@@ -102,7 +102,7 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 	enc := archiveEncMode.NewEncoder(&eb)
 	for _, en := range keep {
 		if err := enc.Encode(toArchive(en)); err != nil {
-			return nil, fmt.Errorf("encode entry %s: %w", ShortHash(en.KeyHash), err)
+			return nil, fmt.Errorf("encode entry %s: %w", shortHash(en.KeyHash), err)
 		}
 	}
 	if err := writeTarFile(tw, archiveEntries, eb.Bytes(), now); err != nil {
@@ -116,7 +116,7 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 		}
 		n, err := c.copyObject(tw, id, objs[id], now, bar)
 		if err != nil {
-			return nil, fmt.Errorf("%w (run pcache-fsck check -repair -dir %s)", err, ShellQuote(c.d.Root()))
+			return nil, c.damaged(layout.ObjectRel(id), err, "")
 		}
 		rep.Objects++
 		rep.Bytes += n

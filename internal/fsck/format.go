@@ -2,12 +2,14 @@ package fsck
 
 import (
 	"fmt"
-	"strings"
 	"time"
 )
 
-// HumanBytes formats n with IEC units: "512 B", "1.5 KiB", "3.2 GiB".
-func HumanBytes(n int64) string {
+// The formatting of the library's own messages (findings, report lines,
+// errors). Printing reports is the caller's: pcache-fsck has its own.
+
+// humanBytes formats n with IEC units: "512 B", "1.5 KiB", "3.2 GiB".
+func humanBytes(n int64) string {
 	const unit = 1024
 	if n < unit && n > -unit {
 		return fmt.Sprintf("%d B", n)
@@ -22,29 +24,17 @@ func HumanBytes(n int64) string {
 	return fmt.Sprintf("%.1f EiB", f/unit)
 }
 
-// Plural returns "1 entry" / "2 entries" style counts.
-func Plural(n int, one, many string) string {
+// plural returns "1 entry" / "2 entries" style counts.
+func plural(n int, one, many string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, one)
 	}
 	return fmt.Sprintf("%d %s", n, many)
 }
 
-// ShellQuote quotes s for a POSIX shell when it needs quoting, so printed
-// commands can be pasted.
-func ShellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r == '/' || r == '.' || r == '-' || r == '_' || r == ':' || r == '+' || r == '=' || r == ',' ||
-			('0' <= r && r <= '9') || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z'))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
-// FormatTime prints t in RFC 3339 local time to the second, or "-" for the
+// formatTime prints t in RFC 3339 local time to the second, or "-" for the
 // zero time.
-func FormatTime(t time.Time) string {
+func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}

@@ -23,11 +23,6 @@ import (
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
-// ErrNotCache is wrapped by Open's error for a directory that is not a
-// pcache cache (or does not exist). It is layout's: the library's Open and
-// maintenance judge a directory alike.
-var ErrNotCache = layout.ErrNotCache
-
 // ErrDamagedMarker is wrapped by MarkerProblem's error: the cache's marker
 // (pcache.json) is damaged or missing though the directory is a cache.
 var ErrDamagedMarker = layout.ErrDamagedMarker
@@ -42,7 +37,8 @@ type Cache struct {
 }
 
 // Open opens the cache directory dir for maintenance. It fails, wrapping
-// ErrNotCache, when dir does not exist or is not a cache (layout.CheckMarker
+// layout.ErrNotCache (the one "not a cache" sentinel, pcache.ErrNotCache
+// too), when dir does not exist or is not a cache (layout.CheckMarker
 // decides, as it does for pcache.Open), so a mistyped path is never treated
 // as an empty cache; a directory it may not read fails with a permission
 // error. A cache whose marker is damaged is opened (the library uses it
@@ -76,7 +72,7 @@ func Init(dir string) (*Cache, error) {
 	case err == nil:
 		return Open(dir)
 	case errors.Is(err, layout.ErrDamagedMarker):
-		return nil, fmt.Errorf("%w; it is a cache already: run pcache-fsck check -repair -dir %s", err, ShellQuote(dir))
+		return nil, &DamagedError{Dir: d.Root(), Path: layout.MarkerFile, Problem: "it is a cache already", Fix: FixRepair, Err: err}
 	case errors.Is(err, layout.ErrNewerCache), errors.Is(err, fs.ErrPermission):
 		return nil, err
 	}
@@ -116,7 +112,8 @@ func (c *Cache) Functions() ([]string, error) {
 	return names, nil
 }
 
-// HasFunction fails unless name is a stored function.
+// HasFunction fails unless name is a stored function: with a
+// *NoFunctionError when the cache holds no function of that name.
 func (c *Cache) HasFunction(name string) error {
 	if err := layout.CheckName(name); err != nil {
 		return err
@@ -130,7 +127,7 @@ func (c *Cache) HasFunction(name string) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("no function named %q in %s (pcache-fsck ls lists them)", name, c.d.Root())
+	return &NoFunctionError{Dir: c.d.Root(), Name: name}
 }
 
 // Entries returns the live entries of one function, in key order. It fails
@@ -175,7 +172,7 @@ type objRef struct {
 }
 
 func (r objRef) String() string {
-	return fmt.Sprintf("%s key %s (%s, %d bytes)", r.Name, ShortHash(r.KeyHash), r.Role, r.Size)
+	return fmt.Sprintf("%s key %s (%s, %d bytes)", r.Name, shortHash(r.KeyHash), r.Role, r.Size)
 }
 
 // objectsOf returns the objects an entry references with their recorded sizes.
@@ -228,9 +225,9 @@ func sortedIDs[V any](m map[cas.ID]V) []cas.ID {
 	return ids
 }
 
-// ShortHash is the first 12 hex digits of a key hash: enough to name an
+// shortHash is the first 12 hex digits of a key hash: enough to name an
 // entry for rm -key.
-func ShortHash(h [32]byte) string { return fmt.Sprintf("%x", h[:6]) }
+func shortHash(h [32]byte) string { return fmt.Sprintf("%x", h[:6]) }
 
 // entryTime converts an entry's Unix nanoseconds to a time.
 func entryTime(ns int64) time.Time {

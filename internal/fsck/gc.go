@@ -71,6 +71,7 @@ type GCReport struct {
 	Kept     []string `json:"kept,omitempty"`
 	Errors   []string `json:"errors,omitempty"`
 	Warnings []string `json:"warnings,omitempty"` // what the plan could not be sure of (a dry run without the gc lock)
+	Next     []Fix    `json:"next,omitempty"`     // what fixes what the errors say, when the cache needs it
 }
 
 // GCPlan is what a collection will do. It holds the cache's gc lock from
@@ -118,7 +119,7 @@ func (c *Cache) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	if len(c.unsafe) > 0 {
 		// Deleting while links lead elsewhere is how a gc run by root
 		// empties /etc: fail closed until they are gone.
-		return nil, fmt.Errorf("gc: %w: %w; pcache-fsck check names them and check -repair removes them", ErrUnsafe, errors.Join(c.unsafe...))
+		return nil, fmt.Errorf("gc: %w", c.damaged(c.unsafeRel(), fmt.Errorf("%w: %w", ErrUnsafe, errors.Join(c.unsafe...)), ""))
 	}
 	store := c.store // read-only: enough for a dry run
 	if !opts.DryRun {
@@ -187,10 +188,10 @@ func (p *GCPlan) plan() error {
 	rep.Compacted = len(p.names)
 	rep.DryRun = true
 	for _, o := range p.doomed {
-		p.item("remove object %s: %s", o.rel(c.d), HumanBytes(o.Size))
+		p.item("remove object %s: %s", o.rel(c.d), humanBytes(o.Size))
 	}
 	for _, t := range p.temps {
-		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
+		p.item("remove temp %s: %s", c.d.Rel(t.Path), humanBytes(t.Size))
 	}
 	return nil
 }
@@ -220,7 +221,6 @@ type keptPack struct {
 func (s *gcState) listSound() error {
 	p := s.p
 	c := p.c
-	dir := c.d.Root()
 	names, err := c.Functions()
 	if err != nil {
 		return err
@@ -229,11 +229,11 @@ func (s *gcState) listSound() error {
 	for _, name := range names {
 		probs, err := manifest.Check(c.d, name)
 		if err != nil {
-			return fmt.Errorf("refusing to collect: manifest %s cannot be read (run pcache-fsck check -repair -dir %s): %w", name, ShellQuote(dir), err)
+			return fmt.Errorf("refusing to collect: %w", c.damaged(c.manifestPath(name, ""), err, "manifest %s cannot be read", name))
 		}
 		if len(probs) > 0 {
-			return fmt.Errorf("refusing to collect: manifest %s has %s, first %s %s: %s (run pcache-fsck check -repair -dir %s)",
-				name, Plural(len(probs), "problem", "problems"), probs[0].Kind, c.d.Rel(probs[0].Path), probs[0].Detail, ShellQuote(dir))
+			return fmt.Errorf("refusing to collect: %w", c.damaged(c.d.Rel(probs[0].Path), nil, "manifest %s has %s, first %s %s: %s",
+				name, plural(len(probs), "problem", "problems"), probs[0].Kind, c.d.Rel(probs[0].Path), probs[0].Detail))
 		}
 	}
 	if s.entries, err = c.entriesOf(names); err != nil {
@@ -249,7 +249,7 @@ func (s *gcState) listSound() error {
 		// delete the rest: salvage first (it keeps every record that
 		// verifies and moves the pack to lost+found).
 		if pi.Broken && !pi.Live {
-			return fmt.Errorf("refusing to collect: pack %s is damaged: %s (run pcache-fsck check -repair -dir %s)", c.d.Rel(pi.Damaged), pi.Problem, ShellQuote(dir))
+			return fmt.Errorf("refusing to collect: %w", c.damaged(c.d.Rel(pi.Damaged), nil, "pack %s is damaged: %s", c.d.Rel(pi.Damaged), pi.Problem))
 		}
 	}
 	p.dups = dups
@@ -290,7 +290,7 @@ func (s *gcState) weighEntries() {
 func (s *gcState) evictOne(l *live, why string) {
 	s.evicted[l] = true
 	s.p.evict[l.name] = append(s.p.evict[l.name], l.e.KeyHash)
-	s.p.Report.Evicted = append(s.p.Report.Evicted, fmt.Sprintf("%s %s: %s", l.name, ShortHash(l.e.KeyHash), why))
+	s.p.Report.Evicted = append(s.p.Report.Evicted, fmt.Sprintf("%s %s: %s", l.name, shortHash(l.e.KeyHash), why))
 }
 
 // evictOld drops (with OlderThan) the entries not used for that long.
@@ -302,7 +302,7 @@ func (s *gcState) evictOld() {
 	cutoff := opts.Now.Add(-opts.OlderThan - cas.TouchQuantum)
 	for _, l := range s.all {
 		if l.lastUse.Before(cutoff) {
-			s.evictOne(l, "last used "+FormatTime(l.lastUse))
+			s.evictOne(l, "last used "+formatTime(l.lastUse))
 			s.p.Report.EvictedOld++
 		}
 	}
@@ -351,7 +351,7 @@ func (s *gcState) evictOverSize() {
 			s.held++
 			continue
 		}
-		s.evictOne(l, fmt.Sprintf("least recently used (%s) over the size limit", FormatTime(l.lastUse)))
+		s.evictOne(l, fmt.Sprintf("least recently used (%s) over the size limit", formatTime(l.lastUse)))
 		rep.EvictedSize++
 		for _, id := range l.objs {
 			s.refcount[id]--
@@ -438,7 +438,7 @@ func (s *gcState) reportKept() {
 			why = "; asked it to seal the pack on its next write, after which the next gc frees them (or once it has closed its cache)"
 		}
 		rep.Kept = append(rep.Kept, fmt.Sprintf("%s: %s no entry uses (%s) kept: the pack is in use by %s and is never rewritten while it runs%s",
-			c.d.Rel(c.d.Pack(name)), Plural(kp.objects, "object", "objects"), HumanBytes(kp.bytes), who, why))
+			c.d.Rel(c.d.Pack(name)), plural(kp.objects, "object", "objects"), humanBytes(kp.bytes), who, why))
 	}
 	if held > 0 {
 		why := ""
@@ -446,7 +446,7 @@ func (s *gcState) reportKept() {
 			why = "; asked the writers to seal their packs on their next write, after which the next gc frees them (or once they have closed their caches)"
 		}
 		rep.Kept = append(rep.Kept, fmt.Sprintf("%s over the size limit kept: every object %s uses sits in a running writer's pack, so dropping %s would free nothing%s",
-			Plural(held, "entry", "entries"), pick(held, "it", "they"), pick(held, "it", "them"), why))
+			plural(held, "entry", "entries"), pick(held, "it", "they"), pick(held, "it", "them"), why))
 	}
 }
 
@@ -577,15 +577,18 @@ func (p *GCPlan) repack() (packed int) {
 	}
 	if rerr != nil {
 		rep.Errors = append(rep.Errors, fmt.Sprintf("repack: %v", rerr))
+		if errors.Is(rerr, cas.ErrCorrupt) { // packs kept for a salvage
+			rep.Next = append(rep.Next, FixRepair)
+		}
 	}
 	rep.ObjectsRemoved += rr.ObjectsDropped
 	if rr.PacksIn > 0 {
 		rep.BytesRemoved += rr.BytesDropped + rr.DuplicateBytes
-		p.item("repack: %d packs into %d, %d objects dropped (%s), %d duplicate copies dropped (%s freed)", rr.PacksIn, rr.PacksOut, rr.ObjectsDropped, HumanBytes(rr.BytesDropped), rr.Duplicates, HumanBytes(rr.DuplicateBytes))
+		p.item("repack: %d packs into %d, %d objects dropped (%s), %d duplicate copies dropped (%s freed)", rr.PacksIn, rr.PacksOut, rr.ObjectsDropped, humanBytes(rr.BytesDropped), rr.Duplicates, humanBytes(rr.DuplicateBytes))
 	}
 	if rr.Reaped > 0 {
 		rep.BytesRemoved += rr.ReapedBytes
-		p.item("remove %s a merge retired (their objects are in the merged packs): %s", Plural(rr.Reaped, "pack file", "pack files"), HumanBytes(rr.ReapedBytes))
+		p.item("remove %s a merge retired (their objects are in the merged packs): %s", plural(rr.Reaped, "pack file", "pack files"), humanBytes(rr.ReapedBytes))
 	}
 	return packed
 }
@@ -610,7 +613,7 @@ func (p *GCPlan) removeObjects(ctx context.Context, packed int) error {
 		}
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += o.Size
-		p.item("remove object %s: %s", layout.ObjectRel(o.ID), HumanBytes(o.Size))
+		p.item("remove object %s: %s", layout.ObjectRel(o.ID), humanBytes(o.Size))
 	}
 	bar.Done()
 	return nil
@@ -626,7 +629,7 @@ func (p *GCPlan) removeTemps() {
 		}
 		rep.TempRemoved++
 		rep.TempBytes += t.Size
-		p.item("remove temp %s: %s", c.d.Rel(t.Path), HumanBytes(t.Size))
+		p.item("remove temp %s: %s", c.d.Rel(t.Path), humanBytes(t.Size))
 	}
 }
 
@@ -670,7 +673,7 @@ func (p *GCPlan) dropLooseCopies(rep *GCReport) {
 		}
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += fi.Size()
-		p.item("remove object %s: %s (also stored in pack %s)", layout.ObjectRel(id), HumanBytes(fi.Size()), d.Pack)
+		p.item("remove object %s: %s (also stored in pack %s)", layout.ObjectRel(id), humanBytes(fi.Size()), d.Pack)
 	}
 }
 

@@ -26,7 +26,7 @@ type ImportReport struct {
 	Bytes      int64  `json:"bytes"`
 	// Replaced counts the imported entries whose key had a live entry in
 	// the function with another result or other out files: the import
-	// overrode it. ReplacedKeys names them (ShortHash; at most
+	// overrode it. ReplacedKeys names them (shortHash; at most
 	// maxListedReplaced, always present in JSON, [] when none).
 	Replaced     int      `json:"replaced"`
 	ReplacedKeys []string `json:"replaced_keys"`
@@ -171,7 +171,7 @@ func (im *importRun) readHeader(newName string) error {
 		return badArchive("header says %d entries and %d objects", head.Entries, head.Objects)
 	}
 	if head.Version != archiveVersion {
-		return badArchive("version %d; this pcache-fsck reads version %d", head.Version, archiveVersion)
+		return badArchive("version %d; this pcache reads version %d", head.Version, archiveVersion)
 	}
 	name := head.Name
 	if newName != "" {
@@ -242,7 +242,7 @@ func (im *importRun) sizeObjects() error {
 	for _, en := range im.entries {
 		for id, ref := range objectsOf(im.name, en) {
 			if ref.Size > maxArchiveObject {
-				return badArchive("entry %s records %d bytes for object %s (limit %d)", ShortHash(en.KeyHash), ref.Size, id, int64(maxArchiveObject))
+				return badArchive("entry %s records %d bytes for object %s (limit %d)", shortHash(en.KeyHash), ref.Size, id, int64(maxArchiveObject))
 			}
 			if n, ok := im.sizes[id]; ok && n != ref.Size {
 				return badArchive("entries record both %d and %d bytes for object %s", n, ref.Size, id)
@@ -322,10 +322,10 @@ func (im *importRun) checkObjects() error {
 		for id, ref := range objectsOf(im.name, en) {
 			n, ok := im.have[id]
 			if !ok {
-				return badArchive("entry %s references object %s, which the archive lacks", ShortHash(en.KeyHash), id)
+				return badArchive("entry %s references object %s, which the archive lacks", shortHash(en.KeyHash), id)
 			}
 			if n != ref.Size {
-				return badArchive("entry %s records %d bytes for object %s, which has %d", ShortHash(en.KeyHash), ref.Size, id, n)
+				return badArchive("entry %s records %d bytes for object %s, which has %d", shortHash(en.KeyHash), ref.Size, id, n)
 			}
 		}
 	}
@@ -416,7 +416,7 @@ func overrides(m *manifest.Manifest, entries []record.Entry, rep *ImportReport) 
 		}
 		rep.Replaced++
 		if len(rep.ReplacedKeys) < maxListedReplaced {
-			rep.ReplacedKeys = append(rep.ReplacedKeys, ShortHash(en.KeyHash))
+			rep.ReplacedKeys = append(rep.ReplacedKeys, shortHash(en.KeyHash))
 		}
 	}
 	return nil

@@ -52,10 +52,10 @@ func TestImportNamesWhatItReplaces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Replaced != 1 || len(rep.ReplacedKeys) != 1 || rep.ReplacedKeys[0] != ShortHash(k1) || rep.Unchanged != len(same) {
-		t.Fatalf("report: replaced %d %v, unchanged %d; want k1 (%s) replaced, k0 unchanged", rep.Replaced, rep.ReplacedKeys, rep.Unchanged, ShortHash(k1))
+	if rep.Replaced != 1 || len(rep.ReplacedKeys) != 1 || rep.ReplacedKeys[0] != shortHash(k1) || rep.Unchanged != len(same) {
+		t.Fatalf("report: replaced %d %v, unchanged %d; want k1 (%s) replaced, k0 unchanged", rep.Replaced, rep.ReplacedKeys, rep.Unchanged, shortHash(k1))
 	}
-	if s := rep.Overrides(); s == "" || !bytes.Contains([]byte(s), []byte(ShortHash(k1))) {
+	if s := rep.Overrides(); s == "" || !bytes.Contains([]byte(s), []byte(shortHash(k1))) {
 		t.Errorf("Overrides() = %q", s)
 	}
 	js, _ := json.Marshal(rep)

@@ -13,11 +13,12 @@ import (
 // error wrapping cas.ErrCorrupt. Objects up to 256 MiB are verified before
 // anything is written; a larger one is streamed, and a mismatch found at
 // its end is reported after its bytes went out. What it writes is what
-// b3sum hashes to id.
+// b3sum hashes to id. An id that is no object ID is an error wrapping
+// ErrBadObjectID.
 func (c *Cache) CatObject(id string, w io.Writer) (int64, error) {
 	raw, err := hex.DecodeString(id)
 	if err != nil || len(raw) != 32 {
-		return 0, fmt.Errorf("object %q: want the 64 hex digits of an object ID (pcache-fsck ls NAME -json prints them)", id)
+		return 0, fmt.Errorf("object %q: %w", id, ErrBadObjectID)
 	}
 	oid := cas.ID(raw)
 	if size, err := c.store.Size(oid); err == nil && size <= 256<<20 {

@@ -170,9 +170,9 @@ func (c *Cache) quarantineObjects(store *cas.Store, st *checkState, rr *RepairRe
 	}
 	for _, p := range st.newer {
 		// Not damage: a newer pcache wrote it. Leave it, but the check is
-		// not clean until pcache-fsck is upgraded.
+		// not clean until pcache (and its maintenance) is upgraded.
 		rr.Failed++
-		rr.do("kept", c.d.Rel(p), "written by a newer pcache; upgrade pcache-fsck to check it")
+		rr.do("kept", c.d.Rel(p), "written by a newer pcache; upgrade pcache to check it")
 	}
 }
 
@@ -189,7 +189,7 @@ func (c *Cache) dropBrokenEntries(st *checkState, rr *RepairReport) {
 		for _, e := range es {
 			if why := c.brokenEntry(name, e); why != "" {
 				drop = append(drop, e.KeyHash)
-				rr.do("dropped", c.manifestPath(name, ""), "entry "+ShortHash(e.KeyHash)+": "+why)
+				rr.do("dropped", c.manifestPath(name, ""), "entry "+shortHash(e.KeyHash)+": "+why)
 			}
 		}
 		if len(drop) == 0 {

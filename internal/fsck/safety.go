@@ -56,7 +56,7 @@ func (c *Cache) CheckOwner() error {
 func (c *Cache) checkUnsafe(rep *CheckReport) {
 	for _, err := range c.unsafe {
 		if p, ok := errors.AsType[*layout.Planted](err); ok {
-			rep.add(SevError, KindPlanted, p.Rel, "is "+p.What+" (pcache never makes one; nothing is followed there: check -repair removes it)")
+			rep.add(SevError, KindPlanted, p.Rel, "is "+p.What+" (pcache never makes one; nothing is followed there: a check with repair removes it)")
 		}
 	}
 }
@@ -90,4 +90,15 @@ func (c *Cache) removePlanted() (removed []string, err error) {
 		c.unsafe = nil
 	}
 	return removed, err
+}
+
+// unsafeRel names the first planted entry Unsafe lists ("" if none is a
+// *layout.Planted).
+func (c *Cache) unsafeRel() string {
+	for _, e := range c.unsafe {
+		if p, ok := errors.AsType[*layout.Planted](e); ok {
+			return p.Rel
+		}
+	}
+	return ""
 }

@@ -41,8 +41,12 @@ func markerSum(format string, version int, digest string) string {
 
 var (
 	// ErrNotCache is wrapped by CheckMarker's error for a directory that is
-	// not a pcache cache (or does not exist).
-	ErrNotCache = errors.New("not a pcache cache directory")
+	// not a pcache cache (or does not exist). It is the one "not a cache"
+	// sentinel: pcache.ErrNotCache is this error, so the library's Open and
+	// maintenance refuse a directory alike and errors.Is finds either. Its
+	// message carries the "pcache: " prefix the root package's errors start
+	// with, as pcache.Open's error starts with it.
+	ErrNotCache = errors.New("pcache: not a cache directory")
 	// ErrNewerCache is wrapped by CheckMarker's error for a cache whose
 	// marker names a layout version newer than this pcache reads.
 	ErrNewerCache = errors.New("cache written by a newer pcache")
