@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/keying"
+	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
@@ -127,7 +127,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 	}
 	x.Reason = c.whyMissing(&k, all)
 	if k.bytes != nil {
-		near, err := fsck.NearestEntries(k.bytes, all, nearestShown)
+		near, err := maintain.NearestEntries(k.bytes, all, nearestShown)
 		if err != nil {
 			return x, errorf("%s: explain: %w", c.name, err)
 		}

@@ -6,9 +6,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/lock"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // MaxSize keeps the cache under bytes: at most once a day (across every
@@ -81,12 +81,12 @@ func (s *Store) lastTrim() (time.Time, bool) {
 }
 
 func (s *Store) trim(ctx context.Context) {
-	c, err := fsck.Open(s.d.Root())
+	c, err := maintain.Open(s.d.Root())
 	if err != nil {
 		s.log.Warn("pcache: automatic trim failed", "err", err)
 		return
 	}
-	plan, err := c.PlanGC(ctx, fsck.GCOptions{MaxSize: s.opts.maxSize, OlderThan: s.opts.maxAge, Grace: trimGrace, Now: s.opts.now()})
+	plan, err := c.PlanGC(ctx, maintain.GCOptions{MaxSize: s.opts.maxSize, OlderThan: s.opts.maxAge, Grace: trimGrace, Now: s.opts.now()})
 	if err != nil {
 		s.log.Warn("pcache: automatic trim failed", "err", err)
 		return

@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // CheckOptions configure Store.Check.
@@ -63,11 +63,11 @@ type GCReport struct {
 // check. It waits for this process's and other processes' writes in flight
 // to commit before it lists the cache.
 func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
-	c, err := fsck.Open(s.d.Root())
+	c, err := maintain.Open(s.d.Root())
 	if err != nil {
 		return nil, errorf("check: %w", err)
 	}
-	r, err := c.Check(ctx, fsck.CheckOptions{Repair: opts.Repair, Workers: opts.Workers})
+	r, err := c.Check(ctx, maintain.CheckOptions{Repair: opts.Repair, Workers: opts.Workers})
 	rep := checkReport(r)
 	if err != nil {
 		return rep, errorf("check %s: %w", s.d.Root(), err)
@@ -75,7 +75,7 @@ func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, err
 	return rep, nil
 }
 
-func checkReport(r *fsck.CheckReport) *CheckReport {
+func checkReport(r *maintain.CheckReport) *CheckReport {
 	if r == nil {
 		return nil
 	}
@@ -109,15 +109,15 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 			return nil, errorf("gc %s: seal this process's pack: %w", s.d.Root(), err)
 		}
 	}
-	c, err := fsck.Open(s.d.Root())
+	c, err := maintain.Open(s.d.Root())
 	if err != nil {
 		return nil, errorf("gc: %w", err)
 	}
-	plan, err := c.PlanGC(ctx, fsck.GCOptions{OlderThan: opts.OlderThan, MaxSize: opts.MaxSize, DryRun: opts.DryRun})
+	plan, err := c.PlanGC(ctx, maintain.GCOptions{OlderThan: opts.OlderThan, MaxSize: opts.MaxSize, DryRun: opts.DryRun})
 	if err != nil {
 		return nil, errorf("gc %s: %w", s.d.Root(), err)
 	}
-	var r *fsck.GCReport
+	var r *maintain.GCReport
 	if opts.DryRun {
 		planned := plan.Report
 		plan.Close()
@@ -128,7 +128,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	return gcReport(r), nil
 }
 
-func gcReport(r *fsck.GCReport) *GCReport {
+func gcReport(r *maintain.GCReport) *GCReport {
 	if r == nil {
 		return nil
 	}

@@ -4,29 +4,29 @@ import (
 	"errors"
 	"strings"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
-// The library (package fsck) names what fixes a problem in its own terms (a
-// fsck.Fix, a typed error); pcache-fsck turns that into the command to run.
+// The library (package maintain) names what fixes a problem in its own terms (a
+// maintain.Fix, a typed error); pcache-fsck turns that into the command to run.
 
 // fixCommand is the pcache-fsck command line that does fix for the cache
 // in dir.
-func fixCommand(fix fsck.Fix, dir string) string {
+func fixCommand(fix maintain.Fix, dir string) string {
 	d := " -dir " + shellQuote(dir)
 	switch fix {
-	case fsck.FixRepair:
+	case maintain.FixRepair:
 		return "pcache-fsck check -repair" + d
-	case fsck.FixCheck:
+	case maintain.FixCheck:
 		return "pcache-fsck check" + d
-	case fsck.FixGC:
+	case maintain.FixGC:
 		return "pcache-fsck gc" + d
 	}
 	return "pcache-fsck " + string(fix) + d // a fix this pcache-fsck does not know: its name
 }
 
 // fixCommands turns a report's fixes into command lines.
-func fixCommands(fixes []fsck.Fix, dir string) []string {
+func fixCommands(fixes []maintain.Fix, dir string) []string {
 	var cmds []string
 	for _, f := range fixes {
 		cmds = append(cmds, fixCommand(f, dir))
@@ -34,11 +34,11 @@ func fixCommands(fixes []fsck.Fix, dir string) []string {
 	return cmds
 }
 
-// damagedFix returns the command that fixes what a *fsck.DamagedError in
+// damagedFix returns the command that fixes what a *maintain.DamagedError in
 // err's chain says is damaged, and that error; "" when there is none. dir
 // is the cache directory -dir named.
-func damagedFix(err error, dir string) (string, *fsck.DamagedError) {
-	var de *fsck.DamagedError
+func damagedFix(err error, dir string) (string, *maintain.DamagedError) {
+	var de *maintain.DamagedError
 	if !errors.As(err, &de) || de.Fix == "" {
 		return "", nil
 	}
@@ -57,7 +57,7 @@ func errorMessage(err error, dir string) string {
 	if cmd, de := damagedFix(err, dir); cmd != "" {
 		return strings.Replace(msg, de.FixNote(), "", 1) + "; run " + cmd
 	}
-	var nf *fsck.NoFunctionError
+	var nf *maintain.NoFunctionError
 	switch {
 	case errors.As(err, &nf):
 		d := nf.Dir
@@ -65,9 +65,9 @@ func errorMessage(err error, dir string) string {
 			d = dir
 		}
 		return msg + " (pcache-fsck ls -dir " + shellQuote(d) + " lists them)"
-	case errors.Is(err, fsck.ErrBadKeyPrefix):
+	case errors.Is(err, maintain.ErrBadKeyPrefix):
 		return msg + " (see pcache-fsck ls NAME)"
-	case errors.Is(err, fsck.ErrBadObjectID):
+	case errors.Is(err, maintain.ErrBadObjectID):
 		return msg + " (pcache-fsck ls NAME -json prints them)"
 	}
 	return msg

@@ -7,26 +7,26 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // The library's errors name fixes in its own terms; pcache-fsck prints the
 // command that does them, once, in place of the library's words.
 func TestErrorMessageTurnsFixesIntoCommands(t *testing.T) {
 	dir := "/tmp/a cache"
-	de := &fsck.DamagedError{Dir: dir, Path: "manifests/f", Problem: "manifest f has 1 problem", Fix: fsck.FixRepair}
+	de := &maintain.DamagedError{Dir: dir, Path: "manifests/f", Problem: "manifest f has 1 problem", Fix: maintain.FixRepair}
 	cases := []struct {
 		err  error
 		want string
 	}{
 		{fmt.Errorf("refusing to collect: %w", de),
 			"refusing to collect: manifest f has 1 problem; run pcache-fsck check -repair -dir '/tmp/a cache'"},
-		{&fsck.NoFunctionError{Dir: dir, Name: "g"},
+		{&maintain.NoFunctionError{Dir: dir, Name: "g"},
 			`no function named "g" in /tmp/a cache (pcache-fsck ls -dir '/tmp/a cache' lists them)`},
-		{fmt.Errorf("key %q: %w", "xyz", fsck.ErrBadKeyPrefix),
+		{fmt.Errorf("key %q: %w", "xyz", maintain.ErrBadKeyPrefix),
 			`key "xyz": want 4 to 64 lowercase hex digits of a key hash (see pcache-fsck ls NAME)`},
-		{fmt.Errorf("object %q: %w", "zz", fsck.ErrBadObjectID),
+		{fmt.Errorf("object %q: %w", "zz", maintain.ErrBadObjectID),
 			`object "zz": want the 64 hex digits of an object ID (pcache-fsck ls NAME -json prints them)`},
 		{os.ErrNotExist, os.ErrNotExist.Error()},
 	}
@@ -35,10 +35,10 @@ func TestErrorMessageTurnsFixesIntoCommands(t *testing.T) {
 			t.Errorf("errorMessage(%v):\n got %s\nwant %s", tc.err, got, tc.want)
 		}
 	}
-	for fix, want := range map[fsck.Fix]string{
-		fsck.FixRepair: "pcache-fsck check -repair -dir '/tmp/a cache'",
-		fsck.FixCheck:  "pcache-fsck check -dir '/tmp/a cache'",
-		fsck.FixGC:     "pcache-fsck gc -dir '/tmp/a cache'",
+	for fix, want := range map[maintain.Fix]string{
+		maintain.FixRepair: "pcache-fsck check -repair -dir '/tmp/a cache'",
+		maintain.FixCheck:  "pcache-fsck check -dir '/tmp/a cache'",
+		maintain.FixGC:     "pcache-fsck gc -dir '/tmp/a cache'",
 	} {
 		if got := fixCommand(fix, dir); got != want {
 			t.Errorf("fixCommand(%q) = %s, want %s", fix, got, want)

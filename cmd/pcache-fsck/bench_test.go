@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // BenchmarkCheck measures check end to end (process start, manifests,
@@ -26,7 +26,7 @@ func BenchmarkCheck(b *testing.B) {
 	runCLICode(b, 0, "check", "-dir", c.dir) // warm the page cache
 	b.SetBytes(objects * size)
 	b.ResetTimer()
-	var rep fsck.CheckReport
+	var rep maintain.CheckReport
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		r := runCLICode(b, 0, "check", "-dir", c.dir, "-json")

@@ -11,7 +11,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // TestCatObject: cat-object prints a packed and a loose object's bytes,
@@ -29,7 +29,7 @@ func TestCatObject(t *testing.T) {
 		}
 	}
 	s.Close()
-	var list []fsck.EntryInfo
+	var list []maintain.EntryInfo
 	decodeJSON(t, runCLICode(t, exitOK, "ls", "cat/f", "-json", "-dir", dir).stdout, &list)
 	if len(list) != 2 {
 		t.Fatalf("%d entries", len(list))

@@ -6,7 +6,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 func init() {
@@ -55,7 +55,7 @@ func runCheckCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected argument %q", args[0])
 	}
-	opts := fsck.CheckOptions{
+	opts := maintain.CheckOptions{
 		Repair:   boolFlag(fs, "repair"),
 		Grace:    fs.Lookup("grace").Value.(*ageFlag).d,
 		Workers:  fs.Lookup("workers").Value.(flag.Getter).Get().(int),
@@ -103,7 +103,7 @@ func boolFlag(fs *flag.FlagSet, name string) bool { return fs.Lookup(name).Value
 
 // printCheck prints findings, repair actions, the summary and what to run
 // next.
-func printCheck(w io.Writer, rep *fsck.CheckReport) {
+func printCheck(w io.Writer, rep *maintain.CheckReport) {
 	for _, f := range rep.Findings {
 		fmt.Fprintln(w, f.String())
 	}
@@ -134,6 +134,6 @@ func printCheck(w io.Writer, rep *fsck.CheckReport) {
 // holding the commands that fix what was found (the report names the
 // fixes; the commands are pcache-fsck's).
 type checkJSON struct {
-	*fsck.CheckReport
+	*maintain.CheckReport
 	Next []string `json:"next,omitempty"` // shadows the report's Next
 }

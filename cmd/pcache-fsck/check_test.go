@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
@@ -166,13 +166,13 @@ func TestCheckStrayAndSizeMismatch(t *testing.T) {
 	c.add("f", bad)
 
 	r := runCLICode(t, 1, "-dir", c.dir, "-json")
-	var rep fsck.CheckReport
+	var rep maintain.CheckReport
 	decodeJSON(t, r.stdout, &rep)
 	kinds := map[string]int{}
 	for _, f := range rep.Findings {
 		kinds[f.Kind]++
 	}
-	if kinds[fsck.KindStray] != 1 || kinds[fsck.KindSizeMismatch] != 1 || rep.Errors != 2 || rep.Clean {
+	if kinds[maintain.KindStray] != 1 || kinds[maintain.KindSizeMismatch] != 1 || rep.Errors != 2 || rep.Clean {
 		t.Fatalf("findings %v, report %+v", kinds, rep)
 	}
 	runCLICode(t, 0, "check", "-repair", "-dir", c.dir)

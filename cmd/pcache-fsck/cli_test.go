@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/cas"
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 func openTestStore(t *testing.T, dir string) *cas.Store {
@@ -65,7 +65,7 @@ func TestStatsAndLs(t *testing.T) {
 	c.fill("a", 4, func(i int) []byte { return []byte("same") }) // 4 entries, 1 object
 	es := c.fill("b", 2, nil)
 	r := runCLICode(t, 0, "stats", "-dir", c.dir, "-json")
-	var st fsck.StatsReport
+	var st maintain.StatsReport
 	decodeJSON(t, r.stdout, &st)
 	if len(st.Functions) != 2 || st.Functions[0].Entries != 4 || st.Functions[0].Objects != 1 ||
 		st.Functions[0].Bytes != 4 || st.Functions[0].Apparent != 16 || st.Total.Entries != 6 || st.Total.Objects != 3 {
@@ -85,7 +85,7 @@ func TestStatsAndLs(t *testing.T) {
 		t.Errorf("ls:\n%s", r.stdout)
 	}
 	r = runCLICode(t, 0, "ls", "b", "-key", shortHash(es[1].KeyHash), "-dir", c.dir, "-json")
-	var list []fsck.EntryInfo
+	var list []maintain.EntryInfo
 	decodeJSON(t, r.stdout, &list)
 	if len(list) != 1 || list[0].Result != cas.ID(es[1].Result).String() || list[0].LastUsed == nil || list[0].Created == nil {
 		t.Errorf("ls -key: %+v", list)

@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/internal/cas"
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest"
 )
 
@@ -33,7 +33,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	runCLICode(t, 0, "init", "-dir", dst)
 	r = runCLICode(t, 0, "import", tarPath, "renamed/f", "-dir", dst, "-json")
-	var rep fsck.ImportReport
+	var rep maintain.ImportReport
 	decodeJSON(t, r.stdout, &rep)
 	if rep.Name != "renamed/f" || rep.Entries != 50 || rep.Objects != 50 || rep.NewObjects != 50 {
 		t.Fatalf("import report %+v", rep)

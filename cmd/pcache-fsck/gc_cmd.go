@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 func init() {
@@ -62,7 +62,7 @@ func runGCCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected argument %q", args[0])
 	}
-	opts := fsck.GCOptions{
+	opts := maintain.GCOptions{
 		Grace:     fs.Lookup("grace").Value.(*ageFlag).d,
 		OlderThan: fs.Lookup("older-than").Value.(*ageFlag).d,
 		MaxSize:   fs.Lookup("max-size").Value.(*sizeFlag).n,
@@ -102,7 +102,7 @@ func runGCCmd(e *env, fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func printGC(w io.Writer, rep *fsck.GCReport, opts fsck.GCOptions) {
+func printGC(w io.Writer, rep *maintain.GCReport, opts maintain.GCOptions) {
 	verb, prefix, compacted := "removed", "gc", "compacted"
 	if rep.DryRun {
 		verb, prefix, compacted = "would remove", "gc (dry run)", "would compact"
@@ -158,6 +158,6 @@ func printGC(w io.Writer, rep *fsck.GCReport, opts fsck.GCOptions) {
 // gcJSON is gc's -json output: the library's report, with "next" holding
 // the commands that fix what its errors say (as check's does).
 type gcJSON struct {
-	*fsck.GCReport
+	*maintain.GCReport
 	Next []string `json:"next,omitempty"` // shadows the report's Next
 }

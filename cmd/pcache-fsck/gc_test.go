@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/cas"
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // TestGCAfterRm removes 300 of 1000 entries with rm and checks that gc takes
@@ -34,7 +34,7 @@ func TestGCAfterRm(t *testing.T) {
 	}
 
 	r = runCLICode(t, 0, "gc", "-dry-run", "-grace", "0s", "-dir", c.dir, "-json")
-	var plan fsck.GCReport
+	var plan maintain.GCReport
 	decodeJSON(t, r.stdout, &plan)
 	if !plan.DryRun || plan.ObjectsRemoved != 200 || plan.EntriesKept != 700 || plan.ObjectsKept != 700 {
 		t.Fatalf("dry-run plan %+v", plan)
@@ -152,7 +152,7 @@ func TestGCMaxSizeEvictsLRU(t *testing.T) {
 		setUsed(t, c, es[i].Result, age(i))
 	}
 	r := runCLICode(t, 0, "gc", "-max-size", "5.5kB", "-dir", c.dir, "-json")
-	var rep fsck.GCReport
+	var rep maintain.GCReport
 	decodeJSON(t, r.stdout, &rep)
 	// 9 objects = 9000 bytes; must drop 4 objects (8,7,6,5) to fit 5500.
 	if rep.ObjectsRemoved != 4 || rep.BytesKept != 5000 || rep.EvictedSize != 4 {

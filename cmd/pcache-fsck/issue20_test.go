@@ -13,8 +13,8 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // A damaged pcache.json in a cache is damage, not "no pcache.json" and not
@@ -174,7 +174,7 @@ func TestGCDryRunReadOnly(t *testing.T) {
 		t.Errorf("gc -dry-run of a read-only cache:\n%s\n%s", r.stdout, r.stderr)
 	}
 	r = runCLICode(t, 0, "gc", "-dry-run", "-json", "-dir", c.dir)
-	var rep fsck.GCReport
+	var rep maintain.GCReport
 	decodeJSON(t, r.stdout, &rep)
 	if !rep.DryRun || len(rep.Warnings) != 1 {
 		t.Errorf("gc -dry-run -json: %+v", rep)
@@ -234,12 +234,12 @@ func TestRemovedFunctionLeavesLs(t *testing.T) {
 	if r := runCLICode(t, 0, "ls", "-dir", c.dir); strings.Contains(r.stdout, "\nf ") || !strings.Contains(r.stdout, "\ng ") {
 		t.Errorf("ls after rm f and gc:\n%s", r.stdout)
 	}
-	var fns []fsck.FuncStats
+	var fns []maintain.FuncStats
 	decodeJSON(t, runCLICode(t, 0, "ls", "-json", "-dir", c.dir).stdout, &fns)
 	if len(fns) != 1 || fns[0].Name != "g" {
 		t.Errorf("ls -json after rm f and gc: %+v", fns)
 	}
-	var st fsck.StatsReport
+	var st maintain.StatsReport
 	decodeJSON(t, runCLICode(t, 0, "stats", "-json", "-dir", c.dir).stdout, &st)
 	if len(st.Functions) != 1 || st.Total.Entries != 1 {
 		t.Errorf("stats -json after rm f and gc: %+v", st)

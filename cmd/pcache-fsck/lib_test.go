@@ -15,8 +15,8 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/cas"
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // These tests build caches through the public library API, damage or
@@ -84,12 +84,12 @@ func callAll(t *testing.T, dir, name string, n int, sq *squares, opts ...pcache.
 // entriesByKey lists a function's entries with ls -json, keyed by the
 // argument as ls renders it: the key is the array [format, version, argument],
 // so an int argument x shows as `[1, "", x]` and maps to "x".
-func entriesByKey(t *testing.T, dir, name string) map[string]fsck.EntryInfo {
+func entriesByKey(t *testing.T, dir, name string) map[string]maintain.EntryInfo {
 	t.Helper()
 	r := runCLICode(t, 0, "ls", name, "-dir", dir, "-json")
-	var list []fsck.EntryInfo
+	var list []maintain.EntryInfo
 	decodeJSON(t, r.stdout, &list)
-	out := map[string]fsck.EntryInfo{}
+	out := map[string]maintain.EntryInfo{}
 	for _, e := range list {
 		k := e.Key
 		if i := strings.LastIndex(k, ", "); i >= 0 && strings.HasSuffix(k, "]") {
@@ -246,7 +246,7 @@ func TestLibraryGCAfterRm(t *testing.T) {
 		t.Fatalf("rm:\n%s", r.stdout)
 	}
 	r = runCLICode(t, 0, "gc", "-grace", "0s", "-dir", dir, "-json")
-	var rep fsck.GCReport
+	var rep maintain.GCReport
 	decodeJSON(t, r.stdout, &rep)
 	if rep.ObjectsRemoved != 300 || rep.EntriesKept != 700 {
 		t.Errorf("gc %+v", rep)
@@ -289,7 +289,7 @@ func TestLibraryExportImport(t *testing.T) {
 		t.Errorf("imported function recomputed %v", got)
 	}
 	r := runCLICode(t, 0, "stats", "-dir", dst, "-json")
-	var st fsck.StatsReport
+	var st maintain.StatsReport
 	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil || len(st.Functions) != 1 || st.Functions[0].Entries != 30 {
 		t.Errorf("stats after import: %+v %v", st, err)
 	}

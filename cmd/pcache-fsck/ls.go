@@ -7,7 +7,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // multiFlag collects a repeated string flag.
@@ -108,14 +108,14 @@ func runLsCmd(e *env, fs *flag.FlagSet, args []string) error {
 // KEY argument), naming it in the error.
 func validPrefixes(what string, keys []string) error {
 	for _, k := range keys {
-		if err := fsck.ValidPrefix(k); err != nil {
+		if err := maintain.ValidPrefix(k); err != nil {
 			return usagef("%s: %s", what, errorMessage(err, ""))
 		}
 	}
 	return nil
 }
 
-func printFunctions(w io.Writer, fns []fsck.FuncStats) {
+func printFunctions(w io.Writer, fns []maintain.FuncStats) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FUNCTION\tENTRIES\tBYTES\tNEWEST")
 	for _, f := range fns {
@@ -124,7 +124,7 @@ func printFunctions(w io.Writer, fns []fsck.FuncStats) {
 	tw.Flush()
 }
 
-func printLs(w io.Writer, list []fsck.EntryInfo) {
+func printLs(w io.Writer, list []maintain.EntryInfo) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "KEY\tSIZE\tCREATED\tLAST USED\tARGUMENTS")
 	for _, e := range list {
@@ -142,7 +142,7 @@ func printLs(w io.Writer, list []fsck.EntryInfo) {
 	tw.Flush()
 }
 
-func printDiff(w io.Writer, entry fsck.EntryInfo, near []fsck.Near) {
+func printDiff(w io.Writer, entry maintain.EntryInfo, near []maintain.Near) {
 	fmt.Fprintf(w, "%s  %s\n", entry.KeyHash[:12], entry.Key)
 	if len(near) == 0 {
 		fmt.Fprintln(w, "  no other entry of this function to compare with")

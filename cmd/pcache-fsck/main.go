@@ -1,5 +1,5 @@
 // Command pcache-fsck checks, repairs, garbage-collects, inspects and moves
-// pcache cache directories. It parses flags, calls package fsck and prints.
+// pcache cache directories. It parses flags, calls package maintain and prints.
 //
 // Usage:
 //
@@ -36,8 +36,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/pcache/pcache/internal/fsck"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 	_ "github.com/pcache/pcache/remote/s3" // s3:// remotes: pcache-fsck always has the S3 backend
 )
 
@@ -220,8 +220,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // damaged is opened only by check, which reports it and, with -repair,
 // rewrites it: every other command refuses, naming the fix, rather than
 // work (and print success) while the problem remains.
-func (e *env) open() (*fsck.Cache, error) {
-	c, err := fsck.Open(e.dir)
+func (e *env) open() (*maintain.Cache, error) {
+	c, err := maintain.Open(e.dir)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (e *env) open() (*fsck.Cache, error) {
 // of this user's own, or one $PCACHE_SAFE_DIRECTORY names (git's
 // safe.directory), so root's gc never runs on someone else's cache by
 // accident.
-func (e *env) openToChange() (*fsck.Cache, error) {
+func (e *env) openToChange() (*maintain.Cache, error) {
 	c, err := e.open()
 	if err != nil {
 		return nil, err
@@ -254,7 +254,7 @@ func writeJSON(w io.Writer, v any) error {
 }
 
 // progress draws bars on stderr for long work when stderr is a terminal.
-func (e *env) progress() fsck.Progress { return barProgress{e.stderr} }
+func (e *env) progress() maintain.Progress { return barProgress{e.stderr} }
 
 // waiting tells the user what a command waits for.
 func (e *env) waiting(cmd string) func() {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 func init() {
@@ -73,7 +73,7 @@ func runExportCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	name, file := args[0], args[1]
-	var rep *fsck.ExportReport
+	var rep *maintain.ExportReport
 	out := e.stdout
 	if file == "-" {
 		out = e.stderr // the archive owns stdout
@@ -142,7 +142,7 @@ func runInitCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) > 0 {
 		return usagef("unexpected argument %q", args[0])
 	}
-	c, err := fsck.Init(e.dir)
+	c, err := maintain.Init(e.dir)
 	if err != nil {
 		return err
 	}

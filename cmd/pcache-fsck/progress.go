@@ -8,7 +8,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 type noopCounter struct{}
@@ -16,10 +16,10 @@ type noopCounter struct{}
 func (noopCounter) Add(int64) {}
 func (noopCounter) Done()     {}
 
-// barProgress is the fsck.Progress of the command line.
+// barProgress is the maintain.Progress of the command line.
 type barProgress struct{ stderr io.Writer }
 
-func (b barProgress) Start(what string, total int64, bytes bool) fsck.Counter {
+func (b barProgress) Start(what string, total int64, bytes bool) maintain.Counter {
 	return newCounter(b.stderr, what, total, bytes)
 }
 
@@ -39,7 +39,7 @@ func isTerminal(w io.Writer) bool {
 // the work (total bytes, or items when bytes is false) is long enough to
 // deserve one; otherwise a counter that draws nothing. Nothing is ever drawn
 // on stdout, so output stays grep-able and -json stays parseable.
-func newCounter(stderr io.Writer, desc string, total int64, bytes bool) fsck.Counter {
+func newCounter(stderr io.Writer, desc string, total int64, bytes bool) maintain.Counter {
 	if !isTerminal(stderr) {
 		return noopCounter{}
 	}

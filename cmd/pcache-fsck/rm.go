@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 func init() {
@@ -69,7 +69,7 @@ func runRmCmd(e *env, fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
-func printRm(w io.Writer, rep *fsck.RemoveReport) {
+func printRm(w io.Writer, rep *maintain.RemoveReport) {
 	verb := "removed"
 	if rep.DryRun {
 		verb = "would remove"

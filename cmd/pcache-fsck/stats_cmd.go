@@ -7,7 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsck"
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 func init() {
@@ -54,10 +54,10 @@ func optTime(t *time.Time) string {
 	return formatTime(*t)
 }
 
-func printStats(w io.Writer, rep *fsck.StatsReport) {
+func printStats(w io.Writer, rep *maintain.StatsReport) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "FUNCTION\tENTRIES\tOBJECTS\tBYTES\tAPPARENT\tOLDEST\tNEWEST\t")
-	row := func(s fsck.FuncStats) {
+	row := func(s maintain.FuncStats) {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", s.Name, s.Entries, s.Objects,
 			humanBytes(s.Bytes), humanBytes(s.Apparent), optTime(s.Oldest), optTime(s.Newest))
 	}

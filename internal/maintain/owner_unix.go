@@ -1,6 +1,6 @@
 //go:build unix
 
-package fsck
+package maintain
 
 import (
 	"os"

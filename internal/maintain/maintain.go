@@ -1,4 +1,4 @@
-// Package fsck checks, repairs, garbage-collects, inspects, exports and
+// Package maintain checks, repairs, garbage-collects, inspects, exports and
 // imports pcache cache directories: the library behind pcache-fsck and Store.Check and Store.GC.
 //
 // Every function works on a Cache, opened with Open, which refuses a
@@ -7,7 +7,7 @@
 // the cache's own subdirectories. Long work reports progress through
 // Progress; reports are plain structs (with JSON tags) for the caller to
 // print.
-package fsck
+package maintain
 
 import (
 	"errors"

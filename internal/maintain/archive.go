@@ -1,4 +1,4 @@
-package fsck
+package maintain
 
 import (
 	"fmt"

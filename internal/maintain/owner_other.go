@@ -1,6 +1,6 @@
 //go:build !unix
 
-package fsck
+package maintain
 
 // ownerOf: files carry no owner uid here; every cache is taken as this
 // user's own.
