@@ -9,6 +9,7 @@ import (
 	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // core is what Func and BatchFunc share: one function name's key plan,
@@ -21,6 +22,7 @@ type core struct {
 	codec   Codec
 	fp      keying.Fingerprint // result-type fingerprint
 	rkey    [32]byte           // resultKey of the codec and fingerprint
+	expire  time.Duration      // Expire: entries older than this are misses; 0 never
 	m       *manifest.Manifest
 	stats   counters
 	flights flights
@@ -48,6 +50,11 @@ func (c *core) computed(took time.Duration) {
 	}
 }
 
+// expired reports whether entry e is older than the function's Expire.
+func (c *core) expired(e *record.Entry) bool {
+	return c.expire > 0 && c.s.opts.now().UnixNano()-e.Time > int64(c.expire)
+}
+
 // worthAsking reports whether a computation of this function costs more
 // than asking the remote again (twice its typical request): then a miss
 // reads the remote index once more, and claims the key's lease, before it
@@ -72,6 +79,7 @@ type spec struct {
 	version string
 	codec   Codec
 	fp      keying.Fingerprint
+	expire  time.Duration // Expire: 0 never
 }
 
 func compileSpec(name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*spec, error) {
@@ -102,7 +110,7 @@ func compileSpec(name string, argType, resultType reflect.Type, codec Codec, opt
 	if err != nil {
 		return nil, errorf("wrap %q: %w", name, err)
 	}
-	return &spec{name: name, plan: plan, version: o.version, codec: codec, fp: keying.ResultFingerprint(resultType)}, nil
+	return &spec{name: name, plan: plan, version: o.version, codec: codec, fp: keying.ResultFingerprint(resultType), expire: o.expire}, nil
 }
 
 func newCore(s *Store, name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*core, error) {
@@ -126,7 +134,7 @@ func bindCore(s *Store, sp *spec) (*core, error) {
 		return nil, err
 	}
 	c := &core{s: s, name: sp.name, plan: sp.plan, version: sp.version, codec: sp.codec,
-		fp: sp.fp, rkey: resultKey(sp.codec.Name(), sp.fp), m: m}
+		fp: sp.fp, rkey: resultKey(sp.codec.Name(), sp.fp), expire: sp.expire, m: m}
 	if s.remote != nil {
 		c.remoteUsed = s.remote.Used(sp.name)
 	}

@@ -101,7 +101,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 		x.Reason = "stored " + time.Unix(0, e.Time).Local().Format(time.RFC3339)
 		return x, nil
 	}
-	if e, ok := c.legacyEntry(&k); ok {
+	if e, ok := c.legacyEntry(&k); ok && !c.expired(&e) {
 		if c.legacyFits(&e, dst) {
 			x.Hit, x.Source = true, SourceLocal
 			x.Reason = "stored by an earlier pcache release (before entries recorded their result type); it decodes exactly as this result type"
@@ -109,7 +109,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 		}
 	}
 	if c.s.remote != nil {
-		if e, ok := c.s.remote.Lookup(ctx, c.name, k.hash, false); ok && !c.m.Shadows(&e) {
+		if e, ok := c.s.remote.Lookup(ctx, c.name, k.hash, false); ok && !c.m.Shadows(&e) && !c.expired(&e) {
 			x.Hit, x.Source = true, SourceRemote
 			x.Reason = "not in the local cache; the remote " + c.s.remote.String() + " has it (a call fetches it)"
 			return x, nil
@@ -146,6 +146,10 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 // a call's serve would find (decodeEntry), and out-file contents that are
 // gone (which a call would find restoring them).
 func (c *core) unusable(e *record.Entry, dst sink) string {
+	if c.expired(e) {
+		return fmt.Sprintf("expired: stored %s, more than Expire(%v) ago; a call computes it again",
+			time.Unix(0, e.Time).Local().Format(time.RFC3339), c.expire)
+	}
 	if oc, r := c.decodeEntry(e, dst, false); oc != served {
 		return r.why
 	}

@@ -40,6 +40,9 @@ func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func(reco
 	if err != nil {
 		c.warn("lookup failed; computing", k, err)
 	}
+	if ok && c.expired(&e) {
+		return found{} // computed again, and stored over it
+	}
 	if ok {
 		switch c.serve(ctx, k, &e, dst, false) {
 		case served:
@@ -55,7 +58,7 @@ func (c *core) lookupIn(ctx context.Context, k *callKey, dst sink, get func(reco
 	// An entry written before entries recorded their result type is served
 	// only if its bytes are exactly the encoding of a value of the result
 	// type; it is then re-recorded under the new key.
-	if e, ok := c.legacyEntry(k); ok {
+	if e, ok := c.legacyEntry(k); ok && !c.expired(&e) {
 		if c.serve(ctx, k, &e, dst, true) == served {
 			return found{hit: true, e: e}
 		}
@@ -353,10 +356,13 @@ func (c *core) contains(k *callKey, dst sink) (bool, error) {
 	if err != nil {
 		return false, errorf("%s: lookup: %w", c.name, err)
 	}
+	if ok && c.expired(&e) {
+		return false, nil
+	}
 	if ok && c.readsCodec(e.Codec) {
 		return c.s.cas.Has(e.Result)
 	}
-	if e, ok := c.legacyEntry(k); ok {
+	if e, ok := c.legacyEntry(k); ok && !c.expired(&e) {
 		return c.legacyFits(&e, dst), nil
 	}
 	return false, nil

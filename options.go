@@ -108,7 +108,8 @@ type funcOptions struct {
 	version    string
 	versionSet bool
 	codec      Codec
-	params     []string // Params (memoizers only)
+	params     []string      // Params (memoizers only)
+	expire     time.Duration // Expire: 0 never
 }
 
 func rule(r keying.Rule) Option {
@@ -165,6 +166,26 @@ func InstantArg(arg string) Option { return rule(keying.Rule{Arg: arg, Kind: key
 // part of the key; the file's contents are cached and restored to the path a
 // later call asks for (see Func.Call).
 func OutFile(arg string) Option { return rule(keying.Rule{Arg: arg, Kind: keying.RuleOut}) }
+
+// Expire makes the function's entries expire d after they were stored: a
+// call whose entry is older computes again and stores the new result (for
+// results that go stale: an API response, a daily report). Explain says
+// when an entry expired. It applies to the entries a call finds, wherever
+// they were stored (another process, a copy, the remote); an expired entry
+// no call asks for again leaves by gc's age and size limits (MaxAge,
+// MaxSize, pcache-fsck gc -older-than), like any entry no one uses.
+func Expire(d time.Duration) Option {
+	return func(o *funcOptions) error {
+		if d <= 0 {
+			return fmt.Errorf("Expire(%v): want a positive duration", d)
+		}
+		if o.expire != 0 {
+			return fmt.Errorf("Expire given twice (%v and %v)", o.expire, d)
+		}
+		o.expire = d
+		return nil
+	}
+}
 
 // Version is part of every key of the function: bump it when the function's
 // meaning changes and old results must not be served.

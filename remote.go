@@ -187,7 +187,7 @@ func (c *core) fromRemote(ctx context.Context, k *callKey, dst sink, fresh bool)
 		return false
 	}
 	e, ok := t.Lookup(ctx, c.name, k.hash, fresh)
-	if !ok || !c.readsCodec(e.Codec) || e.Type != c.fp || c.m.Shadows(&e) {
+	if !ok || !c.readsCodec(e.Codec) || e.Type != c.fp || c.m.Shadows(&e) || c.expired(&e) {
 		return false // another kind of entry, or one forgotten here and not yet on the remote
 	}
 	if err := t.Fetch(ctx, &e); err != nil {

@@ -5,7 +5,7 @@ import "testing"
 // maxNames is the module's exported-name count as of the last change that
 // lowered it (issue 23 aims at 150): a change that adds public names must
 // raise it here, in review, on purpose.
-const maxNames = 148
+const maxNames = 149
 
 // TestSurfaceDoesNotGrow counts the module's importable exported names.
 func TestSurfaceDoesNotGrow(t *testing.T) {
