@@ -179,14 +179,14 @@ func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
 		}
 		dst := &value[R]{codec: c.codec}
 		fd := c.lookupIn(ctx, &b.keys[i], dst, c.m.Peek)
-		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.v, fd.hit, fd.prev, dst.raw
+		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.v, fd.hit, fd.prev, dst.stored()
 		if fd.bad {
 			c.count(statCorrupt)
 		}
 		if fd.hit {
 			b.from[i] = SourceLocal
 			if !b.pol.verify {
-				c.finish(ctx, SourceLocal, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].hash, Bytes: int64(len(dst.raw))})
+				c.finish(ctx, SourceLocal, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].hash, Bytes: dst.size})
 			}
 		}
 		return nil
@@ -207,9 +207,9 @@ func (b *batchCall[A, R]) lookupRemote(ctx context.Context) {
 		i := b.missing[j]
 		dst := &value[R]{codec: c.codec}
 		if b.prev[i] == 0 && c.fromRemote(ctx, &b.keys[i], dst, false) {
-			b.res[i], b.hit[i], b.stored[i], b.from[i] = dst.v, true, dst.raw, SourceRemote
+			b.res[i], b.hit[i], b.stored[i], b.from[i] = dst.v, true, dst.stored(), SourceRemote
 			if !b.pol.verify {
-				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: b.keys[i].hash, Bytes: int64(len(dst.raw))})
+				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: b.keys[i].hash, Bytes: dst.size})
 			}
 		}
 		return nil

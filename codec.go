@@ -396,8 +396,12 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 // defaultCodec picks the codec of a result type when the user chose none:
 // raw bytes for []byte, CBOR for everything else.
 func defaultCodec[R any]() Codec {
-	if reflect.TypeFor[R]() == reflect.TypeFor[[]byte]() {
+	t := reflect.TypeFor[R]()
+	if t == reflect.TypeFor[[]byte]() {
 		return rawCodec{}
+	}
+	if c := numericCodecFor(t); c != nil {
+		return c
 	}
 	return CBOR
 }

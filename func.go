@@ -118,12 +118,12 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 			if pol.verify {
 				return f.verify(ctx, &k, args, dst, &fd, as)
 			}
-			c.finish(ctx, as, CallInfo{Hit: !waited, Source: as, Key: k.hash, Bytes: int64(len(dst.raw))})
+			c.finish(ctx, as, CallInfo{Hit: !waited, Source: as, Key: k.hash, Bytes: dst.size})
 			return dst.v, nil
 		}
 		if pol.failMiss {
 			if c.fromRemote(ctx, &k, dst, false) {
-				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
+				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: dst.size})
 				return dst.v, nil
 			}
 			c.finish(ctx, SourceMiss, CallInfo{Key: k.hash, Source: SourceMiss})
@@ -189,17 +189,17 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 		if pol.verify {
 			return f.verify(ctx, k, args, dst, &fd, SourceWaited)
 		}
-		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
+		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: dst.size})
 		return dst.v, nil
 	} else if fd.prev != 0 {
 		prev = fd.prev
 	} else if c.fromRemote(ctx, k, dst, c.worthAsking()) {
 		land(true, nil)
-		c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: int64(len(dst.raw))})
+		c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: dst.size})
 		return dst.v, nil
 	} else if lease, served := c.claimRemote(ctx, k, dst); served {
 		land(true, nil)
-		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: int64(len(dst.raw))})
+		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: dst.size})
 		return dst.v, nil
 	} else if lease != nil {
 		defer func() { lease.Release(committed) }()
@@ -253,8 +253,8 @@ func (f *Func[A, R]) verify(ctx context.Context, k *callKey, args A, dst *value[
 	}
 	info.Bytes = int64(len(b))
 	mismatch := ""
-	if !c.sameResult(b, dst.raw) {
-		mismatch = fmt.Sprintf("the result (stored: %d bytes, recomputed: %d bytes)", len(dst.raw), len(b))
+	if stored := dst.stored(); !c.sameResult(b, stored) {
+		mismatch = fmt.Sprintf("the result (stored: %d bytes, recomputed: %d bytes)", len(stored), len(b))
 	} else if what := c.outsDiffer(k, &fd.e); what != "" {
 		mismatch = what
 	}

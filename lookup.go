@@ -135,6 +135,11 @@ func (c *core) decodeEntry(e *record.Entry, dst sink, legacy bool) (outcome, rea
 	if !c.readsCodec(e.Codec) {
 		return passed, reason{why: fmt.Sprintf("an entry exists, written with codec %q; this function uses %q", e.Codec, c.codec.Name())}
 	}
+	if !legacy && e.Size >= directFrom && e.Codec == c.codec.Name() {
+		if oc, r, ok := c.directEntry(e, dst); ok {
+			return oc, r
+		}
+	}
 	data, err := c.s.cas.Get(e.Result, e.Size)
 	switch {
 	case errors.Is(err, cas.ErrNotFound):
@@ -184,6 +189,9 @@ func (c *core) roundTrips(data []byte, dst sink) bool {
 // value: equal bytes, and for the raw codec also both nil or both not (a
 // nil []byte and an empty one are different results).
 func (c *core) sameResult(a, b []byte) bool {
+	if n, ok := c.codec.(numericCodec); ok {
+		return n.sameEncoding(a, b)
+	}
 	if _, raw := c.codec.(rawCodec); raw && (a == nil) != (b == nil) {
 		return false
 	}
@@ -231,14 +239,46 @@ func (c *core) entryData(e *record.Entry, data []byte) ([]byte, error) {
 // sink decodes stored bytes into a value of a function's result type.
 type sink interface {
 	decode([]byte) error
+	decodeDirect(size int64, read func([]byte) error) (handled bool, err error)
 	reencode() ([]byte, error)
+}
+
+// directDecoder is a codec that can read a stored result straight into
+// the result's own memory (numericCodec).
+type directDecoder interface {
+	decodeDirect(size int64, read func([]byte) error, v any) (handled bool, err error)
+}
+
+// directFrom is the size from which a result whose codec reads results
+// directly is read that way: once, into the result's memory, verified,
+// instead of into a buffer that is then copied.
+const directFrom = 1 << 20
+
+// directEntry decodes entry e's result by reading its object straight into
+// dst's memory, when dst's codec does that; handled is false when it was
+// not done (then the bytes are read whole, as for any result).
+func (c *core) directEntry(e *record.Entry, dst sink) (oc outcome, r reason, handled bool) {
+	handled, err := dst.decodeDirect(e.Size, func(buf []byte) error { return c.s.cas.GetInto(e.Result, buf) })
+	switch {
+	case !handled:
+		return 0, reason{}, false
+	case errors.Is(err, cas.ErrNotFound):
+		return unusable, reason{why: "an entry exists but its result object is missing (gc, or a partial copy); a call recomputes it", err: err}, true
+	case errors.Is(err, cas.ErrCorrupt):
+		return unusable, reason{"an entry exists but its result object is corrupt; a call recomputes it", err, "stored object is corrupt; recomputing"}, true
+	case err != nil:
+		return unusable, reason{"an entry exists but its result cannot be read: " + err.Error(), err, "reading a stored result failed; computing"}, true
+	}
+	return served, reason{}, true
 }
 
 // value is the sink of a result type R.
 type value[R any] struct {
-	codec Codec
-	v     R
-	raw   []byte // the bytes v was decoded from
+	codec    Codec
+	v        R
+	raw      []byte // the bytes v was decoded from (nil when read directly)
+	size     int64  // their length
+	streamed bool   // v was read straight into its memory (decodeDirect): raw is nil
 }
 
 func (s *value[R]) decode(b []byte) error {
@@ -246,8 +286,33 @@ func (s *value[R]) decode(b []byte) error {
 	if err := s.codec.Unmarshal(b, &r); err != nil {
 		return fmt.Errorf("decode cached result as %T: %w", r, err)
 	}
-	s.v, s.raw = r, b
+	s.v, s.raw, s.size, s.streamed = r, b, int64(len(b)), false
 	return nil
+}
+
+// decodeDirect decodes a stored result of size bytes that read fills in,
+// verified, straight into the result's memory, if the codec reads results
+// that way (a large numeric slice); handled is false when it does not.
+func (s *value[R]) decodeDirect(size int64, read func([]byte) error) (handled bool, err error) {
+	dd, ok := s.codec.(directDecoder)
+	if !ok {
+		return false, nil
+	}
+	var v R
+	if handled, err = dd.decodeDirect(size, read, &v); handled && err == nil {
+		s.v, s.raw, s.size, s.streamed = v, nil, size, true
+	}
+	return handled, err
+}
+
+// stored returns the bytes v was decoded from (encoded again after a
+// direct read: the numeric encoding is exact).
+func (s *value[R]) stored() []byte {
+	if s.streamed {
+		b, _ := s.codec.Marshal(s.v)
+		return b
+	}
+	return s.raw
 }
 
 func (s *value[R]) reencode() ([]byte, error) { return s.codec.Marshal(s.v) }

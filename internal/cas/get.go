@@ -109,6 +109,17 @@ func (s *Store) finishGet(id ID, path string, b []byte, n int, got ID, mtime tim
 	return b, nil
 }
 
+// GetInto reads object id, verified, into into, which must be exactly as
+// long as the object: for a caller that wants the bytes in memory of its
+// own (a numeric slice's), without a copy. Errors are Get's.
+func (s *Store) GetInto(id ID, into []byte) error {
+	if ok, err := s.packs.get(id, int64(len(into)), func(b []byte) error { copy(into, b); return nil }); ok {
+		return err
+	}
+	_, err := s.getInto(id, int64(len(into)), into)
+	return err
+}
+
 // Verify hashes object id in full. It returns nil, or an error wrapping
 // ErrNotFound or ErrCorrupt. Unlike Get it leaves the mtime alone, so a
 // fsck pass does not make every object look recently used.

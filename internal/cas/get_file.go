@@ -12,7 +12,11 @@ import (
 
 // get reads and verifies object id; want >= 0 is the size the caller expects.
 // This is the portable version; Linux uses raw system calls (get_linux.go).
-func (s *Store) get(id ID, want int64) ([]byte, error) {
+func (s *Store) get(id ID, want int64) ([]byte, error) { return s.getInto(id, want, nil) }
+
+// getInto is get reading into into (nil: a new buffer), which must be
+// exactly as long as the object.
+func (s *Store) getInto(id ID, want int64, into []byte) ([]byte, error) {
 	path := s.Path(id)
 	f, fi, err := s.openObject(id, path)
 	if err != nil {
@@ -25,7 +29,12 @@ func (s *Store) get(id ID, want int64) ([]byte, error) {
 	if fsutil.Hollow(fi) {
 		return nil, corrupt(id, path, "a sparse file: its size is far beyond the space it occupies")
 	}
-	b := make([]byte, fi.Size())
+	b := into
+	if b == nil {
+		b = make([]byte, fi.Size())
+	} else if int64(len(b)) != fi.Size() {
+		return nil, corrupt(id, path, fmt.Sprintf("%d bytes, not the %d expected", fi.Size(), len(b)))
+	}
 	n, got, err := readHash(func(p []byte) (int, error) {
 		n, err := f.Read(p)
 		if errors.Is(err, io.EOF) {

@@ -16,7 +16,11 @@ import (
 // open costs extra fcntl and epoll system calls and a cleanup registration):
 // one open, one fstat, reads into a buffer sized from fstat, one close, one
 // hash.
-func (s *Store) get(id ID, want int64) ([]byte, error) {
+func (s *Store) get(id ID, want int64) ([]byte, error) { return s.getInto(id, want, nil) }
+
+// getInto is get reading into into (nil: a new buffer), which must be
+// exactly as long as the object.
+func (s *Store) getInto(id ID, want int64, into []byte) ([]byte, error) {
 	path := s.Path(id)
 	var fd int
 	var err error
@@ -47,7 +51,12 @@ func (s *Store) get(id ID, want int64) ([]byte, error) {
 	if fsutil.HollowSize(st.Size, st.Blocks) {
 		return nil, hollow(id, path, st.Size, st.Blocks)
 	}
-	b := make([]byte, st.Size)
+	b := into
+	if b == nil {
+		b = make([]byte, st.Size)
+	} else if int64(len(b)) != st.Size {
+		return nil, corrupt(id, path, fmt.Sprintf("%d bytes, not the %d expected", st.Size, len(b)))
+	}
 	n, got, err := readHash(func(p []byte) (int, error) {
 		for {
 			n, err := unix.Read(fd, p)
