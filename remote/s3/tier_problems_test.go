@@ -37,7 +37,7 @@ func leaveUnpublished(t *testing.T, b remote.Backend, name string) (string, *rem
 		}
 	}
 	err = s.Close()
-	var ue *remote.UnpublishedError
+	var ue *pcache.UnpublishedError
 	if !errors.As(err, &ue) || ue.Entries != 30 {
 		t.Fatalf("Close = %v; want the 30 entries left named", err)
 	}
