@@ -292,6 +292,7 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 		return false, err
 	}
 	ps := make([]pending, 0, len(missing))
+	psAt := make([]int, 0, len(missing)) // the index in missing (and info) of each of ps
 	var unstorable error
 	for j, i := range missing {
 		b, err := c.codec.Marshal(out[j])
@@ -300,6 +301,7 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 			if err = dst.decode(b); err == nil {
 				res[i], data[i] = dst.v, b
 				ps = append(ps, pending{key: &keys[i], data: b, prev: prev[i]})
+				psAt = append(psAt, j)
 				continue
 			}
 		}
@@ -312,12 +314,8 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 		}
 	}
 	report := func(stored bool) {
-		at := make(map[*callKey]int, len(missing))
-		for j, i := range missing {
-			at[&keys[i]] = j
-		}
-		for _, p := range ps {
-			info[at[p.key]].Bytes, info[at[p.key]].Stored = int64(len(p.data)), stored
+		for k, j := range psAt {
+			info[j].Bytes, info[j].Stored = int64(len(ps[k].data)), stored
 		}
 	}
 	if len(ps) == 0 || keys[missing[0]].noWrite {

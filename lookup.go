@@ -141,13 +141,8 @@ func (c *core) decodeEntry(e *record.Entry, dst sink, legacy bool) (outcome, rea
 		}
 	}
 	data, err := c.s.cas.Get(e.Result, e.Size)
-	switch {
-	case errors.Is(err, cas.ErrNotFound):
-		return unusable, reason{why: "an entry exists but its result object is missing (gc, or a partial copy); a call recomputes it", err: err}
-	case errors.Is(err, cas.ErrCorrupt):
-		return unusable, reason{"an entry exists but its result object is corrupt; a call recomputes it", err, "stored object is corrupt; recomputing"}
-	case err != nil:
-		return unusable, reason{"an entry exists but its result cannot be read: " + err.Error(), err, "reading a stored result failed; computing"}
+	if err != nil {
+		return unusable, readFailed(err)
 	}
 	if data, err = c.entryData(e, data); err == nil {
 		err = dst.decode(data)
@@ -259,17 +254,25 @@ const directFrom = 1 << 20
 // not done (then the bytes are read whole, as for any result).
 func (c *core) directEntry(e *record.Entry, dst sink) (oc outcome, r reason, handled bool) {
 	handled, err := dst.decodeDirect(e.Size, func(buf []byte) error { return c.s.cas.GetInto(e.Result, buf) })
-	switch {
-	case !handled:
+	if !handled {
 		return 0, reason{}, false
-	case errors.Is(err, cas.ErrNotFound):
-		return unusable, reason{why: "an entry exists but its result object is missing (gc, or a partial copy); a call recomputes it", err: err}, true
-	case errors.Is(err, cas.ErrCorrupt):
-		return unusable, reason{"an entry exists but its result object is corrupt; a call recomputes it", err, "stored object is corrupt; recomputing"}, true
-	case err != nil:
-		return unusable, reason{"an entry exists but its result cannot be read: " + err.Error(), err, "reading a stored result failed; computing"}, true
+	}
+	if err != nil {
+		return unusable, readFailed(err), true
 	}
 	return served, reason{}, true
+}
+
+// readFailed is the reason an entry whose result object could not be read
+// (missing, corrupt, or failing) is not served.
+func readFailed(err error) reason {
+	switch {
+	case errors.Is(err, cas.ErrNotFound):
+		return reason{why: "an entry exists but its result object is missing (gc, or a partial copy); a call recomputes it", err: err}
+	case errors.Is(err, cas.ErrCorrupt):
+		return reason{"an entry exists but its result object is corrupt; a call recomputes it", err, "stored object is corrupt; recomputing"}
+	}
+	return reason{"an entry exists but its result cannot be read: " + err.Error(), err, "reading a stored result failed; computing"}
 }
 
 // value is the sink of a result type R.
