@@ -7,6 +7,8 @@ import (
 	"math"
 	"reflect"
 	"unsafe"
+
+	"github.com/pcache/pcache/internal/manifest/record"
 )
 
 // numericCodec is the CBOR codec of a result type that is a slice of
@@ -79,8 +81,8 @@ func (c numericCodec) Marshal(v any) ([]byte, error) {
 	n := rv.Len()
 	body := n * c.size
 	out := make([]byte, 0, 9+9+body)
-	out = appendHead(out, 6, c.tag)
-	out = appendHead(out, 2, uint64(body))
+	out = record.AppendHead(out, majorTag, c.tag)
+	out = record.AppendHead(out, record.MajorBytes, uint64(body))
 	start := len(out)
 	out = out[:start+body]
 	c.put(out[start:], rv, n)
@@ -146,11 +148,11 @@ func (c numericCodec) Unmarshal(data []byte, v any) error {
 // typedArray returns the elements' bytes of data when data is exactly one
 // typed array of this codec's tag (ok false: another encoding).
 func (c numericCodec) typedArray(data []byte) (body []byte, ok bool, err error) {
-	tag, rest, isTag := readHead(data, 6)
+	tag, rest, isTag := readHead(data, majorTag)
 	if !isTag || tag != c.tag {
 		return nil, false, nil
 	}
-	n, rest, isBytes := readHead(rest, 2)
+	n, rest, isBytes := readHead(rest, record.MajorBytes)
 	if !isBytes || n != uint64(len(rest)) || n%uint64(c.size) != 0 {
 		return nil, false, fmt.Errorf("pcache: a typed array of tag %d that is not one byte string of whole %d-byte elements", c.tag, c.size)
 	}
@@ -230,44 +232,19 @@ func (c numericCodec) asTyped(e []byte) ([]byte, bool) {
 	return t, err == nil
 }
 
-// appendHead appends a CBOR head of major type major and argument n in its
-// shortest form.
-func appendHead(b []byte, major byte, n uint64) []byte {
-	m := major << 5
-	switch {
-	case n < 24:
-		return append(b, m|byte(n))
-	case n <= math.MaxUint8:
-		return append(b, m|24, byte(n))
-	case n <= math.MaxUint16:
-		return binary.BigEndian.AppendUint16(append(b, m|25), uint16(n))
-	case n <= math.MaxUint32:
-		return binary.BigEndian.AppendUint32(append(b, m|26), uint32(n))
-	}
-	return binary.BigEndian.AppendUint64(append(b, m|27), n)
-}
+// majorTag is the CBOR major type of a tag (a typed array is a tag around
+// a byte string, record.MajorBytes).
+const majorTag = 6
 
 // readHead reads a CBOR head of major type major at the start of b: its
 // argument and the bytes after it (ok false: another major type, or not a
 // well-formed head).
 func readHead(b []byte, major byte) (n uint64, rest []byte, ok bool) {
-	if len(b) == 0 || b[0]>>5 != major {
+	m, v, hn, _, err := record.ReadHead(b)
+	if err != nil || m != major {
 		return 0, nil, false
 	}
-	info := b[0] & 31
-	switch {
-	case info < 24:
-		return uint64(info), b[1:], true
-	case info == 24 && len(b) >= 2:
-		return uint64(b[1]), b[2:], true
-	case info == 25 && len(b) >= 3:
-		return uint64(binary.BigEndian.Uint16(b[1:])), b[3:], true
-	case info == 26 && len(b) >= 5:
-		return uint64(binary.BigEndian.Uint32(b[1:])), b[5:], true
-	case info == 27 && len(b) >= 9:
-		return binary.BigEndian.Uint64(b[1:]), b[9:], true
-	}
-	return 0, nil, false
+	return v, b[hn:], true
 }
 
 // decodeDirect decodes a stored typed array of size bytes that read fills
@@ -311,7 +288,7 @@ func (c numericCodec) headFor(size int64) (head []byte, n uint64, ok bool) {
 		if body < 0 || body%int64(c.size) != 0 {
 			continue
 		}
-		h := appendHead(appendHead(nil, 6, c.tag), 2, uint64(body))
+		h := record.AppendHead(record.AppendHead(nil, majorTag, c.tag), record.MajorBytes, uint64(body))
 		if int64(len(h)) == 2+k {
 			return h, uint64(body), true
 		}
