@@ -4,19 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 	"reflect"
 	"time"
 
-	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/engine"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 // BatchFunc is a cached batch function made by WrapBatch. It is safe for
 // concurrent use.
 type BatchFunc[A, R any] struct {
-	c  *core
+	s  *Store
+	c  *engine.Fn
 	fn func(context.Context, []A) ([]R, error)
 }
 
@@ -40,11 +39,11 @@ func WrapBatch[A, R any](s *Store, name string, fn func(context.Context, []A) ([
 	if fn == nil {
 		return nil, errorf("wrap batch %q: nil function", name)
 	}
-	c, err := newCore(s, name, reflect.TypeFor[A](), reflect.TypeFor[R](), defaultCodec[R](), opts)
+	c, err := bind(s, name, reflect.TypeFor[A](), reflect.TypeFor[R](), defaultCodec[R](), opts)
 	if err != nil {
 		return nil, err
 	}
-	return &BatchFunc[A, R]{c: c, fn: fn}, nil
+	return &BatchFunc[A, R]{s: s, c: c, fn: fn}, nil
 }
 
 // MustWrapBatch is like WrapBatch but panics on error.
@@ -57,11 +56,11 @@ func MustWrapBatch[A, R any](s *Store, name string, fn func(context.Context, []A
 }
 
 // Name returns the name the function is stored under.
-func (f *BatchFunc[A, R]) Name() string { return f.c.name }
+func (f *BatchFunc[A, R]) Name() string { return f.c.Name() }
 
 // Stats returns the counters of this BatchFunc's calls (per distinct
 // element, except Computes, which counts calls of fn).
-func (f *BatchFunc[A, R]) Stats() Stats { return f.c.stats.snapshot() }
+func (f *BatchFunc[A, R]) Stats() Stats { return statsOf(f.c.Counts(), remote.Stats{}) }
 
 // Call returns one result per element of args, in order. Only elements
 // without a usable entry are passed to fn, in one call, each distinct key
@@ -72,15 +71,15 @@ func (f *BatchFunc[A, R]) Stats() Stats { return f.c.stats.snapshot() }
 // nothing is stored.
 func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 	c := f.c
-	if c.s.closed.Load() && c.s.opts.strictStore {
-		return nil, errorf("%s: %w", c.name, ErrClosed)
+	if c.Closed() && f.c.StrictStore() {
+		return nil, errorf("%s: %w", c.Name(), ErrClosed)
 	}
-	pol := c.s.policyOf(ctx)
-	if c.s.closed.Load() || pol.off {
-		c.count(statComputes)
+	pol := f.s.policyOf(ctx)
+	if c.Closed() || pol.off {
+		c.Count(engine.StatComputes)
 		if pol.off {
 			for range args {
-				c.finish(ctx, SourceOff, CallInfo{Source: SourceOff})
+				finish(ctx, c, SourceOff, CallInfo{Source: SourceOff})
 			}
 		}
 		return f.checkedCall(ctx, args)
@@ -93,14 +92,14 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 		return nil, err
 	}
 	b.lookupLocal(ctx)
-	if len(b.missing) > 0 && c.s.remote != nil && !pol.replace {
+	if len(b.missing) > 0 && c.HasRemote() && !pol.replace {
 		b.lookupRemote(ctx)
 	}
 	if len(b.missing) > 0 && pol.failMiss {
 		for _, i := range b.missing {
-			c.finish(ctx, SourceMiss, CallInfo{Key: b.keys[i].hash, Source: SourceMiss})
+			finish(ctx, c, SourceMiss, CallInfo{Key: b.keys[i].Hash, Source: SourceMiss})
 		}
-		return nil, errorf("%s: %d of %d distinct elements missing: %w", c.name, len(b.missing), len(b.distinct), ErrCacheMiss)
+		return nil, errorf("%s: %d of %d distinct elements missing: %w", c.Name(), len(b.missing), len(b.distinct), ErrCacheMiss)
 	}
 	if pol.verify && len(b.missing) < len(b.distinct) {
 		if err := f.verify(ctx, args, b.keys, b.distinct, b.from, b.stored); err != nil {
@@ -127,7 +126,7 @@ type batchCall[A, R any] struct {
 	f         *BatchFunc[A, R]
 	pol       policy
 	args      []A
-	keys      []callKey
+	keys      []engine.CallKey
 	first     map[[32]byte]int // key → index of its first element
 	distinct  []int            // the first element of each key
 	res       []R
@@ -143,16 +142,16 @@ type batchCall[A, R any] struct {
 // keyAll keys every element and notes the first element of each key.
 func (b *batchCall[A, R]) keyAll() error {
 	c, n := b.f.c, len(b.args)
-	b.keys, b.first = make([]callKey, n), make(map[[32]byte]int, n)
+	b.keys, b.first = make([]engine.CallKey, n), make(map[[32]byte]int, n)
 	for i, a := range b.args {
-		k, err := c.key(a, true)
+		k, err := c.Key(a, true)
 		if err != nil {
 			return fmt.Errorf("%w (element %d)", err, i)
 		}
-		k.noWrite = !b.pol.write
+		k.NoWrite = !b.pol.write
 		b.keys[i] = k
-		if _, ok := b.first[k.hash]; !ok {
-			b.first[k.hash] = i
+		if _, ok := b.first[k.Hash]; !ok {
+			b.first[k.Hash] = i
 			b.distinct = append(b.distinct, i)
 		}
 	}
@@ -166,27 +165,25 @@ func (b *batchCall[A, R]) keyAll() error {
 // the keys it misses.
 func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
 	c := b.f.c
-	if err := c.m.Refresh(); err != nil {
-		c.warn("batch: manifest refresh failed; computing what is not found", nil, err)
+	if err := c.RefreshView(); err != nil {
+		c.Warn("batch: manifest refresh failed; computing what is not found", nil, err)
 	}
 	forEach(len(b.distinct), func(j int) error {
 		i := b.distinct[j]
 		if b.pol.replace {
-			if e, ok, _ := c.m.Peek(b.keys[i].hash); ok {
-				b.prev[i] = e.Time // the new result must win over it
-			}
+			b.prev[i] = c.Current(&b.keys[i], true) // the new result must win over it
 			return nil
 		}
-		dst := &value[R]{codec: c.codec}
-		fd := c.lookupIn(ctx, &b.keys[i], dst, c.m.Peek)
-		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.v, fd.hit, fd.prev, dst.stored()
-		if fd.bad {
-			c.count(statCorrupt)
+		dst := &engine.Value[R]{Codec: c.Codec()}
+		fd := c.LookupCached(ctx, &b.keys[i], dst)
+		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
+		if fd.Bad {
+			c.Count(engine.StatCorrupt)
 		}
-		if fd.hit {
+		if fd.Hit {
 			b.from[i] = SourceLocal
 			if !b.pol.verify {
-				c.finish(ctx, SourceLocal, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].hash, Bytes: dst.size})
+				finish(ctx, c, SourceLocal, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].Hash, Bytes: dst.Size})
 			}
 		}
 		return nil
@@ -202,14 +199,14 @@ func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
 // requests overlap), after one fresh read of the index for the whole batch.
 func (b *batchCall[A, R]) lookupRemote(ctx context.Context) {
 	c := b.f.c
-	c.s.remote.Refresh(ctx, c.name)
+	c.RefreshRemote(ctx)
 	forEach(len(b.missing), func(j int) error {
 		i := b.missing[j]
-		dst := &value[R]{codec: c.codec}
-		if b.prev[i] == 0 && c.fromRemote(ctx, &b.keys[i], dst, false) {
-			b.res[i], b.hit[i], b.stored[i], b.from[i] = dst.v, true, dst.stored(), SourceRemote
+		dst := &engine.Value[R]{Codec: c.Codec()}
+		if b.prev[i] == 0 && c.FromRemote(ctx, &b.keys[i], dst, false) {
+			b.res[i], b.hit[i], b.stored[i], b.from[i] = dst.V, true, dst.Stored(), SourceRemote
 			if !b.pol.verify {
-				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: b.keys[i].hash, Bytes: dst.size})
+				finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: b.keys[i].Hash, Bytes: dst.Size})
 			}
 		}
 		return nil
@@ -228,29 +225,29 @@ func (b *batchCall[A, R]) lookupRemote(ctx context.Context) {
 func (b *batchCall[A, R]) fillRepeats(ctx context.Context) error {
 	c := b.f.c
 	for i := range b.args {
-		j := b.first[b.keys[i].hash]
+		j := b.first[b.keys[i].Hash]
 		if i == j {
 			continue
 		}
-		dst := &value[R]{codec: c.codec}
-		if (b.hit[j] || b.committed) && c.lookupIn(ctx, &b.keys[i], dst, c.m.Peek).hit {
-			b.res[i] = dst.v
+		dst := &engine.Value[R]{Codec: c.Codec()}
+		if (b.hit[j] || b.committed) && c.LookupCached(ctx, &b.keys[i], dst).Hit {
+			b.res[i] = dst.V
 			continue
 		}
 		if b.data[j] == nil { // a hit whose entry vanished meanwhile: copy the first element's value
-			enc, err := c.codec.Marshal(b.res[j])
+			enc, err := c.Codec().Marshal(b.res[j])
 			if err != nil {
-				return errorf("%s: element %d: encode result: %w", c.name, i, err)
+				return errorf("%s: element %d: encode result: %w", c.Name(), i, err)
 			}
 			b.data[j] = enc
 		}
-		if err := dst.decode(b.data[j]); err != nil {
-			return errorf("%s: element %d: %w", c.name, i, err)
+		if err := dst.Decode(b.data[j]); err != nil {
+			return errorf("%s: element %d: %w", c.Name(), i, err)
 		}
-		if err := copyOuts(b.keys[j], b.keys[i]); err != nil {
-			return errorf("%s: element %d: %w", c.name, i, err)
+		if err := engine.CopyOuts(&b.keys[j], &b.keys[i]); err != nil {
+			return errorf("%s: element %d: %w", c.Name(), i, err)
 		}
-		b.res[i] = dst.v
+		b.res[i] = dst.V
 	}
 	return nil
 }
@@ -258,7 +255,7 @@ func (b *batchCall[A, R]) fillRepeats(ctx context.Context) error {
 // compute calls fn on the missing elements, stores their results with one
 // commit and puts the decoded copies in res. It reports whether the commit
 // succeeded; a failure to store is not an error (see storeFailed).
-func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey, missing []int, prev []int64, res []R, data [][]byte) (bool, error) {
+func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []engine.CallKey, missing []int, prev []int64, res []R, data [][]byte) (bool, error) {
 	c := f.c
 	in := make([]A, len(missing))
 	for j, i := range missing {
@@ -268,7 +265,7 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 	// function's error (a panic, which goes on to the caller, included).
 	info := make([]CallInfo, len(missing))
 	for j, i := range missing {
-		info[j] = CallInfo{Key: keys[i].hash, Source: SourceComputed}
+		info[j] = CallInfo{Key: keys[i].Hash, Source: SourceComputed}
 	}
 	returned := false
 	defer func() {
@@ -276,10 +273,10 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 			if !returned {
 				info[j].Err = errPanicked
 			}
-			c.finish(ctx, SourceComputed, info[j])
+			finish(ctx, c, SourceComputed, info[j])
 		}
 	}()
-	c.count(statComputes)
+	c.Count(engine.StatComputes)
 	start := time.Now()
 	out, err := f.checkedCall(ctx, in) // a panic goes on to the caller: no lock is held, nothing cached
 	returned = true
@@ -288,19 +285,19 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 		info[j].ComputeTime, info[j].Err = took, err
 	}
 	if err != nil {
-		c.count(statErrors)
+		c.Count(engine.StatErrors)
 		return false, err
 	}
-	ps := make([]pending, 0, len(missing))
+	ps := make([]engine.Pending, 0, len(missing))
 	psAt := make([]int, 0, len(missing)) // the index in missing (and info) of each of ps
 	var unstorable error
 	for j, i := range missing {
-		b, err := c.codec.Marshal(out[j])
+		b, err := c.Codec().Marshal(out[j])
 		if err == nil {
-			dst := &value[R]{codec: c.codec}
-			if err = dst.decode(b); err == nil {
-				res[i], data[i] = dst.v, b
-				ps = append(ps, pending{key: &keys[i], data: b, prev: prev[i]})
+			dst := &engine.Value[R]{Codec: c.Codec()}
+			if err = dst.Decode(b); err == nil {
+				res[i], data[i] = dst.V, b
+				ps = append(ps, engine.Pending{Key: &keys[i], Data: b, Prev: prev[i]})
 				psAt = append(psAt, j)
 				continue
 			}
@@ -309,26 +306,26 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 		unstorable = errors.Join(unstorable, fmt.Errorf("element %d (%T): %w", i, out[j], err))
 	}
 	if unstorable != nil {
-		if err := c.storeFailed(nil, unstorable); err != nil {
+		if err := c.StoreFailed(nil, unstorable); err != nil {
 			return false, err
 		}
 	}
 	report := func(stored bool) {
 		for k, j := range psAt {
-			info[j].Bytes, info[j].Stored = int64(len(ps[k].data)), stored
+			info[j].Bytes, info[j].Stored = int64(len(ps[k].Data)), stored
 		}
 	}
-	if len(ps) == 0 || keys[missing[0]].noWrite {
+	if len(ps) == 0 || keys[missing[0]].NoWrite {
 		report(false)
 		return false, nil
 	}
-	if err := c.commit(ctx, ps); err != nil {
-		if errMissing(err) {
-			c.count(statErrors)
-			return false, errorf("%s: %w (nothing was cached)", c.name, err)
+	if err := c.Commit(ctx, ps); err != nil {
+		if engine.MissingOut(err) {
+			c.Count(engine.StatErrors)
+			return false, errorf("%s: %w (nothing was cached)", c.Name(), err)
 		}
 		report(false)
-		return false, c.storeFailed(nil, err)
+		return false, c.StoreFailed(nil, err)
 	}
 	report(true)
 	return unstorable == nil, nil
@@ -338,7 +335,7 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []callKey,
 // and compares each result's encoding with the stored bytes, finishing each
 // hit as verified. (Out files of batch elements are compared by Func's
 // verify only.)
-func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []callKey, distinct []int, from []Source, stored [][]byte) (err error) {
+func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []engine.CallKey, distinct []int, from []Source, stored [][]byte) (err error) {
 	c := f.c
 	var in []A
 	var at []int
@@ -349,34 +346,34 @@ func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []callKey, 
 	}
 	info := make([]CallInfo, len(at))
 	for j, i := range at {
-		info[j] = CallInfo{Hit: true, Source: SourceVerified, Key: keys[i].hash}
+		info[j] = CallInfo{Hit: true, Source: SourceVerified, Key: keys[i].Hash}
 	}
 	defer func() {
 		for j, i := range at {
 			if info[j].Err == nil {
 				info[j].Err = err
 			}
-			c.finish(ctx, from[i], info[j])
+			finish(ctx, c, from[i], info[j])
 		}
 	}()
-	c.count(statComputes)
+	c.Count(engine.StatComputes)
 	start := time.Now()
 	out, err := f.checkedCall(ctx, in)
 	took := time.Since(start)
 	if err != nil {
-		c.count(statErrors)
+		c.Count(engine.StatErrors)
 		return err
 	}
 	for j, i := range at {
-		b, err := c.codec.Marshal(out[j])
+		b, err := c.Codec().Marshal(out[j])
 		if err != nil {
-			return errorf("%s: verify element %d: encode result: %w", c.name, i, err)
+			return errorf("%s: verify element %d: encode result: %w", c.Name(), i, err)
 		}
 		info[j].ComputeTime, info[j].Bytes = took, int64(len(b))
-		if !c.sameResult(b, stored[i]) {
-			c.count(statMismatches)
+		if !c.SameResult(b, stored[i]) {
+			c.Count(engine.StatMismatches)
 			return errorf("%s: element %d (key %x): the result (stored: %d bytes, recomputed: %d bytes) differs: %w",
-				c.name, i, keys[i].hash[:6], len(stored[i]), len(b), ErrVerifyMismatch)
+				c.Name(), i, keys[i].Hash[:6], len(stored[i]), len(b), ErrVerifyMismatch)
 		}
 	}
 	return nil
@@ -389,51 +386,9 @@ func (f *BatchFunc[A, R]) checkedCall(ctx context.Context, in []A) ([]R, error) 
 		return nil, err
 	}
 	if len(out) != len(in) {
-		return nil, errorf("%s: batch function returned %d results for %d inputs (nothing was cached)", f.c.name, len(out), len(in))
+		return nil, errorf("%s: batch function returned %d results for %d inputs (nothing was cached)", f.c.Name(), len(out), len(in))
 	}
 	return out, nil
-}
-
-// copyOuts makes the out paths of dst hold what the function wrote to
-// those of src (the same key's first element), for a result that could not
-// be served from the cache.
-func copyOuts(src, dst callKey) error {
-	for i, o := range dst.outs {
-		from := src.outs[i].Path
-		if from == o.Path {
-			continue
-		}
-		if err := copyFile(from, o.Path); err != nil {
-			return fmt.Errorf("out file %q: %w", o.Arg, err)
-		}
-	}
-	return nil
-}
-
-// copyFile copies from to to atomically (temp file beside to, then rename).
-func copyFile(from, to string) error {
-	in, err := os.Open(from)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	fi, err := in.Stat()
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Dir(to), 0o777); err != nil {
-		return err
-	}
-	tmp, err := fsutil.CreateTemp(filepath.Dir(to), "."+filepath.Base(to)+".", fi.Mode().Perm())
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(tmp, in); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	return fsutil.Commit(tmp, to, false)
 }
 
 // Contains reports, for each element of args, whether it has an entry whose
@@ -441,22 +396,22 @@ func copyFile(from, to string) error {
 // ignored).
 func (f *BatchFunc[A, R]) Contains(ctx context.Context, args []A) ([]bool, error) {
 	c := f.c
-	if c.s.closed.Load() {
+	if c.Closed() {
 		return nil, ErrClosed
 	}
-	if err := c.m.Refresh(); err != nil {
-		return nil, errorf("%s: contains: %w", c.name, err)
+	if err := c.RefreshView(); err != nil {
+		return nil, errorf("%s: contains: %w", c.Name(), err)
 	}
 	out := make([]bool, len(args))
 	for i, a := range args {
 		if err := ctx.Err(); err != nil {
-			return nil, errorf("%s: contains: %w", c.name, err)
+			return nil, errorf("%s: contains: %w", c.Name(), err)
 		}
-		k, err := c.key(a, false)
+		k, err := c.Key(a, false)
 		if err != nil {
 			return nil, fmt.Errorf("%w (element %d)", err, i)
 		}
-		if out[i], err = c.contains(&k, &value[R]{codec: c.codec}); err != nil {
+		if out[i], err = c.Contains(&k, &engine.Value[R]{Codec: c.Codec()}); err != nil {
 			return nil, err
 		}
 	}

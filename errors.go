@@ -2,9 +2,8 @@ package pcache
 
 import (
 	"errors"
-	"fmt"
-	"strings"
 
+	"github.com/pcache/pcache/internal/engine"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/remote"
 )
@@ -17,14 +16,14 @@ var (
 	ErrCacheMiss = errors.New("pcache: cache miss")
 	// ErrClosed is returned by cache operations on a closed Store (and by
 	// calls on one, under ReturnStoreErrors; otherwise they compute).
-	ErrClosed = errors.New("pcache: store is closed")
+	ErrClosed = engine.ErrClosed
 	// ErrNotCache is returned (wrapped) by Open for a directory that holds
 	// files but is not a pcache cache, so a mistyped path never turns a
 	// home directory into a cache.
 	ErrNotCache = layout.ErrNotCache
 	// ErrReadOnly is returned (wrapped) under ReturnStoreErrors when a
 	// result is not stored because the Store is read-only.
-	ErrReadOnly = errors.New("pcache: cache is read-only")
+	ErrReadOnly = engine.ErrReadOnly
 	// ErrConfig is returned (wrapped) by Open, Default and the
 	// memoizers that return errors when the environment asks for something
 	// pcache does not know: an unknown $PCACHE_MODE. A mistyped mode must
@@ -84,22 +83,6 @@ func unpublished(err error) error {
 	return (*UnpublishedError)(ue)
 }
 
-// pcError is an error of this package: its message starts with one
-// "pcache: " and never repeats it, however deep the causes it wraps.
-type pcError struct{ err error }
-
-func (e *pcError) Error() string {
-	s := strings.TrimPrefix(e.err.Error(), "pcache: ")
-	return "pcache: " + strings.ReplaceAll(s, ": pcache: ", ": ")
-}
-
-func (e *pcError) Unwrap() error { return e.err }
-
 // errorf formats an error of this package (format without the "pcache: "
-// prefix, which the message gets once).
-func errorf(format string, args ...any) error {
-	return &pcError{fmt.Errorf(format, args...)}
-}
-
-// lower lower-cases ASCII letters (function names are ASCII).
-func lower(s string) string { return strings.ToLower(s) }
+// prefix, which the message gets once, however deep the causes it wraps).
+func errorf(format string, args ...any) error { return engine.Errorf(format, args...) }

@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"time"
+
+	"github.com/pcache/pcache/internal/engine"
 )
 
 // Source says where a call's result came from.
@@ -51,27 +53,27 @@ func OnCall(ctx context.Context, fn func(CallInfo)) context.Context {
 // outcome in the function's and the Store's Stats by how it was served
 // (as) and reports info to the observers. Every outcome of a call passes
 // here once. (Computations are counted where the function runs.)
-func (c *core) finish(ctx context.Context, as Source, info CallInfo) {
+func finish(ctx context.Context, c *engine.Fn, as Source, info CallInfo) {
 	switch as {
 	case SourceLocal, SourceRemote, SourceVerified:
-		c.count(statHits)
+		c.Count(engine.StatHits)
 	case SourceWaited:
-		c.count(statWaits)
-		c.count(statMisses)
+		c.Count(engine.StatWaits)
+		c.Count(engine.StatMisses)
 	case SourceComputed, SourceMiss:
-		c.count(statMisses)
+		c.Count(engine.StatMisses)
 	}
-	c.observe(ctx, info)
+	observe(ctx, c, info)
 }
 
 // observe reports info to the context's hook and logs it at debug level.
-func (c *core) observe(ctx context.Context, info CallInfo) {
+func observe(ctx context.Context, c *engine.Fn, info CallInfo) {
 	fn, _ := ctx.Value(observeKey{}).(func(CallInfo))
-	debug := c.s.log.Enabled(ctx, slog.LevelDebug)
+	debug := c.Logger().Enabled(ctx, slog.LevelDebug)
 	if fn == nil && !debug {
 		return
 	}
-	info.Function = c.name
+	info.Function = c.Name()
 	if fn != nil {
 		fn(info)
 	}
@@ -80,7 +82,7 @@ func (c *core) observe(ctx context.Context, info CallInfo) {
 		if info.Hit {
 			msg = "pcache: hit"
 		}
-		args := []any{"function", c.name, "source", string(info.Source), "bytes", info.Bytes}
+		args := []any{"function", c.Name(), "source", string(info.Source), "bytes", info.Bytes}
 		if info.Key != ([32]byte{}) {
 			args = append(args, "key", info.KeyHex()[:12])
 		}
@@ -90,14 +92,6 @@ func (c *core) observe(ctx context.Context, info CallInfo) {
 		if info.Err != nil {
 			args = append(args, "err", info.Err)
 		}
-		c.s.log.DebugContext(ctx, msg, args...)
+		c.Logger().DebugContext(ctx, msg, args...)
 	}
 }
-
-// add counts n events of kind k for one function and its Store.
-func (c *core) add(k stat, n int64) {
-	c.stats[k].Add(n)
-	c.s.stats[k].Add(n)
-}
-
-func (c *core) count(k stat) { c.add(k, 1) }

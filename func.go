@@ -8,12 +8,15 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/pcache/pcache/internal/engine"
 	"github.com/pcache/pcache/internal/keying"
+	"github.com/pcache/pcache/internal/remote"
 )
 
 // Func is a cached function made by Wrap. It is safe for concurrent use.
 type Func[A, R any] struct {
-	c  *core
+	s  *Store
+	c  *engine.Fn
 	fn func(context.Context, A) (R, error)
 }
 
@@ -42,11 +45,11 @@ func Wrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, error
 	if fn == nil {
 		return nil, errorf("wrap %q: nil function", name)
 	}
-	c, err := newCore(s, name, reflect.TypeFor[A](), reflect.TypeFor[R](), defaultCodec[R](), opts)
+	c, err := bind(s, name, reflect.TypeFor[A](), reflect.TypeFor[R](), defaultCodec[R](), opts)
 	if err != nil {
 		return nil, err
 	}
-	return &Func[A, R]{c: c, fn: fn}, nil
+	return &Func[A, R]{s: s, c: c, fn: fn}, nil
 }
 
 // MustWrap is like Wrap but panics on error. Use it for package-level
@@ -60,10 +63,10 @@ func MustWrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, e
 }
 
 // Name returns the name the function is stored under.
-func (f *Func[A, R]) Name() string { return f.c.name }
+func (f *Func[A, R]) Name() string { return f.c.Name() }
 
 // Stats returns the counters of this Func's calls.
-func (f *Func[A, R]) Stats() Stats { return f.c.stats.snapshot() }
+func (f *Func[A, R]) Stats() Stats { return statsOf(f.c.Counts(), remote.Stats{}) }
 
 // Call returns the cached result of fn(ctx, args), computing and storing it
 // on a miss. Errors returned by fn are returned and not cached; a panic in
@@ -83,32 +86,32 @@ func (f *Func[A, R]) Stats() Stats { return f.c.stats.snapshot() }
 // call, or recompute and compare every hit.
 func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 	c := f.c
-	if c.s.closed.Load() {
+	if c.Closed() {
 		return f.uncached(ctx, args)
 	}
-	pol := c.s.policyOf(ctx)
+	pol := f.s.policyOf(ctx)
 	var zero R
 	if pol.off {
-		c.count(statComputes)
-		c.finish(ctx, SourceOff, CallInfo{Source: SourceOff})
+		c.Count(engine.StatComputes)
+		finish(ctx, c, SourceOff, CallInfo{Source: SourceOff})
 		return f.fn(ctx, args)
 	}
-	k, err := c.key(args, true)
+	k, err := c.Key(args, true)
 	if err != nil {
 		return zero, err
 	}
-	k.noWrite = !pol.write
-	dst := &value[R]{codec: c.codec}
+	k.NoWrite = !pol.write
+	dst := &engine.Value[R]{Codec: c.Codec()}
 	waited := false
 	for {
-		fd := found{}
+		fd := engine.Found{}
 		if pol.lookup {
-			fd = c.lookup(ctx, &k, dst)
+			fd = c.Lookup(ctx, &k, dst)
 		}
-		if fd.bad && !waited {
-			c.count(statCorrupt)
+		if fd.Bad && !waited {
+			c.Count(engine.StatCorrupt)
 		}
-		if fd.hit {
+		if fd.Hit {
 			// Served from the local cache, or (waited) computed by another
 			// goroutine while this call waited: a miss served by waiting.
 			as := SourceLocal
@@ -118,26 +121,26 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 			if pol.verify {
 				return f.verify(ctx, &k, args, dst, &fd, as)
 			}
-			c.finish(ctx, as, CallInfo{Hit: !waited, Source: as, Key: k.hash, Bytes: dst.size})
-			return dst.v, nil
+			finish(ctx, c, as, CallInfo{Hit: !waited, Source: as, Key: k.Hash, Bytes: dst.Size})
+			return dst.V, nil
 		}
 		if pol.failMiss {
-			if c.fromRemote(ctx, &k, dst, false) {
-				c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: dst.size})
-				return dst.v, nil
+			if c.FromRemote(ctx, &k, dst, false) {
+				finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.Hash, Bytes: dst.Size})
+				return dst.V, nil
 			}
-			c.finish(ctx, SourceMiss, CallInfo{Key: k.hash, Source: SourceMiss})
-			return zero, errorf("%s: %w", c.name, ErrCacheMiss)
+			finish(ctx, c, SourceMiss, CallInfo{Key: k.Hash, Source: SourceMiss})
+			return zero, errorf("%s: %w", c.Name(), ErrCacheMiss)
 		}
-		fl, leader := c.flights.join(k.hash)
+		fl, leader := c.Join(&k)
 		if leader {
-			return f.lead(ctx, &k, args, fl, fd.prev, dst, pol)
+			return f.lead(ctx, &k, args, fl, fd.Prev, dst, pol)
 		}
-		if err := fl.wait(ctx); err != nil {
-			return zero, errorf("%s: waiting for another goroutine computing key %x: %w", c.name, k.hash[:6], err)
+		if err := fl.Wait(ctx); err != nil {
+			return zero, errorf("%s: waiting for another goroutine computing key %x: %w", c.Name(), k.Hash[:6], err)
 		}
-		if fl.err != nil && !isContextErr(fl.err) {
-			return zero, fl.err
+		if fl.Err() != nil && !engine.IsContextErr(fl.Err()) {
+			return zero, fl.Err()
 		}
 		// The leader stored it (look again), or gave up (panicked, was
 		// cancelled, could not store): then this caller computes. Under
@@ -153,23 +156,23 @@ var errPanicked = errors.New("the function panicked")
 
 // lead computes k under its cross-process lock, unless another process
 // stored it while this one waited for the lock, and lands the flight fl.
-func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, prev int64, dst *value[R], pol policy) (_ R, err error) {
+func (f *Func[A, R]) lead(ctx context.Context, k *engine.CallKey, args A, fl *engine.Flight, prev int64, dst *engine.Value[R], pol policy) (_ R, err error) {
 	c := f.c
 	var zero R
 	landed := false
 	land := func(committed bool, err error) {
 		landed = true
-		c.flights.land(k.hash, fl, committed, err)
+		c.Land(k, fl, committed, err)
 	}
 	defer func() {
 		if !landed { // fn panicked: the panic goes on to our caller
 			land(false, nil)
-			c.finish(ctx, SourceComputed, CallInfo{Key: k.hash, Source: SourceComputed, Err: errPanicked})
+			finish(ctx, c, SourceComputed, CallInfo{Key: k.Hash, Source: SourceComputed, Err: errPanicked})
 		}
 	}()
 	var unlock func(bool)
-	if !k.noWrite {
-		if unlock, err = c.lockKey(ctx, k); err != nil {
+	if !k.NoWrite {
+		if unlock, err = c.LockKey(ctx, k); err != nil {
 			land(false, err)
 			return zero, err
 		}
@@ -179,54 +182,54 @@ func (f *Func[A, R]) lead(ctx context.Context, k *callKey, args A, fl *flight, p
 	committed := false
 	defer func() { unlock(committed) }()
 	if pol.replace {
-		if e, ok, _ := c.m.Lookup(k.hash); ok {
-			prev = e.Time // the new result must win over it
+		if t := c.Current(k, false); t != 0 {
+			prev = t // the new result must win over it
 		}
-	} else if fd := c.lookup(ctx, k, dst); fd.hit {
+	} else if fd := c.Lookup(ctx, k, dst); fd.Hit {
 		// Another process stored it while this one waited for the key's
 		// lock: a miss served by waiting.
 		land(true, nil)
 		if pol.verify {
 			return f.verify(ctx, k, args, dst, &fd, SourceWaited)
 		}
-		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: dst.size})
-		return dst.v, nil
-	} else if fd.prev != 0 {
-		prev = fd.prev
-	} else if c.fromRemote(ctx, k, dst, c.worthAsking()) {
+		finish(ctx, c, SourceWaited, CallInfo{Source: SourceWaited, Key: k.Hash, Bytes: dst.Size})
+		return dst.V, nil
+	} else if fd.Prev != 0 {
+		prev = fd.Prev
+	} else if c.FromRemote(ctx, k, dst, c.WorthAsking()) {
 		land(true, nil)
-		c.finish(ctx, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.hash, Bytes: dst.size})
-		return dst.v, nil
-	} else if lease, served := c.claimRemote(ctx, k, dst); served {
+		finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.Hash, Bytes: dst.Size})
+		return dst.V, nil
+	} else if lease, served := c.ClaimRemote(ctx, k, dst); served {
 		land(true, nil)
-		c.finish(ctx, SourceWaited, CallInfo{Source: SourceWaited, Key: k.hash, Bytes: dst.size})
-		return dst.v, nil
+		finish(ctx, c, SourceWaited, CallInfo{Source: SourceWaited, Key: k.Hash, Bytes: dst.Size})
+		return dst.V, nil
 	} else if lease != nil {
 		defer func() { lease.Release(committed) }()
 	}
 	r, took, err := f.compute(ctx, args)
 	if err != nil {
 		land(false, err)
-		c.finish(ctx, SourceComputed, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Err: err})
+		finish(ctx, c, SourceComputed, CallInfo{Key: k.Hash, Source: SourceComputed, ComputeTime: took, Err: err})
 		return zero, err
 	}
 	out, n, committed, err := f.store(ctx, k, r, prev)
 	land(committed, nil)
-	c.finish(ctx, SourceComputed, CallInfo{Key: k.hash, Source: SourceComputed, ComputeTime: took, Bytes: n, Stored: committed, Err: err})
+	finish(ctx, c, SourceComputed, CallInfo{Key: k.Hash, Source: SourceComputed, ComputeTime: took, Bytes: n, Stored: committed, Err: err})
 	return out, err
 }
 
 // compute calls the function, counting the computation (and its failure)
 // and timing it.
 func (f *Func[A, R]) compute(ctx context.Context, args A) (R, time.Duration, error) {
-	f.c.count(statComputes)
+	f.c.Count(engine.StatComputes)
 	start := time.Now()
 	r, err := f.fn(ctx, args)
 	took := time.Since(start)
 	if err != nil {
-		f.c.count(statErrors)
+		f.c.Count(engine.StatErrors)
 	}
-	f.c.computed(took)
+	f.c.Computed(took)
 	return r, took, err
 }
 
@@ -234,89 +237,89 @@ func (f *Func[A, R]) compute(ctx context.Context, args A) (R, time.Duration, err
 // with the stored bytes, each out file's new contents with the recorded
 // ones. A difference is an error wrapping ErrVerifyMismatch. The call
 // counts as the hit was served (as).
-func (f *Func[A, R]) verify(ctx context.Context, k *callKey, args A, dst *value[R], fd *found, as Source) (R, error) {
+func (f *Func[A, R]) verify(ctx context.Context, k *engine.CallKey, args A, dst *engine.Value[R], fd *engine.Found, as Source) (R, error) {
 	c := f.c
 	var zero R
-	info := CallInfo{Hit: true, Source: SourceVerified, Key: k.hash}
+	info := CallInfo{Hit: true, Source: SourceVerified, Key: k.Hash}
 	r, took, err := f.compute(ctx, args)
 	info.ComputeTime = took
 	if err != nil {
 		info.Err = err
-		c.finish(ctx, as, info)
+		finish(ctx, c, as, info)
 		return zero, err
 	}
-	b, err := c.codec.Marshal(r)
+	b, err := c.Codec().Marshal(r)
 	if err != nil {
-		info.Err = errorf("%s: verify key %x: encode result %T: %w", c.name, k.hash[:6], r, err)
-		c.finish(ctx, as, info)
+		info.Err = errorf("%s: verify key %x: encode result %T: %w", c.Name(), k.Hash[:6], r, err)
+		finish(ctx, c, as, info)
 		return zero, info.Err
 	}
 	info.Bytes = int64(len(b))
 	mismatch := ""
-	if stored := dst.stored(); !c.sameResult(b, stored) {
+	if stored := dst.Stored(); !c.SameResult(b, stored) {
 		mismatch = fmt.Sprintf("the result (stored: %d bytes, recomputed: %d bytes)", len(stored), len(b))
-	} else if what := c.outsDiffer(k, &fd.e); what != "" {
+	} else if what := c.OutsDiffer(k, &fd.E); what != "" {
 		mismatch = what
 	}
 	if mismatch != "" {
-		c.count(statMismatches)
-		info.Err = errorf("%s: key %x: %s differs: %w", c.name, k.hash[:6], mismatch, ErrVerifyMismatch)
-		c.finish(ctx, as, info)
+		c.Count(engine.StatMismatches)
+		info.Err = errorf("%s: key %x: %s differs: %w", c.Name(), k.Hash[:6], mismatch, ErrVerifyMismatch)
+		finish(ctx, c, as, info)
 		return zero, info.Err
 	}
-	c.finish(ctx, as, info)
-	return dst.v, nil
+	finish(ctx, c, as, info)
+	return dst.V, nil
 }
 
 // store encodes a computed result, decodes it back (that copy is what the
 // call returns: what every later hit will return) and commits it, unless
 // the call is read-only. A result that cannot be stored is returned anyway;
 // see storeFailed. It returns the encoded size.
-func (f *Func[A, R]) store(ctx context.Context, k *callKey, r R, prev int64) (R, int64, bool, error) {
+func (f *Func[A, R]) store(ctx context.Context, k *engine.CallKey, r R, prev int64) (R, int64, bool, error) {
 	c := f.c
-	b, err := c.codec.Marshal(r)
+	b, err := c.Codec().Marshal(r)
 	if err != nil {
-		return r, 0, false, c.storeFailed(k, errorf("encode result %T: %w", r, err))
+		return r, 0, false, c.StoreFailed(k, errorf("encode result %T: %w", r, err))
 	}
-	dst := &value[R]{codec: c.codec}
-	if err := dst.decode(b); err != nil {
-		return r, 0, false, c.storeFailed(k, errorf("result %T does not decode back: %w", r, err))
+	dst := &engine.Value[R]{Codec: c.Codec()}
+	if err := dst.Decode(b); err != nil {
+		return r, 0, false, c.StoreFailed(k, errorf("result %T does not decode back: %w", r, err))
 	}
-	if k.noWrite {
-		return dst.v, int64(len(b)), false, nil
+	if k.NoWrite {
+		return dst.V, int64(len(b)), false, nil
 	}
-	if err := c.commit(ctx, []pending{{key: k, data: b, prev: prev}}); err != nil {
-		if errMissing(err) {
-			c.count(statErrors)
+	if err := c.Commit(ctx, []engine.Pending{{Key: k, Data: b, Prev: prev}}); err != nil {
+		if engine.MissingOut(err) {
+			c.Count(engine.StatErrors)
 			var zero R
-			return zero, 0, false, errorf("%s: %w (nothing was cached)", c.name, err)
+			return zero, 0, false, errorf("%s: %w (nothing was cached)", c.Name(), err)
 		}
-		return dst.v, int64(len(b)), false, c.storeFailed(k, err)
+		return dst.V, int64(len(b)), false, c.StoreFailed(k, err)
 	}
-	return dst.v, int64(len(b)), true, nil
+	return dst.V, int64(len(b)), true, nil
 }
 
 // uncached computes a call on a closed Store.
 func (f *Func[A, R]) uncached(ctx context.Context, args A) (R, error) {
-	if f.c.s.opts.strictStore {
+	if f.c.StrictStore() {
 		var zero R
-		return zero, errorf("%s: %w", f.c.name, ErrClosed)
+		return zero, errorf("%s: %w", f.c.Name(), ErrClosed)
 	}
-	f.c.count(statComputes)
+	f.c.Count(engine.StatComputes)
 	return f.fn(ctx, args)
 }
 
 // Contains reports whether args have an entry whose result is present,
 // without computing anything. Out-file arguments are ignored.
 func (f *Func[A, R]) Contains(ctx context.Context, args A) (bool, error) {
-	if f.c.s.closed.Load() {
+	if f.c.Closed() {
 		return false, ErrClosed
 	}
-	k, err := f.c.key(args, false)
+	k, err := f.c.Key(args, false)
 	if err != nil {
 		return false, err
 	}
-	return f.c.contains(&k, &value[R]{codec: f.c.codec})
+	return f.c.Contains(&k, &engine.Value[R]{Codec: f.c.Codec()})
 }
 
 // Key returns the key of the call with args, as 64 lowercase hex digits:
@@ -324,11 +327,11 @@ func (f *Func[A, R]) Contains(ctx context.Context, args A) (bool, error) {
 // takes. It covers the arguments (after the key rules), the Version, the
 // codec and the result type; out-file paths are not part of it.
 func (f *Func[A, R]) Key(args A) (string, error) {
-	k, err := f.c.key(args, false)
+	k, err := f.c.Key(args, false)
 	if err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(k.hash[:]), nil
+	return hex.EncodeToString(k.Hash[:]), nil
 }
 
 // StableHash returns the lowercase hex BLAKE3-256 of the canonical encoding
@@ -356,11 +359,11 @@ var _ keying.KeyHasher = KeyHasher(nil)
 // result's object stays until gc. Forgetting a call that has no entry is
 // not an error.
 func (f *Func[A, R]) Forget(ctx context.Context, args A) error {
-	k, err := f.c.key(args, false)
+	k, err := f.c.Key(args, false)
 	if err != nil {
 		return err
 	}
-	return f.c.forget(ctx, &k)
+	return f.c.Forget(ctx, &k)
 }
 
 // ForgetAll drops every entry of the function written until now (in every
@@ -368,4 +371,4 @@ func (f *Func[A, R]) Forget(ctx context.Context, args A) error {
 // function-wide tombstone. It is scoped to the function's result type: a
 // function wrapped under the same name with another result type keeps its
 // entries (pcache-fsck rm NAME drops them all).
-func (f *Func[A, R]) ForgetAll(ctx context.Context) error { return f.c.forgetAll(ctx) }
+func (f *Func[A, R]) ForgetAll(ctx context.Context) error { return f.c.ForgetAll(ctx) }

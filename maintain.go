@@ -63,14 +63,14 @@ type GCReport struct {
 // check. It waits for this process's and other processes' writes in flight
 // to commit before it lists the cache.
 func (s *Store) Check(ctx context.Context, opts CheckOptions) (*CheckReport, error) {
-	c, err := maintain.Open(s.d.Root())
+	c, err := maintain.Open(s.Dir())
 	if err != nil {
 		return nil, errorf("check: %w", err)
 	}
 	r, err := c.Check(ctx, maintain.CheckOptions{Repair: opts.Repair, Workers: opts.Workers})
 	rep := checkReport(r)
 	if err != nil {
-		return rep, errorf("check %s: %w", s.d.Root(), err)
+		return rep, errorf("check %s: %w", s.Dir(), err)
 	}
 	return rep, nil
 }
@@ -99,23 +99,23 @@ func checkReport(r *maintain.CheckReport) *CheckReport {
 // process and others, and fails closed on a damaged manifest. The library
 // form of pcache-fsck gc.
 func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
-	if s.readOnly && !opts.DryRun {
-		return nil, errorf("gc %s: %w", s.d.Root(), ErrReadOnly)
+	if s.ReadOnly() && !opts.DryRun {
+		return nil, errorf("gc %s: %w", s.Dir(), ErrReadOnly)
 	}
 	// This process's own pack is "live" (its writer runs) and would be
 	// kept whole: seal it first, so what gc evicts from it is freed.
 	if !opts.DryRun {
-		if err := s.cas.Seal(); err != nil {
-			return nil, errorf("gc %s: seal this process's pack: %w", s.d.Root(), err)
+		if err := s.e.SealPack(); err != nil {
+			return nil, errorf("gc %s: seal this process's pack: %w", s.Dir(), err)
 		}
 	}
-	c, err := maintain.Open(s.d.Root())
+	c, err := maintain.Open(s.Dir())
 	if err != nil {
 		return nil, errorf("gc: %w", err)
 	}
 	plan, err := c.PlanGC(ctx, maintain.GCOptions{OlderThan: opts.OlderThan, MaxSize: opts.MaxSize, DryRun: opts.DryRun})
 	if err != nil {
-		return nil, errorf("gc %s: %w", s.d.Root(), err)
+		return nil, errorf("gc %s: %w", s.Dir(), err)
 	}
 	var r *maintain.GCReport
 	if opts.DryRun {
@@ -123,7 +123,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 		plan.Close()
 		r = &planned
 	} else if r, err = plan.Execute(ctx); err != nil {
-		return gcReport(r), errorf("gc %s: %w", s.d.Root(), err)
+		return gcReport(r), errorf("gc %s: %w", s.Dir(), err)
 	}
 	return gcReport(r), nil
 }

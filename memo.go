@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"sync"
+
+	"github.com/pcache/pcache/internal/engine"
 )
 
 // The default Store, shared by Default and the memoizers.
@@ -30,7 +32,7 @@ var dflt struct {
 func Default() (*Store, error) {
 	dflt.mu.Lock()
 	defer dflt.mu.Unlock()
-	if dflt.s != nil && !dflt.s.closed.Load() {
+	if dflt.s != nil && !dflt.s.e.Closed() {
 		return dflt.s, nil
 	}
 	s, err := Open("")
@@ -82,7 +84,7 @@ func Params(names ...string) Option {
 // memo is what a memoizer holds: the compiled spec, the function, and the
 // Func bound to the default Store on first use.
 type memo[X, R any] struct {
-	sp *spec
+	sp *engine.Spec
 	fn func(context.Context, X) (R, error)
 
 	mu       sync.Mutex
@@ -108,7 +110,7 @@ func mustMemo[X, R any](kind, name string, argType reflect.Type, fn func(context
 func (m *memo[X, R]) get() (*Func[X, R], error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.f != nil && !m.f.c.s.closed.Load() {
+	if m.f != nil && !m.f.c.Closed() {
 		return m.f, nil
 	}
 	s, err := Default()
@@ -116,16 +118,16 @@ func (m *memo[X, R]) get() (*Func[X, R], error) {
 		return nil, err
 	}
 	if err == nil {
-		var c *core
-		if c, err = bindCore(s, m.sp); err == nil {
-			m.f = &Func[X, R]{c: c, fn: m.fn}
+		var c *engine.Fn
+		if c, err = s.e.Bind(m.sp); err == nil {
+			m.f = &Func[X, R]{s: s, c: c, fn: m.fn}
 			m.reported = false
 			return m.f, nil
 		}
 	}
 	if !m.reported { // once per failure, not once per call
 		m.reported = true
-		slog.Default().Warn("pcache: memoized function runs without the cache", "function", m.sp.name, "err", err)
+		slog.Default().Warn("pcache: memoized function runs without the cache", "function", m.sp.Name, "err", err)
 	}
 	m.f = nil
 	return nil, nil
@@ -152,9 +154,9 @@ func (m *memo[X, R]) call(x X, strict bool) (R, error) {
 		// meant to fail on any miss would pass).
 		if strict {
 			var zero R
-			return zero, errorf("%s: %w", m.sp.name, err)
+			return zero, errorf("%s: %w", m.sp.Name, err)
 		}
-		panic(fmt.Sprintf("pcache: memoized function %s: %v", m.sp.name, strings.TrimPrefix(err.Error(), "pcache: ")))
+		panic(fmt.Sprintf("pcache: memoized function %s: %v", m.sp.Name, strings.TrimPrefix(err.Error(), "pcache: ")))
 	}
 	if f == nil {
 		return m.fn(context.Background(), x)
@@ -174,20 +176,19 @@ func (m *memo[X, R]) call(x X, strict bool) (R, error) {
 		}
 		// No error to return: the mismatch is logged at error level, and
 		// the new result, computed already, is the truth.
-		f.c.s.log.Error("pcache: "+strings.TrimPrefix(err.Error(), "pcache: "), "function", m.sp.name)
+		f.c.Logger().Error("pcache: "+strings.TrimPrefix(err.Error(), "pcache: "), "function", m.sp.Name)
 		return slot.r, nil
 	}
 	if slot.done {
 		return slot.r, slot.err // the function ran: its own result, and its own error
 	}
-	var pe *pcError
-	if !errors.As(err, &pe) {
+	if !engine.IsOwn(err) {
 		return r, err // another goroutine's computation of this key failed with the function's error
 	}
 	if strict && errors.Is(err, ErrCacheMiss) {
 		return r, err
 	}
-	f.c.s.log.Warn("pcache: memoized call computed without the cache", "function", m.sp.name, "err", err)
+	f.c.Logger().Warn("pcache: memoized call computed without the cache", "function", m.sp.Name, "err", err)
 	return m.fn(context.Background(), x)
 }
 

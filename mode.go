@@ -85,7 +85,7 @@ func (s *Store) modeOf(ctx context.Context) Mode {
 	if m, ok := ctx.Value(modeKey{}).(Mode); ok {
 		return m
 	}
-	return s.opts.mode
+	return s.mode
 }
 
 // policy is what a call's mode asks of it: derived once per call by
@@ -104,7 +104,7 @@ type policy struct {
 // Store writes nothing whatever the mode).
 func (s *Store) policyOf(ctx context.Context) policy {
 	p := modePolicy(s.modeOf(ctx))
-	if s.readOnly {
+	if s.ReadOnly() {
 		p.write = false
 	}
 	return p

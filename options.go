@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/pcache/pcache/internal/engine"
 	"github.com/pcache/pcache/internal/keying"
 )
 
@@ -12,31 +13,13 @@ import (
 type StoreOption func(*storeOptions)
 
 type storeOptions struct {
-	packLimit    int // 0: cas.DefaultPackLimit; negative: every object loose
-	durable      bool
-	now          func() time.Time
-	readOnly     bool
-	logger       *slog.Logger
-	strictStore  bool
-	keyLockFiles bool          // tests: per-key flock files even where byte-range locks work
-	lockWait     time.Duration // LockWait: 0 the defaults (lock.KeyWait, lock.GCWait)
-
-	maxSize int64         // MaxSize: 0 none
-	maxAge  time.Duration // MaxAge: 0 none
-
+	eng     engine.Options // what the engine is opened with
 	mode    Mode
 	modeSet bool // DefaultMode was given: $PCACHE_MODE is not read
-
-	remoteURL     string
-	remoteSet     bool // Remote or RemoteBackend was given: $PCACHE_REMOTE is not read
-	remoteBackend RemoteStorage
-	remoteRO      bool
-	remoteTimes   remoteTimeouts
-	remoteMaxObj  int64
 }
 
 func defaultStoreOptions() storeOptions {
-	return storeOptions{now: time.Now, logger: slog.Default()}
+	return storeOptions{eng: engine.Options{Now: time.Now, Logger: slog.Default(), Unpublished: unpublished}}
 }
 
 // LockWait bounds how long a call waits for a lock another process holds,
@@ -48,13 +31,13 @@ func defaultStoreOptions() storeOptions {
 // forever (a hung or hostile process sharing the cache) costs one call that
 // long: for the next such period, calls only try the lock and go on at once.
 // d <= 0 keeps the defaults. The caller's context still ends any wait.
-func LockWait(d time.Duration) StoreOption { return func(o *storeOptions) { o.lockWait = d } }
+func LockWait(d time.Duration) StoreOption { return func(o *storeOptions) { o.eng.LockWait = d } }
 
 // Durable makes every write fsync the object, the manifest record and their
 // directories before a Call returns, so committed entries survive power loss,
 // not only a crash of the process. It costs a few milliseconds per miss on
 // most disks; without it a killed process still never leaves a torn entry.
-func Durable() StoreOption { return func(o *storeOptions) { o.durable = true } }
+func Durable() StoreOption { return func(o *storeOptions) { o.eng.Durable = true } }
 
 // PackLimit sets the size below which results and out-file contents are
 // appended to this process's pack file instead of written as files of their
@@ -67,7 +50,7 @@ func PackLimit(bytes int) StoreOption {
 		if bytes <= 0 {
 			bytes = -1
 		}
-		o.packLimit = bytes
+		o.eng.PackLimit = bytes
 	}
 }
 
@@ -76,7 +59,7 @@ func PackLimit(bytes int) StoreOption {
 // stored, and no lock that needs write access is taken. Open chooses this by
 // itself for a directory this process cannot write (a team cache on a
 // read-only mount, another user's cache).
-func ReadOnly() StoreOption { return func(o *storeOptions) { o.readOnly = true } }
+func ReadOnly() StoreOption { return func(o *storeOptions) { o.eng.ReadOnly = true } }
 
 // WithLogger sends the Store's log records to l: store failures and damaged
 // cache files at Warn, read-only mode at Info. The default is slog.Default();
@@ -89,7 +72,7 @@ func WithLogger(l *slog.Logger) StoreOption {
 		if l == nil {
 			l = slog.New(slog.DiscardHandler)
 		}
-		o.logger = l
+		o.eng.Logger = l
 	}
 }
 
@@ -97,7 +80,7 @@ func WithLogger(l *slog.Logger) StoreOption {
 // the call (wrapping the cause, with the computed result returned beside
 // it). By default the result is returned with a nil error and the failure is
 // counted (Stats.StoreErrors) and logged: a cache never costs the result.
-func ReturnStoreErrors() StoreOption { return func(o *storeOptions) { o.strictStore = true } }
+func ReturnStoreErrors() StoreOption { return func(o *storeOptions) { o.eng.StrictStore = true } }
 
 // Option configures Wrap and WrapBatch: key rules for arguments, the
 // function's version and its result codec.

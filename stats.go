@@ -1,6 +1,9 @@
 package pcache
 
-import "sync/atomic"
+import (
+	"github.com/pcache/pcache/internal/engine"
+	"github.com/pcache/pcache/internal/remote"
+)
 
 // Stats counts what calls did. Store.Stats covers every function of a Store;
 // Func.Stats and BatchFunc.Stats one function. Each call (or batch element)
@@ -27,40 +30,17 @@ type Stats struct {
 	ForeignOutbox  int64 // outbox files another user wrote, left alone (never published with this user's credentials)
 }
 
-type stat int
-
-const (
-	statHits stat = iota
-	statMisses
-	statComputes
-	statStores
-	statWaits
-	statCorrupt
-	statErrors
-	statStoreErrors
-	statRemoteHits
-	statMismatches
-	numStats
-)
-
-type counters [numStats]atomic.Int64
-
-func (c *counters) snapshot() Stats {
+// statsOf makes the Stats of counts n (a Func's, or the Store's) and the
+// remote tier's r.
+func statsOf(n engine.Counts, r remote.Stats) Stats {
 	return Stats{
-		Hits: c[statHits].Load(), Misses: c[statMisses].Load(), Computes: c[statComputes].Load(),
-		Stores: c[statStores].Load(), Waits: c[statWaits].Load(), Corrupt: c[statCorrupt].Load(),
-		Errors: c[statErrors].Load(), StoreErrors: c[statStoreErrors].Load(), RemoteHits: c[statRemoteHits].Load(),
-		Mismatches: c[statMismatches].Load(),
+		Hits: n[engine.StatHits], Misses: n[engine.StatMisses], Computes: n[engine.StatComputes],
+		Stores: n[engine.StatStores], Waits: n[engine.StatWaits], Corrupt: n[engine.StatCorrupt],
+		Errors: n[engine.StatErrors], StoreErrors: n[engine.StatStoreErrors], Mismatches: n[engine.StatMismatches],
+		RemoteHits: n[engine.StatRemoteHits], RemoteErrors: r.Errors, RemoteSkipped: r.Skipped,
+		Uploads: r.Uploads, UploadsDropped: r.UploadsDropped, RemoteTooLarge: r.TooLarge, ForeignOutbox: r.ForeignOutbox,
 	}
 }
 
 // Stats returns the counters of every call made through this Store.
-func (s *Store) Stats() Stats {
-	st := s.stats.snapshot()
-	if s.remote != nil {
-		r := s.remote.Stats()
-		st.RemoteErrors, st.RemoteSkipped, st.Uploads, st.UploadsDropped = r.Errors, r.Skipped, r.Uploads, r.UploadsDropped
-		st.RemoteTooLarge, st.ForeignOutbox = r.TooLarge, r.ForeignOutbox
-	}
-	return st
-}
+func (s *Store) Stats() Stats { return statsOf(s.e.Counts()) }

@@ -1,4 +1,4 @@
-package pcache
+package engine
 
 import (
 	"context"
@@ -8,43 +8,43 @@ import (
 
 // writable says why the function's entries cannot be changed now (op names
 // what was asked): a read-only or closed Store, or a context that ended.
-func (c *core) writable(ctx context.Context, op string) error {
+func (c *Fn) writable(ctx context.Context, op string) error {
 	err := ctx.Err()
 	switch {
-	case c.s.readOnly:
+	case c.e.readOnly:
 		err = ErrReadOnly
-	case c.s.closed.Load():
+	case c.e.closed.Load():
 		err = ErrClosed
 	}
 	if err != nil {
-		return errorf("%s: %s: %w", c.name, op, err)
+		return Errorf("%s: %s: %w", c.name, op, err)
 	}
 	return nil
 }
 
-// forget records a tombstone of k (and of its legacy key, if an entry
+// Forget records a tombstone of k (and of its legacy key, if an entry
 // written before result types were keyed is there).
-func (c *core) forget(ctx context.Context, k *callKey) error {
+func (c *Fn) Forget(ctx context.Context, k *CallKey) error {
 	if err := c.writable(ctx, "forget"); err != nil {
 		return err
 	}
-	hs := [][32]byte{k.hash}
-	if e, ok, _ := c.m.Peek(k.legacy); ok && e.Type == ([32]byte{}) {
-		hs = append(hs, k.legacy)
+	hs := [][32]byte{k.Hash}
+	if e, ok, _ := c.m.Peek(k.Legacy); ok && e.Type == ([32]byte{}) {
+		hs = append(hs, k.Legacy)
 	}
 	tombs := make([]record.Entry, len(hs))
 	for i, h := range hs {
 		tombs[i] = record.Entry{KeyHash: h, Deleted: true}
 	}
 	if err := c.m.Append(tombs...); err != nil {
-		return errorf("%s: forget: %w", c.name, err)
+		return Errorf("%s: forget: %w", c.name, err)
 	}
 	c.publish(tombs)
 	return nil
 }
 
-// forgetAll records a function-wide tombstone.
-func (c *core) forgetAll(ctx context.Context) error {
+// ForgetAll records a function-wide tombstone.
+func (c *Fn) ForgetAll(ctx context.Context) error {
 	if err := c.writable(ctx, "forget all"); err != nil {
 		return err
 	}
@@ -52,7 +52,7 @@ func (c *core) forgetAll(ctx context.Context) error {
 	// function of the same name with another result type is another's.
 	tomb := record.ForgetTypes(c.fp)
 	if err := c.m.Append(tomb...); err != nil {
-		return errorf("%s: forget all: %w", c.name, err)
+		return Errorf("%s: forget all: %w", c.name, err)
 	}
 	c.publish(tomb)
 	return nil

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package pcache
+package engine
 
 import (
 	"os"

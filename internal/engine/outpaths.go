@@ -1,4 +1,4 @@
-package pcache
+package engine
 
 import (
 	"path/filepath"

@@ -1,4 +1,4 @@
-package pcache
+package codec
 
 import (
 	"bytes"
@@ -11,7 +11,7 @@ import (
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
-// numericCodec is the CBOR codec of a result type that is a slice of
+// Numeric is the CBOR codec of a result type that is a slice of
 // fixed-size numbers ([]float64, []int32, ..., or a named type of one):
 // such a result is stored as one RFC 8746 typed array, little-endian (the
 // tag of its element type, then one byte string holding the elements'
@@ -19,8 +19,8 @@ import (
 // element. Its name is the CBOR codec's: entries stored element by element
 // (by earlier releases, or in a value of type any) decode as they always
 // did, and a typed array is valid CBOR that any RFC 8746 reader takes.
-type numericCodec struct {
-	cborCodec
+type Numeric struct {
+	CBOR
 	t    reflect.Type // the slice type
 	tag  uint64       // its RFC 8746 tag
 	size int          // bytes per element
@@ -34,11 +34,11 @@ var typedArrayTags = map[reflect.Kind]uint64{
 	reflect.Float32: 85, reflect.Float64: 86,
 }
 
-// numericCodecFor returns the numeric codec of t, or nil when t is not a
+// NumericFor returns the numeric codec of t, or nil when t is not a
 // slice of fixed-size numbers stored by the CBOR codec's rules alone (a
 // type with its own marshal methods keeps them; []byte and []uint8 are the
 // raw codec's or a byte string already).
-func numericCodecFor(t reflect.Type) Codec {
+func NumericFor(t reflect.Type) Codec {
 	if t.Kind() != reflect.Slice {
 		return nil
 	}
@@ -56,13 +56,13 @@ func numericCodecFor(t reflect.Type) Codec {
 	if t.Elem().Kind() == reflect.Int {
 		size = 8
 	}
-	return numericCodec{t: t, tag: tag, size: size}
+	return Numeric{t: t, tag: tag, size: size}
 }
 
 // inMemory reports whether the elements' memory is exactly the typed
 // array's bytes: a little-endian machine, and elements of the stored size
 // (an int is stored as 8 bytes).
-func (c numericCodec) inMemory() bool {
+func (c Numeric) inMemory() bool {
 	return littleEndian && int(c.t.Elem().Size()) == c.size
 }
 
@@ -73,10 +73,10 @@ var littleEndian = func() bool {
 	return *(*byte)(unsafe.Pointer(&x)) == 1
 }()
 
-func (c numericCodec) Marshal(v any) ([]byte, error) {
+func (c Numeric) Marshal(v any) ([]byte, error) {
 	rv := reflect.ValueOf(v)
 	if rv.Type() != c.t || rv.IsNil() {
-		return c.cborCodec.Marshal(v) // nil stays null; anything else is not ours
+		return c.CBOR.Marshal(v) // nil stays null; anything else is not ours
 	}
 	n := rv.Len()
 	body := n * c.size
@@ -90,7 +90,7 @@ func (c numericCodec) Marshal(v any) ([]byte, error) {
 }
 
 // put writes the n elements of slice rv into dst, little-endian.
-func (c numericCodec) put(dst []byte, rv reflect.Value, n int) {
+func (c Numeric) put(dst []byte, rv reflect.Value, n int) {
 	if n == 0 {
 		return
 	}
@@ -124,17 +124,17 @@ func (c numericCodec) put(dst []byte, rv reflect.Value, n int) {
 	}
 }
 
-func (c numericCodec) Unmarshal(data []byte, v any) error {
+func (c Numeric) Unmarshal(data []byte, v any) error {
 	p := reflect.ValueOf(v)
 	if p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Type() != c.t {
-		return c.cborCodec.Unmarshal(data, v)
+		return c.CBOR.Unmarshal(data, v)
 	}
 	body, ok, err := c.typedArray(data)
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return c.cborCodec.Unmarshal(data, v) // stored element by element
+		return c.CBOR.Unmarshal(data, v) // stored element by element
 	}
 	n := len(body) / c.size
 	s := reflect.MakeSlice(c.t, n, n)
@@ -147,7 +147,7 @@ func (c numericCodec) Unmarshal(data []byte, v any) error {
 
 // typedArray returns the elements' bytes of data when data is exactly one
 // typed array of this codec's tag (ok false: another encoding).
-func (c numericCodec) typedArray(data []byte) (body []byte, ok bool, err error) {
+func (c Numeric) typedArray(data []byte) (body []byte, ok bool, err error) {
 	tag, rest, isTag := readHead(data, majorTag)
 	if !isTag || tag != c.tag {
 		return nil, false, nil
@@ -160,7 +160,7 @@ func (c numericCodec) typedArray(data []byte) (body []byte, ok bool, err error) 
 }
 
 // get reads n little-endian elements from body into slice s.
-func (c numericCodec) get(s reflect.Value, body []byte, n int) error {
+func (c Numeric) get(s reflect.Value, body []byte, n int) error {
 	if n == 0 {
 		return nil
 	}
@@ -200,12 +200,12 @@ func (c numericCodec) get(s reflect.Value, body []byte, n int) error {
 	return nil
 }
 
-// sameEncoding reports whether two encodings hold the same slice: equal
+// SameEncoding reports whether two encodings hold the same slice: equal
 // bytes, or one element by element (an earlier entry) and the other a
 // typed array of the same elements, bit for bit. An element-by-element
 // encoding counts only if it is exactly the CBOR codec's encoding of the
 // slice it decodes to (nothing converted on the way).
-func (c numericCodec) sameEncoding(a, b []byte) bool {
+func (c Numeric) SameEncoding(a, b []byte) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
@@ -217,15 +217,15 @@ func (c numericCodec) sameEncoding(a, b []byte) bool {
 // asTyped returns encoding e as a typed array: itself if it is one, else
 // the slice it holds element by element, if e is exactly the CBOR codec's
 // encoding of that slice.
-func (c numericCodec) asTyped(e []byte) ([]byte, bool) {
+func (c Numeric) asTyped(e []byte) ([]byte, bool) {
 	if _, ok, err := c.typedArray(e); ok || err != nil {
 		return e, err == nil
 	}
 	x := reflect.New(c.t)
-	if c.cborCodec.Unmarshal(e, x.Interface()) != nil {
+	if c.CBOR.Unmarshal(e, x.Interface()) != nil {
 		return nil, false
 	}
-	if plain, err := c.cborCodec.Marshal(x.Elem().Interface()); err != nil || !bytes.Equal(plain, e) {
+	if plain, err := c.CBOR.Marshal(x.Elem().Interface()); err != nil || !bytes.Equal(plain, e) {
 		return nil, false
 	}
 	t, err := c.Marshal(x.Elem().Interface())
@@ -247,7 +247,7 @@ func readHead(b []byte, major byte) (n uint64, rest []byte, ok bool) {
 	return v, b[hn:], true
 }
 
-// decodeDirect decodes a stored typed array of size bytes that read fills
+// DecodeDirect decodes a stored typed array of size bytes that read fills
 // in, verified, straight into a new slice's memory (v points to it): the
 // object is read once, into the slice, with no buffer and no copy. Its
 // head goes into 16 bytes allocated before the elements, so that they
@@ -255,7 +255,7 @@ func readHead(b []byte, major byte) (n uint64, rest []byte, ok bool) {
 // array this codec reads that way (an entry stored element by element, a
 // machine whose memory is not the typed array's bytes): the caller then
 // reads the object whole.
-func (c numericCodec) decodeDirect(size int64, read func(buf []byte) error, v any) (bool, error) {
+func (c Numeric) DecodeDirect(size int64, read func(buf []byte) error, v any) (bool, error) {
 	p := reflect.ValueOf(v)
 	if p.Kind() != reflect.Pointer || p.IsNil() || p.Elem().Type() != c.t || !c.inMemory() {
 		return false, nil
@@ -282,7 +282,7 @@ func (c numericCodec) decodeDirect(size int64, read func(buf []byte) error, v an
 
 // headFor returns the head (tag and byte-string head) of the typed array
 // whose whole encoding is size bytes, and its body length.
-func (c numericCodec) headFor(size int64) (head []byte, n uint64, ok bool) {
+func (c Numeric) headFor(size int64) (head []byte, n uint64, ok bool) {
 	for _, k := range []int64{1, 2, 3, 5, 9} {
 		body := size - 2 - k
 		if body < 0 || body%int64(c.size) != 0 {

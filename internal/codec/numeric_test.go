@@ -1,4 +1,4 @@
-package pcache
+package codec
 
 import (
 	"bytes"
@@ -21,33 +21,25 @@ func TestNumericEncoding(t *testing.T) {
 		{[]int{-1}, "d84f" + "48" + "ffffffffffffffff"},
 		{[]float32{}, "d855" + "40"},
 	} {
-		c := defaultCodecOf(reflect.TypeOf(tc.v))
+		c := For(reflect.TypeOf(tc.v))
 		b, err := c.Marshal(tc.v)
 		if err != nil || hex.EncodeToString(b) != tc.want {
 			t.Errorf("%T %v: %x, %v; want %s", tc.v, tc.v, b, err, tc.want)
 		}
 	}
-	if _, ok := defaultCodecOf(reflect.TypeFor[[]string]()).(numericCodec); ok {
+	if _, ok := For(reflect.TypeFor[[]string]()).(Numeric); ok {
 		t.Error("[]string took the numeric codec")
 	}
-}
-
-// defaultCodecOf is defaultCodec for a reflect.Type.
-func defaultCodecOf(t reflect.Type) Codec {
-	if c := numericCodecFor(t); c != nil {
-		return c
-	}
-	return CBOR
 }
 
 // FuzzNumericDecode: any bytes decode into a []float64 or fail, never
 // panic; a typed array that decodes encodes back to the same bytes.
 func FuzzNumericDecode(f *testing.F) {
-	c := numericCodecFor(reflect.TypeFor[[]float64]()).(numericCodec)
+	c := NumericFor(reflect.TypeFor[[]float64]()).(Numeric)
 	for _, v := range [][]float64{nil, {}, {1, math.NaN()}, {math.Inf(-1)}} {
 		b, _ := c.Marshal(v)
 		f.Add(b)
-		p, _ := CBOR.Marshal(v)
+		p, _ := CBOR{}.Marshal(v)
 		f.Add(p)
 	}
 	f.Add([]byte{0xd8, 0x56, 0x43, 1, 2, 3})

@@ -1,0 +1,139 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/zeebo/blake3"
+
+	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/outfile"
+)
+
+// Pending is a computed result waiting to be stored.
+type Pending struct {
+	Key  *CallKey
+	Data []byte
+	Prev int64 // Time of the unusable entry it replaces, if any
+}
+
+// enterToWrite enters the gc turnstile to store objects and record the
+// entries that name them (gc cannot run until leave). After a new hold of
+// the gc lock, gc may have repacked since this process last wrote, so the
+// pack set is refreshed: an object of a pack that is gone must not be taken
+// for stored.
+func (c *Fn) enterToWrite(ctx context.Context) (leave func(), err error) {
+	gen, err := c.e.gate.Enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if c.e.gcGen.Swap(gen) != gen {
+		c.e.cas.RefreshPacks()
+	}
+	return c.e.gate.Leave, nil
+}
+
+// MissingOut reports whether a commit failed because the function did not
+// write a declared out file: an error of the call, not of the cache.
+func MissingOut(err error) bool { return errors.Is(err, outfile.ErrMissing) }
+
+// Commit stores results and out files in the object store and then appends
+// their entries to the manifest in one write, inside the gc turnstile so gc
+// never deletes an object between its write and its entry's commit. An out
+// file the function did not write fails the whole commit: nothing is cached.
+func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
+	if c.e.readOnly {
+		return ErrReadOnly
+	}
+	if c.e.closed.Load() {
+		return ErrClosed
+	}
+	leave, err := c.enterToWrite(ctx)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	entries := make([]record.Entry, 0, len(ps))
+	results := make([][]byte, len(ps))
+	now := c.e.opts.Now().UnixNano()
+	for i, p := range ps {
+		e := record.Entry{KeyHash: p.Key.Hash, Key: p.Key.Bytes, Codec: c.entryCodec(p.Data), Size: int64(len(p.Data)), Type: c.fp}
+		// The newest record of a key wins. A record we are replacing (it was
+		// unusable) may carry a time from a clock ahead of ours: stamp the
+		// replacement after it, or it would never win.
+		if p.Prev >= now {
+			e.Time = p.Prev + 1
+		}
+		for _, o := range p.Key.Outs {
+			c.e.outPaths.add(o.Path)
+			rec, err := outfile.Capture(c.e.cas, o.Arg, o.Path)
+			if err != nil {
+				return fmt.Errorf("out file %q: %w", o.Arg, err)
+			}
+			e.Outs = append(e.Outs, rec)
+		}
+		results[i] = p.Data
+		entries = append(entries, e)
+	}
+	// Every result with one append to this process's pack (large ones as
+	// files), then every entry with one append to the journal.
+	ids, err := c.e.cas.PutBatch(results)
+	if err != nil {
+		return fmt.Errorf("store result: %w", err)
+	}
+	for i := range entries {
+		entries[i].Result = ids[i]
+	}
+	if err := c.m.Append(entries...); err != nil { // stamps entries' Time
+		return fmt.Errorf("commit: %w", err)
+	}
+	c.add(StatStores, int64(len(entries)))
+	c.publish(entries)
+	return nil
+}
+
+// StoreFailed handles a result that was computed but could not be stored:
+// counted, logged, and an error only under ReturnStoreErrors.
+func (c *Fn) StoreFailed(k *CallKey, err error) error {
+	if errors.Is(err, ErrReadOnly) {
+		return nil // a read-only cache computes misses without storing: not a failure
+	}
+	c.Count(StatStoreErrors)
+	c.Warn("result computed but not stored", k, err)
+	if c.e.opts.StrictStore {
+		return Errorf("%s: result computed but not stored: %w", c.name, err)
+	}
+	return nil
+}
+
+// LockKey takes the cross-process lock of k (none in a read-only Store).
+// Only the caller's context ending is an error. The lock only saves other
+// processes computing the same key at once, so when it cannot be had (held
+// past the wait limit, or its file is not usable: a directory or a link
+// planted at locks/keys.ofd) the call goes on without it, logged.
+func (c *Fn) LockKey(ctx context.Context, k *CallKey) (func(committed bool), error) {
+	if c.e.keys == nil {
+		return func(bool) {}, nil
+	}
+	unlock, err := c.e.keys.Lock(ctx, c.keyLockID(k.Hash))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, Errorf("%s: waiting for another process computing key %x: %w", c.name, k.Hash[:6], ctx.Err())
+		}
+		c.Warn("key lock unavailable; computing without it", k, err)
+		return func(bool) {}, nil
+	}
+	return unlock, nil
+}
+
+// keyLockID names the cross-process lock of one key of one function.
+func (c *Fn) keyLockID(h record.KeyHash) [32]byte {
+	hs := blake3.New()
+	hs.WriteString(c.name)
+	hs.Write([]byte{0})
+	hs.Write(h[:])
+	var id [32]byte
+	hs.Sum(id[:0])
+	return id
+}
