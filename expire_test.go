@@ -86,6 +86,22 @@ func TestExpire(t *testing.T) {
 	if calls.Load() != 1 || other.Stats().RemoteHits != 0 {
 		t.Fatalf("another machine served an expired remote entry (%d computed, %+v)", calls.Load(), other.Stats())
 	}
+	// Back on the first machine, later: its own entry of 2 has expired,
+	// the other machine's fresh one is on the remote. Explain says a call
+	// fetches it, and a call does.
+	if err := other.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(3*time.Hour + time.Minute)
+	if x, err := f.Explain(ctx, 2); err != nil || !x.Hit || x.Source != pcache.SourceRemote {
+		t.Fatalf("Explain of an expired local entry that the remote has fresh: %+v, %v", x, err)
+	}
+	calls.Store(0)
+	mustCall(t, f, ctx, 2)
+	if calls.Load() != 0 || s.Stats().RemoteHits != 1 {
+		t.Fatalf("the fresh remote entry was not fetched (%d computed, %+v)", calls.Load(), s.Stats())
+	}
+
 	// Without Expire, the same entries serve there.
 	h := pcache.MustWrap(other, "expire/report", report)
 	calls.Store(0)
