@@ -130,16 +130,7 @@ func (s *Store) listPacksOnce() (out []PackInfo, strays []strayEntry, vanished b
 // repack; each of them is hashed before it is copied or called good.
 func (s *Store) describePack(name string, withIndex bool) (pi PackInfo) {
 	pi = PackInfo{Name: name, Path: s.d.Pack(name)}
-	// A writer creates its pack's lock before the pack and removes it once
-	// the pack is sealed: no lock file, no writer (and looking must not
-	// create one: gc removes them).
-	if _, err := os.Lstat(s.d.PackLock(name)); err == nil || !errors.Is(err, fs.ErrNotExist) {
-		if h, ok, _ := lock.Try(s.d.PackLock(name), lock.Shared); ok {
-			h.Release()
-		} else {
-			pi.Live = true
-		}
-	}
+	pi.Live = s.packLive(name)
 	p, hdrErr, err := s.mapPack(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		pi.gone = true // merged away since it was listed
@@ -777,8 +768,68 @@ func (s *Store) MergeInBackground() {
 	s.packs.merging.Add(1)
 	go func() {
 		defer s.packs.merging.Done()
-		s.Repack(RepackOptions{})
+		if s.mergeDue(time.Now()) {
+			s.Repack(RepackOptions{})
+		}
 	}()
+}
+
+// packLive reports whether pack name's writer runs. A writer creates its
+// pack's lock before the pack and removes it once the pack is sealed: no
+// lock file, no writer (and looking must not create one: gc removes them).
+func (s *Store) packLive(name string) bool {
+	if _, err := os.Lstat(s.d.PackLock(name)); errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	h, ok, _ := lock.Try(s.d.PackLock(name), lock.Shared)
+	if ok {
+		h.Release()
+	}
+	return !ok
+}
+
+// mergeDue reports whether a Repack without Keep may find work: mergeMin
+// small dead packs, a dead pack without an index, or a retired pack whose
+// grace has passed. It decides from the pack directory's listing, the
+// pack locks and retirement records alone, so a process that opens a
+// cache with nothing to merge does not read every pack's index (which
+// Repack's listing does) and its Close waits for nothing.
+func (s *Store) mergeDue(now time.Time) bool {
+	ents, err := os.ReadDir(s.d.Pack(""))
+	if err != nil {
+		return false
+	}
+	indexed := map[string]bool{}
+	for _, e := range ents {
+		if layout.IsPackIndexName(e.Name()) {
+			indexed[e.Name()] = true
+		}
+	}
+	own := s.packs.ownName()
+	small := 0
+	for _, e := range ents {
+		n := e.Name()
+		if !layout.IsPackName(n) || n == own || !e.Type().IsRegular() {
+			continue
+		}
+		if r, ok := retire.Lookup(s.d, s.d.Rel(s.d.Pack(n))); ok {
+			if now.Sub(r.At) >= retire.Grace {
+				return true // to reap
+			}
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || s.packLive(n) {
+			continue
+		}
+		if !indexed[layout.PackIndexName(n)] {
+			return true
+		}
+		if fi.Size() < maxPack/4 {
+			small++
+		}
+	}
+	return small >= mergeMin
 }
 
 // VerifyPack hashes every record of pack name and returns the objects whose

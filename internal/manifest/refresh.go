@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/retire"
 )
 
 // maxRelist bounds how often one refresh lists the directory again after
@@ -80,18 +81,32 @@ func (p *refreshPass) read() error {
 	for n := range m.segs {
 		prev[n] = true
 	}
+	// Files a compaction retired (package retire) stay on disk for a while,
+	// their records also in its output: the view leaves them out, so a
+	// fresh process does not read a fill's compacted journals again and
+	// lookups do not search merged segments. Whether a file is retired is
+	// asked before the listing the pass reads: the output of a compaction
+	// that retired a file by then is in that listing. So a view with
+	// nothing yet lists once beforehand to know what to ask about.
+	var seen []string
+	if len(m.journals) == 0 && len(m.segNames) == 0 && m.opts.Dir == "" {
+		if l, err := listDir(m.dir); err == nil {
+			seen = append(l.journals, l.segments...)
+		}
+	} else {
+		for n := range m.segNames {
+			seen = append(seen, n)
+		}
+	}
 	for attempt := 0; ; attempt++ {
-		// Segments a compaction retired (package retire) stay on disk for a
-		// while, their records also in its output: the view leaves them out,
-		// so lookups do not search them. Asked before listing: the output
-		// of a compaction that retired a segment by then is in the listing.
-		retired := m.retiredSegs()
+		retired := m.retiredOf(seen)
 		l, err := listDir(m.dir)
 		if err != nil {
 			return err
 		}
+		seen = append(append(seen[:0], l.journals...), l.segments...)
 		listed := make(map[string]bool, len(l.journals)+len(l.segments))
-		vanishedJ, err := p.readJournals(l.journals, listed)
+		vanishedJ, err := p.readJournals(l.journals, listed, retired)
 		if err != nil {
 			return err
 		}
@@ -117,14 +132,18 @@ func (p *refreshPass) read() error {
 	}
 }
 
-// readJournals reads the new records of the listed journals, noting each
-// in listed; it reports whether one vanished before it was read.
-func (p *refreshPass) readJournals(names []string, listed map[string]bool) (vanished bool, err error) {
+// readJournals reads the new records of the listed journals (retired ones
+// not read before left out), noting each in listed; it reports whether one
+// vanished before it was read.
+func (p *refreshPass) readJournals(names []string, listed, retired map[string]bool) (vanished bool, err error) {
 	m := p.m
 	p.journals = make(map[string]*jstate, len(names))
 	for _, n := range names {
 		listed[n] = true
 		st := m.journals[n]
+		if st == nil && retired[n] {
+			continue
+		}
 		if st == nil {
 			st = newJState(m.dir, n)
 			m.journals[n] = st // kept across attempts; pruned by install
@@ -253,17 +272,20 @@ func (p *refreshPass) install() {
 	}
 }
 
-// retiredSegs returns which segments seen before are retired now, by one
-// stat of each one's retirement record. A mirror's directory retires
-// nothing.
-func (m *Manifest) retiredSegs() map[string]bool {
-	if m.opts.Dir != "" || len(m.segNames) == 0 {
+// retiredOf returns which of the files names (journals and segments of
+// the directory) are retired and unchanged since (retire.Lookup), leaving
+// out journals the view reads already (it goes on reading what they gain).
+// A mirror's directory retires nothing.
+func (m *Manifest) retiredOf(names []string) map[string]bool {
+	if m.opts.Dir != "" || len(names) == 0 {
 		return nil
 	}
 	out := map[string]bool{}
-	for n := range m.segNames {
-		p := m.dir + string(os.PathSeparator) + n
-		if _, err := os.Lstat(m.d.RetiredRecord(m.d.Rel(p))); err == nil {
+	for _, n := range names {
+		if m.journals[n] != nil {
+			continue
+		}
+		if _, ok := retire.Lookup(m.d, m.d.Rel(m.dir+string(os.PathSeparator)+n)); ok {
 			out[n] = true
 		}
 	}

@@ -122,6 +122,23 @@ func List(d layout.Dir, only func(rel string) bool) (map[string]Record, error) {
 	return out, err
 }
 
+// Lookup returns the record of the file rel (slash form, relative to the
+// cache root) if it is retired and still as it was then: its content is
+// all in the output that superseded it, so a reader may leave it out. One
+// read of its record and one lstat of the file; a missing, malformed or
+// foreign record is not found.
+func Lookup(d layout.Dir, rel string) (Record, bool) {
+	b, err := fsutil.ReadRegular(d.RetiredRecord(rel), maxRecord)
+	if err != nil {
+		return Record{}, false
+	}
+	r, ok := decode(b)
+	if !ok || r.Rel != rel || !r.unchanged(d) {
+		return Record{}, false
+	}
+	return r, true
+}
+
 // path returns the retired file's path in the cache d.
 func (r Record) path(d layout.Dir) string { return filepath.Join(d.Root(), filepath.FromSlash(r.Rel)) }
 

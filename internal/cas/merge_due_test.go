@@ -1,0 +1,50 @@
+package cas
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/pcache/pcache/internal/retire"
+)
+
+// TestMergeDue: the background merge a Store starts at Open decides from
+// the pack directory alone whether there is anything to do, so opening a
+// cache whose packs are merged already reads no pack index (and Close
+// waits for nothing); it finds each kind of work Repack does.
+func TestMergeDue(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		at    time.Time
+		want  bool
+	}{
+		{"empty", func(*testing.T, string) {}, now, false},
+		{"fewer small packs than mergeMin", func(t *testing.T, dir string) { smallPacks(t, dir, mergeMin-1, 0) }, now, false},
+		{"mergeMin small packs", func(t *testing.T, dir string) { smallPacks(t, dir, mergeMin, 0) }, now, true},
+		{"a dead pack without its index", func(t *testing.T, dir string) {
+			smallPacks(t, dir, 1, 0)
+			_, idxs := packFiles(t, dir)
+			must(t, os.Remove(idxs[0]))
+		}, now, true},
+		{"merged, retired inputs within their grace", func(t *testing.T, dir string) {
+			smallPacks(t, dir, mergeMin, 0)
+			_, err := packStore(t, dir).Repack(RepackOptions{})
+			must(t, err)
+		}, now, false},
+		{"merged, retired inputs past their grace", func(t *testing.T, dir string) {
+			smallPacks(t, dir, mergeMin, 0)
+			_, err := packStore(t, dir).Repack(RepackOptions{})
+			must(t, err)
+		}, now.Add(retire.Grace + time.Minute), true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			tc.setup(t, dir)
+			if got := packStore(t, dir).mergeDue(tc.at); got != tc.want {
+				t.Errorf("mergeDue = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
