@@ -1,7 +1,9 @@
 package pcache_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,5 +124,45 @@ func TestExpireRejects(t *testing.T) {
 		if _, err := pcache.Wrap(s, "expire/bad", fn, opts...); err == nil || !strings.Contains(err.Error(), "Expire") {
 			t.Errorf("Wrap with %d Expire options: %v", len(opts), err)
 		}
+	}
+}
+
+// TestGCRemovesExpiredEntries: Store.GC drops the entries of functions
+// wrapped in the Store that have expired, and frees their objects; entries
+// of another result type under the same name, and of functions without
+// Expire, stay.
+func TestGCRemovesExpiredEntries(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Now()}
+	s := openStore(t, t.TempDir(), pcache.WithClock(clock.Now))
+	big := func(_ context.Context, n int) ([]byte, error) { return bytes.Repeat([]byte{byte(n)}, 100<<10), nil }
+	f := pcache.MustWrap(s, "gc/expiring", big, pcache.Expire(time.Hour))
+	other := pcache.MustWrap(s, "gc/expiring", func(_ context.Context, n int) (string, error) { return fmt.Sprint(n), nil })
+	keep := pcache.MustWrap(s, "gc/kept", func(_ context.Context, n int) ([]byte, error) { return bytes.Repeat([]byte{byte(n + 100)}, 100<<10), nil })
+	for n := range 3 {
+		mustCall(t, f, ctx, n)
+		mustCall(t, other, ctx, n)
+		mustCall(t, keep, ctx, n)
+	}
+	clock.Advance(30 * time.Minute)
+	mustCall(t, f, ctx, 3) // stored later: not expired yet at the gc below
+	clock.Advance(31 * time.Minute)
+	rep, err := s.GC(ctx, pcache.GCOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.EntriesEvicted != 3 || rep.BytesRemoved < 3*100<<10 {
+		t.Fatalf("gc: %+v, want the 3 expired entries dropped and their objects freed", rep)
+	}
+	for n := range 3 {
+		if ok, err := other.Contains(ctx, n); err != nil || !ok {
+			t.Fatalf("the other result type's entry %d is gone: %v", n, err)
+		}
+		if ok, err := keep.Contains(ctx, n); err != nil || !ok {
+			t.Fatalf("the entry %d of a function without Expire is gone: %v", n, err)
+		}
+	}
+	if ok, err := f.Contains(ctx, 3); err != nil || !ok {
+		t.Fatalf("the entry not expired yet is gone: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ type GCOptions struct {
 
 // GCReport is what Store.GC did (with DryRun: would do).
 type GCReport struct {
-	EntriesEvicted int // dropped by OlderThan and MaxSize
+	EntriesEvicted int // dropped as expired, by OlderThan and by MaxSize
 	EntriesKept    int
 	ObjectsRemoved int   // objects no entry uses any more, and the evicted entries' objects
 	BytesRemoved   int64 // their bytes
@@ -94,8 +94,10 @@ func checkReport(r *maintain.CheckReport) *CheckReport {
 }
 
 // GC garbage-collects the cache: it removes objects no entry uses, stale
-// temp files and dead lock files, and with opts.OlderThan or opts.MaxSize
-// evicts entries by last use. It is safe beside running writers, in this
+// temp files and dead lock files, the expired entries of the functions
+// wrapped in this Store with Expire, and with opts.OlderThan or
+// opts.MaxSize evicts entries by last use. (pcache-fsck gc cannot know a
+// program's Expire; it evicts by last use only.) It is safe beside running writers, in this
 // process and others, and fails closed on a damaged manifest. The library
 // form of pcache-fsck gc.
 func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
@@ -113,7 +115,7 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if err != nil {
 		return nil, errorf("gc: %w", err)
 	}
-	plan, err := c.PlanGC(ctx, maintain.GCOptions{OlderThan: opts.OlderThan, MaxSize: opts.MaxSize, DryRun: opts.DryRun})
+	plan, err := c.PlanGC(ctx, maintain.GCOptions{OlderThan: opts.OlderThan, MaxSize: opts.MaxSize, DryRun: opts.DryRun, Expired: s.e.Expired})
 	if err != nil {
 		return nil, errorf("gc %s: %w", s.Dir(), err)
 	}

@@ -16,9 +16,11 @@ import (
 
 	"github.com/pcache/pcache/internal/board"
 	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/lock"
 	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/remote"
 )
 
@@ -38,12 +40,13 @@ type Engine struct {
 
 	mu        sync.Mutex
 	manifests map[string]*manifest.Manifest
-	closeDone chan struct{}     // closed when the first Close has finished
-	names     map[string]string // lower-cased name → name wrapped in this Store
-	closed    atomic.Bool       // read on every call without taking mu
-	trimDone  chan struct{}     // closed when the automatic trim ends (nil: none started)
-	gcGen     atomic.Uint64     // the gc turnstile hold this process last wrote in
-	outPaths  outPaths          // out-file paths callers passed: where lost contents may be recovered from
+	closeDone chan struct{}       // closed when the first Close has finished
+	names     map[string]string   // lower-cased name → name wrapped in this Store
+	expiries  map[string][]expiry // the Expire of functions wrapped in this Store, by name
+	closed    atomic.Bool         // read on every call without taking mu
+	trimDone  chan struct{}       // closed when the automatic trim ends (nil: none started)
+	gcGen     atomic.Uint64       // the gc turnstile hold this process last wrote in
+	outPaths  outPaths            // out-file paths callers passed: where lost contents may be recovered from
 
 	stats counters
 }
@@ -275,3 +278,24 @@ func (s *Engine) SealPack() error { return s.cas.Seal() }
 
 // Closed reports whether Close was called.
 func (s *Engine) Closed() bool { return s.closed.Load() }
+
+// expiry is the Expire of one function: entries of its result type stored
+// longer ago than after are expired.
+type expiry struct {
+	fp    keying.Fingerprint
+	after time.Duration
+}
+
+// Expired reports whether entry e of function name has expired under the
+// Expire of a function of its name and result type wrapped in this Engine
+// (maintain.GCOptions.Expired).
+func (s *Engine) Expired(name string, e *record.Entry) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, x := range s.expiries[name] {
+		if e.Type == x.fp && s.opts.Now().UnixNano()-e.Time > int64(x.after) {
+			return true
+		}
+	}
+	return false
+}

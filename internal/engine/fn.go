@@ -96,6 +96,14 @@ func (s *Engine) Bind(sp *Spec) (*Fn, error) {
 	if s.remote != nil {
 		c.remoteUsed = s.remote.Used(sp.Name)
 	}
+	if sp.Expire > 0 {
+		s.mu.Lock()
+		if s.expiries == nil {
+			s.expiries = map[string][]expiry{}
+		}
+		s.expiries[sp.Name] = append(s.expiries[sp.Name], expiry{sp.Type, sp.Expire})
+		s.mu.Unlock()
+	}
 	return c, nil
 }
 

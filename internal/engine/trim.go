@@ -72,7 +72,7 @@ func (s *Engine) trim(ctx context.Context) {
 		s.log.Warn("pcache: automatic trim failed", "err", err)
 		return
 	}
-	plan, err := c.PlanGC(ctx, maintain.GCOptions{MaxSize: s.opts.MaxSize, OlderThan: s.opts.MaxAge, Grace: trimGrace, Now: s.opts.Now()})
+	plan, err := c.PlanGC(ctx, maintain.GCOptions{MaxSize: s.opts.MaxSize, OlderThan: s.opts.MaxAge, Grace: trimGrace, Now: s.opts.Now(), Expired: s.Expired})
 	if err != nil {
 		s.log.Warn("pcache: automatic trim failed", "err", err)
 		return

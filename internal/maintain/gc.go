@@ -30,6 +30,10 @@ type GCOptions struct {
 	// MaxSize, when positive, drops least-recently-used entries until the
 	// objects the remaining entries use (each counted once) fit.
 	MaxSize int64
+	// Expired, when set, drops the entries it reports expired: a program's
+	// pcache.Expire, which only the program knows (Store.GC passes the
+	// functions its Store wrapped).
+	Expired func(function string, e *record.Entry) bool
 	// Now is the clock for ages; zero: time.Now().
 	Now time.Time
 	// Verbose lists every removal in the report's Items.
@@ -51,6 +55,7 @@ type GCReport struct {
 	DryRun            bool     `json:"dry_run"`
 	EntriesEvicted    int      `json:"entries_removed"`
 	EvictedOld        int      `json:"entries_older_than"`
+	EvictedExpired    int      `json:"entries_expired"`
 	EvictedSize       int      `json:"entries_over_max_size"`
 	ObjectsRemoved    int      `json:"objects_removed"`
 	BytesRemoved      int64    `json:"bytes_removed"`
@@ -293,15 +298,24 @@ func (s *gcState) evictOne(l *live, why string) {
 	s.p.Report.Evicted = append(s.p.Report.Evicted, fmt.Sprintf("%s %s: %s", l.name, shortHash(l.e.KeyHash), why))
 }
 
-// evictOld drops (with OlderThan) the entries not used for that long.
+// evictOld drops the entries opts.Expired says have expired, and (with
+// OlderThan) those not used for that long.
 func (s *gcState) evictOld() {
 	opts := s.p.opts
+	if opts.Expired != nil {
+		for _, l := range s.all {
+			if opts.Expired(l.name, &l.e) {
+				s.evictOne(l, "expired: stored "+formatTime(time.Unix(0, l.e.Time)))
+				s.p.Report.EvictedExpired++
+			}
+		}
+	}
 	if opts.OlderThan <= 0 {
 		return
 	}
 	cutoff := opts.Now.Add(-opts.OlderThan - cas.TouchQuantum)
 	for _, l := range s.all {
-		if l.lastUse.Before(cutoff) {
+		if !s.evicted[l] && l.lastUse.Before(cutoff) {
 			s.evictOne(l, "last used "+formatTime(l.lastUse))
 			s.p.Report.EvictedOld++
 		}
