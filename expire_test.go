@@ -138,7 +138,9 @@ func TestGCRemovesExpiredEntries(t *testing.T) {
 	big := func(_ context.Context, n int) ([]byte, error) { return bytes.Repeat([]byte{byte(n)}, 100<<10), nil }
 	f := pcache.MustWrap(s, "gc/expiring", big, pcache.Expire(time.Hour))
 	other := pcache.MustWrap(s, "gc/expiring", func(_ context.Context, n int) (string, error) { return fmt.Sprint(n), nil })
-	keep := pcache.MustWrap(s, "gc/kept", func(_ context.Context, n int) ([]byte, error) { return bytes.Repeat([]byte{byte(n + 100)}, 100<<10), nil })
+	keep := pcache.MustWrap(s, "gc/kept", func(_ context.Context, n int) ([]byte, error) {
+		return bytes.Repeat([]byte{byte(n + 100)}, 100<<10), nil
+	})
 	for n := range 3 {
 		mustCall(t, f, ctx, n)
 		mustCall(t, other, ctx, n)

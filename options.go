@@ -145,9 +145,16 @@ func DropIf(arg string, pred func(any) bool) Option {
 // function can tell two zones apart (t.Format, t.Hour).
 func InstantArg(arg string) Option { return rule(keying.Rule{Arg: arg, Kind: keying.RuleInstant}) }
 
-// OutFile marks a string argument as a path the function writes. It is not
-// part of the key; the file's contents are cached and restored to the path a
-// later call asks for (see Func.Call).
+// OutFile marks a string argument as a path the function writes: a file,
+// or a directory it creates and fills (a model checkpoint, a partitioned
+// dataset). It is not part of the key; what the function wrote is cached
+// and restored to the path a later call asks for (see Func.Call). The kind
+// is told after the call: a directory's tree (names, permission bits,
+// empty directories; each file an object of its own, stored once however
+// many trees hold it) is restored whole, built beside the path and put in
+// its place at once. A directory holding a link, device or fifo, or more
+// than 1,000 files and directories, is not cached (the result is returned
+// all the same).
 func OutFile(arg string) Option { return rule(keying.Rule{Arg: arg, Kind: keying.RuleOut}) }
 
 // Expire makes the function's entries expire d after they were stored: a

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/zeebo/blake3"
 
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/outfile"
 )
@@ -66,12 +68,11 @@ func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
 			e.Time = p.Prev + 1
 		}
 		for _, o := range p.Key.Outs {
-			c.e.outPaths.add(o.Path)
-			rec, err := outfile.Capture(c.e.cas, o.Arg, o.Path)
+			recs, err := c.captureOut(o)
 			if err != nil {
-				return fmt.Errorf("out file %q: %w", o.Arg, err)
+				return err
 			}
-			e.Outs = append(e.Outs, rec)
+			e.Outs = append(e.Outs, recs...)
 		}
 		results[i] = p.Data
 		entries = append(entries, e)
@@ -91,6 +92,25 @@ func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
 	c.add(StatStores, int64(len(entries)))
 	c.publish(entries)
 	return nil
+}
+
+// captureOut stores what the function wrote at out argument o's path: a
+// file, or a directory's tree (the kind is told after the call: the same
+// out rule declares both).
+func (c *Fn) captureOut(o keying.OutArg) ([]record.OutFile, error) {
+	c.e.outPaths.add(o.Path)
+	if fi, err := os.Stat(o.Path); err == nil && fi.IsDir() {
+		recs, err := outfile.CaptureTree(c.e.cas, o.Arg, o.Path)
+		if err != nil {
+			return nil, fmt.Errorf("out directory %q: %w", o.Arg, err)
+		}
+		return recs, nil
+	}
+	rec, err := outfile.Capture(c.e.cas, o.Arg, o.Path)
+	if err != nil {
+		return nil, fmt.Errorf("out file %q: %w", o.Arg, err)
+	}
+	return []record.OutFile{rec}, nil
 }
 
 // StoreFailed handles a result that was computed but could not be stored:

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/codec"
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/outfile"
 )
@@ -280,12 +282,16 @@ func (c *Fn) restoreOuts(ctx context.Context, k *CallKey, e *record.Entry) outco
 	}
 	changed := false
 	for _, o := range k.Outs {
-		i := outIndex(recs, o.Arg)
-		if i < 0 {
-			return passed // stored before this out file was declared
-		}
 		c.e.outPaths.add(o.Path)
-		rec, ch, err := outfile.Restore(c.e.cas, recs[i], o.Path, c.e.outPaths.has)
+		var ch bool
+		var err error
+		if outfile.IsTree(recs, o.Arg) {
+			recs, ch, err = c.restoreTree(recs, o)
+		} else if i := outIndex(recs, o.Arg); i < 0 {
+			return passed // stored before this out file was declared
+		} else {
+			recs[i], ch, err = outfile.Restore(c.e.cas, recs[i], o.Path, c.e.outPaths.has)
+		}
 		if err != nil {
 			if errors.Is(err, outfile.ErrUnavailable) {
 				return unusable
@@ -293,7 +299,7 @@ func (c *Fn) restoreOuts(ctx context.Context, k *CallKey, e *record.Entry) outco
 			c.Warn(fmt.Sprintf("restoring out file %q to %s failed; computing", o.Arg, o.Path), k, err)
 			return passed
 		}
-		recs[i], changed = rec, changed || ch
+		changed = changed || ch
 	}
 	if changed && !k.NoWrite {
 		// Record the new paths so a later hit can leave them untouched or
@@ -305,6 +311,17 @@ func (c *Fn) restoreOuts(ctx context.Context, k *CallKey, e *record.Entry) outco
 		c.m.Append(up)
 	}
 	return served
+}
+
+// restoreTree restores the directory of out argument o from recs, and
+// returns recs with the tree's records updated.
+func (c *Fn) restoreTree(recs []outfile.File, o keying.OutArg) ([]outfile.File, bool, error) {
+	tree, ch, err := outfile.RestoreTree(c.e.cas, outfile.Tree(recs, o.Arg), o.Arg, o.Path, c.e.outPaths.has)
+	if err != nil || !ch {
+		return recs, false, err
+	}
+	rest := slices.DeleteFunc(recs, func(r outfile.File) bool { return strings.HasPrefix(r.Arg, outfile.TreeRoot(o.Arg)) })
+	return append(rest, tree...), true, nil
 }
 
 func outIndex(recs []outfile.File, arg string) int {
@@ -380,6 +397,12 @@ func (c *Fn) Contains(k *CallKey, dst Sink) (bool, error) {
 // function just wrote them) differ from what entry e recorded, or "".
 func (c *Fn) OutsDiffer(k *CallKey, e *record.Entry) string {
 	for _, o := range k.Outs {
+		if outfile.IsTree(e.Outs, o.Arg) {
+			if what := outfile.TreeDiffers(outfile.Tree(e.Outs, o.Arg), o.Arg, o.Path); what != "" {
+				return what
+			}
+			continue
+		}
 		i := slices.IndexFunc(e.Outs, func(r record.OutFile) bool { return r.Arg == o.Arg })
 		if i < 0 {
 			continue

@@ -12,6 +12,16 @@
 // caller caches nothing. A symbolic link is followed: the bytes of its target
 // are captured and the link's own path is recorded.
 //
+// # Directories
+//
+// An out argument that names a directory is captured by [CaptureTree] as
+// one record per file ("<arg>/<rel>", an object each) and per directory
+// ("<arg>/", "<arg>/<rel>/", naming the empty object, holding its
+// permission bits), so everything that carries an entry's objects carries
+// the tree; [RestoreTree] builds the tree beside the requested path and
+// exchanges it with what is there in one step, or leaves a tree that
+// matches untouched.
+//
 // # Restore
 //
 // On a hit, [Restore] makes the requested path hold the recorded bytes:
