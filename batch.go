@@ -39,6 +39,9 @@ func WrapBatch[A, R any](s *Store, name string, fn func(context.Context, []A) ([
 	if fn == nil {
 		return nil, errorf("wrap batch %q: nil function", name)
 	}
+	if isBlob[R]() {
+		return nil, errorf("wrap batch %q: Blob results are written one call at a time; use Wrap", name)
+	}
 	c, err := bind(s, name, reflect.TypeFor[A](), reflect.TypeFor[R](), defaultCodec[R](), opts)
 	if err != nil {
 		return nil, err
@@ -54,9 +57,6 @@ func MustWrapBatch[A, R any](s *Store, name string, fn func(context.Context, []A
 	}
 	return f
 }
-
-// Name returns the name the function is stored under.
-func (f *BatchFunc[A, R]) Name() string { return f.c.Name() }
 
 // Stats returns the counters of this BatchFunc's calls (per distinct
 // element, except Computes, which counts calls of fn).

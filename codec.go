@@ -47,4 +47,9 @@ var CBOR Codec = codec.CBOR{}
 // defaultCodec picks the codec of a result type when the user chose none:
 // raw bytes for []byte, a typed array for a slice of fixed-size numbers,
 // CBOR for everything else.
-func defaultCodec[R any]() Codec { return codec.For(reflect.TypeFor[R]()) }
+func defaultCodec[R any]() Codec {
+	if isBlob[R]() {
+		return codec.Blob{}
+	}
+	return codec.For(reflect.TypeFor[R]())
+}

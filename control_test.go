@@ -2,6 +2,7 @@ package pcache_test
 
 import (
 	"context"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -185,7 +186,7 @@ func TestOnCall(t *testing.T) {
 	}
 	miss, hit, off := infos[0], infos[1], infos[2]
 	key, _ := f.Key(100)
-	if miss.Hit || miss.Source != pcache.SourceComputed || !miss.Stored || miss.Bytes < 100 || miss.KeyHex() != key || miss.Function != "control/oncall" {
+	if miss.Hit || miss.Source != pcache.SourceComputed || !miss.Stored || miss.Bytes < 100 || hex.EncodeToString(miss.Key[:]) != key || miss.Function != "control/oncall" {
 		t.Fatalf("miss: %+v", miss)
 	}
 	if !hit.Hit || hit.Source != pcache.SourceLocal || hit.Bytes != miss.Bytes || hit.ComputeTime != 0 {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"path/filepath"
@@ -206,4 +207,41 @@ func ExampleStore_GC() {
 	}
 	fmt.Println("evicted:", rep.EntriesEvicted, "kept:", rep.EntriesKept)
 	// Output: evicted: 3 kept: 2
+}
+
+// A result too large for memory is a Blob: the function writes it as a
+// stream, the cache keeps it as one object, and callers read it (in part,
+// with io.ReaderAt) without ever loading it whole.
+func ExampleWriteBlob() {
+	store, done := exampleStore()
+	defer done()
+
+	type Export struct{ Table string }
+	calls := 0
+	export := pcache.MustWrap(store, "example/export", func(ctx context.Context, a Export) (pcache.Blob, error) {
+		calls++
+		return pcache.WriteBlob(ctx, func(w io.Writer) error {
+			for i := range 100000 { // gigabytes, in a real export
+				if _, err := fmt.Fprintf(w, "%s,row %06d\n", a.Table, i); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	})
+	ctx := context.Background()
+	export.Call(ctx, Export{"users"})
+	blob, err := export.Call(ctx, Export{"users"}) // served from the cache
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := blob.Open()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer r.Close()
+	line := make([]byte, 17)
+	r.(io.ReaderAt).ReadAt(line, 17*99999) // the last row, read on its own
+	fmt.Printf("%d bytes, computed %d time, last row %q\n", blob.Size(), calls, line[:16])
+	// Output: 1700000 bytes, computed 1 time, last row "users,row 099999"
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/pcache/pcache/internal/engine"
 	"github.com/pcache/pcache/internal/keying"
 )
 
@@ -24,6 +23,9 @@ type Explanation struct {
 	Nearest []NearCall
 }
 
+// String renders d as "Epochs: 12 (stored: 10)".
+func (d Difference) String() string { return keying.Difference(d).String() }
+
 // NearCall is a stored call of a function and how an explained call
 // differs from it.
 type NearCall struct {
@@ -38,9 +40,6 @@ type Difference struct {
 	This string // its value in the explained call ("" when absent)
 	That string // in the stored call
 }
-
-// String renders d as "Epochs: 12 (stored: 10)".
-func (d Difference) String() string { return keying.Difference(d).String() }
 
 // String renders the explanation for people, over several lines.
 func (x Explanation) String() string {
@@ -85,7 +84,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 			x.Args = d.String()
 		}
 	}
-	xe, err := c.Explain(ctx, &k, &engine.Value[R]{Codec: c.Codec()}, nearestShown)
+	xe, err := c.Explain(ctx, &k, newValue[R](c), nearestShown)
 	if err != nil {
 		return x, err
 	}

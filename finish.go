@@ -35,9 +35,6 @@ type CallInfo struct {
 	Err         error         // the function's error, or the call's
 }
 
-// KeyHex returns Key as 64 hex digits.
-func (i CallInfo) KeyHex() string { return hex.EncodeToString(i.Key[:]) }
-
 type observeKey struct{}
 
 // OnCall returns a context under which every call (every batch element)
@@ -84,7 +81,7 @@ func observe(ctx context.Context, c *engine.Fn, info CallInfo) {
 		}
 		args := []any{"function", c.Name(), "source", string(info.Source), "bytes", info.Bytes}
 		if info.Key != ([32]byte{}) {
-			args = append(args, "key", info.KeyHex()[:12])
+			args = append(args, "key", hex.EncodeToString(info.Key[:6]))
 		}
 		if info.ComputeTime > 0 {
 			args = append(args, "compute", info.ComputeTime)

@@ -15,9 +15,10 @@ import (
 
 // Func is a cached function made by Wrap. It is safe for concurrent use.
 type Func[A, R any] struct {
-	s  *Store
-	c  *engine.Fn
-	fn func(context.Context, A) (R, error)
+	s    *Store
+	c    *engine.Fn
+	fn   func(context.Context, A) (R, error)
+	blob bool // R is Blob: results are objects of their own
 }
 
 // Wrap returns a cached version of fn stored under name, a slash-separated
@@ -49,7 +50,7 @@ func Wrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, error
 	if err != nil {
 		return nil, err
 	}
-	return &Func[A, R]{s: s, c: c, fn: fn}, nil
+	return &Func[A, R]{s: s, c: c, fn: fn, blob: isBlob[R]()}, nil
 }
 
 // MustWrap is like Wrap but panics on error. Use it for package-level
@@ -101,7 +102,7 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 		return zero, err
 	}
 	k.NoWrite = !pol.write
-	dst := &engine.Value[R]{Codec: c.Codec()}
+	dst := newValue[R](c)
 	waited := false
 	for {
 		fd := engine.Found{}
@@ -207,7 +208,7 @@ func (f *Func[A, R]) lead(ctx context.Context, k *engine.CallKey, args A, fl *en
 	} else if lease != nil {
 		defer func() { lease.Release(committed) }()
 	}
-	r, took, err := f.compute(ctx, args)
+	r, took, err := f.compute(ctx, args, !k.NoWrite)
 	if err != nil {
 		land(false, err)
 		finish(ctx, c, SourceComputed, CallInfo{Key: k.Hash, Source: SourceComputed, ComputeTime: took, Err: err})
@@ -220,8 +221,12 @@ func (f *Func[A, R]) lead(ctx context.Context, k *engine.CallKey, args A, fl *en
 }
 
 // compute calls the function, counting the computation (and its failure)
-// and timing it.
-func (f *Func[A, R]) compute(ctx context.Context, args A) (R, time.Duration, error) {
+// and timing it. A function whose results are Blobs writes them straight
+// into the store when the call may write.
+func (f *Func[A, R]) compute(ctx context.Context, args A, write bool) (R, time.Duration, error) {
+	if f.blob && write {
+		ctx = context.WithValue(ctx, blobKey{}, f.c)
+	}
 	f.c.Count(engine.StatComputes)
 	start := time.Now()
 	r, err := f.fn(ctx, args)
@@ -241,12 +246,15 @@ func (f *Func[A, R]) verify(ctx context.Context, k *engine.CallKey, args A, dst 
 	c := f.c
 	var zero R
 	info := CallInfo{Hit: true, Source: SourceVerified, Key: k.Hash}
-	r, took, err := f.compute(ctx, args)
+	r, took, err := f.compute(ctx, args, !k.NoWrite)
 	info.ComputeTime = took
 	if err != nil {
 		info.Err = err
 		finish(ctx, c, as, info)
 		return zero, err
+	}
+	if f.blob {
+		return f.verifyBlob(ctx, k, r, dst, fd, as, info)
 	}
 	b, err := c.Codec().Marshal(r)
 	if err != nil {
@@ -277,11 +285,14 @@ func (f *Func[A, R]) verify(ctx context.Context, k *engine.CallKey, args A, dst 
 // see storeFailed. It returns the encoded size.
 func (f *Func[A, R]) store(ctx context.Context, k *engine.CallKey, r R, prev int64) (R, int64, bool, error) {
 	c := f.c
+	if f.blob {
+		return f.storeBlob(ctx, k, r, prev)
+	}
 	b, err := c.Codec().Marshal(r)
 	if err != nil {
 		return r, 0, false, c.StoreFailed(k, errorf("encode result %T: %w", r, err))
 	}
-	dst := &engine.Value[R]{Codec: c.Codec()}
+	dst := newValue[R](c)
 	if err := dst.Decode(b); err != nil {
 		return r, 0, false, c.StoreFailed(k, errorf("result %T does not decode back: %w", r, err))
 	}
@@ -319,7 +330,7 @@ func (f *Func[A, R]) Contains(ctx context.Context, args A) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return f.c.Contains(&k, &engine.Value[R]{Codec: f.c.Codec()})
+	return f.c.Contains(&k, newValue[R](f.c))
 }
 
 // Key returns the key of the call with args, as 64 lowercase hex digits:
@@ -337,20 +348,6 @@ func (f *Func[A, R]) Key(args A) (string, error) {
 // StableHash returns the lowercase hex BLAKE3-256 of the canonical encoding
 // of v: the same on every OS, architecture and pcache version.
 func StableHash(v any) (string, error) { return keying.StableHash(v) }
-
-// KeyHasher is implemented by types that say how they are keyed
-// (permacache's __permacache_hash__): the key of such a value is the
-// canonical encoding of what CacheKey returns, which may be any keyable
-// value (a string, a struct of the fields that matter, a digest the type
-// keeps up to date). CacheKey takes precedence over every other rule for
-// the type; it must be deterministic, and an error from it fails the call
-// with an error naming the argument.
-type KeyHasher interface {
-	CacheKey() (any, error)
-}
-
-// A type that implements KeyHasher is what the key encoder asks for.
-var _ keying.KeyHasher = KeyHasher(nil)
 
 // Forget drops the entry of the call with args, so that the next such call
 // computes again. It records a tombstone (in this cache, and on the remote

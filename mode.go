@@ -40,9 +40,9 @@ const (
 // envMode is the environment variable Open reads the Store's mode from.
 const envMode = "PCACHE_MODE"
 
-// ParseMode parses a mode's name (what PCACHE_MODE holds); "" and "on"
+// parseMode parses a mode's name (what PCACHE_MODE holds); "" and "on"
 // are the default.
-func ParseMode(s string) (Mode, error) {
+func parseMode(s string) (Mode, error) {
 	switch m := Mode(strings.TrimSpace(strings.ToLower(s))); m {
 	case "", "on", "default":
 		return ModeDefault, nil
@@ -131,12 +131,12 @@ func modePolicy(m Mode) policy {
 // gave one.
 func (o *storeOptions) resolveMode() error {
 	if o.modeSet {
-		m, err := ParseMode(string(o.mode))
+		m, err := parseMode(string(o.mode))
 		o.mode = m
 		return err
 	}
 	v := os.Getenv(envMode)
-	m, err := ParseMode(v)
+	m, err := parseMode(v)
 	if err != nil {
 		return fmt.Errorf("%w: $%s=%q: want off, readonly, error-on-miss, refresh or verify (or unset)", ErrConfig, envMode, v)
 	}

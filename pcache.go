@@ -26,7 +26,12 @@
 // `pcache:",omitzero"` / [DropIfEqual] with the zero value, [MapArg],
 // [DropIf], and `pcache:",out"` / [OutFile] for paths the function writes.
 // [Version] is part of every key: bump it when the function's meaning
-// changes.
+// changes. A type says itself how it is keyed with a method CacheKey()
+// (any, error) ([keying.KeyHasher], permacache's __permacache_hash__): its
+// key is the canonical encoding of what CacheKey returns (a string, a
+// struct of the fields that matter, a digest the type keeps up to date),
+// ahead of every other rule for the type; it must be deterministic, and
+// its error fails the call naming the argument.
 //
 // # A cache is invisible
 //

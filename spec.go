@@ -31,6 +31,9 @@ func compileSpec(name string, argType, resultType reflect.Type, rc Codec, opts [
 		return nil, errorf("wrap %q: Params names the parameters of Memo2 and Memo3; a wrapped function's argument struct names its own fields", name)
 	}
 	if o.codec != nil {
+		if resultType == reflect.TypeFor[Blob]() {
+			return nil, errorf("wrap %q: a Blob result is stored as an object of its own and takes no codec", name)
+		}
 		rc = o.codec
 	}
 	if tc, ok := rc.(codec.TypeChecker); ok {

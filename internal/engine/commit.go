@@ -8,6 +8,8 @@ import (
 
 	"github.com/zeebo/blake3"
 
+	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/codec"
 	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/outfile"
@@ -15,9 +17,10 @@ import (
 
 // Pending is a computed result waiting to be stored.
 type Pending struct {
-	Key  *CallKey
-	Data []byte
-	Prev int64 // Time of the unusable entry it replaces, if any
+	Key    *CallKey
+	Data   []byte
+	Object *cas.Writer // a result written as an object of its own (a Blob): Data is unused
+	Prev   int64       // Time of the unusable entry it replaces, if any
 }
 
 // enterToWrite enters the gc turnstile to store objects and record the
@@ -85,6 +88,12 @@ func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
 	}
 	for i := range entries {
 		entries[i].Result = ids[i]
+		if w := ps[i].Object; w != nil {
+			if entries[i].Result, entries[i].Size, err = w.Commit(); err != nil {
+				return fmt.Errorf("store result: %w", err)
+			}
+			entries[i].Codec = codec.BlobName
+		}
 	}
 	if err := c.m.Append(entries...); err != nil { // stamps entries' Time
 		return fmt.Errorf("commit: %w", err)

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/codec"
 	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/manifest"
@@ -135,3 +136,19 @@ func (c *Fn) Logger() *slog.Logger { return c.e.log }
 // StrictStore reports whether a result that cannot be stored is an error
 // of the call (ReturnStoreErrors).
 func (c *Fn) StrictStore() bool { return c.e.opts.StrictStore }
+
+// CreateObject starts a result written as an object of its own (a Blob)
+// in the Engine's object store.
+func (c *Fn) CreateObject() (*cas.Writer, error) {
+	switch {
+	case c.e.readOnly:
+		return nil, ErrReadOnly
+	case c.e.closed.Load():
+		return nil, ErrClosed
+	}
+	return c.e.cas.Create()
+}
+
+// OpenObject opens stored object id for reading (unverified: a hit
+// verified it).
+func (c *Fn) OpenObject(id cas.ID) (cas.Object, error) { return c.e.cas.OpenObject(id) }

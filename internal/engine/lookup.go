@@ -135,6 +135,9 @@ func (c *Fn) decodeEntry(e *record.Entry, dst Sink, legacy bool) (outcome, reaso
 	if !c.readsCodec(e.Codec) {
 		return passed, reason{why: fmt.Sprintf("an entry exists, written with codec %q; this function uses %q", e.Codec, c.codec.Name())}
 	}
+	if e.Codec == codec.BlobName {
+		return c.objectEntry(e, dst)
+	}
 	if !legacy && e.Size >= directFrom && e.Codec == c.codec.Name() {
 		if oc, r, ok := c.directEntry(e, dst); ok {
 			return oc, r
@@ -248,6 +251,22 @@ func (c *Fn) directEntry(e *record.Entry, dst Sink) (oc outcome, r reason, handl
 		return unusable, readFailed(err), true
 	}
 	return served, reason{}, true
+}
+
+// objectEntry serves an entry whose result is an object of its own (a
+// Blob): the object is verified, reading it as a stream (memory use does
+// not grow with its size), and handed to dst by its ID.
+func (c *Fn) objectEntry(e *record.Entry, dst Sink) (outcome, reason) {
+	if err := c.e.cas.Verify(e.Result); err != nil {
+		return unusable, readFailed(err)
+	}
+	if n, err := c.e.cas.Size(e.Result); err != nil || n != e.Size {
+		return unusable, reason{why: fmt.Sprintf("an entry exists but its result object's size (%d) is not the recorded one (%d)", n, e.Size)}
+	}
+	if !dst.fromObject(e.Result, e.Size) {
+		return passed, reason{why: "an entry exists whose result is an object of its own; this function's result type is not pcache.Blob"}
+	}
+	return served, reason{}
 }
 
 // readFailed is the reason an entry whose result object could not be read

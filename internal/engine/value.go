@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/codec"
 )
 
@@ -11,6 +12,7 @@ type Sink interface {
 	Decode([]byte) error
 	decodeDirect(size int64, read func([]byte) error) (handled bool, err error)
 	reencode() ([]byte, error)
+	fromObject(id cas.ID, size int64) bool
 }
 
 // directDecoder is a codec that can read a stored result straight into
@@ -22,11 +24,14 @@ type directDecoder interface {
 // Value is the Sink of a result type R: after a lookup that hit, V is the
 // result and Size the length of its encoding.
 type Value[R any] struct {
-	Codec    codec.Codec
-	V        R
-	Size     int64  // the length of the encoding V was decoded from
-	raw      []byte // those bytes (nil when read directly)
-	streamed bool   // V was read straight into its memory (decodeDirect): raw is nil
+	Codec codec.Codec
+	V     R
+	// FromObject makes the result of a function whose results are objects
+	// of their own (a Blob), stored as object id of size bytes.
+	FromObject func(id cas.ID, size int64) R
+	Size       int64  // the length of the encoding V was decoded from
+	raw        []byte // those bytes (nil when read directly)
+	streamed   bool   // V was read straight into its memory (decodeDirect): raw is nil
 }
 
 // Decode decodes b (a stored or just encoded result) into V.
@@ -65,3 +70,13 @@ func (s *Value[R]) Stored() []byte {
 }
 
 func (s *Value[R]) reencode() ([]byte, error) { return s.Codec.Marshal(s.V) }
+
+// fromObject makes V the result stored as object id, when the function's
+// results are objects of their own.
+func (s *Value[R]) fromObject(id cas.ID, size int64) bool {
+	if s.FromObject == nil {
+		return false
+	}
+	s.V, s.raw, s.Size, s.streamed = s.FromObject(id, size), nil, size, true
+	return true
+}
