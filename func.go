@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"time"
 
@@ -288,6 +289,9 @@ func (f *Func[A, R]) store(ctx context.Context, k *engine.CallKey, r R, prev int
 	if f.blob {
 		return f.storeBlob(ctx, k, r, prev)
 	}
+	if out, n, stored, err, ok := f.storeStream(ctx, k, r, prev); ok {
+		return out, n, stored, err
+	}
 	b, err := c.Codec().Marshal(r)
 	if err != nil {
 		return r, 0, false, c.StoreFailed(k, errorf("encode result %T: %w", r, err))
@@ -369,3 +373,49 @@ func (f *Func[A, R]) Forget(ctx context.Context, args A) error {
 // function wrapped under the same name with another result type keeps its
 // entries (pcache-fsck rm NAME drops them all).
 func (f *Func[A, R]) ForgetAll(ctx context.Context) error { return f.c.ForgetAll(ctx) }
+
+// streamer is a codec that writes a large result as a stream from the
+// value's own memory and copies it exactly (codec.Numeric).
+type streamer interface {
+	Stream(v any) (size int64, write func(w io.Writer) error, ok bool)
+	Clone(v any) any
+}
+
+// storeStream stores a large result whose codec writes it as a stream:
+// straight from the value's memory into the object store, so a miss
+// allocates one copy of the value (the one it returns, exactly what a
+// decode of the stored bytes gives) instead of an encoding and a decoded
+// copy. ok is false when the result is not one (the caller encodes it).
+func (f *Func[A, R]) storeStream(ctx context.Context, k *engine.CallKey, r R, prev int64) (_ R, n int64, stored bool, err error, ok bool) {
+	c := f.c
+	sc, isStreamer := c.Codec().(streamer)
+	if !isStreamer {
+		return r, 0, false, nil, false
+	}
+	size, write, ok := sc.Stream(r)
+	if !ok || size < engine.DirectFrom {
+		return r, 0, false, nil, false
+	}
+	out := sc.Clone(r).(R)
+	if k.NoWrite {
+		return out, size, false, nil, true
+	}
+	w, err := c.CreateObject()
+	if err == nil {
+		if err = write(w); err != nil {
+			w.Abort()
+		}
+	}
+	if err == nil {
+		err = c.Commit(ctx, []engine.Pending{{Key: k, Object: w, Prev: prev}})
+	}
+	if err != nil {
+		if engine.MissingOut(err) {
+			c.Count(engine.StatErrors)
+			var zero R
+			return zero, 0, false, errorf("%s: %w (nothing was cached)", c.Name(), err), true
+		}
+		return out, size, false, c.StoreFailed(k, err), true
+	}
+	return out, size, true, nil, true
+}

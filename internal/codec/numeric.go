@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"reflect"
 	"unsafe"
@@ -294,4 +295,41 @@ func (c Numeric) headFor(size int64) (head []byte, n uint64, ok bool) {
 		}
 	}
 	return nil, 0, false
+}
+
+// Stream returns the size of v's encoding (what Marshal returns) and a
+// function that writes it to w from the elements' own memory, without
+// building it: the head, then the slice's bytes. ok is false when it
+// cannot (nil, another type, a machine whose memory is not the typed
+// array's bytes): the caller marshals.
+func (c Numeric) Stream(v any) (size int64, write func(w io.Writer) error, ok bool) {
+	rv := reflect.ValueOf(v)
+	if rv.Type() != c.t || rv.IsNil() || !c.inMemory() {
+		return 0, nil, false
+	}
+	n := rv.Len()
+	head := record.AppendHead(record.AppendHead(nil, majorTag, c.tag), record.MajorBytes, uint64(n*c.size))
+	body := unsafe.Slice((*byte)(rv.UnsafePointer()), n*c.size)
+	return int64(len(head) + len(body)), func(w io.Writer) error {
+		if _, err := w.Write(head); err != nil {
+			return err
+		}
+		for b := body; len(b) > 0; { // in chunks: a writer may hold what it is given
+			m := min(len(b), 1<<20)
+			if _, err := w.Write(b[:m]); err != nil {
+				return err
+			}
+			b = b[m:]
+		}
+		return nil
+	}, true
+}
+
+// Clone returns a copy of slice v: exactly what decoding its encoding
+// gives back (a typed array is bit-exact), without the encoding.
+func (c Numeric) Clone(v any) any {
+	rv := reflect.ValueOf(v)
+	out := reflect.MakeSlice(c.t, rv.Len(), rv.Len())
+	reflect.Copy(out, rv)
+	return out.Interface()
 }

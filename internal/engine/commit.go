@@ -9,7 +9,6 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/cas"
-	"github.com/pcache/pcache/internal/codec"
 	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/outfile"
@@ -19,7 +18,7 @@ import (
 type Pending struct {
 	Key    *CallKey
 	Data   []byte
-	Object *cas.Writer // a result written as an object of its own (a Blob): Data is unused
+	Object *cas.Writer // a result written as a stream (a Blob, a large numeric slice): Data is unused
 	Prev   int64       // Time of the unusable entry it replaces, if any
 }
 
@@ -60,9 +59,9 @@ func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
 	}
 	defer leave()
 	entries := make([]record.Entry, 0, len(ps))
-	results := make([][]byte, len(ps))
+	results := make([][]byte, 0, len(ps)) // of the pendings without an Object, in order
 	now := c.e.opts.Now().UnixNano()
-	for i, p := range ps {
+	for _, p := range ps {
 		e := record.Entry{KeyHash: p.Key.Hash, Key: p.Key.Bytes, Codec: c.entryCodec(p.Data), Size: int64(len(p.Data)), Type: c.fp}
 		// The newest record of a key wins. A record we are replacing (it was
 		// unusable) may carry a time from a clock ahead of ours: stamp the
@@ -77,23 +76,28 @@ func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
 			}
 			e.Outs = append(e.Outs, recs...)
 		}
-		results[i] = p.Data
+		if p.Object == nil {
+			results = append(results, p.Data)
+		}
 		entries = append(entries, e)
 	}
 	// Every result with one append to this process's pack (large ones as
-	// files), then every entry with one append to the journal.
-	ids, err := c.e.cas.PutBatch(results)
-	if err != nil {
-		return fmt.Errorf("store result: %w", err)
+	// files), streamed ones renamed into place, then every entry with one
+	// append to the journal.
+	var ids []cas.ID
+	if len(results) > 0 {
+		if ids, err = c.e.cas.PutBatch(results); err != nil {
+			return fmt.Errorf("store result: %w", err)
+		}
 	}
 	for i := range entries {
-		entries[i].Result = ids[i]
 		if w := ps[i].Object; w != nil {
 			if entries[i].Result, entries[i].Size, err = w.Commit(); err != nil {
 				return fmt.Errorf("store result: %w", err)
 			}
-			entries[i].Codec = codec.BlobName
+			continue
 		}
+		entries[i].Result, ids = ids[0], ids[1:]
 	}
 	if err := c.m.Append(entries...); err != nil { // stamps entries' Time
 		return fmt.Errorf("commit: %w", err)

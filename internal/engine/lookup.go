@@ -138,7 +138,7 @@ func (c *Fn) decodeEntry(e *record.Entry, dst Sink, legacy bool) (outcome, reaso
 	if e.Codec == codec.BlobName {
 		return c.objectEntry(e, dst)
 	}
-	if !legacy && e.Size >= directFrom && e.Codec == c.codec.Name() {
+	if !legacy && e.Size >= DirectFrom && e.Codec == c.codec.Name() {
 		if oc, r, ok := c.directEntry(e, dst); ok {
 			return oc, r
 		}
@@ -234,10 +234,11 @@ func (c *Fn) entryData(e *record.Entry, data []byte) ([]byte, error) {
 	return data, nil
 }
 
-// directFrom is the size from which a result whose codec reads results
-// directly is read that way: once, into the result's memory, verified,
-// instead of into a buffer that is then copied.
-const directFrom = 1 << 20
+// DirectFrom is the size from which a result whose codec reads results
+// directly is read that way (once, into the result's memory, verified,
+// instead of into a buffer that is then copied), and one whose codec
+// writes results as a stream is written that way.
+const DirectFrom = 1 << 20
 
 // directEntry decodes entry e's result by reading its object straight into
 // dst's memory, when dst's codec does that; handled is false when it was
