@@ -122,71 +122,11 @@ func (s *fuzzSrc) build(depth int, reverse bool) any {
 		}
 		return v
 	case 12:
-		n := int(s.byte() % 6)
-		keys := make([]string, n)
-		vals := make([]any, n)
-		for i := range keys {
-			keys[i] = string(s.bytes(int(s.byte() % 6)))
-			vals[i] = s.build(depth+1, reverse)
-		}
-		m := map[string]any{}
-		for i := range keys {
-			j := i
-			if reverse {
-				j = n - 1 - i
-			}
-			if _, dup := m[keys[j]]; !dup || reverse {
-				m[keys[j]] = vals[j]
-			}
-		}
-		// Same winner for duplicate keys in both orders: the first one.
-		for i := n - 1; i >= 0; i-- {
-			m[keys[i]] = vals[i]
-		}
-		return m
+		return s.stringMap(depth, reverse)
 	case 13:
-		n := int(s.byte() % 6)
-		keys := make([]any, n)
-		vals := make([]any, n)
-		for i := range keys {
-			switch s.byte() % 4 {
-			case 0:
-				keys[i] = int(int8(s.byte()))
-			case 1:
-				keys[i] = uint(s.byte())
-			case 2:
-				keys[i] = string(s.bytes(2))
-			case 3:
-				keys[i] = math.Float64frombits(s.u64())
-			}
-			vals[i] = s.build(depth+1, reverse)
-		}
-		m := map[any]any{}
-		for i := range keys {
-			j := i
-			if reverse {
-				j = n - 1 - i
-			}
-			m[keys[j]] = vals[j]
-		}
-		for i := n - 1; i >= 0; i-- {
-			if _, ok := m[keys[i]]; ok {
-				m[keys[i]] = vals[i]
-			}
-		}
-		return m
+		return s.anyMap(depth, reverse)
 	case 14:
-		st := &fuzzStruct{A: int(int32(s.u64())), B: string(s.bytes(3)), d: float64(s.byte())}
-		if s.byte()&1 == 1 {
-			st.C = []any{s.build(depth+1, reverse)}
-		}
-		if s.byte()&1 == 1 {
-			st.E = &fuzzStruct{A: 1}
-		}
-		if s.byte()&1 == 1 {
-			return *st
-		}
-		return st
+		return s.structValue(depth, reverse)
 	case 15:
 		return time.Unix(int64(int32(s.u64())), int64(s.u64()%2e9)).In(time.FixedZone("z", int(int8(s.byte()))*60))
 	case 16:
@@ -376,4 +316,79 @@ func checkCanonical(b []byte, depth int) ([]byte, error) {
 		return checkCanonical(b, depth+1)
 	}
 	return b, nil
+}
+
+// stringMap builds a map[string]any of the input (build's case 12).
+func (s *fuzzSrc) stringMap(depth int, reverse bool) any {
+	n := int(s.byte() % 6)
+	keys := make([]string, n)
+	vals := make([]any, n)
+	for i := range keys {
+		keys[i] = string(s.bytes(int(s.byte() % 6)))
+		vals[i] = s.build(depth+1, reverse)
+	}
+	m := map[string]any{}
+	for i := range keys {
+		j := i
+		if reverse {
+			j = n - 1 - i
+		}
+		if _, dup := m[keys[j]]; !dup || reverse {
+			m[keys[j]] = vals[j]
+		}
+	}
+	// Same winner for duplicate keys in both orders: the first one.
+	for i := n - 1; i >= 0; i-- {
+		m[keys[i]] = vals[i]
+	}
+	return m
+}
+
+// anyMap builds a map[any]any of the input (build's case 13).
+func (s *fuzzSrc) anyMap(depth int, reverse bool) any {
+	n := int(s.byte() % 6)
+	keys := make([]any, n)
+	vals := make([]any, n)
+	for i := range keys {
+		switch s.byte() % 4 {
+		case 0:
+			keys[i] = int(int8(s.byte()))
+		case 1:
+			keys[i] = uint(s.byte())
+		case 2:
+			keys[i] = string(s.bytes(2))
+		case 3:
+			keys[i] = math.Float64frombits(s.u64())
+		}
+		vals[i] = s.build(depth+1, reverse)
+	}
+	m := map[any]any{}
+	for i := range keys {
+		j := i
+		if reverse {
+			j = n - 1 - i
+		}
+		m[keys[j]] = vals[j]
+	}
+	for i := n - 1; i >= 0; i-- {
+		if _, ok := m[keys[i]]; ok {
+			m[keys[i]] = vals[i]
+		}
+	}
+	return m
+}
+
+// structValue builds a fuzzStruct, or a pointer to one (build's case 14).
+func (s *fuzzSrc) structValue(depth int, reverse bool) any {
+	st := &fuzzStruct{A: int(int32(s.u64())), B: string(s.bytes(3)), d: float64(s.byte())}
+	if s.byte()&1 == 1 {
+		st.C = []any{s.build(depth+1, reverse)}
+	}
+	if s.byte()&1 == 1 {
+		st.E = &fuzzStruct{A: 1}
+	}
+	if s.byte()&1 == 1 {
+		return *st
+	}
+	return st
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -80,18 +81,21 @@ func (g goldenHasher) CacheKey() (any, error) { return []any{"goldenHasher", g.i
 
 // goldenVectors are the values behind testdata/golden.txt. Append new ones
 // at the end; never change an existing one.
-func goldenVectors() []struct {
+// goldenVector is one value of the key format's golden file.
+type goldenVector struct {
 	name string
 	v    any
-} {
-	seven := 7
+}
+
+// goldenVectors are the values whose keys the golden file fixes, in its order.
+func goldenVectors() []goldenVector {
+	return slices.Concat(goldenScalars(), goldenContainers(), goldenTypes(), goldenRevision2())
+}
+
+// goldenScalars are the vectors of scalar values.
+func goldenScalars() []goldenVector {
 	neg0 := math.Copysign(0, -1)
-	loc := time.FixedZone("UTC+5:30", 5*3600+1800)
-	two64 := new(big.Int).Lsh(big.NewInt(1), 64)
-	return []struct {
-		name string
-		v    any
-	}{
+	return []goldenVector{
 		{"null", nil},
 		{"false", false},
 		{"true", true},
@@ -124,6 +128,13 @@ func goldenVectors() []struct {
 		{"float/NaN", math.NaN()},
 		{"float/+Inf", math.Inf(1)},
 		{"float/-Inf", math.Inf(-1)},
+	}
+}
+
+// goldenContainers are the vectors of strings, byte strings, typed arrays, arrays and maps.
+func goldenContainers() []goldenVector {
+	neg0 := math.Copysign(0, -1)
+	return []goldenVector{
 		{"string/empty", ""},
 		{"string/a", "a"},
 		{"string/utf8", "héllo, 世界"},
@@ -156,6 +167,15 @@ func goldenVectors() []struct {
 		{"map/ints", map[int]string{10: "ten", -1: "minus one", 2: "two"}},
 		{"map/mixed-keys", map[any]any{"s": 1, 2: "i", 1.5: nil, false: []int8{1}}},
 		{"map/array-keys", map[[2]int]bool{{1, 2}: true, {0, 9}: false}},
+	}
+}
+
+// goldenTypes are the vectors of structs, times, big numbers, key hashers and text marshalers.
+func goldenTypes() []goldenVector {
+	seven := 7
+	loc := time.FixedZone("UTC+5:30", 5*3600+1800)
+	two64 := new(big.Int).Lsh(big.NewInt(1), 64)
+	return []goldenVector{
 		{"struct/plain", OldArgs{"a", 2}},
 		{"struct/pointer", &OldArgs{"b", 3}},
 		{"struct/nil-pointer", (*OldArgs)(nil)},
@@ -184,7 +204,14 @@ func goldenVectors() []struct {
 		{"keyhasher/in-any", []any{goldenHasher{"y"}}},
 		{"textmarshaler/addr", netip.MustParseAddr("2001:db8::1")},
 		{"interface/nil-in-slice", []fmt.Stringer{nil}},
-		// Revision 2 (issue 20): what a function can tell apart keys apart.
+	}
+}
+
+// goldenRevision2 are the vectors revision 2 of the format added (issue 20): what a function can tell apart keys apart.
+func goldenRevision2() []goldenVector {
+	seven := 7
+	neg0 := math.Copysign(0, -1)
+	return []goldenVector{
 		{"float/-0-in-any", []any{neg0, 0.0}},
 		{"float32/-0", float32(neg0)},
 		{"typed/float64-neg0", []float64{neg0, 0}},

@@ -265,3 +265,54 @@ func TestNames(t *testing.T) {
 		t.Errorf("Rel outside = %q", r)
 	}
 }
+
+// TestUpgradeMarker: a cache's marker rises to the compressed layout once
+// (the file grows, so rsync --append-verify carries it to a receiver of the
+// shorter one), from a sound, a legacy or a damaged marker; a newer one is
+// left alone, and a new cache starts at layout 1.
+func TestUpgradeMarker(t *testing.T) {
+	newCache := func() Dir {
+		d := New(t.TempDir())
+		os.Mkdir(d.Objects(), 0o755)
+		return d
+	}
+	d := newCache()
+	if err := d.WriteMarker(); err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := os.ReadFile(d.Marker())
+	if v := d.LayoutVersion(); v != MarkerVersion {
+		t.Fatalf("a new cache is at layout %d", v)
+	}
+	if err := d.UpgradeMarker(CompressedVersion); err != nil {
+		t.Fatal(err)
+	}
+	v2, _ := os.ReadFile(d.Marker())
+	if v := d.LayoutVersion(); v != CompressedVersion || len(v2) <= len(v1) || !strings.Contains(string(v2), `"compression":"zstd"`) {
+		t.Fatalf("after UpgradeMarker: layout %d, %s (was %s)", v, v2, v1)
+	}
+	if _, err := d.CheckMarker(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.UpgradeMarker(MarkerVersion); err != nil || d.LayoutVersion() != CompressedVersion {
+		t.Fatalf("an upgrade to a lower layout changed the marker: %v", err)
+	}
+	legacy := newCache()
+	os.WriteFile(legacy.Readme(), []byte(legacyReadme+" (a permanent cache of Go function results).\n"), 0o644)
+	damaged := newCache()
+	os.WriteFile(damaged.Marker(), []byte(`{"format":"pcache-ca`), 0o644)
+	for name, d := range map[string]Dir{"legacy": legacy, "damaged": damaged} {
+		if err := d.UpgradeMarker(CompressedVersion); err != nil || d.LayoutVersion() != CompressedVersion {
+			t.Errorf("%s: %v, layout %d", name, err, d.LayoutVersion())
+		}
+	}
+	newer := newCache()
+	m := fmt.Sprintf(`{"format":"pcache-cache","version":%d,"digest":"blake3-256","sum":%q}`, MaxMarkerVersion+1, markerSum(MarkerFormat, MaxMarkerVersion+1, Digest))
+	os.WriteFile(newer.Marker(), []byte(m), 0o644)
+	if err := newer.UpgradeMarker(CompressedVersion); !errors.Is(err, ErrNewerCache) {
+		t.Errorf("upgrade of a newer marker: %v", err)
+	}
+	if b, _ := os.ReadFile(newer.Marker()); string(b) != m {
+		t.Errorf("a newer marker was rewritten: %s", b)
+	}
+}
