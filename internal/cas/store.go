@@ -101,6 +101,7 @@ type Store struct {
 	limit    int              // pack objects smaller than this; 0: no packs
 	packs    *packSet
 	board    *board.Board // nil: seal requests are not seen
+	zstState
 }
 
 // ErrReadOnly is returned by writes to a store opened ReadOnly.
