@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -420,6 +421,60 @@ func (s *Store) presentZst(id ID) bool {
 	return true
 }
 
+// holdsCompressed reports whether the cache's marker says it may hold
+// compressed objects (this Store raised it, or another did).
+func (s *Store) holdsCompressed() bool {
+	if s.zstMarked.Load() {
+		return true
+	}
+	if s.d.LayoutVersion() >= layout.CompressedVersion {
+		s.zstMarked.Store(true)
+		return true
+	}
+	return false
+}
+
+// putDecompressed is PutExpect of the object the zstd frame r yields.
+func (s *Store) putDecompressed(r io.Reader, want ID, size int64) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("cas: put %x: %w: zstd decoder failed: %v", want[:8], ErrCorrupt, p)
+		}
+	}()
+	fe := &fileErr{r: io.LimitReader(r, size+size>>7+1<<10+1)}
+	dec := getDecoder()
+	defer putDecoder(dec)
+	if err := dec.Reset(fe); err != nil {
+		return fmt.Errorf("cas: put %x: %w: zstd: %v", want[:8], ErrCorrupt, err)
+	}
+	err = s.PutExpect(&frameReader{dec: dec, fe: fe}, want, size)
+	if err == nil {
+		// The stream must be the frame alone.
+		if m, _ := io.Copy(io.Discard, fe); m > 0 {
+			return fmt.Errorf("cas: put %x: %w: bytes after the zstd frame", want[:8], ErrCorrupt)
+		}
+	}
+	return err
+}
+
+// frameReader reads what a zstd frame decodes to; a frame that does not
+// decode is ErrCorrupt, a read error of the stream under it that error.
+type frameReader struct {
+	dec *zstd.Decoder
+	fe  *fileErr
+}
+
+func (r *frameReader) Read(p []byte) (int, error) {
+	n, err := r.dec.Read(p)
+	if err != nil && err != io.EOF {
+		if r.fe.err != nil {
+			return n, r.fe.err
+		}
+		return n, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+	}
+	return n, err
+}
+
 // markCompressed raises the cache's marker to layout.CompressedVersion
 // once per Store, before its first compressed object is committed, so
 // that no release that would take a compressed object for a stray ever
@@ -548,8 +603,10 @@ func (s *Store) putLooseCompressed(b []byte, c Compression) (ID, error) {
 // what a compressing cache uploaded), only if the frame decompresses to
 // exactly that: the compressed bytes are written as they come while their
 // decompressed bytes are hashed, and anything else stores nothing and
-// fails with an error wrapping ErrCorrupt. An object this process knows to
-// be present is not read.
+// fails with an error wrapping ErrCorrupt. A cache whose marker does not
+// say it holds compressed objects (layout.CompressedVersion) gets the
+// object decompressed, raw. An object this process knows to be present is
+// not read.
 func (s *Store) PutCompressedExpect(r io.Reader, want ID, size int64) error {
 	if s.readOnly {
 		return ErrReadOnly
@@ -557,8 +614,11 @@ func (s *Store) PutCompressedExpect(r io.Reader, want ID, size int64) error {
 	if s.Known(want) {
 		return nil
 	}
-	if !s.markCompressed() {
-		return fmt.Errorf("cas: put %x: the cache's marker cannot say it holds compressed objects", want[:8])
+	// A cache that holds no compressed object (none of its functions
+	// compresses) stays one that any release reads: the download is
+	// decompressed into a raw object.
+	if !s.holdsCompressed() {
+		return s.putDecompressed(r, want, size)
 	}
 	path := s.ZstPath(want)
 	f, err := s.createTemp(path)
@@ -615,4 +675,97 @@ func (s *Store) Stored(id ID) (f *os.File, size int64, compressed bool, err erro
 		return nil, 0, false, err
 	}
 	return f, fi.Size(), compressed, nil
+}
+
+// StoredCompressed reports whether loose object id is stored compressed
+// only (no raw file beside it).
+func (s *Store) StoredCompressed(id ID) bool {
+	_, err := os.Lstat(s.Path(id))
+	return isAbsent(err) && s.hasZst(id)
+}
+
+// PutReaderCompressed is PutReader of a stream of size bytes (an import's
+// object) that stores it compressed at level c when its start (sampled)
+// compresses well: streamed through the encoder into a temp file while the
+// uncompressed bytes are hashed, never held whole. A stream of another
+// length stores nothing (ErrCorrupt). Small or incompressible streams are
+// stored as PutReader stores them.
+func (s *Store) PutReaderCompressed(r io.Reader, size int64, c Compression) (ID, int64, error) {
+	if s.readOnly {
+		return ID{}, 0, ErrReadOnly
+	}
+	if c == NoCompression || size < int64(max(s.limit, minCompress)) || c > MaxCompression || c < 0 {
+		return s.PutReader(r)
+	}
+	head := make([]byte, min(size, 2*sampleSize))
+	n, err := io.ReadFull(r, head)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return ID{}, 0, fmt.Errorf("cas: put stream: read: %w", err)
+	}
+	r = io.MultiReader(bytes.NewReader(head[:n]), r)
+	if !compressible(head[:n]) || !s.markCompressed() {
+		return s.PutReader(r)
+	}
+	f, err := s.createTemp("stream")
+	if err != nil {
+		return ID{}, 0, err
+	}
+	l := c.level()
+	enc := getEncoder(l)
+	defer putEncoder(l, enc)
+	w := &countWriter{f: f}
+	enc.ResetContentSize(w, size)
+	h := getHasher()
+	defer putHasher(h)
+	bp := getBuf()
+	defer putBuf(bp)
+	var total int64
+	lr := io.LimitReader(r, size+1)
+	for {
+		m, rerr := lr.Read(*bp)
+		if m > 0 {
+			h.Write((*bp)[:m])
+			total += int64(m)
+			if total > size {
+				break
+			}
+			if _, err := enc.Write((*bp)[:m]); err != nil {
+				return ID{}, total, abort(f, "stream", firstErr(w.err, err))
+			}
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return ID{}, total, abort(f, "stream", fmt.Errorf("read: %w", rerr))
+		}
+	}
+	if total != size {
+		return ID{}, total, abort(f, "stream", fmt.Errorf("%w: %d bytes or more, not the %d declared", ErrCorrupt, total, size))
+	}
+	if err := enc.Close(); err != nil {
+		return ID{}, total, abort(f, "stream", firstErr(w.err, err))
+	}
+	id := sum(h)
+	path := s.ZstPath(id)
+	if s.present(id, s.Path(id), size) || s.presentZst(id) {
+		f.Close()
+		os.Remove(f.Name())
+		return id, size, nil
+	}
+	if err := s.commit(id, f, path, w.n); err != nil {
+		return ID{}, size, err
+	}
+	return id, size, nil
+}
+
+// FrameContentSize returns the decompressed size the zstd frame header at
+// the start of b declares (b holds at least its first 18 bytes, or all of
+// a shorter file); ok false when b starts no frame that declares one.
+func FrameContentSize(b []byte) (int64, bool) {
+	var h zstd.Header
+	if h.Decode(b) != nil || h.Skippable || !h.HasFCS || h.FrameContentSize > 1<<62 {
+		return 0, false
+	}
+	return int64(h.FrameContentSize), true
 }

@@ -342,10 +342,11 @@ func TestWalkSeesCompressedObjects(t *testing.T) {
 }
 
 // TestPutCompressedExpect stores a compressed download only when it
-// decompresses to the object: the frame a compressing store wrote is
-// taken as it is; a damaged frame, another object's frame, a frame of the
-// right bytes that does not declare its size, and trailing bytes store
-// nothing.
+// decompresses to the object: a cache that compresses keeps the frame a
+// compressing store wrote as it is, one that does not stores the object
+// raw; a damaged frame, another object's frame, trailing bytes and raw
+// bytes store nothing (nor, in a cache that keeps frames, one that does
+// not declare its size).
 func TestPutCompressedExpect(t *testing.T) {
 	data := jsonLike(13, 500<<10)
 	src, _ := newStore(t)
@@ -367,27 +368,37 @@ func TestPutCompressedExpect(t *testing.T) {
 		"trailing bytes":       append(bytes.Clone(frame), 0),
 		"the uncompressed one": data,
 	}
-	for name, body := range cases {
-		t.Run(name, func(t *testing.T) {
-			dst, _ := newStore(t)
-			err := dst.PutCompressedExpect(bytesReader(body), id, int64(len(data)))
-			if name == "good" {
-				if err != nil {
-					t.Fatal(err)
+	for _, keeps := range []bool{true, false} {
+		for name, body := range cases {
+			t.Run(fmt.Sprintf("%s, cache compresses %v", name, keeps), func(t *testing.T) {
+				dst, _ := newStore(t)
+				if keeps && !dst.markCompressed() {
+					t.Fatal("cannot raise the marker")
 				}
-				if !bytes.Equal(readFile(t, dst.ZstPath(id)), frame) {
-					t.Fatal("the stored file is not the frame downloaded")
+				err := dst.PutCompressedExpect(bytesReader(body), id, int64(len(data)))
+				// A cache that keeps the frame needs its declared size; one
+				// that decompresses it checks the bytes alone.
+				if name == "good" || name == "no declared size" && !keeps {
+					if err != nil {
+						t.Fatal(err)
+					}
+					if keeps && !bytes.Equal(readFile(t, dst.ZstPath(id)), frame) {
+						t.Fatal("the stored file is not the frame downloaded")
+					}
+					if !keeps && !bytes.Equal(readFile(t, dst.Path(id)), data) {
+						t.Fatal("a cache that does not compress did not store the object raw")
+					}
+					checkReads(t, dst, id, data)
+					return
 				}
-				checkReads(t, dst, id, data)
-				return
-			}
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("err %v, want ErrCorrupt", err)
-			}
-			if ok, _ := dst.Has(id); ok || len(tempEntries(t, dst)) > 0 {
-				t.Fatalf("a bad download left the object (%v) or temp files %v", ok, tempEntries(t, dst))
-			}
-		})
+				if !errors.Is(err, ErrCorrupt) {
+					t.Fatalf("err %v, want ErrCorrupt", err)
+				}
+				if ok, _ := dst.Has(id); ok || len(tempEntries(t, dst)) > 0 {
+					t.Fatalf("a bad download left the object (%v) or temp files %v", ok, tempEntries(t, dst))
+				}
+			})
+		}
 	}
 }
 
