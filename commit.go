@@ -80,7 +80,7 @@ func (c *core) commit(ctx context.Context, ps []pending) error {
 	}
 	// Every result with one append to this process's pack (large ones as
 	// files), then every entry with one append to the journal.
-	ids, err := c.s.cas.PutBatch(results)
+	ids, err := c.putResults(results)
 	if err != nil {
 		return fmt.Errorf("store result: %w", err)
 	}

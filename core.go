@@ -23,6 +23,7 @@ type core struct {
 	fp      keying.Fingerprint // result-type fingerprint
 	rkey    [32]byte           // resultKey of the codec and fingerprint
 	expire  time.Duration      // Expire: entries older than this are misses; 0 never
+	zstd    int                // Compress: loose results stored compressed at this zstd level; 0 raw
 	m       *manifest.Manifest
 	stats   counters
 	flights flights
@@ -80,6 +81,7 @@ type spec struct {
 	codec   Codec
 	fp      keying.Fingerprint
 	expire  time.Duration // Expire: 0 never
+	zstd    int           // Compress: the zstd level; 0 raw
 }
 
 func compileSpec(name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*spec, error) {
@@ -110,7 +112,7 @@ func compileSpec(name string, argType, resultType reflect.Type, codec Codec, opt
 	if err != nil {
 		return nil, errorf("wrap %q: %w", name, err)
 	}
-	return &spec{name: name, plan: plan, version: o.version, codec: codec, fp: keying.ResultFingerprint(resultType), expire: o.expire}, nil
+	return &spec{name: name, plan: plan, version: o.version, codec: codec, fp: keying.ResultFingerprint(resultType), expire: o.expire, zstd: o.compress}, nil
 }
 
 func newCore(s *Store, name string, argType, resultType reflect.Type, codec Codec, opts []Option) (*core, error) {
@@ -134,7 +136,7 @@ func bindCore(s *Store, sp *spec) (*core, error) {
 		return nil, err
 	}
 	c := &core{s: s, name: sp.name, plan: sp.plan, version: sp.version, codec: sp.codec,
-		fp: sp.fp, rkey: resultKey(sp.codec.Name(), sp.fp), expire: sp.expire, m: m}
+		fp: sp.fp, rkey: resultKey(sp.codec.Name(), sp.fp), expire: sp.expire, zstd: sp.zstd, m: m}
 	if s.remote != nil {
 		c.remoteUsed = s.remote.Used(sp.name)
 	}
