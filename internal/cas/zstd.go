@@ -196,10 +196,13 @@ func (f *fileErr) Read(p []byte) (int, error) {
 }
 
 // decodeInto decodes the frame r yields into b[:size], growing b (when its
-// capacity is short of size) as output arrives, and hashes it. It returns the bytes and their
-// hash; undecodable input, output longer or shorter than size, is
-// ErrCorrupt; a read error of the file is returned as it is. A panic of
-// the decoder on hostile bytes is damage too.
+// capacity is short of size) as output arrives, and hashes it: a large
+// object already allocated is decoded by one goroutine while this one
+// hashes (readHash's pipeline), so a hit costs about the larger of the
+// two, not their sum. It returns the bytes and their hash; undecodable
+// input, output longer or shorter than size, is ErrCorrupt; a read error
+// of the file is returned as it is. A panic of the decoder on hostile
+// bytes is damage too.
 func decodeInto(id ID, path string, r io.Reader, b []byte, size int64) (out []byte, got ID, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -212,28 +215,57 @@ func decodeInto(id ID, path string, r io.Reader, b []byte, size int64) (out []by
 	if err := dec.Reset(fe); err != nil {
 		return nil, ID{}, undecodable(id, path, fe, err)
 	}
-	h := getHasher()
-	defer putHasher(h)
-	var n int64
-	for n < size {
-		end := min(n+zchunk, size)
-		if int64(cap(b)) < end { // only when growing: into is exactly size long
-			nb := make([]byte, n, min(size, max(2*int64(cap(b)), end)))
-			copy(nb, b[:n])
-			b = nb
-		}
-		m, rerr := io.ReadFull(dec, b[n:end])
-		h.Write(b[n : n+int64(m)])
-		n += int64(m)
-		if rerr == io.EOF || rerr == io.ErrUnexpectedEOF {
-			if fe.err != nil {
-				return nil, ID{}, fmt.Errorf("cas: read %s: %w", path, fe.err)
+	// read is the decoder's Read as readFull wants it (end of output is
+	// a short count); it may run on readHash's goroutine, so a panic
+	// there is caught there.
+	read := func(p []byte) (n int, err error) {
+		defer func() {
+			if e := recover(); e != nil {
+				n, err = 0, fmt.Errorf("%w: zstd decoder failed: %v", errDecoder, e)
 			}
-			return nil, ID{}, corrupt(id, path, fmt.Sprintf("decompresses to %d bytes, not the %d its header declares", n, size))
+		}()
+		n, err = dec.Read(p)
+		if err == io.EOF {
+			err = nil
 		}
+		return n, err
+	}
+	var n int64
+	if int64(cap(b)) >= size {
+		b = b[:size]
+		m, sum, rerr := readHash(read, b)
 		if rerr != nil {
 			return nil, ID{}, undecodable(id, path, fe, rerr)
 		}
+		n, got = int64(m), sum
+	} else {
+		h := getHasher()
+		defer putHasher(h)
+		for n < size {
+			end := min(n+zchunk, size)
+			if int64(cap(b)) < end {
+				nb := make([]byte, n, min(size, max(2*int64(cap(b)), end)))
+				copy(nb, b[:n])
+				b = nb
+			}
+			want := end - n
+			m, rerr := readFull(read, b[n:end])
+			h.Write(b[n : n+int64(m)])
+			n += int64(m)
+			if rerr != nil {
+				return nil, ID{}, undecodable(id, path, fe, rerr)
+			}
+			if int64(m) < want {
+				break // the frame ended
+			}
+		}
+		got = sum(h)
+	}
+	if n != size {
+		if fe.err != nil {
+			return nil, ID{}, fmt.Errorf("cas: read %s: %w", path, fe.err)
+		}
+		return nil, ID{}, corrupt(id, path, fmt.Sprintf("decompresses to %d bytes, not the %d its header declares", n, size))
 	}
 	var one [1]byte
 	if m, rerr := dec.Read(one[:]); m > 0 || rerr != io.EOF {
@@ -242,8 +274,11 @@ func decodeInto(id ID, path string, r io.Reader, b []byte, size int64) (out []by
 		}
 		return nil, ID{}, corrupt(id, path, fmt.Sprintf("decompresses to more than the %d bytes its header declares", size))
 	}
-	return b[:size], sum(h), nil
+	return b[:size], got, nil
 }
+
+// errDecoder marks a decoder that panicked on hostile bytes.
+var errDecoder = errors.New("zstd decoder failed")
 
 // undecodable is the error for a frame the decoder refused: a read error
 // of the file if there was one, else damage.
