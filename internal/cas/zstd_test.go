@@ -500,13 +500,18 @@ func FuzzCompressedObject(f *testing.F) {
 		if err := s.Verify(id); err != nil {
 			ok("Verify", nil, err)
 		}
-		dst, _ := newStore(t)
-		err = dst.PutCompressedExpect(bytes.NewReader(b), id, int64(len(data)))
-		if err == nil {
-			got, err := dst.Get(id, int64(len(data)))
-			ok("a download's Get", got, err)
-		} else if !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("PutCompressedExpect: %v", err)
+		for _, keeps := range []bool{false, true} { // a download into a plain cache, and into a compressing one
+			dst, _ := newStore(t)
+			if keeps {
+				dst.markCompressed()
+			}
+			err = dst.PutCompressedExpect(bytes.NewReader(b), id, int64(len(data)))
+			if err == nil {
+				got, err := dst.Get(id, int64(len(data)))
+				ok("a download's Get", got, err)
+			} else if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("PutCompressedExpect: %v", err)
+			}
 		}
 	})
 }
