@@ -12,7 +12,7 @@ import (
 // numbers with structure. Each result is sampled first, and one that does
 // not get at least 1/8 smaller (random or already compressed data) is
 // stored raw at once; results small enough to live in packs (below 64
-// KiB) are never compressed. Hits decode into the result's memory as
+// KiB), and out files, are stored raw. Hits decode into the result's memory as
 // they read, verified against the same ID as ever: an object's ID is the
 // BLAKE3 of its uncompressed bytes however it is stored, so entries,
 // keys, dedup with raw copies and pcache-fsck cat-object stay as they
