@@ -105,7 +105,7 @@ func (r *Reader) readSource(p []byte) (n int, err error) {
 			n, err = 0, corrupt(r.id, r.path, fmt.Sprintf("zstd decoder failed: %v", e))
 		}
 	}()
-	n, err = r.dec.Read(p)
+	n, err = zread(r.dec, p)
 	if err != nil && err != io.EOF {
 		if r.fe.err != nil {
 			return n, r.fe.err

@@ -224,7 +224,7 @@ func decodeInto(id ID, path string, r io.Reader, b []byte, size int64) (out []by
 				n, err = 0, fmt.Errorf("%w: zstd decoder failed: %v", errDecoder, e)
 			}
 		}()
-		n, err = dec.Read(p)
+		n, err = zread(dec, p)
 		if err == io.EOF {
 			err = nil
 		}
@@ -268,7 +268,7 @@ func decodeInto(id ID, path string, r io.Reader, b []byte, size int64) (out []by
 		return nil, ID{}, corrupt(id, path, fmt.Sprintf("decompresses to %d bytes, not the %d its header declares", n, size))
 	}
 	var one [1]byte
-	if m, rerr := dec.Read(one[:]); m > 0 || rerr != io.EOF {
+	if m, rerr := zread(dec, one[:]); m > 0 || rerr != io.EOF {
 		if m == 0 && rerr != nil {
 			return nil, ID{}, undecodable(id, path, fe, rerr)
 		}
@@ -279,6 +279,27 @@ func decodeInto(id ID, path string, r io.Reader, b []byte, size int64) (out []by
 
 // errDecoder marks a decoder that panicked on hostile bytes.
 var errDecoder = errors.New("zstd decoder failed")
+
+// errNoProgress is zread's error for a decoder that returns nothing, and
+// no error, again and again: a loop reading until io.EOF would never end.
+var errNoProgress = errors.New("zstd decoder makes no progress")
+
+// zread is dec.Read that never returns (0, nil): a decoder that returns
+// no bytes and no error more than a few times in a row is an error.
+func zread(dec *zstd.Decoder, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	for try := 0; ; try++ {
+		n, err := dec.Read(p)
+		if n > 0 || err != nil {
+			return n, err
+		}
+		if try == 16 {
+			return 0, errNoProgress
+		}
+	}
+}
 
 // undecodable is the error for a frame the decoder refused: a read error
 // of the file if there was one, else damage.
@@ -400,7 +421,7 @@ func decodeStream(id ID, path string, r io.Reader, size int64, buf []byte, fn fu
 	}
 	var n int64
 	for {
-		m, rerr := dec.Read(buf)
+		m, rerr := zread(dec, buf)
 		if n+int64(m) > size {
 			return corrupt(id, path, fmt.Sprintf("decompresses to more than the %d bytes its header declares", size))
 		}
@@ -500,7 +521,7 @@ type frameReader struct {
 }
 
 func (r *frameReader) Read(p []byte) (int, error) {
-	n, err := r.dec.Read(p)
+	n, err := zread(r.dec, p)
 	if err != nil && err != io.EOF {
 		if r.fe.err != nil {
 			return n, r.fe.err
