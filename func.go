@@ -389,8 +389,8 @@ type streamer interface {
 func (f *Func[A, R]) storeStream(ctx context.Context, k *engine.CallKey, r R, prev int64) (_ R, n int64, stored bool, err error, ok bool) {
 	c := f.c
 	sc, isStreamer := c.Codec().(streamer)
-	if !isStreamer {
-		return r, 0, false, nil, false
+	if !isStreamer || c.Compresses() {
+		return r, 0, false, nil, false // compressed results are encoded, then compressed whole
 	}
 	size, write, ok := sc.Stream(r)
 	if !ok || size < engine.DirectFrom {

@@ -93,6 +93,7 @@ type funcOptions struct {
 	codec      Codec
 	params     []string      // Params (memoizers only)
 	expire     time.Duration // Expire: 0 never
+	compress   int           // Compress: the zstd level of loose results; 0 raw
 }
 
 func rule(r keying.Rule) Option {

@@ -45,7 +45,7 @@ func compileSpec(name string, argType, resultType reflect.Type, rc Codec, opts [
 	if err != nil {
 		return nil, errorf("wrap %q: %w", name, err)
 	}
-	return &engine.Spec{Name: name, Plan: plan, Version: o.version, Codec: rc, Type: keying.ResultFingerprint(resultType), Expire: o.expire}, nil
+	return &engine.Spec{Name: name, Plan: plan, Version: o.version, Codec: rc, Type: keying.ResultFingerprint(resultType), Expire: o.expire, Zstd: o.compress}, nil
 }
 
 // bind compiles a wrap of function name and binds it to Store s.

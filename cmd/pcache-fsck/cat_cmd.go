@@ -16,7 +16,8 @@ func init() {
 
 Cat-object writes the bytes of the object with this ID (64 hex digits; ls
 NAME -json prints each entry's result and out-file objects) to standard
-output, wherever it is stored: in a pack or as a loose file. The bytes are
+output, wherever it is stored: in a pack or as a loose file, raw or
+compressed (objects/ab/<62 hex>.zst, decompressed here). The bytes are
 verified first (streamed, for objects over 256 MiB); an object that does
 not hash to its ID exits 1. So b3sum checks any object by hand:
 

@@ -103,8 +103,9 @@ func TestDamagedMarkerOfANonCache(t *testing.T) {
 func TestNewerMarker(t *testing.T) {
 	c := newTestCache(t)
 	c.fill("f", 1, nil)
-	sum := blake3.Sum256([]byte(fmt.Sprintf("%s %d %s", layout.MarkerFormat, 2, layout.Digest)))
-	m := fmt.Sprintf(`{"format":%q,"version":2,"digest":%q,"sum":%q}`, layout.MarkerFormat, layout.Digest, hex.EncodeToString(sum[:4]))
+	newer := layout.MaxMarkerVersion + 1
+	sum := blake3.Sum256([]byte(fmt.Sprintf("%s %d %s", layout.MarkerFormat, newer, layout.Digest)))
+	m := fmt.Sprintf(`{"format":%q,"version":%d,"digest":%q,"sum":%q}`, layout.MarkerFormat, newer, layout.Digest, hex.EncodeToString(sum[:4]))
 	os.WriteFile(filepath.Join(c.dir, layout.MarkerFile), []byte(m), 0o644)
 	r := runCLICode(t, 1, "check", "-repair", "-dir", c.dir)
 	if !strings.Contains(r.stderr, "newer pcache") {

@@ -17,7 +17,9 @@ func init() {
 Export writes a self-contained tar of function NAME: a small header
 (pcache-export.json: format, version, name, counts), the live entries as a
 CBOR sequence (entries.cbor), and every object they reference, named
-objects/ab/cdef… Objects are verified as they are read; an entry whose
+objects/ab/cdef… as their plain bytes (a compressed object decompressed:
+b3sum checks each, any release imports them; the header then says
+"compression": "zstd"). Objects are verified as they are read; an entry whose
 objects are missing or corrupt is left out with a warning. FILE is written
 atomically (temp file, then rename); "-" writes to stdout.
 
@@ -40,7 +42,9 @@ absolute path, a link, an unknown file, an oversize header or entries file)
 rejects the whole import, and no entry is added. Entries are added under the
 exported name, or NEWNAME (which must follow the function name rule), stamped
 with the time of the import (so they win over older records of the same
-keys). Objects already in the store are shared, not copied.
+keys). Objects already in the store are shared, not copied. Objects of an
+archive whose exporter compressed them are stored compressed again where
+that pays.
 
 Examples:
   pcache-fsck import embed.tar

@@ -120,8 +120,9 @@ func (s *Store) GetInto(id ID, into []byte) error {
 	return err
 }
 
-// Verify hashes object id in full. It returns nil, or an error wrapping
-// ErrNotFound or ErrCorrupt. Unlike Get it leaves the mtime alone, so a
+// Verify hashes object id in full (the raw file, else the compressed one,
+// decompressed). It returns nil, or an error wrapping ErrNotFound or
+// ErrCorrupt. Unlike Get it leaves the mtime alone, so a
 // fsck pass does not make every object look recently used.
 func (s *Store) Verify(id ID) error {
 	if ok, err := s.packs.get(id, -1, func([]byte) error { return nil }); ok {
@@ -129,6 +130,11 @@ func (s *Store) Verify(id ID) error {
 	}
 	path := s.Path(id)
 	f, fi, err := s.openObject(id, path)
+	if errors.Is(err, ErrNotFound) {
+		if zerr := s.verifyZst(id); !errors.Is(zerr, ErrNotFound) {
+			return zerr
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -165,6 +171,9 @@ func (s *Store) Has(id ID) (bool, error) {
 	if err == nil && fi.Mode().IsRegular() {
 		return true, nil
 	}
+	if s.hasZst(id) {
+		return true, nil
+	}
 	if _, ok := s.packedNew(id); ok {
 		return true, nil
 	}
@@ -181,7 +190,7 @@ func (s *Store) Known(id ID) bool {
 		return true
 	}
 	fi, err := os.Lstat(s.Path(id))
-	return err == nil && fi.Mode().IsRegular()
+	return err == nil && fi.Mode().IsRegular() || s.hasZst(id)
 }
 
 // openObject opens object id for reading and checks that it is a regular
@@ -246,7 +255,8 @@ func (s *Store) touchIfStale(path string, mtime time.Time) {
 	_ = setMtime(path, now)
 }
 
-// Size returns the size of object id without reading it: ErrNotFound if it
+// Size returns the size of object id without reading it (of a compressed
+// one, the decompressed size its frame header declares): ErrNotFound if it
 // is absent, ErrCorrupt if its name holds something other than a regular
 // file.
 func (s *Store) Size(id ID) (int64, error) {
@@ -260,6 +270,11 @@ func (s *Store) Size(id ID) (int64, error) {
 	}
 	if size, ok := s.packedNew(id); ok {
 		return size, nil
+	}
+	if err != nil && isAbsent(err) {
+		if size, zerr := s.CompressedSize(id); !errors.Is(zerr, ErrNotFound) {
+			return size, zerr
+		}
 	}
 	switch {
 	case err != nil && isAbsent(err):

@@ -20,7 +20,7 @@ func (s *Store) getInto(id ID, want int64, into []byte) ([]byte, error) {
 	path := s.Path(id)
 	f, fi, err := s.openObject(id, path)
 	if err != nil {
-		return nil, err
+		return s.orZst(id, want, into, err)
 	}
 	defer f.Close()
 	if err := checkSize(id, path, fi.Size(), want); err != nil {

@@ -11,6 +11,7 @@ import (
 )
 
 // get reads and verifies object id; want >= 0 is the size the caller expects.
+// An object stored compressed is found after its raw name is not (getZst).
 //
 // This is the hot path of every cache hit, so on Linux it skips *os.File (whose
 // open costs extra fcntl and epoll system calls and a cleanup registration):
@@ -31,7 +32,7 @@ func (s *Store) getInto(id ID, want int64, into []byte) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, openErr(id, path, &os.PathError{Op: "open", Path: path, Err: err})
+		return s.orZst(id, want, into, openErr(id, path, &os.PathError{Op: "open", Path: path, Err: err}))
 	}
 	defer unix.Close(fd)
 	var st unix.Stat_t

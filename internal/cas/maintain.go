@@ -7,19 +7,29 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 
 	"github.com/pcache/pcache/internal/fsutil"
+	"github.com/pcache/pcache/internal/layout"
 )
 
-// Delete removes object id. An absent object is not an error. A read-only
-// object file is made writable first where the platform requires it. A
-// directory found at the object's path is not deleted (its contents are not
-// the store's to judge) but moved to lost+found, as Quarantine does.
+// Delete removes loose object id: its raw file and its compressed one. An
+// absent object is not an error. A read-only object file is made writable
+// first where the platform requires it. A directory found at the object's
+// path is not deleted (its contents are not the store's to judge) but moved
+// to lost+found, as Quarantine does.
 func (s *Store) Delete(id ID) error {
 	if s.readOnly {
 		return ErrReadOnly
 	}
-	path := s.Path(id)
+	if err := s.deleteFile(id, s.Path(id)); err != nil {
+		return err
+	}
+	return s.deleteFile(id, s.ZstPath(id))
+}
+
+// deleteFile is Delete of one of the two files of object id.
+func (s *Store) deleteFile(id ID, path string) error {
 	fi, err := os.Lstat(path)
 	if err != nil {
 		if isAbsent(err) {
@@ -28,7 +38,7 @@ func (s *Store) Delete(id ID) error {
 		return fmt.Errorf("cas: delete %s: %w", path, err)
 	}
 	if fi.IsDir() {
-		_, err := s.Quarantine(id)
+		_, err := s.quarantine(id, path)
 		if errors.Is(err, ErrNotFound) {
 			return nil
 		}
@@ -55,11 +65,35 @@ func (s *Store) Quarantine(id ID) (string, error) {
 	if s.readOnly {
 		return "", ErrReadOnly
 	}
+	// The file a read found corrupt: the raw one if it is there (readers
+	// try it first), else the compressed one.
 	path := s.Path(id)
+	if _, err := os.Lstat(path); isAbsent(err) {
+		if _, zerr := os.Lstat(s.ZstPath(id)); zerr == nil {
+			path = s.ZstPath(id)
+		}
+	}
+	return s.quarantine(id, path)
+}
+
+// QuarantineCompressed is Quarantine of the compressed file of object id,
+// whatever its raw file is (maintenance found that one form corrupt).
+func (s *Store) QuarantineCompressed(id ID) (string, error) {
+	if s.readOnly {
+		return "", ErrReadOnly
+	}
+	return s.quarantine(id, s.ZstPath(id))
+}
+
+// quarantine moves path, a file of object id, to lost+found.
+func (s *Store) quarantine(id ID, path string) (string, error) {
 	if err := os.Mkdir(s.lostDir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("cas: quarantine %s: %w", path, err)
 	}
 	dst := filepath.Join(s.lostDir, id.String()+"."+fsutil.Unique())
+	if strings.HasSuffix(path, layout.CompressedExt) {
+		dst += layout.CompressedExt
+	}
 	// Rooted: with lost+found/ (or objects/ab/) planted as a link to
 	// someone's directory, nothing is moved into or out of it.
 	if err := s.d.Rename(path, dst); err != nil {

@@ -55,7 +55,11 @@ func (s *Store) Put(b []byte) (ID, error) {
 // (below the pack limit) with one append to this process's pack, the others
 // as loose files. On failure nothing it returns an ID for was lost, but some
 // objects may be stored.
-func (s *Store) PutBatch(bs [][]byte) ([]ID, error) {
+func (s *Store) PutBatch(bs [][]byte) ([]ID, error) { return s.putBatch(bs, NoCompression) }
+
+// putBatch is PutBatch storing loose objects compressed at level c (when
+// that pays).
+func (s *Store) putBatch(bs [][]byte, c Compression) ([]ID, error) {
 	if s.readOnly {
 		return nil, ErrReadOnly
 	}
@@ -67,7 +71,7 @@ func (s *Store) PutBatch(bs [][]byte) ([]ID, error) {
 			small, at = append(small, b), append(at, i)
 			continue
 		}
-		id, err := s.putLoose(b)
+		id, err := s.putLooseCompressed(b, c)
 		if err != nil {
 			return nil, err
 		}
@@ -85,11 +89,12 @@ func (s *Store) PutBatch(bs [][]byte) ([]ID, error) {
 	return ids, nil
 }
 
-// putLoose stores b as a loose file.
+// putLoose stores b as a loose file (raw), unless it is stored already,
+// raw or compressed.
 func (s *Store) putLoose(b []byte) (ID, error) {
 	id := Sum(b)
 	path := s.Path(id)
-	if s.present(id, path, int64(len(b))) {
+	if s.present(id, path, int64(len(b))) || s.presentZst(id) {
 		return id, nil
 	}
 	f, err := s.createTemp(path)
@@ -203,7 +208,7 @@ func (s *Store) putStream(r io.Reader, what string, want *expect) (ID, int64, er
 		return ID{}, n, abort(f, what, fmt.Errorf("%w: got %d bytes hashing to %.16s, want %d", ErrCorrupt, n, id.String(), want.size))
 	}
 	path := s.Path(id)
-	if s.present(id, path, n) {
+	if s.present(id, path, n) || s.presentZst(id) {
 		f.Close()
 		os.Remove(f.Name())
 		return id, n, nil

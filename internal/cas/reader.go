@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/zeebo/blake3"
 )
 
@@ -31,6 +32,8 @@ type Reader struct {
 	checked bool          // the hash of the first size bytes has been checked and matched
 	err     error         // sticky: io.EOF or the corruption found
 	mem     *bytes.Reader // a packed object, verified when it was copied out
+	dec     *zstd.Decoder // a compressed object: decodes f
+	fe      *fileErr      // f as dec reads it
 }
 
 // Open opens object id for verified streaming. An absent object is an error
@@ -46,6 +49,11 @@ func (s *Store) Open(id ID) (*Reader, error) {
 	}
 	path := s.Path(id)
 	f, fi, err := s.openObject(id, path)
+	if errors.Is(err, ErrNotFound) {
+		if r, zerr := s.openZst(id); !errors.Is(zerr, ErrNotFound) {
+			return r, zerr
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -56,6 +64,55 @@ func (s *Store) Open(id ID) (*Reader, error) {
 	}
 	s.touchIfStale(path, fi.ModTime())
 	return &Reader{s: s, f: f, id: id, path: path, size: fi.Size(), h: getHasher()}, nil
+}
+
+// openZst is Open of the compressed file of id: the Reader decodes it as
+// it reads, and its Size is what the frame's header declares.
+func (s *Store) openZst(id ID) (*Reader, error) {
+	path := s.ZstPath(id)
+	f, fi, err := s.openObject(id, path)
+	if err != nil {
+		return nil, err
+	}
+	size, err := frameSize(id, path, f, fi.Size())
+	if err == nil && size == 0 && id != emptyID {
+		err = corrupt(id, path, "empty")
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	fe := &fileErr{r: f}
+	dec := getDecoder()
+	if err := dec.Reset(fe); err != nil {
+		putDecoder(dec)
+		f.Close()
+		return nil, corrupt(id, path, "zstd: "+err.Error())
+	}
+	s.touchIfStale(path, fi.ModTime())
+	return &Reader{s: s, f: f, id: id, path: path, size: size, h: getHasher(), dec: dec, fe: fe}, nil
+}
+
+// readSource reads the object's next bytes: the file's, or those its
+// frame decodes to. A frame that does not decode is ErrCorrupt (the
+// decoder panicking on hostile bytes too).
+func (r *Reader) readSource(p []byte) (n int, err error) {
+	if r.dec == nil {
+		return r.f.Read(p)
+	}
+	defer func() {
+		if e := recover(); e != nil {
+			n, err = 0, corrupt(r.id, r.path, fmt.Sprintf("zstd decoder failed: %v", e))
+		}
+	}()
+	n, err = zread(r.dec, p)
+	if err != nil && err != io.EOF {
+		if r.fe.err != nil {
+			return n, r.fe.err
+		}
+		return n, corrupt(r.id, r.path, "zstd: "+err.Error())
+	}
+	return n, err
 }
 
 // emptyID is the ID of the empty object.
@@ -79,7 +136,11 @@ func (r *Reader) Read(p []byte) (int, error) {
 	if r.f == nil {
 		return 0, fmt.Errorf("cas: read %s: %w", r.path, os.ErrClosed)
 	}
-	n, err := r.f.Read(p)
+	n, err := r.readSource(p)
+	if errors.Is(err, ErrCorrupt) {
+		r.err = err
+		return 0, err
+	}
 	if n > 0 {
 		r.h.Write(p[:n])
 		r.n += int64(n)
@@ -162,6 +223,10 @@ func (r *Reader) Close() error {
 	}
 	err := r.f.Close()
 	r.f = nil
+	if r.dec != nil {
+		putDecoder(r.dec)
+		r.dec, r.fe = nil, nil
+	}
 	putHasher(r.h)
 	r.h = nil
 	if r.err == nil {
@@ -192,6 +257,11 @@ func (s *Store) CopyTo(id ID, dst *os.File) (int64, error) {
 	}
 	path := s.Path(id)
 	src, fi, err := s.openObject(id, path)
+	if errors.Is(err, ErrNotFound) {
+		if n, zerr := s.copyZst(id, dst); !errors.Is(zerr, ErrNotFound) {
+			return n, zerr
+		}
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -221,6 +291,42 @@ func (s *Store) CopyTo(id ID, dst *os.File) (int64, error) {
 	}
 	if n != fi.Size() {
 		return n, corrupt(id, path, fmt.Sprintf("size changed while reading: %d bytes read, %d at open", n, fi.Size()))
+	}
+	if got := sum(h); got != id {
+		return n, corrupt(id, path, "hash mismatch: content hashes to "+got.String())
+	}
+	s.touchIfStale(path, fi.ModTime())
+	return n, nil
+}
+
+// copyZst is CopyTo of the compressed file of id: decoded into dst as it
+// is read, hashed, and ErrCorrupt at the end if it is not the object.
+func (s *Store) copyZst(id ID, dst *os.File) (int64, error) {
+	path := s.ZstPath(id)
+	f, fi, err := s.openObject(id, path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	size, err := frameSize(id, path, f, fi.Size())
+	if err != nil {
+		return 0, err
+	}
+	h := getHasher()
+	defer putHasher(h)
+	bp := getBuf()
+	defer putBuf(bp)
+	var n int64
+	err = decodeStream(id, path, f, size, *bp, func(p []byte) error {
+		h.Write(p)
+		if _, err := dst.Write(p); err != nil {
+			return fmt.Errorf("cas: copy %s: %w", path, err)
+		}
+		n += int64(len(p))
+		return nil
+	})
+	if err != nil {
+		return n, err
 	}
 	if got := sum(h); got != id {
 		return n, corrupt(id, path, "hash mismatch: content hashes to "+got.String())

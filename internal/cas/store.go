@@ -4,7 +4,10 @@
 // # On disk
 //
 // A loose object is one file (layout.Dir.Object) whose bytes hash to its
-// name, so b3sum verifies it by hand; mode 0444. Writes go to a temp file in
+// name, so b3sum verifies it by hand; mode 0444. One stored compressed
+// (PutBatchCompressed; see zstd.go) is <that name>.zst instead: a zstd
+// frame whose decompressed bytes hash to the name; every read decodes it
+// transparently, after looking for the raw file first. Writes go to a temp file in
 // the cache's tmp directory and are renamed into place, so a crash leaves at
 // most stray temp files, never a torn object. Quarantine moves a corrupt
 // object to lost+found. Object subdirectories are created on first use. The store takes no lock:
@@ -101,6 +104,7 @@ type Store struct {
 	limit    int              // pack objects smaller than this; 0: no packs
 	packs    *packSet
 	board    *board.Board // nil: seal requests are not seen
+	zstState
 }
 
 // ErrReadOnly is returned by writes to a store opened ReadOnly.

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pcache/pcache/internal/layout"
 )
@@ -16,10 +17,11 @@ import (
 // error ends the walk and is returned as is.
 type WalkFuncs struct {
 	// Object is called for every entry with a valid object name
-	// (objects/<2 hex>/<62 hex>, lowercase), in ID order, with its Lstat
-	// information. Normally a regular file; anything else (a symbolic link, a
-	// directory) is a corrupt object, info.Mode() shows what it is, and
-	// Verify reports it as ErrCorrupt.
+	// (objects/<2 hex>/<62 hex>, lowercase, or that name with ".zst" for
+	// a compressed object: IsCompressedName(info.Name()) tells), in name
+	// order, with its Lstat information. Normally a regular file; anything
+	// else (a symbolic link, a directory) is a corrupt object, info.Mode()
+	// shows what it is, and Verify reports it as ErrCorrupt.
 	Object func(id ID, info fs.FileInfo) error
 	// Stray is called for every other entry under objects/, with its path
 	// relative to the root in slash form ("objects/ab/xyz", "objects/notes",
@@ -74,10 +76,10 @@ func (s *Store) walkSubdir(w WalkFuncs, prefix string) error {
 	}
 	for _, e := range entries {
 		name := e.Name()
-		if !isLowerHex(name, 2*len(ID{})-2) {
+		if !isLowerHex(name, 2*len(ID{})-2) && !IsCompressedName(name) {
 			err = stray(w, layout.ObjectsDir+"/"+prefix+"/"+name, e)
 		} else if w.Object != nil {
-			id, perr := ParseID(prefix + name)
+			id, perr := ParseID(prefix + strings.TrimSuffix(name, layout.CompressedExt))
 			if perr != nil { // cannot happen: both parts are lowercase hex
 				return fmt.Errorf("cas: walk: %w", perr)
 			}

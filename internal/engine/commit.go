@@ -86,7 +86,7 @@ func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
 	// append to the journal.
 	var ids []cas.ID
 	if len(results) > 0 {
-		if ids, err = c.e.cas.PutBatch(results); err != nil {
+		if ids, err = c.e.cas.PutBatchCompressed(results, cas.Compression(c.zstd)); err != nil {
 			return fmt.Errorf("store result: %w", err)
 		}
 	}

@@ -24,6 +24,7 @@ type Fn struct {
 	fp      keying.Fingerprint // result-type fingerprint
 	rkey    [32]byte           // resultKey of the codec and fingerprint
 	expire  time.Duration      // Expire: entries older than this are misses; 0 never
+	zstd    int                // Compress: loose results stored compressed at this zstd level; 0 raw
 	m       *manifest.Manifest
 	stats   counters
 	flights flights
@@ -81,6 +82,7 @@ type Spec struct {
 	Codec   codec.Codec
 	Type    keying.Fingerprint // the result type's
 	Expire  time.Duration      // 0: never
+	Zstd    int                // Compress: the zstd level of loose results; 0 raw
 }
 
 // Bind makes the Fn of a compiled spec in this Engine.
@@ -93,7 +95,7 @@ func (s *Engine) Bind(sp *Spec) (*Fn, error) {
 		return nil, err
 	}
 	c := &Fn{e: s, name: sp.Name, plan: sp.Plan, version: sp.Version, codec: sp.Codec,
-		fp: sp.Type, rkey: resultKey(sp.Codec.Name(), sp.Type), expire: sp.Expire, m: m}
+		fp: sp.Type, rkey: resultKey(sp.Codec.Name(), sp.Type), expire: sp.Expire, zstd: sp.Zstd, m: m}
 	if s.remote != nil {
 		c.remoteUsed = s.remote.Used(sp.Name)
 	}
@@ -152,3 +154,7 @@ func (c *Fn) CreateObject() (*cas.Writer, error) {
 // OpenObject opens stored object id for reading (unverified: a hit
 // verified it).
 func (c *Fn) OpenObject(id cas.ID) (cas.Object, error) { return c.e.cas.OpenObject(id) }
+
+// Compresses reports whether the function's results are stored compressed
+// (Compress).
+func (c *Fn) Compresses() bool { return c.zstd != 0 }

@@ -7,6 +7,8 @@
 //	  pcache.json                  marker: {"format":"pcache-cache","version":1,"digest":"blake3-256","sum":"…"}
 //	  README                       a courtesy note for people who find the directory
 //	  objects/ab/cdef…             loose objects: the file's bytes hash (BLAKE3-256) to ab+cdef…
+//	  objects/ab/cdef….zst         compressed loose objects: one zstd frame whose decompressed
+//	                               bytes hash to ab+cdef… (layout CompressedVersion)
 //	  objects/pack/<writer>.pcp    packs of small objects, appended by one writer each
 //	  objects/pack/<writer>.pci    the sorted index of a sealed pack
 //	  manifests/<name>/j-<writer>.pcj   journals: one writer's append-only records
@@ -66,6 +68,7 @@ const (
 	PackExt       = ".pcp"
 	PackIndexExt  = ".pci"
 	LockExt       = ".lock"
+	CompressedExt = ".zst" // a compressed loose object: objects/ab/<62 hex>.zst
 	RetiredExt    = ".retired"
 )
 
@@ -272,8 +275,12 @@ func IsLowerHex(s string, n int) bool {
 	return true
 }
 
+// CompressedObjectRel is ObjectRel of the compressed form of object id:
+// "objects/ab/cdef….zst".
+func CompressedObjectRel(id [32]byte) string { return ObjectRel(id) + CompressedExt }
+
 // ParseObjectName reports whether the entry name of objects/<shard>/<name>
-// names a loose object, and returns its ID.
+// names a raw loose object, and returns its ID.
 func ParseObjectName(shard, name string) ([32]byte, bool) {
 	var id [32]byte
 	if !IsLowerHex(shard, 2) || !IsLowerHex(name, 62) {

@@ -104,7 +104,7 @@ func TestMarker(t *testing.T) {
 	// A newer layout is refused only when its marker is sound (its
 	// checksum matches); a foreign pcache.json is not a marker; damage in a
 	// directory that is not otherwise a cache makes it no cache.
-	newer := fmt.Sprintf(`{"format":"pcache-cache","version":2,"digest":"blake3-256","sum":%q}`, markerSum(MarkerFormat, 2, Digest))
+	newer := fmt.Sprintf(`{"format":"pcache-cache","version":%d,"digest":"blake3-256","sum":%q}`, MaxMarkerVersion+1, markerSum(MarkerFormat, MaxMarkerVersion+1, Digest))
 	for content, want := range map[string]error{
 		newer:                        ErrNewerCache,
 		`{"name":"some other tool"}`: ErrNotCache,
@@ -165,7 +165,7 @@ func TestDamagedMarker(t *testing.T) {
 		if name != "missing" && !strings.Contains(err.Error(), "damaged") {
 			t.Errorf("%s marker: %q does not say damaged", name, err)
 		}
-		if err := d.RepairMarker(); err != nil {
+		if err := d.RepairMarker(MarkerVersion); err != nil {
 			t.Fatalf("%s: repair: %v", name, err)
 		}
 		if legacy, err := d.CheckMarker(); err != nil || legacy {
@@ -178,15 +178,15 @@ func TestDamagedMarker(t *testing.T) {
 	if _, err := d.CheckMarker(); !errors.Is(err, ErrNotCache) {
 		t.Errorf("damaged marker beside a stray file: %v, want ErrNotCache", err)
 	}
-	if err := d.RepairMarker(); err == nil {
+	if err := d.RepairMarker(MarkerVersion); err == nil {
 		t.Error("RepairMarker rewrote the marker of a directory that is not a cache")
 	}
 	// A newer marker is not touched.
 	n := New(t.TempDir())
 	os.MkdirAll(n.Objects(), 0o755)
-	newer := fmt.Sprintf(`{"format":"pcache-cache","version":2,"digest":"blake3-256","sum":%q}`, markerSum(MarkerFormat, 2, Digest))
+	newer := fmt.Sprintf(`{"format":"pcache-cache","version":%d,"digest":"blake3-256","sum":%q}`, MaxMarkerVersion+1, markerSum(MarkerFormat, MaxMarkerVersion+1, Digest))
 	os.WriteFile(n.Marker(), []byte(newer), 0o644)
-	if err := n.RepairMarker(); !errors.Is(err, ErrNewerCache) {
+	if err := n.RepairMarker(MarkerVersion); !errors.Is(err, ErrNewerCache) {
 		t.Errorf("RepairMarker of a newer marker: %v", err)
 	}
 }

@@ -13,23 +13,45 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// MarkerFormat and MarkerVersion are the marker's format name and the cache
-// layout version this pcache writes and reads.
+// MarkerFormat is the marker's format name. MarkerVersion is the layout
+// version of a new cache, and of every cache that holds no compressed
+// object: such a cache is byte for byte what earlier releases write, and
+// they keep using it. CompressedVersion is the layout of a cache that holds
+// compressed objects (objects/ab/<62 hex>.zst, see package cas): the first
+// compressed write raises the marker to it (UpgradeMarker), so that an
+// earlier release, which would take those objects for strays and the
+// entries naming them for broken, refuses the cache ("written by a newer
+// pcache") instead of repairing them away. This pcache reads every version
+// up to MaxMarkerVersion.
 const (
-	MarkerFormat  = "pcache-cache"
-	MarkerVersion = 1
-	Digest        = "blake3-256"
+	MarkerFormat      = "pcache-cache"
+	MarkerVersion     = 1
+	CompressedVersion = 2
+	MaxMarkerVersion  = CompressedVersion
+	Digest            = "blake3-256"
 )
 
+// markerCompression is what a marker of CompressedVersion says in its
+// field "compression": the codec of the objects named <id>.zst. The field
+// also makes such a marker longer than one of version 1, which is what
+// carries it through the README's rsync commands: --append-verify skips a
+// file the receiver holds at the same length or longer, and sends a longer
+// one whole when its start differs.
+const markerCompression = "zstd"
+
 // marker is the content of pcache.json. Sum, written since it was added,
-// is a checksum of the other three fields: it tells a marker damaged on disk
-// (a flipped digit of the version, say) from one a newer pcache wrote. A
-// marker without it is one written before it existed: version 1.
+// is a checksum of format, version and digest: it tells a marker damaged on
+// disk (a flipped digit of the version, say) from one a newer pcache wrote.
+// A marker without it is one written before it existed: version 1.
+// Compression (CompressedVersion only) is informational and outside the
+// checksum, so that releases before it judge a marker of version 2 by the
+// same checksum they know: sound, and newer.
 type marker struct {
-	Format  string `json:"format"`
-	Version int    `json:"version"`
-	Digest  string `json:"digest"`
-	Sum     string `json:"sum,omitempty"`
+	Format      string `json:"format"`
+	Version     int    `json:"version"`
+	Digest      string `json:"digest"`
+	Compression string `json:"compression,omitempty"`
+	Sum         string `json:"sum,omitempty"`
 }
 
 // markerSum is the checksum a marker carries: the first 8 hex digits of the
@@ -121,8 +143,8 @@ func (d Dir) CheckMarker() (legacy bool, err error) {
 		return false, d.damaged(fmt.Sprintf("damaged: layout version %d is not one any pcache wrote", m.Version))
 	case m.Version > MarkerVersion && m.Sum == "":
 		return false, d.damaged(fmt.Sprintf("damaged: layout version %d without the checksum every newer pcache writes (a garbled version, not a newer cache)", m.Version))
-	case m.Version > MarkerVersion:
-		return false, fmt.Errorf("%s: %w (layout version %d; this pcache reads version %d: upgrade pcache)", d.root, ErrNewerCache, m.Version, MarkerVersion)
+	case m.Version > MaxMarkerVersion:
+		return false, fmt.Errorf("%s: %w (layout version %d; this pcache reads versions up to %d: upgrade pcache)", d.root, ErrNewerCache, m.Version, MaxMarkerVersion)
 	case m.Digest != Digest:
 		return false, d.damaged(fmt.Sprintf("damaged: digest %q, want %q", m.Digest, Digest))
 	}
@@ -218,18 +240,64 @@ func (d Dir) WriteMarker() error {
 	if _, err := os.Stat(d.Marker()); err == nil {
 		return nil
 	}
-	if err := d.writeMarker(); err != nil {
+	if err := d.writeMarker(MarkerVersion); err != nil {
 		return err
 	}
 	d.writeReadme()
 	return nil
 }
 
-// RepairMarker replaces a damaged or missing marker with a sound one (and
-// leaves the README if there is none). It refuses unless CheckMarker says
-// the marker is damaged: a sound marker, a newer one and a directory that is
-// not a cache are left alone.
-func (d Dir) RepairMarker() error {
+// LayoutVersion returns the layout version the cache's marker names: 1 for
+// a cache from before markers, 0 when the marker is damaged, missing or not
+// a cache's.
+func (d Dir) LayoutVersion() int {
+	legacy, err := d.CheckMarker()
+	if err != nil {
+		return 0
+	}
+	if legacy {
+		return MarkerVersion
+	}
+	b, err := readSmall(d.Marker())
+	if err != nil {
+		return 0
+	}
+	var m marker
+	if json.Unmarshal(b, &m) != nil {
+		return 0
+	}
+	return m.Version
+}
+
+// UpgradeMarker makes the marker name layout version at least version
+// (CompressedVersion before the first compressed object is stored): a
+// sound marker of a lower version, a damaged or missing one in a
+// directory that is a cache, and the README of a cache from before markers
+// are replaced (atomically); a marker of that version or newer is left
+// alone. Writers that race write identical files.
+func (d Dir) UpgradeMarker(version int) error {
+	if version < MarkerVersion || version > MaxMarkerVersion {
+		return fmt.Errorf("upgrade %s: no layout version %d", d.Marker(), version)
+	}
+	if _, err := d.CheckMarker(); err != nil && !errors.Is(err, ErrDamagedMarker) {
+		return fmt.Errorf("upgrade %s: %w", d.Marker(), err)
+	}
+	if d.LayoutVersion() >= version {
+		return nil
+	}
+	if err := d.writeMarker(version); err != nil {
+		return err
+	}
+	d.writeReadme()
+	return nil
+}
+
+// RepairMarker replaces a damaged or missing marker with a sound one of
+// layout version (MarkerVersion, or CompressedVersion for a cache that
+// holds compressed objects) and leaves the README if there is none. It
+// refuses unless CheckMarker says the marker is damaged: a sound marker, a
+// newer one and a directory that is not a cache are left alone.
+func (d Dir) RepairMarker(version int) error {
 	_, err := d.CheckMarker()
 	if !errors.Is(err, ErrDamagedMarker) {
 		if err == nil {
@@ -237,17 +305,20 @@ func (d Dir) RepairMarker() error {
 		}
 		return fmt.Errorf("repair %s: %w", d.Marker(), err)
 	}
-	if err := d.writeMarker(); err != nil {
+	if err := d.writeMarker(version); err != nil {
 		return err
 	}
 	d.writeReadme()
 	return nil
 }
 
-// writeMarker writes (or replaces) the marker atomically.
-func (d Dir) writeMarker() error {
-	b, _ := json.Marshal(marker{Format: MarkerFormat, Version: MarkerVersion, Digest: Digest,
-		Sum: markerSum(MarkerFormat, MarkerVersion, Digest)})
+// writeMarker writes (or replaces) the marker of layout version atomically.
+func (d Dir) writeMarker(version int) error {
+	m := marker{Format: MarkerFormat, Version: version, Digest: Digest, Sum: markerSum(MarkerFormat, version, Digest)}
+	if version >= CompressedVersion {
+		m.Compression = markerCompression
+	}
+	b, _ := json.Marshal(m)
 	b = append(b, '\n')
 	tmp, err := os.CreateTemp(d.root, markerTemp+"*")
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 
 // The export archive is a plain tar that any tar and CBOR tool can read:
 //
-//	pcache-export.json   header: {"format":"pcache-export","version":1,"name":…,"entries":N,"objects":M}
+//	pcache-export.json   header: {"format":"pcache-export","version":1,"name":…,"entries":N,"objects":M[,"compression":"zstd"]}
 //	entries.cbor         the function's live entries, a CBOR sequence of archiveEntry maps
 //	objects/ab/cdef…     every object those entries reference, named as in the store
 //
@@ -21,10 +21,11 @@ import (
 // reading anything large, the entries before the objects so import can tell
 // which objects it needs.
 const (
-	archiveFormat  = "pcache-export"
-	archiveVersion = 1
-	archiveHeader  = "pcache-export.json"
-	archiveEntries = "entries.cbor"
+	compressionZstd = "zstd" // archiveHeaderV1.Compression
+	archiveFormat   = "pcache-export"
+	archiveVersion  = 1
+	archiveHeader   = "pcache-export.json"
+	archiveEntries  = "entries.cbor"
 
 	maxHeaderBytes  = 64 << 10 // a header is a few hundred bytes
 	maxEntriesBytes = 1 << 30  // entries (with their key bytes) of one function
@@ -39,6 +40,12 @@ type archiveHeaderV1 struct {
 	Entries int    `json:"entries"`
 	Objects int    `json:"objects"`
 	Created string `json:"created,omitempty"`
+	// Compression is "zstd" when the exporting cache stored some of the
+	// objects compressed: an importer compresses them again where that
+	// pays (each object is sampled). The objects in the archive are
+	// always their plain bytes (b3sum checks them, any release imports
+	// them; one before compression ignores the field and stores them raw).
+	Compression string `json:"compression,omitempty"`
 }
 
 // archiveEntry is one manifest entry as stored in entries.cbor, with text

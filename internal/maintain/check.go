@@ -107,6 +107,9 @@ type checkState struct {
 	names    []string
 	damaged  []string    // functions whose manifest files have problems
 	corrupt  []cas.ID    // objects whose bytes do not match their name
+	badZst   []cas.ID    // compressed objects that do not decode to their name (the raw file may be good)
+	zst      bool        // some loose object is stored compressed: the marker must say so
+	raise    bool        // the marker names a layout before compression: repair raises it
 	strays   []looseFile // files in objects/ or a manifest directory that do not belong there
 	newer    []string    // manifest files written by a newer pcache: left alone
 	dangling int64       // bytes of dangling objects
@@ -259,6 +262,13 @@ func (c *Cache) check(ctx context.Context, opts CheckOptions) (*CheckReport, *ch
 		return nil, nil, err
 	}
 	r.checkReferences()
+	if st.zst && c.marker == nil && c.d.LayoutVersion() < layout.CompressedVersion {
+		// Copied in without the marker (a sync that excluded it): a
+		// release before compression would take these objects for strays
+		// and repair the entries naming them away.
+		rep.add(SevError, KindBadMarker, layout.MarkerFile, fmt.Sprintf("the cache holds compressed objects but its marker names layout %d, not %d (releases before compression would drop them); check -repair raises it", c.d.LayoutVersion(), layout.CompressedVersion))
+		st.raise = true
+	}
 
 	// Phase 3: objects.
 	r.phase(fmt.Sprintf("hashing %d objects (%d bytes)", len(r.objs), rep.ObjectBytes))
@@ -384,8 +394,11 @@ func (r *checkRun) checkReferences() {
 	c, rep, st := r.c, r.rep, r.st
 	st.objects = make(map[cas.ID]objFile, len(r.objs))
 	for _, o := range r.objs {
-		st.objects[o.ID] = o
+		if prev, ok := st.objects[o.ID]; !ok || prev.Compressed {
+			st.objects[o.ID] = o // of two loose forms, the raw one (readers' first)
+		}
 		rep.ObjectBytes += o.Size
+		st.zst = st.zst || o.Compressed
 	}
 	rep.Objects = len(r.objs)
 	for _, id := range sortedIDs(r.refs) {
@@ -396,9 +409,9 @@ func (r *checkRun) checkReferences() {
 			continue
 		}
 		for _, u := range users {
-			if u.Size != o.Size {
+			if u.Size != o.Content && o.Content >= 0 {
 				rep.add(SevError, KindSizeMismatch, o.rel(c.d),
-					fmt.Sprintf("object is %d bytes but %s records %d", o.Size, u.Name+" key "+shortHash(u.KeyHash), u.Size))
+					fmt.Sprintf("object is %d bytes but %s records %d", o.Content, u.Name+" key "+shortHash(u.KeyHash), u.Size))
 				break
 			}
 		}
@@ -452,36 +465,48 @@ func (r *checkRun) judgePacked(o objFile) {
 // does not hash to its name (read twice to be sure), or that no entry uses.
 func (r *checkRun) judgeLoose(o objFile, res hashResult, buf []byte) {
 	rep, st := r.rep, r.st
+	bad := func() {
+		if o.Compressed {
+			st.badZst = append(st.badZst, o.ID)
+		} else {
+			st.corrupt = append(st.corrupt, o.ID)
+		}
+	}
 	if !o.Mode.IsRegular() {
-		rep.add(SevError, KindCorrupt, layout.ObjectRel(o.ID), "not a regular file ("+o.Mode.Type().String()+")")
-		st.corrupt = append(st.corrupt, o.ID)
+		rep.add(SevError, KindCorrupt, o.rel(r.c.d), "not a regular file ("+o.Mode.Type().String()+")")
+		bad()
 		return
 	}
 	if errors.Is(res.Err, fs.ErrNotExist) {
 		return // deleted by gc after the listing; not a finding
 	}
 	if res.Err != nil {
-		rep.add(SevError, KindUnreadable, layout.ObjectRel(o.ID), res.Err.Error())
-		st.corrupt = append(st.corrupt, o.ID)
+		rep.add(SevError, KindUnreadable, o.rel(r.c.d), res.Err.Error())
+		bad()
 		return
 	}
-	if res.Got != o.ID {
+	if res.Got != o.ID || res.Detail != "" {
 		// Read it once more to tell a transient read fault from
 		// corruption (restic does the same).
-		got2, _, err2 := hashFile(o.Path, buf, noCounter{})
-		if errors.Is(err2, fs.ErrNotExist) || (err2 == nil && got2 == o.ID) {
+		again := hashObject(o, buf, noCounter{})
+		if errors.Is(again.Err, fs.ErrNotExist) || (again.Err == nil && again.Detail == "" && again.Got == o.ID) {
 			return
 		}
 		detail := fmt.Sprintf("content hashes to %s", res.Got)
+		if res.Detail != "" {
+			detail = "compressed, and " + res.Detail
+		} else if o.Compressed {
+			detail = "compressed, and decompresses to bytes that hash to " + res.Got.String()
+		}
 		if users := r.refs[o.ID]; len(users) > 0 {
 			detail += "; used by " + describeUsers(users)
 		}
-		rep.add(SevError, KindHashMismatch, layout.ObjectRel(o.ID), detail)
-		st.corrupt = append(st.corrupt, o.ID)
+		rep.add(SevError, KindHashMismatch, o.rel(r.c.d), detail)
+		bad()
 		return
 	}
 	if len(r.refs[o.ID]) == 0 {
-		rep.add(SevHint, KindDangling, layout.ObjectRel(o.ID), fmt.Sprintf("no entry uses this object (%s)", humanBytes(o.Size)))
+		rep.add(SevHint, KindDangling, o.rel(r.c.d), fmt.Sprintf("no entry uses this object (%s)", humanBytes(o.Size)))
 		st.dangling += o.Size
 	}
 }

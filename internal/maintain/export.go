@@ -93,8 +93,15 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 	}
 	tw := tar.NewWriter(w)
 	now := time.Now()
-	hdr, _ := json.Marshal(archiveHeaderV1{Format: archiveFormat, Version: archiveVersion, Name: name,
-		Entries: len(keep), Objects: len(ids), Created: now.UTC().Format(time.RFC3339)})
+	head := archiveHeaderV1{Format: archiveFormat, Version: archiveVersion, Name: name,
+		Entries: len(keep), Objects: len(ids), Created: now.UTC().Format(time.RFC3339)}
+	for _, id := range ids {
+		if c.store.StoredCompressed(id) {
+			head.Compression = compressionZstd
+			break
+		}
+	}
+	hdr, _ := json.Marshal(head)
 	if err := writeTarFile(tw, archiveHeader, hdr, now); err != nil {
 		return nil, err
 	}

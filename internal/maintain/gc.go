@@ -622,12 +622,12 @@ func (p *GCPlan) removeObjects(ctx context.Context, packed int) error {
 		}
 		bar.Add(1)
 		if err := p.store.Delete(o.ID); err != nil && !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, cas.ErrNotFound) {
-			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", layout.ObjectRel(o.ID), err))
+			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", o.rel(p.c.d), err))
 			continue
 		}
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += o.Size
-		p.item("remove object %s: %s", layout.ObjectRel(o.ID), humanBytes(o.Size))
+		p.item("remove object %s: %s", o.rel(p.c.d), humanBytes(o.Size))
 	}
 	bar.Done()
 	return nil
@@ -677,17 +677,22 @@ func (p *GCPlan) dropLooseCopies(rep *GCReport) {
 		if doomed[id] || p.store.VerifyPacked(d.Pack, d.Object) != nil {
 			continue
 		}
+		rel := layout.ObjectRel(id)
 		fi, err := os.Lstat(p.store.Path(id))
+		if err != nil {
+			rel = layout.CompressedObjectRel(id) // the loose copy is compressed
+			fi, err = os.Lstat(p.store.ZstPath(id))
+		}
 		if err != nil || !fi.Mode().IsRegular() {
 			continue
 		}
 		if err := p.store.Delete(id); err != nil {
-			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", layout.ObjectRel(id), err))
+			rep.Errors = append(rep.Errors, fmt.Sprintf("remove %s: %v", rel, err))
 			continue
 		}
 		rep.ObjectsRemoved++
 		rep.BytesRemoved += fi.Size()
-		p.item("remove object %s: %s (also stored in pack %s)", layout.ObjectRel(id), humanBytes(fi.Size()), d.Pack)
+		p.item("remove object %s: %s (also stored in pack %s)", rel, humanBytes(fi.Size()), d.Pack)
 	}
 }
 

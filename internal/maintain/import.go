@@ -291,7 +291,14 @@ func (im *importRun) storeObjects(ctx context.Context, bar Counter) error {
 			return badArchive("%s: %d bytes, but the entries record %d", hdr.Name, hdr.Size, want)
 		}
 		existed, _ := im.store.Has(id)
-		got, n, err := im.store.PutReader(io.TeeReader(io.LimitReader(im.tr, hdr.Size), counterWriter{bar}))
+		src := io.TeeReader(io.LimitReader(im.tr, hdr.Size), counterWriter{bar})
+		var got cas.ID
+		var n int64
+		if im.head.Compression == compressionZstd {
+			got, n, err = im.store.PutReaderCompressed(src, hdr.Size, cas.DefaultCompression)
+		} else {
+			got, n, err = im.store.PutReader(src)
+		}
 		if err != nil {
 			return fmt.Errorf("store %s: %w", hdr.Name, err)
 		}

@@ -62,14 +62,24 @@ func (r *RepairReport) fail(path string, err error) {
 // gone. The caller holds the gc lock exclusively.
 func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, error) {
 	rr := &RepairReport{Actions: []RepairAction{}}
+	version := layout.MarkerVersion
+	if st.zst {
+		version = layout.CompressedVersion // never a marker that lets an older release near them
+	}
 	if c.marker != nil {
 		// First: writable adds a missing marker, and what follows writes.
-		if err := c.d.RepairMarker(); err != nil {
+		if err := c.d.RepairMarker(version); err != nil {
 			rr.fail(layout.MarkerFile, err)
 			return rr, nil
 		}
 		rr.do("rewrote", layout.MarkerFile, "a sound marker in place of the damaged or missing one")
 		c.marker = nil
+	} else if st.raise {
+		if err := c.d.UpgradeMarker(version); err != nil {
+			rr.fail(layout.MarkerFile, err)
+			return rr, nil
+		}
+		rr.do("rewrote", layout.MarkerFile, fmt.Sprintf("layout version %d: the cache holds compressed objects", version))
 	}
 	store, err := c.writable()
 	if err != nil {
@@ -158,6 +168,18 @@ func (c *Cache) quarantineObjects(store *cas.Store, st *checkState, rr *RepairRe
 		}
 		rr.Quarantined++
 		rr.do("quarantined", layout.ObjectRel(id), "moved to "+c.d.Rel(dst))
+	}
+	for _, id := range st.badZst {
+		dst, err := store.QuarantineCompressed(id)
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, cas.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			rr.fail(layout.CompressedObjectRel(id), err)
+			continue
+		}
+		rr.Quarantined++
+		rr.do("quarantined", layout.CompressedObjectRel(id), "moved to "+c.d.Rel(dst))
 	}
 	for _, s := range st.strays {
 		dst, err := c.quarantineFile(s.Path)

@@ -28,12 +28,20 @@ type objFile struct {
 	ModTime time.Time   // of the file (the pack's, for a packed object)
 	Mode    fs.FileMode // from Lstat: anything but a regular file is corrupt
 	Pack    string      // the pack's name, or "" for a loose object
+	// Compressed marks a loose object stored compressed (Path is its .zst
+	// file): Size is then the file's size, Content what it decompresses
+	// to (its frame header's claim; -1 when the header does not read).
+	Compressed bool
+	Content    int64 // the object's own size: Size, but for a compressed object
 }
 
 // rel names the object for reports.
 func (o objFile) rel(d layout.Dir) string {
 	if o.Pack != "" {
 		return d.Rel(o.Path) + " (object " + o.ID.String()[:16] + ")"
+	}
+	if o.Compressed {
+		return layout.CompressedObjectRel(o.ID)
 	}
 	return layout.ObjectRel(o.ID)
 }
@@ -87,7 +95,7 @@ func (c *Cache) objectsAndCopies() (objs []objFile, packs []cas.PackInfo, strays
 				continue
 			}
 			seen[po.ID] = true
-			objs = append(objs, objFile{ID: po.ID, Path: pi.Path, Size: po.Size, ModTime: pi.ModTime, Mode: 0o444, Pack: pi.Name})
+			objs = append(objs, objFile{ID: po.ID, Path: pi.Path, Size: po.Size, Content: po.Size, ModTime: pi.ModTime, Mode: 0o444, Pack: pi.Name})
 		}
 	}
 	return objs, packs, strays, dups, looseDups, nil
@@ -112,8 +120,17 @@ func (c *Cache) scanObjects() (objs []objFile, strays []looseFile, err error) {
 	store := c.store
 	err = store.WalkAll(cas.WalkFuncs{
 		Object: func(id cas.ID, info fs.FileInfo) error {
-			objs = append(objs, objFile{ID: id, Path: store.Path(id), Size: info.Size(),
-				ModTime: info.ModTime(), Mode: info.Mode()})
+			o := objFile{ID: id, Path: store.Path(id), Size: info.Size(), Content: info.Size(),
+				ModTime: info.ModTime(), Mode: info.Mode()}
+			if cas.IsCompressedName(info.Name()) {
+				o.Path, o.Compressed, o.Content = store.ZstPath(id), true, -1
+				if info.Mode().IsRegular() {
+					if n, err := store.CompressedSize(id); err == nil {
+						o.Content = n
+					}
+				}
+			}
+			objs = append(objs, o)
 			return nil
 		},
 		Stray: func(rel string, info fs.FileInfo) error {
@@ -160,6 +177,9 @@ type hashResult struct {
 	N    int64
 	Err  error // read error; fs.ErrNotExist when the object vanished meanwhile
 	Done bool
+	// Detail says why a compressed object does not decode (Got is then
+	// not its hash).
+	Detail string
 }
 
 // hashBufSize is the read size per worker: large enough that the syscall
@@ -187,8 +207,7 @@ func hashObjects(ctx context.Context, objs []objFile, workers int, c Counter) []
 				if !objs[i].Mode.IsRegular() || objs[i].Pack != "" {
 					continue // never follow a link or read a device; check reports it
 				}
-				got, n, err := hashFile(objs[i].Path, buf, c)
-				res[i] = hashResult{Got: got, N: n, Err: err, Done: true}
+				res[i] = hashObject(objs[i], buf, c)
 			}
 		}()
 	}
@@ -209,6 +228,31 @@ feed:
 	close(jobs)
 	wg.Wait()
 	return res
+}
+
+// hashObject hashes loose object o: a raw file's bytes, or what a
+// compressed one decompresses to (a frame that does not decode is a
+// result with Detail, never an error: it is damage, not a failure to read).
+func hashObject(o objFile, buf []byte, c Counter) hashResult {
+	if !o.Compressed {
+		got, n, err := hashFile(o.Path, buf, c)
+		return hashResult{Got: got, N: n, Err: err, Done: true}
+	}
+	f, err := os.Open(o.Path)
+	if err != nil {
+		return hashResult{Err: err, Done: true}
+	}
+	defer f.Close()
+	if o.Content < 0 {
+		return hashResult{Detail: "its zstd frame header does not read (or declares no size)", Done: true}
+	}
+	_, got, err := cas.HashCompressed(o.ID, o.Path, f, o.Content)
+	c.Add(o.Size)
+	var ce *cas.CorruptError
+	if errors.As(err, &ce) {
+		return hashResult{N: o.Size, Detail: ce.Reason, Done: true}
+	}
+	return hashResult{Got: got, N: o.Size, Err: err, Done: true}
 }
 
 // hashFile returns the BLAKE3-256 of the file at path and its length.

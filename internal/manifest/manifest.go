@@ -419,6 +419,7 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 	for i := range entries {
 		r := &rec{e: entries[i]}
 		r.e.Inline = nil // only segments that travel to a remote carry results inline
+		r.e.Zstd = false // nor say where a remote keeps objects
 		if r.e.Time == 0 {
 			r.e.Time = m.stamp()
 			entries[i].Time = r.e.Time

@@ -103,21 +103,29 @@ func encodeSegment(w io.Writer, version uint64, name string, n int, at func(i in
 // EncodeSegment returns a segment holding entries (the winner per key by
 // the resolution rule, tombstones kept) of function name, and its file name
 // (content-named): how a segment travels to a remote. Entries may carry
-// their results inline (Entry.Inline); the segment then has format version
-// record.InlineVersion.
+// their results inline (Entry.Inline), or say the remote may hold an object
+// compressed (Entry.Zstd); the segment then has format version
+// record.InlineVersion, or record.ZstdVersion.
 func EncodeSegment(name string, entries []record.Entry) (file string, data []byte, err error) {
 	best := map[[32]byte]*rec{}
 	inline := map[[32]byte][]byte{} // by result: a record of a later use keeps the inlined result
+	zstd := map[[32]byte]bool{}     // by result: and says the remote may hold it compressed
 	for i := range entries {
 		r := &rec{e: entries[i]}
 		mergeInto(best, r)
 		if r.e.Inline != nil {
 			inline[r.e.Result] = r.e.Inline
 		}
+		if r.e.Zstd {
+			zstd[r.e.Result] = true
+		}
 	}
 	for _, r := range best {
 		if b, ok := inline[r.e.Result]; ok && r.e.Inline == nil && !r.e.Deleted {
 			r.e.Inline = b
+		}
+		if zstd[r.e.Result] && !r.e.Deleted {
+			r.e.Zstd = true
 		}
 	}
 	src := newSliceSource(best)
@@ -128,7 +136,10 @@ func EncodeSegment(name string, entries []record.Entry) (file string, data []byt
 			return "", nil, err
 		}
 		if r.e.Inline != nil {
-			version = record.InlineVersion
+			version = max(version, record.InlineVersion)
+		}
+		if r.e.Zstd {
+			version = record.ZstdVersion
 		}
 	}
 	var b bytes.Buffer

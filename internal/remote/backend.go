@@ -16,6 +16,9 @@
 //
 //	<prefix>/pcache-remote.json            marker: format and version
 //	<prefix>/objects/<64 hex>              objects, immutable, named by their BLAKE3-256
+//	<prefix>/objects/<64 hex>.zst          objects stored compressed: a zstd frame of the object
+//	                                       (uploaded by a cache that stores it so; records that
+//	                                       name one say z, in segments of format 4)
 //	<prefix>/fn/<32 hex>/segments/<name>   manifest segments (package manifest's format), content-named
 //	<prefix>/fn/<32 hex>/log/<20 digits>   the function's log: entry n lists the segments published n-th
 //	<prefix>/fn/<32 hex>/checkpoint/<20 digits>   the segments that hold every record up to log entry n

@@ -45,7 +45,7 @@ func (t *Tier) Fetch(ctx context.Context, e *record.Entry) error {
 				t.stats.corrupt.Add(1)
 			}
 		}
-		if err := t.fetchObject(ctx, o.ID, o.Size); err != nil {
+		if err := t.fetchEither(ctx, o.ID, o.Size, e.Zstd); err != nil {
 			t.stats.misses.Add(1)
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
@@ -54,7 +54,19 @@ func (t *Tier) Fetch(ctx context.Context, e *record.Entry) error {
 	return nil
 }
 
-func (t *Tier) fetchObject(ctx context.Context, id cas.ID, size int64) error {
+// fetchEither fetches object id from whichever key the remote holds it
+// under: the compressed one first when the record says z, the raw one
+// first otherwise, the other after a 404.
+func (t *Tier) fetchEither(ctx context.Context, id cas.ID, size int64, zstd bool) error {
+	err := t.fetchObject(ctx, id, size, zstd)
+	if errors.Is(err, ErrNotExist) {
+		t.stats.missing.Add(-1) // counted once, below, if the other key is missing too
+		err = t.fetchObject(ctx, id, size, !zstd)
+	}
+	return err
+}
+
+func (t *Tier) fetchObject(ctx context.Context, id cas.ID, size int64, compressed bool) error {
 	var damaged error
 	// The deadline follows the transfer's progress, not the size the
 	// record declares; PutExpect reads at most size+1 bytes and fails on
@@ -62,13 +74,17 @@ func (t *Tier) fetchObject(ctx context.Context, id cas.ID, size int64) error {
 	ctx, wd := newWatchdog(ctx, t.opts.Timeout)
 	defer wd.stop()
 	err := t.requestFor(ctx, "fetch an object", -1, func(ctx context.Context) error {
-		r, err := t.b.Get(ctx, objectKey(id))
+		key, put := objectKey(id), t.store.PutExpect
+		if compressed {
+			key, put = compressedKey(id), t.store.PutCompressedExpect
+		}
+		r, err := t.b.Get(ctx, key)
 		if err != nil {
 			return err
 		}
 		defer r.Close()
 		body := &readErr{r: wd.reader(r)}
-		err = t.store.PutExpect(body, id, size)
+		err = put(body, id, size)
 		if body.err != nil && body.err != io.EOF {
 			return err // the transfer broke
 		}

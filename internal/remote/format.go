@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/fxamacker/cbor/v2"
 	"github.com/zeebo/blake3"
@@ -103,6 +104,26 @@ func headKey(name string) string          { return fnDir(name) + "head" }
 func segmentKey(name, file string) string { return fnDir(name) + "segments/" + file }
 func objectKey(id [32]byte) string        { return "objects/" + hex.EncodeToString(id[:]) }
 func decodeSmall(b []byte, v any) error   { return decMode.Unmarshal(b, v) }
+
+// compressedKey is the key of object id stored compressed: a zstd frame
+// whose decompressed bytes hash to id (as a compressing cache keeps it,
+// objects/ab/<62 hex>.zst). The name, never the content, says so.
+func compressedKey(id [32]byte) string { return objectKey(id) + layout.CompressedExt }
+
+// parseObjectKey returns the object a key of objects/ names, and whether
+// it is the compressed form.
+func parseObjectKey(key string) (id [32]byte, compressed, ok bool) {
+	rest, found := strings.CutPrefix(key, "objects/")
+	if !found {
+		return id, false, false
+	}
+	rest, compressed = strings.CutSuffix(rest, layout.CompressedExt)
+	if len(rest) != 64 || !layout.IsLowerHex(rest, 64) {
+		return id, false, false
+	}
+	hex.Decode(id[:], []byte(rest))
+	return id, compressed, true
+}
 
 // readHead returns the checkpoint number function name's head names: 0
 // when there is no head, or it does not decode (it is only a hint).

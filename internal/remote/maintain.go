@@ -78,7 +78,8 @@ type InspectOptions struct {
 // listing is one pass over a remote's keys.
 type listing struct {
 	objects map[[32]byte]listed
-	fns     map[string]*fnKeys // by fnDir
+	zst     map[[32]byte]listed // objects stored compressed (objects/<id>.zst)
+	fns     map[string]*fnKeys  // by fnDir
 	probes  []string
 	marker  bool
 }
@@ -98,12 +99,16 @@ type fnKeys struct {
 }
 
 func list(ctx context.Context, b Backend) (*listing, error) {
-	l := &listing{objects: map[[32]byte]listed{}, fns: map[string]*fnKeys{}}
+	l := &listing{objects: map[[32]byte]listed{}, zst: map[[32]byte]listed{}, fns: map[string]*fnKeys{}}
 	err := b.List(ctx, "", func(key string, size int64, mod time.Time) error {
 		it := listed{size: size, modified: mod, key: key}
 		switch {
 		case key == markerKey:
 			l.marker = true
+		case strings.HasPrefix(key, "objects/") && strings.HasSuffix(key, layout.CompressedExt):
+			if id, _, ok := parseObjectKey(key); ok {
+				l.zst[id] = it
+			}
 		case strings.HasPrefix(key, "objects/"):
 			var id [32]byte
 			if h, err := hex.DecodeString(strings.TrimPrefix(key, "objects/")); err == nil && len(h) == 32 {
@@ -264,7 +269,10 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 				}
 				referenced[id] = obj.Size
 				o, ok := l.objects[id]
+				_, zok := l.zst[id]
 				switch {
+				case !ok && zok:
+					// Stored compressed: its size is not the object's.
 				case !ok:
 					rep.Problems = append(rep.Problems, Problem{Kind: KindMissingObject, Key: objectKey(id), Function: fn.st.name,
 						Detail: fmt.Sprintf("entry %s names it; calls that need it are computed", record.Short(&e.KeyHash))})
@@ -276,35 +284,46 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 		}
 		rep.Functions = append(rep.Functions, info)
 	}
-	for id, o := range l.objects {
-		rep.Objects++
-		rep.ObjectBytes += o.size
-		if _, ok := referenced[id]; !ok {
-			rep.Unreferenced++
-			rep.UnreferencedBytes += o.size
+	for _, objs := range []map[[32]byte]listed{l.objects, l.zst} {
+		for id, o := range objs {
+			rep.Objects++
+			rep.ObjectBytes += o.size
+			if _, ok := referenced[id]; !ok {
+				rep.Unreferenced++
+				rep.UnreferencedBytes += o.size
+			}
 		}
 	}
 	if opts.Verify {
 		var total, done int64
 		for id := range referenced {
-			if _, ok := l.objects[id]; ok {
-				total++
-			}
+			_, ok := l.objects[id]
+			_, zok := l.zst[id]
+			total += int64(btoi(ok) + btoi(zok))
 		}
-		for id := range referenced {
-			if _, ok := l.objects[id]; !ok {
-				continue
+		for id, size := range referenced {
+			verify := func(key string, err error) error {
+				if err != nil {
+					if !errors.Is(err, errBadContent) {
+						return err
+					}
+					rep.Problems = append(rep.Problems, Problem{Kind: KindBadObject, Key: key, Detail: err.Error()})
+				}
+				done++
+				if opts.Progress != nil {
+					opts.Progress(done, total)
+				}
+				return nil
 			}
-			if err := verifyObject(ctx, b, id, l.objects[id].size); err != nil {
-				if errors.Is(err, errBadContent) {
-					rep.Problems = append(rep.Problems, Problem{Kind: KindBadObject, Key: objectKey(id), Detail: err.Error()})
-				} else {
+			if o, ok := l.objects[id]; ok {
+				if err := verify(objectKey(id), verifyObject(ctx, b, id, o.size)); err != nil {
 					return nil, err
 				}
 			}
-			done++
-			if opts.Progress != nil {
-				opts.Progress(done, total)
+			if _, ok := l.zst[id]; ok {
+				if err := verify(compressedKey(id), verifyCompressed(ctx, b, id, size)); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -314,6 +333,13 @@ func Inspect(ctx context.Context, b Backend, opts InspectOptions) (*Report, erro
 }
 
 var errBadContent = errors.New("content does not hash to the object's name")
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
 
 func verifyObject(ctx context.Context, b Backend, id [32]byte, size int64) error {
 	r, err := b.Get(ctx, objectKey(id))
@@ -515,19 +541,21 @@ func (g *gcRun) deleteUnnamed(ctx context.Context, l *listing, fns []*inspected)
 			return err
 		}
 	}
-	for id, o := range l.objects {
-		if referenced[id] {
-			continue
+	for _, objs := range []map[[32]byte]listed{l.objects, l.zst} {
+		for id, o := range objs {
+			if referenced[id] {
+				continue
+			}
+			if opts.Now.Sub(o.modified) < opts.Grace {
+				rep.YoungKept++
+				continue
+			}
+			if err := b.Delete(ctx, o.key); err != nil {
+				return err
+			}
+			rep.DeletedObjects++
+			rep.DeletedBytes += o.size
 		}
-		if opts.Now.Sub(o.modified) < opts.Grace {
-			rep.YoungKept++
-			continue
-		}
-		if err := b.Delete(ctx, o.key); err != nil {
-			return err
-		}
-		rep.DeletedObjects++
-		rep.DeletedBytes += o.size
 	}
 	for _, p := range l.probes {
 		if err := b.Delete(ctx, p); err != nil {
@@ -562,7 +590,9 @@ func chooseEvictions(l *listing, fns []*inspected, opts GCOptions, rep *GCReport
 			objs := e.Objects()
 			dead := false
 			for _, o := range objs {
-				if _, ok := l.objects[o.ID]; !ok {
+				_, ok := l.objects[o.ID]
+				_, zok := l.zst[o.ID]
+				if !ok && !zok {
 					dead = true
 				}
 			}
@@ -787,6 +817,9 @@ func Repair(ctx context.Context, b Backend, rep *Report) (*RepairReport, error) 
 // objectDamaged checks the object at key again: its size and content
 // against its name.
 func objectDamaged(ctx context.Context, b Backend, key string) (bool, error) {
+	if id, compressed, ok := parseObjectKey(key); ok && compressed {
+		return compressedDamaged(ctx, b, id)
+	}
 	h, err := hex.DecodeString(strings.TrimPrefix(key, "objects/"))
 	if err != nil || len(h) != 32 || !strings.HasPrefix(key, "objects/") {
 		return false, nil

@@ -58,7 +58,7 @@ type publisher struct {
 	lastErr  error               // why publishing last failed
 
 	upMu     sync.Mutex
-	uploaded map[cas.ID]bool // objects known to be on the remote
+	uploaded map[cas.ID]stored // objects known to be on the remote, and how
 
 	probeMu sync.Mutex
 	writeOK time.Time // when a probe showed that the remote takes writes
@@ -102,7 +102,7 @@ func newPublisher(t *Tier) *publisher {
 		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 		ctx: ctx, cancel: cancel,
 		keepFile: map[*outboxFile]bool{}, seq: map[string]uint64{}, cp: map[string]uint64{}, heads: map[string]headSeen{},
-		uploaded: map[cas.ID]bool{},
+		uploaded: map[cas.ID]stored{},
 	}
 }
 
@@ -700,27 +700,42 @@ func (p *publisher) writable() error {
 	return err
 }
 
+// stored is how an object is on the remote.
+type stored uint8
+
+const (
+	storedRaw        stored = 1 // objects/<id>
+	storedCompressed stored = 2 // objects/<id>.zst
+)
+
 // uploadObjects puts e's objects on the remote, reporting false if one of
-// them is gone from the local cache (the record cannot be published).
+// them is gone from the local cache (the record cannot be published). An
+// object this cache stores compressed goes compressed, and e then says so
+// (Zstd): its record is published in a segment of format
+// record.ZstdVersion.
 func (p *publisher) uploadObjects(e *record.Entry) (bool, error) {
 	for _, o := range e.Objects() {
 		id := cas.ID(o.ID)
 		p.upMu.Lock()
-		done := p.uploaded[id]
+		how := p.uploaded[id]
 		p.upMu.Unlock()
-		if done {
-			continue
+		if how == 0 {
+			var ok bool
+			var err error
+			ok, how, err = p.upload(id, o.Size)
+			if err != nil || !ok {
+				return ok, err
+			}
+			p.upMu.Lock()
+			if len(p.uploaded) >= maxUploaded {
+				clear(p.uploaded)
+			}
+			p.uploaded[id] = how
+			p.upMu.Unlock()
 		}
-		ok, err := p.upload(id, o.Size)
-		if err != nil || !ok {
-			return ok, err
+		if how == storedCompressed {
+			e.Zstd = true
 		}
-		p.upMu.Lock()
-		if len(p.uploaded) >= maxUploaded {
-			clear(p.uploaded)
-		}
-		p.uploaded[id] = true
-		p.upMu.Unlock()
 	}
 	return true, nil
 }
@@ -735,10 +750,24 @@ const headFirst = 256 << 10
 
 // upload puts object id on the remote unless it is there (a large one is
 // asked about first; a small one is sent, and an already-exists answer
-// counts as done). A copy on the remote that is damaged — of the wrong
-// size, or one of an entry the remote could not serve (Tier.Suspect) that
-// fails verification — is replaced.
-func (p *publisher) upload(id cas.ID, size int64) (bool, error) {
+// counts as done), compressed if this cache stores it so (uploadCompressed),
+// and says how the remote holds it. A copy on the remote that is damaged —
+// of the wrong size, or one of an entry the remote could not serve
+// (Tier.Suspect) that fails verification — is replaced.
+func (p *publisher) upload(id cas.ID, size int64) (bool, stored, error) {
+	if p.t.store.StoredCompressed(id) {
+		ok, how, err := p.uploadCompressed(id, size)
+		if ok || err != nil {
+			return ok, how, err
+		}
+		// Gone here as a compressed file (stored raw since?): as raw.
+	}
+	ok, err := p.uploadRaw(id, size)
+	return ok, storedRaw, err
+}
+
+// uploadRaw is upload of an object this cache stores raw (or packed).
+func (p *publisher) uploadRaw(id cas.ID, size int64) (bool, error) {
 	t := p.t
 	key := objectKey(id)
 	if size >= headFirst {

@@ -18,14 +18,38 @@ import (
 // release that wrote it computed; the entry dropped with pcache-fsck rm
 // must miss.
 func TestFrozenCaches(t *testing.T) {
-	for _, name := range []string{"cache-v1", "cache-v2"} {
+	for _, name := range []string{"cache-v1", "cache-v2", "cache-v3"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cache")
 			if err := copyTree(filepath.Join("..", "..", "testdata", name), dir); err != nil {
 				t.Fatal(err)
 			}
 			checkFrozen(t, dir)
+			if name >= "cache-v3" {
+				checkFrozenText(t, dir, true)
+			}
 		})
+	}
+}
+
+// checkFrozenText requires fixture/text's entries (compressed objects,
+// from cache-v3 on) to be served without computing when intact, and the
+// right value whatever happened to them.
+func checkFrozenText(t *testing.T, dir string, intact bool) {
+	t.Helper()
+	s := openStore(t, dir, pcache.WithLogger(quietLogger()))
+	computed := 0
+	text := pcache.MustWrap(s, fixture.Text, func(_ context.Context, x int) (string, error) {
+		computed++
+		return fixture.TextOf(x), nil
+	}, pcache.Compress(0))
+	for x := 0; x < fixture.TextN; x++ {
+		if got, err := text.Call(context.Background(), x); err != nil || got != fixture.TextOf(x) {
+			t.Fatalf("text(%d): %d bytes, %v", x, len(got), err)
+		}
+	}
+	if intact && computed > 0 {
+		t.Errorf("%d compressed entries were recomputed", computed)
 	}
 }
 
@@ -155,7 +179,8 @@ func checkFrozen(t *testing.T, dir string) {
 
 // TestFrozenCacheDamaged damages copies of the frozen cache of this
 // release in the ways disks and copies do (a flipped bit in the pack, a
-// journal cut mid-record, a garbled segment, a lost pack index) and
+// journal cut mid-record, a garbled segment, a lost pack index, a flipped
+// bit in a compressed object, one cut short) and
 // requires every call to return the value the function computes: served
 // when the damage spared its entry, computed again when not, never wrong.
 func TestFrozenCacheDamaged(t *testing.T) {
@@ -181,11 +206,20 @@ func TestFrozenCacheDamaged(t *testing.T) {
 				os.Remove(p)
 			}
 		},
+		"flipped bit in a compressed object": func(t *testing.T, dir string) {
+			flipByte(t, glob(t, dir, "objects/*/*.zst")[0], 0.5)
+		},
+		"compressed object cut short": func(t *testing.T, dir string) {
+			p := glob(t, dir, "objects/*/*.zst")[1]
+			fi, _ := os.Stat(p)
+			os.Chmod(p, 0o644)
+			os.Truncate(p, fi.Size()/2)
+		},
 	}
 	for name, fn := range damage {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cache")
-			if err := copyTree(filepath.Join("..", "..", "testdata", "cache-v2"), dir); err != nil {
+			if err := copyTree(filepath.Join("..", "..", "testdata", "cache-v3"), dir); err != nil {
 				t.Fatal(err)
 			}
 			fn(t, dir)
@@ -213,6 +247,8 @@ func TestFrozenCacheDamaged(t *testing.T) {
 				}
 			}
 			t.Logf("%s: square %+v; record %+v; many %+v", name, square.Stats(), record.Stats(), many.Stats())
+			s.Close()
+			checkFrozenText(t, dir, false)
 		})
 	}
 }
@@ -233,6 +269,7 @@ func flipByte(t *testing.T, path string, at float64) {
 		t.Fatal(err)
 	}
 	b[int(float64(len(b))*at)] ^= 0x40
+	os.Chmod(path, 0o644) // objects are read-only: as any user but root, writing needs this
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -82,3 +82,61 @@ func TestStoresShareThroughS3(t *testing.T) {
 	}
 	c.Close()
 }
+
+// TestCompressedSharesThroughS3: a store whose function compresses
+// publishes its large results compressed (objects/<id>.zst, one of them
+// above the lowered multipart threshold even compressed), and a store
+// that does not compress, on an empty local cache, is served every one
+// without computing, verified.
+func TestCompressedSharesThroughS3(t *testing.T) {
+	smallParts(t)
+	srv := remotetest.Shared(t)
+	bucket := srv.Bucket(t)
+	url := "s3://" + bucket + "/zstd?endpoint=" + srv.Endpoint()
+	srv.Env(t)
+	value := func(n int) string {
+		var b bytes.Buffer
+		rows := 4000
+		if n == 0 {
+			rows = 400000 // 12 MiB, 1.9 MB compressed: over the 1 MiB multipart threshold
+		}
+		for i := 0; i < rows; i++ {
+			fmt.Fprintf(&b, `{"n":%d,"row":%d,"v":"%x"},`, n, i, (i*2654435761)%65536)
+		}
+		return b.String()
+	}
+	run := func(s *pcache.Store, opts ...pcache.Option) (computes int) {
+		t.Helper()
+		f := pcache.MustWrap(s, "s3/zstd", func(_ context.Context, n int) (string, error) { computes++; return value(n), nil }, opts...)
+		for n := range 4 {
+			if got, err := f.Call(context.Background(), n); err != nil || got != value(n) {
+				t.Fatalf("call %d: %d bytes, %v", n, len(got), err)
+			}
+		}
+		return computes
+	}
+	a, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := run(a, pcache.Compress(0)); n != 4 {
+		t.Fatalf("the first store computed %d of 4", n)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := a.Stats(); st.Uploads != 4 || st.RemoteErrors != 0 {
+		t.Fatalf("first store: %+v: want 4 entries uploaded", st)
+	}
+	b, err := pcache.Open(t.TempDir(), pcache.Remote(url))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if n := run(b); n != 0 {
+		t.Fatalf("the second store computed %d; want every entry from the remote (%+v)", n, b.Stats())
+	}
+	if st := b.Stats(); st.RemoteHits != 4 || st.RemoteErrors != 0 {
+		t.Fatalf("second store: %+v: want 4 remote hits", st)
+	}
+}

@@ -9,8 +9,9 @@
 // testdata/cache-v1 was written by the release before the format gained
 // result-type fingerprints and packs (with this program as it was then);
 // testdata/cache-v2 by the release that added packs, the remote tier and
-// memoizers. Each release adds its own directory and never rewrites an
-// earlier one.
+// memoizers; testdata/cache-v3 by the release that added compression
+// (layout version 2: fixture/text's results are compressed objects). Each
+// release adds its own directory and never rewrites an earlier one.
 package main
 
 import (

@@ -87,6 +87,14 @@ func write(dir, work string) error {
 			return err
 		}
 	}
+	text := pcache.MustWrap(s, fixture.Text, func(_ context.Context, x int) (string, error) {
+		return fixture.TextOf(x), nil
+	}, pcache.Compress(0))
+	for x := 0; x < fixture.TextN; x++ {
+		if _, err := text.Call(ctx, x); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

@@ -129,7 +129,7 @@ func TestNewer(t *testing.T) {
 }
 
 func TestHeaderVersions(t *testing.T) {
-	for _, v := range []uint64{1, 2, 3} {
+	for _, v := range []uint64{1, 2, 3, 4} {
 		b, err := encMode.Marshal(&Header{Format: JournalFormat, Version: v, Digest: digestName, Name: "f"})
 		if err != nil {
 			t.Fatal(err)
@@ -138,9 +138,9 @@ func TestHeaderVersions(t *testing.T) {
 			t.Errorf("version %d: %v", v, err)
 		}
 	}
-	b, _ := encMode.Marshal(&Header{Format: JournalFormat, Version: 4, Digest: digestName, Name: "f"})
+	b, _ := encMode.Marshal(&Header{Format: JournalFormat, Version: MaxVersion + 1, Digest: digestName, Name: "f"})
 	if _, _, err := ParseHeader(b, JournalFormat); !errors.Is(err, ErrUnknownVersion) {
-		t.Errorf("version 4: %v, want ErrUnknownVersion", err)
+		t.Errorf("version %d: %v, want ErrUnknownVersion", MaxVersion+1, err)
 	}
 	b, _ = encMode.Marshal(&Header{Format: JournalFormat, Version: 0, Digest: digestName, Name: "f"})
 	if _, _, err := ParseHeader(b, JournalFormat); !errors.Is(err, ErrBadHeader) {
@@ -177,6 +177,11 @@ func TestInlineResults(t *testing.T) {
 	used.Used = 9
 	if !Newer(&used, &e) {
 		t.Fatal("a later use lost to the same record carrying its result")
+	}
+	z := bare
+	z.Zstd = true
+	if Newer(&z, &bare) || Newer(&bare, &z) {
+		t.Fatal("saying the remote holds an object compressed changed which record wins")
 	}
 	for name, bad := range map[string]Entry{
 		"short":     {KeyHash: [32]byte{1}, Time: 5, Result: [32]byte{2}, Size: 4, Inline: []byte("abc")},

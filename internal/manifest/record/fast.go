@@ -8,7 +8,7 @@ import (
 // fastDecode decodes b into e without reflection when b is exactly the
 // canonical encoding Encode writes for an entry without out files: a
 // map whose keys are one-letter text strings in canonical order (c d h i k
-// r s t u y), every head in its shortest form, hashes of exactly 32 bytes, no zero
+// r s t u y z), every head in its shortest form, hashes of exactly 32 bytes, no zero
 // value written for an omitempty field, t and a nonzero h present, and
 // nothing after the map. For anything else (out files included) it returns
 // false and leaves e untouched, and the caller falls back to the strict
@@ -20,7 +20,7 @@ func fastDecode(b []byte, e *Entry) bool {
 		return false
 	}
 	major, n, p, minimal, err := ReadHead(b)
-	if err != nil || major != MajorMap || !minimal || n < 2 || n > 10 {
+	if err != nil || major != MajorMap || !minimal || n < 2 || n > 11 {
 		return false
 	}
 	var out Entry
@@ -99,6 +99,11 @@ func fastDecode(b []byte, e *Entry) bool {
 				return false
 			}
 			p += 34
+		case 'z':
+			if b[p] != 0xf5 { // true; false is omitted
+				return false
+			}
+			out.Zstd, p = true, p+1
 		default: // 'f' (out files) and anything unknown: the strict decoder's job
 			return false
 		}

@@ -40,6 +40,8 @@ func fastCases() []struct {
 	both.Type, both.Used, both.Codec = kh(98), 5, "cbor"
 	inline := ent(16, "i")
 	inline.Inline = bytes.Repeat([]byte{'r'}, int(inline.Size))
+	zstd := ent(17, "z")
+	zstd.Zstd, zstd.Type, zstd.Used = true, kh(97), 6
 	withOuts := seedEntries()[0]
 	return []struct {
 		name string
@@ -47,6 +49,7 @@ func fastCases() []struct {
 		fast bool
 	}{
 		{"common", ent(1, "v"), true},
+		{"compressed on the remote", zstd, true},
 		{"tombstone", Entry{KeyHash: kh(2), Time: 43, Deleted: true}, true},
 		{"codec", withCodec, true},
 		{"negative time", negTime, true},

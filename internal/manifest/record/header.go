@@ -7,15 +7,21 @@ import (
 
 // The manifest file format versions: 2 added the record fields u and y, 3
 // the field i (a small result's bytes, inlined in the segments a remote
-// shares). Version is what this package writes to files whose records use
-// no newer field (every local file: a pcache of an earlier release sharing
-// the cache directory still reads them); InlineVersion heads segments that
-// hold inlined results. It reads every version from MinVersion to
+// shares), 4 the field z (an object of the entry may be stored compressed
+// on the remote). Version is what this package writes to files whose
+// records use no newer field (every local file: a pcache of an earlier
+// release sharing the cache directory still reads them); InlineVersion
+// heads segments that hold inlined results, ZstdVersion those holding a
+// record with z: a release before compression cannot read them, so it
+// neither serves those entries nor, taking their compressed objects for
+// missing, has its remote gc drop them (it leaves a function whose index
+// it cannot read alone). It reads every version from MinVersion to
 // MaxVersion.
 const (
 	Version       = 2
 	InlineVersion = 3
-	MaxVersion    = InlineVersion
+	ZstdVersion   = 4
+	MaxVersion    = ZstdVersion
 	MinVersion    = 1
 )
 
@@ -48,7 +54,8 @@ type Header struct {
 }
 
 // EncodeHeader encodes the header of a new file of the given format and
-// version (Version, or InlineVersion for a segment holding inlined results).
+// version (Version, or InlineVersion or ZstdVersion for a segment holding
+// inlined results or compressed objects' records).
 func EncodeHeader(format string, version uint64, name string, count *uint64) ([]byte, error) {
 	b, err := encMode.Marshal(&Header{Format: format, Version: version, Digest: digestName, Name: name, Count: count})
 	if err != nil {

@@ -10,13 +10,14 @@
 //
 //	c codec · d tombstone · f out files · h entry key hash · i inline
 //	result · k key · r result ID · s size · t time (unix ns) · u last use
-//	(unix ns) · y result-type fingerprint
+//	(unix ns) · y result-type fingerprint · z compressed (on a remote)
 //
 // an out file being {a arg · m mode · o object · p paths · s size} and a
 // path {p path · s size · t mtime ns}. h and t are always present. Files of
 // format version 1 hold records without u and y; version 2 added them (y is
 // present in every entry written since, u in touch records); version 3
-// added i, written only in segments that travel to a remote. A payload is
+// added i, and version 4 z, both written only in segments that travel to
+// a remote. A payload is
 // framed as the CBOR array [payload, crc] where crc is the CRC-32C of the
 // payload (frame.go).
 //
@@ -24,7 +25,7 @@
 //
 // One key may have records in several files. Newer decides which wins: the
 // greater Time; on equal Times, the bytewise greater canonical encoding of
-// the entry without its last-use time and inlined result; and between
+// the entry without its last-use time, inlined result and z; and between
 // records that differ only in those, the later use. The rule depends only on the records, never on
 // which file holds them, so every machine resolves a key alike. A record
 // whose key hash is ForgetAll is a function-wide tombstone: every record of
@@ -69,6 +70,11 @@ type Entry struct {
 	// never hold it (Manifest.Append drops it); a reader checks it against
 	// Result before it uses it.
 	Inline []byte
+	// Zstd says that an object of the entry may be stored compressed on
+	// the remote (objects/<id>.zst): a fetch asks for that key first.
+	// Only segments that travel to a remote carry it (Manifest.Append
+	// drops it), and a segment holding it has format ZstdVersion.
+	Zstd bool
 }
 
 // OutFile records one out-file argument of a cached call.
@@ -176,6 +182,7 @@ type wireEntry struct {
 	Used    int64   `cbor:"u,omitempty"`
 	Type    hash32  `cbor:"y,omitzero"`
 	Inline  []byte  `cbor:"i,omitempty"`
+	Zstd    bool    `cbor:"z,omitempty"`
 }
 
 type wireOut struct {
@@ -361,6 +368,7 @@ func decodeStrict(b []byte, e *Entry) error {
 		Used:    w.Used,
 		Type:    keying.Fingerprint(w.Type),
 		Inline:  w.Inline,
+		Zstd:    w.Zstd,
 	}
 	if len(w.Outs) > 0 {
 		e.Outs = make([]OutFile, len(w.Outs))
@@ -384,6 +392,7 @@ func Encode(e *Entry) ([]byte, error) {
 		Used:    e.Used,
 		Type:    hash32(e.Type),
 		Inline:  e.Inline,
+		Zstd:    e.Zstd,
 	}
 	if len(e.Outs) > 0 {
 		w.Outs = make([]wireOut, len(e.Outs))
@@ -427,6 +436,7 @@ func Newer(a, b *Entry) bool {
 	x, y := *a, *b
 	x.Used, y.Used = 0, 0
 	x.Inline, y.Inline = nil, nil // the same result, carried or not
+	x.Zstd, y.Zstd = false, false // the same result, however a remote stores it
 	ca, errA := Encode(&x)
 	cb, errB := Encode(&y)
 	if errA != nil || errB != nil { // only for absurd sizes

@@ -3,9 +3,10 @@ package surface
 import "testing"
 
 // maxNames is the module's exported-name count as of the last change that
-// lowered it (issue 23 aims at 150): a change that adds public names must
-// raise it here, in review, on purpose.
-const maxNames = 149
+// changed it (issue 23 caps it at 150; issue 24's Compress took the last
+// one): a change that adds public names must raise it here, in review, on
+// purpose.
+const maxNames = 150
 
 // TestSurfaceDoesNotGrow counts the module's importable exported names.
 func TestSurfaceDoesNotGrow(t *testing.T) {
