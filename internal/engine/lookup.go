@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -261,7 +262,15 @@ func (c *Fn) objectEntry(e *record.Entry, dst Sink) (outcome, reason) {
 	if err := c.e.cas.Verify(e.Result); err != nil {
 		return unusable, readFailed(err)
 	}
-	if n, err := c.e.cas.Size(e.Result); err != nil || n != e.Size {
+	// Callers read the object at any offset, so it must be there as
+	// itself (not only as a compressed copy another function stored).
+	o, err := c.e.cas.OpenObject(e.Result)
+	if err != nil {
+		return unusable, readFailed(err)
+	}
+	n, err := o.Seek(0, io.SeekEnd)
+	o.Close()
+	if err != nil || n != e.Size {
 		return unusable, reason{why: fmt.Sprintf("an entry exists but its result object's size (%d) is not the recorded one (%d)", n, e.Size)}
 	}
 	if !dst.fromObject(e.Result, e.Size) {
