@@ -65,7 +65,7 @@ func corruptWrap(s *pcache.Store, computed *atomic.Int64) (*pcache.Func[corruptA
 // their indexes, as opts choose).
 func buildCorruptBase(t *testing.T, opts ...pcache.StoreOption) string {
 	t.Helper()
-	dir, outs := fastTempDir(t), t.TempDir()
+	dir, outs := t.TempDir(), t.TempDir()
 	ctx := context.Background()
 	call := func(f *pcache.Func[corruptArgs, string], k int, out string) {
 		if _, err := f.Call(ctx, corruptArgs{K: k, Out: filepath.Join(outs, out)}); err != nil {
@@ -247,7 +247,7 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 	}
 	manifests = append(manifests, packManifests...)
 	bin := fsckBinary(t)
-	work := fastTempDir(t)
+	work := t.TempDir()
 
 	var (
 		detected, refused, wrong, callErrors, recomputed atomic.Int64
@@ -372,18 +372,4 @@ func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget) (res t
 	}
 	res.recomputed = int(n.Load())
 	return res, err
-}
-
-// fastTempDir is t.TempDir on a memory file system (/dev/shm) when there is
-// one: the trials copy and delete thousands of small files, which costs far
-// more on a busy disk than the checks themselves.
-func fastTempDir(t *testing.T) string {
-	t.Helper()
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		if d, err := os.MkdirTemp("/dev/shm", "pcache-torture-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
 }
