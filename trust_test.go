@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // callRecover calls f and returns what it panicked with, if it did.
@@ -593,7 +594,7 @@ func TestPlantedMarkerNeverHangsOpen(t *testing.T) {
 			marker := filepath.Join(dir, "pcache.json")
 			os.Remove(marker)
 			if kind == "fifo" {
-				if err := mkfifo(marker); err != nil {
+				if err := testutil.Mkfifo(marker); err != nil {
 					t.Skip("no FIFOs here:", err)
 				}
 			} else {

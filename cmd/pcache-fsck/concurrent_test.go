@@ -33,7 +33,7 @@ func TestGCBesideWriters(t *testing.T) {
 		dur = 20 * time.Second
 	}
 	c := newTestCache(t)
-	c.fill("seed", 10, nil)
+	c.Fill("seed", 10, nil)
 	deadline := time.Now().Add(dur)
 	type worker struct {
 		cmd *exec.Cmd
@@ -42,7 +42,7 @@ func TestGCBesideWriters(t *testing.T) {
 	var ws []*worker
 	for i := 0; i < 4; i++ {
 		w := &worker{cmd: exec.Command(os.Args[0], "-test.run=^TestWorkerWrites$", "-test.v")}
-		w.cmd.Env = append(os.Environ(), workerEnv+"="+c.dir, "PCACHE_FSCK_TEST_WORKER_ID="+strconv.Itoa(i),
+		w.cmd.Env = append(os.Environ(), workerEnv+"="+c.Dir, "PCACHE_FSCK_TEST_WORKER_ID="+strconv.Itoa(i),
 			"PCACHE_FSCK_TEST_DEADLINE="+strconv.FormatInt(deadline.UnixNano(), 10))
 		w.cmd.Stdout = &w.out
 		w.cmd.Stderr = os.Stderr
@@ -66,15 +66,15 @@ func TestGCBesideWriters(t *testing.T) {
 			continue
 		default:
 		}
-		runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+		runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
 		gcs++
 	}
-	runCLICode(t, 0, "check", "-dir", c.dir)
-	runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
-	r := runCLICode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.Dir)
+	runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
+	r := runCLICode(t, 0, "check", "-dir", c.Dir)
 
 	// Every entry a writer committed reads back: a call under ErrorOnMiss hits.
-	s, err := pcache.Open(c.dir)
+	s, err := pcache.Open(c.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

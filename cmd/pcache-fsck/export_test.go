@@ -14,14 +14,15 @@ import (
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest"
+	"github.com/pcache/pcache/internal/testutil/testcache"
 )
 
 func TestExportImportRoundTrip(t *testing.T) {
 	src := newTestCache(t)
-	src.fill("proj/f", 50, nil)
-	src.fill("other", 5, nil)
+	src.Fill("proj/f", 50, nil)
+	src.Fill("other", 5, nil)
 	tarPath := filepath.Join(t.TempDir(), "f.tar")
-	r := runCLICode(t, 0, "export", "proj/f", tarPath, "-dir", src.dir)
+	r := runCLICode(t, 0, "export", "proj/f", tarPath, "-dir", src.Dir)
 	if !strings.Contains(r.stdout, "export: wrote 50 entries and 50 objects") {
 		t.Errorf("export output:\n%s", r.stdout)
 	}
@@ -38,9 +39,9 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if rep.Name != "renamed/f" || rep.Entries != 50 || rep.Objects != 50 || rep.NewObjects != 50 {
 		t.Fatalf("import report %+v", rep)
 	}
-	c := &testCache{t: t, dir: dst, store: openTestStore(t, dst)}
+	c := testcache.Open(t, dst, cas.Options{})
 	for i := 0; i < 50; i++ {
-		if !c.hit("renamed/f", fmt.Sprintf("k%d", i)) {
+		if !c.Hit("renamed/f", fmt.Sprintf("k%d", i)) {
 			t.Errorf("imported k%d misses", i)
 		}
 	}
@@ -123,9 +124,9 @@ func sparseArchive(t *testing.T, files ...[2]string) string {
 
 func TestImportRejectsBadArchives(t *testing.T) {
 	src := newTestCache(t)
-	es := src.fill("f", 2, nil)
+	es := src.Fill("f", 2, nil)
 	good := filepath.Join(t.TempDir(), "good.tar")
-	runCLICode(t, 0, "export", "f", good, "-dir", src.dir)
+	runCLICode(t, 0, "export", "f", good, "-dir", src.Dir)
 	// Take the good archive apart to build bad ones from its pieces.
 	f, _ := os.Open(good)
 	tr := tar.NewReader(f)

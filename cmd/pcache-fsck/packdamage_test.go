@@ -27,8 +27,8 @@ func packedCache(t *testing.T, name string, n int) (*testCache, []record.Entry, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testCache{t: t, dir: dir, store: s}
-	es := c.fill(name, n, nil)
+	c := &testCache{T: t, Dir: dir, Store: s}
+	es := c.Fill(name, n, nil)
 	if err := s.Close(); err != nil { // seals the pack
 		t.Fatal(err)
 	}
@@ -116,13 +116,13 @@ func TestPackDamageCLI(t *testing.T) {
 			if err := os.WriteFile(target, tc.damage(b, recs), 0o444); err != nil {
 				t.Fatal(err)
 			}
-			before := servedValues(t, c.dir, name, es)
+			before := servedValues(t, c.Dir, name, es)
 			if len(before) != n-tc.lost {
 				t.Fatalf("a reader serves %d of %d entries after the damage, want %d", len(before), n, n-tc.lost)
 			}
 			stillServed := func(after string) {
 				t.Helper()
-				now := servedValues(t, c.dir, name, es)
+				now := servedValues(t, c.Dir, name, es)
 				for i := range before {
 					if !now[i] {
 						t.Errorf("after %s: entry %d is no longer served", after, i)
@@ -130,7 +130,7 @@ func TestPackDamageCLI(t *testing.T) {
 				}
 			}
 
-			r := runCLICode(t, 1, "check", "-dir", c.dir)
+			r := runCLICode(t, 1, "check", "-dir", c.Dir)
 			t.Logf("check:\n%s", r.stdout)
 			if strings.Contains(r.stdout, "missing") && tc.lost == 0 {
 				t.Errorf("check calls intact packed objects missing:\n%s", r.stdout)
@@ -143,21 +143,21 @@ func TestPackDamageCLI(t *testing.T) {
 				t.Errorf("check does not name %s:\n%s", rel, r.stdout)
 			}
 
-			r = runCLI(t, "gc", "-grace", "0s", "-dir", c.dir)
+			r = runCLI(t, "gc", "-grace", "0s", "-dir", c.Dir)
 			t.Logf("gc: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 			if tc.gcRefuses && (r.code == 0 || !strings.Contains(r.stderr, "check -repair")) {
 				t.Errorf("gc on a damaged pack: exit %d, want a refusal naming check -repair\n%s%s", r.code, r.stdout, r.stderr)
 			}
 			stillServed("gc")
 
-			runCLI(t, "check", "-repair", "-dir", c.dir)
-			runCLICode(t, 0, "check", "-dir", c.dir)
+			runCLI(t, "check", "-repair", "-dir", c.Dir)
+			runCLICode(t, 0, "check", "-dir", c.Dir)
 			stillServed("check -repair")
 
-			runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+			runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
 			stillServed("gc after repair")
-			runCLICode(t, 0, "check", "-dir", c.dir)
-			locks, _ := filepath.Glob(filepath.Join(c.dir, "locks", "packs", "*"))
+			runCLICode(t, 0, "check", "-dir", c.Dir)
+			locks, _ := filepath.Glob(filepath.Join(c.Dir, "locks", "packs", "*"))
 			if len(locks) > 0 {
 				t.Errorf("gc left the lock files of sealed or gone packs: %v", locks)
 			}

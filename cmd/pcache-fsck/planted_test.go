@@ -1,31 +1,14 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 	"time"
-)
 
-// snapshot lists every file under dir with its size, mode and content, to
-// tell whether anything there changed.
-func snapshot(t *testing.T, dir string) string {
-	t.Helper()
-	var lines []string
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return nil
-		}
-		b, _ := os.ReadFile(p)
-		lines = append(lines, fmt.Sprintf("%s %v %d %q", p, fi.Mode(), fi.Size(), b))
-		return nil
-	})
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
+	"github.com/pcache/pcache/internal/testutil"
+)
 
 // outsideDir makes a directory outside the cache holding old files (older
 // than any grace period) and returns it with its snapshot.
@@ -39,7 +22,7 @@ func outsideDir(t *testing.T, name string) (string, string) {
 		os.WriteFile(p, []byte("precious "+f), 0o600)
 		os.Chtimes(p, old, old)
 	}
-	return d, snapshot(t, d)
+	return d, testutil.Snapshot(t, d)
 }
 
 // TestPlantedLinksNeverLeadMaintenanceOutside: links planted where the cache
@@ -61,39 +44,39 @@ func TestPlantedLinksNeverLeadMaintenanceOutside(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCache(t)
-			c.fill("f", 20, nil)
+			c.Fill("f", 20, nil)
 			outside, before := outsideDir(t, "victim")
 			for _, l := range tc.links {
-				p := filepath.Join(c.dir, filepath.FromSlash(l))
+				p := filepath.Join(c.Dir, filepath.FromSlash(l))
 				os.RemoveAll(p)
 				os.MkdirAll(filepath.Dir(p), 0o755)
 				if err := os.Symlink(outside, p); err != nil {
 					t.Fatal(err)
 				}
 			}
-			r := runCLI(t, "gc", "-grace", "0s", "-dir", c.dir)
+			r := runCLI(t, "gc", "-grace", "0s", "-dir", c.Dir)
 			if r.code == 0 || !strings.Contains(r.stderr, "symbolic link") {
 				t.Fatalf("gc beside planted links: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 			}
-			r = runCLICode(t, exitProblems, "check", "-dir", c.dir)
+			r = runCLICode(t, exitProblems, "check", "-dir", c.Dir)
 			for _, l := range tc.links {
 				if !strings.Contains(r.stdout, "planted "+l+": is a symbolic link to "+outside) {
 					t.Fatalf("check does not name %s:\n%s", l, r.stdout)
 				}
 			}
-			runCLI(t, "check", "-repair", "-dir", c.dir)
-			if after := snapshot(t, outside); after != before {
+			runCLI(t, "check", "-repair", "-dir", c.Dir)
+			if after := testutil.Snapshot(t, outside); after != before {
 				t.Fatalf("maintenance changed files outside the cache:\nbefore\n%s\nafter\n%s", before, after)
 			}
 			for _, l := range tc.links {
-				if fi, err := os.Lstat(filepath.Join(c.dir, filepath.FromSlash(l))); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+				if fi, err := os.Lstat(filepath.Join(c.Dir, filepath.FromSlash(l))); err == nil && fi.Mode()&os.ModeSymlink != 0 {
 					t.Fatalf("check -repair left the planted link %s", l)
 				}
 			}
-			runCLI(t, "check", "-repair", "-dir", c.dir) // entries whose objects were behind the link are dropped
-			runCLICode(t, exitOK, "check", "-dir", c.dir)
-			runCLICode(t, exitOK, "gc", "-grace", "0s", "-dir", c.dir)
-			if after := snapshot(t, outside); after != before {
+			runCLI(t, "check", "-repair", "-dir", c.Dir) // entries whose objects were behind the link are dropped
+			runCLICode(t, exitOK, "check", "-dir", c.Dir)
+			runCLICode(t, exitOK, "gc", "-grace", "0s", "-dir", c.Dir)
+			if after := testutil.Snapshot(t, outside); after != before {
 				t.Fatalf("gc changed files outside the cache:\nbefore\n%s\nafter\n%s", before, after)
 			}
 		})
@@ -108,8 +91,8 @@ func TestChangingAnotherUsersCacheNeedsSafeDirectory(t *testing.T) {
 		t.Skip("needs root to make a cache owned by another user")
 	}
 	c := newTestCache(t)
-	c.fill("f", 5, nil)
-	filepath.Walk(c.dir, func(p string, _ os.FileInfo, err error) error {
+	c.Fill("f", 5, nil)
+	filepath.Walk(c.Dir, func(p string, _ os.FileInfo, err error) error {
 		if err == nil {
 			os.Lchown(p, 65534, 65534)
 		}
@@ -117,16 +100,16 @@ func TestChangingAnotherUsersCacheNeedsSafeDirectory(t *testing.T) {
 	})
 	t.Setenv("PCACHE_SAFE_DIRECTORY", "")
 	for _, args := range [][]string{{"gc"}, {"check", "-repair"}, {"rm", "f"}} {
-		r := runCLI(t, append(args, "-dir", c.dir)...)
+		r := runCLI(t, append(args, "-dir", c.Dir)...)
 		if r.code != exitProblems || !strings.Contains(r.stderr, "owned by another user") || !strings.Contains(r.stderr, "PCACHE_SAFE_DIRECTORY") {
 			t.Fatalf("%v on another user's cache: exit %d\n%s", args, r.code, r.stderr)
 		}
 	}
-	runCLICode(t, exitOK, "check", "-dir", c.dir)
-	runCLICode(t, exitOK, "gc", "-dry-run", "-dir", c.dir)
-	runCLICode(t, exitOK, "ls", "-dir", c.dir)
-	t.Setenv("PCACHE_SAFE_DIRECTORY", c.dir)
-	runCLICode(t, exitOK, "gc", "-dir", c.dir)
+	runCLICode(t, exitOK, "check", "-dir", c.Dir)
+	runCLICode(t, exitOK, "gc", "-dry-run", "-dir", c.Dir)
+	runCLICode(t, exitOK, "ls", "-dir", c.Dir)
+	t.Setenv("PCACHE_SAFE_DIRECTORY", c.Dir)
+	runCLICode(t, exitOK, "gc", "-dir", c.Dir)
 }
 
 // TestPlantedMarker: a FIFO, a link or a giant file at pcache.json is a
@@ -138,7 +121,7 @@ func TestPlantedMarker(t *testing.T) {
 		plant func(t *testing.T, p string)
 	}{
 		{"fifo", func(t *testing.T, p string) {
-			if err := syscallMkfifo(p); err != nil {
+			if err := testutil.Mkfifo(p); err != nil {
 				t.Skip("no FIFOs here:", err)
 			}
 		}},
@@ -155,17 +138,17 @@ func TestPlantedMarker(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCache(t)
-			c.fill("f", 3, nil)
-			marker := filepath.Join(c.dir, "pcache.json")
+			c.Fill("f", 3, nil)
+			marker := filepath.Join(c.Dir, "pcache.json")
 			os.Remove(marker)
 			tc.plant(t, marker)
-			r := runCLICode(t, exitProblems, "check", "-dir", c.dir)
+			r := runCLICode(t, exitProblems, "check", "-dir", c.Dir)
 			if !strings.Contains(r.stdout, "bad-marker") {
 				t.Fatalf("check does not report the marker:\n%s", r.stdout)
 			}
-			runCLICode(t, exitProblems, "ls", "-dir", c.dir)
-			runCLI(t, "check", "-repair", "-dir", c.dir)
-			runCLICode(t, exitOK, "check", "-dir", c.dir)
+			runCLICode(t, exitProblems, "ls", "-dir", c.Dir)
+			runCLI(t, "check", "-repair", "-dir", c.Dir)
+			runCLICode(t, exitOK, "check", "-dir", c.Dir)
 		})
 	}
 }

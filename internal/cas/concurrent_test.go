@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // Many goroutines writing the same objects (and some different ones) at once
 // is the normal case for a cache; all must succeed and leave good objects.
 func TestConcurrentPutSameContent(t *testing.T) {
 	s, _ := newStore(t)
-	shared := content(1, 3*bufSize+11)
+	shared := testutil.Bytes(1, 3*bufSize+11)
 	const goroutines = 32
 	var wg sync.WaitGroup
 	errs := make(chan error, goroutines)
@@ -35,7 +36,7 @@ func TestConcurrentPutSameContent(t *testing.T) {
 			case 1:
 				id, _, err = s.PutReader(bytes.NewReader(shared))
 			default:
-				id, err = s.Put(content(uint64(100+g), 1000))
+				id, err = s.Put(testutil.Bytes(uint64(100+g), 1000))
 			}
 			if err == nil {
 				_, err = s.Get(id, -1) // what this goroutine wrote is readable at once
@@ -80,10 +81,10 @@ func sharedContent(i int) []byte {
 	if i%10 == 0 {
 		n = 2*bufSize + i // some multi-buffer objects
 	}
-	return content(uint64(i), n)
+	return testutil.Bytes(uint64(i), n)
 }
 
-func ownContent(w, i int) []byte { return content(uint64(1_000_000+w*1000+i), 500+i) }
+func ownContent(w, i int) []byte { return testutil.Bytes(uint64(1_000_000+w*1000+i), 500+i) }
 
 func TestMultiProcessWorker(t *testing.T) {
 	arg := os.Getenv(casWorkerEnv)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // damages turn a good object file into a bad one in place.
@@ -60,7 +62,7 @@ var damages = []struct {
 	}},
 	{"fifo", "named pipe", func(t *testing.T, s *Store, path string, good []byte) {
 		must(t, os.Remove(path))
-		if err := mkfifo(path); err != nil {
+		if err := testutil.Mkfifo(path); err != nil {
 			t.Skip("no FIFOs:", err)
 		}
 	}},
@@ -128,7 +130,7 @@ func TestCorruptObjectsAreDetected(t *testing.T) {
 		for _, d := range damages {
 			t.Run(fmt.Sprintf("%s/%d", d.name, size), func(t *testing.T) {
 				s, _ := newStore(t)
-				good := content(uint64(size), size)
+				good := testutil.Bytes(uint64(size), size)
 				id := mustPut(t, s, good)
 				path := s.Path(id)
 				d.damage(t, s, path, good)
@@ -190,7 +192,7 @@ func TestQuarantineThenPutRepairs(t *testing.T) {
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
 			s, _ := newStore(t)
-			good := content(7, 1000)
+			good := testutil.Bytes(7, 1000)
 			id := mustPut(t, s, good)
 			path := s.Path(id)
 			d.damage(t, s, path, good)
@@ -223,7 +225,7 @@ func TestQuarantineThenPutRepairs(t *testing.T) {
 }
 
 func TestPutReplacesWhatIsObviouslyWrong(t *testing.T) {
-	good := content(9, 1000)
+	good := testutil.Bytes(9, 1000)
 	for _, d := range damages {
 		if strings.HasPrefix(d.name, "flip") {
 			continue // same size: Put trusts it (callers Quarantine first)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // failWrites makes every temp-file write fail like a full disk, after
@@ -38,7 +40,7 @@ func (r *failingReader) Read(p []byte) (int, error) {
 }
 
 func TestFailedWriteLeavesNothing(t *testing.T) {
-	big := content(3, 3*bufSize)
+	big := testutil.Bytes(3, 3*bufSize)
 	for _, tc := range []struct {
 		name    string
 		okWrite int

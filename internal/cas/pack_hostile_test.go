@@ -6,10 +6,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // Packs from elsewhere (rsync, a hostile directory) are read without trust:
@@ -39,7 +39,7 @@ func TestHostilePacks(t *testing.T) {
 			must(t, os.Symlink(outside, filepath.Join(d, "x.pcp")))
 		}},
 		{"pack is a fifo", func(t *testing.T, d string) {
-			if err := syscall.Mkfifo(filepath.Join(d, "x.pcp"), 0o644); err != nil {
+			if err := testutil.Mkfifo(filepath.Join(d, "x.pcp")); err != nil {
 				t.Skip("no fifos:", err)
 			}
 		}},

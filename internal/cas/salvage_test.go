@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // sealedPack writes n small objects into one pack, seals it (Close) and
@@ -206,7 +207,7 @@ func TestGetRetryReleasesThePack(t *testing.T) {
 // the budget it would hash about 8 GiB.
 func TestResyncIsBounded(t *testing.T) {
 	const size = 1 << 20
-	data := content(7, size)
+	data := testutil.Bytes(7, size)
 	copy(data, packMagic[:])
 	for q := headerSize; q+recHeaderSize <= size; q += 64 {
 		data[q] = recTag

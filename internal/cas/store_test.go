@@ -12,6 +12,7 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func TestOpenCreatesLayout(t *testing.T) {
@@ -108,7 +109,7 @@ func TestRoundTrip(t *testing.T) {
 	s, _ := newStore(t)
 	srcDir := t.TempDir()
 	for _, n := range sizes {
-		b := content(uint64(n), n)
+		b := testutil.Bytes(uint64(n), n)
 		want := Sum(b)
 		// Each way in must give the same ID...
 		id1 := mustPut(t, s, b)

@@ -162,7 +162,7 @@ func TestCheckNextNamesFixes(t *testing.T) {
 	if err != nil || !rep.Clean || len(rep.Next) > 0 {
 		t.Fatalf("Check after repair: %v, clean %v, next %q", err, rep.Clean, rep.Next)
 	}
-	if _, err := c.store.Put([]byte("an object no entry uses")); err != nil {
+	if _, err := c.raw.Store.Put([]byte("an object no entry uses")); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = c.Check(context.Background(), CheckOptions{})

@@ -63,8 +63,8 @@ func TestGCDropsDuplicatePackedCopies(t *testing.T) {
 			a, b := newTestCache(t), newTestCache(t)
 			es := a.fill("f", 5)
 			b.fill("f", 5)
-			a.store.Close()
-			b.store.Close()
+			a.raw.Store.Close()
+			b.raw.Store.Close()
 			copyPacks(t, b.Dir(), a.Dir())
 			var dupBytes int64
 			for _, e := range es {
@@ -155,13 +155,13 @@ func TestCheckDuringMerge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCache(t)
-			c.store.Close()
+			c.raw.Store.Close()
 			for w := 0; w < tc.packs; w++ {
 				st, err := cas.Open(layout.New(c.Dir()), cas.Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
-				c.store = st
+				c.raw.Store = st
 				c.fill(fmt.Sprintf("f%d", w), 3)
 				st.Close()
 			}
@@ -204,7 +204,7 @@ func TestCheckDuringMerge(t *testing.T) {
 func TestGCDropsLooseCopiesOfPackedObjects(t *testing.T) {
 	a := newTestCache(t)
 	es := a.fill("f", 5)
-	a.store.Close()
+	a.raw.Store.Close()
 	loose, err := cas.Open(layout.New(a.Dir()), cas.Options{PackLimit: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // newTier opens a tier of b for a fresh local cache.
@@ -118,7 +118,7 @@ func TestOutboxOfAnotherUserIsNotPublished(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(outbox, "link"+layout.OutboxExt)); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(filepath.Join(outbox, "fifo"+layout.OutboxExt), 0o644); err != nil {
+	if err := testutil.Mkfifo(filepath.Join(outbox, "fifo"+layout.OutboxExt)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -203,7 +203,7 @@ func TestLocalRemoteStateIsOpenedSafely(t *testing.T) {
 	}
 	state := filepath.Join(fi.dir, layout.MirrorState)
 	for _, plant := range []func() error{
-		func() error { return syscall.Mkfifo(state, 0o644) },
+		func() error { return testutil.Mkfifo(state) },
 		func() error { return os.Symlink("/dev/zero", state) },
 		func() error { return os.WriteFile(state, make([]byte, maxStateFile+1), 0o644) },
 	} {
@@ -221,7 +221,7 @@ func TestLocalRemoteStateIsOpenedSafely(t *testing.T) {
 	}
 	rs := d.RemoteState(tier.id)
 	os.Remove(rs)
-	if err := syscall.Mkfifo(rs, 0o644); err != nil {
+	if err := testutil.Mkfifo(rs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := readRegular(rs, maxStateFile); err == nil {
@@ -377,7 +377,7 @@ func TestFileRemoteStaysInside(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(root, "objects"), 0o777)
 	os.Symlink("/dev/zero", filepath.Join(root, "objects", "zero"))
-	syscall.Mkfifo(filepath.Join(root, "objects", "fifo"), 0o644)
+	testutil.Mkfifo(filepath.Join(root, "objects", "fifo"))
 	for _, k := range []string{"objects/zero", "objects/fifo", "../x", "objects/../../x", "/etc/passwd"} {
 		done := make(chan error, 1)
 		go func() { _, err := b.Get(ctx, k); done <- err }()

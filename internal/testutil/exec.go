@@ -1,10 +1,109 @@
 package testutil
 
 import (
+	"bytes"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"regexp"
+	"strings"
 	"syscall"
+	"testing"
+	"time"
 )
+
+// workerEnv names the worker a re-executed test binary runs (see Main).
+const workerEnv = "PCACHE_TEST_WORKER"
+
+// Main is a TestMain for a package whose tests start worker processes: when
+// this process was started by Worker(kind, ...) it runs workers[kind] and
+// exits with what it returns; otherwise it runs the tests, removes what Tool
+// built, and exits.
+func Main(m *testing.M, workers map[string]func() int) {
+	if kind := os.Getenv(workerEnv); kind != "" {
+		w, ok := workers[kind]
+		if !ok {
+			fmt.Fprintln(os.Stderr, "unknown worker", kind)
+			os.Exit(2)
+		}
+		os.Exit(w())
+	}
+	code := m.Run()
+	Cleanup()
+	os.Exit(code)
+}
+
+// WorkerEnv is the environment variable that makes this test binary (or a
+// copy of it) the worker kind of the package's Main, for a test that
+// starts the worker itself (as another user, say).
+func WorkerEnv(kind string) string { return workerEnv + "=" + kind }
+
+// Worker returns a command that runs this test binary as the worker kind of
+// the package's Main, with env added to this process's environment and its
+// standard error going to this process's.
+func Worker(kind string, env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), append([]string{WorkerEnv(kind)}, env...)...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// Rerun returns a command that runs this test binary again, running only
+// the test called name (a top-level test, or a subtest as t.Name() writes
+// it) once, with env added to this process's environment: the child of a
+// test that is its own worker process (the test body tells the two apart
+// by the environment).
+func Rerun(name string, env ...string) *exec.Cmd {
+	parts := strings.Split(name, "/")
+	for i, p := range parts {
+		parts[i] = "^" + regexp.QuoteMeta(p) + "$"
+	}
+	cmd := exec.Command(os.Args[0], "-test.run="+strings.Join(parts, "/"), "-test.count=1")
+	cmd.Env = append(os.Environ(), env...)
+	return cmd
+}
+
+// aloneEnv names the one test a re-executed test binary runs (see Alone).
+const aloneEnv = "PCACHE_TEST_ALONE"
+
+// Alone runs the calling test in a process of its own: this test binary
+// again, running that test only. It returns true in that process, where
+// the caller goes on with its body, and false in this one, where the test
+// runs in parallel with the others (it calls t.Parallel) and reports what
+// the other process did: passed, skipped or failed, with its output. It is
+// for tests that need a process to themselves but should not make the
+// others wait: those that read counters of the whole process
+// (allocations), set environment variables (t.Setenv), or free disk space
+// by deleting a file that a child forked meanwhile by another test would
+// hold open until it execs. Call it first thing in the test.
+func Alone(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv(aloneEnv) == t.Name() {
+		return true
+	}
+	t.Parallel()
+	cmd := Rerun(t.Name(), aloneEnv+"="+t.Name())
+	cmd.Args = append(cmd.Args, "-test.v")
+	if testing.Short() {
+		cmd.Args = append(cmd.Args, "-test.short")
+	}
+	if d, ok := t.Deadline(); ok {
+		cmd.Args = append(cmd.Args, "-test.timeout="+time.Until(d).String())
+	}
+	out, err := cmd.CombinedOutput()
+	switch {
+	case err != nil:
+		t.Fatalf("%s in a process of its own: %v\n%s", t.Name(), err, out)
+	case bytes.Contains(out, []byte("--- SKIP: "+t.Name()+" ")):
+		t.Skipf("skipped in a process of its own:\n%s", out)
+	case !bytes.Contains(out, []byte("--- PASS: "+t.Name()+" ")):
+		t.Fatalf("%s in a process of its own did not pass:\n%s", t.Name(), out)
+	default:
+		t.Logf("in a process of its own:\n%s", out)
+	}
+	return false
+}
 
 // CopyExecutable copies the file src to dst (created or truncated) with
 // mode perm, for a test that runs the copy. The copy is written under

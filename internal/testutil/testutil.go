@@ -1,6 +1,9 @@
 // Package testutil holds what pcache's tests share: the test knobs read from
-// the environment, the tool binaries they build and run, CPU time.
-// Only tests import it.
+// the environment, the tool binaries they build and run, the test binary
+// re-executed as a worker or alone, file trees copied and compared,
+// deterministic bytes, CPU time and allocation counts. Only tests import
+// it, and it imports nothing of pcache's, so that any package's tests
+// (internal ones too) may use it.
 package testutil
 
 import (

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
-	"runtime"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -67,7 +68,7 @@ func TestHostileAllocation(t *testing.T) {
 			bytes.Repeat(append([]byte{0xa1, 0x61, 'p', 0x99, 0x03, 0xe8}, bytes.Repeat([]byte{0xa0}, 1000)...), 1000)...)},
 	}
 	for _, tc := range huge {
-		grew := allocated(func() { decodeNew(tc.b) })
+		grew := testutil.Allocated(func() { decodeNew(tc.b) })
 		if grew > 16*uint64(len(tc.b))+64<<10 {
 			t.Errorf("%s: decoding %d bytes allocated %d", tc.name, len(tc.b), grew)
 		}
@@ -80,14 +81,6 @@ func TestHostileAllocation(t *testing.T) {
 			t.Errorf("ParseFrame(%x) = %v, want ErrFraming", b, err)
 		}
 	}
-}
-
-func allocated(fn func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	fn()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
 }
 
 // TestNewer pins the resolution rule: time first, then the content without
