@@ -22,6 +22,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // corruptKeys is the number of entries of the base cache the corruption
@@ -35,7 +36,7 @@ type corruptArgs struct {
 
 func corruptWant(k int) (string, []byte) {
 	v := strings.Repeat(fmt.Sprintf("result %d;", k), 10+k*37%150)
-	return v, crashData(k, 3, 64+k*211%3000)
+	return v, testutil.Bytes(uint64(k)<<8|3, 64+k*211%3000)
 }
 
 func corruptFunc(s *pcache.Store, computed *atomic.Int64) *pcache.Func[corruptArgs, string] {
@@ -158,33 +159,6 @@ func itemBoundaries(t *testing.T, path string) map[int]bool {
 	return ends
 }
 
-// copyTree copies the cache files of src (not locks/ or tmp/) to dst,
-// keeping permission bits.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() && (rel == "locks" || rel == "tmp") {
-			return filepath.SkipDir
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, info.Mode().Perm())
-	})
-}
-
 // damage applies one random kind of damage to the file and describes it.
 func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
 	b, err := os.ReadFile(path)
@@ -228,6 +202,7 @@ func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
 // damaged copy returns the right value and restores the right out file
 // (recomputing where the damage took the entry away).
 func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
+	t.Parallel()
 	trials := 1000
 	if soak() {
 		trials = 5000
@@ -312,7 +287,7 @@ type trialResult struct {
 // key on it.
 func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget) (res trialResult, err error) {
 	defer os.RemoveAll(dir)
-	if err := copyTree(base, dir); err != nil {
+	if err := testutil.CopyTree(base, dir, "locks", "tmp"); err != nil {
 		return res, err
 	}
 	what, err := damage(rng, filepath.Join(dir, filepath.FromSlash(tg.rel)), tg)
