@@ -14,6 +14,7 @@ import (
 // The library's errors name fixes in its own terms; pcache-fsck prints the
 // command that does them, once, in place of the library's words.
 func TestErrorMessageTurnsFixesIntoCommands(t *testing.T) {
+	t.Parallel()
 	dir := "/tmp/a cache"
 	de := &maintain.DamagedError{Dir: dir, Path: "manifests/f", Problem: "manifest f has 1 problem", Fix: maintain.FixRepair}
 	cases := []struct {
@@ -48,6 +49,7 @@ func TestErrorMessageTurnsFixesIntoCommands(t *testing.T) {
 
 // The commands print the advice the library's typed errors call for.
 func TestCommandsAdviseOnLibraryErrors(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 2, nil)
 

@@ -15,6 +15,7 @@ import (
 )
 
 func TestCheckCleanCache(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("a/f", 10, nil)
 	c.Fill("b", 5, nil)
@@ -65,6 +66,7 @@ func truncateJournal(t *testing.T, dir, name string) bool {
 }
 
 func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	es := c.Fill("a/f", 20, nil)
 	c.Fill("g", 3, nil)
@@ -153,6 +155,7 @@ func TestCheckFindsDamageAndRepairFixesIt(t *testing.T) {
 }
 
 func TestCheckStrayAndSizeMismatch(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	es := c.Fill("f", 4, nil)
 	stray := filepath.Join(c.Dir, "objects", "zz-notes.txt")
@@ -190,6 +193,7 @@ func TestCheckStrayAndSizeMismatch(t *testing.T) {
 }
 
 func TestCheckDanglingIsAHint(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 2, nil)
 	if _, err := c.Store.Put([]byte("nobody uses me")); err != nil {
@@ -202,6 +206,7 @@ func TestCheckDanglingIsAHint(t *testing.T) {
 }
 
 func TestCheckOutFileObjects(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	e := c.Entry("with-out", []byte("result"))
 	outID, err := c.Store.Put([]byte("contents of out.txt"))

@@ -12,6 +12,7 @@ import (
 )
 
 func TestExitCodesAndJSON(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	es := c.Fill("f", 3, nil)
 	for _, tc := range []struct {
@@ -51,6 +52,7 @@ func TestExitCodesAndJSON(t *testing.T) {
 }
 
 func TestStatsAndLs(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("a", 4, func(i int) []byte { return []byte("same") }) // 4 entries, 1 object
 	es := c.Fill("b", 2, nil)
@@ -83,6 +85,7 @@ func TestStatsAndLs(t *testing.T) {
 }
 
 func TestRm(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	es := c.Fill("f", 40, nil)
 	c.Fill("g", 2, nil)
@@ -114,6 +117,7 @@ func TestRm(t *testing.T) {
 }
 
 func TestParseAgeAndSize(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want time.Duration

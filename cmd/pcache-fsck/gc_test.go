@@ -17,6 +17,7 @@ import (
 // TestGCAfterRm removes 300 of 1000 entries with rm and checks that gc takes
 // exactly the objects nothing else uses, and that the other 700 still hit.
 func TestGCAfterRm(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	// Entry i's result is value i%900: entries 900..999 share objects with
 	// entries 0..99, so removing 0..299 frees exactly objects 100..299.
@@ -61,6 +62,7 @@ func TestGCAfterRm(t *testing.T) {
 }
 
 func TestGCGraceKeepsYoungFiles(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 3, nil)
 	young, _ := c.Store.Put([]byte("young and unreferenced"))
@@ -113,6 +115,7 @@ func setUsed(t *testing.T, c *testCache, id cas.ID, ago time.Duration) {
 }
 
 func TestGCOlderThan(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	ages := []time.Duration{40 * 24 * time.Hour, 30*24*time.Hour + 30*time.Minute, 10 * 24 * time.Hour, 0}
 	es := c.FillAged("f", 4, nil, func(i int) time.Duration { return ages[i] })
@@ -132,6 +135,7 @@ func TestGCOlderThan(t *testing.T) {
 }
 
 func TestGCMaxSizeEvictsLRU(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	// Ten 1000-byte results; entry i was last used i hours ago, so the
 	// highest i are least recently used. Entry 9 shares its object with
@@ -166,6 +170,7 @@ func TestGCMaxSizeEvictsLRU(t *testing.T) {
 }
 
 func TestGCRefusesBadFlags(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	for _, args := range [][]string{
 		{"gc", "-grace", "soon"},
@@ -180,6 +185,7 @@ func TestGCRefusesBadFlags(t *testing.T) {
 }
 
 func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 5, nil)
 	c.Add("f", c.Entry("late", []byte("late value")))
@@ -208,6 +214,7 @@ func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
 // longer exists (its writer crashed, or compaction folded it away) goes once
 // older than the grace period; a live journal's lock and young ones stay.
 func TestGCRemovesOrphanJournalLocks(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 3, nil)
 	locks := filepath.Join(c.Dir, "locks", "journals")

@@ -21,58 +21,53 @@ import (
 // A damaged pcache.json in a cache is damage, not "no pcache.json" and not
 // "a newer pcache": check says so and exits 1, the other commands refuse
 // naming the fix, check -repair rewrites it, and the library (which judges
-// with the same layout.CheckMarker) keeps using the cache meanwhile.
+// with the same layout.CheckMarker) keeps using the cache meanwhile. (The
+// maintenance library's TestDamagedMarkers takes every kind of damage
+// through check and repair.)
 func TestDamagedMarker(t *testing.T) {
-	good, err := os.ReadFile(filepath.Join(newTestCache(t).Dir, layout.MarkerFile))
+	t.Parallel()
+	c := newTestCache(t)
+	c.Fill("f", 3, nil)
+	marker := filepath.Join(c.Dir, layout.MarkerFile)
+	good, err := os.ReadFile(marker)
 	if err != nil {
 		t.Fatal(err)
 	}
-	flipped := strings.Replace(string(good), `"version":1`, `"version":3`, 1)
-	for name, content := range map[string]string{
-		"truncated":             string(good[:len(good)/2]),
-		"flipped version digit": flipped,
-		"empty":                 "",
-	} {
-		t.Run(name, func(t *testing.T) {
-			c := newTestCache(t)
-			c.Fill("f", 3, nil)
-			os.WriteFile(filepath.Join(c.Dir, layout.MarkerFile), []byte(content), 0o644)
+	os.WriteFile(marker, good[:len(good)/2], 0o644)
 
-			r := runCLICode(t, 1, "check", "-dir", c.Dir)
-			if !strings.Contains(r.stdout, "bad-marker pcache.json: ") || !strings.Contains(r.stdout, "damaged") ||
-				!strings.Contains(r.stdout, "next: pcache-fsck check -repair -dir ") {
-				t.Errorf("check of a damaged marker:\n%s", r.stdout)
-			}
-			for _, out := range []string{r.stdout, r.stderr} {
-				if strings.Contains(out, "has no pcache.json") || strings.Contains(out, "newer") || strings.Contains(out, "upgrade") {
-					t.Errorf("a damaged marker reported as missing or newer:\n%s", out)
-				}
-			}
-			for _, args := range [][]string{{"ls"}, {"stats"}, {"gc"}, {"rm", "f"}} {
-				r := runCLICode(t, 1, append(args, "-dir", c.Dir)...)
-				if !strings.Contains(r.stderr, "damaged") || !strings.Contains(r.stderr, "check -repair") || strings.Contains(r.stderr, "not a cache directory") {
-					t.Errorf("%v on a damaged marker: %q", args, r.stderr)
-				}
-			}
-			// The library agrees it is a cache and serves it.
-			s, err := pcache.Open(c.Dir)
-			if err != nil {
-				t.Fatalf("pcache.Open of a cache with a damaged marker: %v", err)
-			}
-			s.Close()
+	r := runCLICode(t, 1, "check", "-dir", c.Dir)
+	if !strings.Contains(r.stdout, "bad-marker pcache.json: ") || !strings.Contains(r.stdout, "damaged") ||
+		!strings.Contains(r.stdout, "next: pcache-fsck check -repair -dir ") {
+		t.Errorf("check of a damaged marker:\n%s", r.stdout)
+	}
+	for _, out := range []string{r.stdout, r.stderr} {
+		if strings.Contains(out, "has no pcache.json") || strings.Contains(out, "newer") || strings.Contains(out, "upgrade") {
+			t.Errorf("a damaged marker reported as missing or newer:\n%s", out)
+		}
+	}
+	for _, args := range [][]string{{"ls"}, {"stats"}, {"gc"}, {"rm", "f"}} {
+		r := runCLICode(t, 1, append(args, "-dir", c.Dir)...)
+		if !strings.Contains(r.stderr, "damaged") || !strings.Contains(r.stderr, "check -repair") || strings.Contains(r.stderr, "not a cache directory") {
+			t.Errorf("%v on a damaged marker: %q", args, r.stderr)
+		}
+	}
+	// The library agrees it is a cache and serves it.
+	s, err := pcache.Open(c.Dir)
+	if err != nil {
+		t.Fatalf("pcache.Open of a cache with a damaged marker: %v", err)
+	}
+	s.Close()
 
-			r = runCLICode(t, 0, "check", "-repair", "-dir", c.Dir)
-			if !strings.Contains(r.stdout, "rewrote pcache.json") {
-				t.Errorf("check -repair:\n%s", r.stdout)
-			}
-			runCLICode(t, 0, "check", "-dir", c.Dir)
-			if r := runCLICode(t, 0, "ls", "-dir", c.Dir); !strings.Contains(r.stdout, "f ") {
-				t.Errorf("ls after the repair:\n%s", r.stdout)
-			}
-			if !c.Hit("f", "k0") {
-				t.Error("repairing the marker lost an entry")
-			}
-		})
+	r = runCLICode(t, 0, "check", "-repair", "-dir", c.Dir)
+	if !strings.Contains(r.stdout, "rewrote pcache.json") {
+		t.Errorf("check -repair:\n%s", r.stdout)
+	}
+	runCLICode(t, 0, "check", "-dir", c.Dir)
+	if r := runCLICode(t, 0, "ls", "-dir", c.Dir); !strings.Contains(r.stdout, "f ") {
+		t.Errorf("ls after the repair:\n%s", r.stdout)
+	}
+	if !c.Hit("f", "k0") {
+		t.Error("repairing the marker lost an entry")
 	}
 }
 
@@ -80,6 +75,7 @@ func TestDamagedMarker(t *testing.T) {
 // someone else's beside it) makes no cache: check -repair refuses to write a
 // marker there, and the library refuses it too.
 func TestDamagedMarkerOfANonCache(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 1, nil)
 	marker := filepath.Join(c.Dir, layout.MarkerFile)
@@ -102,6 +98,7 @@ func TestDamagedMarkerOfANonCache(t *testing.T) {
 // A sound marker of a newer layout (its checksum matches) is refused by
 // both, as newer.
 func TestNewerMarker(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 1, nil)
 	sum := blake3.Sum256([]byte(fmt.Sprintf("%s %d %s", layout.MarkerFormat, 2, layout.Digest)))
@@ -123,6 +120,7 @@ func TestNewerMarker(t *testing.T) {
 // library, with one prefix; never "not a cache directory". Root may read
 // anything, so this runs as another user (the suite also runs as uid 65534).
 func TestPermissionDeniedSaysPermission(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root reads every directory; run the tests as an unprivileged user")
 	}
@@ -146,6 +144,7 @@ func TestPermissionDeniedSaysPermission(t *testing.T) {
 // plans without the gc lock, warns, and creates nothing; a real gc fails
 // with the permission error.
 func TestGCDryRunReadOnly(t *testing.T) {
+	t.Parallel()
 	if os.Geteuid() == 0 {
 		t.Skip("root writes every directory; run the tests as an unprivileged user")
 	}
@@ -191,6 +190,7 @@ func TestGCDryRunReadOnly(t *testing.T) {
 // -h prints the help on stdout and exits 0, without the "run ... -h" pointer
 // a real mistake gets (once).
 func TestHelpIsNotAnError(t *testing.T) {
+	t.Parallel()
 	for _, name := range commandOrder {
 		r := runCLICode(t, 0, name, "-h")
 		if r.stderr != "" || !strings.Contains(r.stdout, "Usage: pcache-fsck "+name) {
@@ -205,6 +205,7 @@ func TestHelpIsNotAnError(t *testing.T) {
 
 // A bad value is blamed on the argument that carried it.
 func TestErrorsNameTheArgument(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 2, nil)
 	for _, tc := range []struct {
@@ -227,6 +228,7 @@ func TestErrorsNameTheArgument(t *testing.T) {
 // After rm NAME and gc, NAME is gone from ls and stats (its manifest keeps
 // the tombstone, so a later rsync from a copy cannot bring it back).
 func TestRemovedFunctionLeavesLs(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 2, nil)
 	c.Fill("g", 1, nil)
@@ -252,6 +254,7 @@ func TestRemovedFunctionLeavesLs(t *testing.T) {
 
 // Missing places are errors that say what is missing, with one prefix.
 func TestMissingTargets(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 1, nil)
 	missing := filepath.Join(t.TempDir(), "nope")
@@ -280,6 +283,7 @@ func TestMissingTargets(t *testing.T) {
 
 // gc's summary names only the limits that were given.
 func TestGCSummaryNamesGivenLimits(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.Fill("f", 3, nil)
 	if r := runCLICode(t, 0, "gc", "-dry-run", "-dir", c.Dir); strings.Contains(r.stdout, "entries:") {
@@ -297,6 +301,7 @@ func TestGCSummaryNamesGivenLimits(t *testing.T) {
 
 // No JSON output holds null for a list: empty lists are [].
 func TestJSONListsAreNeverNull(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	rem := "file://" + t.TempDir()
 	check := func(args ...string) {
@@ -328,6 +333,7 @@ func TestJSONListsAreNeverNull(t *testing.T) {
 
 // The cache's own README and README.md name every pcache-fsck command.
 func TestDocsNameEveryCommand(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
 	if err != nil {
 		t.Fatal(err)

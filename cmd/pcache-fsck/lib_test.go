@@ -159,6 +159,7 @@ func flipPacked(t *testing.T, dir, hexID string) {
 
 // The packed variant of the damage test: a flipped byte inside a pack.
 func TestLibraryCheckRepairPacked(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 20
 	callAll(t, dir, "lib/sq", n, &squares{})
@@ -182,6 +183,7 @@ func TestLibraryCheckRepairPacked(t *testing.T) {
 }
 
 func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 20
 	loose := pcache.PackLimit(0) // damaged by hand, one file per object
@@ -230,6 +232,7 @@ func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
 }
 
 func TestLibraryGCAfterRm(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 1000
 	callAll(t, dir, "lib/sq", n, &squares{})
@@ -275,6 +278,7 @@ func TestLibraryGCAfterRm(t *testing.T) {
 }
 
 func TestLibraryExportImport(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	callAll(t, src, "lib/sq", 30, &squares{})
 	tarPath := filepath.Join(t.TempDir(), "sq.tar")

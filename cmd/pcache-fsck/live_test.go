@@ -113,6 +113,13 @@ func onlyFile(t *testing.T, pattern string) string {
 // the process has closed its cache, check -repair fixes it and check is
 // clean. Before, it printed "0 failed" (and "rewrote …: kept every good
 // record" for a journal it had not touched), exited 0 and suggested check.
+//
+// The writer is this test process, so the test does not run in parallel
+// with the others: a child that a parallel test forks holds the writer's
+// locked files until it execs, and the writer's letting go of them would
+// not be seen at once. (Not testutil.Alone either: a process of its own
+// would check the build of pcache-fsck again, which costs more than the
+// test.)
 func TestRepairBesideLiveWriter(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -186,6 +193,7 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 // -max-size does not tombstone entries whose bytes it cannot free. It asks
 // the writer (through the change board) to seal its pack: after the
 // writer's next write, the next gc frees those bytes while it still runs.
+// Like TestRepairBesideLiveWriter, it does not run in parallel.
 func TestGCBesideLiveWriter(t *testing.T) {
 	for _, tc := range []struct {
 		name string

@@ -35,14 +35,24 @@ type result struct {
 	cpu            time.Duration // user + system CPU time of the process
 }
 
-// fsck runs the binary with args and returns what it printed and its exit code.
+// runCLI runs the binary with args and returns what it printed and its exit
+// code.
 func runCLI(t testing.TB, args ...string) result {
+	t.Helper()
+	return runCLIEnv(t, nil, args...)
+}
+
+// runCLIEnv is runCLI with env added to the binary's environment (so that
+// tests which set variables for it need not set them for the whole test
+// process, and may run in parallel).
+func runCLIEnv(t testing.TB, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(binary(t), args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	// Never touch the user's cache: the default directory is an empty one.
 	cmd.Env = append(os.Environ(), "PCACHE_DIR=", "XDG_CACHE_HOME="+t.TempDir(), "HOME="+t.TempDir())
+	cmd.Env = append(cmd.Env, env...)
 	err := cmd.Run()
 	r := result{stdout: out.String(), stderr: errb.String()}
 	if ps := cmd.ProcessState; ps != nil {

@@ -15,6 +15,7 @@ import (
 // directory and how to point at a cache, and nothing is created, moved or
 // deleted there.
 func TestCommandsRefuseANonCache(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	old := time.Now().Add(-48 * time.Hour)
 	for _, p := range []string{"tmp/old.txt", "objects/notes", "manifests/x/j-a.pcj", "lost+found/keep", "doc.txt"} {
@@ -53,6 +54,7 @@ func TestCommandsRefuseANonCache(t *testing.T) {
 
 // import follows the one name rule.
 func TestImportNameRule(t *testing.T) {
+	t.Parallel()
 	src := newTestCache(t)
 	src.Fill("proj/f", 2, nil)
 	tarPath := filepath.Join(t.TempDir(), "f.tar")

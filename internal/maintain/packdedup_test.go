@@ -52,6 +52,7 @@ func copyPacks(t *testing.T, src, dst string) {
 // gc keeps one copy; gc must do so, keep the copy that verifies when the
 // other is damaged, and say how many bytes it freed.
 func TestGCDropsDuplicatePackedCopies(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		damage bool // the copy in the pack read first does not verify
@@ -144,7 +145,8 @@ func TestGCDropsDuplicatePackedCopies(t *testing.T) {
 
 // Issue 21 item 10: a pack another process merges away between check's
 // listing and its reading of the pack is no finding: its objects are in
-// the merge's output, which check reads instead.
+// the merge's output, which check reads instead. Not parallel: it sets the
+// package's testAfterListing hook.
 func TestCheckDuringMerge(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -202,6 +204,7 @@ func TestCheckDuringMerge(t *testing.T) {
 // "stored more than once (gc keeps one)"; gc keeps the packed copy, once it
 // verifies, and deletes the loose one.
 func TestGCDropsLooseCopiesOfPackedObjects(t *testing.T) {
+	t.Parallel()
 	a := newTestCache(t)
 	es := a.fill("f", 5)
 	a.raw.Store.Close()

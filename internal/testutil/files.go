@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 // CopyTree copies the directory tree src into dst (created as needed):
@@ -130,4 +131,25 @@ func Bytes(seed uint64, n int) []byte {
 		copy(b[off:], w[:])
 	}
 	return b
+}
+
+// OutsideDir makes a directory outside any cache holding a few private,
+// precious files older than any grace period (the files maintenance must
+// never touch through a link planted in a cache), and returns it with its
+// Snapshot.
+func OutsideDir(t testing.TB) (dir, snapshot string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "victim")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	for _, f := range []string{"thesis.tex", "id_ed25519", "passwd"} {
+		p := filepath.Join(dir, f)
+		if err := os.WriteFile(p, []byte("precious "+f), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(p, old, old)
+	}
+	return dir, Snapshot(t, dir)
 }

@@ -5,6 +5,7 @@
 package testcache
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"testing"
@@ -151,4 +152,39 @@ func (c *Cache) ObjectCount() int {
 		c.T.Fatal(err)
 	}
 	return n
+}
+
+// Served returns the indexes of es (entries Fill wrote with its own values)
+// that a fresh reader of the cache serves: the entry is live and its object
+// reads back verified. A served value other than the one Fill stored fails
+// the test.
+func (c *Cache) Served(name string, es []record.Entry) map[int]bool {
+	c.T.Helper()
+	d := layout.New(c.Dir)
+	s, err := cas.Open(d, cas.Options{ReadOnly: true})
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	defer s.Close()
+	m, err := manifest.Open(d, name, manifest.Options{ReadOnly: true})
+	if err != nil {
+		c.T.Fatal(err)
+	}
+	defer m.Close()
+	got := map[int]bool{}
+	for i, want := range es {
+		e, ok, err := m.Lookup(want.KeyHash)
+		if err != nil || !ok {
+			continue
+		}
+		b, err := s.Get(e.Result, e.Size)
+		if err != nil {
+			continue
+		}
+		if v := Value(name, i); !bytes.Equal(b, v) {
+			c.T.Fatalf("entry %d served %q, want %q", i, b, v)
+		}
+		got[i] = true
+	}
+	return got
 }
