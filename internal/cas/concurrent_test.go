@@ -17,6 +17,7 @@ import (
 // Many goroutines writing the same objects (and some different ones) at once
 // is the normal case for a cache; all must succeed and leave good objects.
 func TestConcurrentPutSameContent(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	shared := testutil.Bytes(1, 3*bufSize+11)
 	const goroutines = 32
@@ -125,6 +126,7 @@ func TestMultiProcessWorker(t *testing.T) {
 }
 
 func TestMultiProcessPut(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -133,8 +135,7 @@ func TestMultiProcessPut(t *testing.T) {
 	var stdins []io.WriteCloser
 	var outs []*bytes.Buffer
 	for w := range workers {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcessWorker$", "-test.count=1")
-		cmd.Env = append(os.Environ(), casWorkerEnv+"="+s.d.Root()+" "+strconv.Itoa(w))
+		cmd := testutil.Rerun("TestMultiProcessWorker", casWorkerEnv+"="+s.d.Root()+" "+strconv.Itoa(w))
 		out := new(bytes.Buffer)
 		cmd.Stdout, cmd.Stderr = out, out
 		in, err := cmd.StdinPipe()

@@ -14,6 +14,7 @@ import (
 
 // CopyTo must produce the object's bytes whatever dst is: copy_file_range
 // works for some destinations and must fall back cleanly for the others.
+// Not parallel: it sets the package's useCopyFileRange.
 func TestCopyToDestinations(t *testing.T) {
 	s, _ := newStore(t)
 	obj := testutil.Bytes(5, 2*bufSize+123)
@@ -87,6 +88,7 @@ func TestCopyToDestinations(t *testing.T) {
 
 // A corrupt object is reported even when the kernel did the copying.
 func TestCopyToCorruptInKernel(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	obj := testutil.Bytes(6, bufSize+1)
 	id := mustPut(t, s, obj)

@@ -126,6 +126,7 @@ var readers = []struct {
 }
 
 func TestCorruptObjectsAreDetected(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{100, 3*bufSize + 5, pipelineMin + 1} {
 		for _, d := range damages {
 			t.Run(fmt.Sprintf("%s/%d", d.name, size), func(t *testing.T) {
@@ -159,6 +160,7 @@ func TestCorruptObjectsAreDetected(t *testing.T) {
 // The damage only shows in metadata for non-regular files; Has and Stat say
 // so without hashing, and Walk still lists the entry for fsck.
 func TestNonRegularObjectMetadata(t *testing.T) {
+	t.Parallel()
 	for _, d := range damages {
 		if d.name != "directory" && !strings.Contains(d.name, "symlink") && d.name != "fifo" {
 			continue
@@ -189,6 +191,7 @@ func TestNonRegularObjectMetadata(t *testing.T) {
 // good object; and a Put that finds a wrong-sized file or a directory in the
 // way repairs on its own.
 func TestQuarantineThenPutRepairs(t *testing.T) {
+	t.Parallel()
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
 			s, _ := newStore(t)
@@ -225,6 +228,7 @@ func TestQuarantineThenPutRepairs(t *testing.T) {
 }
 
 func TestPutReplacesWhatIsObviouslyWrong(t *testing.T) {
+	t.Parallel()
 	good := testutil.Bytes(9, 1000)
 	for _, d := range damages {
 		if strings.HasPrefix(d.name, "flip") {
@@ -258,6 +262,7 @@ func TestPutReplacesWhatIsObviouslyWrong(t *testing.T) {
 // A right-sized corrupt file is trusted by Put (it does not rehash), which is
 // why the repair sequence above quarantines first.
 func TestPutTrustsRightSizedObject(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	good := []byte("abc")
 	id := mustPut(t, s, good)

@@ -16,6 +16,7 @@ import (
 // whatever their files hold, a reader never panics, hangs, follows a link,
 // or returns bytes that do not hash to the ID asked for.
 func TestHostilePacks(t *testing.T) {
+	t.Parallel()
 	good := small(1)
 	goodID := Sum(good)
 	outside := filepath.Join(t.TempDir(), "outside.pcp")

@@ -14,6 +14,7 @@ import (
 // Issue 26, item 4: an unsealed pack of empty records (37 bytes each) is
 // scanned into memory by every reader; the scan is bounded per pack and in
 // all, and the objects past the bound are misses.
+// Not parallel: it sets the package's maxMemRecords.
 func TestUnsealedPackScanIsBounded(t *testing.T) {
 	defer func(a, b int) { maxUnsealedRecords, maxMemRecords = a, b }(maxUnsealedRecords, maxMemRecords)
 	maxUnsealedRecords, maxMemRecords = 1000, 2500
@@ -64,6 +65,7 @@ func TestUnsealedPackScanIsBounded(t *testing.T) {
 // Issue 26, items 4 and 8: a sparse 1 TiB object (a record may claim that
 // size) is corrupt before anything of its size is allocated or hashed; a
 // hard link at an object's path is replaced, never chmodded.
+// Not parallel: its allocation bound reads what the whole process allocates.
 func TestPlantedObjects(t *testing.T) {
 	s, _ := newStore(t)
 	b := testutil.Bytes(1, 200<<10) // a loose object

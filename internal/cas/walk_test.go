@@ -13,6 +13,7 @@ import (
 )
 
 func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	var want []ID
 	for i := range 50 {
@@ -96,6 +97,7 @@ func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
 }
 
 func TestWalkStopsAndSkips(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	for i := range 300 { // several per subdirectory
 		mustPut(t, s, testutil.Bytes(uint64(i), 8))
@@ -129,6 +131,7 @@ func TestWalkStopsAndSkips(t *testing.T) {
 
 // Callbacks may delete what they are given (gc does).
 func TestWalkWithDelete(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	for i := range 100 {
 		mustPut(t, s, testutil.Bytes(uint64(i), 8))

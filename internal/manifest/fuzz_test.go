@@ -116,6 +116,7 @@ func hasOnly(ps []Problem, kind string) bool {
 
 // A hostile segment (a huge count, a trailer pointing anywhere) costs no more
 // than a bounded allocation. (Hostile records: package record's tests.)
+// Not parallel: its allocation bound reads what the whole process allocates.
 func TestHostileAllocation(t *testing.T) {
 	// A segment whose header claims a huge count, and one whose trailer
 	// points anywhere.
@@ -135,6 +136,7 @@ func TestHostileAllocation(t *testing.T) {
 
 // TestWriteFuzzSeeds writes the seed corpus files when asked to.
 func TestWriteFuzzSeeds(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("PCACHE_WRITE_FUZZ_SEEDS") == "" {
 		t.Skip("set PCACHE_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
 	}

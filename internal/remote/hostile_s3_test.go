@@ -101,7 +101,13 @@ func endless(w http.ResponseWriter, r *http.Request) {
 // fetch stops at the size the record promised (nothing is left in tmp/),
 // and a stalled fetch ends at the idle timeout, not at a deadline grown by
 // the declared size; an entry declaring 2^50 bytes is not fetched at all.
+// It runs in a process of its own (testutil.Alone): it sets the AWS
+// variables (t.Setenv), and its allocation bounds read what the whole
+// process allocates.
 func TestHostileBucket(t *testing.T) {
+	if !testutil.Alone(t) {
+		return
+	}
 	ctx := context.Background()
 	mode := atomic.Value{}
 	mode.Store("empty")

@@ -53,6 +53,7 @@ func normal(e Entry) Entry {
 
 // Declared lengths and counts in hostile records are checked against what is
 // there before anything is allocated.
+// Not parallel: its allocation bound reads what the whole process allocates.
 func TestHostileAllocation(t *testing.T) {
 	huge := []struct {
 		name string
@@ -86,6 +87,7 @@ func TestHostileAllocation(t *testing.T) {
 // TestNewer pins the resolution rule: time first, then the content without
 // the last use, then the last use.
 func TestNewer(t *testing.T) {
+	t.Parallel()
 	a := ent(1, "a")
 	a.Time = 10
 	later := a
@@ -122,6 +124,7 @@ func TestNewer(t *testing.T) {
 }
 
 func TestHeaderVersions(t *testing.T) {
+	t.Parallel()
 	for _, v := range []uint64{1, 2, 3} {
 		b, err := encMode.Marshal(&Header{Format: JournalFormat, Version: v, Digest: digestName, Name: "f"})
 		if err != nil {
@@ -146,6 +149,7 @@ func TestHeaderVersions(t *testing.T) {
 // wins; one whose length is not the record's size, or on a tombstone, is
 // damage.
 func TestInlineResults(t *testing.T) {
+	t.Parallel()
 	e := Entry{KeyHash: [32]byte{1}, Time: 5, Result: [32]byte{2}, Size: 3, Codec: "cbor", Type: [32]byte{3}, Inline: []byte("abc")}
 	b, err := Encode(&e)
 	if err != nil {
