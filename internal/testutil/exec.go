@@ -2,11 +2,14 @@ package testutil
 
 import (
 	"bytes"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -143,4 +146,21 @@ func LinkExecutable(src, dst string) error {
 		}
 	}
 	return CopyExecutable(src, dst, 0o755)
+}
+
+// MostlyWaiting raises the test binary's -test.parallel, unless its command
+// line sets it, from GOMAXPROCS to 4×GOMAXPROCS. It is for a TestMain (call
+// it before m.Run or Main) whose package's parallel tests mostly wait — on
+// timers, on a remote's latency, on child processes, on a test running
+// Alone — rather than compute: with as many slots as processors, a few
+// waiting tests would hold them all while the processors idle.
+func MostlyWaiting() {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "test.parallel" })
+	if !set {
+		flag.Set("test.parallel", strconv.Itoa(4*runtime.GOMAXPROCS(0)))
+	}
 }

@@ -17,8 +17,11 @@ import (
 )
 
 // The test binary re-executes itself as the worker processes the tests
-// start (testutil.Worker).
+// start (testutil.Worker). The tests wait for those processes, for held
+// locks and for the tests that run Alone as much as they compute
+// (testutil.MostlyWaiting).
 func TestMain(m *testing.M) {
+	testutil.MostlyWaiting()
 	testutil.Main(m, map[string]func() int{
 		"samekeys":     sameKeysWorker,
 		"hold":         holdWorker,

@@ -338,11 +338,15 @@ func TestRsyncBothWaysLive(t *testing.T) {
 	t.Parallel()
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
-	keys := 2500 // over 2 journal rotations per long writer
+	keysA, keysB := 2500, 2500 // over 2 journal rotations per long writer
 	if testing.Short() {
-		keys = 1100 // one rotation and compaction per long writer
+		// One rotation and compaction on A; B's long writer stays within
+		// one journal. A's rotating journal is then both the source (A to
+		// B) and the destination (B to A) of a sync, as both sides' are
+		// in the long run.
+		keysA, keysB = 1100, 200
 	}
-	wa, wb := startLiveWriter(t, a, 0, keys), startLiveWriter(t, b, 10000, 10000+keys)
+	wa, wb := startLiveWriter(t, a, 0, keysA), startLiveWriter(t, b, 10000, 10000+keysB)
 	var short [2]int // keys committed by the short-lived writers of each side
 	shortBase := [2]int{20000, 30000}
 	rounds := 0
@@ -379,8 +383,8 @@ func TestRsyncBothWaysLive(t *testing.T) {
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
 	for _, dir := range []string{a, b} {
-		serveAll(t, dir, 0, keys)
-		serveAll(t, dir, 10000, 10000+keys)
+		serveAll(t, dir, 0, keysA)
+		serveAll(t, dir, 10000, 10000+keysB)
 		serveAll(t, dir, shortBase[0], shortBase[0]+short[0])
 		serveAll(t, dir, shortBase[1], shortBase[1]+short[1])
 		checkClean(t, dir)
