@@ -48,13 +48,18 @@ func TestGCAfterRm(t *testing.T) {
 	if !strings.Contains(r.stdout, "gc: removed 0 entries, 200 objects (") {
 		t.Errorf("gc summary:\n%s", r.stdout)
 	}
+	keys := make([]string, len(es))
+	for i := range es {
+		keys[i] = fmt.Sprintf("k%d", i)
+	}
+	hits := c.Hits("f", keys...)
 	for i, e := range es {
 		_, err := c.Store.Size(e.Result)
 		gone := err != nil
 		if want := i >= 100 && i < 300; gone != want {
 			t.Errorf("object of entry %d: gone=%v, want %v", i, gone, want)
 		}
-		if hit := c.Hit("f", fmt.Sprintf("k%d", i)); hit != (i >= 300) {
+		if hit := hits[keys[i]]; hit != (i >= 300) {
 			t.Errorf("entry %d: hit=%v", i, hit)
 		}
 	}

@@ -110,17 +110,28 @@ func (c *Cache) FillAged(name string, n int, val func(i int) []byte, ago func(i 
 // its result object reads back verified.
 func (c *Cache) Hit(name, key string) bool {
 	c.T.Helper()
+	return c.Hits(name, key)[key]
+}
+
+// Hits is Hit for each of keys, reading the manifest once.
+func (c *Cache) Hits(name string, keys ...string) map[string]bool {
+	c.T.Helper()
 	m, err := manifest.Open(layout.New(c.Dir), name, manifest.Options{})
 	if err != nil {
 		c.T.Fatal(err)
 	}
 	defer m.Close()
-	e, ok, err := m.Lookup(KeyHash(key))
-	if err != nil || !ok {
-		return false
+	hits := map[string]bool{}
+	for _, key := range keys {
+		e, ok, err := m.Lookup(KeyHash(key))
+		if err != nil || !ok {
+			hits[key] = false
+			continue
+		}
+		b, err := c.Store.Get(e.Result, -1)
+		hits[key] = err == nil && int64(len(b)) == e.Size
 	}
-	b, err := c.Store.Get(e.Result, -1)
-	return err == nil && int64(len(b)) == e.Size
+	return hits
 }
 
 // Live returns the live entries of name by key hash, read in one pass.
