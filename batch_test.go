@@ -46,6 +46,7 @@ func elems(xs ...int) []elem {
 }
 
 func TestBatchComputesOnlyMissing(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	absKey := pcache.MapArg("X", func(v any) (any, error) { return abs(v.(int)), nil })
 	f, n := batchDouble(t, s, "t/batch", absKey)
@@ -75,6 +76,7 @@ func TestBatchComputesOnlyMissing(t *testing.T) {
 }
 
 func TestBatchTwoVaryingFields(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	f, n := batchDouble(t, s, "t/batch2")
 	ctx := context.Background()
@@ -90,6 +92,7 @@ func TestBatchTwoVaryingFields(t *testing.T) {
 }
 
 func TestBatchFailuresCacheNothing(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	boom := errors.New("boom")
@@ -128,6 +131,7 @@ func TestBatchFailuresCacheNothing(t *testing.T) {
 }
 
 func TestBatchSharesEntriesWithWrap(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	f, n := batchDouble(t, s, "t/shared")
@@ -146,6 +150,7 @@ func TestBatchSharesEntriesWithWrap(t *testing.T) {
 }
 
 func TestBatchAllHitsDoesNotCall(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	f, n := batchDouble(t, s, "t/allhit")
 	ctx := context.Background()

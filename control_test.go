@@ -32,6 +32,7 @@ func trainFunc(computes *atomic.Int64) func(context.Context, trainArgs) (string,
 // TestForget: Forget makes exactly that call miss; ForgetAll every call;
 // the tombstones survive copying the cache and reach a remote.
 func TestForget(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var n atomic.Int64
 	url := "file://" + t.TempDir()
@@ -91,6 +92,7 @@ func TestForget(t *testing.T) {
 }
 
 func TestForgetReadOnly(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	var n atomic.Int64
 	s := openStore(t, dir)
@@ -107,6 +109,7 @@ func TestForgetReadOnly(t *testing.T) {
 // explained by that argument and both values; hits, forgotten entries,
 // another result type and a missing object are each said.
 func TestExplain(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	var n atomic.Int64
@@ -165,6 +168,7 @@ func TestExplain(t *testing.T) {
 // TestOnCall: the per-call hook says hit or miss, the source, the compute
 // time and the size; debug logging says the same.
 func TestOnCall(t *testing.T) {
+	t.Parallel()
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s := openStore(t, t.TempDir(), pcache.WithLogger(logger))
@@ -204,6 +208,7 @@ func TestOnCall(t *testing.T) {
 // TestAutomaticLimits: MaxSize trims in the background at Open, at most
 // once a day, evicting the least recently used entries.
 func TestAutomaticLimits(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	now := time.Now()
@@ -240,6 +245,7 @@ func TestAutomaticLimits(t *testing.T) {
 // process that opens the cache later, after gc compacts the manifests, and
 // on a machine that gets the tombstones through a remote.
 func TestForgetAllIsScopedToResultType(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var gen atomic.Int64
 	gen.Store(1)

@@ -30,6 +30,7 @@ func (c *fakeClock) Advance(d time.Duration) {
 // miss, computed and stored again; Explain says it expired; a batch, a
 // second process and another machine through the remote all honour it.
 func TestExpire(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	clock := &fakeClock{now: time.Now()}
 	var calls atomic.Int64
@@ -114,6 +115,7 @@ func TestExpire(t *testing.T) {
 }
 
 func TestExpireRejects(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	fn := func(context.Context, int) (int, error) { return 0, nil }
 	for _, opts := range [][]pcache.Option{

@@ -106,6 +106,7 @@ func TestVerifyThroughMemoizers(t *testing.T) {
 
 // TestVerifyCountsWrapMismatches: Func and BatchFunc count mismatches too.
 func TestVerifyCountsWrapMismatches(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var c counter
 	s := openStore(t, t.TempDir(), pcache.DefaultMode(pcache.ModeVerify))
@@ -138,6 +139,7 @@ func TestVerifyCountsWrapMismatches(t *testing.T) {
 // codec is raw (a []byte result) or CBOR (a []byte inside a struct); a
 // change between nil and empty is a verify mismatch.
 func TestNilAndEmptyBytes(t *testing.T) {
+	t.Parallel()
 	type withBytes struct{ B []byte }
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -206,6 +208,7 @@ func TestNilAndEmptyBytes(t *testing.T) {
 // comes back byte for byte, alone and inside structs, slices, maps and any,
 // with nothing logged.
 func TestBinaryStrings(t *testing.T) {
+	t.Parallel()
 	type doc struct {
 		S  string
 		L  []string
@@ -248,6 +251,7 @@ func TestBinaryStrings(t *testing.T) {
 // TestBigIntResults: big.Int and *big.Int results are stored (small,
 // beyond 64 bits, negative, zero, nil) and come back equal.
 func TestBigIntResults(t *testing.T) {
+	t.Parallel()
 	type withBig struct {
 		N    *mathbig.Int
 		V    mathbig.Int
@@ -307,6 +311,7 @@ func TestBigIntResults(t *testing.T) {
 // cannot store is refused, and when the culprit is a standard-library type
 // the error does not advise adding methods to it.
 func TestRefusalsNeverAdviseChangingTheStandardLibrary(t *testing.T) {
+	t.Parallel()
 	type withFloat struct{ F *mathbig.Float }
 	type withRat struct{ R mathbig.Rat }
 	type withBuilder struct{ Loc strings.Builder }
@@ -355,6 +360,7 @@ func TestRefusalsNeverAdviseChangingTheStandardLibrary(t *testing.T) {
 // map[string]any) comes back, on the miss and on hits, deeply equal to what
 // the function computed and encoding to the same JSON.
 func TestJSONDocumentsInAny(t *testing.T) {
+	t.Parallel()
 	const src = `{"name":"x","n":1.5,"ok":true,"none":null,"tags":["a","b",{"deep":{"k":[1,{"z":"y"}]}}],"nested":{"a":{"b":{}},"list":[]},"empty":{}}`
 	compute := func() any {
 		var v any

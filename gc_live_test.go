@@ -15,6 +15,7 @@ import (
 // every entry (MaxSize 1) frees its bytes, and the calls compute again.
 // Without the seal, all 40 entries were tombstoned and 0 bytes freed.
 func TestGCFreesOwnPack(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string

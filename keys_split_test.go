@@ -33,6 +33,7 @@ func describe(a splitArgs) string {
 // two arguments that it can tell apart, and checks that each call computed
 // and got its own result; a second round is served from the cache.
 func TestKeysSplitDistinguishableArguments(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	calls := 0
@@ -91,6 +92,7 @@ func TestKeysSplitDistinguishableArguments(t *testing.T) {
 // TestInstantArgMergesZones: with InstantArg (or the ,instant tag) times that
 // are Equal share an entry whatever their zone.
 func TestInstantArgMergesZones(t *testing.T) {
+	t.Parallel()
 	type when struct {
 		At    time.Time
 		Until time.Time `pcache:",instant"`

@@ -14,6 +14,7 @@ import (
 // what it would free, on a read-only Store too, and frees nothing; GC then
 // frees it.
 func TestStoreCheckAndGC(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	s := openStore(t, dir, pcache.PackLimit(0)) // objects as files, to damage one

@@ -89,6 +89,7 @@ func TestModesFromEnvironment(t *testing.T) {
 // TestVerifyCatchesChangedResults: verify mode reports a function whose
 // result changed under a stored entry, naming the function and key.
 func TestVerifyCatchesChangedResults(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var c counter
 	s := openStore(t, t.TempDir(), pcache.DefaultMode(pcache.ModeVerify))
@@ -114,6 +115,7 @@ func TestVerifyCatchesChangedResults(t *testing.T) {
 }
 
 func TestVerifyComparesOutFiles(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	out := filepath.Join(t.TempDir(), "out.txt")
 	var salt atomic.Int64
@@ -130,6 +132,7 @@ func TestVerifyComparesOutFiles(t *testing.T) {
 }
 
 func TestBatchModes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var computed atomic.Int64
 	var salt atomic.Int64

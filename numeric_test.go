@@ -69,6 +69,7 @@ func bitEqual(a, b reflect.Value) bool {
 // TestNumericResults (issue 24): slices of fixed-size numbers round-trip
 // exactly through a miss and a hit.
 func TestNumericResults(t *testing.T) {
+	t.Parallel()
 	payloadNaN := math.Float64frombits(0x7ff8_0000_dead_beef)
 	numericRoundTrip(t, "float64", []float64{1.5, math.Copysign(0, -1), math.Inf(-1), payloadNaN, math.MaxFloat64, math.SmallestNonzeroFloat64})
 	numericRoundTrip(t, "float32", []float32{1.5, float32(math.Inf(1)), math.Float32frombits(0x7fc0_1234)})
@@ -98,6 +99,7 @@ func TestNumericResults(t *testing.T) {
 // TestNumericStreamedDamage: a large numeric result whose object is
 // damaged on disk is recomputed, never served.
 func TestNumericStreamedDamage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	v := make([]float64, 1<<18) // 2 MiB: streamed
 	for i := range v {
@@ -131,6 +133,7 @@ func TestNumericStreamedDamage(t *testing.T) {
 // earlier releases stored every slice) keeps serving, and ModeVerify finds
 // it equal to a recomputation.
 func TestNumericOldEntriesServe(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	v := []float64{2.5, -1, math.Inf(1)}
 	fn := func(context.Context, int) ([]float64, error) { return v, nil }

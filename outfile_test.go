@@ -41,6 +41,7 @@ func readFile(t *testing.T, p string) string {
 }
 
 func TestOutFiles(t *testing.T) {
+	t.Parallel()
 	type step struct {
 		x       int
 		path    string // relative to the test dir
@@ -114,6 +115,7 @@ func TestOutFileRelativePath(t *testing.T) {
 }
 
 func TestOutFileNotWrittenCachesNothing(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	var n atomic.Int64
 	f := pcache.MustWrap(s, "t/lazy", func(_ context.Context, a writeArgs) (int, error) {
@@ -133,6 +135,7 @@ func TestOutFileNotWrittenCachesNothing(t *testing.T) {
 }
 
 func TestTwoOutFiles(t *testing.T) {
+	t.Parallel()
 	type two struct {
 		X    int
 		A, B string

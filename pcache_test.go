@@ -51,6 +51,7 @@ func mustCall[A, R any](t *testing.T, f *pcache.Func[A, R], ctx context.Context,
 }
 
 func TestAliasingComputesOnce(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	f, n := counted(t, s, "t/alias")
 	ctx := context.Background()
@@ -71,6 +72,7 @@ func TestAliasingComputesOnce(t *testing.T) {
 }
 
 func TestSliceArgumentIsPartOfKey(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	var n atomic.Int64
 	sum := pcache.MustWrap(s, "t/sum", func(_ context.Context, a struct{ Xs []int }) (int, error) {
@@ -100,6 +102,7 @@ func TestSliceArgumentIsPartOfKey(t *testing.T) {
 }
 
 func TestSurvivesReopen(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s1, err := pcache.Open(dir)
@@ -133,6 +136,7 @@ func TestSurvivesReopen(t *testing.T) {
 }
 
 func TestModes(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	f, n := counted(t, s, "t/modes")
 	ctx := context.Background()
@@ -166,6 +170,7 @@ func TestModes(t *testing.T) {
 }
 
 func TestErrorsAreNotCached(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	var n atomic.Int64
 	boom := errors.New("boom")
@@ -206,6 +211,7 @@ func objectFiles(t *testing.T, dir string) []string {
 }
 
 func TestIdenticalResultsShareOneObject(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir, pcache.PackLimit(0)) // objects as files, to count them
 	f := pcache.MustWrap(s, "t/dedupe", func(_ context.Context, x int) (string, error) {
@@ -220,6 +226,7 @@ func TestIdenticalResultsShareOneObject(t *testing.T) {
 }
 
 func TestDamagedObjectIsRecomputed(t *testing.T) {
+	t.Parallel()
 	damage := map[string]func(string) error{
 		"delete": os.Remove,
 		"flip": func(p string) error {
@@ -264,6 +271,7 @@ func TestDamagedObjectIsRecomputed(t *testing.T) {
 }
 
 func TestConcurrentGoroutinesComputeOnce(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	var n atomic.Int64
 	gate := make(chan struct{})
@@ -299,6 +307,7 @@ func TestConcurrentGoroutinesComputeOnce(t *testing.T) {
 }
 
 func TestWrapRejects(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	fn := func(_ context.Context, a struct{ X, Verbose int }) (int, error) { return a.X, nil }
 	cases := []struct {
@@ -328,6 +337,7 @@ func TestWrapRejects(t *testing.T) {
 }
 
 func TestIgnoreAndVersion(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	type args struct {
 		X       int
@@ -350,6 +360,7 @@ func TestIgnoreAndVersion(t *testing.T) {
 }
 
 func TestDropIfEqualKeepsOldEntries(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	type v1 struct{ X int }
@@ -368,6 +379,7 @@ func TestDropIfEqualKeepsOldEntries(t *testing.T) {
 }
 
 func TestResultsAreFreshCopies(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	f := pcache.MustWrap(s, "t/fresh", func(_ context.Context, x int) ([]int, error) { return []int{x, x}, nil })
 	ctx := context.Background()
@@ -380,6 +392,7 @@ func TestResultsAreFreshCopies(t *testing.T) {
 }
 
 func TestRawBytesResult(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir, pcache.PackLimit(0)) // a file of its own, as b3sum reads it
 	f := pcache.MustWrap(s, "t/raw", func(_ context.Context, x int) ([]byte, error) { return []byte("raw bytes"), nil })
@@ -411,6 +424,7 @@ func TestDefaultDir(t *testing.T) {
 }
 
 func TestStableHash(t *testing.T) {
+	t.Parallel()
 	a, err := pcache.StableHash(map[string]int{"a": 1, "b": 2})
 	if err != nil {
 		t.Fatal(err)
@@ -426,6 +440,7 @@ func TestStableHash(t *testing.T) {
 }
 
 func TestUnkeyableArgumentNamesTheField(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	type withFunc struct {
 		X  int

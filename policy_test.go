@@ -15,6 +15,7 @@ import (
 // the same values and errors, count the same Stats and report the same
 // sources to OnCall: one policy and one finish step serve both.
 func TestFuncAndBatchShareOnePolicy(t *testing.T) {
+	t.Parallel()
 	modes := []pcache.Mode{pcache.ModeDefault, pcache.ModeOff, pcache.ModeReadOnly, pcache.ModeErrorOnMiss, pcache.ModeRefresh, pcache.ModeVerify}
 	type outcome struct {
 		values  string

@@ -19,6 +19,7 @@ import (
 // only hits locally, stops serving the old value within a few refresh
 // periods, and serves the new one (computed, or fetched from P) instead.
 func TestRemoteForgetReachesEveryMachine(t *testing.T) {
+	t.Parallel()
 	for _, kind := range remoteKinds {
 		for _, how := range []string{"Forget", "ForgetAll", "refresh"} {
 			t.Run(kind+"/"+how, func(t *testing.T) {
@@ -97,6 +98,7 @@ func TestRemoteForgetReachesEveryMachine(t *testing.T) {
 // entries used on the remote within the day are not written to the log
 // every reader replays.
 func TestRemoteReadersPublishNoUseRecords(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fb, err := remote.NewFileBackend(t.TempDir())
 	if err != nil {
@@ -158,6 +160,7 @@ func TestRemoteReadersPublishNoUseRecords(t *testing.T) {
 // calls a key machine A is computing; B waits for A's result instead of
 // computing it too. When A's computation fails, B computes at once.
 func TestRemoteLeaseWaitsForTheOtherMachine(t *testing.T) {
+	t.Parallel()
 	for _, fail := range []bool{false, true} {
 		t.Run(fmt.Sprintf("A fails=%v", fail), func(t *testing.T) {
 			ctx := context.Background()
@@ -232,6 +235,7 @@ func TestRemoteModeOffOpensNoRemote(t *testing.T) {
 // entry naming a larger object is computed and counted), and raising it
 // lets larger results through.
 func TestRemoteMaxObject(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := "file://" + t.TempDir()
 	fn := func(_ context.Context, n int) ([]byte, error) { return make([]byte, 4096+n), nil }

@@ -92,6 +92,7 @@ func refuseFirstObjects(f *remotetest.Faulty, n int, err func(key string) error)
 // 400 — drops that entry alone, counted and said once per kind, while
 // every later entry is published; Close reports nothing left.
 func TestRemoteRefusedObjectDoesNotBlockPublishing(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		err  func(key string) error
@@ -139,6 +140,7 @@ func TestRemoteRefusedObjectDoesNotBlockPublishing(t *testing.T) {
 // Stats counts the failed requests apart from those held back, and Close
 // returns at once, naming the entries it could not publish.
 func TestRemoteMissingBucket(t *testing.T) {
+	t.Parallel()
 	b, _ := fileRemote(t)
 	f := remotetest.NewFaulty(b)
 	f.Refuse = func(op, key string) error {
@@ -178,6 +180,7 @@ func TestRemoteMissingBucket(t *testing.T) {
 // everything are said once, the tier stops asking for a while, and
 // Close returns promptly naming what it left.
 func TestRemoteCredentialsRefused(t *testing.T) {
+	t.Parallel()
 	b, _ := fileRemote(t)
 	f := remotetest.NewFaulty(b)
 	f.Refuse = func(op, key string) error {
@@ -207,6 +210,7 @@ func TestRemoteCredentialsRefused(t *testing.T) {
 // entries are served, nothing is published, and Close has nothing to
 // report (it was said).
 func TestRemoteReadOnlyCredentials(t *testing.T) {
+	t.Parallel()
 	b, _ := fileRemote(t)
 	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
 	computeShort(t, a, "rocreds/f", 0, 10)
@@ -245,6 +249,7 @@ func TestRemoteReadOnlyCredentials(t *testing.T) {
 // TestRemoteUnreachableSaidOnce (issue 22, item 3): a remote that cannot
 // be reached is said once, however many calls meet it.
 func TestRemoteUnreachableSaidOnce(t *testing.T) {
+	t.Parallel()
 	b, _ := fileRemote(t)
 	f := remotetest.NewFaulty(b)
 	f.Down.Store(true)
@@ -274,6 +279,7 @@ func TestRemoteUnreachableSaidOnce(t *testing.T) {
 // directory and on a real S3 server. (The time Close takes is logged;
 // BENCHMARKS.md records it.)
 func TestRemoteShortJobPublishesEverything(t *testing.T) {
+	t.Parallel()
 	const n = 1000
 	for _, kind := range remoteKinds {
 		t.Run(kind, func(t *testing.T) {
@@ -354,6 +360,7 @@ func TestRemoteFlushLeftIsAnError(t *testing.T) {
 // while Close waits: a 404 is an answer, not progress that would keep
 // the publishing loop going at full speed.
 func TestRemoteCloseNeverSpins(t *testing.T) {
+	t.Parallel()
 	b, _ := fileRemote(t)
 	f := remotetest.NewFaulty(b)
 	s, err := pcache.Open(t.TempDir(), pcache.RemoteBackend(f), pcache.WithLogger(quiet()), pcache.RemoteTimeouts(0, 2*time.Second))
@@ -462,6 +469,7 @@ func TestRemoteReadOnlyModePublishesNothing(t *testing.T) {
 // then served. (The results are larger than remote.MaxInline: smaller
 // ones travel in the index and need no object.)
 func TestRemoteCorruptObjectIsReplaced(t *testing.T) {
+	t.Parallel()
 	b, dir := fileRemote(t)
 	value := func(k int) string { return strings.Repeat(shortValue(k), remote.MaxInline/8) }
 	run := func(s *pcache.Store, ctx context.Context) (served int) {
@@ -513,6 +521,7 @@ func TestRemoteCorruptObjectIsReplaced(t *testing.T) {
 // its checkpoint) publishes past the head, not into the removed range:
 // a fresh reader sees its entries.
 func TestRemoteStaleMirrorPublishesPastGC(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b, _ := fileRemote(t)
 	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
@@ -572,6 +581,7 @@ func TestRemoteStaleMirrorPublishesPastGC(t *testing.T) {
 // the entries a Store published, not the records of uses its remote hits
 // send (which do reach the remote).
 func TestRemoteUploadsCountEntries(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b, _ := fileRemote(t)
 	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))

@@ -107,6 +107,7 @@ func (f *shareFuncs) run(t *testing.T, ctx context.Context, outDir string) {
 }
 
 func TestRemoteSharesEveryEntry(t *testing.T) {
+	t.Parallel()
 	for _, kind := range remoteKinds {
 		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
@@ -146,6 +147,7 @@ func TestRemoteSharesEveryEntry(t *testing.T) {
 
 // TestRemoteLocalHitsStayLocal: a local hit makes no request at all.
 func TestRemoteLocalHitsStayLocal(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fb, err := remote.NewFileBackend(t.TempDir())
 	if err != nil {
@@ -177,8 +179,13 @@ func TestRemoteLocalHitsStayLocal(t *testing.T) {
 }
 
 // TestRemoteFaults: whatever the remote does, calls return the right
-// values, promptly, and Close does not hang.
+// values, promptly, and Close does not hang. It runs in a process of its
+// own (testutil.Alone), beside the parallel tests: its second machine has
+// 200 ms to read the remote, which a process busy with them would miss.
 func TestRemoteFaults(t *testing.T) {
+	if !testutil.Alone(t) {
+		return
+	}
 	cases := []struct {
 		name  string
 		setup func(f *remotetest.Faulty)
@@ -325,6 +332,7 @@ func TestRemoteIgnoringConditionsIsReadOnly(t *testing.T) {
 // TestRemoteMissingObjectIsRecomputed: an entry whose remote object is
 // gone is a miss; the recomputed result is published again.
 func TestRemoteMissingObjectIsRecomputed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	url := "file://" + dir
@@ -398,6 +406,7 @@ func TestRemoteReadOnlyMode(t *testing.T) {
 }
 
 func TestRemoteBadURL(t *testing.T) {
+	t.Parallel()
 	for _, url := range []string{"bucket/prefix", "http://example.com/x", "s3:///nobucket", "file://host/path", "file:///tmp/x?mode=ro"} {
 		if _, err := pcache.Open(t.TempDir(), pcache.Remote(url)); err == nil || !strings.HasPrefix(err.Error(), "pcache: ") || strings.Count(err.Error(), "pcache:") != 1 {
 			t.Errorf("Remote(%q): %v; want one clear error", url, err)
@@ -451,6 +460,7 @@ func TestRemoteS3NotLinked(t *testing.T) {
 
 // TestRemoteErrorOnMiss: a remote hit is a hit under ErrorOnMiss.
 func TestRemoteErrorOnMiss(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := "file://" + t.TempDir()
 	a, err := pcache.Open(t.TempDir(), pcache.Remote(url))
@@ -471,6 +481,7 @@ func TestRemoteErrorOnMiss(t *testing.T) {
 // TestRemoteConcurrentWriters: goroutines of several stores publish
 // overlapping keys at once; a fresh store sees the union.
 func TestRemoteConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	url := "file://" + t.TempDir()
 	var wg sync.WaitGroup
@@ -512,6 +523,7 @@ type syncBuffer = testutil.LogBuffer
 // remote's index, so a machine that hits it downloads no object of its
 // own; a larger one is still downloaded. Every value is the computed one.
 func TestRemoteSmallHitsNeedNoDownload(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	fb, err := remote.NewFileBackend(t.TempDir())
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // callRecover calls f and returns what it panicked with, if it did.
@@ -111,6 +112,7 @@ type metricsV3 struct{ Acc, F1 float64 }
 // A result type changed between builds is a miss, never a decode into the
 // new type; entries of two result types under one name coexist.
 func TestResultTypeChangeIsAMiss(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := openStore(t, dir)
@@ -155,6 +157,7 @@ type withTime struct {
 
 // A miss returns exactly what every later hit returns.
 func TestMissAndHitReturnTheSame(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	loc := time.FixedZone("CEST", 2*3600)
@@ -205,6 +208,7 @@ type withReader struct {
 // Result types the codec cannot store and decode back are refused by Wrap,
 // naming the field, before any work is done.
 func TestWrapRefusesUnstorableResults(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	for _, tc := range []struct {
 		wrap func() error
@@ -254,6 +258,7 @@ type ptrArgs struct {
 // A *Struct argument gets every tag and rule a struct gets, out files
 // included; a nil pointer is a clear error.
 func TestPointerArguments(t *testing.T) {
+	t.Parallel()
 	dir, out := t.TempDir(), t.TempDir()
 	s := openStore(t, dir)
 	var n atomic.Int64
@@ -285,6 +290,7 @@ func TestPointerArguments(t *testing.T) {
 // Every element's out path ends up holding its content, repeated keys
 // included.
 func TestBatchOutFilesRepeatedKeys(t *testing.T) {
+	t.Parallel()
 	dir, out := t.TempDir(), t.TempDir()
 	s := openStore(t, dir)
 	type args struct {
@@ -327,6 +333,7 @@ func TestBatchOutFilesRepeatedKeys(t *testing.T) {
 // The one name rule: Wrap refuses what import refuses, names that collide
 // by case within one cache, and Windows device names.
 func TestNameRule(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	ctx := context.Background()
@@ -348,6 +355,7 @@ func TestNameRule(t *testing.T) {
 // DropIfEqual with a value of another numeric type than the field is
 // converted, so an added float64 field with default 0 keeps old entries.
 func TestDropIfEqualConvertsNumbers(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ctx := context.Background()
 	s := openStore(t, dir)
@@ -377,6 +385,7 @@ func TestDropIfEqualConvertsNumbers(t *testing.T) {
 // A drop rule and a mapping rule on one argument compose: left out while the
 // drop rule holds, else keyed by the mapped value.
 func TestDropRuleWithMapper(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	ctx := context.Background()
 	type args struct {
@@ -408,6 +417,7 @@ func TestDropRuleWithMapper(t *testing.T) {
 // A result that cannot be stored is still returned: a Store closed during
 // the call.
 func TestStoreFailureReturnsTheResult(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, strict := range []bool{false, true} {
 		var logged bytes.Buffer
@@ -438,6 +448,7 @@ func TestStoreFailureReturnsTheResult(t *testing.T) {
 
 // Errors read once: one "pcache:" prefix, and the function named.
 func TestErrorsReadOnce(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	f := pcache.MustWrap(s, "ds/train", func(_ context.Context, x int) (int, error) { return x, nil })
 	_, err := f.Call(pcache.ErrorOnMiss(context.Background()), 1)
@@ -453,6 +464,7 @@ func TestErrorsReadOnce(t *testing.T) {
 // Open keeps a marker, adds it to caches written before it, and refuses a
 // directory that holds other files.
 func TestOpenMarker(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	openStore(t, dir)
 	if _, err := os.Stat(filepath.Join(dir, "pcache.json")); err != nil {
@@ -480,6 +492,7 @@ func TestOpenMarker(t *testing.T) {
 // alone (arguments sit there in plain text); a directory made beforehand
 // with a group's access keeps its mode.
 func TestNewCacheIsPrivate(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	dir := filepath.Join(base, "a", "cache")
 	s := openStore(t, dir)
@@ -505,6 +518,7 @@ func TestNewCacheIsPrivate(t *testing.T) {
 // compute, nothing is written through the link, and the problem is
 // logged at error level.
 func TestPlantedDirectoryLinkMakesReadOnly(t *testing.T) {
+	t.Parallel()
 	for _, sub := range []string{"tmp", "objects", "locks", "manifests"} {
 		t.Run(sub, func(t *testing.T) {
 			base := t.TempDir()
@@ -545,6 +559,7 @@ func TestPlantedDirectoryLinkMakesReadOnly(t *testing.T) {
 // passed, never from a path a record merely names (a forged record could
 // otherwise make the cache read, and so reveal, any file of the caller's).
 func TestOutFileRecoveryReadsOnlyPassedPaths(t *testing.T) {
+	t.Parallel()
 	type args struct {
 		X   int
 		Out string `pcache:",out"`
@@ -586,6 +601,7 @@ func TestOutFileRecoveryReadsOnlyPassedPaths(t *testing.T) {
 // TestPlantedMarkerNeverHangsOpen: a FIFO or a giant sparse file at
 // pcache.json neither hangs nor exhausts Open; calls work.
 func TestPlantedMarkerNeverHangsOpen(t *testing.T) {
+	t.Parallel()
 	for _, kind := range []string{"fifo", "giant"} {
 		t.Run(kind, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cache")
@@ -593,7 +609,7 @@ func TestPlantedMarkerNeverHangsOpen(t *testing.T) {
 			marker := filepath.Join(dir, "pcache.json")
 			os.Remove(marker)
 			if kind == "fifo" {
-				if err := mkfifo(marker); err != nil {
+				if err := testutil.Mkfifo(marker); err != nil {
 					t.Skip("no FIFOs here:", err)
 				}
 			} else {

@@ -14,6 +14,7 @@ import (
 // goroutine computing their key are misses served by waiting (Source
 // "waited", counted in Misses and Waits), not local hits.
 func TestWaitersAreReportedAsWaited(t *testing.T) {
+	t.Parallel()
 	s := openStore(t, t.TempDir())
 	entered, gate := make(chan struct{}), make(chan struct{})
 	f := pcache.MustWrap(s, "t/waiters", func(_ context.Context, x int) (int, error) {

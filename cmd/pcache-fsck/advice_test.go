@@ -14,6 +14,7 @@ import (
 // The library's errors name fixes in its own terms; pcache-fsck prints the
 // command that does them, once, in place of the library's words.
 func TestErrorMessageTurnsFixesIntoCommands(t *testing.T) {
+	t.Parallel()
 	dir := "/tmp/a cache"
 	de := &maintain.DamagedError{Dir: dir, Path: "manifests/f", Problem: "manifest f has 1 problem", Fix: maintain.FixRepair}
 	cases := []struct {
@@ -48,30 +49,31 @@ func TestErrorMessageTurnsFixesIntoCommands(t *testing.T) {
 
 // The commands print the advice the library's typed errors call for.
 func TestCommandsAdviseOnLibraryErrors(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
-	c.fill("f", 2, nil)
+	c.Fill("f", 2, nil)
 
-	r := runCLICode(t, exitProblems, "ls", "nope", "-dir", c.dir)
-	if !strings.Contains(r.stderr, `no function named "nope"`) || !strings.Contains(r.stderr, "pcache-fsck ls -dir "+c.dir+" lists them") {
+	r := runCLICode(t, exitProblems, "ls", "nope", "-dir", c.Dir)
+	if !strings.Contains(r.stderr, `no function named "nope"`) || !strings.Contains(r.stderr, "pcache-fsck ls -dir "+c.Dir+" lists them") {
 		t.Errorf("ls of an unknown function:\n%s", r.stderr)
 	}
-	r = runCLI(t, "rm", "f", "-key", "xyz", "-dir", c.dir)
+	r = runCLI(t, "rm", "f", "-key", "xyz", "-dir", c.Dir)
 	if r.code == 0 || !strings.Contains(r.stderr, "(see pcache-fsck ls NAME)") {
 		t.Errorf("rm with a bad key: exit %d\n%s", r.code, r.stderr)
 	}
 
 	// A planted link: gc refuses, naming the repair as a command (JSON too).
-	tmp := filepath.Join(c.dir, layout.TmpDir)
+	tmp := filepath.Join(c.Dir, layout.TmpDir)
 	os.RemoveAll(tmp)
 	if err := os.Symlink(t.TempDir(), tmp); err != nil {
 		t.Fatal(err)
 	}
-	want := "pcache-fsck check -repair -dir " + c.dir
-	r = runCLICode(t, exitProblems, "gc", "-dir", c.dir)
+	want := "pcache-fsck check -repair -dir " + c.Dir
+	r = runCLICode(t, exitProblems, "gc", "-dir", c.Dir)
 	if !strings.Contains(r.stderr, "symbolic link") || !strings.Contains(r.stderr, "; run "+want) || strings.Contains(r.stderr, "to fix:") {
 		t.Errorf("gc beside a planted link:\n%s", r.stderr)
 	}
-	r = runCLICode(t, exitProblems, "gc", "-dir", c.dir, "-json")
+	r = runCLICode(t, exitProblems, "gc", "-dir", c.Dir, "-json")
 	var out struct {
 		Error string   `json:"error"`
 		Next  []string `json:"next"`
@@ -83,10 +85,10 @@ func TestCommandsAdviseOnLibraryErrors(t *testing.T) {
 	os.Remove(tmp)
 
 	// check -json names the fix as the command, as check prints it.
-	stray := filepath.Join(c.dir, layout.ObjectsDir, "ab", "not-an-object")
+	stray := filepath.Join(c.Dir, layout.ObjectsDir, "ab", "not-an-object")
 	os.MkdirAll(filepath.Dir(stray), 0o755)
 	os.WriteFile(stray, []byte("stray"), 0o644)
-	r = runCLICode(t, exitProblems, "check", "-dir", c.dir, "-json")
+	r = runCLICode(t, exitProblems, "check", "-dir", c.Dir, "-json")
 	var rep struct {
 		Next []string `json:"next"`
 	}
@@ -97,8 +99,8 @@ func TestCommandsAdviseOnLibraryErrors(t *testing.T) {
 	os.Remove(stray)
 
 	// init of a cache whose marker is damaged: it is one already.
-	os.WriteFile(filepath.Join(c.dir, layout.MarkerFile), []byte("zz"), 0o644)
-	r = runCLICode(t, exitProblems, "init", "-dir", c.dir)
+	os.WriteFile(filepath.Join(c.Dir, layout.MarkerFile), []byte("zz"), 0o644)
+	r = runCLICode(t, exitProblems, "init", "-dir", c.Dir)
 	if !strings.Contains(r.stderr, "it is a cache already") || !strings.Contains(r.stderr, "; run "+want) {
 		t.Errorf("init of a cache with a damaged marker:\n%s", r.stderr)
 	}

@@ -21,15 +21,15 @@ func BenchmarkCheck(b *testing.B) {
 	buf := make([]byte, size)
 	for i := 0; i < objects; i++ {
 		rng.Read(buf)
-		c.add("bench/f", c.entry(fmt.Sprintf("k%d", i), buf))
+		c.Add("bench/f", c.Entry(fmt.Sprintf("k%d", i), buf))
 	}
-	runCLICode(b, 0, "check", "-dir", c.dir) // warm the page cache
+	runCLICode(b, 0, "check", "-dir", c.Dir) // warm the page cache
 	b.SetBytes(objects * size)
 	b.ResetTimer()
 	var rep maintain.CheckReport
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
-		r := runCLICode(b, 0, "check", "-dir", c.dir, "-json")
+		r := runCLICode(b, 0, "check", "-dir", c.Dir, "-json")
 		decodeJSON(b, r.stdout, &rep)
 		cpu += r.cpu
 	}

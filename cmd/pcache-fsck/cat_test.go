@@ -17,6 +17,7 @@ import (
 // TestCatObject: cat-object prints a packed and a loose object's bytes,
 // which hash to their IDs; a corrupt one exits 1.
 func TestCatObject(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := pcache.Open(dir)
 	if err != nil {

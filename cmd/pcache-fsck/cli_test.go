@@ -8,22 +8,13 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/cas"
-	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/maintain"
 )
 
-func openTestStore(t *testing.T, dir string) *cas.Store {
-	t.Helper()
-	s, err := cas.Open(layout.New(dir), cas.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 func TestExitCodesAndJSON(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
-	es := c.fill("f", 3, nil)
+	es := c.Fill("f", 3, nil)
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -40,14 +31,14 @@ func TestExitCodesAndJSON(t *testing.T) {
 		{[]string{"help", "gc"}, 0, false},
 		{[]string{"help", "nosuch"}, 2, false},
 		{[]string{"gc", "-h"}, 0, false},
-		{[]string{"check", "-dir", c.dir + "/missing"}, 1, false},
-		{[]string{"ls", "nosuch", "-dir", c.dir}, 1, false},
-		{[]string{"check", "-dir", c.dir, "-json"}, 0, true},
-		{[]string{"gc", "-dry-run", "-dir", c.dir, "-json"}, 0, true},
-		{[]string{"stats", "-dir", c.dir, "-json"}, 0, true},
-		{[]string{"ls", "f", "-dir", c.dir, "-json"}, 0, true},
-		{[]string{"rm", "f", "-dry-run", "-dir", c.dir, "-json"}, 0, true},
-		{[]string{"check", "-dir", c.dir + "/missing", "-json"}, 1, true},
+		{[]string{"check", "-dir", c.Dir + "/missing"}, 1, false},
+		{[]string{"ls", "nosuch", "-dir", c.Dir}, 1, false},
+		{[]string{"check", "-dir", c.Dir, "-json"}, 0, true},
+		{[]string{"gc", "-dry-run", "-dir", c.Dir, "-json"}, 0, true},
+		{[]string{"stats", "-dir", c.Dir, "-json"}, 0, true},
+		{[]string{"ls", "f", "-dir", c.Dir, "-json"}, 0, true},
+		{[]string{"rm", "f", "-dry-run", "-dir", c.Dir, "-json"}, 0, true},
+		{[]string{"check", "-dir", c.Dir + "/missing", "-json"}, 1, true},
 	} {
 		r := runCLICode(t, tc.code, tc.args...)
 		if tc.json {
@@ -61,10 +52,11 @@ func TestExitCodesAndJSON(t *testing.T) {
 }
 
 func TestStatsAndLs(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
-	c.fill("a", 4, func(i int) []byte { return []byte("same") }) // 4 entries, 1 object
-	es := c.fill("b", 2, nil)
-	r := runCLICode(t, 0, "stats", "-dir", c.dir, "-json")
+	c.Fill("a", 4, func(i int) []byte { return []byte("same") }) // 4 entries, 1 object
+	es := c.Fill("b", 2, nil)
+	r := runCLICode(t, 0, "stats", "-dir", c.Dir, "-json")
 	var st maintain.StatsReport
 	decodeJSON(t, r.stdout, &st)
 	if len(st.Functions) != 2 || st.Functions[0].Entries != 4 || st.Functions[0].Objects != 1 ||
@@ -74,17 +66,17 @@ func TestStatsAndLs(t *testing.T) {
 	if st.Functions[0].Oldest == nil || time.Since(*st.Functions[0].Oldest) > time.Hour {
 		t.Errorf("oldest %v", st.Functions[0].Oldest)
 	}
-	r = runCLICode(t, 0, "stats", "-dir", c.dir)
+	r = runCLICode(t, 0, "stats", "-dir", c.Dir)
 	if !strings.Contains(r.stdout, "TOTAL") {
 		t.Errorf("stats text:\n%s", r.stdout)
 	}
 
-	r = runCLICode(t, 0, "ls", "b", "-dir", c.dir)
+	r = runCLICode(t, 0, "ls", "b", "-dir", c.Dir)
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
 	if len(lines) != 3 || !strings.HasPrefix(lines[1], shortHash(es[0].KeyHash)) && !strings.HasPrefix(lines[2], shortHash(es[0].KeyHash)) {
 		t.Errorf("ls:\n%s", r.stdout)
 	}
-	r = runCLICode(t, 0, "ls", "b", "-key", shortHash(es[1].KeyHash), "-dir", c.dir, "-json")
+	r = runCLICode(t, 0, "ls", "b", "-key", shortHash(es[1].KeyHash), "-dir", c.Dir, "-json")
 	var list []maintain.EntryInfo
 	decodeJSON(t, r.stdout, &list)
 	if len(list) != 1 || list[0].Result != cas.ID(es[1].Result).String() || list[0].LastUsed == nil || list[0].Created == nil {
@@ -93,37 +85,39 @@ func TestStatsAndLs(t *testing.T) {
 }
 
 func TestRm(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
-	es := c.fill("f", 40, nil)
-	c.fill("g", 2, nil)
+	es := c.Fill("f", 40, nil)
+	c.Fill("g", 2, nil)
 	// An ambiguous prefix drops nothing: with 40 entries some 1-hex-digit
 	// prefix is shared, but -key needs 4 digits, so use a digit pair check.
-	r := runCLICode(t, 0, "rm", "f", shortHash(es[3].KeyHash), "-dir", c.dir)
+	r := runCLICode(t, 0, "rm", "f", shortHash(es[3].KeyHash), "-dir", c.Dir)
 	if !strings.Contains(r.stdout, "removed entry f "+shortHash(es[3].KeyHash)) {
 		t.Errorf("rm output:\n%s", r.stdout)
 	}
-	if c.hit("f", "k3") || !c.hit("f", "k4") {
+	if c.Hit("f", "k3") || !c.Hit("f", "k4") {
 		t.Error("rm -key dropped the wrong entries")
 	}
-	runCLICode(t, 1, "rm", "f", "-key", "0000000000000000", "-dir", c.dir) // no match
-	r = runCLICode(t, 0, "rm", "f", "-dir", c.dir)
+	runCLICode(t, 1, "rm", "f", "-key", "0000000000000000", "-dir", c.Dir) // no match
+	r = runCLICode(t, 0, "rm", "f", "-dir", c.Dir)
 	if !strings.Contains(r.stdout, "rm: removed every entry of f (39 entries)") {
 		t.Errorf("rm output:\n%s", r.stdout)
 	}
 	for i := range es {
-		if c.hit("f", fmt.Sprintf("k%d", i)) {
+		if c.Hit("f", fmt.Sprintf("k%d", i)) {
 			t.Errorf("k%d of f survived rm f", i)
 		}
 	}
-	if len(c.live("f")) != 0 {
-		t.Errorf("entries of f after rm: %d", len(c.live("f")))
+	if len(c.Live("f")) != 0 {
+		t.Errorf("entries of f after rm: %d", len(c.Live("f")))
 	}
-	if !c.hit("g", "k0") {
+	if !c.Hit("g", "k0") {
 		t.Error("rm of f touched g")
 	}
 }
 
 func TestParseAgeAndSize(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in   string
 		want time.Duration

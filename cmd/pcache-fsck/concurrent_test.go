@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // workerEnv, when set to a cache directory, makes the test binary a writer
@@ -25,6 +26,7 @@ const workerEnv = "PCACHE_FSCK_TEST_WORKER_DIR"
 // entry a writer committed reads back. PCACHE_SOAK=1 runs for 20 s instead
 // of 5 s.
 func TestGCBesideWriters(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("multi-process soak")
 	}
@@ -33,7 +35,7 @@ func TestGCBesideWriters(t *testing.T) {
 		dur = 20 * time.Second
 	}
 	c := newTestCache(t)
-	c.fill("seed", 10, nil)
+	c.Fill("seed", 10, nil)
 	deadline := time.Now().Add(dur)
 	type worker struct {
 		cmd *exec.Cmd
@@ -41,9 +43,9 @@ func TestGCBesideWriters(t *testing.T) {
 	}
 	var ws []*worker
 	for i := 0; i < 4; i++ {
-		w := &worker{cmd: exec.Command(os.Args[0], "-test.run=^TestWorkerWrites$", "-test.v")}
-		w.cmd.Env = append(os.Environ(), workerEnv+"="+c.dir, "PCACHE_FSCK_TEST_WORKER_ID="+strconv.Itoa(i),
-			"PCACHE_FSCK_TEST_DEADLINE="+strconv.FormatInt(deadline.UnixNano(), 10))
+		w := &worker{cmd: testutil.Rerun("TestWorkerWrites", workerEnv+"="+c.Dir, "PCACHE_FSCK_TEST_WORKER_ID="+strconv.Itoa(i),
+			"PCACHE_FSCK_TEST_DEADLINE="+strconv.FormatInt(deadline.UnixNano(), 10))}
+		w.cmd.Args = append(w.cmd.Args, "-test.v")
 		w.cmd.Stdout = &w.out
 		w.cmd.Stderr = os.Stderr
 		if err := w.cmd.Start(); err != nil {
@@ -66,15 +68,15 @@ func TestGCBesideWriters(t *testing.T) {
 			continue
 		default:
 		}
-		runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+		runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
 		gcs++
 	}
-	runCLICode(t, 0, "check", "-dir", c.dir)
-	runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
-	r := runCLICode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.Dir)
+	runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
+	r := runCLICode(t, 0, "check", "-dir", c.Dir)
 
 	// Every entry a writer committed reads back: a call under ErrorOnMiss hits.
-	s, err := pcache.Open(c.dir)
+	s, err := pcache.Open(c.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,14 +17,15 @@ import (
 // TestGCAfterRm removes 300 of 1000 entries with rm and checks that gc takes
 // exactly the objects nothing else uses, and that the other 700 still hit.
 func TestGCAfterRm(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	// Entry i's result is value i%900: entries 900..999 share objects with
 	// entries 0..99, so removing 0..299 frees exactly objects 100..299.
-	es := c.fill("f", 1000, func(i int) []byte { return []byte(fmt.Sprintf("value %d", i%900)) })
-	if n := c.objectCount(); n != 900 {
+	es := c.Fill("f", 1000, func(i int) []byte { return []byte(fmt.Sprintf("value %d", i%900)) })
+	if n := c.ObjectCount(); n != 900 {
 		t.Fatalf("%d objects, want 900", n)
 	}
-	args := []string{"rm", "f", "-dir", c.dir}
+	args := []string{"rm", "f", "-dir", c.Dir}
 	for i := 0; i < 300; i++ {
 		args = append(args, "-key", hex.EncodeToString(es[i].KeyHash[:]))
 	}
@@ -33,59 +34,65 @@ func TestGCAfterRm(t *testing.T) {
 		t.Errorf("rm output:\n%s", r.stdout)
 	}
 
-	r = runCLICode(t, 0, "gc", "-dry-run", "-grace", "0s", "-dir", c.dir, "-json")
+	r = runCLICode(t, 0, "gc", "-dry-run", "-grace", "0s", "-dir", c.Dir, "-json")
 	var plan maintain.GCReport
 	decodeJSON(t, r.stdout, &plan)
 	if !plan.DryRun || plan.ObjectsRemoved != 200 || plan.EntriesKept != 700 || plan.ObjectsKept != 700 {
 		t.Fatalf("dry-run plan %+v", plan)
 	}
-	if n := c.objectCount(); n != 900 {
+	if n := c.ObjectCount(); n != 900 {
 		t.Fatalf("dry run removed objects: %d left", n)
 	}
 
-	r = runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+	r = runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
 	if !strings.Contains(r.stdout, "gc: removed 0 entries, 200 objects (") {
 		t.Errorf("gc summary:\n%s", r.stdout)
 	}
+	keys := make([]string, len(es))
+	for i := range es {
+		keys[i] = fmt.Sprintf("k%d", i)
+	}
+	hits := c.Hits("f", keys...)
 	for i, e := range es {
-		_, err := c.store.Size(e.Result)
+		_, err := c.Store.Size(e.Result)
 		gone := err != nil
 		if want := i >= 100 && i < 300; gone != want {
 			t.Errorf("object of entry %d: gone=%v, want %v", i, gone, want)
 		}
-		if hit := c.hit("f", fmt.Sprintf("k%d", i)); hit != (i >= 300) {
+		if hit := hits[keys[i]]; hit != (i >= 300) {
 			t.Errorf("entry %d: hit=%v", i, hit)
 		}
 	}
-	runCLICode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.Dir)
 }
 
 func TestGCGraceKeepsYoungFiles(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
-	c.fill("f", 3, nil)
-	young, _ := c.store.Put([]byte("young and unreferenced"))
-	oldID, _ := c.store.Put([]byte("old and unreferenced"))
+	c.Fill("f", 3, nil)
+	young, _ := c.Store.Put([]byte("young and unreferenced"))
+	oldID, _ := c.Store.Put([]byte("old and unreferenced"))
 	old := time.Now().Add(-2 * time.Hour)
-	os.Chtimes(c.store.Path(oldID), old, old)
-	tmpOld := filepath.Join(c.dir, "tmp", "a.tmp")
-	tmpNew := filepath.Join(c.dir, "tmp", "b.tmp")
+	os.Chtimes(c.Store.Path(oldID), old, old)
+	tmpOld := filepath.Join(c.Dir, "tmp", "a.tmp")
+	tmpNew := filepath.Join(c.Dir, "tmp", "b.tmp")
 	os.WriteFile(tmpOld, []byte("x"), 0o644)
 	os.WriteFile(tmpNew, []byte("y"), 0o644)
 	os.Chtimes(tmpOld, old, old)
-	lockOld := layout.New(c.dir).KeyLock([32]byte{0xab, 0x12})
+	lockOld := layout.New(c.Dir).KeyLock([32]byte{0xab, 0x12})
 	os.MkdirAll(filepath.Dir(lockOld), 0o755)
 	os.WriteFile(lockOld, nil, 0o644)
 	os.Chtimes(lockOld, old, old)
 
-	r := runCLICode(t, 0, "gc", "-dir", c.dir, "-v")
+	r := runCLICode(t, 0, "gc", "-dir", c.Dir, "-v")
 	if !strings.Contains(r.stdout, "gc: removed 0 entries, 1 object (") ||
 		!strings.Contains(r.stdout, "1 temp file (") || !strings.Contains(r.stdout, "1 lock file;") {
 		t.Errorf("gc output:\n%s", r.stdout)
 	}
-	if _, err := c.store.Size(young); err != nil {
+	if _, err := c.Store.Size(young); err != nil {
 		t.Error("young unreferenced object removed inside the grace period")
 	}
-	if _, err := c.store.Size(oldID); err == nil {
+	if _, err := c.Store.Size(oldID); err == nil {
 		t.Error("old unreferenced object kept")
 	}
 	if _, err := os.Stat(tmpNew); err != nil {
@@ -97,7 +104,7 @@ func TestGCGraceKeepsYoungFiles(t *testing.T) {
 	if _, err := os.Stat(lockOld); err == nil {
 		t.Error("stale key lock kept")
 	}
-	if _, err := os.Stat(filepath.Join(c.dir, "locks", "gc.lock")); err != nil {
+	if _, err := os.Stat(filepath.Join(c.Dir, "locks", "gc.lock")); err != nil {
 		t.Errorf("gc.lock must never be removed: %v", err)
 	}
 }
@@ -107,31 +114,33 @@ func TestGCGraceKeepsYoungFiles(t *testing.T) {
 func setUsed(t *testing.T, c *testCache, id cas.ID, ago time.Duration) {
 	t.Helper()
 	at := time.Now().Add(-ago)
-	if err := os.Chtimes(c.store.Path(id), at, at); err != nil {
+	if err := os.Chtimes(c.Store.Path(id), at, at); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func TestGCOlderThan(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	ages := []time.Duration{40 * 24 * time.Hour, 30*24*time.Hour + 30*time.Minute, 10 * 24 * time.Hour, 0}
-	es := c.fillAged("f", 4, nil, func(i int) time.Duration { return ages[i] })
+	es := c.FillAged("f", 4, nil, func(i int) time.Duration { return ages[i] })
 	for i, e := range es {
 		setUsed(t, c, e.Result, ages[i]) // entry 1 is within the touch slack: kept
 	}
-	r := runCLICode(t, 0, "gc", "-older-than", "30d", "-dir", c.dir)
+	r := runCLICode(t, 0, "gc", "-older-than", "30d", "-dir", c.Dir)
 	if !strings.Contains(r.stdout, "gc: removed 1 entry, 1 object (") {
 		t.Errorf("gc output:\n%s", r.stdout)
 	}
 	for i, want := range []bool{false, true, true, true} {
-		if got := c.hit("f", fmt.Sprintf("k%d", i)); got != want {
+		if got := c.Hit("f", fmt.Sprintf("k%d", i)); got != want {
 			t.Errorf("entry %d: hit=%v, want %v", i, got, want)
 		}
 	}
-	runCLICode(t, 0, "check", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-dir", c.Dir)
 }
 
 func TestGCMaxSizeEvictsLRU(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	// Ten 1000-byte results; entry i was last used i hours ago, so the
 	// highest i are least recently used. Entry 9 shares its object with
@@ -142,7 +151,7 @@ func TestGCMaxSizeEvictsLRU(t *testing.T) {
 		}
 		return time.Duration(i+2) * time.Hour
 	}
-	es := c.fillAged("f", 10, func(i int) []byte {
+	es := c.FillAged("f", 10, func(i int) []byte {
 		if i == 9 {
 			i = 0
 		}
@@ -151,7 +160,7 @@ func TestGCMaxSizeEvictsLRU(t *testing.T) {
 	for i := 0; i < 9; i++ {
 		setUsed(t, c, es[i].Result, age(i))
 	}
-	r := runCLICode(t, 0, "gc", "-max-size", "5.5kB", "-dir", c.dir, "-json")
+	r := runCLICode(t, 0, "gc", "-max-size", "5.5kB", "-dir", c.Dir, "-json")
 	var rep maintain.GCReport
 	decodeJSON(t, r.stdout, &rep)
 	// 9 objects = 9000 bytes; must drop 4 objects (8,7,6,5) to fit 5500.
@@ -159,13 +168,14 @@ func TestGCMaxSizeEvictsLRU(t *testing.T) {
 		t.Fatalf("report %+v", rep)
 	}
 	for i := 0; i < 10; i++ {
-		if got, want := c.hit("f", fmt.Sprintf("k%d", i)), i < 5 || i == 9; got != want {
+		if got, want := c.Hit("f", fmt.Sprintf("k%d", i)), i < 5 || i == 9; got != want {
 			t.Errorf("entry %d: hit=%v, want %v", i, got, want)
 		}
 	}
 }
 
 func TestGCRefusesBadFlags(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	for _, args := range [][]string{
 		{"gc", "-grace", "soon"},
@@ -175,30 +185,31 @@ func TestGCRefusesBadFlags(t *testing.T) {
 		{"gc", "-max-size", "-5MB"},
 		{"gc", "extra"},
 	} {
-		runCLICode(t, 2, append(args, "-dir", c.dir)...)
+		runCLICode(t, 2, append(args, "-dir", c.Dir)...)
 	}
 }
 
 func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
-	c.fill("f", 5, nil)
-	c.add("f", c.entry("late", []byte("late value")))
-	if !truncateJournal(t, c.dir, "f") {
+	c.Fill("f", 5, nil)
+	c.Add("f", c.Entry("late", []byte("late value")))
+	if !truncateJournal(t, c.Dir, "f") {
 		t.Skip("manifest keeps no journal")
 	}
-	before := c.objectCount()
+	before := c.ObjectCount()
 	for _, args := range [][]string{{"gc", "-grace", "0s"}, {"gc", "-dry-run"}} {
-		r := runCLICode(t, 1, append(args, "-dir", c.dir)...)
+		r := runCLICode(t, 1, append(args, "-dir", c.Dir)...)
 		if !strings.Contains(r.stderr, "refusing to collect: manifest f has 1 problem") ||
 			!strings.Contains(r.stderr, "pcache-fsck check -repair -dir") {
 			t.Errorf("%v stderr:\n%s", args, r.stderr)
 		}
 	}
-	if n := c.objectCount(); n != before {
+	if n := c.ObjectCount(); n != before {
 		t.Fatalf("gc removed %d objects from a cache it could not read fully", before-n)
 	}
-	runCLICode(t, 0, "check", "-repair", "-dir", c.dir)
-	r := runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.dir)
+	runCLICode(t, 0, "check", "-repair", "-dir", c.Dir)
+	r := runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
 	if !strings.Contains(r.stdout, "gc: removed 0 entries, 1 object (") {
 		t.Errorf("gc after repair:\n%s", r.stdout)
 	}
@@ -208,9 +219,10 @@ func TestGCFailsClosedOnDamagedManifest(t *testing.T) {
 // longer exists (its writer crashed, or compaction folded it away) goes once
 // older than the grace period; a live journal's lock and young ones stay.
 func TestGCRemovesOrphanJournalLocks(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
-	c.fill("f", 3, nil)
-	locks := filepath.Join(c.dir, "locks", "journals")
+	c.Fill("f", 3, nil)
+	locks := filepath.Join(c.Dir, "locks", "journals")
 	os.MkdirAll(locks, 0o755)
 	old := time.Now().Add(-2 * time.Hour)
 	orphan := filepath.Join(locks, "j-deadhost.1.0123456789abcdef.pcj.lock")
@@ -219,7 +231,7 @@ func TestGCRemovesOrphanJournalLocks(t *testing.T) {
 	os.Chtimes(orphan, old, old)
 	os.WriteFile(young, nil, 0o644)
 	var liveLocks []string
-	journals, _ := filepath.Glob(filepath.Join(c.dir, "manifests", "f", "j-*.pcj"))
+	journals, _ := filepath.Glob(filepath.Join(c.Dir, "manifests", "f", "j-*.pcj"))
 	for _, j := range journals {
 		l := filepath.Join(locks, filepath.Base(j)+".lock")
 		if _, err := os.Stat(l); err == nil {
@@ -227,7 +239,7 @@ func TestGCRemovesOrphanJournalLocks(t *testing.T) {
 			liveLocks = append(liveLocks, l)
 		}
 	}
-	runCLICode(t, 0, "gc", "-dir", c.dir)
+	runCLICode(t, 0, "gc", "-dir", c.Dir)
 	if _, err := os.Stat(orphan); err == nil {
 		t.Error("orphan journal lock kept")
 	}
@@ -235,7 +247,7 @@ func TestGCRemovesOrphanJournalLocks(t *testing.T) {
 		t.Error("young journal lock removed inside the grace period")
 	}
 	for _, l := range liveLocks {
-		if j := filepath.Join(c.dir, "manifests", "f", strings.TrimSuffix(filepath.Base(l), ".lock")); fileExists(j) && !fileExists(l) {
+		if j := filepath.Join(c.Dir, "manifests", "f", strings.TrimSuffix(filepath.Base(l), ".lock")); fileExists(j) && !fileExists(l) {
 			t.Errorf("lock of existing journal %s removed", filepath.Base(j))
 		}
 	}

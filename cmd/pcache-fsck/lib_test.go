@@ -109,24 +109,28 @@ func objPath(t *testing.T, dir, hexID string) string {
 	return filepath.Join(dir, filepath.FromSlash(layout.ObjectRel(id)))
 }
 
-// objectExists reports whether the cache at dir holds object hexID, loose
-// or packed.
-func objectExists(t *testing.T, dir, hexID string) bool {
+// objectsExist reports which of the objects hexIDs the cache at dir holds,
+// loose or packed.
+func objectsExist(t *testing.T, dir string, hexIDs []string) map[string]bool {
 	t.Helper()
-	id, err := cas.ParseID(hexID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	st, err := cas.Open(layout.New(dir), cas.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	ok, err := st.Has(id)
-	if err != nil {
-		t.Fatal(err)
+	have := map[string]bool{}
+	for _, hexID := range hexIDs {
+		id, err := cas.ParseID(hexID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, err := st.Has(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		have[hexID] = ok
 	}
-	return ok
+	return have
 }
 
 // flipPacked flips a byte of packed object hexID's bytes in its pack.
@@ -159,6 +163,7 @@ func flipPacked(t *testing.T, dir, hexID string) {
 
 // The packed variant of the damage test: a flipped byte inside a pack.
 func TestLibraryCheckRepairPacked(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 20
 	callAll(t, dir, "lib/sq", n, &squares{})
@@ -182,6 +187,7 @@ func TestLibraryCheckRepairPacked(t *testing.T) {
 }
 
 func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 20
 	loose := pcache.PackLimit(0) // damaged by hand, one file per object
@@ -230,6 +236,7 @@ func TestLibraryCheckRepairRecomputesOnlyTheDamaged(t *testing.T) {
 }
 
 func TestLibraryGCAfterRm(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 1000
 	callAll(t, dir, "lib/sq", n, &squares{})
@@ -251,8 +258,13 @@ func TestLibraryGCAfterRm(t *testing.T) {
 	if rep.ObjectsRemoved != 300 || rep.EntriesKept != 700 {
 		t.Errorf("gc %+v", rep)
 	}
+	var ids []string
 	for _, e := range ents {
-		if gone := !objectExists(t, dir, e.Result); gone != removed[e.Result] {
+		ids = append(ids, e.Result)
+	}
+	have := objectsExist(t, dir, ids)
+	for _, e := range ents {
+		if gone := !have[e.Result]; gone != removed[e.Result] {
 			t.Errorf("object of key %s: gone=%v", e.Key, gone)
 		}
 	}
@@ -275,6 +287,7 @@ func TestLibraryGCAfterRm(t *testing.T) {
 }
 
 func TestLibraryExportImport(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	callAll(t, src, "lib/sq", 30, &squares{})
 	tarPath := filepath.Join(t.TempDir(), "sq.tar")

@@ -46,10 +46,10 @@ func openLive(t *testing.T, packed bool, n int) *liveWriter {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &testCache{t: t, dir: dir, store: s}
+	c := &testCache{T: t, Dir: dir, Store: s}
 	lw := &liveWriter{c: c}
 	if packed {
-		c.fill("f", n, nil)
+		c.Fill("f", n, nil)
 		lw.close = func() { s.Close() }
 	} else {
 		m, err := manifest.Open(d, "f", manifest.Options{Board: b}) // as pcache.Open does: rotate requests reach it
@@ -57,7 +57,7 @@ func openLive(t *testing.T, packed bool, n int) *liveWriter {
 			t.Fatal(err)
 		}
 		for i := 0; i < n; i++ {
-			if err := m.Append(c.entry(fmt.Sprintf("k%d", i), []byte(fmt.Sprintf("value %d of f", i)))); err != nil {
+			if err := m.Append(c.Entry(fmt.Sprintf("k%d", i), []byte(fmt.Sprintf("value %d of f", i)))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -113,6 +113,13 @@ func onlyFile(t *testing.T, pattern string) string {
 // the process has closed its cache, check -repair fixes it and check is
 // clean. Before, it printed "0 failed" (and "rewrote …: kept every good
 // record" for a journal it had not touched), exited 0 and suggested check.
+//
+// The writer is this test process, so the test does not run in parallel
+// with the others: a child that a parallel test forks holds the writer's
+// locked files until it execs, and the writer's letting go of them would
+// not be seen at once. (Not testutil.Alone either: a process of its own
+// would check the build of pcache-fsck again, which costs more than the
+// test.)
 func TestRepairBesideLiveWriter(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
@@ -128,7 +135,7 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 			flip(t, j, -3) // inside the last record
 			return strings.TrimPrefix(j, dir+"/")
 		}, func(lw *liveWriter) {
-			if err := lw.m.Append(lw.c.entry("later", []byte("a later value of f"))); err != nil {
+			if err := lw.m.Append(lw.c.Entry("later", []byte("a later value of f"))); err != nil {
 				t.Fatal(err)
 			}
 		}},
@@ -144,11 +151,11 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 			}
 			flip(t, p, int64(off))
 			return strings.TrimPrefix(p, dir+"/")
-		}, func(lw *liveWriter) { lw.c.fill("g", 1, nil) }},
+		}, func(lw *liveWriter) { lw.c.Fill("g", 1, nil) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lw := openLive(t, tc.packed, 8)
-			dir := lw.c.dir
+			dir := lw.c.Dir
 			rel := tc.damage(t, dir)
 			runCLICode(t, 1, "check", "-dir", dir)
 
@@ -186,6 +193,7 @@ func TestRepairBesideLiveWriter(t *testing.T) {
 // -max-size does not tombstone entries whose bytes it cannot free. It asks
 // the writer (through the change board) to seal its pack: after the
 // writer's next write, the next gc frees those bytes while it still runs.
+// Like TestRepairBesideLiveWriter, it does not run in parallel.
 func TestGCBesideLiveWriter(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -198,7 +206,7 @@ func TestGCBesideLiveWriter(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lw := openLive(t, true, 8)
-			dir := lw.c.dir
+			dir := lw.c.Dir
 			pack := strings.TrimPrefix(onlyFile(t, filepath.Join(layout.New(dir).Packs(), "*.pcp")), dir+"/")
 			if tc.pre != nil {
 				runCLICode(t, 0, append(tc.pre, "-dir", dir)...)
@@ -213,13 +221,13 @@ func TestGCBesideLiveWriter(t *testing.T) {
 			if pid := fmt.Sprintf("process %d", os.Getpid()); tc.live == 0 && runtime.GOOS == "linux" && !strings.Contains(r.stdout, pid) {
 				t.Errorf("gc does not name the writer (%s):\n%s", pid, r.stdout)
 			}
-			if got := len(lw.c.live("f")); got != tc.live {
+			if got := len(lw.c.Live("f")); got != tc.live {
 				t.Errorf("%d entries live after gc, want %d:\n%s", got, tc.live, r.stdout)
 			}
 
 			// gc asked the writer to seal its pack: its next write does, and
 			// the next gc frees the bytes while it still runs.
-			lw.c.fill("g", 1, nil)
+			lw.c.Fill("g", 1, nil)
 			r = runCLICode(t, 0, append(tc.gc, "-dir", dir)...)
 			if want := fmt.Sprintf("gc: removed %d entries, 8 objects (", tc.live); !strings.Contains(r.stdout, want) {
 				t.Errorf("gc after the writer wrote again does not free the 8 objects (%q):\n%s", want, r.stdout)
@@ -227,11 +235,11 @@ func TestGCBesideLiveWriter(t *testing.T) {
 			if strings.Contains(r.stdout, "gc: kept "+pack) {
 				t.Errorf("gc still keeps the pack the writer sealed:\n%s", r.stdout)
 			}
-			if got := len(lw.c.live("f")); got != 0 {
+			if got := len(lw.c.Live("f")); got != 0 {
 				t.Errorf("%d entries of f live after the second gc, want 0", got)
 			}
 			for i := 0; i < 1; i++ {
-				if !lw.c.hit("g", fmt.Sprintf("k%d", i)) {
+				if !lw.c.Hit("g", fmt.Sprintf("k%d", i)) {
 					t.Errorf("g k%d, written into the writer's new pack, is not served after gc", i)
 				}
 			}

@@ -22,6 +22,7 @@ type trainArgs struct {
 // name, times in RFC 3339, out-file paths; -diff names the argument that
 // differs with both values.
 func TestKeyLsRm(t *testing.T) {
+	t.Parallel()
 	dir, outs := t.TempDir(), t.TempDir()
 	s, err := pcache.Open(dir)
 	if err != nil {

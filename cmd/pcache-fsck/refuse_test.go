@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // Every command refuses a directory that is not a cache: exit 1 (the command
@@ -13,6 +15,7 @@ import (
 // directory and how to point at a cache, and nothing is created, moved or
 // deleted there.
 func TestCommandsRefuseANonCache(t *testing.T) {
+	t.Parallel()
 	home := t.TempDir()
 	old := time.Now().Add(-48 * time.Hour)
 	for _, p := range []string{"tmp/old.txt", "objects/notes", "manifests/x/j-a.pcj", "lost+found/keep", "doc.txt"} {
@@ -21,7 +24,7 @@ func TestCommandsRefuseANonCache(t *testing.T) {
 		os.WriteFile(full, []byte("mine"), 0o644)
 		os.Chtimes(full, old, old)
 	}
-	before := listing(t, home)
+	before := testutil.Snapshot(t, home)
 	for _, args := range [][]string{
 		{"check"}, {"check", "-repair"}, {"gc"}, {"gc", "-grace", "0s"}, {"stats"}, {"ls"}, {"ls", "x"},
 		{"rm", "x"}, {"export", "x", filepath.Join(t.TempDir(), "x.tar")}, {"import", filepath.Join(t.TempDir(), "none.tar")},
@@ -30,7 +33,7 @@ func TestCommandsRefuseANonCache(t *testing.T) {
 		if !strings.Contains(r.stderr, home) || !strings.Contains(r.stderr, "not a cache directory") || !strings.Contains(r.stderr, "-dir") {
 			t.Errorf("%v: stderr %q", args, r.stderr)
 		}
-		if after := listing(t, home); after != before {
+		if after := testutil.Snapshot(t, home); after != before {
 			t.Fatalf("%v changed a directory that is not a cache:\nbefore %s\nafter  %s", args, before, after)
 		}
 	}
@@ -51,10 +54,11 @@ func TestCommandsRefuseANonCache(t *testing.T) {
 
 // import follows the one name rule.
 func TestImportNameRule(t *testing.T) {
+	t.Parallel()
 	src := newTestCache(t)
-	src.fill("proj/f", 2, nil)
+	src.Fill("proj/f", 2, nil)
 	tarPath := filepath.Join(t.TempDir(), "f.tar")
-	runCLICode(t, 0, "export", "proj/f", tarPath, "-dir", src.dir)
+	runCLICode(t, 0, "export", "proj/f", tarPath, "-dir", src.Dir)
 	dst := t.TempDir()
 	runCLICode(t, 0, "init", "-dir", dst)
 	for _, name := range []string{"my func", "a/../b", "con", "PROJ/f"} {
@@ -66,16 +70,4 @@ func TestImportNameRule(t *testing.T) {
 			t.Errorf("import as %q: %s", name, r.stderr)
 		}
 	}
-}
-
-func listing(t *testing.T, dir string) string {
-	t.Helper()
-	var b strings.Builder
-	filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
-		if err == nil {
-			b.WriteString(p + " " + info.Mode().String() + " " + info.ModTime().String() + "\n")
-		}
-		return nil
-	})
-	return b.String()
 }

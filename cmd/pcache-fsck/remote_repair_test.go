@@ -17,6 +17,7 @@ import (
 // so the next machine that computes its entry uploads a good copy (a
 // create-only upload of it was refused as "exists" before).
 func TestRemoteCheckRepairReplacesCorruptObject(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 5
 	url := fillRemote(t, dir, "remote/repair", n)

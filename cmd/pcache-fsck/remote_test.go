@@ -59,6 +59,7 @@ func served(t *testing.T, url, name string, n int) int {
 }
 
 func TestRemoteStatsAndCheck(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	url := fillRemote(t, dir, "remote/a", 12)
 	fillRemote(t, dir, "remote/b", 3)
@@ -73,7 +74,7 @@ func TestRemoteStatsAndCheck(t *testing.T) {
 		t.Fatalf("stats:\n%s", out)
 	}
 	// $PCACHE_REMOTE is the default.
-	cmd := runWithEnv(t, []string{"PCACHE_REMOTE=" + url}, "remote", "check", "-verify")
+	cmd := runCLIEnv(t, []string{"PCACHE_REMOTE=" + url}, "remote", "check", "-verify")
 	if cmd.code != exitOK || !strings.Contains(cmd.stdout, "clean") {
 		t.Fatalf("check of a good remote: %d\n%s%s", cmd.code, cmd.stdout, cmd.stderr)
 	}
@@ -98,16 +99,8 @@ func TestRemoteStatsAndCheck(t *testing.T) {
 	}
 }
 
-func runWithEnv(t *testing.T, env []string, args ...string) result {
-	t.Helper()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
-	}
-	return runCLI(t, args...)
-}
-
 func TestRemoteGC(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const n = 10 // results of 1..10 KiB: 55 KiB in all
 	url := fillRemote(t, dir, "remote/gc", n)
@@ -162,7 +155,7 @@ func TestRemoteGC(t *testing.T) {
 }
 
 func TestRemoteUsage(t *testing.T) {
-	t.Setenv("PCACHE_REMOTE", "")
+	t.Parallel()
 	for _, args := range [][]string{
 		{"remote"},
 		{"remote", "stats"},
@@ -170,7 +163,7 @@ func TestRemoteUsage(t *testing.T) {
 		{"remote", "stats", "-remote", "ftp://x/y"},
 		{"remote", "gc", "-remote", "file://" + t.TempDir(), "-max-size", "0"},
 	} {
-		if r := runCLI(t, args...); r.code != exitUsage || !strings.Contains(r.stderr, "pcache-fsck remote") {
+		if r := runCLIEnv(t, []string{"PCACHE_REMOTE="}, args...); r.code != exitUsage || !strings.Contains(r.stderr, "pcache-fsck remote") {
 			t.Errorf("%v: exit %d, stderr %q", args, r.code, r.stderr)
 		}
 	}
@@ -179,7 +172,9 @@ func TestRemoteUsage(t *testing.T) {
 // TestRemoteS3: pcache-fsck has the S3 backend linked in (users do not
 // build it themselves): remote stats reads what the library published to
 // an S3-compatible server, and a bucket that does not exist is named as
-// such, not taken for an empty remote.
+// such, not taken for an empty remote. Not parallel: the server's
+// credentials are set in the environment (srv.Env), for this process's
+// Store and for the binary.
 func TestRemoteS3(t *testing.T) {
 	srv := remotetest.Shared(t)
 	srv.Env(t)
@@ -211,6 +206,7 @@ func TestRemoteS3(t *testing.T) {
 // TestRemoteURLSecretsNotEchoed: a remote URL holding credentials is
 // refused without repeating them, whichever check refuses it first.
 func TestRemoteURLSecretsNotEchoed(t *testing.T) {
+	t.Parallel()
 	for _, url := range []string{
 		"file://AKIDKEY:KEYSECRET@/nonexistent/pcache",
 		"file://AKIDKEY:KEYSECRET@" + t.TempDir(),

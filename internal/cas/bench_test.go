@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/pcache/pcache/internal/testutil"
 	"github.com/zeebo/blake3"
 )
 
@@ -24,7 +25,7 @@ const (
 
 func BenchmarkGetSmall(b *testing.B) {
 	s, _ := newStore(b)
-	id := mustPut(b, s, content(1, smallSize))
+	id := mustPut(b, s, testutil.Bytes(1, smallSize))
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -36,7 +37,7 @@ func BenchmarkGetSmall(b *testing.B) {
 
 func BenchmarkGetSizeSmall(b *testing.B) {
 	s, _ := newStore(b)
-	id := mustPut(b, s, content(1, smallSize))
+	id := mustPut(b, s, testutil.Bytes(1, smallSize))
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -50,7 +51,7 @@ func BenchmarkGetSizeSmall(b *testing.B) {
 // BenchmarkGetSmall, which must also hash.
 func BenchmarkFloorReadSmall(b *testing.B) {
 	p := filepath.Join(b.TempDir(), "f")
-	if err := os.WriteFile(p, content(1, smallSize), 0o444); err != nil {
+	if err := os.WriteFile(p, testutil.Bytes(1, smallSize), 0o444); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(smallSize)
@@ -66,7 +67,7 @@ func BenchmarkFloorReadSmall(b *testing.B) {
 // file: exactly the work a verified Get does.
 func BenchmarkFloorReadSmallHashed(b *testing.B) {
 	p := filepath.Join(b.TempDir(), "f")
-	if err := os.WriteFile(p, content(1, smallSize), 0o444); err != nil {
+	if err := os.WriteFile(p, testutil.Bytes(1, smallSize), 0o444); err != nil {
 		b.Fatal(err)
 	}
 	b.SetBytes(smallSize)
@@ -82,7 +83,7 @@ func BenchmarkFloorReadSmallHashed(b *testing.B) {
 
 func BenchmarkOpenReadSmall(b *testing.B) {
 	s, _ := newStore(b)
-	id := mustPut(b, s, content(1, smallSize))
+	id := mustPut(b, s, testutil.Bytes(1, smallSize))
 	buf := make([]byte, 512)
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
@@ -103,7 +104,7 @@ func BenchmarkOpenReadSmall(b *testing.B) {
 // BenchmarkPutSmallNew stores a new 100-byte object per iteration.
 func BenchmarkPutSmallNew(b *testing.B) {
 	s, _ := newStore(b)
-	d := content(2, smallSize)
+	d := testutil.Bytes(2, smallSize)
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
 	i := uint64(0)
@@ -119,7 +120,7 @@ func BenchmarkPutSmallNew(b *testing.B) {
 // BenchmarkPutSmallExisting is the duplicate write: hash, lstat, done.
 func BenchmarkPutSmallExisting(b *testing.B) {
 	s, _ := newStore(b)
-	d := content(2, smallSize)
+	d := testutil.Bytes(2, smallSize)
 	mustPut(b, s, d)
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
@@ -134,7 +135,7 @@ func BenchmarkPutSmallExisting(b *testing.B) {
 // file: the floor for BenchmarkPutSmallNew (which also renames).
 func BenchmarkFloorWriteSmall(b *testing.B) {
 	dir := b.TempDir()
-	d := content(2, smallSize)
+	d := testutil.Bytes(2, smallSize)
 	b.SetBytes(smallSize)
 	b.ReportAllocs()
 	i := 0
@@ -152,7 +153,7 @@ var bigBuf []byte
 
 func big() []byte {
 	if bigBuf == nil {
-		bigBuf = content(3, bigSize)
+		bigBuf = testutil.Bytes(3, bigSize)
 	}
 	return bigBuf
 }

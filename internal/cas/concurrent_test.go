@@ -11,13 +11,15 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // Many goroutines writing the same objects (and some different ones) at once
 // is the normal case for a cache; all must succeed and leave good objects.
 func TestConcurrentPutSameContent(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
-	shared := content(1, 3*bufSize+11)
+	shared := testutil.Bytes(1, 3*bufSize+11)
 	const goroutines = 32
 	var wg sync.WaitGroup
 	errs := make(chan error, goroutines)
@@ -35,7 +37,7 @@ func TestConcurrentPutSameContent(t *testing.T) {
 			case 1:
 				id, _, err = s.PutReader(bytes.NewReader(shared))
 			default:
-				id, err = s.Put(content(uint64(100+g), 1000))
+				id, err = s.Put(testutil.Bytes(uint64(100+g), 1000))
 			}
 			if err == nil {
 				_, err = s.Get(id, -1) // what this goroutine wrote is readable at once
@@ -80,10 +82,10 @@ func sharedContent(i int) []byte {
 	if i%10 == 0 {
 		n = 2*bufSize + i // some multi-buffer objects
 	}
-	return content(uint64(i), n)
+	return testutil.Bytes(uint64(i), n)
 }
 
-func ownContent(w, i int) []byte { return content(uint64(1_000_000+w*1000+i), 500+i) }
+func ownContent(w, i int) []byte { return testutil.Bytes(uint64(1_000_000+w*1000+i), 500+i) }
 
 func TestMultiProcessWorker(t *testing.T) {
 	arg := os.Getenv(casWorkerEnv)
@@ -124,6 +126,7 @@ func TestMultiProcessWorker(t *testing.T) {
 }
 
 func TestMultiProcessPut(t *testing.T) {
+	t.Parallel()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -132,8 +135,7 @@ func TestMultiProcessPut(t *testing.T) {
 	var stdins []io.WriteCloser
 	var outs []*bytes.Buffer
 	for w := range workers {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcessWorker$", "-test.count=1")
-		cmd.Env = append(os.Environ(), casWorkerEnv+"="+s.d.Root()+" "+strconv.Itoa(w))
+		cmd := testutil.Rerun("TestMultiProcessWorker", casWorkerEnv+"="+s.d.Root()+" "+strconv.Itoa(w))
 		out := new(bytes.Buffer)
 		cmd.Stdout, cmd.Stderr = out, out
 		in, err := cmd.StdinPipe()

@@ -8,13 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // CopyTo must produce the object's bytes whatever dst is: copy_file_range
 // works for some destinations and must fall back cleanly for the others.
+// Not parallel: it sets the package's useCopyFileRange.
 func TestCopyToDestinations(t *testing.T) {
 	s, _ := newStore(t)
-	obj := content(5, 2*bufSize+123)
+	obj := testutil.Bytes(5, 2*bufSize+123)
 	id := mustPut(t, s, obj)
 	dir := t.TempDir()
 	prefix := []byte("already here:")
@@ -85,8 +88,9 @@ func TestCopyToDestinations(t *testing.T) {
 
 // A corrupt object is reported even when the kernel did the copying.
 func TestCopyToCorruptInKernel(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
-	obj := content(6, bufSize+1)
+	obj := testutil.Bytes(6, bufSize+1)
 	id := mustPut(t, s, obj)
 	bad := bytes.Clone(obj)
 	bad[bufSize] ^= 1

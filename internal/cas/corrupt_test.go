@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // damages turn a good object file into a bad one in place.
@@ -60,7 +62,7 @@ var damages = []struct {
 	}},
 	{"fifo", "named pipe", func(t *testing.T, s *Store, path string, good []byte) {
 		must(t, os.Remove(path))
-		if err := mkfifo(path); err != nil {
+		if err := testutil.Mkfifo(path); err != nil {
 			t.Skip("no FIFOs:", err)
 		}
 	}},
@@ -124,11 +126,12 @@ var readers = []struct {
 }
 
 func TestCorruptObjectsAreDetected(t *testing.T) {
+	t.Parallel()
 	for _, size := range []int{100, 3*bufSize + 5, pipelineMin + 1} {
 		for _, d := range damages {
 			t.Run(fmt.Sprintf("%s/%d", d.name, size), func(t *testing.T) {
 				s, _ := newStore(t)
-				good := content(uint64(size), size)
+				good := testutil.Bytes(uint64(size), size)
 				id := mustPut(t, s, good)
 				path := s.Path(id)
 				d.damage(t, s, path, good)
@@ -157,6 +160,7 @@ func TestCorruptObjectsAreDetected(t *testing.T) {
 // The damage only shows in metadata for non-regular files; Has and Stat say
 // so without hashing, and Walk still lists the entry for fsck.
 func TestNonRegularObjectMetadata(t *testing.T) {
+	t.Parallel()
 	for _, d := range damages {
 		if d.name != "directory" && !strings.Contains(d.name, "symlink") && d.name != "fifo" {
 			continue
@@ -187,10 +191,11 @@ func TestNonRegularObjectMetadata(t *testing.T) {
 // good object; and a Put that finds a wrong-sized file or a directory in the
 // way repairs on its own.
 func TestQuarantineThenPutRepairs(t *testing.T) {
+	t.Parallel()
 	for _, d := range damages {
 		t.Run(d.name, func(t *testing.T) {
 			s, _ := newStore(t)
-			good := content(7, 1000)
+			good := testutil.Bytes(7, 1000)
 			id := mustPut(t, s, good)
 			path := s.Path(id)
 			d.damage(t, s, path, good)
@@ -223,7 +228,8 @@ func TestQuarantineThenPutRepairs(t *testing.T) {
 }
 
 func TestPutReplacesWhatIsObviouslyWrong(t *testing.T) {
-	good := content(9, 1000)
+	t.Parallel()
+	good := testutil.Bytes(9, 1000)
 	for _, d := range damages {
 		if strings.HasPrefix(d.name, "flip") {
 			continue // same size: Put trusts it (callers Quarantine first)
@@ -256,6 +262,7 @@ func TestPutReplacesWhatIsObviouslyWrong(t *testing.T) {
 // A right-sized corrupt file is trusted by Put (it does not rehash), which is
 // why the repair sequence above quarantines first.
 func TestPutTrustsRightSizedObject(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	good := []byte("abc")
 	id := mustPut(t, s, good)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // failWrites makes every temp-file write fail like a full disk, after
@@ -37,8 +39,9 @@ func (r *failingReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// Not parallel: it swaps the package's tempWrite (failWrites).
 func TestFailedWriteLeavesNothing(t *testing.T) {
-	big := content(3, 3*bufSize)
+	big := testutil.Bytes(3, 3*bufSize)
 	for _, tc := range []struct {
 		name    string
 		okWrite int
@@ -78,6 +81,7 @@ func TestFailedWriteLeavesNothing(t *testing.T) {
 	}
 }
 
+// Not parallel: it swaps the package's createTemp.
 func TestCreateTempFailure(t *testing.T) {
 	s, _ := newStore(t)
 	orig := createTemp
@@ -95,6 +99,7 @@ func TestCreateTempFailure(t *testing.T) {
 
 // A temp file whose rename fails (here: the tmp directory vanished between
 // write and rename, as if removed by hand) is cleaned up and reported.
+// Not parallel: it swaps the package's tempWrite.
 func TestCommitFailureIsReported(t *testing.T) {
 	s, _ := newStore(t)
 	orig := tempWrite

@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"encoding/binary"
 	"fmt"
 	"io"
 	"io/fs"
@@ -51,30 +50,6 @@ func mustPut(t testing.TB, s *Store, b []byte) ID {
 		t.Fatal(err)
 	}
 	return id
-}
-
-// content returns n deterministic bytes that differ with seed: a 64 KiB
-// pseudo-random block, repeated with each repetition's index stamped in
-// (cheap to make even under the race detector).
-func content(seed uint64, n int) []byte {
-	const block = 64 << 10
-	b := make([]byte, n)
-	x := seed*0x9e3779b97f4a7c15 + 1
-	for i := 0; i < min(n, block); i += 8 {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], x)
-		copy(b[i:], w[:])
-	}
-	for off := block; off < n; off += block {
-		copy(b[off:], b[:block])
-		var w [8]byte
-		binary.LittleEndian.PutUint64(w[:], uint64(off))
-		copy(b[off:], w[:])
-	}
-	return b
 }
 
 // tempEntries lists <root>/tmp.

@@ -6,6 +6,7 @@ import (
 )
 
 func TestSumKnownVector(t *testing.T) {
+	t.Parallel()
 	// BLAKE3 of the empty input, from the BLAKE3 specification's test vectors.
 	const want = "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"
 	if got := Sum(nil).String(); got != want {
@@ -14,6 +15,7 @@ func TestSumKnownVector(t *testing.T) {
 }
 
 func TestParseID(t *testing.T) {
+	t.Parallel()
 	good := Sum([]byte("x")).String()
 	for _, tc := range []struct {
 		in string

@@ -48,6 +48,7 @@ func (g *genReader) Read(p []byte) (int, error) {
 
 // A 1 GiB stream goes through PutReader in bounded memory (256 MiB under the
 // race detector, to keep the test fast; still far beyond any buffer).
+// Not parallel: it reads the whole process's heap.
 func TestPutReaderLargeStreamBoundedMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("writes 1 GiB")

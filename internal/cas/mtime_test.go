@@ -56,6 +56,7 @@ var uses = []struct {
 }
 
 func TestUseRefreshesMtimeOncePerQuantum(t *testing.T) {
+	t.Parallel()
 	for _, u := range uses {
 		t.Run(u.name, func(t *testing.T) {
 			s, clk := newStore(t)
@@ -94,6 +95,7 @@ func TestUseRefreshesMtimeOncePerQuantum(t *testing.T) {
 // Checking must not look like use: fsck would otherwise make every object
 // young and defeat gc -older-than.
 func TestInspectionLeavesMtime(t *testing.T) {
+	t.Parallel()
 	s, clk := newStore(t)
 	b := []byte("inspected")
 	id := mustPut(t, s, b)
@@ -116,6 +118,7 @@ func TestInspectionLeavesMtime(t *testing.T) {
 // The mtime follows the injected clock, so a test of gc -older-than can step
 // it across a boundary.
 func TestClockAdvancesAcrossQuantum(t *testing.T) {
+	t.Parallel()
 	s, clk := newStore(t)
 	b := []byte("clocked")
 	id := mustPut(t, s, b)

@@ -36,6 +36,7 @@ func deletedPackMappings(t *testing.T, dir string) []string {
 // the space they held is freed and gc cycles do not pin generations of
 // them.
 func TestHitOnlyReaderDropsDeletedPacks(t *testing.T) {
+	t.Parallel()
 	if runtime.GOOS != "linux" {
 		t.Skip("reads /proc/self/maps")
 	}
@@ -108,6 +109,7 @@ func TestHitOnlyReaderDropsDeletedPacks(t *testing.T) {
 // Issue 21 item 7: gc's repack keeps one copy of an object stored in
 // several dead packs, whatever their size (packs of two caches copied into
 // each other are full-size), and never the last good one.
+// Not parallel: it sets the package's maxPack.
 func TestRepackDropsCrossPackDuplicates(t *testing.T) {
 	defer func(m int64) { maxPack = m }(maxPack)
 	for _, tc := range []struct {
@@ -192,6 +194,7 @@ func TestRepackDropsCrossPackDuplicates(t *testing.T) {
 // Issue 21 item 10: a pack merged away between ListPacks' reading of the
 // directory and its reading of the pack is not reported as damaged: the
 // directory is read again and the merge's output listed instead.
+// Not parallel: it sets the package's afterPackListing hook.
 func TestListPacksDuringMerge(t *testing.T) {
 	dir := t.TempDir()
 	var ids []ID

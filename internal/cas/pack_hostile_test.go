@@ -6,16 +6,17 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // Packs from elsewhere (rsync, a hostile directory) are read without trust:
 // whatever their files hold, a reader never panics, hangs, follows a link,
 // or returns bytes that do not hash to the ID asked for.
 func TestHostilePacks(t *testing.T) {
+	t.Parallel()
 	good := small(1)
 	goodID := Sum(good)
 	outside := filepath.Join(t.TempDir(), "outside.pcp")
@@ -39,7 +40,7 @@ func TestHostilePacks(t *testing.T) {
 			must(t, os.Symlink(outside, filepath.Join(d, "x.pcp")))
 		}},
 		{"pack is a fifo", func(t *testing.T, d string) {
-			if err := syscall.Mkfifo(filepath.Join(d, "x.pcp"), 0o644); err != nil {
+			if err := testutil.Mkfifo(filepath.Join(d, "x.pcp")); err != nil {
 				t.Skip("no fifos:", err)
 			}
 		}},

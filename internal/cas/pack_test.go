@@ -34,6 +34,7 @@ func packFiles(t *testing.T, dir string) (packs, idxs []string) {
 }
 
 func TestPackedObjects(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := packStore(t, dir)
 	var ids []ID
@@ -116,6 +117,7 @@ func TestPackedObjects(t *testing.T) {
 }
 
 func TestPutBatchIsOneAppend(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := packStore(t, dir)
 	var bs [][]byte
@@ -143,6 +145,7 @@ func TestPutBatchIsOneAppend(t *testing.T) {
 // A torn tail (a crash mid-append) is ignored; damage inside a record is a
 // miss, and a later Put of the same bytes stores a good copy.
 func TestPackDamage(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := packStore(t, dir)
 	for i := 0; i < 10; i++ {
@@ -206,6 +209,7 @@ func TestPackDamage(t *testing.T) {
 	}
 }
 
+// Not parallel: it sets the package's maxPack.
 func TestPackRotationAndRepack(t *testing.T) {
 	defer func(m int64) { maxPack = m }(maxPack)
 	maxPack = 4 << 10
@@ -262,6 +266,7 @@ func TestPackRotationAndRepack(t *testing.T) {
 // Objects of a cache written before packs (loose small files) are found
 // and never stored a second time.
 func TestLooseSmallObjectsStillServe(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	old, err := Open(layout.New(dir), Options{PackLimit: -1})
 	must(t, err)
@@ -283,6 +288,7 @@ func TestLooseSmallObjectsStillServe(t *testing.T) {
 // TestReadsDuringMerge: objects of packs that another store merges away
 // between a reader's listing of the pack directory and its opening of what
 // it listed are still found (the reader lists the directory again).
+// Not parallel: it sets the package's afterList hook.
 func TestReadsDuringMerge(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cache")
 	var ids []ID
@@ -330,6 +336,7 @@ func TestReadsDuringMerge(t *testing.T) {
 // descriptor that created it (so any user can store, not only root), one
 // pack serves many puts, and a sealed pack is read-only like every object.
 func TestPackModes(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s, err := Open(layout.New(dir), Options{})
 	if err != nil {

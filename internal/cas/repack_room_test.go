@@ -45,6 +45,7 @@ func tmpEntries(t *testing.T, dir string) []string {
 // A merge that fails part-way (the disk filled) leaves nothing behind: not
 // its open temp file, not the outputs it had already sealed; the inputs
 // still serve every object.
+// Not parallel: it sets the package's maxPack and swaps tempWrite.
 func TestMergeFailureLeavesNothing(t *testing.T) {
 	defer func(m int64) { maxPack = m }(maxPack)
 	dir := t.TempDir()
@@ -77,6 +78,7 @@ func TestMergeFailureLeavesNothing(t *testing.T) {
 }
 
 // A merge never starts without room for its output plus a margin.
+// Not parallel: it swaps the package's freeSpace.
 func TestMergeNeedsRoom(t *testing.T) {
 	dir := t.TempDir()
 	smallPacks(t, dir, 5, 0)
@@ -116,6 +118,7 @@ func TestMergeNeedsRoom(t *testing.T) {
 // later Repack after the grace period deletes them; gc (Keep) deletes
 // every retired pack at once. Objects are served throughout.
 func TestMergeRetiresInputs(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	want := smallPacks(t, dir, 5, 0)
 	s := packStore(t, dir)
@@ -191,6 +194,7 @@ func TestMergeRetiresInputs(t *testing.T) {
 // A sealed pack replaced by an older, shorter copy (plain rsync -a of a
 // pack that grew) is reported as shortened, with the cure.
 func TestShortenedPackIsReported(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	smallPacks(t, dir, 1, 0)
 	packs, _ := packFiles(t, dir)
@@ -209,6 +213,7 @@ func TestShortenedPackIsReported(t *testing.T) {
 // only the pack retired: reaping the pack removes its index as well, so no
 // index is left without its pack.
 func TestReapTakesTheIndexOfAPartlyRetiredPack(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	smallPacks(t, dir, 5, 0)
 	s := packStore(t, dir)

@@ -12,6 +12,7 @@ import (
 // fan-out directory planted as a link to a directory elsewhere, Quarantine
 // and Delete neither move a file into nor out of it, nor delete one there.
 func TestQuarantineAndDeleteStayInside(t *testing.T) {
+	t.Parallel()
 	data := make([]byte, 200<<10) // a loose object
 	for i := range data {
 		data[i] = byte(i)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // sealedPack writes n small objects into one pack, seals it (Close) and
@@ -77,6 +78,7 @@ func packDamages(recs []PackedObject) []struct {
 // lose only the records the damage hit; every object a reader served
 // before maintenance is served after it.
 func TestPackDamageCostsOnlyTheDamagedRecords(t *testing.T) {
+	t.Parallel()
 	const n = 50
 	probe := t.TempDir()
 	_, recs := sealedPack(t, probe, n)
@@ -170,6 +172,7 @@ func listPacks(t *testing.T, s *Store) []PackInfo {
 // count as it found it (it used to leak one, so the pack was never
 // unmapped).
 func TestGetRetryReleasesThePack(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	pack, recs := sealedPack(t, dir, 3)
 	// A second sealed pack holding the same objects, named to sort after
@@ -205,8 +208,9 @@ func TestGetRetryReleasesThePack(t *testing.T) {
 // passes the cheap test and must be hashed) costs a bounded scan: without
 // the budget it would hash about 8 GiB.
 func TestResyncIsBounded(t *testing.T) {
+	t.Parallel()
 	const size = 1 << 20
-	data := content(7, size)
+	data := testutil.Bytes(7, size)
 	copy(data, packMagic[:])
 	for q := headerSize; q+recHeaderSize <= size; q += 64 {
 		data[q] = recTag

@@ -14,6 +14,7 @@ import (
 // tmp/ on another file system than objects/ must be refused: renames would
 // fail (EXDEV) or, through union mounts, not be atomic.
 func TestOpenRejectsTmpOnOtherFileSystem(t *testing.T) {
+	t.Parallel()
 	shm, err := os.MkdirTemp("/dev/shm", "cas-test-")
 	if err != nil {
 		t.Skip("no /dev/shm:", err)

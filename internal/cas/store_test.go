@@ -12,9 +12,11 @@ import (
 	"github.com/zeebo/blake3"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func TestOpenCreatesLayout(t *testing.T) {
+	t.Parallel()
 	root := filepath.Join(t.TempDir(), "a", "b")
 	s, err := Open(layout.New(root), Options{})
 	if err != nil {
@@ -39,6 +41,7 @@ func TestOpenCreatesLayout(t *testing.T) {
 }
 
 func TestOpenRejectsNonDirectories(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	file := filepath.Join(dir, "file")
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
@@ -66,6 +69,7 @@ func TestOpenRejectsNonDirectories(t *testing.T) {
 }
 
 func TestPathLayoutMatchesB3sum(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	b := []byte("hello, world\n")
 	id := mustPut(t, s, b)
@@ -84,6 +88,7 @@ func TestPathLayoutMatchesB3sum(t *testing.T) {
 }
 
 func TestObjectsAreReadOnly(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	for _, put := range []func() (ID, error){
 		func() (ID, error) { return s.Put([]byte("a")) },
@@ -104,11 +109,12 @@ func TestObjectsAreReadOnly(t *testing.T) {
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	sizes := []int{0, 1, 100, 4096, bufSize - 1, bufSize, bufSize + 1, 3*bufSize + 17, pipelineMin + pipelineChunk/2}
 	s, _ := newStore(t)
 	srcDir := t.TempDir()
 	for _, n := range sizes {
-		b := content(uint64(n), n)
+		b := testutil.Bytes(uint64(n), n)
 		want := Sum(b)
 		// Each way in must give the same ID...
 		id1 := mustPut(t, s, b)
@@ -200,6 +206,7 @@ func (h halfReader) Read(p []byte) (int, error) {
 }
 
 func TestPutFileRejectsNonRegular(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	if _, _, err := putFile(s, t.TempDir()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Fatalf("PutFile(dir) = %v", err)
@@ -211,6 +218,7 @@ func TestPutFileRejectsNonRegular(t *testing.T) {
 }
 
 func TestPutFileFollowsCallerSymlink(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "real"), []byte("data"), 0o644); err != nil {
@@ -226,6 +234,7 @@ func TestPutFileFollowsCallerSymlink(t *testing.T) {
 }
 
 func TestMissingIsErrNotFound(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	id := Sum([]byte("never stored"))
 	path := s.Path(id)
@@ -260,6 +269,7 @@ func TestMissingIsErrNotFound(t *testing.T) {
 }
 
 func TestDelete(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	id := mustPut(t, s, []byte("doomed"))
 	if err := s.Delete(id); err != nil {
@@ -288,6 +298,7 @@ func TestDelete(t *testing.T) {
 }
 
 func TestGetSizeMismatchDoesNotRead(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	id := mustPut(t, s, []byte("12345"))
 	_, err := s.Get(id, 4)

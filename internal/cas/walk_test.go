@@ -8,13 +8,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	var want []ID
 	for i := range 50 {
-		want = append(want, mustPut(t, s, content(uint64(i), i)))
+		want = append(want, mustPut(t, s, testutil.Bytes(uint64(i), i)))
 	}
 	slices.SortFunc(want, func(a, b ID) int { return strings.Compare(a.String(), b.String()) })
 	first := want[0].String()
@@ -94,9 +97,10 @@ func TestWalkSeesObjectsAndReportsStrays(t *testing.T) {
 }
 
 func TestWalkStopsAndSkips(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	for i := range 300 { // several per subdirectory
-		mustPut(t, s, content(uint64(i), 8))
+		mustPut(t, s, testutil.Bytes(uint64(i), 8))
 	}
 	n := 0
 	must(t, s.walkObjects(func(ID, fs.FileInfo) error {
@@ -127,9 +131,10 @@ func TestWalkStopsAndSkips(t *testing.T) {
 
 // Callbacks may delete what they are given (gc does).
 func TestWalkWithDelete(t *testing.T) {
+	t.Parallel()
 	s, _ := newStore(t)
 	for i := range 100 {
-		mustPut(t, s, content(uint64(i), 8))
+		mustPut(t, s, testutil.Bytes(uint64(i), 8))
 	}
 	must(t, s.walkObjects(func(id ID, _ fs.FileInfo) error { return s.Delete(id) }))
 	n := 0

@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // jsonLike returns n bytes of JSON-like text: records with repeating keys
@@ -45,12 +46,12 @@ func TestCompressedObjects(t *testing.T) {
 		{"json-like 1 MiB", jsonLike(1, 1<<20), 0, true},
 		{"json-like 9 MiB (pipelined sizes)", jsonLike(2, 9<<20+3), 0, true},
 		{"zeros 200 KiB", make([]byte, 200<<10), 0, true},
-		{"random 1 MiB: raw", content(3, 1<<20), 0, false},
-		{"random with a text tail: raw", append(content(4, 256<<10), jsonLike(4, 16<<10)...), 0, false},
+		{"random 1 MiB: raw", testutil.Bytes(3, 1<<20), 0, false},
+		{"random with a text tail: raw", append(testutil.Bytes(4, 256<<10), jsonLike(4, 16<<10)...), 0, false},
 		{"text below the pack limit: packed raw", jsonLike(5, 40<<10), 0, false},
 		{"text, packs off, 5 KiB", jsonLike(6, 5<<10), -1, true},
 		{"text, packs off, 1 KiB: too small", jsonLike(7, 1<<10), -1, false},
-		{"a zstd file a user caches (random inside): raw", append(append([]byte{}, zstdMagic...), content(8, 300<<10)...), 0, false},
+		{"a zstd file a user caches (random inside): raw", append(append([]byte{}, zstdMagic...), testutil.Bytes(8, 300<<10)...), 0, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -320,7 +321,7 @@ func (s *Store) putCompressedForTest(id ID, data []byte) (string, error) {
 // objects (IsCompressedName tells them), not strays.
 func TestWalkSeesCompressedObjects(t *testing.T) {
 	s, _ := newStore(t)
-	ids, err := s.PutBatchCompressed([][]byte{jsonLike(12, 100<<10), content(12, 100<<10)}, DefaultCompression)
+	ids, err := s.PutBatchCompressed([][]byte{jsonLike(12, 100<<10), testutil.Bytes(12, 100<<10)}, DefaultCompression)
 	if err != nil {
 		t.Fatal(err)
 	}

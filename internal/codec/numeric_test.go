@@ -11,6 +11,7 @@ import (
 // TestNumericEncoding: a numeric slice result is one RFC 8746 typed array,
 // little-endian, byte for byte.
 func TestNumericEncoding(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		v    any
 		want string

@@ -15,6 +15,7 @@ import (
 // problems (another message, another function) are each logged; info
 // passes every time.
 func TestOnceLogger(t *testing.T) {
+	t.Parallel()
 	var buf bytes.Buffer
 	l := onceLogger(slog.New(slog.NewTextHandler(&buf, nil)))
 	st := l.Handler().(*onceHandler).st

@@ -5,8 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // TestRootedOperationsStayInside: with the cache's own directories
@@ -27,7 +28,7 @@ func TestRootedOperationsStayInside(t *testing.T) {
 		}
 	}
 	os.MkdirAll(d.Locks(), 0o755)
-	syscall.Mkfifo(d.KeyLocks(), 0o644)
+	testutil.Mkfifo(d.KeyLocks())
 	os.WriteFile(d.Packs(), nil, 0o644) // a file where a directory belongs
 
 	cases := []struct {

@@ -15,6 +15,7 @@ import (
 // Every wait has a limit; a limit that ran out makes the next waits only
 // try; a link or FIFO at a lock's path is refused, never followed.
 func TestWaitLimits(t *testing.T) {
+	t.Parallel()
 	d := layout.New(t.TempDir())
 	k := NewKeys(d, false)
 	defer k.Close()

@@ -20,6 +20,7 @@ func short(t *testing.T) context.Context {
 }
 
 func TestAcquireTryAndContext(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "sub", "x.lock")
 	ctx := context.Background()
 	a, err := Acquire(ctx, path, Exclusive)
@@ -57,6 +58,7 @@ func TestAcquireTryAndContext(t *testing.T) {
 }
 
 func TestRemoveIfFree(t *testing.T) {
+	t.Parallel()
 	path := filepath.Join(t.TempDir(), "j.lock")
 	h, err := Acquire(context.Background(), path, Exclusive)
 	if err != nil {
@@ -75,6 +77,7 @@ func TestRemoveIfFree(t *testing.T) {
 }
 
 func TestTurnstile(t *testing.T) {
+	t.Parallel()
 	d := layout.New(t.TempDir())
 	ctx := context.Background()
 
@@ -123,6 +126,7 @@ func TestTurnstile(t *testing.T) {
 // A writer that keeps committing cannot keep gc out: its hold drains after
 // MaxHold, gc gets in between two commits, and the writer waits for gc.
 func TestTurnstileDrainsForGC(t *testing.T) {
+	t.Parallel()
 	d := layout.New(t.TempDir())
 	ctx := context.Background()
 	w := NewTurnstile(d)
@@ -157,6 +161,7 @@ func TestTurnstileDrainsForGC(t *testing.T) {
 
 // Goroutines queued behind one taking the hold honour their own contexts.
 func TestTurnstileWaitersHonourContext(t *testing.T) {
+	t.Parallel()
 	d := layout.New(t.TempDir())
 	ctx := context.Background()
 	release, err := GC(ctx, d)
@@ -187,6 +192,7 @@ func TestTurnstileWaitersHonourContext(t *testing.T) {
 }
 
 func TestKeys(t *testing.T) {
+	t.Parallel()
 	for _, files := range []bool{false, true} {
 		t.Run(map[bool]string{false: "native", true: "flock-files"}[files], func(t *testing.T) {
 			d := layout.New(t.TempDir())

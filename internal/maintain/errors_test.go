@@ -42,6 +42,7 @@ func damagedFix(t *testing.T, what string, err error, dir, path string) *Damaged
 }
 
 func TestInitOfDamagedMarkerIsDamagedError(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	d := layout.New(c.Dir())
 	os.MkdirAll(d.Objects(), 0o777)
@@ -55,6 +56,7 @@ func TestInitOfDamagedMarkerIsDamagedError(t *testing.T) {
 
 // gc refuses a cache whose manifest has problems, naming it.
 func TestGCRefusalIsDamagedError(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.fill("f", 3)
 	c.fill("f", 1) // a journal of its own, the smallest
@@ -87,6 +89,7 @@ func TestGCRefusalIsDamagedError(t *testing.T) {
 // error is a *DamagedError that still wraps ErrUnsafe and the link's
 // *layout.Planted.
 func TestGCRefusalOfPlantedLinkIsDamagedError(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	d := layout.New(c.Dir())
 	os.RemoveAll(d.Tmp())
@@ -109,6 +112,7 @@ func TestGCRefusalOfPlantedLinkIsDamagedError(t *testing.T) {
 
 // What a caller passed in that is not there, or not well formed.
 func TestInputErrorsAreTyped(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.fill("f", 1)
 	err := c.HasFunction("nope")
@@ -143,6 +147,7 @@ func TestInputErrorsAreTyped(t *testing.T) {
 // CheckReport.Next names fixes, not commands: a repair for damage, a check
 // after a repair, gc for what only takes room.
 func TestCheckNextNamesFixes(t *testing.T) {
+	t.Parallel()
 	c := newTestCache(t)
 	c.fill("f", 2)
 	stray := filepath.Join(layout.New(c.Dir()).Objects(), "ab", "not-an-object")
@@ -162,7 +167,7 @@ func TestCheckNextNamesFixes(t *testing.T) {
 	if err != nil || !rep.Clean || len(rep.Next) > 0 {
 		t.Fatalf("Check after repair: %v, clean %v, next %q", err, rep.Clean, rep.Next)
 	}
-	if _, err := c.store.Put([]byte("an object no entry uses")); err != nil {
+	if _, err := c.raw.Store.Put([]byte("an object no entry uses")); err != nil {
 		t.Fatal(err)
 	}
 	rep, err = c.Check(context.Background(), CheckOptions{})

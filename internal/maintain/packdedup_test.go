@@ -52,6 +52,7 @@ func copyPacks(t *testing.T, src, dst string) {
 // gc keeps one copy; gc must do so, keep the copy that verifies when the
 // other is damaged, and say how many bytes it freed.
 func TestGCDropsDuplicatePackedCopies(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		damage bool // the copy in the pack read first does not verify
@@ -63,8 +64,8 @@ func TestGCDropsDuplicatePackedCopies(t *testing.T) {
 			a, b := newTestCache(t), newTestCache(t)
 			es := a.fill("f", 5)
 			b.fill("f", 5)
-			a.store.Close()
-			b.store.Close()
+			a.raw.Store.Close()
+			b.raw.Store.Close()
 			copyPacks(t, b.Dir(), a.Dir())
 			var dupBytes int64
 			for _, e := range es {
@@ -144,7 +145,8 @@ func TestGCDropsDuplicatePackedCopies(t *testing.T) {
 
 // Issue 21 item 10: a pack another process merges away between check's
 // listing and its reading of the pack is no finding: its objects are in
-// the merge's output, which check reads instead.
+// the merge's output, which check reads instead. Not parallel: it sets the
+// package's testAfterListing hook.
 func TestCheckDuringMerge(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -155,13 +157,13 @@ func TestCheckDuringMerge(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCache(t)
-			c.store.Close()
+			c.raw.Store.Close()
 			for w := 0; w < tc.packs; w++ {
 				st, err := cas.Open(layout.New(c.Dir()), cas.Options{})
 				if err != nil {
 					t.Fatal(err)
 				}
-				c.store = st
+				c.raw.Store = st
 				c.fill(fmt.Sprintf("f%d", w), 3)
 				st.Close()
 			}
@@ -202,9 +204,10 @@ func TestCheckDuringMerge(t *testing.T) {
 // "stored more than once (gc keeps one)"; gc keeps the packed copy, once it
 // verifies, and deletes the loose one.
 func TestGCDropsLooseCopiesOfPackedObjects(t *testing.T) {
+	t.Parallel()
 	a := newTestCache(t)
 	es := a.fill("f", 5)
-	a.store.Close()
+	a.raw.Store.Close()
 	loose, err := cas.Open(layout.New(a.Dir()), cas.Options{PackLimit: -1})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 func (m *Manifest) waitFilters() { m.filters.Wait() }
 
 func TestBloomNoFalseNegatives(t *testing.T) {
+	t.Parallel()
 	f := &bloom{blocks: make([][8]uint64, (5000*bloomBitsPer+511)/512)}
 	for i := 0; i < 5000; i++ {
 		h := kh(i)
@@ -44,6 +45,7 @@ func filterSegments(t *testing.T, root string, segs, per int) {
 	}
 }
 
+// Not parallel: it sets the package's useMmap.
 func TestSegmentFilters(t *testing.T) {
 	const segs, per = 3, bloomMinCount + 100
 	root := t.TempDir()
@@ -100,6 +102,7 @@ func TestSegmentFilters(t *testing.T) {
 // TestFilterRefreshRace replaces filtered segments by a compaction while
 // their filters are being built and lookups run (meant for -race).
 func TestFilterRefreshRace(t *testing.T) {
+	t.Parallel()
 	const segs, per = 4, bloomMinCount + 10
 	root := t.TempDir()
 	filterSegments(t, root, segs, per)

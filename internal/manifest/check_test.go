@@ -34,6 +34,7 @@ func futureJournal(t *testing.T, root, name string) string {
 }
 
 func TestUnknownVersion(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	writeJournal(t, root, "f", ent(2, "now"))
 	path := futureJournal(t, root, "f")
@@ -115,6 +116,7 @@ func hasKind(ps []Problem, kind string) bool {
 }
 
 func TestCheckAndRepair(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	// A good segment, a segment with a damaged record and a wrong name, a
 	// journal with a flipped byte and a torn tail, a non-canonical record,
@@ -196,12 +198,14 @@ func TestCheckAndRepair(t *testing.T) {
 }
 
 func TestCheckMissing(t *testing.T) {
+	t.Parallel()
 	if _, err := Check(layout.New(t.TempDir()), "nope"); !errors.Is(err, fs.ErrNotExist) {
 		t.Fatalf("Check of a missing manifest: %v", err)
 	}
 }
 
 func TestListAndForgetAll(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	if names, err := List(layout.New(root)); err != nil || len(names) != 0 {
 		t.Fatalf("List of an empty root: %v %v", names, err)
@@ -249,6 +253,7 @@ func TestListAndForgetAll(t *testing.T) {
 // function (damage, or a file moved between functions, whose keys would
 // answer the other function's calls) is reported by Check.
 func TestDamagedHeaderFields(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	writeJournal(t, root, "f", ent(1, "one"))
 	writeSeg(t, root, "f", ent(2, "two"))
@@ -314,6 +319,7 @@ func TestDamagedHeaderFields(t *testing.T) {
 // result or out-file size is negative is refused by the decoder, so a hostile
 // record cannot turn a lookup of its key into a permanent error.
 func TestNegativeSizeIsABadRecord(t *testing.T) {
+	t.Parallel()
 	for _, mut := range []func(*Entry){
 		func(e *Entry) { e.Size = -6 },
 		func(e *Entry) { e.Outs = []OutFile{{Arg: "Out", Object: e.Result, Size: -1}} },

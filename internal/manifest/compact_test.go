@@ -15,6 +15,7 @@ import (
 // Compaction writes its output before deleting its inputs: a failure in
 // between leaves both, and every entry still resolves; the next compaction
 // finishes the job.
+// Not parallel: it sets the package's testHookBeforeDelete.
 func TestCompactFailureBeforeDelete(t *testing.T) {
 	root := t.TempDir()
 	for j := 0; j < 3; j++ {
@@ -77,6 +78,7 @@ func TestCompactFailureBeforeDelete(t *testing.T) {
 // flocks of two instances conflict) is not compacted; once its writer
 // closes, it is.
 func TestCompactSkipsLiveJournal(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	w := mustOpen(t, root, "f", Options{})
 	mustAppend(t, w, ent(1, "live"))
@@ -112,6 +114,7 @@ func TestCompactSkipsLiveJournal(t *testing.T) {
 // Rotation after JournalLimit records compacts in the background, and the
 // size-tiered policy keeps the segment count logarithmic.
 func TestRotationAndTiers(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	m := mustOpen(t, root, "f", Options{JournalLimit: 4})
 	const n = 200
@@ -144,6 +147,7 @@ func TestRotationAndTiers(t *testing.T) {
 
 // Many dead journals make Open start a compaction by itself.
 func TestAutoCompactOnOpen(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	for j := 0; j < autoCompactJournals+2; j++ {
 		// Not writeJournal: its Open would compact as soon as there are enough.
@@ -187,6 +191,7 @@ func rawJournal(t testing.TB, root, name string, es ...Entry) {
 // to meanwhile is an input again; after the grace period a compaction
 // deletes them.
 func TestCompactRetiresInputs(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	for j := range 3 {
 		w := mustOpen(t, root, "f", Options{})
@@ -293,6 +298,7 @@ func readJournalRecord(t *testing.T, _ string, e Entry) []byte {
 // wrote into a new journal at its next write: nothing is lost, and nothing
 // goes on to an unlinked file.
 func TestWriterSurvivesReplacedJournal(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	w := mustOpen(t, root, "f", Options{})
 	for i := range 5 {

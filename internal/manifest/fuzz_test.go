@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"testing"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // Seeds for the fuzz targets live in testdata/fuzz/<target>/ (written by
@@ -116,6 +116,7 @@ func hasOnly(ps []Problem, kind string) bool {
 
 // A hostile segment (a huge count, a trailer pointing anywhere) costs no more
 // than a bounded allocation. (Hostile records: package record's tests.)
+// Not parallel: its allocation bound reads what the whole process allocates.
 func TestHostileAllocation(t *testing.T) {
 	// A segment whose header claims a huge count, and one whose trailer
 	// points anywhere.
@@ -126,23 +127,16 @@ func TestHostileAllocation(t *testing.T) {
 	} {
 		b := append([]byte(nil), seg...)
 		mut(b)
-		grew := allocated(func() { fuzzFile(t, "s-"+hex.EncodeToString(make([]byte, 32))+".pcs", b) })
+		grew := testutil.Allocated(func() { fuzzFile(t, "s-"+hex.EncodeToString(make([]byte, 32))+".pcs", b) })
 		if grew > 16<<20 {
 			t.Errorf("hostile segment: allocated %d", grew)
 		}
 	}
 }
 
-func allocated(fn func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	fn()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
-
 // TestWriteFuzzSeeds writes the seed corpus files when asked to.
 func TestWriteFuzzSeeds(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("PCACHE_WRITE_FUZZ_SEEDS") == "" {
 		t.Skip("set PCACHE_WRITE_FUZZ_SEEDS=1 to rewrite testdata/fuzz")
 	}

@@ -62,6 +62,7 @@ func readAll(t *testing.T, root string, n int, want func(i int) bool) *Manifest 
 }
 
 func TestTornTail(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	const n = 5
 	path, offs := oneJournal(t, src, n)
@@ -90,6 +91,7 @@ func TestTornTail(t *testing.T) {
 }
 
 func TestFlippedByte(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	const n = 5
 	path, offs := oneJournal(t, src, n)
@@ -151,6 +153,7 @@ func TestFlippedByte(t *testing.T) {
 // A reader that sees a record half-written (the writer's write in
 // progress) reads it once it is complete.
 func TestTailReadAfterPartialWrite(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	w := mustOpen(t, root, "f", Options{})
 	mustAppend(t, w, ent(0, vname(0)))

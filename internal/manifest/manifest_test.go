@@ -11,6 +11,7 @@ import (
 )
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	m := mustOpen(t, root, "ml/train/v2", Options{Now: fakeClock()})
 	full := Entry{
@@ -96,6 +97,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestClosed(t *testing.T) {
+	t.Parallel()
 	m := mustOpen(t, t.TempDir(), "f", Options{})
 	m.Close()
 	if _, _, err := m.Lookup(kh(1)); !errors.Is(err, ErrClosed) {
@@ -110,6 +112,7 @@ func TestClosed(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	m := mustOpen(t, root, "f", Options{ReadOnly: true})
 	if err := m.Append(ent(1, "x")); !errors.Is(err, ErrReadOnly) {
@@ -121,6 +124,7 @@ func TestReadOnly(t *testing.T) {
 }
 
 func TestBadName(t *testing.T) {
+	t.Parallel()
 	for _, n := range []string{"", "/abs", "a/../b", "..", "../x", "a//b", "a/", "./a", `a\b`} {
 		if _, err := Open(layout.New(t.TempDir()), n, Options{}); !errors.Is(err, layout.ErrBadName) {
 			t.Errorf("Open(%q): %v, want ErrBadName", n, err)

@@ -3,12 +3,12 @@ package manifest
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 const (
@@ -37,8 +37,7 @@ func TestMultiProcess(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestMultiProcess$", "-test.count=1")
-			cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%s %d", workerEnv, root, p))
+			cmd := testutil.Rerun("TestMultiProcess", fmt.Sprintf("%s=%s %d", workerEnv, root, p))
 			outs[p], errs[p] = cmd.CombinedOutput()
 		}()
 	}
@@ -91,6 +90,7 @@ func runWorker(t *testing.T, spec string) {
 // Goroutines appending and looking up through one Manifest and through
 // separate Manifests on one directory, with rotation and compaction going on.
 func TestConcurrentGoroutines(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	shared := mustOpen(t, root, "g", Options{JournalLimit: 16})
 	const workers, per = 6, 150

@@ -52,6 +52,7 @@ func writeJournal(t testing.TB, root, name string, es ...Entry) {
 }
 
 func TestResolution(t *testing.T) {
+	t.Parallel()
 	put := func(v string, tm int64) Entry { e := ent(7, v); e.Time = tm; return e }
 	tomb := func(tm int64) Entry { return Entry{KeyHash: kh(7), Time: tm, Deleted: true} }
 	// For equal times the canonical encoding decides; compute which is
@@ -146,6 +147,7 @@ func nilIfDeleted(e Entry) *Entry {
 // other types, in a live view, in a new view, after a full compaction, and
 // in Resolve; an entry of that type written afterwards lives.
 func TestForgetAllOfATypeKeepsOtherTypes(t *testing.T) {
+	t.Parallel()
 	typeA, typeB := [32]byte{'A'}, [32]byte{'B'}
 	typed := func(i int, y [32]byte) Entry { e := ent(i, fmt.Sprint("v", i)); e.Type = y; return e }
 	root := t.TempDir()

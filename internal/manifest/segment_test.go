@@ -26,6 +26,7 @@ func bigSegment(t *testing.T, root string, n int) string {
 	return path
 }
 
+// Not parallel: it sets the package's useMmap.
 func TestSegmentReadPaths(t *testing.T) {
 	const n = 3000
 	root := t.TempDir()
@@ -55,6 +56,7 @@ func TestSegmentReadPaths(t *testing.T) {
 // modified, but a user or a tool might) gives misses and errors, not a
 // crash.
 func TestSegmentTruncatedUnderMapping(t *testing.T) {
+	t.Parallel()
 	if !fsutil.CanMap {
 		t.Skip("no mmap")
 	}
@@ -84,6 +86,7 @@ func TestSegmentTruncatedUnderMapping(t *testing.T) {
 // A segment caught mid-copy is skipped; once the copy completes (the file
 // is replaced), readers use it.
 func TestPartialSegmentCompleted(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	name := writeSeg(t, src, "f", ent(1, "a"), ent(2, "b"))
 	data, _ := os.ReadFile(filepath.Join(src, "manifests", "f", name))

@@ -12,6 +12,7 @@ import (
 // entries, and resolve conflicting keys identically, before and after
 // compactions on either side.
 func TestRsyncUnion(t *testing.T) {
+	t.Parallel()
 	rootA, rootB := t.TempDir(), t.TempDir()
 	mA := mustOpen(t, rootA, "fn/v1", Options{})
 	mB := mustOpen(t, rootB, "fn/v1", Options{})

@@ -20,7 +20,7 @@ func writeBig(t testing.TB, path string, size int64) {
 		t.Fatal(err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
-	block := pattern(1<<20, 42)
+	block := testutil.Bytes(42, 1<<20)
 	for off := int64(0); off < size; off += int64(len(block)) {
 		block[0], block[1], block[2] = byte(off>>20), byte(off>>28), byte(off>>36)
 		n := min(int64(len(block)), size-off)
@@ -35,14 +35,6 @@ func writeBig(t testing.TB, path string, size int64) {
 		t.Fatal(err)
 	}
 	backdate(t, path)
-}
-
-// allocated returns the bytes allocated on the heap so far. Its growth over a
-// stretch of code bounds that code's peak heap growth from above.
-func allocated() uint64 {
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return m.TotalAlloc
 }
 
 // A 512 MiB out file is captured, restored, checked and recovered with well
@@ -85,19 +77,18 @@ func TestBigFileMemory(t *testing.T) {
 		}},
 	}
 	runtime.GC()
-	start := allocated()
+	var rec record
 	t0 := time.Now()
-	rec := mustCapture(t, st, "Out", src)
-	t.Logf("capture: %v, %d KiB allocated", time.Since(t0), (allocated()-start)>>10)
-	if got := allocated() - start; got > limit {
+	got := testutil.Allocated(func() { rec = mustCapture(t, st, "Out", src) })
+	t.Logf("capture: %v, %d KiB allocated", time.Since(t0), got>>10)
+	if got > limit {
 		t.Errorf("capture allocated %d MiB", got>>20)
 	}
 	for _, s := range steps {
-		start := allocated()
 		t0 := time.Now()
-		rec = s.run(rec)
-		t.Logf("%s: %v, %d KiB allocated", s.name, time.Since(t0), (allocated()-start)>>10)
-		if got := allocated() - start; got > limit {
+		got := testutil.Allocated(func() { rec = s.run(rec) })
+		t.Logf("%s: %v, %d KiB allocated", s.name, time.Since(t0), got>>10)
+		if got > limit {
 			t.Errorf("%s allocated %d MiB", s.name, got>>20)
 		}
 	}

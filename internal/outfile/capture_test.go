@@ -10,13 +10,14 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func TestCaptureRecord(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	dir := t.TempDir()
-	data := pattern(3<<20+5, 1)
+	data := testutil.Bytes(1, 3<<20+5)
 	p := filepath.Join(dir, "out.bin")
 	writeOld(t, p, data, 0o640)
 	rec := mustCapture(t, st, "Out", p)

@@ -2,6 +2,7 @@ package outfile
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // storeDirs maps each test store to its cache directory.
@@ -100,15 +102,6 @@ func mustRestore(t testing.TB, st *cas.Store, rec record, path string) (record, 
 	return out, changed
 }
 
-// pattern returns n deterministic bytes that differ with seed.
-func pattern(n int, seed byte) []byte {
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(i*7) ^ seed ^ byte(i>>8)
-	}
-	return b
-}
-
 // corruptObject rewrites object id in place with different bytes of the same
 // size.
 func corruptObject(t testing.TB, st *cas.Store, id cas.ID) {
@@ -155,3 +148,14 @@ func (s *faultStore) CopyTo(id cas.ID, dst *os.File) (int64, error) {
 
 // trustAll accepts every recorded path for recovery.
 func trustAll(string) bool { return true }
+
+// mkfifo makes a named pipe at path, or skips the test where the file
+// system has none.
+func mkfifo(t testing.TB, path string) {
+	t.Helper()
+	if err := testutil.Mkfifo(path); errors.Is(err, errors.ErrUnsupported) {
+		t.Skip("no named pipes in the file system on this platform")
+	} else if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // within fails the test if f does not return in time: a fifo opened for
@@ -30,7 +31,7 @@ func TestRestoreHostilePaths(t *testing.T) {
 	for _, size := range []int{0, 11} { // 0: fifos and devices have the record's size
 		st := newStore(t)
 		dir := t.TempDir()
-		data := pattern(size, 20)
+		data := testutil.Bytes(20, size)
 		id := cas.Sum(data)
 
 		passwd := filepath.Join(dir, "passwd") // other bytes (of the same size for size 11)

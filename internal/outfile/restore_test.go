@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/cas"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func TestRestoreNewPath(t *testing.T) {
@@ -37,7 +38,7 @@ func TestRestoreNewPath(t *testing.T) {
 			t.Parallel()
 			st := newStore(t)
 			src := filepath.Join(t.TempDir(), "src")
-			data := pattern(tt.size, byte(i))
+			data := testutil.Bytes(uint64(i), tt.size)
 			writeOld(t, src, data, tt.mode)
 			rec := mustCapture(t, st, "Out", src)
 
@@ -92,7 +93,7 @@ func TestRestoreAlreadyThere(t *testing.T) {
 	t.Parallel()
 	st := newStore(t)
 	p := filepath.Join(t.TempDir(), "out")
-	data := pattern(1<<20, 3)
+	data := testutil.Bytes(3, 1<<20)
 	writeOld(t, p, data, 0o644)
 	rec := mustCapture(t, st, "Out", p)
 	before := identify(t, p)
@@ -241,7 +242,7 @@ func TestRestoreRefusesNonRegular(t *testing.T) {
 
 func TestRestoreObjectMissing(t *testing.T) {
 	t.Parallel()
-	data := pattern(64<<10, 9)
+	data := testutil.Bytes(9, 64<<10)
 	setup := func(t *testing.T) (st *cas.Store, rec record, dir string) {
 		st = newStore(t)
 		dir = t.TempDir()
@@ -262,7 +263,7 @@ func TestRestoreObjectMissing(t *testing.T) {
 		st, rec, dir := setup(t)
 		deleteObject(t, st, rec.Object)
 		// The newest path was overwritten; the older one survives.
-		writeOld(t, filepath.Join(dir, "copy"), pattern(len(data), 10), 0o644)
+		writeOld(t, filepath.Join(dir, "copy"), testutil.Bytes(10, len(data)), 0o644)
 		dst := filepath.Join(dir, "new")
 		out, changed := mustRestore(t, st, rec, dst)
 		wantContent(t, dst, data)
@@ -277,7 +278,7 @@ func TestRestoreObjectMissing(t *testing.T) {
 		t.Parallel()
 		st, rec, dir := setup(t)
 		deleteObject(t, st, rec.Object)
-		writeOld(t, filepath.Join(dir, "copy"), pattern(len(data), 10), 0o644)
+		writeOld(t, filepath.Join(dir, "copy"), testutil.Bytes(10, len(data)), 0o644)
 		dst := filepath.Join(dir, "new")
 		onlyDst := func(p string) bool { return p == dst }
 		if _, _, err := Restore(st, rec, dst, onlyDst); !errors.Is(err, ErrUnavailable) {
@@ -304,7 +305,7 @@ func TestRestoreObjectMissing(t *testing.T) {
 		st, rec, dir := setup(t)
 		deleteObject(t, st, rec.Object)
 		os.Remove(filepath.Join(dir, "src"))
-		writeOld(t, filepath.Join(dir, "copy"), pattern(len(data), 11), 0o644)
+		writeOld(t, filepath.Join(dir, "copy"), testutil.Bytes(11, len(data)), 0o644)
 		dst := filepath.Join(dir, "new")
 		_, _, err := Restore(st, rec, dst, trustAll)
 		if !errors.Is(err, ErrUnavailable) || !errors.Is(err, cas.ErrNotFound) {
@@ -321,7 +322,7 @@ func TestRestoreObjectMissing(t *testing.T) {
 
 func TestRestoreObjectCorrupt(t *testing.T) {
 	t.Parallel()
-	data := pattern(200<<10, 12)
+	data := testutil.Bytes(12, 200<<10)
 	for _, survivor := range []bool{true, false} {
 		t.Run(fmt.Sprintf("survivor=%v", survivor), func(t *testing.T) {
 			t.Parallel()
@@ -332,7 +333,7 @@ func TestRestoreObjectCorrupt(t *testing.T) {
 			rec := mustCapture(t, st, "Out", src)
 			corruptObject(t, st, rec.Object)
 			if !survivor {
-				writeOld(t, src, pattern(len(data), 13), 0o644)
+				writeOld(t, src, testutil.Bytes(13, len(data)), 0o644)
 			}
 			dst := filepath.Join(dir, "dst")
 			_, _, err := Restore(st, rec, dst, trustAll)
@@ -411,7 +412,7 @@ func TestRestoreConcurrentSamePath(t *testing.T) {
 	st := newStore(t)
 	dir := t.TempDir()
 	src := filepath.Join(dir, "src")
-	data := pattern(256<<10, 14)
+	data := testutil.Bytes(14, 256<<10)
 	writeOld(t, src, data, 0o644)
 	rec := mustCapture(t, st, "Out", src)
 	dst := filepath.Join(dir, "dst")

@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // TestRestoreTreeHostileRecords: tree records come from manifests any
@@ -18,7 +20,7 @@ func TestRestoreTreeHostileRecords(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(src, "sub", "a"), pattern(200<<10, 1), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(src, "sub", "a"), testutil.Bytes(1, 200<<10), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	recs, err := CaptureTree(st, "Out", src)
@@ -70,7 +72,7 @@ func TestRestoreTreeHostileRecords(t *testing.T) {
 	if err != nil || !changed {
 		t.Fatalf("recovery from the trusted source: %v, %v", changed, err)
 	}
-	wantContent(t, filepath.Join(dst, "sub", "a"), pattern(200<<10, 1))
+	wantContent(t, filepath.Join(dst, "sub", "a"), testutil.Bytes(1, 200<<10))
 	if has, _ := st.Has(recs[file].Object); !has {
 		t.Fatal("the recovered object was not stored again")
 	}

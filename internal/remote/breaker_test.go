@@ -12,6 +12,7 @@ import (
 // real success. A hold (no bucket, refused credentials) opens it at once
 // for maxBackoff.
 func TestBreakerAnswersAreNotProgress(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	var b breaker
 	b.init(func() time.Time { return now })

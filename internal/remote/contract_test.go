@@ -19,6 +19,7 @@ import (
 // TestBackendContract: every backend keeps the promises the tier relies
 // on: create-only puts that refuse a second writer (also when they race),
 // not-found errors, sorted listing by prefix, idempotent deletes.
+// Not parallel: its S3 case sets the server's credentials in the environment (srv.Env).
 func TestBackendContract(t *testing.T) {
 	t.Run("file", func(t *testing.T) {
 		b, err := remote.NewFileBackend(t.TempDir())

@@ -14,6 +14,7 @@ import (
 // (by hand, or by a gc bug) does not hide the entries after it from a
 // fresh reader.
 func TestReaderStepsOverALogGap(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	for n := range 5 {
@@ -36,6 +37,7 @@ func TestReaderStepsOverALogGap(t *testing.T) {
 // TestGCRemovesExpiredLeases: remote gc deletes leases nobody renewed for
 // two lease lifetimes, and leaves a live one.
 func TestGCRemovesExpiredLeases(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	for _, k := range []string{leaseKey("f", [32]byte{1}), leaseKey("f", [32]byte{2})} {
@@ -58,6 +60,7 @@ func TestGCRemovesExpiredLeases(t *testing.T) {
 // finds the checkpoint (within a minute) instead of taking the missing
 // entry 4 for the end of the log for an hour.
 func TestStaleMirrorFollowsAGC(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	seq := uint64(0)
@@ -107,6 +110,7 @@ func TestStaleMirrorFollowsAGC(t *testing.T) {
 // names is damaged, a new reader starts from the newest older one that
 // reads, and the log after it, instead of seeing nothing.
 func TestReaderFallsBackFromADamagedCheckpoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	seq := uint64(0)

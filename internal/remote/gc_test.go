@@ -58,6 +58,7 @@ func checkpointNow(t *testing.T, b Backend, name string) uint64 {
 // are there. remote check -repair then deletes the damaged checkpoint and
 // points the head at a good one, after which gc goes on.
 func TestGCKeepsIndexBehindDamagedCheckpoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	b, err := NewFileBackend(dir)
@@ -140,6 +141,7 @@ func TestGCKeepsIndexBehindDamagedCheckpoint(t *testing.T) {
 // function remote check flags (a missing segment here), keeps the objects
 // its readable entries name, and goes on with the other functions.
 func TestGCRefusesFlaggedFunction(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	b, err := NewFileBackend(dir)
@@ -179,6 +181,7 @@ func TestGCRefusesFlaggedFunction(t *testing.T) {
 // that is not there (garbled, or written by hand) does not send a
 // publisher past the log's end, which would leave a gap readers stop at.
 func TestPublisherIgnoresHeadWithoutCheckpoint(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	const name = "head/bogus"

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // newTier opens a tier of b for a fresh local cache.
@@ -93,6 +93,7 @@ func publishedEntries(t *testing.T, b Backend, name string) []record.Entry {
 // with this user's credentials; it is left in place, counted and logged
 // once, and its own writer's next Open publishes it. A link or a fifo in
 // the outbox is refused without blocking.
+// Not parallel: it swaps the package's currentUID.
 func TestOutboxOfAnotherUserIsNotPublished(t *testing.T) {
 	ctx := context.Background()
 	b := newFileBackend(t)
@@ -118,7 +119,7 @@ func TestOutboxOfAnotherUserIsNotPublished(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(outbox, "link"+layout.OutboxExt)); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(filepath.Join(outbox, "fifo"+layout.OutboxExt), 0o644); err != nil {
+	if err := testutil.Mkfifo(filepath.Join(outbox, "fifo"+layout.OutboxExt)); err != nil {
 		t.Fatal(err)
 	}
 
@@ -194,6 +195,7 @@ func mustEncode(t *testing.T, items ...item) []byte {
 // mirror's are opened like every cache file: a fifo does not block, a link
 // to /dev/zero is not read, a huge file is not read.
 func TestLocalRemoteStateIsOpenedSafely(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	tier, d := newTier(t, b, Options{ReadOnly: true, Timeout: 2 * time.Second})
@@ -203,7 +205,7 @@ func TestLocalRemoteStateIsOpenedSafely(t *testing.T) {
 	}
 	state := filepath.Join(fi.dir, layout.MirrorState)
 	for _, plant := range []func() error{
-		func() error { return syscall.Mkfifo(state, 0o644) },
+		func() error { return testutil.Mkfifo(state) },
 		func() error { return os.Symlink("/dev/zero", state) },
 		func() error { return os.WriteFile(state, make([]byte, maxStateFile+1), 0o644) },
 	} {
@@ -221,7 +223,7 @@ func TestLocalRemoteStateIsOpenedSafely(t *testing.T) {
 	}
 	rs := d.RemoteState(tier.id)
 	os.Remove(rs)
-	if err := syscall.Mkfifo(rs, 0o644); err != nil {
+	if err := testutil.Mkfifo(rs); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := readRegular(rs, maxStateFile); err == nil {
@@ -265,6 +267,7 @@ func (l *liar) String() string                               { return "liar://" 
 // log number, "exists" for every Head and create-only put — ends every
 // loop within a bounded number of requests and time.
 func TestHostileRemoteLoopsAreBounded(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	validLog := func(key string) []byte {
 		return encode(logEntry{Format: logFormat, Version: formatVersion, Name: "f"})
@@ -321,6 +324,7 @@ func TestHostileRemoteLoopsAreBounded(t *testing.T) {
 // URL are refused, and neither the key nor the secret appears in the
 // error, whether the URL parses or not.
 func TestRemoteURLCredentialsNeverEchoed(t *testing.T) {
+	t.Parallel()
 	for _, u := range []string{
 		"s3://AKIAKEY:SECRETSECRET@bucket/prefix",
 		"s3://AKIAKEY:SECRETSECRET@bucket",
@@ -352,6 +356,7 @@ func TestRemoteURLCredentialsNeverEchoed(t *testing.T) {
 // out of it, or whose blobs are links, fifos or devices, is never written,
 // read or deleted through them; keys with ".." are refused.
 func TestFileRemoteStaysInside(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	root := t.TempDir()
 	outside := t.TempDir()
@@ -377,7 +382,7 @@ func TestFileRemoteStaysInside(t *testing.T) {
 	}
 	os.MkdirAll(filepath.Join(root, "objects"), 0o777)
 	os.Symlink("/dev/zero", filepath.Join(root, "objects", "zero"))
-	syscall.Mkfifo(filepath.Join(root, "objects", "fifo"), 0o644)
+	testutil.Mkfifo(filepath.Join(root, "objects", "fifo"))
 	for _, k := range []string{"objects/zero", "objects/fifo", "../x", "objects/../../x", "/etc/passwd"} {
 		done := make(chan error, 1)
 		go func() { _, err := b.Get(ctx, k); done <- err }()
@@ -396,6 +401,7 @@ func TestFileRemoteStaysInside(t *testing.T) {
 // compaction and publishing split what they write into segments of at
 // most segmentTarget bytes, and a checkpoint of several segments reads
 // back whole.
+// Not parallel: it sets the package's segmentTarget.
 func TestLargeIndexesAreSplit(t *testing.T) {
 	ctx := context.Background()
 	defer func(n int) { segmentTarget = n }(segmentTarget)
@@ -436,6 +442,7 @@ func TestLargeIndexesAreSplit(t *testing.T) {
 // are stored only if they hash to the record's result ID; forged ones are
 // counted as corrupt and the object is downloaded instead.
 func TestForgedInlineResultIsNotServed(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	real := []byte("the computed result")

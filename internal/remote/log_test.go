@@ -53,6 +53,7 @@ func (c *counting) Put(ctx context.Context, key string, r io.Reader, size int64,
 // TestPublishConcurrentWriters: writers that all start from the same log
 // number each get a number of their own, with no gap and no entry lost.
 func TestPublishConcurrentWriters(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	const writers, each = 8, 10
@@ -93,6 +94,7 @@ func Resolve(st *fnState) []record.Entry { return live(st.entries) }
 
 // TestLogEndGallops: a writer far behind finds the end in O(log n) heads.
 func TestLogEndGallops(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := &counting{Backend: newFileBackend(t)}
 	for n := uint64(1); n <= 1000; n++ {
@@ -115,6 +117,7 @@ func TestLogEndGallops(t *testing.T) {
 // TestCompactionServesNewReaders: after a checkpoint, a new reader reads
 // the checkpoint and the log after it, not the whole log.
 func TestCompactionServesNewReaders(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	c := &counting{Backend: newFileBackend(t)}
 	var seq uint64
@@ -153,6 +156,7 @@ func TestCompactionServesNewReaders(t *testing.T) {
 // TestTombstonesAndForgetAll: the checkpoint of a log keeps what the
 // records resolve to.
 func TestTombstonesAndForgetAll(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	e1, e2, e3 := entry(1), entry(2), entry(3)
@@ -203,6 +207,7 @@ func TestTombstonesAndForgetAll(t *testing.T) {
 // TestDamagedIndexFiles: damaged log entries and segments are problems,
 // never a failure of the whole read.
 func TestDamagedIndexFiles(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	b := newFileBackend(t)
 	seq, file, _, err := publish(ctx, b, "f", []record.Entry{entry(1)}, 0, "w", time.Now())
@@ -232,6 +237,7 @@ func TestDamagedIndexFiles(t *testing.T) {
 }
 
 func TestOutboxFraming(t *testing.T) {
+	t.Parallel()
 	items := []item{{name: "a", e: entry(1)}, {name: "b/c", e: entry(2), uploaded: true}, {name: "a", e: entry(3)}}
 	b, err := encodeItems(items)
 	if err != nil {
@@ -283,6 +289,7 @@ func FuzzDecodeIndexFiles(f *testing.F) {
 }
 
 func TestBreaker(t *testing.T) {
+	t.Parallel()
 	now := time.Unix(1000, 0)
 	var b breaker
 	b.init(func() time.Time { return now })

@@ -24,6 +24,7 @@ func register(t *testing.T, scheme string, open OpenFunc) {
 // but the program does not import is refused with ErrNoBackend and the
 // import line; any other scheme is refused naming the ones there are.
 func TestOpenBackendDispatches(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var got *url.URL
 	register(t, "fake", func(_ context.Context, u *url.URL) (Backend, error) {
@@ -54,6 +55,7 @@ func TestOpenBackendDispatches(t *testing.T) {
 
 // TestOpenBackendRefuses: what no backend gets to see.
 func TestOpenBackendRefuses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, u := range []string{
 		"file://" + dir + "?mode=ro", // a file URL has no parameters
@@ -75,6 +77,7 @@ func TestOpenBackendRefuses(t *testing.T) {
 // TestRegisterRefusesMistakes: Register panics on what only a program's
 // own code can get wrong.
 func TestRegisterRefusesMistakes(t *testing.T) {
+	t.Parallel()
 	open := func(context.Context, *url.URL) (Backend, error) { return nil, nil }
 	register(t, "twice", open)
 	for _, tc := range []struct {
@@ -93,6 +96,7 @@ func TestRegisterRefusesMistakes(t *testing.T) {
 }
 
 func TestRedactURL(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ in, want string }{
 		{"s3://bucket/prefix", "s3://bucket/prefix"},
 		{"s3://KEY:SECRET@bucket/p", "s3://REDACTED@bucket/p"},

@@ -1,6 +1,9 @@
 // Package testutil holds what pcache's tests share: the test knobs read from
-// the environment, the tool binaries they build and run, CPU time.
-// Only tests import it.
+// the environment, the tool binaries they build and run, the test binary
+// re-executed as a worker or alone, file trees copied and compared,
+// deterministic bytes, CPU time and allocation counts. Only tests import
+// it, and it imports nothing of pcache's, so that any package's tests
+// (internal ones too) may use it.
 package testutil
 
 import (
@@ -46,7 +49,14 @@ var (
 
 // Tool builds the command at pkg (a path relative to the module root, such
 // as "cmd/pcache-fsck") once per test process and returns the binary's path.
-// Call Cleanup from TestMain to remove the binaries.
+// Call Cleanup from TestMain (Main does) to remove the binaries.
+//
+// The build goes to a directory of the user's cache kept between runs, one
+// per checkout (sharedToolDir), locked while building: go build finds the
+// binary it made last time up to date and links again only when the sources
+// changed, where a link costs seconds of CPU in every test process that
+// needs the tool. The process then runs its own hard link (or copy) of that
+// binary, which a later build replacing the shared one never changes.
 func Tool(t testing.TB, pkg string) string {
 	t.Helper()
 	toolsMu.Lock()
@@ -65,20 +75,36 @@ func Tool(t testing.TB, pkg string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(toolsDir, filepath.Base(pkg))
+	name := filepath.Base(pkg)
 	if runtime.GOOS == "windows" {
-		bin += ".exe"
+		name += ".exe"
 	}
-	cmd := exec.Command(goTool(), "build", "-o", bin, "./"+pkg)
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	bin := filepath.Join(toolsDir, name)
+	build := func(out string) {
+		cmd := exec.Command(goTool(), "build", "-o", out, "./"+pkg)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+		}
+	}
+	if shared, unlock, ok := sharedToolDir(root); ok {
+		func() {
+			defer unlock()
+			built := filepath.Join(shared, name)
+			build(built)
+			if err := LinkExecutable(built, bin); err != nil {
+				t.Fatalf("%s: %v", built, err)
+			}
+		}()
+	} else {
+		build(bin)
 	}
 	tools[pkg] = bin
 	return bin
 }
 
-// Cleanup removes the binaries Tool built.
+// Cleanup removes the binaries Tool built for this process (not the shared
+// build directory, which the next run reuses).
 func Cleanup() {
 	toolsMu.Lock()
 	defer toolsMu.Unlock()

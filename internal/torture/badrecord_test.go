@@ -29,6 +29,7 @@ func forge[R any](t *testing.T, dir string, f *pcache.Func[int, R], x int, e rec
 }
 
 func TestBadRecords(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	s := openStore(t, dir)
 	var n atomic.Int64

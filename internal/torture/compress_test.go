@@ -18,6 +18,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // reportOf is a JSON-like result of a few hundred KiB: records with
@@ -157,7 +158,7 @@ func objectIDOf(p string) string {
 func TestCompressedCaches(t *testing.T) {
 	needRsync(t)
 	a, b := filepath.Join(t.TempDir(), "a"), t.TempDir()
-	if err := copyTree(filepath.Join("..", "..", "testdata", "cache-v2"), a); err != nil {
+	if err := testutil.CopyTree(filepath.Join("..", "..", "testdata", "cache-v2"), a, "locks", "tmp"); err != nil {
 		t.Fatal(err)
 	}
 	fillCompressed(t, a, true, 0, 20)

@@ -22,6 +22,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // corruptKeys is the number of entries of the base cache the corruption
@@ -35,7 +36,7 @@ type corruptArgs struct {
 
 func corruptWant(k int) (string, []byte) {
 	v := strings.Repeat(fmt.Sprintf("result %d;", k), 10+k*37%150)
-	return v, crashData(k, 3, 64+k*211%3000)
+	return v, testutil.Bytes(uint64(k)<<8|3, 64+k*211%3000)
 }
 
 func corruptFunc(s *pcache.Store, computed *atomic.Int64) *pcache.Func[corruptArgs, string] {
@@ -65,7 +66,7 @@ func corruptWrap(s *pcache.Store, computed *atomic.Int64) (*pcache.Func[corruptA
 // their indexes, as opts choose).
 func buildCorruptBase(t *testing.T, opts ...pcache.StoreOption) string {
 	t.Helper()
-	dir, outs := fastTempDir(t), t.TempDir()
+	dir, outs := t.TempDir(), t.TempDir()
 	ctx := context.Background()
 	call := func(f *pcache.Func[corruptArgs, string], k int, out string) {
 		if _, err := f.Call(ctx, corruptArgs{K: k, Out: filepath.Join(outs, out)}); err != nil {
@@ -158,33 +159,6 @@ func itemBoundaries(t *testing.T, path string) map[int]bool {
 	return ends
 }
 
-// copyTree copies the cache files of src (not locks/ or tmp/) to dst,
-// keeping permission bits.
-func copyTree(src, dst string) error {
-	return filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() && (rel == "locks" || rel == "tmp") {
-			return filepath.SkipDir
-		}
-		target := filepath.Join(dst, rel)
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, info.Mode().Perm())
-	})
-}
-
 // damage applies one random kind of damage to the file and describes it.
 func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
 	b, err := os.ReadFile(path)
@@ -224,10 +198,13 @@ func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
 // TestCorruptionIsDetectedAndNeverServed runs 1,000 trials (5,000 with
 // PCACHE_SOAK=1). Each copies a small base cache, damages one random object
 // or manifest file (flip a byte, truncate, or zero a range), then requires
-// that pcache-fsck check exits 1 naming that file, and that every call on the
-// damaged copy returns the right value and restores the right out file
-// (recomputing where the damage took the entry away).
+// that pcache-fsck check exits 1 naming that file (one trial in ten runs the
+// binary, the others its check through the maintenance library in this
+// process), and that every call on the damaged copy returns the right value
+// and restores the right out file (recomputing where the damage took the
+// entry away).
 func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
+	t.Parallel()
 	trials := 1000
 	if soak() {
 		trials = 5000
@@ -247,7 +224,7 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 	}
 	manifests = append(manifests, packManifests...)
 	bin := fsckBinary(t)
-	work := fastTempDir(t)
+	work := t.TempDir()
 
 	var (
 		detected, refused, wrong, callErrors, recomputed atomic.Int64
@@ -274,7 +251,7 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 					tg = packs[rng.IntN(len(packs))]
 					onPacks.Add(1)
 				}
-				res, err := corruptTrial(rng, bin, tg.base, filepath.Join(work, strconv.Itoa(i)), tg)
+				res, err := corruptTrial(rng, bin, tg.base, filepath.Join(work, strconv.Itoa(i)), tg, i%10 == 0)
 				if err != nil && failures.Add(1) <= 10 {
 					t.Errorf("trial %d (%s): %v", i, tg.rel, err)
 				}
@@ -310,16 +287,23 @@ type trialResult struct {
 
 // corruptTrial damages a copy of base, runs check on it, then calls every
 // key on it.
-func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget) (res trialResult, err error) {
+func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget, viaCLI bool) (res trialResult, err error) {
 	defer os.RemoveAll(dir)
-	if err := copyTree(base, dir); err != nil {
+	if err := testutil.CopyTree(base, dir, "locks", "tmp"); err != nil {
 		return res, err
 	}
 	what, err := damage(rng, filepath.Join(dir, filepath.FromSlash(tg.rel)), tg)
 	if err != nil {
 		return res, err
 	}
-	code, rep, err := runFsckCheck(bin, dir)
+	// One trial in ten runs the pcache-fsck binary; the others run its
+	// check through the maintenance library in this process (libCheck),
+	// which finds the same, for a tenth of the cost.
+	check := func(dir string) (int, *fsckReport, error) { return libCheck(dir, false) }
+	if viaCLI {
+		check = func(dir string) (int, *fsckReport, error) { return runFsckCheck(bin, dir) }
+	}
+	code, rep, err := check(dir)
 	if err != nil {
 		return res, err
 	}
@@ -372,18 +356,4 @@ func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget) (res t
 	}
 	res.recomputed = int(n.Load())
 	return res, err
-}
-
-// fastTempDir is t.TempDir on a memory file system (/dev/shm) when there is
-// one: the trials copy and delete thousands of small files, which costs far
-// more on a busy disk than the checks themselves.
-func fastTempDir(t *testing.T) string {
-	t.Helper()
-	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
-		if d, err := os.MkdirTemp("/dev/shm", "pcache-torture-"); err == nil {
-			t.Cleanup(func() { os.RemoveAll(d) })
-			return d
-		}
-	}
-	return t.TempDir()
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // crashArgs is the argument of the function the kill test's writers call:
@@ -33,15 +34,6 @@ type crashResult struct {
 	Data []byte
 }
 
-// crashData returns n bytes determined by (k, salt): a wrong or torn value
-// never compares equal to it.
-func crashData(k int, salt uint64, n int) []byte {
-	r := rand.NewChaCha8([32]byte{byte(k), byte(k >> 8), byte(k >> 16), byte(salt)})
-	b := make([]byte, n)
-	r.Read(b)
-	return b
-}
-
 // crashSizes gives every fifth key a large result and out file (up to 1 MiB,
 // so kills often land inside their writes) and the rest small ones.
 func crashSizes(k int) (result, out int) {
@@ -53,7 +45,7 @@ func crashSizes(k int) (result, out int) {
 
 func crashWant(k int) (crashResult, []byte) {
 	rn, on := crashSizes(k)
-	return crashResult{K: k, Data: crashData(k, 1, rn)}, crashData(k, 2, on)
+	return crashResult{K: k, Data: testutil.Bytes(uint64(k)<<8|1, rn)}, testutil.Bytes(uint64(k)<<8|2, on)
 }
 
 func crashFunc(s *pcache.Store, computed func(k int)) *pcache.Func[crashArgs, crashResult] {
@@ -121,6 +113,7 @@ type crashStats struct {
 // (stray temp files are hints); and after gc -grace 0s check finds nothing
 // at all.
 func TestKillDuringWrites(t *testing.T) {
+	t.Parallel()
 	kills := 24
 	if soak() {
 		kills = 120
@@ -197,7 +190,7 @@ func crashRound(t *testing.T, rng *rand.Rand, dir string, lo int, durable bool) 
 	if durable {
 		d = "1"
 	}
-	cmd := worker(t, "crash", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+t.TempDir(),
+	cmd := testutil.Worker("crash", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+t.TempDir(),
 		"PCACHE_TEST_LO="+strconv.Itoa(lo), "PCACHE_TEST_DURABLE="+d)
 	out, err := cmd.StdoutPipe()
 	if err != nil {

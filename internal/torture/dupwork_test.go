@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // machineWorker is one machine of a team: its own cache in PCACHE_TEST_DIR,
@@ -88,7 +89,7 @@ func TestRemoteTeamDuplicateWork(t *testing.T) {
 	total := 0
 	var wg sync.WaitGroup
 	for m := range 2 {
-		cmd := worker(t, "machine", "PCACHE_TEST_DIR="+t.TempDir(), "PCACHE_REMOTE="+url,
+		cmd := testutil.Worker("machine", "PCACHE_TEST_DIR="+t.TempDir(), "PCACHE_REMOTE="+url,
 			"PCACHE_TEST_KEYS="+strconv.Itoa(keys), "PCACHE_TEST_SEED="+strconv.Itoa(m+1))
 		out, err := cmd.StdoutPipe()
 		if err != nil {

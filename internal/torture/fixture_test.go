@@ -10,6 +10,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/fixture"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // TestFrozenCaches opens a copy of every frozen cache under testdata/ (each
@@ -18,10 +19,11 @@ import (
 // release that wrote it computed; the entry dropped with pcache-fsck rm
 // must miss.
 func TestFrozenCaches(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"cache-v1", "cache-v2", "cache-v3"} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cache")
-			if err := copyTree(filepath.Join("..", "..", "testdata", name), dir); err != nil {
+			if err := testutil.CopyTree(filepath.Join("..", "..", "testdata", name), dir, "locks", "tmp"); err != nil {
 				t.Fatal(err)
 			}
 			checkFrozen(t, dir)
@@ -184,6 +186,7 @@ func checkFrozen(t *testing.T, dir string) {
 // requires every call to return the value the function computes: served
 // when the damage spared its entry, computed again when not, never wrong.
 func TestFrozenCacheDamaged(t *testing.T) {
+	t.Parallel()
 	damage := map[string]func(t *testing.T, dir string){
 		"flipped bit in the pack": func(t *testing.T, dir string) {
 			for _, p := range glob(t, dir, "objects/pack/*.pcp") {
@@ -219,7 +222,7 @@ func TestFrozenCacheDamaged(t *testing.T) {
 	for name, fn := range damage {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "cache")
-			if err := copyTree(filepath.Join("..", "..", "testdata", "cache-v3"), dir); err != nil {
+			if err := testutil.CopyTree(filepath.Join("..", "..", "testdata", "cache-v3"), dir, "locks", "tmp"); err != nil {
 				t.Fatal(err)
 			}
 			fn(t, dir)

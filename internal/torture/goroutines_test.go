@@ -21,6 +21,7 @@ import (
 // half the goroutines walk the keys in nearly the same order, so many of them
 // miss the same key at the same moment).
 func TestGoroutinesComputeEachKeyOnce(t *testing.T) {
+	t.Parallel()
 	const goroutines = 64
 	keys := 2000
 	if testing.Short() {

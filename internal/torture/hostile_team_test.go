@@ -2,36 +2,17 @@ package torture_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-)
 
-// treeSnapshot lists every file under dir with its mode, size, owner and
-// content, to tell whether anything there was created, changed, moved or
-// deleted.
-func treeSnapshot(t *testing.T, dir string) string {
-	t.Helper()
-	var lines []string
-	filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
-		if err != nil {
-			return nil
-		}
-		st := fi.Sys().(*syscall.Stat_t)
-		b, _ := os.ReadFile(p)
-		lines = append(lines, fmt.Sprintf("%s %v %d %d %q", p, fi.Mode(), fi.Size(), st.Uid, b))
-		return nil
-	})
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
+	"github.com/pcache/pcache/internal/testutil"
+)
 
 // TestHostileTeamMember: two users of one group share a setgid team cache.
 // One of them (the attacker) plants links to the other's private files and
@@ -42,10 +23,13 @@ func treeSnapshot(t *testing.T, dir string) string {
 // its deadline, every call returns the right value, and check names what
 // was planted.
 func TestHostileTeamMember(t *testing.T) {
+	t.Parallel()
 	base, exe := teamBase(t)
 	attacker, victim := teamUserA, teamUserB
 	fsckExe := filepath.Join(base, "bin", "pcache-fsck")
-	copyFile(t, fsckBinary(t), fsckExe, 0o755)
+	if err := testutil.LinkExecutable(fsckBinary(t), fsckExe); err != nil {
+		t.Fatal(err)
+	}
 
 	// What lies outside the cache: the victim's home, a stand-in for /etc
 	// (root's), and a directory of the attacker's own.
@@ -69,7 +53,7 @@ func TestHostileTeamMember(t *testing.T) {
 		os.Chown(d.dir, d.uid, teamGID)
 	}
 	outside := func() string {
-		return treeSnapshot(t, home) + "\n" + treeSnapshot(t, etc) + "\n" + treeSnapshot(t, drop)
+		return testutil.Snapshot(t, home) + "\n" + testutil.Snapshot(t, etc) + "\n" + testutil.Snapshot(t, drop)
 	}
 
 	dir := filepath.Join(base, "team")
@@ -91,7 +75,7 @@ func TestHostileTeamMember(t *testing.T) {
 		t.Helper()
 		cmd, cancel := asUser(uid, exe, "-test.run=^$")
 		defer cancel()
-		cmd.Env = append(cmd.Env, workerEnv+"=team", "PCACHE_TEST_LENIENT=1",
+		cmd.Env = append(cmd.Env, testutil.WorkerEnv("team"), "PCACHE_TEST_LENIENT=1",
 			"PCACHE_TEST_FROM="+strconv.Itoa(from), "PCACHE_TEST_TO="+strconv.Itoa(to))
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("calls as uid %d: %v\n%s", uid, err, out)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -27,6 +26,7 @@ import (
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest"
 	"github.com/pcache/pcache/internal/manifest/record"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // The hostile-directory tests plant files a machine you do not trust could
@@ -531,18 +531,28 @@ func cborHeadLen(b []byte) (uint64, int) {
 
 // TestHostileCacheDirectory plants each hostile file in a copy of a small
 // cache and then uses it through the public API: Open, Wrap, Call (normal
-// and ErrorOnMiss), Contains and a batch call, then pcache-fsck check and
-// check -repair. Never a panic or a hang; at most 64 MiB allocated (by
+// and ErrorOnMiss), Contains and a batch call, then pcache-fsck check -repair
+// (and the same check in this process before and after it). Never a panic
+// or a hang; at most 64 MiB allocated (by
 // runtime.MemStats.TotalAlloc) for hostile files of at most 1 KiB; every base
 // key not touched by the case still hits; every call returns the right value
 // and out file; the file outside the cache and the out directory hold
 // exactly what they should.
+//
+// It runs in a process of its own (testutil.Alone): the allocation bound
+// reads a counter of the whole process, which other tests' calls would add
+// to. Its cases run in parallel with each other there, and take turns only
+// to measure (allocMu).
 func TestHostileCacheDirectory(t *testing.T) {
+	if !testutil.Alone(t) {
+		return
+	}
 	base, env := buildHostileBase(t)
 	for _, tc := range hostileCases() {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
-			if err := copyTree(base, dir); err != nil {
+			if err := testutil.CopyTree(base, dir, "locks", "tmp"); err != nil {
 				t.Fatal(err)
 			}
 			env := env
@@ -553,50 +563,70 @@ func TestHostileCacheDirectory(t *testing.T) {
 				t.Fatal(err)
 			}
 			tc.plant(t, dir, env)
-			outsideBefore := snapshot(t, env.outside)
+			outsideBefore := testutil.Snapshot(t, env.outside)
 			exerciseHostile(t, dir, env, tc.touches)
-			if after := snapshot(t, env.outside); !maps.Equal(outsideBefore, after) {
+			if after := testutil.Snapshot(t, env.outside); after != outsideBefore {
 				t.Errorf("the directory outside the cache changed:\nbefore %v\nafter  %v", outsideBefore, after)
 			}
-			for _, args := range [][]string{{"check"}, {"check", "-repair"}, {"check"}} {
-				code, out := fsck(t, append(args, "-dir", dir)...)
-				if code != 0 && code != 1 || strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
-					t.Errorf("pcache-fsck %v exited %d:\n%s", args, code, out)
+			// Maintenance: check, check -repair and check again. The repair
+			// runs the pcache-fsck binary; the checks run its check in this
+			// process (libCheck), taking turns with the allocation
+			// measurements of the other cases.
+			libChecks := func(when string) {
+				allocMu.Lock()
+				defer allocMu.Unlock()
+				if code, _, err := libCheck(dir, false); code != 0 && code != 1 {
+					t.Errorf("check %s: %v", when, err)
 				}
 			}
-			if after := snapshot(t, env.outside); !maps.Equal(outsideBefore, after) {
+			libChecks("before the repair")
+			if code, out := fsck(t, "check", "-repair", "-dir", dir); code != 0 && code != 1 || strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
+				t.Errorf("pcache-fsck check -repair exited %d:\n%s", code, out)
+			}
+			libChecks("after the repair")
+			if after := testutil.Snapshot(t, env.outside); after != outsideBefore {
 				t.Errorf("pcache-fsck changed the directory outside the cache:\nbefore %v\nafter  %v", outsideBefore, after)
 			}
 		})
 	}
 }
 
+// allocMu is held while a case measures what the process allocates
+// (runtime.MemStats.TotalAlloc counts every goroutine's allocations), so
+// parallel cases do not add to each other's count.
+var allocMu sync.Mutex
+
 // exerciseHostile uses the cache through the public API under a hang guard
 // and an allocation bound.
 func exerciseHostile(t *testing.T, dir string, env hostileEnv, touches []int) {
 	t.Helper()
 	req := t.TempDir() // the only place out files may be written
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	done := make(chan struct{})
 	var requested []string
-	go func() {
-		defer close(done)
-		defer func() {
-			if r := recover(); r != nil {
-				t.Errorf("panic: %v", r)
-			}
+	hung := false
+	allocMu.Lock()
+	runtime.GC()
+	grew := testutil.Allocated(func() {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("panic: %v", r)
+				}
+			}()
+			requested = useHostile(t, dir, req, touches)
 		}()
-		requested = useHostile(t, dir, req, touches)
-	}()
-	select {
-	case <-done:
-	case <-time.After(2 * time.Minute):
+		select {
+		case <-done:
+		case <-time.After(2 * time.Minute):
+			hung = true
+		}
+	})
+	allocMu.Unlock()
+	if hung {
 		t.Fatal("using the cache hung for 2 minutes")
 	}
-	runtime.ReadMemStats(&after)
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 64<<20 {
+	if grew > 64<<20 {
 		t.Errorf("using the cache allocated %d MiB", grew>>20)
 	} else {
 		t.Logf("allocated %d KiB", grew>>10)
@@ -707,27 +737,4 @@ func useHostile(t *testing.T, dir, req string, touches []int) (requested []strin
 		}
 	}
 	return requested
-}
-
-// snapshot records every file under dir with its size, mode and mtime.
-func snapshot(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		fi, err := os.Lstat(p)
-		if err != nil {
-			return nil
-		}
-		var sum [32]byte
-		if fi.Mode().IsRegular() {
-			b, _ := os.ReadFile(p)
-			sum = blake3.Sum256(b)
-		}
-		m[p] = fmt.Sprintf("%v %d %d %x", fi.Mode(), fi.Size(), fi.ModTime().UnixNano(), sum[:4])
-		return nil
-	})
-	return m
 }

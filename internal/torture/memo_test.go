@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // memoSlow is what a user writes: a package-level memoized function on the
@@ -35,9 +36,10 @@ func memoProgramWorker() int {
 // with one PCACHE_DIR (and no Close), computes each argument once across
 // both runs.
 func TestMemoProgramRunTwice(t *testing.T) {
+	t.Parallel()
 	dir, count := t.TempDir(), t.TempDir()
 	for run, keys := range []int{10, 20} {
-		cmd := worker(t, "memoprogram", "PCACHE_DIR="+dir, "PCACHE_TEST_COUNT="+count, "PCACHE_TEST_KEYS="+strconv.Itoa(keys), "PCACHE_REMOTE=", "PCACHE_MODE=")
+		cmd := testutil.Worker("memoprogram", "PCACHE_DIR="+dir, "PCACHE_TEST_COUNT="+count, "PCACHE_TEST_KEYS="+strconv.Itoa(keys), "PCACHE_REMOTE=", "PCACHE_MODE=")
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("run %d: %v", run+1, err)
 		}

@@ -16,51 +16,26 @@ import (
 	"github.com/pcache/pcache/internal/testutil"
 )
 
-// The test binary re-executes itself as a worker process when this variable
-// names a worker; see TestMain.
-const workerEnv = "PCACHE_TEST_WORKER"
-
+// The test binary re-executes itself as the worker processes the tests
+// start (testutil.Worker). The tests wait for those processes, for held
+// locks and for the tests that run Alone as much as they compute
+// (testutil.MostlyWaiting).
 func TestMain(m *testing.M) {
-	switch os.Getenv(workerEnv) {
-	case "":
-		code := m.Run()
-		testutil.Cleanup()
-		os.Exit(code)
-	case "samekeys":
-		os.Exit(sameKeysWorker())
-	case "hold":
-		os.Exit(holdWorker())
-	case "sync":
-		os.Exit(syncWorker())
-	case "crash":
-		os.Exit(crashWorker())
-	case "readonly":
-		os.Exit(readOnlyWorker())
-	case "team":
-		os.Exit(teamWorker())
-	case "serve":
-		os.Exit(serveWorker())
-	case "remotewriter":
-		os.Exit(remoteWriterWorker())
-	case "remotecrash":
-		os.Exit(remoteCrashWorker())
-	case "memoprogram":
-		os.Exit(memoProgramWorker())
-	case "holdlock":
-		os.Exit(holdLockWorker())
-	case "machine":
-		os.Exit(machineWorker())
-	default:
-		fmt.Fprintln(os.Stderr, "unknown worker", os.Getenv(workerEnv))
-		os.Exit(2)
-	}
-}
-
-func worker(t *testing.T, kind string, env ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), append([]string{workerEnv + "=" + kind}, env...)...)
-	cmd.Stderr = os.Stderr
-	return cmd
+	testutil.MostlyWaiting()
+	testutil.Main(m, map[string]func() int{
+		"samekeys":     sameKeysWorker,
+		"hold":         holdWorker,
+		"sync":         syncWorker,
+		"crash":        crashWorker,
+		"readonly":     readOnlyWorker,
+		"team":         teamWorker,
+		"serve":        serveWorker,
+		"remotewriter": remoteWriterWorker,
+		"remotecrash":  remoteCrashWorker,
+		"memoprogram":  memoProgramWorker,
+		"holdlock":     holdLockWorker,
+		"machine":      machineWorker,
+	})
 }
 
 // sameKeysWorker calls one function over PCACHE_TEST_KEYS keys in an order of
@@ -98,6 +73,7 @@ func sameKeysWorker() int {
 }
 
 func TestProcessesComputeEachKeyOnce(t *testing.T) {
+	t.Parallel()
 	keys := 2000
 	if testing.Short() {
 		keys = 200
@@ -105,7 +81,7 @@ func TestProcessesComputeEachKeyOnce(t *testing.T) {
 	dir, countDir := t.TempDir(), t.TempDir()
 	var cmds []*exec.Cmd
 	for p := range 4 {
-		cmd := worker(t, "samekeys", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_COUNT="+countDir,
+		cmd := testutil.Worker("samekeys", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_COUNT="+countDir,
 			"PCACHE_TEST_KEYS="+strconv.Itoa(keys), "PCACHE_TEST_SEED="+strconv.Itoa(p+1))
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -143,8 +119,9 @@ func holdWorker() int {
 }
 
 func TestWaiterComputesWhenHolderDies(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
-	cmd := worker(t, "hold", "PCACHE_TEST_DIR="+dir)
+	cmd := testutil.Worker("hold", "PCACHE_TEST_DIR="+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -3,18 +3,16 @@ package torture_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // roArgs is the argument of the read-only test's function; Out is an out
@@ -28,29 +26,13 @@ func roFn(_ context.Context, a roArgs) (string, error) {
 	return fmt.Sprint("x=", a.X), os.WriteFile(a.Out, []byte(fmt.Sprint("out ", a.X)), 0o644)
 }
 
-// listing returns every path under dir with its size and mode, to tell
-// whether anything changed.
-func listing(t *testing.T, dir string) string {
-	t.Helper()
-	var lines []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return nil
-		}
-		info, _ := d.Info()
-		lines = append(lines, fmt.Sprintf("%s %v %d", p, info.Mode(), info.Size()))
-		return nil
-	})
-	sort.Strings(lines)
-	return strings.Join(lines, "\n")
-}
-
 // TestReadOnlyCache opens, as another user, a cache it can read but not
 // write (a team cache, another user's cache): hits are served and out files
 // restored to writable paths, misses are computed and not stored, no call
 // fails and nothing in the cache changes. The same holds for the ReadOnly
 // option on a cache this process could write.
 func TestReadOnlyCache(t *testing.T) {
+	t.Parallel()
 	base := t.TempDir()
 	dir := filepath.Join(base, "cache")
 	s := openStore(t, dir)
@@ -61,14 +43,14 @@ func TestReadOnlyCache(t *testing.T) {
 		}
 	}
 	s.Close()
-	before := listing(t, dir)
+	before := testutil.Snapshot(t, dir)
 
 	t.Run("ReadOnly option", func(t *testing.T) {
 		out := t.TempDir()
 		if code := runReadOnly(dir, out, true); code != 0 {
 			t.Fatalf("worker exited %d", code)
 		}
-		if after := listing(t, dir); after != before {
+		if after := testutil.Snapshot(t, dir); after != before {
 			t.Fatalf("a read-only Store changed the cache:\nbefore\n%s\nafter\n%s", before, after)
 		}
 	})
@@ -83,7 +65,9 @@ func TestReadOnlyCache(t *testing.T) {
 		bin := filepath.Join(base, "bin")
 		os.Mkdir(bin, 0o755)
 		exe := filepath.Join(bin, "torture.test")
-		copyFile(t, os.Args[0], exe, 0o755)
+		if err := testutil.LinkExecutable(os.Args[0], exe); err != nil {
+			t.Fatal(err)
+		}
 		for _, p := range []string{filepath.Dir(base), base} {
 			os.Chmod(p, 0o755)
 		}
@@ -93,27 +77,25 @@ func TestReadOnlyCache(t *testing.T) {
 			}
 			return nil
 		})
-		before := listing(t, dir) // a new cache is private: opened to others above
+		before := testutil.Snapshot(t, dir) // a new cache is private: opened to others above
 		out := filepath.Join(base, "nobody")
 		os.Mkdir(out, 0o755)
 		os.Chown(out, nobody, nobody)
 		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), workerEnv+"=readonly", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+out, "PCACHE_TEST_FORCE=0")
+		cmd.Env = append(os.Environ(), testutil.WorkerEnv("readonly"), "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+out, "PCACHE_TEST_FORCE=0")
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("worker as uid %d: %v", nobody, err)
 		}
-		if after := listing(t, dir); after != before {
+		if after := testutil.Snapshot(t, dir); after != before {
 			t.Fatalf("another user's Store changed the cache:\nbefore\n%s\nafter\n%s", before, after)
 		}
 	})
 }
 
 func runReadOnly(dir, out string, force bool) int {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), workerEnv+"=readonly", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+out, "PCACHE_TEST_FORCE="+strconv.FormatBool(force))
-	cmd.Stderr = os.Stderr
+	cmd := testutil.Worker("readonly", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+out, "PCACHE_TEST_FORCE="+strconv.FormatBool(force))
 	if err := cmd.Run(); err != nil {
 		if ee, ok := err.(*exec.ExitError); ok {
 			return ee.ExitCode()
@@ -172,23 +154,4 @@ func readOnlyWorker() int {
 		return fail("Contains of a stored key: %v, %v", ok, err)
 	}
 	return 0
-}
-
-func copyFile(t *testing.T, from, to string, mode os.FileMode) {
-	t.Helper()
-	in, err := os.Open(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
-	outF, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(outF, in); err != nil {
-		t.Fatal(err)
-	}
-	if err := outF.Close(); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/testutil"
 	_ "github.com/pcache/pcache/remote/s3" // the s3 kind, in this process and its workers
 )
 
@@ -57,6 +58,9 @@ func remoteWriterWorker() int {
 // cache, compute overlapping keys at once through one remote; afterwards a
 // fresh cache is served every key from the remote.
 func TestRemoteFourWriterProcesses(t *testing.T) {
+	if !testutil.Alone(t) {
+		return
+	}
 	for _, kind := range []string{"file", "s3"} {
 		t.Run(kind, func(t *testing.T) {
 			var env []string
@@ -74,7 +78,7 @@ func TestRemoteFourWriterProcesses(t *testing.T) {
 			step := (keys - span) / 3
 			var cmds []*exec.Cmd
 			for w := range 4 {
-				cmd := worker(t, "remotewriter", append(env, "PCACHE_REMOTE="+url, "PCACHE_TEST_DIR="+t.TempDir(),
+				cmd := testutil.Worker("remotewriter", append(env, "PCACHE_REMOTE="+url, "PCACHE_TEST_DIR="+t.TempDir(),
 					"PCACHE_TEST_FROM="+strconv.Itoa(w*step), "PCACHE_TEST_TO="+strconv.Itoa(w*step+span))...)
 				if err := cmd.Start(); err != nil {
 					t.Fatal(err)
@@ -140,8 +144,9 @@ func remoteCrashWorker() int {
 // objects went up and before the log entry naming them loses nothing: the
 // next Open of its local cache publishes the outbox.
 func TestRemoteKilledBeforeRecordIsPublished(t *testing.T) {
+	t.Parallel()
 	remoteDir, localDir := t.TempDir(), t.TempDir()
-	cmd := worker(t, "remotecrash", "PCACHE_TEST_DIR="+localDir, "PCACHE_TEST_REMOTE_DIR="+remoteDir)
+	cmd := testutil.Worker("remotecrash", "PCACHE_TEST_DIR="+localDir, "PCACHE_TEST_REMOTE_DIR="+remoteDir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -191,6 +196,9 @@ func TestRemoteKilledBeforeRecordIsPublished(t *testing.T) {
 // TestRemoteServerStopsAndRestarts: with the server gone mid-run, calls go
 // on locally and promptly; when it is back, the backlog is published.
 func TestRemoteServerStopsAndRestarts(t *testing.T) {
+	if !testutil.Alone(t) {
+		return
+	}
 	srv := remotetest.Start(t)
 	srv.Env(t)
 	url := "s3://" + srv.Bucket(t) + "/restart"

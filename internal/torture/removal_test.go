@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // servedFn is the function of the removal tests: its value names the key
@@ -84,6 +85,7 @@ func (s *server) call(k int) (computed int, value string) {
 // drops (pcache-fsck rm) or refreshes an entry, the program's very next
 // call computes again or serves the new value — no waiting, no reopening.
 func TestRemovalsReachRunningProcesses(t *testing.T) {
+	t.Parallel()
 	bin := fsckBinary(t)
 	cases := []struct {
 		name string
@@ -129,10 +131,11 @@ func TestRemovalsReachRunningProcesses(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := filepath.Join(t.TempDir(), "cache")
 			gen := filepath.Join(t.TempDir(), "gen")
 			os.WriteFile(gen, []byte("1"), 0o644)
-			cmd := worker(t, "serve", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_GEN="+gen, "PCACHE_MODE=")
+			cmd := testutil.Worker("serve", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_GEN="+gen, "PCACHE_MODE=")
 			in, _ := cmd.StdinPipe()
 			out, _ := cmd.StdoutPipe()
 			if err := cmd.Start(); err != nil {

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // syncArgs is the argument of the function the rsync tests share: the
@@ -96,7 +97,7 @@ func rsync(t *testing.T, args ...string) {
 
 func runSyncWorker(t *testing.T, dir, out, tag string, lo, hi int) {
 	t.Helper()
-	cmd := worker(t, "sync", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+out, "PCACHE_TEST_TAG="+tag,
+	cmd := testutil.Worker("sync", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+out, "PCACHE_TEST_TAG="+tag,
 		"PCACHE_TEST_LO="+strconv.Itoa(lo), "PCACHE_TEST_HI="+strconv.Itoa(hi))
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("sync worker on %s: %v", dir, err)
@@ -150,40 +151,49 @@ func serveAll(t *testing.T, dir string, lo, hi int) map[int]string {
 }
 
 func TestRsyncMergesBothWays(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
 	outA, outB := t.TempDir(), t.TempDir() // paths that exist on one "machine" only
-	// Over 1,024 entries per writer, so journals rotate and compact.
-	runSyncWorker(t, a, outA, "", 0, 1500)
-	runSyncWorker(t, b, outB, "", 1000, 2000)
+	// Over 1,024 entries (the journal limit) per writer, so journals rotate
+	// and compact; B writes some of A's keys and keys of its own. In -short,
+	// only A's writer goes over the limit (it rotates and compacts once),
+	// and B writes 200 keys, half of them A's.
+	aHi, bLo, bHi := 1500, 1000, 2000
+	if testing.Short() {
+		aHi, bLo, bHi = 1100, 1000, 1200
+	}
+	runSyncWorker(t, a, outA, "", 0, aHi)
+	runSyncWorker(t, b, outB, "", bLo, bHi)
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
-	serveAll(t, a, 0, 2000)
-	serveAll(t, b, 0, 2000)
+	serveAll(t, a, 0, bHi)
+	serveAll(t, b, 0, bHi)
 	checkClean(t, a)
 	checkClean(t, b)
 
 	// Compaction on A (gc compacts manifests) and new entries on both sides,
 	// then the same two rsyncs: still the union, superseded files harmless.
-	runSyncWorker(t, a, outA, "", 2000, 2100)
+	runSyncWorker(t, a, outA, "", bHi, bHi+100)
 	if code, out := fsck(t, "gc", "-dir", a); code != 0 {
 		t.Fatalf("gc on A: %d\n%s", code, out)
 	}
-	runSyncWorker(t, b, outB, "", 2100, 2200)
+	runSyncWorker(t, b, outB, "", bHi+100, bHi+200)
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
-	serveAll(t, a, 0, 2200)
-	serveAll(t, b, 0, 2200)
+	serveAll(t, a, 0, bHi+200)
+	serveAll(t, b, 0, bHi+200)
 	checkClean(t, a)
 	checkClean(t, b)
 	if code, out := fsck(t, "gc", "-dir", b); code != 0 {
 		t.Fatalf("gc on B: %d\n%s", code, out)
 	}
-	serveAll(t, b, 0, 2200)
+	serveAll(t, b, 0, bHi+200)
 	checkClean(t, b)
 }
 
 func TestRsyncConflictResolvesAlike(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
 	runSyncWorker(t, a, t.TempDir(), " (computed on A)", 0, 20)
@@ -201,10 +211,14 @@ func TestRsyncConflictResolvesAlike(t *testing.T) {
 }
 
 func TestRsyncDuringWrites(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
-	const keys = 1500
+	keys := 1500
+	if testing.Short() {
+		keys = 1100 // still over the journal limit: the writer rotates once
+	}
 	a, c := t.TempDir(), t.TempDir()
-	cmd := worker(t, "sync", "PCACHE_TEST_DIR="+a, "PCACHE_TEST_OUT="+t.TempDir(),
+	cmd := testutil.Worker("sync", "PCACHE_TEST_DIR="+a, "PCACHE_TEST_OUT="+t.TempDir(),
 		"PCACHE_TEST_LO=0", "PCACHE_TEST_HI="+strconv.Itoa(keys))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -249,6 +263,7 @@ func TestRsyncDuringWrites(t *testing.T) {
 }
 
 func TestRsyncDeleteIsAMirror(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
 	runSyncWorker(t, a, t.TempDir(), "", 0, 10)
@@ -278,7 +293,7 @@ type liveWriter struct {
 func startLiveWriter(t *testing.T, dir string, lo, hi int) *liveWriter {
 	t.Helper()
 	w := &liveWriter{done: make(chan error, 1)}
-	w.cmd = worker(t, "sync", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+t.TempDir(), "PCACHE_TEST_PROGRESS=1",
+	w.cmd = testutil.Worker("sync", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+t.TempDir(), "PCACHE_TEST_PROGRESS=1",
 		"PCACHE_TEST_LO="+strconv.Itoa(lo), "PCACHE_TEST_HI="+strconv.Itoa(hi))
 	out, err := w.cmd.StdoutPipe()
 	if err != nil {
@@ -320,13 +335,18 @@ func serveSome(t *testing.T, dir string, lo, hi int) {
 // merge the packs left behind: every sync exits 0, and after each round
 // both sides serve every entry committed on either before the round began.
 func TestRsyncBothWaysLive(t *testing.T) {
+	t.Parallel()
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
-	keys := 2500 // over 2 journal rotations per long writer
+	keysA, keysB := 2500, 2500 // over 2 journal rotations per long writer
 	if testing.Short() {
-		keys = 1100 // one rotation and compaction per long writer
+		// One rotation and compaction on A; B's long writer stays within
+		// one journal. A's rotating journal is then both the source (A to
+		// B) and the destination (B to A) of a sync, as both sides' are
+		// in the long run.
+		keysA, keysB = 1100, 200
 	}
-	wa, wb := startLiveWriter(t, a, 0, keys), startLiveWriter(t, b, 10000, 10000+keys)
+	wa, wb := startLiveWriter(t, a, 0, keysA), startLiveWriter(t, b, 10000, 10000+keysB)
 	var short [2]int // keys committed by the short-lived writers of each side
 	shortBase := [2]int{20000, 30000}
 	rounds := 0
@@ -363,8 +383,8 @@ func TestRsyncBothWaysLive(t *testing.T) {
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
 	for _, dir := range []string{a, b} {
-		serveAll(t, dir, 0, keys)
-		serveAll(t, dir, 10000, 10000+keys)
+		serveAll(t, dir, 0, keysA)
+		serveAll(t, dir, 10000, 10000+keysB)
 		serveAll(t, dir, shortBase[0], shortBase[0]+short[0])
 		serveAll(t, dir, shortBase[1], shortBase[1]+short[1])
 		checkClean(t, dir)

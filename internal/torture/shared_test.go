@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // A team cache: one directory, group-writable and setgid, used by two
@@ -41,11 +42,14 @@ func teamBase(t *testing.T) (base, exe string) {
 	bin := filepath.Join(base, "bin")
 	os.Mkdir(bin, 0o755)
 	exe = filepath.Join(bin, "torture.test")
-	copyFile(t, os.Args[0], exe, 0o755)
+	if err := testutil.LinkExecutable(os.Args[0], exe); err != nil {
+		t.Fatal(err)
+	}
 	return base, exe
 }
 
 func TestGroupSharedCache(t *testing.T) {
+	t.Parallel()
 	base, exe := teamBase(t)
 	dir := filepath.Join(base, "team")
 	if err := os.Mkdir(dir, 0o775); err != nil {
@@ -63,7 +67,7 @@ func TestGroupSharedCache(t *testing.T) {
 
 	run := func(uid int, from, to int) error {
 		cmd := exec.Command(exe, "-test.run=^$")
-		cmd.Env = append(os.Environ(), workerEnv+"=team", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_COUNT="+count,
+		cmd.Env = append(os.Environ(), testutil.WorkerEnv("team"), "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_COUNT="+count,
 			"PCACHE_TEST_FROM="+strconv.Itoa(from), "PCACHE_TEST_TO="+strconv.Itoa(to), "HOME="+base, "PCACHE_MODE=")
 		cmd.Stderr = os.Stderr
 		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uint32(uid), Gid: teamGID}}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // smallParts lowers the multipart threshold and part size for the test:
@@ -46,14 +47,6 @@ func s3Backend(t *testing.T) (*backend, *remotetest.Server, string) {
 	return b.(*backend), srv, bucket
 }
 
-func pattern(n int, seed byte) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i*7) ^ seed
-	}
-	return p
-}
-
 // TestMultipartRoundTrip: a put above the threshold is a multipart
 // upload that reads back byte for byte; create-only holds (a second put
 // fails with ErrExists and leaves the first); a plain put replaces.
@@ -61,7 +54,7 @@ func TestMultipartRoundTrip(t *testing.T) {
 	smallParts(t)
 	b, _, _ := s3Backend(t)
 	ctx := context.Background()
-	data := pattern(11<<20+3, 1) // three parts, the last of 1 MiB and 3 bytes
+	data := testutil.Bytes(1, 11<<20+3) // three parts, the last of 1 MiB and 3 bytes
 	if err := b.Put(ctx, "objects/big", stream{bytes.NewReader(data)}, int64(len(data)), true); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +79,7 @@ func TestMultipartRoundTrip(t *testing.T) {
 	if err != nil || !strings.HasSuffix(strings.Trim(aws.ToString(head.ETag), `"`), "-3") {
 		t.Fatalf("ETag %q (err %v): not an upload of three parts", aws.ToString(head.ETag), err)
 	}
-	other := pattern(6<<20, 2)
+	other := testutil.Bytes(2, 6<<20)
 	if err := b.Put(ctx, "objects/big", stream{bytes.NewReader(other)}, int64(len(other)), true); !errors.Is(err, remote.ErrExists) {
 		t.Fatalf("a second create-only multipart put: %v", err)
 	}
@@ -126,7 +119,7 @@ func TestMultipartCreateOnlyRace(t *testing.T) {
 	var winner atomic.Int32
 	datas := make([][]byte, n)
 	for i := range n {
-		datas[i] = pattern(6<<20, byte(10+i))
+		datas[i] = testutil.Bytes(uint64(10+i), 6<<20)
 		done.Add(1)
 		go func() {
 			defer done.Done()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // TestStoresShareThroughS3 is the library's sharing test over a real
@@ -26,7 +27,7 @@ func TestStoresShareThroughS3(t *testing.T) {
 	big := 6 << 20 // above the lowered multipart threshold
 	value := func(n int) []byte {
 		if n == 0 {
-			return pattern(big, 3)
+			return testutil.Bytes(3, big)
 		}
 		return []byte(fmt.Sprint("value ", n))
 	}

@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
-	"runtime"
 	"testing"
+
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func FuzzDecode(f *testing.F) {
@@ -52,6 +53,7 @@ func normal(e Entry) Entry {
 
 // Declared lengths and counts in hostile records are checked against what is
 // there before anything is allocated.
+// Not parallel: its allocation bound reads what the whole process allocates.
 func TestHostileAllocation(t *testing.T) {
 	huge := []struct {
 		name string
@@ -67,7 +69,7 @@ func TestHostileAllocation(t *testing.T) {
 			bytes.Repeat(append([]byte{0xa1, 0x61, 'p', 0x99, 0x03, 0xe8}, bytes.Repeat([]byte{0xa0}, 1000)...), 1000)...)},
 	}
 	for _, tc := range huge {
-		grew := allocated(func() { decodeNew(tc.b) })
+		grew := testutil.Allocated(func() { decodeNew(tc.b) })
 		if grew > 16*uint64(len(tc.b))+64<<10 {
 			t.Errorf("%s: decoding %d bytes allocated %d", tc.name, len(tc.b), grew)
 		}
@@ -82,17 +84,10 @@ func TestHostileAllocation(t *testing.T) {
 	}
 }
 
-func allocated(fn func()) uint64 {
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	fn()
-	runtime.ReadMemStats(&b)
-	return b.TotalAlloc - a.TotalAlloc
-}
-
 // TestNewer pins the resolution rule: time first, then the content without
 // the last use, then the last use.
 func TestNewer(t *testing.T) {
+	t.Parallel()
 	a := ent(1, "a")
 	a.Time = 10
 	later := a
@@ -129,6 +124,7 @@ func TestNewer(t *testing.T) {
 }
 
 func TestHeaderVersions(t *testing.T) {
+	t.Parallel()
 	for _, v := range []uint64{1, 2, 3, 4} {
 		b, err := encMode.Marshal(&Header{Format: JournalFormat, Version: v, Digest: digestName, Name: "f"})
 		if err != nil {
@@ -153,6 +149,7 @@ func TestHeaderVersions(t *testing.T) {
 // wins; one whose length is not the record's size, or on a tombstone, is
 // damage.
 func TestInlineResults(t *testing.T) {
+	t.Parallel()
 	e := Entry{KeyHash: [32]byte{1}, Time: 5, Result: [32]byte{2}, Size: 3, Codec: "cbor", Type: [32]byte{3}, Inline: []byte("abc")}
 	b, err := Encode(&e)
 	if err != nil {

@@ -69,6 +69,7 @@ func fastCases() []struct {
 }
 
 func TestFastDecodeEntry(t *testing.T) {
+	t.Parallel()
 	for _, c := range fastCases() {
 		t.Run(c.name, func(t *testing.T) {
 			b, err := Encode(&c.e)
@@ -100,6 +101,7 @@ func TestFastDecodeEntry(t *testing.T) {
 // TestFastDecodeDeclines lists encodings the strict decoder accepts but that
 // are not canonical, which the fast decoder must leave to it.
 func TestFastDecodeDeclines(t *testing.T) {
+	t.Parallel()
 	e := ent(1, "v")
 	e.Key = []byte("k")
 	canon, err := Encode(&e) // a5 61 68 h 61 6b k 61 72 r 61 73 01 61 74 00
