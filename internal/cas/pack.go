@@ -71,6 +71,7 @@ type pack struct {
 	idx        []byte       // index entries when sealed (aliases idxData)
 	idxData    []byte
 	idxUnmap   func() error
+	idxSum     atomic.Bool // the index was hashed against its trailer (readers do it lazily: checkIndexes)
 	refs       atomic.Int32
 }
 
@@ -195,8 +196,14 @@ func encodeIndex(size int64, sum ID, entries []idxEntry) []byte {
 }
 
 // parseIndex checks an index file's frame and returns what it covers and its
-// entries (aliasing b).
-func parseIndex(b []byte) (size int64, sum ID, entries []byte, err error) {
+// entries (aliasing b). With checkSum the whole index is hashed against its
+// trailer. Readers open indexes without (hashing a million entries' index
+// would cost a fresh process tens of milliseconds before its first hit):
+// every read checks the record an index leads to (tag, ID, size, then the
+// bytes' hash), and a lookup an index cannot answer has the indexes
+// checked then (packSet.checkIndexes), so a damaged one is replaced by a
+// scan of its pack before anything is reported missing.
+func parseIndex(b []byte, checkSum bool) (size int64, sum ID, entries []byte, err error) {
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer guard(&err)
 	bad := func(why string) error { return fmt.Errorf("%w: index %s", errBadPack, why) }
@@ -216,7 +223,7 @@ func parseIndex(b []byte) (size int64, sum ID, entries []byte, err error) {
 	if size < headerSize || n != uint64(body/idxEntrySize) || body%idxEntrySize != 0 {
 		return 0, ID{}, nil, bad("entry count does not fit the file")
 	}
-	if Sum(b[:len(b)-idxTrailer]) != ID(b[len(b)-idxTrailer:]) {
+	if checkSum && Sum(b[:len(b)-idxTrailer]) != ID(b[len(b)-idxTrailer:]) {
 		return 0, ID{}, nil, bad("checksum mismatch")
 	}
 	return size, sum, b[idxFixed : len(b)-idxTrailer], nil

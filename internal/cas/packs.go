@@ -43,6 +43,7 @@ type packSet struct {
 	sealed  []*pack          // packs with an index, searched in name order
 	mem     map[ID]loc       // objects of packs without an index
 	bad     map[loc]bool     // records found corrupt: never served or trusted again
+	badIdx  map[string]bool  // packs whose index failed its check: read by scanning
 	listed  bool             // the pack directory has been read
 	loose   bool             // loose objects below the limit may exist (caches written before packs)
 	wmu     sync.Mutex       // serialises appends
@@ -124,7 +125,7 @@ func (ps *packSet) get(id ID, want int64, fn func([]byte) error) (ok bool, err e
 	for try := 0; try < 2; try++ {
 		l, found := ps.find(id)
 		if !found {
-			if try == 0 && ps.refresh() {
+			if try == 0 && (ps.refresh() || ps.checkIndexes()) {
 				continue
 			}
 			return false, nil
@@ -146,6 +147,46 @@ func (ps *packSet) get(id ID, want int64, fn func([]byte) error) (ok bool, err e
 		return true, err
 	}
 	return false, nil
+}
+
+// checkIndexes hashes the indexes of the sealed packs not checked yet
+// (readers open them unchecked: see parseIndex), once per pack, when a
+// lookup found nothing: a pack whose index is damaged is then read by
+// scanning its records, as if it had no index. It reports whether one was.
+func (ps *packSet) checkIndexes() bool {
+	ps.mu.RLock()
+	var todo []*pack
+	for _, p := range ps.sealed {
+		if !p.idxSum.Load() {
+			p.acquire()
+			todo = append(todo, p)
+		}
+	}
+	ps.mu.RUnlock()
+	changed := false
+	for _, p := range todo {
+		_, _, _, err := parseIndex(p.idxData, true)
+		p.idxSum.Store(true)
+		if err != nil {
+			if np, oerr := ps.s.openPack(p.name, false); oerr == nil {
+				ps.mu.Lock()
+				if ps.badIdx == nil {
+					ps.badIdx = map[string]bool{}
+				}
+				ps.badIdx[p.name] = true
+				if ps.packs[p.name] == p {
+					ps.dropLocked(p)
+					ps.addLocked(np)
+					changed = true
+				} else {
+					np.release()
+				}
+				ps.mu.Unlock()
+			}
+		}
+		p.release()
+	}
+	return changed
 }
 
 // refresh reads the pack directory again: new packs, packs that grew, packs
@@ -248,7 +289,7 @@ func (ps *packSet) refreshOnce() (changed, vanished bool) {
 			}
 			continue
 		}
-		np, err := ps.s.openPack(n, idxs[layout.PackIndexName(n)])
+		np, err := ps.s.openPack(n, idxs[layout.PackIndexName(n)] && !ps.badIdx[n])
 		if errors.Is(err, fs.ErrNotExist) {
 			vanished = true
 			continue
@@ -348,7 +389,7 @@ func (s *Store) openPack(name string, withIndex bool) (*pack, error) {
 		return nil, err
 	}
 	if withIndex {
-		if err := p.openIndex(s.d.Pack(layout.PackIndexName(name)), p.fi.Size()); err == nil {
+		if err := p.openIndex(s.d.Pack(layout.PackIndexName(name)), p.fi.Size(), false); err == nil {
 			return p, nil
 		} else if hdrErr != nil {
 			p.release()
@@ -422,8 +463,9 @@ var errPackShort = ErrShortened
 // shortCure is what a shortened pack's report advises.
 const shortCure = "; a copy replaced it with an older, shorter one and the records past its end are lost here: sync with rsync -a --append-verify (README), which never shortens a file"
 
-// openIndex maps the index of p, which must cover the whole pack.
-func (p *pack) openIndex(path string, packSize int64) error {
+// openIndex maps the index of p, which must cover the whole pack, hashing
+// it against its trailer with checkSum (see parseIndex).
+func (p *pack) openIndex(path string, packSize int64, checkSum bool) error {
 	f, err := openNoFollow(path)
 	if err != nil {
 		return err
@@ -449,7 +491,7 @@ func (p *pack) openIndex(path string, packSize int64) error {
 		}
 		return fmt.Errorf("%w: index %s: %d bytes is more than a pack of %d bytes can need", errBadPack, path, fi.Size(), packSize)
 	}
-	size, _, entries, err := parseIndex(data)
+	size, _, entries, err := parseIndex(data, checkSum)
 	if err != nil {
 		unmap()
 		return fmt.Errorf("%s: %w", path, err)
@@ -459,6 +501,7 @@ func (p *pack) openIndex(path string, packSize int64) error {
 		return fmt.Errorf("%w: %s covers %d bytes but the pack has %d%s", errPackShort, path, size, packSize, shortCure)
 	}
 	p.idxData, p.idx, p.idxUnmap = data, entries, unmap
+	p.idxSum.Store(checkSum)
 	p.size.Store(size)
 	return nil
 }

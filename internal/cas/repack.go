@@ -172,7 +172,7 @@ func (s *Store) describePack(name string, withIndex bool) (pi PackInfo) {
 		return pi
 	}
 	idx := s.d.Pack(layout.PackIndexName(name))
-	if err := p.openIndex(idx, pi.Size); err != nil {
+	if err := p.openIndex(idx, pi.Size, true); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			pi.gone = true // a repack deletes the index first, then the pack
 			return pi
@@ -214,7 +214,7 @@ func (s *Store) describePack(name string, withIndex bool) (pi PackInfo) {
 // entry names a record of that object and size, every record has an entry,
 // and the pack's bytes hash to what the index recorded.
 func indexMatches(p *pack, pi PackInfo) string {
-	size, sum, entries, err := parseIndex(p.idxData)
+	size, sum, entries, err := parseIndex(p.idxData, true)
 	if err != nil {
 		return err.Error()
 	}
