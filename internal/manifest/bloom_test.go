@@ -64,7 +64,7 @@ func TestSegmentFilters(t *testing.T) {
 		m := mustOpen(t, root, "f", Options{ReadOnly: true})
 		m.waitFilters()
 		withFilter := 0
-		for _, s := range m.segList {
+		for _, s := range segments(m) {
 			if s.filter.Load() != nil {
 				withFilter++
 			} else if s.count >= bloomMinCount {
@@ -131,8 +131,8 @@ func TestFilterRefreshRace(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	m.waitFilters()
-	if len(m.segList) != 1 || m.segList[0].filter.Load() == nil {
-		t.Fatalf("after compaction: %d segments, want 1 with a filter", len(m.segList))
+	if segs := segments(m); len(segs) != 1 || segs[0].filter.Load() == nil {
+		t.Fatalf("after compaction: %d segments, want 1 with a filter", len(segs))
 	}
 	for i := 0; i < segs*per; i++ {
 		wantResult(t, m, i, "v")

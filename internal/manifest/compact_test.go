@@ -132,7 +132,7 @@ func TestRotationAndTiers(t *testing.T) {
 	}
 	// 200 records in size classes of 4^k: at most 3 segments per class.
 	classes := make(map[int]int)
-	for _, s := range c.segList {
+	for _, s := range segments(c) {
 		classes[sizeClass(s.count)]++
 	}
 	for k, cnt := range classes {
@@ -212,8 +212,8 @@ func TestCompactRetiresInputs(t *testing.T) {
 		t.Fatalf("after compaction: live %v %v, on disk %v: want the 3 journals retired, 1 segment", js, ss, l.journals)
 	}
 	r := mustOpen(t, root, "f", Options{ReadOnly: true})
-	if len(r.segList) != 1 {
-		t.Fatalf("a reader's view holds %d segments", len(r.segList))
+	if len(segments(r)) != 1 {
+		t.Fatalf("a reader's view holds %d segments", len(segments(r)))
 	}
 	for i := range 30 {
 		wantResult(t, r, i, fmt.Sprint(i/10))
@@ -234,8 +234,8 @@ func TestCompactRetiresInputs(t *testing.T) {
 	if js, ss := files(t, m.dir); len(js) != 0 || len(ss) != 1 || len(l.segments) != 2 {
 		t.Fatalf("after a second compaction: live %v %v, on disk %v", js, ss, l.segments)
 	}
-	if len(m.segList) != 1 {
-		t.Fatalf("the view holds %d segments, want the live one", len(m.segList))
+	if len(segments(m)) != 1 {
+		t.Fatalf("the view holds %d segments, want the live one", len(segments(m)))
 	}
 
 	// A sync appends a record to a retired journal: it is an input again.

@@ -5,6 +5,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -210,4 +211,19 @@ func decodeEntry(b []byte) (Entry, error) {
 	var e Entry
 	err := record.Decode(b, &e)
 	return e, err
+}
+
+// segments returns the segments of m's view, read under its lock (a
+// background compaction may be installing a new view meanwhile).
+func segments(m *Manifest) []*segment {
+	m.rw.RLock()
+	defer m.rw.RUnlock()
+	return slices.Clone(m.segList)
+}
+
+// trackedJournals returns how many journals m's view reads, under its lock.
+func trackedJournals(m *Manifest) int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.journals)
 }

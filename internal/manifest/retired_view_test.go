@@ -35,8 +35,8 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	}
 
 	r := mustOpen(t, root, "f", Options{ReadOnly: true})
-	if len(r.journals) != 0 || len(r.segList) != 1 {
-		t.Fatalf("a fresh view reads %d journals and %d segments, want 0 and the compaction's output", len(r.journals), len(r.segList))
+	if trackedJournals(r) != 0 || len(segments(r)) != 1 {
+		t.Fatalf("a fresh view reads %d journals and %d segments, want 0 and the compaction's output", trackedJournals(r), len(segments(r)))
 	}
 	for i := range 30 {
 		wantResult(t, r, i, fmt.Sprint(i/10))
@@ -54,8 +54,8 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	f.Close()
 	r = mustOpen(t, root, "f", Options{ReadOnly: true})
 	defer r.Close()
-	if len(r.journals) != 1 {
-		t.Fatalf("a fresh view reads %d journals, want the one appended to", len(r.journals))
+	if trackedJournals(r) != 1 {
+		t.Fatalf("a fresh view reads %d journals, want the one appended to", trackedJournals(r))
 	}
 	wantResult(t, r, 50, "appended")
 	wantResult(t, r, 5, "0")

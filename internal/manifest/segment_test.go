@@ -37,7 +37,7 @@ func TestSegmentReadPaths(t *testing.T) {
 		}
 		useMmap = mmap
 		m := mustOpen(t, root, "f", Options{ReadOnly: true})
-		if got := m.segList[0].unmap != nil; got != mmap {
+		if got := segments(m)[0].unmap != nil; got != mmap {
 			t.Fatalf("useMmap=%v: mapped=%v", mmap, got)
 		}
 		for i := 0; i < n; i++ {
@@ -63,7 +63,7 @@ func TestSegmentTruncatedUnderMapping(t *testing.T) {
 	root := t.TempDir()
 	path := bigSegment(t, root, 3000)
 	m := mustOpen(t, root, "f", Options{ReadOnly: true})
-	if m.segList[0].unmap == nil {
+	if segments(m)[0].unmap == nil {
 		t.Fatal("not mapped")
 	}
 	fi, _ := os.Stat(path)
