@@ -1,0 +1,101 @@
+// Command firsthit measures what a fresh process pays before its first
+// hit (Open, Wrap, the hit, Close), against the floor of a fresh process
+// reading one small file of a 256-directory tree.
+//
+//	go run ./internal/cmd/firsthit fill DIR N     # N distinct small results
+//	go run ./internal/cmd/firsthit hit DIR K      # a fresh process's first hit of key K
+//	go run ./internal/cmd/firsthit tree DIR       # the floor's tree: DIR/00/f ... DIR/ff/f
+//	go run ./internal/cmd/firsthit read FILE      # the floor: read one small file
+//
+// Build it once (go build -o /tmp/firsthit ./internal/cmd/firsthit) and run
+// the binary, so each run is a fresh process; BENCHMARKS.md has the numbers.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/pcache/pcache"
+)
+
+// Args is the wrapped function's argument.
+type Args struct{ N int }
+
+// result is a small result, distinct per key (about 60 bytes).
+func result(_ context.Context, a Args) (string, error) {
+	return fmt.Sprintf("result-%08d-%s", a.N, "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"), nil
+}
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "firsthit:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	if len(args) < 2 {
+		return fmt.Errorf("usage: firsthit fill DIR N | hit DIR K | tree DIR | read FILE")
+	}
+	ctx := context.Background()
+	switch args[0] {
+	case "fill":
+		n, err := strconv.Atoi(args[2])
+		if err != nil {
+			return err
+		}
+		s, err := pcache.Open(args[1])
+		if err != nil {
+			return err
+		}
+		f := pcache.MustWrap(s, "bench/firsthit", result)
+		for i := range n {
+			if _, err := f.Call(ctx, Args{i}); err != nil {
+				return err
+			}
+		}
+		return s.Close()
+	case "hit":
+		k, err := strconv.Atoi(args[2])
+		if err != nil {
+			return err
+		}
+		t0 := time.Now()
+		s, err := pcache.Open(args[1])
+		if err != nil {
+			return err
+		}
+		t1 := time.Now()
+		f := pcache.MustWrap(s, "bench/firsthit", result)
+		t2 := time.Now()
+		if _, err := f.Call(pcache.ErrorOnMiss(ctx), Args{k}); err != nil {
+			return err
+		}
+		t3 := time.Now()
+		err = s.Close()
+		t4 := time.Now()
+		fmt.Printf("open %v  wrap %v  hit %v  open+first hit %v  close %v\n", t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t3.Sub(t0), t4.Sub(t3))
+		return err
+	case "tree":
+		for i := range 256 {
+			d := filepath.Join(args[1], fmt.Sprintf("%02x", i))
+			if err := os.MkdirAll(d, 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(d, "f"), []byte(fmt.Sprintf("small file %d\n", i)), 0o644); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "read":
+		t0 := time.Now()
+		b, err := os.ReadFile(args[1])
+		fmt.Printf("read %d bytes in %v\n", len(b), time.Since(t0))
+		return err
+	}
+	return fmt.Errorf("unknown mode %q", args[0])
+}
