@@ -10,6 +10,7 @@ import (
 
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/testutil"
 	"github.com/pcache/pcache/internal/testutil/testcache"
 )
@@ -80,61 +81,18 @@ func findings(rep *CheckReport) string {
 // gone pack.
 func TestPackDamage(t *testing.T) {
 	t.Parallel()
-	const n, name = 50, "f"
-	const recHeader, hdr = 1 + 32 + 4, 16
-	flip := func(off func([]cas.PackedObject) int64, mask byte) func([]byte, []cas.PackedObject) []byte {
-		return func(b []byte, recs []cas.PackedObject) []byte { b[off(recs)] ^= mask; return b }
-	}
-	at := func(i int, d int64) func([]cas.PackedObject) int64 {
-		return func(recs []cas.PackedObject) int64 { return recs[i].Offset + d }
-	}
-	fixed := func(o int64) func([]cas.PackedObject) int64 { return func([]cas.PackedObject) int64 { return o } }
-	for _, tc := range []struct {
-		name      string
-		index     bool
-		damage    func([]byte, []cas.PackedObject) []byte
-		lost      int  // entries a reader no longer serves
-		gcRefuses bool // the pack's own bytes are damaged
-	}{
-		{"record bytes", false, flip(at(9, recHeader+1), 0x20), 1, false},
-		{"record size field", false, flip(at(9, 33), 0x01), 1, true},
-		{"record size field, far", false, flip(at(9, 34), 0x04), 1, true},
-		{"pack header", false, flip(fixed(4), 0x01), 0, true},
-		{"pack header version", false, flip(fixed(hdr-1), 0x01), 0, true},
-		{"pack index", true, func(b []byte, _ []cas.PackedObject) []byte { b[len(b)/2] ^= 0x01; return b }, 0, false},
-		{"truncated pack", false, func(b []byte, recs []cas.PackedObject) []byte { return b[:recs[40].Offset+3] }, 10, true},
-	} {
+	for _, tc := range packDamageCases() {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c := newTestCache(t)
-			es := c.fill(name, n)
-			if err := c.raw.Store.Close(); err != nil { // seals the pack
-				t.Fatal(err)
-			}
-			pis, err := c.raw.Store.ListPacks(nil)
-			if err != nil || len(pis) != 1 || !pis[0].Sealed || len(pis[0].Objects) != n {
-				t.Fatalf("want one sealed pack of %d records: %+v, %v", n, pis, err)
-			}
-			target := pis[0].Path
-			if tc.index {
-				target = filepath.Join(filepath.Dir(target), layout.PackIndexName(filepath.Base(target)))
-			}
-			b, err := os.ReadFile(target)
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.Chmod(target, 0o644) // sealed packs are read-only
-			if err := os.WriteFile(target, tc.damage(b, pis[0].Objects), 0o444); err != nil {
-				t.Fatal(err)
-			}
+			c, es, target := damagedPack(t, tc)
 			dir := c.Dir()
-			before := c.raw.Served(name, es)
-			if len(before) != n-tc.lost {
-				t.Fatalf("a reader serves %d of %d entries after the damage, want %d", len(before), n, n-tc.lost)
+			before := c.raw.Served(packDamageFn, es)
+			if len(before) != packDamageN-tc.lost {
+				t.Fatalf("a reader serves %d of %d entries after the damage, want %d", len(before), packDamageN, packDamageN-tc.lost)
 			}
 			stillServed := func(after string) {
 				t.Helper()
-				now := c.raw.Served(name, es)
+				now := c.raw.Served(packDamageFn, es)
 				for i := range before {
 					if !now[i] {
 						t.Errorf("after %s: entry %d is no longer served", after, i)
@@ -154,7 +112,7 @@ func TestPackDamage(t *testing.T) {
 				t.Errorf("check does not name %s:\n%s", rel, findings(rep))
 			}
 
-			_, err = gc(t, dir)
+			_, err := gc(t, dir)
 			switch {
 			case tc.gcRefuses && err == nil:
 				t.Error("gc collected beside a pack whose own bytes are damaged")
@@ -182,6 +140,71 @@ func TestPackDamage(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The pack TestPackDamage damages holds packDamageN entries of the
+// function packDamageFn.
+const packDamageN, packDamageFn = 50, "f"
+
+// packDamageCase is one way TestPackDamage damages the pack (or, with
+// index, its index), and what the damage costs.
+type packDamageCase struct {
+	name      string
+	index     bool
+	damage    func([]byte, []cas.PackedObject) []byte
+	lost      int  // entries a reader no longer serves
+	gcRefuses bool // the pack's own bytes are damaged
+}
+
+// packDamageCases are TestPackDamage's damages: a flipped bit in a
+// record's bytes, in its size field, in the pack header and its version,
+// and in the pack index, and a pack cut short.
+func packDamageCases() []packDamageCase {
+	const recHeader, hdr = 1 + 32 + 4, 16
+	flip := func(off func([]cas.PackedObject) int64, mask byte) func([]byte, []cas.PackedObject) []byte {
+		return func(b []byte, recs []cas.PackedObject) []byte { b[off(recs)] ^= mask; return b }
+	}
+	at := func(i int, d int64) func([]cas.PackedObject) int64 {
+		return func(recs []cas.PackedObject) int64 { return recs[i].Offset + d }
+	}
+	fixed := func(o int64) func([]cas.PackedObject) int64 { return func([]cas.PackedObject) int64 { return o } }
+	return []packDamageCase{
+		{"record bytes", false, flip(at(9, recHeader+1), 0x20), 1, false},
+		{"record size field", false, flip(at(9, 33), 0x01), 1, true},
+		{"record size field, far", false, flip(at(9, 34), 0x04), 1, true},
+		{"pack header", false, flip(fixed(4), 0x01), 0, true},
+		{"pack header version", false, flip(fixed(hdr-1), 0x01), 0, true},
+		{"pack index", true, func(b []byte, _ []cas.PackedObject) []byte { b[len(b)/2] ^= 0x01; return b }, 0, false},
+		{"truncated pack", false, func(b []byte, recs []cas.PackedObject) []byte { return b[:recs[40].Offset+3] }, 10, true},
+	}
+}
+
+// damagedPack fills a new cache with packDamageN entries, seals them in
+// one pack (requiring exactly that) and damages the pack or its index as
+// tc says. It returns the cache, its entries and the damaged file.
+func damagedPack(t *testing.T, tc packDamageCase) (*testCache, []record.Entry, string) {
+	c := newTestCache(t)
+	es := c.fill(packDamageFn, packDamageN)
+	if err := c.raw.Store.Close(); err != nil { // seals the pack
+		t.Fatal(err)
+	}
+	pis, err := c.raw.Store.ListPacks(nil)
+	if err != nil || len(pis) != 1 || !pis[0].Sealed || len(pis[0].Objects) != packDamageN {
+		t.Fatalf("want one sealed pack of %d records: %+v, %v", packDamageN, pis, err)
+	}
+	target := pis[0].Path
+	if tc.index {
+		target = filepath.Join(filepath.Dir(target), layout.PackIndexName(filepath.Base(target)))
+	}
+	b, err := os.ReadFile(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(target, 0o644) // sealed packs are read-only
+	if err := os.WriteFile(target, tc.damage(b, pis[0].Objects), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	return c, es, target
 }
 
 // TestPlantedLinksNeverLeadMaintenanceOutside: links planted where the

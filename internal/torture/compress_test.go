@@ -161,6 +161,31 @@ func TestCompressedCaches(t *testing.T) {
 	if err := testutil.CopyTree(filepath.Join("..", "..", "testdata", "cache-v2"), a, "locks", "tmp"); err != nil {
 		t.Fatal(err)
 	}
+	zs := compressedFill(t, a, b)
+
+	rsync(t, a+"/", b+"/")
+	rsync(t, b+"/", a+"/")
+	if va, vb := layoutVersion(t, a), layoutVersion(t, b); va != 2 || vb != 2 {
+		t.Fatalf("after the sync: layout versions A %d, B %d; want 2 on both (B holds compressed objects now)", va, vb)
+	}
+	for _, dir := range []string{a, b} {
+		serveCompressed(t, dir, 0, 30, 0, 1, 2, 10, 11, 12)
+		checkClean(t, dir)
+	}
+	checkFrozen(t, a) // the previous release's entries, beside the compressed ones
+
+	compressedCatObject(t, b, objectIDOf(zs[0]))
+	compressedExportImport(t, a)
+	compressedRepair(t, a, zs[3])
+	compressedGC(t, b)
+}
+
+// compressedFill fills A (which compresses) with keys 0 to 20 and B (which
+// does not) with keys 10 to 30, and requires A to hold the 20 reports
+// compressed (noise stays raw) at least 3x smaller than raw, B to hold no
+// compressed object, layout versions 2 and 1, and both to check clean. It
+// returns A's compressed objects.
+func compressedFill(t *testing.T, a, b string) []string {
 	fillCompressed(t, a, true, 0, 20)
 	fillCompressed(t, b, false, 10, 30)
 	zs, disk := zstFiles(t, a)
@@ -183,30 +208,25 @@ func TestCompressedCaches(t *testing.T) {
 	}
 	checkClean(t, a)
 	checkClean(t, b)
+	return zs
+}
 
-	rsync(t, a+"/", b+"/")
-	rsync(t, b+"/", a+"/")
-	if va, vb := layoutVersion(t, a), layoutVersion(t, b); va != 2 || vb != 2 {
-		t.Fatalf("after the sync: layout versions A %d, B %d; want 2 on both (B holds compressed objects now)", va, vb)
-	}
-	for _, dir := range []string{a, b} {
-		serveCompressed(t, dir, 0, 30, 0, 1, 2, 10, 11, 12)
-		checkClean(t, dir)
-	}
-	checkFrozen(t, a) // the previous release's entries, beside the compressed ones
-
-	// cat-object prints what b3sum hashes to the ID.
-	id := objectIDOf(zs[0])
-	out, err := exec.Command(fsckBinary(t), "cat-object", "-dir", b, id).Output()
+// compressedCatObject requires cat-object of the compressed object id in
+// dir to print what b3sum hashes to the ID.
+func compressedCatObject(t *testing.T, dir, id string) {
+	out, err := exec.Command(fsckBinary(t), "cat-object", "-dir", dir, id).Output()
 	if err != nil {
 		t.Fatalf("cat-object: %v", err)
 	}
 	if sum := blake3.Sum256(out); hex.EncodeToString(sum[:]) != id {
 		t.Fatalf("cat-object of %s printed %d bytes hashing to %x", id, len(out), sum)
 	}
+}
 
-	// export / import: the archive holds plain bytes named by their hash;
-	// the new cache stores them compressed again.
+// compressedExportImport exports zstd/report from a: the archive holds
+// plain bytes named by their hash; a new cache that imports it stores them
+// compressed again (30 objects, layout 2), serves them and checks clean.
+func compressedExportImport(t *testing.T, a string) {
 	tarPath := filepath.Join(t.TempDir(), "report.tar")
 	if code, out := fsck(t, "export", "-dir", a, "zstd/report", tarPath); code != 0 {
 		t.Fatalf("export: %d\n%s", code, out)
@@ -224,10 +244,12 @@ func TestCompressedCaches(t *testing.T) {
 	}
 	serveCompressed(t, c, 0, 30)
 	checkClean(t, c)
+}
 
-	// A damaged compressed object: check finds it, repair sets it aside
-	// and drops its entry, the next call computes the right value.
-	victim := zs[3]
+// compressedRepair damages the compressed object victim in a: check finds
+// it, repair sets it aside and drops its entry, and the next calls compute
+// the right value for it alone.
+func compressedRepair(t *testing.T, a, victim string) {
 	flipByte(t, victim, 0.5)
 	code, rep := fsckCheck(t, a)
 	if code != 1 || !strings.Contains(rep.String(), "hash-mismatch "+strings.TrimPrefix(victim, a+"/")) {
@@ -249,8 +271,12 @@ func TestCompressedCaches(t *testing.T) {
 	if n != 1 {
 		t.Fatalf("%d computations after repairing one damaged object, want 1", n)
 	}
+}
 
-	// gc collects compressed objects no entry names any more.
+// compressedGC removes zstd/report from b and requires gc to collect its
+// compressed objects, no entry naming them any more, leaving b clean and
+// serving the noise entries.
+func compressedGC(t *testing.T, b string) {
 	if code, out := fsck(t, "rm", "-dir", b, "zstd/report"); code != 0 {
 		t.Fatalf("rm: %d\n%s", code, out)
 	}

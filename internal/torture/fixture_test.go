@@ -55,16 +55,35 @@ func checkFrozenText(t *testing.T, dir string, intact bool) {
 	}
 }
 
+// checkFrozen requires every entry of the frozen cache at dir (written by
+// an earlier release, see internal/cmd/mkfixture) to be served without
+// computing, with the value that release computed, except the tombstoned
+// square, which is computed once; then that a result type changed under
+// the same name misses.
 func checkFrozen(t *testing.T, dir string) {
 	s, err := pcache.Open(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	ctx := context.Background()
 	computed := 0
 	never := func(what string) { computed++; t.Errorf("%s was computed; the frozen cache holds it", what) }
 
+	square := checkFrozenSquare(t, s, never)
+	checkFrozenRecords(t, s, never)
+	checkFrozenOutFiles(t, s, never)
+	checkFrozenBatch(t, s, never)
+	checkFrozenMany(t, s, never)
+	if computed > 0 {
+		t.Errorf("%d stored entries were recomputed", computed)
+	}
+	checkFrozenResultType(t, s, square)
+}
+
+// checkFrozenSquare requires every square to be served with the right
+// value, the tombstoned one after one computation (never is called for any
+// other), and returns the function.
+func checkFrozenSquare(t *testing.T, s *pcache.Store, never func(string)) *pcache.Func[fixture.SquareArgs, int] {
 	square := pcache.MustWrap(s, fixture.Square, func(_ context.Context, a fixture.SquareArgs) (int, error) {
 		if a.X != fixture.Tombstoned {
 			never(fmt.Sprintf("square(%d)", a.X))
@@ -72,7 +91,7 @@ func checkFrozen(t *testing.T, dir string) {
 		return fixture.SquareOf(a), nil
 	})
 	for x := 0; x < fixture.SquareN; x++ {
-		got, err := square.Call(ctx, fixture.SquareArgs{X: x})
+		got, err := square.Call(context.Background(), fixture.SquareArgs{X: x})
 		if err != nil || got != x*x {
 			t.Errorf("square(%d) = %d, %v; want %d", x, got, err, x*x)
 		}
@@ -80,7 +99,14 @@ func checkFrozen(t *testing.T, dir string) {
 	if st := square.Stats(); st.Computes != 1 {
 		t.Errorf("square: %d computations, want 1 (the tombstoned entry)", st.Computes)
 	}
+	return square
+}
 
+// checkFrozenRecords requires the stored structs (called with an ignored
+// argument varied) and byte slices to be served with the right values;
+// never is called for any computed.
+func checkFrozenRecords(t *testing.T, s *pcache.Store, never func(string)) {
+	ctx := context.Background()
 	record := pcache.MustWrap(s, fixture.Record, func(_ context.Context, a fixture.RecordArgs) (fixture.Result, error) {
 		never("record " + a.Name)
 		return fixture.RecordOf(a), nil
@@ -104,7 +130,12 @@ func checkFrozen(t *testing.T, dir string) {
 			t.Errorf("bytes(%d) = %q, %v; want %q", i, got, err, want)
 		}
 	}
+}
 
+// checkFrozenOutFiles requires the stored out-file calls to return their
+// results and restore their out files' contents; never is called for any
+// computed.
+func checkFrozenOutFiles(t *testing.T, s *pcache.Store, never func(string)) {
 	outDir := t.TempDir()
 	out := pcache.MustWrap(s, fixture.Out, func(_ context.Context, a fixture.OutArgs) (string, error) {
 		never(fmt.Sprintf("outfile(%d)", a.Seed))
@@ -112,7 +143,7 @@ func checkFrozen(t *testing.T, dir string) {
 	})
 	for i := 0; i < fixture.OutN; i++ {
 		p := filepath.Join(outDir, fmt.Sprintf("restored-%d.txt", i))
-		got, err := out.Call(ctx, fixture.OutArgs{Seed: i, Path: p})
+		got, err := out.Call(context.Background(), fixture.OutArgs{Seed: i, Path: p})
 		if err != nil || got != fixture.OutResult(i) {
 			t.Errorf("outfile(%d) = %q, %v; want %q", i, got, err, fixture.OutResult(i))
 			continue
@@ -121,7 +152,12 @@ func checkFrozen(t *testing.T, dir string) {
 			t.Errorf("outfile(%d) restored %q, %v; want %q", i, b, err, fixture.OutContent(i))
 		}
 	}
+}
 
+// checkFrozenBatch requires one batch call of every stored element, in
+// reverse order, to return each element's value; never is called if the
+// batch function computes.
+func checkFrozenBatch(t *testing.T, s *pcache.Store, never func(string)) {
 	batch := pcache.MustWrapBatch(s, fixture.Batch, func(_ context.Context, xs []int) ([]string, error) {
 		never(fmt.Sprintf("batch%v", xs))
 		return make([]string, len(xs)), nil
@@ -130,7 +166,7 @@ func checkFrozen(t *testing.T, dir string) {
 	for i := range xs {
 		xs[i] = fixture.BatchN - 1 - i
 	}
-	got, err := batch.Call(ctx, xs)
+	got, err := batch.Call(context.Background(), xs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +175,12 @@ func checkFrozen(t *testing.T, dir string) {
 			t.Errorf("batch element %d = %q, want %q", x, got[i], fixture.BatchOf(x))
 		}
 	}
+}
 
+// checkFrozenMany requires the many small entries and the stored maps to
+// be served with the right values; never is called for any computed.
+func checkFrozenMany(t *testing.T, s *pcache.Store, never func(string)) {
+	ctx := context.Background()
 	many := pcache.MustWrap(s, fixture.Many, func(_ context.Context, x int) (int, error) {
 		never(fmt.Sprintf("many(%d)", x))
 		return fixture.ManyOf(x), nil
@@ -160,12 +201,13 @@ func checkFrozen(t *testing.T, dir string) {
 			t.Errorf("map(%d) = %v, %v; want %v", i, got, err, want)
 		}
 	}
-	if computed > 0 {
-		t.Errorf("%d stored entries were recomputed", computed)
-	}
+}
 
-	// The same name under another result type is a miss, never a decode of
-	// the stored ints as floats; and the int entries keep serving.
+// checkFrozenResultType requires the same name as square under another
+// result type to miss, never a decode of the stored ints as floats; and
+// the int entries to keep serving.
+func checkFrozenResultType(t *testing.T, s *pcache.Store, square *pcache.Func[fixture.SquareArgs, int]) {
+	ctx := context.Background()
 	asFloat := 0
 	f := pcache.MustWrap(s, fixture.Square, func(_ context.Context, a fixture.SquareArgs) (float64, error) {
 		asFloat++

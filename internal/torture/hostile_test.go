@@ -265,11 +265,26 @@ type hostileCase struct {
 	plant   func(t *testing.T, dir string, env hostileEnv)
 }
 
+// hostileCases are every planted file, in groups by what they attack.
 func hostileCases() []hostileCase {
-	h := func(env hostileEnv, x int) []byte { k := env.keys[x]; return cborBytes(k[:]) }
-	key := func(s string) []byte { return cborText(s) }
-	id := func(env hostileEnv, x int) []byte { r := env.entries[x].Result; return cborBytes(r[:]) }
-	u := func(v uint64) []byte { return cborHead(0, v) }
+	return slices.Concat(hostileLengthCases(), hostileFieldCases(), hostileSegmentCases(),
+		hostileFileTypeCases(), hostileOutPathCases())
+}
+
+// cborKeyHash is base key x's hash as a CBOR byte string.
+func cborKeyHash(env hostileEnv, x int) []byte { k := env.keys[x]; return cborBytes(k[:]) }
+
+// cborResultID is the result ID of base entry x as a CBOR byte string.
+func cborResultID(env hostileEnv, x int) []byte { r := env.entries[x].Result; return cborBytes(r[:]) }
+
+// cborUint is v as a CBOR unsigned integer.
+func cborUint(v uint64) []byte { return cborHead(0, v) }
+
+// hostileLengthCases declare lengths and counts far beyond the bytes
+// there, and nest records and results hundreds deep: a reader must neither
+// allocate what a header claims nor recurse without bound.
+func hostileLengthCases() []hostileCase {
+	h, key := cborKeyHash, cborText
 	return []hostileCase{
 		// Declared lengths far beyond the bytes there.
 		{name: "journal header string of 2^62 bytes", plant: func(t *testing.T, dir string, env hostileEnv) {
@@ -320,6 +335,14 @@ func hostileCases() []hostileCase {
 			e.Result, e.Size = putObject(t, dir, b), int64(len(b))
 			appendEntries(t, dir, e)
 		}},
+	}
+}
+
+// hostileFieldCases are journal records with duplicate map keys or a field
+// of the wrong type: none may shadow the good entry of the key it names.
+func hostileFieldCases() []hostileCase {
+	h, key, id, u := cborKeyHash, cborText, cborResultID, cborUint
+	return []hostileCase{
 		// Duplicate map keys.
 		{name: "duplicate key hash", plant: func(t *testing.T, dir string, env hostileEnv) {
 			plantJournal(t, env, rawMap(key("h"), h(env, 1), key("h"), h(env, 2), key("r"), id(env, 3), key("s"), u(uint64(env.entries[3].Size)), key("t"), u(1<<62)))
@@ -381,6 +404,13 @@ func hostileCases() []hostileCase {
 				payloads = payloads[n:]
 			}
 		}},
+	}
+}
+
+// hostileSegmentCases are segments, named by their hostile content's hash,
+// whose trailer or index points out of range or at other keys.
+func hostileSegmentCases() []hostileCase {
+	return []hostileCase{
 		// Segments named by their (hostile) content's hash.
 		{name: "segment trailer pointing at 0", plant: func(t *testing.T, dir string, env hostileEnv) {
 			b := slices.Clone(env.segment)
@@ -415,6 +445,14 @@ func hostileCases() []hostileCase {
 			}
 			plantSegment(t, env, b)
 		}},
+	}
+}
+
+// hostileFileTypeCases put directories, symlinks (to files outside the
+// cache or to /dev/zero) and FIFOs where objects, journals and segments
+// belong: a reader must not follow them out, block on them or read forever.
+func hostileFileTypeCases() []hostileCase {
+	return []hostileCase{
 		// Non-regular files where objects belong.
 		{name: "result object is a directory", touches: []int{1}, plant: func(t *testing.T, dir string, env hostileEnv) {
 			p := objectPath(dir, env.entries[1].Result)
@@ -474,6 +512,15 @@ func hostileCases() []hostileCase {
 			plantFile(t, filepath.Join(env.name, "j-hostile.dir.pcj", "x"), []byte("x"))
 			plantFile(t, filepath.Join(env.name, "s-"+strings.Repeat("ab", 32)+".pcs", "x"), []byte("x"))
 		}},
+	}
+}
+
+// hostileOutPathCases are out-file records whose paths point outside the
+// out path the caller asked for (files outside, relative paths, FIFOs,
+// devices, directories, 1000 paths, setuid modes) or name no argument:
+// restoring must write only the caller's out path.
+func hostileOutPathCases() []hostileCase {
+	return []hostileCase{
 		// Out-file records that point elsewhere.
 		{name: "recorded out paths point at a file outside (object missing)", plant: func(t *testing.T, dir string, env hostileEnv) {
 			e := targetEntry(t, dir, env)
