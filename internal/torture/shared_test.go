@@ -23,11 +23,6 @@ const (
 	teamUserB = 64002
 )
 
-// TestGroupSharedCache runs two unprivileged users of one group against a
-// setgid, group-writable cache directory (umask 002): each serves the
-// other's entries, both store (small results go to packs, large ones to
-// loose objects), concurrent misses of one key are computed once across the
-// two users, and every file in the cache is readable by the group.
 // teamBase skips unless root, and returns a directory every user may
 // enter, holding bin/ with a copy of this test binary (exe) that the team's
 // users can run as workers.
@@ -48,6 +43,11 @@ func teamBase(t *testing.T) (base, exe string) {
 	return base, exe
 }
 
+// TestGroupSharedCache runs two unprivileged users of one group against a
+// setgid, group-writable cache directory (umask 002): each serves the
+// other's entries, both store (small results go to packs, large ones to
+// loose objects), concurrent misses of one key are computed once across the
+// two users, and every file in the cache is readable by the group.
 func TestGroupSharedCache(t *testing.T) {
 	t.Parallel()
 	base, exe := teamBase(t)
