@@ -47,11 +47,8 @@ func MissingOut(err error) bool { return errors.Is(err, outfile.ErrMissing) }
 // never deletes an object between its write and its entry's commit. An out
 // file the function did not write fails the whole commit: nothing is cached.
 func (c *Fn) Commit(ctx context.Context, ps []Pending) error {
-	if c.e.readOnly {
-		return ErrReadOnly
-	}
-	if c.e.closed.Load() {
-		return ErrClosed
+	if err := c.e.storable(); err != nil {
+		return err
 	}
 	leave, err := c.enterToWrite(ctx)
 	if err != nil {

@@ -299,3 +299,15 @@ func (s *Engine) Expired(name string, e *record.Entry) bool {
 	}
 	return false
 }
+
+// storable says why nothing can be stored now: the Engine is read-only
+// (ErrReadOnly) or closed (ErrClosed); nil when it can.
+func (s *Engine) storable() error {
+	switch {
+	case s.readOnly:
+		return ErrReadOnly
+	case s.closed.Load():
+		return ErrClosed
+	}
+	return nil
+}

@@ -142,11 +142,8 @@ func (c *Fn) StrictStore() bool { return c.e.opts.StrictStore }
 // CreateObject starts a result written as an object of its own (a Blob)
 // in the Engine's object store.
 func (c *Fn) CreateObject() (*cas.Writer, error) {
-	switch {
-	case c.e.readOnly:
-		return nil, ErrReadOnly
-	case c.e.closed.Load():
-		return nil, ErrClosed
+	if err := c.e.storable(); err != nil {
+		return nil, err
 	}
 	return c.e.cas.Create()
 }

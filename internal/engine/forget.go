@@ -9,12 +9,9 @@ import (
 // writable says why the function's entries cannot be changed now (op names
 // what was asked): a read-only or closed Store, or a context that ended.
 func (c *Fn) writable(ctx context.Context, op string) error {
-	err := ctx.Err()
-	switch {
-	case c.e.readOnly:
-		err = ErrReadOnly
-	case c.e.closed.Load():
-		err = ErrClosed
+	err := c.e.storable()
+	if err == nil {
+		err = ctx.Err()
 	}
 	if err != nil {
 		return Errorf("%s: %s: %w", c.name, op, err)
