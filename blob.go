@@ -127,7 +127,7 @@ func blobObject(c *engine.Fn, b Blob) (*cas.Writer, error) {
 // newValue returns the sink a call of c decodes a result of type R into.
 func newValue[R any](c *engine.Fn) *engine.Value[R] {
 	v := &engine.Value[R]{Codec: c.Codec()}
-	if _, ok := any(*new(R)).(Blob); ok {
+	if isBlob[R]() { // no value of R made on every call
 		v.FromObject = func(id cas.ID, size int64) R { return any(storedBlob(c, id, size)).(R) }
 	}
 	return v
@@ -151,12 +151,7 @@ func (f *Func[A, R]) storeBlob(ctx context.Context, k *engine.CallKey, r R, prev
 		return r, b.size, false, c.StoreFailed(k, errorf("store blob: %w", err))
 	}
 	if err := c.Commit(ctx, []engine.Pending{{Key: k, Object: w, Prev: prev}}); err != nil {
-		if engine.MissingOut(err) {
-			c.Count(engine.StatErrors)
-			var zero R
-			return zero, 0, false, errorf("%s: %w (nothing was cached)", c.Name(), err)
-		}
-		return r, b.size, false, c.StoreFailed(k, err)
+		return f.committed(k, r, b.size, err)
 	}
 	id, n, _ := w.Finish()
 	if b.path != "" {

@@ -303,15 +303,24 @@ func (f *Func[A, R]) store(ctx context.Context, k *engine.CallKey, r R, prev int
 	if k.NoWrite {
 		return dst.V, int64(len(b)), false, nil
 	}
-	if err := c.Commit(ctx, []engine.Pending{{Key: k, Data: b, Prev: prev}}); err != nil {
-		if engine.MissingOut(err) {
-			c.Count(engine.StatErrors)
-			var zero R
-			return zero, 0, false, errorf("%s: %w (nothing was cached)", c.Name(), err)
-		}
-		return dst.V, int64(len(b)), false, c.StoreFailed(k, err)
+	return f.committed(k, dst.V, int64(len(b)), c.Commit(ctx, []engine.Pending{{Key: k, Data: b, Prev: prev}}))
+}
+
+// committed ends a store whose commit returned err: out (of n encoded
+// bytes) is what the call returns, stored when err is nil. A declared out
+// file the function did not write is the call's own error (nothing is
+// cached, no result returned); any other failure is the cache's, and the
+// result is returned all the same (see StoreFailed).
+func (f *Func[A, R]) committed(k *engine.CallKey, out R, n int64, err error) (R, int64, bool, error) {
+	switch {
+	case err == nil:
+		return out, n, true, nil
+	case engine.MissingOut(err):
+		f.c.Count(engine.StatErrors)
+		var zero R
+		return zero, 0, false, errorf("%s: %w (nothing was cached)", f.c.Name(), err)
 	}
-	return dst.V, int64(len(b)), true, nil
+	return out, n, false, f.c.StoreFailed(k, err)
 }
 
 // uncached computes a call on a closed Store.
@@ -409,13 +418,6 @@ func (f *Func[A, R]) storeStream(ctx context.Context, k *engine.CallKey, r R, pr
 	if err == nil {
 		err = c.Commit(ctx, []engine.Pending{{Key: k, Object: w, Prev: prev}})
 	}
-	if err != nil {
-		if engine.MissingOut(err) {
-			c.Count(engine.StatErrors)
-			var zero R
-			return zero, 0, false, errorf("%s: %w (nothing was cached)", c.Name(), err), true
-		}
-		return out, size, false, c.StoreFailed(k, err), true
-	}
-	return out, size, true, nil, true
+	out, n, stored, err = f.committed(k, out, size, err)
+	return out, n, stored, err, true
 }
