@@ -208,15 +208,21 @@ func (s *Store) putStream(r io.Reader, what string, want *expect) (ID, int64, er
 		return ID{}, n, abort(f, what, fmt.Errorf("%w: got %d bytes hashing to %.16s, want %d", ErrCorrupt, n, id.String(), want.size))
 	}
 	path := s.Path(id)
-	if s.present(id, path, n) || s.presentZst(id) {
-		f.Close()
-		os.Remove(f.Name())
-		return id, n, nil
-	}
-	if err := s.commit(id, f, path, n); err != nil {
+	if err := s.place(id, f, path, n, s.present(id, path, n) || s.presentZst(id)); err != nil {
 		return ID{}, n, err
 	}
 	return id, n, nil
+}
+
+// place finishes the temp file f of object id: dropped when the object is
+// there already (have), else renamed to path, n bytes (see commit).
+func (s *Store) place(id ID, f *os.File, path string, n int64, have bool) error {
+	if have {
+		f.Close()
+		os.Remove(f.Name())
+		return nil
+	}
+	return s.commit(id, f, path, n)
 }
 
 // present reports whether object id exists at path as a regular file of the

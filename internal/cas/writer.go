@@ -77,13 +77,10 @@ func (w *Writer) Commit() (ID, int64, error) {
 	}
 	f := w.f
 	w.f = nil
+	// Only a raw copy counts as there: callers read the object at any
+	// offset (a compressed one another function stored would not do).
 	path := w.s.Path(id)
-	if w.s.present(id, path, n) {
-		f.Close()
-		os.Remove(f.Name())
-		return id, n, nil
-	}
-	if err := w.s.commit(id, f, path, n); err != nil {
+	if err := w.s.place(id, f, path, n, w.s.present(id, path, n)); err != nil {
 		return ID{}, 0, err
 	}
 	return id, n, nil

@@ -708,12 +708,7 @@ func (s *Store) PutCompressedExpect(r io.Reader, want ID, size int64) error {
 	if err != nil {
 		return abort(f, path, err)
 	}
-	if s.present(want, s.Path(want), size) || s.presentZst(want) {
-		f.Close()
-		os.Remove(f.Name())
-		return nil
-	}
-	return s.commit(want, f, path, w.n)
+	return s.place(want, f, path, w.n, s.present(want, s.Path(want), size) || s.presentZst(want))
 }
 
 // Stored opens the file that holds loose object id as it is on disk, for
@@ -803,13 +798,7 @@ func (s *Store) PutReaderCompressed(r io.Reader, size int64, c Compression) (ID,
 		return ID{}, total, abort(f, "stream", firstErr(w.err, err))
 	}
 	id := sum(h)
-	path := s.ZstPath(id)
-	if s.present(id, s.Path(id), size) || s.presentZst(id) {
-		f.Close()
-		os.Remove(f.Name())
-		return id, size, nil
-	}
-	if err := s.commit(id, f, path, w.n); err != nil {
+	if err := s.place(id, f, s.ZstPath(id), w.n, s.present(id, s.Path(id), size) || s.presentZst(id)); err != nil {
 		return ID{}, size, err
 	}
 	return id, size, nil
