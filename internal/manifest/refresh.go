@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/retire"
 )
@@ -273,20 +274,28 @@ func (p *refreshPass) install() {
 }
 
 // retiredOf returns which of the files names (journals and segments of
-// the directory) are retired and unchanged since (retire.Lookup), leaving
-// out journals the view reads already (it goes on reading what they gain).
-// A mirror's directory retires nothing.
+// the directory) are retired, leaving out journals the view reads already
+// (it goes on reading what they gain). A segment is named by its content
+// and never changes: one stat of its retirement record says it. A journal
+// is retired only if it is unchanged since (retire.Lookup: a sync may have
+// appended to it). A mirror's directory retires nothing.
 func (m *Manifest) retiredOf(names []string) map[string]bool {
 	if m.opts.Dir != "" || len(names) == 0 {
 		return nil
 	}
 	out := map[string]bool{}
 	for _, n := range names {
-		if m.journals[n] != nil {
-			continue
-		}
-		if _, ok := retire.Lookup(m.d, m.d.Rel(m.dir+string(os.PathSeparator)+n)); ok {
-			out[n] = true
+		rel := m.d.Rel(m.dir + string(os.PathSeparator) + n)
+		switch {
+		case m.journals[n] != nil:
+		case layout.IsSegmentName(n):
+			if _, err := os.Lstat(m.d.RetiredRecord(rel)); err == nil {
+				out[n] = true
+			}
+		default:
+			if _, ok := retire.Lookup(m.d, rel); ok {
+				out[n] = true
+			}
 		}
 	}
 	return out
