@@ -193,17 +193,7 @@ func rawJournal(t testing.TB, root, name string, es ...Entry) {
 func TestCompactRetiresInputs(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	for j := range 3 {
-		w := mustOpen(t, root, "f", Options{})
-		for i := range 10 {
-			mustAppend(t, w, ent(j*10+i, fmt.Sprint(j)))
-		}
-		w.Close()
-	}
-	m := mustOpen(t, root, "f", Options{})
-	if err := m.Compact(true); err != nil {
-		t.Fatal(err)
-	}
+	m := compactedJournals(t, root)
 	l, err := listDir(m.dir)
 	if err != nil {
 		t.Fatal(err)
@@ -269,6 +259,26 @@ func TestCompactRetiresInputs(t *testing.T) {
 	}
 	wantResult(t, g, 40, "late")
 	wantResult(t, g, 50, "appended")
+}
+
+// compactedJournals writes three journals of 10 entries each (keys 0-29,
+// key i holding result i/10) in root's function "f", compacts them, and
+// returns the Manifest that did: the journals are retired, the output is
+// one segment.
+func compactedJournals(t *testing.T, root string) *Manifest {
+	t.Helper()
+	for j := range 3 {
+		w := mustOpen(t, root, "f", Options{})
+		for i := range 10 {
+			mustAppend(t, w, ent(j*10+i, fmt.Sprint(j)))
+		}
+		w.Close()
+	}
+	m := mustOpen(t, root, "f", Options{})
+	if err := m.Compact(true); err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
 
 // readJournalRecord returns the framed bytes one Append of e adds to a

@@ -14,17 +14,7 @@ import (
 // journal that a sync appended to since is read like any other.
 func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	root := t.TempDir()
-	for j := range 3 {
-		w := mustOpen(t, root, "f", Options{})
-		for i := range 10 {
-			mustAppend(t, w, ent(j*10+i, fmt.Sprint(j)))
-		}
-		w.Close()
-	}
-	m := mustOpen(t, root, "f", Options{})
-	if err := m.Compact(true); err != nil {
-		t.Fatal(err)
-	}
+	m := compactedJournals(t, root)
 	m.Close()
 	l, err := listDir(m.dir)
 	if err != nil {
