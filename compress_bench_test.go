@@ -88,12 +88,11 @@ func BenchmarkCompress(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer s.Close()
-				f := wrap(s)
 				inputs := make([][]byte, b.N)
 				for i := range inputs {
 					inputs[i] = data.gen(i, size) // generated outside the timer
 				}
-				f = pcache.MustWrap(s, "bench/compress-store", func(_ context.Context, k int) ([]byte, error) {
+				f := pcache.MustWrap(s, "bench/compress-store", func(_ context.Context, k int) ([]byte, error) {
 					return inputs[k], nil
 				}, mode.opts...)
 				b.SetBytes(int64(size))
