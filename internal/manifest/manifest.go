@@ -61,8 +61,18 @@ type Options struct {
 	Dir string
 }
 
-// defaultJournalLimit is the JournalLimit used when Options leaves it zero.
-const defaultJournalLimit = 1024
+// defaultJournalLimit is the JournalLimit used when Options leaves it
+// zero: 1024 records, unless SetDefaultJournalLimit changed it.
+var defaultJournalLimit atomic.Int64
+
+func init() { defaultJournalLimit.Store(1024) }
+
+// SetDefaultJournalLimit sets the JournalLimit of the manifests opened
+// afterwards with none of their own, in this process. It is for tests that
+// drive whole programs through the public API and want journals to rotate
+// and compact after a hundred entries rather than a thousand: the same
+// paths at a tenth of the files.
+func SetDefaultJournalLimit(n int) { defaultJournalLimit.Store(int64(n)) }
 
 // defaultFullRefresh is the FullRefresh used when Options leaves it zero.
 const defaultFullRefresh = time.Second
@@ -154,7 +164,7 @@ func Open(d layout.Dir, name string, opts Options) (*Manifest, error) {
 		opts.FullRefresh = defaultFullRefresh
 	}
 	if opts.JournalLimit <= 0 {
-		opts.JournalLimit = defaultJournalLimit
+		opts.JournalLimit = int(defaultJournalLimit.Load())
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/manifest"
 	"github.com/pcache/pcache/internal/testutil"
 )
 
@@ -20,8 +21,14 @@ import (
 // start (testutil.Worker). The tests wait for those processes, for held
 // locks and for the tests that run Alone as much as they compute
 // (testutil.MostlyWaiting).
+// journalLimit is the records per journal in these tests' processes and
+// their workers (1024 in a user's): journals rotate and compact after a
+// hundred entries, so a test of rotation writes a hundred-odd keys.
+const journalLimit = 100
+
 func TestMain(m *testing.M) {
 	testutil.MostlyWaiting()
+	manifest.SetDefaultJournalLimit(journalLimit)
 	testutil.Main(m, map[string]func() int{
 		"samekeys":     sameKeysWorker,
 		"hold":         holdWorker,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,9 +44,14 @@ func syncFunc(s *pcache.Store, tag string, count func()) *pcache.Func[syncArgs, 
 
 // syncWorker is one "machine": it computes keys [lo, hi) in PCACHE_TEST_DIR,
 // writing out files under PCACHE_TEST_OUT, results tagged PCACHE_TEST_TAG.
+// With PCACHE_TEST_PROGRESS it prints each key once its call has returned
+// (committed); with PCACHE_TEST_CHUNK=n as well, it reads a line from its
+// standard input before each n keys and prints "chunk" after them, its
+// Store open all along.
 func syncWorker() int {
 	lo, _ := strconv.Atoi(os.Getenv("PCACHE_TEST_LO"))
 	hi, _ := strconv.Atoi(os.Getenv("PCACHE_TEST_HI"))
+	chunk, _ := strconv.Atoi(os.Getenv("PCACHE_TEST_CHUNK"))
 	s, err := pcache.Open(os.Getenv("PCACHE_TEST_DIR"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -55,13 +61,20 @@ func syncWorker() int {
 	f := syncFunc(s, os.Getenv("PCACHE_TEST_TAG"), nil)
 	out := os.Getenv("PCACHE_TEST_OUT")
 	progress := os.Getenv("PCACHE_TEST_PROGRESS") != ""
+	in := bufio.NewReader(os.Stdin)
 	for x := lo; x < hi; x++ {
+		if chunk > 0 && (x-lo)%chunk == 0 {
+			in.ReadString('\n') // the test's go-ahead (or EOF: go on)
+		}
 		if _, err := f.Call(context.Background(), syncArgs{X: x, Out: filepath.Join(out, strconv.Itoa(x))}); err != nil {
 			fmt.Fprintln(os.Stderr, "sync worker:", err)
 			return 1
 		}
 		if progress {
 			fmt.Println(x) // committed: the call returned
+		}
+		if chunk > 0 && ((x-lo+1)%chunk == 0 || x == hi-1) {
+			fmt.Println("chunk")
 		}
 	}
 	return 0
@@ -155,13 +168,13 @@ func TestRsyncMergesBothWays(t *testing.T) {
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
 	outA, outB := t.TempDir(), t.TempDir() // paths that exist on one "machine" only
-	// Over 1,024 entries (the journal limit) per writer, so journals rotate
-	// and compact; B writes some of A's keys and keys of its own. In -short,
+	// Over journalLimit entries per writer, so journals rotate and compact
+	// many times; B writes some of A's keys and keys of its own. In -short,
 	// only A's writer goes over the limit (it rotates and compacts once),
-	// and B writes 200 keys, half of them A's.
-	aHi, bLo, bHi := 1500, 1000, 2000
+	// and B writes 20 keys, half of them A's.
+	aHi, bLo, bHi := 15*journalLimit, 10*journalLimit, 20*journalLimit
 	if testing.Short() {
-		aHi, bLo, bHi = 1100, 1000, 1200
+		aHi, bLo, bHi = journalLimit+10, journalLimit, journalLimit+20
 	}
 	runSyncWorker(t, a, outA, "", 0, aHi)
 	runSyncWorker(t, b, outB, "", bLo, bHi)
@@ -174,21 +187,21 @@ func TestRsyncMergesBothWays(t *testing.T) {
 
 	// Compaction on A (gc compacts manifests) and new entries on both sides,
 	// then the same two rsyncs: still the union, superseded files harmless.
-	runSyncWorker(t, a, outA, "", bHi, bHi+100)
+	runSyncWorker(t, a, outA, "", bHi, bHi+journalLimit)
 	if code, out := fsck(t, "gc", "-dir", a); code != 0 {
 		t.Fatalf("gc on A: %d\n%s", code, out)
 	}
-	runSyncWorker(t, b, outB, "", bHi+100, bHi+200)
+	runSyncWorker(t, b, outB, "", bHi+journalLimit, bHi+2*journalLimit)
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
-	serveAll(t, a, 0, bHi+200)
-	serveAll(t, b, 0, bHi+200)
+	serveAll(t, a, 0, bHi+2*journalLimit)
+	serveAll(t, b, 0, bHi+2*journalLimit)
 	checkClean(t, a)
 	checkClean(t, b)
 	if code, out := fsck(t, "gc", "-dir", b); code != 0 {
 		t.Fatalf("gc on B: %d\n%s", code, out)
 	}
-	serveAll(t, b, 0, bHi+200)
+	serveAll(t, b, 0, bHi+2*journalLimit)
 	checkClean(t, b)
 }
 
@@ -213,9 +226,9 @@ func TestRsyncConflictResolvesAlike(t *testing.T) {
 func TestRsyncDuringWrites(t *testing.T) {
 	t.Parallel()
 	needRsync(t)
-	keys := 1500
+	keys := 15 * journalLimit
 	if testing.Short() {
-		keys = 1100 // still over the journal limit: the writer rotates once
+		keys = journalLimit + 10 // still over the journal limit: the writer rotates once
 	}
 	a, c := t.TempDir(), t.TempDir()
 	cmd := testutil.Worker("sync", "PCACHE_TEST_DIR="+a, "PCACHE_TEST_OUT="+t.TempDir(),
@@ -282,21 +295,28 @@ func TestRsyncDeleteIsAMirror(t *testing.T) {
 	}
 }
 
-// liveWriter runs a sync worker over keys [lo, hi) that reports each
-// committed key; committed() returns how many keys from lo are committed.
+// liveWriter runs a sync worker over keys [lo, hi) that writes them a
+// chunk at a time, each when next is called, its Store open from start to
+// end; committed() is how many keys from lo are committed.
 type liveWriter struct {
-	cmd  *exec.Cmd
-	done chan error
-	n    atomic.Int64
+	cmd    *exec.Cmd
+	in     io.WriteCloser
+	chunks chan struct{} // one send per chunk written
+	done   chan error
+	n      atomic.Int64
+	left   int // chunks not yet asked for
 }
 
-func startLiveWriter(t *testing.T, dir string, lo, hi int) *liveWriter {
+func startLiveWriter(t *testing.T, dir string, lo, hi, chunk int) *liveWriter {
 	t.Helper()
-	w := &liveWriter{done: make(chan error, 1)}
+	w := &liveWriter{chunks: make(chan struct{}, hi-lo), done: make(chan error, 1), left: (hi - lo + chunk - 1) / chunk}
 	w.cmd = testutil.Worker("sync", "PCACHE_TEST_DIR="+dir, "PCACHE_TEST_OUT="+t.TempDir(), "PCACHE_TEST_PROGRESS=1",
-		"PCACHE_TEST_LO="+strconv.Itoa(lo), "PCACHE_TEST_HI="+strconv.Itoa(hi))
+		"PCACHE_TEST_CHUNK="+strconv.Itoa(chunk), "PCACHE_TEST_LO="+strconv.Itoa(lo), "PCACHE_TEST_HI="+strconv.Itoa(hi))
 	out, err := w.cmd.StdoutPipe()
 	if err != nil {
+		t.Fatal(err)
+	}
+	if w.in, err = w.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}
 	if err := w.cmd.Start(); err != nil {
@@ -305,12 +325,46 @@ func startLiveWriter(t *testing.T, dir string, lo, hi int) *liveWriter {
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
-			w.n.Add(1)
+			if sc.Text() == "chunk" {
+				w.chunks <- struct{}{}
+			} else {
+				w.n.Add(1)
+			}
 		}
 		w.done <- w.cmd.Wait()
 	}()
 	t.Cleanup(func() { w.cmd.Process.Kill() })
 	return w
+}
+
+// next lets the writer write its next chunk; it reports false when there
+// is none left.
+func (w *liveWriter) next(t *testing.T) bool {
+	t.Helper()
+	if w.left == 0 {
+		return false
+	}
+	w.left--
+	if _, err := io.WriteString(w.in, "go\n"); err != nil {
+		t.Fatalf("writer: %v", err)
+	}
+	return true
+}
+
+// wait returns once the chunk next asked for is committed, or fails the
+// test if the writer exited first.
+func (w *liveWriter) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-w.chunks:
+	case err := <-w.done:
+		w.done <- err // for the last wait, in the test
+		select {
+		case <-w.chunks: // sent before done: it wrote its last chunk and exited
+		default:
+			t.Fatalf("writer exited before its chunk was written: %v", err)
+		}
+	}
 }
 
 // serveSome asserts that keys [lo, hi) hit in dir with the right value:
@@ -334,23 +388,37 @@ func serveSome(t *testing.T, dir string, lo, hi int) {
 // journal rotating and compacting) and short-lived programs whose Opens
 // merge the packs left behind: every sync exits 0, and after each round
 // both sides serve every entry committed on either before the round began.
+// Each round lets the long writers write a chunk while the short-lived
+// programs run and the syncs copy, so the syncs meet journals being
+// appended to; the writers' Stores stay open from the first round to the
+// last.
 func TestRsyncBothWaysLive(t *testing.T) {
 	t.Parallel()
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
-	keysA, keysB := 2500, 2500 // over 2 journal rotations per long writer
+	keysA, keysB := 25*journalLimit, 25*journalLimit // many journal rotations per long writer
 	if testing.Short() {
-		// One rotation and compaction on A; B's long writer stays within
-		// one journal. A's rotating journal is then both the source (A to
-		// B) and the destination (B to A) of a sync, as both sides' are
-		// in the long run.
-		keysA, keysB = 1100, 200
+		// One rotation and compaction on A, in the last of the rounds;
+		// B's long writer stays within one journal. A's rotating journal
+		// is then both the source (A to B) and the destination (B to A) of
+		// a sync, as both sides' are in the long run.
+		keysA, keysB = journalLimit+10, journalLimit/5
 	}
-	wa, wb := startLiveWriter(t, a, 0, keysA), startLiveWriter(t, b, 10000, 10000+keysB)
+	chunk := (keysA + 2) / 3 // three rounds
+	wa, wb := startLiveWriter(t, a, 0, keysA, chunk), startLiveWriter(t, b, 10000, 10000+keysB, chunk)
 	var short [2]int // keys committed by the short-lived writers of each side
 	shortBase := [2]int{20000, 30000}
 	rounds := 0
-	for running := 2; running > 0; rounds++ {
+	for ; ; rounds++ {
+		var writing []*liveWriter
+		for _, w := range []*liveWriter{wa, wb} {
+			if w.next(t) {
+				writing = append(writing, w)
+			}
+		}
+		if len(writing) == 0 {
+			break
+		}
 		// Short-lived programs: each leaves a small pack; the next one's
 		// Open merges them once there are four.
 		for i, dir := range []string{a, b} {
@@ -368,16 +436,14 @@ func TestRsyncBothWaysLive(t *testing.T) {
 			serveSome(t, dir, shortBase[0], shortBase[0]+shortA)
 			serveSome(t, dir, shortBase[1], shortBase[1]+shortB)
 		}
-		for _, w := range []*liveWriter{wa, wb} {
-			select {
-			case err := <-w.done:
-				if err != nil {
-					t.Fatalf("writer: %v", err)
-				}
-				w.done = nil
-				running--
-			default:
-			}
+		for _, w := range writing {
+			w.wait(t)
+		}
+	}
+	for _, w := range []*liveWriter{wa, wb} {
+		w.in.Close()
+		if err := <-w.done; err != nil {
+			t.Fatalf("writer: %v", err)
 		}
 	}
 	rsync(t, a+"/", b+"/")

@@ -11,13 +11,16 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" { // a child re-executed by runChild
 		os.Exit(childMain(spec))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	testutil.Cleanup()
+	os.Exit(code)
 }
 
 // TestQuick runs the whole suite in -quick mode and checks that the report
@@ -25,7 +28,10 @@ func TestMain(m *testing.M) {
 func TestQuick(t *testing.T) {
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
-	if code := run(context.Background(), []string{"-quick", "-json", "-dir", dir}, &out, &errb); code != 0 {
+	// The pcache-fsck the check row measures: the tests' shared build,
+	// rather than one the harness links anew for every run.
+	fsck := testutil.Tool(t, "cmd/pcache-fsck")
+	if code := run(context.Background(), []string{"-quick", "-json", "-dir", dir, "-fsck", fsck}, &out, &errb); code != 0 {
 		t.Fatalf("exit %d\nstderr:\n%s\nstdout:\n%s", code, errb.String(), out.String())
 	}
 	var rep Report
