@@ -692,7 +692,7 @@ func (ps *packSet) flushLocked(buf []byte, ids []ID, todo []int) error {
 		return fmt.Errorf("cas: append to pack %s: %w", w.p.path, err)
 	}
 	if ps.s.durable {
-		if err := w.f.Sync(); err != nil {
+		if err := fsutil.SyncData(w.f); err != nil {
 			return fmt.Errorf("cas: fsync pack %s: %w", w.p.path, err)
 		}
 	}
@@ -739,7 +739,7 @@ func (ps *packSet) sealLocked() error {
 		return nil
 	}
 	if ps.s.durable {
-		if err := w.f.Sync(); err != nil {
+		if err := fsutil.SyncData(w.f); err != nil {
 			return fmt.Errorf("cas: fsync pack %s: %w", w.p.path, err)
 		}
 	}

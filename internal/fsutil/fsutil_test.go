@@ -53,3 +53,20 @@ func TestKind(t *testing.T) {
 		}
 	}
 }
+
+func TestSyncData(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteString("appended"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SyncData(f); err != nil {
+		t.Fatalf("SyncData of an open file: %v", err)
+	}
+	f.Close()
+	if err := SyncData(f); err == nil {
+		t.Fatal("SyncData of a closed file: no error")
+	}
+}

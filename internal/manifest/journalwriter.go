@@ -102,7 +102,7 @@ func (w *journalWriter) append(records []byte, n int, durable bool) error {
 	w.size += int64(k)
 	w.count += n
 	if durable {
-		if err := w.f.Sync(); err != nil {
+		if err := fsutil.SyncData(w.f); err != nil {
 			return fmt.Errorf("manifest: fsync %s: %w", w.path, err)
 		}
 	}
