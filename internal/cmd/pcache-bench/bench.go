@@ -41,6 +41,7 @@ type config struct {
 	sharedProcs  int // processes there
 	remoteKeys   int // entries a remote-hit round publishes and then hits once each
 	remoteBig    int // bytes of the result of the remote upload scenario
+	corpusFiles  int // files of the real workload
 }
 
 func fullConfig() config {
@@ -54,6 +55,7 @@ func fullConfig() config {
 		peerKeys: 2000, peerHits: 10000, peerSlowKeys: 500, peerSlowHits: 2500,
 		sharedKeys: 2000, sharedProcs: 4,
 		remoteKeys: 2000, remoteBig: 100 << 20,
+		corpusFiles: 3000,
 	}
 }
 
@@ -68,6 +70,7 @@ func quickConfig() config {
 		peerKeys: 50, peerHits: 100, peerSlowKeys: 20, peerSlowHits: 40,
 		sharedKeys: 200, sharedProcs: 4,
 		remoteKeys: 200, remoteBig: 8 << 20,
+		corpusFiles: 100,
 	}
 }
 
@@ -102,6 +105,7 @@ var groups = []group{
 	{"memory", []string{"rss-store", "rss-load"}, (*bench).memory},
 	{"peers", []string{"peers-miss", "peers-hit", "peers-joblib-miss", "peers-joblib-hit", "peers-permacache-miss", "peers-permacache-hit"}, (*bench).peers},
 	{"multiproc", []string{"multiproc-computes", "multiproc-diskcache-computes", "multiproc-wall"}, (*bench).multiProc},
+	{"workload", []string{"workload-miss", "workload-hit"}, (*bench).workload},
 	{"remote", []string{"remote-hit", "remote-hit-local", "remote-hit-noka", "remote-upload-100MiB", "remote-hit-file"}, (*bench).remoteTier},
 }
 
