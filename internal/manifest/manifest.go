@@ -102,7 +102,7 @@ type Manifest struct {
 	journals  map[string]*jstate
 	segs      map[string]*segment
 	badSegs   map[string]os.FileInfo // segment files found damaged: skipped while unchanged
-	segNames  map[string]bool        // every segment name listed so far: those retired are left out
+	segNames  map[string]bool        // every segment name listed so far (none, and no journal: a fresh view)
 	w         *journalWriter
 	autoCount int  // journal count that last triggered automatic compaction
 	rebuild   bool // a failed refresh left mem to be rebuilt

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
@@ -49,4 +50,40 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	}
 	wantResult(t, r, 50, "appended")
 	wantResult(t, r, 5, "0")
+}
+
+// TestFreshViewReadsOneSummary: a fresh view learns which journals a
+// compaction retired from the directory's summary (one read, and one lstat
+// per journal), not from each journal's retirement record; a directory
+// without a summary (compacted by a release before them) is read as before,
+// record by record, with the same result. Not parallel: it sets
+// testHookRetireLookup.
+func TestFreshViewReadsOneSummary(t *testing.T) {
+	root := t.TempDir()
+	m := compactedJournals(t, root)
+	m.Close()
+	var lookups atomic.Int64
+	testHookRetireLookup = func() { lookups.Add(1) }
+	defer func() { testHookRetireLookup = nil }()
+
+	r := mustOpen(t, root, "f", Options{ReadOnly: true})
+	if n := lookups.Load(); n != 0 || trackedJournals(r) != 0 {
+		t.Fatalf("a fresh view read %d retirement records and %d journals, want none (the summary says)", n, trackedJournals(r))
+	}
+	for i := range 30 {
+		wantResult(t, r, i, fmt.Sprint(i/10))
+	}
+	r.Close()
+
+	if err := os.Remove(m.d.RetiredSummary(m.d.Rel(m.dir))); err != nil {
+		t.Fatal(err)
+	}
+	r = mustOpen(t, root, "f", Options{ReadOnly: true})
+	defer r.Close()
+	if n := lookups.Load(); n != 3 || trackedJournals(r) != 0 {
+		t.Fatalf("without a summary a fresh view read %d retirement records and %d journals, want the 3 records and no journal", n, trackedJournals(r))
+	}
+	for i := range 30 {
+		wantResult(t, r, i, fmt.Sprint(i/10))
+	}
 }
