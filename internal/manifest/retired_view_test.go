@@ -87,3 +87,32 @@ func TestFreshViewReadsOneSummary(t *testing.T) {
 		wantResult(t, r, i, fmt.Sprint(i/10))
 	}
 }
+
+// TestCloseCompactsItsJournal: a writer that closes a journal of
+// closeCompactRecords records or more compacts it, so the next process's
+// fresh view reads no journal; a smaller one is left for a later
+// compaction, and read.
+func TestCloseCompactsItsJournal(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{closeCompactRecords - 1, closeCompactRecords} {
+		root := t.TempDir()
+		w := mustOpen(t, root, "f", Options{})
+		for i := range n {
+			mustAppend(t, w, ent(i, "v"))
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := mustOpen(t, root, "f", Options{ReadOnly: true})
+		want := 0
+		if n < closeCompactRecords {
+			want = 1
+		}
+		if got := trackedJournals(r); got != want {
+			t.Errorf("%d records: a fresh view reads %d journals, want %d", n, got, want)
+		}
+		for i := range n {
+			wantResult(t, r, i, "v")
+		}
+	}
+}
