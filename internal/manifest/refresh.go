@@ -232,6 +232,9 @@ func (p *refreshPass) install() {
 	for _, s := range p.segs {
 		segList = append(segList, s)
 	}
+	for _, s := range p.opened {
+		s.builders = &m.filters // before lookups see it: they start its filter (bloomAfter)
+	}
 	sort.Slice(segList, func(i, j int) bool { return segList[i].name < segList[j].name })
 
 	m.rw.Lock()
@@ -254,11 +257,6 @@ func (p *refreshPass) install() {
 	m.segs = p.segs
 	m.releaseUnused(old, p.segs)
 	m.releaseUnused(p.opened, p.segs)
-	for n, s := range p.opened {
-		if p.segs[n] == s {
-			s.startFilter(&m.filters)
-		}
-	}
 }
 
 // releaseUnused releases the segments of set that are not in keep.
