@@ -48,7 +48,9 @@ type packSet struct {
 	loose   bool             // loose objects below the limit may exist (caches written before packs)
 	wmu     sync.Mutex       // serialises appends
 	w       *packWriter      // this process's pack, created on first append (set holding wmu and mu; read holding either)
-	merging sync.WaitGroup
+	merging sync.WaitGroup   // background merges that began (beginMerge)
+	mergeMu sync.Mutex       // orders beginMerge with close
+	closing bool             // close has begun: no merge begins (mergeMu)
 
 	// The change board's packs counter: whoever deletes packs (a merge,
 	// gc's repack, a salvage) bumps it, and the hit path compares it with
@@ -782,7 +784,22 @@ func (s *Store) Seal() error {
 }
 
 // close seals this process's pack and lets every mapping go.
+// beginMerge counts a background merge in merging, unless close has begun
+// (then it reports false and the merge does not run).
+func (ps *packSet) beginMerge() bool {
+	ps.mergeMu.Lock()
+	defer ps.mergeMu.Unlock()
+	if ps.closing {
+		return false
+	}
+	ps.merging.Add(1)
+	return true
+}
+
 func (ps *packSet) close() error {
+	ps.mergeMu.Lock()
+	ps.closing = true
+	ps.mergeMu.Unlock()
 	ps.merging.Wait()
 	ps.wmu.Lock()
 	err := ps.sealLocked()

@@ -351,8 +351,8 @@ func TestRsyncBothWaysLive(t *testing.T) {
 	shortBase := [2]int{20000, 30000}
 	rounds := 0
 	for running := 2; running > 0; rounds++ {
-		// Short-lived programs: each leaves a small pack; the next one's
-		// Open merges them once there are four.
+		// Short-lived programs: each leaves a small pack; the next one
+		// merges them (from its first lookup on) once there are four.
 		for i, dir := range []string{a, b} {
 			lo := shortBase[i] + short[i]
 			runSyncWorker(t, dir, t.TempDir(), "", lo, lo+20)
