@@ -42,16 +42,14 @@ type Summary map[string]Record
 // listing): rel is retired only if layout.RetiredRecordName(rel) is among
 // them. A directory that cannot be listed holds none.
 func Names(d layout.Dir) map[string]bool {
-	f, err := os.Open(d.Retired())
+	ents, err := os.ReadDir(d.Retired()) // (os.Open of a directory would try the poller on it: 5 system calls more)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	names, _ := f.Readdirnames(-1)
-	out := make(map[string]bool, len(names))
-	for _, n := range names {
-		if strings.HasSuffix(n, layout.RetiredExt) {
-			out[n] = true
+	out := make(map[string]bool, len(ents))
+	for _, e := range ents {
+		if strings.HasSuffix(e.Name(), layout.RetiredExt) {
+			out[e.Name()] = true
 		}
 	}
 	return out
