@@ -200,8 +200,15 @@ func (d Dir) RetiredRecord(rel string) string {
 // RetiredRecordName returns the base name of RetiredRecord(rel): what a
 // listing of Retired shows when rel is retired.
 func RetiredRecordName(rel string) string {
-	sum := blake3.Sum256([]byte(rel))
-	return hex.EncodeToString(sum[:16]) + RetiredExt
+	sum := RetiredRecordHash([]byte(rel))
+	return hex.EncodeToString(sum[:]) + RetiredExt
+}
+
+// RetiredRecordHash returns the hash RetiredRecordName(rel) spells in hex,
+// without allocating: readers match it against a listing of Retired.
+func RetiredRecordHash(rel []byte) [16]byte {
+	sum := blake3.Sum256(rel)
+	return [16]byte(sum[:16])
 }
 
 // RetiredSummary returns the summary of the retirement records of the

@@ -17,8 +17,9 @@ var testHookRetireLookup func()
 type retirement struct {
 	m       *Manifest
 	relDir  string
-	records map[string]bool // base names of the records under locks/retired/
-	summary retire.Summary  // nil: none
+	records retire.Records  // the records under locks/retired/
+	buf     []byte          // hasRecord's scratch
+	summary *retire.Summary // nil: none
 	asked   map[string]bool // journals whose record was read: retired or not
 }
 
@@ -45,7 +46,7 @@ func (m *Manifest) retirement(seen []string, fresh bool) *retirement {
 		}
 	}
 	for _, n := range seen {
-		if !layout.IsJournalName(n) || m.journals[n] != nil || r.summary[n].Rel != "" || !r.hasRecord(n) {
+		if !layout.IsJournalName(n) || m.journals[n] != nil || r.summary.Has(n) || !r.hasRecord(n) {
 			continue
 		}
 		if testHookRetireLookup != nil {
@@ -59,9 +60,11 @@ func (m *Manifest) retirement(seen []string, fresh bool) *retirement {
 // rel returns the cache-relative name of file n of the directory.
 func (r *retirement) rel(n string) string { return r.relDir + "/" + n }
 
-// hasRecord reports whether file n had a retirement record when r was made.
+// hasRecord reports whether file n had a retirement record when r was made
+// (one hash, no allocation: a fresh view asks it of every file listed).
 func (r *retirement) hasRecord(n string) bool {
-	return r.records[layout.RetiredRecordName(r.rel(n))]
+	r.buf = append(append(append(r.buf[:0], r.relDir...), '/'), n...)
+	return r.records[layout.RetiredRecordHash(r.buf)]
 }
 
 // retired reports whether the listed file n is retired: it had a record
@@ -78,8 +81,7 @@ func (r *retirement) retired(n string) bool {
 	if ok, asked := r.asked[n]; asked {
 		return ok
 	}
-	if s, ok := r.summary[n]; ok {
-		return s.Unchanged(r.m.d)
-	}
-	return false // its record was not read before the listing: read the journal
+	// Not listed by the summary either: its record was not read before the
+	// listing, so the journal is read.
+	return r.summary.Unchanged(r.m.d, n)
 }

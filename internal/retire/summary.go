@@ -1,12 +1,13 @@
 package retire
 
 import (
+	"encoding/hex"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
@@ -34,22 +35,62 @@ const summaryHeader = "pcache-retired-summary 1"
 // maxSummary bounds what ReadSummary reads (about 40,000 records).
 const maxSummary = 4 << 20
 
-// Summary is what a directory's summary says: the records of its retired
-// files, keyed by the file's base name.
-type Summary map[string]Record
+// Summary is what a directory's summary says: the size and modification
+// time each retired file of the directory had when it was retired, by the
+// file's base name. A nil *Summary lists nothing.
+type Summary struct {
+	dir   string // the directory, slash form relative to the cache root
+	files map[string]summarised
+}
 
-// Names returns the base names of the records under locks/retired/ (one
-// listing): rel is retired only if layout.RetiredRecordName(rel) is among
-// them. A directory that cannot be listed holds none.
-func Names(d layout.Dir) map[string]bool {
+type summarised struct{ size, mtime int64 }
+
+// Has reports whether the summary lists file base of its directory.
+func (s *Summary) Has(base string) bool {
+	if s == nil {
+		return false
+	}
+	_, ok := s.files[base]
+	return ok
+}
+
+// Unchanged reports whether the summary lists file base and the file is
+// still the regular file of the size and modification time it lists (one
+// lstat): what Lookup would say of the file's record, had it been read
+// when the summary was written.
+func (s *Summary) Unchanged(d layout.Dir, base string) bool {
+	if s == nil {
+		return false
+	}
+	e, ok := s.files[base]
+	if !ok {
+		return false
+	}
+	fi, err := os.Lstat(filepath.Join(d.Root(), filepath.FromSlash(s.dir), base))
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == e.size && fi.ModTime().UnixNano() == e.mtime
+}
+
+// Records is the set of retirement records under locks/retired/ when
+// Names listed them, by the hash their names spell
+// (layout.RetiredRecordHash).
+type Records map[[16]byte]bool
+
+// Names lists the records under locks/retired/ (one listing): rel is
+// retired only if Records holds layout.RetiredRecordHash(rel). A directory
+// that cannot be listed holds none.
+func Names(d layout.Dir) Records {
 	ents, err := os.ReadDir(d.Retired()) // (os.Open of a directory would try the poller on it: 5 system calls more)
 	if err != nil {
 		return nil
 	}
-	out := make(map[string]bool, len(ents))
+	out := make(Records, len(ents))
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), layout.RetiredExt) {
-			out[e.Name()] = true
+		h, ok := strings.CutSuffix(e.Name(), layout.RetiredExt)
+		var k [16]byte
+		if ok && len(h) == 2*len(k) {
+			if _, err := hex.Decode(k[:], []byte(h)); err == nil {
+				out[k] = true
+			}
 		}
 	}
 	return out
@@ -57,35 +98,37 @@ func Names(d layout.Dir) map[string]bool {
 
 // ReadSummary returns the summary of directory relDir (slash form,
 // relative to the cache root), or nil when there is none or it is
-// malformed.
-func ReadSummary(d layout.Dir, relDir string) Summary {
+// malformed. It allocates little: a fresh process reads it before its
+// first lookup.
+func ReadSummary(d layout.Dir, relDir string) *Summary {
 	b, err := fsutil.ReadRegular(d.RetiredSummary(relDir), maxSummary)
 	if err != nil {
 		return nil
 	}
-	lines := strings.Split(string(b), "\n")
-	if len(lines) < 3 || lines[0] != summaryHeader || lines[1] != relDir || lines[len(lines)-1] != "" {
-		return nil // (a summary ends with a newline: one cut short does not)
+	rest, ok := strings.CutPrefix(string(b), summaryHeader+"\n"+relDir+"\n")
+	if !ok || !strings.HasSuffix(rest, "\n") { // (one cut short does not end with a newline)
+		return nil
 	}
-	out := make(Summary, len(lines)-3)
-	for _, l := range lines[2 : len(lines)-1] {
-		f := strings.SplitN(l, " ", 4)
-		if len(f) != 4 {
-			return nil
-		}
+	s := &Summary{dir: relDir, files: make(map[string]summarised, strings.Count(rest, "\n"))}
+	for rest != "" {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\n")
 		var n [3]int64
 		for i := range n {
-			if n[i], err = strconv.ParseInt(f[i], 10, 64); err != nil {
+			var f string
+			if f, line, ok = strings.Cut(line, " "); !ok {
+				return nil
+			}
+			if n[i], err = strconv.ParseInt(f, 10, 64); err != nil {
 				return nil
 			}
 		}
-		rel := relDir + "/" + f[3]
-		if path.Base(rel) != f[3] || !Syncable(rel) {
-			return nil
+		if strings.ContainsAny(line, "/\\") || !(layout.IsJournalName(line) || layout.IsSegmentName(line)) {
+			return nil // only a file retire keeps, in this directory
 		}
-		out[f[3]] = Record{Rel: rel, At: time.Unix(0, n[0]), Size: n[1], ModTime: time.Unix(0, n[2])}
+		s.files[line] = summarised{size: n[1], mtime: n[2]}
 	}
-	return out
+	return s
 }
 
 // WriteSummary writes the summary of directory relDir: recs, the records
