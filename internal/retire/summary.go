@@ -23,11 +23,15 @@ import (
 // believes a file of it retired only while the file's record is still
 // there (Names, listed before the directory) and, for a journal, while the
 // file is still of the size and time the summary says (one lstat). A stale
-// summary (a compaction that died before writing it, or a release before
-// summaries) therefore lists too little or too much: the reader reads a
-// retired file again, or leaves out one whose record is gone and whose
-// content is in a compaction's output all the same. Retire, Reap and List
-// never read summaries, so releases before them ignore them.
+// summary (a compaction that died before writing it, a compaction by a
+// release before summaries) therefore only makes the reader read a retired
+// file again; the one thing it can do that reading the record would not is
+// leave out a journal that is back at the size and time it was first
+// retired at (replaced by that older copy of itself), whose records are
+// all in a compaction's output. Retire, Reap and List never read
+// summaries, and the extension is not a record's, so releases before them
+// ignore them. Each line also keeps when the file was retired, for people
+// reading it.
 
 // summaryHeader is the first line of every summary.
 const summaryHeader = "pcache-retired-summary 1"
