@@ -45,7 +45,7 @@ type Engine struct {
 	expiries  map[string][]expiry // the Expire of functions wrapped in this Store, by name
 	closed    atomic.Bool         // read on every call without taking mu
 	trimDone  chan struct{}       // closed when the automatic trim ends (nil: none started)
-	merge     sync.Once           // the background merge of packs, started by the first lookup
+	merge     sync.Once           // the background merge of packs, started by the first write
 	gcGen     atomic.Uint64       // the gc turnstile hold this process last wrote in
 	outPaths  outPaths            // out-file paths callers passed: where lost contents may be recovered from
 
@@ -75,7 +75,7 @@ type Options struct {
 // root: the marker checked or written, the object store and locks opened,
 // the remote opened and the daily trim started when they are asked for.
 // The packs of earlier processes are merged in the background from the
-// first lookup on (startMerge).
+// first write on (startMerge).
 func Open(root string, o Options) (*Engine, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -175,9 +175,10 @@ func (s *Engine) prepare() error {
 
 // startMerge starts, once, the background merge of the packs earlier
 // processes left (cas.Store.MergeInBackground), so it runs while this
-// process works: at its first lookup, not at Open, so that it does not
-// compete with the work before a fresh process's first hit (and a Close
-// that comes before it begins waits for nothing).
+// process works: at its first write, not at Open. Merging is the upkeep of
+// what writers leave, and the next writer does it: a process that only
+// hits never competes with it for its first hit, nor waits for it (or for
+// its look at the pack directory) in Close.
 func (s *Engine) startMerge() {
 	s.merge.Do(func() {
 		if !s.readOnly {

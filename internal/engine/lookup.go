@@ -37,7 +37,6 @@ func (c *Fn) Lookup(ctx context.Context, k *CallKey, dst Sink) Found {
 // lookupIn is lookup with the manifest lookup to use (Lookup, or Peek for a
 // batch that refreshed the view once for all its elements).
 func (c *Fn) lookupIn(ctx context.Context, k *CallKey, dst Sink, get func(record.KeyHash) (record.Entry, bool, error)) Found {
-	defer c.e.startMerge()
 	e, ok, err := get(k.Hash)
 	if err != nil {
 		c.Warn("lookup failed; computing", k, err)

@@ -9,11 +9,11 @@ import (
 	"github.com/pcache/pcache/internal/layout"
 )
 
-// TestOpenMergesNothingBeforeALookup: the packs earlier processes left are
-// merged from a Store's first lookup on, not at Open, so a process closed
-// before it looked anything up (or right after its first hit, before the
-// merge began) waits for no merge: the packs are still there.
-func TestOpenMergesNothingBeforeALookup(t *testing.T) {
+// TestOpenMergesNothingBeforeAWrite: the packs earlier processes left are
+// merged from a Store's first write on, not at Open, so a process that
+// closes before it wrote anything (one that only hit) waits for no merge:
+// the packs are still there.
+func TestOpenMergesNothingBeforeAWrite(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	if err := layout.New(dir).WriteMarker(); err != nil {

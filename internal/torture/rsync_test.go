@@ -352,7 +352,7 @@ func TestRsyncBothWaysLive(t *testing.T) {
 	rounds := 0
 	for running := 2; running > 0; rounds++ {
 		// Short-lived programs: each leaves a small pack; the next one
-		// merges them (from its first lookup on) once there are four.
+		// merges them (from its first write on) once there are four.
 		for i, dir := range []string{a, b} {
 			lo := shortBase[i] + short[i]
 			runSyncWorker(t, dir, t.TempDir(), "", lo, lo+20)
