@@ -792,7 +792,6 @@ func (s *Store) Seal() error {
 	return ps.sealLocked()
 }
 
-// close seals this process's pack and lets every mapping go.
 // beginMerge counts a background merge in merging, unless close has begun
 // (then it reports false and the merge does not run).
 func (ps *packSet) beginMerge() bool {
@@ -805,6 +804,8 @@ func (ps *packSet) beginMerge() bool {
 	return true
 }
 
+// close seals this process's pack and lets every mapping go, after the
+// background merge that began, if any (one that has not begun never will).
 func (ps *packSet) close() error {
 	ps.mergeMu.Lock()
 	ps.closing = true
