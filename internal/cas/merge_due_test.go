@@ -8,7 +8,7 @@ import (
 	"github.com/pcache/pcache/internal/retire"
 )
 
-// TestMergeDue: the background merge a Store starts at Open decides from
+// TestMergeDue: the background merge a Store starts decides from
 // the pack directory alone whether there is anything to do, so opening a
 // cache whose packs are merged already reads no pack index (and Close
 // waits for nothing); it finds each kind of work Repack does.
@@ -46,5 +46,27 @@ func TestMergeDue(t *testing.T) {
 				t.Errorf("mergeDue = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestMergeAfterClose: a background merge that has not begun when Close
+// runs never begins (Close waits for none), and mergeMin small dead packs
+// stay as they are; one that begins before Close is waited for.
+func TestMergeAfterClose(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	smallPacks(t, dir, mergeMin, 0)
+	s := packStore(t, dir)
+	if !s.packs.beginMerge() {
+		t.Fatal("a merge may not begin before Close")
+	}
+	s.packs.merging.Done()
+	must(t, s.Close())
+	if s.packs.beginMerge() {
+		t.Fatal("a merge began after Close")
+	}
+	packs, _ := packFiles(t, dir)
+	if len(packs) != mergeMin {
+		t.Fatalf("%d packs after Close, want the %d left unmerged", len(packs), mergeMin)
 	}
 }

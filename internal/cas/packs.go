@@ -38,17 +38,20 @@ var maxPack int64 = 64 << 20 // a variable so tests can make packs rotate
 type packSet struct {
 	s *Store
 
-	mu      sync.RWMutex
-	packs   map[string]*pack // by file name
-	sealed  []*pack          // packs with an index, searched in name order
-	mem     map[ID]loc       // objects of packs without an index
-	bad     map[loc]bool     // records found corrupt: never served or trusted again
-	badIdx  map[string]bool  // packs whose index failed its check: read by scanning
-	listed  bool             // the pack directory has been read
-	loose   bool             // loose objects below the limit may exist (caches written before packs)
-	wmu     sync.Mutex       // serialises appends
-	w       *packWriter      // this process's pack, created on first append (set holding wmu and mu; read holding either)
-	merging sync.WaitGroup
+	mu        sync.RWMutex
+	packs     map[string]*pack // by file name
+	sealed    []*pack          // packs with an index, searched in name order
+	mem       map[ID]loc       // objects of packs without an index
+	bad       map[loc]bool     // records found corrupt: never served or trusted again
+	badIdx    map[string]bool  // packs whose index failed its check: read by scanning
+	listed    bool             // the pack directory has been read
+	loose     bool             // loose objects below the limit may exist (caches written before packs): set by looseOnce
+	looseOnce sync.Once        // hasLoose looks, at the first write that asks
+	wmu       sync.Mutex       // serialises appends
+	w         *packWriter      // this process's pack, created on first append (set holding wmu and mu; read holding either)
+	merging   sync.WaitGroup   // background merges that began (beginMerge)
+	mergeMu   sync.Mutex       // orders beginMerge with close
+	closing   bool             // close has begun: no merge begins (mergeMu)
 
 	// The change board's packs counter: whoever deletes packs (a merge,
 	// gc's repack, a salvage) bumps it, and the hit path compares it with
@@ -660,13 +663,21 @@ func (ps *packSet) has(id ID) bool {
 		}
 		ps.markBad(l)
 	}
-	if ps.loose {
+	if ps.hasLoose() {
 		if fi, err := os.Lstat(ps.s.Path(id)); err == nil && fi.Mode().IsRegular() {
 			ps.s.touchIfStale(ps.s.Path(id), fi.ModTime())
 			return true
 		}
 	}
 	return false
+}
+
+// hasLoose reports whether the objects directory holds loose-object
+// subdirectories (hasLooseShards), looking once, when a write first asks:
+// a process that only reads never lists the directory for it.
+func (ps *packSet) hasLoose() bool {
+	ps.looseOnce.Do(func() { ps.loose = hasLooseShards(ps.s.objDir) })
+	return ps.loose
 }
 
 // flushLocked writes buf (the records of objects ids[todo]) at the end of
@@ -781,8 +792,24 @@ func (s *Store) Seal() error {
 	return ps.sealLocked()
 }
 
-// close seals this process's pack and lets every mapping go.
+// beginMerge counts a background merge in merging, unless close has begun
+// (then it reports false and the merge does not run).
+func (ps *packSet) beginMerge() bool {
+	ps.mergeMu.Lock()
+	defer ps.mergeMu.Unlock()
+	if ps.closing {
+		return false
+	}
+	ps.merging.Add(1)
+	return true
+}
+
+// close seals this process's pack and lets every mapping go, after the
+// background merge that began, if any (one that has not begun never will).
 func (ps *packSet) close() error {
+	ps.mergeMu.Lock()
+	ps.closing = true
+	ps.mergeMu.Unlock()
 	ps.merging.Wait()
 	ps.wmu.Lock()
 	err := ps.sealLocked()

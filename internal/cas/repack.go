@@ -759,14 +759,18 @@ func (ps *packSet) ownName() string {
 }
 
 // MergeInBackground starts a Repack without Keep (a merge of small dead
-// packs) on its own goroutine; Close waits for it. Errors are dropped: a
-// merge that does not happen costs lookups, never data.
+// packs) on its own goroutine. Close waits for it once it has begun; one
+// that has not begun by then never does, so a Close that comes first waits
+// for nothing. Errors are dropped: a merge that does not happen costs
+// lookups, never data.
 func (s *Store) MergeInBackground() {
 	if s.readOnly || s.limit == 0 {
 		return
 	}
-	s.packs.merging.Add(1)
 	go func() {
+		if !s.packs.beginMerge() {
+			return
+		}
 		defer s.packs.merging.Done()
 		if s.mergeDue(time.Now()) {
 			s.Repack(RepackOptions{})

@@ -139,7 +139,6 @@ func Open(d layout.Dir, opts Options) (*Store, error) {
 		s.limit = opts.PackLimit
 	}
 	s.packs = newPackSet(s)
-	s.packs.loose = hasLooseShards(s.objDir)
 	if s.readOnly {
 		return s, nil
 	}

@@ -28,6 +28,7 @@ type Pending struct {
 // pack set is refreshed: an object of a pack that is gone must not be taken
 // for stored.
 func (c *Fn) enterToWrite(ctx context.Context) (leave func(), err error) {
+	c.e.startMerge()
 	gen, err := c.e.gate.Enter(ctx)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,7 @@ type Engine struct {
 	expiries  map[string][]expiry // the Expire of functions wrapped in this Store, by name
 	closed    atomic.Bool         // read on every call without taking mu
 	trimDone  chan struct{}       // closed when the automatic trim ends (nil: none started)
+	merge     sync.Once           // the background merge of packs, started by the first write
 	gcGen     atomic.Uint64       // the gc turnstile hold this process last wrote in
 	outPaths  outPaths            // out-file paths callers passed: where lost contents may be recovered from
 
@@ -72,8 +73,9 @@ type Options struct {
 
 // Open opens (creating if needed) the cache directory at absolute path
 // root: the marker checked or written, the object store and locks opened,
-// packs of earlier processes merged in the background, the remote opened
-// and the daily trim started when they are asked for.
+// the remote opened and the daily trim started when they are asked for.
+// The packs of earlier processes are merged in the background from the
+// first write on (startMerge).
 func Open(root string, o Options) (*Engine, error) {
 	if o.Now == nil {
 		o.Now = time.Now
@@ -102,7 +104,6 @@ func Open(root string, o Options) (*Engine, error) {
 			s.gate.SetWait(o.LockWait)
 			s.keys.SetWait(o.LockWait)
 		}
-		s.cas.MergeInBackground() // packs left by earlier processes, merged while this one works
 	}
 	if err := s.openRemote(); err != nil {
 		if o.Remote.Set && !errors.Is(err, errRemoteEnv) {
@@ -170,6 +171,20 @@ func (s *Engine) prepare() error {
 		return fmt.Errorf("pcache: open: %w", err)
 	}
 	return nil
+}
+
+// startMerge starts, once, the background merge of the packs earlier
+// processes left (cas.Store.MergeInBackground), so it runs while this
+// process works: at its first write, not at Open. Merging is the upkeep of
+// what writers leave, and the next writer does it: a process that only
+// hits never competes with it for its first hit, nor waits for it (or for
+// its look at the pack directory) in Close.
+func (s *Engine) startMerge() {
+	s.merge.Do(func() {
+		if !s.readOnly {
+			s.cas.MergeInBackground()
+		}
+	})
 }
 
 // Dir returns the absolute path of the cache directory.

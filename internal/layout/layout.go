@@ -31,6 +31,7 @@
 //	    manifests/<hash>.lock      held while a manifest is compacted, repaired or removed
 //	    board                      shared change counters (package board)
 //	    retired/<hash>.retired     a file the cache gave up, kept for a grace period (package retire)
+//	    retired/<hash>.summary     what one manifest directory's retirement records say (package retire)
 //	    trim.stamp                 time of the last automatic trim
 //
 // <writer> is <host>.<pid>.<random> (fsutil.Unique): no two writers on any
@@ -70,6 +71,7 @@ const (
 	LockExt       = ".lock"
 	CompressedExt = ".zst" // a compressed loose object: objects/ab/<62 hex>.zst
 	RetiredExt    = ".retired"
+	SummaryExt    = ".summary" // locks/retired/<hash>.summary: one directory's retired files (package retire)
 )
 
 // Dir is the layout of one cache directory.
@@ -192,8 +194,29 @@ func (d Dir) Retired() string { return d.join(LocksDir, "retired") }
 // RetiredRecord returns the retirement record of the file at rel (slash
 // form, relative to the root): named by a hash, so any rel fits one name.
 func (d Dir) RetiredRecord(rel string) string {
-	sum := blake3.Sum256([]byte(rel))
-	return d.join(LocksDir, "retired", hex.EncodeToString(sum[:16])+RetiredExt)
+	return d.join(LocksDir, "retired", RetiredRecordName(rel))
+}
+
+// RetiredRecordName returns the base name of RetiredRecord(rel): what a
+// listing of Retired shows when rel is retired.
+func RetiredRecordName(rel string) string {
+	sum := RetiredRecordHash([]byte(rel))
+	return hex.EncodeToString(sum[:]) + RetiredExt
+}
+
+// RetiredRecordHash returns the hash RetiredRecordName(rel) spells in hex,
+// without allocating: readers match it against a listing of Retired.
+func RetiredRecordHash(rel []byte) [16]byte {
+	sum := blake3.Sum256(rel)
+	return [16]byte(sum[:16])
+}
+
+// RetiredSummary returns the summary of the retirement records of the
+// files in directory rel (slash form, relative to the root): named by a
+// hash, like the records, with an extension of its own.
+func (d Dir) RetiredSummary(rel string) string {
+	sum := blake3.Sum256([]byte("dir " + rel))
+	return d.join(LocksDir, "retired", hex.EncodeToString(sum[:16])+SummaryExt)
 }
 
 // Board returns the shared change-counter file.

@@ -122,6 +122,35 @@ func TestMarker(t *testing.T) {
 	}
 }
 
+// TestWrittenMarkers: the markers CheckMarker accepts without decoding
+// JSON are byte for byte what writeMarker writes of each layout version,
+// and a marker that differs from them in one byte is judged by the JSON
+// path as before.
+func TestWrittenMarkers(t *testing.T) {
+	for v := MarkerVersion; v <= MaxMarkerVersion; v++ {
+		d := New(t.TempDir())
+		if err := d.writeMarker(v); err != nil {
+			t.Fatal(err)
+		}
+		b, err := os.ReadFile(d.Marker())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !soundMarker(b) || string(b) != writtenMarkers[v-1] {
+			t.Fatalf("layout %d: writeMarker writes %q, want %q", v, b, writtenMarkers[v-1])
+		}
+		os.Mkdir(d.Objects(), 0o777)
+		if _, err := d.CheckMarker(); err != nil {
+			t.Fatalf("layout %d: %v", v, err)
+		}
+		flipped := strings.Replace(string(b), fmt.Sprint(`"version":`, v), fmt.Sprint(`"version":`, v+1), 1)
+		os.WriteFile(d.Marker(), []byte(flipped), 0o644)
+		if _, err := d.CheckMarker(); !errors.Is(err, ErrDamagedMarker) {
+			t.Fatalf("layout %d with its version flipped: %v, want ErrDamagedMarker", v, err)
+		}
+	}
+}
+
 // A damaged marker in a directory that is otherwise a cache is damage, never
 // "not a cache" and never "newer": truncated, garbled, a flipped version
 // digit (with or without the checksum), a lost file. RepairMarker rewrites

@@ -16,8 +16,8 @@ import (
 // several segments after size-tiered compaction, and searching each one's
 // multi-megabyte index touches several cold cache lines. The filter lives
 // only in memory (the file format is unchanged); it is built in the
-// background after the segment is opened, and until it is ready, lookups
-// search the index as before.
+// background once the segment has answered bloomAfter lookups, and until
+// it is ready, lookups search the index as before.
 //
 // It is a blocked Bloom filter: each key sets bloomK bits within one 64-byte
 // block (one cache line), so a query reads one line. Keys are BLAKE3 hashes,
@@ -68,21 +68,36 @@ func (f *bloom) mayContain(h *record.KeyHash) bool {
 	return true
 }
 
+// bloomAfter is the number of lookups a segment answers by searching its
+// index before its filter is built: a process that looks up a few keys
+// (one hit, say) never pays for reading every index it opened, and its
+// Close waits for no builder.
+const bloomAfter = 64
+
+// counted counts one lookup of the segment without a filter, and starts
+// the filter's build (startFilter) at the bloomAfter-th, if the view that
+// holds the segment allowed one (s.builders). Once the build started (and
+// for segments too small for a filter) it counts nothing: no write to a
+// shared counter on every hit.
+func (s *segment) counted() {
+	if s.builders != nil && s.count >= bloomMinCount && !s.filterStarted.Load() && s.lookups.Add(1) == bloomAfter {
+		s.startFilter(s.builders)
+	}
+}
+
 // startFilter starts building the segment's filter in a background
 // goroutine (counted by wg) if the segment is large enough, and returns
-// whether it did. The goroutine holds a reference to the segment, so the
-// mapping stays valid while it reads; it gives up as soon as it holds the
-// only reference (the segment was dropped from the view), so a release or
-// Close is not delayed by a whole build.
+// whether it did (once per segment). The goroutine holds a reference to
+// the segment, so the mapping stays valid while it reads; it gives up as
+// soon as it holds the only reference (the segment was dropped from the
+// view), so a release or Close is not delayed by a whole build.
 func (s *segment) startFilter(wg *sync.WaitGroup) bool {
-	if s.count < bloomMinCount || s.filterDone != nil {
+	if s.count < bloomMinCount || !s.filterStarted.CompareAndSwap(false, true) {
 		return false
 	}
-	s.filterDone = make(chan struct{})
 	s.acquire()
 	wg.Go(func() {
 		defer s.release()
-		defer close(s.filterDone)
 		if f, err := s.buildFilter(); err == nil && f != nil {
 			s.filter.Store(f)
 		}

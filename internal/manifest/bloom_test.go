@@ -63,6 +63,15 @@ func TestSegmentFilters(t *testing.T) {
 		useMmap = mmap
 		m := mustOpen(t, root, "f", Options{ReadOnly: true})
 		m.waitFilters()
+		for _, s := range segments(m) {
+			if s.filter.Load() != nil {
+				t.Fatalf("segment of %d entries has a filter before any lookup", s.count)
+			}
+		}
+		for i := range bloomAfter {
+			wantAbsent(t, m, 2e6+i) // every segment searched
+		}
+		m.waitFilters()
 		withFilter := 0
 		for _, s := range segments(m) {
 			if s.filter.Load() != nil {
@@ -130,6 +139,9 @@ func TestFilterRefreshRace(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+	for i := range bloomAfter {
+		wantAbsent(t, m, 2e6+i) // the compaction's output searched
+	}
 	m.waitFilters()
 	if segs := segments(m); len(segs) != 1 || segs[0].filter.Load() == nil {
 		t.Fatalf("after compaction: %d segments, want 1 with a filter", len(segs))

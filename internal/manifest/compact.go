@@ -111,6 +111,7 @@ func (c *compaction) run(full, wait bool) error {
 		}
 	}
 	segs := slices.Clone(opened)
+	defer c.summarise()
 
 	return guardFaults(func() error {
 		if full {
@@ -285,10 +286,30 @@ func (c *compaction) reap() error {
 // retire keeps a superseded input for the grace period (retire.Retire), or
 // deletes it when there is none or it lies outside what a sync copies.
 func (c *compaction) retire(p string) bool {
-	if c.retireGrace >= 0 && retire.Retire(c.d, p, time.Now()) {
-		return true
+	if c.retireGrace >= 0 {
+		if r, ok := retire.RetireRecord(c.d, p, time.Now()); ok {
+			if c.retired == nil {
+				c.retired = map[string]retire.Record{}
+			}
+			c.retired[r.Rel] = r
+			return true
+		}
 	}
 	return c.remove(p)
+}
+
+// summarise writes the directory's summary of its retirement records
+// (retire.WriteSummary): the ones reap found and the ones this run wrote,
+// so the next fresh view reads one file instead of each record. A failure
+// costs that view its shortcut only.
+func (c *compaction) summarise() {
+	recs := make([]retire.Record, 0, len(c.retired))
+	for _, r := range c.retired {
+		recs = append(recs, r)
+	}
+	if err := retire.WriteSummary(c.d, c.d.Rel(c.dir), recs); err != nil {
+		c.logf("manifest: compact %s: summary of retired files: %v", c.name, err)
+	}
 }
 
 // remove deletes a file, logging a failure (the file then stays; its records

@@ -28,7 +28,10 @@
 // Options.JournalLimit records the writer closes its journal and compacts in
 // the background (see Compact): dead journals become segments, and segments
 // of one size class are merged four or more at a time, so an insert costs
-// O(1) amortised per size class and no insert rewrites the manifest.
+// O(1) amortised per size class and no insert rewrites the manifest. Close
+// compacts the journal it closes when it holds 64 records or more, so the
+// processes that come after a fill do not read the fill's last journal
+// whole.
 //
 // # Reading and damage
 //

@@ -112,7 +112,7 @@ type Manifest struct {
 	journals  map[string]*jstate
 	segs      map[string]*segment
 	badSegs   map[string]os.FileInfo // segment files found damaged: skipped while unchanged
-	segNames  map[string]bool        // every segment name listed so far: those retired are left out
+	segNames  map[string]bool        // every segment name listed so far (none, and no journal: a fresh view)
 	w         *journalWriter
 	autoCount int  // journal count that last triggered automatic compaction
 	rebuild   bool // a failed refresh left mem to be rebuilt
@@ -732,18 +732,33 @@ func (m *Manifest) AddSegment(file string, data []byte) error {
 	return nil
 }
 
+// closeCompactRecords is the number of records from which Close compacts
+// the journal it closes: a dead journal is read whole by every later
+// process's first lookup (a thousand records cost a fresh process
+// milliseconds), a segment only where a lookup searches it. Fewer records
+// are left to the next compaction (see autoCompactJournals).
+const closeCompactRecords = 64
+
 // Close closes the journal (releasing its writer lock, so the journal can be
-// compacted), waits for the background compaction started before it, and
-// unmaps the segments.
+// compacted), waits for the background compaction started before it,
+// compacts the journal if it holds closeCompactRecords records or more
+// (unless another compaction holds the manifest's lock), and unmaps the
+// segments.
 func (m *Manifest) Close() error {
 	m.mu.Lock()
 	if m.closed.Swap(true) {
 		m.mu.Unlock()
 		return nil
 	}
+	compact := m.w != nil && m.w.count >= closeCompactRecords
 	err := m.retireLocked()
 	m.mu.Unlock()
 	m.wg.Wait()
+	if compact && err == nil {
+		if cerr := m.compaction().run(false, false); cerr != nil {
+			m.opts.Logf("manifest: compaction of %s on close: %v", m.name, cerr)
+		}
+	}
 	m.rw.Lock()
 	segs := m.segList
 	m.segList, m.mem = nil, nil

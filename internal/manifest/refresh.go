@@ -6,9 +6,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/manifest/record"
-	"github.com/pcache/pcache/internal/retire"
 )
 
 // maxRelist bounds how often one refresh lists the directory again after
@@ -86,21 +84,11 @@ func (p *refreshPass) read() error {
 	// their records also in its output: the view leaves them out, so a
 	// fresh process does not read a fill's compacted journals again and
 	// lookups do not search merged segments. Whether a file is retired is
-	// asked before the listing the pass reads: the output of a compaction
-	// that retired a file by then is in that listing. So a view with
-	// nothing yet lists once beforehand to know what to ask about.
+	// learnt before the listing the pass reads (retirement): the output of
+	// a compaction that retired a file by then is in that listing.
 	var seen []string
-	if len(m.journals) == 0 && len(m.segNames) == 0 && m.opts.Dir == "" {
-		if l, err := listDir(m.dir); err == nil {
-			seen = append(l.journals, l.segments...)
-		}
-	} else {
-		for n := range m.segNames {
-			seen = append(seen, n)
-		}
-	}
 	for attempt := 0; ; attempt++ {
-		retired := m.retiredOf(seen)
+		retired := m.retirement(seen, len(m.journals) == 0 && len(m.segNames) == 0)
 		l, err := listDir(m.dir)
 		if err != nil {
 			return err
@@ -136,13 +124,13 @@ func (p *refreshPass) read() error {
 // readJournals reads the new records of the listed journals (retired ones
 // not read before left out), noting each in listed; it reports whether one
 // vanished before it was read.
-func (p *refreshPass) readJournals(names []string, listed, retired map[string]bool) (vanished bool, err error) {
+func (p *refreshPass) readJournals(names []string, listed map[string]bool, retired *retirement) (vanished bool, err error) {
 	m := p.m
 	p.journals = make(map[string]*jstate, len(names))
 	for _, n := range names {
 		listed[n] = true
 		st := m.journals[n]
-		if st == nil && retired[n] {
+		if st == nil && retired.retired(n) {
 			continue
 		}
 		if st == nil {
@@ -169,13 +157,13 @@ func (p *refreshPass) readJournals(names []string, listed, retired map[string]bo
 // openSegments opens the listed segments not open yet (retired ones left
 // out, damaged ones reported once until their file changes), noting each in
 // listed; it reports whether one vanished before it was opened.
-func (p *refreshPass) openSegments(names []string, listed, retired map[string]bool) (vanished bool, err error) {
+func (p *refreshPass) openSegments(names []string, listed map[string]bool, retired *retirement) (vanished bool, err error) {
 	m := p.m
 	p.segs = make(map[string]*segment, len(names))
 	for _, n := range names {
 		listed[n] = true
 		m.segNames[n] = true
-		if retired[n] {
+		if retired.retired(n) {
 			continue
 		}
 		if s := m.segs[n]; s != nil {
@@ -244,6 +232,9 @@ func (p *refreshPass) install() {
 	for _, s := range p.segs {
 		segList = append(segList, s)
 	}
+	for _, s := range p.opened {
+		s.builders = &m.filters // before lookups see it: they start its filter (bloomAfter)
+	}
 	sort.Slice(segList, func(i, j int) bool { return segList[i].name < segList[j].name })
 
 	m.rw.Lock()
@@ -266,39 +257,6 @@ func (p *refreshPass) install() {
 	m.segs = p.segs
 	m.releaseUnused(old, p.segs)
 	m.releaseUnused(p.opened, p.segs)
-	for n, s := range p.opened {
-		if p.segs[n] == s {
-			s.startFilter(&m.filters)
-		}
-	}
-}
-
-// retiredOf returns which of the files names (journals and segments of
-// the directory) are retired, leaving out journals the view reads already
-// (it goes on reading what they gain). A segment is named by its content
-// and never changes: one stat of its retirement record says it. A journal
-// is retired only if it is unchanged since (retire.Lookup: a sync may have
-// appended to it). A mirror's directory retires nothing.
-func (m *Manifest) retiredOf(names []string) map[string]bool {
-	if m.opts.Dir != "" || len(names) == 0 {
-		return nil
-	}
-	out := map[string]bool{}
-	for _, n := range names {
-		rel := m.d.Rel(m.dir + string(os.PathSeparator) + n)
-		switch {
-		case m.journals[n] != nil:
-		case layout.IsSegmentName(n):
-			if _, err := os.Lstat(m.d.RetiredRecord(rel)); err == nil {
-				out[n] = true
-			}
-		default:
-			if _, ok := retire.Lookup(m.d, rel); ok {
-				out[n] = true
-			}
-		}
-	}
-	return out
 }
 
 // releaseUnused releases the segments of set that are not in keep.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 )
 
@@ -49,4 +50,69 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	}
 	wantResult(t, r, 50, "appended")
 	wantResult(t, r, 5, "0")
+}
+
+// TestFreshViewReadsOneSummary: a fresh view learns which journals a
+// compaction retired from the directory's summary (one read, and one lstat
+// per journal), not from each journal's retirement record; a directory
+// without a summary (compacted by a release before them) is read as before,
+// record by record, with the same result. Not parallel: it sets
+// testHookRetireLookup.
+func TestFreshViewReadsOneSummary(t *testing.T) {
+	root := t.TempDir()
+	m := compactedJournals(t, root)
+	m.Close()
+	var lookups atomic.Int64
+	testHookRetireLookup = func() { lookups.Add(1) }
+	defer func() { testHookRetireLookup = nil }()
+
+	r := mustOpen(t, root, "f", Options{ReadOnly: true})
+	if n := lookups.Load(); n != 0 || trackedJournals(r) != 0 {
+		t.Fatalf("a fresh view read %d retirement records and %d journals, want none (the summary says)", n, trackedJournals(r))
+	}
+	for i := range 30 {
+		wantResult(t, r, i, fmt.Sprint(i/10))
+	}
+	r.Close()
+
+	if err := os.Remove(m.d.RetiredSummary(m.d.Rel(m.dir))); err != nil {
+		t.Fatal(err)
+	}
+	r = mustOpen(t, root, "f", Options{ReadOnly: true})
+	defer r.Close()
+	if n := lookups.Load(); n != 3 || trackedJournals(r) != 0 {
+		t.Fatalf("without a summary a fresh view read %d retirement records and %d journals, want the 3 records and no journal", n, trackedJournals(r))
+	}
+	for i := range 30 {
+		wantResult(t, r, i, fmt.Sprint(i/10))
+	}
+}
+
+// TestCloseCompactsItsJournal: a writer that closes a journal of
+// closeCompactRecords records or more compacts it, so the next process's
+// fresh view reads no journal; a smaller one is left for a later
+// compaction, and read.
+func TestCloseCompactsItsJournal(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{closeCompactRecords - 1, closeCompactRecords} {
+		root := t.TempDir()
+		w := mustOpen(t, root, "f", Options{})
+		for i := range n {
+			mustAppend(t, w, ent(i, "v"))
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r := mustOpen(t, root, "f", Options{ReadOnly: true})
+		want := 0
+		if n < closeCompactRecords {
+			want = 1
+		}
+		if got := trackedJournals(r); got != want {
+			t.Errorf("%d records: a fresh view reads %d journals, want %d", n, got, want)
+		}
+		for i := range n {
+			wantResult(t, r, i, "v")
+		}
+	}
 }

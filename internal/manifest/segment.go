@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 
 	"github.com/zeebo/blake3"
@@ -59,7 +60,11 @@ type segment struct {
 	index      []byte // the index entries when data != nil
 	refs       atomic.Int32
 	filter     atomic.Pointer[bloom] // set once built (see bloom.go)
-	filterDone chan struct{}         // closed when the filter build ends; nil if none started
+	// builders, set when a view installs the segment, counts the filter
+	// builder its lookups start (counted); nil: none is started.
+	builders      *sync.WaitGroup
+	lookups       atomic.Int32 // lookups answered without a filter
+	filterStarted atomic.Bool
 }
 
 // openSegment opens and validates the frame of a segment: trailer, index
@@ -270,8 +275,12 @@ var errBadChecksum = errors.New("record checksum mismatch")
 // lookup finds the record for h and decodes it into r. Damage is an error
 // (the caller reports it and treats it as a miss). r.raw aliases the segment.
 func (s *segment) lookup(h *record.KeyHash, r *rec) (found bool, err error) {
-	if f := s.filter.Load(); f != nil && !f.mayContain(h) {
-		return false, nil
+	if f := s.filter.Load(); f != nil {
+		if !f.mayContain(h) {
+			return false, nil
+		}
+	} else {
+		s.counted()
 	}
 	if s.unmap != nil {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))

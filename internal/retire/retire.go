@@ -66,19 +66,28 @@ func Syncable(rel string) bool {
 // keeps (Syncable), is not a regular file, or the record cannot be written:
 // the caller then deletes the file itself.
 func Retire(d layout.Dir, p string, now time.Time) bool {
+	_, ok := RetireRecord(d, p, now)
+	return ok
+}
+
+// RetireRecord is Retire, returning the record it wrote.
+func RetireRecord(d layout.Dir, p string, now time.Time) (Record, bool) {
 	rel := d.Rel(p)
 	if !Syncable(rel) {
-		return false
+		return Record{}, false
 	}
 	fi, err := os.Lstat(p)
 	if err != nil || !fi.Mode().IsRegular() {
-		return false
+		return Record{}, false
 	}
 	if err := os.MkdirAll(d.Retired(), 0o777); err != nil {
-		return false
+		return Record{}, false
 	}
 	r := Record{Rel: rel, At: now, Size: fi.Size(), ModTime: fi.ModTime()}
-	return fsutil.WriteFileAtomic(d.Tmp(), d.RetiredRecord(rel), r.encode(), 0o644, false) == nil
+	if fsutil.WriteFileAtomic(d.Tmp(), d.RetiredRecord(rel), r.encode(), 0o644, false) != nil {
+		return Record{}, false
+	}
+	return r, true
 }
 
 func (r Record) encode() []byte {
@@ -142,8 +151,11 @@ func Lookup(d layout.Dir, rel string) (Record, bool) {
 // path returns the retired file's path in the cache d.
 func (r Record) path(d layout.Dir) string { return filepath.Join(d.Root(), filepath.FromSlash(r.Rel)) }
 
-// unchanged reports whether the retired file is still the regular file of
-// the size and modification time it had when retired.
+// Unchanged reports whether the retired file is still the regular file of
+// the size and modification time it had when retired (one lstat).
+func (r Record) Unchanged(d layout.Dir) bool { return r.unchanged(d) }
+
+// unchanged is Unchanged.
 func (r Record) unchanged(d layout.Dir) bool {
 	fi, err := os.Lstat(r.path(d))
 	return err == nil && fi.Mode().IsRegular() && fi.Size() == r.Size && fi.ModTime().Equal(r.ModTime)

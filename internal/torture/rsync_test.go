@@ -419,8 +419,8 @@ func TestRsyncBothWaysLive(t *testing.T) {
 		if len(writing) == 0 {
 			break
 		}
-		// Short-lived programs: each leaves a small pack; the next one's
-		// Open merges them once there are four.
+		// Short-lived programs: each leaves a small pack; the next one
+		// merges them (from its first write on) once there are four.
 		for i, dir := range []string{a, b} {
 			lo := shortBase[i] + short[i]
 			runSyncWorker(t, dir, t.TempDir(), "", lo, lo+20)

@@ -71,9 +71,13 @@ func ParseHeader(b []byte, format string) (Header, int, error) {
 	if len(b) > MaxHeader {
 		b = b[:MaxHeader]
 	}
-	rest, err := headerDecMode.UnmarshalFirst(b, &h)
-	if err != nil {
-		return h, 0, fmt.Errorf("%w: %v", ErrBadHeader, err)
+	n := fastHeader(b, &h)
+	if n == 0 {
+		rest, err := headerDecMode.UnmarshalFirst(b, &h)
+		if err != nil {
+			return h, 0, fmt.Errorf("%w: %v", ErrBadHeader, err)
+		}
+		n = len(b) - len(rest)
 	}
 	if h.Format != format {
 		return h, 0, fmt.Errorf("%w: format %q, want %q", ErrBadHeader, h.Format, format)
@@ -87,5 +91,5 @@ func ParseHeader(b []byte, format string) (Header, int, error) {
 	if h.Digest != digestName {
 		return h, 0, fmt.Errorf("%w: digest %q, want %q", ErrBadHeader, h.Digest, digestName)
 	}
-	return h, len(b) - len(rest), nil
+	return h, n, nil
 }
