@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/pcache/pcache/internal/engine"
@@ -139,19 +140,42 @@ type batchCall[A, R any] struct {
 	committed bool
 }
 
-// keyAll keys every element and notes the first element of each key.
+// keyAll keys every element (large batches on every core) and notes the
+// first element of each key.
 func (b *batchCall[A, R]) keyAll() error {
 	c, n := b.f.c, len(b.args)
 	b.keys, b.first = make([]engine.CallKey, n), make(map[[32]byte]int, n)
-	for i, a := range b.args {
-		k, err := c.Key(a, true)
-		if err != nil {
-			return fmt.Errorf("%w (element %d)", err, i)
+	perCPU := 1
+	if n < 256 {
+		perCPU = 0 // inline: keying is quick, goroutines are not
+	}
+	var (
+		mu   sync.Mutex
+		bad  = n // the first element that failed, and its error
+		berr error
+	)
+	forRanges(n, perCPU, func(lo, hi int) error {
+		for i := lo; i < hi; i++ {
+			k, err := c.Key(b.args[i], true)
+			if err != nil {
+				mu.Lock()
+				if i < bad {
+					bad, berr = i, err
+				}
+				mu.Unlock()
+				return nil
+			}
+			k.NoWrite = !b.pol.write
+			b.keys[i] = k
 		}
-		k.NoWrite = !b.pol.write
-		b.keys[i] = k
-		if _, ok := b.first[k.Hash]; !ok {
-			b.first[k.Hash] = i
+		return nil
+	})
+	if berr != nil {
+		return fmt.Errorf("%w (element %d)", berr, bad)
+	}
+	for i := range b.keys {
+		if _, ok := b.first[b.keys[i].Hash]; !ok {
+			b.first[b.keys[i].Hash] = i
 			b.distinct = append(b.distinct, i)
 		}
 	}
@@ -168,24 +192,31 @@ func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
 	if err := c.RefreshView(); err != nil {
 		c.Warn("batch: manifest refresh failed; computing what is not found", nil, err)
 	}
-	forEach(len(b.distinct), func(j int) error {
-		i := b.distinct[j]
-		if b.pol.replace {
-			b.prev[i] = c.Current(&b.keys[i], true) // the new result must win over it
-			return nil
-		}
-		dst := &engine.Value[R]{Codec: c.Codec()}
-		fd := c.LookupCached(ctx, &b.keys[i], dst)
-		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
-		if fd.Bad {
-			c.Count(engine.StatCorrupt)
-		}
-		if fd.Hit {
-			b.from[i] = SourceLocal
-			if !b.pol.verify {
-				finish(ctx, c, SourceLocal, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].Hash, Bytes: dst.Size})
+	observing := observed(ctx, c)
+	forRanges(len(b.distinct), 2, func(lo, hi int) error {
+		var hits int64 // counted once per range: the counters are shared by every core
+		for _, i := range b.distinct[lo:hi] {
+			if b.pol.replace {
+				b.prev[i] = c.Current(&b.keys[i], true) // the new result must win over it
+				continue
+			}
+			dst := &engine.Value[R]{Codec: c.Codec()}
+			fd := c.LookupCached(ctx, &b.keys[i], dst)
+			b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
+			if fd.Bad {
+				c.Count(engine.StatCorrupt)
+			}
+			if fd.Hit {
+				b.from[i] = SourceLocal
+				if !b.pol.verify {
+					hits++
+					if observing {
+						observe(ctx, c, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].Hash, Bytes: dst.Size})
+					}
+				}
 			}
 		}
+		c.CountN(engine.StatHits, hits) // as finish(…, SourceLocal, …) counts each
 		return nil
 	})
 	for _, i := range b.distinct {

@@ -49,7 +49,9 @@ func OnCall(ctx context.Context, fn func(CallInfo)) context.Context {
 // finish ends one call (one distinct batch element): it counts its
 // outcome in the function's and the Store's Stats by how it was served
 // (as) and reports info to the observers. Every outcome of a call passes
-// here once. (Computations are counted where the function runs.)
+// here once (but a batch's local hits, which lookupLocal counts a range at
+// a time and observes as they come). Computations are counted where the
+// function runs.
 func finish(ctx context.Context, c *engine.Fn, as Source, info CallInfo) {
 	switch as {
 	case SourceLocal, SourceRemote, SourceVerified:
@@ -61,6 +63,13 @@ func finish(ctx context.Context, c *engine.Fn, as Source, info CallInfo) {
 		c.Count(engine.StatMisses)
 	}
 	observe(ctx, c, info)
+}
+
+// observed reports whether calls under ctx are observed: by a hook
+// (OnCall) or by the logger at debug level.
+func observed(ctx context.Context, c *engine.Fn) bool {
+	fn, _ := ctx.Value(observeKey{}).(func(CallInfo))
+	return fn != nil || c.Logger().Enabled(ctx, slog.LevelDebug)
 }
 
 // observe reports info to the context's hook and logs it at debug level.

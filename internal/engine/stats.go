@@ -59,3 +59,10 @@ func (c *Fn) add(k Stat, n int64) {
 
 // Count counts one event of kind k.
 func (c *Fn) Count(k Stat) { c.add(k, 1) }
+
+// CountN counts n events of kind k (a batch's, added once).
+func (c *Fn) CountN(k Stat, n int64) {
+	if n != 0 {
+		c.add(k, n)
+	}
+}
