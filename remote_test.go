@@ -552,10 +552,13 @@ func TestRemoteSmallHitsNeedNoDownload(t *testing.T) {
 	closeWithin(t, a, 20*time.Second)
 
 	faulty := remotetest.NewFaulty(fb)
-	var objectGets atomic.Int64
+	var objectGets, indexGets atomic.Int64
 	faulty.OnRequest = func(op, key string) {
-		if op == "get" && strings.HasPrefix(key, "objects/") {
+		switch {
+		case op == "get" && strings.HasPrefix(key, "objects/"):
 			objectGets.Add(1)
+		case op == "get":
+			indexGets.Add(1)
 		}
 	}
 	computes.Store(0)
@@ -574,6 +577,11 @@ func TestRemoteSmallHitsNeedNoDownload(t *testing.T) {
 	}
 	if got, want := objectGets.Load(), int64(keys/10); got != want {
 		t.Fatalf("%d object downloads for %d hits; want %d (only the results too large to travel inline)", got, keys, want)
+	}
+	// The mirror's first read (the head, a checkpoint or the log) and no
+	// read per hit: a current mirror that holds the key serves it.
+	if got := indexGets.Load(); got > 10 {
+		t.Fatalf("%d reads of the remote index for %d remote hits; want a few, not one per hit", got, keys)
 	}
 }
 

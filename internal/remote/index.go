@@ -123,17 +123,25 @@ func (fi *fnIndex) save() {
 
 // Lookup returns function name's remote entry for key, bringing the mirror
 // up to date first if that was last done more than Options.Refresh ago
-// (with fresh: in any case, one GET when nothing changed: a caller about
-// to compute asks so, so that a result another machine finished moments
-// ago is not computed again). A remote that fails is a miss.
+// (with fresh: also when the mirror lacks the key, one GET when nothing
+// changed: a caller about to compute asks so, so that a result another
+// machine finished moments ago is not computed again). A remote that
+// fails is a miss.
 func (t *Tier) Lookup(ctx context.Context, name string, key [32]byte, fresh bool) (record.Entry, bool) {
 	fi, err := t.index(name)
 	if err != nil {
 		t.opts.Logger.Warn("pcache: remote mirror unusable", "function", name, "err", err)
 		return record.Entry{}, false
 	}
-	if fresh || !fi.current() {
+	if !fi.current() {
 		fi.refreshWithin(ctx, fresh)
+	} else if fresh {
+		// A current mirror that has the entry serves it: the fresh read
+		// is for keys it lacks (one GET per remote hit otherwise).
+		if e, ok, err := fi.m.Peek(key); err == nil && ok {
+			return e, true
+		}
+		fi.refreshWithin(ctx, true)
 	}
 	e, ok, err := fi.m.Peek(key)
 	if err != nil || !ok {
