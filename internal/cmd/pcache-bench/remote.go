@@ -159,7 +159,7 @@ func (g *remoteGroup) addRows() error {
 	b, s3, s3close, file, skip := g.b, g.s3, g.s3close, g.file, g.skip
 	n := b.cfg.remoteKeys
 	hitScen := func(where string) string {
-		return fmt.Sprintf("remote hit: a call on a fresh local cache served by %s (mirror lookup, GET of the object, local record), %s distinct small results", where, countName(n))
+		return fmt.Sprintf("remote hit: a call on a fresh local cache served by %s (mirror lookup, the result read from the index it travels in (≤ remote.MaxInline), local record), %s distinct small results", where, countName(n))
 	}
 	const s3Where = "S3 (versitygw --keep-alive, loopback)"
 	hitRow := Row{ID: "remote-hit", Scenario: hitScen(s3Where), Unit: unitNs,
