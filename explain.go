@@ -78,7 +78,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 	if err != nil {
 		return Explanation{}, err
 	}
-	x := Explanation{Function: c.Name(), Key: hex.EncodeToString(k.Hash[:]), Args: "(arguments not kept: they encode to more than 64 KiB)"}
+	x := Explanation{Function: c.Name(), Key: hex.EncodeToString(k.Hash[:]), Args: "(arguments not kept: they encode to more than " + keying.MaxKeyText + ")"}
 	if k.Bytes != nil {
 		if d, err := keying.Describe(k.Bytes); err == nil {
 			x.Args = d.String()

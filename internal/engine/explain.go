@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
@@ -40,7 +41,7 @@ func (c *Fn) whyMissing(k *CallKey, all []record.Entry) string {
 		}
 	}
 	if k.Bytes == nil {
-		return "no entry with this key; the arguments encode to more than 64 KiB, so only their hash is kept and stored calls cannot be compared with this one"
+		return "no entry with this key; the arguments encode to more than " + keying.MaxKeyText + ", so only their hash is kept and stored calls cannot be compared with this one"
 	}
 	for _, e := range all {
 		if bytes.Equal(e.Key, k.Bytes) {

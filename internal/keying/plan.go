@@ -13,8 +13,15 @@ import (
 const KeyFormat = 1
 
 // MaxKeyBytes is the largest key encoding Key.Bytes keeps; a larger key keeps
-// only its Hash.
-const MaxKeyBytes = 64 << 10
+// only its Hash (the same hash: its bytes are streamed into the hasher).
+// Every entry's record carries the bytes kept (for pcache-fsck ls and
+// Explain), so the limit bounds what a miss writes beside its result: a
+// call keyed by a 13 KB file's contents wrote those 13 KB into the
+// journal, and every compaction rewrote them, when the limit was 64 KiB.
+const MaxKeyBytes = 4 << 10
+
+// MaxKeyText is MaxKeyBytes as the messages that mention it say it.
+const MaxKeyText = "4 KiB"
 
 // RuleKind says what a Rule does to its argument.
 type RuleKind int

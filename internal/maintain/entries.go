@@ -112,7 +112,7 @@ func (c *Cache) List(name string, prefixes []string) ([]EntryInfo, error) {
 // (Dataset="cifar" Epochs=10), or says why it cannot.
 func renderKey(e record.Entry) string {
 	if len(e.Key) == 0 {
-		return "(key not kept: its arguments encode to more than 64 KiB)"
+		return "(key not kept: its arguments encode to more than " + keying.MaxKeyText + ")"
 	}
 	d, err := keying.Describe(e.Key)
 	if err != nil {

@@ -74,7 +74,7 @@ func (c *Cache) Diff(name, prefix string, n int) (EntryInfo, []Near, error) {
 		return EntryInfo{}, nil, fmt.Errorf("diff: %w", err)
 	}
 	if len(e.Key) == 0 {
-		return EntryInfo{}, nil, fmt.Errorf("diff %s: the entry's key was not kept (its arguments encode to more than 64 KiB)", name)
+		return EntryInfo{}, nil, fmt.Errorf("diff %s: the entry's key was not kept (its arguments encode to more than %s)", name, keying.MaxKeyText)
 	}
 	near, err := NearestEntries(e.Key, es, n)
 	return describeEntry(e), near, err
