@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -371,7 +372,10 @@ func (m *Manifest) lookupView(h *record.KeyHash, best *rec) (found bool) {
 			m.report(segProblem(s.path, 0, err))
 			continue
 		}
-		if ok && (!found || record.Newer(&r.e, &best.e)) {
+		// A record compacted from a journal this view also holds is found
+		// twice, byte for byte: either copy is the entry, no need to rank
+		// them (Newer encodes both to break the tie).
+		if ok && (!found || !sameBytes(&r, best) && record.Newer(&r.e, &best.e)) {
 			*best, found = r, true
 		}
 	}
@@ -379,6 +383,10 @@ func (m *Manifest) lookupView(h *record.KeyHash, best *rec) (found bool) {
 	best.raw = nil
 	return found
 }
+
+// sameBytes reports whether a and b were read from the same bytes: one
+// record, from two files.
+func sameBytes(a, b *rec) bool { return len(a.raw) > 0 && bytes.Equal(a.raw, b.raw) }
 
 // Refresh brings the in-memory view up to date with the directory (new
 // files, new records at the end of journals, and files that compactions

@@ -39,7 +39,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"sync"
 
 	"github.com/fxamacker/cbor/v2"
@@ -434,9 +433,6 @@ func Newer(a, b *Entry) bool {
 		return a.Time > b.Time
 	}
 	ua, ub := a.Used, b.Used
-	if sameRecord(a, b) { // one record read twice (a journal and the segment it was compacted into): skip the encoding
-		return ua > ub
-	}
 	x, y := *a, *b
 	x.Used, y.Used = 0, 0
 	x.Inline, y.Inline = nil, nil // the same result, carried or not
@@ -450,16 +446,6 @@ func Newer(a, b *Entry) bool {
 		return c > 0
 	}
 	return ua > ub
-}
-
-// sameRecord reports whether a and b encode alike but for the fields
-// Newer's tie-break ignores (Used, Inline, Zstd).
-func sameRecord(a, b *Entry) bool {
-	return a.KeyHash == b.KeyHash && a.Time == b.Time && a.Deleted == b.Deleted && a.Result == b.Result &&
-		a.Size == b.Size && a.Codec == b.Codec && a.Type == b.Type && bytes.Equal(a.Key, b.Key) &&
-		slices.EqualFunc(a.Outs, b.Outs, func(x, y OutFile) bool {
-			return x.Arg == y.Arg && x.Object == y.Object && x.Size == y.Size && x.Mode == y.Mode && slices.Equal(x.Paths, y.Paths)
-		})
 }
 
 // Short abbreviates a key hash for messages. (It copies, so that a message
