@@ -65,17 +65,22 @@ func finish(ctx context.Context, c *engine.Fn, as Source, info CallInfo) {
 	observe(ctx, c, info)
 }
 
-// observed reports whether calls under ctx are observed: by a hook
-// (OnCall) or by the logger at debug level.
+// observers returns the context's hook (OnCall) and whether the logger
+// logs calls (at debug level).
+func observers(ctx context.Context, c *engine.Fn) (fn func(CallInfo), debug bool) {
+	fn, _ = ctx.Value(observeKey{}).(func(CallInfo))
+	return fn, c.Logger().Enabled(ctx, slog.LevelDebug)
+}
+
+// observed reports whether calls under ctx are observed at all.
 func observed(ctx context.Context, c *engine.Fn) bool {
-	fn, _ := ctx.Value(observeKey{}).(func(CallInfo))
-	return fn != nil || c.Logger().Enabled(ctx, slog.LevelDebug)
+	fn, debug := observers(ctx, c)
+	return fn != nil || debug
 }
 
 // observe reports info to the context's hook and logs it at debug level.
 func observe(ctx context.Context, c *engine.Fn, info CallInfo) {
-	fn, _ := ctx.Value(observeKey{}).(func(CallInfo))
-	debug := c.Logger().Enabled(ctx, slog.LevelDebug)
+	fn, debug := observers(ctx, c)
 	if fn == nil && !debug {
 		return
 	}
