@@ -151,14 +151,17 @@ func Lookup(d layout.Dir, rel string) (Record, bool) {
 // path returns the retired file's path in the cache d.
 func (r Record) path(d layout.Dir) string { return filepath.Join(d.Root(), filepath.FromSlash(r.Rel)) }
 
-// Unchanged reports whether the retired file is still the regular file of
+// unchanged reports whether the retired file is still the regular file of
 // the size and modification time it had when retired (one lstat).
-func (r Record) Unchanged(d layout.Dir) bool { return r.unchanged(d) }
-
-// unchanged is Unchanged.
 func (r Record) unchanged(d layout.Dir) bool {
-	fi, err := os.Lstat(r.path(d))
-	return err == nil && fi.Mode().IsRegular() && fi.Size() == r.Size && fi.ModTime().Equal(r.ModTime)
+	return isFileAt(r.path(d), r.Size, r.ModTime.UnixNano())
+}
+
+// isFileAt reports whether p is a regular file of size bytes last modified
+// at mtime (unix nanoseconds).
+func isFileAt(p string, size, mtime int64) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.Mode().IsRegular() && fi.Size() == size && fi.ModTime().UnixNano() == mtime
 }
 
 // each calls fn for every record file under locks/retired/.

@@ -70,8 +70,7 @@ func (s *Summary) Unchanged(d layout.Dir, base string) bool {
 	if !ok {
 		return false
 	}
-	fi, err := os.Lstat(filepath.Join(d.Root(), filepath.FromSlash(s.dir), base))
-	return err == nil && fi.Mode().IsRegular() && fi.Size() == e.size && fi.ModTime().UnixNano() == e.mtime
+	return isFileAt(filepath.Join(d.Root(), filepath.FromSlash(s.dir), base), e.size, e.mtime)
 }
 
 // Records is the set of retirement records under locks/retired/ when
