@@ -4,13 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // benchJSON returns n bytes of JSON-like text (an API response, a report:
@@ -39,20 +39,6 @@ func benchRandom(seed, n int) []byte {
 		binary.LittleEndian.PutUint64(b[i:], x)
 	}
 	return b
-}
-
-// diskBytes sums the sizes of dir's object files (loose and packs).
-func diskBytes(b *testing.B, dir string) int64 {
-	var n int64
-	filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				n += fi.Size()
-			}
-		}
-		return nil
-	})
-	return n
 }
 
 // BenchmarkCompress measures Compress against raw storage in one run, for
@@ -103,7 +89,7 @@ func BenchmarkCompress(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				disk := diskBytes(b, dir)
+				disk := testutil.TreeSize(filepath.Join(dir, "objects"))
 				b.ReportMetric(float64(disk)/float64(b.N), "disk-B/op")
 				b.ReportMetric(float64(size)*float64(b.N)/float64(disk), "x-smaller")
 			})
@@ -128,7 +114,7 @@ func BenchmarkCompress(b *testing.B) {
 					}
 				}
 				b.StopTimer()
-				b.ReportMetric(float64(diskBytes(b, dir)), "disk-B/op")
+				b.ReportMetric(float64(testutil.TreeSize(filepath.Join(dir, "objects"))), "disk-B/op")
 			})
 		}
 	}

@@ -3,12 +3,12 @@ package pcache_test
 import (
 	"bytes"
 	"context"
-	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // fileArgs is keyed by a file's contents, as a build step's or a parser's
@@ -40,15 +40,7 @@ func TestLargeArgumentsKeepOnlyTheirHash(t *testing.T) {
 			t.Fatalf("file %d again: %v", i, err)
 		}
 	}
-	var manifests int64
-	filepath.WalkDir(filepath.Join(dir, "manifests"), func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			if fi, err := d.Info(); err == nil {
-				manifests += fi.Size()
-			}
-		}
-		return nil
-	})
+	manifests := testutil.TreeSize(filepath.Join(dir, "manifests"))
 	if per := manifests / files; per > 1<<10 {
 		t.Fatalf("the manifests hold %d bytes for %d entries (%d each): the %d-byte arguments were recorded", manifests, files, per, size)
 	}

@@ -153,3 +153,18 @@ func OutsideDir(t testing.TB) (dir, snapshot string) {
 	}
 	return dir, Snapshot(t, dir)
 }
+
+// TreeSize returns the bytes of the files under dir (their sizes, not the
+// blocks they take); a directory that does not exist holds none.
+func TreeSize(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
+}
