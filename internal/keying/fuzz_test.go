@@ -327,21 +327,7 @@ func (s *fuzzSrc) stringMap(depth int, reverse bool) any {
 		keys[i] = string(s.bytes(int(s.byte() % 6)))
 		vals[i] = s.build(depth+1, reverse)
 	}
-	m := map[string]any{}
-	for i := range keys {
-		j := i
-		if reverse {
-			j = n - 1 - i
-		}
-		if _, dup := m[keys[j]]; !dup || reverse {
-			m[keys[j]] = vals[j]
-		}
-	}
-	// Same winner for duplicate keys in both orders: the first one.
-	for i := n - 1; i >= 0; i-- {
-		m[keys[i]] = vals[i]
-	}
-	return m
+	return insertInOrder(keys, vals, reverse)
 }
 
 // anyMap builds a map[any]any of the input (build's case 13).
@@ -362,7 +348,16 @@ func (s *fuzzSrc) anyMap(depth int, reverse bool) any {
 		}
 		vals[i] = s.build(depth+1, reverse)
 	}
-	m := map[any]any{}
+	return insertInOrder(keys, vals, reverse)
+}
+
+// insertInOrder builds the map keys[i] → vals[i], inserting in reverse
+// order if asked, and then lets the first of duplicate keys win, so that
+// both orders build the same map. (A NaN key is never found again: each
+// stays an entry of its own, as inserted.)
+func insertInOrder[K comparable](keys []K, vals []any, reverse bool) map[K]any {
+	n := len(keys)
+	m := make(map[K]any, n)
 	for i := range keys {
 		j := i
 		if reverse {
