@@ -23,7 +23,8 @@ func forEach(n int, fn func(i int) error) error {
 // forRanges calls fn on consecutive ranges [lo, hi) that cover [0, n), on
 // up to perCPU×GOMAXPROCS goroutines, each taking up to 64 indices at a
 // time (so that they don't contend for every index), and returns the
-// first error. n ≤ 1 runs inline.
+// first error. It runs inline when that is at most one goroutine (n ≤ 1,
+// or perCPU 0).
 func forRanges(n, perCPU int, fn func(lo, hi int) error) error {
 	workers := min(runtime.GOMAXPROCS(0)*perCPU, n)
 	if workers <= 1 {
