@@ -23,13 +23,16 @@ func BenchmarkCheck(b *testing.B) {
 		rng.Read(buf)
 		c.Add("bench/f", c.Entry(fmt.Sprintf("k%d", i), buf))
 	}
-	runCLICode(b, 0, "check", "-dir", c.Dir) // warm the page cache
+	execCLI(b, "check", "-dir", c.Dir) // warm the page cache
 	b.SetBytes(objects * size)
 	b.ResetTimer()
 	var rep maintain.CheckReport
 	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
-		r := runCLICode(b, 0, "check", "-dir", c.Dir, "-json")
+		r := execCLI(b, "check", "-dir", c.Dir, "-json")
+		if r.code != 0 {
+			b.Fatalf("check: exit %d\n%s", r.code, r.stderr)
+		}
 		decodeJSON(b, r.stdout, &rep)
 		cpu += r.cpu
 	}

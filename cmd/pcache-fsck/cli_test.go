@@ -40,7 +40,11 @@ func TestExitCodesAndJSON(t *testing.T) {
 		{[]string{"rm", "f", "-dry-run", "-dir", c.Dir, "-json"}, 0, true},
 		{[]string{"check", "-dir", c.Dir + "/missing", "-json"}, 1, true},
 	} {
-		r := runCLICode(t, tc.code, tc.args...)
+		// The process's exit status, not run's return value.
+		r := execCLI(t, tc.args...)
+		if r.code != tc.code {
+			t.Errorf("pcache-fsck %s: exit %d, want %d\nstderr:\n%s", strings.Join(tc.args, " "), r.code, tc.code, r.stderr)
+		}
 		if tc.json {
 			var v any
 			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {

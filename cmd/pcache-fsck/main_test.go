@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,8 +16,9 @@ import (
 	"github.com/pcache/pcache/internal/testutil/testcache"
 )
 
-// The tests drive the pcache-fsck binary as a user would; it is built on
-// first use (so fuzzing, which never runs it, does not build it).
+// The tests drive pcache-fsck as a user would, through its arguments, output
+// and exit status; the binary is built on first use (so fuzzing, which never
+// runs it, does not build it).
 func TestMain(m *testing.M) {
 	code := m.Run()
 	testutil.Cleanup()
@@ -35,14 +38,29 @@ type result struct {
 	cpu            time.Duration // user + system CPU time of the process
 }
 
-// runCLI runs the binary with args and returns what it printed and its exit
-// code.
+// runCLI runs pcache-fsck with args and returns what it printed and its exit
+// code. A run that names its cache with -dir runs the command in this process,
+// through run as main calls it, with its own output buffers (a process start
+// costs more than most commands on a test's small cache); every other run,
+// and each run of execCLI, starts the built binary.
 func runCLI(t testing.TB, args ...string) result {
+	t.Helper()
+	if slices.Contains(args, "-dir") {
+		var out, errb bytes.Buffer
+		code := run(context.Background(), args, &out, &errb)
+		return result{stdout: out.String(), stderr: errb.String(), code: code}
+	}
+	return runCLIEnv(t, nil, args...)
+}
+
+// execCLI runs the built binary with args, for the tests that are about the
+// process: its exit status, its CPU time, what it reads from its environment.
+func execCLI(t testing.TB, args ...string) result {
 	t.Helper()
 	return runCLIEnv(t, nil, args...)
 }
 
-// runCLIEnv is runCLI with env added to the binary's environment (so that
+// runCLIEnv runs the built binary with env added to its environment (so that
 // tests which set variables for it need not set them for the whole test
 // process, and may run in parallel).
 func runCLIEnv(t testing.TB, env []string, args ...string) result {
@@ -69,7 +87,7 @@ func runCLIEnv(t testing.TB, env []string, args ...string) result {
 	return r
 }
 
-// fsckOK runs the binary and fails the test unless it exits with want.
+// runCLICode is runCLI, failing the test unless the command exits with want.
 func runCLICode(t testing.TB, want int, args ...string) result {
 	t.Helper()
 	r := runCLI(t, args...)

@@ -21,8 +21,9 @@ const workerEnv = "PCACHE_TEST_WORKER"
 
 // Main is a TestMain for a package whose tests start worker processes: when
 // this process was started by Worker(kind, ...) it runs workers[kind] and
-// exits with what it returns; otherwise it runs the tests, removes what Tool
-// built, and exits.
+// exits with what it returns; otherwise it builds the tools BuildFirst
+// named (unless a parent did), runs the tests, removes what Tool built, and
+// exits.
 func Main(m *testing.M, workers map[string]func() int) {
 	if kind := os.Getenv(workerEnv); kind != "" {
 		w, ok := workers[kind]
@@ -32,10 +33,21 @@ func Main(m *testing.M, workers map[string]func() int) {
 		}
 		os.Exit(w())
 	}
+	for _, pkg := range buildFirst {
+		tool(pkg) // an error fails the tests that call Tool
+	}
 	code := m.Run()
 	Cleanup()
 	os.Exit(code)
 }
+
+var buildFirst []string
+
+// BuildFirst asks Main to build the tools at pkgs (see Tool) before the
+// tests start, for a package whose tests run Alone and use them: the
+// processes of their own then link this one's binaries rather than each
+// asking go build.
+func BuildFirst(pkgs ...string) { buildFirst = append(buildFirst, pkgs...) }
 
 // WorkerEnv is the environment variable that makes this test binary (or a
 // copy of it) the worker kind of the package's Main, for a test that

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -59,48 +60,78 @@ var (
 // binary, which a later build replacing the shared one never changes.
 func Tool(t testing.TB, pkg string) string {
 	t.Helper()
+	bin, err := tool(pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// toolEnv names the variable through which a process that built pkg's tool
+// hands it to the test processes it starts (workers, tests run Alone): they
+// link the parent's binary instead of asking go build again, which costs
+// half a second of CPU even when the binary is up to date.
+func toolEnv(pkg string) string {
+	return "PCACHE_TEST_TOOL_" + strings.NewReplacer("/", "_", "-", "_", ".", "_").Replace(pkg)
+}
+
+// tool is Tool, returning the error it fails the test with.
+func tool(pkg string) (string, error) {
 	toolsMu.Lock()
 	defer toolsMu.Unlock()
 	if p, ok := tools[pkg]; ok {
-		return p
+		return p, nil
 	}
 	if toolsDir == "" {
 		d, err := os.MkdirTemp("", "pcache-tools-")
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		toolsDir = d
-	}
-	root, err := moduleRoot()
-	if err != nil {
-		t.Fatal(err)
 	}
 	name := filepath.Base(pkg)
 	if runtime.GOOS == "windows" {
 		name += ".exe"
 	}
 	bin := filepath.Join(toolsDir, name)
-	build := func(out string) {
-		cmd := exec.Command(goTool(), "build", "-o", out, "./"+pkg)
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("build %s: %v\n%s", pkg, err, out)
+	if from := os.Getenv(toolEnv(pkg)); from == "" || LinkExecutable(from, bin) != nil {
+		if err := buildTool(pkg, bin); err != nil {
+			return "", err
 		}
 	}
-	if shared, unlock, ok := sharedToolDir(root); ok {
-		func() {
-			defer unlock()
-			built := filepath.Join(shared, name)
-			build(built)
-			if err := LinkExecutable(built, bin); err != nil {
-				t.Fatalf("%s: %v", built, err)
-			}
-		}()
-	} else {
-		build(bin)
-	}
 	tools[pkg] = bin
-	return bin
+	os.Setenv(toolEnv(pkg), bin) // for the processes this one starts from now on
+	return bin, nil
+}
+
+// buildTool builds the command at pkg and leaves it at bin: a link to the
+// binary in the checkout's shared directory, where there is one.
+func buildTool(pkg, bin string) error {
+	root, err := moduleRoot()
+	if err != nil {
+		return err
+	}
+	build := func(out string) error {
+		cmd := exec.Command(goTool(), "build", "-o", out, "./"+pkg)
+		cmd.Dir = root
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", pkg, err, msg)
+		}
+		return nil
+	}
+	shared, unlock, ok := sharedToolDir(root)
+	if !ok {
+		return build(bin)
+	}
+	defer unlock()
+	built := filepath.Join(shared, filepath.Base(bin))
+	if err := build(built); err != nil {
+		return err
+	}
+	if err := LinkExecutable(built, bin); err != nil {
+		return fmt.Errorf("%s: %v", built, err)
+	}
+	return nil
 }
 
 // Cleanup removes the binaries Tool built for this process (not the shared

@@ -29,6 +29,7 @@ const journalLimit = 100
 func TestMain(m *testing.M) {
 	testutil.MostlyWaiting()
 	manifest.SetDefaultJournalLimit(journalLimit)
+	testutil.BuildFirst("cmd/pcache-fsck")
 	testutil.Main(m, map[string]func() int{
 		"samekeys":     sameKeysWorker,
 		"hold":         holdWorker,
