@@ -197,7 +197,7 @@ func TestHelpIsNotAnError(t *testing.T) {
 		if r.stderr != "" || !strings.Contains(r.stdout, "Usage: pcache-fsck "+name) {
 			t.Errorf("%s -h: stdout %q\nstderr %q", name, r.stdout, r.stderr)
 		}
-		r = runCLICode(t, 2, name, "-no-such-flag")
+		r = runCLICode(t, 2, name, "-no-such-flag", "-dir", t.TempDir())
 		if strings.Count(r.stderr, "run 'pcache-fsck "+name+" -h' for usage") != 1 || !strings.Contains(r.stderr, "no-such-flag") {
 			t.Errorf("%s -no-such-flag: %q", name, r.stderr)
 		}

@@ -39,13 +39,14 @@ type result struct {
 }
 
 // runCLI runs pcache-fsck with args and returns what it printed and its exit
-// code. A run that names its cache with -dir runs the command in this process,
-// through run as main calls it, with its own output buffers (a process start
-// costs more than most commands on a test's small cache); every other run,
-// and each run of execCLI, starts the built binary.
+// code. A run that names its cache with -dir, or asks for help with -h, runs
+// the command in this process, through run as main calls it, with its own
+// output buffers (a process start costs more than most commands on a test's
+// small cache); every other run, and each run of execCLI, starts the built
+// binary.
 func runCLI(t testing.TB, args ...string) result {
 	t.Helper()
-	if slices.Contains(args, "-dir") {
+	if slices.Contains(args, "-dir") || slices.Contains(args, "-h") {
 		var out, errb bytes.Buffer
 		code := run(context.Background(), args, &out, &errb)
 		return result{stdout: out.String(), stderr: errb.String(), code: code}
