@@ -194,29 +194,9 @@ func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
 	}
 	observing := observed(ctx, c)
 	forRanges(len(b.distinct), 2, func(lo, hi int) error {
-		var hits int64 // counted once per range: the counters are shared by every core
-		for _, i := range b.distinct[lo:hi] {
-			if b.pol.replace {
-				b.prev[i] = c.Current(&b.keys[i], true) // the new result must win over it
-				continue
-			}
-			dst := &engine.Value[R]{Codec: c.Codec()}
-			fd := c.LookupCached(ctx, &b.keys[i], dst)
-			b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
-			if fd.Bad {
-				c.Count(engine.StatCorrupt)
-			}
-			if fd.Hit {
-				b.from[i] = SourceLocal
-				if !b.pol.verify {
-					hits++
-					if observing {
-						observe(ctx, c, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].Hash, Bytes: dst.Size})
-					}
-				}
-			}
+		for ; lo < hi; lo += chunkKeys {
+			b.lookupChunk(ctx, b.distinct[lo:min(hi, lo+chunkKeys)], observing)
 		}
-		c.CountN(engine.StatHits, hits) // as finish(…, SourceLocal, …) counts each
 		return nil
 	})
 	for _, i := range b.distinct {
@@ -224,6 +204,49 @@ func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
 			b.missing = append(b.missing, i)
 		}
 	}
+}
+
+// chunkKeys is the most keys lookupChunk takes: one hold of the manifest
+// view's lock reads them all (engine.Fn.PeekMany).
+const chunkKeys = 64
+
+// lookupChunk looks up the distinct keys at indices (at most chunkKeys of
+// them) in the local cache, counting the hits once.
+func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observing bool) {
+	c := b.f.c
+	if b.pol.replace {
+		for _, i := range indices {
+			b.prev[i] = c.Current(&b.keys[i], true) // the new result must win over it
+		}
+		return
+	}
+	var (
+		ks     [chunkKeys]*engine.CallKey
+		peeked [chunkKeys]engine.Peeked
+	)
+	for j, i := range indices {
+		ks[j] = &b.keys[i]
+	}
+	c.PeekMany(ks[:len(indices)], peeked[:len(indices)])
+	var hits int64 // counted once per chunk: the counters are shared by every core
+	for j, i := range indices {
+		dst := &engine.Value[R]{Codec: c.Codec()}
+		fd := c.LookupPeeked(ctx, &b.keys[i], &peeked[j], dst)
+		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
+		if fd.Bad {
+			c.Count(engine.StatCorrupt)
+		}
+		if fd.Hit {
+			b.from[i] = SourceLocal
+			if !b.pol.verify {
+				hits++
+				if observing {
+					observe(ctx, c, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].Hash, Bytes: dst.Size})
+				}
+			}
+		}
+	}
+	c.CountN(engine.StatHits, hits) // as finish(…, SourceLocal, …) counts each
 }
 
 // lookupRemote asks the remote for what the local cache lacks (its

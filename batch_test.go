@@ -172,3 +172,45 @@ func TestBatchAllHitsDoesNotCall(t *testing.T) {
 		t.Fatalf("empty batch: %v %v", got, err)
 	}
 }
+
+// A large batch (many chunks of lookups, on every core) serves exactly the
+// entries that are live: none that Forget or ForgetAll removed, each other
+// one without computing it.
+func TestBatchServesOnlyLiveEntries(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir())
+	ctx := context.Background()
+	f, n := batchDouble(t, s, "t/live")
+	in := make([]int, 1000)
+	for i := range in {
+		in[i] = i
+	}
+	want := make([]int, len(in))
+	for i, x := range in {
+		want[i] = 2 * x
+	}
+	call := func(step string, computed int64) {
+		t.Helper()
+		n.Store(0)
+		got, err := f.Call(ctx, elems(in...))
+		if err != nil || !slices.Equal(got, want) || n.Load() != computed {
+			t.Fatalf("%s: %v computing %d elements, want %d", step, err, n.Load(), computed)
+		}
+	}
+	call("empty cache", 1000)
+	call("all stored", 0)
+	g := pcache.MustWrap(s, "t/live", func(_ context.Context, e elem) (int, error) { return 2 * e.X, nil })
+	forgotten := int64(0)
+	for x := 0; x < len(in); x += 7 {
+		if err := g.Forget(ctx, elem{X: x}); err != nil {
+			t.Fatal(err)
+		}
+		forgotten++
+	}
+	call("after Forget of every 7th", forgotten)
+	if err := g.ForgetAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	call("after ForgetAll", 1000)
+	call("stored again", 0)
+}

@@ -38,6 +38,11 @@ func (c *Fn) Lookup(ctx context.Context, k *CallKey, dst Sink) Found {
 // batch that refreshed the view once for all its elements).
 func (c *Fn) lookupIn(ctx context.Context, k *CallKey, dst Sink, get func(record.KeyHash) (record.Entry, bool, error)) Found {
 	e, ok, err := get(k.Hash)
+	return c.lookupEntry(ctx, k, dst, e, ok, err)
+}
+
+// lookupEntry is lookupIn with what the manifest lookup returned for k.
+func (c *Fn) lookupEntry(ctx context.Context, k *CallKey, dst Sink, e record.Entry, ok bool, err error) Found {
 	if err != nil {
 		c.Warn("lookup failed; computing", k, err)
 	}
@@ -454,6 +459,39 @@ func (c *Fn) RefreshView() error { return c.m.Refresh() }
 // LookupCached is Lookup in the view as it is (after RefreshView).
 func (c *Fn) LookupCached(ctx context.Context, k *CallKey, dst Sink) Found {
 	return c.lookupIn(ctx, k, dst, c.m.Peek)
+}
+
+// Peeked is what the view held for one of a batch's keys (PeekMany).
+type Peeked struct {
+	e   record.Entry
+	ok  bool
+	err error
+}
+
+// PeekMany reads the entries of ks (a range of a batch's keys, at most
+// 64) from the view as it is (after RefreshView), all under one hold of
+// its lock, into out (as long as ks); LookupPeeked then serves each.
+func (c *Fn) PeekMany(ks []*CallKey, out []Peeked) {
+	var (
+		hs    [64]record.KeyHash
+		es    [64]record.Entry
+		found [64]bool
+	)
+	for lo := 0; lo < len(ks); lo += len(hs) {
+		n := min(len(hs), len(ks)-lo)
+		for i := range n {
+			hs[i] = ks[lo+i].Hash
+		}
+		err := c.m.PeekMany(hs[:n], es[:n], found[:n])
+		for i := range n {
+			out[lo+i] = Peeked{e: es[i], ok: found[i] && err == nil, err: err}
+		}
+	}
+}
+
+// LookupPeeked is LookupCached with the entry PeekMany read for k.
+func (c *Fn) LookupPeeked(ctx context.Context, k *CallKey, p *Peeked, dst Sink) Found {
+	return c.lookupEntry(ctx, k, dst, p.e, p.ok, p.err)
 }
 
 // Current returns the Time of k's stored entry (0: none), which a

@@ -238,6 +238,28 @@ func (m *Manifest) Peek(h record.KeyHash) (record.Entry, bool, error) {
 	return record.Entry{}, false, nil
 }
 
+// PeekMany is Peek for each of hs (a range of a batch's keys) under one
+// hold of the view's lock: with one hold per key, the lookups of every
+// core contend for the lock's reader count. out[i] and found[i] are
+// hs[i]'s; the slices must be as long as hs.
+func (m *Manifest) PeekMany(hs []record.KeyHash, out []record.Entry, found []bool) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	var r rec
+	m.rw.RLock()
+	for i := range hs {
+		if found[i] = m.lookupLocked(&hs[i], &r); found[i] {
+			out[i] = r.e
+		}
+	}
+	m.rw.RUnlock()
+	for i := range hs { // live may read the view again: not under the hold
+		found[i] = found[i] && m.live(&out[i])
+	}
+	return nil
+}
+
 // Newest returns the winning record of h in the in-memory view, a
 // tombstone or an entry a function-wide tombstone forgets included (Peek
 // leaves those out): what explains a miss.
@@ -359,9 +381,14 @@ func (m *Manifest) updateForget() {
 }
 
 // lookupView resolves h over the in-memory view into best.
-func (m *Manifest) lookupView(h *record.KeyHash, best *rec) (found bool) {
+func (m *Manifest) lookupView(h *record.KeyHash, best *rec) bool {
 	m.rw.RLock()
 	defer m.rw.RUnlock()
+	return m.lookupLocked(h, best)
+}
+
+// lookupLocked is lookupView with m.rw read-held by the caller.
+func (m *Manifest) lookupLocked(h *record.KeyHash, best *rec) (found bool) {
 	if r := m.mem[*h]; r != nil {
 		*best, found = *r, true
 	}
