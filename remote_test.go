@@ -194,13 +194,18 @@ func TestRemoteFaults(t *testing.T) {
 		// published: the fault lets publishing through (else Close says
 		// what it left)
 		published bool
+		// answers: the remote answers at once, only wrongly, so the second
+		// machine's calls may wait for its first index read as long as
+		// by default (the damage it finds is then counted before Close,
+		// which cancels a read still going on a loaded machine)
+		answers bool
 	}{
-		{"down", func(f *remotetest.Faulty) { f.Down.Store(true) }, false, false},
-		{"hangs", func(f *remotetest.Faulty) { f.Hang.Store(true) }, false, false},
-		{"slow", func(f *remotetest.Faulty) { f.Latency.Store(int64(2 * time.Millisecond)) }, true, true},
-		{"5xx every third request", func(f *remotetest.Faulty) { f.FailEvery.Store(3) }, true, true},
-		{"torn bodies", func(f *remotetest.Faulty) { f.TornGets.Store(true) }, false, true},
-		{"flipped bits", func(f *remotetest.Faulty) { f.FlipGets.Store(true) }, false, true},
+		{"down", func(f *remotetest.Faulty) { f.Down.Store(true) }, false, false, false},
+		{"hangs", func(f *remotetest.Faulty) { f.Hang.Store(true) }, false, false, false},
+		{"slow", func(f *remotetest.Faulty) { f.Latency.Store(int64(2 * time.Millisecond)) }, true, true, false},
+		{"5xx every third request", func(f *remotetest.Faulty) { f.FailEvery.Store(3) }, true, true, false},
+		{"torn bodies", func(f *remotetest.Faulty) { f.TornGets.Store(true) }, false, true, true},
+		{"flipped bits", func(f *remotetest.Faulty) { f.FlipGets.Store(true) }, false, true, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,15 +232,18 @@ func TestRemoteFaults(t *testing.T) {
 			// entries were published if the fault let them through.
 			faultyB := remotetest.NewFaulty(fileB)
 			tc.setup(faultyB)
-			b := openStore(t, t.TempDir(), pcache.RemoteBackend(faultyB), fast, pcache.WithLogger(quiet()))
+			timeoutsB := fast
+			if tc.answers {
+				timeoutsB = pcache.RemoteTimeouts(0, 2*time.Second)
+			}
+			b := openStore(t, t.TempDir(), pcache.RemoteBackend(faultyB), timeoutsB, pcache.WithLogger(quiet()))
 			fb := wrapShare(t, b)
 			fb.run(t, ctx, t.TempDir())
 			if tc.served && fb.computes.Load() != 0 {
 				t.Fatalf("computed %d times under %s; want the remote to serve (stats %+v)", fb.computes.Load(), tc.name, b.Stats())
 			}
-			// Closed first: a call does not wait for an index read past
-			// its timeout (on a loaded machine the read, and the errors it
-			// counts, may end after the calls), and Close waits for it.
+			// Closed first: publishing, which Close waits for, may count
+			// errors of its own.
 			closeLeaving(t, b, 20*time.Second, !tc.published)
 			if st := b.Stats(); !tc.served && st.RemoteErrors == 0 && st.RemoteHits == 0 {
 				t.Fatalf("under %s the second machine counted no remote errors: %+v", tc.name, st)
