@@ -14,6 +14,8 @@
 package board
 
 import (
+	"runtime"
+
 	"github.com/zeebo/blake3"
 )
 
@@ -23,9 +25,10 @@ const (
 )
 
 // Board is a mapped change-counter file; nil is a valid Board on which
-// every counter is always "changed".
+// every counter is always "changed". The file is unmapped by Close, or
+// once nothing refers to the Board any more: whoever holds it may use it.
 type Board struct {
-	m mapping
+	m *mapping
 }
 
 // Topic names one counter of a board.
@@ -45,7 +48,12 @@ func Open(path string, writable bool) *Board {
 	if !ok {
 		return nil
 	}
-	return &Board{m: m}
+	b := &Board{m: &m}
+	// Unmapped with the Board, not with whatever opened it: an owner that
+	// hands the Board on (to the manifests it opens) may be collected
+	// while they still read it.
+	runtime.AddCleanup(b, (*mapping).close, b.m)
+	return b
 }
 
 // Load returns the counter of topic t, and false when the board cannot tell
@@ -64,7 +72,8 @@ func (b *Board) Bump(t Topic) {
 	}
 }
 
-// Close unmaps the board.
+// Close unmaps the board now (nothing may use it after). A Board no one
+// closes is unmapped once it is collected.
 func (b *Board) Close() {
 	if b != nil {
 		b.m.close()

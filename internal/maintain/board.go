@@ -1,7 +1,6 @@
 package maintain
 
 import (
-	"runtime"
 	"sync"
 
 	"github.com/pcache/pcache/internal/board"
@@ -9,7 +8,9 @@ import (
 )
 
 // changeBoard is the cache's change board, mapped on the first write and
-// unmapped when the Cache is collected.
+// unmapped once neither the Cache nor a manifest it opened holds it (the
+// board's own cleanup: a cleanup on the Cache could unmap it under a
+// manifest still writing, as one did under pcache-fsck rm).
 type changeBoard struct {
 	once sync.Once
 	b    *board.Board
@@ -20,11 +21,6 @@ type changeBoard struct {
 // sees a removal (rm, gc, repair) on its next call instead of serving what
 // was removed from its in-memory view.
 func (c *Cache) writeOptions() manifest.Options {
-	c.board.once.Do(func() {
-		c.board.b = board.Open(c.d.Board(), true)
-		if c.board.b != nil {
-			runtime.AddCleanup(c, func(b *board.Board) { b.Close() }, c.board.b)
-		}
-	})
+	c.board.once.Do(func() { c.board.b = board.Open(c.d.Board(), true) })
 	return manifest.Options{Board: c.board.b}
 }
