@@ -256,8 +256,8 @@ const markerTemp = ".pcache.json."
 
 // WriteMarker writes the marker and the README into a cache directory that
 // lacks them (an existing marker is left alone). The marker is written to a
-// temp file in the root and renamed into place, so a reader never sees half
-// of it.
+// temp file in tmp/ and renamed into place, so a reader never sees half of
+// it.
 func (d Dir) WriteMarker() error {
 	if _, err := os.Stat(d.Marker()); err == nil {
 		return nil
@@ -342,7 +342,16 @@ func (d Dir) writeMarker(version int) error {
 	}
 	b, _ := json.Marshal(m)
 	b = append(b, '\n')
-	tmp, err := os.CreateTemp(d.root, markerTemp+"*")
+	// The temp file goes to tmp/ (made here for a new cache), which a sync
+	// of the cache leaves out: one in the root would vanish under an rsync
+	// running beside a cache's first Open or a marker upgrade (rsync exits
+	// 24). The root only where tmp/ cannot be a directory of the cache's.
+	dir := d.root
+	os.Mkdir(d.Tmp(), 0o777) // as cas makes it; an error: it exists, or the root is not writable
+	if fi, err := os.Lstat(d.Tmp()); err == nil && fi.IsDir() {
+		dir = d.Tmp()
+	}
+	tmp, err := os.CreateTemp(dir, markerTemp+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", d.Marker(), err)
 	}
