@@ -208,7 +208,7 @@ func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
 
 // chunkKeys is the most keys lookupChunk takes: one hold of the manifest
 // view's lock reads them all (engine.Fn.PeekMany).
-const chunkKeys = 64
+const chunkKeys = engine.PeekChunk
 
 // lookupChunk looks up the distinct keys at indices (at most chunkKeys of
 // them) in the local cache, counting the hits once.

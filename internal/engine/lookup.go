@@ -468,14 +468,18 @@ type Peeked struct {
 	err error
 }
 
-// PeekMany reads the entries of ks (a range of a batch's keys, at most
-// 64) from the view as it is (after RefreshView), all under one hold of
-// its lock, into out (as long as ks); LookupPeeked then serves each.
+// PeekChunk is the most keys PeekMany reads under one hold of the view's
+// lock (a batch looks its keys up in chunks of it).
+const PeekChunk = 64
+
+// PeekMany reads the entries of ks (a range of a batch's keys) from the
+// view as it is (after RefreshView), PeekChunk keys per hold of its lock,
+// into out (as long as ks); LookupPeeked then serves each.
 func (c *Fn) PeekMany(ks []*CallKey, out []Peeked) {
 	var (
-		hs    [64]record.KeyHash
-		es    [64]record.Entry
-		found [64]bool
+		hs    [PeekChunk]record.KeyHash
+		es    [PeekChunk]record.Entry
+		found [PeekChunk]bool
 	)
 	for lo := 0; lo < len(ks); lo += len(hs) {
 		n := min(len(hs), len(ks)-lo)
