@@ -194,18 +194,13 @@ func TestRemoteFaults(t *testing.T) {
 		// published: the fault lets publishing through (else Close says
 		// what it left)
 		published bool
-		// answers: the remote answers at once, only wrongly, so the second
-		// machine's calls may wait for its first index read as long as
-		// by default (the damage it finds is then counted before Close,
-		// which cancels a read still going on a loaded machine)
-		answers bool
 	}{
-		{"down", func(f *remotetest.Faulty) { f.Down.Store(true) }, false, false, false},
-		{"hangs", func(f *remotetest.Faulty) { f.Hang.Store(true) }, false, false, false},
-		{"slow", func(f *remotetest.Faulty) { f.Latency.Store(int64(2 * time.Millisecond)) }, true, true, false},
-		{"5xx every third request", func(f *remotetest.Faulty) { f.FailEvery.Store(3) }, true, true, false},
-		{"torn bodies", func(f *remotetest.Faulty) { f.TornGets.Store(true) }, false, true, true},
-		{"flipped bits", func(f *remotetest.Faulty) { f.FlipGets.Store(true) }, false, true, true},
+		{"down", func(f *remotetest.Faulty) { f.Down.Store(true) }, false, false},
+		{"hangs", func(f *remotetest.Faulty) { f.Hang.Store(true) }, false, false},
+		{"slow", func(f *remotetest.Faulty) { f.Latency.Store(int64(2 * time.Millisecond)) }, true, true},
+		{"5xx every third request", func(f *remotetest.Faulty) { f.FailEvery.Store(3) }, true, true},
+		{"torn bodies", func(f *remotetest.Faulty) { f.TornGets.Store(true) }, false, true},
+		{"flipped bits", func(f *remotetest.Faulty) { f.FlipGets.Store(true) }, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,18 +227,17 @@ func TestRemoteFaults(t *testing.T) {
 			// entries were published if the fault let them through.
 			faultyB := remotetest.NewFaulty(fileB)
 			tc.setup(faultyB)
-			timeoutsB := fast
-			if tc.answers {
-				timeoutsB = pcache.RemoteTimeouts(0, 2*time.Second)
-			}
-			b := openStore(t, t.TempDir(), pcache.RemoteBackend(faultyB), timeoutsB, pcache.WithLogger(quiet()))
+			b := openStore(t, t.TempDir(), pcache.RemoteBackend(faultyB), fast, pcache.WithLogger(quiet()))
 			fb := wrapShare(t, b)
 			fb.run(t, ctx, t.TempDir())
 			if tc.served && fb.computes.Load() != 0 {
 				t.Fatalf("computed %d times under %s; want the remote to serve (stats %+v)", fb.computes.Load(), tc.name, b.Stats())
 			}
-			// Closed first: publishing, which Close waits for, may count
-			// errors of its own.
+			// Closed first: Close waits for publishing, which may count
+			// errors of its own. (It cancels an index read still going, and
+			// a cancelled read counts nothing: in the uid-65534 pass of
+			// .ci/run this case has, rarely, failed with no errors counted;
+			// a longer request timeout did not stop it.)
 			closeLeaving(t, b, 20*time.Second, !tc.published)
 			if st := b.Stats(); !tc.served && st.RemoteErrors == 0 && st.RemoteHits == 0 {
 				t.Fatalf("under %s the second machine counted no remote errors: %+v", tc.name, st)
