@@ -73,6 +73,11 @@ type pack struct {
 	idxUnmap   func() error
 	idxSum     atomic.Bool // the index was hashed against its trailer (readers do it lazily: checkIndexes)
 	refs       atomic.Int32
+
+	// The index's fence, once built (fence.go).
+	fence        atomic.Pointer[hashsearch.Fence]
+	finds        atomic.Int32 // finds searched without a fence
+	fenceStarted atomic.Bool
 }
 
 // sealed reports whether the pack has an index.
@@ -248,6 +253,11 @@ func searchIndex(idx []byte, id *ID) (off int64, size uint32, ok bool) {
 	if !found {
 		return 0, 0, false
 	}
+	return entryAt(idx, i)
+}
+
+// entryAt returns the record offset and size of index entry i.
+func entryAt(idx []byte, i int) (off int64, size uint32, ok bool) {
 	e := idx[i*idxEntrySize : (i+1)*idxEntrySize]
 	return int64(binary.BigEndian.Uint64(e[32:40])), binary.BigEndian.Uint32(e[40:44]), true
 }

@@ -50,6 +50,7 @@ type packSet struct {
 	wmu       sync.Mutex       // serialises appends
 	w         *packWriter      // this process's pack, created on first append (set holding wmu and mu; read holding either)
 	merging   sync.WaitGroup   // background merges that began (beginMerge)
+	fences    sync.WaitGroup   // index fence builders (fence.go)
 	mergeMu   sync.Mutex       // orders beginMerge with close
 	closing   bool             // close has begun: no merge begins (mergeMu)
 
@@ -101,7 +102,7 @@ func (ps *packSet) find(id ID) (l loc, ok bool) {
 		}
 	}()
 	for _, p := range ps.sealed {
-		if off, size, found := searchIndex(p.idx, &id); found {
+		if off, size, found := p.search(ps, &id); found {
 			l := loc{p: p, off: off, size: size}
 			if !ps.isBad(l) {
 				p.acquire()
@@ -820,6 +821,7 @@ func (ps *packSet) close() error {
 	}
 	ps.packs, ps.sealed, ps.mem = map[string]*pack{}, nil, map[ID]loc{}
 	ps.mu.Unlock()
+	ps.fences.Wait() // builders stop soon: they no longer share their pack
 	ps.boardMu.Lock()
 	if b := ps.board.Swap(nil); b != nil && b != ps.s.board { // the Store's board is its owner's to close
 		b.Close()

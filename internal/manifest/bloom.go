@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"sync"
 
+	"github.com/pcache/pcache/internal/hashsearch"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
@@ -33,9 +34,13 @@ const (
 	bloomChunk    = 1024
 )
 
-// bloom is an immutable (once published) blocked Bloom filter.
+// bloom is an immutable (once published) blocked Bloom filter, with the
+// fence of the segment's index (package hashsearch), built in the same pass:
+// a key the filter lets through is searched from memory first, not by
+// probing cold pages of a multi-megabyte index.
 type bloom struct {
 	blocks [][8]uint64
+	fence  *hashsearch.Fence
 }
 
 // pick returns the block index for key h and the key's bit selector.
@@ -141,5 +146,14 @@ func (s *segment) buildFilter() (f *bloom, err error) {
 			f.add(idx[:32])
 		}
 	}
-	return f, nil
+	if f != nil {
+		f.fence, err = hashsearch.NewFence(s.count, func(i int) ([]byte, error) {
+			if i%(1<<14) == 0 && s.refs.Load() <= 1 {
+				return nil, errFilterAbandoned
+			}
+			key, _, err := s.entry(i)
+			return key, err
+		})
+	}
+	return f, err
 }

@@ -74,8 +74,11 @@ func TestSegmentFilters(t *testing.T) {
 		m.waitFilters()
 		withFilter := 0
 		for _, s := range segments(m) {
-			if s.filter.Load() != nil {
+			if f := s.filter.Load(); f != nil {
 				withFilter++
+				if f.fence == nil || f.fence.Len() != s.count {
+					t.Fatalf("segment of %d entries: filter without a fence of its index", s.count)
+				}
 			} else if s.count >= bloomMinCount {
 				t.Fatalf("segment of %d entries has no filter", s.count)
 			}

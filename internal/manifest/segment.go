@@ -214,12 +214,17 @@ func (s *segment) entry(i int) (key []byte, off int64, err error) {
 	return e[:32], int64(binary.BigEndian.Uint64(e[32:])), nil
 }
 
-// search finds key h in the index (see package hashsearch).
-func (s *segment) search(h *record.KeyHash) (int, bool, error) {
-	return hashsearch.Search(s.count, h[:], func(i int) ([]byte, error) {
+// search finds key h in the index (see package hashsearch), through the
+// fence f once the filter's build made one.
+func (s *segment) search(h *record.KeyHash, f *bloom) (int, bool, error) {
+	key := func(i int) ([]byte, error) {
 		key, _, err := s.entry(i)
 		return key, err
-	})
+	}
+	if f != nil && f.fence != nil {
+		return f.fence.Search(h[:], key)
+	}
+	return hashsearch.Search(s.count, h[:], key)
 }
 
 // payloadAt reads and checks (framing and checksum) the record of index
@@ -275,7 +280,8 @@ var errBadChecksum = errors.New("record checksum mismatch")
 // lookup finds the record for h and decodes it into r. Damage is an error
 // (the caller reports it and treats it as a miss). r.raw aliases the segment.
 func (s *segment) lookup(h *record.KeyHash, r *rec) (found bool, err error) {
-	if f := s.filter.Load(); f != nil {
+	f := s.filter.Load()
+	if f != nil {
 		if !f.mayContain(h) {
 			return false, nil
 		}
@@ -286,7 +292,7 @@ func (s *segment) lookup(h *record.KeyHash, r *rec) (found bool, err error) {
 		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 		defer s.guard(&err)
 	}
-	i, ok, err := s.search(h)
+	i, ok, err := s.search(h, f)
 	if !ok || err != nil {
 		return false, err
 	}

@@ -4,6 +4,7 @@
 //
 //	go run ./internal/cmd/firsthit fill DIR N     # N distinct small results
 //	go run ./internal/cmd/firsthit hit DIR K      # a fresh process's first hit of key K
+//	go run ./internal/cmd/firsthit hits DIR N     # a process's steady hits of 1000 keys spread over N entries
 //	go run ./internal/cmd/firsthit tree DIR       # the floor's tree: DIR/00/f ... DIR/ff/f
 //	go run ./internal/cmd/firsthit read FILE      # the floor: read one small file
 //
@@ -16,6 +17,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"time"
 
@@ -80,6 +82,12 @@ func run(args []string) error {
 		t4 := time.Now()
 		fmt.Printf("open %v  wrap %v  hit %v  open+first hit %v  close %v\n", t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t3.Sub(t0), t4.Sub(t3))
 		return err
+	case "hits":
+		n, err := strconv.Atoi(args[2])
+		if err != nil {
+			return err
+		}
+		return steadyHits(ctx, args[1], n)
 	case "tree":
 		for i := range 256 {
 			d := filepath.Join(args[1], fmt.Sprintf("%02x", i))
@@ -98,4 +106,45 @@ func run(args []string) error {
 		return err
 	}
 	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+// steadyHits hits 1000 keys spread over the n entries of the cache in dir,
+// round after round, and prints the best round's time per hit. With
+// FIRSTHIT_CPUPROFILE set, it writes a CPU profile of the rounds there.
+func steadyHits(ctx context.Context, dir string, n int) error {
+	s, err := pcache.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	f := pcache.MustWrap(s, "bench/firsthit", result)
+	if p := os.Getenv("FIRSTHIT_CPUPROFILE"); p != "" {
+		pf, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	keys := make([]Args, 1000)
+	for i := range keys {
+		keys[i] = Args{i * (n / len(keys))}
+	}
+	best := time.Duration(1 << 62)
+	for range 100 {
+		t0 := time.Now()
+		for range 20 {
+			for _, k := range keys {
+				if _, err := f.Call(pcache.ErrorOnMiss(ctx), k); err != nil {
+					return err
+				}
+			}
+		}
+		best = min(best, time.Since(t0)/time.Duration(20*len(keys)))
+	}
+	fmt.Printf("best hit %v over 100 rounds of 20x%d keys\n", best, len(keys))
+	return nil
 }
