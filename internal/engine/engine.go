@@ -261,6 +261,9 @@ func (s *Engine) manifest(name string) (*manifest.Manifest, error) {
 		ReadOnly: s.readOnly,
 		Board:    s.board,
 		Logf:     func(format string, args ...any) { s.log.Warn(fmt.Sprintf(format, args...)) },
+		// Lookups serve what the view holds; a journal a sync appended
+		// to after it was retired is read by the first refresh.
+		TrustSummary: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("pcache: open manifest of %q: %w", name, err)

@@ -57,6 +57,15 @@ type Options struct {
 	// Zero: retire.Grace; negative: they are deleted at once. Files outside
 	// manifests/ (a mirror's) are always deleted at once.
 	RetireGrace time.Duration
+	// TrustSummary lets the first view (the one Open reads) take the
+	// retirement summary's word (package retire) that the retired journals
+	// it lists are as they were retired, instead of checking each one's
+	// size and time: after a large fill, that is a thousand lstats before
+	// the first hit of every new process for an hour. A journal a sync
+	// appended to since is read by the next refresh, as FullRefresh allows
+	// for any change a sync brings. Off, every view checks: what decides
+	// which objects are referenced (gc) must not miss a record.
+	TrustSummary bool
 	// Dir, if set, is the directory of the manifest's files instead of the
 	// function's directory in the cache (a mirror of a remote index).
 	Dir string

@@ -21,6 +21,7 @@ type retirement struct {
 	buf     []byte          // hasRecord's scratch
 	summary *retire.Summary // nil: none
 	asked   map[string]bool // journals whose record was read: retired or not
+	trust   bool            // the summary's word is taken (Options.TrustSummary, first view)
 }
 
 // retirement learns which files of the directory are retired, before a
@@ -38,7 +39,7 @@ func (m *Manifest) retirement(seen []string, fresh bool) *retirement {
 	if len(records) == 0 {
 		return nil
 	}
-	r := &retirement{m: m, relDir: m.d.Rel(m.dir), records: records, asked: map[string]bool{}}
+	r := &retirement{m: m, relDir: m.d.Rel(m.dir), records: records, asked: map[string]bool{}, trust: fresh && m.opts.TrustSummary}
 	r.summary = retire.ReadSummary(m.d, r.relDir)
 	if fresh && r.summary == nil {
 		if l, err := listDir(m.dir); err == nil {
@@ -69,7 +70,8 @@ func (r *retirement) hasRecord(n string) bool {
 
 // retired reports whether the listed file n is retired: it had a record
 // before the listing and, if it is a journal the view does not read yet,
-// it is still as its record (read, or as the summary repeats it) says. A
+// it is still as its record (read, or as the summary repeats it) says, or
+// the summary lists it and its word is taken (r.trust). A
 // segment is named by its content and never changes: its record says it.
 func (r *retirement) retired(n string) bool {
 	if r == nil || r.m.journals[n] != nil || !r.hasRecord(n) {
@@ -80,6 +82,9 @@ func (r *retirement) retired(n string) bool {
 	}
 	if ok, asked := r.asked[n]; asked {
 		return ok
+	}
+	if r.trust && r.summary.Has(n) {
+		return true
 	}
 	// Not listed by the summary either: its record was not read before the
 	// listing, so the journal is read.

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestFreshViewSkipsRetiredFiles: a process that opens a manifest after a
@@ -50,6 +51,22 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	}
 	wantResult(t, r, 50, "appended")
 	wantResult(t, r, 5, "0")
+
+	// A view that takes the summary's word checks no journal, and reads
+	// the one appended to at its first refresh.
+	tr := mustOpen(t, root, "f", Options{ReadOnly: true, TrustSummary: true, FullRefresh: time.Nanosecond})
+	defer tr.Close()
+	if trackedJournals(tr) != 0 {
+		t.Fatalf("a view trusting the summary reads %d journals, want none", trackedJournals(tr))
+	}
+	wantResult(t, tr, 5, "0")
+	if err := tr.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if trackedJournals(tr) != 1 {
+		t.Fatalf("after a refresh, a view trusting the summary reads %d journals, want the one appended to", trackedJournals(tr))
+	}
+	wantResult(t, tr, 50, "appended")
 }
 
 // TestFreshViewReadsOneSummary: a fresh view learns which journals a
