@@ -57,14 +57,16 @@ type Options struct {
 	// Zero: retire.Grace; negative: they are deleted at once. Files outside
 	// manifests/ (a mirror's) are always deleted at once.
 	RetireGrace time.Duration
-	// TrustSummary lets the first view (the one Open reads) take the
-	// retirement summary's word (package retire) that the retired journals
-	// it lists are as they were retired, instead of checking each one's
-	// size and time: after a large fill, that is a thousand lstats before
-	// the first hit of every new process for an hour. A journal a sync
-	// appended to since is read by the next refresh, as FullRefresh allows
-	// for any change a sync brings. Off, every view checks: what decides
-	// which objects are referenced (gc) must not miss a record.
+	// TrustSummary lets a refresh take the retirement summary's word
+	// (package retire) that the retired journals it lists are as they were
+	// retired, instead of checking each one's size and time, in the first
+	// view (the one Open reads) and within FullRefresh of the last refresh
+	// that checked: after a large fill, a check is a thousand lstats, paid
+	// before the first hit of every new process, and by every refresh of a
+	// reader beside a writer, for an hour. A journal a sync appended to is
+	// still read within FullRefresh, as for any change a sync brings. Off,
+	// every refresh checks: what decides which objects are referenced (gc)
+	// must not miss a record.
 	TrustSummary bool
 	// Dir, if set, is the directory of the manifest's files instead of the
 	// function's directory in the cache (a mirror of a remote index).
@@ -124,8 +126,9 @@ type Manifest struct {
 	badSegs   map[string]os.FileInfo // segment files found damaged: skipped while unchanged
 	segNames  map[string]bool        // every segment name listed so far (none, and no journal: a fresh view)
 	w         *journalWriter
-	autoCount int  // journal count that last triggered automatic compaction
-	rebuild   bool // a failed refresh left mem to be rebuilt
+	autoCount int   // journal count that last triggered automatic compaction
+	rebuild   bool  // a failed refresh left mem to be rebuilt
+	checkedAt int64 // when a refresh last checked the retired journals (unix ns; Options.TrustSummary)
 
 	// rw guards what Lookup reads: mem and segList.
 	rw      sync.RWMutex

@@ -54,6 +54,7 @@ type refreshPass struct {
 	rmV        uint64
 	boardOK    bool
 	rmOK       bool
+	trusted    bool // the retirement summary's word was taken (Options.TrustSummary)
 }
 
 // fail ends a refresh that could not read the directory: it keeps what was
@@ -89,6 +90,7 @@ func (p *refreshPass) read() error {
 	var seen []string
 	for attempt := 0; ; attempt++ {
 		retired := m.retirement(seen, len(m.journals) == 0 && len(m.segNames) == 0)
+		p.trusted = retired != nil && retired.trust
 		l, err := listDir(m.dir)
 		if err != nil {
 			return err
@@ -252,6 +254,9 @@ func (p *refreshPass) install() {
 	m.rmSeen.Store(p.rmV)
 	m.rmSeenOK.Store(p.rmOK)
 	m.fullAt.Store(p.started)
+	if !p.trusted {
+		m.checkedAt = p.started
+	}
 
 	old := m.segs
 	m.segs = p.segs

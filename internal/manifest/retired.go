@@ -1,6 +1,8 @@
 package manifest
 
 import (
+	"time"
+
 	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/retire"
 )
@@ -21,7 +23,7 @@ type retirement struct {
 	buf     []byte          // hasRecord's scratch
 	summary *retire.Summary // nil: none
 	asked   map[string]bool // journals whose record was read: retired or not
-	trust   bool            // the summary's word is taken (Options.TrustSummary, first view)
+	trust   bool            // the summary's word is taken (Options.TrustSummary)
 }
 
 // retirement learns which files of the directory are retired, before a
@@ -39,7 +41,8 @@ func (m *Manifest) retirement(seen []string, fresh bool) *retirement {
 	if len(records) == 0 {
 		return nil
 	}
-	r := &retirement{m: m, relDir: m.d.Rel(m.dir), records: records, asked: map[string]bool{}, trust: fresh && m.opts.TrustSummary}
+	trust := m.opts.TrustSummary && (fresh || time.Now().UnixNano()-m.checkedAt < int64(m.opts.FullRefresh))
+	r := &retirement{m: m, relDir: m.d.Rel(m.dir), records: records, asked: map[string]bool{}, trust: trust}
 	r.summary = retire.ReadSummary(m.d, r.relDir)
 	if fresh && r.summary == nil {
 		if l, err := listDir(m.dir); err == nil {

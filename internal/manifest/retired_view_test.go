@@ -36,14 +36,7 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	r.Close()
 
 	// A sync appends to a retired journal: a fresh view reads it.
-	f, err := os.OpenFile(filepath.Join(m.dir, l.journals[1]), os.O_WRONLY|os.O_APPEND, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Write(readJournalRecord(t, root, ent(50, "appended"))); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	appendRecord(t, root, m, l.journals[1], ent(50, "appended"))
 	r = mustOpen(t, root, "f", Options{ReadOnly: true})
 	defer r.Close()
 	if trackedJournals(r) != 1 {
@@ -51,22 +44,71 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	}
 	wantResult(t, r, 50, "appended")
 	wantResult(t, r, 5, "0")
+}
 
-	// A view that takes the summary's word checks no journal, and reads
-	// the one appended to at its first refresh.
-	tr := mustOpen(t, root, "f", Options{ReadOnly: true, TrustSummary: true, FullRefresh: time.Nanosecond})
-	defer tr.Close()
-	if trackedJournals(tr) != 0 {
-		t.Fatalf("a view trusting the summary reads %d journals, want none", trackedJournals(tr))
-	}
-	wantResult(t, tr, 5, "0")
-	if err := tr.Refresh(); err != nil {
+// appendRecord appends a record to journal file n of m's directory, as a
+// sync bringing a longer copy of it would.
+func appendRecord(t *testing.T, root string, m *Manifest, n string, e Entry) {
+	t.Helper()
+	f, err := os.OpenFile(filepath.Join(m.dir, n), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if trackedJournals(tr) != 1 {
-		t.Fatalf("after a refresh, a view trusting the summary reads %d journals, want the one appended to", trackedJournals(tr))
+	defer f.Close()
+	if _, err := f.Write(readJournalRecord(t, root, e)); err != nil {
+		t.Fatal(err)
 	}
-	wantResult(t, tr, 50, "appended")
+}
+
+// TestTrustSummary: a view with Options.TrustSummary takes the retirement
+// summary's word for the retired journals in its first view and within
+// FullRefresh of the last refresh that checked them, and checks them (so
+// reads a journal a sync appended to) otherwise.
+func TestTrustSummary(t *testing.T) {
+	tests := []struct {
+		name        string
+		fullRefresh time.Duration
+		readLater   bool // a journal appended to after a check is read by the next refresh
+	}{
+		{"checked within an hour", time.Hour, false},
+		{"checked at every refresh", time.Nanosecond, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			root := t.TempDir()
+			m := compactedJournals(t, root)
+			m.Close()
+			l, err := listDir(m.dir)
+			if err != nil || len(l.journals) != 3 {
+				t.Fatalf("on disk: %v, %v; want the 3 retired journals", l.journals, err)
+			}
+			appendRecord(t, root, m, l.journals[0], ent(50, "appended"))
+
+			r := mustOpen(t, root, "f", Options{ReadOnly: true, TrustSummary: true, FullRefresh: tt.fullRefresh})
+			defer r.Close()
+			if trackedJournals(r) != 0 {
+				t.Fatalf("a first view trusting the summary reads %d journals, want none", trackedJournals(r))
+			}
+			if err := r.Refresh(); err != nil { // the first refresh checks
+				t.Fatal(err)
+			}
+			if trackedJournals(r) != 1 {
+				t.Fatalf("after a refresh: %d journals read, want the one appended to", trackedJournals(r))
+			}
+			wantResult(t, r, 50, "appended")
+
+			appendRecord(t, root, m, l.journals[1], ent(51, "appended later"))
+			if err := r.Refresh(); err != nil {
+				t.Fatal(err)
+			}
+			if read := trackedJournals(r) == 2; read != tt.readLater {
+				t.Fatalf("the journal appended to after the check: read %v, want %v", read, tt.readLater)
+			}
+			for i := range 30 {
+				wantResult(t, r, i, fmt.Sprint(i/10))
+			}
+		})
+	}
 }
 
 // TestFreshViewReadsOneSummary: a fresh view learns which journals a
