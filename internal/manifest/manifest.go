@@ -120,15 +120,16 @@ type Manifest struct {
 
 	// mu serialises changes to the view (refresh, append, close) and guards
 	// the fields below it.
-	mu        sync.Mutex
-	journals  map[string]*jstate
-	segs      map[string]*segment
-	badSegs   map[string]os.FileInfo // segment files found damaged: skipped while unchanged
-	segNames  map[string]bool        // every segment name listed so far (none, and no journal: a fresh view)
-	w         *journalWriter
-	autoCount int   // journal count that last triggered automatic compaction
-	rebuild   bool  // a failed refresh left mem to be rebuilt
-	checkedAt int64 // when a refresh last checked the retired journals (unix ns; Options.TrustSummary)
+	mu         sync.Mutex
+	journals   map[string]*jstate
+	segs       map[string]*segment
+	badSegs    map[string]os.FileInfo // segment files found damaged: skipped while unchanged
+	segNames   map[string]bool        // every segment name listed so far (none, and no journal: a fresh view)
+	w          *journalWriter
+	autoCount  int             // journal count that last triggered automatic compaction
+	rebuild    bool            // a failed refresh left mem to be rebuilt
+	checkedAt  int64           // when a refresh last checked the retired files (unix ns; Options.TrustSummary)
+	retiredSet map[string]bool // the files the last check found retired (nil: none made)
 
 	// rw guards what Lookup reads: mem and segList.
 	rw      sync.RWMutex

@@ -54,7 +54,7 @@ type refreshPass struct {
 	rmV        uint64
 	boardOK    bool
 	rmOK       bool
-	trusted    bool // the retirement summary's word was taken (Options.TrustSummary)
+	retired    *retirement // the last listing's (nil: nothing is retired)
 }
 
 // fail ends a refresh that could not read the directory: it keeps what was
@@ -90,7 +90,7 @@ func (p *refreshPass) read() error {
 	var seen []string
 	for attempt := 0; ; attempt++ {
 		retired := m.retirement(seen, len(m.journals) == 0 && len(m.segNames) == 0)
-		p.trusted = retired != nil && retired.trust
+		p.retired = retired
 		l, err := listDir(m.dir)
 		if err != nil {
 			return err
@@ -254,8 +254,14 @@ func (p *refreshPass) install() {
 	m.rmSeen.Store(p.rmV)
 	m.rmSeenOK.Store(p.rmOK)
 	m.fullAt.Store(p.started)
-	if !p.trusted {
-		m.checkedAt = p.started
+	switch r := p.retired; {
+	case r == nil:
+		m.checkedAt, m.retiredSet = p.started, map[string]bool{}
+	case r.known != nil: // the last check's answer, taken again
+	case r.trust: // a first view: its answer, not checked
+		m.retiredSet = r.found
+	default:
+		m.checkedAt, m.retiredSet = p.started, r.found
 	}
 
 	old := m.segs

@@ -24,6 +24,9 @@ type retirement struct {
 	summary *retire.Summary // nil: none
 	asked   map[string]bool // journals whose record was read: retired or not
 	trust   bool            // the summary's word is taken (Options.TrustSummary)
+	// known, when set, is the last check's answer, taken instead of
+	// records and summary (recent); found collects this pass's answer.
+	known, found map[string]bool
 }
 
 // retirement learns which files of the directory are retired, before a
@@ -33,16 +36,27 @@ type retirement struct {
 // writing it) has its record read now; in a fresh view of a directory
 // without a summary, that is every such journal of a listing made for the
 // purpose. A mirror's directory retires nothing: nil.
+//
+// With Options.TrustSummary, a refresh within FullRefresh of the last one
+// that checked (recent) takes that check's answer instead of reading the
+// records and the summary again: a file retired since is read as live
+// until the next check (its records are also in the output that replaced
+// it, so the view holds them twice, which resolve alike), and a file the
+// check found retired stays so.
 func (m *Manifest) retirement(seen []string, fresh bool) *retirement {
 	if m.opts.Dir != "" {
 		return nil
+	}
+	recent := time.Now().UnixNano()-m.checkedAt < int64(m.opts.FullRefresh)
+	if m.opts.TrustSummary && !fresh && recent && m.retiredSet != nil {
+		return &retirement{m: m, trust: true, known: m.retiredSet}
 	}
 	records := retire.Names(m.d)
 	if len(records) == 0 {
 		return nil
 	}
-	trust := m.opts.TrustSummary && (fresh || time.Now().UnixNano()-m.checkedAt < int64(m.opts.FullRefresh))
-	r := &retirement{m: m, relDir: m.d.Rel(m.dir), records: records, asked: map[string]bool{}, trust: trust}
+	r := &retirement{m: m, relDir: m.d.Rel(m.dir), records: records, asked: map[string]bool{},
+		trust: m.opts.TrustSummary && fresh, found: map[string]bool{}}
 	r.summary = retire.ReadSummary(m.d, r.relDir)
 	if fresh && r.summary == nil {
 		if l, err := listDir(m.dir); err == nil {
@@ -77,7 +91,22 @@ func (r *retirement) hasRecord(n string) bool {
 // the summary lists it and its word is taken (r.trust). A
 // segment is named by its content and never changes: its record says it.
 func (r *retirement) retired(n string) bool {
-	if r == nil || r.m.journals[n] != nil || !r.hasRecord(n) {
+	if r == nil || r.m.journals[n] != nil {
+		return false
+	}
+	if r.known != nil {
+		return r.known[n]
+	}
+	if !r.check(n) {
+		return false
+	}
+	r.found[n] = true
+	return true
+}
+
+// check is retired's answer from the records and the summary.
+func (r *retirement) check(n string) bool {
+	if !r.hasRecord(n) {
 		return false
 	}
 	if layout.IsSegmentName(n) {

@@ -175,3 +175,49 @@ func TestCloseCompactsItsJournal(t *testing.T) {
 		}
 	}
 }
+
+// TestTrustSummaryBetweenChecks: files a compaction retires between two
+// checks stay in a trusting view (their records twice, resolving alike)
+// until the next check drops them.
+func TestTrustSummaryBetweenChecks(t *testing.T) {
+	root := t.TempDir()
+	m := compactedJournals(t, root) // one segment of keys 0-29
+	m.Close()
+	r := mustOpen(t, root, "f", Options{ReadOnly: true, TrustSummary: true, FullRefresh: time.Hour})
+	defer r.Close()
+	if err := r.Refresh(); err != nil { // a check
+		t.Fatal(err)
+	}
+	before := len(segments(r))
+
+	w := mustOpen(t, root, "f", Options{})
+	mustAppend(t, w, ent(5, "replaced"), ent(40, "new"))
+	w.Close() // its journal: dead, so the next full compaction merges it
+	w = mustOpen(t, root, "f", Options{})
+	if err := w.Compact(true); err != nil { // retires the segment and the journal
+		t.Fatal(err)
+	}
+	w.Close()
+
+	check := func(when string, wantSegs int) {
+		t.Helper()
+		if err := r.Refresh(); err != nil {
+			t.Fatal(err)
+		}
+		if n := len(segments(r)); n != wantSegs {
+			t.Fatalf("%s: %d segments in the view, want %d", when, n, wantSegs)
+		}
+		for i := range 30 {
+			if i != 5 {
+				wantResult(t, r, i, fmt.Sprint(i/10))
+			}
+		}
+		wantResult(t, r, 5, "replaced")
+		wantResult(t, r, 40, "new")
+	}
+	check("before the next check", before+1) // the retired segment, and the output
+	r.mu.Lock()
+	r.checkedAt = 0 // FullRefresh has passed
+	r.mu.Unlock()
+	check("after the next check", 1)
+}
