@@ -296,11 +296,11 @@ func (s *Store) packedSeen(id ID) (int64, bool) {
 }
 
 // packedNew looks for object id in packs this process has not seen yet
-// (listing the pack directory again).
+// (listing the pack directory again, and looking again even if this
+// listing changed nothing: another goroutine's may have added the pack
+// since the caller looked).
 func (s *Store) packedNew(id ID) (int64, bool) {
-	if !s.packs.refresh() {
-		return 0, false
-	}
+	s.packs.refresh()
 	return s.packedSeen(id)
 }
 

@@ -126,10 +126,17 @@ func (ps *packSet) markBad(l loc) {
 // get returns a copy of packed object id, verified, or ok false when no
 // pack this process has seen holds it (after looking for new packs once).
 func (ps *packSet) get(id ID, want int64, fn func([]byte) error) (ok bool, err error) {
-	for try := 0; try < 2; try++ {
+	for try := 0; try < 3; try++ {
 		l, found := ps.find(id)
 		if !found {
-			if try == 0 && (ps.refresh() || ps.checkIndexes()) {
+			// A pack not seen yet: list them again, and look again even
+			// if this listing changed nothing (another goroutine's may
+			// have added the pack since our find); then check indexes.
+			if try == 0 {
+				ps.refresh()
+				continue
+			}
+			if try == 1 && ps.checkIndexes() {
 				continue
 			}
 			return false, nil
