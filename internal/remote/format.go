@@ -150,11 +150,31 @@ func readCheckpoint(ctx context.Context, b Backend, name string, seq uint64) (ch
 	if err != nil {
 		return checkpoint{}, err
 	}
+	return decodeCheckpoint(data, name, seq)
+}
+
+// decodeCheckpoint decodes checkpoint seq of function name. Its segments
+// field must be there, if empty (a function whose every entry a remote gc
+// evicted): a bit flip that renames the key would otherwise read as a
+// checkpoint of nothing, an index silently emptied.
+func decodeCheckpoint(data []byte, name string, seq uint64) (checkpoint, error) {
 	var cp checkpoint
-	if err := decodeSmall(data, &cp); err != nil || cp.Format != checkpointFormat || cp.Name != name || cp.Seq != seq || len(cp.Segments) > maxCheckpointSegments {
+	if err := decodeSmall(data, &cp); err != nil || cp.Format != checkpointFormat || cp.Name != name || cp.Seq != seq ||
+		len(cp.Segments) > maxCheckpointSegments || !hasField(data, "segments") {
 		return checkpoint{}, fmt.Errorf("%w: checkpoint %d of %s is not one of its checkpoints", errDamaged, seq, name)
 	}
 	return cp, nil
+}
+
+// hasField reports whether the CBOR map data has key (decoding ignores a
+// key it does not know, such as one a bit flip renamed).
+func hasField(data []byte, key string) bool {
+	var m map[string]cbor.RawMessage
+	if decodeSmall(data, &m) != nil {
+		return false
+	}
+	_, ok := m[key]
+	return ok
 }
 
 // readLogEntry returns log entry n of function name (an error wrapping
@@ -166,8 +186,16 @@ func readLogEntry(ctx context.Context, b Backend, name string, n uint64) (logEnt
 	if err != nil {
 		return logEntry{}, err
 	}
+	return decodeLogEntry(data, name, n)
+}
+
+// decodeLogEntry decodes log entry n of function name. Every entry a writer
+// makes names a segment: one that names none (its segments key renamed by
+// a bit flip, say) is damaged, not an entry to take and skip silently.
+func decodeLogEntry(data []byte, name string, n uint64) (logEntry, error) {
 	var le logEntry
-	if err := decodeSmall(data, &le); err != nil || le.Format != logFormat || le.Name != name || len(le.Segments) > maxLogSegments {
+	if err := decodeSmall(data, &le); err != nil || le.Format != logFormat || le.Name != name ||
+		len(le.Segments) == 0 || len(le.Segments) > maxLogSegments {
 		return logEntry{}, fmt.Errorf("%w: log entry %d of %s is not one of its entries", errDamaged, n, name)
 	}
 	for _, f := range le.Segments {

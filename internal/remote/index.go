@@ -376,7 +376,7 @@ func (fi *fnIndex) damagedEntry(run *refreshRun, n uint64, bad error) logStep {
 // over it; a segment a remote gc removed sends the mirror to the checkpoint.
 func (fi *fnIndex) takeEntry(ctx context.Context, run *refreshRun, n uint64, entry logEntry) logStep {
 	run.badTries = 0
-	err := fi.fetchSegments(ctx, entry.Segments, run.deadline)
+	skipped, err := fi.fetchSegments(ctx, entry.Segments, run.deadline)
 	if errors.Is(err, ErrNotExist) && fi.fromCheckpoint(ctx, true, run.deadline) {
 		// Its segment was removed by a remote gc, which compacted it
 		// into a checkpoint first.
@@ -390,6 +390,9 @@ func (fi *fnIndex) takeEntry(ctx context.Context, run *refreshRun, n uint64, ent
 	}
 	fi.st.Cursor = n
 	fi.st.Log[n] = entry.Segments
+	if run.damaged += skipped; run.damaged > maxDamagedPerRefresh {
+		return stepLimited // segments that never match their names: a remote answering what it has not got
+	}
 	return stepNext
 }
 
@@ -483,7 +486,7 @@ func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool, deadline time.T
 	if !ok {
 		return false
 	}
-	if fi.fetchSegments(ctx, cp.Segments, deadline) != nil {
+	if _, err := fi.fetchSegments(ctx, cp.Segments, deadline); err != nil {
 		return false // the segments fetched so far stay: the next refresh goes on
 	}
 	keep := map[string]bool{}
@@ -570,7 +573,7 @@ func (fi *fnIndex) readCheckpointAt(ctx context.Context, seq uint64) (checkpoint
 // verified against its content name. A segment that stays damaged is
 // skipped (its records are misses); ErrNotExist means one is gone;
 // errBudget that the refresh ran out of time first.
-func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline time.Time) error {
+func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline time.Time) (skipped int, err error) {
 	var todo []string
 	for _, file := range files {
 		if !layout.IsSegmentName(file) {
@@ -583,32 +586,39 @@ func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline t
 	}
 	// In parallel (a checkpoint names many), at most maxAhead at once.
 	errs := make([]error, len(todo))
+	skips := make([]bool, len(todo))
 	sem := make(chan struct{}, maxAhead)
 	var wg sync.WaitGroup
 	for i, file := range todo {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			errs[i] = fi.fetchSegment(ctx, file, deadline)
+			skips[i], errs[i] = fi.fetchSegment(ctx, file, deadline)
 		})
 	}
 	wg.Wait()
+	for _, s := range skips {
+		if s {
+			skipped++
+		}
+	}
 	for _, want := range []error{ErrNotExist, errBudget} { // what the caller acts on first
 		for _, err := range errs {
 			if errors.Is(err, want) {
-				return err
+				return skipped, err
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return skipped, errors.Join(errs...)
 }
 
-// fetchSegment downloads one segment into the mirror (see fetchSegments).
-func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.Time) error {
+// fetchSegment downloads one segment into the mirror (see fetchSegments);
+// skipped, it gave up on one whose bytes never matched its name.
+func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.Time) (skipped bool, err error) {
 	t := fi.t
 	for try := 1; ; try++ {
 		if time.Now().After(deadline) {
-			return errBudget
+			return false, errBudget
 		}
 		var data []byte
 		err := t.request(ctx, "fetch a segment", func(ctx context.Context) error {
@@ -617,7 +627,7 @@ func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.
 			return err
 		})
 		if err != nil {
-			return err
+			return false, err
 		}
 		recs, derr := manifest.DecodeSegment(fi.name, data)
 		if derr == nil {
@@ -627,11 +637,11 @@ func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.
 			if t.opts.Apply != nil {
 				t.opts.Apply(fi.name, recs)
 			}
-			return nil
+			return false, nil
 		}
 		t.failed("fetch a segment", fmt.Errorf("segment %s of %s: %w", file, fi.name, derr))
 		if try == segmentTries {
-			return nil // skipped: its records are misses
+			return true, nil // its records are misses
 		}
 	}
 }

@@ -33,8 +33,10 @@ type Faulty struct {
 	FailEvery atomic.Int64
 	// TornGets cuts every body Get returns to half its length.
 	TornGets atomic.Bool
-	// FlipGets flips one bit of every body Get returns.
+	// FlipGets flips one bit of every body Get returns: of its middle
+	// byte, or with FlipAt (1 to 63) of byte len*FlipAt/64.
 	FlipGets atomic.Bool
+	FlipAt   atomic.Int64
 	// IgnoreConditions makes create-only puts overwrite, as servers that
 	// ignore If-None-Match do.
 	IgnoreConditions atomic.Bool
@@ -144,7 +146,11 @@ func (f *Faulty) Get(ctx context.Context, key string) (io.ReadCloser, error) {
 		b = b[:len(b)/2]
 	}
 	if f.FlipGets.Load() && len(b) > 0 {
-		b[len(b)/2] ^= 0x10
+		at := len(b) / 2
+		if k := f.FlipAt.Load(); k > 0 {
+			at = int(int64(len(b)) * k / 64)
+		}
+		b[at] ^= 0x10
 	}
 	return io.NopCloser(bytes.NewReader(b)), nil
 }
