@@ -614,3 +614,54 @@ func TestRemoteUploadsCountEntries(t *testing.T) {
 		t.Fatal("the reader's use records did not reach the remote")
 	}
 }
+
+// TestRemoteDamagedHeadAfterGC: after a remote gc removed the log that a
+// checkpoint covers, a new machine whose read of the head comes back
+// damaged (a bit flipped anywhere in it) still finds the newest checkpoint
+// and is served, and counts the damage. It used to take the head for
+// absent (or follow its flipped number to a checkpoint that is not there),
+// read the removed log from its start, and serve nothing, counting
+// nothing.
+func TestRemoteDamagedHeadAfterGC(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _ := fileRemote(t)
+	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+	for k := range 10 {
+		computeShort(t, a, "head/f", k, k+1)
+		if err := a.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(48 * time.Hour)})
+	if err == nil && rep.DeletedLog == 0 { // the first writes the checkpoint; the log goes at the next
+		rep, err = remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(96 * time.Hour)})
+	}
+	if err != nil || rep.DeletedLog == 0 {
+		t.Fatalf("gc removed no log entry: %+v, %v", rep, err)
+	}
+	for at := int64(1); at < 64; at += 8 { // the head is a few bytes: each of them, somewhere
+		t.Run(fmt.Sprintf("flip at %d of 64", at), func(t *testing.T) {
+			f := remotetest.NewFaulty(b)
+			f.Only = "/head"
+			f.FlipGets.Store(true)
+			f.FlipAt.Store(at)
+			c := openStore(t, t.TempDir(), pcache.RemoteBackend(f), pcache.WithLogger(quiet()))
+			g := pcache.MustWrap(c, "head/f", func(_ context.Context, k int) (string, error) { return "", fmt.Errorf("computed %d", k) })
+			for k := range 10 {
+				if v, err := g.Call(pcache.ErrorOnMiss(ctx), k); err != nil || v != shortValue(k) {
+					t.Fatalf("key %d: %q, %v", k, v, err)
+				}
+			}
+			if err := c.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if st := c.Stats(); st.RemoteErrors == 0 || st.RemoteErrors > 4 {
+				t.Fatalf("remote errors %d, want the damaged head counted, a few times at most: %+v", st.RemoteErrors, st)
+			}
+		})
+	}
+}

@@ -128,6 +128,19 @@ func parseObjectKey(key string) (id [32]byte, compressed, ok bool) {
 // readHead returns the checkpoint number function name's head names: 0
 // when there is no head, or it does not decode (it is only a hint).
 func readHead(ctx context.Context, b Backend, name string) (uint64, error) {
+	seq, err := readHeadChecked(ctx, b, name)
+	if errors.Is(err, errDamaged) {
+		return 0, nil
+	}
+	return seq, err
+}
+
+// readHeadChecked is readHead telling a head that is there but is not one
+// (errDamaged: it does not decode, or a bit flip renamed its seq key)
+// from no head. A mirror that finds it damaged looks for the newest
+// checkpoint itself: after a remote gc removed the log a checkpoint
+// covers, reading that log from its start would find nothing.
+func readHeadChecked(ctx context.Context, b Backend, name string) (uint64, error) {
 	data, err := getAll(ctx, b, headKey(name), maxHead)
 	if errors.Is(err, ErrNotExist) {
 		return 0, nil
@@ -136,8 +149,8 @@ func readHead(ctx context.Context, b Backend, name string) (uint64, error) {
 		return 0, err
 	}
 	var h head
-	if decodeSmall(data, &h) != nil {
-		return 0, nil
+	if decodeSmall(data, &h) != nil || h.Seq == 0 || !hasField(data, "seq") {
+		return 0, fmt.Errorf("%w: the head of %s is not a head", errDamaged, name)
 	}
 	return h.Seq, nil
 }

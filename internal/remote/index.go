@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -470,15 +471,22 @@ func (fi *fnIndex) segments() int {
 func (fi *fnIndex) fromCheckpoint(ctx context.Context, any bool, deadline time.Time) bool {
 	t := fi.t
 	var seq uint64
+	var damaged error
 	err := t.request(ctx, "read the head", func(ctx context.Context) error {
 		var err error
-		seq, err = readHead(ctx, t.b, fi.name)
+		if seq, err = readHeadChecked(ctx, t.b, fi.name); errors.Is(err, errDamaged) {
+			damaged, err = err, nil // the remote answered: counted below, not as its failure
+		}
 		return err
 	})
 	if err != nil {
 		return false
 	}
 	fi.st.HeadAt = t.opts.Now()
+	if damaged != nil {
+		t.failed("read the head", fmt.Errorf("%w; reading its newest checkpoint", damaged))
+		seq = fi.newestCheckpoint(ctx)
+	}
 	if seq == 0 || (seq <= fi.st.Base && !any) || (seq == fi.damagedCP && !any) {
 		return false // nothing newer (a damaged checkpoint this process worked around is not)
 	}
@@ -542,31 +550,54 @@ func (fi *fnIndex) readCheckpointAt(ctx context.Context, seq uint64) (checkpoint
 		return cp, damaged, err
 	}
 	cp, damaged, err := read(seq)
+	if errors.Is(err, ErrNotExist) {
+		// Writers put a checkpoint before the head that names it, and gc
+		// removes only older ones: a head naming one the remote lacks is
+		// damaged (a flipped bit in its number).
+		damaged, err = true, nil
+	}
 	if err != nil {
 		return cp, false
 	}
 	if !damaged {
 		return cp, true
 	}
-	t.failed("read a checkpoint", fmt.Errorf("checkpoint %d of %s is damaged; trying an older one", seq, fi.name))
+	t.failed("read a checkpoint", fmt.Errorf("checkpoint %d of %s is damaged or missing; trying an older one", seq, fi.name))
 	fi.damagedCP = seq // the log it covered may be gone: refresh steps over it
-	var older []uint64
-	prefix := strings.TrimSuffix(checkpointKey(fi.name, 0), fmt.Sprintf("%020d", 0))
-	t.request(ctx, "list the checkpoints", func(ctx context.Context) error {
-		return t.b.List(ctx, prefix, func(key string, _ int64, _ time.Time) error {
-			if n, err := parseSeq(strings.TrimPrefix(key, prefix)); err == nil && n < seq {
-				older = append(older, n)
-			}
-			return nil
-		})
-	})
-	slices.Sort(older)
+	older := fi.checkpoints(ctx, seq)
 	for i := len(older) - 1; i >= 0 && i >= len(older)-3; i-- {
 		if cp, damaged, err := read(older[i]); err == nil && !damaged {
 			return cp, true
 		}
 	}
 	return checkpoint{}, false
+}
+
+// checkpoints lists the numbers of the function's checkpoints below
+// below, in order (none if the listing fails).
+func (fi *fnIndex) checkpoints(ctx context.Context, below uint64) []uint64 {
+	t := fi.t
+	var ns []uint64
+	prefix := strings.TrimSuffix(checkpointKey(fi.name, 0), fmt.Sprintf("%020d", 0))
+	t.request(ctx, "list the checkpoints", func(ctx context.Context) error {
+		return t.b.List(ctx, prefix, func(key string, _ int64, _ time.Time) error {
+			if n, err := parseSeq(strings.TrimPrefix(key, prefix)); err == nil && n < below {
+				ns = append(ns, n)
+			}
+			return nil
+		})
+	})
+	slices.Sort(ns)
+	return ns
+}
+
+// newestCheckpoint returns the number of the function's newest checkpoint
+// (0: none), for a mirror whose head is damaged.
+func (fi *fnIndex) newestCheckpoint(ctx context.Context) uint64 {
+	if ns := fi.checkpoints(ctx, math.MaxUint64); len(ns) > 0 {
+		return ns[len(ns)-1]
+	}
+	return 0
 }
 
 // fetchSegments downloads the named segments the mirror lacks, each
