@@ -1,9 +1,11 @@
 package pcache_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -663,5 +665,96 @@ func TestRemoteDamagedHeadAfterGC(t *testing.T) {
 				t.Fatalf("remote errors %d, want the damaged head counted, a few times at most: %+v", st.RemoteErrors, st)
 			}
 		})
+	}
+}
+
+// TestRemoteCheckpointReplacedUnderReader: a reader that read the head
+// just before a remote gc moved it on finds the checkpoint it names gone;
+// it reads the newest one instead, is served, and counts no error (the
+// remote did nothing wrong). Before, it served nothing.
+func TestRemoteCheckpointReplacedUnderReader(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b, _ := fileRemote(t)
+	gc := func(day int) {
+		t.Helper()
+		if _, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(time.Duration(day) * 24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish := func(from, to int) {
+		t.Helper()
+		a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
+		for k := from; k < to; k++ {
+			computeShort(t, a, "moved/f", k, k+1)
+			if err := a.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := func(suffix string) (out []string) {
+		t.Helper()
+		if err := b.List(ctx, "fn/", func(key string, _ int64, _ time.Time) error {
+			if strings.Contains(key, suffix) {
+				out = append(out, key)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	read := func(key string) []byte {
+		t.Helper()
+		r, err := b.Get(ctx, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		data, err := io.ReadAll(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	publish(0, 10)
+	gc(2)
+	gc(4) // a checkpoint of the first 10 entries, and the log behind it removed
+	heads := keys("/head")
+	if len(heads) != 1 {
+		t.Fatalf("heads: %v", heads)
+	}
+	oldHead, oldCPs := read(heads[0]), keys("/checkpoint/")
+	publish(10, 20)
+	gc(6)
+	gc(8) // a newer checkpoint; the head names it
+	// The reader read the head before the gc moved it, and the checkpoint
+	// it names is gone by the time it reads it.
+	for _, k := range oldCPs {
+		if err := b.Delete(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(keys("/checkpoint/")) == 0 {
+		t.Fatal("no checkpoint left: the test proves nothing")
+	}
+	if err := b.Put(ctx, heads[0], bytes.NewReader(oldHead), int64(len(oldHead)), false); err != nil {
+		t.Fatal(err)
+	}
+	c := openStore(t, t.TempDir(), pcache.RemoteBackend(b), pcache.WithLogger(quiet()))
+	g := pcache.MustWrap(c, "moved/f", func(_ context.Context, k int) (string, error) { return "", fmt.Errorf("computed %d", k) })
+	for k := range 20 {
+		if v, err := g.Call(pcache.ErrorOnMiss(ctx), k); err != nil || v != shortValue(k) {
+			t.Fatalf("key %d: %q, %v", k, v, err)
+		}
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Stats(); st.RemoteErrors != 0 {
+		t.Fatalf("remote errors %d, want none: the remote did nothing wrong (%+v)", st.RemoteErrors, st)
 	}
 }

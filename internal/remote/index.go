@@ -552,8 +552,15 @@ func (fi *fnIndex) readCheckpointAt(ctx context.Context, seq uint64) (checkpoint
 	cp, damaged, err := read(seq)
 	if errors.Is(err, ErrNotExist) {
 		// Writers put a checkpoint before the head that names it, and gc
-		// removes only older ones: a head naming one the remote lacks is
-		// damaged (a flipped bit in its number).
+		// moves the head on before it removes older ones: a checkpoint
+		// gone since the head was read has a newer one; without one, the
+		// head named a checkpoint that never was (a flipped bit in its
+		// number), which is damage.
+		if newest := fi.newestCheckpoint(ctx); newest > seq {
+			if cp, damaged, err = read(newest); err == nil && !damaged {
+				return cp, true
+			}
+		}
 		damaged, err = true, nil
 	}
 	if err != nil {
