@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -550,18 +549,22 @@ func (fi *fnIndex) readCheckpointAt(ctx context.Context, seq uint64) (checkpoint
 		return cp, damaged, err
 	}
 	cp, damaged, err := read(seq)
+	var listed []uint64 // the function's checkpoints, listed once at most
 	if errors.Is(err, ErrNotExist) {
 		// Writers put a checkpoint before the head that names it, and gc
 		// moves the head on before it removes older ones: a checkpoint
 		// gone since the head was read has a newer one; without one, the
 		// head named a checkpoint that never was (a flipped bit in its
 		// number), which is damage.
-		if newest := fi.newestCheckpoint(ctx); newest > seq {
-			if cp, damaged, err = read(newest); err == nil && !damaged {
+		listed = fi.checkpoints(ctx)
+		if n := len(listed); n > 0 && listed[n-1] > seq {
+			if cp, damaged, err = read(listed[n-1]); err == nil && !damaged {
 				return cp, true
 			}
 		}
 		damaged, err = true, nil
+	} else if damaged {
+		listed = fi.checkpoints(ctx)
 	}
 	if err != nil {
 		return cp, false
@@ -571,7 +574,8 @@ func (fi *fnIndex) readCheckpointAt(ctx context.Context, seq uint64) (checkpoint
 	}
 	t.failed("read a checkpoint", fmt.Errorf("checkpoint %d of %s is damaged or missing; trying an older one", seq, fi.name))
 	fi.damagedCP = seq // the log it covered may be gone: refresh steps over it
-	older := fi.checkpoints(ctx, seq)
+	below, _ := slices.BinarySearch(listed, seq)
+	older := listed[:below]
 	for i := len(older) - 1; i >= 0 && i >= len(older)-3; i-- {
 		if cp, damaged, err := read(older[i]); err == nil && !damaged {
 			return cp, true
@@ -580,15 +584,15 @@ func (fi *fnIndex) readCheckpointAt(ctx context.Context, seq uint64) (checkpoint
 	return checkpoint{}, false
 }
 
-// checkpoints lists the numbers of the function's checkpoints below
-// below, in order (none if the listing fails).
-func (fi *fnIndex) checkpoints(ctx context.Context, below uint64) []uint64 {
+// checkpoints lists the numbers of the function's checkpoints, in order
+// (none if the listing fails).
+func (fi *fnIndex) checkpoints(ctx context.Context) []uint64 {
 	t := fi.t
 	var ns []uint64
 	prefix := strings.TrimSuffix(checkpointKey(fi.name, 0), fmt.Sprintf("%020d", 0))
 	t.request(ctx, "list the checkpoints", func(ctx context.Context) error {
 		return t.b.List(ctx, prefix, func(key string, _ int64, _ time.Time) error {
-			if n, err := parseSeq(strings.TrimPrefix(key, prefix)); err == nil && n < below {
+			if n, err := parseSeq(strings.TrimPrefix(key, prefix)); err == nil {
 				ns = append(ns, n)
 			}
 			return nil
@@ -601,7 +605,7 @@ func (fi *fnIndex) checkpoints(ctx context.Context, below uint64) []uint64 {
 // newestCheckpoint returns the number of the function's newest checkpoint
 // (0: none), for a mirror whose head is damaged.
 func (fi *fnIndex) newestCheckpoint(ctx context.Context) uint64 {
-	if ns := fi.checkpoints(ctx, math.MaxUint64); len(ns) > 0 {
+	if ns := fi.checkpoints(ctx); len(ns) > 0 {
 		return ns[len(ns)-1]
 	}
 	return 0
@@ -609,8 +613,8 @@ func (fi *fnIndex) newestCheckpoint(ctx context.Context) uint64 {
 
 // fetchSegments downloads the named segments the mirror lacks, each
 // verified against its content name. A segment that stays damaged is
-// skipped (its records are misses); ErrNotExist means one is gone;
-// errBudget that the refresh ran out of time first.
+// skipped (its records are misses), and counted in skipped; ErrNotExist
+// means one is gone; errBudget that the refresh ran out of time first.
 func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline time.Time) (skipped int, err error) {
 	var todo []string
 	for _, file := range files {
@@ -624,20 +628,19 @@ func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline t
 	}
 	// In parallel (a checkpoint names many), at most maxAhead at once.
 	errs := make([]error, len(todo))
-	skips := make([]bool, len(todo))
 	sem := make(chan struct{}, maxAhead)
 	var wg sync.WaitGroup
 	for i, file := range todo {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			skips[i], errs[i] = fi.fetchSegment(ctx, file, deadline)
+			errs[i] = fi.fetchSegment(ctx, file, deadline)
 		})
 	}
 	wg.Wait()
-	for _, s := range skips {
-		if s {
-			skipped++
+	for i, err := range errs {
+		if errors.Is(err, errSkipped) {
+			skipped, errs[i] = skipped+1, nil
 		}
 	}
 	for _, want := range []error{ErrNotExist, errBudget} { // what the caller acts on first
@@ -650,13 +653,16 @@ func (fi *fnIndex) fetchSegments(ctx context.Context, files []string, deadline t
 	return skipped, errors.Join(errs...)
 }
 
-// fetchSegment downloads one segment into the mirror (see fetchSegments);
-// skipped, it gave up on one whose bytes never matched its name.
-func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.Time) (skipped bool, err error) {
+// errSkipped is fetchSegment giving up on a segment whose bytes never
+// matched its name (its records are misses).
+var errSkipped = errors.New("remote: segment skipped")
+
+// fetchSegment downloads one segment into the mirror (see fetchSegments).
+func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.Time) error {
 	t := fi.t
 	for try := 1; ; try++ {
 		if time.Now().After(deadline) {
-			return false, errBudget
+			return errBudget
 		}
 		var data []byte
 		err := t.request(ctx, "fetch a segment", func(ctx context.Context) error {
@@ -665,7 +671,7 @@ func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.
 			return err
 		})
 		if err != nil {
-			return false, err
+			return err
 		}
 		recs, derr := manifest.DecodeSegment(fi.name, data)
 		if derr == nil {
@@ -675,11 +681,11 @@ func (fi *fnIndex) fetchSegment(ctx context.Context, file string, deadline time.
 			if t.opts.Apply != nil {
 				t.opts.Apply(fi.name, recs)
 			}
-			return false, nil
+			return nil
 		}
 		t.failed("fetch a segment", fmt.Errorf("segment %s of %s: %w", file, fi.name, derr))
 		if try == segmentTries {
-			return true, nil // its records are misses
+			return errSkipped
 		}
 	}
 }
