@@ -68,6 +68,34 @@ func computeShort(t *testing.T, s *pcache.Store, name string, from, to int) {
 	}
 }
 
+// publishEach computes keys from..to-1 of function name in s, flushing
+// after each: one log entry a key.
+func publishEach(t *testing.T, s *pcache.Store, name string, from, to int) {
+	t.Helper()
+	for k := from; k < to; k++ {
+		computeShort(t, s, name, k, k+1)
+		if err := s.Flush(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// gcRemovingLog runs a remote gc after (from now), and again at twice
+// that if the first removed no log entry: the first writes a checkpoint,
+// and the log it covers goes once that is older than the grace period. It
+// fails the test if no log entry was removed.
+func gcRemovingLog(t *testing.T, b remote.Backend, after time.Duration) {
+	t.Helper()
+	ctx := context.Background()
+	rep, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(after)})
+	if err == nil && rep.DeletedLog == 0 {
+		rep, err = remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(2 * after)})
+	}
+	if err != nil || rep.DeletedLog == 0 {
+		t.Fatalf("gc removed no log entry: %+v, %v", rep, err)
+	}
+}
+
 // refuseFirstObjects makes f refuse, with err, every put of the first n
 // distinct object keys it is asked to store.
 func refuseFirstObjects(f *remotetest.Faulty, n int, err func(key string) error) {
@@ -541,29 +569,11 @@ func TestRemoteStaleMirrorPublishesPastGC(t *testing.T) {
 	}
 	// A publishes more, one log entry at a time; then a gc, a day later,
 	// compacts the log and removes it.
-	for k := 3; k < 10; k++ {
-		computeShort(t, a, "stale/f", k, k+1)
-		if err := a.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishEach(t, a, "stale/f", 3, 10)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(48 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rep.DeletedLog == 0 {
-		// The first gc writes the checkpoint; the log goes once it is
-		// older than the grace period: a second gc, later.
-		if rep, err = remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(96 * time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if rep.DeletedLog == 0 {
-		t.Fatalf("gc removed no log entry: %+v", rep)
-	}
+	gcRemovingLog(t, b, 48*time.Hour)
 	// B comes back with its old mirror and computes new keys.
 	sb = openStore(t, dirB, pcache.RemoteBackend(b))
 	computeShort(t, sb, "stale/f", 100, 105)
@@ -629,22 +639,11 @@ func TestRemoteDamagedHeadAfterGC(t *testing.T) {
 	ctx := context.Background()
 	b, _ := fileRemote(t)
 	a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
-	for k := range 10 {
-		computeShort(t, a, "head/f", k, k+1)
-		if err := a.Flush(ctx); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishEach(t, a, "head/f", 0, 10)
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	rep, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(48 * time.Hour)})
-	if err == nil && rep.DeletedLog == 0 { // the first writes the checkpoint; the log goes at the next
-		rep, err = remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(96 * time.Hour)})
-	}
-	if err != nil || rep.DeletedLog == 0 {
-		t.Fatalf("gc removed no log entry: %+v, %v", rep, err)
-	}
+	gcRemovingLog(t, b, 48*time.Hour)
 	for at := int64(1); at < 64; at += 8 { // the head is a few bytes: each of them, somewhere
 		t.Run(fmt.Sprintf("flip at %d of 64", at), func(t *testing.T) {
 			f := remotetest.NewFaulty(b)
@@ -676,21 +675,10 @@ func TestRemoteCheckpointReplacedUnderReader(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b, _ := fileRemote(t)
-	gc := func(day int) {
-		t.Helper()
-		if _, err := remote.GC(ctx, b, remote.GCOptions{Grace: time.Nanosecond, Now: time.Now().Add(time.Duration(day) * 24 * time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	publish := func(from, to int) {
 		t.Helper()
 		a := openStore(t, t.TempDir(), pcache.RemoteBackend(b))
-		for k := from; k < to; k++ {
-			computeShort(t, a, "moved/f", k, k+1)
-			if err := a.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
+		publishEach(t, a, "moved/f", from, to)
 		if err := a.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -721,16 +709,14 @@ func TestRemoteCheckpointReplacedUnderReader(t *testing.T) {
 		return data
 	}
 	publish(0, 10)
-	gc(2)
-	gc(4) // a checkpoint of the first 10 entries, and the log behind it removed
+	gcRemovingLog(t, b, 48*time.Hour) // a checkpoint of the first 10 entries, and the log behind it removed
 	heads := keys("/head")
 	if len(heads) != 1 {
 		t.Fatalf("heads: %v", heads)
 	}
 	oldHead, oldCPs := read(heads[0]), keys("/checkpoint/")
 	publish(10, 20)
-	gc(6)
-	gc(8) // a newer checkpoint; the head names it
+	gcRemovingLog(t, b, 6*24*time.Hour) // a newer checkpoint; the head names it
 	// The reader read the head before the gc moved it, and the checkpoint
 	// it names is gone by the time it reads it.
 	for _, k := range oldCPs {
