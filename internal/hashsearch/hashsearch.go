@@ -76,15 +76,25 @@ type Fence struct {
 
 // NewFence samples the n sorted keys of key (see Search).
 func NewFence(n int, key func(i int) ([]byte, error)) (*Fence, error) {
-	f := &Fence{n: n, keys: make([]uint64, 0, (n+FenceStep-1)/FenceStep)}
+	samples := make([]uint64, 0, (n+FenceStep-1)/FenceStep)
 	for i := 0; i < n; i += FenceStep {
 		k, err := key(i)
 		if err != nil {
 			return nil, err
 		}
-		f.keys = append(f.keys, binary.BigEndian.Uint64(k[:8]))
+		samples = append(samples, binary.BigEndian.Uint64(k[:8]))
 	}
-	return f, nil
+	return FenceOf(n, samples), nil
+}
+
+// FenceOf is the fence of an index of n sorted keys whose samples (the
+// first 8 bytes of keys 0, FenceStep, 2·FenceStep…) the caller took in a
+// pass of its own over the index; nil if there are not as many as that.
+func FenceOf(n int, samples []uint64) *Fence {
+	if len(samples) != (n+FenceStep-1)/FenceStep {
+		return nil
+	}
+	return &Fence{n: n, keys: samples}
 }
 
 // Len is the number of keys of the index the fence samples.

@@ -144,4 +144,13 @@ func TestFence(t *testing.T) {
 	if _, err := NewFence(100, func(int) ([]byte, error) { return nil, boom }); err != boom {
 		t.Fatalf("NewFence error: %v", err)
 	}
+	// Samples a caller took itself: as many as NewFence takes, or no fence.
+	for _, n := range []int{0, 1, FenceStep, FenceStep + 1, 100} {
+		if f := FenceOf(n, make([]uint64, (n+FenceStep-1)/FenceStep)); f == nil || f.Len() != n {
+			t.Fatalf("FenceOf(%d) with its samples: %v", n, f)
+		}
+		if f := FenceOf(n, make([]uint64, (n+FenceStep-1)/FenceStep+1)); f != nil {
+			t.Fatalf("FenceOf(%d) with one sample too many: a fence", n)
+		}
+	}
 }

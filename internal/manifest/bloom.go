@@ -128,6 +128,7 @@ func (s *segment) buildFilter() (f *bloom, err error) {
 			}
 		}()
 	}
+	var samples []uint64 // the fence's, taken in the same pass
 	for lo := 0; lo < s.count; lo += bloomChunk {
 		if s.refs.Load() <= 1 {
 			return nil, errFilterAbandoned
@@ -142,18 +143,15 @@ func (s *segment) buildFilter() (f *bloom, err error) {
 		} else if idx, err = s.read(s.indexStart+int64(lo)*indexEntrySize, int64(hi-lo)*indexEntrySize); err != nil {
 			return nil, err
 		}
-		for ; len(idx) >= indexEntrySize; idx = idx[indexEntrySize:] {
+		for i := lo; len(idx) >= indexEntrySize; i, idx = i+1, idx[indexEntrySize:] {
 			f.add(idx[:32])
+			if i%hashsearch.FenceStep == 0 {
+				samples = append(samples, binary.BigEndian.Uint64(idx[:8]))
+			}
 		}
 	}
 	if f != nil {
-		f.fence, err = hashsearch.NewFence(s.count, func(i int) ([]byte, error) {
-			if i%(1<<14) == 0 && s.refs.Load() <= 1 {
-				return nil, errFilterAbandoned
-			}
-			key, _, err := s.entry(i)
-			return key, err
-		})
+		f.fence = hashsearch.FenceOf(s.count, samples)
 	}
-	return f, err
+	return f, nil
 }
