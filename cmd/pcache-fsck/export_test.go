@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pcache/pcache/internal/archive"
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
-	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest"
 	"github.com/pcache/pcache/internal/testutil/testcache"
 )
@@ -32,7 +32,7 @@ func TestExportImportRoundTrip(t *testing.T) {
 	}
 	runCLICode(t, 0, "init", "-dir", dst)
 	r = runCLICode(t, 0, "import", tarPath, "renamed/f", "-dir", dst, "-json")
-	var rep maintain.ImportReport
+	var rep archive.ImportReport
 	decodeJSON(t, r.stdout, &rep)
 	if rep.Name != "renamed/f" || rep.Entries != 50 || rep.Objects != 50 || rep.NewObjects != 50 {
 		t.Fatalf("import report %+v", rep)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/pcache/pcache/internal/archive"
 	"github.com/pcache/pcache/internal/maintain"
 )
 
@@ -77,13 +78,13 @@ func runExportCmd(e *env, fs *flag.FlagSet, args []string) error {
 		return err
 	}
 	name, file := args[0], args[1]
-	var rep *maintain.ExportReport
+	var rep *archive.ExportReport
 	out := e.stdout
 	if file == "-" {
 		out = e.stderr // the archive owns stdout
-		rep, err = c.Export(e.ctx, name, e.stdout, e.progress())
+		rep, err = archive.Export(e.ctx, c, name, e.stdout, e.progress())
 	} else {
-		rep, err = c.ExportFile(e.ctx, name, file, e.progress())
+		rep, err = archive.ExportFile(e.ctx, c, name, file, e.progress())
 	}
 	if err != nil {
 		return err
@@ -123,7 +124,7 @@ func runImportCmd(e *env, fs *flag.FlagSet, args []string) error {
 		defer f.Close()
 		in = f
 	}
-	rep, err := c.Import(e.ctx, in, newName, e.progress())
+	rep, err := archive.Import(e.ctx, c, in, newName, e.progress())
 	if err != nil {
 		return err
 	}

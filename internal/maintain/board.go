@@ -16,11 +16,11 @@ type changeBoard struct {
 	b    *board.Board
 }
 
-// writeOptions are the manifest options of every write maintenance makes:
+// ManifestOptions are the manifest options of every write maintenance makes:
 // with the cache's change board, so a process that has the function open
 // sees a removal (rm, gc, repair) on its next call instead of serving what
 // was removed from its in-memory view.
-func (c *Cache) writeOptions() manifest.Options {
+func (c *Cache) ManifestOptions() manifest.Options {
 	c.board.once.Do(func() { c.board.b = board.Open(c.d.Board(), true) })
 	return manifest.Options{Board: c.board.b}
 }

@@ -31,7 +31,7 @@ func TestBoardOutlivesTheCache(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := manifest.Open(c.d, "f", c.writeOptions())
+		m, err := manifest.Open(c.d, "f", c.ManifestOptions())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -401,7 +401,7 @@ func (r *checkRun) checkReferences() {
 		st.zst = st.zst || o.Compressed
 	}
 	rep.Objects = len(r.objs)
-	for _, id := range sortedIDs(r.refs) {
+	for _, id := range SortedIDs(r.refs) {
 		users := r.refs[id]
 		o, ok := st.objects[id]
 		if !ok {
@@ -411,7 +411,7 @@ func (r *checkRun) checkReferences() {
 		for _, u := range users {
 			if u.Size != o.Content && o.Content >= 0 {
 				rep.add(SevError, KindSizeMismatch, o.rel(c.d),
-					fmt.Sprintf("object is %d bytes but %s records %d", o.Content, u.Name+" key "+shortHash(u.KeyHash), u.Size))
+					fmt.Sprintf("object is %d bytes but %s records %d", o.Content, u.Name+" key "+ShortHash(u.KeyHash), u.Size))
 				break
 			}
 		}
@@ -422,7 +422,7 @@ func (r *checkRun) checkReferences() {
 // object by its hash and its users. It fails only when ctx is done.
 func (r *checkRun) checkObjects(ctx context.Context) error {
 	c, rep := r.c, r.rep
-	bar := start(r.opts.Progress, "hashing objects", rep.ObjectBytes, true)
+	bar := StartProgress(r.opts.Progress, "hashing objects", rep.ObjectBytes, true)
 	results := hashObjects(ctx, r.objs, r.opts.Workers, bar)
 	r.badPacked = c.checkPacks(ctx, r.packs, rep, r.st, bar)
 	bar.Done()
@@ -666,7 +666,7 @@ func manifestDetail(p manifest.Problem) string {
 }
 
 // describeUsers names the first entry using an object and how many others do.
-func describeUsers(users []objRef) string {
+func describeUsers(users []ObjectRef) string {
 	if len(users) == 0 {
 		return "no entry"
 	}

@@ -58,7 +58,7 @@ func matchOne(name string, es []record.Entry, prefix string) (record.Entry, erro
 	case len(matches) > 1:
 		var hs []string
 		for _, m := range matches {
-			hs = append(hs, shortHash(m.KeyHash))
+			hs = append(hs, ShortHash(m.KeyHash))
 		}
 		if len(hs) > 5 {
 			hs = append(hs[:5], "...")
@@ -173,12 +173,12 @@ func (c *Cache) Remove(ctx context.Context, name string, keys []string, dryRun b
 		}
 	}
 	if !dryRun {
-		if _, err := c.writable(); err != nil {
+		if _, err := c.WritableObjects(); err != nil {
 			return nil, err
 		}
 		// rm writes manifests like any writer: inside the gc turnstile, so a
 		// concurrent gc sees either all of it or none of it.
-		leave, err := c.enter(ctx)
+		leave, err := c.Enter(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -195,7 +195,7 @@ func (c *Cache) Remove(ctx context.Context, name string, keys []string, dryRun b
 			rep.Removed = append(rep.Removed, describeEntry(en))
 		}
 		if !dryRun {
-			m, err := manifest.Open(c.d, name, c.writeOptions())
+			m, err := manifest.Open(c.d, name, c.ManifestOptions())
 			if err != nil {
 				return nil, err
 			}

@@ -57,6 +57,10 @@ func (e *DamagedError) FixNote() string {
 
 func (e *DamagedError) Unwrap() error { return e.Err }
 
+// Damaged is the error for the file at path (relative to the cache) that
+// cannot be read as it should: a check with repair fixes it.
+func (c *Cache) Damaged(path string, err error) error { return c.damaged(path, err, "") }
+
 // damaged returns a DamagedError of the cache that a check with repair
 // fixes.
 func (c *Cache) damaged(path string, err error, format string, args ...any) error {

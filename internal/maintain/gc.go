@@ -129,7 +129,7 @@ func (c *Cache) PlanGC(ctx context.Context, opts GCOptions) (*GCPlan, error) {
 	store := c.store // read-only: enough for a dry run
 	if !opts.DryRun {
 		var err error
-		if store, err = c.writable(); err != nil {
+		if store, err = c.WritableObjects(); err != nil {
 			return nil, err
 		}
 	}
@@ -273,7 +273,7 @@ func (s *gcState) weighEntries() {
 	for _, name := range s.p.names {
 		for _, e := range s.entries[name] {
 			l := &live{name: name, e: e, lastUse: entryTime(e.LastUse())}
-			for id := range objectsOf(name, e) {
+			for id := range ObjectsOf(name, e) {
 				l.objs = append(l.objs, id)
 			}
 			// A loose result object's mtime is a use too (hits refresh it).
@@ -295,7 +295,7 @@ func (s *gcState) weighEntries() {
 func (s *gcState) evictOne(l *live, why string) {
 	s.evicted[l] = true
 	s.p.evict[l.name] = append(s.p.evict[l.name], l.e.KeyHash)
-	s.p.Report.Evicted = append(s.p.Report.Evicted, fmt.Sprintf("%s %s: %s", l.name, shortHash(l.e.KeyHash), why))
+	s.p.Report.Evicted = append(s.p.Report.Evicted, fmt.Sprintf("%s %s: %s", l.name, ShortHash(l.e.KeyHash), why))
 }
 
 // evictOld drops the entries opts.Expired says have expired, and (with
@@ -439,7 +439,7 @@ func (s *gcState) reportKept() {
 	if asked {
 		// Ask those writers to seal their packs (they do on their next
 		// append, after this gc), so the next gc can repack them.
-		cas.RequestSeal(c.writeOptions().Board)
+		cas.RequestSeal(c.ManifestOptions().Board)
 	}
 	for _, name := range sortedKeys(s.livePacks) {
 		kp := s.livePacks[name]
@@ -611,7 +611,7 @@ func (p *GCPlan) repack() (packed int) {
 // packed ones); it fails only when ctx is done.
 func (p *GCPlan) removeObjects(ctx context.Context, packed int) error {
 	rep := &p.Report
-	bar := start(p.opts.Progress, "removing objects", int64(len(p.doomed)-packed), false)
+	bar := StartProgress(p.opts.Progress, "removing objects", int64(len(p.doomed)-packed), false)
 	for _, o := range p.doomed {
 		if err := ctx.Err(); err != nil {
 			bar.Done()
@@ -709,7 +709,7 @@ func (p *GCPlan) livePack(name string) bool {
 }
 
 func (c *Cache) compact(name string) error {
-	opts := c.writeOptions()
+	opts := c.ManifestOptions()
 	opts.RetireGrace = -1 // gc frees what it compacts at once
 	m, err := manifest.Open(c.d, name, opts)
 	if err != nil {

@@ -21,9 +21,9 @@ func (c *Cache) lockGC(ctx context.Context, waiting func()) (func(), error) {
 	return lock.GC(ctx, c.d)
 }
 
-// enter passes the gc turnstile as a writer (import, rm): a concurrent gc
+// Enter passes the gc turnstile as a writer (import, rm): a concurrent gc
 // sees all of the write or none of it.
-func (c *Cache) enter(ctx context.Context) (func(), error) {
+func (c *Cache) Enter(ctx context.Context) (func(), error) {
 	t := lock.NewTurnstile(c.d)
 	if _, err := t.Enter(ctx); err != nil {
 		return nil, err

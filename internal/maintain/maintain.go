@@ -93,9 +93,16 @@ func Init(dir string) (*Cache, error) {
 // Dir returns the cache directory.
 func (c *Cache) Dir() string { return c.d.Root() }
 
-// writable returns the object store opened for writing (repair, gc,
+// Layout returns the cache directory's layout (its paths and names).
+func (c *Cache) Layout() layout.Dir { return c.d }
+
+// Objects returns the maintenance object store: it reads and verifies,
+// and never refreshes an object's mtime.
+func (c *Cache) Objects() *cas.Store { return c.store }
+
+// WritableObjects returns the object store opened for writing (repair, gc,
 // import), adding the marker to a cache written before markers existed.
-func (c *Cache) writable() (*cas.Store, error) {
+func (c *Cache) WritableObjects() (*cas.Store, error) {
 	if err := c.d.WriteMarker(); err != nil {
 		return nil, err
 	}
@@ -163,43 +170,43 @@ func (c *Cache) entriesOf(names []string) (map[string][]record.Entry, error) {
 	return out, nil
 }
 
-// objRef is one use of an object by a manifest entry.
-type objRef struct {
+// ObjectRef is one use of an object by a manifest entry.
+type ObjectRef struct {
 	Name    string   // function name
 	KeyHash [32]byte // entry key hash
 	Role    string   // "result" or "out:<arg>"
 	Size    int64    // size the entry records
 }
 
-func (r objRef) String() string {
-	return fmt.Sprintf("%s key %s (%s, %d bytes)", r.Name, shortHash(r.KeyHash), r.Role, r.Size)
+func (r ObjectRef) String() string {
+	return fmt.Sprintf("%s key %s (%s, %d bytes)", r.Name, ShortHash(r.KeyHash), r.Role, r.Size)
 }
 
-// objectsOf returns the objects an entry references with their recorded sizes.
-func objectsOf(name string, e record.Entry) map[cas.ID]objRef {
-	refs := make(map[cas.ID]objRef, 1+len(e.Outs))
+// ObjectsOf returns the objects an entry references with their recorded sizes.
+func ObjectsOf(name string, e record.Entry) map[cas.ID]ObjectRef {
+	refs := make(map[cas.ID]ObjectRef, 1+len(e.Outs))
 	if e.Result != ([32]byte{}) {
-		refs[e.Result] = objRef{Name: name, KeyHash: e.KeyHash, Role: "result", Size: e.Size}
+		refs[e.Result] = ObjectRef{Name: name, KeyHash: e.KeyHash, Role: "result", Size: e.Size}
 	}
 	for _, o := range e.Outs {
 		if o.Object == ([32]byte{}) {
 			continue
 		}
 		if _, ok := refs[o.Object]; !ok {
-			refs[o.Object] = objRef{Name: name, KeyHash: e.KeyHash, Role: "out:" + o.Arg, Size: o.Size}
+			refs[o.Object] = ObjectRef{Name: name, KeyHash: e.KeyHash, Role: "out:" + o.Arg, Size: o.Size}
 		}
 	}
 	return refs
 }
 
 // refIndex maps every referenced object to the entries that use it.
-type refIndex map[cas.ID][]objRef
+type refIndex map[cas.ID][]ObjectRef
 
 func buildRefs(entries map[string][]record.Entry) refIndex {
 	idx := make(refIndex)
 	for _, name := range sortedKeys(entries) {
 		for _, e := range entries[name] {
-			for id, r := range objectsOf(name, e) {
+			for id, r := range ObjectsOf(name, e) {
 				idx[id] = append(idx[id], r)
 			}
 		}
@@ -216,7 +223,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-func sortedIDs[V any](m map[cas.ID]V) []cas.ID {
+// SortedIDs returns the IDs of m in byte order.
+func SortedIDs[V any](m map[cas.ID]V) []cas.ID {
 	ids := make([]cas.ID, 0, len(m))
 	for id := range m {
 		ids = append(ids, id)
@@ -225,9 +233,9 @@ func sortedIDs[V any](m map[cas.ID]V) []cas.ID {
 	return ids
 }
 
-// shortHash is the first 12 hex digits of a key hash: enough to name an
+// ShortHash is the first 12 hex digits of a key hash: enough to name an
 // entry for rm -key.
-func shortHash(h [32]byte) string { return fmt.Sprintf("%x", h[:6]) }
+func ShortHash(h [32]byte) string { return fmt.Sprintf("%x", h[:6]) }
 
 // entryTime converts an entry's Unix nanoseconds to a time.
 func entryTime(ns int64) time.Time {
@@ -239,7 +247,7 @@ func entryTime(ns int64) time.Time {
 
 // deleteEntries tombstones entries of one function.
 func (c *Cache) deleteEntries(name string, hs [][32]byte) error {
-	m, err := manifest.Open(c.d, name, c.writeOptions())
+	m, err := manifest.Open(c.d, name, c.ManifestOptions())
 	if err != nil {
 		return err
 	}
@@ -271,7 +279,8 @@ type noCounter struct{}
 func (noCounter) Add(int64) {}
 func (noCounter) Done()     {}
 
-func start(p Progress, what string, total int64, bytes bool) Counter {
+// StartProgress starts a phase of p (nil: one that draws nothing).
+func StartProgress(p Progress, what string, total int64, bytes bool) Counter {
 	if p == nil {
 		return noCounter{}
 	}

@@ -81,7 +81,7 @@ func (c *Cache) repair(ctx context.Context, st *checkState) (*RepairReport, erro
 		}
 		rr.do("rewrote", layout.MarkerFile, fmt.Sprintf("layout version %d: the cache holds compressed objects", version))
 	}
-	store, err := c.writable()
+	store, err := c.WritableObjects()
 	if err != nil {
 		return rr, err
 	}
@@ -114,7 +114,7 @@ func (c *Cache) rewriteManifests(st *checkState, rr *RepairReport) {
 		slices.Sort(res.Live)
 		if len(res.Live) > 0 {
 			// Ask the writers to close them: a closed journal is rewritten.
-			manifest.RequestRotate(c.writeOptions().Board)
+			manifest.RequestRotate(c.ManifestOptions().Board)
 		}
 		for _, j := range res.Live {
 			who := liveHolder(c.d.JournalLock(filepath.Base(j)))
@@ -142,7 +142,7 @@ func (c *Cache) salvagePacks(store *cas.Store, st *checkState, rr *RepairReport)
 	}
 	if len(st.livePacks) > 0 {
 		// Ask the writers to seal them: a sealed pack is salvaged.
-		cas.RequestSeal(c.writeOptions().Board)
+		cas.RequestSeal(c.ManifestOptions().Board)
 	}
 	for _, name := range st.livePacks {
 		who := liveHolder(c.d.PackLock(name))
@@ -209,9 +209,9 @@ func (c *Cache) dropBrokenEntries(st *checkState, rr *RepairReport) {
 		}
 		var drop [][32]byte
 		for _, e := range es {
-			if why := c.brokenEntry(name, e); why != "" {
+			if why := c.BrokenEntry(name, e); why != "" {
 				drop = append(drop, e.KeyHash)
-				rr.do("dropped", c.manifestPath(name, ""), "entry "+shortHash(e.KeyHash)+": "+why)
+				rr.do("dropped", c.manifestPath(name, ""), "entry "+ShortHash(e.KeyHash)+": "+why)
 			}
 		}
 		if len(drop) == 0 {
@@ -225,10 +225,10 @@ func (c *Cache) dropBrokenEntries(st *checkState, rr *RepairReport) {
 	}
 }
 
-// brokenEntry says why an entry cannot be served ("" when it can): an
+// BrokenEntry says why an entry cannot be served ("" when it can): an
 // object it needs is missing or has the wrong size.
-func (c *Cache) brokenEntry(name string, e record.Entry) string {
-	for id, r := range objectsOf(name, e) {
+func (c *Cache) BrokenEntry(name string, e record.Entry) string {
+	for id, r := range ObjectsOf(name, e) {
 		size, err := c.store.Size(id)
 		if err != nil {
 			return fmt.Sprintf("%s object %s missing", r.Role, id)

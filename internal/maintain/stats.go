@@ -68,7 +68,7 @@ func (c *Cache) Stats(only ...string) (*StatsReport, error) {
 		fsx := FuncStats{Name: name, Entries: len(es)}
 		seen := map[cas.ID]int64{}
 		for _, e := range es {
-			for id, r := range objectsOf(name, e) {
+			for id, r := range ObjectsOf(name, e) {
 				seen[id] = r.Size
 				all[id] = r.Size
 				fsx.Apparent += r.Size

@@ -1,4 +1,4 @@
-package maintain
+package archive
 
 import (
 	"archive/tar"
@@ -17,6 +17,7 @@ import (
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
@@ -33,7 +34,7 @@ type ExportReport struct {
 
 // ExportFile is Export to a file, written atomically (temp file beside it,
 // then rename).
-func (c *Cache) ExportFile(ctx context.Context, name, file string, p Progress) (*ExportReport, error) {
+func ExportFile(ctx context.Context, c *maintain.Cache, name, file string, p maintain.Progress) (*ExportReport, error) {
 	dir := filepath.Dir(file)
 	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("write %s: directory %s does not exist", file, dir)
@@ -44,7 +45,7 @@ func (c *Cache) ExportFile(ctx context.Context, name, file string, p Progress) (
 	if err != nil {
 		return nil, fmt.Errorf("write %s: %w", file, err)
 	}
-	rep, err := c.Export(ctx, name, tmp, p)
+	rep, err := Export(ctx, c, name, tmp, p)
 	if err != nil {
 		tmp.Close()
 		os.Remove(tmp.Name())
@@ -62,7 +63,7 @@ func (c *Cache) ExportFile(ctx context.Context, name, file string, p Progress) (
 // CBOR sequence (entries.cbor), and every object they reference, named
 // objects/ab/cdef… Objects are verified as they are read; an entry whose
 // objects are missing or corrupt is left out (listed in Skipped).
-func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress) (*ExportReport, error) {
+func Export(ctx context.Context, c *maintain.Cache, name string, w io.Writer, p maintain.Progress) (*ExportReport, error) {
 	if err := c.HasFunction(name); err != nil {
 		return nil, err
 	}
@@ -70,23 +71,23 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 	if err != nil {
 		return nil, err
 	}
-	rep := &ExportReport{Dir: c.d.Root(), Name: name}
+	rep := &ExportReport{Dir: c.Dir(), Name: name}
 
 	// Keep only entries whose objects are all present with the recorded
 	// size; the archive must be importable.
 	objs := map[cas.ID]int64{}
 	var keep []record.Entry
 	for _, en := range es {
-		if why := c.brokenEntry(name, en); why != "" {
-			rep.Skipped = append(rep.Skipped, "entry "+shortHash(en.KeyHash)+": "+why)
+		if why := c.BrokenEntry(name, en); why != "" {
+			rep.Skipped = append(rep.Skipped, "entry "+maintain.ShortHash(en.KeyHash)+": "+why)
 			continue
 		}
 		keep = append(keep, en)
-		for id, r := range objectsOf(name, en) {
+		for id, r := range maintain.ObjectsOf(name, en) {
 			objs[id] = r.Size
 		}
 	}
-	ids := sortedIDs(objs)
+	ids := maintain.SortedIDs(objs)
 	var total int64
 	for _, id := range ids {
 		total += objs[id]
@@ -96,7 +97,7 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 	head := archiveHeaderV1{Format: archiveFormat, Version: archiveVersion, Name: name,
 		Entries: len(keep), Objects: len(ids), Created: now.UTC().Format(time.RFC3339)}
 	for _, id := range ids {
-		if c.store.StoredCompressed(id) {
+		if c.Objects().StoredCompressed(id) {
 			head.Compression = compressionZstd
 			break
 		}
@@ -109,21 +110,21 @@ func (c *Cache) Export(ctx context.Context, name string, w io.Writer, p Progress
 	enc := archiveEncMode.NewEncoder(&eb)
 	for _, en := range keep {
 		if err := enc.Encode(toArchive(en)); err != nil {
-			return nil, fmt.Errorf("encode entry %s: %w", shortHash(en.KeyHash), err)
+			return nil, fmt.Errorf("encode entry %s: %w", maintain.ShortHash(en.KeyHash), err)
 		}
 	}
 	if err := writeTarFile(tw, archiveEntries, eb.Bytes(), now); err != nil {
 		return nil, err
 	}
-	bar := start(p, "exporting", total, true)
+	bar := maintain.StartProgress(p, "exporting", total, true)
 	defer bar.Done()
 	for _, id := range ids {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		n, err := c.copyObject(tw, id, objs[id], now, bar)
+		n, err := copyObject(c, tw, id, objs[id], now, bar)
 		if err != nil {
-			return nil, c.damaged(layout.ObjectRel(id), err, "")
+			return nil, c.Damaged(layout.ObjectRel(id), err)
 		}
 		rep.Objects++
 		rep.Bytes += n
@@ -150,8 +151,8 @@ func writeTarFile(tw *tar.Writer, name string, b []byte, mtime time.Time) error 
 // verifying reader: the archive never carries bytes that do not match their
 // name (a mismatch fails the export). The maintenance store never refreshes
 // an object's mtime, so an export is not a use.
-func (c *Cache) copyObject(tw *tar.Writer, id cas.ID, size int64, mtime time.Time, bar Counter) (int64, error) {
-	r, err := c.store.Open(id)
+func copyObject(c *maintain.Cache, tw *tar.Writer, id cas.ID, size int64, mtime time.Time, bar maintain.Counter) (int64, error) {
+	r, err := c.Objects().Open(id)
 	if err != nil {
 		return 0, err
 	}
@@ -170,6 +171,6 @@ func (c *Cache) copyObject(tw *tar.Writer, id cas.ID, size int64, mtime time.Tim
 	return n, nil
 }
 
-type counterWriter struct{ c Counter }
+type counterWriter struct{ c maintain.Counter }
 
 func (w counterWriter) Write(p []byte) (int, error) { w.c.Add(int64(len(p))); return len(p), nil }

@@ -1,4 +1,4 @@
-package maintain
+package archive
 
 import (
 	"bytes"
@@ -6,18 +6,20 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pcache/pcache/internal/maintain"
 )
 
 // FuzzImport feeds arbitrary bytes to import in-process. Import must never
 // panic, and an archive it accepts must leave a cache that check finds
 // clean: every entry it added has all its objects, verified.
 //
-//	go test -run '^$' -fuzz FuzzImport -fuzztime 60s ./fsck
+//	go test -run '^$' -fuzz FuzzImport -fuzztime 60s ./internal/archive
 func FuzzImport(f *testing.F) {
 	c := newTestCache(f)
 	c.fill("f", 3)
 	var good bytes.Buffer
-	if _, err := c.Export(context.Background(), "f", &good, nil); err != nil {
+	if _, err := Export(context.Background(), c.Cache, "f", &good, nil); err != nil {
 		f.Fatal(err)
 	}
 	b := good.Bytes()
@@ -27,14 +29,14 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte{})
 
 	f.Fuzz(func(t *testing.T, data []byte) {
-		cache, err := Init(filepath.Join(t.TempDir(), "cache"))
+		cache, err := maintain.Init(filepath.Join(t.TempDir(), "cache"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := cache.Import(context.Background(), bytes.NewReader(data), "imported", nil); err != nil {
+		if _, err := Import(context.Background(), cache, bytes.NewReader(data), "imported", nil); err != nil {
 			return
 		}
-		rep, err := cache.Check(context.Background(), CheckOptions{Grace: time.Hour})
+		rep, err := cache.Check(context.Background(), maintain.CheckOptions{Grace: time.Hour})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-package maintain
+package archive
 
 import (
 	"archive/tar"
@@ -15,6 +15,7 @@ import (
 
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest"
 	"github.com/pcache/pcache/internal/manifest/record"
 	"github.com/pcache/pcache/internal/testutil"
@@ -30,7 +31,7 @@ func TestImportNamesWhatItReplaces(t *testing.T) {
 	src := newTestCache(t)
 	src.fill("f", 3)
 	var archive bytes.Buffer
-	if _, err := src.Export(ctx, "f", &archive, nil); err != nil {
+	if _, err := Export(ctx, src.Cache, "f", &archive, nil); err != nil {
 		t.Fatal(err)
 	}
 
@@ -52,14 +53,14 @@ func TestImportNamesWhatItReplaces(t *testing.T) {
 	}
 	m.Close()
 
-	rep, err := dst.Import(ctx, bytes.NewReader(archive.Bytes()), "", nil)
+	rep, err := Import(ctx, dst.Cache, bytes.NewReader(archive.Bytes()), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Replaced != 1 || len(rep.ReplacedKeys) != 1 || rep.ReplacedKeys[0] != shortHash(k1) || rep.Unchanged != len(same) {
-		t.Fatalf("report: replaced %d %v, unchanged %d; want k1 (%s) replaced, k0 unchanged", rep.Replaced, rep.ReplacedKeys, rep.Unchanged, shortHash(k1))
+	if rep.Replaced != 1 || len(rep.ReplacedKeys) != 1 || rep.ReplacedKeys[0] != maintain.ShortHash(k1) || rep.Unchanged != len(same) {
+		t.Fatalf("report: replaced %d %v, unchanged %d; want k1 (%s) replaced, k0 unchanged", rep.Replaced, rep.ReplacedKeys, rep.Unchanged, maintain.ShortHash(k1))
 	}
-	if s := rep.Overrides(); s == "" || !bytes.Contains([]byte(s), []byte(shortHash(k1))) {
+	if s := rep.Overrides(); s == "" || !bytes.Contains([]byte(s), []byte(maintain.ShortHash(k1))) {
 		t.Errorf("Overrides() = %q", s)
 	}
 	js, _ := json.Marshal(rep)
@@ -72,7 +73,7 @@ func TestImportNamesWhatItReplaces(t *testing.T) {
 	// Into a cache without the function: nothing replaced, and the list is
 	// [] in JSON, not null.
 	fresh := newTestCache(t)
-	rep, err = fresh.Import(ctx, bytes.NewReader(archive.Bytes()), "", nil)
+	rep, err = Import(ctx, fresh.Cache, bytes.NewReader(archive.Bytes()), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestImportBoundsEverySize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := newTestCache(t)
 			var err error
-			alloc := testutil.Allocated(func() { _, err = c.Import(ctx, bytes.NewReader(tc.archive), "", nil) })
+			alloc := testutil.Allocated(func() { _, err = Import(ctx, c.Cache, bytes.NewReader(tc.archive), "", nil) })
 			if !errors.Is(err, ErrBadArchive) {
 				t.Fatalf("err %v, want ErrBadArchive", err)
 			}
@@ -216,7 +217,7 @@ func TestImportRejectsBadArchives(t *testing.T) {
 	src := newTestCache(t)
 	src.fill("f", 2)
 	var good bytes.Buffer
-	if _, err := src.Export(ctx, "f", &good, nil); err != nil {
+	if _, err := Export(ctx, src.Cache, "f", &good, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Take the good archive apart to build bad ones from its pieces.
@@ -260,7 +261,7 @@ func TestImportRejectsBadArchives(t *testing.T) {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
 			t.Parallel()
 			dst := newTestCache(t)
-			_, err := dst.Import(ctx, bytes.NewReader(archive), "", nil)
+			_, err := Import(ctx, dst.Cache, bytes.NewReader(archive), "", nil)
 			t.Log(err)
 			if !errors.Is(err, ErrBadArchive) || !strings.HasPrefix(err.Error(), "not a valid pcache export: ") || strings.Contains(err.Error(), "invalid tar header") {
 				t.Errorf("Import: %v, want it refused as not a valid export", err)

@@ -1,4 +1,9 @@
-package maintain
+// Package archive moves one function of a cache between machines: Export
+// writes its entries and objects to a plain tar, Import verifies such a tar
+// and adds it to a cache. It is apart from package maintain so that programs
+// that link the library never link archive/tar (whose os/user needs cgo: a
+// dynamically linked binary starts milliseconds later).
+package archive
 
 import (
 	"fmt"

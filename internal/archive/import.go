@@ -1,4 +1,4 @@
-package maintain
+package archive
 
 import (
 	"archive/tar"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/layout"
+	"github.com/pcache/pcache/internal/maintain"
 	"github.com/pcache/pcache/internal/manifest"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
@@ -72,13 +73,13 @@ func badArchive(format string, args ...any) error {
 // whole import, and no entry is added. Entries are stamped with the time of
 // the import (so they win over older records of the same keys). Objects
 // already in the store are shared, not copied.
-func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progress) (*ImportReport, error) {
+func Import(ctx context.Context, c *maintain.Cache, r io.Reader, newName string, p maintain.Progress) (*ImportReport, error) {
 	if newName != "" {
 		if err := layout.CheckName(newName); err != nil {
 			return nil, err
 		}
 	}
-	store, err := c.writable()
+	store, err := c.WritableObjects()
 	if err != nil {
 		return nil, fmt.Errorf("open the object store for writing: %w", err)
 	}
@@ -99,17 +100,17 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 
 	// 3. The objects, inside the gc turnstile (until the entries are
 	// committed) so a concurrent gc cannot take them while still unreferenced.
-	leave, err := c.enter(ctx)
+	leave, err := c.Enter(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("enter the gc turnstile: %w", err)
 	}
 	defer leave()
-	im.rep = &ImportReport{Dir: c.d.Root(), Name: im.name, Entries: len(im.entries), ReplacedKeys: []string{}}
+	im.rep = &ImportReport{Dir: c.Dir(), Name: im.name, Entries: len(im.entries), ReplacedKeys: []string{}}
 	var total int64
 	for _, n := range im.sizes {
 		total += n
 	}
-	bar := start(p, "importing", total, true)
+	bar := maintain.StartProgress(p, "importing", total, true)
 	defer bar.Done()
 	if err := im.storeObjects(ctx, bar); err != nil {
 		return nil, err
@@ -128,7 +129,7 @@ func (c *Cache) Import(ctx context.Context, r io.Reader, newName string, p Progr
 
 // importRun is one import's state as it passes from phase to phase.
 type importRun struct {
-	c     *Cache
+	c     *maintain.Cache
 	tr    *tar.Reader
 	store *cas.Store
 
@@ -183,7 +184,7 @@ func (im *importRun) readHeader(newName string) error {
 	if err := layout.CheckName(name); err != nil {
 		return badArchive("header names function %q: %v; give NEWNAME", name, err)
 	}
-	if err := im.c.d.CheckCollision(name); err != nil {
+	if err := im.c.Layout().CheckCollision(name); err != nil {
 		return err
 	}
 	im.name = name
@@ -240,9 +241,9 @@ func (im *importRun) readEntries() error {
 func (im *importRun) sizeObjects() error {
 	im.sizes = map[cas.ID]int64{}
 	for _, en := range im.entries {
-		for id, ref := range objectsOf(im.name, en) {
+		for id, ref := range maintain.ObjectsOf(im.name, en) {
 			if ref.Size > maxArchiveObject {
-				return badArchive("entry %s records %d bytes for object %s (limit %d)", shortHash(en.KeyHash), ref.Size, id, int64(maxArchiveObject))
+				return badArchive("entry %s records %d bytes for object %s (limit %d)", maintain.ShortHash(en.KeyHash), ref.Size, id, int64(maxArchiveObject))
 			}
 			if n, ok := im.sizes[id]; ok && n != ref.Size {
 				return badArchive("entries record both %d and %d bytes for object %s", n, ref.Size, id)
@@ -256,7 +257,7 @@ func (im *importRun) sizeObjects() error {
 // storeObjects stores every object of the archive, hashing it on the way,
 // and refuses any file the entries do not need or that is not what they
 // promise. The caller is inside the gc turnstile.
-func (im *importRun) storeObjects(ctx context.Context, bar Counter) error {
+func (im *importRun) storeObjects(ctx context.Context, bar maintain.Counter) error {
 	rep := im.rep
 	im.have = map[cas.ID]int64{}
 	for {
@@ -326,13 +327,13 @@ func (im *importRun) checkObjects() error {
 		return badArchive("holds %d objects, header says %d", im.rep.Objects, im.head.Objects)
 	}
 	for _, en := range im.entries {
-		for id, ref := range objectsOf(im.name, en) {
+		for id, ref := range maintain.ObjectsOf(im.name, en) {
 			n, ok := im.have[id]
 			if !ok {
-				return badArchive("entry %s references object %s, which the archive lacks", shortHash(en.KeyHash), id)
+				return badArchive("entry %s references object %s, which the archive lacks", maintain.ShortHash(en.KeyHash), id)
 			}
 			if n != ref.Size {
-				return badArchive("entry %s records %d bytes for object %s, which has %d", shortHash(en.KeyHash), ref.Size, id, n)
+				return badArchive("entry %s records %d bytes for object %s, which has %d", maintain.ShortHash(en.KeyHash), ref.Size, id, n)
 			}
 		}
 	}
@@ -346,7 +347,7 @@ func (im *importRun) addEntries() error {
 	for i := range entries {
 		entries[i].Time = 0
 	}
-	m, err := manifest.Open(c.d, name, c.writeOptions())
+	m, err := manifest.Open(c.Layout(), name, c.ManifestOptions())
 	if err != nil {
 		return fmt.Errorf("open manifest %s: %w", name, err)
 	}
@@ -423,7 +424,7 @@ func overrides(m *manifest.Manifest, entries []record.Entry, rep *ImportReport) 
 		}
 		rep.Replaced++
 		if len(rep.ReplacedKeys) < maxListedReplaced {
-			rep.ReplacedKeys = append(rep.ReplacedKeys, shortHash(en.KeyHash))
+			rep.ReplacedKeys = append(rep.ReplacedKeys, maintain.ShortHash(en.KeyHash))
 		}
 	}
 	return nil
