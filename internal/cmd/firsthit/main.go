@@ -3,7 +3,7 @@
 // reading one small file of a 256-directory tree.
 //
 //	go run ./internal/cmd/firsthit fill DIR N     # N distinct small results
-//	go run ./internal/cmd/firsthit hit DIR K      # a fresh process's first hit of key K
+//	go run ./internal/cmd/firsthit hit DIR K      # a fresh process's first hit of key K (FIRSTHIT_TRACE=FILE: an execution trace)
 //	go run ./internal/cmd/firsthit hits DIR N     # a process's steady hits of 1000 keys spread over N entries
 //	go run ./internal/cmd/firsthit tree DIR       # the floor's tree: DIR/00/f ... DIR/ff/f
 //	go run ./internal/cmd/firsthit read FILE      # the floor: read one small file
@@ -18,7 +18,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/pcache/pcache"
@@ -66,21 +68,33 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
-		t0 := time.Now()
+		if p := os.Getenv("FIRSTHIT_TRACE"); p != "" {
+			tf, err := os.Create(p)
+			if err != nil {
+				return err
+			}
+			defer tf.Close()
+			if err := trace.Start(tf); err != nil {
+				return err
+			}
+			defer trace.Stop()
+		}
+		f0, t0 := faultsNow(), time.Now()
 		s, err := pcache.Open(args[1])
 		if err != nil {
 			return err
 		}
-		t1 := time.Now()
+		f1, t1 := faultsNow(), time.Now()
 		f := pcache.MustWrap(s, "bench/firsthit", result)
-		t2 := time.Now()
+		f2, t2 := faultsNow(), time.Now()
 		if _, err := f.Call(pcache.ErrorOnMiss(ctx), Args{k}); err != nil {
 			return err
 		}
-		t3 := time.Now()
+		f3, t3 := faultsNow(), time.Now()
 		err = s.Close()
-		t4 := time.Now()
-		fmt.Printf("open %v  wrap %v  hit %v  open+first hit %v  close %v\n", t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t3.Sub(t0), t4.Sub(t3))
+		f4, t4 := faultsNow(), time.Now()
+		fmt.Printf("open %v  wrap %v  hit %v  open+first hit %v  close %v  (page faults: open %s wrap %s hit %s close %s)\n",
+			t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t3.Sub(t0), t4.Sub(t3), f1.since(f0), f2.since(f1), f3.since(f2), f4.since(f3))
 		return err
 	case "hits":
 		n, err := strconv.Atoi(args[2])
@@ -106,6 +120,26 @@ func run(args []string) error {
 		return err
 	}
 	return fmt.Errorf("unknown mode %q", args[0])
+}
+
+// faults counts the page faults the process has taken so far, major (a
+// read from disk) and minor: on a virtual machine even a minor one costs
+// microseconds, and a fresh process's first hit is mostly first touches.
+type faults struct{ minor, major int64 }
+
+func faultsNow() faults {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return faults{}
+	}
+	return faults{ru.Minflt, ru.Majflt}
+}
+
+func (f faults) since(g faults) string {
+	if f.major == g.major {
+		return fmt.Sprint(f.minor - g.minor)
+	}
+	return fmt.Sprintf("%d+%d major", f.minor-g.minor, f.major-g.major)
 }
 
 // steadyHits hits 1000 keys spread over the n entries of the cache in dir,
