@@ -7,6 +7,16 @@
 //	go run ./internal/cmd/firsthit hits DIR N     # a process's steady hits of 1000 keys spread over N entries
 //	go run ./internal/cmd/firsthit tree DIR       # the floor's tree: DIR/00/f ... DIR/ff/f
 //	go run ./internal/cmd/firsthit read FILE      # the floor: read one small file
+//	go run ./internal/cmd/firsthit spawn N CMD...  # CMD run N times: start-to-exit wall time
+//
+// spawn measures what a command-line tool pays per run, process start to
+// exit, which Open + Wrap + first hit is only part of: set it beside the
+// floor, a Go program that links nothing of pcache (./floor):
+//
+//	go build -o /tmp/firsthit ./internal/cmd/firsthit
+//	go build -o /tmp/floor ./internal/cmd/firsthit/floor
+//	/tmp/firsthit spawn 50 /tmp/floor DIR/pcache.json
+//	/tmp/firsthit spawn 50 /tmp/firsthit hit DIR 991
 //
 // Build it once (go build -o /tmp/firsthit ./internal/cmd/firsthit) and run
 // the binary, so each run is a fresh process; BENCHMARKS.md has the numbers.
@@ -16,10 +26,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -43,7 +56,7 @@ func main() {
 
 func run(args []string) error {
 	if len(args) < 2 {
-		return fmt.Errorf("usage: firsthit fill DIR N | hit DIR K | tree DIR | read FILE")
+		return fmt.Errorf("usage: firsthit fill DIR N | hit DIR K | hits DIR N | tree DIR | read FILE | spawn N CMD...")
 	}
 	ctx := context.Background()
 	switch args[0] {
@@ -113,6 +126,12 @@ func run(args []string) error {
 			}
 		}
 		return nil
+	case "spawn":
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n < 1 || len(args) < 3 {
+			return fmt.Errorf("usage: firsthit spawn N CMD [ARG...]")
+		}
+		return spawn(n, args[2:])
 	case "read":
 		t0 := time.Now()
 		b, err := os.ReadFile(args[1])
@@ -180,5 +199,25 @@ func steadyHits(ctx context.Context, dir string, n int) error {
 		best = min(best, time.Since(t0)/time.Duration(20*len(keys)))
 	}
 	fmt.Printf("best hit %v over 100 rounds of 20x%d keys\n", best, len(keys))
+	return nil
+}
+
+// spawn runs cmd n times, one after another, and prints the quartiles of
+// the wall time from starting each process to its exit.
+func spawn(n int, cmd []string) error {
+	ds := make([]time.Duration, n)
+	for i := range ds {
+		c := exec.Command(cmd[0], cmd[1:]...)
+		c.Stderr = os.Stderr
+		t0 := time.Now()
+		if err := c.Run(); err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(cmd, " "), err)
+		}
+		ds[i] = time.Since(t0)
+	}
+	slices.Sort(ds)
+	q := func(f float64) time.Duration { return ds[int(f*float64(n-1))] }
+	fmt.Printf("%s: start to exit, %d runs: median %v (quartiles %v, %v)\n", strings.Join(cmd, " "), n,
+		q(0.5).Round(10*time.Microsecond), q(0.25).Round(10*time.Microsecond), q(0.75).Round(10*time.Microsecond))
 	return nil
 }
