@@ -156,7 +156,7 @@ func (b *batchCall[A, R]) keyAll() error {
 	)
 	forRanges(n, perCPU, func(lo, hi int) error {
 		for i := lo; i < hi; i++ {
-			k, err := c.Key(b.args[i], true)
+			k, err := c.KeyValue(reflect.ValueOf(&b.args[i]).Elem(), true)
 			if err != nil {
 				mu.Lock()
 				if i < bad {
@@ -228,9 +228,11 @@ func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observ
 		ks[j] = &b.keys[i]
 	}
 	c.PeekMany(ks[:len(indices)], peeked[:len(indices)])
-	var hits int64 // counted once per chunk: the counters are shared by every core
+	var hits int64                                // counted once per chunk: the counters are shared by every core
+	dsts := make([]engine.Value[R], len(indices)) // one allocation for the chunk's results
 	for j, i := range indices {
-		dst := &engine.Value[R]{Codec: c.Codec()}
+		dst := &dsts[j]
+		dst.Codec = c.Codec()
 		fd := c.LookupPeeked(ctx, &b.keys[i], &peeked[j], dst)
 		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
 		if fd.Bad {

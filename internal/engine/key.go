@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"reflect"
 
 	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/manifest/record"
@@ -55,7 +56,13 @@ func entryHash(args, result [32]byte) record.KeyHash {
 // Key keys args. With withOuts, out-file paths are made absolute (an empty
 // one is an error); without, they are dropped.
 func (c *Fn) Key(args any, withOuts bool) (CallKey, error) {
-	k, err := c.plan.Key(c.version, args)
+	return c.KeyValue(reflect.ValueOf(args), withOuts)
+}
+
+// KeyValue is Key of the argument rv holds (keying.Plan.KeyValue): a
+// batch keys its elements in place, without boxing each.
+func (c *Fn) KeyValue(args reflect.Value, withOuts bool) (CallKey, error) {
+	k, err := c.plan.KeyValue(c.version, args)
 	if err != nil {
 		return CallKey{}, Errorf("%s: %w", c.name, err)
 	}

@@ -250,7 +250,8 @@ const DirectFrom = 1 << 20
 // dst's memory, when dst's codec does that; handled is false when it was
 // not done (then the bytes are read whole, as for any result).
 func (c *Fn) directEntry(e *record.Entry, dst Sink) (oc outcome, r reason, handled bool) {
-	handled, err := dst.decodeDirect(e.Size, func(buf []byte) error { return c.e.cas.GetInto(e.Result, buf) })
+	id := e.Result // the closure takes the ID, not e: e stays on its caller's stack
+	handled, err := dst.decodeDirect(e.Size, func(buf []byte) error { return c.e.cas.GetInto(id, buf) })
 	if !handled {
 		return 0, reason{}, false
 	}

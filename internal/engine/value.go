@@ -34,13 +34,17 @@ type Value[R any] struct {
 	streamed   bool   // V was read straight into its memory (decodeDirect): raw is nil
 }
 
-// Decode decodes b (a stored or just encoded result) into V.
+// Decode decodes b (a stored or just encoded result) into V (into V
+// itself, zeroed first: a value decoded beside it would cost every hit an
+// allocation).
 func (s *Value[R]) Decode(b []byte) error {
-	var r R
-	if err := s.Codec.Unmarshal(b, &r); err != nil {
-		return fmt.Errorf("decode cached result as %T: %w", r, err)
+	var zero R
+	s.V = zero
+	if err := s.Codec.Unmarshal(b, &s.V); err != nil {
+		s.V = zero
+		return fmt.Errorf("decode cached result as %T: %w", zero, err)
 	}
-	s.V, s.raw, s.Size, s.streamed = r, b, int64(len(b)), false
+	s.raw, s.Size, s.streamed = b, int64(len(b)), false
 	return nil
 }
 

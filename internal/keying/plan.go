@@ -378,9 +378,24 @@ func (p *Plan) OutArgs() []string { return slices.Clone(p.outNames) }
 // unwrapping to ErrNilArgument, a non-nil one has the key (Hash, Bytes and
 // Outs) that the plan of S gives the struct it points to.
 func (p *Plan) Key(version string, v any) (Key, error) {
-	rv := reflect.ValueOf(v)
+	return p.KeyValue(version, reflect.ValueOf(v))
+}
+
+// KeyValue is Key of the value rv holds (an interface-kind rv stands for
+// its dynamic value, as v does in Key). Callers that hold the argument in
+// memory of their own (a batch's slice) key it through
+// reflect.ValueOf(&x).Elem() without boxing it into an interface: one
+// allocation fewer per call.
+func (p *Plan) KeyValue(version string, rv reflect.Value) (Key, error) {
+	if rv.Kind() == reflect.Interface {
+		rv = rv.Elem()
+	}
 	if p.t.Kind() != reflect.Interface && (!rv.IsValid() || rv.Type() != p.t) {
-		return Key{}, fmt.Errorf("keying: plan for %v: Key got a value of type %T", p.t, v)
+		got := "<nil>"
+		if rv.IsValid() {
+			got = rv.Type().String()
+		}
+		return Key{}, fmt.Errorf("keying: plan for %v: Key got a value of type %s", p.t, got)
 	}
 	if p.ptr {
 		if rv.IsNil() {

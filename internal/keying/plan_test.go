@@ -385,3 +385,48 @@ func TestDiagnoseRejectsGarbage(t *testing.T) {
 		}
 	}
 }
+
+// keyValueCase keys v through Key and through KeyValue of a variable of
+// type A holding it (as a batch keys its elements in place), and wants the
+// same key, or the same error.
+func keyValueCase[A any](t *testing.T, v A) {
+	t.Helper()
+	p := compile[A](t)
+	want, werr := p.Key("v1", v)
+	got, gerr := p.KeyValue("v1", reflect.ValueOf(&v).Elem())
+	if (werr == nil) != (gerr == nil) || werr != nil && werr.Error() != gerr.Error() {
+		t.Fatalf("%T: Key error %v, KeyValue error %v", v, werr, gerr)
+	}
+	if got.Hash != want.Hash || !bytes.Equal(got.Bytes, want.Bytes) {
+		t.Fatalf("%T %v: KeyValue gives %x, Key %x", v, v, got.Hash[:6], want.Hash[:6])
+	}
+}
+
+// TestPlanKeyValue: KeyValue of an argument held in place is Key of the
+// argument, for struct, pointer, interface and scalar argument types, a
+// nil pointer (the same error) and an interface holding nothing.
+func TestPlanKeyValue(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		run  func(*testing.T)
+	}{
+		{"struct", func(t *testing.T) { keyValueCase(t, OldArgs{A: "a", N: 3}) }},
+		{"pointer to struct", func(t *testing.T) { keyValueCase(t, &OldArgs{A: "a", N: 3}) }},
+		{"nil pointer", func(t *testing.T) { keyValueCase[*OldArgs](t, nil) }},
+		{"interface holding a struct", func(t *testing.T) { keyValueCase[any](t, OldArgs{A: "a", N: 3}) }},
+		{"interface holding nothing", func(t *testing.T) { keyValueCase[any](t, nil) }},
+		{"scalar", func(t *testing.T) { keyValueCase(t, 42) }},
+		{"slice", func(t *testing.T) { keyValueCase(t, []string{"x", "y"}) }},
+	} {
+		t.Run(tc.name, tc.run)
+	}
+	// A value of another type than the plan's is refused by both, naming it.
+	p := compile[OldArgs](t)
+	_, err := p.KeyValue("v1", reflect.ValueOf(NewArgs{}))
+	if err == nil || !strings.Contains(err.Error(), "keying.NewArgs") {
+		t.Fatalf("KeyValue of another type: %v", err)
+	}
+	if _, err := p.Key("v1", nil); err == nil || !strings.Contains(err.Error(), "<nil>") {
+		t.Fatalf("Key of nil for a struct plan: %v", err)
+	}
+}
