@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/pcache/pcache/internal/layout"
 	"github.com/pcache/pcache/internal/testutil"
 	"github.com/zeebo/blake3"
 )
@@ -304,4 +305,32 @@ func BenchmarkGet256MSequential(b *testing.B) {
 	pipelineMin = math.MaxInt
 	defer func() { pipelineMin = old }()
 	BenchmarkGet256M(b)
+}
+
+// BenchmarkSealSmall is Seal of a pack of 100,000 small objects: sorting
+// and writing its index (what a process that stored them pays in Close).
+func BenchmarkSealSmall(b *testing.B) {
+	const n = 100_000
+	d := testutil.Bytes(3, smallSize)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		s, err := Open(layout.New(filepath.Join(b.TempDir(), "cache")), Options{}) // small objects in packs
+		if err != nil {
+			b.Fatal(err)
+		}
+		for i := range uint64(n) {
+			binary.LittleEndian.PutUint64(d, i)
+			if _, err := s.Put(d); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		if err := s.Seal(); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		s.Close()
+		b.StartTimer()
+	}
 }

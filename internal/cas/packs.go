@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -9,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -763,7 +763,7 @@ func (ps *packSet) sealLocked() error {
 		}
 	}
 	entries := slices.Clone(w.entries)
-	slices.SortFunc(entries, func(a, b idxEntry) int { return strings.Compare(string(a.id[:]), string(b.id[:])) })
+	slices.SortFunc(entries, func(a, b idxEntry) int { return bytes.Compare(a.id[:], b.id[:]) }) // (string(a.id[:]) allocated twice per comparison)
 	entries = slices.CompactFunc(entries, func(a, b idxEntry) bool { return a.id == b.id })
 	var sum ID
 	w.hash.Sum(sum[:0])

@@ -1,6 +1,7 @@
 package cas
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -742,7 +743,7 @@ func (o *packOut) seal(s *Store) error {
 	if err := fsutil.Commit(o.f, s.d.Pack(o.name), s.durable); err != nil {
 		return fmt.Errorf("cas: repack: %w", err)
 	}
-	slices.SortFunc(o.entries, func(a, b idxEntry) int { return strings.Compare(string(a.id[:]), string(b.id[:])) })
+	slices.SortFunc(o.entries, func(a, b idxEntry) int { return bytes.Compare(a.id[:], b.id[:]) })
 	var sum ID
 	o.hash.Sum(sum[:0])
 	return s.writeIndex(o.name, encodeIndex(o.size, sum, o.entries))

@@ -213,13 +213,16 @@ type outRec struct {
 // inputs held no records).
 func (c *compaction) merge(journals []*deadJournal, segs []*segment) (*segment, error) {
 	var srcs []source
+	total := 0 // records in, an upper bound of those out
 	for _, d := range journals {
 		srcs = append(srcs, newSliceSource(d.st.recs))
+		total += len(d.st.recs)
 	}
 	for _, s := range segs {
 		srcs = append(srcs, &segSource{s: s, report: c.report})
+		total += s.count
 	}
-	var out []outRec
+	out := make([]outRec, 0, total) // grown by append, a large merge copied it over and over
 	if err := merge(srcs, func(r *rec) error {
 		out = append(out, outRec{r.e.KeyHash, r.raw})
 		return nil

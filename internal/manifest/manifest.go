@@ -473,7 +473,7 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 		return nil
 	}
 	recs := make([]*rec, len(entries))
-	var buf []byte
+	size := 0
 	for i := range entries {
 		r := &rec{e: entries[i]}
 		r.e.Inline = nil // only segments that travel to a remote carry results inline
@@ -488,7 +488,11 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 		}
 		r.raw = p
 		recs[i] = r
-		buf = record.AppendFrame(buf, p)
+		size += len(p) + record.MaxFrameOverhead
+	}
+	buf := make([]byte, 0, size) // one allocation for a batch's frames
+	for _, r := range recs {
+		buf = record.AppendFrame(buf, r.raw)
 	}
 	rotated, err := m.write(buf, recs)
 	if rotated {

@@ -89,6 +89,11 @@ func ReadHead(b []byte) (major byte, v uint64, n int, minimal bool, err error) {
 	return major, v, 1 + size, minimal, nil
 }
 
+// MaxFrameOverhead is the most bytes AppendFrame adds to a payload: the
+// array head, the payload's head (at most 9 bytes) and the checksum (a
+// uint32: at most 5).
+const MaxFrameOverhead = 1 + 9 + 5
+
 // AppendFrame appends payload framed as a record.
 func AppendFrame(dst, payload []byte) []byte {
 	dst = append(dst, MajorArray<<5|2)
