@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -523,7 +522,7 @@ type packWriter struct {
 	f       *os.File
 	lock    *lock.Held
 	hash    *blake3.Hasher // of the pack's bytes so far
-	entries []idxEntry
+	entries idxEntries
 	size    int64
 	sealGen uint64 // the SealTopic counter when the pack was started
 	genOK   bool   // sealGen was read from a board
@@ -723,7 +722,7 @@ func (ps *packSet) flushLocked(buf []byte, ids []ID, todo []int) error {
 		l := loc{p: w.p, off: w.size + pos, size: n}
 		ps.mem[ids[i]] = l
 		delete(ps.bad, l)
-		w.entries = append(w.entries, idxEntry{id: ids[i], off: l.off, size: n})
+		w.entries.add(idxEntry{id: ids[i], off: l.off, size: n})
 		pos += recHeaderSize + int64(n)
 	}
 	w.size += int64(len(buf))
@@ -762,9 +761,7 @@ func (ps *packSet) sealLocked() error {
 			return fmt.Errorf("cas: fsync pack %s: %w", w.p.path, err)
 		}
 	}
-	entries := slices.Clone(w.entries)
-	slices.SortFunc(entries, func(a, b idxEntry) int { return bytes.Compare(a.id[:], b.id[:]) }) // (string(a.id[:]) allocated twice per comparison)
-	entries = slices.CompactFunc(entries, func(a, b idxEntry) bool { return a.id == b.id })
+	entries := slices.CompactFunc(w.entries.sorted(), func(a, b idxEntry) bool { return a.id == b.id })
 	var sum ID
 	w.hash.Sum(sum[:0])
 	if err := ps.s.writeIndex(w.p.name, encodeIndex(w.size, sum, entries)); err != nil {

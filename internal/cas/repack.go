@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -704,7 +703,7 @@ type packOut struct {
 	name    string
 	hash    *blake3.Hasher
 	size    int64
-	entries []idxEntry
+	entries idxEntries
 	buf     []byte
 }
 
@@ -719,7 +718,7 @@ func (s *Store) newPackOut() (*packOut, error) {
 }
 
 func (o *packOut) add(id ID, b []byte) error {
-	o.entries = append(o.entries, idxEntry{id: id, off: o.size, size: uint32(len(b))})
+	o.entries.add(idxEntry{id: id, off: o.size, size: uint32(len(b))})
 	o.buf = appendRecord(o.buf, id, b)
 	o.size += recHeaderSize + int64(len(b))
 	if len(o.buf) >= 1<<20 {
@@ -743,10 +742,9 @@ func (o *packOut) seal(s *Store) error {
 	if err := fsutil.Commit(o.f, s.d.Pack(o.name), s.durable); err != nil {
 		return fmt.Errorf("cas: repack: %w", err)
 	}
-	slices.SortFunc(o.entries, func(a, b idxEntry) int { return bytes.Compare(a.id[:], b.id[:]) })
 	var sum ID
 	o.hash.Sum(sum[:0])
-	return s.writeIndex(o.name, encodeIndex(o.size, sum, o.entries))
+	return s.writeIndex(o.name, encodeIndex(o.size, sum, o.entries.sorted()))
 }
 
 // ownName is the name of this process's pack, or "".
