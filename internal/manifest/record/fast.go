@@ -134,3 +134,69 @@ func fastHash(b []byte, p int, h *[32]byte) bool {
 	copy(h[:], b[p+2:p+34])
 	return true
 }
+
+// fastEncode returns the canonical encoding of e without reflection, for
+// an entry without out files: exactly the bytes encodeReflect writes
+// (TestFastEncode and FuzzFastEncode check it), in one allocation instead
+// of five. It declines (false) an entry with out files or a codec name that
+// is not UTF-8.
+func fastEncode(e *Entry) ([]byte, bool) {
+	if len(e.Outs) > 0 || !utf8.ValidString(e.Codec) {
+		return nil, false
+	}
+	var zero [32]byte
+	n := 2 // h and t are always written
+	for _, present := range [...]bool{e.Codec != "", e.Deleted, len(e.Inline) > 0, len(e.Key) > 0,
+		e.Result != zero, e.Size != 0, e.Used != 0, e.Type != zero, e.Zstd} {
+		if present {
+			n++
+		}
+	}
+	b := make([]byte, 0, 200+len(e.Codec)+len(e.Key)+len(e.Inline))
+	b = AppendHead(b, MajorMap, uint64(n))
+	// Keys in canonical order: one-letter text strings sort by the letter.
+	if e.Codec != "" {
+		b = append(b, 0x61, 'c')
+		b = append(AppendHead(b, MajorText, uint64(len(e.Codec))), e.Codec...)
+	}
+	if e.Deleted {
+		b = append(b, 0x61, 'd', 0xf5)
+	}
+	b = appendHash(append(b, 0x61, 'h'), (*[32]byte)(&e.KeyHash))
+	if len(e.Inline) > 0 {
+		b = append(b, 0x61, 'i')
+		b = append(AppendHead(b, MajorBytes, uint64(len(e.Inline))), e.Inline...)
+	}
+	if len(e.Key) > 0 {
+		b = append(b, 0x61, 'k')
+		b = append(AppendHead(b, MajorBytes, uint64(len(e.Key))), e.Key...)
+	}
+	if e.Result != zero {
+		b = appendHash(append(b, 0x61, 'r'), (*[32]byte)(&e.Result))
+	}
+	if e.Size != 0 {
+		b = appendInt(append(b, 0x61, 's'), e.Size)
+	}
+	b = appendInt(append(b, 0x61, 't'), e.Time)
+	if e.Used != 0 {
+		b = appendInt(append(b, 0x61, 'u'), e.Used)
+	}
+	if e.Type != zero {
+		b = appendHash(append(b, 0x61, 'y'), (*[32]byte)(&e.Type))
+	}
+	if e.Zstd {
+		b = append(b, 0x61, 'z', 0xf5)
+	}
+	return b, true
+}
+
+// appendHash appends h as a 32-byte byte string.
+func appendHash(b []byte, h *[32]byte) []byte { return append(append(b, 0x58, 32), h[:]...) }
+
+// appendInt appends v as a CBOR integer in its shortest form.
+func appendInt(b []byte, v int64) []byte {
+	if v >= 0 {
+		return AppendHead(b, MajorUint, uint64(v))
+	}
+	return AppendHead(b, MajorNeg, uint64(-1-v))
+}

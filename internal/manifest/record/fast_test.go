@@ -216,3 +216,89 @@ func BenchmarkDecode(b *testing.B) {
 		})
 	}
 }
+
+// TestFastEncode: for every entry shape, Encode's bytes are exactly those
+// of the reflective encoder (the definition of the form), whether or not
+// the fast encoder handled it.
+func TestFastEncode(t *testing.T) {
+	t.Parallel()
+	cases := fastCases()
+	badCodec := ent(20, "x")
+	badCodec.Codec = "\xff\xfe"
+	negSize := ent(21, "n")
+	negSize.Size, negSize.Used = -5, -6
+	emptyKey := ent(22, "e")
+	emptyKey.Key, emptyKey.Inline = []byte{}, []byte{}
+	for _, c := range append(cases, []struct {
+		name string
+		e    Entry
+		fast bool
+	}{{"codec not UTF-8", badCodec, false}, {"negative size and use", negSize, true}, {"empty, not nil, key and inline", emptyKey, true}}...) {
+		t.Run(c.name, func(t *testing.T) {
+			want, werr := encodeReflect(&c.e)
+			got, ok := fastEncode(&c.e)
+			if c.name == "codec not UTF-8" || c.name == "out files" {
+				if ok {
+					t.Fatalf("fastEncode handled an entry it should leave to the reflective encoder")
+				}
+				return
+			}
+			if !ok || werr != nil {
+				t.Fatalf("fastEncode handled = %v; reflective error %v", ok, werr)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("fastEncode\n%x\nreflective\n%x", got, want)
+			}
+		})
+	}
+}
+
+// FuzzFastEncode builds entries from fuzzed fields and wants the fast
+// encoder's bytes equal to the reflective encoder's.
+func FuzzFastEncode(f *testing.F) {
+	f.Add([]byte("key"), []byte(nil), "raw", int64(1), int64(2), int64(0), uint8(0), byte(1))
+	f.Add([]byte(nil), []byte("inline"), "", int64(-1), int64(0), int64(-9), uint8(15), byte(0))
+	f.Fuzz(func(t *testing.T, key, inline []byte, codec string, tm, size, used int64, flags uint8, seed byte) {
+		e := Entry{Key: key, Inline: inline, Codec: codec, Time: tm, Size: size, Used: used,
+			Deleted: flags&1 != 0, Zstd: flags&2 != 0}
+		e.KeyHash[0], e.KeyHash[31] = seed, 1
+		if flags&4 != 0 {
+			e.Result[5] = seed | 1
+		}
+		if flags&8 != 0 {
+			e.Type[7] = seed | 2
+		}
+		got, ok := fastEncode(&e)
+		if !ok {
+			return
+		}
+		want, err := encodeReflect(&e)
+		if err != nil {
+			t.Fatalf("reflective encoder refuses what the fast one encodes: %v", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("fastEncode\n%x\nreflective\n%x", got, want)
+		}
+	})
+}
+
+// BenchmarkEncode: a miss's record, through Encode (fast) and through the
+// reflective encoder that defines the form.
+func BenchmarkEncode(b *testing.B) {
+	e := ent(1, "cbor")
+	e.Key = bytes.Repeat([]byte{0x42}, 40)
+	e.Type, e.Used = kh(7), e.Time+1
+	for _, c := range []struct {
+		name string
+		enc  func(*Entry) ([]byte, error)
+	}{{"fast", Encode}, {"reflect", encodeReflect}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := c.enc(&e); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

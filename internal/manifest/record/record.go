@@ -381,6 +381,23 @@ func decodeStrict(b []byte, e *Entry) error {
 
 // Encode returns the canonical encoding of e.
 func Encode(e *Entry) ([]byte, error) {
+	b, ok := fastEncode(e)
+	if !ok {
+		var err error
+		if b, err = encodeReflect(e); err != nil {
+			return nil, fmt.Errorf("manifest: encode entry %s: %w", Short(&e.KeyHash), err)
+		}
+	}
+	if len(b) > MaxRecord {
+		return nil, fmt.Errorf("%w: entry %s encodes to %d bytes (limit %d)", ErrTooLarge, Short(&e.KeyHash), len(b), MaxRecord)
+	}
+	return b, nil
+}
+
+// encodeReflect is Encode through the wire types and fxamacker/cbor: the
+// definition of a record's form, which fastEncode reproduces for entries
+// without out files.
+func encodeReflect(e *Entry) ([]byte, error) {
 	w := wireEntry{
 		KeyHash: hash32(e.KeyHash),
 		Key:     e.Key,
@@ -400,14 +417,7 @@ func Encode(e *Entry) ([]byte, error) {
 			w.Outs[i] = wireOut{Arg: o.Arg, Object: hash32(o.Object), Size: o.Size, Mode: o.Mode, Paths: pathList(o.Paths)}
 		}
 	}
-	b, err := encMode.Marshal(&w)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: encode entry %s: %w", Short(&e.KeyHash), err)
-	}
-	if len(b) > MaxRecord {
-		return nil, fmt.Errorf("%w: entry %s encodes to %d bytes (limit %d)", ErrTooLarge, Short(&e.KeyHash), len(b), MaxRecord)
-	}
-	return b, nil
+	return encMode.Marshal(&w)
 }
 
 // Canonical reports whether payload is exactly the canonical encoding of e
