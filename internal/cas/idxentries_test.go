@@ -14,7 +14,7 @@ func TestIdxEntries(t *testing.T) {
 		for i := range n {
 			var id ID
 			binary.BigEndian.PutUint64(id[:], uint64((i*7919)%n)) // out of order
-			binary.BigEndian.PutUint64(id[8:], uint64(i)) // and unique
+			binary.BigEndian.PutUint64(id[8:], uint64(i))         // and unique
 			e.add(idxEntry{id: id, off: int64(i), size: uint32(i)})
 		}
 		got := e.sorted()
