@@ -55,6 +55,10 @@ type compaction struct {
 	// retireGrace is Options.RetireGrace.
 	retireGrace time.Duration
 	retired     map[string]retire.Record // this directory's retired files, by rel
+	// known holds copies of what the caller's view read of journals, by
+	// name: a dead journal found there is read only beyond it (readTail
+	// checks the file is the same one, and starts over if it is not).
+	known map[string]*jstate
 }
 
 // deadJournal is an input journal with its writer lock, held by us.
@@ -167,7 +171,10 @@ func (c *compaction) deadJournals(names []string) ([]*deadJournal, error) {
 		if !ok {
 			continue // a live writer
 		}
-		st := newJState(c.dir, n)
+		st := c.known[n]
+		if st == nil {
+			st = newJState(c.dir, n)
+		}
 		_, _, err = st.readTail(c.report)
 		if err != nil || st.off == 0 { // vanished, unknown version, bad header, or I/O error
 			lk.Release()

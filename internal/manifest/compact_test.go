@@ -354,3 +354,79 @@ func TestWriterSurvivesReplacedJournal(t *testing.T) {
 		t.Fatalf("%d entries after compaction, want 12", n)
 	}
 }
+
+// TestCompactReadsWhatTheJournalHoldsNow: a compaction starts from what the
+// compacting Manifest's view read of a dead journal, and must still merge
+// what the file holds by then: records an rsync --append added, or another
+// file an rsync put in its place (whose records replace the ones read).
+func TestCompactReadsWhatTheJournalHoldsNow(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name         string
+		change       func(t *testing.T, path string)
+		want, absent []int
+	}{
+		{"unchanged", func(*testing.T, string) {}, []int{1, 2}, nil},
+		{"grown", func(t *testing.T, path string) {
+			e := ent(3, "c")
+			e.Time = 1_700_000_000_000_000_000
+			p, err := record.Encode(&e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Write(record.AppendFrame(nil, p)); err != nil {
+				t.Fatal(err)
+			}
+		}, []int{1, 2, 3}, nil},
+		{"replaced", func(t *testing.T, path string) {
+			other := t.TempDir()
+			writeJournal(t, other, "f", ent(4, "d"))
+			js, _ := files(t, filepath.Join(other, layout.ManifestsDir, "f"))
+			if len(js) != 1 {
+				t.Fatalf("other cache: journals %v", js)
+			}
+			b, err := os.ReadFile(filepath.Join(other, layout.ManifestsDir, "f", js[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			tmp := path + ".new"
+			if err := os.WriteFile(tmp, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(tmp, path); err != nil {
+				t.Fatal(err)
+			}
+		}, []int{4}, []int{1, 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			writeJournal(t, root, "f", ent(1, "a"), ent(2, "b"))
+			c := mustOpen(t, root, "f", Options{})
+			wantResult(t, c, 1, "a") // the view has read the journal
+			js, _ := files(t, c.dir)
+			if len(js) != 1 {
+				t.Fatalf("journals %v", js)
+			}
+			tc.change(t, filepath.Join(c.dir, js[0]))
+			if err := c.Compact(true); err != nil {
+				t.Fatal(err)
+			}
+			if js, ss := files(t, c.dir); len(js) != 0 || len(ss) != 1 {
+				t.Fatalf("after compaction: journals %v segments %v", js, ss)
+			}
+			fresh := mustOpen(t, root, "f", Options{})
+			for _, i := range tc.want {
+				wantResult(t, fresh, i, map[int]string{1: "a", 2: "b", 3: "c", 4: "d"}[i])
+			}
+			for _, i := range tc.absent {
+				wantAbsent(t, fresh, i)
+			}
+		})
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 
 	"github.com/pcache/pcache/internal/fsutil"
@@ -88,6 +89,14 @@ type jstate struct {
 
 func newJState(dir, name string) *jstate {
 	return &jstate{name: name, path: dir + string(os.PathSeparator) + name, recs: make(map[[32]byte]*rec)}
+}
+
+// clone is a copy of st that readTail may advance on its own (the records
+// are shared: nothing changes a rec once made).
+func (st *jstate) clone() *jstate {
+	c := *st
+	c.recs = maps.Clone(st.recs)
+	return &c
 }
 
 // errVanished says a file listed a moment ago is gone: a compaction or a

@@ -711,11 +711,21 @@ func (m *Manifest) compaction() *compaction {
 	if m.w != nil {
 		skip = m.w.name
 	}
+	// What the view has read of the other journals (the one this Manifest
+	// just closed above all): the compaction starts from copies of it and
+	// reads only what the files hold beyond, instead of decoding every
+	// record again.
+	known := make(map[string]*jstate, len(m.journals))
+	for name, st := range m.journals {
+		if name != skip && st.off > 0 {
+			known[name] = st.clone()
+		}
+	}
 	m.mu.Unlock()
 	return &compaction{
 		d: m.d, name: m.name, dir: m.dir, lockName: m.lockName,
 		durable: m.opts.Durable, skip: skip, report: m.report, logf: m.opts.Logf,
-		retireGrace: m.opts.RetireGrace,
+		retireGrace: m.opts.RetireGrace, known: known,
 	}
 }
 
