@@ -172,3 +172,9 @@ func goTool() string {
 }
 
 func fileExists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// GoEnv returns `go env key` of the toolchain Tool builds with.
+func GoEnv(key string) (string, error) {
+	out, err := exec.Command(goTool(), "env", key).Output()
+	return strings.TrimSpace(string(out)), err
+}
