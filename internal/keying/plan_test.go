@@ -430,3 +430,38 @@ func TestPlanKeyValue(t *testing.T) {
 		t.Fatalf("Key of nil for a struct plan: %v", err)
 	}
 }
+
+// selfCaching has a pointer-receiver CacheKey that writes to its receiver,
+// as a method that caches its own key would.
+type selfCaching struct {
+	N    int
+	memo string
+}
+
+func (s *selfCaching) CacheKey() (any, error) {
+	s.memo = fmt.Sprint("n=", s.N)
+	return s.memo, nil
+}
+
+// TestKeyValueLeavesArgumentsAlone: keying an argument in place (as a
+// batch does) calls pointer-receiver methods on a copy, never on the
+// caller's value, and gives the key Key gives.
+func TestKeyValueLeavesArgumentsAlone(t *testing.T) {
+	type args struct {
+		A selfCaching
+		B []selfCaching
+	}
+	p := compile[args](t)
+	v := args{A: selfCaching{N: 1}, B: []selfCaching{{N: 2}}}
+	want := key(t, p, "v1", v)
+	got, err := p.KeyValue("v1", reflect.ValueOf(&v).Elem())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Hash != want.Hash {
+		t.Fatalf("KeyValue %x, Key %x", got.Hash[:6], want.Hash[:6])
+	}
+	if v.A.memo != "" || v.B[0].memo != "" {
+		t.Fatalf("keying wrote to the argument: %+v", v)
+	}
+}

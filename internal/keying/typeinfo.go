@@ -335,6 +335,21 @@ func addressable(v reflect.Value) reflect.Value {
 	return c
 }
 
+// ownCopy returns an addressable copy of v that is keying's own: a
+// pointer-receiver method (CacheKey, MarshalText) is called on it, never on
+// the caller's memory, even when v is addressable (a batch keys its
+// elements in place), so a method that changes its receiver changes no
+// argument.
+func ownCopy(v reflect.Value) reflect.Value {
+	src := v
+	if v.CanAddr() {
+		src = exposed(v) // reached through an unexported field, v itself cannot be copied from
+	}
+	c := reflect.New(v.Type()).Elem()
+	c.Set(src)
+	return c
+}
+
 // exposed returns a read-write view of the addressable value v, which may
 // have been reached through an unexported field. keying only ever reads
 // through it.

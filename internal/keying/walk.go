@@ -330,7 +330,7 @@ func (e *encoder) sprint(v reflect.Value, ti *typeInfo) (err error) {
 // hasher keys v by the value its CacheKey method returns.
 func (e *encoder) hasher(v reflect.Value, ti *typeInfo) error {
 	if ti.kind == kHasherPtr {
-		v = addressable(v).Addr()
+		v = ownCopy(v).Addr()
 	}
 	kh, _ := v.Interface().(KeyHasher)
 	if kh == nil {
@@ -363,7 +363,7 @@ func callCacheKey(kh KeyHasher) (x any, err error) {
 // text keys v by its MarshalText output.
 func (e *encoder) text(v reflect.Value, ti *typeInfo) error {
 	if ti.kind == kTextPtr {
-		v = addressable(v).Addr()
+		v = ownCopy(v).Addr()
 	}
 	tm, _ := v.Interface().(encoding.TextMarshaler)
 	if tm == nil {
