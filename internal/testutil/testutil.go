@@ -178,3 +178,18 @@ func GoEnv(key string) (string, error) {
 	out, err := exec.Command(goTool(), "env", key).Output()
 	return strings.TrimSpace(string(out)), err
 }
+
+// GoList runs `go list args...` in the module's root and returns its lines.
+func GoList(args ...string) ([]string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(goTool(), append([]string{"list"}, args...)...)
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("go list %s: %w", strings.Join(args, " "), err)
+	}
+	return strings.Fields(string(out)), nil
+}
