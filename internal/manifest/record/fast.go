@@ -145,48 +145,53 @@ func fastEncode(e *Entry) ([]byte, bool) {
 		return nil, false
 	}
 	var zero [32]byte
-	n := 2 // h and t are always written
-	for _, present := range [...]bool{e.Codec != "", e.Deleted, len(e.Inline) > 0, len(e.Key) > 0,
-		e.Result != zero, e.Size != 0, e.Used != 0, e.Type != zero, e.Zstd} {
-		if present {
-			n++
-		}
-	}
-	b := make([]byte, 0, 200+len(e.Codec)+len(e.Key)+len(e.Inline))
-	b = AppendHead(b, MajorMap, uint64(n))
+	// b[0] is the map's head, written once the fields are counted: at most
+	// 11, so one byte.
+	b := make([]byte, 1, 200+len(e.Codec)+len(e.Key)+len(e.Inline))
+	n := 0
+	key := func(k byte) { b = append(b, 0x61, k); n++ }
 	// Keys in canonical order: one-letter text strings sort by the letter.
 	if e.Codec != "" {
-		b = append(b, 0x61, 'c')
+		key('c')
 		b = append(AppendHead(b, MajorText, uint64(len(e.Codec))), e.Codec...)
 	}
 	if e.Deleted {
-		b = append(b, 0x61, 'd', 0xf5)
+		key('d')
+		b = append(b, 0xf5)
 	}
-	b = appendHash(append(b, 0x61, 'h'), (*[32]byte)(&e.KeyHash))
+	key('h')
+	b = appendHash(b, (*[32]byte)(&e.KeyHash))
 	if len(e.Inline) > 0 {
-		b = append(b, 0x61, 'i')
+		key('i')
 		b = append(AppendHead(b, MajorBytes, uint64(len(e.Inline))), e.Inline...)
 	}
 	if len(e.Key) > 0 {
-		b = append(b, 0x61, 'k')
+		key('k')
 		b = append(AppendHead(b, MajorBytes, uint64(len(e.Key))), e.Key...)
 	}
 	if e.Result != zero {
-		b = appendHash(append(b, 0x61, 'r'), (*[32]byte)(&e.Result))
+		key('r')
+		b = appendHash(b, (*[32]byte)(&e.Result))
 	}
 	if e.Size != 0 {
-		b = appendInt(append(b, 0x61, 's'), e.Size)
+		key('s')
+		b = appendInt(b, e.Size)
 	}
-	b = appendInt(append(b, 0x61, 't'), e.Time)
+	key('t')
+	b = appendInt(b, e.Time)
 	if e.Used != 0 {
-		b = appendInt(append(b, 0x61, 'u'), e.Used)
+		key('u')
+		b = appendInt(b, e.Used)
 	}
 	if e.Type != zero {
-		b = appendHash(append(b, 0x61, 'y'), (*[32]byte)(&e.Type))
+		key('y')
+		b = appendHash(b, (*[32]byte)(&e.Type))
 	}
 	if e.Zstd {
-		b = append(b, 0x61, 'z', 0xf5)
+		key('z')
+		b = append(b, 0xf5)
 	}
+	b[0] = MajorMap<<5 | byte(n)
 	return b, true
 }
 

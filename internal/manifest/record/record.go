@@ -257,10 +257,7 @@ func (h *hash32) UnmarshalCBOR(b []byte) error {
 
 // MarshalCBOR gives hash32 the same form it decodes from.
 func (h hash32) MarshalCBOR() ([]byte, error) {
-	b := make([]byte, 34)
-	b[0], b[1] = 0x58, 32
-	copy(b[2:], h[:])
-	return b, nil
+	return appendHash(make([]byte, 0, 34), (*[32]byte)(&h)), nil
 }
 
 // MaxRecord bounds one encoded record (payload). Larger Encodes fail with
