@@ -33,7 +33,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/pcache/pcache"
@@ -144,15 +143,8 @@ func run(args []string) error {
 // faults counts the page faults the process has taken so far, major (a
 // read from disk) and minor: on a virtual machine even a minor one costs
 // microseconds, and a fresh process's first hit is mostly first touches.
+// faultsNow (faults_unix.go) reads them; elsewhere they stay zero.
 type faults struct{ minor, major int64 }
-
-func faultsNow() faults {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return faults{}
-	}
-	return faults{ru.Minflt, ru.Majflt}
-}
 
 func (f faults) since(g faults) string {
 	if f.major == g.major {
