@@ -104,8 +104,10 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if s.ReadOnly() && !opts.DryRun {
 		return nil, errorf("gc %s: %w", s.Dir(), ErrReadOnly)
 	}
-	// This process's own pack is "live" (its writer runs) and would be
-	// kept whole: seal it first, so what gc evicts from it is freed.
+	// What this process's hits used counts (uses wait to be written).
+	// Its own pack is "live" (its writer runs) and would be kept whole:
+	// seal it first, so what gc evicts from it is freed.
+	s.e.FlushUses()
 	if !opts.DryRun {
 		if err := s.e.SealPack(); err != nil {
 			return nil, errorf("gc %s: seal this process's pack: %w", s.Dir(), err)

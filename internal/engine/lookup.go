@@ -381,7 +381,8 @@ func (c *Fn) touch(e *record.Entry) {
 	}
 	t := *e
 	t.Used = now
-	if c.m.Append(t) == nil && c.e.remote != nil { // best effort
+	c.m.Touch(t) // written later, with other writes: the hit does not wait
+	if c.e.remote != nil {
 		// The remote's gc evicts by last use too. A use record does not
 		// check the remote for its objects (that would cost a request per
 		// object per hour): if they never got there, the record is a miss

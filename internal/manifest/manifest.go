@@ -156,6 +156,7 @@ type Manifest struct {
 	again      atomic.Bool
 	wg         sync.WaitGroup
 	filters    sync.WaitGroup // segment filter builders (bloom.go)
+	uses       pendingUses    // Touch's uses not written yet (uses.go)
 }
 
 // Open opens the manifest of function name (checked with layout.CheckName)
@@ -472,33 +473,49 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	recs := make([]*rec, len(entries))
+	rotated, err := m.appendRecs(m.takeUses(), entries)
+	if rotated {
+		m.compactAsync()
+	}
+	return err
+}
+
+// appendRecs writes uses (pending from Touch: written as they are) and
+// entries (stamped as Append says) with one write.
+func (m *Manifest) appendRecs(uses, entries []record.Entry) (rotated bool, err error) {
+	recs := make([]*rec, 0, len(uses)+len(entries))
 	size := 0
-	for i := range entries {
-		r := &rec{e: entries[i]}
+	add := func(e *record.Entry) error {
+		r := &rec{e: *e}
 		r.e.Inline = nil // only segments that travel to a remote carry results inline
 		r.e.Zstd = false // nor say where a remote keeps objects
-		if r.e.Time == 0 {
-			r.e.Time = m.stamp()
-			entries[i].Time = r.e.Time
-		}
 		p, err := record.Encode(&r.e)
 		if err != nil {
 			return err
 		}
 		r.raw = p
-		recs[i] = r
+		recs = append(recs, r)
 		size += len(p) + record.MaxFrameOverhead
+		return nil
+	}
+	for i := range uses {
+		if err := add(&uses[i]); err != nil {
+			return false, err
+		}
+	}
+	for i := range entries {
+		if entries[i].Time == 0 {
+			entries[i].Time = m.stamp()
+		}
+		if err := add(&entries[i]); err != nil {
+			return false, err
+		}
 	}
 	buf := make([]byte, 0, size) // one allocation for a batch's frames
 	for _, r := range recs {
 		buf = record.AppendFrame(buf, r.raw)
 	}
-	rotated, err := m.write(buf, recs)
-	if rotated {
-		m.compactAsync()
-	}
-	return err
+	return m.write(buf, recs)
 }
 
 // stamp returns the clock in unix nanoseconds, made strictly increasing.
@@ -801,12 +818,15 @@ func (m *Manifest) AddSegment(file string, data []byte) error {
 // are left to the next compaction (see autoCompactJournals).
 const closeCompactRecords = 64
 
-// Close closes the journal (releasing its writer lock, so the journal can be
-// compacted), waits for the background compaction started before it,
-// compacts the journal if it holds closeCompactRecords records or more
-// (unless another compaction holds the manifest's lock), and unmaps the
-// segments.
+// Close writes the uses Touch recorded, closes the journal (releasing its
+// writer lock, so the journal can be compacted), waits for the background
+// compaction started before it, compacts the journal if it holds
+// closeCompactRecords records or more (unless another compaction holds the
+// manifest's lock), and unmaps the segments.
 func (m *Manifest) Close() error {
+	if !m.closed.Load() {
+		m.FlushUses() // best effort, as uses are
+	}
 	m.mu.Lock()
 	if m.closed.Swap(true) {
 		m.mu.Unlock()
