@@ -111,15 +111,17 @@ var errVanished = errors.New("file vanished")
 // record.ErrUnknownVersion (and st ignores the file from then on). Damage is
 // reported, not returned.
 func (st *jstate) readTail(report func(Problem)) (recs []*rec, replaced bool, err error) {
-	fi, err := os.Lstat(st.path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, false, errVanished
+	if st.fi != nil { // read before: an lstat tells whether it changed (a first read needs none)
+		fi, err := os.Lstat(st.path)
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, false, errVanished
+			}
+			return nil, false, err
 		}
-		return nil, false, err
-	}
-	if st.fi != nil && os.SameFile(st.fi, fi) && (st.stopped || fi.Size() == st.size) {
-		return nil, false, nil // unchanged
+		if os.SameFile(st.fi, fi) && (st.stopped || fi.Size() == st.size) {
+			return nil, false, nil // unchanged
+		}
 	}
 	f, fi, err := fsutil.OpenRegular(st.path, os.O_RDONLY, 0)
 	if err != nil {
