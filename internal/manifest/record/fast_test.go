@@ -302,3 +302,31 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+// TestFastEncodeHeader: the hand-written header encoding is byte for byte
+// what the reflective encoder writes.
+func TestFastEncodeHeader(t *testing.T) {
+	count := func(n uint64) *uint64 { return &n }
+	long := strings.Repeat("name/", 60)
+	for _, tc := range []struct {
+		format, name string
+		version      uint64
+		count        *uint64
+	}{
+		{JournalFormat, "f", Version, nil},
+		{SegmentFormat, "bench/firsthit", InlineVersion, count(0)},
+		{SegmentFormat, "a-name-of-24-characters-", ZstdVersion, count(23)},
+		{SegmentFormat, long, 1 << 40, count(1 << 33)},
+		{"", "", 0, count(255)},
+		{JournalFormat, "ünïcödé/名前", 65536, nil},
+	} {
+		got, ok := fastEncodeHeader(tc.format, tc.version, tc.name, tc.count)
+		want, err := encMode.Marshal(&Header{Format: tc.format, Version: tc.version, Digest: digestName, Name: tc.name, Count: tc.count})
+		if !ok || err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%q %q v%d: fast %x (%v), reflective %x (%v)", tc.format, tc.name, tc.version, got, ok, want, err)
+		}
+	}
+	if _, ok := fastEncodeHeader(JournalFormat, Version, "bad\xff", nil); ok {
+		t.Error("a name that is not UTF-8 was encoded by hand")
+	}
+}

@@ -3,6 +3,7 @@ package record
 import (
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // The manifest file format versions: 2 added the record fields u and y, 3
@@ -57,11 +58,43 @@ type Header struct {
 // version (Version, or InlineVersion or ZstdVersion for a segment holding
 // inlined results or compressed objects' records).
 func EncodeHeader(format string, version uint64, name string, count *uint64) ([]byte, error) {
+	if b, ok := fastEncodeHeader(format, version, name, count); ok {
+		return b, nil
+	}
 	b, err := encMode.Marshal(&Header{Format: format, Version: version, Digest: digestName, Name: name, Count: count})
 	if err != nil {
 		return nil, fmt.Errorf("manifest: encode header: %w", err)
 	}
 	return b, nil
+}
+
+// fastEncodeHeader writes the bytes encMode.Marshal writes for the Header
+// (TestFastEncodeHeader checks it) without reflection: the first write of
+// a process (a journal for a miss, or for the uses of its hits) does not
+// pay to build the encoder. It declines text that is not UTF-8.
+func fastEncodeHeader(format string, version uint64, name string, count *uint64) ([]byte, bool) {
+	if !utf8.ValidString(format) || !utf8.ValidString(name) {
+		return nil, false
+	}
+	n := uint64(4)
+	if count != nil {
+		n = 5
+	}
+	b := AppendHead(make([]byte, 0, 48+len(format)+len(name)+len(digestName)), MajorMap, n)
+	text := func(s string) { b = append(AppendHead(b, MajorText, uint64(len(s))), s...) }
+	// Keys in canonical order: the shorter encoding first, then bytewise.
+	text("name")
+	text(name)
+	if count != nil {
+		text("count")
+		b = AppendHead(b, MajorUint, *count)
+	}
+	text("digest")
+	text(digestName)
+	text("format")
+	text(format)
+	text("version")
+	return AppendHead(b, MajorUint, version), true
 }
 
 // ParseHeader decodes the header item at the start of b, checks that it is a
