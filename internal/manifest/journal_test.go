@@ -3,6 +3,7 @@ package manifest
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/pcache/pcache/internal/layout"
@@ -174,5 +175,64 @@ func TestTailReadAfterPartialWrite(t *testing.T) {
 	wantResult(t, r, 1, vname(1))
 	if ps := r.problems.list(); len(ps) != 0 {
 		t.Fatalf("problems: %v", ps)
+	}
+}
+
+// TestJStateClone: a clone shares its journal's records with the original
+// until one of them reads more, and then neither sees the other's reading.
+func TestJStateClone(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	writeJournal(t, root, "f", ent(1, "a"), ent(2, "b"))
+	dir := filepath.Join(root, layout.ManifestsDir, "f")
+	js, _ := files(t, dir)
+	if len(js) != 1 {
+		t.Fatalf("journals %v", js)
+	}
+	grow := func(i int) {
+		t.Helper()
+		e := ent(i, "x")
+		e.Time = 1_700_000_000_000_000_000 + int64(i)
+		p, err := record.Encode(&e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.OpenFile(filepath.Join(dir, js[0]), os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if _, err := f.Write(record.AppendFrame(nil, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func(st *jstate) {
+		t.Helper()
+		if _, _, err := st.readTail(func(p Problem) { t.Errorf("problem: %v", p) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	same := func(a, b *jstate) bool {
+		return reflect.ValueOf(a.recs).UnsafePointer() == reflect.ValueOf(b.recs).UnsafePointer()
+	}
+	st := newJState(dir, js[0])
+	read(st)
+	c := st.clone()
+	if !same(st, c) || len(c.recs) != 2 {
+		t.Fatalf("a clone copied the records up front, or lost them: %d", len(c.recs))
+	}
+	read(c) // nothing new: still shared
+	if !same(st, c) {
+		t.Error("a read that found nothing new copied the records")
+	}
+	grow(3)
+	read(c)
+	if len(c.recs) != 3 || len(st.recs) != 2 {
+		t.Fatalf("after the clone read record 3: clone %d records, original %d; want 3 and 2", len(c.recs), len(st.recs))
+	}
+	grow(4)
+	read(st)
+	if len(st.recs) != 4 || len(c.recs) != 3 {
+		t.Fatalf("after the original read records 3 and 4: original %d records, clone %d; want 4 and 3", len(st.recs), len(c.recs))
 	}
 }

@@ -580,6 +580,7 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 	}
 	st.off, st.size = m.w.size, m.w.size
 	removal := m.removes(recs)
+	st.ownRecs()
 	mergeInto(st.recs, recs...)
 	m.rw.Lock()
 	mergeInto(m.mem, recs...)
