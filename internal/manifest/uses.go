@@ -11,6 +11,11 @@ import (
 // written (when no Append or Close writes it first).
 const useDelay = 2 * time.Second
 
+// maxPendingUses is how many uses Touch keeps before the Touch that reaches
+// it writes them: a scan of millions of old entries holds at most this many
+// (about a megabyte), not every entry it hit within useDelay.
+const maxPendingUses = 4096
+
 // pendingUses are the uses Touch recorded and nothing has written yet.
 type pendingUses struct {
 	mu      sync.Mutex
@@ -19,24 +24,29 @@ type pendingUses struct {
 }
 
 // Touch records a use of e, an entry the view served just now, given as it
-// is but for a later Used. It writes nothing itself: the use goes out with
-// this Manifest's next Append, or at FlushUses or Close, or useDelay after
-// the first pending use, whichever comes first. A hit then never waits for
-// a file to be created, and a process's uses share one write. A use lost to
-// a crash only makes gc see the entry as older than it is.
+// is but for a later Used. The use goes out with this Manifest's next
+// Append, or at FlushUses or Close, or useDelay after the first pending
+// use, whichever comes first; only the Touch that makes maxPendingUses
+// pending writes them itself. A hit then does not wait for a file to be
+// created, and a process's uses share one write. A use lost to a crash only
+// makes gc see the entry as older than it is.
 func (m *Manifest) Touch(e record.Entry) {
 	if m.opts.ReadOnly || m.closed.Load() {
 		return
 	}
 	u := &m.uses
 	u.mu.Lock()
-	defer u.mu.Unlock()
 	if u.entries == nil {
 		u.entries = make(map[record.KeyHash]record.Entry)
 	}
 	u.entries[e.KeyHash] = e
 	if u.timer == nil {
 		u.timer = time.AfterFunc(useDelay, func() { m.FlushUses() })
+	}
+	full := len(u.entries) >= maxPendingUses
+	u.mu.Unlock()
+	if full {
+		m.FlushUses() // best effort, as uses are
 	}
 }
 

@@ -1,6 +1,7 @@
 package manifest
 
 import (
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -84,5 +85,32 @@ func TestTouch(t *testing.T) {
 				t.Errorf("another Manifest reads %+v, %v, %v; want the use at %d", got, ok, err, use.Used)
 			}
 		})
+	}
+}
+
+// TestTouchBounded: the Touch that makes maxPendingUses pending writes them,
+// so a scan of many old entries does not hold them all in memory.
+func TestTouchBounded(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	es := make([]Entry, maxPendingUses)
+	for i := range es {
+		es[i] = ent(i, fmt.Sprint("v", i))
+	}
+	writeJournal(t, root, "f", es...)
+	m := mustOpen(t, root, "f", Options{JournalLimit: 2 * maxPendingUses}) // one journal, not rotated
+	for i := range es {
+		e, ok, err := m.Lookup(kh(i))
+		if !ok || err != nil {
+			t.Fatalf("key %d: %v %v", i, ok, err)
+		}
+		e.Used = e.Time + 1
+		m.Touch(e)
+		if written := m.w != nil; written != (i == len(es)-1) {
+			t.Fatalf("after %d uses: written %v", i+1, written)
+		}
+	}
+	if m.w.count != maxPendingUses {
+		t.Errorf("the journal holds %d records, want the %d uses", m.w.count, maxPendingUses)
 	}
 }
