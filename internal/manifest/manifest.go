@@ -515,7 +515,7 @@ func (m *Manifest) appendRecs(uses, entries []record.Entry) (rotated bool, err e
 	for _, r := range recs {
 		buf = record.AppendFrame(buf, r.raw)
 	}
-	return m.write(buf, recs)
+	return m.write(buf, recs, len(uses))
 }
 
 // stamp returns the clock in unix nanoseconds, made strictly increasing.
@@ -530,9 +530,11 @@ func (m *Manifest) stamp() int64 {
 	}
 }
 
-// write appends framed records to the journal and adds them to the view.
-// rotated reports that the journal reached its limit and was closed.
-func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
+// write appends framed records to the journal and adds them to the view;
+// the first uses of them are use records (Touch), which take nothing away
+// from any view (see removes). rotated reports that the journal reached
+// its limit and was closed.
+func (m *Manifest) write(buf []byte, recs []*rec, uses int) (rotated bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
@@ -579,7 +581,7 @@ func (m *Manifest) write(buf []byte, recs []*rec) (rotated bool, err error) {
 		m.journals[m.w.name] = st
 	}
 	st.off, st.size = m.w.size, m.w.size
-	removal := m.removes(recs)
+	removal := m.removes(recs[uses:])
 	st.ownRecs()
 	mergeInto(st.recs, recs...)
 	m.rw.Lock()
