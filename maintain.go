@@ -104,10 +104,8 @@ func (s *Store) GC(ctx context.Context, opts GCOptions) (*GCReport, error) {
 	if s.ReadOnly() && !opts.DryRun {
 		return nil, errorf("gc %s: %w", s.Dir(), ErrReadOnly)
 	}
-	// What this process's hits used counts (uses wait to be written).
-	// Its own pack is "live" (its writer runs) and would be kept whole:
-	// seal it first, so what gc evicts from it is freed.
-	s.e.FlushUses()
+	// This process's own pack is "live" (its writer runs) and would be
+	// kept whole: seal it first, so what gc evicts from it is freed.
 	if !opts.DryRun {
 		if err := s.e.SealPack(); err != nil {
 			return nil, errorf("gc %s: seal this process's pack: %w", s.Dir(), err)

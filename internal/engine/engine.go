@@ -290,20 +290,6 @@ func (s *Engine) claimName(name string) error {
 	return s.d.CheckCollision(name)
 }
 
-// FlushUses writes the uses of entries this Store's hits recorded and
-// has not written yet (manifest.Touch), so a gc sees them.
-func (s *Engine) FlushUses() {
-	s.mu.Lock()
-	ms := make([]*manifest.Manifest, 0, len(s.manifests))
-	for _, m := range s.manifests {
-		ms = append(ms, m)
-	}
-	s.mu.Unlock()
-	for _, m := range ms {
-		m.FlushUses() // best effort, as uses are
-	}
-}
-
 // SealPack seals this process's pack, so that a gc run from this process
 // can free what it evicts from it (a live pack is kept whole).
 func (s *Engine) SealPack() error { return s.cas.Seal() }

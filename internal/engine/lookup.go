@@ -381,8 +381,7 @@ func (c *Fn) touch(e *record.Entry) {
 	}
 	t := *e
 	t.Used = now
-	c.m.Touch(t) // written later, with other writes: the hit does not wait
-	if c.e.remote != nil {
+	if c.m.Touch(t) == nil && c.e.remote != nil { // best effort
 		// The remote's gc evicts by last use too. A use record does not
 		// check the remote for its objects (that would cost a request per
 		// object per hour): if they never got there, the record is a miss

@@ -67,7 +67,6 @@ func (s *Engine) lastTrim() (time.Time, bool) {
 }
 
 func (s *Engine) trim(ctx context.Context) {
-	s.FlushUses()
 	c, err := maintain.Open(s.d.Root())
 	if err != nil {
 		s.log.Warn("pcache: automatic trim failed", "err", err)

@@ -1,8 +1,11 @@
 package fsutil
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -68,5 +71,38 @@ func TestSyncData(t *testing.T) {
 	f.Close()
 	if err := SyncData(f); err == nil {
 		t.Fatal("SyncData of a closed file: no error")
+	}
+}
+
+// TestCreateTemp: a temp file is new (never one already there), private to
+// the umask like any file the process creates, and readable and writable
+// through the *os.File returned.
+func TestCreateTemp(t *testing.T) {
+	dir := t.TempDir()
+	for _, perm := range []os.FileMode{0o644, 0o600, 0o444} {
+		f, err := CreateTemp(dir, "x-", perm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 5)
+		if _, err := f.ReadAt(b, 0); err != nil || string(b) != "hello" {
+			t.Fatalf("read back %q, %v", b, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if runtime.GOOS != "windows" && fi.Mode().Perm()&^perm != 0 {
+			t.Errorf("mode %v, asked %v", fi.Mode().Perm(), perm)
+		}
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := createExcl(f.Name(), perm); !errors.Is(err, fs.ErrExist) {
+			t.Errorf("creating %s again: %v, want an error wrapping fs.ErrExist", f.Name(), err)
+		}
 	}
 }

@@ -13,6 +13,12 @@ import (
 // refuses a symbolic link with an Lstat before the open instead.
 const NoFollowFlags = 0
 
+// createExcl creates the file at path, which must not exist, for reading
+// and writing with mode perm.
+func createExcl(path string, perm os.FileMode) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+}
+
 var (
 	errIsDir       = errors.New("is a directory")
 	errSymlinkHere = errors.New("is a symbolic link")

@@ -16,6 +16,24 @@ const NoFollowFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK
 
 var errIsDir = syscall.EISDIR
 
+// createExcl creates the file at path, which must not exist, for reading
+// and writing with mode perm. The descriptor is a blocking one wrapped by
+// os.NewFile: os.OpenFile would make it non-blocking, offer it to the
+// poller (which refuses regular files) and make it blocking again, four
+// system calls more for every file pcache writes.
+func createExcl(path string, perm os.FileMode) (*os.File, error) {
+	for {
+		fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, uint32(perm.Perm()))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
+}
+
 func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	return os.OpenFile(path, flag|NoFollowFlags, perm)
 }

@@ -156,7 +156,6 @@ type Manifest struct {
 	again      atomic.Bool
 	wg         sync.WaitGroup
 	filters    sync.WaitGroup // segment filter builders (bloom.go)
-	uses       pendingUses    // Touch's uses not written yet (uses.go)
 }
 
 // Open opens the manifest of function name (checked with layout.CheckName)
@@ -473,15 +472,15 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	rotated, err := m.appendRecs(m.takeUses(), entries)
+	rotated, err := m.appendRecs(nil, entries)
 	if rotated {
 		m.compactAsync()
 	}
 	return err
 }
 
-// appendRecs writes uses (pending from Touch: written as they are) and
-// entries (stamped as Append says) with one write.
+// appendRecs writes uses (Touch's: written as they are) and entries
+// (stamped as Append says) with one write.
 func (m *Manifest) appendRecs(uses, entries []record.Entry) (rotated bool, err error) {
 	recs := make([]*rec, 0, len(uses)+len(entries))
 	size := 0
@@ -532,8 +531,8 @@ func (m *Manifest) stamp() int64 {
 
 // write appends framed records to the journal and adds them to the view;
 // the first uses of them are use records (Touch), which take nothing away
-// from any view (see removes). rotated reports that the journal reached
-// its limit and was closed.
+// from any view (see removes). rotated reports that the journal reached its
+// limit and was closed.
 func (m *Manifest) write(buf []byte, recs []*rec, uses int) (rotated bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -821,15 +820,12 @@ func (m *Manifest) AddSegment(file string, data []byte) error {
 // are left to the next compaction (see autoCompactJournals).
 const closeCompactRecords = 64
 
-// Close writes the uses Touch recorded, closes the journal (releasing its
-// writer lock, so the journal can be compacted), waits for the background
-// compaction started before it, compacts the journal if it holds
-// closeCompactRecords records or more (unless another compaction holds the
-// manifest's lock), and unmaps the segments.
+// Close closes the journal (releasing its writer lock, so the journal can be
+// compacted), waits for the background compaction started before it,
+// compacts the journal if it holds closeCompactRecords records or more
+// (unless another compaction holds the manifest's lock), and unmaps the
+// segments.
 func (m *Manifest) Close() error {
-	if !m.closed.Load() {
-		m.FlushUses() // best effort, as uses are
-	}
 	m.mu.Lock()
 	if m.closed.Swap(true) {
 		m.mu.Unlock()
