@@ -79,7 +79,8 @@ func (m *mapping) add(i int) {
 
 func (m *mapping) close() {
 	if m.data != nil {
-		unix.Munmap(m.data)
+		data := m.data
+		fsutil.UnmapLater(func() error { return unix.Munmap(data) })
 		m.data, m.words = nil, nil
 	}
 }

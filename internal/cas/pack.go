@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/hashsearch"
 )
 
@@ -74,6 +75,7 @@ type pack struct {
 	idxUnmap   func() error
 	idxSum     atomic.Bool // the index was hashed against its trailer (readers do it lazily: checkIndexes)
 	refs       atomic.Int32
+	unmapLater atomic.Bool // the last release unmaps in the background (the Store closed)
 
 	// The index's fence, once built (fence.go).
 	fence        atomic.Pointer[hashsearch.Fence]
@@ -89,11 +91,15 @@ func (p *pack) acquire() { p.refs.Add(1) }
 // release drops a reference; the last one unmaps.
 func (p *pack) release() {
 	if p.refs.Add(-1) == 0 {
+		unmap := func(f func() error) { f() }
+		if p.unmapLater.Load() {
+			unmap = fsutil.UnmapLater
+		}
 		if p.unmap != nil {
-			p.unmap()
+			unmap(p.unmap)
 		}
 		if p.idxUnmap != nil {
-			p.idxUnmap()
+			unmap(p.idxUnmap)
 		}
 		p.data, p.idx, p.idxData = nil, nil, nil
 	}

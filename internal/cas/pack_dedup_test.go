@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pcache/pcache/internal/fsutil"
 	"github.com/pcache/pcache/internal/layout"
 )
 
@@ -15,6 +16,7 @@ import (
 // under dir that were deleted.
 func deletedPackMappings(t *testing.T, dir string) []string {
 	t.Helper()
+	fsutil.WaitUnmaps() // what closed Stores hand to the background is not the reader's
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
 		t.Skip("no /proc/self/maps:", err)
@@ -237,5 +239,52 @@ func TestListPacksDuringMerge(t *testing.T) {
 		if !have[id] {
 			t.Errorf("object %s not listed", id.String()[:12])
 		}
+	}
+}
+
+// packMappings lists this process's mappings of pack files under dir.
+func packMappings(t *testing.T, dir string) []string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skip("no /proc/self/maps:", err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, dir) && (strings.Contains(l, layout.PackExt) || strings.Contains(l, layout.PackIndexExt)) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// TestCloseUnmapsPacks: Close hands the packs' mappings to the background
+// (a Close need not wait for the TLB flushes), and they do go.
+func TestCloseUnmapsPacks(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" {
+		t.Skip("reads /proc/self/maps")
+	}
+	dir := t.TempDir()
+	w := packStore(t, dir)
+	var ids []ID
+	for i := 0; i < 20; i++ {
+		ids = append(ids, mustPut(t, w, small(i)))
+	}
+	must(t, w.Close())
+	r, err := Open(layout.New(dir), Options{})
+	must(t, err)
+	for _, id := range ids {
+		if _, err := r.Get(id, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(packMappings(t, dir)) == 0 {
+		t.Fatal("a Get mapped no pack")
+	}
+	must(t, r.Close())
+	fsutil.WaitUnmaps()
+	if m := packMappings(t, dir); len(m) != 0 {
+		t.Errorf("after Close, mapped still:\n%s", strings.Join(m, "\n"))
 	}
 }

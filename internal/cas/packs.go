@@ -821,6 +821,7 @@ func (ps *packSet) close() error {
 	ps.wmu.Unlock()
 	ps.mu.Lock()
 	for _, p := range ps.packs {
+		p.unmapLater.Store(true) // nothing this process does waits for it
 		p.release()
 	}
 	ps.packs, ps.sealed, ps.mem = map[string]*pack{}, nil, map[ID]loc{}

@@ -15,3 +15,9 @@ const CanMap = false
 func Map(f *os.File, length int64) ([]byte, func() error, error) {
 	return nil, nil, errors.ErrUnsupported
 }
+
+// UnmapLater runs unmap now (there are no mappings here to drop).
+func UnmapLater(unmap func() error) { unmap() }
+
+// WaitUnmaps returns at once: UnmapLater runs nothing in the background here.
+func WaitUnmaps() {}

@@ -845,6 +845,7 @@ func (m *Manifest) Close() error {
 	m.segList, m.mem = nil, nil
 	m.rw.Unlock()
 	for _, s := range segs {
+		s.unmapLater.Store(true) // nothing this process does waits for it
 		s.release()
 	}
 	m.segs = nil

@@ -53,6 +53,7 @@ type segment struct {
 	data       []byte       // the whole file (mapped or read), or nil: read through f
 	f          *os.File     // when data == nil
 	unmap      func() error // when data is mapped
+	unmapLater atomic.Bool  // the last release unmaps in the background (the Manifest closed)
 	count      int
 	dataStart  int64  // first record (end of the header)
 	indexOff   int64  // the index item (end of the records)
@@ -333,7 +334,11 @@ func (s *segment) release() {
 
 func (s *segment) close() error {
 	var err error
-	if s.unmap != nil {
+	switch {
+	case s.unmap != nil && s.unmapLater.Load():
+		fsutil.UnmapLater(s.unmap)
+		s.unmap = nil
+	case s.unmap != nil:
 		err = s.unmap()
 		s.unmap = nil
 	}
