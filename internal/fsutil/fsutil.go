@@ -3,10 +3,8 @@
 package fsutil
 
 import (
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -36,13 +34,13 @@ var host = func() string {
 func Host() string { return host }
 
 // Unique returns "<host>.<pid>.<16 random hex>", a name no other writer on any
-// machine sharing the directory will pick. The 64 bits come from the
-// runtime's generator, seeded by the system at start: unpredictable, and
-// free of the system call and state set-up crypto/rand's first read costs
-// a fresh process (a quarter of its first write's time here).
+// machine sharing the directory will pick. The random bits come from the
+// system at each call (randomBytes), never from a generator seeded once: two
+// copies of one restored snapshot of a machine, with the same host name and
+// pid, must not name their journals and packs alike.
 func Unique() string {
 	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], rand.Uint64())
+	randomBytes(b[:])
 	return host + "." + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(b[:])
 }
 
