@@ -18,6 +18,7 @@ type mapping struct {
 	data  []byte
 	words []uint64 // data as counters; only touched under a fault guard
 	rw    bool
+	later bool // close unmaps in the background (a local file system: fsutil.LocalFS)
 }
 
 // openMapping maps the board at path. The file is opened without following
@@ -50,7 +51,7 @@ func openMapping(path string, writable bool) (mapping, bool) {
 		return mapping{}, false
 	}
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(&data[0])), slots)
-	return mapping{data: data, words: words, rw: writable}, true
+	return mapping{data: data, words: words, rw: writable, later: fsutil.LocalFS(filepath.Dir(path))}, true
 }
 
 // load and add guard against a fault: someone truncating the file under the
@@ -80,7 +81,11 @@ func (m *mapping) add(i int) {
 func (m *mapping) close() {
 	if m.data != nil {
 		data := m.data
-		fsutil.UnmapLater(func() error { return unix.Munmap(data) })
+		if m.later {
+			fsutil.UnmapLater(func() error { return unix.Munmap(data) })
+		} else {
+			unix.Munmap(data)
+		}
 		m.data, m.words = nil, nil
 	}
 }

@@ -820,8 +820,9 @@ func (ps *packSet) close() error {
 	err := ps.sealLocked()
 	ps.wmu.Unlock()
 	ps.mu.Lock()
+	later := len(ps.packs) > 0 && fsutil.LocalFS(ps.s.objDir) // nothing this process does waits for the unmapping
 	for _, p := range ps.packs {
-		p.unmapLater.Store(true) // nothing this process does waits for it
+		p.unmapLater.Store(later)
 		p.release()
 	}
 	ps.packs, ps.sealed, ps.mem = map[string]*pack{}, nil, map[ID]loc{}

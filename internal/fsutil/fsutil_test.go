@@ -106,3 +106,20 @@ func TestCreateTemp(t *testing.T) {
 		}
 	}
 }
+
+// TestLocalFS: only a file system known to be local lets a closing Store
+// unmap in the background; anything else, or an error, means at once.
+func TestLocalFS(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		if LocalFS(t.TempDir()) {
+			t.Error("LocalFS true where file systems are not told apart")
+		}
+		return
+	}
+	for _, dir := range []string{"/proc", "/sys", filepath.Join(t.TempDir(), "missing")} {
+		if LocalFS(dir) {
+			t.Errorf("LocalFS(%s) is true", dir)
+		}
+	}
+	t.Logf("LocalFS(%s) = %v", t.TempDir(), LocalFS(t.TempDir()))
+}

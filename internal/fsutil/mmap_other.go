@@ -21,3 +21,6 @@ func UnmapLater(unmap func() error) { unmap() }
 
 // WaitUnmaps returns at once: UnmapLater runs nothing in the background here.
 func WaitUnmaps() {}
+
+// LocalFS is false here: there are no mappings to leave to the background.
+func LocalFS(string) bool { return false }

@@ -844,8 +844,9 @@ func (m *Manifest) Close() error {
 	segs := m.segList
 	m.segList, m.mem = nil, nil
 	m.rw.Unlock()
+	later := len(segs) > 0 && fsutil.LocalFS(m.dir) // nothing this process does waits for the unmapping
 	for _, s := range segs {
-		s.unmapLater.Store(true) // nothing this process does waits for it
+		s.unmapLater.Store(later)
 		s.release()
 	}
 	m.segs = nil

@@ -1,0 +1,19 @@
+package fsutil
+
+import "golang.org/x/sys/unix"
+
+// localMagics are the statfs types of local file systems (linux/magic.h).
+var localMagics = map[int64]bool{
+	0xEF53:     true, // ext2, ext3, ext4
+	0x58465342: true, // xfs
+	0x9123683E: true, // btrfs
+	0x01021994: true, // tmpfs
+	0x2FC12FC1: true, // zfs
+	0x794C7630: true, // overlayfs
+	0xF2F52010: true, // f2fs
+}
+
+func localFS(dir string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(dir, &st) == nil && localMagics[int64(st.Type)]
+}
