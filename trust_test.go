@@ -45,15 +45,16 @@ func TestPanicReleasesTheKey(t *testing.T) {
 	leader := make(chan any, 1)
 	go func() { leader <- callRecover(func() { f.Call(ctx, 21) }) }()
 	<-started
-	// Waiters that arrive while the leader runs.
-	before := runtime.NumGoroutine()
+	// Waiters that arrive while the leader runs. (Counting goroutines
+	// instead would hang if another test's background goroutine ended
+	// meanwhile.)
 	var wg sync.WaitGroup
 	results := make([]int, 4)
 	errs := make([]error, 4)
 	for i := range results {
 		wg.Go(func() { results[i], errs[i] = f.Call(ctx, 21) })
 	}
-	for runtime.NumGoroutine() < before+len(results) {
+	for pcache.Waiters(f, 21) < len(results) {
 		runtime.Gosched()
 	}
 	close(release)
