@@ -229,11 +229,12 @@ func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observ
 	}
 	c.PeekMany(ks[:len(indices)], peeked[:len(indices)])
 	var hits int64                                // counted once per chunk: the counters are shared by every core
+	var uses engine.Uses                          // the chunk's hits' uses: one write for them all
 	dsts := make([]engine.Value[R], len(indices)) // one allocation for the chunk's results
 	for j, i := range indices {
 		dst := &dsts[j]
 		dst.Codec = c.Codec()
-		fd := c.LookupPeeked(ctx, &b.keys[i], &peeked[j], dst)
+		fd := c.LookupPeeked(ctx, &b.keys[i], &peeked[j], dst, &uses)
 		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
 		if fd.Bad {
 			c.Count(engine.StatCorrupt)
@@ -248,6 +249,7 @@ func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observ
 			}
 		}
 	}
+	c.RecordUses(uses)
 	c.CountN(engine.StatHits, hits) // as finish(…, SourceLocal, …) counts each
 }
 

@@ -76,3 +76,52 @@ func TestHitRecordsItsUse(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchHitsRecordTheirUses: a batch's hits of entries last used hours
+// ago record their uses (written together) before the call returns, so a
+// gc in another Store keeps them while the batch's Store is still open.
+func TestBatchHitsRecordTheirUses(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	f := func(_ context.Context, ns []int) ([]string, error) {
+		out := make([]string, len(ns))
+		for i, n := range ns {
+			out[i] = fmt.Sprint("result ", n)
+		}
+		return out, nil
+	}
+	past := func() time.Time { return time.Now().Add(-6 * time.Hour) }
+	const n, used = 300, 200 // more than one chunk of hits
+	keys := make([]int, n)
+	for i := range keys {
+		keys[i] = i
+	}
+	s := openStore(t, dir, pcache.WithClock(past))
+	if _, err := pcache.MustWrapBatch(s, "use/batch", f).Call(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Chtimes(p, past(), past())
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := openStore(t, dir) // never closed before the gc
+	if _, err := pcache.MustWrapBatch(open, "use/batch", f).Call(pcache.ErrorOnMiss(ctx), keys[:used]); err != nil {
+		t.Fatal(err)
+	}
+	r, err := openStore(t, dir).GC(ctx, pcache.GCOptions{OlderThan: 2 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.EntriesEvicted != n-used || r.EntriesKept != used {
+		t.Errorf("gc evicted %d and kept %d entries; want %d and %d", r.EntriesEvicted, r.EntriesKept, n-used, used)
+	}
+}

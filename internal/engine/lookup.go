@@ -38,11 +38,12 @@ func (c *Fn) Lookup(ctx context.Context, k *CallKey, dst Sink) Found {
 // batch that refreshed the view once for all its elements).
 func (c *Fn) lookupIn(ctx context.Context, k *CallKey, dst Sink, get func(record.KeyHash) (record.Entry, bool, error)) Found {
 	e, ok, err := get(k.Hash)
-	return c.lookupEntry(ctx, k, dst, e, ok, err)
+	return c.lookupEntry(ctx, k, dst, e, ok, err, nil)
 }
 
-// lookupEntry is lookupIn with what the manifest lookup returned for k.
-func (c *Fn) lookupEntry(ctx context.Context, k *CallKey, dst Sink, e record.Entry, ok bool, err error) Found {
+// lookupEntry is lookupIn with what the manifest lookup returned for k. A
+// use to record goes to uses when it is not nil (see touch).
+func (c *Fn) lookupEntry(ctx context.Context, k *CallKey, dst Sink, e record.Entry, ok bool, err error, uses *[]record.Entry) Found {
 	if err != nil {
 		c.Warn("lookup failed; computing", k, err)
 	}
@@ -50,7 +51,7 @@ func (c *Fn) lookupEntry(ctx context.Context, k *CallKey, dst Sink, e record.Ent
 		return Found{} // computed again, and stored over it
 	}
 	if ok {
-		switch c.serve(ctx, k, &e, dst, false) {
+		switch c.serve(ctx, k, &e, dst, false, uses) {
 		case served:
 			if u := c.remoteUsed; u != nil && !u.Load() {
 				u.Store(true)
@@ -65,7 +66,7 @@ func (c *Fn) lookupEntry(ctx context.Context, k *CallKey, dst Sink, e record.Ent
 	// only if its bytes are exactly the encoding of a value of the result
 	// type; it is then re-recorded under the new key.
 	if e, ok := c.legacyEntry(k); ok && !c.expired(&e) {
-		if c.serve(ctx, k, &e, dst, true) == served {
+		if c.serve(ctx, k, &e, dst, true, nil) == served {
 			return Found{Hit: true, E: e}
 		}
 	}
@@ -102,7 +103,7 @@ const (
 
 // serve reads and decodes entry e for k and restores its out files. legacy
 // entries must also round-trip; served ones are re-recorded under k.Hash.
-func (c *Fn) serve(ctx context.Context, k *CallKey, e *record.Entry, dst Sink, legacy bool) outcome {
+func (c *Fn) serve(ctx context.Context, k *CallKey, e *record.Entry, dst Sink, legacy bool, uses *[]record.Entry) outcome {
 	if oc, why := c.decodeEntry(e, dst, legacy); oc != served {
 		c.missed(k, e, why)
 		return oc
@@ -120,7 +121,7 @@ func (c *Fn) serve(ctx context.Context, k *CallKey, e *record.Entry, dst Sink, l
 	case legacy:
 		c.upgrade(k, e)
 	default:
-		c.touch(e)
+		c.touch(e, uses)
 	}
 	return served
 }
@@ -370,8 +371,10 @@ func outIndex(recs []outfile.File, arg string) int {
 
 // touch records a use of e when its last recorded use is older than
 // cas.TouchQuantum, so gc's age and size limits see which entries are in
-// use (objects in packs have no mtime of their own).
-func (c *Fn) touch(e *record.Entry) {
+// use (objects in packs have no mtime of their own): at once, or, with
+// uses not nil, appended there for RecordUses (a batch's chunk records its
+// uses with one write, before its call returns).
+func (c *Fn) touch(e *record.Entry, uses *[]record.Entry) {
 	if c.e.readOnly {
 		return
 	}
@@ -381,12 +384,25 @@ func (c *Fn) touch(e *record.Entry) {
 	}
 	t := *e
 	t.Used = now
-	if c.m.Touch(t) == nil && c.e.remote != nil { // best effort
+	if uses != nil {
+		*uses = append(*uses, t)
+		return
+	}
+	c.RecordUses(Uses{t})
+}
+
+// Uses are the uses of entries a batch's hits served, written together by
+// RecordUses.
+type Uses []record.Entry
+
+// RecordUses writes uses (touch's) with one append.
+func (c *Fn) RecordUses(uses Uses) {
+	if len(uses) > 0 && c.m.Touch(uses...) == nil && c.e.remote != nil { // best effort
 		// The remote's gc evicts by last use too. A use record does not
 		// check the remote for its objects (that would cost a request per
 		// object per hour): if they never got there, the record is a miss
 		// on other machines, which compute and publish them.
-		c.e.remote.PublishUse(c.name, t)
+		c.e.remote.PublishUse(c.name, uses...)
 	}
 }
 
@@ -494,9 +510,10 @@ func (c *Fn) PeekMany(ks []*CallKey, out []Peeked) {
 	}
 }
 
-// LookupPeeked is LookupCached with the entry PeekMany read for k.
-func (c *Fn) LookupPeeked(ctx context.Context, k *CallKey, p *Peeked, dst Sink) Found {
-	return c.lookupEntry(ctx, k, dst, p.e, p.ok, p.err)
+// LookupPeeked is LookupCached with the entry PeekMany read for k. The use
+// a hit records is appended to uses, for RecordUses.
+func (c *Fn) LookupPeeked(ctx context.Context, k *CallKey, p *Peeked, dst Sink, uses *Uses) Found {
+	return c.lookupEntry(ctx, k, dst, p.e, p.ok, p.err, (*[]record.Entry)(uses))
 }
 
 // Current returns the Time of k's stored entry (0: none), which a

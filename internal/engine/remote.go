@@ -114,7 +114,7 @@ func (c *Fn) FromRemote(ctx context.Context, k *CallKey, dst Sink, fresh bool) b
 	if !c.recordFetched(ctx, &e, k.NoWrite) { // the use is recorded, unless the call is read-only
 		return false
 	}
-	if c.serve(ctx, k, &e, dst, false) != served {
+	if c.serve(ctx, k, &e, dst, false, nil) != served {
 		return false
 	}
 	c.Count(StatRemoteHits)
