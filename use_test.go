@@ -30,16 +30,7 @@ func TestHitRecordsItsUse(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// The objects too were written then (gc counts a newer object as a use).
-	err := filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			err = os.Chtimes(p, past(), past())
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ageObjects(t, dir, past())
 	hit := func(w *pcache.Func[int, string], n int) {
 		t.Helper()
 		if _, err := w.Call(pcache.ErrorOnMiss(ctx), n); err != nil {
@@ -104,15 +95,7 @@ func TestBatchHitsRecordTheirUses(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err := filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
-			err = os.Chtimes(p, past(), past())
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ageObjects(t, dir, past())
 	open := openStore(t, dir) // never closed before the gc
 	if _, err := pcache.MustWrapBatch(open, "use/batch", f).Call(pcache.ErrorOnMiss(ctx), keys[:used]); err != nil {
 		t.Fatal(err)
@@ -123,5 +106,20 @@ func TestBatchHitsRecordTheirUses(t *testing.T) {
 	}
 	if r.EntriesEvicted != n-used || r.EntriesKept != used {
 		t.Errorf("gc evicted %d and kept %d entries; want %d and %d", r.EntriesEvicted, r.EntriesKept, n-used, used)
+	}
+}
+
+// ageObjects dates the files under dir's objects back to when, as if the
+// fill had written them then (gc counts a newer object as a use).
+func ageObjects(t *testing.T, dir string, when time.Time) {
+	t.Helper()
+	err := filepath.WalkDir(filepath.Join(dir, "objects"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			err = os.Chtimes(p, when, when)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
