@@ -462,9 +462,8 @@ func (m *Manifest) refreshAfter(gen uint64) error {
 // entries too, so the caller holds what was recorded); stamps
 // from one Manifest strictly increase, so of two entries for one key in a
 // batch the later one wins. The objects entries refer to must already be
-// stored (durably, if the caller wants durability). To record a use of an
-// entry, append it unchanged but for a later Used: the record resolves as
-// the same entry, last used later.
+// stored (durably, if the caller wants durability). A use of an entry is
+// recorded with Touch.
 func (m *Manifest) Append(entries ...record.Entry) error {
 	if m.opts.ReadOnly {
 		return ErrReadOnly
@@ -472,16 +471,13 @@ func (m *Manifest) Append(entries ...record.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	rotated, err := m.appendRecs(nil, entries)
-	if rotated {
-		m.compactAsync()
-	}
-	return err
+	return m.appendRecs(nil, entries)
 }
 
 // appendRecs writes uses (Touch's: written as they are) and entries
-// (stamped as Append says) with one write.
-func (m *Manifest) appendRecs(uses, entries []record.Entry) (rotated bool, err error) {
+// (stamped as Append says) with one write, and compacts in the background
+// when that write filled the journal.
+func (m *Manifest) appendRecs(uses, entries []record.Entry) error {
 	recs := make([]*rec, 0, len(uses)+len(entries))
 	size := 0
 	add := func(e *record.Entry) error {
@@ -499,7 +495,7 @@ func (m *Manifest) appendRecs(uses, entries []record.Entry) (rotated bool, err e
 	}
 	for i := range uses {
 		if err := add(&uses[i]); err != nil {
-			return false, err
+			return err
 		}
 	}
 	for i := range entries {
@@ -507,14 +503,18 @@ func (m *Manifest) appendRecs(uses, entries []record.Entry) (rotated bool, err e
 			entries[i].Time = m.stamp()
 		}
 		if err := add(&entries[i]); err != nil {
-			return false, err
+			return err
 		}
 	}
 	buf := make([]byte, 0, size) // one allocation for a batch's frames
 	for _, r := range recs {
 		buf = record.AppendFrame(buf, r.raw)
 	}
-	return m.write(buf, recs, len(uses))
+	rotated, err := m.write(buf, recs, len(uses))
+	if rotated {
+		m.compactAsync()
+	}
+	return err
 }
 
 // stamp returns the clock in unix nanoseconds, made strictly increasing.
