@@ -18,7 +18,7 @@ type mapping struct {
 	data  []byte
 	words []uint64 // data as counters; only touched under a fault guard
 	rw    bool
-	later bool // close unmaps in the background (a local file system: fsutil.LocalFS)
+	dir   string // the board's directory: close unmaps in the background where it is local (fsutil.LocalFS)
 }
 
 // openMapping maps the board at path. The file is opened without following
@@ -51,7 +51,7 @@ func openMapping(path string, writable bool) (mapping, bool) {
 		return mapping{}, false
 	}
 	words := unsafe.Slice((*uint64)(unsafe.Pointer(&data[0])), slots)
-	return mapping{data: data, words: words, rw: writable, later: fsutil.LocalFS(filepath.Dir(path))}, true
+	return mapping{data: data, words: words, rw: writable, dir: filepath.Dir(path)}, true
 }
 
 // load and add guard against a fault: someone truncating the file under the
@@ -81,7 +81,7 @@ func (m *mapping) add(i int) {
 func (m *mapping) close() {
 	if m.data != nil {
 		data := m.data
-		if m.later {
+		if fsutil.LocalFS(m.dir) {
 			fsutil.UnmapLater(func() error { return unix.Munmap(data) })
 		} else {
 			unix.Munmap(data)

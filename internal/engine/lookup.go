@@ -43,7 +43,7 @@ func (c *Fn) lookupIn(ctx context.Context, k *CallKey, dst Sink, get func(record
 
 // lookupEntry is lookupIn with what the manifest lookup returned for k. A
 // use to record goes to uses when it is not nil (see touch).
-func (c *Fn) lookupEntry(ctx context.Context, k *CallKey, dst Sink, e record.Entry, ok bool, err error, uses *[]record.Entry) Found {
+func (c *Fn) lookupEntry(ctx context.Context, k *CallKey, dst Sink, e record.Entry, ok bool, err error, uses *Uses) Found {
 	if err != nil {
 		c.Warn("lookup failed; computing", k, err)
 	}
@@ -103,7 +103,7 @@ const (
 
 // serve reads and decodes entry e for k and restores its out files. legacy
 // entries must also round-trip; served ones are re-recorded under k.Hash.
-func (c *Fn) serve(ctx context.Context, k *CallKey, e *record.Entry, dst Sink, legacy bool, uses *[]record.Entry) outcome {
+func (c *Fn) serve(ctx context.Context, k *CallKey, e *record.Entry, dst Sink, legacy bool, uses *Uses) outcome {
 	if oc, why := c.decodeEntry(e, dst, legacy); oc != served {
 		c.missed(k, e, why)
 		return oc
@@ -374,7 +374,7 @@ func outIndex(recs []outfile.File, arg string) int {
 // use (objects in packs have no mtime of their own): at once, or, with
 // uses not nil, appended there for RecordUses (a batch's chunk records its
 // uses with one write, before its call returns).
-func (c *Fn) touch(e *record.Entry, uses *[]record.Entry) {
+func (c *Fn) touch(e *record.Entry, uses *Uses) {
 	if c.e.readOnly {
 		return
 	}
@@ -513,7 +513,7 @@ func (c *Fn) PeekMany(ks []*CallKey, out []Peeked) {
 // LookupPeeked is LookupCached with the entry PeekMany read for k. The use
 // a hit records is appended to uses, for RecordUses.
 func (c *Fn) LookupPeeked(ctx context.Context, k *CallKey, p *Peeked, dst Sink, uses *Uses) Found {
-	return c.lookupEntry(ctx, k, dst, p.e, p.ok, p.err, (*[]record.Entry)(uses))
+	return c.lookupEntry(ctx, k, dst, p.e, p.ok, p.err, uses)
 }
 
 // Current returns the Time of k's stored entry (0: none), which a
