@@ -13,7 +13,12 @@ var localMagics = map[int64]bool{
 	0xF2F52010: true, // f2fs
 }
 
-func localFS(dir string) bool {
+// LocalFS reports whether dir is on a file system known to be local (its
+// statfs type): only there may a closing Store leave its unmapping to the
+// background. On NFS a file unlinked while still mapped becomes a .nfsXXXX
+// file until it is unmapped, and a directory removed right after Close
+// would not be empty.
+func LocalFS(dir string) bool {
 	var st unix.Statfs_t
 	return unix.Statfs(dir, &st) == nil && localMagics[int64(st.Type)]
 }

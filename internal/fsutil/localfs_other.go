@@ -2,6 +2,6 @@
 
 package fsutil
 
-// localFS is false where pcache does not tell file systems apart: closing
+// LocalFS is false where pcache does not tell file systems apart: closing
 // unmaps at once.
-func localFS(string) bool { return false }
+func LocalFS(string) bool { return false }

@@ -67,10 +67,3 @@ func WaitUnmaps() {
 	}
 	unmaps.Unlock()
 }
-
-// LocalFS reports whether dir is on a file system known to be local
-// (statfs, Linux): only there may a closing Store leave its unmapping to
-// the background. On NFS a file unlinked while still mapped becomes a
-// .nfsXXXX file until it is unmapped, and a directory removed right after
-// Close would not be empty.
-func LocalFS(dir string) bool { return localFS(dir) }
