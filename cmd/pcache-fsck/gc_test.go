@@ -14,39 +14,45 @@ import (
 	"github.com/pcache/pcache/internal/maintain"
 )
 
-// TestGCAfterRm removes 300 of 1000 entries with rm and checks that gc takes
-// exactly the objects nothing else uses, and that the other 700 still hit.
+// TestGCAfterRm removes 300 of 1000 entries (30 of 100 in -short) with rm
+// and checks that gc takes exactly the objects nothing else uses, and that
+// the other entries still hit.
 func TestGCAfterRm(t *testing.T) {
 	t.Parallel()
 	c := newTestCache(t)
-	// Entry i's result is value i%900: entries 900..999 share objects with
-	// entries 0..99, so removing 0..299 frees exactly objects 100..299.
-	es := c.Fill("f", 1000, func(i int) []byte { return []byte(fmt.Sprintf("value %d", i%900)) })
-	if n := c.ObjectCount(); n != 900 {
-		t.Fatalf("%d objects, want 900", n)
+	// Entry i's result is value i%(9u): entries 9u..10u-1 share objects with
+	// entries 0..u-1, so removing 0..3u-1 frees exactly objects u..3u-1.
+	// u is 100 (10 in -short, where the loose objects are a tenth).
+	u := 100
+	if testing.Short() {
+		u = 10
+	}
+	es := c.Fill("f", 10*u, func(i int) []byte { return []byte(fmt.Sprintf("value %d", i%(9*u))) })
+	if n := c.ObjectCount(); n != 9*u {
+		t.Fatalf("%d objects, want %d", n, 9*u)
 	}
 	args := []string{"rm", "f", "-dir", c.Dir}
-	for i := 0; i < 300; i++ {
+	for i := 0; i < 3*u; i++ {
 		args = append(args, "-key", hex.EncodeToString(es[i].KeyHash[:]))
 	}
 	r := runCLICode(t, 0, args...)
-	if !strings.Contains(r.stdout, "rm: removed 300 entries of f") {
-		t.Errorf("rm output:\n%s", r.stdout)
+	if want := fmt.Sprintf("rm: removed %d entries of f", 3*u); !strings.Contains(r.stdout, want) {
+		t.Errorf("rm output, want %q:\n%s", want, r.stdout)
 	}
 
 	r = runCLICode(t, 0, "gc", "-dry-run", "-grace", "0s", "-dir", c.Dir, "-json")
 	var plan maintain.GCReport
 	decodeJSON(t, r.stdout, &plan)
-	if !plan.DryRun || plan.ObjectsRemoved != 200 || plan.EntriesKept != 700 || plan.ObjectsKept != 700 {
+	if !plan.DryRun || plan.ObjectsRemoved != 2*u || plan.EntriesKept != 7*u || plan.ObjectsKept != 7*u {
 		t.Fatalf("dry-run plan %+v", plan)
 	}
-	if n := c.ObjectCount(); n != 900 {
+	if n := c.ObjectCount(); n != 9*u {
 		t.Fatalf("dry run removed objects: %d left", n)
 	}
 
 	r = runCLICode(t, 0, "gc", "-grace", "0s", "-dir", c.Dir)
-	if !strings.Contains(r.stdout, "gc: removed 0 entries, 200 objects (") {
-		t.Errorf("gc summary:\n%s", r.stdout)
+	if want := fmt.Sprintf("gc: removed 0 entries, %d objects (", 2*u); !strings.Contains(r.stdout, want) {
+		t.Errorf("gc summary, want %q:\n%s", want, r.stdout)
 	}
 	keys := make([]string, len(es))
 	for i := range es {
@@ -56,10 +62,10 @@ func TestGCAfterRm(t *testing.T) {
 	for i, e := range es {
 		_, err := c.Store.Size(e.Result)
 		gone := err != nil
-		if want := i >= 100 && i < 300; gone != want {
+		if want := i >= u && i < 3*u; gone != want {
 			t.Errorf("object of entry %d: gone=%v, want %v", i, gone, want)
 		}
-		if hit := hits[keys[i]]; hit != (i >= 300) {
+		if hit := hits[keys[i]]; hit != (i >= 3*u) {
 			t.Errorf("entry %d: hit=%v", i, hit)
 		}
 	}

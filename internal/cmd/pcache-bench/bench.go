@@ -61,12 +61,12 @@ func fullConfig() config {
 
 func quickConfig() config {
 	return config{
-		entries: [3]int{1e2, 1e3, 5e3}, hitKeys: 100, goroutines: 8,
+		entries: [3]int{1e2, 3e2, 1e3}, hitKeys: 100, goroutines: 8,
 		big: 4 << 20, batch: 500, memSize: 16 << 20,
 		checkObjs: 8, checkSize: 1 << 20,
 		probe: 5 * time.Millisecond, rounds: 1, bigRounds: 1, children: 1, checkRuns: 1,
 		fillBatch: 10000,
-		treeFiles: 2000, syscallOps: 200,
+		treeFiles: 512, syscallOps: 200,
 		peerKeys: 50, peerHits: 100, peerSlowKeys: 20, peerSlowHits: 40,
 		sharedKeys: 200, sharedProcs: 4,
 		remoteKeys: 200, remoteBig: 8 << 20,
