@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zeebo/blake3"
@@ -23,8 +24,27 @@ import (
 
 // reportOf is a JSON-like result of a few hundred KiB: records with
 // repeating keys and varying values, as a report or an API response is.
+// Each is built once per process (reports): the tests compute and compare
+// them hundreds of times.
 func reportOf(k int) string {
+	reportsMu.Lock()
+	defer reportsMu.Unlock()
+	r, ok := reports[k]
+	if !ok {
+		r = buildReport(k)
+		reports[k] = r
+	}
+	return r
+}
+
+var (
+	reportsMu sync.Mutex
+	reports   = map[int]string{}
+)
+
+func buildReport(k int) string {
 	var b strings.Builder
+	b.Grow(300 << 10)
 	b.WriteString(`{"report":` + fmt.Sprint(k) + `,"rows":[`)
 	for i := 0; i < 3000; i++ {
 		fmt.Fprintf(&b, `{"id":%d,"user":"user-%d","score":%d.%02d,"tags":["x","y"],"active":%v},`, k*100000+i, (i*31+k)%977, (i*7919+k)%1000, i%100, i%3 == 0)
@@ -154,7 +174,9 @@ func objectIDOf(p string) string {
 // cat-object prints an object's uncompressed bytes (its BLAKE3 is its ID),
 // export/import carries the compression into a new cache, a damaged
 // compressed object is found by check, set aside by check -repair and
-// computed again, and gc collects compressed objects no entry needs.
+// computed again, and gc collects compressed objects no entry needs. (The
+// checks that only say "clean" run pcache-fsck's check in this process,
+// libCheckClean, but for the one after check -repair.)
 func TestCompressedCaches(t *testing.T) {
 	needRsync(t)
 	a, b := filepath.Join(t.TempDir(), "a"), t.TempDir()
@@ -170,7 +192,7 @@ func TestCompressedCaches(t *testing.T) {
 	}
 	for _, dir := range []string{a, b} {
 		serveCompressed(t, dir, 0, 30, 0, 1, 2, 10, 11, 12)
-		checkClean(t, dir)
+		libCheckClean(t, dir)
 	}
 	checkFrozen(t, a) // the previous release's entries, beside the compressed ones
 
@@ -206,8 +228,8 @@ func compressedFill(t *testing.T, a, b string) []string {
 	if va, vb := layoutVersion(t, a), layoutVersion(t, b); va != 2 || vb != 1 {
 		t.Fatalf("layout versions: A %d (compresses), B %d (does not); want 2 and 1", va, vb)
 	}
-	checkClean(t, a)
-	checkClean(t, b)
+	libCheckClean(t, a)
+	libCheckClean(t, b)
 	return zs
 }
 
@@ -243,7 +265,7 @@ func compressedExportImport(t *testing.T, a string) {
 		t.Fatalf("import stored %d compressed objects (want 30), layout %d", len(n), layoutVersion(t, c))
 	}
 	serveCompressed(t, c, 0, 30)
-	checkClean(t, c)
+	libCheckClean(t, c)
 }
 
 // compressedRepair damages the compressed object victim in a: check finds
@@ -286,7 +308,7 @@ func compressedGC(t *testing.T, b string) {
 	if n, _ := zstFiles(t, b); len(n) != 0 {
 		t.Fatalf("gc left %d compressed objects of a removed function", len(n))
 	}
-	checkClean(t, b)
+	libCheckClean(t, b)
 	serveCompressed(t, b, 0, 0, 0, 1, 2, 10, 11, 12)
 }
 
@@ -393,7 +415,7 @@ func TestCompressedRemote(t *testing.T) {
 	if n, _ := zstFiles(t, bdir); len(n) != 0 || layoutVersion(t, bdir) != 1 {
 		t.Fatalf("a cache that does not compress holds %d compressed objects after remote hits, layout %d", len(n), layoutVersion(t, bdir))
 	}
-	checkClean(t, bdir)
+	libCheckClean(t, bdir) // pcache-fsck's check, in this process: the binary runs the remote commands below
 
 	remote := func(args ...string) (int, string) {
 		return fsck(t, append([]string{"remote"}, append(args, "-remote", url)...)...)

@@ -97,7 +97,9 @@ func buildCorruptBase(t *testing.T, opts ...pcache.StoreOption) string {
 		call(f, k, "again-"+strconv.Itoa(k))
 	}
 	s.Close()
-	if code, rep := fsckCheck(t, dir, "-grace", "0s"); code != 0 || len(rep.Findings) > 0 {
+	// The check of the base runs in this process (libCheckGrace); the
+	// trials run the binary's.
+	if code, rep := libFsckCheck(t, dir, 0); code != 0 || len(rep.Findings) > 0 {
 		t.Fatalf("base cache is not clean: %d\n%s", code, rep)
 	}
 	return dir
@@ -107,12 +109,38 @@ func buildCorruptBase(t *testing.T, opts ...pcache.StoreOption) string {
 type damageTarget struct {
 	base       string       // the base cache it belongs to
 	rel        string       // path relative to the cache directory
+	kind       string       // journal, segment, pack, pack index, result object or out-file object
 	journal    bool         // a journal: truncation at a record boundary is undetectable
 	boundaries map[int]bool // for journals: offsets where a header or record ends
+	// regions are the parts of the file's format (for a journal its header
+	// and its records; for a segment its header, records, and index with
+	// trailer; for a pack its header and records; for a pack index its
+	// header, entries and trailer; an object is one region): -short's
+	// trials damage each of them.
+	regions []damageRegion
 }
+
+// damageRegion is the byte range [lo, hi) of one part of a file's format.
+type damageRegion struct {
+	name   string
+	lo, hi int
+}
+
+// The frame of pack files (see package cas): a pack's header, and a pack
+// index's fixed part (header, size covered, hash, count) and trailer.
+const (
+	packHeaderSize     = 16
+	packIndexFixedSize = 16 + 8 + 32 + 8
+	packIndexTrailer   = 32
+)
 
 func listTargets(t *testing.T, dir string) (objects, manifests []damageTarget) {
 	t.Helper()
+	outs := map[string]bool{} // the out files' contents, which name the out-file objects
+	for k := range corruptKeys {
+		_, out := corruptWant(k)
+		outs[string(out)] = true
+	}
 	for _, sub := range []string{"objects", "manifests"} {
 		err := filepath.WalkDir(filepath.Join(dir, sub), func(p string, d fs.DirEntry, err error) error {
 			if err != nil || !d.Type().IsRegular() {
@@ -120,15 +148,52 @@ func listTargets(t *testing.T, dir string) (objects, manifests []damageTarget) {
 			}
 			rel, _ := filepath.Rel(dir, p)
 			tg := damageTarget{base: dir, rel: filepath.ToSlash(rel)}
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			n := len(b)
+			switch {
+			case strings.HasSuffix(p, ".pcp"):
+				tg.kind = "pack"
+				tg.regions = []damageRegion{{"header", 0, packHeaderSize}, {"records", packHeaderSize, n}}
+			case strings.HasSuffix(p, ".pci"):
+				tg.kind = "pack index"
+				tg.regions = []damageRegion{{"header", 0, packIndexFixedSize}, {"entries", packIndexFixedSize, n - packIndexTrailer},
+					{"trailer", n - packIndexTrailer, n}}
+			case sub == "objects" && outs[string(b)]:
+				tg.kind = "out-file object"
+				tg.regions = []damageRegion{{"object", 0, n}}
+			case sub == "objects":
+				tg.kind = "result object"
+				tg.regions = []damageRegion{{"object", 0, n}}
+			case strings.HasSuffix(p, ".pcj"):
+				tg.kind, tg.journal = "journal", true
+				tg.boundaries = itemBoundaries(t, p)
+				ends := sortedEnds(tg.boundaries)
+				tg.regions = []damageRegion{{"header", 0, ends[0]}, {"records", ends[0], n}}
+			case strings.HasSuffix(p, ".pcs"):
+				tg.kind = "segment"
+				// A CBOR sequence: header, records, index, trailer.
+				ends := sortedEnds(itemBoundaries(t, p))
+				if len(ends) < 4 {
+					t.Fatalf("%s: %d CBOR items, want a header, records, an index and a trailer", p, len(ends))
+				}
+				idx := ends[len(ends)-3] // where the records end and the index begins
+				tg.regions = []damageRegion{{"header", 0, ends[0]}, {"records", ends[0], idx}, {"index and trailer", idx, n}}
+			default:
+				t.Fatalf("base cache holds %s: not a file the trials know how to damage", rel)
+			}
+			for _, r := range tg.regions {
+				if r.hi-r.lo < 2 {
+					t.Fatalf("%s: the %s is %d bytes: too small to damage", rel, r.name, r.hi-r.lo)
+				}
+			}
 			if sub == "objects" {
 				objects = append(objects, tg)
-				return nil
+			} else {
+				manifests = append(manifests, tg)
 			}
-			if strings.HasSuffix(p, ".pcj") {
-				tg.journal = true
-				tg.boundaries = itemBoundaries(t, p)
-			}
-			manifests = append(manifests, tg)
 			return nil
 		})
 		if err != nil {
@@ -136,6 +201,65 @@ func listTargets(t *testing.T, dir string) (objects, manifests []damageTarget) {
 		}
 	}
 	return objects, manifests
+}
+
+// sortedEnds returns the offsets of an itemBoundaries map in order.
+func sortedEnds(boundaries map[int]bool) []int {
+	ends := make([]int, 0, len(boundaries))
+	for e := range boundaries {
+		ends = append(ends, e)
+	}
+	slices.Sort(ends)
+	return ends
+}
+
+// corruptPlan is one trial's damage: which file, which kind of damage
+// (damageKinds; -1: a random one) and where (a region of the file; zero:
+// anywhere).
+type corruptPlan struct {
+	tg     damageTarget
+	kind   int
+	region damageRegion
+}
+
+// damageKinds are the kinds of damage: flip a byte, truncate, zero a range.
+const damageKinds = 3
+
+// shortCorruptPlans is -short's systematic selection of trials: every kind
+// of damage in every region of every kind of file (result and out-file
+// objects, journals, segments, packs and pack indexes), twice in the
+// records and index entries (the largest regions), the files of one kind
+// (in the two bases) taking turns. The loose objects come first, so that
+// the trials that run the binary (one in ten) meet every kind of file but
+// the out-file objects.
+func shortCorruptPlans(targets []damageTarget) []corruptPlan {
+	var plans []corruptPlan
+	for _, kind := range []string{"result object", "out-file object", "journal", "segment", "pack", "pack index"} {
+		var of []damageTarget
+		for _, tg := range targets {
+			if tg.kind == kind {
+				of = append(of, tg)
+			}
+		}
+		if len(of) == 0 {
+			continue // the caller requires every kind
+		}
+		turn := 0
+		for r := range of[0].regions {
+			reps := 1
+			if name := of[0].regions[r].name; name == "records" || name == "entries" {
+				reps = 2
+			}
+			for dk := range damageKinds {
+				for range reps {
+					tg := of[turn%len(of)]
+					turn++
+					plans = append(plans, corruptPlan{tg: tg, kind: dk, region: tg.regions[r]})
+				}
+			}
+		}
+	}
+	return plans
 }
 
 // itemBoundaries returns the offsets at which the CBOR items of a journal
@@ -159,30 +283,41 @@ func itemBoundaries(t *testing.T, path string) map[int]bool {
 	return ends
 }
 
-// damage applies one random kind of damage to the file and describes it.
-func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
+// damage applies damage of the plan's kind (a random one if it is -1) to
+// the file, at a random place in the plan's region (anywhere if it is
+// zero), and describes it.
+func damage(rng *rand.Rand, path string, plan corruptPlan) (string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return "", err
 	}
-	n := len(b)
+	n, tg := len(b), plan.tg
+	lo, hi := plan.region.lo, plan.region.hi
+	if hi == 0 {
+		lo, hi = 0, n
+	}
+	at := func() int { return lo + rng.IntN(hi-lo) }
+	kind := plan.kind
+	if kind < 0 {
+		kind = rng.IntN(damageKinds)
+	}
 	var what string
-	switch rng.IntN(3) {
+	switch kind {
 	case 0:
-		i := rng.IntN(n)
+		i := at()
 		x := byte(1 + rng.IntN(255))
 		b[i] ^= x
 		what = fmt.Sprintf("flip byte %d of %d (xor %#02x)", i, n, x)
 	case 1:
-		cut := rng.IntN(n)
+		cut := at()
 		for tg.journal && tg.boundaries[cut] { // indistinguishable from a writer that stopped there
-			cut = rng.IntN(n)
+			cut = at()
 		}
 		b = b[:cut]
 		what = fmt.Sprintf("truncate to %d of %d bytes", cut, n)
 	case 2:
 		for {
-			i := rng.IntN(n)
+			i := at()
 			j := i + 1 + rng.IntN(min(64, n-i))
 			if slices.ContainsFunc(b[i:j], func(c byte) bool { return c != 0 }) {
 				clear(b[i:j])
@@ -190,6 +325,9 @@ func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
 				break
 			}
 		}
+	}
+	if plan.region.name != "" {
+		what += " (" + tg.kind + " " + plan.region.name + ")"
 	}
 	os.Chmod(path, 0o644)
 	return what, os.WriteFile(path, b, 0o444)
@@ -202,15 +340,14 @@ func damage(rng *rand.Rand, path string, tg damageTarget) (string, error) {
 // binary, the others its check through the maintenance library in this
 // process), and that every call on the damaged copy returns the right value
 // and restores the right out file (recomputing where the damage took the
-// entry away).
+// entry away). In -short the trials are chosen, not drawn: each kind of
+// damage in each part of each kind of file (shortCorruptPlans), 48 trials,
+// the places within each part still random.
 func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 	t.Parallel()
 	trials := 1000
 	if soak() {
 		trials = 5000
-	}
-	if testing.Short() {
-		trials = 100
 	}
 	seed := tortureSeed(t)
 	// Two bases: one object per file, and the default, small objects in packs.
@@ -223,6 +360,17 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 		t.Fatalf("packed base cache has %v; want packs and their indexes", packs)
 	}
 	manifests = append(manifests, packManifests...)
+	var plans []corruptPlan
+	if testing.Short() {
+		all := slices.Concat(objects, manifests, packs)
+		for _, kind := range []string{"result object", "out-file object", "journal", "segment", "pack", "pack index"} {
+			if !slices.ContainsFunc(all, func(d damageTarget) bool { return d.kind == kind }) {
+				t.Fatalf("the base caches hold no %s", kind)
+			}
+		}
+		plans = shortCorruptPlans(all)
+		trials = len(plans)
+	}
 	bin := fsckBinary(t)
 	work := t.TempDir()
 
@@ -240,18 +388,27 @@ func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 					return
 				}
 				rng := rand.New(rand.NewPCG(seed, uint64(i)))
-				var tg damageTarget
-				switch rng.IntN(4) {
-				case 0, 1: // half the trials hit the few manifest files
-					tg = manifests[rng.IntN(len(manifests))]
+				plan := corruptPlan{kind: -1}
+				if plans != nil {
+					plan = plans[i]
+				} else {
+					switch rng.IntN(4) {
+					case 0, 1: // half the trials hit the few manifest files
+						plan.tg = manifests[rng.IntN(len(manifests))]
+					case 2:
+						plan.tg = objects[rng.IntN(len(objects))]
+					case 3:
+						plan.tg = packs[rng.IntN(len(packs))]
+					}
+				}
+				tg := plan.tg
+				switch {
+				case strings.HasPrefix(tg.rel, "manifests/"):
 					onManifests.Add(1)
-				case 2:
-					tg = objects[rng.IntN(len(objects))]
-				case 3:
-					tg = packs[rng.IntN(len(packs))]
+				case strings.HasPrefix(tg.rel, "objects/pack/"):
 					onPacks.Add(1)
 				}
-				res, err := corruptTrial(rng, bin, tg.base, filepath.Join(work, strconv.Itoa(i)), tg, i%10 == 0)
+				res, err := corruptTrial(rng, bin, filepath.Join(work, strconv.Itoa(i)), plan, i%10 == 0)
 				if err != nil && failures.Add(1) <= 10 {
 					t.Errorf("trial %d (%s): %v", i, tg.rel, err)
 				}
@@ -285,14 +442,15 @@ type trialResult struct {
 	recomputed int
 }
 
-// corruptTrial damages a copy of base, runs check on it, then calls every
-// key on it.
-func corruptTrial(rng *rand.Rand, bin, base, dir string, tg damageTarget, viaCLI bool) (res trialResult, err error) {
+// corruptTrial damages a copy of the plan's base as the plan says, runs
+// check on it, then calls every key on it.
+func corruptTrial(rng *rand.Rand, bin, dir string, plan corruptPlan, viaCLI bool) (res trialResult, err error) {
 	defer os.RemoveAll(dir)
-	if err := testutil.CopyTree(base, dir, "locks", "tmp"); err != nil {
+	tg := plan.tg
+	if err := testutil.CopyTree(tg.base, dir, "locks", "tmp"); err != nil {
 		return res, err
 	}
-	what, err := damage(rng, filepath.Join(dir, filepath.FromSlash(tg.rel)), tg)
+	what, err := damage(rng, filepath.Join(dir, filepath.FromSlash(tg.rel)), plan)
 	if err != nil {
 		return res, err
 	}

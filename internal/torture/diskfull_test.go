@@ -101,7 +101,11 @@ func fullValue(a fullArgs) []byte {
 // lock were released); a sweep of the free space from 0 to 64 KiB makes
 // every stage of a store (object, journal creation, journal append) meet
 // ENOSPC, and after each the cache is consistent; at the end gc leaves it
-// clean. It runs in a process of its own (testutil.Alone): a child that a
+// clean. (The checks of the sweep and of the journal run pcache-fsck check
+// in this process, libFsckCheck; gc and the check after it, the binary.
+// Each check waits for the store's shared hold of the gc lock, which a
+// process keeps for up to lock.MaxHold after a write: most of the test's
+// time.) It runs in a process of its own (testutil.Alone): a child that a
 // parallel test forks while the ballast is open would hold the ballast
 // until it execs, so deleting the ballast would not free its space at once.
 func TestDiskFull(t *testing.T) {
@@ -324,7 +328,7 @@ func diskFullSweep(t *testing.T, e *diskFull, small, mid fullArgs) {
 		}
 		e.mustHit(t, small)
 		e.mustHit(t, mid)
-		if code, rep := fsckCheck(t, e.dir); code != 0 {
+		if code, rep := libFsckCheck(t, e.dir, time.Hour); code != 0 {
 			t.Fatalf("%d bytes free: check exited %d:\n%s", leave, code, rep)
 		}
 	}
@@ -376,7 +380,7 @@ func diskFullJournal(t *testing.T, e *diskFull, small fullArgs) {
 	if ok, err := j.Contains(ctx, failed); ok || err != nil {
 		t.Fatalf("the failed append left an entry: %v, %v", ok, err)
 	}
-	if code, rep := fsckCheck(t, e.dir); code != 0 {
+	if code, rep := libFsckCheck(t, e.dir, time.Hour); code != 0 {
 		t.Fatalf("after a failed append, check exited %d:\n%s", code, rep)
 	}
 	os.Remove(e.ballast)

@@ -113,6 +113,11 @@ func runFsckCheck(bin, dir string, flags ...string) (int, *fsckReport, error) {
 // error, with code 2, as the command's would be. It is safe to call from
 // any goroutine.
 func libCheck(dir string, repair bool) (code int, rep *fsckReport, err error) {
+	return libCheckGrace(dir, repair, time.Hour)
+}
+
+// libCheckGrace is libCheck with the command's -grace flag set to grace.
+func libCheckGrace(dir string, repair bool, grace time.Duration) (code int, rep *fsckReport, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			code, rep, err = 2, nil, fmt.Errorf("maintenance of %s panicked: %v\n%s", dir, r, debug.Stack())
@@ -127,7 +132,7 @@ func libCheck(dir string, repair bool) (code int, rep *fsckReport, err error) {
 			return 1, nil, fmt.Errorf("check -repair of %s: %w", dir, err)
 		}
 	}
-	r, err := c.Check(context.Background(), maintain.CheckOptions{Repair: repair, Grace: time.Hour})
+	r, err := c.Check(context.Background(), maintain.CheckOptions{Repair: repair, Grace: grace})
 	if err != nil {
 		return 1, nil, fmt.Errorf("check of %s: %w", dir, err)
 	}
@@ -143,6 +148,18 @@ func libCheck(dir string, repair bool) (code int, rep *fsckReport, err error) {
 		code = 1
 	}
 	return code, rep, nil
+}
+
+// libFsckCheck is fsckCheck(t, dir, "-grace", grace) run in this process
+// (libCheckGrace): for the checks that only need check's verdict, where
+// the test runs the binary elsewhere.
+func libFsckCheck(t *testing.T, dir string, grace time.Duration) (int, *fsckReport) {
+	t.Helper()
+	code, r, err := libCheckGrace(dir, false, grace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, r
 }
 
 // fsckCheck is runFsckCheck for the test goroutine.

@@ -71,21 +71,25 @@ type hostileEnv struct {
 	secret  string // a file in it
 }
 
-func hostileKey(t *testing.T, x int) [32]byte {
-	t.Helper()
-	s := openStore(t, t.TempDir())
-	return parseKey(t, pcache.MustWrap(s, hostileName, hostileFn), hostileArgs{X: x})
-}
-
 // buildHostileBase writes keys 0-1 (compacted into a segment by gc) and 2-3
 // (in a journal), with out files.
 func buildHostileBase(t *testing.T) (string, hostileEnv) {
 	t.Helper()
 	dir, outs := t.TempDir(), t.TempDir()
 	ctx := context.Background()
+	env := hostileEnv{
+		name:    filepath.Join(dir, "manifests", filepath.FromSlash(hostileName)),
+		entries: map[int]record.Entry{},
+		keys:    map[int][32]byte{},
+	}
 	for i, keys := range [][]int{hostileKeys[:2], hostileKeys[2:]} {
 		s := openStore(t, dir, pcache.PackLimit(0)) // objects as files: the cases plant things at their paths
 		f := pcache.MustWrap(s, hostileName, hostileFn)
+		if i == 0 {
+			for _, x := range append(slices.Clone(hostileKeys), hostileTarget) {
+				env.keys[x] = parseKey(t, f, hostileArgs{X: x})
+			}
+		}
 		for _, x := range keys {
 			if _, err := f.Call(ctx, hostileArgs{X: x, Out: filepath.Join(outs, strconv.Itoa(x))}); err != nil {
 				t.Fatal(err)
@@ -98,18 +102,12 @@ func buildHostileBase(t *testing.T) (string, hostileEnv) {
 			}
 		}
 	}
-	env := hostileEnv{
-		name:    filepath.Join(dir, "manifests", filepath.FromSlash(hostileName)),
-		entries: map[int]record.Entry{},
-		keys:    map[int][32]byte{},
-	}
 	m, err := manifest.Open(layout.New(dir), hostileName, manifest.Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	for _, x := range append(slices.Clone(hostileKeys), hostileTarget) {
-		env.keys[x] = hostileKey(t, x)
 		e, ok, err := m.Lookup(env.keys[x])
 		if err != nil || ok != (x != hostileTarget) {
 			t.Fatalf("key %d: found %v, %v (the test's key hashes must match the library's)", x, ok, err)
@@ -578,13 +576,14 @@ func cborHeadLen(b []byte) (uint64, int) {
 
 // TestHostileCacheDirectory plants each hostile file in a copy of a small
 // cache and then uses it through the public API: Open, Wrap, Call (normal
-// and ErrorOnMiss), Contains and a batch call, then pcache-fsck check -repair
-// (and the same check in this process before and after it). Never a panic
-// or a hang; at most 64 MiB allocated (by
-// runtime.MemStats.TotalAlloc) for hostile files of at most 1 KiB; every base
-// key not touched by the case still hits; every call returns the right value
-// and out file; the file outside the cache and the out directory hold
-// exactly what they should.
+// and ErrorOnMiss), Contains and a batch call, then pcache-fsck check
+// -repair (the binary in the first case of each group of hostileCases, its
+// check -repair in this process in the others) and the same check in this
+// process before and after it. Never a panic or a hang; at most 64 MiB
+// allocated (by runtime.MemStats.TotalAlloc) for hostile files of at most
+// 1 KiB; every base key not touched by the case still hits; every call
+// returns the right value and out file; the file outside the cache and the
+// out directory hold exactly what they should.
 //
 // It runs in a process of its own (testutil.Alone): the allocation bound
 // reads a counter of the whole process, which other tests' calls would add
@@ -595,6 +594,13 @@ func TestHostileCacheDirectory(t *testing.T) {
 		return
 	}
 	base, env := buildHostileBase(t)
+	// The cases whose repair runs the pcache-fsck binary: the first of
+	// each group.
+	viaCLI := map[string]bool{}
+	for _, group := range [][]hostileCase{hostileLengthCases(), hostileFieldCases(), hostileSegmentCases(),
+		hostileFileTypeCases(), hostileOutPathCases()} {
+		viaCLI[group[0].name] = true
+	}
 	for _, tc := range hostileCases() {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
 			t.Parallel()
@@ -616,21 +622,24 @@ func TestHostileCacheDirectory(t *testing.T) {
 				t.Errorf("the directory outside the cache changed:\nbefore %v\nafter  %v", outsideBefore, after)
 			}
 			// Maintenance: check, check -repair and check again. The repair
-			// runs the pcache-fsck binary; the checks run its check in this
-			// process (libCheck), taking turns with the allocation
+			// runs the pcache-fsck binary in the first case of each group;
+			// the checks, and the other cases' repairs, run its check in
+			// this process (libCheck), taking turns with the allocation
 			// measurements of the other cases.
-			libChecks := func(when string) {
+			libChecks := func(when string, repair bool) {
 				allocMu.Lock()
 				defer allocMu.Unlock()
-				if code, _, err := libCheck(dir, false); code != 0 && code != 1 {
+				if code, _, err := libCheck(dir, repair); code != 0 && code != 1 {
 					t.Errorf("check %s: %v", when, err)
 				}
 			}
-			libChecks("before the repair")
-			if code, out := fsck(t, "check", "-repair", "-dir", dir); code != 0 && code != 1 || strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
+			libChecks("before the repair", false)
+			if !viaCLI[tc.name] {
+				libChecks("-repair", true)
+			} else if code, out := fsck(t, "check", "-repair", "-dir", dir); code != 0 && code != 1 || strings.Contains(out, "panic") || strings.Contains(out, "goroutine ") {
 				t.Errorf("pcache-fsck check -repair exited %d:\n%s", code, out)
 			}
-			libChecks("after the repair")
+			libChecks("after the repair", false)
 			if after := testutil.Snapshot(t, env.outside); after != outsideBefore {
 				t.Errorf("pcache-fsck changed the directory outside the cache:\nbefore %v\nafter  %v", outsideBefore, after)
 			}

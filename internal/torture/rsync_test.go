@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/testutil"
@@ -138,15 +139,34 @@ func checkClean(t *testing.T, dir string) {
 	}
 }
 
+// libCheckClean is checkClean run in this process (libCheck): for the
+// checks that only need check's verdict, in tests that run the binary's
+// check elsewhere.
+func libCheckClean(t *testing.T, dir string) {
+	t.Helper()
+	if code, rep := libFsckCheck(t, dir, time.Hour); code != 0 {
+		t.Fatalf("pcache-fsck check %s (in this process) exited %d:\n%s", dir, code, rep)
+	}
+}
+
 // serveAll asserts that every key in [lo, hi) hits in dir (no computation)
 // and restores its out file to a path of this side.
 func serveAll(t *testing.T, dir string, lo, hi int) map[int]string {
+	t.Helper()
+	return serveEvery(t, dir, lo, hi, 1)
+}
+
+// serveEvery is serveAll for every stride-th key from lo and the last one.
+func serveEvery(t *testing.T, dir string, lo, hi, stride int) map[int]string {
 	t.Helper()
 	s := openStore(t, dir)
 	f := syncFunc(s, "-recomputed", func() { t.Errorf("recomputed in %s", dir) })
 	out := t.TempDir()
 	got := map[int]string{}
 	for x := lo; x < hi; x++ {
+		if (x-lo)%stride != 0 && x != hi-1 {
+			continue
+		}
 		p := filepath.Join(out, strconv.Itoa(x))
 		v, err := f.Call(pcache.ErrorOnMiss(context.Background()), syncArgs{X: x, Out: p})
 		if err != nil {
@@ -171,19 +191,23 @@ func TestRsyncMergesBothWays(t *testing.T) {
 	// Over journalLimit entries per writer, so journals rotate and compact
 	// many times; B writes some of A's keys and keys of its own. In -short,
 	// only A's writer goes over the limit (it rotates and compacts once),
-	// and B writes 20 keys, half of them A's.
+	// and B writes 20 keys, half of them A's; the checks before the last
+	// of each side serve every fifth key (and the last), and run
+	// pcache-fsck's check in this process.
 	aHi, bLo, bHi := 15*journalLimit, 10*journalLimit, 20*journalLimit
+	stride, midCheckClean := 1, checkClean
 	if testing.Short() {
 		aHi, bLo, bHi = journalLimit+10, journalLimit, journalLimit+20
+		stride, midCheckClean = 5, libCheckClean
 	}
 	runSyncWorker(t, a, outA, "", 0, aHi)
 	runSyncWorker(t, b, outB, "", bLo, bHi)
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
-	serveAll(t, a, 0, bHi)
-	serveAll(t, b, 0, bHi)
-	checkClean(t, a)
-	checkClean(t, b)
+	serveEvery(t, a, 0, bHi, stride)
+	serveEvery(t, b, 0, bHi, stride)
+	midCheckClean(t, a)
+	midCheckClean(t, b)
 
 	// Compaction on A (gc compacts manifests) and new entries on both sides,
 	// then the same two rsyncs: still the union, superseded files harmless.
@@ -195,9 +219,9 @@ func TestRsyncMergesBothWays(t *testing.T) {
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
 	serveAll(t, a, 0, bHi+2*journalLimit)
-	serveAll(t, b, 0, bHi+2*journalLimit)
+	serveEvery(t, b, 0, bHi+2*journalLimit, stride)
 	checkClean(t, a)
-	checkClean(t, b)
+	midCheckClean(t, b)
 	if code, out := fsck(t, "gc", "-dir", b); code != 0 {
 		t.Fatalf("gc on B: %d\n%s", code, out)
 	}
@@ -220,7 +244,7 @@ func TestRsyncConflictResolvesAlike(t *testing.T) {
 		}
 	}
 	checkClean(t, a)
-	checkClean(t, b)
+	libCheckClean(t, b) // the same check, in this process
 }
 
 func TestRsyncDuringWrites(t *testing.T) {
@@ -256,8 +280,9 @@ func TestRsyncDuringWrites(t *testing.T) {
 			t.Fatal(err)
 		}
 		f := syncFunc(s, "", nil)
+		out := t.TempDir()
 		for x := 0; x < keys; x += 7 {
-			v, err := f.Call(pcache.ErrorOnMiss(context.Background()), syncArgs{X: x, Out: filepath.Join(t.TempDir(), "o")})
+			v, err := f.Call(pcache.ErrorOnMiss(context.Background()), syncArgs{X: x, Out: filepath.Join(out, strconv.Itoa(x))})
 			if err != nil && !errors.Is(err, pcache.ErrCacheMiss) {
 				t.Fatalf("copy %d: key %d: %v", copies, x, err)
 			}
@@ -266,7 +291,11 @@ func TestRsyncDuringWrites(t *testing.T) {
 			}
 		}
 		s.Close()
-		if code, out := fsck(t, "check", "-dir", c); code != 0 {
+		// The pcache-fsck binary checks the first copy; its check in this
+		// process (libCheckClean) the others.
+		if copies > 0 {
+			libCheckClean(t, c)
+		} else if code, out := fsck(t, "check", "-dir", c); code != 0 {
 			t.Fatalf("check on copy %d exited %d:\n%s", copies, code, out)
 		}
 	}
@@ -368,14 +397,19 @@ func (w *liveWriter) wait(t *testing.T) {
 }
 
 // serveSome asserts that keys [lo, hi) hit in dir with the right value:
-// a reader opened beside the running writers, as a user's would be.
-func serveSome(t *testing.T, dir string, lo, hi int) {
+// a reader opened beside the running writers, as a user's would be. With
+// stride > 1 it serves every stride-th key from lo and the last one (the
+// latest committed) only.
+func serveSome(t *testing.T, dir string, lo, hi, stride int) {
 	t.Helper()
 	s := openStore(t, dir)
 	defer s.Close()
 	f := syncFunc(s, "", nil)
 	out := t.TempDir()
 	for x := lo; x < hi; x++ {
+		if (x-lo)%stride != 0 && x != hi-1 {
+			continue
+		}
 		v, err := f.Call(pcache.ErrorOnMiss(context.Background()), syncArgs{X: x, Out: filepath.Join(out, strconv.Itoa(x))})
 		if err != nil || v != syncWant(x) {
 			t.Fatalf("%s: key %d, committed before the sync began: %q, %v", dir, x, v, err)
@@ -387,22 +421,25 @@ func serveSome(t *testing.T, dir string, lo, hi int) {
 // commands while each has a program appending with its Store open (its
 // journal rotating and compacting) and short-lived programs whose Opens
 // merge the packs left behind: every sync exits 0, and after each round
-// both sides serve every entry committed on either before the round began.
-// Each round lets the long writers write a chunk while the short-lived
-// programs run and the syncs copy, so the syncs meet journals being
-// appended to; the writers' Stores stay open from the first round to the
-// last.
+// both sides serve every entry committed on either before the round began
+// (in -short, every fifth of them and the last of each writer: all of them
+// once the writers are done). Each round lets the long writers write a
+// chunk while the short-lived programs run and the syncs copy, so the
+// syncs meet journals being appended to; the writers' Stores stay open
+// from the first round to the last.
 func TestRsyncBothWaysLive(t *testing.T) {
 	t.Parallel()
 	needRsync(t)
 	a, b := t.TempDir(), t.TempDir()
 	keysA, keysB := 25*journalLimit, 25*journalLimit // many journal rotations per long writer
+	stride := 1                                      // of the keys served after each round
 	if testing.Short() {
 		// One rotation and compaction on A, in the last of the rounds;
 		// B's long writer stays within one journal. A's rotating journal
 		// is then both the source (A to B) and the destination (B to A) of
 		// a sync, as both sides' are in the long run.
 		keysA, keysB = journalLimit+10, journalLimit/5
+		stride = 5
 	}
 	chunk := (keysA + 2) / 3 // three rounds
 	wa, wb := startLiveWriter(t, a, 0, keysA, chunk), startLiveWriter(t, b, 10000, 10000+keysB, chunk)
@@ -431,10 +468,10 @@ func TestRsyncBothWaysLive(t *testing.T) {
 		rsync(t, a+"/", b+"/")
 		rsync(t, b+"/", a+"/")
 		for _, dir := range []string{a, b} {
-			serveSome(t, dir, 0, doneA)
-			serveSome(t, dir, 10000, 10000+doneB)
-			serveSome(t, dir, shortBase[0], shortBase[0]+shortA)
-			serveSome(t, dir, shortBase[1], shortBase[1]+shortB)
+			serveSome(t, dir, 0, doneA, stride)
+			serveSome(t, dir, 10000, 10000+doneB, stride)
+			serveSome(t, dir, shortBase[0], shortBase[0]+shortA, stride)
+			serveSome(t, dir, shortBase[1], shortBase[1]+shortB, stride)
 		}
 		for _, w := range writing {
 			w.wait(t)
@@ -453,7 +490,11 @@ func TestRsyncBothWaysLive(t *testing.T) {
 		serveAll(t, dir, 10000, 10000+keysB)
 		serveAll(t, dir, shortBase[0], shortBase[0]+short[0])
 		serveAll(t, dir, shortBase[1], shortBase[1]+short[1])
-		checkClean(t, dir)
+		if dir == a {
+			checkClean(t, dir)
+		} else {
+			libCheckClean(t, dir) // the same check, in this process
+		}
 	}
 	t.Logf("%d rounds of two-way syncs while both sides wrote, merged and compacted", rounds)
 }
