@@ -203,12 +203,12 @@ func blobChild() {
 }
 
 // TestBlobLargerThanMemory: a result of more than 4 GiB is produced and
-// read back by processes whose peak RSS stays under 256 MiB. (-short: 64
+// read back by processes whose peak RSS stays under 256 MiB. (-short: 16
 // MiB, the same paths.)
 func TestBlobLargerThanMemory(t *testing.T) {
 	size := int64(4<<30 + 1<<20)
 	if testing.Short() {
-		size = 64 << 20
+		size = 16 << 20
 	}
 	dir := filepath.Join(t.TempDir(), "cache")
 	var sums []string

@@ -1,6 +1,7 @@
 package pcache_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -221,12 +222,14 @@ func ExampleWriteBlob() {
 	export := pcache.MustWrap(store, "example/export", func(ctx context.Context, a Export) (pcache.Blob, error) {
 		calls++
 		return pcache.WriteBlob(ctx, func(w io.Writer) error {
+			// Each Write of w is a write to the file: buffer small ones.
+			bw := bufio.NewWriter(w)
 			for i := range 100000 { // gigabytes, in a real export
-				if _, err := fmt.Fprintf(w, "%s,row %06d\n", a.Table, i); err != nil {
+				if _, err := fmt.Fprintf(bw, "%s,row %06d\n", a.Table, i); err != nil {
 					return err
 				}
 			}
-			return nil
+			return bw.Flush()
 		})
 	})
 	ctx := context.Background()

@@ -163,6 +163,7 @@ func TestRemoteLeaseWaitsForTheOtherMachine(t *testing.T) {
 	t.Parallel()
 	for _, fail := range []bool{false, true} {
 		t.Run(fmt.Sprintf("A fails=%v", fail), func(t *testing.T) {
+			t.Parallel() // each mostly waits: for A, and B's polls of the remote
 			ctx := context.Background()
 			url := "file://" + t.TempDir()
 			started, finish := make(chan struct{}), make(chan struct{})

@@ -16,11 +16,15 @@ import (
 
 // Many goroutines writing the same objects (and some different ones) at once
 // is the normal case for a cache; all must succeed and leave good objects.
+// (32 goroutines; -short, 12.)
 func TestConcurrentPutSameContent(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	shared := testutil.Bytes(1, 3*bufSize+11)
-	const goroutines = 32
+	goroutines := 32
+	if testing.Short() {
+		goroutines = 12
+	}
 	var wg sync.WaitGroup
 	errs := make(chan error, goroutines)
 	start := make(chan struct{})

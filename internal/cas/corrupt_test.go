@@ -129,6 +129,19 @@ func TestCorruptObjectsAreDetected(t *testing.T) {
 	t.Parallel()
 	for _, size := range []int{100, 3*bufSize + 5, pipelineMin + 1} {
 		for _, d := range damages {
+			if testing.Short() && size > 100 {
+				// -short: the damages found without reading the file's
+				// bytes (by its type, or its size of 0) at the smallest
+				// size only, where the same checks find them; at the
+				// size read through readHash's pipeline, only the flip
+				// of the last byte (the pipeline's final chunk of one
+				// byte): the other damages read there reach the same
+				// pipelined hash, or fail the same size checks.
+				readsBytes := strings.HasPrefix(d.name, "flip") || d.name == "truncate" || d.name == "extend"
+				if !readsBytes || size >= pipelineMin && d.name != "flip last byte" {
+					continue
+				}
+			}
 			t.Run(fmt.Sprintf("%s/%d", d.name, size), func(t *testing.T) {
 				s, _ := newStore(t)
 				good := testutil.Bytes(uint64(size), size)
