@@ -249,10 +249,15 @@ func TestBatchHitAllocations(t *testing.T) {
 		}
 	}) / float64(len(in))
 	t.Logf("%.2f allocations per element of a batch of hits", perElem)
-	limit := 4.0 // 3.0 here; 7.7 before the steps above went
 	if testutil.Race {
-		limit = 4.5 // 3.8 here
+		// Under the race detector sync.Pool drops a random quarter of what
+		// is put back, and how often a dropped encoder is replaced depends
+		// on the scheduling: 3.8 on an idle machine, up to 5.8 with the
+		// processors busy. Not a steady measure: the bound holds for
+		// normal builds, which the suite runs too.
+		return
 	}
+	limit := 4.0 // 3.0 here, busy or idle; 7.7 before the steps above went
 	if perElem > limit {
 		t.Fatalf("a batch of hits allocates %.2f objects per element, want at most %.1f", perElem, limit)
 	}
