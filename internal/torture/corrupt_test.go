@@ -97,8 +97,8 @@ func buildCorruptBase(t *testing.T, opts ...pcache.StoreOption) string {
 		call(f, k, "again-"+strconv.Itoa(k))
 	}
 	s.Close()
-	// The check of the base runs in this process (libCheckGrace); the
-	// trials run the binary's.
+	// The check of the base runs in this process (libCheckGrace); one
+	// trial in ten runs the binary.
 	if code, rep := libFsckCheck(t, dir, 0); code != 0 || len(rep.Findings) > 0 {
 		t.Fatalf("base cache is not clean: %d\n%s", code, rep)
 	}
@@ -113,7 +113,7 @@ type damageTarget struct {
 	journal    bool         // a journal: truncation at a record boundary is undetectable
 	boundaries map[int]bool // for journals: offsets where a header or record ends
 	// regions are the parts of the file's format (for a journal its header
-	// and its records; for a segment its header, records, and index with
+	// and its records; for a segment its header, records, index and
 	// trailer; for a pack its header and records; for a pack index its
 	// header, entries and trailer; an object is one region): -short's
 	// trials damage each of them.
@@ -179,8 +179,9 @@ func listTargets(t *testing.T, dir string) (objects, manifests []damageTarget) {
 				if len(ends) < 4 {
 					t.Fatalf("%s: %d CBOR items, want a header, records, an index and a trailer", p, len(ends))
 				}
-				idx := ends[len(ends)-3] // where the records end and the index begins
-				tg.regions = []damageRegion{{"header", 0, ends[0]}, {"records", ends[0], idx}, {"index and trailer", idx, n}}
+				idx := ends[len(ends)-3]     // where the records end and the index begins
+				trailer := ends[len(ends)-2] // where the index ends and the trailer begins
+				tg.regions = []damageRegion{{"header", 0, ends[0]}, {"records", ends[0], idx}, {"index", idx, trailer}, {"trailer", trailer, n}}
 			default:
 				t.Fatalf("base cache holds %s: not a file the trials know how to damage", rel)
 			}
@@ -229,7 +230,8 @@ const damageKinds = 3
 // of damage in every region of every kind of file (result and out-file
 // objects, journals, segments, packs and pack indexes), twice in the
 // records and index entries (the largest regions), the files of one kind
-// (in the two bases) taking turns. The loose objects come first, so that
+// taking turns (journals and segments come from both bases; loose objects
+// from the one without packs, packs from the other). The loose objects come first, so that
 // the trials that run the binary (one in ten) meet every kind of file but
 // the out-file objects.
 func shortCorruptPlans(targets []damageTarget) []corruptPlan {
@@ -263,7 +265,8 @@ func shortCorruptPlans(targets []damageTarget) []corruptPlan {
 }
 
 // itemBoundaries returns the offsets at which the CBOR items of a journal
-// (its header, then one array per record) end.
+// (its header, then one array per record) or a segment (header, records,
+// index, trailer) end.
 func itemBoundaries(t *testing.T, path string) map[int]bool {
 	t.Helper()
 	b, err := os.ReadFile(path)
@@ -318,7 +321,7 @@ func damage(rng *rand.Rand, path string, plan corruptPlan) (string, error) {
 	case 2:
 		for {
 			i := at()
-			j := i + 1 + rng.IntN(min(64, n-i))
+			j := i + 1 + rng.IntN(min(64, hi-i)) // within the region (hi is n without one)
 			if slices.ContainsFunc(b[i:j], func(c byte) bool { return c != 0 }) {
 				clear(b[i:j])
 				what = fmt.Sprintf("zero bytes [%d, %d) of %d", i, j, n)
@@ -341,7 +344,7 @@ func damage(rng *rand.Rand, path string, plan corruptPlan) (string, error) {
 // process), and that every call on the damaged copy returns the right value
 // and restores the right out file (recomputing where the damage took the
 // entry away). In -short the trials are chosen, not drawn: each kind of
-// damage in each part of each kind of file (shortCorruptPlans), 48 trials,
+// damage in each part of each kind of file (shortCorruptPlans), 51 trials,
 // the places within each part still random.
 func TestCorruptionIsDetectedAndNeverServed(t *testing.T) {
 	t.Parallel()

@@ -153,20 +153,11 @@ func libCheckClean(t *testing.T, dir string) {
 // and restores its out file to a path of this side.
 func serveAll(t *testing.T, dir string, lo, hi int) map[int]string {
 	t.Helper()
-	return serveEvery(t, dir, lo, hi, 1)
-}
-
-// serveEvery is serveAll for every stride-th key from lo and the last one.
-func serveEvery(t *testing.T, dir string, lo, hi, stride int) map[int]string {
-	t.Helper()
 	s := openStore(t, dir)
 	f := syncFunc(s, "-recomputed", func() { t.Errorf("recomputed in %s", dir) })
 	out := t.TempDir()
 	got := map[int]string{}
 	for x := lo; x < hi; x++ {
-		if (x-lo)%stride != 0 && x != hi-1 {
-			continue
-		}
 		p := filepath.Join(out, strconv.Itoa(x))
 		v, err := f.Call(pcache.ErrorOnMiss(context.Background()), syncArgs{X: x, Out: p})
 		if err != nil {
@@ -192,20 +183,22 @@ func TestRsyncMergesBothWays(t *testing.T) {
 	// many times; B writes some of A's keys and keys of its own. In -short,
 	// only A's writer goes over the limit (it rotates and compacts once),
 	// and B writes 20 keys, half of them A's; the checks before the last
-	// of each side serve every fifth key (and the last), and run
-	// pcache-fsck's check in this process.
+	// of each side run pcache-fsck's check in this process. Every serve
+	// takes every key: a serve that restores out files to new paths
+	// appends records, so the serves rotate and compact the readers'
+	// journals too, and the next rsync copies what they compacted.
 	aHi, bLo, bHi := 15*journalLimit, 10*journalLimit, 20*journalLimit
-	stride, midCheckClean := 1, checkClean
+	midCheckClean := checkClean
 	if testing.Short() {
 		aHi, bLo, bHi = journalLimit+10, journalLimit, journalLimit+20
-		stride, midCheckClean = 5, libCheckClean
+		midCheckClean = libCheckClean
 	}
 	runSyncWorker(t, a, outA, "", 0, aHi)
 	runSyncWorker(t, b, outB, "", bLo, bHi)
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
-	serveEvery(t, a, 0, bHi, stride)
-	serveEvery(t, b, 0, bHi, stride)
+	serveAll(t, a, 0, bHi)
+	serveAll(t, b, 0, bHi)
 	midCheckClean(t, a)
 	midCheckClean(t, b)
 
@@ -219,7 +212,7 @@ func TestRsyncMergesBothWays(t *testing.T) {
 	rsync(t, a+"/", b+"/")
 	rsync(t, b+"/", a+"/")
 	serveAll(t, a, 0, bHi+2*journalLimit)
-	serveEvery(t, b, 0, bHi+2*journalLimit, stride)
+	serveAll(t, b, 0, bHi+2*journalLimit)
 	checkClean(t, a)
 	midCheckClean(t, b)
 	if code, out := fsck(t, "gc", "-dir", b); code != 0 {
