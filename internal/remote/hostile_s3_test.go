@@ -150,37 +150,7 @@ func TestHostileBucket(t *testing.T) {
 	// Sizes are bounded before allocation.
 	for _, m := range []string{"huge-length", "endless"} {
 		mode.Store(m)
-		for _, tc := range remote.IndexFiles("f") {
-			if m == "endless" && tc.Limit > 1<<20 && testing.Short() {
-				// -short: not the 64 MiB segment, read to its bound by
-				// the same code as the smaller files, at 64 times the
-				// cost of the largest of them.
-				continue
-			}
-			start := time.Now()
-			var err error
-			alloc := testutil.Allocated(func() {
-				c, cancel := context.WithTimeout(ctx, 30*time.Second)
-				_, err = remote.GetAll(c, b, tc.Key, tc.Limit)
-				cancel()
-			})
-			if err == nil || !strings.Contains(err.Error(), "larger than") {
-				t.Errorf("%s %s: err %v, want refused as too large", m, tc.Key, err)
-			}
-			// A declared length is refused before anything is allocated
-			// for the body; an undeclared one is read (doubling) to the
-			// bound and no further.
-			bound := uint64(8 << 20)
-			if m == "endless" {
-				bound = uint64(4*tc.Limit + 16<<20)
-			}
-			if alloc > bound {
-				t.Errorf("%s %s: allocated %d bytes for a limit of %d", m, tc.Key, alloc, tc.Limit)
-			}
-			if m == "huge-length" && time.Since(start) > 10*time.Second {
-				t.Errorf("%s %s: took %v", m, tc.Key, time.Since(start))
-			}
-		}
+		indexReadsBounded(t, b, m)
 	}
 
 	// Objects: an endless body stops at the promised size; nothing stays in tmp/.
@@ -209,5 +179,45 @@ func TestHostileBucket(t *testing.T) {
 	}
 	if el := time.Since(start); el > 15*time.Second {
 		t.Errorf("a stalled 1 GiB download took %v to give up (idle timeout %v)", el, idle)
+	}
+}
+
+// indexReadsBounded reads each index file of function "f" from a bucket
+// answering in mode m ("huge-length": a declared length past any bound;
+// "endless": an undeclared, endless body) and wants each refused as too
+// large, with what it allocated bounded.
+func indexReadsBounded(t *testing.T, b remote.Backend, m string) {
+	t.Helper()
+	ctx := context.Background()
+	for _, tc := range remote.IndexFiles("f") {
+		if m == "endless" && tc.Limit > 1<<20 && testing.Short() {
+			// -short: not the 64 MiB segment, read to its bound by
+			// the same code as the smaller files, at 64 times the
+			// cost of the largest of them.
+			continue
+		}
+		start := time.Now()
+		var err error
+		alloc := testutil.Allocated(func() {
+			c, cancel := context.WithTimeout(ctx, 30*time.Second)
+			_, err = remote.GetAll(c, b, tc.Key, tc.Limit)
+			cancel()
+		})
+		if err == nil || !strings.Contains(err.Error(), "larger than") {
+			t.Errorf("%s %s: err %v, want refused as too large", m, tc.Key, err)
+		}
+		// A declared length is refused before anything is allocated
+		// for the body; an undeclared one is read (doubling) to the
+		// bound and no further.
+		bound := uint64(8 << 20)
+		if m == "endless" {
+			bound = uint64(4*tc.Limit + 16<<20)
+		}
+		if alloc > bound {
+			t.Errorf("%s %s: allocated %d bytes for a limit of %d", m, tc.Key, alloc, tc.Limit)
+		}
+		if m == "huge-length" && time.Since(start) > 10*time.Second {
+			t.Errorf("%s %s: took %v", m, tc.Key, time.Since(start))
+		}
 	}
 }
