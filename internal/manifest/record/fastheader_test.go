@@ -1,6 +1,8 @@
 package record
 
 import (
+	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 )
@@ -60,6 +62,38 @@ func TestFastHeader(t *testing.T) {
 				c[i] = x
 				agree(c)
 			}
+		}
+	}
+}
+
+// TestHeaderVersionIsAnInteger: a header whose version is a CBOR simple
+// value (a damaged byte: 0x02 xor 0xe3 is 0xe1, simple value 1) is
+// refused, where the decoder would read it as version 1; false, true and
+// null elsewhere in a header are not refused for being simple values.
+func TestHeaderVersionIsAnInteger(t *testing.T) {
+	b, err := EncodeHeader(JournalFormat, Version, "f", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, _ := encMode.Marshal("version")
+	i := bytes.Index(b, key) + len(key)
+	if i < len(key) || b[i] != Version {
+		t.Fatalf("no version %d after the key in %x", Version, b)
+	}
+	for _, simple := range []byte{0xe0, 0xe1, 0xe3, 0xe4, 0xf3} {
+		d := append([]byte(nil), b...)
+		d[i] = simple
+		if h, _, err := ParseHeader(d, JournalFormat); !errors.Is(err, ErrBadHeader) {
+			t.Errorf("version encoded as %#x: read as version %d, err %v; want ErrBadHeader", simple, h.Version, err)
+		}
+	}
+	if _, _, err := ParseHeader(b, JournalFormat); err != nil {
+		t.Fatalf("the undamaged header: %v", err)
+	}
+	for _, v := range []any{false, true, nil} {
+		item, _ := encMode.Marshal(map[string]any{"format": JournalFormat, "version": Version, "digest": digestName, "x": v})
+		if _, _, err := ParseHeader(item, JournalFormat); err != nil {
+			t.Errorf("a header with an unknown field %v: %v", v, err)
 		}
 	}
 }

@@ -291,6 +291,7 @@ func init() {
 		FieldNameMatching: cbor.FieldNameMatchingCaseSensitive,
 		NaN:               cbor.NaNDecodeForbidden,
 		Inf:               cbor.InfDecodeForbidden,
+		SimpleValues:      onlyNamedSimpleValues(),
 	}
 	if decMode, err = opts.DecMode(); err != nil {
 		panic(err)
@@ -299,6 +300,24 @@ func init() {
 	if headerDecMode, err = opts.DecMode(); err != nil {
 		panic(err)
 	}
+}
+
+// onlyNamedSimpleValues refuses the CBOR simple values no pcache writes
+// (all but false, true, null and undefined). The decoder would otherwise
+// read one into an integer field: a damaged header whose version byte
+// became 0xe1 would read as version 1, a good file.
+func onlyNamedSimpleValues() *cbor.SimpleValueRegistry {
+	var opts []func(*cbor.SimpleValueRegistry) error
+	for v := range 256 {
+		if v < 20 || v > 31 {
+			opts = append(opts, cbor.WithRejectedSimpleValue(cbor.SimpleValue(v)))
+		}
+	}
+	r, err := cbor.NewSimpleValueRegistryFromDefaults(opts...)
+	if err != nil {
+		panic(err)
+	}
+	return r
 }
 
 var (
