@@ -1,7 +1,6 @@
 package cas
 
 import (
-	"bufio"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -17,16 +16,9 @@ import (
 func deletedPackMappings(t *testing.T, dir string) []string {
 	t.Helper()
 	fsutil.WaitUnmaps() // what closed Stores hand to the background is not the reader's
-	f, err := os.Open("/proc/self/maps")
-	if err != nil {
-		t.Skip("no /proc/self/maps:", err)
-	}
-	defer f.Close()
 	var out []string
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.Contains(l, dir) && strings.Contains(l, layout.PackExt) && strings.HasSuffix(l, "(deleted)") {
+	for _, l := range packMappings(t, dir) {
+		if strings.Contains(l, layout.PackExt) && strings.HasSuffix(l, "(deleted)") {
 			out = append(out, l)
 		}
 	}
