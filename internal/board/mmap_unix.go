@@ -81,11 +81,7 @@ func (m *mapping) add(i int) {
 func (m *mapping) close() {
 	if m.data != nil {
 		data := m.data
-		if fsutil.LocalFS(m.dir) {
-			fsutil.UnmapLater(func() error { return unix.Munmap(data) })
-		} else {
-			unix.Munmap(data)
-		}
+		fsutil.Unmap(func() error { return unix.Munmap(data) }, fsutil.LocalFS(m.dir))
 		m.data, m.words = nil, nil
 	}
 }

@@ -91,15 +91,12 @@ func (p *pack) acquire() { p.refs.Add(1) }
 // release drops a reference; the last one unmaps.
 func (p *pack) release() {
 	if p.refs.Add(-1) == 0 {
-		unmap := func(f func() error) { f() }
-		if p.unmapLater.Load() {
-			unmap = fsutil.UnmapLater
-		}
+		later := p.unmapLater.Load()
 		if p.unmap != nil {
-			unmap(p.unmap)
+			fsutil.Unmap(p.unmap, later)
 		}
 		if p.idxUnmap != nil {
-			unmap(p.idxUnmap)
+			fsutil.Unmap(p.idxUnmap, later)
 		}
 		p.data, p.idx, p.idxData = nil, nil, nil
 	}

@@ -54,6 +54,17 @@ func CreateTemp(dir, prefix string, perm os.FileMode) (*os.File, error) {
 	return createExcl(filepath.Join(dir, prefix+Unique()+TempSuffix), perm)
 }
 
+// Unmap runs unmap (a Map's) and returns its error; with later it runs it
+// in the background instead (UnmapLater, for what a Close drops) and
+// returns nil.
+func Unmap(unmap func() error, later bool) error {
+	if later {
+		UnmapLater(unmap)
+		return nil
+	}
+	return unmap()
+}
+
 // SyncDir fsyncs a directory so a rename inside it is durable. Errors from
 // filesystems that cannot sync directories are ignored.
 func SyncDir(dir string) error {

@@ -334,12 +334,8 @@ func (s *segment) release() {
 
 func (s *segment) close() error {
 	var err error
-	switch {
-	case s.unmap != nil && s.unmapLater.Load():
-		fsutil.UnmapLater(s.unmap)
-		s.unmap = nil
-	case s.unmap != nil:
-		err = s.unmap()
+	if s.unmap != nil {
+		err = fsutil.Unmap(s.unmap, s.unmapLater.Load())
 		s.unmap = nil
 	}
 	if s.f != nil {
