@@ -3,6 +3,7 @@
 package fsutil
 
 import (
+	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
@@ -42,6 +43,13 @@ func Unique() string {
 	var b [8]byte
 	randomBytes(b[:])
 	return host + "." + strconv.Itoa(os.Getpid()) + "." + hex.EncodeToString(b[:])
+}
+
+// systemRandom fills b from crypto/rand.
+func systemRandom(b []byte) {
+	if _, err := rand.Read(b); err != nil {
+		panic("fsutil: crypto/rand failed: " + err.Error()) // never happens on supported platforms
+	}
 }
 
 // TempSuffix ends every temp file name pcache creates, so maintenance tools
