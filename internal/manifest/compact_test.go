@@ -367,22 +367,7 @@ func TestCompactReadsWhatTheJournalHoldsNow(t *testing.T) {
 		want, absent []int
 	}{
 		{"unchanged", func(*testing.T, string) {}, []int{1, 2}, nil},
-		{"grown", func(t *testing.T, path string) {
-			e := ent(3, "c")
-			e.Time = 1_700_000_000_000_000_000
-			p, err := record.Encode(&e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
-			if _, err := f.Write(record.AppendFrame(nil, p)); err != nil {
-				t.Fatal(err)
-			}
-		}, []int{1, 2, 3}, nil},
+		{"grown", func(t *testing.T, path string) { appendRecord(t, path, ent(3, "c")) }, []int{1, 2, 3}, nil},
 		{"replaced", func(t *testing.T, path string) {
 			other := t.TempDir()
 			writeJournal(t, other, "f", ent(4, "d"))

@@ -189,23 +189,7 @@ func TestJStateClone(t *testing.T) {
 	if len(js) != 1 {
 		t.Fatalf("journals %v", js)
 	}
-	grow := func(i int) {
-		t.Helper()
-		e := ent(i, "x")
-		e.Time = 1_700_000_000_000_000_000 + int64(i)
-		p, err := record.Encode(&e)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.OpenFile(filepath.Join(dir, js[0]), os.O_WRONLY|os.O_APPEND, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.Write(record.AppendFrame(nil, p)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	grow := func(i int) { appendRecord(t, filepath.Join(dir, js[0]), ent(i, "x")) }
 	read := func(st *jstate) {
 		t.Helper()
 		if _, _, err := st.readTail(func(p Problem) { t.Errorf("problem: %v", p) }); err != nil {

@@ -36,7 +36,7 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	r.Close()
 
 	// A sync appends to a retired journal: a fresh view reads it.
-	appendRecord(t, root, m, l.journals[1], ent(50, "appended"))
+	appendRecord(t, filepath.Join(m.dir, l.journals[1]), ent(50, "appended"))
 	r = mustOpen(t, root, "f", Options{ReadOnly: true})
 	defer r.Close()
 	if trackedJournals(r) != 1 {
@@ -46,16 +46,16 @@ func TestFreshViewSkipsRetiredFiles(t *testing.T) {
 	wantResult(t, r, 5, "0")
 }
 
-// appendRecord appends a record to journal file n of m's directory, as a
-// sync bringing a longer copy of it would.
-func appendRecord(t *testing.T, root string, m *Manifest, n string, e Entry) {
+// appendRecord appends a record of e (readJournalRecord) to the journal
+// file at path, as a sync bringing a longer copy of it would.
+func appendRecord(t *testing.T, path string, e Entry) {
 	t.Helper()
-	f, err := os.OpenFile(filepath.Join(m.dir, n), os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	if _, err := f.Write(readJournalRecord(t, root, e)); err != nil {
+	if _, err := f.Write(readJournalRecord(t, "", e)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -82,7 +82,7 @@ func TestTrustSummary(t *testing.T) {
 			if err != nil || len(l.journals) != 3 {
 				t.Fatalf("on disk: %v, %v; want the 3 retired journals", l.journals, err)
 			}
-			appendRecord(t, root, m, l.journals[0], ent(50, "appended"))
+			appendRecord(t, filepath.Join(m.dir, l.journals[0]), ent(50, "appended"))
 
 			r := mustOpen(t, root, "f", Options{ReadOnly: true, TrustSummary: true, FullRefresh: tt.fullRefresh})
 			defer r.Close()
@@ -97,7 +97,7 @@ func TestTrustSummary(t *testing.T) {
 			}
 			wantResult(t, r, 50, "appended")
 
-			appendRecord(t, root, m, l.journals[1], ent(51, "appended later"))
+			appendRecord(t, filepath.Join(m.dir, l.journals[1]), ent(51, "appended later"))
 			if err := r.Refresh(); err != nil {
 				t.Fatal(err)
 			}
