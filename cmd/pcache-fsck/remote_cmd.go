@@ -75,6 +75,15 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 	if len(args) != 1 {
 		return usagef("want one of check, gc, stats")
 	}
+	switch args[0] { // the verb is checked before the remote is touched
+	case "check", "gc", "stats":
+	default:
+		return usagef("unknown remote command %q: want check, gc or stats", args[0])
+	}
+	repair := boolFlag(fs, "repair")
+	if repair && args[0] != "check" {
+		return usagef("-repair goes with check")
+	}
 	url := fs.Lookup("remote").Value.String()
 	if url == "" {
 		url = strings.TrimSpace(os.Getenv(remote.EnvRemote))
@@ -88,10 +97,6 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 	b, err := remote.OpenBackend(e.ctx, url)
 	if err != nil {
 		return usagef("%v", err)
-	}
-	repair := boolFlag(fs, "repair")
-	if repair && args[0] != "check" {
-		return usagef("-repair goes with check")
 	}
 	switch args[0] {
 	case "check", "stats":
@@ -150,9 +155,8 @@ func runRemoteCmd(e *env, fs *flag.FlagSet, args []string) error {
 			return writeJSON(e.stdout, rep)
 		}
 		printRemoteGC(e.stdout, b.String(), rep, opts.DryRun)
-		return nil
 	}
-	return usagef("unknown remote command %q: want check, gc or stats", args[0])
+	return nil
 }
 
 // fileRemoteExists fails for a file:// remote whose directory is missing:

@@ -159,7 +159,8 @@ func TestRemoteUsage(t *testing.T) {
 	for _, args := range [][]string{
 		{"remote"},
 		{"remote", "stats"},
-		{"remote", "frobnicate", "-remote", "file:///tmp/x"},
+		{"remote", "frobnicate", "-remote", "file:///nonexistent/x"}, // the verb is refused before the directory is looked at
+		{"remote", "stats", "-repair", "-remote", "file:///nonexistent/x"},
 		{"remote", "stats", "-remote", "ftp://x/y"},
 		{"remote", "gc", "-remote", "file://" + t.TempDir(), "-max-size", "0"},
 	} {
