@@ -124,40 +124,32 @@ func blobObject(c *engine.Fn, b Blob) (*cas.Writer, error) {
 	return w, nil
 }
 
-// newValue returns the sink a call of c decodes a result of type R into.
-func newValue[R any](c *engine.Fn) *engine.Value[R] {
-	v := &engine.Value[R]{Codec: c.Codec()}
-	if isBlob[R]() { // no value of R made on every call
-		v.FromObject = func(id cas.ID, size int64) R { return any(storedBlob(c, id, size)).(R) }
-	}
-	return v
-}
-
 // isBlob reports whether R is Blob.
 func isBlob[R any]() bool { return reflect.TypeFor[R]() == reflect.TypeFor[Blob]() }
 
-// storeBlob commits a Blob result: the object WriteBlob wrote (or a copy
-// of one written outside a call) becomes the entry's result, and the call
-// returns the stored object's Blob. A Blob that cannot be stored is
+// storeBlob commits a Blob result b: the object WriteBlob wrote (or a
+// copy of one written outside a call) becomes the entry's result, and the
+// call returns the stored object's Blob. A Blob that cannot be stored is
 // returned as it is.
-func (f *Func[A, R]) storeBlob(ctx context.Context, k *engine.CallKey, r R, prev int64) (R, int64, bool, error) {
-	c := f.c
-	b := any(r).(Blob)
+func (u *untyped) storeBlob(ctx context.Context, k *engine.CallKey, x result, b Blob, prev int64) (int64, bool, error) {
+	c := u.c
+	x.Set(b)
 	if k.NoWrite {
-		return r, b.size, false, nil
+		return b.size, false, nil
 	}
 	w, err := blobObject(c, b)
 	if err != nil {
-		return r, b.size, false, c.StoreFailed(k, errorf("store blob: %w", err))
+		return b.size, false, c.StoreFailed(k, errorf("store blob: %w", err))
 	}
 	if err := c.Commit(ctx, []engine.Pending{{Key: k, Object: w, Prev: prev}}); err != nil {
-		return f.committed(k, r, b.size, err)
+		return u.committed(k, x, b.size, err)
 	}
 	id, n, _ := w.Finish()
 	if b.path != "" {
 		os.Remove(b.path) // copied in: the temp file outside the cache is ours to remove
 	}
-	return any(storedBlob(c, id, n)).(R), n, true, nil
+	x.Set(storedBlob(c, id, n))
+	return n, true, nil
 }
 
 // blobID returns the object ID of b's bytes.
@@ -179,11 +171,10 @@ func blobID(b Blob) (cas.ID, error) {
 	return id, nil
 }
 
-// verifyBlob compares a recomputed Blob (ModeVerify) with the stored one
-// by their hashes; the recomputed object is not kept.
-func (f *Func[A, R]) verifyBlob(ctx context.Context, k *engine.CallKey, r R, dst *engine.Value[R], fd *engine.Found, as Source, info CallInfo) (R, error) {
-	c := f.c
-	b := any(r).(Blob)
+// verifyBlob compares a recomputed Blob b (ModeVerify) with the stored
+// one by their hashes; the recomputed object is not kept.
+func (u *untyped) verifyBlob(k *engine.CallKey, b Blob, fd *engine.Found, info *CallInfo) error {
+	c := u.c
 	info.Bytes = b.size
 	id, err := blobID(b)
 	if b.w != nil {
@@ -196,11 +187,5 @@ func (f *Func[A, R]) verifyBlob(ctx context.Context, k *engine.CallKey, r R, dst
 	if b.path != "" {
 		os.Remove(b.path)
 	}
-	info.Err = err
-	finish(ctx, c, as, info)
-	if err != nil {
-		var zero R
-		return zero, err
-	}
-	return dst.V, nil
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/pcache/pcache/internal/engine"
 	"github.com/pcache/pcache/internal/keying"
 )
 
@@ -70,7 +71,13 @@ const nearestShown = 3
 // function to find the nearest ones, so it is for diagnosis, not for every
 // call.
 func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
-	c := f.c
+	return f.u.explain(ctx, args, newValue[R](&f.u))
+}
+
+// explain explains the call with args; dst is a sink of the function's
+// result type.
+func (u *untyped) explain(ctx context.Context, args any, dst engine.Sink) (Explanation, error) {
+	c := u.c
 	if c.Closed() {
 		return Explanation{}, ErrClosed
 	}
@@ -84,7 +91,7 @@ func (f *Func[A, R]) Explain(ctx context.Context, args A) (Explanation, error) {
 			x.Args = d.String()
 		}
 	}
-	xe, err := c.Explain(ctx, &k, newValue[R](c), nearestShown)
+	xe, err := c.Explain(ctx, &k, dst, nearestShown)
 	if err != nil {
 		return x, err
 	}

@@ -10,9 +10,9 @@ func WithClock(now func() time.Time) StoreOption {
 // Waiters returns how many calls wait for the running computation of args
 // (tests only).
 func Waiters[A, R any](f *Func[A, R], args A) int {
-	k, err := f.c.Key(args, false)
+	k, err := f.u.c.Key(args, false)
 	if err != nil {
 		return 0
 	}
-	return f.c.Waiters(&k)
+	return f.u.c.Waiters(&k)
 }

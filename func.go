@@ -9,17 +9,20 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/engine"
 	"github.com/pcache/pcache/internal/keying"
 	"github.com/pcache/pcache/internal/remote"
 )
 
 // Func is a cached function made by Wrap. It is safe for concurrent use.
+//
+// Func is a typed shell: each method hands its arguments and a sink of
+// type R to the call path every Func shares (untyped, below), which is
+// compiled once however many argument and result types a program wraps.
 type Func[A, R any] struct {
-	s    *Store
-	c    *engine.Fn
-	fn   func(context.Context, A) (R, error)
-	blob bool // R is Blob: results are objects of their own
+	u  untyped
+	fn func(context.Context, A) (R, error)
 }
 
 // Wrap returns a cached version of fn stored under name, a slash-separated
@@ -51,7 +54,12 @@ func Wrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, error
 	if err != nil {
 		return nil, err
 	}
-	return &Func[A, R]{s: s, c: c, fn: fn, blob: isBlob[R]()}, nil
+	return newFunc(s, c, fn), nil
+}
+
+// newFunc makes the Func of fn bound to c in s.
+func newFunc[A, R any](s *Store, c *engine.Fn, fn func(context.Context, A) (R, error)) *Func[A, R] {
+	return &Func[A, R]{u: untyped{s: s, c: c, blob: isBlob[R]()}, fn: fn}
 }
 
 // MustWrap is like Wrap but panics on error. Use it for package-level
@@ -65,10 +73,10 @@ func MustWrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, e
 }
 
 // Name returns the name the function is stored under.
-func (f *Func[A, R]) Name() string { return f.c.Name() }
+func (f *Func[A, R]) Name() string { return f.u.c.Name() }
 
 // Stats returns the counters of this Func's calls.
-func (f *Func[A, R]) Stats() Stats { return statsOf(f.c.Counts(), remote.Stats{}) }
+func (f *Func[A, R]) Stats() Stats { return statsOf(f.u.c.Counts(), remote.Stats{}) }
 
 // Call returns the cached result of fn(ctx, args), computing and storing it
 // on a miss. Errors returned by fn are returned and not cached; a panic in
@@ -87,28 +95,112 @@ func (f *Func[A, R]) Stats() Stats { return statsOf(f.c.Counts(), remote.Stats{}
 // off the cache, make it read-only, make a miss an error, recompute every
 // call, or recompute and compare every hit.
 func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
-	c := f.c
-	if c.Closed() {
-		return f.uncached(ctx, args)
+	x := newValue[R](&f.u)
+	err := f.u.call(ctx, args, x, func(ctx context.Context) (any, error) {
+		r, err := f.fn(ctx, args)
+		return r, err
+	})
+	return x.V, err
+}
+
+// newValue returns the sink a call of u decodes a result of type R into.
+func newValue[R any](u *untyped) *engine.Value[R] {
+	v := &engine.Value[R]{}
+	initValue(v, u)
+	return v
+}
+
+// initValue readies v to decode u's results.
+func initValue[R any](v *engine.Value[R], u *untyped) {
+	v.Codec = u.c.Codec()
+	if u.blob { // no value of R made on every call
+		c := u.c
+		v.FromObject = func(id cas.ID, size int64) R { return any(storedBlob(c, id, size)).(R) }
 	}
-	pol := f.s.policyOf(ctx)
-	var zero R
+}
+
+// Contains reports whether args have an entry whose result is present,
+// without computing anything. Out-file arguments are ignored.
+func (f *Func[A, R]) Contains(ctx context.Context, args A) (bool, error) {
+	return f.u.contains(args, newValue[R](&f.u))
+}
+
+// Key returns the key of the call with args, as 64 lowercase hex digits:
+// the hash pcache-fsck ls prints for its entry and pcache-fsck rm -key
+// takes. It covers the arguments (after the key rules), the Version, the
+// codec and the result type; out-file paths are not part of it.
+func (f *Func[A, R]) Key(args A) (string, error) { return f.u.key(args) }
+
+// StableHash returns the lowercase hex BLAKE3-256 of the canonical encoding
+// of v: the same on every OS, architecture and pcache version.
+func StableHash(v any) (string, error) { return keying.StableHash(v) }
+
+// Forget drops the entry of the call with args, so that the next such call
+// computes again. It records a tombstone (in this cache, and on the remote
+// when there is one): no file is rewritten, and copies of the cache made
+// with rsync forget the entry too once the tombstone reaches them. The
+// result's object stays until gc. Forgetting a call that has no entry is
+// not an error.
+func (f *Func[A, R]) Forget(ctx context.Context, args A) error { return f.u.forget(ctx, args) }
+
+// ForgetAll drops every entry of the function written until now (in every
+// cache the tombstone reaches: rsync copies, the remote), with one
+// function-wide tombstone. It is scoped to the function's result type: a
+// function wrapped under the same name with another result type keeps its
+// entries (pcache-fsck rm NAME drops them all).
+func (f *Func[A, R]) ForgetAll(ctx context.Context) error { return f.u.c.ForgetAll(ctx) }
+
+// untyped is a Func without its types: the call path every Func[A, R]
+// shares (look up, wait, lead, compute, verify, store), compiled once
+// rather than once per argument and result type a program wraps.
+type untyped struct {
+	s    *Store
+	c    *engine.Fn
+	blob bool // results are Blobs: objects of their own
+}
+
+// result is a call's result as the untyped path sees it: the sink a
+// stored result decodes into, whose value is what the call returns (an
+// *engine.Value[R]).
+type result interface {
+	engine.Sink
+	Stored() []byte
+	Len() int64
+	Set(r any) // r (an R; nil for the zero R) is what the call returns
+}
+
+// runner runs the function on a call's arguments: its result boxed. The
+// untyped path only calls it (it never outlives the call, so the closure
+// a Func makes for it stays on the caller's stack).
+type runner func(ctx context.Context) (any, error)
+
+// call serves one call: from the cache, by waiting for another caller
+// computing the same key, or by computing and storing it. What the call
+// returns is left in x (the zero R when err is not nil, except where the
+// function's own result goes with its error: ModeOff, a closed Store).
+func (u *untyped) call(ctx context.Context, args any, x result, run runner) error {
+	c := u.c
+	if c.Closed() {
+		return u.uncached(ctx, x, run)
+	}
+	pol := u.s.policyOf(ctx)
 	if pol.off {
 		c.Count(engine.StatComputes)
 		finish(ctx, c, SourceOff, CallInfo{Source: SourceOff})
-		return f.fn(ctx, args)
+		r, err := run(ctx)
+		x.Set(r)
+		return err
 	}
 	k, err := c.Key(args, true)
 	if err != nil {
-		return zero, err
+		return err
 	}
 	k.NoWrite = !pol.write
-	dst := newValue[R](c)
 	waited := false
 	for {
 		fd := engine.Found{}
 		if pol.lookup {
-			fd = c.Lookup(ctx, &k, dst)
+			fd = c.Lookup(ctx, &k, x)
 		}
 		if fd.Bad && !waited {
 			c.Count(engine.StatCorrupt)
@@ -121,28 +213,28 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 				as = SourceWaited
 			}
 			if pol.verify {
-				return f.verify(ctx, &k, args, dst, &fd, as)
+				return u.verify(ctx, &k, x, run, &fd, as)
 			}
-			finish(ctx, c, as, CallInfo{Hit: !waited, Source: as, Key: k.Hash, Bytes: dst.Size})
-			return dst.V, nil
+			finish(ctx, c, as, CallInfo{Hit: !waited, Source: as, Key: k.Hash, Bytes: x.Len()})
+			return nil
 		}
 		if pol.failMiss {
-			if c.FromRemote(ctx, &k, dst, false) {
-				finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.Hash, Bytes: dst.Size})
-				return dst.V, nil
+			if c.FromRemote(ctx, &k, x, false) {
+				finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.Hash, Bytes: x.Len()})
+				return nil
 			}
 			finish(ctx, c, SourceMiss, CallInfo{Key: k.Hash, Source: SourceMiss})
-			return zero, errorf("%s: %w", c.Name(), ErrCacheMiss)
+			return errorf("%s: %w", c.Name(), ErrCacheMiss)
 		}
 		fl, leader := c.Join(&k)
 		if leader {
-			return f.lead(ctx, &k, args, fl, fd.Prev, dst, pol)
+			return u.lead(ctx, &k, x, run, fl, fd.Prev, pol)
 		}
 		if err := fl.Wait(ctx); err != nil {
-			return zero, errorf("%s: waiting for another goroutine computing key %x: %w", c.Name(), k.Hash[:6], err)
+			return errorf("%s: waiting for another goroutine computing key %x: %w", c.Name(), k.Hash[:6], err)
 		}
 		if fl.Err() != nil && !engine.IsContextErr(fl.Err()) {
-			return zero, fl.Err()
+			return fl.Err()
 		}
 		// The leader stored it (look again), or gave up (panicked, was
 		// cancelled, could not store): then this caller computes. Under
@@ -158,9 +250,8 @@ var errPanicked = errors.New("the function panicked")
 
 // lead computes k under its cross-process lock, unless another process
 // stored it while this one waited for the lock, and lands the flight fl.
-func (f *Func[A, R]) lead(ctx context.Context, k *engine.CallKey, args A, fl *engine.Flight, prev int64, dst *engine.Value[R], pol policy) (_ R, err error) {
-	c := f.c
-	var zero R
+func (u *untyped) lead(ctx context.Context, k *engine.CallKey, x result, run runner, fl *engine.Flight, prev int64, pol policy) (err error) {
+	c := u.c
 	landed := false
 	land := func(committed bool, err error) {
 		landed = true
@@ -176,7 +267,7 @@ func (f *Func[A, R]) lead(ctx context.Context, k *engine.CallKey, args A, fl *en
 	if !k.NoWrite {
 		if unlock, err = c.LockKey(ctx, k); err != nil {
 			land(false, err)
-			return zero, err
+			return err
 		}
 	} else {
 		unlock = func(bool) {} // a read-only call stores nothing: no other process waits for it
@@ -187,55 +278,55 @@ func (f *Func[A, R]) lead(ctx context.Context, k *engine.CallKey, args A, fl *en
 		if t := c.Current(k, false); t != 0 {
 			prev = t // the new result must win over it
 		}
-	} else if fd := c.Lookup(ctx, k, dst); fd.Hit {
+	} else if fd := c.Lookup(ctx, k, x); fd.Hit {
 		// Another process stored it while this one waited for the key's
 		// lock: a miss served by waiting.
 		land(true, nil)
 		if pol.verify {
-			return f.verify(ctx, k, args, dst, &fd, SourceWaited)
+			return u.verify(ctx, k, x, run, &fd, SourceWaited)
 		}
-		finish(ctx, c, SourceWaited, CallInfo{Source: SourceWaited, Key: k.Hash, Bytes: dst.Size})
-		return dst.V, nil
+		finish(ctx, c, SourceWaited, CallInfo{Source: SourceWaited, Key: k.Hash, Bytes: x.Len()})
+		return nil
 	} else if fd.Prev != 0 {
 		prev = fd.Prev
-	} else if c.FromRemote(ctx, k, dst, c.WorthAsking()) {
+	} else if c.FromRemote(ctx, k, x, c.WorthAsking()) {
 		land(true, nil)
-		finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.Hash, Bytes: dst.Size})
-		return dst.V, nil
-	} else if lease, served := c.ClaimRemote(ctx, k, dst); served {
+		finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: k.Hash, Bytes: x.Len()})
+		return nil
+	} else if lease, served := c.ClaimRemote(ctx, k, x); served {
 		land(true, nil)
-		finish(ctx, c, SourceWaited, CallInfo{Source: SourceWaited, Key: k.Hash, Bytes: dst.Size})
-		return dst.V, nil
+		finish(ctx, c, SourceWaited, CallInfo{Source: SourceWaited, Key: k.Hash, Bytes: x.Len()})
+		return nil
 	} else if lease != nil {
 		defer func() { lease.Release(committed) }()
 	}
-	r, took, err := f.compute(ctx, args, !k.NoWrite)
+	r, took, err := u.compute(ctx, run, !k.NoWrite)
 	if err != nil {
 		land(false, err)
 		finish(ctx, c, SourceComputed, CallInfo{Key: k.Hash, Source: SourceComputed, ComputeTime: took, Err: err})
-		return zero, err
+		return err
 	}
-	out, n, committed, err := f.store(ctx, k, r, prev)
+	n, committed, err := u.store(ctx, k, x, r, prev)
 	land(committed, nil)
 	finish(ctx, c, SourceComputed, CallInfo{Key: k.Hash, Source: SourceComputed, ComputeTime: took, Bytes: n, Stored: committed, Err: err})
-	return out, err
+	return err
 }
 
 // compute calls the function, counting the computation (and its failure)
 // and timing it. A function whose results are Blobs writes them straight
 // into the store when the call may write.
-func (f *Func[A, R]) compute(ctx context.Context, args A, write bool) (R, time.Duration, error) {
-	if f.blob && write {
-		ctx = context.WithValue(ctx, blobKey{}, f.c)
+func (u *untyped) compute(ctx context.Context, run runner, write bool) (any, time.Duration, error) {
+	if u.blob && write {
+		ctx = context.WithValue(ctx, blobKey{}, u.c)
 	}
-	f.c.Count(engine.StatComputes)
+	u.c.Count(engine.StatComputes)
 	start := time.Now()
-	r, err := f.fn(ctx, args)
+	r, err := run(ctx)
 	took := time.Since(start)
 	if err != nil {
-		f.c.Count(engine.StatErrors)
+		u.c.Count(engine.StatErrors)
 	}
-	f.c.Computed(took)
+	u.c.Computed(took)
 	return r, took, err
 }
 
@@ -243,145 +334,100 @@ func (f *Func[A, R]) compute(ctx context.Context, args A, write bool) (R, time.D
 // with the stored bytes, each out file's new contents with the recorded
 // ones. A difference is an error wrapping ErrVerifyMismatch. The call
 // counts as the hit was served (as).
-func (f *Func[A, R]) verify(ctx context.Context, k *engine.CallKey, args A, dst *engine.Value[R], fd *engine.Found, as Source) (R, error) {
-	c := f.c
-	var zero R
+func (u *untyped) verify(ctx context.Context, k *engine.CallKey, x result, run runner, fd *engine.Found, as Source) error {
+	c := u.c
 	info := CallInfo{Hit: true, Source: SourceVerified, Key: k.Hash}
-	r, took, err := f.compute(ctx, args, !k.NoWrite)
+	r, took, err := u.compute(ctx, run, !k.NoWrite)
 	info.ComputeTime = took
+	if err == nil && u.blob {
+		err = u.verifyBlob(k, r.(Blob), fd, &info)
+	} else if err == nil {
+		err = u.verifyEncoded(k, r, x, fd, &info)
+	}
+	info.Err = err
+	finish(ctx, c, as, info)
 	if err != nil {
-		info.Err = err
-		finish(ctx, c, as, info)
-		return zero, err
+		x.Set(nil)
 	}
-	if f.blob {
-		return f.verifyBlob(ctx, k, r, dst, fd, as, info)
-	}
+	return err
+}
+
+// verifyEncoded compares a recomputed result r with the hit x: their
+// encodings, and each out file's new contents with the recorded ones.
+func (u *untyped) verifyEncoded(k *engine.CallKey, r any, x result, fd *engine.Found, info *CallInfo) error {
+	c := u.c
 	b, err := c.Codec().Marshal(r)
 	if err != nil {
-		info.Err = errorf("%s: verify key %x: encode result %T: %w", c.Name(), k.Hash[:6], r, err)
-		finish(ctx, c, as, info)
-		return zero, info.Err
+		return errorf("%s: verify key %x: encode result %T: %w", c.Name(), k.Hash[:6], r, err)
 	}
 	info.Bytes = int64(len(b))
 	mismatch := ""
-	if stored := dst.Stored(); !c.SameResult(b, stored) {
+	if stored := x.Stored(); !c.SameResult(b, stored) {
 		mismatch = fmt.Sprintf("the result (stored: %d bytes, recomputed: %d bytes)", len(stored), len(b))
 	} else if what := c.OutsDiffer(k, &fd.E); what != "" {
 		mismatch = what
 	}
 	if mismatch != "" {
 		c.Count(engine.StatMismatches)
-		info.Err = errorf("%s: key %x: %s differs: %w", c.Name(), k.Hash[:6], mismatch, ErrVerifyMismatch)
-		finish(ctx, c, as, info)
-		return zero, info.Err
+		return errorf("%s: key %x: %s differs: %w", c.Name(), k.Hash[:6], mismatch, ErrVerifyMismatch)
 	}
-	finish(ctx, c, as, info)
-	return dst.V, nil
+	return nil
 }
 
-// store encodes a computed result, decodes it back (that copy is what the
-// call returns: what every later hit will return) and commits it, unless
-// the call is read-only. A result that cannot be stored is returned anyway;
-// see storeFailed. It returns the encoded size.
-func (f *Func[A, R]) store(ctx context.Context, k *engine.CallKey, r R, prev int64) (R, int64, bool, error) {
-	c := f.c
-	if f.blob {
-		return f.storeBlob(ctx, k, r, prev)
+// store encodes a computed result r, decodes it back into x (that copy is
+// what the call returns: what every later hit will return) and commits
+// it, unless the call is read-only. A result that cannot be stored is
+// returned anyway; see StoreFailed. It returns the encoded size.
+func (u *untyped) store(ctx context.Context, k *engine.CallKey, x result, r any, prev int64) (int64, bool, error) {
+	c := u.c
+	if u.blob {
+		return u.storeBlob(ctx, k, x, r.(Blob), prev)
 	}
-	if out, n, stored, err, ok := f.storeStream(ctx, k, r, prev); ok {
-		return out, n, stored, err
+	if n, stored, err, ok := u.storeStream(ctx, k, x, r, prev); ok {
+		return n, stored, err
 	}
 	b, err := c.Codec().Marshal(r)
 	if err != nil {
-		return r, 0, false, c.StoreFailed(k, errorf("encode result %T: %w", r, err))
+		x.Set(r)
+		return 0, false, c.StoreFailed(k, errorf("encode result %T: %w", r, err))
 	}
-	dst := newValue[R](c)
-	if err := dst.Decode(b); err != nil {
-		return r, 0, false, c.StoreFailed(k, errorf("result %T does not decode back: %w", r, err))
+	if err := x.Decode(b); err != nil {
+		x.Set(r)
+		return 0, false, c.StoreFailed(k, errorf("result %T does not decode back: %w", r, err))
 	}
 	if k.NoWrite {
-		return dst.V, int64(len(b)), false, nil
+		return int64(len(b)), false, nil
 	}
-	return f.committed(k, dst.V, int64(len(b)), c.Commit(ctx, []engine.Pending{{Key: k, Data: b, Prev: prev}}))
+	return u.committed(k, x, int64(len(b)), c.Commit(ctx, []engine.Pending{{Key: k, Data: b, Prev: prev}}))
 }
 
-// committed ends a store whose commit returned err: out (of n encoded
-// bytes) is what the call returns, stored when err is nil. A declared out
-// file the function did not write is the call's own error (nothing is
-// cached, no result returned); any other failure is the cache's, and the
-// result is returned all the same (see StoreFailed).
-func (f *Func[A, R]) committed(k *engine.CallKey, out R, n int64, err error) (R, int64, bool, error) {
+// committed ends a store whose commit returned err: what x holds (of n
+// encoded bytes) is what the call returns, stored when err is nil. A
+// declared out file the function did not write is the call's own error
+// (nothing is cached, no result returned); any other failure is the
+// cache's, and the result is returned all the same (see StoreFailed).
+func (u *untyped) committed(k *engine.CallKey, x result, n int64, err error) (int64, bool, error) {
 	switch {
 	case err == nil:
-		return out, n, true, nil
+		return n, true, nil
 	case engine.MissingOut(err):
-		f.c.Count(engine.StatErrors)
-		var zero R
-		return zero, 0, false, errorf("%s: %w (nothing was cached)", f.c.Name(), err)
+		u.c.Count(engine.StatErrors)
+		x.Set(nil)
+		return 0, false, errorf("%s: %w (nothing was cached)", u.c.Name(), err)
 	}
-	return out, n, false, f.c.StoreFailed(k, err)
+	return n, false, u.c.StoreFailed(k, err)
 }
 
 // uncached computes a call on a closed Store.
-func (f *Func[A, R]) uncached(ctx context.Context, args A) (R, error) {
-	if f.c.StrictStore() {
-		var zero R
-		return zero, errorf("%s: %w", f.c.Name(), ErrClosed)
+func (u *untyped) uncached(ctx context.Context, x result, run runner) error {
+	if u.c.StrictStore() {
+		return errorf("%s: %w", u.c.Name(), ErrClosed)
 	}
-	f.c.Count(engine.StatComputes)
-	return f.fn(ctx, args)
+	u.c.Count(engine.StatComputes)
+	r, err := run(ctx)
+	x.Set(r)
+	return err
 }
-
-// Contains reports whether args have an entry whose result is present,
-// without computing anything. Out-file arguments are ignored.
-func (f *Func[A, R]) Contains(ctx context.Context, args A) (bool, error) {
-	if f.c.Closed() {
-		return false, ErrClosed
-	}
-	k, err := f.c.Key(args, false)
-	if err != nil {
-		return false, err
-	}
-	return f.c.Contains(&k, newValue[R](f.c))
-}
-
-// Key returns the key of the call with args, as 64 lowercase hex digits:
-// the hash pcache-fsck ls prints for its entry and pcache-fsck rm -key
-// takes. It covers the arguments (after the key rules), the Version, the
-// codec and the result type; out-file paths are not part of it.
-func (f *Func[A, R]) Key(args A) (string, error) {
-	k, err := f.c.Key(args, false)
-	if err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(k.Hash[:]), nil
-}
-
-// StableHash returns the lowercase hex BLAKE3-256 of the canonical encoding
-// of v: the same on every OS, architecture and pcache version.
-func StableHash(v any) (string, error) { return keying.StableHash(v) }
-
-// Forget drops the entry of the call with args, so that the next such call
-// computes again. It records a tombstone (in this cache, and on the remote
-// when there is one): no file is rewritten, and copies of the cache made
-// with rsync forget the entry too once the tombstone reaches them. The
-// result's object stays until gc. Forgetting a call that has no entry is
-// not an error.
-func (f *Func[A, R]) Forget(ctx context.Context, args A) error {
-	k, err := f.c.Key(args, false)
-	if err != nil {
-		return err
-	}
-	return f.c.Forget(ctx, &k)
-}
-
-// ForgetAll drops every entry of the function written until now (in every
-// cache the tombstone reaches: rsync copies, the remote), with one
-// function-wide tombstone. It is scoped to the function's result type: a
-// function wrapped under the same name with another result type keeps its
-// entries (pcache-fsck rm NAME drops them all).
-func (f *Func[A, R]) ForgetAll(ctx context.Context) error { return f.c.ForgetAll(ctx) }
 
 // streamer is a codec that writes a large result as a stream from the
 // value's own memory and copies it exactly (codec.Numeric).
@@ -395,19 +441,19 @@ type streamer interface {
 // allocates one copy of the value (the one it returns, exactly what a
 // decode of the stored bytes gives) instead of an encoding and a decoded
 // copy. ok is false when the result is not one (the caller encodes it).
-func (f *Func[A, R]) storeStream(ctx context.Context, k *engine.CallKey, r R, prev int64) (_ R, n int64, stored bool, err error, ok bool) {
-	c := f.c
+func (u *untyped) storeStream(ctx context.Context, k *engine.CallKey, x result, r any, prev int64) (n int64, stored bool, err error, ok bool) {
+	c := u.c
 	sc, isStreamer := c.Codec().(streamer)
 	if !isStreamer || c.Compresses() {
-		return r, 0, false, nil, false // compressed results are encoded, then compressed whole
+		return 0, false, nil, false // compressed results are encoded, then compressed whole
 	}
 	size, write, ok := sc.Stream(r)
 	if !ok || size < engine.DirectFrom {
-		return r, 0, false, nil, false
+		return 0, false, nil, false
 	}
-	out := sc.Clone(r).(R)
+	x.Set(sc.Clone(r))
 	if k.NoWrite {
-		return out, size, false, nil, true
+		return size, false, nil, true
 	}
 	w, err := c.CreateObject()
 	if err == nil {
@@ -418,6 +464,37 @@ func (f *Func[A, R]) storeStream(ctx context.Context, k *engine.CallKey, r R, pr
 	if err == nil {
 		err = c.Commit(ctx, []engine.Pending{{Key: k, Object: w, Prev: prev}})
 	}
-	out, n, stored, err = f.committed(k, out, size, err)
-	return out, n, stored, err, true
+	n, stored, err = u.committed(k, x, size, err)
+	return n, stored, err, true
+}
+
+// contains reports whether the call with args has an entry whose result
+// is present (decodable into dst).
+func (u *untyped) contains(args any, dst engine.Sink) (bool, error) {
+	if u.c.Closed() {
+		return false, ErrClosed
+	}
+	k, err := u.c.Key(args, false)
+	if err != nil {
+		return false, err
+	}
+	return u.c.Contains(&k, dst)
+}
+
+// key returns the key hash of the call with args, in hex.
+func (u *untyped) key(args any) (string, error) {
+	k, err := u.c.Key(args, false)
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(k.Hash[:]), nil
+}
+
+// forget drops the entry of the call with args.
+func (u *untyped) forget(ctx context.Context, args any) error {
+	k, err := u.c.Key(args, false)
+	if err != nil {
+		return err
+	}
+	return u.c.Forget(ctx, &k)
 }

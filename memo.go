@@ -110,7 +110,7 @@ func mustMemo[X, R any](kind, name string, argType reflect.Type, fn func(context
 func (m *memo[X, R]) get() (*Func[X, R], error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.f != nil && !m.f.c.Closed() {
+	if m.f != nil && !m.f.u.c.Closed() {
 		return m.f, nil
 	}
 	s, err := Default()
@@ -120,7 +120,7 @@ func (m *memo[X, R]) get() (*Func[X, R], error) {
 	if err == nil {
 		var c *engine.Fn
 		if c, err = s.e.Bind(m.sp); err == nil {
-			m.f = &Func[X, R]{s: s, c: c, fn: m.fn}
+			m.f = newFunc(s, c, m.fn)
 			m.reported = false
 			return m.f, nil
 		}
@@ -176,7 +176,7 @@ func (m *memo[X, R]) call(x X, strict bool) (R, error) {
 		}
 		// No error to return: the mismatch is logged at error level, and
 		// the new result, computed already, is the truth.
-		f.c.Logger().Error("pcache: "+strings.TrimPrefix(err.Error(), "pcache: "), "function", m.sp.Name)
+		f.u.c.Logger().Error("pcache: "+strings.TrimPrefix(err.Error(), "pcache: "), "function", m.sp.Name)
 		return slot.r, nil
 	}
 	if slot.done {
@@ -188,7 +188,7 @@ func (m *memo[X, R]) call(x X, strict bool) (R, error) {
 	if strict && errors.Is(err, ErrCacheMiss) {
 		return r, err
 	}
-	f.c.Logger().Warn("pcache: memoized call computed without the cache", "function", m.sp.Name, "err", err)
+	f.u.c.Logger().Warn("pcache: memoized call computed without the cache", "function", m.sp.Name, "err", err)
 	return m.fn(context.Background(), x)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,38 @@ func TestMemo(t *testing.T) {
 }
 
 type point struct{ X, Y int }
+
+// TestMemoBlob: a memoized function whose result is a Blob is cached like
+// a wrapped one: the second call reads the stored object, not a new run.
+func TestMemoBlob(t *testing.T) {
+	useDefault(t)
+	var n atomic.Int64
+	render := pcache.MemoErr("memo/blob", func(frames int) (pcache.Blob, error) {
+		n.Add(1)
+		return pcache.WriteBlob(context.Background(), func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%d frames", frames)
+			return err
+		})
+	})
+	for i := range 2 {
+		b, err := render(24)
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		r, err := b.Open()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || string(got) != "24 frames" {
+			t.Fatalf("call %d: %q, %v", i, got, err)
+		}
+	}
+	if n.Load() != 1 {
+		t.Fatalf("2 calls with the same argument computed %d times", n.Load())
+	}
+}
 
 func TestMemo2AndMemo3(t *testing.T) {
 	useDefault(t)

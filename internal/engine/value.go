@@ -73,6 +73,19 @@ func (s *Value[R]) Stored() []byte {
 	return s.raw
 }
 
+// Set makes r (an R; nil for the zero R) the value.
+func (s *Value[R]) Set(r any) {
+	if r == nil {
+		var zero R
+		s.V = zero
+		return
+	}
+	s.V = r.(R)
+}
+
+// Len returns the length of the encoding V was decoded from.
+func (s *Value[R]) Len() int64 { return s.Size }
+
 func (s *Value[R]) reencode() ([]byte, error) { return s.Codec.Marshal(s.V) }
 
 // fromObject makes V the result stored as object id, when the function's
