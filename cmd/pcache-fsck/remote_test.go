@@ -10,7 +10,7 @@ import (
 
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remote"
-	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 )
 
 // fillRemote publishes n entries of function name (each result i KiB) to
@@ -177,7 +177,7 @@ func TestRemoteUsage(t *testing.T) {
 // credentials are set in the environment (srv.Env), for this process's
 // Store and for the binary.
 func TestRemoteS3(t *testing.T) {
-	srv := remotetest.Shared(t)
+	srv := s3server.Shared(t)
 	srv.Env(t)
 	url := "s3://" + srv.Bucket(t) + "/fsck"
 	s, err := pcache.Open(t.TempDir(), pcache.Remote(url))

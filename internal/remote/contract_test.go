@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/remote"
-	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 	_ "github.com/pcache/pcache/remote/s3"
 )
 
@@ -29,7 +29,7 @@ func TestBackendContract(t *testing.T) {
 		testBackendContract(t, b)
 	})
 	t.Run("s3", func(t *testing.T) {
-		srv := remotetest.Shared(t)
+		srv := s3server.Shared(t)
 		srv.Env(t)
 		b, err := remote.OpenBackend(context.Background(), "s3://"+srv.Bucket(t)+"/contract")
 		if err != nil {

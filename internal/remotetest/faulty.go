@@ -1,5 +1,5 @@
 // Package remotetest is what pcache's tests of the remote tier share: a
-// backend that injects faults, and a real S3-compatible server (versitygw).
+// backend wrapper that injects faults (the S3 server is package s3server).
 package remotetest
 
 import (

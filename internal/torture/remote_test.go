@@ -17,6 +17,7 @@ import (
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 	"github.com/pcache/pcache/internal/testutil"
 	_ "github.com/pcache/pcache/remote/s3" // the s3 kind, in this process and its workers
 )
@@ -66,7 +67,7 @@ func TestRemoteFourWriterProcesses(t *testing.T) {
 			var env []string
 			url := "file://" + t.TempDir()
 			if kind == "s3" {
-				srv := remotetest.Shared(t)
+				srv := s3server.Shared(t)
 				url = "s3://" + srv.Bucket(t) + "/procs"
 				env = srv.EnvList()
 				srv.Env(t) // for this process's store below
@@ -199,7 +200,7 @@ func TestRemoteServerStopsAndRestarts(t *testing.T) {
 	if !testutil.Alone(t) {
 		return
 	}
-	srv := remotetest.Start(t)
+	srv := s3server.Start(t)
 	srv.Env(t)
 	url := "s3://" + srv.Bucket(t) + "/restart"
 	ctx := context.Background()

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/remote"
-	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 )
 
 // ops makes one request of each kind and returns their errors.
@@ -37,7 +37,7 @@ func ops(b remote.Backend) map[string]error {
 // every lookup a quiet miss), and a wrong access key or a wrong secret is
 // ErrDenied naming the access key id. No error holds the secret.
 func TestErrorsFromVersitygw(t *testing.T) {
-	srv := remotetest.Shared(t)
+	srv := s3server.Shared(t)
 	bucket := srv.Bucket(t)
 	const wrongSecret = "WRONG/secret+value0123456789abcdefghijkl"
 	for _, tc := range []struct {

@@ -14,7 +14,7 @@ import (
 	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/pcache/pcache/internal/remote"
-	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 	"github.com/pcache/pcache/internal/testutil"
 )
 
@@ -35,9 +35,9 @@ type stream struct{ r io.Reader }
 func (s stream) Read(p []byte) (int, error) { return s.r.Read(p) }
 
 // s3Backend opens a backend on a fresh bucket of the test's server.
-func s3Backend(t *testing.T) (*backend, *remotetest.Server, string) {
+func s3Backend(t *testing.T) (*backend, *s3server.Server, string) {
 	t.Helper()
-	srv := remotetest.Shared(t)
+	srv := s3server.Shared(t)
 	bucket := srv.Bucket(t)
 	srv.Env(t)
 	b, err := remote.OpenBackend(context.Background(), "s3://"+bucket+"/mp")

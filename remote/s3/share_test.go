@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
-	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 	"github.com/pcache/pcache/internal/testutil"
 )
 
@@ -21,7 +21,7 @@ import (
 // One result is large enough for a multipart upload.
 func TestStoresShareThroughS3(t *testing.T) {
 	smallParts(t)
-	srv := remotetest.Shared(t)
+	srv := s3server.Shared(t)
 	srv.Env(t)
 	bucket := srv.Bucket(t)
 	big := 6 << 20 // above the lowered multipart threshold
@@ -91,7 +91,7 @@ func TestStoresShareThroughS3(t *testing.T) {
 // without computing, verified.
 func TestCompressedSharesThroughS3(t *testing.T) {
 	smallParts(t)
-	srv := remotetest.Shared(t)
+	srv := s3server.Shared(t)
 	bucket := srv.Bucket(t)
 	url := "s3://" + bucket + "/zstd?endpoint=" + srv.Endpoint()
 	srv.Env(t)

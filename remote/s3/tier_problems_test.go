@@ -11,6 +11,7 @@ import (
 	"github.com/pcache/pcache"
 	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 	"github.com/pcache/pcache/internal/testutil"
 )
 
@@ -50,7 +51,7 @@ func leaveUnpublished(t *testing.T, b remote.Backend, name string) (string, *rem
 // "not found" to a put into a missing bucket: a put that finds nothing is
 // a missing bucket.)
 func TestRemoteMissingBucketS3(t *testing.T) {
-	srv := remotetest.Shared(t)
+	srv := s3server.Shared(t)
 	srv.Env(t)
 	b, err := remote.OpenBackend(context.Background(), "s3://pcache-no-such-bucket/p")
 	if err != nil {
@@ -72,7 +73,7 @@ func TestRemoteMissingBucketS3(t *testing.T) {
 // credentials it refuses are said once, without the secret, and Close
 // returns promptly naming what it left.
 func TestRemoteWrongSecretS3(t *testing.T) {
-	srv := remotetest.Shared(t)
+	srv := s3server.Shared(t)
 	srv.Env(t)
 	bucket := srv.Bucket(t)
 	const secret = "not-the-secret-0123456789"

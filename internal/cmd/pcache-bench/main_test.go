@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 	"github.com/pcache/pcache/internal/testutil"
 )
 
@@ -53,7 +53,7 @@ func TestQuick(t *testing.T) {
 			case g.name == "peers" || g.name == "multiproc" && id != "multiproc-computes":
 				mayLack[id] = "skipped"
 			case g.name == "remote" && id != "remote-hit-file":
-				if remotetest.Binary() == "" {
+				if s3server.Binary() == "" {
 					mayLack[id] = "skipped"
 				}
 			case g.name == "syscalls":

@@ -18,6 +18,7 @@ import (
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/remote"
 	"github.com/pcache/pcache/internal/remotetest"
+	"github.com/pcache/pcache/internal/s3server"
 	_ "github.com/pcache/pcache/remote/s3" // the S3 rows' s3:// remotes
 )
 
@@ -33,7 +34,7 @@ const (
 )
 
 // remoteSkip is why the S3 rows are not measured without versitygw.
-var remoteSkip = fmt.Sprintf("no versitygw binary ($%s, $PATH, $GOBIN, $GOPATH/bin; go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)", remotetest.EnvBinary)
+var remoteSkip = fmt.Sprintf("no versitygw binary ($%s, $PATH, $GOBIN, $GOPATH/bin; go install github.com/versity/versitygw/cmd/versitygw@v1.8.0)", s3server.EnvBinary)
 
 // remoteTier measures remote hits (a fresh local cache served by the
 // remote) against one raw GET of an object and against local hits, and the
@@ -57,7 +58,7 @@ func (b *bench) remoteTier(ctx context.Context) error {
 			stop()
 		}
 	}()
-	if remotetest.Binary() == "" {
+	if s3server.Binary() == "" {
 		g.skip = remoteSkip
 		b.logf("remote: %s: S3 rows skipped", remoteSkip)
 	} else {
@@ -93,7 +94,7 @@ type remoteGroup struct {
 // a bucket on it: the remote of kind.
 func (g *remoteGroup) s3Kind(kind string, keepAlive bool) (*remoteHits, string, error) {
 	b, ctx, dir := g.b, g.ctx, g.dir
-	srv, err := remotetest.Launch(filepath.Join(dir, "versitygw-"+kind), keepAlive)
+	srv, err := s3server.Launch(filepath.Join(dir, "versitygw-"+kind), keepAlive)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,4 +1,6 @@
-package remotetest
+// Package s3server runs versitygw, an S3-compatible server, on 127.0.0.1
+// for pcache's tests and benchmarks: one per test, or one shared per process.
+package s3server
 
 import (
 	"bufio"
@@ -75,7 +77,7 @@ func Start(t testing.TB) *Server {
 }
 
 // ErrNoBinary is Launch's error when there is no versitygw binary.
-var ErrNoBinary = fmt.Errorf("remotetest: no versitygw binary ($%s, $PATH, $GOBIN or $GOPATH/bin)", EnvBinary)
+var ErrNoBinary = fmt.Errorf("s3server: no versitygw binary ($%s, $PATH, $GOBIN or $GOPATH/bin)", EnvBinary)
 
 // Launch starts a server on a free port of 127.0.0.1 serving dir (created
 // if needed), for a caller that is not a test (the benchmark harness); the
@@ -89,11 +91,11 @@ func Launch(dir string, keepAlive bool) (*Server, error) {
 		return nil, ErrNoBinary
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("remotetest: %w", err)
+		return nil, fmt.Errorf("s3server: %w", err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("remotetest: pick a port: %w", err)
+		return nil, fmt.Errorf("s3server: pick a port: %w", err)
 	}
 	addr := l.Addr().String()
 	l.Close()
@@ -117,7 +119,7 @@ func (s *Server) start() error {
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("remotetest: start versitygw: %w", err)
+		return fmt.Errorf("s3server: start versitygw: %w", err)
 	}
 	s.cmd, s.exited = cmd, make(chan struct{})
 	ready := make(chan struct{})
@@ -140,7 +142,7 @@ func (s *Server) start() error {
 	case <-ready:
 	case <-time.After(30 * time.Second):
 		s.Stop()
-		return fmt.Errorf("remotetest: versitygw did not start within 30s")
+		return fmt.Errorf("s3server: versitygw did not start within 30s")
 	}
 	// The banner comes as the listener opens; make sure it accepts.
 	deadline := time.Now().Add(10 * time.Second)
@@ -152,12 +154,12 @@ func (s *Server) start() error {
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("remotetest: versitygw exited at start")
+			return fmt.Errorf("s3server: versitygw exited at start")
 		default:
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
-			return fmt.Errorf("remotetest: versitygw not accepting on %s: %w", s.Addr, err)
+			return fmt.Errorf("s3server: versitygw not accepting on %s: %w", s.Addr, err)
 		}
 		runtimeYield()
 	}
@@ -207,7 +209,7 @@ func (s *Server) CreateBucket(ctx context.Context) (string, error) {
 		Credentials: credentials.NewStaticCredentialsProvider(s.Access, s.Secret, ""),
 	})
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
-		return "", fmt.Errorf("remotetest: create bucket: %w", err)
+		return "", fmt.Errorf("s3server: create bucket: %w", err)
 	}
 	return name, nil
 }
