@@ -12,5 +12,5 @@ import (
 // periods, on lock waits) rather than compute (testutil.MostlyWaiting).
 func TestMain(m *testing.M) {
 	testutil.MostlyWaiting()
-	os.Exit(m.Run())
+	os.Exit(testutil.Run(m))
 }

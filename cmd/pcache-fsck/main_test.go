@@ -20,9 +20,7 @@ import (
 // and exit status; the binary is built on first use (so fuzzing, which never
 // runs it, does not build it).
 func TestMain(m *testing.M) {
-	code := m.Run()
-	testutil.Cleanup()
-	os.Exit(code)
+	os.Exit(testutil.Run(m))
 }
 
 // binary builds pcache-fsck once per test process and returns its path.

@@ -23,7 +23,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testutil.Run(m)
 	for _, r := range benchRoots {
 		os.RemoveAll(r)
 	}

@@ -36,9 +36,7 @@ func Main(m *testing.M, workers map[string]func() int) {
 	for _, pkg := range buildFirst {
 		tool(pkg) // an error fails the tests that call Tool
 	}
-	code := m.Run()
-	Cleanup()
-	os.Exit(code)
+	os.Exit(Run(m))
 }
 
 var buildFirst []string

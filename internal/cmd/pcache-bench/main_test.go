@@ -18,9 +18,7 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" { // a child re-executed by runChild
 		os.Exit(childMain(spec))
 	}
-	code := m.Run()
-	testutil.Cleanup()
-	os.Exit(code)
+	os.Exit(testutil.Run(m))
 }
 
 // TestQuick runs the whole suite in -quick mode and checks that the report
