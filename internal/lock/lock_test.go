@@ -123,6 +123,39 @@ func TestTurnstile(t *testing.T) {
 	w.Close()
 }
 
+// A hold its writers have left is let go after IdleHold, long before
+// MaxHold: gc beside a process that stopped writing gets in. (MaxHold is
+// made an hour here, so only the idle release can let gc in.)
+func TestTurnstileLetsGoWhenIdle(t *testing.T) {
+	t.Parallel()
+	d := layout.New(t.TempDir())
+	ctx := context.Background()
+	w := NewTurnstile(d)
+	w.maxHold = time.Hour
+	defer w.Close()
+	for round := range 2 { // the second round reuses the idle timer
+		if _, err := w.Enter(ctx); err != nil {
+			t.Fatal(err)
+		}
+		w.Leave()
+		gcCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		release, err := GC(gcCtx, d)
+		cancel()
+		if err != nil {
+			t.Fatalf("round %d: gc beside an idle hold: %v", round, err)
+		}
+		release()
+	}
+	// A writer inside keeps the hold however long it takes.
+	if _, err := w.Enter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := GC(short(t), d); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("gc beside a writer inside: %v, want a deadline error", err)
+	}
+	w.Leave()
+}
+
 // A writer that keeps committing cannot keep gc out: its hold drains after
 // MaxHold, gc gets in between two commits, and the writer waits for gc.
 func TestTurnstileDrainsForGC(t *testing.T) {

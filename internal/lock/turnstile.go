@@ -20,12 +20,20 @@ import (
 // A process does not lock and unlock per commit: its first writer takes the
 // shared hold and the process keeps it while writes continue, for at most
 // MaxHold; then the next moment no write is in flight it lets go, and the
-// next writer passes the turnstile again. So gc waits at most MaxHold plus
-// one commit, and a run of commits costs no lock system calls.
+// next writer passes the turnstile again. A hold no writer has used for
+// IdleHold is let go too. So gc waits at most MaxHold plus one commit
+// beside a busy writer and IdleHold beside an idle one, and a run of
+// commits costs no lock system calls.
 
 // MaxHold bounds how long a process keeps its shared hold of the gc lock
 // across commits before passing the turnstile again.
 const MaxHold = 250 * time.Millisecond
+
+// IdleHold is how long a process keeps its shared hold after its last
+// writer left: long enough that commits in a burst share one hold, short
+// enough that pcache-fsck check or gc beside a process that stopped
+// writing does not wait for MaxHold.
+const IdleHold = 20 * time.Millisecond
 
 // Turnstile is a process's shared side of the gc lock of one cache. Its
 // methods are safe for concurrent use.
@@ -38,7 +46,10 @@ type Turnstile struct {
 	draining  bool          // the hold is past MaxHold: no new writers until it is let go
 	drained   chan struct{} // closed when a draining hold is let go
 	acquiring chan struct{} // non-nil while one goroutine takes the hold; closed when done
-	timer     *time.Timer
+	timer     *time.Timer   // MaxHold after the hold was taken
+	idle      *time.Timer   // IdleHold after the last writer left (kept for reuse)
+	lastLeave time.Time     // when the last writer left
+	maxHold   time.Duration // MaxHold (tests make it longer)
 	gen       uint64        // incremented on every new hold: a writer's view may be stale across holds
 	wait      time.Duration // limit of one wait for the turnstile (GCWait unless SetWait)
 	stuck     time.Time     // until then, a wait ran out recently: only try, never wait
@@ -56,7 +67,7 @@ func (t *Turnstile) SetWait(d time.Duration) {
 
 // NewTurnstile returns the turnstile of the cache at d. It takes no lock yet.
 func NewTurnstile(d layout.Dir) *Turnstile {
-	return &Turnstile{intent: d.GCIntent(), lock: d.GCLock(), wait: GCWait}
+	return &Turnstile{intent: d.GCIntent(), lock: d.GCLock(), wait: GCWait, maxHold: MaxHold}
 }
 
 // Enter lets a writer in, taking the shared hold if the process has none.
@@ -103,7 +114,7 @@ func (t *Turnstile) Enter(ctx context.Context) (gen uint64, err error) {
 		t.held, t.active = h, t.active+1
 		t.gen++
 		gen := t.gen
-		t.timer = time.AfterFunc(MaxHold, t.expire)
+		t.timer = time.AfterFunc(t.maxHold, t.expire)
 		t.mu.Unlock()
 		return gen, nil
 	}
@@ -147,12 +158,36 @@ func (t *Turnstile) Leave() {
 		return
 	}
 	t.active--
-	if t.active == 0 && t.draining {
+	switch {
+	case t.active > 0:
+	case t.draining:
 		t.letGoLocked()
+	default:
+		t.lastLeave = time.Now()
+		if t.idle == nil {
+			t.idle = time.AfterFunc(IdleHold, t.expireIdle)
+		} else {
+			t.idle.Reset(IdleHold)
+		}
 	}
 }
 
-// expire runs MaxHold after the hold was taken.
+// expireIdle runs IdleHold after a writer left: it lets go of the hold if
+// no writer has been inside since.
+func (t *Turnstile) expireIdle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.held == nil || t.active > 0 || t.draining {
+		return
+	}
+	if since := time.Since(t.lastLeave); since < IdleHold {
+		t.idle.Reset(IdleHold - since) // a later writer left: its own idle time
+		return
+	}
+	t.letGoLocked()
+}
+
+// expire runs maxHold after the hold was taken.
 func (t *Turnstile) expire() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -173,6 +208,9 @@ func (t *Turnstile) letGoLocked() {
 	if t.timer != nil {
 		t.timer.Stop()
 		t.timer = nil
+	}
+	if t.idle != nil {
+		t.idle.Stop()
 	}
 	if t.draining {
 		t.draining = false
