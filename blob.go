@@ -172,7 +172,9 @@ func blobID(b Blob) (cas.ID, error) {
 }
 
 // verifyBlob compares a recomputed Blob b (ModeVerify) with the stored
-// one by their hashes; the recomputed object is not kept.
+// one by their hashes. The recomputed object is not kept, but for a Blob
+// written outside the store that differs: the memoizers return it, the
+// new truth, and its temp file is the caller's as any such Blob's is.
 func (u *untyped) verifyBlob(k *engine.CallKey, b Blob, fd *engine.Found, info *CallInfo) error {
 	c := u.c
 	info.Bytes = b.size
@@ -180,11 +182,12 @@ func (u *untyped) verifyBlob(k *engine.CallKey, b Blob, fd *engine.Found, info *
 	if b.w != nil {
 		b.w.Abort()
 	}
-	if err == nil && (id != fd.E.Result || b.size != fd.E.Size) {
+	differs := err == nil && (id != fd.E.Result || b.size != fd.E.Size)
+	if differs {
 		c.Count(engine.StatMismatches)
 		err = errorf("%s: key %x: the result (stored: %d bytes, recomputed: %d bytes) differs: %w", c.Name(), k.Hash[:6], fd.E.Size, b.size, ErrVerifyMismatch)
 	}
-	if b.path != "" {
+	if b.path != "" && !differs {
 		os.Remove(b.path)
 	}
 	return err

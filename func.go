@@ -176,8 +176,9 @@ type runner func(ctx context.Context) (any, error)
 
 // call serves one call: from the cache, by waiting for another caller
 // computing the same key, or by computing and storing it. What the call
-// returns is left in x (the zero R when err is not nil, except where the
-// function's own result goes with its error: ModeOff, a closed Store).
+// returns is left in x: the zero R when err is not nil, except where a
+// result goes with its error (the function's own under ModeOff or on a
+// closed Store; a computed result the cache could not store).
 func (u *untyped) call(ctx context.Context, args any, x result, run runner) error {
 	c := u.c
 	if c.Closed() {
@@ -224,17 +225,17 @@ func (u *untyped) call(ctx context.Context, args any, x result, run runner) erro
 				return nil
 			}
 			finish(ctx, c, SourceMiss, CallInfo{Key: k.Hash, Source: SourceMiss})
-			return errorf("%s: %w", c.Name(), ErrCacheMiss)
+			return failed(x, errorf("%s: %w", c.Name(), ErrCacheMiss))
 		}
 		fl, leader := c.Join(&k)
 		if leader {
 			return u.lead(ctx, &k, x, run, fl, fd.Prev, pol)
 		}
 		if err := fl.Wait(ctx); err != nil {
-			return errorf("%s: waiting for another goroutine computing key %x: %w", c.Name(), k.Hash[:6], err)
+			return failed(x, errorf("%s: waiting for another goroutine computing key %x: %w", c.Name(), k.Hash[:6], err))
 		}
 		if fl.Err() != nil && !engine.IsContextErr(fl.Err()) {
-			return fl.Err()
+			return failed(x, fl.Err())
 		}
 		// The leader stored it (look again), or gave up (panicked, was
 		// cancelled, could not store): then this caller computes. Under
@@ -242,6 +243,14 @@ func (u *untyped) call(ctx context.Context, args any, x result, run runner) erro
 		waited = true
 		pol.replace, pol.lookup = false, true
 	}
+}
+
+// failed ends a call that returns err and no result: a lookup that
+// missed may have decoded a value into x (an entry whose out files could
+// not be restored), which must not go back with the error.
+func failed(x result, err error) error {
+	x.Set(nil)
+	return err
 }
 
 // errPanicked is the error a call's observers see when the function
@@ -267,7 +276,7 @@ func (u *untyped) lead(ctx context.Context, k *engine.CallKey, x result, run run
 	if !k.NoWrite {
 		if unlock, err = c.LockKey(ctx, k); err != nil {
 			land(false, err)
-			return err
+			return failed(x, err)
 		}
 	} else {
 		unlock = func(bool) {} // a read-only call stores nothing: no other process waits for it
@@ -304,7 +313,7 @@ func (u *untyped) lead(ctx context.Context, k *engine.CallKey, x result, run run
 	if err != nil {
 		land(false, err)
 		finish(ctx, c, SourceComputed, CallInfo{Key: k.Hash, Source: SourceComputed, ComputeTime: took, Err: err})
-		return err
+		return failed(x, err)
 	}
 	n, committed, err := u.store(ctx, k, x, r, prev)
 	land(committed, nil)

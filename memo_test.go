@@ -93,6 +93,36 @@ func TestMemoBlob(t *testing.T) {
 	}
 }
 
+// TestMemoBlobVerifyMismatch: under PCACHE_MODE=verify a memoized Blob
+// whose recomputation differs is returned as the new truth, readable.
+func TestMemoBlobVerifyMismatch(t *testing.T) {
+	useDefault(t)
+	t.Setenv("PCACHE_MODE", "verify")
+	var n atomic.Int64
+	render := pcache.Memo("memo/blob-verify", func(frames int) pcache.Blob {
+		run := n.Add(1)
+		b, err := pcache.WriteBlob(context.Background(), func(w io.Writer) error {
+			_, err := fmt.Fprintf(w, "%d frames, run %d", frames, run)
+			return err
+		})
+		if err != nil {
+			panic(err)
+		}
+		return b
+	})
+	for i, want := range []string{"24 frames, run 1", "24 frames, run 2"} {
+		r, err := render(24).Open()
+		if err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		got, err := io.ReadAll(r)
+		r.Close()
+		if err != nil || string(got) != want {
+			t.Fatalf("call %d: %q, %v; want %q", i, got, err, want)
+		}
+	}
+}
+
 func TestMemo2AndMemo3(t *testing.T) {
 	useDefault(t)
 	var n atomic.Int64

@@ -164,3 +164,31 @@ func TestTwoOutFiles(t *testing.T) {
 		t.Fatalf("restored mode: %v %v", fi.Mode(), err)
 	}
 }
+
+// TestFailedCallReturnsZero: a call that fails returns the zero result,
+// even when its lookup decoded a stored one it could not serve (an out
+// file that could not be restored, here to a directory).
+func TestFailedCallReturnsZero(t *testing.T) {
+	t.Parallel()
+	s := openStore(t, t.TempDir())
+	f, _ := outFunc(t, s)
+	dir := t.TempDir()
+	if got := mustCall(t, f, context.Background(), writeArgs{X: 2, Y: 3, Out: filepath.Join(dir, "a")}); got != 6 {
+		t.Fatalf("first call: %d", got)
+	}
+	blocked := filepath.Join(dir, "blocked")
+	if err := os.Mkdir(blocked, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+	}{
+		{"the function's error", context.Background()},
+		{"error on miss", pcache.ErrorOnMiss(context.Background())},
+	} {
+		if got, err := f.Call(tc.ctx, writeArgs{X: 2, Y: 3, Out: blocked}); err == nil || got != 0 {
+			t.Errorf("%s: %d, %v; want 0 and an error", tc.name, got, err)
+		}
+	}
+}

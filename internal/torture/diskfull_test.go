@@ -104,9 +104,10 @@ func fullValue(a fullArgs) []byte {
 // clean. (The checks of the sweep and of the journal run pcache-fsck check
 // in this process, libFsckCheck; gc and the check after it, the binary.
 // Each check waits for the store's shared hold of the gc lock, which a
-// process keeps for lock.IdleHold after its last write.) It runs in a process of its own (testutil.Alone): a child that a
-// parallel test forks while the ballast is open would hold the ballast
-// until it execs, so deleting the ballast would not free its space at once.
+// process keeps for lock.IdleHold after its last write.) It runs in a
+// process of its own (testutil.Alone): a child that a parallel test forks
+// while the ballast is open would hold the ballast until it execs, so
+// deleting the ballast would not free its space at once.
 func TestDiskFull(t *testing.T) {
 	if !testutil.Alone(t) {
 		return
