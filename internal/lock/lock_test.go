@@ -146,7 +146,13 @@ func TestTurnstileLetsGoWhenIdle(t *testing.T) {
 		}
 		release()
 	}
-	// A writer inside keeps the hold however long it takes.
+	// A writer inside keeps the hold however long it takes, even when the
+	// idle time of the writer before it runs out meanwhile (gc's wait
+	// outlasts IdleHold).
+	if _, err := w.Enter(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.Leave() // its idle timer runs from here
 	if _, err := w.Enter(ctx); err != nil {
 		t.Fatal(err)
 	}
