@@ -95,8 +95,16 @@ func (f *Func[A, R]) Stats() Stats { return statsOf(f.u.c.Counts(), remote.Stats
 // off the cache, make it read-only, make a miss an error, recompute every
 // call, or recompute and compare every hit.
 func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
+	pol, err := f.u.begin(ctx)
+	if err != nil {
+		var zero R
+		return zero, err
+	}
+	if pol.off { // the function and nothing else: no sink, no key
+		return f.fn(ctx, args)
+	}
 	x := newValue[R](&f.u)
-	err := f.u.call(ctx, args, x, func(ctx context.Context) (any, error) {
+	err = f.u.call(ctx, pol, args, x, func(ctx context.Context) (any, error) {
 		r, err := f.fn(ctx, args)
 		return r, err
 	})
@@ -174,24 +182,34 @@ type result interface {
 // a Func makes for it stays on the caller's stack).
 type runner func(ctx context.Context) (any, error)
 
-// call serves one call: from the cache, by waiting for another caller
-// computing the same key, or by computing and storing it. What the call
-// returns is left in x: the zero R when err is not nil, except where a
-// result goes with its error (the function's own under ModeOff or on a
-// closed Store; a computed result the cache could not store).
-func (u *untyped) call(ctx context.Context, args any, x result, run runner) error {
+// begin starts a call: its policy, whose off says the call runs the
+// function and nothing else (ModeOff, or a closed Store), counted and
+// observed as such before the caller runs it. On a closed Store that
+// returns store errors the call fails with ErrClosed.
+func (u *untyped) begin(ctx context.Context) (policy, error) {
 	c := u.c
 	if c.Closed() {
-		return u.uncached(ctx, x, run)
+		if c.StrictStore() {
+			return policy{}, errorf("%s: %w", c.Name(), ErrClosed)
+		}
+		c.Count(engine.StatComputes)
+		return policy{off: true}, nil
 	}
 	pol := u.s.policyOf(ctx)
 	if pol.off {
 		c.Count(engine.StatComputes)
 		finish(ctx, c, SourceOff, CallInfo{Source: SourceOff})
-		r, err := run(ctx)
-		x.Set(r)
-		return err
 	}
+	return pol, nil
+}
+
+// call serves one call under pol (begun, not off): from the cache, by
+// waiting for another caller computing the same key, or by computing and
+// storing it. What the call returns is left in x: the zero R when err is
+// not nil, except for a computed result the cache could not store, which
+// goes with its error.
+func (u *untyped) call(ctx context.Context, pol policy, args any, x result, run runner) error {
+	c := u.c
 	k, err := c.Key(args, true)
 	if err != nil {
 		return err
@@ -425,17 +443,6 @@ func (u *untyped) committed(k *engine.CallKey, x result, n int64, err error) (in
 		return 0, false, errorf("%s: %w (nothing was cached)", u.c.Name(), err)
 	}
 	return n, false, u.c.StoreFailed(k, err)
-}
-
-// uncached computes a call on a closed Store.
-func (u *untyped) uncached(ctx context.Context, x result, run runner) error {
-	if u.c.StrictStore() {
-		return errorf("%s: %w", u.c.Name(), ErrClosed)
-	}
-	u.c.Count(engine.StatComputes)
-	r, err := run(ctx)
-	x.Set(r)
-	return err
 }
 
 // streamer is a codec that writes a large result as a stream from the

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/pcache/pcache"
+	"github.com/pcache/pcache/internal/testutil"
 )
 
 // counter is a function whose result can be changed between calls, and
@@ -198,5 +199,26 @@ func TestModePrecedence(t *testing.T) {
 	mustCall(t, f, pcache.WithMode(ctx, pcache.ModeDefault), 1)
 	if ok, _ := f.Contains(ctx, 1); !ok {
 		t.Fatal("WithMode(ModeDefault) did not store")
+	}
+}
+
+// TestModeOffAllocatesNothing: under ModeOff a call is the function and
+// its counters, nothing more (no sink, no key).
+func TestModeOffAllocatesNothing(t *testing.T) {
+	s := openStore(t, t.TempDir())
+	f := pcache.MustWrap(s, "modes/off-allocs", func(_ context.Context, a struct{ X, Y int }) (int, error) {
+		return a.X * a.Y, nil
+	})
+	ctx := pcache.NoCache(context.Background())
+	allocs := testing.AllocsPerRun(100, func() {
+		if got, err := f.Call(ctx, struct{ X, Y int }{6, 7}); got != 42 || err != nil {
+			t.Fatalf("%d, %v", got, err)
+		}
+	})
+	if allocs > 0 && !testutil.Race {
+		t.Fatalf("a call under ModeOff allocates %.1f objects, want none", allocs)
+	}
+	if st := f.Stats(); st.Computes != 101 || st.Hits != 0 {
+		t.Fatalf("stats %+v; want 101 computations (AllocsPerRun's warm-up and 100 runs), no hits", st)
 	}
 }
