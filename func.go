@@ -113,18 +113,12 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 
 // newValue returns the sink a call of u decodes a result of type R into.
 func newValue[R any](u *untyped) *engine.Value[R] {
-	v := &engine.Value[R]{}
-	initValue(v, u)
-	return v
-}
-
-// initValue readies v to decode u's results.
-func initValue[R any](v *engine.Value[R], u *untyped) {
-	v.Codec = u.c.Codec()
+	v := &engine.Value[R]{Codec: u.c.Codec()}
 	if u.blob { // no value of R made on every call
 		c := u.c
 		v.FromObject = func(id cas.ID, size int64) R { return any(storedBlob(c, id, size)).(R) }
 	}
+	return v
 }
 
 // Contains reports whether args have an entry whose result is present,
@@ -374,9 +368,9 @@ func (u *untyped) verify(ctx context.Context, k *engine.CallKey, x result, run r
 	info.Err = err
 	finish(ctx, c, as, info)
 	if err != nil {
-		x.Set(nil)
+		return failed(x, err)
 	}
-	return err
+	return nil
 }
 
 // verifyEncoded compares a recomputed result r with the hit x: their
