@@ -78,14 +78,8 @@ func TestMemoBlob(t *testing.T) {
 		if err != nil {
 			t.Fatalf("call %d: %v", i, err)
 		}
-		r, err := b.Open()
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-		got, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || string(got) != "24 frames" {
-			t.Fatalf("call %d: %q, %v", i, got, err)
+		if got := blobText(t, b); got != "24 frames" {
+			t.Fatalf("call %d: %q", i, got)
 		}
 	}
 	if n.Load() != 1 {
@@ -111,16 +105,25 @@ func TestMemoBlobVerifyMismatch(t *testing.T) {
 		return b
 	})
 	for i, want := range []string{"24 frames, run 1", "24 frames, run 2"} {
-		r, err := render(24).Open()
-		if err != nil {
-			t.Fatalf("call %d: %v", i, err)
-		}
-		got, err := io.ReadAll(r)
-		r.Close()
-		if err != nil || string(got) != want {
-			t.Fatalf("call %d: %q, %v; want %q", i, got, err, want)
+		if got := blobText(t, render(24)); got != want {
+			t.Fatalf("call %d: %q; want %q", i, got, want)
 		}
 	}
+}
+
+// blobText returns what b holds, failing the test if it cannot be read.
+func blobText(t *testing.T, b pcache.Blob) string {
+	t.Helper()
+	r, err := b.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(got)
 }
 
 func TestMemo2AndMemo3(t *testing.T) {

@@ -264,9 +264,12 @@ type hostileCase struct {
 }
 
 // hostileCases are every planted file, in groups by what they attack.
-func hostileCases() []hostileCase {
-	return slices.Concat(hostileLengthCases(), hostileFieldCases(), hostileSegmentCases(),
-		hostileFileTypeCases(), hostileOutPathCases())
+func hostileCases() []hostileCase { return slices.Concat(hostileCaseGroups()...) }
+
+// hostileCaseGroups are hostileCases by the part of the cache they plant in.
+func hostileCaseGroups() [][]hostileCase {
+	return [][]hostileCase{hostileLengthCases(), hostileFieldCases(), hostileSegmentCases(),
+		hostileFileTypeCases(), hostileOutPathCases()}
 }
 
 // cborKeyHash is base key x's hash as a CBOR byte string.
@@ -597,8 +600,7 @@ func TestHostileCacheDirectory(t *testing.T) {
 	// The cases whose repair runs the pcache-fsck binary: the first of
 	// each group.
 	viaCLI := map[string]bool{}
-	for _, group := range [][]hostileCase{hostileLengthCases(), hostileFieldCases(), hostileSegmentCases(),
-		hostileFileTypeCases(), hostileOutPathCases()} {
+	for _, group := range hostileCaseGroups() {
 		viaCLI[group[0].name] = true
 	}
 	for _, tc := range hostileCases() {
