@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/pcache/pcache/internal/engine"
-	"github.com/pcache/pcache/internal/remote"
 )
 
 // BatchFunc is a cached batch function made by WrapBatch. It is safe for
@@ -61,7 +60,7 @@ func MustWrapBatch[A, R any](s *Store, name string, fn func(context.Context, []A
 
 // Stats returns the counters of this BatchFunc's calls (per distinct
 // element, except Computes, which counts calls of fn).
-func (f *BatchFunc[A, R]) Stats() Stats { return statsOf(f.c.Counts(), remote.Stats{}) }
+func (f *BatchFunc[A, R]) Stats() Stats { return fnStats(f.c) }
 
 // Call returns one result per element of args, in order. Only elements
 // without a usable entry are passed to fn, in one call, each distinct key

@@ -12,7 +12,6 @@ import (
 	"github.com/pcache/pcache/internal/cas"
 	"github.com/pcache/pcache/internal/engine"
 	"github.com/pcache/pcache/internal/keying"
-	"github.com/pcache/pcache/internal/remote"
 )
 
 // Func is a cached function made by Wrap. It is safe for concurrent use.
@@ -59,7 +58,7 @@ func Wrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, error
 
 // newFunc makes the Func of fn bound to c in s.
 func newFunc[A, R any](s *Store, c *engine.Fn, fn func(context.Context, A) (R, error)) *Func[A, R] {
-	return &Func[A, R]{u: untyped{s: s, c: c, blob: isBlob[R]()}, fn: fn}
+	return &Func[A, R]{u: newUntyped(s, c, isBlob[R]()), fn: fn}
 }
 
 // MustWrap is like Wrap but panics on error. Use it for package-level
@@ -76,7 +75,7 @@ func MustWrap[A, R any](s *Store, name string, fn func(context.Context, A) (R, e
 func (f *Func[A, R]) Name() string { return f.u.c.Name() }
 
 // Stats returns the counters of this Func's calls.
-func (f *Func[A, R]) Stats() Stats { return statsOf(f.u.c.Counts(), remote.Stats{}) }
+func (f *Func[A, R]) Stats() Stats { return fnStats(f.u.c) }
 
 // Call returns the cached result of fn(ctx, args), computing and storing it
 // on a miss. Errors returned by fn are returned and not cached; a panic in
@@ -112,13 +111,10 @@ func (f *Func[A, R]) Call(ctx context.Context, args A) (R, error) {
 }
 
 // newValue returns the sink a call of u decodes a result of type R into.
+// It is small on purpose: it is compiled into every method of every
+// Func[A, R] a program makes.
 func newValue[R any](u *untyped) *engine.Value[R] {
-	v := &engine.Value[R]{Codec: u.c.Codec()}
-	if u.blob { // no value of R made on every call
-		c := u.c
-		v.FromObject = func(id cas.ID, size int64) R { return any(storedBlob(c, id, size)).(R) }
-	}
-	return v
+	return &engine.Value[R]{Codec: u.c.Codec(), FromObject: u.fromObject}
 }
 
 // Contains reports whether args have an entry whose result is present,
@@ -159,7 +155,25 @@ type untyped struct {
 	s    *Store
 	c    *engine.Fn
 	blob bool // results are Blobs: objects of their own
+	// fromObject makes the Blob of a stored object (nil unless blob): the
+	// sink's FromObject.
+	fromObject func(id cas.ID, size int64) any
 }
+
+// newUntyped returns the call path of function c of s; blob says whether
+// its results are Blobs.
+func newUntyped(s *Store, c *engine.Fn, blob bool) untyped {
+	u := untyped{s: s, c: c, blob: blob}
+	if blob { // no value of R made on every call
+		u.fromObject = blobsOf{c}.object // a method value: no closure body per result type
+	}
+	return u
+}
+
+// blobsOf makes the Blobs of function c's stored objects.
+type blobsOf struct{ c *engine.Fn }
+
+func (b blobsOf) object(id cas.ID, size int64) any { return storedBlob(b.c, id, size) }
 
 // result is a call's result as the untyped path sees it: the sink a
 // stored result decodes into, whose value is what the call returns (an

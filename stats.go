@@ -42,5 +42,9 @@ func statsOf(n engine.Counts, r remote.Stats) Stats {
 	}
 }
 
+// fnStats returns the counters of function c's calls (the Stats of a Func
+// or BatchFunc: one body, not one per result type).
+func fnStats(c *engine.Fn) Stats { return statsOf(c.Counts(), remote.Stats{}) }
+
 // Stats returns the counters of every call made through this Store.
 func (s *Store) Stats() Stats { return statsOf(s.e.Counts()) }

@@ -26,9 +26,10 @@ type directDecoder interface {
 type Value[R any] struct {
 	Codec codec.Codec
 	V     R
-	// FromObject makes the result of a function whose results are objects
-	// of their own (a Blob), stored as object id of size bytes.
-	FromObject func(id cas.ID, size int64) R
+	// FromObject makes the result (an R) of a function whose results are
+	// objects of their own (a Blob), stored as object id of size bytes. It
+	// returns any, not R, so that one function serves every result type.
+	FromObject func(id cas.ID, size int64) any
 	Size       int64  // the length of the encoding V was decoded from
 	raw        []byte // those bytes (nil when read directly)
 	streamed   bool   // V was read straight into its memory (decodeDirect): raw is nil
@@ -94,6 +95,6 @@ func (s *Value[R]) fromObject(id cas.ID, size int64) bool {
 	if s.FromObject == nil {
 		return false
 	}
-	s.V, s.raw, s.Size, s.streamed = s.FromObject(id, size), nil, size, true
+	s.V, s.raw, s.Size, s.streamed = s.FromObject(id, size).(R), nil, size, true
 	return true
 }
