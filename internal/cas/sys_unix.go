@@ -8,18 +8,15 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pcache/pcache/internal/fsutil"
 	"golang.org/x/sys/unix"
 )
 
-// openFlags open an object for reading without following a symbolic link at
-// its path (the open fails instead) and without blocking on a FIFO planted
-// there; regular files ignore O_NONBLOCK.
-const openFlags = os.O_RDONLY | syscall.O_NOFOLLOW | syscall.O_NONBLOCK
-
-// openNoFollow opens path for reading, failing if it is a symbolic link. The
+// openNoFollow opens path for reading, failing if it is a symbolic link,
+// without blocking on a FIFO planted there (fsutil.OpenNoFollow). The
 // caller must still check with Stat that the file is regular.
 func openNoFollow(path string) (*os.File, error) {
-	return os.OpenFile(path, openFlags, 0)
+	return fsutil.OpenNoFollow(path, os.O_RDONLY, 0)
 }
 
 // sameFileSystem fails if a and b live on different devices, where a rename

@@ -51,7 +51,7 @@ func HollowSize(size, blocks int64) bool {
 // an error wrapping ErrNotRegular (a path where something else was planted
 // costs that file, never a write elsewhere).
 func OpenRegular(path string, flag int, perm os.FileMode) (*os.File, fs.FileInfo, error) {
-	f, err := openNoFollow(path, flag, perm)
+	f, err := OpenNoFollow(path, flag, perm)
 	if err != nil {
 		if isSymlinkErr(err) {
 			return nil, nil, &os.PathError{Op: "open", Path: path, Err: fmt.Errorf("symbolic link: %w", ErrNotRegular)}

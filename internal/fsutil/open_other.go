@@ -24,7 +24,9 @@ var (
 	errSymlinkHere = errors.New("is a symbolic link")
 )
 
-func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+// OpenNoFollow opens path with flag and perm, refusing a symbolic link,
+// directory or other non-regular file found by an Lstat before the open.
+func OpenNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	fi, err := os.Lstat(path)
 	switch {
 	case err == nil && fi.Mode()&fs.ModeSymlink != 0:

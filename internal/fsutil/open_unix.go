@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // NoFollowFlags are added to every open of a file in a cache: no symbolic
@@ -34,8 +36,31 @@ func createExcl(path string, perm os.FileMode) (*os.File, error) {
 	}
 }
 
-func openNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
-	return os.OpenFile(path, flag|NoFollowFlags, perm)
+// OpenNoFollow opens path with flag (plus NoFollowFlags) and perm, failing
+// if its last component is a symbolic link; the caller checks what it
+// opened (OpenRegular does).
+//
+// The descriptor is made blocking again once open (regular files ignore
+// O_NONBLOCK; a FIFO is refused by the caller before anything reads it)
+// and wrapped by os.NewFile, so that it is never offered to the runtime's
+// poller: os.OpenFile would offer it (epoll refuses regular files), and
+// the first such offer in a process sets the poller up.
+func OpenNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
+	flag |= NoFollowFlags | syscall.O_CLOEXEC
+	for {
+		fd, err := syscall.Open(path, flag, uint32(perm.Perm()))
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flag&^syscall.O_NONBLOCK); err != nil {
+			syscall.Close(fd)
+			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return os.NewFile(uintptr(fd), path), nil
+	}
 }
 
 // isSymlinkErr reports whether an O_NOFOLLOW open failed on a symbolic link

@@ -5,13 +5,13 @@ package outfile
 import (
 	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/pcache/pcache/internal/fsutil"
 )
 
 // openNoFollow opens path read-only, non-blocking (a fifo cannot stall the
 // open) and failing if its final component is a symbolic link.
 func openNoFollow(path string) (*os.File, error) {
-	return os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	return fsutil.OpenNoFollow(path, os.O_RDONLY, 0)
 }
 
 // prepareReplace readies target to be replaced by a rename; unix needs
