@@ -26,7 +26,9 @@ import (
 //     rewritten about log4(n) times over its life and an insert costs O(1)
 //     amortised per level);
 //
-// or, when full, merges every dead journal and every segment into one. A
+// or, when full, merges every dead journal and every segment into one (as
+// does the compaction of a Manifest's Close whose own records are at least
+// half of all, see compaction.own). A
 // merge keeps one record per key, the winner by the resolution rule, and
 // keeps tombstones (an older record for the key may still arrive by rsync).
 // Inputs are retired only after the output segment is in place (and fsynced,
@@ -55,6 +57,15 @@ type compaction struct {
 	// retireGrace is Options.RetireGrace.
 	retireGrace time.Duration
 	retired     map[string]retire.Record // this directory's retired files, by rel
+	// own is the number of records the caller wrote (Manifest.Close): when
+	// they are at least half of the records of the inputs, and those are
+	// at most closeMergeRecords, the compaction is full. Merging everything
+	// then costs a fraction of what the caller's own writing cost, and
+	// leaves one segment where a size-tiered merge leaves up to three per
+	// size class for every later process to open and search; a caller
+	// that added a few records to a large manifest merges only what the
+	// tiers ask.
+	own int
 	// known holds copies of what the caller's view read of journals, by
 	// name: a dead journal found there is read only beyond it (readTail
 	// checks the file is the same one, and starts over if it is not).
@@ -116,6 +127,7 @@ func (c *compaction) run(full, wait bool) error {
 	}
 	segs := slices.Clone(opened)
 	defer c.summarise()
+	full = full || c.ownsHalf(dead, segs)
 
 	return guardFaults(func() error {
 		if full {
@@ -154,6 +166,23 @@ func (c *compaction) run(full, wait bool) error {
 			}
 		}
 	})
+}
+
+// ownsHalf reports whether the caller's own records (c.own) are at least
+// half of those the dead journals and segments hold, which are at most
+// closeMergeRecords, with more than one file to merge.
+func (c *compaction) ownsHalf(dead []*deadJournal, segs []*segment) bool {
+	if c.own == 0 || len(dead)+len(segs) < 2 {
+		return false
+	}
+	total := 0
+	for _, d := range dead {
+		total += len(d.st.recs)
+	}
+	for _, s := range segs {
+		total += s.count
+	}
+	return 2*c.own >= total && total <= closeMergeRecords
 }
 
 // deadJournals takes the writer lock of every journal that has none held

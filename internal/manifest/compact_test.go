@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,18 +122,15 @@ func TestRotationAndTiers(t *testing.T) {
 	for i := 0; i < n; i++ {
 		mustAppend(t, m, ent(i, vname(i)))
 	}
-	m.Close() // waits for background compaction
-	c := mustOpen(t, root, "f", Options{})
-	if err := c.Compact(false); err != nil {
+	// The tiers as a compaction leaves them while the writer is open (its
+	// Close merges them all: see TestCloseMergesAFill).
+	if err := m.Compact(false); err != nil {
 		t.Fatal(err)
 	}
-	js, ss := files(t, c.dir)
-	if len(js) != 0 {
-		t.Fatalf("journals left: %v", js)
-	}
+	_, ss := files(t, m.dir)
 	// 200 records in size classes of 4^k: at most 3 segments per class.
 	classes := make(map[int]int)
-	for _, s := range segments(c) {
+	for _, s := range segments(m) {
 		classes[sizeClass(s.count)]++
 	}
 	for k, cnt := range classes {
@@ -140,8 +138,84 @@ func TestRotationAndTiers(t *testing.T) {
 			t.Fatalf("%d segments in size class %d (segments %v)", cnt, k, ss)
 		}
 	}
+	m.Close()
+	c := mustOpen(t, root, "f", Options{})
+	if err := c.Compact(false); err != nil {
+		t.Fatal(err)
+	}
+	if js, _ := files(t, c.dir); len(js) != 0 {
+		t.Fatalf("journals left: %v", js)
+	}
 	for i := 0; i < n; i++ {
 		wantResult(t, c, i, vname(i))
+	}
+}
+
+// TestCloseMergesAFill: a writer that wrote at least half of a manifest's
+// records (a fill) merges every segment into one at Close, so each later
+// process opens one segment; a writer that added a few records to a large
+// manifest, or filled more than closeMergeRecords, leaves the tiers as
+// they are.
+func TestCloseMergesAFill(t *testing.T) {
+	// fill makes three small segments (another writer's), then writes n
+	// records with one writer (one journal) and closes it; it returns the
+	// three segments.
+	fill := func(root string, n int) []string {
+		t.Helper()
+		var small []string
+		for j := range 3 {
+			var es []Entry
+			for i := range 10 {
+				e := ent(100000+10*j+i, "small")
+				e.Time = 1
+				es = append(es, e)
+			}
+			small = append(small, writeSeg(t, root, "f", es...))
+		}
+		w := mustOpen(t, root, "f", Options{})
+		for i := range n {
+			mustAppend(t, w, ent(i, vname(i)))
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return small
+	}
+	root := t.TempDir()
+	fill(root, 400) // 400 of 430 records
+	r := mustOpen(t, root, "f", Options{ReadOnly: true})
+	js, ss := files(t, r.dir)
+	if len(js) != 0 || len(ss) != 1 {
+		t.Fatalf("after a fill's Close: journals %v segments %v, want one segment", js, ss)
+	}
+	for i := range 400 {
+		wantResult(t, r, i, vname(i))
+	}
+	wantResult(t, r, 100029, "small")
+	r.Close()
+	big := ss[0]
+
+	// A small writer: its 64 records are not half of 494.
+	w := mustOpen(t, root, "f", Options{})
+	for i := 400; i < 464; i++ {
+		mustAppend(t, w, ent(i, vname(i)))
+	}
+	w.Close()
+	js, ss = files(t, w.dir)
+	if len(js) != 0 || len(ss) != 2 || !slices.Contains(ss, big) {
+		t.Fatalf("after a small writer's Close: journals %v segments %v, want %s and one more", js, ss, big)
+	}
+
+	// A fill of more than closeMergeRecords keeps the tiers: its journal
+	// becomes a segment of its own.
+	old := closeMergeRecords
+	closeMergeRecords = 300
+	t.Cleanup(func() { closeMergeRecords = old })
+	root = t.TempDir()
+	small := fill(root, 400)
+	_, ss = files(t, mustOpen(t, root, "f", Options{ReadOnly: true}).dir)
+	if len(ss) != 4 || !slices.Contains(ss, small[0]) || !slices.Contains(ss, small[1]) || !slices.Contains(ss, small[2]) {
+		t.Fatalf("after a fill of more than closeMergeRecords: segments %v, want %v and one more", ss, small)
 	}
 }
 

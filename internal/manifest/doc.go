@@ -31,7 +31,8 @@
 // O(1) amortised per size class and no insert rewrites the manifest. Close
 // compacts the journal it closes when it holds 64 records or more, so the
 // processes that come after a fill do not read the fill's last journal
-// whole.
+// whole; when the closing Manifest wrote at least half of all records (a
+// fill), it merges every segment into one.
 //
 // # Reading and damage
 //

@@ -69,12 +69,18 @@ func run(args []string) error {
 			return err
 		}
 		f := pcache.MustWrap(s, "bench/firsthit", result)
+		start := time.Now()
 		for i := range n {
 			if _, err := f.Call(ctx, Args{i}); err != nil {
 				return err
 			}
 		}
-		return s.Close()
+		calls := time.Since(start)
+		if err := s.Close(); err != nil {
+			return err
+		}
+		fmt.Printf("fill %d: calls %v  close %v\n", n, calls, time.Since(start)-calls)
+		return nil
 	case "hit":
 		k, err := strconv.Atoi(args[2])
 		if err != nil {
