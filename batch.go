@@ -8,11 +8,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pcache/pcache/internal/codec"
 	"github.com/pcache/pcache/internal/engine"
 )
 
 // BatchFunc is a cached batch function made by WrapBatch. It is safe for
 // concurrent use.
+//
+// Like Func, BatchFunc is a typed shell: a call hands its elements to the
+// batch path every BatchFunc shares (batchCall, below) through a
+// batchElems[A, R], which holds the arguments, runs the function and
+// decodes each result into its own slot.
 type BatchFunc[A, R any] struct {
 	s  *Store
 	c  *engine.Fn
@@ -70,26 +76,127 @@ func (f *BatchFunc[A, R]) Stats() Stats { return fnStats(f.c) }
 // whole call with ErrCacheMiss; under NoCache fn gets every element and
 // nothing is stored.
 func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
-	c := f.c
-	if c.Closed() && f.c.StrictStore() {
-		return nil, errorf("%s: %w", c.Name(), ErrClosed)
+	e := &batchElems[A, R]{fn: f.fn, args: args, codec: f.c.Codec()}
+	if err := callBatch(ctx, f.s, f.c, e); err != nil {
+		return nil, err
 	}
-	pol := f.s.policyOf(ctx)
+	return e.results(), nil
+}
+
+// Contains reports, for each element of args, whether it has an entry whose
+// result is present, without computing anything (out-file arguments are
+// ignored).
+func (f *BatchFunc[A, R]) Contains(ctx context.Context, args []A) ([]bool, error) {
+	return containsBatch(ctx, f.c, &batchElems[A, R]{fn: f.fn, args: args, codec: f.c.Codec()})
+}
+
+// elems is a batch call's elements as the shared batch path sees them:
+// element i's argument, a sink that decodes into its result, and the
+// function run on a subset of them (a *batchElems[A, R]).
+type elems interface {
+	len() int
+	arg(i int) reflect.Value // element i's argument, addressable (keyed in place, not boxed)
+	makeSinks()              // makes every element's sink, before any goroutine asks for one
+	sink(i int) result       // decoding into it sets element i's result
+	// run calls the function on the elements at (all of them when at is
+	// nil) and keeps what it returns, checked to be one result per input.
+	run(ctx context.Context, at []int) error
+	output(j int) any   // the j-th result of the last run, to encode
+	useOutput(i, j int) // element i's result is the j-th of the last run, as computed
+	value(i int) any    // element i's result, to encode
+	passThrough()       // the call's results are those of the last run (of all elements)
+}
+
+// batchElems is the elems of one call of a BatchFunc[A, R].
+type batchElems[A, R any] struct {
+	fn    func(context.Context, []A) ([]R, error)
+	args  []A
+	codec codec.Codec       // the function's, which each sink decodes with
+	vals  []engine.Value[R] // one sink, holding one result, per element (nil: passThrough)
+	out   []R               // what the last run returned
+	all   bool              // the results are out
+}
+
+func (e *batchElems[A, R]) len() int                { return len(e.args) }
+func (e *batchElems[A, R]) arg(i int) reflect.Value { return reflect.ValueOf(&e.args[i]).Elem() }
+func (e *batchElems[A, R]) output(j int) any        { return e.out[j] }
+func (e *batchElems[A, R]) value(i int) any         { return e.vals[i].V }
+func (e *batchElems[A, R]) useOutput(i, j int)      { e.vals[i].V = e.out[j] }
+func (e *batchElems[A, R]) passThrough()            { e.all = true }
+
+func (e *batchElems[A, R]) sink(i int) result { return &e.vals[i] }
+
+func (e *batchElems[A, R]) makeSinks() {
+	e.vals = make([]engine.Value[R], len(e.args)) // one allocation for every element's sink
+	for i := range e.vals {
+		e.vals[i].Codec = e.codec
+	}
+}
+
+func (e *batchElems[A, R]) run(ctx context.Context, at []int) error {
+	in := e.args
+	if at != nil {
+		in = make([]A, len(at))
+		for j, i := range at {
+			in[j] = e.args[i]
+		}
+	}
+	out, err := e.fn(ctx, in)
+	if err != nil {
+		return err
+	}
+	if len(out) != len(in) {
+		return errBatchLength{got: len(out), want: len(in)}
+	}
+	e.out = out
+	return nil
+}
+
+// results returns the call's results, in order.
+func (e *batchElems[A, R]) results() []R {
+	if e.all {
+		return e.out
+	}
+	res := make([]R, len(e.args))
+	for i := range e.vals {
+		res[i] = e.vals[i].V
+	}
+	return res
+}
+
+// errBatchLength is a batch function's result of the wrong length.
+type errBatchLength struct{ got, want int }
+
+func (e errBatchLength) Error() string {
+	return fmt.Sprintf("batch function returned %d results for %d inputs (nothing was cached)", e.got, e.want)
+}
+
+// callBatch is BatchFunc.Call of function c of s on the elements of e.
+func callBatch(ctx context.Context, s *Store, c *engine.Fn, e elems) error {
+	if c.Closed() && c.StrictStore() {
+		return errorf("%s: %w", c.Name(), ErrClosed)
+	}
+	pol := s.policyOf(ctx)
 	if c.Closed() || pol.off {
 		c.Count(engine.StatComputes)
 		if pol.off {
-			for range args {
+			for range e.len() {
 				finish(ctx, c, SourceOff, CallInfo{Source: SourceOff})
 			}
 		}
-		return f.checkedCall(ctx, args)
+		if err := runChecked(ctx, c, e, nil); err != nil {
+			return err
+		}
+		e.passThrough()
+		return nil
 	}
-	if len(args) == 0 {
-		return []R{}, nil
+	if e.len() == 0 {
+		return nil
 	}
-	b := &batchCall[A, R]{f: f, pol: pol, args: args}
+	e.makeSinks()
+	b := &batchCall{c: c, e: e, pol: pol}
 	if err := b.keyAll(); err != nil {
-		return nil, err
+		return err
 	}
 	b.lookupLocal(ctx)
 	if len(b.missing) > 0 && c.HasRemote() && !pol.replace {
@@ -99,37 +206,42 @@ func (f *BatchFunc[A, R]) Call(ctx context.Context, args []A) ([]R, error) {
 		for _, i := range b.missing {
 			finish(ctx, c, SourceMiss, CallInfo{Key: b.keys[i].Hash, Source: SourceMiss})
 		}
-		return nil, errorf("%s: %d of %d distinct elements missing: %w", c.Name(), len(b.missing), len(b.distinct), ErrCacheMiss)
+		return errorf("%s: %d of %d distinct elements missing: %w", c.Name(), len(b.missing), len(b.distinct), ErrCacheMiss)
 	}
 	if pol.verify && len(b.missing) < len(b.distinct) {
-		if err := f.verify(ctx, args, b.keys, b.distinct, b.from, b.stored); err != nil {
-			return nil, err
+		if err := b.verify(ctx); err != nil {
+			return err
 		}
 	}
-	b.data = make([][]byte, len(args))
+	b.data = make([][]byte, e.len())
 	if len(b.missing) > 0 {
 		var err error
-		b.committed, err = f.compute(ctx, args, b.keys, b.missing, b.prev, b.res, b.data)
-		if err != nil {
-			return nil, err
+		if b.committed, err = b.compute(ctx); err != nil {
+			return err
 		}
 	}
-	if err := b.fillRepeats(ctx); err != nil {
-		return nil, err
+	return b.fillRepeats(ctx)
+}
+
+// runChecked runs the function on the elements at (see elems.run), naming
+// c in the error of a result slice of the wrong length.
+func runChecked(ctx context.Context, c *engine.Fn, e elems, at []int) error {
+	err := e.run(ctx, at)
+	if l, ok := err.(errBatchLength); ok {
+		return errorf("%s: %v", c.Name(), l)
 	}
-	return b.res, nil
+	return err
 }
 
 // batchCall is one call of a BatchFunc, element by element: what each
 // distinct key found, and what is left to compute.
-type batchCall[A, R any] struct {
-	f         *BatchFunc[A, R]
+type batchCall struct {
+	c         *engine.Fn
+	e         elems
 	pol       policy
-	args      []A
 	keys      []engine.CallKey
 	first     map[[32]byte]int // key → index of its first element
 	distinct  []int            // the first element of each key
-	res       []R
 	hit       []bool
 	prev      []int64  // Time of an unusable (or, under ModeRefresh, any) entry a new one must win over
 	stored    [][]byte // under ModeVerify: the hits' stored bytes
@@ -141,8 +253,8 @@ type batchCall[A, R any] struct {
 
 // keyAll keys every element (large batches on every core) and notes the
 // first element of each key.
-func (b *batchCall[A, R]) keyAll() error {
-	c, n := b.f.c, len(b.args)
+func (b *batchCall) keyAll() error {
+	c, n := b.c, b.e.len()
 	b.keys, b.first = make([]engine.CallKey, n), make(map[[32]byte]int, n)
 	perCPU := 1
 	if n < 256 {
@@ -155,7 +267,7 @@ func (b *batchCall[A, R]) keyAll() error {
 	)
 	forRanges(n, perCPU, func(lo, hi int) error {
 		for i := lo; i < hi; i++ {
-			k, err := c.KeyValue(reflect.ValueOf(&b.args[i]).Elem(), true)
+			k, err := c.KeyValue(b.e.arg(i), true)
 			if err != nil {
 				mu.Lock()
 				if i < bad {
@@ -178,7 +290,7 @@ func (b *batchCall[A, R]) keyAll() error {
 			b.distinct = append(b.distinct, i)
 		}
 	}
-	b.res, b.hit, b.prev = make([]R, n), make([]bool, n), make([]int64, n)
+	b.hit, b.prev = make([]bool, n), make([]int64, n)
 	b.stored, b.from = make([][]byte, n), make([]Source, n)
 	return nil
 }
@@ -186,8 +298,8 @@ func (b *batchCall[A, R]) keyAll() error {
 // lookupLocal looks every distinct key up in the local cache (one refresh
 // of the manifest view, then each key from memory, in parallel) and notes
 // the keys it misses.
-func (b *batchCall[A, R]) lookupLocal(ctx context.Context) {
-	c := b.f.c
+func (b *batchCall) lookupLocal(ctx context.Context) {
+	c := b.c
 	if err := c.RefreshView(); err != nil {
 		c.Warn("batch: manifest refresh failed; computing what is not found", nil, err)
 	}
@@ -211,8 +323,8 @@ const chunkKeys = engine.PeekChunk
 
 // lookupChunk looks up the distinct keys at indices (at most chunkKeys of
 // them) in the local cache, counting the hits once.
-func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observing bool) {
-	c := b.f.c
+func (b *batchCall) lookupChunk(ctx context.Context, indices []int, observing bool) {
+	c := b.c
 	if b.pol.replace {
 		for _, i := range indices {
 			b.prev[i] = c.Current(&b.keys[i], true) // the new result must win over it
@@ -227,14 +339,12 @@ func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observ
 		ks[j] = &b.keys[i]
 	}
 	c.PeekMany(ks[:len(indices)], peeked[:len(indices)])
-	var hits int64                                // counted once per chunk: the counters are shared by every core
-	var uses engine.Uses                          // the chunk's hits' uses: one write for them all
-	dsts := make([]engine.Value[R], len(indices)) // one allocation for the chunk's results
+	var hits int64       // counted once per chunk: the counters are shared by every core
+	var uses engine.Uses // the chunk's hits' uses: one write for them all
 	for j, i := range indices {
-		dst := &dsts[j]
-		dst.Codec = c.Codec()
+		dst := b.e.sink(i)
 		fd := c.LookupPeeked(ctx, &b.keys[i], &peeked[j], dst, &uses)
-		b.res[i], b.hit[i], b.prev[i], b.stored[i] = dst.V, fd.Hit, fd.Prev, dst.Stored()
+		b.hit[i], b.prev[i], b.stored[i] = fd.Hit, fd.Prev, dst.Stored()
 		if fd.Bad {
 			c.Count(engine.StatCorrupt)
 		}
@@ -243,7 +353,7 @@ func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observ
 			if !b.pol.verify {
 				hits++
 				if observing {
-					observe(ctx, c, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].Hash, Bytes: dst.Size})
+					observe(ctx, c, CallInfo{Hit: true, Source: SourceLocal, Key: b.keys[i].Hash, Bytes: dst.Len()})
 				}
 			}
 		}
@@ -254,16 +364,16 @@ func (b *batchCall[A, R]) lookupChunk(ctx context.Context, indices []int, observ
 
 // lookupRemote asks the remote for what the local cache lacks (its
 // requests overlap), after one fresh read of the index for the whole batch.
-func (b *batchCall[A, R]) lookupRemote(ctx context.Context) {
-	c := b.f.c
+func (b *batchCall) lookupRemote(ctx context.Context) {
+	c := b.c
 	c.RefreshRemote(ctx)
 	forEach(len(b.missing), func(j int) error {
 		i := b.missing[j]
-		dst := &engine.Value[R]{Codec: c.Codec()}
+		dst := b.e.sink(i)
 		if b.prev[i] == 0 && c.FromRemote(ctx, &b.keys[i], dst, false) {
-			b.res[i], b.hit[i], b.stored[i], b.from[i] = dst.V, true, dst.Stored(), SourceRemote
+			b.hit[i], b.stored[i], b.from[i] = true, dst.Stored(), SourceRemote
 			if !b.pol.verify {
-				finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: b.keys[i].Hash, Bytes: dst.Size})
+				finish(ctx, c, SourceRemote, CallInfo{Hit: true, Source: SourceRemote, Key: b.keys[i].Hash, Bytes: dst.Len()})
 			}
 		}
 		return nil
@@ -279,20 +389,19 @@ func (b *batchCall[A, R]) lookupRemote(ctx context.Context) {
 
 // fillRepeats gives each repeated key's element its own decoded copy, and
 // its own out paths restored.
-func (b *batchCall[A, R]) fillRepeats(ctx context.Context) error {
-	c := b.f.c
-	for i := range b.args {
+func (b *batchCall) fillRepeats(ctx context.Context) error {
+	c := b.c
+	for i := range b.keys {
 		j := b.first[b.keys[i].Hash]
 		if i == j {
 			continue
 		}
-		dst := &engine.Value[R]{Codec: c.Codec()}
+		dst := b.e.sink(i)
 		if (b.hit[j] || b.committed) && c.LookupCached(ctx, &b.keys[i], dst).Hit {
-			b.res[i] = dst.V
 			continue
 		}
 		if b.data[j] == nil { // a hit whose entry vanished meanwhile: copy the first element's value
-			enc, err := c.Codec().Marshal(b.res[j])
+			enc, err := c.Codec().Marshal(b.e.value(j))
 			if err != nil {
 				return errorf("%s: element %d: encode result: %w", c.Name(), i, err)
 			}
@@ -304,20 +413,16 @@ func (b *batchCall[A, R]) fillRepeats(ctx context.Context) error {
 		if err := engine.CopyOuts(&b.keys[j], &b.keys[i]); err != nil {
 			return errorf("%s: element %d: %w", c.Name(), i, err)
 		}
-		b.res[i] = dst.V
 	}
 	return nil
 }
 
 // compute calls fn on the missing elements, stores their results with one
-// commit and puts the decoded copies in res. It reports whether the commit
-// succeeded; a failure to store is not an error (see storeFailed).
-func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []engine.CallKey, missing []int, prev []int64, res []R, data [][]byte) (bool, error) {
-	c := f.c
-	in := make([]A, len(missing))
-	for j, i := range missing {
-		in[j] = args[i]
-	}
+// commit and decodes the stored copies into their elements. It reports
+// whether the commit succeeded; a failure to store is not an error (see
+// storeFailed).
+func (b *batchCall) compute(ctx context.Context) (bool, error) {
+	c, missing, keys := b.c, b.missing, b.keys
 	// Every missing element's outcome, once: stored or not, or the
 	// function's error (a panic, which goes on to the caller, included).
 	info := make([]CallInfo, len(missing))
@@ -335,7 +440,7 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []engine.C
 	}()
 	c.Count(engine.StatComputes)
 	start := time.Now()
-	out, err := f.checkedCall(ctx, in) // a panic goes on to the caller: no lock is held, nothing cached
+	err := runChecked(ctx, c, b.e, missing) // a panic goes on to the caller: no lock is held, nothing cached
 	returned = true
 	took := time.Since(start)
 	for j := range info {
@@ -349,18 +454,18 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []engine.C
 	psAt := make([]int, 0, len(missing)) // the index in missing (and info) of each of ps
 	var unstorable error
 	for j, i := range missing {
-		b, err := c.Codec().Marshal(out[j])
+		out := b.e.output(j)
+		enc, err := c.Codec().Marshal(out)
 		if err == nil {
-			dst := &engine.Value[R]{Codec: c.Codec()}
-			if err = dst.Decode(b); err == nil {
-				res[i], data[i] = dst.V, b
-				ps = append(ps, engine.Pending{Key: &keys[i], Data: b, Prev: prev[i]})
+			if err = b.e.sink(i).Decode(enc); err == nil {
+				b.data[i] = enc
+				ps = append(ps, engine.Pending{Key: &keys[i], Data: enc, Prev: b.prev[i]})
 				psAt = append(psAt, j)
 				continue
 			}
 		}
-		res[i] = out[j] // returned as computed, not stored
-		unstorable = errors.Join(unstorable, fmt.Errorf("element %d (%T): %w", i, out[j], err))
+		b.e.useOutput(i, j) // returned as computed, not stored
+		unstorable = errors.Join(unstorable, fmt.Errorf("element %d (%T): %w", i, out, err))
 	}
 	if unstorable != nil {
 		if err := c.StoreFailed(nil, unstorable); err != nil {
@@ -392,83 +497,68 @@ func (f *BatchFunc[A, R]) compute(ctx context.Context, args []A, keys []engine.C
 // and compares each result's encoding with the stored bytes, finishing each
 // hit as verified. (Out files of batch elements are compared by Func's
 // verify only.)
-func (f *BatchFunc[A, R]) verify(ctx context.Context, args []A, keys []engine.CallKey, distinct []int, from []Source, stored [][]byte) (err error) {
-	c := f.c
-	var in []A
+func (b *batchCall) verify(ctx context.Context) (err error) {
+	c := b.c
 	var at []int
-	for _, i := range distinct {
-		if from[i] != "" {
-			in, at = append(in, args[i]), append(at, i)
+	for _, i := range b.distinct {
+		if b.from[i] != "" {
+			at = append(at, i)
 		}
 	}
 	info := make([]CallInfo, len(at))
 	for j, i := range at {
-		info[j] = CallInfo{Hit: true, Source: SourceVerified, Key: keys[i].Hash}
+		info[j] = CallInfo{Hit: true, Source: SourceVerified, Key: b.keys[i].Hash}
 	}
 	defer func() {
 		for j, i := range at {
 			if info[j].Err == nil {
 				info[j].Err = err
 			}
-			finish(ctx, c, from[i], info[j])
+			finish(ctx, c, b.from[i], info[j])
 		}
 	}()
 	c.Count(engine.StatComputes)
 	start := time.Now()
-	out, err := f.checkedCall(ctx, in)
+	err = runChecked(ctx, c, b.e, at)
 	took := time.Since(start)
 	if err != nil {
 		c.Count(engine.StatErrors)
 		return err
 	}
 	for j, i := range at {
-		b, err := c.Codec().Marshal(out[j])
+		enc, err := c.Codec().Marshal(b.e.output(j))
 		if err != nil {
 			return errorf("%s: verify element %d: encode result: %w", c.Name(), i, err)
 		}
-		info[j].ComputeTime, info[j].Bytes = took, int64(len(b))
-		if !c.SameResult(b, stored[i]) {
+		info[j].ComputeTime, info[j].Bytes = took, int64(len(enc))
+		if !c.SameResult(enc, b.stored[i]) {
 			c.Count(engine.StatMismatches)
 			return errorf("%s: element %d (key %x): the result (stored: %d bytes, recomputed: %d bytes) differs: %w",
-				c.Name(), i, keys[i].Hash[:6], len(stored[i]), len(b), ErrVerifyMismatch)
+				c.Name(), i, b.keys[i].Hash[:6], len(b.stored[i]), len(enc), ErrVerifyMismatch)
 		}
 	}
 	return nil
 }
 
-// checkedCall calls fn and checks the length of what it returns.
-func (f *BatchFunc[A, R]) checkedCall(ctx context.Context, in []A) ([]R, error) {
-	out, err := f.fn(ctx, in)
-	if err != nil {
-		return nil, err
-	}
-	if len(out) != len(in) {
-		return nil, errorf("%s: batch function returned %d results for %d inputs (nothing was cached)", f.c.Name(), len(out), len(in))
-	}
-	return out, nil
-}
-
-// Contains reports, for each element of args, whether it has an entry whose
-// result is present, without computing anything (out-file arguments are
-// ignored).
-func (f *BatchFunc[A, R]) Contains(ctx context.Context, args []A) ([]bool, error) {
-	c := f.c
+// containsBatch is BatchFunc.Contains of function c on the elements of e.
+func containsBatch(ctx context.Context, c *engine.Fn, e elems) ([]bool, error) {
 	if c.Closed() {
 		return nil, ErrClosed
 	}
 	if err := c.RefreshView(); err != nil {
 		return nil, errorf("%s: contains: %w", c.Name(), err)
 	}
-	out := make([]bool, len(args))
-	for i, a := range args {
+	out := make([]bool, e.len())
+	e.makeSinks()
+	for i := range out {
 		if err := ctx.Err(); err != nil {
 			return nil, errorf("%s: contains: %w", c.Name(), err)
 		}
-		k, err := c.Key(a, false)
+		k, err := c.KeyValue(e.arg(i), false)
 		if err != nil {
 			return nil, fmt.Errorf("%w (element %d)", err, i)
 		}
-		if out[i], err = c.Contains(&k, &engine.Value[R]{Codec: c.Codec()}); err != nil {
+		if out[i], err = c.Contains(&k, e.sink(i)); err != nil {
 			return nil, err
 		}
 	}
