@@ -240,8 +240,8 @@ type batchCall struct {
 	e         elems
 	pol       policy
 	keys      []engine.CallKey
-	first     map[[32]byte]int // key → index of its first element
-	distinct  []int            // the first element of each key
+	first     []int // the first element with each element's key
+	distinct  []int // the first element of each key
 	hit       []bool
 	prev      []int64  // Time of an unusable (or, under ModeRefresh, any) entry a new one must win over
 	stored    [][]byte // under ModeVerify: the hits' stored bytes
@@ -255,7 +255,7 @@ type batchCall struct {
 // first element of each key.
 func (b *batchCall) keyAll() error {
 	c, n := b.c, b.e.len()
-	b.keys, b.first = make([]engine.CallKey, n), make(map[[32]byte]int, n)
+	b.keys = make([]engine.CallKey, n)
 	perCPU := 1
 	if n < 256 {
 		perCPU = 0 // inline: keying is quick, goroutines are not
@@ -284,11 +284,16 @@ func (b *batchCall) keyAll() error {
 	if berr != nil {
 		return fmt.Errorf("%w (element %d)", berr, bad)
 	}
+	firstOf := make(map[[32]byte]int, n)
+	b.first = make([]int, n)
 	for i := range b.keys {
-		if _, ok := b.first[b.keys[i].Hash]; !ok {
-			b.first[b.keys[i].Hash] = i
+		j, ok := firstOf[b.keys[i].Hash]
+		if !ok {
+			j = i
+			firstOf[b.keys[i].Hash] = i
 			b.distinct = append(b.distinct, i)
 		}
+		b.first[i] = j
 	}
 	b.hit, b.prev = make([]bool, n), make([]int64, n)
 	b.stored, b.from = make([][]byte, n), make([]Source, n)
@@ -391,8 +396,10 @@ func (b *batchCall) lookupRemote(ctx context.Context) {
 // its own out paths restored.
 func (b *batchCall) fillRepeats(ctx context.Context) error {
 	c := b.c
-	for i := range b.keys {
-		j := b.first[b.keys[i].Hash]
+	if len(b.distinct) == len(b.keys) {
+		return nil // no key repeats
+	}
+	for i, j := range b.first {
 		if i == j {
 			continue
 		}
