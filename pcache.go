@@ -161,4 +161,12 @@ func (s *Store) ReadOnly() bool { return s.e.ReadOnly() }
 // $PCACHE_REMOTE_FLUSH); if entries are left, its error says how many
 // (errors.As finds an *UnpublishedError), and the next Open of this
 // cache publishes them.
+//
+// A Store that wrote 64 entries or more to a function leaves its index
+// compact for the processes that come after it: the journal it closes
+// becomes a sorted segment, and when it wrote at least half of the
+// function's records (a fill of up to about 260,000 entries), all of the
+// function's segments become one. That costs Close a fraction of
+// the writing (about 8 ms after 10,000 entries, 270 ms after 100,000 on
+// a 2-core VM) and saves every later process opening the others.
 func (s *Store) Close() error { return s.e.Close() }
