@@ -166,7 +166,8 @@ func (s *Store) ReadOnly() bool { return s.e.ReadOnly() }
 // compact for the processes that come after it: the journal it closes
 // becomes a sorted segment, and when it wrote at least half of the
 // function's records (a fill of up to about 260,000 entries), all of the
-// function's segments become one. That costs Close a fraction of
-// the writing (about 8 ms after 10,000 entries, 270 ms after 100,000 on
-// a 2-core VM) and saves every later process opening the others.
+// function's segments become one. That adds to Close a small fraction of
+// the writing (on a 2-core VM, about 8 ms after 10,000 entries that took
+// 200 ms, 50-250 ms after 100,000 that took 2 s) and saves every later
+// process opening the others.
 func (s *Store) Close() error { return s.e.Close() }
