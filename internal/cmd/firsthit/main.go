@@ -2,7 +2,7 @@
 // hit (Open, Wrap, the hit, Close), against the floor of a fresh process
 // reading one small file of a 256-directory tree.
 //
-//	go run ./internal/cmd/firsthit fill DIR N     # N distinct small results
+//	go run ./internal/cmd/firsthit fill DIR N     # N distinct small results (prints the time of the calls and of Close)
 //	go run ./internal/cmd/firsthit hit DIR K      # a fresh process's first hit of key K (FIRSTHIT_TRACE=FILE: an execution trace)
 //	go run ./internal/cmd/firsthit hits DIR N     # a process's steady hits of 1000 keys spread over N entries
 //	go run ./internal/cmd/firsthit tree DIR       # the floor's tree: DIR/00/f ... DIR/ff/f
