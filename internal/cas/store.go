@@ -142,23 +142,27 @@ func Open(d layout.Dir, opts Options) (*Store, error) {
 	if s.readOnly {
 		return s, nil
 	}
-	if err := ensureDir(d.Root(), true); err != nil {
+	if _, err := ensureDir(d.Root(), true); err != nil {
 		return nil, err
 	}
-	for _, d := range []string{s.objDir, s.tmpDir} {
-		if err := ensureDir(d, false); err != nil {
-			return nil, err
-		}
+	objFI, err := ensureDir(s.objDir, false)
+	if err != nil {
+		return nil, err
 	}
-	if err := sameFileSystem(s.tmpDir, s.objDir); err != nil {
+	tmpFI, err := ensureDir(s.tmpDir, false)
+	if err != nil {
+		return nil, err
+	}
+	if err := sameFileSystem(s.tmpDir, s.objDir, tmpFI, objFI); err != nil {
 		return nil, fmt.Errorf("cas: open %s: %w", d.Root(), err)
 	}
 	return s, nil
 }
 
 // ensureDir creates dir if it is missing (with parents if all) and checks that
-// it is a directory (following a symbolic link, which users may set up).
-func ensureDir(dir string, all bool) error {
+// it is a directory (following a symbolic link, which users may set up),
+// returning its Stat.
+func ensureDir(dir string, all bool) (fs.FileInfo, error) {
 	fi, err := os.Stat(dir)
 	if errors.Is(err, fs.ErrNotExist) {
 		if all {
@@ -170,17 +174,17 @@ func ensureDir(dir string, all bool) error {
 			}
 		}
 		if err != nil {
-			return fmt.Errorf("cas: open: create directory: %w", err)
+			return nil, fmt.Errorf("cas: open: create directory: %w", err)
 		}
 		fi, err = os.Stat(dir)
 	}
 	if err != nil {
-		return fmt.Errorf("cas: open: %w", err)
+		return nil, fmt.Errorf("cas: open: %w", err)
 	}
 	if !fi.IsDir() {
-		return fmt.Errorf("cas: open: %s is not a directory (mode %v)", dir, fi.Mode())
+		return nil, fmt.Errorf("cas: open: %s is not a directory (mode %v)", dir, fi.Mode())
 	}
-	return nil
+	return fi, nil
 }
 
 // Close seals this process's pack (writing its index) and unmaps every

@@ -25,7 +25,7 @@ func openNoFollow(path string) (*os.File, error) {
 
 // sameFileSystem is not checked on these platforms; a cross-volume rename
 // fails there instead of succeeding non-atomically.
-func sameFileSystem(a, b string) error { return nil }
+func sameFileSystem(a, b string, fa, fb fs.FileInfo) error { return nil }
 
 // setMtime sets path's access and modification times to t.
 func setMtime(path string, t time.Time) error { return os.Chtimes(path, t, t) }

@@ -4,6 +4,7 @@ package cas
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -19,18 +20,10 @@ func openNoFollow(path string) (*os.File, error) {
 	return fsutil.OpenNoFollow(path, os.O_RDONLY, 0)
 }
 
-// sameFileSystem fails if a and b live on different devices, where a rename
-// from one to the other fails with EXDEV (or, through a union mount, is not
-// atomic).
-func sameFileSystem(a, b string) error {
-	fa, err := os.Stat(a)
-	if err != nil {
-		return err
-	}
-	fb, err := os.Stat(b)
-	if err != nil {
-		return err
-	}
+// sameFileSystem fails if directories a and b (fa and fb, their Stat) live
+// on different devices, where a rename from one to the other fails with
+// EXDEV (or, through a union mount, is not atomic).
+func sameFileSystem(a, b string, fa, fb fs.FileInfo) error {
 	sa, ok1 := fa.Sys().(*syscall.Stat_t)
 	sb, ok2 := fb.Sys().(*syscall.Stat_t)
 	if !ok1 || !ok2 {

@@ -143,7 +143,8 @@ func (s *Engine) prepare() error {
 	// layout.CheckMarker is the one judge of "is this a cache", shared with
 	// pcache-fsck: a damaged marker in a cache is used (and reported), a
 	// directory of only pcache's names becomes a cache, others are refused.
-	if _, err := s.d.CheckMarker(); err != nil {
+	legacy, merr := s.d.CheckMarker()
+	if err := merr; err != nil {
 		switch {
 		case errors.Is(err, layout.ErrDamagedMarker):
 			s.log.Warn("pcache: "+err.Error()+"; pcache-fsck check -repair rewrites it", "dir", root)
@@ -166,6 +167,9 @@ func (s *Engine) prepare() error {
 	if s.readOnly {
 		s.log.Info("pcache: cache is read-only: hits are served, misses are computed and not stored", "dir", root)
 		return nil
+	}
+	if merr == nil && !legacy {
+		return nil // the marker is there, as CheckMarker just read it
 	}
 	if err := s.d.WriteMarker(); err != nil {
 		return fmt.Errorf("pcache: open: %w", err)
