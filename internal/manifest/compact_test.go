@@ -235,6 +235,67 @@ func TestAutoCompactOnOpen(t *testing.T) {
 	}
 }
 
+// TestOpenCompactsALargeDeadJournal: a journal of closeCompactRecords
+// records or more whose writer exited without Close is compacted by the
+// next Manifest that opens to write, so the processes after it do not
+// read it whole; a smaller one, a live writer's, and any under ReadOnly
+// are left as they are.
+func TestOpenCompactsALargeDeadJournal(t *testing.T) {
+	t.Parallel()
+	entries := func(n int) []Entry {
+		var es []Entry
+		for i := range n {
+			es = append(es, ent(i, vname(i)))
+		}
+		return es
+	}
+	for _, tc := range []struct {
+		name         string
+		records      int
+		readOnly     bool
+		wantJournals int
+	}{
+		{"large", closeCompactRecords, false, 0},
+		{"small", closeCompactRecords - 1, false, 1},
+		{"read-only", 2 * closeCompactRecords, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := t.TempDir()
+			rawJournal(t, root, "f", entries(tc.records)...)
+			m := mustOpen(t, root, "f", Options{ReadOnly: tc.readOnly})
+			for i := range tc.records {
+				wantResult(t, m, i, vname(i))
+			}
+			m.Close() // waits for the compaction it started
+			if js, _ := files(t, m.dir); len(js) != tc.wantJournals {
+				t.Fatalf("journals %v, want %d", js, tc.wantJournals)
+			}
+			r := mustOpen(t, root, "f", Options{ReadOnly: true})
+			defer r.Close()
+			for i := range tc.records {
+				wantResult(t, r, i, vname(i))
+			}
+		})
+	}
+	t.Run("live writer", func(t *testing.T) {
+		root := t.TempDir()
+		w := mustOpen(t, root, "f", Options{})
+		defer w.Close()
+		mustAppend(t, w, entries(2*closeCompactRecords)...)
+		m := mustOpen(t, root, "f", Options{})
+		w.mu.Lock()
+		name := w.w.name
+		w.mu.Unlock()
+		if m.writerGone(name) {
+			t.Fatalf("%s: its writer is open, yet its lock was free", name)
+		}
+		m.Close()
+		if js, _ := files(t, m.dir); len(js) != 1 {
+			t.Fatalf("journals %v: the live writer's journal must stay", js)
+		}
+	})
+}
+
 // rawJournal writes a dead journal without opening a Manifest.
 func rawJournal(t testing.TB, root, name string, es ...Entry) {
 	t.Helper()

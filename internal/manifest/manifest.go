@@ -127,6 +127,7 @@ type Manifest struct {
 	segNames   map[string]bool        // every segment name listed so far (none, and no journal: a fresh view)
 	w          *journalWriter
 	autoCount  int             // journal count that last triggered automatic compaction
+	deadLooked bool            // the first refresh looked for a large dead journal (maybeAutoCompactLocked)
 	rebuild    bool            // a failed refresh left mem to be rebuilt
 	checkedAt  int64           // when a refresh last checked the retired files (unix ns; Options.TrustSummary)
 	retiredSet map[string]bool // the files the last check found retired (nil: none made)

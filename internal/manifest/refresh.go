@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/pcache/pcache/internal/lock"
 	"github.com/pcache/pcache/internal/manifest/record"
 )
 
@@ -281,7 +282,12 @@ func (m *Manifest) releaseUnused(set, keep map[string]*segment) {
 
 // maybeAutoCompactLocked starts a background compaction when many journals
 // other than our own have piled up (writers that exited without reaching
-// their JournalLimit leave small journals behind).
+// their JournalLimit leave small journals behind), or, at the first
+// refresh, when one of them holds closeCompactRecords records or more and
+// its writer is gone: a writer that exits without Close leaves the
+// compaction its Close would have made to the next process that opens the
+// manifest to write, instead of every later process reading the journal
+// whole.
 func (m *Manifest) maybeAutoCompactLocked(journals map[string]*jstate) {
 	n := 0
 	for name, st := range journals {
@@ -289,8 +295,33 @@ func (m *Manifest) maybeAutoCompactLocked(journals map[string]*jstate) {
 			n++
 		}
 	}
-	if n > autoCompactJournals && n != m.autoCount && !m.closed.Load() {
+	if m.closed.Load() || m.opts.ReadOnly {
+		return
+	}
+	if n > autoCompactJournals && n != m.autoCount {
 		m.autoCount = n
 		m.compactAsyncLocked()
+		return
 	}
+	if m.deadLooked {
+		return
+	}
+	m.deadLooked = true
+	for name, st := range journals {
+		if st.off > 0 && (m.w == nil || name != m.w.name) && len(st.recs) >= closeCompactRecords && m.writerGone(name) {
+			m.compactAsyncLocked()
+			return
+		}
+	}
+}
+
+// writerGone reports whether journal name's writer lock is free: its
+// writer exited (or closed it without compacting).
+func (m *Manifest) writerGone(name string) bool {
+	lk, ok, err := lock.Try(m.d.JournalLock(name), lock.Exclusive)
+	if err != nil || !ok {
+		return false
+	}
+	lk.Release()
+	return true
 }
