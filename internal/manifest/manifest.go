@@ -27,7 +27,7 @@ type Options struct {
 	// records are detected and skipped).
 	Durable bool
 	// JournalLimit is the number of records after which a writer starts a new
-	// journal and compacts the old one into a segment. Default 1024 (defaultJournalLimit).
+	// journal and compacts the old one into a segment. Default 8192 (defaultJournalLimit).
 	JournalLimit int
 	// Now is the clock stamped on records; default time.Now. It must be safe
 	// for concurrent use.
@@ -74,16 +74,24 @@ type Options struct {
 }
 
 // defaultJournalLimit is the JournalLimit used when Options leaves it
-// zero: 1024 records, unless SetDefaultJournalLimit changed it.
+// zero: 8192 records (about 1.2 MB of small entries), unless
+// SetDefaultJournalLimit changed it. Each journal a fill closes becomes a
+// segment and is retired for the grace hour, so the limit sets how many
+// files a fill leaves: 8192 leaves about 280 after a million entries
+// where 1024 left 1,800 (every fresh process lists them within the hour:
+// its first hit 8.4 -> 2.2 ms), and its compactions rewrite each record
+// fewer times (a fill of a million: 30 -> 22 s). A writer that dies
+// leaves a journal of up to that many records, which the next process
+// opening the manifest to write compacts (maybeAutoCompactLocked).
 var defaultJournalLimit atomic.Int64
 
-func init() { defaultJournalLimit.Store(1024) }
+func init() { defaultJournalLimit.Store(8192) }
 
 // SetDefaultJournalLimit sets the JournalLimit of the manifests opened
 // afterwards with none of their own, in this process. It is for tests that
 // drive whole programs through the public API and want journals to rotate
-// and compact after a hundred entries rather than a thousand: the same
-// paths at a tenth of the files.
+// and compact after a hundred entries rather than thousands: the same
+// paths at a fraction of the files.
 func SetDefaultJournalLimit(n int) { defaultJournalLimit.Store(int64(n)) }
 
 // defaultFullRefresh is the FullRefresh used when Options leaves it zero.
