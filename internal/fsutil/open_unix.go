@@ -24,15 +24,24 @@ var errIsDir = syscall.EISDIR
 // poller (which refuses regular files) and make it blocking again, four
 // system calls more for every file pcache writes.
 func createExcl(path string, perm os.FileMode) (*os.File, error) {
+	fd, err := openFD(path, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, perm)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openFD is open(2) of path, retried on EINTR; its error names path.
+func openFD(path string, flag int, perm os.FileMode) (int, error) {
 	for {
-		fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC, uint32(perm.Perm()))
+		fd, err := syscall.Open(path, flag, uint32(perm.Perm()))
 		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
 		}
-		return os.NewFile(uintptr(fd), path), nil
+		return fd, nil
 	}
 }
 
@@ -47,20 +56,15 @@ func createExcl(path string, perm os.FileMode) (*os.File, error) {
 // the first such offer in a process sets the poller up.
 func OpenNoFollow(path string, flag int, perm os.FileMode) (*os.File, error) {
 	flag |= NoFollowFlags | syscall.O_CLOEXEC
-	for {
-		fd, err := syscall.Open(path, flag, uint32(perm.Perm()))
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
-		}
-		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flag&^syscall.O_NONBLOCK); err != nil {
-			syscall.Close(fd)
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
-		}
-		return os.NewFile(uintptr(fd), path), nil
+	fd, err := openFD(path, flag, perm)
+	if err != nil {
+		return nil, err
 	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flag&^syscall.O_NONBLOCK); err != nil {
+		syscall.Close(fd)
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
 }
 
 // isSymlinkErr reports whether an O_NOFOLLOW open failed on a symbolic link
