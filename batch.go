@@ -99,8 +99,8 @@ type elems interface {
 	makeSinks()              // makes every element's sink, before any goroutine asks for one
 	sink(i int) result       // decoding into it sets element i's result
 	// run calls the function on the elements at (all of them when at is
-	// nil) and keeps what it returns, checked to be one result per input.
-	run(ctx context.Context, at []int) error
+	// nil), keeps what it returns and says how many results that is.
+	run(ctx context.Context, at []int) (int, error)
 	output(j int) any   // the j-th result of the last run, to encode
 	useOutput(i, j int) // element i's result is the j-th of the last run, as computed
 	value(i int) any    // element i's result, to encode
@@ -112,7 +112,7 @@ type batchElems[A, R any] struct {
 	fn    func(context.Context, []A) ([]R, error)
 	args  []A
 	codec codec.Codec       // the function's, which each sink decodes with
-	vals  []engine.Value[R] // one sink, holding one result, per element (nil: passThrough)
+	vals  []engine.Value[R] // one sink, holding one result, per element (made by makeSinks)
 	out   []R               // what the last run returned
 	all   bool              // the results are out
 }
@@ -133,7 +133,7 @@ func (e *batchElems[A, R]) makeSinks() {
 	}
 }
 
-func (e *batchElems[A, R]) run(ctx context.Context, at []int) error {
+func (e *batchElems[A, R]) run(ctx context.Context, at []int) (int, error) {
 	in := e.args
 	if at != nil {
 		in = make([]A, len(at))
@@ -142,14 +142,8 @@ func (e *batchElems[A, R]) run(ctx context.Context, at []int) error {
 		}
 	}
 	out, err := e.fn(ctx, in)
-	if err != nil {
-		return err
-	}
-	if len(out) != len(in) {
-		return errBatchLength{got: len(out), want: len(in)}
-	}
 	e.out = out
-	return nil
+	return len(out), err
 }
 
 // results returns the call's results, in order.
@@ -162,13 +156,6 @@ func (e *batchElems[A, R]) results() []R {
 		res[i] = e.vals[i].V
 	}
 	return res
-}
-
-// errBatchLength is a batch function's result of the wrong length.
-type errBatchLength struct{ got, want int }
-
-func (e errBatchLength) Error() string {
-	return fmt.Sprintf("batch function returned %d results for %d inputs (nothing was cached)", e.got, e.want)
 }
 
 // callBatch is BatchFunc.Call of function c of s on the elements of e.
@@ -223,12 +210,16 @@ func callBatch(ctx context.Context, s *Store, c *engine.Fn, e elems) error {
 	return b.fillRepeats(ctx)
 }
 
-// runChecked runs the function on the elements at (see elems.run), naming
-// c in the error of a result slice of the wrong length.
+// runChecked runs the function on the elements at (see elems.run) and
+// refuses a result slice of the wrong length.
 func runChecked(ctx context.Context, c *engine.Fn, e elems, at []int) error {
-	err := e.run(ctx, at)
-	if l, ok := err.(errBatchLength); ok {
-		return errorf("%s: %v", c.Name(), l)
+	got, err := e.run(ctx, at)
+	want := len(at)
+	if at == nil {
+		want = e.len()
+	}
+	if err == nil && got != want {
+		return errorf("%s: batch function returned %d results for %d inputs (nothing was cached)", c.Name(), got, want)
 	}
 	return err
 }
